@@ -1,0 +1,717 @@
+/* convert/convert.c — streaming a checkpoint into a .qtf (or back into a
+ * .safetensors), with the model's config and tokenizer files embedded. */
+#include "convert.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "progress.h"
+
+/* Files embedded from the model folder are configs and tokenizers: a few
+ * MB at most for the largest vocabularies. A bigger file under one of these
+ * names is not what we think it is, and is skipped with a warning. */
+#define EMBED_MAX_BYTES (128u << 20)
+
+typedef struct known_file {
+    const char *name;
+    const char *media_type;
+} known_file;
+
+/* Embedded as hf.file.<name>. config.json and generation_config.json are
+ * also parsed for a few key fields. */
+static const known_file known_files[] = {
+    { "config.json", "application/json" },
+    { "generation_config.json", "application/json" },
+    { "tokenizer.json", "application/json" },
+    { "tokenizer_config.json", "application/json" },
+    { "special_tokens_map.json", "application/json" },
+    { "added_tokens.json", "application/json" },
+    { "vocab.json", "application/json" },
+    { "merges.txt", "text/plain; charset=utf-8" },
+    { "vocab.txt", "text/plain; charset=utf-8" },
+    { "tokenizer.model", "application/x-protobuf" },   /* SentencePiece model */
+    { "spiece.model", "application/x-protobuf" },
+    { "sentencepiece.bpe.model", "application/x-protobuf" },
+    { "chat_template.jinja", "text/plain; charset=utf-8" },
+    { "chat_template.json", "application/json" },
+    { "preprocessor_config.json", "application/json" },
+};
+
+/* Scalar fields of config.json worth having as typed metadata
+ * (hf.config.<name>) without parsing the embedded JSON. */
+static const char *const config_fields[] = {
+    "model_type", "hidden_size", "intermediate_size", "num_hidden_layers",
+    "num_attention_heads", "num_key_value_heads", "head_dim", "vocab_size",
+    "max_position_embeddings", "rms_norm_eps", "layer_norm_eps", "layer_norm_epsilon",
+    "rope_theta", "hidden_act", "activation_function", "tie_word_embeddings",
+    "torch_dtype", "dtype", "bos_token_id", "eos_token_id", "pad_token_id",
+    "sliding_window", "num_local_experts", "num_experts_per_tok",
+    "n_embd", "n_layer", "n_head", "n_inner", "n_positions", "n_ctx",
+    "transformers_version",
+};
+
+typedef struct run {
+    const qtfc_options *o;
+    qtf_source *src;
+    qtf_source *imp;
+    qtfc_plan plan;
+    qtfc_progress progress;
+    qtf_writer *w;
+    qtf_st_writer *stw;
+    void *buf;
+    float *importance;
+    uint64_t importance_cap;
+    double t0;
+} run;
+
+static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void msg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qtf-convert: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+static int interrupted(const run *r) {
+    return r->o->interrupted && *r->o->interrupted;
+}
+
+/* --- embedded files ------------------------------------------------------- */
+
+/* Reads a regular file of at most `max` bytes. Returns 0 (data malloc'd, or
+ * NULL with *found = 0 when it does not exist), or -1 with a message. */
+static int read_small_file(unsigned char **data, uint64_t *len, int *found, const char *path,
+                           uint64_t max, int *too_big) {
+    *data = NULL;
+    *len = 0;
+    *found = 0;
+    *too_big = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        if (errno == ENOENT) return 0;
+        msg("%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        msg("%s: not a regular file", path);
+        close(fd);
+        return -1;
+    }
+    *found = 1;
+    if ((uint64_t)st.st_size > max) {
+        *too_big = 1;
+        *len = (uint64_t)st.st_size;
+        close(fd);
+        return 0;
+    }
+    unsigned char *p = malloc((size_t)st.st_size + 1);
+    if (!p) {
+        msg("%s: out of memory reading %lld bytes", path, (long long)st.st_size);
+        close(fd);
+        return -1;
+    }
+    uint64_t got = 0;
+    while (got < (uint64_t)st.st_size) {
+        ssize_t n = read(fd, p + got, (size_t)((uint64_t)st.st_size - got));
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            msg("%s: read failed at offset %llu of %lld: %s", path, (unsigned long long)got,
+                (long long)st.st_size, n < 0 ? strerror(errno) : "file shrank");
+            free(p);
+            close(fd);
+            return -1;
+        }
+        got += (uint64_t)n;
+    }
+    close(fd);
+    p[got] = '\0';
+    *data = p;
+    *len = got;
+    return 0;
+}
+
+static int set_status(qtf_status st, const char *what) {
+    if (st == QTF_OK) return 0;
+    msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    return -1;
+}
+
+static int config_scalar(qtf_writer *w, const char *field, json_t *v) {
+    char key[QTF_MAX_KEY_LEN];
+    snprintf(key, sizeof key, "hf.config.%s", field);
+    qtf_status st = QTF_OK;
+    switch (json_typeof(v)) {
+    case JSON_INTEGER: st = qtf_writer_set_i64(w, key, (int64_t)json_integer_value(v)); break;
+    case JSON_REAL: st = qtf_writer_set_f64(w, key, json_real_value(v)); break;
+    case JSON_TRUE: st = qtf_writer_set_bool(w, key, 1); break;
+    case JSON_FALSE: st = qtf_writer_set_bool(w, key, 0); break;
+    case JSON_STRING:
+        st = qtf_writer_set_string(w, key, json_string_value(v), json_string_length(v));
+        break;
+    default: return 0;   /* arrays, objects, null: the JSON blob has them */
+    }
+    return set_status(st, key);
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s && s[1] ? s + 1 : path;
+}
+
+/* general.name: config's _name_or_path when it is a hub id (a local path
+ * would leak the user's directories), else the model folder's name. */
+static int set_general_name(qtf_writer *w, json_t *config, const char *dir) {
+    json_t *n = config ? json_object_get(config, "_name_or_path") : NULL;
+    const char *name = NULL;
+    if (json_is_string(n) && json_string_length(n) > 0) {
+        const char *s = json_string_value(n);
+        name = (s[0] == '/' || s[0] == '.' || s[0] == '~') ? base_name(s) : s;
+    }
+    char resolved[PATH_MAX];
+    if (!name) {
+        if (realpath(dir, resolved)) name = base_name(resolved);
+        else name = base_name(dir);
+        /* A trailing slash or "/" itself leaves nothing useful. */
+        if (!name[0] || strcmp(name, "/") == 0) name = "model";
+    }
+    return set_status(qtf_writer_set_string(w, "general.name", name, strlen(name)),
+                      "general.name");
+}
+
+static int embed_config(run *r, const char *path, const unsigned char *data, uint64_t len) {
+    json_error_t jerr;
+    json_t *config = json_loadb((const char *)data, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
+    if (!config || !json_is_object(config)) {
+        msg("%s: not a JSON object: line %d column %d: %s", path, jerr.line, jerr.column,
+            config ? "top level is not an object" : jerr.text);
+        json_decref(config);
+        return -1;
+    }
+    const char *arch = NULL;
+    json_t *a = json_object_get(config, "architectures");
+    if (json_is_array(a) && json_array_size(a) > 0 && json_is_string(json_array_get(a, 0)))
+        arch = json_string_value(json_array_get(a, 0));
+    else if (json_is_string(json_object_get(config, "model_type")))
+        arch = json_string_value(json_object_get(config, "model_type"));
+    int rc = 0;
+    if (arch && arch[0])
+        rc = set_status(qtf_writer_set_string(r->w, "general.architecture", arch, strlen(arch)),
+                        "general.architecture");
+    if (rc == 0) rc = set_general_name(r->w, config, qtf_source_dir(r->src));
+    for (size_t i = 0; rc == 0 && i < sizeof config_fields / sizeof config_fields[0]; i++) {
+        json_t *v = json_object_get(config, config_fields[i]);
+        if (v) rc = config_scalar(r->w, config_fields[i], v);
+    }
+    /* transformers 5 moved rope_theta into rope_parameters. */
+    json_t *rope = json_object_get(config, "rope_parameters");
+    if (rc == 0 && !json_object_get(config, "rope_theta") && json_is_object(rope) &&
+        json_is_number(json_object_get(rope, "rope_theta")))
+        rc = config_scalar(r->w, "rope_theta", json_object_get(rope, "rope_theta"));
+    json_decref(config);
+    return rc;
+}
+
+static int embed_folder_files(run *r) {
+    const char *dir = qtf_source_dir(r->src);
+    int have_config = 0;
+    for (size_t i = 0; i < sizeof known_files / sizeof known_files[0]; i++) {
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, known_files[i].name) >= sizeof path) {
+            msg("%s/%s: path too long", dir, known_files[i].name);
+            return -1;
+        }
+        unsigned char *data;
+        uint64_t len;
+        int found, too_big;
+        if (read_small_file(&data, &len, &found, path, EMBED_MAX_BYTES, &too_big) != 0)
+            return -1;
+        if (!found) continue;
+        if (too_big) {
+            if (!r->o->quiet)
+                msg("warning: %s: %llu bytes, more than the %u MiB expected of a %s; not "
+                    "embedded", path, (unsigned long long)len, EMBED_MAX_BYTES >> 20,
+                    known_files[i].name);
+            continue;
+        }
+        int rc = 0;
+        if (strcmp(known_files[i].name, "config.json") == 0) {
+            have_config = 1;
+            rc = embed_config(r, path, data, len);
+        } else if (strcmp(known_files[i].media_type, "application/json") == 0 &&
+                   strcmp(known_files[i].name, "generation_config.json") == 0) {
+            json_error_t jerr;
+            json_t *j = json_loadb((const char *)data, (size_t)len, 0, &jerr);
+            if (!j) {
+                msg("%s: not valid JSON: line %d column %d: %s", path, jerr.line, jerr.column,
+                    jerr.text);
+                rc = -1;
+            }
+            json_decref(j);
+        }
+        char key[QTF_MAX_KEY_LEN];
+        snprintf(key, sizeof key, "hf.file.%s", known_files[i].name);
+        if (rc == 0)
+            rc = set_status(qtf_writer_set_blob(r->w, key, known_files[i].media_type, data, len),
+                            key);
+        free(data);
+        if (rc != 0) return -1;
+        if (r->o->verbose)
+            qtfc_progress_line(&r->progress, "embedded %s (%llu bytes) as %s",
+                               known_files[i].name, (unsigned long long)len, key);
+    }
+    if (!have_config) {
+        if (!r->o->quiet)
+            msg("warning: %s has no config.json; general.architecture not set", dir);
+        if (set_general_name(r->w, NULL, dir) != 0) return -1;
+    }
+    return 0;
+}
+
+/* Re-encoding a .qtf: keep everything it carries except our own qtf.* keys,
+ * which describe this conversion instead. */
+static int copy_qtf_metadata(run *r) {
+    const qtf_file *f = qtf_source_qtf_file(r->src);
+    uint64_t n = f ? qtf_meta_count(f) : 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const char *key = qtf_meta_key(f, i);
+        qtf_value v;
+        if (!key || strncmp(key, "qtf.", 4) == 0) continue;
+        if (set_status(qtf_meta_value(&v, f, i), key) != 0) return -1;
+        qtf_status st;
+        switch (v.type) {
+        case QTF_TYPE_STRING: st = qtf_writer_set_string(r->w, key, v.str, v.len); break;
+        case QTF_TYPE_BLOB:
+            st = qtf_writer_set_blob(r->w, key, v.media_type, v.str, v.len);
+            break;
+        case QTF_TYPE_ARRAY:
+            if (v.elem_type == QTF_TYPE_STRING) {
+                if (v.count > SIZE_MAX / sizeof(char *)) return set_status(QTF_E_LIMIT, key);
+                const char **strs = malloc((size_t)(v.count ? v.count : 1) * sizeof *strs);
+                uint64_t *lens = malloc((size_t)(v.count ? v.count : 1) * sizeof *lens);
+                st = strs && lens ? QTF_OK : QTF_E_NOMEM;
+                for (uint64_t j = 0; st == QTF_OK && j < v.count; j++)
+                    st = qtf_meta_array_string(&strs[j], &lens[j], f, i, j);
+                if (st == QTF_OK)
+                    st = qtf_writer_set_string_array(r->w, key, (const char *const *)strs, lens,
+                                                     v.count);
+                free(strs);
+                free(lens);
+            } else if (v.elem_type == QTF_TYPE_ARRAY || v.elem_type == QTF_TYPE_BLOB) {
+                if (!r->o->quiet) msg("warning: %s: nested array not carried over", key);
+                continue;
+            } else {
+                st = qtf_writer_set_value(r->w, key, QTF_TYPE_ARRAY, v.elem_type, v.data,
+                                          v.count);
+            }
+            break;
+        case QTF_TYPE_U8: case QTF_TYPE_U16: case QTF_TYPE_U32: case QTF_TYPE_U64:
+        case QTF_TYPE_BOOL: {
+            unsigned char le[8];
+            for (int b = 0; b < 8; b++) le[b] = (unsigned char)(v.num.u64 >> (8 * b));
+            st = qtf_writer_set_value(r->w, key, v.type, v.type, le, 1);
+            break;
+        }
+        case QTF_TYPE_I8: case QTF_TYPE_I16: case QTF_TYPE_I32: case QTF_TYPE_I64: {
+            unsigned char le[8];
+            for (int b = 0; b < 8; b++) le[b] = (unsigned char)((uint64_t)v.num.i64 >> (8 * b));
+            st = qtf_writer_set_value(r->w, key, v.type, v.type, le, 1);
+            break;
+        }
+        case QTF_TYPE_F32: {
+            float x = (float)v.num.f64;
+            uint32_t bits;
+            memcpy(&bits, &x, 4);
+            unsigned char le[4];
+            for (int b = 0; b < 4; b++) le[b] = (unsigned char)(bits >> (8 * b));
+            st = qtf_writer_set_value(r->w, key, v.type, v.type, le, 1);
+            break;
+        }
+        case QTF_TYPE_F64: st = qtf_writer_set_f64(r->w, key, v.num.f64); break;
+        default: continue;
+        }
+        if (set_status(st, key) != 0) return -1;
+    }
+    return 0;
+}
+
+static int set_source_metadata(run *r) {
+    qtf_writer *w = r->w;
+    const char *kind = qtf_source_kind_name(qtf_source_get_kind(r->src));
+    uint32_t nf = qtf_source_file_count(r->src);
+    const char **names = calloc(nf ? nf : 1, sizeof *names);
+    uint64_t *lens = calloc(nf ? nf : 1, sizeof *lens);
+    unsigned char *sizes = calloc(nf ? nf : 1, 8);
+    int rc = -1;
+    if (!names || !lens || !sizes) {
+        msg("out of memory");
+        goto done;
+    }
+    for (uint32_t i = 0; i < nf; i++) {
+        names[i] = qtf_source_file_name(r->src, i);
+        lens[i] = strlen(names[i]);
+        uint64_t s = qtf_source_file_size(r->src, i);
+        for (int b = 0; b < 8; b++) sizes[8 * i + (uint32_t)b] = (unsigned char)(s >> (8 * b));
+    }
+    if (set_status(qtf_writer_set_string(w, "qtf.source.format", kind, strlen(kind)),
+                   "qtf.source.format") ||
+        set_status(qtf_writer_set_string_array(w, "qtf.source.files",
+                                               (const char *const *)names, lens, nf),
+                   "qtf.source.files") ||
+        set_status(qtf_writer_set_value(w, "qtf.source.sizes", QTF_TYPE_ARRAY, QTF_TYPE_U64,
+                                        sizes, nf),
+                   "qtf.source.sizes"))
+        goto done;
+    const char *conv = "qtf-convert " QTF_VERSION_STRING;
+    if (set_status(qtf_writer_set_string(w, "qtf.converter", conv, strlen(conv)),
+                   "qtf.converter"))
+        goto done;
+    char *recipe = qtfc_recipe_describe(r->o->recipe);
+    if (!recipe) {
+        msg("out of memory");
+        goto done;
+    }
+    rc = set_status(qtf_writer_set_string(w, "qtf.recipe", recipe, strlen(recipe)),
+                    "qtf.recipe");
+    free(recipe);
+done:
+    free(names);
+    free(lens);
+    free(sizes);
+    return rc;
+}
+
+/* --- tensors -------------------------------------------------------------- */
+
+static int fail_tensor(const qtfc_plan_item *it, const char *what, qtf_status st) {
+    msg("tensor '%s': %s failed: %s: %s", it->tensor->name, what, qtf_status_name(st),
+        qtf_error_detail());
+    return -1;
+}
+
+/* Reads item's importance vector; every weight must be finite and >= 0. */
+static int load_importance(run *r, const qtfc_plan_item *it, const float **out) {
+    *out = NULL;
+    if (it->importance < 0) return 0;
+    const qtf_source_tensor *v = qtf_source_tensor_get(r->imp, (uint64_t)it->importance);
+    if (v->n_elements > r->importance_cap) {
+        free(r->importance);
+        r->importance_cap = 0;
+        r->importance = malloc((size_t)v->n_elements * sizeof(float));
+        if (!r->importance) {
+            msg("%s: out of memory for importance '%s'", r->o->importance_path, v->name);
+            return -1;
+        }
+        r->importance_cap = v->n_elements;
+    }
+    qtf_status st = qtf_source_read_f32(r->importance, v->n_elements, r->imp,
+                                        (uint64_t)it->importance, r->o->threads);
+    if (st != QTF_OK) {
+        msg("%s: importance '%s': %s: %s", r->o->importance_path, v->name,
+            qtf_status_name(st), qtf_error_detail());
+        return -1;
+    }
+    for (uint64_t j = 0; j < v->n_elements; j++) {
+        if (!(r->importance[j] >= 0.0f) || isinf(r->importance[j])) {
+            msg("%s: importance '%s': element %llu is %g, expected a finite value >= 0",
+                r->o->importance_path, v->name, (unsigned long long)j,
+                (double)r->importance[j]);
+            return -1;
+        }
+    }
+    *out = r->importance;
+    return 0;
+}
+
+/* Writes one tensor to the .qtf. Returns 0, -1 (processing failure) or -2
+ * (input error: a bad importance vector). */
+static int write_qtf_tensor(run *r, const qtfc_plan_item *it) {
+    const qtf_source_tensor *t = it->tensor;
+    qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
+    desc.name = t->name;
+    desc.n_dims = t->n_dims;
+    desc.dims = t->dims;
+    desc.source_type = t->dtype;
+    desc.encoding = &it->choice.enc;
+    desc.zstd_level = (int)it->choice.enc.zstd_level;
+    qtf_status st;
+
+    if (it->read_raw) {
+        qtf_part_layout layout[QTF_MAX_PARTS];
+        uint32_t n = 0;
+        st = qtf_encoding_layout(layout, &n, &it->choice.enc, t->n_dims, t->dims);
+        if (st != QTF_OK) return fail_tensor(it, "layout", st);
+        if (n != 1 || layout[0].size != t->nbytes) {
+            msg("tensor '%s': encoding stores %llu bytes in %u parts, source holds %llu",
+                t->name, (unsigned long long)layout[0].size, n, (unsigned long long)t->nbytes);
+            return -1;
+        }
+        st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
+        if (st != QTF_OK) return fail_tensor(it, "read", st);
+        qtf_part_view view = { layout[0].role, layout[0].type, r->buf, t->nbytes };
+        st = qtf_writer_add_tensor(r->w, &desc, &view, 1);
+        return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+    }
+
+    st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index, r->o->threads);
+    if (st != QTF_OK) return fail_tensor(it, "read", st);
+    qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
+    qo.threads = r->o->threads;
+    if (load_importance(r, it, &qo.importance) != 0) return -2;
+    qtf_encoded *enc = NULL;
+    st = qtf_quantize(&enc, &it->choice.enc, r->buf, t->n_dims, t->dims, &qo);
+    if (st != QTF_OK) return fail_tensor(it, "quantization", st);
+    qtf_part_view views[QTF_MAX_PARTS];
+    uint32_t n = qtf_encoded_views(views, enc);
+    st = qtf_writer_add_tensor(r->w, &desc, views, n);
+    qtf_encoded_free(enc);
+    return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+}
+
+/* f32 -> f16/bf16 in place, chunk by chunk: chunk k lands at byte 2*k*C,
+ * which never reaches the f32 chunks not yet read (they start at 4*k*C). */
+static qtf_status narrow_in_place(void *buf, qtf_dtype type, uint64_t n) {
+    enum { CHUNK = 16384 };
+    uint16_t tmp[CHUNK];
+    float *src = buf;
+    unsigned char *dst = buf;
+    for (uint64_t i = 0; i < n; i += CHUNK) {
+        uint64_t m = n - i < CHUNK ? n - i : CHUNK;
+        qtf_status st = qtf_convert_from_f32(tmp, type, src + i, m);
+        if (st != QTF_OK) return st;
+        memcpy(dst + 2 * i, tmp, (size_t)m * 2);
+    }
+    return QTF_OK;
+}
+
+static int write_st_tensor(run *r, const qtfc_plan_item *it) {
+    const qtf_source_tensor *t = it->tensor;
+    qtf_status st;
+    if (it->read_raw) {
+        st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
+        if (st != QTF_OK) return fail_tensor(it, "read", st);
+    } else {
+        st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index,
+                                 r->o->threads);
+        if (st != QTF_OK) return fail_tensor(it, "read", st);
+        if (it->out_dtype != QTF_DTYPE_F32) {
+            st = narrow_in_place(r->buf, it->out_dtype, t->n_elements);
+            if (st != QTF_OK) return fail_tensor(it, "conversion", st);
+        }
+    }
+    st = qtf_st_writer_write(r->stw, r->buf, it->out_bytes);
+    return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+}
+
+/* --- the run -------------------------------------------------------------- */
+
+static int open_inputs(run *r) {
+    const qtfc_options *o = r->o;
+    qtf_status st = qtf_source_open(&r->src, o->input);
+    if (st != QTF_OK) {
+        msg("%s: cannot open checkpoint: %s: %s", o->input, qtf_status_name(st),
+            qtf_error_detail());
+        return -1;
+    }
+    if (o->importance_path) {
+        st = qtf_source_open(&r->imp, o->importance_path);
+        if (st != QTF_OK) {
+            msg("%s: cannot open importance file: %s: %s", o->importance_path,
+                qtf_status_name(st), qtf_error_detail());
+            return -1;
+        }
+    }
+    qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp };
+    char err[2048];
+    if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
+        msg("%s", err);
+        return -1;
+    }
+    if (o->verbose || (o->dry_run && !o->quiet)) {
+        for (uint64_t i = 0; i < r->plan.n_items; i++) {
+            const qtfc_plan_item *it = &r->plan.items[i];
+            if (!it->choice.fell_back) continue;
+            char enc[96];
+            qtfc_item_encoding_text(enc, sizeof enc, &r->plan, it);
+            msg("fallback: tensor '%s' gets %s: %s", it->tensor->name, enc,
+                it->choice.fallback_note);
+        }
+    }
+    if (r->plan.max_read_bytes > SIZE_MAX - 64) {
+        msg("%s: a tensor of %llu bytes does not fit in memory here", o->input,
+            (unsigned long long)r->plan.max_read_bytes);
+        return -1;
+    }
+    return 0;
+}
+
+static uint64_t input_bytes(const qtf_source *s) {
+    uint64_t total = 0;
+    for (uint32_t i = 0; i < qtf_source_file_count(s); i++) total += qtf_source_file_size(s, i);
+    return total;
+}
+
+/* Bytes the tensors take in the finished .qtf (after optional zstd). */
+static uint64_t stored_tensor_bytes(const char *path, uint64_t fallback) {
+    qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
+    oo.flags = QTF_OPEN_METADATA_ONLY;
+    qtf_file *f = NULL;
+    if (qtf_file_open(&f, path, &oo) != QTF_OK) return fallback;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < qtf_tensor_count(f); i++) {
+        const qtf_tensor_info *ti = qtf_tensor_get(f, i);
+        for (uint32_t p = 0; ti && p < ti->n_parts; p++) total += ti->parts[p].stored_size;
+    }
+    qtf_file_close(f);
+    return total;
+}
+
+static void summary(run *r) {
+    double secs = qtfc_now() - r->t0;
+    uint64_t in = input_bytes(r->src);
+    struct stat st;
+    uint64_t out = stat(r->o->output, &st) == 0 ? (uint64_t)st.st_size : 0;
+    uint64_t tensor_bytes = r->o->kind == QTFC_OUTPUT_QTF
+                                ? stored_tensor_bytes(r->o->output, r->plan.total_out_bytes)
+                                : r->plan.total_out_bytes;
+    char ins[32], outs[32];
+    qtfc_human_bytes(ins, sizeof ins, in);
+    qtfc_human_bytes(outs, sizeof outs, out);
+    fprintf(stderr, "qtf-convert: %s -> %s: %llu tensors, %s -> %s (ratio %.3f), "
+            "%.3f bits/weight, %.2f s, %.1f MB/s\n", r->o->input, r->o->output,
+            (unsigned long long)r->plan.n_items, ins, outs,
+            in ? (double)out / (double)in : 0.0,
+            r->plan.total_elements ? 8.0 * (double)tensor_bytes / (double)r->plan.total_elements
+                                   : 0.0,
+            secs, secs > 0 ? (double)in / secs / 1e6 : 0.0);
+}
+
+static void verbose_line(run *r, const qtfc_plan_item *it, double secs) {
+    char shape[160], enc[96];
+    qtfc_format_shape(shape, sizeof shape, it->tensor->n_dims, it->tensor->dims);
+    qtfc_item_encoding_text(enc, sizeof enc, &r->plan, it);
+    qtfc_progress_line(&r->progress, "[%llu/%llu] %s %s %s -> %s, %llu bytes, %.3f bpw, %.3f s",
+                       (unsigned long long)r->progress.done_items,
+                       (unsigned long long)r->plan.n_items, it->tensor->name, shape,
+                       qtf_dtype_name(it->tensor->dtype), enc,
+                       (unsigned long long)it->out_bytes, it->bpw, secs);
+}
+
+static int create_output(run *r) {
+    qtf_status st;
+    if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
+        st = qtf_st_writer_create(&r->stw, r->o->output);
+        if (st != QTF_OK) goto fail;
+        st = qtf_st_writer_metadata(r->stw, "format", "pt");
+        if (st != QTF_OK) goto fail;
+        for (uint64_t i = 0; i < r->plan.n_items; i++) {
+            const qtfc_plan_item *it = &r->plan.items[i];
+            st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
+                                       it->tensor->n_dims, it->tensor->dims);
+            if (st != QTF_OK) {
+                msg("%s: tensor '%s': %s: %s", r->o->output, it->tensor->name,
+                    qtf_status_name(st), qtf_error_detail());
+                return -1;
+            }
+        }
+        return 0;
+    }
+    st = qtf_writer_create(&r->w, r->o->output, NULL);
+    if (st != QTF_OK) goto fail;
+    return 0;
+fail:
+    msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
+        qtf_error_detail());
+    return -1;
+}
+
+static void abort_output(run *r) {
+    qtf_writer_abort(r->w);
+    r->w = NULL;
+    qtf_st_writer_abort(r->stw);
+    r->stw = NULL;
+}
+
+static int signal_exit(const run *r) {
+    int sig = (int)*r->o->interrupted;
+    msg("interrupted by signal %d; %s not written", sig, r->o->output);
+    return QTFC_EXIT_SIGNAL_BASE + sig;
+}
+
+static int convert_run(run *r) {
+    const qtfc_options *o = r->o;
+    if (open_inputs(r) != 0) return QTFC_EXIT_USAGE;
+    if (o->dry_run) {
+        qtfc_plan_print(stdout, &r->plan);
+        return fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
+    }
+    r->buf = malloc((size_t)(r->plan.max_read_bytes ? r->plan.max_read_bytes : 1));
+    if (!r->buf) {
+        msg("out of memory: the largest tensor needs a %llu-byte buffer",
+            (unsigned long long)r->plan.max_read_bytes);
+        return QTFC_EXIT_FAILURE;
+    }
+    qtfc_progress_begin(&r->progress, stderr, o->progress_bar && !o->quiet, r->plan.n_items,
+                        r->plan.total_source_bytes);
+    if (create_output(r) != 0) return QTFC_EXIT_FAILURE;
+    if (o->kind == QTFC_OUTPUT_QTF) {
+        int rc = qtf_source_get_kind(r->src) == QTF_SOURCE_QTF ? copy_qtf_metadata(r)
+                                                               : embed_folder_files(r);
+        if (rc != 0) return QTFC_EXIT_USAGE;
+        if (set_source_metadata(r) != 0) return QTFC_EXIT_FAILURE;
+    }
+    for (uint64_t i = 0; i < r->plan.n_items; i++) {
+        if (interrupted(r)) return signal_exit(r);
+        const qtfc_plan_item *it = &r->plan.items[i];
+        double t = qtfc_now();
+        int rc = o->kind == QTFC_OUTPUT_QTF ? write_qtf_tensor(r, it) : write_st_tensor(r, it);
+        if (rc != 0) return rc == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
+        qtfc_progress_step(&r->progress, it->tensor->nbytes);
+        if (o->verbose) verbose_line(r, it, qtfc_now() - t);
+    }
+    if (interrupted(r)) return signal_exit(r);
+    qtfc_progress_end(&r->progress);
+    qtf_status st;
+    if (o->kind == QTFC_OUTPUT_QTF) {
+        st = qtf_writer_finish(r->w);
+        r->w = NULL;
+    } else {
+        st = qtf_st_writer_finish(r->stw);
+        r->stw = NULL;
+    }
+    if (st != QTF_OK) {
+        msg("%s: finishing the output failed: %s: %s", o->output, qtf_status_name(st),
+            qtf_error_detail());
+        return QTFC_EXIT_FAILURE;
+    }
+    if (!o->quiet) summary(r);
+    return QTFC_EXIT_OK;
+}
+
+int qtfc_convert(const qtfc_options *o) {
+    run r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    r.t0 = qtfc_now();
+    int code = convert_run(&r);
+    if (code != QTFC_EXIT_OK) {
+        if (r.progress.out) qtfc_progress_end(&r.progress);
+        abort_output(&r);
+    }
+    free(r.buf);
+    free(r.importance);
+    qtfc_plan_free(&r.plan);
+    qtf_source_close(r.imp);
+    qtf_source_close(r.src);
+    return code;
+}

@@ -1,0 +1,222 @@
+/* convert/plan.c — deciding, before writing anything, what every tensor becomes. */
+#include "plan.h"
+
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int fail(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, cap, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+void qtfc_format_shape(char *buf, size_t cap, uint32_t n_dims, const uint64_t *dims) {
+    size_t used = (size_t)snprintf(buf, cap, "[");
+    for (uint32_t i = 0; i < n_dims && used < cap; i++)
+        used += (size_t)snprintf(buf + used, cap - used, "%s%llu", i ? ", " : "",
+                                 (unsigned long long)dims[i]);
+    if (used < cap) snprintf(buf + used, cap - used, "]");
+}
+
+void qtfc_item_encoding_text(char *buf, size_t cap, const qtfc_plan *p,
+                             const qtfc_plan_item *it) {
+    if (p->kind == QTFC_OUTPUT_SAFETENSORS) {
+        snprintf(buf, cap, "%s", qtf_dtype_name(it->out_dtype));
+        return;
+    }
+    if (qtf_encoding_format(buf, cap, &it->choice.enc) != QTF_OK)
+        snprintf(buf, cap, "encoding#%u", (unsigned)it->choice.enc.id);
+}
+
+/* The element type an encoding stores its DATA part in, for the lossless
+ * ones (NONE for the quantized encodings). */
+static qtf_dtype lossless_type(const qtf_encoding *e) {
+    switch (e->id) {
+    case QTF_ENC_F32: return QTF_DTYPE_F32;
+    case QTF_ENC_F16: return QTF_DTYPE_F16;
+    case QTF_ENC_BF16: return QTF_DTYPE_BF16;
+    case QTF_ENC_RAW: return e->raw_type;
+    default: return QTF_DTYPE_NONE;
+    }
+}
+
+/* Whether the source can hand over tensor i's bytes as stored in `type`:
+ * always for checkpoints (their dtype is the stored type), and for a .qtf
+ * only when it stores that tensor losslessly in exactly that type. */
+static int source_has_raw(const qtf_source *src, const qtf_source_tensor *t, qtf_dtype type) {
+    if (type == QTF_DTYPE_NONE || t->dtype != type) return 0;
+    if (qtf_source_get_kind(src) != QTF_SOURCE_QTF) return 1;
+    const qtf_file *f = qtf_source_qtf_file(src);
+    uint64_t idx;
+    if (!f || qtf_tensor_find(&idx, f, t->name) != QTF_OK) return 0;
+    const qtf_tensor_info *ti = qtf_tensor_get(f, idx);
+    return ti && ti->encoding_known && lossless_type(&ti->encoding) == type;
+}
+
+static int check_importance(qtfc_plan_item *it, const qtf_source *imp, char *err, size_t cap) {
+    uint64_t idx;
+    it->importance = -1;
+    if (!imp || qtf_source_tensor_find(&idx, imp, it->tensor->name) != QTF_OK) return 0;
+    const qtf_source_tensor *v = qtf_source_tensor_get(imp, idx);
+    const qtf_source_tensor *t = it->tensor;
+    uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+    if (!v || v->n_dims != 1 || v->dtype != QTF_DTYPE_F32 || v->dims[0] != cols) {
+        char shape[160];
+        if (v) qtfc_format_shape(shape, sizeof shape, v->n_dims, v->dims);
+        return fail(err, cap, "importance vector '%s': expected a 1-D F32 tensor of %llu "
+                    "elements (the row length of the weight), found %s %s",
+                    t->name, (unsigned long long)cols, v ? qtf_dtype_name(v->dtype) : "?",
+                    v ? shape : "?");
+    }
+    it->importance = (long)idx;
+    return 0;
+}
+
+static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_options *o,
+                     char *err, size_t cap) {
+    const qtf_source_tensor *t = it->tensor;
+    uint64_t f32_bytes;
+    if (__builtin_mul_overflow(t->n_elements, (uint64_t)sizeof(float), &f32_bytes))
+        return fail(err, cap, "tensor '%s': %llu elements overflow a buffer size", t->name,
+                    (unsigned long long)t->n_elements);
+    it->importance = -1;
+
+    if (o->kind == QTFC_OUTPUT_SAFETENSORS) {
+        qtf_encoding keep;
+        qtfc_keep_encoding(&keep, t->dtype);
+        if (keep.id == QTF_ENC_RAW && source_has_raw(src, t, t->dtype)) {
+            it->out_dtype = t->dtype;   /* integers, bool, f64: lossless, as stored */
+        } else if (o->st_keep) {
+            it->out_dtype = keep.id == QTF_ENC_RAW ? QTF_DTYPE_F32 : t->dtype;
+        } else {
+            it->out_dtype = o->st_dtype;
+        }
+        it->read_raw = source_has_raw(src, t, it->out_dtype);
+        size_t es = qtf_dtype_size(it->out_dtype);
+        if (__builtin_mul_overflow(t->n_elements, (uint64_t)es, &it->out_bytes))
+            return fail(err, cap, "tensor '%s': size overflows", t->name);
+        it->bpw = 8.0 * (double)es;
+        it->read_bytes = it->read_raw ? t->nbytes : f32_bytes;
+        return 0;
+    }
+
+    if (qtfc_recipe_choose(&it->choice, o->recipe, t->name, t->dtype, t->n_dims, t->dims,
+                           err, cap) != 0)
+        return -1;
+    qtf_encoding *enc = &it->choice.enc;
+    qtf_dtype stored = lossless_type(enc);
+    it->read_raw = source_has_raw(src, t, stored);
+    if (enc->id == QTF_ENC_RAW && !it->read_raw) {
+        /* `keep` of a float type the encodings cannot produce from f32 (f64,
+         * f8) when the source is a .qtf that already stored it lossy: the
+         * values exist only as f32 now, so f32 keeps them exactly. */
+        if (qtfc_dtype_is_integer(t->dtype))
+            return fail(err, cap, "tensor '%s': integer tensor of the source .qtf is not "
+                        "stored losslessly", t->name);
+        uint32_t zstd = enc->zstd_level;
+        qtf_encoding_default(enc, QTF_ENC_F32);
+        enc->zstd_level = zstd;
+    }
+    qtf_part_layout layout[QTF_MAX_PARTS];
+    uint32_t n_parts = 0;
+    qtf_status st = qtf_encoding_layout(layout, &n_parts, enc, t->n_dims, t->dims);
+    if (st != QTF_OK)
+        return fail(err, cap, "tensor '%s': %s: %s", t->name, qtf_status_name(st),
+                    qtf_error_detail());
+    it->out_bytes = 0;
+    for (uint32_t i = 0; i < n_parts; i++)
+        if (__builtin_add_overflow(it->out_bytes, layout[i].size, &it->out_bytes))
+            return fail(err, cap, "tensor '%s': encoded size overflows", t->name);
+    it->bpw = t->n_elements ? 8.0 * (double)it->out_bytes / (double)t->n_elements : 0.0;
+    it->read_bytes = it->read_raw ? t->nbytes : f32_bytes;
+    if (stored == QTF_DTYPE_NONE) return check_importance(it, o->importance, err, cap);
+    return 0;
+}
+
+int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_options *o,
+                    char *err, size_t err_cap) {
+    memset(out, 0, sizeof *out);
+    out->kind = o->kind;
+    uint64_t n = qtf_source_tensor_count(src);
+    if (n > SIZE_MAX / sizeof *out->items) return fail(err, err_cap, "too many tensors");
+    out->items = calloc(n ? n : 1, sizeof *out->items);
+    if (!out->items) return fail(err, err_cap, "out of memory planning %llu tensors",
+                                 (unsigned long long)n);
+    out->n_items = n;
+    for (uint64_t i = 0; i < n; i++) {
+        qtfc_plan_item *it = &out->items[i];
+        it->source_index = i;
+        it->tensor = qtf_source_tensor_get(src, i);
+        if (!it->tensor) {
+            qtfc_plan_free(out);
+            return fail(err, err_cap, "tensor %llu missing from the source",
+                        (unsigned long long)i);
+        }
+        if (plan_item(it, src, o, err, err_cap) != 0) {
+            qtfc_plan_free(out);
+            return -1;
+        }
+        if (__builtin_add_overflow(out->total_elements, it->tensor->n_elements,
+                                   &out->total_elements) ||
+            __builtin_add_overflow(out->total_source_bytes, it->tensor->nbytes,
+                                   &out->total_source_bytes) ||
+            __builtin_add_overflow(out->total_out_bytes, it->out_bytes, &out->total_out_bytes)) {
+            qtfc_plan_free(out);
+            return fail(err, err_cap, "total checkpoint size overflows");
+        }
+        if (it->read_bytes > out->max_read_bytes) out->max_read_bytes = it->read_bytes;
+        out->n_fallbacks += (uint64_t)it->choice.fell_back;
+    }
+    return 0;
+}
+
+void qtfc_plan_free(qtfc_plan *p) {
+    if (!p) return;
+    free(p->items);
+    memset(p, 0, sizeof *p);
+}
+
+static void human_bytes(char *buf, size_t cap, uint64_t b) {
+    if (b < 10000) snprintf(buf, cap, "%llu B", (unsigned long long)b);
+    else if (b < 10000000ull) snprintf(buf, cap, "%.1f KiB", (double)b / 1024.0);
+    else if (b < 10000000000ull) snprintf(buf, cap, "%.1f MiB", (double)b / 1048576.0);
+    else snprintf(buf, cap, "%.2f GiB", (double)b / 1073741824.0);
+}
+
+void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
+    size_t name_w = 6;
+    for (uint64_t i = 0; i < p->n_items; i++) {
+        size_t l = strlen(p->items[i].tensor->name);
+        if (l > name_w) name_w = l;
+    }
+    if (name_w > 64) name_w = 64;
+    fprintf(f, "%-*s  %-16s %-5s %-28s %12s %7s  %s\n", (int)name_w, "tensor", "shape", "src",
+            p->kind == QTFC_OUTPUT_SAFETENSORS ? "dtype" : "encoding", "bytes", "bpw", "why");
+    for (uint64_t i = 0; i < p->n_items; i++) {
+        const qtfc_plan_item *it = &p->items[i];
+        char shape[160], enc[96];
+        qtfc_format_shape(shape, sizeof shape, it->tensor->n_dims, it->tensor->dims);
+        qtfc_item_encoding_text(enc, sizeof enc, p, it);
+        const char *why = p->kind == QTFC_OUTPUT_SAFETENSORS ? "output"
+                          : qtfc_reason_name(it->choice.why);
+        fprintf(f, "%-*s  %-16s %-5s %-28s %12llu %7.3f  %s%s%s\n", (int)name_w,
+                it->tensor->name, shape, qtf_dtype_name(it->tensor->dtype), enc,
+                (unsigned long long)it->out_bytes, it->bpw, why,
+                it->choice.fell_back ? ", fallback" : "", it->importance >= 0 ? ", importance" : "");
+    }
+    char in[32], out[32];
+    human_bytes(in, sizeof in, p->total_source_bytes);
+    human_bytes(out, sizeof out, p->total_out_bytes);
+    double bpw = p->total_elements ? 8.0 * (double)p->total_out_bytes / (double)p->total_elements
+                                   : 0.0;
+    fprintf(f, "total: %llu tensors, %llu elements, source %s -> %s tensor bytes "
+            "(%.3f bits/weight, ratio %.3f), %llu fallbacks\n",
+            (unsigned long long)p->n_items, (unsigned long long)p->total_elements, in, out, bpw,
+            p->total_source_bytes ? (double)p->total_out_bytes / (double)p->total_source_bytes
+                                  : 0.0,
+            (unsigned long long)p->n_fallbacks);
+}

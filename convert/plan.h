@@ -1,0 +1,66 @@
+/* convert/plan.h — the per-tensor conversion plan: what each source tensor
+ * becomes, how many bytes it takes, and how it is read. Built and fully
+ * checked before any output is created, so that every input error (an
+ * encoding that cannot apply, a bad importance vector) is reported before
+ * a single byte is written. */
+#ifndef QTF_CONVERT_PLAN_H
+#define QTF_CONVERT_PLAN_H
+
+#include <stdio.h>
+
+#include "recipe.h"
+#include "source.h"
+
+typedef enum qtfc_output_kind {
+    QTFC_OUTPUT_QTF = 0,
+    QTFC_OUTPUT_SAFETENSORS = 1
+} qtfc_output_kind;
+
+typedef struct qtfc_plan_item {
+    uint64_t source_index;
+    const qtf_source_tensor *tensor;   /* borrowed from the source */
+    qtfc_choice choice;                /* QTF output: the encoding */
+    qtf_dtype out_dtype;               /* safetensors output: the element type */
+    int read_raw;                      /* 1: bytes copied as stored, no f32 pass */
+    uint64_t read_bytes;               /* buffer needed to read the tensor */
+    uint64_t out_bytes;                /* encoded (decoded-size) bytes */
+    double bpw;
+    long importance;                   /* index in the importance source, or -1 */
+} qtfc_plan_item;
+
+typedef struct qtfc_plan {
+    qtfc_output_kind kind;
+    qtfc_plan_item *items;
+    uint64_t n_items;
+    uint64_t total_elements;
+    uint64_t total_source_bytes;       /* tensor bytes as stored in the source */
+    uint64_t total_out_bytes;
+    uint64_t max_read_bytes;           /* largest read buffer any tensor needs */
+    uint64_t n_fallbacks;
+} qtfc_plan;
+
+typedef struct qtfc_plan_options {
+    qtfc_output_kind kind;
+    const qtfc_recipe *recipe;         /* QTF output */
+    int st_keep;                       /* safetensors output: each tensor's source type */
+    qtf_dtype st_dtype;                /* safetensors output: F32, F16 or BF16 */
+    const qtf_source *importance;      /* optional importance vectors (1-D F32) */
+} qtfc_plan_options;
+
+/* Builds the plan. Returns 0, or -1 with a message in err naming the tensor. */
+int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_options *opts,
+                    char *err, size_t err_cap);
+void qtfc_plan_free(qtfc_plan *p);
+
+/* Prints one line per tensor (name, shape, source dtype, encoding, bytes,
+ * bpw, reason) and the totals. */
+void qtfc_plan_print(FILE *f, const qtfc_plan *p);
+
+/* "[4096, 11008]" into buf. */
+void qtfc_format_shape(char *buf, size_t cap, uint32_t n_dims, const uint64_t *dims);
+/* Text of a plan item's encoding ("int4:group=32", "keep"-resolved "bf16",
+ * "raw:i64", or a safetensors dtype). */
+void qtfc_item_encoding_text(char *buf, size_t cap, const qtfc_plan *p,
+                             const qtfc_plan_item *it);
+
+#endif

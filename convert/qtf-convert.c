@@ -1,0 +1,271 @@
+/* qtf-convert — turns a Hugging Face checkpoint (or a .qtf) into one
+ * compact, checksummed .qtf file, or a .qtf back into .safetensors. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "convert.h"
+
+static volatile sig_atomic_t got_signal = 0;
+
+static void on_signal(int sig) {
+    if (got_signal) {
+        /* Second signal: stop now. The .qtf writer's O_TMPFILE leaves
+         * nothing behind even so. */
+        signal(sig, SIG_DFL);
+        raise(sig);
+        return;
+    }
+    got_signal = sig;
+}
+
+static void usage(FILE *f) {
+    fprintf(f,
+"Usage: qtf-convert [OPTIONS] INPUT OUTPUT\n"
+"\n"
+"Converts a downloaded Hugging Face model into one compact, checksummed .qtf\n"
+"file, streaming one tensor at a time (memory: about 3x the largest tensor in\n"
+"f32, whatever the model size).\n"
+"\n"
+"INPUT   a model folder (model.safetensors, sharded *.safetensors + index,\n"
+"        pytorch_model.bin, sharded .bin + index), one such file, or a .qtf\n"
+"        to re-encode or decode.\n"
+"OUTPUT  FILE.qtf; or FILE.safetensors to write every tensor dequantized to\n"
+"        the --encoding f32|f16|bf16|keep (integer tensors keep their type).\n"
+"\n"
+"Encoding choice (.qtf output):\n"
+"  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
+"                        symmetric with one f16 scale per row: safe everywhere)\n"
+"  -r, --rule GLOB=SPEC  encoding for tensors whose name matches GLOB; repeatable,\n"
+"                        the first matching rule wins; rules come before the\n"
+"                        default policy\n"
+"      --recipe FILE     rules from FILE, one GLOB=SPEC per line; blank lines and\n"
+"                        lines starting with '#' are ignored; rules from --recipe\n"
+"                        and --rule keep their command-line order\n"
+"      --fallback SPEC   encoding for tensors the chosen one cannot apply to\n"
+"                        (e.g. a row length not divisible by the group); without\n"
+"                        it such a tensor is an error\n"
+"      --all-layers      embeddings and the output head get the default encoding\n"
+"                        too\n"
+"      --importance FILE.safetensors\n"
+"                        per-column importance (1-D F32, one value per element of\n"
+"                        a row) by tensor name, for the search quantizers; a\n"
+"                        tensor without a vector is weighted uniformly\n"
+"\n"
+"  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
+"  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd=3 (zstd\n"
+"  compresses the stored parts), or `keep`: the source type unchanged.\n"
+"  GLOB is an fnmatch pattern on the full tensor name; '*' also matches '.'.\n"
+"\n"
+"  Default policy, in order:\n"
+"    1. integer and bool tensors are always stored unchanged (lossless);\n"
+"    2. the first matching --rule/--recipe rule (it applies to every float\n"
+"       tensor it matches, 1-D ones included);\n"
+"    3. 1-D tensors (norms, biases) and tensors under 4096 elements: keep;\n"
+"    4. embeddings and the output head (*embed_tokens*, *wte*, *wpe*,\n"
+"       *lm_head*, *embed_out*, *word_embeddings*): int8 when the default is\n"
+"       narrower than 8 bits, unless --all-layers;\n"
+"    5. everything else: the --encoding.\n"
+"\n"
+"Other options:\n"
+"  -n, --dry-run         print the plan (tensor, shape, source dtype, encoding,\n"
+"                        bytes, bits/weight) and totals; write nothing\n"
+"  -t, --threads N       worker threads (default 0 = all cores); the output is\n"
+"                        identical for any N\n"
+"  -q, --quiet           no progress, summary or warnings (errors only)\n"
+"  -v, --verbose         one line per tensor and per fallback\n"
+"      --progress        force the progress line even when stderr is not a\n"
+"                        terminal (default: only on a terminal)\n"
+"  -h, --help            this text\n"
+"  -V, --version         version\n"
+"\n"
+"Embedded in the .qtf: config.json, generation_config.json and tokenizer files\n"
+"(hf.file.<name>), general.architecture, general.name, hf.config.<field>,\n"
+"qtf.source.format/files/sizes, qtf.converter, qtf.recipe and every tensor's\n"
+"source dtype.\n"
+"\n"
+"Exit status: 0 success; 1 processing failure (write error, quantization\n"
+"error); 2 usage or input error (bad option, unreadable or malformed\n"
+"checkpoint, recipe error, encoding that cannot apply); 128+N when stopped\n"
+"by signal N. On failure nothing is left at OUTPUT and an existing OUTPUT is\n"
+"untouched.\n"
+"\n"
+"Examples:\n"
+"  qtf-convert ~/models/Llama-3.2-1B llama-int8.qtf\n"
+"  qtf-convert -e int4:group=32 --fallback int8 model/ model-int4.qtf\n"
+"  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
+"  qtf-convert -e pal4:rows=8 --dry-run model/\n"
+"  qtf-convert --encoding bf16 model.qtf model.safetensors\n");
+}
+
+static int usage_error(const char *fmt, const char *arg) {
+    fputs("qtf-convert: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputs("\nTry 'qtf-convert --help'.\n", stderr);
+    return QTFC_EXIT_USAGE;
+}
+
+static int ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && strcmp(s + n - m, suffix) == 0;
+}
+
+static int parse_threads(unsigned *out, const char *s) {
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || end == s || *end || v < 0 || v > 4096) return -1;
+    *out = (unsigned)v;
+    return 0;
+}
+
+enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS };
+
+int main(int argc, char **argv) {
+    static const struct option long_opts[] = {
+        { "encoding", required_argument, NULL, 'e' },
+        { "rule", required_argument, NULL, 'r' },
+        { "recipe", required_argument, NULL, OPT_RECIPE },
+        { "fallback", required_argument, NULL, OPT_FALLBACK },
+        { "all-layers", no_argument, NULL, OPT_ALL_LAYERS },
+        { "importance", required_argument, NULL, OPT_IMPORTANCE },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "threads", required_argument, NULL, 't' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "verbose", no_argument, NULL, 'v' },
+        { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    qtfc_recipe recipe;
+    qtfc_recipe_init(&recipe);
+    qtfc_options o;
+    memset(&o, 0, sizeof o);
+    o.recipe = &recipe;
+    const char *encoding = NULL;
+    int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
+    unsigned long rule_no = 0;
+    char err[2048];
+
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":e:r:nt:qvhV", long_opts, NULL)) != -1) {
+        switch (c) {
+        case 'e': encoding = optarg; break;
+        case 'r': {
+            char origin[64];
+            snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
+            recipe_options = 1;
+            if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
+                code = usage_error("%s", err);
+                goto out;
+            }
+            break;
+        }
+        case OPT_RECIPE:
+            recipe_options = 1;
+            if (qtfc_recipe_load_file(&recipe, optarg, err, sizeof err) != 0) {
+                code = usage_error("%s", err);
+                goto out;
+            }
+            break;
+        case OPT_FALLBACK:
+            recipe_options = 1;
+            if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
+                code = usage_error("--fallback: %s", err);
+                goto out;
+            }
+            recipe.has_fallback = 1;
+            break;
+        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
+        case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
+        case 'n': o.dry_run = 1; break;
+        case 't':
+            if (parse_threads(&o.threads, optarg) != 0) {
+                code = usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
+                goto out;
+            }
+            break;
+        case 'q': o.quiet = 1; break;
+        case 'v': o.verbose = 1; break;
+        case OPT_PROGRESS: force_progress = 1; break;
+        case 'h':
+            usage(stdout);
+            code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
+            goto out;
+        case 'V':
+            printf("qtf-convert %s (libqtf, container format %d.%d)\n", QTF_VERSION_STRING,
+                   QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
+            code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
+            goto out;
+        case ':':
+            code = usage_error("option '%s' needs an argument", argv[optind - 1]);
+            goto out;
+        default:
+            code = usage_error("unknown option '%s'", argv[optind - 1]);
+            goto out;
+        }
+    }
+    int n_pos = argc - optind;
+    if (n_pos < 1 || n_pos > 2 || (n_pos == 1 && !o.dry_run)) {
+        code = usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
+                                 : n_pos == 1 ? "missing OUTPUT (or give --dry-run)"
+                                              : "too many arguments");
+        goto out;
+    }
+    o.input = argv[optind];
+    o.output = n_pos == 2 ? argv[optind + 1] : NULL;
+    o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
+                                                              : QTFC_OUTPUT_QTF;
+    if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
+        if (recipe_options) {
+            code = usage_error("%s", "a .safetensors output takes only --encoding "
+                               "f32|f16|bf16|keep (no rules, fallback or importance)");
+            goto out;
+        }
+        const char *e = encoding ? encoding : "f32";
+        if (strcmp(e, "keep") == 0) o.st_keep = 1;
+        else if (strcmp(e, "f32") == 0) o.st_dtype = QTF_DTYPE_F32;
+        else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
+        else if (strcmp(e, "bf16") == 0) o.st_dtype = QTF_DTYPE_BF16;
+        else {
+            code = usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
+                               "or keep, found '%s'", e);
+            goto out;
+        }
+    } else if (encoding) {
+        if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
+            code = usage_error("--encoding: %s", err);
+            goto out;
+        }
+    } else if (recipe.default_spec.text[0] == '\0' ||
+               qtfc_spec_parse(&recipe.default_spec, QTFC_DEFAULT_ENCODING, err,
+                               sizeof err) != 0) {
+        code = usage_error("default encoding: %s", err);
+        goto out;
+    }
+    o.progress_bar = force_progress || isatty(STDERR_FILENO);
+
+    /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
+    o.interrupted = &got_signal;
+
+    code = qtfc_convert(&o);
+out:
+    qtfc_recipe_free(&recipe);
+    return code;
+}

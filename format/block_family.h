@@ -1,0 +1,107 @@
+/* format/block_family.h — what the block family's files share (private to
+ * format/block*.c). The normative layouts are in spec/encodings/block.md. */
+#ifndef QTF_FORMAT_BLOCK_FAMILY_H
+#define QTF_FORMAT_BLOCK_FAMILY_H
+
+#include "family.h"
+
+/* A set of `count` equally long runs of elements, run i starting at
+ * x + i * stride, all sharing the per-element weights w[0..n) (NULL = all 1).
+ * A group inside a row is one run; a per-tensor group is one run per row. */
+typedef struct qtf__span {
+    const float *x;
+    const float *w;
+    uint64_t n;
+    uint64_t count;
+    uint64_t stride;
+} qtf__span;
+
+/* ---- scalar codecs: INT, NF4, FP4 (format/block_int.c, block_codebook.c) ----
+ * A codec maps (scale, min) and a code to a value. `value[c]` is the decoded
+ * value of code c at scale 1 (INT sym: c - 2^(N-1); INT asym: c; NF4/FP4: the
+ * table); decoding is x = value[c] * scale (+ min for INT asym). */
+typedef struct qtf__codec {
+    unsigned bits;
+    unsigned n_codes;          /* 2^bits */
+    int asym;                  /* INT asym: scale + min */
+    int uniform;               /* INT: value[c] = c - zero; else a table */
+    float qmin, qmax;          /* INT: the code range as values at scale 1 */
+    float zero;                /* INT: code that decodes to 0 (sym) or 0 (asym) */
+    float value[16];           /* tables (NF4, FP4), sorted copy in `sorted` */
+    float sorted[16];          /* distinct table values ascending */
+    uint8_t sorted_code[16];   /* code of sorted[k] */
+    unsigned n_sorted;
+    float mid[15];             /* midpoints between consecutive sorted values */
+    float rtn_divisor;         /* rtn scale = absmax / rtn_divisor (tables) */
+} qtf__codec;
+
+void qtf__codec_init(qtf__codec *c, const qtf_encoding *e);
+
+/* Nearest codes of n elements for the decoded (scale, min). */
+void qtf__codec_encode(const qtf__codec *c, const float *x, uint64_t n, float scale, float min,
+                       uint8_t *codes);
+/* x = decode(codes) for one group. */
+void qtf__codec_decode(const qtf__codec *c, const uint8_t *codes, uint64_t n, float scale,
+                       float min, float *dst);
+/* Round-to-nearest choice of (scale, min) for a span (importance ignored). */
+void qtf__codec_rtn(const qtf__codec *c, const qtf__span *s, float *scale, float *min);
+
+/* Table codecs (format/block_codebook.c): NF4 and FP4. */
+void qtf__codebook_init(qtf__codec *c, qtf_encoding_id id);
+void qtf__codebook_encode(const qtf__codec *c, const float *x, uint64_t n, float scale,
+                          uint8_t *codes);
+void qtf__codebook_decode(const qtf__codec *c, const uint8_t *codes, uint64_t n, float scale,
+                          float *dst);
+
+/* ---- search (format/block_search.c) ----
+ * Minimises sum w (x - decode(encode(x)))^2 over candidate (scale, min),
+ * evaluating every candidate after `round_scale` (the stored precision), and
+ * never returns a worse pair than the rounded rtn choice. */
+void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_type,
+                       float *scale, float *min);
+/* Weighted squared error of a span at (scale, min) with nearest codes. */
+double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min);
+
+/* ---- shared helpers (format/block.c) ---- */
+/* Rounds v to the precision of t (F16, BF16, F32); tiny magnitudes below
+ * FLT_MIN become 0 (see block.md, "Zero groups"). */
+float qtf__block_round_scale(float v, qtf_dtype t);
+/* Stores v as t into slot i of part and returns qtf__block_round_scale(v). */
+float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
+void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);
+float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t);
+/* QTF_E_NUMERIC naming row and column if any element is NaN or Inf. */
+qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index);
+/* LSB-first bit stream of n codes of `bits` bits. dst holds ceil(n*bits/8)
+ * bytes; unused high bits of the last byte are zero. */
+void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits);
+void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned bits);
+/* Element type of the ZEROS part of INT asym: the scale type, F32 with dq. */
+qtf_dtype qtf__block_zeros_type(const qtf_encoding *e);
+/* Bytes of one row of codes: one per code with zstd, else packed. */
+uint64_t qtf__block_row_code_bytes(const qtf_encoding *e, uint64_t cols);
+
+/* ---- the grouped scalar encodings INT NF4 FP4 (format/block_int.c) ---- */
+qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
+                                 uint64_t cols, const float *importance, unsigned threads,
+                                 void *const *parts);
+qtf_status qtf__grouped_dequantize(float *dst, const qtf_encoding *e, uint64_t rows,
+                                   uint64_t cols, const void *const *parts, unsigned threads);
+
+/* ---- MXFP4 (format/block_mx.c) ---- */
+qtf_status qtf__mx_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
+                            uint64_t cols, const float *importance, unsigned threads,
+                            void *const *parts);
+qtf_status qtf__mx_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
+                              const void *const *parts, unsigned threads);
+/* E2M1 magnitudes of codes 0..7 (code bit 3 is the sign). */
+extern const float qtf__e2m1_values[8];
+
+/* ---- Q8_0 Q4_0 Q4_1 (format/block_ggml.c) ---- */
+uint64_t qtf__ggml_block_bytes(qtf_encoding_id id);
+qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
+                              uint64_t cols, unsigned threads, void *const *parts);
+qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
+                                const void *const *parts, unsigned threads);
+
+#endif

@@ -1,0 +1,393 @@
+/* format/block_int.c — the grouped scalar encodings INT, NF4 and FP4: one
+ * scale (and for INT asym one minimum) per group of a row, or per row, or per
+ * tensor; codes chosen against the scale as it will be decoded (after
+ * rounding to the scale type, or after double quantization).
+ *
+ * Two passes: choose every group's (scale, min), settle the stored scales
+ * (rounding or dq needs all of them), then encode. Each pass runs over rows
+ * with qtf__parallel_for and treats rows independently, so the bytes do not
+ * depend on the thread count. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* The hot loops have run-time trip counts; -O2's "very cheap" vectorizer
+ * cost model skips such loops, which costs 2-3x here. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
+#include <float.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_family.h"
+
+/* Adding then subtracting 1.5 * 2^23 rounds a float of magnitude < 2^22 to
+ * the nearest integer, ties to even, in the current (default) rounding mode;
+ * unlike rintf() it vectorizes on baseline x86-64. */
+#define ROUND_MAGIC 12582912.0f
+
+void qtf__codec_init(qtf__codec *c, const qtf_encoding *e) {
+    memset(c, 0, sizeof *c);
+    if (e->id != QTF_ENC_INT) {
+        qtf__codebook_init(c, e->id);
+        return;
+    }
+    c->bits = e->bits;
+    c->n_codes = 1u << e->bits;
+    c->uniform = 1;
+    c->asym = e->asym != 0;
+    if (c->asym) {
+        c->qmin = 0.0f;
+        c->qmax = (float)(c->n_codes - 1);
+        c->zero = 0.0f;
+    } else {
+        c->qmin = -(float)(c->n_codes / 2);
+        c->qmax = (float)(c->n_codes / 2 - 1);
+        c->zero = (float)(c->n_codes / 2);
+    }
+}
+
+void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n, float scale,
+                       float min, uint8_t *restrict codes) {
+    if (!c->uniform) {
+        qtf__codebook_encode(c, x, n, scale, codes);
+        return;
+    }
+    const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
+    const float lo = c->qmin, hi = c->qmax, zero = c->zero;
+    for (uint64_t j = 0; j < n; j++) {
+        float v = (x[j] - min) * inv;
+        v = v < lo ? lo : v;
+        v = v > hi ? hi : v;
+        v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+        codes[j] = (uint8_t)(int32_t)(v + zero);
+    }
+}
+
+void qtf__codec_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
+                       float scale, float min, float *restrict dst) {
+    if (!c->uniform) {
+        qtf__codebook_decode(c, codes, n, scale, dst);
+        return;
+    }
+    if (c->asym) {
+        for (uint64_t j = 0; j < n; j++) dst[j] = scale * (float)codes[j] + min;
+    } else {
+        const int32_t zero = (int32_t)c->zero;
+        for (uint64_t j = 0; j < n; j++) dst[j] = scale * (float)((int32_t)codes[j] - zero);
+    }
+}
+
+/* Integer keys that order like the floats they come from (finite values):
+ * min/max over them vectorize, float min/max without fast-math do not. */
+static inline int32_t order_key(float v) {
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return i ^ ((i >> 31) & 0x7fffffff);
+}
+
+static inline float from_order_key(int32_t k) {
+    int32_t i = k ^ ((k >> 31) & 0x7fffffff);
+    float v;
+    memcpy(&v, &i, 4);
+    return v;
+}
+
+void qtf__codec_rtn(const qtf__codec *c, const qtf__span *s, float *scale, float *min) {
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    for (uint64_t r = 0; r < s->count; r++) {
+        const float *x = s->x + r * s->stride;
+        for (uint64_t j = 0; j < s->n; j++) {
+            int32_t k = order_key(x[j]);
+            lo = k < lo ? k : lo;
+            hi = k > hi ? k : hi;
+        }
+    }
+    const float flo = from_order_key(lo), fhi = from_order_key(hi);
+    if (c->uniform && c->asym) {
+        *scale = (fhi - flo) / c->qmax;
+        *min = flo;
+        return;
+    }
+    /* The element of largest magnitude (the first one when +a and -a both
+     * occur) fixes the scale: for INT sym it maps exactly to the most
+     * negative code, so that all 2^N codes are usable (the ggml/NNCF
+     * convention); for tables it maps to the table's extreme. */
+    float extreme = fabsf(flo) > fabsf(fhi) ? flo : fhi;
+    if (fabsf(flo) == fabsf(fhi) && flo != fhi) {
+        for (uint64_t r = 0, found = 0; r < s->count && !found; r++) {
+            const float *x = s->x + r * s->stride;
+            for (uint64_t j = 0; j < s->n; j++) {
+                if (x[j] == flo || x[j] == fhi) {
+                    extreme = x[j];
+                    found = 1;
+                    break;
+                }
+            }
+        }
+    }
+    *min = 0.0f;
+    if (c->uniform) *scale = extreme / c->qmin;
+    else *scale = fabsf(extreme) / c->rtn_divisor;
+}
+
+/* ---- the two passes ------------------------------------------------------ */
+
+typedef struct grouped_ctx {
+    const qtf_encoding *e;
+    qtf__codec codec;
+    const float *src;
+    float *dst;
+    const float *importance;
+    uint64_t rows, cols;
+    uint64_t group_len;        /* elements per group (cols for row/tensor) */
+    uint64_t groups_per_row;
+    int tensor;                /* one group for the whole tensor */
+    float *scale, *min;        /* chosen (pass 1) / effective (pass 2) */
+    uint8_t *codes;            /* CODES part */
+    const uint8_t *codes_in;
+    uint64_t row_bytes;
+    int unpacked;              /* codes stored one per byte */
+} grouped_ctx;
+
+static uint64_t group_index(const grouped_ctx *g, uint64_t row, uint64_t k) {
+    return g->tensor ? 0 : row * g->groups_per_row + k;
+}
+
+static qtf_status check_rows(void *ctx, uint64_t begin, uint64_t end) {
+    const grouped_ctx *g = ctx;
+    for (uint64_t r = begin; r < end; r++) {
+        qtf_status st = qtf__block_check_finite(g->src + r * g->cols, g->cols, r);
+        if (st != QTF_OK) return st;
+    }
+    return QTF_OK;
+}
+
+static void choose(const grouped_ctx *g, const qtf__span *s, float *scale, float *min) {
+    if (g->e->search) {
+        /* With dq the stored precision is only known once all scales are
+         * chosen; search then evaluates at f32. */
+        qtf_dtype t = g->e->dq ? QTF_DTYPE_F32 : g->e->scale_type;
+        qtf__codec_search(&g->codec, s, t, scale, min);
+    } else {
+        qtf__codec_rtn(&g->codec, s, scale, min);
+    }
+}
+
+static qtf_status choose_rows(void *ctx, uint64_t begin, uint64_t end) {
+    const grouped_ctx *g = ctx;
+    for (uint64_t r = begin; r < end; r++) {
+        const float *row = g->src + r * g->cols;
+        int finite = 1;
+        for (uint64_t k = 0; k < g->groups_per_row; k++) {
+            uint64_t at = k * g->group_len;
+            qtf__span s = { row + at, g->importance ? g->importance + at : NULL, g->group_len, 1,
+                            g->group_len };
+            uint64_t i = group_index(g, r, k);
+            choose(g, &s, &g->scale[i], &g->min[i]);
+            finite &= isfinite(g->scale[i]) & isfinite(g->min[i]);
+        }
+        /* A NaN or Inf input makes its group's scale or minimum non-finite
+         * (max/min keys order NaN beyond Inf); name the element. A finite
+         * row can still overflow max - min: settle_scales reports that. */
+        if (!finite) {
+            qtf_status st = qtf__block_check_finite(row, g->cols, r);
+            if (st != QTF_OK) return st;
+        }
+    }
+    return QTF_OK;
+}
+
+static qtf_status encode_rows(void *ctx, uint64_t begin, uint64_t end) {
+    const grouped_ctx *g = ctx;
+    uint8_t *tmp = NULL;
+    if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
+        return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
+                          (unsigned long long)g->cols);
+    for (uint64_t r = begin; r < end; r++) {
+        const float *row = g->src + r * g->cols;
+        uint8_t *out = g->codes + r * g->row_bytes;
+        uint8_t *codes = g->unpacked ? out : tmp;
+        for (uint64_t k = 0; k < g->groups_per_row; k++) {
+            uint64_t at = k * g->group_len, i = group_index(g, r, k);
+            qtf__codec_encode(&g->codec, row + at, g->group_len, g->scale[i], g->min[i],
+                              codes + at);
+        }
+        if (!g->unpacked) qtf__block_pack(out, tmp, g->cols, g->codec.bits);
+    }
+    free(tmp);
+    return QTF_OK;
+}
+
+static qtf_status decode_rows(void *ctx, uint64_t begin, uint64_t end) {
+    const grouped_ctx *g = ctx;
+    uint8_t *tmp = NULL;
+    if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
+        return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
+                          (unsigned long long)g->cols);
+    for (uint64_t r = begin; r < end; r++) {
+        const uint8_t *in = g->codes_in + r * g->row_bytes;
+        const uint8_t *codes = in;
+        if (!g->unpacked) {
+            qtf__block_unpack(tmp, in, g->cols, g->codec.bits);
+            codes = tmp;
+        }
+        float *out = g->dst + r * g->cols;
+        for (uint64_t k = 0; k < g->groups_per_row; k++) {
+            uint64_t at = k * g->group_len, i = group_index(g, r, k);
+            qtf__codec_decode(&g->codec, codes + at, g->group_len, g->scale[i], g->min[i],
+                              out + at);
+        }
+    }
+    free(tmp);
+    return QTF_OK;
+}
+
+static void init_ctx(grouped_ctx *g, const qtf_encoding *e, uint64_t rows, uint64_t cols) {
+    memset(g, 0, sizeof *g);
+    g->e = e;
+    qtf__codec_init(&g->codec, e);
+    g->rows = rows;
+    g->cols = cols;
+    g->tensor = e->group == QTF_GROUP_TENSOR;
+    if (e->group == QTF_GROUP_ROW || e->group == QTF_GROUP_TENSOR) {
+        g->group_len = cols;
+        g->groups_per_row = 1;
+    } else {
+        g->group_len = e->group;
+        g->groups_per_row = cols / e->group;
+    }
+    g->unpacked = e->zstd_level > 0;
+    g->row_bytes = qtf__block_row_code_bytes(e, cols);
+}
+
+static uint64_t n_groups_of(const grouped_ctx *g) {
+    return g->tensor ? 1 : g->rows * g->groups_per_row;
+}
+
+static uint64_t rows_per_chunk(uint64_t cols) {
+    return cols >= 65536 ? 1 : 65536 / cols;
+}
+
+/* Replaces the chosen scales by the values the decoder will see, and writes
+ * the SCALES / DQ_* / ZEROS parts. */
+static qtf_status settle_scales(grouped_ctx *g, void *const *parts) {
+    const qtf_encoding *e = g->e;
+    uint64_t n = n_groups_of(g);
+    uint32_t p = 1;
+    if (e->dq) {
+        uint64_t n_blocks = (n + QTF__DQ_BLOCK - 1) / QTF__DQ_BLOCK;
+        float *bs = qtf__malloc((size_t)n_blocks * sizeof *bs + 1);
+        if (!bs) return qtf__error(QTF_E_NOMEM, "dq: %llu block scales",
+                                   (unsigned long long)n_blocks);
+        float offset;
+        qtf__dq_quantize(g->scale, n, parts[p], bs, &offset);
+        qtf__dq_dequantize(g->scale, n, parts[p], bs, offset);
+        for (uint64_t b = 0; b < n_blocks; b++)
+            qtf__block_store_scale(parts[p + 1], b, bs[b], QTF_DTYPE_F32);
+        qtf__block_store_scale(parts[p + 2], 0, offset, QTF_DTYPE_F32);
+        free(bs);
+        p += 3;
+    } else {
+        for (uint64_t i = 0; i < n; i++) {
+            float s = qtf__block_settle_scale(parts[p], i, g->scale[i], e->scale_type);
+            if (!isfinite(s))
+                return qtf__error(QTF_E_NUMERIC,
+                                  "row %llu: group scale %g is outside the range of %s",
+                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
+                                  (double)g->scale[i], qtf_dtype_name(e->scale_type));
+            g->scale[i] = s;
+        }
+        p += 1;
+    }
+    if (e->asym) {
+        const qtf_dtype zt = qtf__block_zeros_type(e);
+        for (uint64_t i = 0; i < n; i++) {
+            float m = qtf__block_settle_scale(parts[p], i, g->min[i], zt);
+            if (!isfinite(m))
+                return qtf__error(QTF_E_NUMERIC,
+                                  "row %llu: group minimum %g is outside the range of %s",
+                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
+                                  (double)g->min[i], qtf_dtype_name(zt));
+            g->min[i] = m;
+        }
+    }
+    return QTF_OK;
+}
+
+qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
+                                 uint64_t cols, const float *importance, unsigned threads,
+                                 void *const *parts) {
+    grouped_ctx g;
+    init_ctx(&g, e, rows, cols);
+    g.src = src;
+    g.importance = importance;
+    g.codes = parts[0];
+    uint64_t n = n_groups_of(&g);
+    g.scale = qtf__malloc((size_t)n * sizeof(float));
+    g.min = qtf__calloc((size_t)n, sizeof(float));
+    qtf_status st = QTF_OK;
+    if (!g.scale || !g.min) {
+        st = qtf__error(QTF_E_NOMEM, "%llu group scales", (unsigned long long)n);
+        goto done;
+    }
+    uint64_t chunk = rows_per_chunk(cols);
+    if (g.tensor) {
+        st = qtf__parallel_for(rows, chunk, threads, check_rows, &g);
+        if (st != QTF_OK) goto done;
+        qtf__span s = { src, importance, cols, rows, cols };
+        choose(&g, &s, &g.scale[0], &g.min[0]);
+    } else {
+        st = qtf__parallel_for(rows, chunk, threads, choose_rows, &g);
+        if (st != QTF_OK) goto done;
+    }
+    st = settle_scales(&g, parts);
+    if (st != QTF_OK) goto done;
+    st = qtf__parallel_for(rows, chunk, threads, encode_rows, &g);
+done:
+    free(g.scale);
+    free(g.min);
+    return st;
+}
+
+qtf_status qtf__grouped_dequantize(float *dst, const qtf_encoding *e, uint64_t rows,
+                                   uint64_t cols, const void *const *parts, unsigned threads) {
+    grouped_ctx g;
+    init_ctx(&g, e, rows, cols);
+    g.dst = dst;
+    g.codes_in = parts[0];
+    uint64_t n = n_groups_of(&g);
+    g.scale = qtf__malloc((size_t)n * sizeof(float));
+    g.min = qtf__calloc((size_t)n, sizeof(float));
+    qtf_status st = QTF_OK;
+    if (!g.scale || !g.min) {
+        st = qtf__error(QTF_E_NOMEM, "%llu group scales", (unsigned long long)n);
+        goto done;
+    }
+    uint32_t p = 1;
+    if (e->dq) {
+        uint64_t n_blocks = (n + QTF__DQ_BLOCK - 1) / QTF__DQ_BLOCK;
+        float *bs = qtf__malloc((size_t)n_blocks * sizeof *bs + 1);
+        if (!bs) {
+            st = qtf__error(QTF_E_NOMEM, "dq: %llu block scales", (unsigned long long)n_blocks);
+            goto done;
+        }
+        for (uint64_t b = 0; b < n_blocks; b++)
+            bs[b] = qtf__block_load_scale(parts[2], b, QTF_DTYPE_F32);
+        qtf__dq_dequantize(g.scale, n, parts[1], bs,
+                           qtf__block_load_scale(parts[3], 0, QTF_DTYPE_F32));
+        free(bs);
+        p += 3;
+    } else {
+        for (uint64_t i = 0; i < n; i++)
+            g.scale[i] = qtf__block_load_scale(parts[1], i, e->scale_type);
+        p += 1;
+    }
+    if (e->asym) {
+        const qtf_dtype zt = qtf__block_zeros_type(e);
+        for (uint64_t i = 0; i < n; i++) g.min[i] = qtf__block_load_scale(parts[p], i, zt);
+    }
+    st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, decode_rows, &g);
+done:
+    free(g.scale);
+    free(g.min);
+    return st;
+}

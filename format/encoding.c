@@ -1,0 +1,406 @@
+/* format/encoding.c — what an encoding is: field validation, defaults, the
+ * directory parameter form, and the dispatch of layouts to the families.
+ * The normative description is spec/encodings/README.md. */
+#include <math.h>
+#include <string.h>
+
+#include "family.h"
+
+qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
+                                const uint64_t *dims) {
+    if (n_dims > QTF_MAX_DIMS)
+        return qtf__error(QTF_E_LIMIT, "shape has %u dimensions, at most %u are allowed",
+                          n_dims, QTF_MAX_DIMS);
+    if (n_dims > 0 && !dims)
+        return qtf__error(QTF_E_INVALID_ARG, "shape has %u dimensions but dims is NULL", n_dims);
+    uint64_t c = n_dims ? dims[n_dims - 1] : 1;
+    /* The overflow check runs over the non-zero dimensions so that the
+     * verdict does not depend on where a zero sits: {0, 2^40, 2^40} and
+     * {2^40, 2^40, 0} are both refused. */
+    uint64_t r = 1, nonzero = c ? c : 1;
+    int has_zero = 0;
+    for (uint32_t i = 0; i + 1 < n_dims; i++) {
+        uint64_t d = dims[i];
+        if (d == 0) {
+            has_zero = 1;
+            continue;
+        }
+        if (!qtf__mul_u64(&nonzero, nonzero, d))
+            return qtf__error(QTF_E_OVERFLOW,
+                              "shape: the product of the dimensions overflows 64 bits "
+                              "at dimension %u (%llu)", i, (unsigned long long)d);
+        r *= d; /* cannot overflow: r divides nonzero */
+    }
+    if (has_zero) r = 0;
+    *rows = r;
+    *cols = c;
+    return QTF_OK;
+}
+
+/* Which fields an id uses; the others must be zero so that one encoding has
+ * exactly one representation (in memory, in text and in the directory). */
+enum {
+    F_BITS = 1u << 0, F_GROUP = 1u << 1, F_ASYM = 1u << 2, F_SCALE = 1u << 3,
+    F_DQ = 1u << 4, F_ROWS = 1u << 5, F_ROWSCALE = 1u << 6, F_LUT = 1u << 7,
+    F_DIM = 1u << 8, F_SEARCH = 1u << 9, F_ZSTD = 1u << 10, F_RAW = 1u << 11,
+};
+
+static uint32_t fields_of(qtf_encoding_id id) {
+    switch (id) {
+    case QTF_ENC_RAW: return F_RAW | F_ZSTD;
+    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16: return F_ZSTD;
+    case QTF_ENC_INT:
+        return F_BITS | F_GROUP | F_ASYM | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
+    case QTF_ENC_NF4: case QTF_ENC_FP4:
+        return F_BITS | F_GROUP | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
+    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
+        return F_BITS | F_GROUP | F_SCALE | F_ZSTD;
+    case QTF_ENC_PAL:
+        return F_BITS | F_GROUP | F_DQ | F_ROWS | F_ROWSCALE | F_LUT | F_DIM | F_ZSTD;
+    default: return 0;
+    }
+}
+
+static const char *const enc_names[QTF_ENC_COUNT_] = {
+    [QTF_ENC_RAW] = "raw", [QTF_ENC_F32] = "f32", [QTF_ENC_F16] = "f16",
+    [QTF_ENC_BF16] = "bf16", [QTF_ENC_INT] = "int", [QTF_ENC_NF4] = "nf4",
+    [QTF_ENC_FP4] = "fp4", [QTF_ENC_MXFP4] = "mxfp4", [QTF_ENC_PAL] = "pal",
+    [QTF_ENC_Q8_0] = "q8_0", [QTF_ENC_Q4_0] = "q4_0", [QTF_ENC_Q4_1] = "q4_1",
+};
+
+static int raw_type_ok(qtf_dtype t) {
+    switch (t) {
+    case QTF_DTYPE_F64: case QTF_DTYPE_I8: case QTF_DTYPE_U8: case QTF_DTYPE_I16:
+    case QTF_DTYPE_U16: case QTF_DTYPE_I32: case QTF_DTYPE_U32: case QTF_DTYPE_I64:
+    case QTF_DTYPE_U64: case QTF_DTYPE_BOOL: case QTF_DTYPE_F8_E4M3: case QTF_DTYPE_F8_E5M2:
+        return 1;
+    default: return 0;
+    }
+}
+
+static int scale_type_ok(qtf_dtype t) {
+    return t == QTF_DTYPE_F16 || t == QTF_DTYPE_BF16 || t == QTF_DTYPE_F32;
+}
+
+#define BAD(field, fmt, ...)                                                               \
+    qtf__error(QTF_E_ENCODING, "encoding %s: field " field " " fmt, name, __VA_ARGS__)
+
+qtf_status qtf__encoding_validate(const qtf_encoding *e) {
+    if (!e) return qtf__error(QTF_E_INVALID_ARG, "encoding is NULL");
+    if ((unsigned)e->id >= QTF_ENC_COUNT_)
+        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
+                          (unsigned)e->id, QTF_ENC_COUNT_ - 1);
+    const char *name = enc_names[e->id];
+    uint32_t f = fields_of(e->id);
+    /* Unused fields must be zero. */
+    if (!(f & F_BITS) && e->bits) return BAD("bits", "is %u, expected 0", e->bits);
+    if (!(f & F_GROUP) && e->group) return BAD("group", "is %u, expected 0", e->group);
+    if (!(f & F_ASYM) && e->asym) return BAD("asym", "is %u, expected 0", e->asym);
+    if (!(f & F_SCALE) && e->scale_type)
+        return BAD("scale_type", "is %u, expected 0", (unsigned)e->scale_type);
+    if (!(f & F_DQ) && e->dq) return BAD("dq", "is %u, expected 0", e->dq);
+    if (!(f & F_ROWS) && e->rows) return BAD("rows", "is %u, expected 0", e->rows);
+    if (!(f & F_ROWSCALE) && e->rowscale)
+        return BAD("rowscale", "is %u, expected 0", e->rowscale);
+    if (!(f & F_LUT) && e->lut_type)
+        return BAD("lut_type", "is %u, expected 0", (unsigned)e->lut_type);
+    if (!(f & F_DIM) && e->dim) return BAD("dim", "is %u, expected 0", e->dim);
+    if (!(f & F_SEARCH) && e->search) return BAD("search", "is %u, expected 0", e->search);
+    if (!(f & F_RAW) && e->raw_type)
+        return BAD("raw_type", "is %u, expected 0", (unsigned)e->raw_type);
+    if (e->zstd_level > 22) return BAD("zstd_level", "is %u, expected 0..22", e->zstd_level);
+    if (e->asym > 1) return BAD("asym", "is %u, expected 0 or 1", e->asym);
+    if (e->dq > 1) return BAD("dq", "is %u, expected 0 or 1", e->dq);
+    if (e->rowscale > 1) return BAD("rowscale", "is %u, expected 0 or 1", e->rowscale);
+    if (e->search > 1) return BAD("search", "is %u, expected 0 or 1", e->search);
+
+    switch (e->id) {
+    case QTF_ENC_RAW:
+        if (!raw_type_ok(e->raw_type))
+            return BAD("raw_type", "is %u (%s), expected F64, an integer type, BOOL, F8_E4M3 "
+                       "or F8_E5M2", (unsigned)e->raw_type, qtf_dtype_name(e->raw_type));
+        break;
+    case QTF_ENC_INT: case QTF_ENC_NF4: case QTF_ENC_FP4:
+        if (e->id == QTF_ENC_INT ? (e->bits < 2 || e->bits > 8) : e->bits != 4)
+            return BAD("bits", "is %u, expected %s", e->bits,
+                       e->id == QTF_ENC_INT ? "2..8" : "4");
+        /* Double quantization replaces the stored scales by u8 codes with f32
+         * second-level scales, so no scale type is left to choose. */
+        if (e->dq ? e->scale_type != QTF_DTYPE_NONE : !scale_type_ok(e->scale_type))
+            return BAD("scale_type", "is %u (%s), expected %s", (unsigned)e->scale_type,
+                       qtf_dtype_name(e->scale_type),
+                       e->dq ? "NONE with dq" : "F16, BF16 or F32");
+        break;
+    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1: {
+        uint32_t bits = e->id == QTF_ENC_Q8_0 ? 8 : 4;
+        qtf_dtype st = e->id == QTF_ENC_MXFP4 ? QTF_DTYPE_E8M0 : QTF_DTYPE_F16;
+        if (e->bits != bits) return BAD("bits", "is %u, expected %u", e->bits, bits);
+        if (e->group != 32) return BAD("group", "is %u, expected 32", e->group);
+        if (e->scale_type != st)
+            return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
+                       (unsigned)st, qtf_dtype_name(st));
+        break;
+    }
+    case QTF_ENC_PAL:
+        if (e->bits != 1 && e->bits != 2 && e->bits != 3 && e->bits != 4 && e->bits != 6 &&
+            e->bits != 8)
+            return BAD("bits", "is %u, expected 1, 2, 3, 4, 6 or 8", e->bits);
+        if (e->group == UINT32_MAX)
+            return BAD("group", "is %u, expected 0 (none) or 1..4294967294", e->group);
+        if (e->group && e->rowscale)
+            return BAD("group", "is %u with rowscale set; per-row and per-group scales "
+                       "exclude each other", e->group);
+        if (e->dq && !e->group && !e->rowscale)
+            return BAD("dq", "is %u, but there are no scales to double-quantize (needs "
+                       "rowscale or group)", e->dq);
+        if (e->lut_type != QTF_DTYPE_F16 && e->lut_type != QTF_DTYPE_F32 &&
+            e->lut_type != QTF_DTYPE_I8)
+            return BAD("lut_type", "is %u (%s), expected F16, F32 or I8",
+                       (unsigned)e->lut_type, qtf_dtype_name(e->lut_type));
+        if (e->dim != 1 && e->dim != 2 && e->dim != 4)
+            return BAD("dim", "is %u, expected 1, 2 or 4", e->dim);
+        break;
+    default:
+        break;
+    }
+    return QTF_OK;
+}
+#undef BAD
+
+qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
+    if (!out) return qtf__error(QTF_E_INVALID_ARG, "out is NULL");
+    qtf_encoding e;
+    memset(&e, 0, sizeof e);
+    e.id = id;
+    switch (id) {
+    case QTF_ENC_RAW:
+        return qtf__error(QTF_E_INVALID_ARG,
+                          "encoding raw has no default: its element type must be given");
+    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
+        break;
+    case QTF_ENC_INT:
+        e.bits = 4;
+        e.group = 32;
+        e.scale_type = QTF_DTYPE_F16;
+        break;
+    case QTF_ENC_NF4: case QTF_ENC_FP4:
+        e.bits = 4;
+        e.group = 64;
+        e.scale_type = QTF_DTYPE_F16;
+        break;
+    case QTF_ENC_MXFP4:
+        e.bits = 4;
+        e.group = 32;
+        e.scale_type = QTF_DTYPE_E8M0;
+        break;
+    case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
+        e.bits = id == QTF_ENC_Q8_0 ? 8 : 4;
+        e.group = 32;
+        e.scale_type = QTF_DTYPE_F16;
+        break;
+    case QTF_ENC_PAL:
+        e.bits = 4;
+        e.lut_type = QTF_DTYPE_F16;
+        e.dim = 1;
+        break;
+    default:
+        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
+                          (unsigned)id, QTF_ENC_COUNT_ - 1);
+    }
+    *out = e;
+    return QTF_OK;
+}
+
+/* --- directory parameters ------------------------------------------------ */
+
+/* Parameter keys (spec/encodings/README.md, "Directory parameters"). Stable:
+ * never renumbered. */
+enum {
+    KEY_BITS = 1, KEY_GROUP = 2, KEY_ASYM = 3, KEY_SCALE_TYPE = 4, KEY_DQ = 5,
+    KEY_ROWS = 6, KEY_ROWSCALE = 7, KEY_LUT_TYPE = 8, KEY_DIM = 9, KEY_SEARCH = 10,
+    KEY_ZSTD_LEVEL = 11, KEY_RAW_TYPE = 12, KEY_COUNT_ = 13
+};
+
+/* Keys written for an id, a bit per key. Fields implied by the id (bits of
+ * nf4, the group of q8_0, ...) are not written. */
+static uint32_t keys_of(qtf_encoding_id id) {
+#define K(k) (1u << (k))
+    switch (id) {
+    case QTF_ENC_RAW: return K(KEY_ZSTD_LEVEL) | K(KEY_RAW_TYPE);
+    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16: return K(KEY_ZSTD_LEVEL);
+    case QTF_ENC_INT:
+        return K(KEY_BITS) | K(KEY_GROUP) | K(KEY_ASYM) | K(KEY_SCALE_TYPE) | K(KEY_DQ) |
+               K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
+    case QTF_ENC_NF4: case QTF_ENC_FP4:
+        return K(KEY_GROUP) | K(KEY_SCALE_TYPE) | K(KEY_DQ) | K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
+    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
+        return K(KEY_ZSTD_LEVEL);
+    case QTF_ENC_PAL:
+        return K(KEY_BITS) | K(KEY_GROUP) | K(KEY_DQ) | K(KEY_ROWS) | K(KEY_ROWSCALE) |
+               K(KEY_LUT_TYPE) | K(KEY_DIM) | K(KEY_ZSTD_LEVEL);
+    default: return 0;
+    }
+#undef K
+}
+
+static uint32_t *field_of_key(qtf_encoding *e, uint32_t key) {
+    switch (key) {
+    case KEY_BITS: return &e->bits;
+    case KEY_GROUP: return &e->group;
+    case KEY_ASYM: return &e->asym;
+    case KEY_DQ: return &e->dq;
+    case KEY_ROWS: return &e->rows;
+    case KEY_ROWSCALE: return &e->rowscale;
+    case KEY_DIM: return &e->dim;
+    case KEY_SEARCH: return &e->search;
+    case KEY_ZSTD_LEVEL: return &e->zstd_level;
+    default: return NULL;
+    }
+}
+
+static const char *key_name(uint32_t key) {
+    static const char *const names[KEY_COUNT_] = {
+        "?", "bits", "group", "asym", "scale_type", "dq", "rows", "rowscale",
+        "lut_type", "dim", "search", "zstd_level", "raw_type",
+    };
+    return key < KEY_COUNT_ ? names[key] : "?";
+}
+
+static uint32_t get_key(const qtf_encoding *e, uint32_t key) {
+    switch (key) {
+    case KEY_SCALE_TYPE: return (uint32_t)e->scale_type;
+    case KEY_LUT_TYPE: return (uint32_t)e->lut_type;
+    case KEY_RAW_TYPE: return (uint32_t)e->raw_type;
+    default: return *field_of_key((qtf_encoding *)e, key);
+    }
+}
+
+qtf_status qtf_encoding_to_params(uint32_t *out_id, qtf_encoding_param *out_params,
+                                  uint32_t *out_n, const qtf_encoding *enc) {
+    if (!out_id || !out_params || !out_n || !enc)
+        return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_to_params: NULL argument");
+    qtf_status st = qtf__encoding_validate(enc);
+    if (st) return st;
+    uint32_t keys = keys_of(enc->id), n = 0;
+    for (uint32_t k = 1; k < KEY_COUNT_; k++) {
+        if (!(keys & (1u << k))) continue;
+        out_params[n].key = k;
+        out_params[n].value = get_key(enc, k);
+        n++;
+    }
+    *out_id = (uint32_t)enc->id;
+    *out_n = n;
+    return QTF_OK;
+}
+
+qtf_status qtf_encoding_from_params(qtf_encoding *out, uint32_t id,
+                                    const qtf_encoding_param *params, uint32_t n) {
+    if (!out || (n && !params))
+        return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_from_params: NULL argument");
+    if (id >= QTF_ENC_COUNT_)
+        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)", id,
+                          QTF_ENC_COUNT_ - 1);
+    const char *name = enc_names[id];
+    if (n > QTF_MAX_PARAMS)
+        return qtf__error(QTF_E_LIMIT, "encoding %s: %u parameters, at most %u", name, n,
+                          QTF_MAX_PARAMS);
+    uint32_t keys = keys_of((qtf_encoding_id)id);
+    /* Unknown keys first: a newer writer may use keys (and orderings) that
+     * this version cannot judge, and must be reported as such. */
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = params[i].key;
+        if (k >= KEY_COUNT_ || !(keys & (1u << k)))
+            return qtf__error(QTF_E_UNKNOWN_ENCODING,
+                              "encoding %s: parameter %u has key %u, not known for this "
+                              "encoding", name, i, k);
+    }
+    qtf_encoding e;
+    qtf_status st;
+    if (id == QTF_ENC_RAW) {
+        memset(&e, 0, sizeof e);
+        e.id = QTF_ENC_RAW;
+    } else if ((st = qtf_encoding_default(&e, (qtf_encoding_id)id)) != QTF_OK) {
+        return st;
+    }
+    uint32_t prev = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        uint32_t k = params[i].key, v = params[i].value;
+        if (k <= prev)
+            return qtf__error(QTF_E_ENCODING,
+                              "encoding %s: parameter %u has key %u (%s) after key %u; keys "
+                              "must be strictly ascending", name, i, k, key_name(k), prev);
+        prev = k;
+        if (k == KEY_SCALE_TYPE || k == KEY_LUT_TYPE || k == KEY_RAW_TYPE) {
+            if (v >= QTF_DTYPE_COUNT_)
+                return qtf__error(QTF_E_ENCODING,
+                                  "encoding %s: parameter %s is %u, not an element type", name,
+                                  key_name(k), v);
+            if (k == KEY_SCALE_TYPE) e.scale_type = (qtf_dtype)v;
+            else if (k == KEY_LUT_TYPE) e.lut_type = (qtf_dtype)v;
+            else e.raw_type = (qtf_dtype)v;
+        } else {
+            *field_of_key(&e, k) = v;
+        }
+    }
+    /* Every key of the id must be present: a missing one would silently take
+     * a default that a future version might change. */
+    uint32_t seen = 0;
+    for (uint32_t i = 0; i < n; i++) seen |= 1u << params[i].key;
+    if (seen != keys) {
+        uint32_t missing = keys & ~seen;
+        uint32_t k = 1;
+        while (!(missing & (1u << k))) k++;
+        return qtf__error(QTF_E_ENCODING, "encoding %s: parameter %s (key %u) is missing",
+                          name, key_name(k), k);
+    }
+    if ((st = qtf__encoding_validate(&e)) != QTF_OK) return st;
+    *out = e;
+    return QTF_OK;
+}
+
+/* --- layout ----------------------------------------------------------------- */
+
+qtf_status qtf_encoding_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_encoding *enc,
+                               uint32_t n_dims, const uint64_t *dims) {
+    if (!out || !out_n || !enc)
+        return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_layout: NULL argument");
+    qtf_status st = qtf__encoding_validate(enc);
+    if (st) return st;
+    uint64_t rows, cols;
+    if ((st = qtf__shape_rows_cols(&rows, &cols, n_dims, dims)) != QTF_OK) return st;
+    qtf_part_layout tmp[QTF_MAX_PARTS];
+    uint32_t n = 0;
+    memset(tmp, 0, sizeof tmp);
+    switch (enc->id) {
+    case QTF_ENC_RAW: case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
+        st = qtf__float_layout(tmp, &n, enc, rows, cols);
+        break;
+    case QTF_ENC_PAL:
+        st = qtf__pal_layout(tmp, &n, enc, rows, cols);
+        break;
+    default:
+        st = qtf__block_layout(tmp, &n, enc, rows, cols);
+        break;
+    }
+    if (st) return st;
+    if (n == 0 || n > QTF_MAX_PARTS)
+        return qtf__error(QTF_E_ENCODING, "encoding %s: layout gave %u parts (1..%u)",
+                          enc_names[enc->id], n, QTF_MAX_PARTS);
+    memcpy(out, tmp, n * sizeof *out);
+    *out_n = n;
+    return QTF_OK;
+}
+
+double qtf_encoding_bits_per_weight(const qtf_encoding *enc, uint32_t n_dims,
+                                    const uint64_t *dims) {
+    qtf_part_layout layout[QTF_MAX_PARTS];
+    uint32_t n;
+    if (qtf_encoding_layout(layout, &n, enc, n_dims, dims) != QTF_OK) return NAN;
+    uint64_t rows, cols;
+    if (qtf__shape_rows_cols(&rows, &cols, n_dims, dims) != QTF_OK) return NAN;
+    double elements = (double)rows * (double)cols;
+    if (elements == 0) return 0;
+    double bytes = 0;
+    for (uint32_t i = 0; i < n; i++) bytes += (double)layout[i].size;
+    return bytes * 8.0 / elements;
+}

@@ -1,0 +1,419 @@
+/* qtf-verify — can this .qtf file be trusted and shipped? Checks structure,
+ * every checksum (in parallel), that every tensor decodes, and with
+ * --against how far each tensor is from its source checkpoint, with
+ * thresholds and an exit code a release pipeline can gate on. Every failing
+ * tensor is reported by name, not only the first. */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli_util.h"
+#include "report.h"
+#include "source.h"
+
+typedef struct options {
+    const char *path;
+    const char *against;
+    const char *plot;
+    int json, markdown, quiet, checksums_only;
+    int has_max_rel_rmse, has_min_cosine, has_min_snr;
+    double max_rel_rmse, min_cosine, min_snr;
+    unsigned threads;
+} options;
+
+static void print_help(void) {
+    printf(
+"Usage: qtf-verify [OPTIONS] FILE.qtf\n"
+"\n"
+"Checks that a QTF file is sound and, with --against, how close every tensor\n"
+"is to its source checkpoint. All problems are reported, each tensor by name.\n"
+"\n"
+"Checks:\n"
+"  structure   header, metadata and directory (everything the reader validates)\n"
+"              and zero padding in the data section\n"
+"  checksums   the XXH3-64 of every part of every tensor, in parallel\n"
+"  decode      every tensor has a known encoding and dequantizes (one tensor\n"
+"              at a time: memory stays bounded by the largest tensor)\n"
+"  source      with --against: every source tensor is in the file and every\n"
+"              file tensor in the source, with the same shape; per tensor the\n"
+"              relative RMSE ||W-W'||/||W||, max |W-W'|, SNR in dB\n"
+"              (10 log10 ||W||^2/||W-W'||^2) and cosine similarity of the\n"
+"              dequantized tensor W' against the source W; a summary weighted\n"
+"              by element count; the %d worst tensors by relative RMSE\n"
+"\n"
+"Options:\n"
+"  -a, --against SOURCE  compare with a checkpoint: a directory (safetensors,\n"
+"                        sharded safetensors, pytorch_model.bin), a .safetensors\n"
+"                        or pytorch_model.bin file, or another .qtf file\n"
+"      --max-rel-rmse X  fail a tensor whose relative RMSE is above X\n"
+"      --min-cosine X    fail a tensor whose cosine similarity is below X\n"
+"      --min-snr X       fail a tensor whose SNR is below X dB\n"
+"                        (thresholds need --against; a NaN metric fails)\n"
+"      --checksums-only  structure and checksums only (no decoding)\n"
+"      --json            JSON report on stdout (schema: inspect/JSON-SCHEMA.md;\n"
+"                        NaN and infinities as \"nan\", \"inf\", \"-inf\")\n"
+"      --markdown        Markdown report on stdout (for CI summaries)\n"
+"      --plot FILE.svg   write an SVG chart of the relative RMSE of every tensor\n"
+"                        (log scale, file order, coloured by encoding); needs\n"
+"                        --against; written atomically (temp file + rename)\n"
+"  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
+"  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
+"  -h, --help            this text\n"
+"  -V, --version         program and library version\n"
+"\n"
+"Exit status:\n"
+"  0  every check passed\n"
+"  1  a check failed: checksum, decode, threshold, or a missing or extra\n"
+"     tensor or shape mismatch against the source\n"
+"  2  usage error, or FILE or SOURCE cannot be opened or is malformed\n"
+"\n"
+"Examples:\n"
+"  qtf-verify model.qtf\n"
+"  qtf-verify model.qtf --against ./Llama-3-8B --max-rel-rmse 0.1 --min-cosine 0.99\n"
+"  qtf-verify model.qtf --against model.safetensors --plot errors.svg --quiet\n"
+"  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n",
+        REPORT_WORST);
+}
+
+static int parse_threshold(double *out, int *has, const char *opt, const char *arg) {
+    if (!cli_parse_double(out, arg) || isinf(*out))
+        return cli_usage_error("%s wants a finite number, not '%s'", opt, arg);
+    *has = 1;
+    return 0;
+}
+
+static int parse_args(options *o, int argc, char **argv) {
+    enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM };
+    static const struct option longopts[] = {
+        {"against", required_argument, NULL, 'a'},
+        {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
+        {"min-cosine", required_argument, NULL, OPT_MIN_COS},
+        {"min-snr", required_argument, NULL, OPT_MIN_SNR},
+        {"checksums-only", no_argument, NULL, OPT_CSUM},
+        {"json", no_argument, NULL, OPT_JSON},
+        {"markdown", no_argument, NULL, OPT_MD},
+        {"plot", required_argument, NULL, OPT_PLOT},
+        {"quiet", no_argument, NULL, 'q'},
+        {"threads", required_argument, NULL, 'j'},
+        {"help", no_argument, NULL, 'h'},
+        {"version", no_argument, NULL, 'V'},
+        {NULL, 0, NULL, 0},
+    };
+    memset(o, 0, sizeof *o);
+    opterr = 0;
+    int c, rc;
+    uint64_t v;
+    while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'a': o->against = optarg; break;
+        case OPT_MAX_REL:
+            if ((rc = parse_threshold(&o->max_rel_rmse, &o->has_max_rel_rmse, "--max-rel-rmse", optarg))) return rc;
+            break;
+        case OPT_MIN_COS:
+            if ((rc = parse_threshold(&o->min_cosine, &o->has_min_cosine, "--min-cosine", optarg))) return rc;
+            break;
+        case OPT_MIN_SNR:
+            if ((rc = parse_threshold(&o->min_snr, &o->has_min_snr, "--min-snr", optarg))) return rc;
+            break;
+        case OPT_CSUM: o->checksums_only = 1; break;
+        case OPT_JSON: o->json = 1; break;
+        case OPT_MD: o->markdown = 1; break;
+        case OPT_PLOT: o->plot = optarg; break;
+        case 'q': o->quiet = 1; break;
+        case 'j':
+            if (!cli_parse_u64(&v, optarg, 4096))
+                return cli_usage_error("--threads wants a number from 0 to 4096, not '%s'", optarg);
+            o->threads = (unsigned)v;
+            break;
+        case 'h': print_help(); return -1;
+        case 'V':
+            printf("qtf-verify %s (libqtf %s, container format %d.%d)\n", QTF_VERSION_STRING,
+                   QTF_VERSION_STRING, QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
+            return -1;
+        case ':': return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt) return cli_usage_error("unknown option '-%c'", optopt);
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) return cli_usage_error("no input file given");
+    if (optind + 1 < argc) return cli_usage_error("one file at a time (unexpected '%s')", argv[optind + 1]);
+    o->path = argv[optind];
+    if (o->json && o->markdown) return cli_usage_error("--json and --markdown exclude each other");
+    if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
+        return cli_usage_error("thresholds need --against SOURCE");
+    if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->checksums_only && o->against)
+        return cli_usage_error("--checksums-only and --against exclude each other");
+    if (o->threads == 0) o->threads = qtf_default_threads();
+    return 0;
+}
+
+static char *dup_escaped(const char *s) { return cli_escape_dup(s, strlen(s), 0); }
+
+static char *dup_detail(void) {
+    const char *d = qtf_error_detail();
+    return dup_escaped(d ? d : "");
+}
+
+static int same_shape(const qtf_tensor_info *t, const qtf_source_tensor *s) {
+    if (t->n_dims != s->n_dims) return 0;
+    for (uint32_t d = 0; d < t->n_dims && d < QTF_MAX_DIMS; d++)
+        if (t->dims[d] != s->dims[d]) return 0;
+    return 1;
+}
+
+static char *source_shape_text(const qtf_source_tensor *s) {
+    cli_buf b;
+    cli_buf_init(&b);
+    cli_buf_putn(&b, "[", 1);
+    for (uint32_t d = 0; d < s->n_dims && d < QTF_MAX_DIMS; d++)
+        cli_buf_printf(&b, d ? ", %llu" : "%llu", (unsigned long long)s->dims[d]);
+    cli_buf_putn(&b, "]", 1);
+    return cli_buf_take(&b);
+}
+
+/* A float buffer that grows to the largest tensor seen and is then reused. */
+typedef struct scratch {
+    float *p;
+    uint64_t cap;
+} scratch;
+
+static qtf_status scratch_reserve(scratch *s, uint64_t n) {
+    if (n <= s->cap && s->p) return QTF_OK;
+    if (n > SIZE_MAX / sizeof(float)) return QTF_E_NOMEM;
+    free(s->p);
+    s->p = malloc(n ? (size_t)n * sizeof(float) : sizeof(float));
+    s->cap = s->p ? n : 0;
+    return s->p ? QTF_OK : QTF_E_NOMEM;
+}
+
+static void check_checksums(verify_report *r, const qtf_file *f, unsigned threads) {
+    uint64_t n = r->n;
+    qtf_status *res = calloc(n ? n : 1, sizeof *res);
+    double t0 = cli_now();
+    qtf_status st = res ? qtf_file_verify(f, threads, res) : QTF_E_NOMEM;
+    r->checksum_seconds = cli_now() - t0;
+    char *detail = dup_detail();
+    for (uint64_t i = 0; i < n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        for (uint32_t p = 0; p < t->n_parts; p++) r->checksum_bytes += t->parts[p].stored_size;
+    }
+    if (!res) {
+        r->structure = QTF_E_NOMEM;
+        r->structure_error = detail;
+        return;
+    }
+    int any_tensor = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        r->t[i].checksum = res[i];
+        if (res[i] == QTF_OK) continue;
+        any_tensor = 1;
+        r->t[i].fail |= VF_CHECKSUM;
+        /* Per-tensor details are lost across threads: ask again for this one.
+         * A padding error is only found by the file-wide pass. */
+        qtf_status again = qtf_tensor_verify(f, i);
+        r->t[i].checksum_error = again != QTF_OK ? dup_detail()
+                                                 : dup_escaped("padding after the tensor is not zero");
+    }
+    /* The file-wide result also covers the padding after the header. */
+    if (st != QTF_OK && !(any_tensor && (st == QTF_E_CHECKSUM || st == QTF_E_OFFSET ||
+                                         st == QTF_E_COMPRESSION))) {
+        r->structure = st;
+        r->structure_error = detail;
+        detail = NULL;
+    }
+    free(detail);
+    free(res);
+}
+
+static int open_source(qtf_source **src, const char *path) {
+    qtf_status st = qtf_source_open(src, path);
+    if (st != QTF_OK) {
+        char *p = dup_escaped(path);
+        cli_error_status(st, "cannot open the source '%s'", p ? p : "?");
+        free(p);
+        return 0;
+    }
+    return 1;
+}
+
+/* Decodes each tensor into one reused buffer and, with a source, compares. */
+static void check_tensors(verify_report *r, const qtf_file *f, const qtf_source *src, unsigned threads) {
+    scratch deq = {NULL, 0}, ref = {NULL, 0};
+    double t0 = cli_now();
+    for (uint64_t i = 0; i < r->n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        vt_result *v = &r->t[i];
+        uint64_t si = 0;
+        const qtf_source_tensor *st = NULL;
+        if (src) {
+            if (qtf_source_tensor_find(&si, src, t->name) == QTF_OK) st = qtf_source_tensor_get(src, si);
+            v->in_source = st != NULL;
+            if (!st) v->fail |= VF_EXTRA;
+            else if (!same_shape(t, st)) {
+                v->fail |= VF_SHAPE;
+                v->source_shape = source_shape_text(st);
+            }
+        }
+        v->decode_checked = 1;
+        if (!t->encoding_known) {
+            v->decode = QTF_E_UNKNOWN_ENCODING;
+            char msg[96];
+            snprintf(msg, sizeof msg, "encoding id %u is not known to this version of libqtf",
+                     (unsigned)t->encoding_id);
+            v->decode_error = dup_escaped(msg);
+            v->fail |= VF_DECODE;
+            continue;
+        }
+        v->decode = scratch_reserve(&deq, t->n_elements);
+        if (v->decode != QTF_OK) {
+            char msg[96];
+            snprintf(msg, sizeof msg, "cannot allocate %llu floats", (unsigned long long)t->n_elements);
+            v->decode_error = dup_escaped(msg);
+        } else {
+            v->decode = qtf_tensor_dequantize(deq.p, QTF_DTYPE_F32, t->n_elements, f, i, threads);
+            if (v->decode != QTF_OK) v->decode_error = dup_detail();
+        }
+        if (v->decode != QTF_OK) {
+            v->fail |= VF_DECODE;
+            continue;
+        }
+        if (!st || (v->fail & VF_SHAPE)) continue;
+        qtf_status rs = scratch_reserve(&ref, st->n_elements);
+        if (rs == QTF_OK) rs = qtf_source_read_f32(ref.p, st->n_elements, src, si, threads);
+        if (rs != QTF_OK) {
+            v->fail |= VF_SOURCE;
+            v->source_error = dup_detail();
+            continue;
+        }
+        qtf_status ms = qtf_metrics_compute(&v->m, ref.p, deq.p, t->n_elements, NULL, 0);
+        if (ms != QTF_OK) {
+            v->fail |= VF_SOURCE;
+            v->source_error = dup_detail();
+            continue;
+        }
+        v->compared = 1;
+    }
+    r->decode_seconds = cli_now() - t0;
+    free(deq.p);
+    free(ref.p);
+}
+
+static int find_missing(verify_report *r, const qtf_file *f, const qtf_source *src) {
+    uint64_t ns = qtf_source_tensor_count(src);
+    r->source_tensors = ns;
+    for (uint64_t i = 0; i < ns; i++) {
+        const qtf_source_tensor *st = qtf_source_tensor_get(src, i);
+        uint64_t idx;
+        if (!st || qtf_tensor_find(&idx, f, st->name) == QTF_OK) continue;
+        char **p = realloc(r->missing, (r->n_missing + 1) * sizeof *p);
+        if (!p) return 0;
+        r->missing = p;
+        r->missing[r->n_missing] = dup_escaped(st->name);
+        if (!r->missing[r->n_missing]) return 0;
+        r->n_missing++;
+    }
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    cli_set_program("qtf-verify");
+    options o;
+    int rc = parse_args(&o, argc, argv);
+    if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
+
+    qtf_file *f = NULL;
+    qtf_status st = qtf_file_open(&f, o.path, NULL);
+    if (st != QTF_OK) {
+        char *p = dup_escaped(o.path);
+        cli_error_status(st, "cannot open '%s'", p ? p : "?");
+        free(p);
+        return CLI_EXIT_USAGE;
+    }
+    qtf_source *src = NULL;
+    if (o.against && !open_source(&src, o.against)) {
+        qtf_file_close(f);
+        return CLI_EXIT_USAGE;
+    }
+
+    verify_report r;
+    memset(&r, 0, sizeof r);
+    char *file_disp = dup_escaped(o.path);
+    char *against_disp = o.against ? dup_escaped(o.against) : NULL;
+    r.file = file_disp;
+    r.against = against_disp;
+    r.against_kind = src ? qtf_source_kind_name(qtf_source_get_kind(src)) : NULL;
+    r.metadata_count = qtf_meta_count(f);
+    r.threads = o.threads;
+    r.checksums_only = o.checksums_only;
+    r.has_max_rel_rmse = o.has_max_rel_rmse;
+    r.max_rel_rmse = o.max_rel_rmse;
+    r.has_min_cosine = o.has_min_cosine;
+    r.min_cosine = o.min_cosine;
+    r.has_min_snr = o.has_min_snr;
+    r.min_snr = o.min_snr;
+    r.n = qtf_tensor_count(f);
+    r.t = calloc(r.n ? r.n : 1, sizeof *r.t);
+    int ok = r.t && file_disp && (!o.against || against_disp);
+    for (uint64_t i = 0; ok && i < r.n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        vt_result *v = &r.t[i];
+        v->name = dup_escaped(t->name);
+        v->raw_name = strdup(t->name);
+        cli_encoding_text(v->encoding, sizeof v->encoding, t);
+        v->n_elements = t->n_elements;
+        cli_buf b;
+        cli_buf_init(&b);
+        cli_shape_text(&b, t);
+        v->shape = cli_buf_take(&b);
+        ok = v->name && v->raw_name && v->shape;
+    }
+    if (ok) {
+        check_checksums(&r, f, o.threads);
+        if (!o.checksums_only) check_tensors(&r, f, src, o.threads);
+        if (src) ok = find_missing(&r, f, src);
+    }
+    if (ok) ok = report_finish(&r);
+    int exit_code = CLI_EXIT_FAIL;
+    if (!ok) {
+        cli_error("out of memory");
+    } else {
+        exit_code = r.ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        if (o.json) {
+            json_t *j = report_json(&r);
+            if (!j || cli_json_print(j, stdout) != 0) {
+                cli_error("out of memory while writing the JSON report");
+                exit_code = CLI_EXIT_FAIL;
+            }
+            json_decref(j);
+        } else if (o.markdown) {
+            report_print_markdown(&r, stdout, o.quiet);
+        } else {
+            report_print_text(&r, stdout, o.quiet);
+        }
+        if (o.plot) {
+            int err = svg_write_chart(&r, o.plot);
+            if (err) {
+                char *p = dup_escaped(o.plot);
+                cli_error("cannot write the chart '%s': %s", p ? p : "?", strerror(err));
+                free(p);
+                exit_code = CLI_EXIT_FAIL;
+            }
+        }
+        if (!r.ok && !o.json)
+            cli_error("%s: verification FAILED", file_disp);
+    }
+    report_free(&r);
+    free(file_disp);
+    free(against_disp);
+    qtf_source_close(src);
+    qtf_file_close(f);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("cannot write to standard output");
+        return CLI_EXIT_FAIL;
+    }
+    return exit_code;
+}

@@ -1,0 +1,150 @@
+/* lib/container.h — what the container reader, writer and verifier share
+ * (not installed). The on-disk layout is specified in spec/FORMAT.md. */
+#ifndef QTF_LIB_CONTAINER_H
+#define QTF_LIB_CONTAINER_H
+
+#include <stddef.h>
+
+#include "internal.h"
+
+/* --- fixed header ----------------------------------------------------------- */
+#define QTF__HEADER_SIZE 128u
+#define QTF__HEADER_HASHED 120u      /* the header checksum covers [0,120) */
+#define QTF__BYTE_ORDER_MARK 0x01020304u
+#define QTF__CHECKSUM_XXH3_64 1u
+#define QTF__PART_RECORD_SIZE 40u
+#define QTF__MAX_ELEMENTS (1ull << 62)
+#define QTF__MAX_ZSTD_LEVEL 22
+extern const unsigned char qtf__magic[8];
+
+/* Smallest possible records, used to bound counts by the bytes present
+ * before anything is allocated: key_len + 1-byte key + type + 1-byte value;
+ * name_len + 1-byte name + n_dims + dtype + encoding + n_params + n_parts +
+ * one part record. */
+#define QTF__MIN_META_RECORD 10u
+#define QTF__MIN_TENSOR_RECORD (4u + 1u + 4u + 4u + 4u + 4u + 4u + QTF__PART_RECORD_SIZE)
+
+/* --- UTF-8 and message helpers (utf8.c) ------------------------------------- */
+
+/* 1 if s[0,len) is well-formed UTF-8 (no overlongs, surrogates or code points
+ * above U+10FFFF) without NUL bytes; otherwise 0 and *bad_at = offset of the
+ * first offending byte. */
+int qtf__utf8_check(const unsigned char *s, size_t len, size_t *bad_at);
+
+/* Copies s[0,len) into buf for an error message: control bytes, DEL, quotes
+ * and backslashes escaped, long text shortened with "...". Returns buf. */
+const char *qtf__escape(char *buf, size_t cap, const void *s, size_t len);
+#define QTF__ESC_CAP 160
+
+/* --- name index (names.c) --------------------------------------------------- */
+
+/* Open-addressing hash index of byte strings kept elsewhere. Keys are looked
+ * up through a callback so the index stores only 32-bit item numbers. The
+ * seed is random per index: an adversary cannot precompute colliding names,
+ * and lookups give the same answer for any seed. */
+typedef struct qtf__name_index {
+    uint32_t *slots;            /* item + 1, 0 = empty */
+    uint64_t mask;              /* capacity - 1 */
+    uint64_t used;
+    uint64_t seed;
+} qtf__name_index;
+
+typedef void (*qtf__name_of_fn)(const void *ctx, uint32_t item, const char **s, size_t *len);
+
+void qtf__name_index_init(qtf__name_index *ix);
+/* Reserves room for `n` items in total (never shrinks). QTF_E_NOMEM. */
+qtf_status qtf__name_index_reserve(qtf__name_index *ix, uint64_t n, qtf__name_of_fn name_of,
+                                   const void *ctx);
+/* Adds `item` named s[0,len). Returns 1 if added, 0 if a duplicate exists
+ * (then *dup = the existing item). The caller reserved room beforehand. */
+int qtf__name_index_add(qtf__name_index *ix, const char *s, size_t len, uint32_t item,
+                        qtf__name_of_fn name_of, const void *ctx, uint32_t *dup);
+/* 1 and *item if found. */
+int qtf__name_index_find(const qtf__name_index *ix, const char *s, size_t len,
+                         qtf__name_of_fn name_of, const void *ctx, uint32_t *item);
+void qtf__name_index_free(qtf__name_index *ix);
+
+/* --- metadata rules shared by reader and writer (metadata.c) ---------------- */
+
+/* Fixed size of a scalar of type t (1 for BOOL), 0 for STRING/ARRAY/BLOB or
+ * values outside the enum. */
+size_t qtf__type_fixed_size(uint32_t t);
+/* QTF_E_TYPE when `key` is reserved with another type (spec "Reserved keys"). */
+qtf_status qtf__meta_check_reserved(const char *file, const char *key, size_t key_len,
+                                    qtf_type type, qtf_type elem_type);
+/* QTF_E_UTF8 / QTF_E_LIMIT for an invalid key (what names "key" or "name"). */
+qtf_status qtf__check_name(const char *file, const char *what, const void *s, uint64_t len,
+                           uint64_t max_len, uint64_t at);
+/* Media type of a blob: 1..127 printable ASCII bytes. */
+qtf_status qtf__check_media_type(const char *file, const char *key, const void *s,
+                                 uint64_t len, uint64_t at);
+
+/* --- section cursor -------------------------------------------------------- */
+
+/* Reads records of one section; callers check `left` before every load and
+ * format their own error (formatting only on failure keeps opening fast). */
+typedef struct qtf__cursor {
+    const unsigned char *p;
+    uint64_t len, pos;
+    uint64_t file_off;          /* absolute file offset of p[0] */
+} qtf__cursor;
+
+static inline uint64_t qtf__left(const qtf__cursor *c) { return c->len - c->pos; }
+static inline uint64_t qtf__at(const qtf__cursor *c) { return c->file_off + c->pos; }
+static inline uint32_t qtf__take32(qtf__cursor *c) {
+    uint32_t v = qtf__ld32(c->p + c->pos);
+    c->pos += 4;
+    return v;
+}
+static inline uint64_t qtf__take64(qtf__cursor *c) {
+    uint64_t v = qtf__ld64(c->p + c->pos);
+    c->pos += 8;
+    return v;
+}
+
+/* --- reader state ----------------------------------------------------------- */
+
+typedef struct qtf__meta_entry {
+    const char *key;            /* NUL-terminated copy in the string pool */
+    uint32_t key_len;
+    qtf_type type;
+    qtf_type elem_type;         /* ARRAY */
+    uint64_t count;             /* ARRAY */
+    const unsigned char *value; /* first byte of the value (after its type) */
+    uint64_t len;               /* STRING/BLOB payload length */
+    const char *media_type;     /* BLOB, NUL-terminated copy in the pool */
+    uint64_t *str_offsets;      /* ARRAY of STRING: offset of element j's u64
+                                   length, relative to `value` */
+} qtf__meta_entry;
+
+struct qtf_file {
+    char *name;
+    qtf_file_info info;
+    unsigned flags;             /* QTF_OPEN_* */
+    const unsigned char *base;  /* the whole file; NULL on a metadata-only open */
+    void *map;                  /* mmap'ed region (munmap on close) */
+    size_t map_len;
+    unsigned char *owned;       /* file read into memory, or metadata+directory */
+    const unsigned char *meta;  /* metadata section bytes */
+    const unsigned char *dir;   /* directory section bytes */
+    char *pool;                 /* NUL-terminated keys, names and media types */
+    qtf__meta_entry *entries;
+    qtf__name_index key_index;
+    qtf_tensor_info *tensors;
+    qtf__name_index tensor_index;
+};
+
+/* Parse the metadata / directory section of f (f->meta, f->dir and the info
+ * set); the pool has room for every key, name and media type plus NULs. */
+qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor);
+qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor);
+
+/* Stored bytes of a part, or QTF_E_STATE on a metadata-only open. */
+qtf_status qtf__part_bytes(const unsigned char **out, const qtf_file *f, uint64_t tensor,
+                           uint32_t part);
+/* Checks a zstd part's frame header against the directory without
+ * decompressing (exactly one frame, content size, window, no dictionary). */
+qtf_status qtf__zstd_check_frame(const qtf_file *f, const qtf_tensor_info *t, uint32_t part,
+                                 const unsigned char *src);
+
+#endif

@@ -1,0 +1,283 @@
+/* lib/directory.c — the directory section: every tensor record is checked
+ * against the limits, the data-section placement rules and the layout its
+ * encoding requires, so that later data access needs no further checks. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "container.h"
+
+static void tensor_name(const void *ctx, uint32_t item, const char **s, size_t *len) {
+    const qtf_tensor_info *t = ctx;
+    *s = t[item].name;
+    *len = t[item].name_len;
+}
+
+#define TRUNC(c, need, what)                                                                \
+    qtf__error(QTF_E_TRUNCATED, "%s: tensor %" PRIu64 " ('%s'): %s needs %" PRIu64           \
+               " bytes at offset %" PRIu64 " but the directory section has %" PRIu64 " left", \
+               f->name, i, name, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+
+/* Data-section placement: part k starts exactly at the running end rounded
+ * up to the alignment, so parts never overlap, leave holes or move. */
+static qtf_status place_part(const qtf_file *f, uint64_t i, const char *name, uint32_t k,
+                             uint64_t offset, uint64_t stored, uint64_t *running_end,
+                             uint64_t rec_at) {
+    uint64_t align = f->info.alignment, expected;
+    if (!qtf__align_up_u64(&expected, *running_end, align))
+        return qtf__error(QTF_E_OVERFLOW, "%s: tensor '%s' part %" PRIu32
+                          ": running data size %" PRIu64 " overflows when aligned", f->name,
+                          name, k, *running_end);
+    if (offset != expected) {
+        const char *why = offset % align ? "misaligned"
+                          : offset < expected ? "overlaps the previous part"
+                                              : "leaves a hole after the previous part";
+        return qtf__error(QTF_E_OFFSET, "%s: tensor '%s' part %" PRIu32 " (record at offset %"
+                          PRIu64 "): offset %" PRIu64 " is not the expected %" PRIu64
+                          " (running aligned total): %s", f->name, name, k, rec_at, offset,
+                          expected, why);
+    }
+    uint64_t end;
+    if (!qtf__add_u64(&end, offset, stored))
+        return qtf__error(QTF_E_OVERFLOW, "%s: tensor '%s' part %" PRIu32 ": offset %" PRIu64
+                          " + stored size %" PRIu64 " overflows", f->name, name, k, offset,
+                          stored);
+    if (end > f->info.data_size)
+        return qtf__error(QTF_E_OFFSET, "%s: tensor '%s' part %" PRIu32 ": bytes [%" PRIu64
+                          ", %" PRIu64 ") run past the end of the %" PRIu64 "-byte data section",
+                          f->name, name, k, offset, end, f->info.data_size);
+    *running_end = end;
+    (void)i;
+    return QTF_OK;
+}
+
+static qtf_status check_layout(const qtf_file *f, qtf_tensor_info *t) {
+    qtf_part_layout lay[QTF_MAX_PARTS];
+    uint32_t n = 0;
+    qtf_status st = qtf_encoding_from_params(&t->encoding, t->encoding_id, t->params,
+                                             t->n_params);
+    if (st == QTF_E_UNKNOWN_ENCODING) {
+        /* listed, verifiable, but not decodable by this version */
+        memset(&t->encoding, 0, sizeof t->encoding);
+        t->encoding_known = 0;
+        return QTF_OK;
+    }
+    if (st) {
+        qtf__error_prefix("%s: tensor '%s': encoding %" PRIu32 ": ", f->name, t->name,
+                          t->encoding_id);
+        return st == QTF_E_NOMEM ? st : QTF_E_ENCODING;
+    }
+    st = qtf_encoding_layout(lay, &n, &t->encoding, t->n_dims, t->dims);
+    if (st) {
+        qtf__error_prefix("%s: tensor '%s': ", f->name, t->name);
+        return st;
+    }
+    if (n != t->n_parts)
+        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': encoding %" PRIu32 " needs %" PRIu32
+                          " parts, the directory has %" PRIu32, f->name, t->name,
+                          t->encoding_id, n, t->n_parts);
+    for (uint32_t k = 0; k < n; k++) {
+        const qtf_part_info *p = &t->parts[k];
+        if (p->role != lay[k].role || p->type != lay[k].type || p->decoded_size != lay[k].size)
+            return qtf__error(QTF_E_ENCODING, "%s: tensor '%s' part %" PRIu32
+                              ": expected %s %s of %" PRIu64 " bytes, found %s %s of %" PRIu64,
+                              f->name, t->name, k, qtf_part_role_name(lay[k].role),
+                              qtf_dtype_name(lay[k].type), lay[k].size,
+                              qtf_part_role_name(p->role), qtf_dtype_name(p->type),
+                              p->decoded_size);
+    }
+    t->encoding_known = 1;
+    return QTF_OK;
+}
+
+static qtf_status parse_parts(qtf__cursor *c, const qtf_file *f, uint64_t i, qtf_tensor_info *t,
+                              uint64_t *running_end) {
+    const char *name = t->name;
+    for (uint32_t k = 0; k < t->n_parts; k++) {
+        uint64_t at = qtf__at(c);
+        const unsigned char *r = c->p + c->pos;
+        uint16_t role = qtf__ld16(r), type = qtf__ld16(r + 2);
+        unsigned comp = r[4];
+        qtf_part_info *p = &t->parts[k];
+        c->pos += QTF__PART_RECORD_SIZE;
+        if (role >= QTF_ROLE_COUNT_)
+            return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
+                              ": role %u is not a known role (0..%d)", f->name, name, k, at,
+                              role, QTF_ROLE_COUNT_ - 1);
+        if (type == QTF_DTYPE_NONE || type >= QTF_DTYPE_COUNT_)
+            return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
+                              ": element type %u is not a known type (1..%d)", f->name, name,
+                              k, at + 2, type, QTF_DTYPE_COUNT_ - 1);
+        if (comp > QTF_COMPRESSION_ZSTD)
+            return qtf__error(QTF_E_COMPRESSION, "%s: tensor '%s' part %" PRIu32 " at offset %"
+                              PRIu64 ": compression %u is not known (0 none, 1 zstd)", f->name,
+                              name, k, at + 4, comp);
+        if (r[5] | r[6] | r[7])
+            return qtf__error(QTF_E_VALUE, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
+                              ": reserved bytes are %02X %02X %02X, expected zero", f->name,
+                              name, k, at + 5, r[5], r[6], r[7]);
+        uint64_t offset = qtf__ld64(r + 8);
+        p->role = (qtf_part_role)role;
+        p->type = (qtf_dtype)type;
+        p->compression = (qtf_compression)comp;
+        p->stored_size = qtf__ld64(r + 16);
+        p->decoded_size = qtf__ld64(r + 24);
+        p->checksum = qtf__ld_hash(r + 32);
+        if (comp == QTF_COMPRESSION_NONE && p->stored_size != p->decoded_size)
+            return qtf__error(QTF_E_COMPRESSION, "%s: tensor '%s' part %" PRIu32 " at offset %"
+                              PRIu64 ": uncompressed but stored size %" PRIu64
+                              " differs from decoded size %" PRIu64, f->name, name, k, at,
+                              p->stored_size, p->decoded_size);
+        if (comp == QTF_COMPRESSION_ZSTD && p->stored_size == 0)
+            return qtf__error(QTF_E_COMPRESSION, "%s: tensor '%s' part %" PRIu32 " at offset %"
+                              PRIu64 ": zstd part with no stored bytes", f->name, name, k, at);
+        qtf_status st = place_part(f, i, name, k, offset, p->stored_size, running_end, at);
+        if (st) return st;
+        p->offset = f->info.data_offset + offset; /* <= metadata offset: cannot overflow */
+    }
+    return QTF_OK;
+}
+
+qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
+    uint64_t n = f->info.tensor_count;
+    qtf__cursor cur = { f->dir, f->info.directory_size, 0, f->info.directory_offset };
+    qtf__cursor *c = &cur;
+    uint64_t running_end = 0;
+    qtf_status st;
+    if (n > f->info.directory_size / QTF__MIN_TENSOR_RECORD)
+        return qtf__error(QTF_E_TRUNCATED, "%s: tensor count %" PRIu64 " cannot fit in the %"
+                          PRIu64 "-byte directory at offset %" PRIu64
+                          " (each tensor takes at least %u bytes)", f->name, n,
+                          f->info.directory_size, f->info.directory_offset,
+                          QTF__MIN_TENSOR_RECORD);
+    if (n == 0) goto done;
+    f->tensors = qtf__calloc((size_t)n, sizeof *f->tensors);
+    if (!f->tensors)
+        return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " tensor records",
+                          f->name, n);
+    st = qtf__name_index_reserve(&f->tensor_index, n, tensor_name, f->tensors);
+    if (st) return st;
+    for (uint64_t i = 0; i < n; i++) {
+        qtf_tensor_info *t = &f->tensors[i];
+        const char *name = "?";
+        if (qtf__left(c) < 4) return TRUNC(c, 4, "name length");
+        uint64_t name_at = qtf__at(c);
+        uint32_t name_len = qtf__take32(c);
+        if (name_len > QTF_MAX_NAME_LEN)
+            return qtf__error(QTF_E_LIMIT, "%s: tensor %" PRIu64 ": name length %" PRIu32
+                              " at offset %" PRIu64 " exceeds the limit %u", f->name, i, name_len,
+                              name_at, QTF_MAX_NAME_LEN);
+        if (qtf__left(c) < name_len) return TRUNC(c, name_len, "name");
+        st = qtf__check_name(f->name, "tensor name", c->p + c->pos, name_len, QTF_MAX_NAME_LEN,
+                             name_at + 4);
+        if (st) return st;
+        char *s = *pool_cursor;
+        memcpy(s, c->p + c->pos, name_len);
+        s[name_len] = '\0';
+        *pool_cursor += name_len + 1;
+        c->pos += name_len;
+        t->name = name = s;
+        t->name_len = name_len;
+        uint32_t dup;
+        if (!qtf__name_index_add(&f->tensor_index, s, name_len, (uint32_t)i, tensor_name,
+                                 f->tensors, &dup))
+            return qtf__error(QTF_E_DUPLICATE, "%s: tensor %" PRIu64 " at offset %" PRIu64
+                              ": name '%s' already used by tensor %" PRIu32, f->name, i,
+                              name_at, name, dup);
+
+        if (qtf__left(c) < 4) return TRUNC(c, 4, "n_dims");
+        uint64_t dims_at = qtf__at(c);
+        t->n_dims = qtf__take32(c);
+        if (t->n_dims > QTF_MAX_DIMS)
+            return qtf__error(QTF_E_LIMIT, "%s: tensor '%s': n_dims %" PRIu32 " at offset %"
+                              PRIu64 " exceeds the limit %d", f->name, name, t->n_dims, dims_at,
+                              QTF_MAX_DIMS);
+        if (qtf__left(c) < 8ull * t->n_dims) return TRUNC(c, 8ull * t->n_dims, "dims");
+        uint64_t elements = 1;
+        for (uint32_t d = 0; d < t->n_dims; d++) {
+            t->dims[d] = qtf__take64(c);
+            if (!qtf__mul_u64(&elements, elements, t->dims[d]))
+                return qtf__error(QTF_E_OVERFLOW, "%s: tensor '%s': the product of its dims "
+                                  "overflows at dim %" PRIu32 " (%" PRIu64 ", offset %" PRIu64 ")",
+                                  f->name, name, d, t->dims[d], dims_at + 4 + (uint64_t)8 * d);
+        }
+        if (elements > QTF__MAX_ELEMENTS)
+            return qtf__error(QTF_E_LIMIT, "%s: tensor '%s': %" PRIu64 " elements exceed the "
+                              "limit 2^62", f->name, name, elements);
+        t->n_elements = elements;
+
+        if (qtf__left(c) < 12) return TRUNC(c, 12, "dtype, encoding and n_params");
+        uint64_t dt_at = qtf__at(c);
+        uint32_t source = qtf__take32(c);
+        if (source >= QTF_DTYPE_COUNT_)
+            return qtf__error(QTF_E_TYPE, "%s: tensor '%s': source dtype %" PRIu32 " at offset %"
+                              PRIu64 " is not a known type (0..%d)", f->name, name, source,
+                              dt_at, QTF_DTYPE_COUNT_ - 1);
+        t->source_type = (qtf_dtype)source;
+        t->encoding_id = qtf__take32(c);
+        t->n_params = qtf__take32(c);
+        if (t->n_params > QTF_MAX_PARAMS)
+            return qtf__error(QTF_E_LIMIT, "%s: tensor '%s': n_params %" PRIu32 " at offset %"
+                              PRIu64 " exceeds the limit %d", f->name, name, t->n_params,
+                              dt_at + 8, QTF_MAX_PARAMS);
+        if (qtf__left(c) < 8ull * t->n_params)
+            return TRUNC(c, 8ull * t->n_params, "encoding parameters");
+        for (uint32_t k = 0; k < t->n_params; k++) {
+            t->params[k].key = qtf__take32(c);
+            t->params[k].value = qtf__take32(c);
+        }
+
+        if (qtf__left(c) < 4) return TRUNC(c, 4, "n_parts");
+        uint64_t np_at = qtf__at(c);
+        t->n_parts = qtf__take32(c);
+        if (t->n_parts > QTF_MAX_PARTS)
+            return qtf__error(QTF_E_LIMIT, "%s: tensor '%s': n_parts %" PRIu32 " at offset %"
+                              PRIu64 " exceeds the limit %d", f->name, name, t->n_parts, np_at,
+                              QTF_MAX_PARTS);
+        if (t->n_parts == 0)
+            return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': n_parts is 0 at offset %" PRIu64
+                              ", every tensor has at least one part", f->name, name, np_at);
+        if (qtf__left(c) < (uint64_t)QTF__PART_RECORD_SIZE * t->n_parts)
+            return TRUNC(c, (uint64_t)QTF__PART_RECORD_SIZE * t->n_parts, "part records");
+        st = parse_parts(c, f, i, t, &running_end);
+        if (st) return st;
+        st = check_layout(f, t);
+        if (st) return st;
+    }
+done:
+    if (c->pos != c->len)
+        return qtf__error(QTF_E_HEADER, "%s: directory size is %" PRIu64 " but its %" PRIu64
+                          " tensors end after %" PRIu64 " bytes (offset %" PRIu64 ")", f->name,
+                          c->len, n, c->pos, qtf__at(c));
+    uint64_t data_end;
+    if (!qtf__align_up_u64(&data_end, running_end, f->info.alignment))
+        return qtf__error(QTF_E_OVERFLOW, "%s: data end %" PRIu64 " overflows when aligned",
+                          f->name, running_end);
+    if (data_end != f->info.data_size)
+        return qtf__error(QTF_E_OFFSET, "%s: data section is %" PRIu64 " bytes but its parts "
+                          "end at %" PRIu64 " (aligned): %" PRIu64 " trailing bytes", f->name,
+                          f->info.data_size, data_end, f->info.data_size - data_end);
+    return QTF_OK;
+}
+
+uint64_t qtf_tensor_count(const qtf_file *f) { return f ? f->info.tensor_count : 0; }
+
+const qtf_tensor_info *qtf_tensor_get(const qtf_file *f, uint64_t i) {
+    if (!f || i >= f->info.tensor_count) return NULL;
+    return &f->tensors[i];
+}
+
+qtf_status qtf_tensor_find(uint64_t *out_index, const qtf_file *f, const char *name) {
+    if (!out_index || !f || !name)
+        return qtf__error(QTF_E_INVALID_ARG, "qtf_tensor_find: NULL argument");
+    uint32_t item;
+    if (!qtf__name_index_find(&f->tensor_index, name, strlen(name), tensor_name, f->tensors,
+                              &item)) {
+        char esc[QTF__ESC_CAP];
+        return qtf__error(QTF_E_NOT_FOUND, "%s: no tensor '%s'", f->name,
+                          qtf__escape(esc, sizeof esc, name, strlen(name)));
+    }
+    *out_index = item;
+    qtf__error_clear();
+    return QTF_OK;
+}

@@ -1,0 +1,277 @@
+/* Metadata: every value type round trips, getters convert only when the
+ * value fits, reserved keys keep their types, and the writer validates as
+ * the reader does. */
+#include <math.h>
+
+#include "test_container_util.h"
+
+static char *dir, *path;
+static void setup(void) {
+    dir = tu_mkdtemp();
+    path = tu_path(dir, "m.qtf");
+}
+static void teardown(void) {
+    free(path);
+    tu_rmtree(dir);
+}
+TestSuite(container_meta, .init = setup, .fini = teardown);
+
+static qtf_file *reopen(qtf_writer *w, unsigned flags) {
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    qtf_open_options o = QTF_OPEN_OPTIONS_INIT;
+    o.flags = flags;
+    qtf_file *f;
+    qtf_status st = qtf_file_open(&f, path, &o);
+    cr_assert_eq(st, QTF_OK, "%s", qtf_error_detail());
+    return f;
+}
+
+Test(container_meta, every_scalar_type) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    uint8_t u8 = 200;
+    int8_t i8 = -100;
+    uint16_t u16 = 60000;
+    int16_t i16 = -30000;
+    int32_t i32 = -2000000000;
+    float f32 = 1.5f;
+    uint8_t t = 1;
+    unsigned char le[2];
+    cr_assert_eq(qtf_writer_set_value(w, "u8", QTF_TYPE_U8, 0, &u8, 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_value(w, "i8", QTF_TYPE_I8, 0, &i8, 1), QTF_OK);
+    qtf__st16(le, u16);
+    cr_assert_eq(qtf_writer_set_value(w, "u16", QTF_TYPE_U16, 0, le, 1), QTF_OK);
+    qtf__st16(le, (uint16_t)i16);
+    cr_assert_eq(qtf_writer_set_value(w, "i16", QTF_TYPE_I16, 0, le, 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_u32(w, "u32", 4000000000u), QTF_OK);
+    cr_assert_eq(qtf_writer_set_value(w, "i32", QTF_TYPE_I32, 0, &i32, 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_value(w, "f32", QTF_TYPE_F32, 0, &f32, 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_value(w, "bool", QTF_TYPE_BOOL, 0, &t, 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_u64(w, "u64", UINT64_MAX), QTF_OK);
+    cr_assert_eq(qtf_writer_set_i64(w, "i64", INT64_MIN), QTF_OK);
+    cr_assert_eq(qtf_writer_set_f64(w, "f64", -0.1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "str", "h\xC3\xA9llo", 6), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "empty", "", 0), QTF_OK);
+    cr_assert_eq(qtf_writer_set_blob(w, "hf.file.config.json", "application/json", "{}", 2),
+                 QTF_OK);
+    cr_assert_eq(qtf_writer_set_bool(w, "bool2", 7), QTF_OK);
+    qtf_file *f = reopen(w, 0);
+    cr_assert_eq(qtf_meta_count(f), 15);
+    cr_assert_str_eq(qtf_meta_key(f, 0), "u8");
+    cr_assert_null(qtf_meta_key(f, 15));
+    uint64_t u;
+    int64_t i;
+    double d;
+    int b;
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "u8"), QTF_OK);
+    cr_assert_eq(u, 200);
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "i8"), QTF_OK);
+    cr_assert_eq(i, -100);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "u16"), QTF_OK);
+    cr_assert_eq(u, 60000);
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "i16"), QTF_OK);
+    cr_assert_eq(i, -30000);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "u32"), QTF_OK);
+    cr_assert_eq(u, 4000000000u);
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "i32"), QTF_OK);
+    cr_assert_eq(i, -2000000000);
+    cr_assert_eq(qtf_meta_get_f64(&d, f, "f32"), QTF_OK);
+    cr_assert_eq(d, 1.5);
+    cr_assert_eq(qtf_meta_get_bool(&b, f, "bool"), QTF_OK);
+    cr_assert_eq(b, 1);
+    cr_assert_eq(qtf_meta_get_bool(&b, f, "bool2"), QTF_OK);
+    cr_assert_eq(b, 1);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "u64"), QTF_OK);
+    cr_assert_eq(u, UINT64_MAX);
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "i64"), QTF_OK);
+    cr_assert_eq(i, INT64_MIN);
+    cr_assert_eq(qtf_meta_get_f64(&d, f, "f64"), QTF_OK);
+    cr_assert_eq(d, -0.1);
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "str"), QTF_OK);
+    cr_assert_eq(len, 6);
+    cr_assert_eq(memcmp(s, "h\xC3\xA9llo", 6), 0);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "empty"), QTF_OK);
+    cr_assert_eq(len, 0);
+    const void *blob;
+    const char *mt;
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &mt, f, "hf.file.config.json"), QTF_OK);
+    cr_assert_eq(len, 2);
+    cr_assert_eq(memcmp(blob, "{}", 2), 0);
+    cr_assert_str_eq(mt, "application/json");
+
+    /* conversions only when the value fits; never an abort */
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "u64"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "i8"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_i64(&i, f, "u32"), QTF_OK);
+    cr_assert_eq(i, 4000000000);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "f32"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "bool"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_f64(&d, f, "u8"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_bool(&b, f, "u8"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "hf.file.config.json"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &mt, f, "str"), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "missing"), QTF_E_NOT_FOUND);
+    cr_assert_eq(qtf_meta_get_u64(NULL, f, "u8"), QTF_E_INVALID_ARG);
+    qtf_value v;
+    cr_assert_eq(qtf_meta_value(&v, f, 15), QTF_E_INVALID_ARG);
+    cr_assert_eq(qtf_meta_value(&v, f, 5), QTF_OK);
+    cr_assert_eq(v.type, QTF_TYPE_I32);
+    cr_assert_eq(v.num.i64, -2000000000);
+    qtf_file_close(f);
+}
+
+Test(container_meta, arrays) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    uint64_t sizes[3] = { 10, 20, 1ull << 40 };
+    cr_assert_eq(qtf_writer_set_value(w, "qtf.source.sizes", QTF_TYPE_ARRAY, QTF_TYPE_U64, sizes,
+                                      3), QTF_OK);
+    const char *files[3] = { "a.safetensors", "", "c\xE2\x82\xAC" };
+    cr_assert_eq(qtf_writer_set_string_array(w, "qtf.source.files", files, NULL, 3), QTF_OK);
+    int16_t i16[4] = { -1, 2, -3, 4 };
+    cr_assert_eq(qtf_writer_set_value(w, "i16s", QTF_TYPE_ARRAY, QTF_TYPE_I16, i16, 4), QTF_OK);
+    uint8_t bools[3] = { 0, 1, 1 };
+    cr_assert_eq(qtf_writer_set_value(w, "bools", QTF_TYPE_ARRAY, QTF_TYPE_BOOL, bools, 3), QTF_OK);
+    cr_assert_eq(qtf_writer_set_value(w, "none", QTF_TYPE_ARRAY, QTF_TYPE_F32, NULL, 0), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string_array(w, "nostr", NULL, NULL, 0), QTF_OK);
+    /* rejected */
+    uint8_t two[2] = { 0, 2 };
+    cr_assert_eq(qtf_writer_set_value(w, "b2", QTF_TYPE_ARRAY, QTF_TYPE_BOOL, two, 2), QTF_E_VALUE);
+    cr_assert_eq(qtf_writer_set_value(w, "nest", QTF_TYPE_ARRAY, QTF_TYPE_ARRAY, two, 1), QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_value(w, "blobs", QTF_TYPE_ARRAY, QTF_TYPE_BLOB, two, 1), QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_value(w, "big", QTF_TYPE_ARRAY, QTF_TYPE_U8, two,
+                                      QTF_MAX_ARRAY_LEN + 1), QTF_E_LIMIT);
+    const char *bad[1] = { "\xED\xA0\x80" };
+    cr_assert_eq(qtf_writer_set_string_array(w, "bad", bad, NULL, 1), QTF_E_UTF8);
+    qtf_file *f = reopen(w, QTF_OPEN_METADATA_ONLY);
+    uint64_t i;
+    qtf_value v;
+    cr_assert_eq(qtf_meta_find(&i, f, "qtf.source.sizes"), QTF_OK);
+    cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
+    cr_assert_eq(v.type, QTF_TYPE_ARRAY);
+    cr_assert_eq(v.elem_type, QTF_TYPE_U64);
+    cr_assert_eq(v.count, 3);
+    cr_assert_eq(qtf__ld64((const unsigned char *)v.data + 16), 1ull << 40);
+    cr_assert_eq(qtf_meta_find(&i, f, "qtf.source.files"), QTF_OK);
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, 0), QTF_OK);
+    cr_assert_eq(len, 13);
+    cr_assert_eq(memcmp(s, "a.safetensors", 13), 0);
+    cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, 1), QTF_OK);
+    cr_assert_eq(len, 0);
+    cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, 2), QTF_OK);
+    cr_assert_eq(len, 4);
+    cr_assert_eq(memcmp(s, "c\xE2\x82\xAC", 4), 0);
+    cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, 3), QTF_E_INVALID_ARG);
+    cr_assert_eq(qtf_meta_find(&i, f, "i16s"), QTF_OK);
+    cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, 0), QTF_E_TYPE_MISMATCH);
+    cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
+    cr_assert_eq((int16_t)qtf__ld16((const unsigned char *)v.data + 4), -3);
+    cr_assert_eq(qtf_meta_find(&i, f, "bools"), QTF_OK);
+    cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
+    cr_assert_eq(((const uint8_t *)v.data)[2], 1);
+    cr_assert_eq(qtf_meta_find(&i, f, "none"), QTF_OK);
+    cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
+    cr_assert_eq(v.count, 0);
+    cr_assert_eq(qtf_meta_count(f), 6);
+    qtf_file_close(f);
+}
+
+Test(container_meta, reserved_keys_and_key_rules) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    cr_assert_eq(qtf_writer_set_u32(w, "general.name", 1), QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_u32(w, "general.architecture", 1), QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_string(w, "hf.file.tokenizer.json", "x", 1), QTF_E_TYPE);
+    uint32_t u32s[1] = { 1 };
+    cr_assert_eq(qtf_writer_set_value(w, "qtf.source.sizes", QTF_TYPE_ARRAY, QTF_TYPE_U32, u32s, 1),
+                 QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_u64(w, "qtf.source.files", 1), QTF_E_TYPE);
+    cr_assert_eq(qtf_writer_set_blob(w, "qtf.recipe", "text/plain", "x", 1), QTF_E_TYPE);
+    /* other qtf.* / general.* keys: reserved for future definition, any type */
+    cr_assert_eq(qtf_writer_set_u32(w, "qtf.future", 1), QTF_OK);
+    cr_assert_eq(qtf_writer_set_u32(w, "general.quantization_version", 2), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "qtf.recipe", "int4", 4), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "qtf.recipe", "int8", 4), QTF_E_DUPLICATE);
+    cr_assert_eq(qtf_writer_set_u32(w, "", 1), QTF_E_UTF8);
+    cr_assert_eq(qtf_writer_set_u32(w, "\xC0\x80", 1), QTF_E_UTF8);
+    cr_assert_eq(qtf_writer_set_u32(w, "\xF4\x90\x80\x80", 1), QTF_E_UTF8);
+    char key[QTF_MAX_KEY_LEN + 2];
+    memset(key, 'k', sizeof key);
+    key[QTF_MAX_KEY_LEN] = '\0';
+    cr_assert_eq(qtf_writer_set_u32(w, key, 1), QTF_OK);
+    key[QTF_MAX_KEY_LEN] = 'k';
+    key[QTF_MAX_KEY_LEN + 1] = '\0';
+    cr_assert_eq(qtf_writer_set_u32(w, key, 1), QTF_E_LIMIT);
+    cr_assert_eq(qtf_writer_set_string(w, "nul", "a\0b", 3), QTF_E_UTF8);
+    cr_assert_eq(qtf_writer_set_string(w, "bad", "\xFF", 1), QTF_E_UTF8);
+    cr_assert_eq(qtf_writer_set_blob(w, "b0", "", "x", 1), QTF_E_VALUE);
+    cr_assert_eq(qtf_writer_set_blob(w, "b1", "text/\x01", "x", 1), QTF_E_VALUE);
+    char mt[QTF_MAX_MEDIA_TYPE_LEN + 2];
+    memset(mt, 'm', sizeof mt - 1);
+    mt[sizeof mt - 1] = '\0';
+    cr_assert_eq(qtf_writer_set_blob(w, "b2", mt, "x", 1), QTF_E_LIMIT);
+    cr_assert_eq(qtf_writer_set_value(w, "s", QTF_TYPE_STRING, 0, "x", 1), QTF_E_INVALID_ARG);
+    cr_assert_eq(qtf_writer_set_value(w, "t", (qtf_type)14, 0, "x", 1), QTF_E_TYPE);
+    uint8_t two = 2;
+    cr_assert_eq(qtf_writer_set_value(w, "b", QTF_TYPE_BOOL, 0, &two, 1), QTF_E_VALUE);
+    qtf_file *f = reopen(w, 0);
+    cr_assert_eq(qtf_meta_count(f), 4);
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
+    cr_assert_eq(memcmp(s, "int4", 4), 0);
+    qtf_file_close(f);
+}
+
+Test(container_meta, large_values) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    size_t n = 3u << 20;
+    char *big = malloc(n);
+    for (size_t i = 0; i < n; i++) big[i] = (char)('a' + i % 26);
+    cr_assert_eq(qtf_writer_set_string(w, "general.description", big, n), QTF_OK);
+    cr_assert_eq(qtf_writer_set_blob(w, "hf.file.tokenizer.json", "application/json", big, n),
+                 QTF_OK);
+    enum { COUNT = 50000 };
+    char **strs = malloc(COUNT * sizeof *strs);
+    for (int i = 0; i < COUNT; i++) {
+        strs[i] = malloc(16);
+        snprintf(strs[i], 16, "tok%d", i);
+    }
+    cr_assert_eq(qtf_writer_set_string_array(w, "tokens", (const char *const *)strs, NULL, COUNT),
+                 QTF_OK);
+    qtf_file *f = reopen(w, QTF_OPEN_NO_MMAP);
+    const char *s;
+    uint64_t len, i;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.description"), QTF_OK);
+    cr_assert_eq(len, n);
+    cr_assert_eq(memcmp(s, big, n), 0);
+    cr_assert_eq(qtf_meta_find(&i, f, "tokens"), QTF_OK);
+    for (int j = COUNT - 1; j >= 0; j -= 997) {
+        cr_assert_eq(qtf_meta_array_string(&s, &len, f, i, (uint64_t)j), QTF_OK);
+        cr_assert_eq(len, strlen(strs[j]));
+        cr_assert_eq(memcmp(s, strs[j], len), 0);
+    }
+    qtf_file_close(f);
+    for (int j = 0; j < COUNT; j++) free(strs[j]);
+    free(strs);
+    free(big);
+}
+
+Test(container_meta, nan_and_special_floats_round_trip) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    cr_assert_eq(qtf_writer_set_f64(w, "nan", NAN), QTF_OK);
+    cr_assert_eq(qtf_writer_set_f64(w, "inf", -INFINITY), QTF_OK);
+    qtf_file *f = reopen(w, 0);
+    double d;
+    cr_assert_eq(qtf_meta_get_f64(&d, f, "nan"), QTF_OK);
+    cr_assert(isnan(d));
+    cr_assert_eq(qtf_meta_get_f64(&d, f, "inf"), QTF_OK);
+    cr_assert(isinf(d) && d < 0);
+    qtf_file_close(f);
+}

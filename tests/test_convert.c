@@ -1,0 +1,685 @@
+/* qtf-convert as a program: options, metadata, lossless round trips,
+ * determinism and every failure path (exit codes, messages, no output left
+ * behind). Checkpoints are crafted here byte by byte. */
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "source.h"
+
+/* --- helpers ---------------------------------------------------------------- */
+
+static char dir[256];
+static char out_text[1 << 16], err_text[1 << 16];
+
+static void make_dir(void) {
+    strcpy(dir, "/tmp/qtf-test-convert-XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
+    (void)s; (void)flag; (void)f;
+    return remove(p);
+}
+
+static void remove_dir(void) {
+    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *path_in(const char *name) {
+    static char bufs[8][512];
+    static int next;
+    char *p = bufs[next++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static void write_file(const char *path, const void *data, size_t n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "%s: %s", path, strerror(errno));
+    cr_assert_eq(fwrite(data, 1, n, f), n);
+    cr_assert_eq(fclose(f), 0);
+}
+
+static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
+
+static unsigned char *read_file(const char *path, size_t *len) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc((size_t)n + 1);
+    cr_assert(p);
+    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return p;
+}
+
+static int exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Number of entries in dir (to prove no temp file was left behind). */
+static int count_entries(const char *d) {
+    char cmd[600];
+    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", d);
+    FILE *p = popen(cmd, "r");
+    int n = -1;
+    if (p) {
+        if (fscanf(p, "%d", &n) != 1) n = -1;
+        pclose(p);
+    }
+    return n;
+}
+
+static void slurp(const char *path, char *buf, size_t cap) {
+    size_t n = 0;
+    unsigned char *p = read_file(path, &n);
+    if (!p) {
+        buf[0] = '\0';
+        return;
+    }
+    if (n >= cap) n = cap - 1;
+    memcpy(buf, p, n);
+    buf[n] = '\0';
+    free(p);
+}
+
+/* Runs qtf-convert with argv (NULL-terminated); fsize_limit > 0 sets
+ * RLIMIT_FSIZE in the child. Returns the exit status (128+sig if killed). */
+static int run_limited(long fsize_limit, const char *const *args) {
+    char exe[512];
+    const char *root = getenv("QTF_BUILD_ROOT");
+    cr_assert(root, "QTF_BUILD_ROOT not set");
+    snprintf(exe, sizeof exe, "%s/convert/qtf-convert", root);
+    cr_assert(access(exe, X_OK) == 0, "%s not built", exe);
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = exe;
+    for (int i = 0; args[i]; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    char out_path[600], err_path[600];
+    snprintf(out_path, sizeof out_path, "%s.stdout", dir);
+    snprintf(err_path, sizeof err_path, "%s.stderr", dir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        if (o < 0 || e < 0) _exit(99);
+        dup2(o, 1);
+        dup2(e, 2);
+        if (fsize_limit > 0) {
+            struct rlimit rl = { (rlim_t)fsize_limit, (rlim_t)fsize_limit };
+            setrlimit(RLIMIT_FSIZE, &rl);
+        }
+        execv(exe, (char *const *)argv);
+        _exit(98);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    slurp(out_path, out_text, sizeof out_text);
+    slurp(err_path, err_text, sizeof err_text);
+    unlink(out_path);
+    unlink(err_path);
+    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+    return WEXITSTATUS(status);
+}
+
+#define RUN(...) run_limited(0, (const char *const[]){ __VA_ARGS__, NULL })
+
+/* --- crafting checkpoints --------------------------------------------------- */
+
+typedef struct st_tensor {
+    const char *name;
+    const char *dtype;          /* safetensors spelling */
+    uint32_t n_dims;
+    uint64_t dims[4];
+    const void *data;
+    size_t nbytes;
+} st_tensor;
+
+static void write_safetensors(const char *path, const st_tensor *t, size_t n) {
+    char header[8192];
+    size_t h = (size_t)snprintf(header, sizeof header, "{\"__metadata__\":{\"format\":\"pt\"}");
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        h += (size_t)snprintf(header + h, sizeof header - h, ",\"%s\":{\"dtype\":\"%s\",\"shape\":[",
+                              t[i].name, t[i].dtype);
+        for (uint32_t d = 0; d < t[i].n_dims; d++)
+            h += (size_t)snprintf(header + h, sizeof header - h, "%s%llu", d ? "," : "",
+                                  (unsigned long long)t[i].dims[d]);
+        h += (size_t)snprintf(header + h, sizeof header - h, "],\"data_offsets\":[%zu,%zu]}",
+                              off, off + t[i].nbytes);
+        off += t[i].nbytes;
+    }
+    h += (size_t)snprintf(header + h, sizeof header - h, "}");
+    while (h % 8) header[h++] = ' ';
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    unsigned char len[8];
+    for (int b = 0; b < 8; b++) len[b] = (unsigned char)((uint64_t)h >> (8 * b));
+    fwrite(len, 1, 8, f);
+    fwrite(header, 1, h, f);
+    for (size_t i = 0; i < n; i++) fwrite(t[i].data, 1, t[i].nbytes, f);
+    cr_assert_eq(fclose(f), 0);
+}
+
+/* Deterministic pseudo-random weights (xorshift), roughly N(0, 0.05). */
+static void fill_weights(float *w, size_t n, uint32_t seed) {
+    uint32_t s = seed * 2654435761u + 1;
+    for (size_t i = 0; i < n; i++) {
+        float acc = 0;
+        for (int k = 0; k < 4; k++) {
+            s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+            acc += (float)(s & 0xffff) / 65536.0f - 0.5f;
+        }
+        w[i] = acc * 0.1f;
+    }
+}
+
+enum { HID = 64, FFN = 172, VOCAB = 128 };
+
+static float embed[VOCAB * HID], up[FFN * HID], down[HID * FFN], norm[HID], qw[HID * HID];
+static int64_t positions[256];
+static uint16_t embed_bf16[VOCAB * HID], up_bf16[FFN * HID], down_bf16[HID * FFN],
+    norm_bf16[HID], qw_bf16[HID * HID];
+
+static void init_weights(void) {
+    fill_weights(embed, VOCAB * HID, 1);
+    fill_weights(up, FFN * HID, 2);
+    fill_weights(down, HID * FFN, 3);
+    fill_weights(qw, HID * HID, 4);
+    for (int i = 0; i < HID; i++) norm[i] = 1.0f + 0.01f * (float)i;
+    for (int i = 0; i < 256; i++) positions[i] = (int64_t)i * 1000003 - 7;
+    qtf_convert_from_f32(embed_bf16, QTF_DTYPE_BF16, embed, VOCAB * HID);
+    qtf_convert_from_f32(up_bf16, QTF_DTYPE_BF16, up, FFN * HID);
+    qtf_convert_from_f32(down_bf16, QTF_DTYPE_BF16, down, HID * FFN);
+    qtf_convert_from_f32(norm_bf16, QTF_DTYPE_BF16, norm, HID);
+    qtf_convert_from_f32(qw_bf16, QTF_DTYPE_BF16, qw, HID * HID);
+}
+
+static const char config_json[] =
+    "{\"architectures\":[\"LlamaForCausalLM\"],\"model_type\":\"llama\",\"hidden_size\":64,"
+    "\"intermediate_size\":172,\"num_hidden_layers\":1,\"vocab_size\":128,"
+    "\"rms_norm_eps\":1e-05,\"tie_word_embeddings\":false,\"torch_dtype\":\"float32\"}";
+
+/* A small LLaMA-like model folder "name" in dir: F32 or BF16 weights, an
+ * I64 buffer, config.json and tokenizer files. */
+static const char *make_model(const char *name, int bf16) {
+    init_weights();
+    const char *d = path_in(name);
+    cr_assert_eq(mkdir(d, 0755), 0);
+    const char *ty = bf16 ? "BF16" : "F32";
+    size_t es = bf16 ? 2 : 4;
+    st_tensor t[] = {
+        { "model.embed_tokens.weight", ty, 2, { VOCAB, HID }, bf16 ? (void *)embed_bf16 : embed,
+          VOCAB * HID * es },
+        { "model.layers.0.input_layernorm.weight", ty, 1, { HID }, bf16 ? (void *)norm_bf16 : norm,
+          HID * es },
+        { "model.layers.0.mlp.down_proj.weight", ty, 2, { HID, FFN },
+          bf16 ? (void *)down_bf16 : down, HID * FFN * es },
+        { "model.layers.0.mlp.up_proj.weight", ty, 2, { FFN, HID }, bf16 ? (void *)up_bf16 : up,
+          FFN * HID * es },
+        { "model.layers.0.self_attn.q_proj.weight", ty, 2, { HID, HID },
+          bf16 ? (void *)qw_bf16 : qw, HID * HID * es },
+        { "model.position_ids", "I64", 1, { 256 }, positions, sizeof positions },
+    };
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    write_safetensors(p, t, sizeof t / sizeof t[0]);
+    snprintf(p, sizeof p, "%s/config.json", d);
+    write_text(p, config_json);
+    snprintf(p, sizeof p, "%s/tokenizer.json", d);
+    write_text(p, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}");
+    snprintf(p, sizeof p, "%s/merges.txt", d);
+    write_text(p, "#version: 0.2\na b\n");
+    snprintf(p, sizeof p, "%s/tok512.bin", d);
+    write_text(p, "not a hugging face tokenizer");
+    return d;
+}
+
+static qtf_file *open_qtf(const char *path) {
+    qtf_file *f = NULL;
+    qtf_status st = qtf_file_open(&f, path, NULL);
+    cr_assert_eq(st, QTF_OK, "%s: %s", path, qtf_error_detail());
+    return f;
+}
+
+static const qtf_tensor_info *tensor_named(const qtf_file *f, const char *name) {
+    uint64_t i;
+    cr_assert_eq(qtf_tensor_find(&i, f, name), QTF_OK, "%s missing", name);
+    return qtf_tensor_get(f, i);
+}
+
+/* --- command line ---------------------------------------------------------- */
+
+TestSuite(convert, .init = make_dir, .fini = remove_dir);
+
+Test(convert, help_version_and_usage_errors) {
+    cr_assert_eq(RUN("--help"), 0);
+    const char *expect[] = { "--encoding", "--rule", "--recipe", "--fallback", "--all-layers",
+                             "--importance", "--dry-run", "--threads", "--quiet", "--verbose",
+                             "--version", "GLOB=SPEC", "keep", "Exit status", "Examples",
+                             "int8" };
+    for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
+        cr_assert(strstr(out_text, expect[i]), "--help lacks %s", expect[i]);
+    cr_assert_eq(RUN("--version"), 0);
+    cr_assert(strstr(out_text, "qtf-convert 0.1.0"), "%s", out_text);
+    cr_assert_eq(RUN("--no-such-option", "a", "b"), 2);
+    cr_assert(strstr(err_text, "--no-such-option"), "%s", err_text);
+    cr_assert_eq(RUN("onlyinput"), 2);
+    cr_assert_eq(RUN("a", "b", "c"), 2);
+    cr_assert_eq(RUN("--threads", "x", "a", "b"), 2);
+    cr_assert_eq(RUN("--encoding", "int4:bogus", "a", "b.qtf"), 2);
+    cr_assert(strstr(err_text, "bogus"), "%s", err_text);
+    cr_assert_eq(RUN("--rule", "nothing", "a", "b.qtf"), 2);
+    cr_assert(strstr(err_text, "--rule 1"), "%s", err_text);
+    cr_assert_eq(RUN("-e", "int4", "a", "b.safetensors"), 2);
+    cr_assert_eq(RUN("-r", "*=int8", "a", "b.safetensors"), 2);
+    cr_assert_eq(count_entries(dir), 0);
+}
+
+Test(convert, missing_input) {
+    const char *out = path_in("out.qtf");
+    cr_assert_eq(RUN(path_in("does-not-exist"), out), 2);
+    cr_assert(strstr(err_text, "does-not-exist"), "%s", err_text);
+    cr_assert(!exists(out));
+    /* A folder with no checkpoint in it. */
+    mkdir(path_in("empty"), 0755);
+    cr_assert_eq(RUN(path_in("empty"), out), 2);
+    cr_assert(strstr(err_text, "empty"), "%s", err_text);
+    cr_assert(!exists(out));
+}
+
+Test(convert, recipe_file_error_names_line) {
+    const char *model = make_model("m", 0);
+    const char *recipe = path_in("r.txt");
+    write_text(recipe, "# comment\n*.mlp.*=int4:group=32\n*.x=notanencoding\n");
+    cr_assert_eq(RUN("--recipe", recipe, model, path_in("o.qtf")), 2);
+    char where[600];
+    snprintf(where, sizeof where, "%s:3", recipe);
+    cr_assert(strstr(err_text, where), "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+}
+
+/* --- conversion ------------------------------------------------------------ */
+
+Test(convert, metadata_and_default_plan) {
+    const char *model = make_model("tiny-llama", 0);
+    const char *out = path_in("tiny.qtf");
+    int rc = RUN("-q", model, out);
+    cr_assert_eq(rc, 0, "%s", err_text);
+    qtf_file *f = open_qtf(out);
+    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.architecture"), QTF_OK);
+    cr_assert_eq(len, strlen("LlamaForCausalLM"));
+    cr_assert(memcmp(s, "LlamaForCausalLM", len) == 0);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.name"), QTF_OK);
+    cr_assert(len == 10 && memcmp(s, "tiny-llama", 10) == 0, "%.*s", (int)len, s);
+    const void *blob;
+    const char *media;
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.config.json"), QTF_OK);
+    cr_assert_eq(len, strlen(config_json));
+    cr_assert(memcmp(blob, config_json, len) == 0);
+    cr_assert_str_eq(media, "application/json");
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.tokenizer.json"), QTF_OK);
+    cr_assert_str_eq(media, "application/json");
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.merges.txt"), QTF_OK);
+    cr_assert(strncmp(media, "text/plain", 10) == 0, "%s", media);
+    uint64_t idx;
+    cr_assert_eq(qtf_meta_find(&idx, f, "hf.file.tok512.bin"), QTF_E_NOT_FOUND);
+    int64_t hidden;
+    cr_assert_eq(qtf_meta_get_i64(&hidden, f, "hf.config.hidden_size"), QTF_OK);
+    cr_assert_eq(hidden, 64);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.source.format"), QTF_OK);
+    cr_assert(len == strlen("safetensors") && memcmp(s, "safetensors", len) == 0);
+    cr_assert_eq(qtf_meta_find(&idx, f, "qtf.source.files"), QTF_OK);
+    const char *fname;
+    cr_assert_eq(qtf_meta_array_string(&fname, &len, f, idx, 0), QTF_OK);
+    cr_assert(len == strlen("model.safetensors") && memcmp(fname, "model.safetensors", len) == 0);
+    qtf_value v;
+    cr_assert_eq(qtf_meta_find(&idx, f, "qtf.source.sizes"), QTF_OK);
+    cr_assert_eq(qtf_meta_value(&v, f, idx), QTF_OK);
+    cr_assert_eq(v.type, QTF_TYPE_ARRAY);
+    cr_assert_eq(v.elem_type, QTF_TYPE_U64);
+    cr_assert_eq(v.count, 1);
+    struct stat st;
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", model);
+    cr_assert_eq(stat(p, &st), 0);
+    uint64_t size = 0;
+    for (int b = 7; b >= 0; b--) size = (size << 8) | ((const unsigned char *)v.data)[b];
+    cr_assert_eq(size, (uint64_t)st.st_size);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.converter"), QTF_OK);
+    cr_assert(len == strlen("qtf-convert 0.1.0") && memcmp(s, "qtf-convert 0.1.0", len) == 0);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
+    cr_assert(memmem(s, len, "# default: int8", 15), "%.*s", (int)len, s);
+
+    /* Default policy: int8 matrices, 1-D kept, integers raw, source dtype recorded. */
+    cr_assert_eq(qtf_tensor_count(f), 6);
+    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    cr_assert_eq(t->encoding.id, QTF_ENC_INT);
+    cr_assert_eq(t->encoding.bits, 8);
+    cr_assert_eq(t->source_type, QTF_DTYPE_F32);
+    t = tensor_named(f, "model.embed_tokens.weight");
+    cr_assert_eq(t->encoding.id, QTF_ENC_INT);
+    t = tensor_named(f, "model.layers.0.input_layernorm.weight");
+    cr_assert_eq(t->encoding.id, QTF_ENC_F32);
+    t = tensor_named(f, "model.position_ids");
+    cr_assert_eq(t->encoding.id, QTF_ENC_RAW);
+    cr_assert_eq(t->encoding.raw_type, QTF_DTYPE_I64);
+    cr_assert_eq(t->source_type, QTF_DTYPE_I64);
+    const void *data;
+    cr_assert_eq(qtf_part_data(&data, f, (uint64_t)(t - qtf_tensor_get(f, 0)), 0), QTF_OK);
+    cr_assert(memcmp(data, positions, sizeof positions) == 0);
+    qtf_file_close(f);
+}
+
+Test(convert, ffn_172_int4_group32_needs_fallback) {
+    const char *model = make_model("m", 0);
+    const char *out = path_in("o.qtf");
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32", model, out), 2);
+    cr_assert(strstr(err_text, "model.layers.0.mlp.down_proj.weight"), "%s", err_text);
+    cr_assert(strstr(err_text, "172"), "%s", err_text);
+    cr_assert(!exists(out));
+    cr_assert_eq(RUN("-v", "-e", "int4:group=32", "--fallback", "int8", model, out), 0, "%s",
+                 err_text);
+    cr_assert(strstr(err_text, "fallback") && strstr(err_text, "down_proj"), "%s", err_text);
+    qtf_file *f = open_qtf(out);
+    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.down_proj.weight");
+    cr_assert_eq(t->encoding.bits, 8);
+    t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    cr_assert_eq(t->encoding.bits, 4);
+    cr_assert_eq(t->encoding.group, 32);
+    /* Embeddings stay int8 under a 4-bit default... */
+    t = tensor_named(f, "model.embed_tokens.weight");
+    cr_assert_eq(t->encoding.bits, 8);
+    qtf_file_close(f);
+    /* ...unless --all-layers. */
+    cr_assert_eq(RUN("-q", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
+                     out), 0, "%s", err_text);
+    f = open_qtf(out);
+    t = tensor_named(f, "model.embed_tokens.weight");
+    cr_assert_eq(t->encoding.bits, 4);
+    qtf_file_close(f);
+}
+
+Test(convert, dry_run_writes_nothing) {
+    const char *model = make_model("m", 0);
+    int before = count_entries(dir);
+    cr_assert_eq(RUN("--dry-run", "-e", "int4:group=32", "--fallback", "keep", model,
+                     path_in("o.qtf")), 0, "%s", err_text);
+    cr_assert_eq(count_entries(dir), before);
+    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(out_text, "model.layers.0.mlp.up_proj.weight"), "%s", out_text);
+    cr_assert(strstr(out_text, "[172, 64]"), "%s", out_text);
+    cr_assert(strstr(out_text, "int4"), "%s", out_text);
+    cr_assert(strstr(out_text, "total: 6 tensors"), "%s", out_text);
+    /* up_proj: 172 rows x 2 groups x (16 bytes of codes + 2 bytes f16 scale). */
+    cr_assert(strstr(out_text, "6192"), "%s", out_text);
+    /* Without OUTPUT too. */
+    cr_assert_eq(RUN("-n", model), 0, "%s", err_text);
+    cr_assert_eq(count_entries(dir), before);
+}
+
+Test(convert, deterministic_across_threads) {
+    const char *model = make_model("m", 0);
+    const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
+    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
+        cr_assert_eq(RUN("-q", "-t", "1", "-e", specs[i], "--fallback", "int8", model,
+                         path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
+        cr_assert_eq(RUN("-q", "-t", "2", "-e", specs[i], "--fallback", "int8", model,
+                         path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
+        size_t a_len, b_len;
+        unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
+        unsigned char *b = read_file(path_in("t2.qtf"), &b_len);
+        cr_assert(a && b);
+        cr_assert(a_len == b_len && memcmp(a, b, a_len) == 0, "%s differs by thread count",
+                  specs[i]);
+        free(a);
+        free(b);
+    }
+}
+
+/* Every tensor of `orig` (a checkpoint) equals, byte for byte, the tensor of
+ * the same name in `back` (a safetensors written by qtf-convert). */
+static void assert_same_tensors(const char *orig, const char *back) {
+    qtf_source *a = NULL, *b = NULL;
+    cr_assert_eq(qtf_source_open(&a, orig), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_open(&b, back), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
+    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
+        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
+        uint64_t j;
+        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK, "%s", ta->name);
+        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
+        cr_assert_eq(ta->dtype, tb->dtype, "%s", ta->name);
+        cr_assert_eq(ta->n_dims, tb->n_dims);
+        for (uint32_t d = 0; d < ta->n_dims; d++) cr_assert_eq(ta->dims[d], tb->dims[d]);
+        cr_assert_eq(ta->nbytes, tb->nbytes);
+        unsigned char *x = malloc(ta->nbytes + 1), *y = malloc(tb->nbytes + 1);
+        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
+        cr_assert_eq(qtf_source_read_raw(y, tb->nbytes, b, j), QTF_OK);
+        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s differs after the round trip", ta->name);
+        free(x);
+        free(y);
+    }
+    qtf_source_close(a);
+    qtf_source_close(b);
+}
+
+Test(convert, lossless_round_trip_f32) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", path_in("m.qtf"), path_in("back.safetensors")), 0, "%s", err_text);
+    assert_same_tensors(model, path_in("back.safetensors"));
+}
+
+Test(convert, lossless_round_trip_bf16) {
+    const char *model = make_model("m", 1);
+    cr_assert_eq(RUN("-q", "-e", "keep", model, path_in("m.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("m.qtf"));
+    cr_assert_eq(tensor_named(f, "model.layers.0.mlp.up_proj.weight")->encoding.id,
+                 QTF_ENC_BF16);
+    qtf_file_close(f);
+    cr_assert_eq(RUN("-q", "-e", "bf16", path_in("m.qtf"), path_in("back.safetensors")), 0,
+                 "%s", err_text);
+    assert_same_tensors(model, path_in("back.safetensors"));
+    /* `keep` restores each tensor's source dtype. */
+    cr_assert_eq(RUN("-q", "-e", "keep", path_in("m.qtf"), path_in("keep.safetensors")), 0,
+                 "%s", err_text);
+    assert_same_tensors(model, path_in("keep.safetensors"));
+}
+
+Test(convert, safetensors_output_dequantizes) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-q", model, path_in("m.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "f16", path_in("m.qtf"), path_in("m.safetensors")), 0, "%s",
+                 err_text);
+    qtf_source *s = NULL;
+    cr_assert_eq(qtf_source_open(&s, path_in("m.safetensors")), QTF_OK, "%s", qtf_error_detail());
+    uint64_t i;
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "model.layers.0.mlp.up_proj.weight"), QTF_OK);
+    const qtf_source_tensor *t = qtf_source_tensor_get(s, i);
+    cr_assert_eq(t->dtype, QTF_DTYPE_F16);
+    float *w = malloc(FFN * HID * sizeof(float));
+    cr_assert_eq(qtf_source_read_f32(w, FFN * HID, s, i, 1), QTF_OK);
+    qtf_metrics m;
+    cr_assert_eq(qtf_metrics_compute(&m, up, w, FFN * HID, NULL, 0), QTF_OK);
+    cr_assert(m.rel_rmse < 0.01, "int8 then f16: rel rmse %g", m.rel_rmse);
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "model.position_ids"), QTF_OK);
+    cr_assert_eq(qtf_source_tensor_get(s, i)->dtype, QTF_DTYPE_I64, "integers keep their type");
+    free(w);
+    qtf_source_close(s);
+}
+
+Test(convert, reencode_qtf_carries_metadata) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("a.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", path_in("a.qtf"),
+                     path_in("b.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("b.qtf"));
+    const void *blob;
+    uint64_t len;
+    const char *media, *s;
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.config.json"), QTF_OK);
+    cr_assert_eq(len, strlen(config_json));
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.source.format"), QTF_OK);
+    cr_assert(len == 3 && memcmp(s, "qtf", 3) == 0, "%.*s", (int)len, s);
+    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    cr_assert_eq(t->encoding.bits, 4);
+    cr_assert_eq(t->source_type, QTF_DTYPE_F32);
+    t = tensor_named(f, "model.position_ids");
+    cr_assert_eq(t->encoding.id, QTF_ENC_RAW);
+    qtf_file_close(f);
+}
+
+Test(convert, importance_vectors) {
+    const char *model = make_model("m", 0);
+    float ones[HID], wrong[HID + 1];
+    for (int i = 0; i < HID; i++) ones[i] = 1.0f + (float)(i % 3);
+    for (int i = 0; i <= HID; i++) wrong[i] = 1.0f;
+    st_tensor good = { "model.layers.0.mlp.up_proj.weight", "F32", 1, { HID }, ones, sizeof ones };
+    write_safetensors(path_in("imp.safetensors"), &good, 1);
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32,search", "--fallback", "int8", "--importance",
+                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", err_text);
+    st_tensor bad = { "model.layers.0.mlp.up_proj.weight", "F32", 1, { HID + 1 }, wrong,
+                      sizeof wrong };
+    write_safetensors(path_in("bad.safetensors"), &bad, 1);
+    unlink(path_in("o.qtf"));
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
+                     path_in("bad.safetensors"), model, path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "model.layers.0.mlp.up_proj.weight") && strstr(err_text, "64"),
+              "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+}
+
+/* --- hostile and failing inputs -------------------------------------------- */
+
+Test(convert, malformed_safetensors_header) {
+    mkdir(path_in("bad"), 0755);
+    unsigned char buf[64] = { 0 };
+    buf[0] = 0x00; buf[1] = 0x00; buf[2] = 0x00; buf[3] = 0x10;   /* 256 MiB header, 64 bytes file */
+    memcpy(buf + 8, "{\"a\":", 5);
+    write_file(path_in("bad/model.safetensors"), buf, sizeof buf);
+    cr_assert_eq(RUN(path_in("bad"), path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "model.safetensors"), "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+}
+
+Test(convert, bad_shard_index) {
+    const char *model = make_model("m", 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors.index.json", model);
+    write_text(p, "{\"metadata\":{},\"weight_map\":{\"model.embed_tokens.weight\":"
+                  "\"model-00001-of-00002.safetensors\"}}");
+    cr_assert_eq(RUN(model, path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "model-00001-of-00002.safetensors") ||
+              strstr(err_text, "index"), "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+}
+
+static uint32_t crc32_of(const unsigned char *p, size_t n) {
+    uint32_t c = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        c ^= p[i];
+        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
+    }
+    return ~c;
+}
+
+static void put16(FILE *f, unsigned v) { fputc((int)(v & 255), f); fputc((int)(v >> 8 & 255), f); }
+static void put32(FILE *f, uint32_t v) { put16(f, v & 0xffff); put16(f, v >> 16); }
+
+/* A stored (uncompressed) zip with the given members. */
+static void write_zip(const char *path, const char *const *names, const unsigned char *const *data,
+                      const size_t *sizes, int n) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    uint32_t offsets[8];
+    for (int i = 0; i < n; i++) {
+        offsets[i] = (uint32_t)ftell(f);
+        put32(f, 0x04034b50); put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0); put16(f, 0);
+        put32(f, crc32_of(data[i], sizes[i])); put32(f, (uint32_t)sizes[i]);
+        put32(f, (uint32_t)sizes[i]); put16(f, (unsigned)strlen(names[i])); put16(f, 0);
+        fwrite(names[i], 1, strlen(names[i]), f);
+        fwrite(data[i], 1, sizes[i], f);
+    }
+    uint32_t cd = (uint32_t)ftell(f);
+    for (int i = 0; i < n; i++) {
+        put32(f, 0x02014b50); put16(f, 20); put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0);
+        put16(f, 0); put32(f, crc32_of(data[i], sizes[i])); put32(f, (uint32_t)sizes[i]);
+        put32(f, (uint32_t)sizes[i]); put16(f, (unsigned)strlen(names[i])); put16(f, 0);
+        put16(f, 0); put16(f, 0); put16(f, 0); put32(f, 0); put32(f, offsets[i]);
+        fwrite(names[i], 1, strlen(names[i]), f);
+    }
+    uint32_t cd_size = (uint32_t)ftell(f) - cd;
+    put32(f, 0x06054b50); put16(f, 0); put16(f, 0); put16(f, (unsigned)n); put16(f, (unsigned)n);
+    put32(f, cd_size); put32(f, cd); put16(f, 0);
+    cr_assert_eq(fclose(f), 0);
+}
+
+Test(convert, malicious_pickle_refused) {
+    mkdir(path_in("evil"), 0755);
+    /* PROTO 2; GLOBAL posix.system; "touch PWNED"; TUPLE1; REDUCE; STOP:
+     * unpickling this with Python's pickle would run a shell command. */
+    static const unsigned char pkl[] = "\x80\x02" "cposix\nsystem\n" "X\x0b\x00\x00\x00touch PWNED"
+                                       "\x85" "R" ".";
+    const char *names[] = { "archive/data.pkl", "archive/version" };
+    const unsigned char *data[] = { pkl, (const unsigned char *)"3\n" };
+    size_t sizes[] = { sizeof pkl - 1, 2 };
+    write_zip(path_in("evil/pytorch_model.bin"), names, data, sizes, 2);
+    cr_assert_eq(RUN(path_in("evil"), path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "pytorch_model.bin"), "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(!exists("PWNED"));
+}
+
+Test(convert, write_failure_leaves_nothing) {
+    const char *model = make_model("m", 0);
+    const char *out = path_in("o.qtf");
+    /* The checkpoint is ~140 KB; 16 KB of file size is not enough. */
+    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", model, out, NULL }), 1,
+                 "%s", err_text);
+    cr_assert(strstr(err_text, "o.qtf"), "%s", err_text);
+    cr_assert(!exists(out));
+    int entries = count_entries(dir);
+    /* An existing output stays as it was. */
+    write_text(out, "previous content");
+    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", model, out, NULL }), 1);
+    size_t len;
+    unsigned char *p = read_file(out, &len);
+    cr_assert(p && len == 16 && memcmp(p, "previous content", 16) == 0);
+    free(p);
+    cr_assert_eq(count_entries(dir), entries + 1, "a temp file was left behind");
+    /* Same for .safetensors output. */
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", err_text);
+    const char *st = path_in("o.safetensors");
+    entries = count_entries(dir);
+    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", path_in("m.qtf"), st, NULL }),
+                 1, "%s", err_text);
+    cr_assert(!exists(st));
+    cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
+}
+
+Test(convert, output_in_missing_directory) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 1);
+    cr_assert(strstr(err_text, "no/such/dir/o.qtf"), "%s", err_text);
+}

@@ -1,0 +1,338 @@
+/* End to end: qtf-convert on a generated sample checkpoint (qtf-make-sample)
+ * and on the real checkpoints in $QTF_SHARED_CHECKPOINTS. */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "source.h"
+
+static char dir[256];
+static char err_text[1 << 16];
+
+static void make_dir(void) {
+    strcpy(dir, "/tmp/qtf-test-e2e-XXXXXX");
+    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
+}
+
+static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
+    (void)s; (void)flag; (void)f;
+    return remove(p);
+}
+
+static void remove_dir(void) {
+    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+static const char *path_in(const char *name) {
+    static char bufs[8][512];
+    static int next;
+    char *p = bufs[next++ % 8];
+    snprintf(p, 512, "%s/%s", dir, name);
+    return p;
+}
+
+static const char *shared(const char *name) {
+    static char bufs[4][512];
+    static int next;
+    const char *root = getenv("QTF_SHARED_CHECKPOINTS");
+    struct stat st;
+    if (!root || stat(root, &st) != 0) return NULL;
+    char *p = bufs[next++ % 4];
+    snprintf(p, 512, "%s/%s", root, name);
+    return p;
+}
+
+#define NEED_SHARED()                                                              \
+    do {                                                                           \
+        if (!shared("")) cr_skip_test("QTF_SHARED_CHECKPOINTS not available");     \
+    } while (0)
+
+/* Runs a program from the build tree (relative path) with args; stderr is
+ * kept in err_text. Returns the exit status. */
+static int run_tool(const char *tool, const char *const *args) {
+    char exe[512];
+    const char *root = getenv("QTF_BUILD_ROOT");
+    cr_assert(root);
+    snprintf(exe, sizeof exe, "%s/%s", root, tool);
+    if (access(exe, X_OK) != 0) return -1;
+    const char *argv[64];
+    int n = 0;
+    argv[n++] = exe;
+    for (int i = 0; args[i]; i++) argv[n++] = args[i];
+    argv[n] = NULL;
+    char err_path[600];
+    snprintf(err_path, sizeof err_path, "%s.stderr", dir);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int o = open("/dev/null", O_WRONLY);
+        if (e < 0 || o < 0) _exit(99);
+        dup2(o, 1);
+        dup2(e, 2);
+        execv(exe, (char *const *)argv);
+        _exit(98);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    FILE *f = fopen(err_path, "rb");
+    size_t got = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;
+    err_text[got] = '\0';
+    if (f) fclose(f);
+    unlink(err_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+#define CONVERT(...) run_tool("convert/qtf-convert", (const char *const[]){ __VA_ARGS__, NULL })
+
+static qtf_file *open_qtf(const char *path) {
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, path, NULL), QTF_OK, "%s: %s", path, qtf_error_detail());
+    return f;
+}
+
+/* Checks a converted file against its source: checksums, every tensor
+ * present with its shape and source dtype, values exact where the encoding
+ * is lossless, and within max_rel (relative RMSE) elsewhere. */
+static void check_against_source(const char *qtf_path, const char *source, double max_rel) {
+    qtf_file *f = open_qtf(qtf_path);
+    cr_assert_eq(qtf_file_verify(f, 2, NULL), QTF_OK, "%s: %s", qtf_path, qtf_error_detail());
+    qtf_source *s = NULL;
+    cr_assert_eq(qtf_source_open(&s, source), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_tensor_count(f), qtf_source_tensor_count(s));
+    for (uint64_t i = 0; i < qtf_source_tensor_count(s); i++) {
+        const qtf_source_tensor *t = qtf_source_tensor_get(s, i);
+        uint64_t j;
+        cr_assert_eq(qtf_tensor_find(&j, f, t->name), QTF_OK, "%s missing", t->name);
+        const qtf_tensor_info *ti = qtf_tensor_get(f, j);
+        cr_assert_eq(ti->n_dims, t->n_dims);
+        for (uint32_t d = 0; d < t->n_dims; d++) cr_assert_eq(ti->dims[d], t->dims[d]);
+        cr_assert_eq(ti->source_type, t->dtype, "%s", t->name);
+        float *ref = malloc(t->n_elements * sizeof(float) + 4);
+        float *got = malloc(t->n_elements * sizeof(float) + 4);
+        cr_assert(ref && got);
+        cr_assert_eq(qtf_source_read_f32(ref, t->n_elements, s, i, 1), QTF_OK);
+        cr_assert_eq(qtf_tensor_dequantize(got, QTF_DTYPE_F32, t->n_elements, f, j, 1), QTF_OK,
+                     "%s: %s", t->name, qtf_error_detail());
+        int lossless = ti->encoding.id == QTF_ENC_RAW ||
+                       (ti->encoding.id == QTF_ENC_F32) ||
+                       (ti->encoding.id == QTF_ENC_BF16 && t->dtype == QTF_DTYPE_BF16) ||
+                       (ti->encoding.id == QTF_ENC_F16 && t->dtype == QTF_DTYPE_F16);
+        if (lossless) {
+            cr_assert(memcmp(ref, got, t->n_elements * sizeof(float)) == 0, "%s not exact",
+                      t->name);
+        } else {
+            qtf_metrics m;
+            cr_assert_eq(qtf_metrics_compute(&m, ref, got, t->n_elements, NULL, 0), QTF_OK);
+            cr_assert(m.rel_rmse <= max_rel, "%s: %s relative RMSE %g > %g", qtf_path, t->name,
+                      m.rel_rmse, max_rel);
+        }
+        free(ref);
+        free(got);
+    }
+    qtf_source_close(s);
+    qtf_file_close(f);
+}
+
+TestSuite(e2e, .init = make_dir, .fini = remove_dir);
+
+/* --- generated sample ------------------------------------------------------ */
+
+static const char *make_sample(void) {
+    const char *out = path_in("sample");
+    int rc = run_tool("tools/qtf-make-sample", (const char *const[]){ out, NULL });
+    if (rc == -1) cr_skip_test("qtf-make-sample not built");
+    cr_assert_eq(rc, 0, "qtf-make-sample: %s", err_text);
+    return out;
+}
+
+Test(e2e, sample_all_encodings) {
+    const char *sample = make_sample();
+    struct {
+        const char *spec;
+        double max_rel;
+    } cases[] = {
+        { "int8", 0.02 }, { "int4:group=32", 0.2 }, { "nf4:group=64,dq", 0.2 },
+        { "pal4:rows=8", 0.2 }, { "q8_0", 0.02 }, { "keep", 0.0 },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *out = path_in("s.qtf");
+        cr_assert_eq(CONVERT("-q", "-e", cases[i].spec, "--fallback", "int8", sample, out), 0,
+                     "%s: %s", cases[i].spec, err_text);
+        check_against_source(out, sample, cases[i].max_rel);
+    }
+}
+
+Test(e2e, sample_round_trip_to_safetensors) {
+    const char *sample = make_sample();
+    cr_assert_eq(CONVERT("-q", "-e", "keep", sample, path_in("k.qtf")), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "keep", path_in("k.qtf"), path_in("back.safetensors")), 0,
+                 "%s", err_text);
+    qtf_source *a = NULL, *b = NULL;
+    cr_assert_eq(qtf_source_open(&a, sample), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_open(&b, path_in("back.safetensors")), QTF_OK, "%s",
+                 qtf_error_detail());
+    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
+    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
+        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
+        uint64_t j;
+        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK);
+        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
+        cr_assert_eq(ta->dtype, tb->dtype);
+        cr_assert_eq(ta->nbytes, tb->nbytes);
+        unsigned char *x = malloc(ta->nbytes + 1), *y = malloc(ta->nbytes + 1);
+        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
+        cr_assert_eq(qtf_source_read_raw(y, ta->nbytes, b, j), QTF_OK);
+        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s", ta->name);
+        free(x);
+        free(y);
+    }
+    qtf_source_close(a);
+    qtf_source_close(b);
+}
+
+/* --- shared real checkpoints ------------------------------------------------ */
+
+Test(e2e, shared_every_checkpoint) {
+    NEED_SHARED();
+    const char *names[] = { "capp-gpt2-tiny-hf", "aidreams-llama-260k-hf",
+                            "aidreams-llama-260k-hf-f16", "aidreams-llama-260k-hf-bf16",
+                            "aidreams-llama-260k-hf-sharded",
+                            "aidreams-llama-260k-hf-pytorch-bin" };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        const char *src = shared(names[i]);
+        cr_assert_eq(CONVERT("-q", src, path_in("d.qtf")), 0, "%s: %s", names[i], err_text);
+        check_against_source(path_in("d.qtf"), src, 0.02);
+        qtf_file *f = open_qtf(path_in("d.qtf"));
+        const char *s;
+        uint64_t len;
+        cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.architecture"), QTF_OK);
+        cr_assert(len > 0);
+        const void *blob;
+        const char *media;
+        cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.config.json"), QTF_OK,
+                     "%s", names[i]);
+        qtf_file_close(f);
+        cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "--fallback", "int8", src,
+                             path_in("d4.qtf")), 0, "%s: %s", names[i], err_text);
+        check_against_source(path_in("d4.qtf"), src, 0.2);
+    }
+}
+
+Test(e2e, shared_tokenizers_only_has_no_weights) {
+    NEED_SHARED();
+    cr_assert_eq(CONVERT("-q", shared("tokenizers-only/gpt2"), path_in("t.qtf")), 2);
+    cr_assert(strstr(err_text, "gpt2"), "%s", err_text);
+    struct stat st;
+    cr_assert(stat(path_in("t.qtf"), &st) != 0);
+}
+
+Test(e2e, shared_ffn_172_group_32) {
+    NEED_SHARED();
+    const char *src = shared("aidreams-llama-260k-hf");
+    cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", src, path_in("x.qtf")), 2);
+    cr_assert(strstr(err_text, "mlp.down_proj.weight") && strstr(err_text, "172"), "%s",
+              err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "q4_0", src, path_in("x.qtf")), 2);
+    cr_assert(strstr(err_text, "mlp.down_proj.weight"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "-r", "*.down_proj.*=int4:group=4", src,
+                         path_in("x.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("x.qtf"));
+    uint64_t j;
+    cr_assert_eq(qtf_tensor_find(&j, f, "model.layers.2.mlp.down_proj.weight"), QTF_OK);
+    cr_assert_eq(qtf_tensor_get(f, j)->encoding.group, 4);
+    qtf_file_close(f);
+}
+
+/* The F32, sharded and .bin copies hold the same weights: the tensors of the
+ * three .qtf files must be bit-identical (same part checksums). The .bin was
+ * saved without lm_head (tied to the embeddings): a tensor missing from one
+ * copy is allowed only if it is lm_head.weight of a tied model. */
+Test(e2e, shared_layouts_give_identical_tensors) {
+    NEED_SHARED();
+    const char *copies[] = { "aidreams-llama-260k-hf", "aidreams-llama-260k-hf-sharded",
+                             "aidreams-llama-260k-hf-pytorch-bin" };
+    const char *specs[] = { "int8", "nf4:group=4" };
+    for (size_t s = 0; s < sizeof specs / sizeof specs[0]; s++) {
+        qtf_file *f[3];
+        for (int c = 0; c < 3; c++) {
+            char name[32];
+            snprintf(name, sizeof name, "c%d.qtf", c);
+            cr_assert_eq(CONVERT("-q", "-e", specs[s], "-t", c == 1 ? "1" : "2",
+                                 shared(copies[c]), path_in(name)), 0, "%s: %s", copies[c],
+                         err_text);
+            f[c] = open_qtf(path_in(name));
+        }
+        for (int c = 1; c < 3; c++) {
+            uint64_t matched = 0;
+            for (uint64_t i = 0; i < qtf_tensor_count(f[0]); i++) {
+                const qtf_tensor_info *a = qtf_tensor_get(f[0], i);
+                uint64_t j;
+                if (qtf_tensor_find(&j, f[c], a->name) != QTF_OK) {
+                    cr_assert_str_eq(a->name, "lm_head.weight", "%s lacks %s", copies[c],
+                                     a->name);
+                    continue;
+                }
+                const qtf_tensor_info *b = qtf_tensor_get(f[c], j);
+                cr_assert_eq(a->encoding_id, b->encoding_id, "%s", a->name);
+                cr_assert_eq(a->n_parts, b->n_parts);
+                cr_assert_eq(a->source_type, b->source_type);
+                for (uint32_t p = 0; p < a->n_parts; p++) {
+                    cr_assert_eq(a->parts[p].checksum, b->parts[p].checksum, "%s part %u (%s)",
+                                 a->name, p, copies[c]);
+                    cr_assert_eq(a->parts[p].stored_size, b->parts[p].stored_size);
+                }
+                matched++;
+            }
+            /* Whatever one copy has beyond the other must be the tied head. */
+            for (uint64_t j = 0; j < qtf_tensor_count(f[c]); j++) {
+                uint64_t i;
+                const qtf_tensor_info *b = qtf_tensor_get(f[c], j);
+                if (qtf_tensor_find(&i, f[0], b->name) != QTF_OK)
+                    cr_assert_str_eq(b->name, "lm_head.weight", "%s has extra %s", copies[c],
+                                     b->name);
+            }
+            cr_assert_geq(matched, 38, "%s: only %llu tensors matched", copies[c],
+                          (unsigned long long)matched);
+        }
+        for (int c = 0; c < 3; c++) qtf_file_close(f[c]);
+    }
+}
+
+Test(e2e, shared_bf16_lossless_round_trip) {
+    NEED_SHARED();
+    const char *src = shared("aidreams-llama-260k-hf-bf16");
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", src, path_in("b.qtf")), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", path_in("b.qtf"), path_in("b.safetensors")), 0,
+                 "%s", err_text);
+    char orig[600];
+    snprintf(orig, sizeof orig, "%s/model.safetensors", src);
+    qtf_source *a = NULL, *b = NULL;
+    cr_assert_eq(qtf_source_open(&a, orig), QTF_OK);
+    cr_assert_eq(qtf_source_open(&b, path_in("b.safetensors")), QTF_OK);
+    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
+    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
+        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
+        uint64_t j;
+        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK);
+        unsigned char *x = malloc(ta->nbytes), *y = malloc(ta->nbytes);
+        cr_assert_eq(qtf_source_get_kind(b), QTF_SOURCE_SAFETENSORS);
+        cr_assert_eq(qtf_source_tensor_get(b, j)->dtype, QTF_DTYPE_BF16);
+        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
+        cr_assert_eq(qtf_source_read_raw(y, ta->nbytes, b, j), QTF_OK);
+        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s", ta->name);
+        free(x);
+        free(y);
+    }
+    qtf_source_close(a);
+    qtf_source_close(b);
+}
