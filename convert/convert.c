@@ -141,10 +141,15 @@ static int read_small_file(unsigned char **data, uint64_t *len, int *found, cons
     return 0;
 }
 
+/* Metadata steps return 0, -1 for an input error (exit 2) or -2 for a
+ * failure of the writer (exit 1). */
+#define INPUT_ERROR (-1)
+#define WRITE_ERROR (-2)
+
 static int set_status(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
     msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
-    return -1;
+    return WRITE_ERROR;
 }
 
 static int config_scalar(qtf_writer *w, const char *field, json_t *v) {
@@ -196,7 +201,7 @@ static int embed_config(run *r, const char *path, const unsigned char *data, uin
         msg("%s: not a JSON object: line %d column %d: %s", path, jerr.line, jerr.column,
             config ? "top level is not an object" : jerr.text);
         json_decref(config);
-        return -1;
+        return INPUT_ERROR;
     }
     const char *arch = NULL;
     json_t *a = json_object_get(config, "architectures");
@@ -229,13 +234,13 @@ static int embed_folder_files(run *r) {
         char path[PATH_MAX];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, known_files[i].name) >= sizeof path) {
             msg("%s/%s: path too long", dir, known_files[i].name);
-            return -1;
+            return INPUT_ERROR;
         }
         unsigned char *data;
         uint64_t len;
         int found, too_big;
         if (read_small_file(&data, &len, &found, path, EMBED_MAX_BYTES, &too_big) != 0)
-            return -1;
+            return INPUT_ERROR;
         if (!found) continue;
         if (too_big) {
             if (!r->o->quiet)
@@ -255,7 +260,7 @@ static int embed_folder_files(run *r) {
             if (!j) {
                 msg("%s: not valid JSON: line %d column %d: %s", path, jerr.line, jerr.column,
                     jerr.text);
-                rc = -1;
+                rc = INPUT_ERROR;
             }
             json_decref(j);
         }
@@ -265,7 +270,7 @@ static int embed_folder_files(run *r) {
             rc = set_status(qtf_writer_set_blob(r->w, key, known_files[i].media_type, data, len),
                             key);
         free(data);
-        if (rc != 0) return -1;
+        if (rc != 0) return rc;
         if (r->o->verbose)
             qtfc_progress_line(&r->progress, "embedded %s (%llu bytes) as %s",
                                known_files[i].name, (unsigned long long)len, key);
@@ -273,7 +278,7 @@ static int embed_folder_files(run *r) {
     if (!have_config) {
         if (!r->o->quiet)
             msg("warning: %s has no config.json; general.architecture not set", dir);
-        if (set_general_name(r->w, NULL, dir) != 0) return -1;
+        if (set_general_name(r->w, NULL, dir) != 0) return WRITE_ERROR;
     }
     return 0;
 }
@@ -287,7 +292,12 @@ static int copy_qtf_metadata(run *r) {
         const char *key = qtf_meta_key(f, i);
         qtf_value v;
         if (!key || strncmp(key, "qtf.", 4) == 0) continue;
-        if (set_status(qtf_meta_value(&v, f, i), key) != 0) return -1;
+        qtf_status vst = qtf_meta_value(&v, f, i);
+        if (vst != QTF_OK) {
+            msg("%s: metadata '%s': %s: %s", r->o->input, key, qtf_status_name(vst),
+                qtf_error_detail());
+            return INPUT_ERROR;
+        }
         qtf_status st;
         switch (v.type) {
         case QTF_TYPE_STRING: st = qtf_writer_set_string(r->w, key, v.str, v.len); break;
@@ -296,7 +306,11 @@ static int copy_qtf_metadata(run *r) {
             break;
         case QTF_TYPE_ARRAY:
             if (v.elem_type == QTF_TYPE_STRING) {
-                if (v.count > SIZE_MAX / sizeof(char *)) return set_status(QTF_E_LIMIT, key);
+                if (v.count > SIZE_MAX / sizeof(char *)) {
+                    msg("%s: metadata '%s': %llu strings do not fit in memory", r->o->input,
+                        key, (unsigned long long)v.count);
+                    return INPUT_ERROR;
+                }
                 const char **strs = malloc((size_t)(v.count ? v.count : 1) * sizeof *strs);
                 uint64_t *lens = malloc((size_t)(v.count ? v.count : 1) * sizeof *lens);
                 st = strs && lens ? QTF_OK : QTF_E_NOMEM;
@@ -340,7 +354,7 @@ static int copy_qtf_metadata(run *r) {
         case QTF_TYPE_F64: st = qtf_writer_set_f64(r->w, key, v.num.f64); break;
         default: continue;
         }
-        if (set_status(st, key) != 0) return -1;
+        if (set_status(st, key) != 0) return WRITE_ERROR;
     }
     return 0;
 }
@@ -381,8 +395,18 @@ static int set_source_metadata(run *r) {
         msg("out of memory");
         goto done;
     }
-    rc = set_status(qtf_writer_set_string(w, "qtf.recipe", recipe, strlen(recipe)),
-                    "qtf.recipe");
+    /* The importance vectors change the result: name them with the recipe. */
+    char *full = recipe;
+    if (r->o->importance_path) {
+        const char *imp = base_name(r->o->importance_path);
+        size_t n = strlen(recipe) + strlen(imp) + 32;
+        full = malloc(n);
+        if (full) snprintf(full, n, "%s# importance: %s\n", recipe, imp);
+    }
+    rc = full ? set_status(qtf_writer_set_string(w, "qtf.recipe", full, strlen(full)),
+                           "qtf.recipe")
+              : (msg("out of memory"), WRITE_ERROR);
+    if (full != recipe) free(full);
     free(recipe);
 done:
     free(names);
@@ -393,9 +417,10 @@ done:
 
 /* --- tensors -------------------------------------------------------------- */
 
-static int fail_tensor(const qtfc_plan_item *it, const char *what, qtf_status st) {
-    msg("tensor '%s': %s failed: %s: %s", it->tensor->name, what, qtf_status_name(st),
-        qtf_error_detail());
+static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *what,
+                       qtf_status st) {
+    msg("%s: tensor '%s': %s failed: %s: %s", file, it->tensor->name, what,
+        qtf_status_name(st), qtf_error_detail());
     return -1;
 }
 
@@ -450,32 +475,32 @@ static int write_qtf_tensor(run *r, const qtfc_plan_item *it) {
         qtf_part_layout layout[QTF_MAX_PARTS];
         uint32_t n = 0;
         st = qtf_encoding_layout(layout, &n, &it->choice.enc, t->n_dims, t->dims);
-        if (st != QTF_OK) return fail_tensor(it, "layout", st);
+        if (st != QTF_OK) return fail_tensor(r->o->output, it, "layout", st);
         if (n != 1 || layout[0].size != t->nbytes) {
             msg("tensor '%s': encoding stores %llu bytes in %u parts, source holds %llu",
                 t->name, (unsigned long long)layout[0].size, n, (unsigned long long)t->nbytes);
             return -1;
         }
         st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
-        if (st != QTF_OK) return fail_tensor(it, "read", st);
+        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
         qtf_part_view view = { layout[0].role, layout[0].type, r->buf, t->nbytes };
         st = qtf_writer_add_tensor(r->w, &desc, &view, 1);
-        return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+        return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
     }
 
     st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index, r->o->threads);
-    if (st != QTF_OK) return fail_tensor(it, "read", st);
+    if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = r->o->threads;
     if (load_importance(r, it, &qo.importance) != 0) return -2;
     qtf_encoded *enc = NULL;
     st = qtf_quantize(&enc, &it->choice.enc, r->buf, t->n_dims, t->dims, &qo);
-    if (st != QTF_OK) return fail_tensor(it, "quantization", st);
+    if (st != QTF_OK) return fail_tensor(r->o->input, it, "quantization", st);
     qtf_part_view views[QTF_MAX_PARTS];
     uint32_t n = qtf_encoded_views(views, enc);
     st = qtf_writer_add_tensor(r->w, &desc, views, n);
     qtf_encoded_free(enc);
-    return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+    return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
 }
 
 /* f32 -> f16/bf16 in place, chunk by chunk: chunk k lands at byte 2*k*C,
@@ -499,18 +524,18 @@ static int write_st_tensor(run *r, const qtfc_plan_item *it) {
     qtf_status st;
     if (it->read_raw) {
         st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
-        if (st != QTF_OK) return fail_tensor(it, "read", st);
+        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
     } else {
         st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index,
                                  r->o->threads);
-        if (st != QTF_OK) return fail_tensor(it, "read", st);
+        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
         if (it->out_dtype != QTF_DTYPE_F32) {
             st = narrow_in_place(r->buf, it->out_dtype, t->n_elements);
-            if (st != QTF_OK) return fail_tensor(it, "conversion", st);
+            if (st != QTF_OK) return fail_tensor(r->o->input, it, "conversion", st);
         }
     }
     st = qtf_st_writer_write(r->stw, r->buf, it->out_bytes);
-    return st == QTF_OK ? 0 : fail_tensor(it, "write", st);
+    return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
 }
 
 /* --- the run -------------------------------------------------------------- */
@@ -532,7 +557,7 @@ static int open_inputs(run *r) {
         }
     }
     qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp };
-    char err[2048];
+    char err[8192];
     if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
         msg("%s", err);
         return -1;
@@ -667,7 +692,7 @@ static int convert_run(run *r) {
     if (o->kind == QTFC_OUTPUT_QTF) {
         int rc = qtf_source_get_kind(r->src) == QTF_SOURCE_QTF ? copy_qtf_metadata(r)
                                                                : embed_folder_files(r);
-        if (rc != 0) return QTFC_EXIT_USAGE;
+        if (rc != 0) return rc == INPUT_ERROR ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
         if (set_source_metadata(r) != 0) return QTFC_EXIT_FAILURE;
     }
     for (uint64_t i = 0; i < r->plan.n_items; i++) {

@@ -76,6 +76,8 @@ static int check_importance(qtfc_plan_item *it, const qtf_source *imp, char *err
     return 0;
 }
 
+/* Returns 0, -1 (error in err) or 1 (the recipe cannot encode this tensor:
+ * reported together with every other such tensor). */
 static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_options *o,
                      char *err, size_t cap) {
     const qtf_source_tensor *t = it->tensor;
@@ -106,7 +108,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
 
     if (qtfc_recipe_choose(&it->choice, o->recipe, t->name, t->dtype, t->n_dims, t->dims,
                            err, cap) != 0)
-        return -1;
+        return 1;
     qtf_encoding *enc = &it->choice.enc;
     qtf_dtype stored = lossless_type(enc);
     it->read_raw = source_has_raw(src, t, stored);
@@ -147,6 +149,10 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
     if (!out->items) return fail(err, err_cap, "out of memory planning %llu tensors",
                                  (unsigned long long)n);
     out->n_items = n;
+    /* Tensors the recipe cannot encode are all named in one message, so that
+     * one run shows everything a --rule or --fallback has to cover. */
+    uint64_t n_unfit = 0;
+    size_t unfit_len = 0;
     for (uint64_t i = 0; i < n; i++) {
         qtfc_plan_item *it = &out->items[i];
         it->source_index = i;
@@ -156,9 +162,26 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
             return fail(err, err_cap, "tensor %llu missing from the source",
                         (unsigned long long)i);
         }
-        if (plan_item(it, src, o, err, err_cap) != 0) {
+        char *slot = n_unfit ? err + unfit_len : err;
+        size_t slot_cap = n_unfit ? err_cap - unfit_len : err_cap;
+        int rc = plan_item(it, src, o, slot, slot_cap);
+        if (rc < 0) {
+            if (n_unfit) memmove(err, slot, strlen(slot) + 1);
             qtfc_plan_free(out);
             return -1;
+        }
+        if (rc > 0) {
+            if (n_unfit == 0) {
+                unfit_len = strlen(err);
+            } else if (unfit_len + 2 < err_cap) {
+                /* Later ones: just the name. */
+                unfit_len += (size_t)snprintf(err + unfit_len, err_cap - unfit_len, "%s%s",
+                                              n_unfit == 1 ? "\n  same for: " : ", ",
+                                              it->tensor->name);
+                if (unfit_len >= err_cap) unfit_len = err_cap - 1;
+            }
+            n_unfit++;
+            continue;
         }
         if (__builtin_add_overflow(out->total_elements, it->tensor->n_elements,
                                    &out->total_elements) ||
@@ -170,6 +193,10 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
         }
         if (it->read_bytes > out->max_read_bytes) out->max_read_bytes = it->read_bytes;
         out->n_fallbacks += (uint64_t)it->choice.fell_back;
+    }
+    if (n_unfit) {
+        qtfc_plan_free(out);
+        return -1;
     }
     return 0;
 }

@@ -58,9 +58,11 @@ static void usage(FILE *f) {
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
 "  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd=3 (zstd\n"
-"  compresses the stored parts), or `keep`: the source type unchanged.\n"
+"  compresses the stored parts), or `keep`: the source type unchanged\n"
+"  (`keep:zstd[=N]`: the same, zstd-compressed).\n"
 "  GLOB is an fnmatch pattern on the full tensor name; '*' also matches '.'.\n"
-"\n"
+"\n");
+    fprintf(f,
 "  Default policy, in order:\n"
 "    1. integer and bool tensors are always stored unchanged (lossless);\n"
 "    2. the first matching --rule/--recipe rule (it applies to every float\n"
@@ -82,7 +84,8 @@ static void usage(FILE *f) {
 "                        terminal (default: only on a terminal)\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
-"\n"
+"\n");
+    fprintf(f,
 "Embedded in the .qtf: config.json, generation_config.json and tokenizer files\n"
 "(hf.file.<name>), general.architecture, general.name, hf.config.<field>,\n"
 "qtf.source.format/files/sizes, qtf.converter, qtf.recipe and every tensor's\n"

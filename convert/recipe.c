@@ -50,13 +50,36 @@ void qtfc_recipe_free(qtfc_recipe *r) {
     memset(r, 0, sizeof *r);
 }
 
-int qtfc_spec_parse(qtfc_spec *out, const char *text, char *err, size_t err_cap) {
-    memset(out, 0, sizeof *out);
-    if (strcmp(text, "keep") == 0) {
-        out->keep = 1;
+/* "keep" or "keep:zstd[=N]": the source type, optionally zstd-compressed.
+ * The zstd option is parsed as the float encodings' own (same syntax and
+ * default level) and nothing else is accepted. */
+static int parse_keep(qtfc_spec *out, const char *text, char *err, size_t err_cap) {
+    out->keep = 1;
+    if (text[4] == '\0') {
         snprintf(out->text, sizeof out->text, "keep");
         return 0;
     }
+    char as_f32[128];
+    if ((size_t)snprintf(as_f32, sizeof as_f32, "f32:%s", text + 5) >= sizeof as_f32)
+        return fail(err, err_cap, "invalid encoding '%s': too long", text);
+    qtf_encoding e, plain;
+    qtf_encoding_default(&plain, QTF_ENC_F32);
+    if (qtf_encoding_parse(&e, as_f32) != QTF_OK || e.zstd_level == 0)
+        return fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
+    out->enc.zstd_level = e.zstd_level;
+    e.zstd_level = 0;
+    char a[96], b[96];
+    if (qtf_encoding_format(a, sizeof a, &e) != QTF_OK ||
+        qtf_encoding_format(b, sizeof b, &plain) != QTF_OK || strcmp(a, b) != 0)
+        return fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
+    snprintf(out->text, sizeof out->text, "keep:zstd=%u", (unsigned)out->enc.zstd_level);
+    return 0;
+}
+
+int qtfc_spec_parse(qtfc_spec *out, const char *text, char *err, size_t err_cap) {
+    memset(out, 0, sizeof *out);
+    if (strncmp(text, "keep", 4) == 0 && (text[4] == '\0' || text[4] == ':'))
+        return parse_keep(out, text, err, err_cap);
     qtf_status st = qtf_encoding_parse(&out->enc, text);
     if (st != QTF_OK)
         return fail(err, err_cap, "invalid encoding '%s': %s", text, qtf_error_detail());
@@ -212,8 +235,12 @@ static int narrower_than_8_bits(const qtfc_spec *s) {
 }
 
 static void resolve(qtf_encoding *out, const qtfc_spec *s, qtf_dtype source) {
-    if (s->keep) qtfc_keep_encoding(out, source);
-    else *out = s->enc;
+    if (s->keep) {
+        qtfc_keep_encoding(out, source);
+        out->zstd_level = s->enc.zstd_level;
+    } else {
+        *out = s->enc;
+    }
 }
 
 static uint64_t element_count(uint32_t n_dims, const uint64_t *dims) {
@@ -248,7 +275,7 @@ int qtfc_recipe_choose(qtfc_choice *out, const qtfc_recipe *r, const char *name,
     memset(out, 0, sizeof *out);
     out->rule = -1;
     const qtfc_spec *spec = NULL;
-    const char *origin = "--encoding (default)";
+    const char *origin = "--encoding";
     qtfc_spec embed;
 
     if (qtfc_dtype_is_integer(source)) {

@@ -12,7 +12,8 @@
  *      the default encoding is narrower than 8 bits, unless all_layers;
  *   5. everything else gets the default encoding.
  * SPEC is an encoding text (qtf_encoding_parse) or `keep`: the source dtype
- * unchanged (f32/f16/bf16 for float sources, RAW for the others). */
+ * unchanged (f32/f16/bf16 for float sources, RAW for the others), or
+ * `keep:zstd[=N]`, the same with its bytes zstd-compressed. */
 #ifndef QTF_CONVERT_RECIPE_H
 #define QTF_CONVERT_RECIPE_H
 
@@ -31,8 +32,8 @@
 /* An encoding as written in a recipe: either `keep` or a parsed encoding. */
 typedef struct qtfc_spec {
     int keep;
-    qtf_encoding enc;           /* valid when !keep */
-    char text[96];              /* canonical text, or "keep" */
+    qtf_encoding enc;           /* valid when !keep; for keep only zstd_level */
+    char text[96];              /* canonical text, "keep" or "keep:zstd=N" */
 } qtfc_spec;
 
 typedef struct qtfc_rule {
@@ -73,7 +74,7 @@ typedef struct qtfc_choice {
 void qtfc_recipe_init(qtfc_recipe *r);
 void qtfc_recipe_free(qtfc_recipe *r);
 
-/* Parses SPEC ("keep" or an encoding text). Returns 0, or -1 with a message
+/* Parses SPEC ("keep", "keep:zstd[=N]" or an encoding text). Returns 0, or -1 with a message
  * in err. */
 int qtfc_spec_parse(qtfc_spec *out, const char *text, char *err, size_t err_cap);
 

@@ -54,20 +54,37 @@ void qtf__codebook_init(qtf__codec *c, qtf_encoding_id id) {
     }
     for (unsigned k = 0; k + 1 < c->n_sorted; k++)
         c->mid[k] = 0.5f * (c->sorted[k] + c->sorted[k + 1]);
+    if (id == QTF_ENC_NF4) {
+        c->edge[0] = -INFINITY;
+        for (unsigned k = 0; k < 15; k++) c->edge[k + 1] = c->mid[k];
+        c->edge[16] = INFINITY;
+        for (unsigned b = 0; b < 256; b++) {
+            float lo = -1.0f + (float)b * (2.0f / 256.0f);
+            unsigned idx = 0;
+            while (idx < 15 && c->mid[idx] < lo) idx++;
+            c->bin_guess[b] = (uint8_t)idx;
+        }
+    }
 }
 
 void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t n,
                           float scale, uint8_t *restrict codes) {
     const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
     if (c->n_sorted == 16) {
-        /* NF4: count the midpoints below the value (ties go to the lower
-         * code); a sum of comparisons vectorizes where a search would not. */
-        float m[15];
-        memcpy(m, c->mid, sizeof m);
+        /* NF4: the code is the number of midpoints below v (ties go to the
+         * lower code). A 256-bin table over [-1, 1] gives it up to one: bins
+         * (width 2^-7) are far narrower than the table's gaps (>= 0.079), so
+         * at most one midpoint lies in a bin, and one step up or down (which
+         * also absorbs the rounding of the bin computation) lands exactly. */
+        const float *edge = c->edge;
         for (uint64_t j = 0; j < n; j++) {
             float v = x[j] * inv;
-            int idx = 0;
-            for (int k = 0; k < 15; k++) idx += v > m[k];
+            float t = (v + 1.0f) * 128.0f;
+            t = t < 0.0f ? 0.0f : t;
+            t = t > 255.0f ? 255.0f : t;
+            int idx = c->bin_guess[(int)t];
+            idx += v > edge[idx + 1];
+            idx -= v <= edge[idx];
             codes[j] = (uint8_t)idx;
         }
         return;

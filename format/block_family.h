@@ -33,6 +33,10 @@ typedef struct qtf__codec {
     unsigned n_sorted;
     float mid[15];             /* midpoints between consecutive sorted values */
     float rtn_divisor;         /* rtn scale = absmax / rtn_divisor (tables) */
+    /* NF4 encoder: first guess of the index for 256 bins over [-1, 1], and
+     * the midpoints with -inf / +inf sentinels (edge[k] = mid[k-1]). */
+    uint8_t bin_guess[256];
+    float edge[17];
 } qtf__codec;
 
 void qtf__codec_init(qtf__codec *c, const qtf_encoding *e);

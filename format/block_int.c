@@ -161,14 +161,38 @@ static qtf_status check_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
+/* Next value above v (v >= 0) representable in t. */
+static float next_up(float v, qtf_dtype t) {
+    if (t == QTF_DTYPE_F16) return qtf_f16_to_f32((uint16_t)(qtf_f32_to_f16(v) + 1));
+    if (t == QTF_DTYPE_BF16) return qtf_bf16_to_f32((uint16_t)(qtf_f32_to_bf16(v) + 1));
+    return nextafterf(v, INFINITY);
+}
+
 static void choose(const grouped_ctx *g, const qtf__span *s, float *scale, float *min) {
-    if (g->e->search) {
+    const qtf_encoding *e = g->e;
+    if (e->search) {
         /* With dq the stored precision is only known once all scales are
          * chosen; search then evaluates at f32. */
-        qtf_dtype t = g->e->dq ? QTF_DTYPE_F32 : g->e->scale_type;
+        qtf_dtype t = e->dq ? QTF_DTYPE_F32 : e->scale_type;
         qtf__codec_search(&g->codec, s, t, scale, min);
-    } else {
-        qtf__codec_rtn(&g->codec, s, scale, min);
+        return;
+    }
+    qtf__codec_rtn(&g->codec, s, scale, min);
+    if (g->codec.asym && !e->dq && isfinite(*scale) && *scale > 0.0f) {
+        /* rtn promises that no element is clipped by more than the rounding
+         * of the stored minimum: round the minimum first, then widen the
+         * scale to the next stored value if rounding left the top of the
+         * range uncovered. */
+        const float qmax = g->codec.qmax;
+        float hi = *min + *scale * qmax;
+        float m = qtf__block_round_scale(*min, qtf__block_zeros_type(e));
+        float sc = (hi - m) / qmax;
+        float r = qtf__block_round_scale(sc, e->scale_type);
+        if (r * qmax + m < hi) r = next_up(r, e->scale_type);
+        if (isfinite(r) && isfinite(m)) {
+            *scale = r;
+            *min = m;
+        }
     }
 }
 
@@ -267,41 +291,62 @@ static uint64_t rows_per_chunk(uint64_t cols) {
     return cols >= 65536 ? 1 : 65536 / cols;
 }
 
-/* Replaces the chosen scales by the values the decoder will see, and writes
- * the SCALES / DQ_* / ZEROS parts. */
-static qtf_status settle_scales(grouped_ctx *g, void *const *parts) {
+/* dq with search: each group's 8-bit dq code is re-chosen among the nearest
+ * code and its two neighbours by the group's (weighted) error. Rounding the
+ * scale to the nearest dq level is blind to the encoding: for int8 a scale
+ * one level too small clips the group's extreme by several steps, while
+ * one level too large costs little. */
+typedef struct dq_refine_ctx {
+    const grouped_ctx *g;
+    uint8_t *codes;
+    const float *steps;
+    float offset;
+} dq_refine_ctx;
+
+static void refine_dq_group(const dq_refine_ctx *d, const qtf__span *s, uint64_t i) {
+    const grouped_ctx *g = d->g;
+    const float step = d->steps[i / QTF__DQ_BLOCK];
+    const int c0 = d->codes[i];
+    double best = INFINITY;
+    int best_code = c0;
+    for (int c = c0 - 1; c <= c0 + 1; c++) {
+        if (c < 1 || c > 255) continue;
+        float sc = (float)(c - 128) * step + d->offset;
+        double err = qtf__codec_span_error(&g->codec, s, sc, g->min[i]);
+        if (err < best || (err == best && c == c0)) {
+            best = err;
+            best_code = c;
+        }
+    }
+    d->codes[i] = (uint8_t)best_code;
+    g->scale[i] = (float)(best_code - 128) * step + d->offset;
+}
+
+static qtf_status refine_dq_rows(void *ctx, uint64_t begin, uint64_t end) {
+    const dq_refine_ctx *d = ctx;
+    const grouped_ctx *g = d->g;
+    for (uint64_t r = begin; r < end; r++) {
+        const float *row = g->src + r * g->cols;
+        for (uint64_t k = 0; k < g->groups_per_row; k++) {
+            uint64_t at = k * g->group_len;
+            qtf__span s = { row + at, g->importance ? g->importance + at : NULL, g->group_len, 1,
+                            g->group_len };
+            refine_dq_group(d, &s, group_index(g, r, k));
+        }
+    }
+    return QTF_OK;
+}
+
+/* Replaces the chosen minimums and scales by the values the decoder will see,
+ * and writes the ZEROS, SCALES or DQ_* parts. */
+static qtf_status settle_scales(grouped_ctx *g, void *const *parts, unsigned threads) {
     const qtf_encoding *e = g->e;
     uint64_t n = n_groups_of(g);
-    uint32_t p = 1;
-    if (e->dq) {
-        uint64_t n_blocks = (n + QTF__DQ_BLOCK - 1) / QTF__DQ_BLOCK;
-        float *bs = qtf__malloc((size_t)n_blocks * sizeof *bs + 1);
-        if (!bs) return qtf__error(QTF_E_NOMEM, "dq: %llu block scales",
-                                   (unsigned long long)n_blocks);
-        float offset;
-        qtf__dq_quantize(g->scale, n, parts[p], bs, &offset);
-        qtf__dq_dequantize(g->scale, n, parts[p], bs, offset);
-        for (uint64_t b = 0; b < n_blocks; b++)
-            qtf__block_store_scale(parts[p + 1], b, bs[b], QTF_DTYPE_F32);
-        qtf__block_store_scale(parts[p + 2], 0, offset, QTF_DTYPE_F32);
-        free(bs);
-        p += 3;
-    } else {
-        for (uint64_t i = 0; i < n; i++) {
-            float s = qtf__block_settle_scale(parts[p], i, g->scale[i], e->scale_type);
-            if (!isfinite(s))
-                return qtf__error(QTF_E_NUMERIC,
-                                  "row %llu: group scale %g is outside the range of %s",
-                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
-                                  (double)g->scale[i], qtf_dtype_name(e->scale_type));
-            g->scale[i] = s;
-        }
-        p += 1;
-    }
     if (e->asym) {
         const qtf_dtype zt = qtf__block_zeros_type(e);
+        void *zeros = parts[e->dq ? 4 : 2];
         for (uint64_t i = 0; i < n; i++) {
-            float m = qtf__block_settle_scale(parts[p], i, g->min[i], zt);
+            float m = qtf__block_settle_scale(zeros, i, g->min[i], zt);
             if (!isfinite(m))
                 return qtf__error(QTF_E_NUMERIC,
                                   "row %llu: group minimum %g is outside the range of %s",
@@ -310,7 +355,46 @@ static qtf_status settle_scales(grouped_ctx *g, void *const *parts) {
             g->min[i] = m;
         }
     }
-    return QTF_OK;
+    if (!e->dq) {
+        for (uint64_t i = 0; i < n; i++) {
+            float s = qtf__block_settle_scale(parts[1], i, g->scale[i], e->scale_type);
+            if (!isfinite(s))
+                return qtf__error(QTF_E_NUMERIC,
+                                  "row %llu: group scale %g is outside the range of %s",
+                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
+                                  (double)g->scale[i], qtf_dtype_name(e->scale_type));
+            g->scale[i] = s;
+        }
+        return QTF_OK;
+    }
+    for (uint64_t i = 0; i < n; i++) {
+        if (!isfinite(g->scale[i]))
+            return qtf__error(QTF_E_NUMERIC, "row %llu: group scale %g is not finite",
+                              (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
+                              (double)g->scale[i]);
+    }
+    uint64_t n_blocks = (n + QTF__DQ_BLOCK - 1) / QTF__DQ_BLOCK;
+    float *steps = qtf__malloc((size_t)n_blocks * sizeof *steps + 1);
+    if (!steps)
+        return qtf__error(QTF_E_NOMEM, "dq: %llu block scales", (unsigned long long)n_blocks);
+    float offset;
+    qtf__dq_quantize(g->scale, n, parts[1], steps, &offset);
+    qtf__dq_dequantize(g->scale, n, parts[1], steps, offset);
+    qtf_status st = QTF_OK;
+    if (e->search) {
+        dq_refine_ctx d = { g, parts[1], steps, offset };
+        if (g->tensor) {
+            qtf__span s = { g->src, g->importance, g->cols, g->rows, g->cols };
+            refine_dq_group(&d, &s, 0);
+        } else {
+            st = qtf__parallel_for(g->rows, rows_per_chunk(g->cols), threads, refine_dq_rows, &d);
+        }
+    }
+    for (uint64_t b = 0; b < n_blocks; b++)
+        qtf__block_store_scale(parts[2], b, steps[b], QTF_DTYPE_F32);
+    qtf__block_store_scale(parts[3], 0, offset, QTF_DTYPE_F32);
+    free(steps);
+    return st;
 }
 
 qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
@@ -339,7 +423,7 @@ qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64
         st = qtf__parallel_for(rows, chunk, threads, choose_rows, &g);
         if (st != QTF_OK) goto done;
     }
-    st = settle_scales(&g, parts);
+    st = settle_scales(&g, parts, threads);
     if (st != QTF_OK) goto done;
     st = qtf__parallel_for(rows, chunk, threads, encode_rows, &g);
 done:

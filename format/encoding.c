@@ -56,7 +56,8 @@ static uint32_t fields_of(qtf_encoding_id id) {
     case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
         return F_BITS | F_GROUP | F_SCALE | F_ZSTD;
     case QTF_ENC_PAL:
-        return F_BITS | F_GROUP | F_DQ | F_ROWS | F_ROWSCALE | F_LUT | F_DIM | F_ZSTD;
+        return F_BITS | F_GROUP | F_SCALE | F_DQ | F_ROWS | F_ROWSCALE | F_LUT | F_DIM |
+               F_ZSTD;
     default: return 0;
     }
 }
@@ -153,6 +154,15 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
         if (e->dq && !e->group && !e->rowscale)
             return BAD("dq", "is %u, but there are no scales to double-quantize (needs "
                        "rowscale or group)", e->dq);
+        /* Plain (not double-quantized) row or group scales are f16; the
+         * type is implied, not chosen, so that the longest canonical text
+         * stays within 64 bytes. */
+        if (e->scale_type != ((e->group || e->rowscale) && !e->dq ? QTF_DTYPE_F16
+                                                                  : QTF_DTYPE_NONE))
+            return BAD("scale_type", "is %u (%s), expected %s", (unsigned)e->scale_type,
+                       qtf_dtype_name(e->scale_type),
+                       (e->group || e->rowscale) && !e->dq ? "F16 (plain scales)"
+                                                           : "NONE (no plain scales)");
         if (e->lut_type != QTF_DTYPE_F16 && e->lut_type != QTF_DTYPE_F32 &&
             e->lut_type != QTF_DTYPE_I8)
             return BAD("lut_type", "is %u (%s), expected F16, F32 or I8",
@@ -268,10 +278,19 @@ static const char *key_name(uint32_t key) {
 
 static uint32_t get_key(const qtf_encoding *e, uint32_t key) {
     switch (key) {
+    case KEY_BITS: return e->bits;
+    case KEY_GROUP: return e->group;
+    case KEY_ASYM: return e->asym;
     case KEY_SCALE_TYPE: return (uint32_t)e->scale_type;
+    case KEY_DQ: return e->dq;
+    case KEY_ROWS: return e->rows;
+    case KEY_ROWSCALE: return e->rowscale;
     case KEY_LUT_TYPE: return (uint32_t)e->lut_type;
+    case KEY_DIM: return e->dim;
+    case KEY_SEARCH: return e->search;
+    case KEY_ZSTD_LEVEL: return e->zstd_level;
     case KEY_RAW_TYPE: return (uint32_t)e->raw_type;
-    default: return *field_of_key((qtf_encoding *)e, key);
+    default: return 0;
     }
 }
 
@@ -353,6 +372,8 @@ qtf_status qtf_encoding_from_params(qtf_encoding *out, uint32_t id,
         return qtf__error(QTF_E_ENCODING, "encoding %s: parameter %s (key %u) is missing",
                           name, key_name(k), k);
     }
+    if (id == QTF_ENC_PAL)
+        e.scale_type = (e.group || e.rowscale) && !e.dq ? QTF_DTYPE_F16 : QTF_DTYPE_NONE;
     if ((st = qtf__encoding_validate(&e)) != QTF_OK) return st;
     *out = e;
     return QTF_OK;

@@ -257,19 +257,68 @@ static void sort_floats(float *c, uint32_t k) {
     }
 }
 
-/* Fine bins: enough that boundaries restricted to bin edges cost little (a
- * dozen or more per cluster), few enough that the O(k B log B) DP stays
- * below the cost of the passes over the points. */
-static uint32_t default_bins(uint64_t n, uint32_t k) {
-    uint64_t b = n / 16;
-    uint64_t lo = 16ull * k;
-    if (lo < 512) lo = 512;
-    if (b < lo) b = lo;
-    if (b > 4096) b = 4096;
-    return (uint32_t)b;
+/* Weighted Lloyd passes on the real points, at most `passes`, stopping when
+ * no centre moves. s0/s1/s2 keep the weight, sum and sum of squares of each
+ * cluster of the last assignment; centres stay sorted. */
+static void lloyd(float *centers, uint32_t k, const float *v, const float *w, uint64_t n,
+                  uint32_t passes, double *s0, double *s1, double *s2) {
+    qtf__nearest nr;
+    memset(s0, 0, (size_t)k * sizeof *s0);
+    memset(s1, 0, (size_t)k * sizeof *s1);
+    memset(s2, 0, (size_t)k * sizeof *s2);
+    for (uint32_t pass = 0; pass < passes; pass++) {
+        qtf__nearest_init(&nr, centers, k);
+        memset(s0, 0, (size_t)k * sizeof *s0);
+        memset(s1, 0, (size_t)k * sizeof *s1);
+        memset(s2, 0, (size_t)k * sizeof *s2);
+        if (w) {
+            for (uint64_t i = 0; i < n; i++) {
+                if (!(w[i] > 0.0f)) continue;
+                uint32_t j = qtf__nearest_find(&nr, v[i]);
+                double wv = (double)w[i] * v[i];
+                s0[j] += w[i];
+                s1[j] += wv;
+                s2[j] += wv * v[i];
+            }
+        } else {
+            for (uint64_t i = 0; i < n; i++) {
+                uint32_t j = qtf__nearest_find(&nr, v[i]);
+                s0[j] += 1.0;
+                s1[j] += v[i];
+                s2[j] += (double)v[i] * v[i];
+            }
+        }
+        int moved = 0;
+        for (uint32_t j = 0; j < k; j++) {
+            if (!(s0[j] > 0.0)) continue; /* empty: keep its centre */
+            float c = (float)(s1[j] / s0[j]);
+            if (c != centers[j]) {
+                centers[j] = c;
+                moved = 1;
+            }
+        }
+        sort_floats(centers, k);
+        if (!moved) break;
+    }
 }
 
-#define COARSE_BINS 4096u
+/* Bins: 32 or more per cluster, at least n/32, at most 16384, and fewer when
+ * the O(k B log B) DP would cost more than ~512 evaluations per point (large
+ * k on small tables). Measured on normal, Student-t and log-normal data
+ * (kmeans tests, bench/RESULTS-pal.md): within 0.01% of the optimum. */
+static uint32_t default_bins(uint64_t n, uint32_t k) {
+    uint64_t b = n / 32;
+    if (b < 32ull * k) b = 32ull * k;
+    if (b > 16384) b = 16384;
+    if (b < 256) b = 256;
+    while (b > 256) {
+        unsigned lg = 0;
+        while ((1ull << lg) < b) lg++;
+        if ((uint64_t)k * b * lg <= 512 * n) break;
+        b /= 2;
+    }
+    return (uint32_t)b;
+}
 
 qtf_status qtf__kmeans1d(float *centers, uint32_t k, const float *v, const float *w,
                          uint64_t n, const qtf__kmeans1d_opts *opts) {
@@ -292,27 +341,29 @@ qtf_status qtf__kmeans1d(float *centers, uint32_t k, const float *v, const float
         for (uint32_t j = 0; j < k; j++) centers[j] = c;
         return QTF_OK;
     }
-    const uint32_t nb = opts->bins ? opts->bins : default_bins(n, k);
-    const uint32_t nc = COARSE_BINS;
-    double *hw = qtf__calloc(nb, sizeof *hw);
-    double *hwv = qtf__calloc(nb, sizeof *hwv);
+    /* as many coarse bins as fine bins wanted: occupied coarse bins get at
+     * least one fine bin each, so the DP sees between want and ~2 want points */
+    const uint32_t want = opts->bins ? opts->bins : default_bins(n, k);
+    const uint32_t nc = want;
+    double *hw = NULL, *hwv = NULL;
     double *cw = qtf__calloc(nc, sizeof *cw);
-    double *base = qtf__malloc((size_t)nc * sizeof *base);
-    double *slope = qtf__malloc((size_t)nc * sizeof *slope);
+    uint32_t *base = qtf__malloc((size_t)nc * sizeof *base);
+    uint32_t *span = qtf__malloc((size_t)nc * sizeof *span);
     double *dc = qtf__malloc((size_t)k * sizeof *dc);
     double *s0 = qtf__malloc((size_t)k * sizeof *s0);
     double *s1 = qtf__malloc((size_t)k * sizeof *s1);
+    double *s2 = qtf__malloc((size_t)k * sizeof *s2);
     qtf_status st = QTF_OK;
-    if (!hw || !hwv || !cw || !base || !slope || !dc || !s0 || !s1) {
-        st = qtf__error(QTF_E_NOMEM, "k-means: no memory for %u bins", nb);
+    if (!cw || !base || !span || !dc || !s0 || !s1 || !s2) {
+        st = qtf__error(QTF_E_NOMEM, "k-means: no memory for %u bins", want);
         goto done;
     }
-    /* Pass 1: coarse equal-width histogram of the weight. Pass 2: fine bins
-     * of equal "optimal-quantizer mass": the cumulative cube root of the
-     * coarse density (the density of an optimal quantizer's levels goes as
-     * p^(1/3)), interpolated linearly inside a coarse bin. This puts the
-     * fine bins where the clusters are narrow, so the DP is close to exact
-     * even for heavy-tailed data whose range is mostly empty. */
+    /* Pass 1: coarse equal-width histogram of the weight. Pass 2: each
+     * occupied coarse bin is split into equal-width fine bins, as many as its
+     * share of the cumulative cube root of the coarse weights (an optimal
+     * quantizer's levels have density p^(1/3)), and at least one. Fine bins
+     * therefore go where clusters are narrow, and never straddle two coarse
+     * bins, so that two far-apart points across an empty stretch stay apart. */
     const double dmin = vmin;
     const double cscale = (double)nc / ((double)vmax - (double)vmin);
     for (uint64_t i = 0; i < n; i++) {
@@ -322,30 +373,32 @@ qtf_status qtf__kmeans1d(float *centers, uint32_t k, const float *v, const float
         uint32_t b = t >= (double)(nc - 1) ? nc - 1 : (uint32_t)t;
         cw[b] += wi;
     }
-    double croot = 0.0, total = 0.0;
+    double croot = 0.0;
+    for (uint32_t b = 0; b < nc; b++) croot += cbrt(cw[b]);
+    uint32_t nb = 0;
     for (uint32_t b = 0; b < nc; b++) {
-        croot += cbrt(cw[b]);
-        total += cw[b];
+        double share = cbrt(cw[b]) / croot * (double)want + 0.5;
+        uint32_t sb = cw[b] > 0.0 ? (share < 1.0 ? 1u : share > 65536.0 ? 65536u : (uint32_t)share)
+                                  : 0u;
+        base[b] = nb;
+        span[b] = sb;
+        nb += sb; /* <= want + nc / 2 + nc */
     }
-    const double mass = 1.0;
-    double acc = 0.0;
-    for (uint32_t b = 0; b < nc; b++) {
-        double mb = 0.5 * cbrt(cw[b]) / croot + 0.5 * cw[b] / total;
-        base[b] = acc * (double)nb / mass;
-        slope[b] = mb * (double)nb / mass;
-        acc += mb;
+    hw = qtf__calloc(nb, sizeof *hw);
+    hwv = qtf__calloc(nb, sizeof *hwv);
+    if (!hw || !hwv) {
+        st = qtf__error(QTF_E_NOMEM, "k-means: no memory for %u bins", nb);
+        goto done;
     }
     for (uint64_t i = 0; i < n; i++) {
         double wi = w ? w[i] : 1.0;
         if (!(wi > 0.0)) continue;
         double t = ((double)v[i] - dmin) * cscale;
         uint32_t b = t >= (double)(nc - 1) ? nc - 1 : (uint32_t)t;
-        double frac = t - (double)b;
-        if (frac > 1.0) frac = 1.0;
-        double g = base[b] + frac * slope[b];
-        uint32_t fb = g >= (double)(nb - 1) ? nb - 1 : (uint32_t)g;
-        hw[fb] += wi;
-        hwv[fb] += wi * v[i];
+        double g = (t - (double)b) * span[b];
+        uint32_t fb = g >= (double)(span[b] - 1) ? span[b] - 1 : (uint32_t)g;
+        hw[base[b] + fb] += wi;
+        hwv[base[b] + fb] += wi * v[i];
     }
     uint32_t m = 0;
     for (uint32_t b = 0; b < nb; b++) {
@@ -361,42 +414,36 @@ qtf_status qtf__kmeans1d(float *centers, uint32_t k, const float *v, const float
         goto done;
     }
     for (uint32_t j = 0; j < k; j++) centers[j] = (float)dc[j];
-    /* With no more occupied bins than clusters every bin is its own cluster;
-     * Lloyd cannot split a cluster, so it would not help. */
-    if (m <= k) goto done;
-
-    qtf__nearest nr;
-    for (uint32_t pass = 0; pass < opts->lloyd_max; pass++) {
-        qtf__nearest_init(&nr, centers, k);
-        memset(s0, 0, (size_t)k * sizeof *s0);
-        memset(s1, 0, (size_t)k * sizeof *s1);
-        if (w) {
-            for (uint64_t i = 0; i < n; i++) {
-                if (!(w[i] > 0.0f)) continue;
-                uint32_t j = qtf__nearest_find(&nr, v[i]);
-                s0[j] += w[i];
-                s1[j] += (double)w[i] * v[i];
-            }
-        } else {
-            for (uint64_t i = 0; i < n; i++) {
-                uint32_t j = qtf__nearest_find(&nr, v[i]);
-                s0[j] += 1.0;
-                s1[j] += v[i];
-            }
-        }
-        int moved = 0;
+    lloyd(centers, k, v, w, n, opts->lloyd_max, s0, s1, s2);
+    /* Fewer distinct centres than k while a cluster still has an error: the
+     * data spans far more than the bins resolve (a dense core next to a huge
+     * outlier). Split the cluster with the largest error around its mean
+     * into a spare (duplicate) entry, and let Lloyd settle; repeat. */
+    for (uint32_t round = 0; round < k; round++) {
+        uint32_t spare = k;
+        for (uint32_t j = 1; j < k && spare == k; j++)
+            if (centers[j] == centers[j - 1]) spare = j;
+        if (spare == k) break;
+        uint32_t worst = k;
+        double worst_sse = 0.0;
         for (uint32_t j = 0; j < k; j++) {
-            if (!(s0[j] > 0.0)) continue; /* empty: keep its centre */
-            float c = (float)(s1[j] / s0[j]);
-            if (c != centers[j]) {
-                centers[j] = c;
-                moved = 1;
+            if (!(s0[j] > 0.0)) continue;
+            double sse = s2[j] - s1[j] * s1[j] / s0[j];
+            if (sse > worst_sse * (1.0 + 1e-12) && sse > 1e-12 * s2[j]) {
+                worst_sse = sse;
+                worst = j;
             }
         }
-        if (!moved) break;
+        if (worst == k) break;
+        double mean = s1[worst] / s0[worst], sd = sqrt(worst_sse / s0[worst]);
+        float lo = (float)(mean - 0.5 * sd), hi = (float)(mean + 0.5 * sd);
+        if (!(lo < hi)) break;
+        centers[worst] = lo;
+        centers[spare] = hi;
+        sort_floats(centers, k);
+        lloyd(centers, k, v, w, n, opts->lloyd_max > 2 ? opts->lloyd_max : 2, s0, s1, s2);
     }
-    sort_floats(centers, k);
 done:
-    free(hw); free(hwv); free(cw); free(base); free(slope); free(dc); free(s0); free(s1);
+    free(hw); free(hwv); free(cw); free(base); free(span); free(dc); free(s0); free(s1); free(s2);
     return st;
 }

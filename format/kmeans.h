@@ -37,7 +37,8 @@ qtf_status qtf__kmeans1d_exact(float *centers, double *cost, uint32_t k, const f
 /* Tuning of the production solver. */
 typedef struct qtf__kmeans1d_opts {
     uint64_t exact_max_n;   /* n <= this: exact solver on the sorted points */
-    uint32_t bins;          /* histogram bins above it; 0 = chosen from n and k */
+    uint32_t bins;          /* histogram bins above it; 0 = chosen from n
+                               and k (kmeans.c, default_bins) */
     uint32_t lloyd_max;     /* Lloyd passes over the real points after the DP */
 } qtf__kmeans1d_opts;
 #define QTF__KMEANS1D_OPTS_DEFAULT { 4096u, 0u, 4u }

@@ -90,7 +90,12 @@ qtf_status qtf_quantize(qtf_encoded **out, const qtf_encoding *enc, const float 
                               (unsigned long long)layout[i].size);
         }
     }
-    if (n) {
+    if (n == 0) {
+        /* Families are not called for empty tensors; the few bytes some
+         * layouts still have (a dq offset) are zero by definition. */
+        for (uint32_t i = 0; i < n_parts; i++)
+            if (layout[i].size) memset(e->data[i], 0, (size_t)layout[i].size);
+    } else {
         unsigned threads = opts ? opts->threads : 0;
         st = quantizer_of(enc->id)(enc, src, rows, cols, importance, threads, e->data);
         if (st) {

@@ -240,14 +240,18 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         return bad_option(shown, ne->id,
                           "dq stores u8 scale codes with f32 second-level scales, so it "
                           "excludes", "scale");
-    if (e.dq && ne->id != QTF_ENC_PAL) e.scale_type = QTF_DTYPE_NONE;
+    if (e.dq) e.scale_type = QTF_DTYPE_NONE;
     if (ne->id == QTF_ENC_PAL) {
+        /* Palettized tensors have scales only with rowscale or group; plain
+         * ones are f16 (implied), and dq needs them. */
+        int has_scales = e.rowscale || e.group;
         if (e.rowscale && e.group)
             return bad_option(shown, ne->id, "per-row and per-group scales exclude each other:",
                               "rowscale with group");
-        if (e.dq && !e.rowscale && !e.group)
+        if (!has_scales && e.dq)
             return bad_option(shown, ne->id, "there are no scales to double-quantize without "
                               "rowscale or group:", "dq");
+        if (has_scales && !e.dq) e.scale_type = QTF_DTYPE_F16;
     }
     qtf_status st = qtf__encoding_validate(&e);
     if (st) return qtf__error(QTF_E_PARSE, "encoding \"%s\": %s", shown, qtf_error_detail());
@@ -312,6 +316,7 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
     if (enc->id != QTF_ENC_RAW) {
         qtf_encoding_default(&def, enc->id);
         if (enc->id == QTF_ENC_INT && enc->bits == 8) def.group = QTF_GROUP_ROW;
+        if (enc->id == QTF_ENC_PAL) def.scale_type = enc->scale_type; /* implied */
     }
     for (size_t i = 0; i < N_RAW && enc->id == QTF_ENC_RAW; i++)
         if (raw_types[i].type == enc->raw_type) put_opt(&b, raw_types[i].name, "", 0);

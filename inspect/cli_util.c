@@ -286,6 +286,11 @@ const char *cli_human_count(char *buf, size_t cap, uint64_t n) {
 const char *cli_format_double(char *buf, size_t cap, double v) {
     if (isnan(v)) { snprintf(buf, cap, "nan"); return buf; }
     if (isinf(v)) { snprintf(buf, cap, v > 0 ? "inf" : "-inf"); return buf; }
+    /* Whole numbers read better without an exponent ("10000", not "1e+04"). */
+    if (v == trunc(v) && fabs(v) < 1e15) {
+        snprintf(buf, cap, "%.0f", v);
+        return buf;
+    }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, cap, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) return buf;
@@ -513,8 +518,16 @@ void cli_json_append(json_t *arr, json_t *value, int *oom) {
 
 int cli_json_print(json_t *root, FILE *out) {
     size_t flags = JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
-    if (json_dumpf(root, out, flags) != 0) return -1;
+    char *text = json_dumps(root, flags);
+    if (!text) return -1;
+    /* JSON allows a raw DEL inside strings and jansson emits it so; escape it
+     * like the other control characters. Outside strings it cannot occur. */
+    for (const char *p = text; *p; p++) {
+        if (*p == 0x7F) fputs("\\u007f", out);
+        else fputc(*p, out);
+    }
     fputc('\n', out);
+    free(text);
     return 0;
 }
 

@@ -405,7 +405,7 @@ static void print_summary(const qtf_file *f, const summary *s) {
         const char *v = meta_string(f, keys[k], &len);
         cli_buf b2;
         cli_buf_init(&b2);
-        if (v) cli_escape(&b2, v, (size_t)len, 200, 0);
+        if (v) cli_escape(&b2, v, (size_t)len, 120, 0);
         else cli_buf_puts(&b2, "(not recorded)");
         printf("%-13s %s\n", labels[k], cli_buf_cstr(&b2));
         cli_buf_free(&b2);

@@ -313,6 +313,7 @@ qtf_status qtf_meta_find(uint64_t *out_index, const qtf_file *f, const char *key
                           qtf__escape(esc, sizeof esc, key, strlen(key)));
     }
     *out_index = item;
+    qtf__error_clear();
     return QTF_OK;
 }
 

@@ -48,11 +48,19 @@ const char *qtf_status_name(qtf_status status) {
 
 const char *qtf_error_detail(void) { return detail; }
 
+/* Details quote names and keys from untrusted files: control bytes are
+ * replaced so that printing a detail cannot drive the terminal. */
+static void defuse_controls(char *s) {
+    for (; *s; s++)
+        if (((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') || *s == 0x7F) *s = '?';
+}
+
 qtf_status qtf__error(qtf_status status, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(detail, sizeof detail, fmt, ap);
     va_end(ap);
+    defuse_controls(detail);
     return status;
 }
 
@@ -70,6 +78,7 @@ void qtf__error_prefix(const char *fmt, ...) {
     if (ol > sizeof detail - 1 - pl) ol = sizeof detail - 1 - pl;
     memcpy(detail + pl, old, ol);
     detail[pl + ol] = '\0';
+    defuse_controls(detail);
 }
 
 void qtf__error_clear(void) { detail[0] = '\0'; }

@@ -153,7 +153,7 @@ typedef struct st_tensor {
 } st_tensor;
 
 static void write_safetensors(const char *path, const st_tensor *t, size_t n) {
-    char header[8192];
+    static char header[1 << 16];
     size_t h = (size_t)snprintf(header, sizeof header, "{\"__metadata__\":{\"format\":\"pt\"}");
     size_t off = 0;
     for (size_t i = 0; i < n; i++) {
@@ -682,4 +682,83 @@ Test(convert, output_in_missing_directory) {
     const char *model = make_model("m", 0);
     cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 1);
     cr_assert(strstr(err_text, "no/such/dir/o.qtf"), "%s", err_text);
+}
+
+/* SIGINT in the middle of a conversion: exit 128+2, nothing at the output,
+ * no temp file. The child's stderr is a one-page pipe that the test stops
+ * draining after the first tensor line, so the child is certainly blocked
+ * mid-conversion (100 tensors to go) when the signal arrives. */
+Test(convert, interrupted_conversion_leaves_nothing) {
+    mkdir(path_in("many"), 0755);
+    enum { N = 100, ELEMS = 64 * 64 };
+    static float w[ELEMS];
+    fill_weights(w, ELEMS, 9);
+    static st_tensor t[N];
+    static char names[N][48];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "model.layers.%d.mlp.up_proj.weight", i);
+        t[i] = (st_tensor){ names[i], "F32", 2, { 64, 64 }, w, sizeof w };
+    }
+    write_safetensors(path_in("many/model.safetensors"), t, N);
+    int entries = count_entries(dir);
+
+    char exe[512];
+    snprintf(exe, sizeof exe, "%s/convert/qtf-convert", getenv("QTF_BUILD_ROOT"));
+    const char *out = path_in("o.qtf");
+    int fds[2];
+    cr_assert_eq(pipe(fds), 0);
+    fcntl(fds[0], F_SETPIPE_SZ, 4096);
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        dup2(fds[1], 2);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execl(exe, exe, "-v", "-t", "1", path_in("many"), out, (char *)NULL);
+        _exit(98);
+    }
+    close(fds[1]);
+    FILE *f = fdopen(fds[0], "r");
+    char line[1024];
+    int started = 0;
+    while (!started && fgets(line, sizeof line, f)) started = strstr(line, "[1/100]") != NULL;
+    cr_assert(started, "no progress line seen");
+    usleep(200000);
+    cr_assert_eq(kill(pid, SIGINT), 0);
+    while (fgets(line, sizeof line, f)) {
+        if (strstr(line, "interrupted")) started = 2;
+    }
+    fclose(f);
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status), "killed instead of a clean stop");
+    cr_assert_eq(WEXITSTATUS(status), 128 + SIGINT);
+    cr_assert_eq(started, 2, "no 'interrupted' message");
+    cr_assert(!exists(out));
+    cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
+}
+
+Test(convert, zstd_option_reaches_the_writer) {
+    const char *model = make_model("m", 1);
+    cr_assert_eq(RUN("-q", "-e", "keep:zstd=3", model, path_in("z.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "int8:zstd=3", model, path_in("i.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("z.qtf"));
+    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
+    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    cr_assert_eq(t->encoding.id, QTF_ENC_BF16);
+    cr_assert_eq(t->encoding.zstd_level, 3);
+    /* bf16 weights compress a little (the exponent byte); stored < decoded. */
+    cr_assert_eq(t->parts[0].compression, QTF_COMPRESSION_ZSTD);
+    cr_assert_lt(t->parts[0].stored_size, t->parts[0].decoded_size);
+    qtf_file_close(f);
+    f = open_qtf(path_in("i.qtf"));
+    t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    cr_assert_eq(t->encoding.id, QTF_ENC_INT);
+    cr_assert_eq(t->encoding.zstd_level, 3);
+    qtf_file_close(f);
+    /* Decoded back: identical tensors. */
+    cr_assert_eq(RUN("-q", "-e", "keep", path_in("z.qtf"), path_in("z.safetensors")), 0, "%s",
+                 err_text);
+    assert_same_tensors(model, path_in("z.safetensors"));
 }

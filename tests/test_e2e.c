@@ -161,9 +161,12 @@ Test(e2e, sample_all_encodings) {
         const char *spec;
         double max_rel;
     } cases[] = {
-        { "int8", 0.02 }, { "int4:group=32", 0.2 }, { "nf4:group=64,dq", 0.2 },
-        { "pal4:rows=8", 0.2 }, { "q8_0", 0.02 }, { "keep", 0.0 },
+        { "int8", 0.08 }, { "int4:group=32", 0.25 }, { "nf4:group=64,dq", 0.25 },
+        { "pal4:rows=8", 0.25 }, { "q8_0", 0.08 }, { "keep", 0.0 },
     };
+    /* Loose per-tensor bounds: the sample's Student-t weights with 10-50x
+     * outlier columns give per-row int8 up to ~0.05; a wrong scale or code
+     * order would give errors near 1. */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *out = path_in("s.qtf");
         cr_assert_eq(CONVERT("-q", "-e", cases[i].spec, "--fallback", "int8", sample, out), 0,
@@ -242,6 +245,13 @@ Test(e2e, shared_ffn_172_group_32) {
     cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", src, path_in("x.qtf")), 2);
     cr_assert(strstr(err_text, "mlp.down_proj.weight") && strstr(err_text, "172"), "%s",
               err_text);
+    /* Every tensor that cannot take it is named in the same run. */
+    for (int l = 0; l < 4; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
+        cr_assert(strstr(err_text, name), "%s not named: %s", name, err_text);
+    }
+    cr_assert(!strstr(err_text, "up_proj"), "%s", err_text);
     cr_assert_eq(CONVERT("-q", "-e", "q4_0", src, path_in("x.qtf")), 2);
     cr_assert(strstr(err_text, "mlp.down_proj.weight"), "%s", err_text);
     cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "-r", "*.down_proj.*=int4:group=4", src,

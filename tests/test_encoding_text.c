@@ -43,6 +43,11 @@ Test(parse, examples_from_the_spec) {
               e.dim == 1 && !e.rowscale && !e.group && !e.dq && e.scale_type == QTF_DTYPE_NONE);
     e = parse_ok("pal3:rows=8,rowscale");
     cr_assert(e.bits == 3 && e.rows == 8 && e.rowscale == 1);
+    cr_assert_eq(e.scale_type, QTF_DTYPE_F16); /* plain palettization scales are f16 */
+    e = parse_ok("pal4:group=32");
+    cr_assert(e.group == 32 && e.scale_type == QTF_DTYPE_F16 && !e.dq);
+    e = parse_ok("pal4:group=32,dq");
+    cr_assert(e.group == 32 && e.scale_type == QTF_DTYPE_NONE && e.dq);
     e = parse_ok("mxfp4");
     cr_assert(e.id == QTF_ENC_MXFP4 && e.bits == 4 && e.group == 32 &&
               e.scale_type == QTF_DTYPE_E8M0);
@@ -150,6 +155,8 @@ Test(parse, bad_options_list_valid_options) {
     parse_fails("int4:rows=8", "scale=f16|bf16|f32");
     parse_fails("int4:lut=f16", "sym|asym");
     parse_fails("pal4:search", "rows=N|tensor");
+    parse_fails("pal4:rowscale,search", "rows=N|tensor");
+    parse_fails("pal4:rowscale,scale=f32", "rows=N|tensor");
     parse_fails("pal4:scale=f32", "lut=f16|f32|int8");
     parse_fails("pal4:asym", "dim=1|2|4");
     parse_fails("raw:i32,group=8", "zstd");

@@ -327,3 +327,26 @@ Test(recipe, describe_lists_rules_default_fallback_flags) {
     free(text);
     qtfc_recipe_free(&r);
 }
+
+Test(recipe, keep_with_zstd) {
+    qtfc_spec s;
+    cr_assert_eq(qtfc_spec_parse(&s, "keep:zstd=5", err, sizeof err), 0, "%s", err);
+    cr_assert_eq(s.keep, 1);
+    cr_assert_eq(s.enc.zstd_level, 5);
+    cr_assert_str_eq(s.text, "keep:zstd=5");
+    cr_assert_eq(qtfc_spec_parse(&s, "keep:zstd", err, sizeof err), 0, "%s", err);
+    cr_assert_gt(s.enc.zstd_level, 0);
+    cr_assert_eq(qtfc_spec_parse(&s, "keep:group=32", err, sizeof err), -1);
+    cr_assert(strstr(err, "keep takes only zstd"), "%s", err);
+    cr_assert_eq(qtfc_spec_parse(&s, "keep:zstd=3,scale=f32", err, sizeof err), -1);
+    cr_assert_eq(qtfc_spec_parse(&s, "keeps", err, sizeof err), -1);
+    qtfc_recipe r;
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_add_rule(&r, "*=keep:zstd=7", "z", err, sizeof err), 0, "%s", err);
+    qtfc_choice c = choose(&r, "w", QTF_DTYPE_BF16, 2, 128, 128);
+    cr_assert_eq(c.enc.id, QTF_ENC_BF16);
+    cr_assert_eq(c.enc.zstd_level, 7);
+    c = choose(&r, "ids", QTF_DTYPE_I32, 2, 128, 128);
+    cr_assert_eq(c.enc.zstd_level, 0, "integer policy keep is plain");
+    qtfc_recipe_free(&r);
+}

@@ -1,0 +1,510 @@
+/* tests/test_verify.c — qtf-verify run as a subprocess: exit codes for every
+ * kind of failure, every bad tensor named, error metrics against a source
+ * equal to qtf_metrics_compute on the same data, thresholds, missing/extra
+ * tensors and shape mismatches, and the report formats (JSON, Markdown, SVG). */
+#include <dirent.h>
+#include <jansson.h>
+
+#include "source.h"
+#include "tools_fixture.h"
+
+typedef struct fixture {
+    char *dir, *file, *tool;
+} fixture;
+
+static fixture fx_setup(void) {
+    fixture fx;
+    fx.dir = tf_tmpdir();
+    fx.file = tf_path(fx.dir, "sample.qtf");
+    fx.tool = tf_tool("qtf-verify");
+    tf_make_sample(fx.file);
+    return fx;
+}
+
+static void fx_teardown(fixture *fx) {
+    tf_rm_rf(fx->dir);
+    free(fx->dir);
+    free(fx->file);
+    free(fx->tool);
+}
+
+/* The sample's original values, stored lossless (f32) in a .qtf source.
+ * skip: index of a sample tensor to leave out (-1: none); extra: add a
+ * tensor the file does not have; reshape: index whose shape is transposed. */
+static char *make_source(fixture *fx, const char *name, int skip, int extra, int reshape) {
+    char *path = tf_path(fx->dir, name);
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++) {
+        if ((int)k == skip) continue;
+        uint64_t dims[2] = {tf_sample[k].dims[0], tf_sample[k].dims[1]};
+        if ((int)k == reshape) {
+            dims[0] = tf_sample[k].dims[1];
+            dims[1] = tf_sample[k].dims[0];
+        }
+        tf_add(w, tf_sample[k].name, "f32", tf_sample[k].n_dims, dims, k, QTF_DTYPE_F32);
+    }
+    if (extra) {
+        uint64_t dims[1] = {16};
+        tf_add(w, "only.in.source", "f32", 1, dims, 99, QTF_DTYPE_F32);
+    }
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    return path;
+}
+
+static json_t *run_json(fixture *fx, tf_run_result *r, char *const *extra, int n_extra) {
+    char *argv[20] = {fx->tool, fx->file, "--json"};
+    int argc = 3;
+    for (int i = 0; i < n_extra; i++) argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    *r = tf_run(argv, fx->dir);
+    cr_assert(r->exited, "qtf-verify did not exit normally (signal %d)", r->sig);
+    json_error_t err;
+    json_t *j = json_loadb(r->out, r->out_len, 0, &err);
+    cr_assert(j, "output is not JSON (%s): %.300s / stderr %.500s", err.text, r->out, r->err);
+    return j;
+}
+
+static json_t *tensor_by_name(json_t *root, const char *name) {
+    size_t i;
+    json_t *t;
+    json_array_foreach(json_object_get(root, "tensors"), i, t) {
+        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0) return t;
+    }
+    return NULL;
+}
+
+static int array_has(json_t *arr, const char *s) {
+    size_t i;
+    json_t *v;
+    json_array_foreach(arr, i, v) {
+        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Flips one byte in the middle of part `part` of tensor `name`. */
+static void corrupt_tensor(const char *path, const char *name, uint32_t part) {
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, path, NULL), QTF_OK);
+    uint64_t idx;
+    cr_assert_eq(qtf_tensor_find(&idx, f, name), QTF_OK);
+    const qtf_tensor_info *t = qtf_tensor_get(f, idx);
+    uint64_t off = t->parts[part].offset + t->parts[part].stored_size / 2;
+    qtf_file_close(f);
+    FILE *io = fopen(path, "r+b");
+    cr_assert(io);
+    cr_assert_eq(fseek(io, (long)off, SEEK_SET), 0);
+    int c = fgetc(io);
+    cr_assert_eq(fseek(io, (long)off, SEEK_SET), 0);
+    fputc(c ^ 0x5A, io);
+    fclose(io);
+}
+
+Test(verify, good_file_passes) {
+    fixture fx = fx_setup();
+    tf_run_result r;
+    json_t *j = run_json(&fx, &r, NULL, 0);
+    cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+    cr_assert(json_is_true(json_object_get(j, "ok")));
+    json_t *ts = json_object_get(j, "tensors");
+    cr_assert_eq(json_array_size(ts), TF_SAMPLE_COUNT);
+    for (size_t i = 0; i < TF_SAMPLE_COUNT; i++) {
+        json_t *t = json_array_get(ts, i);
+        cr_assert_str_eq(json_string_value(json_object_get(t, "name")), tf_sample[i].name);
+        cr_assert(json_is_true(json_object_get(t, "checksum_ok")));
+        cr_assert(json_is_true(json_object_get(t, "decode_ok")));
+    }
+    cr_assert_eq(json_array_size(json_object_get(j, "failures")), 0);
+    json_decref(j);
+    tf_run_free(&r);
+
+    char *argv[] = {fx.tool, fx.file, "--threads", "1", NULL};
+    r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr(r.out, "RESULT: OK"), "%s", r.out);
+    tf_run_free(&r);
+    char *fast[] = {fx.tool, fx.file, "--checksums-only", "--quiet", NULL};
+    r = tf_run(fast, fx.dir);
+    cr_assert_eq(r.code, 0);
+    cr_assert(strstr(r.out, "decode      skipped"), "%s", r.out);
+    tf_run_free(&r);
+    fx_teardown(&fx);
+}
+
+Test(verify, every_corrupted_tensor_is_named) {
+    fixture fx = fx_setup();
+    corrupt_tensor(fx.file, "layers.0.attention.wq.weight", 0);
+    corrupt_tensor(fx.file, "norm.weight", 0);
+    corrupt_tensor(fx.file, "layers.0.feed_forward.w2.weight", 0);
+    tf_run_result r;
+    json_t *j = run_json(&fx, &r, NULL, 0);
+    cr_assert_eq(r.code, 1, "stderr: %s", r.err);
+    cr_assert(json_is_false(json_object_get(j, "ok")));
+    const char *bad[] = {"layers.0.attention.wq.weight", "norm.weight", "layers.0.feed_forward.w2.weight"};
+    for (size_t k = 0; k < 3; k++) {
+        json_t *t = tensor_by_name(j, bad[k]);
+        cr_assert(json_is_false(json_object_get(t, "checksum_ok")), "%s", bad[k]);
+        cr_assert_str_eq(json_string_value(json_object_get(t, "checksum_status")), "QTF_E_CHECKSUM");
+        cr_assert(array_has(json_object_get(t, "failures"), "checksum"));
+    }
+    cr_assert(json_is_true(json_object_get(tensor_by_name(j, "tok_embeddings.weight"), "checksum_ok")));
+    json_t *fails = json_object_get(j, "failures");
+    cr_assert_eq(json_array_size(fails), 3);
+    cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(j, "checks"), "checksums"),
+                                                    "failed")), 3);
+    json_decref(j);
+    tf_run_free(&r);
+
+    /* the human report names all three, with the reader's explanation */
+    char *argv[] = {fx.tool, fx.file, NULL};
+    r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 1);
+    for (size_t k = 0; k < 3; k++) {
+        char want[128];
+        snprintf(want, sizeof want, "%s: checksum failed: QTF_E_CHECKSUM", bad[k]);
+        cr_assert(strstr(r.out, want), "missing '%s' in:\n%s", want, r.out);
+    }
+    cr_assert(strstr(r.out, "RESULT: FAILED"));
+    cr_assert(strstr(r.err, "qtf-verify:"), "%s", r.err);
+    tf_run_free(&r);
+    fx_teardown(&fx);
+}
+
+Test(verify, malformed_and_usage_exit_2) {
+    fixture fx = fx_setup();
+    size_t len;
+    char *bytes = tf_slurp(fx.file, &len);
+    char *bad = tf_path(fx.dir, "bad.qtf");
+    FILE *out = fopen(bad, "wb");
+    fwrite(bytes, 1, len / 2, out);
+    fclose(out);
+    char *trunc[] = {fx.tool, bad, NULL};
+    tf_run_result r = tf_run(trunc, fx.dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "qtf-verify: cannot open"), "%s", r.err);
+    tf_run_free(&r);
+
+    bytes[0] ^= 1;
+    out = fopen(bad, "wb");
+    fwrite(bytes, 1, len, out);
+    fclose(out);
+    r = tf_run(trunc, fx.dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "QTF_E_MAGIC"), "%s", r.err);
+    tf_run_free(&r);
+
+    char *cases[][6] = {
+        {fx.tool, "--bogus", fx.file, NULL},
+        {fx.tool, NULL},
+        {fx.tool, fx.file, "--max-rel-rmse", "0.1", NULL},          /* needs --against */
+        {fx.tool, fx.file, "--plot", "x.svg", NULL},                 /* needs --against */
+        {fx.tool, fx.file, "--against", fx.file, "--max-rel-rmse", NULL},
+        {fx.tool, fx.file, "--threads", "many", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        r = tf_run(cases[i], fx.dir);
+        cr_assert_eq(r.code, 2, "case %zu: %s", i, r.err);
+        cr_assert(strstr(r.err, "Try 'qtf-verify --help'"), "case %zu: %s", i, r.err);
+        tf_run_free(&r);
+    }
+    char *nosrc_path = tf_path(fx.dir, "no-such-source");
+    char *nosrc[] = {fx.tool, fx.file, "--against", nosrc_path, NULL};
+    r = tf_run(nosrc, fx.dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "cannot open the source"), "%s", r.err);
+    tf_run_free(&r);
+
+    char *help[] = {fx.tool, "--help", NULL};
+    r = tf_run(help, fx.dir);
+    cr_assert_eq(r.code, 0);
+    const char *opts[] = {"--against", "--max-rel-rmse", "--min-cosine", "--min-snr", "--checksums-only",
+                          "--json", "--markdown", "--plot", "--quiet", "--threads", "--help", "--version",
+                          "Exit status", "Examples"};
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
+        cr_assert(strstr(r.out, opts[i]), "--help does not mention %s", opts[i]);
+    tf_run_free(&r);
+    free(nosrc_path);
+    free(bad);
+    free(bytes);
+    fx_teardown(&fx);
+}
+
+Test(verify, metrics_against_source) {
+    fixture fx = fx_setup();
+    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    tf_run_result r;
+    char *opts[] = {"--against", src};
+    json_t *j = run_json(&fx, &r, opts, 2);
+    cr_assert_eq(r.code, 0, "stderr: %s\n%s", r.err, r.out);
+    json_t *a = json_object_get(j, "against");
+    cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT);
+    cr_assert_eq(json_array_size(json_object_get(a, "missing")), 0);
+    cr_assert_eq(json_array_size(json_object_get(a, "extra")), 0);
+
+    /* f32 is exact: rel. RMSE 0, cosine 1, SNR infinite (a string) */
+    json_t *t = tensor_by_name(j, "norm.weight");
+    cr_assert_float_eq(json_number_value(json_object_get(t, "rel_rmse")), 0.0, 0);
+    cr_assert_float_eq(json_number_value(json_object_get(t, "cosine")), 1.0, 1e-12);
+    cr_assert_str_eq(json_string_value(json_object_get(t, "snr_db")), "inf");
+
+    /* the quantized tensors: the same figures as qtf_metrics_compute gives */
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, fx.file, NULL), QTF_OK);
+    double weighted = 0, elements = 0;
+    for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++) {
+        uint64_t n = tf_elements(&tf_sample[k]);
+        float *ref = tf_values(k, n);
+        float *deq = malloc(n * sizeof *deq);
+        cr_assert_eq(qtf_tensor_dequantize(deq, QTF_DTYPE_F32, n, f, k, 1), QTF_OK);
+        qtf_metrics m;
+        cr_assert_eq(qtf_metrics_compute(&m, ref, deq, n, NULL, 0), QTF_OK);
+        t = tensor_by_name(j, tf_sample[k].name);
+        cr_assert_float_eq(json_number_value(json_object_get(t, "rel_rmse")), m.rel_rmse, 1e-15, "%s",
+                           tf_sample[k].name);
+        cr_assert_float_eq(json_number_value(json_object_get(t, "max_abs_err")), m.max_abs_err, 1e-15);
+        cr_assert_float_eq(json_number_value(json_object_get(t, "cosine")), m.cosine, 1e-15);
+        if (isfinite(m.snr_db))
+            cr_assert_float_eq(json_number_value(json_object_get(t, "snr_db")), m.snr_db, 1e-9);
+        weighted += m.rel_rmse * (double)n;
+        elements += (double)n;
+        free(ref);
+        free(deq);
+    }
+    qtf_file_close(f);
+    json_t *s = json_object_get(j, "summary");
+    cr_assert_float_eq(json_number_value(json_object_get(s, "rel_rmse")), weighted / elements, 1e-12);
+    cr_assert_eq(json_integer_value(json_object_get(s, "elements")), (json_int_t)elements);
+    /* worst first; the exact f32 tensor last */
+    json_t *worst = json_object_get(j, "worst");
+    cr_assert_eq(json_array_size(worst), TF_SAMPLE_COUNT);
+    for (size_t i = 1; i < json_array_size(worst); i++)
+        cr_assert_geq(json_number_value(json_object_get(json_array_get(worst, i - 1), "rel_rmse")),
+                      json_number_value(json_object_get(json_array_get(worst, i), "rel_rmse")));
+    json_decref(j);
+    tf_run_free(&r);
+    free(src);
+    fx_teardown(&fx);
+}
+
+Test(verify, thresholds) {
+    fixture fx = fx_setup();
+    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    tf_run_result r;
+    char *loose[] = {"--against", src, "--max-rel-rmse", "0.5", "--min-cosine", "0.9", "--min-snr", "5"};
+    json_t *j = run_json(&fx, &r, loose, 8);
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    json_decref(j);
+    tf_run_free(&r);
+
+    /* int4 is far from exact: 1e-6 fails it; f32 (exact) and f16 pass or not by their error */
+    char *tight[] = {"--against", src, "--max-rel-rmse", "1e-6"};
+    j = run_json(&fx, &r, tight, 4);
+    cr_assert_eq(r.code, 1);
+    json_t *t = tensor_by_name(j, "layers.0.attention.wq.weight");
+    cr_assert(array_has(json_object_get(t, "failures"), "max_rel_rmse"));
+    t = tensor_by_name(j, "norm.weight");
+    cr_assert_eq(json_array_size(json_object_get(t, "failures")), 0);
+    cr_assert(json_is_true(json_object_get(t, "ok")));
+    json_decref(j);
+    tf_run_free(&r);
+
+    char *cos[] = {"--against", src, "--min-cosine", "0.9999999"};
+    j = run_json(&fx, &r, cos, 4);
+    cr_assert_eq(r.code, 1);
+    cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.feed_forward.w1.weight"), "failures"),
+                        "min_cosine"));
+    json_decref(j);
+    tf_run_free(&r);
+
+    char *snr[] = {"--against", src, "--min-snr", "200"};
+    j = run_json(&fx, &r, snr, 4);
+    cr_assert_eq(r.code, 1);
+    cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.attention.wk.weight"), "failures"),
+                        "min_snr"));
+    /* an exact tensor has an infinite SNR and passes any --min-snr */
+    cr_assert(json_is_true(json_object_get(tensor_by_name(j, "norm.weight"), "ok")));
+    json_decref(j);
+    tf_run_free(&r);
+
+    char *argv[] = {fx.tool, fx.file, "--against", src, "--max-rel-rmse", "1e-6", "--quiet", NULL};
+    r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 1);
+    cr_assert(strstr(r.out, "layers.0.attention.wq.weight: rel. RMSE"), "%s", r.out);
+    cr_assert(strstr(r.out, "above --max-rel-rmse 1e-06"), "%s", r.out);
+    tf_run_free(&r);
+    free(src);
+    fx_teardown(&fx);
+}
+
+Test(verify, missing_extra_and_shape) {
+    fixture fx = fx_setup();
+    /* source lacks tensor 1 (so the file has an extra one), has one the file
+     * lacks (missing), and tensor 3 with a transposed shape */
+    char *src = make_source(&fx, "source.qtf", 1, 1, 3);
+    tf_run_result r;
+    char *opts[] = {"--against", src};
+    json_t *j = run_json(&fx, &r, opts, 2);
+    cr_assert_eq(r.code, 1);
+    json_t *a = json_object_get(j, "against");
+    cr_assert_eq(json_array_size(json_object_get(a, "missing")), 1);
+    cr_assert(array_has(json_object_get(a, "missing"), "only.in.source"));
+    cr_assert_eq(json_array_size(json_object_get(a, "extra")), 1);
+    cr_assert(array_has(json_object_get(a, "extra"), tf_sample[1].name));
+    cr_assert_eq(json_array_size(json_object_get(a, "shape_mismatch")), 1);
+    cr_assert(array_has(json_object_get(a, "shape_mismatch"), tf_sample[3].name));
+    cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT - 2);
+    json_t *t = tensor_by_name(j, tf_sample[3].name);
+    cr_assert(json_is_null(json_object_get(t, "rel_rmse")));
+    cr_assert(json_is_false(json_object_get(t, "shape_ok")));
+    json_decref(j);
+    tf_run_free(&r);
+
+    char *argv[] = {fx.tool, fx.file, "--against", src, NULL};
+    r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 1);
+    cr_assert(strstr(r.out, "only.in.source: missing, in the source but not in the file"), "%s", r.out);
+    cr_assert(strstr(r.out, "layers.0.attention.wq.weight: extra tensor, not in the source"), "%s", r.out);
+    cr_assert(strstr(r.out, "layers.0.feed_forward.w2.weight: shape [4, 64], source has [64, 4]"), "%s", r.out);
+    tf_run_free(&r);
+    free(src);
+    fx_teardown(&fx);
+}
+
+static size_t count_occurrences(const char *s, const char *needle) {
+    size_t n = 0;
+    for (const char *p = s; (p = strstr(p, needle)) != NULL; p += strlen(needle)) n++;
+    return n;
+}
+
+Test(verify, svg_and_markdown) {
+    fixture fx = fx_setup();
+    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    char *svg = tf_path(fx.dir, "chart.svg");
+    char *argv[] = {fx.tool, fx.file, "--against", src, "--plot", svg, "--markdown", "--max-rel-rmse", "0.5",
+                    NULL};
+    tf_run_result r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "## qtf-verify: `"), "%s", r.out);
+    cr_assert(strstr(r.out, "| tensor | encoding |"), "%s", r.out);
+    cr_assert(strstr(r.out, "|---|---|"), "%s", r.out);
+    tf_run_free(&r);
+    size_t len;
+    char *text = tf_slurp(svg, &len);
+    cr_assert(text, "no chart written");
+    cr_assert_eq(strncmp(text, "<svg ", 5), 0);
+    cr_assert(strstr(text, "xmlns=\"http://www.w3.org/2000/svg\""));
+    cr_assert(strstr(text, "</svg>\n"));
+    cr_assert_eq(count_occurrences(text, "class=\"pt\""), TF_SAMPLE_COUNT);
+    cr_assert_eq(count_occurrences(text, "<circle class=\"pt\""), TF_SAMPLE_COUNT);
+    cr_assert_eq(count_occurrences(text, "<svg"), 1);
+    cr_assert(strstr(text, ">int4<") && strstr(text, ">pal4<") && strstr(text, ">q8_0<"), "legend");
+    cr_assert(strstr(text, "relative RMSE (log scale)"));
+    cr_assert(strstr(text, "--max-rel-rmse 0.5"));
+    cr_assert_eq(count_occurrences(text, "<"), count_occurrences(text, ">"));
+    free(text);
+    /* written through a temp file: nothing else left in the directory */
+    DIR *d = opendir(fx.dir);
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        cr_assert_null(strstr(e->d_name, ".tmp"), "left behind: %s", e->d_name);
+    closedir(d);
+    free(svg);
+    free(src);
+    fx_teardown(&fx);
+}
+
+Test(verify, control_characters_escaped) {
+    fixture fx = fx_setup();
+    char *path = tf_path(fx.dir, "names.qtf");
+    const char *evil = "evil\x1b[2J\x07\n\xc2\x9b\xe2\x80\xaename";
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    uint64_t dims[1] = {32};
+    tf_add(w, evil, "int8", 1, dims, 1, QTF_DTYPE_F32);
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+    corrupt_tensor(path, evil, 0);
+    const char *formats[] = {NULL, "--markdown", "--json"};
+    for (size_t i = 0; i < 3; i++) {
+        char *argv[] = {fx.tool, path, (char *)formats[i], NULL};
+        tf_run_result r = tf_run(argv, fx.dir);
+        cr_assert_eq(r.code, 1);
+        cr_assert_not(tf_has_raw_control(r.out, r.out_len), "format %zu:\n%s", i, r.out);
+        cr_assert_not(tf_has_raw_control(r.err, r.err_len), "stderr:\n%s", r.err);
+        if (i < 2) cr_assert(strstr(r.out, "evil\\x1b[2J\\x07\\n\\u009B\\u202Ename"), "%s", r.out);
+        tf_run_free(&r);
+    }
+    free(path);
+    fx_teardown(&fx);
+}
+
+Test(verify, safetensors_source) {
+    fixture fx = fx_setup();
+    char *st_path = tf_path(fx.dir, "model.safetensors");
+    qtf_st_writer *w = NULL;
+    cr_assert_eq(qtf_st_writer_create(&w, st_path), QTF_OK, "%s", qtf_error_detail());
+    for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++)
+        cr_assert_eq(qtf_st_writer_declare(w, tf_sample[k].name, QTF_DTYPE_F32, tf_sample[k].n_dims,
+                                           tf_sample[k].dims), QTF_OK);
+    for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++) {
+        uint64_t n = tf_elements(&tf_sample[k]);
+        float *x = tf_values(k, n);
+        cr_assert_eq(qtf_st_writer_write(w, x, n * 4), QTF_OK, "%s", qtf_error_detail());
+        free(x);
+    }
+    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    tf_run_result r;
+    char *opts[] = {"--against", fx.dir};
+    json_t *j = run_json(&fx, &r, opts, 2);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "against"), "kind")),
+                     qtf_source_kind_name(QTF_SOURCE_SAFETENSORS));
+    cr_assert_float_eq(json_number_value(json_object_get(tensor_by_name(j, "norm.weight"), "rel_rmse")), 0.0, 0);
+    json_decref(j);
+    tf_run_free(&r);
+    free(st_path);
+    fx_teardown(&fx);
+}
+
+/* End to end on a real checkpoint: qtf-convert's output verified against
+ * every layout of the same model (skipped without the shared checkpoints or
+ * without a built qtf-convert). */
+Test(verify, real_checkpoint_all_source_layouts) {
+    const char *shared = getenv("QTF_SHARED_CHECKPOINTS");
+    char model[4096];
+    snprintf(model, sizeof model, "%s/aidreams-llama-260k-hf", shared ? shared : "");
+    struct stat sb;
+    if (!shared || stat(model, &sb) != 0) cr_skip_test("shared checkpoints not available");
+    char convert[4096];
+    snprintf(convert, sizeof convert, "%s/convert/qtf-convert", getenv("QTF_BUILD_ROOT"));
+    if (access(convert, X_OK) != 0) cr_skip_test("qtf-convert not built");
+    fixture fx;
+    fx.dir = tf_tmpdir();
+    fx.file = tf_path(fx.dir, "llama.qtf");
+    fx.tool = tf_tool("qtf-verify");
+    char *conv[] = {convert, model, fx.file, "--encoding", "int4:group=32", "--fallback", "int8", NULL};
+    tf_run_result r = tf_run(conv, fx.dir);
+    cr_assert_eq(r.code, 0, "qtf-convert failed: %s", r.err);
+    tf_run_free(&r);
+    const char *layouts[] = {"aidreams-llama-260k-hf", "aidreams-llama-260k-hf/model.safetensors",
+                             "aidreams-llama-260k-hf-sharded", "aidreams-llama-260k-hf-pytorch-bin"};
+    double first_rel = -1;
+    for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
+        char src[4200];
+        snprintf(src, sizeof src, "%s/%s", shared, layouts[i]);
+        char *opts[] = {"--against", src, "--max-rel-rmse", "0.2", "--min-cosine", "0.98"};
+        json_t *j = run_json(&fx, &r, opts, 6);
+        cr_assert_eq(r.code, 0, "%s: %s", layouts[i], r.out);
+        json_t *a = json_object_get(j, "against");
+        cr_assert_eq(json_integer_value(json_object_get(a, "compared")), json_integer_value(json_object_get(a, "tensors")));
+        cr_assert_eq(json_array_size(json_object_get(a, "missing")), 0);
+        /* the same f32 weights in every layout: the same error */
+        double rel = json_number_value(json_object_get(json_object_get(j, "summary"), "rel_rmse"));
+        cr_assert_gt(rel, 0);
+        if (first_rel < 0) first_rel = rel;
+        else cr_assert_float_eq(rel, first_rel, 1e-12, "%s", layouts[i]);
+        json_decref(j);
+        tf_run_free(&r);
+    }
+    fx_teardown(&fx);
+}
