@@ -50,7 +50,7 @@ cat "$work"/model/*.safetensors >/dev/null   # into the page cache
 
 # Largest tensor in f32 bytes, for the memory bound 3x + 64 MiB.
 largest=$("$convert" --dry-run "$work/model" |
-          awk '$1 != "tensor" && $1 != "total:" {
+          awk '$1 != "tensor" && /\[/ {
                    n = 1; s = $0; sub(/^[^[]*\[/, "", s); sub(/\].*/, "", s)
                    k = split(s, d, ", "); for (i = 1; i <= k; i++) n *= d[i]
                    if (n > m) m = n }

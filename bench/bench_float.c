@@ -64,7 +64,8 @@ int main(int argc, char **argv) {
             }
             if (t < best) best = t;
             /* the f16 source for the widening runs is refreshed after narrowing */
-            if (k == FROM_F32_F16 || k == FROM_F32_BF16) qtf_convert_from_f32(h, QTF_DTYPE_F16, a, n);
+            if (k == FROM_F32_F16 || k == FROM_F32_BF16)
+                qtf_convert_from_f32(h, QTF_DTYPE_F16, a, n);
         }
         printf("| %s | %.2f |\n", kind_names[k], (double)n / best / 1e9);
     }

@@ -18,7 +18,7 @@
 /* Files embedded from the model folder are configs and tokenizers: a few
  * MB at most for the largest vocabularies. A bigger file under one of these
  * names is not what we think it is, and is skipped with a warning. */
-#define EMBED_MAX_BYTES (128u << 20)
+#define EMBED_MAX_BYTES (64u << 20)
 
 typedef struct known_file {
     const char *name;
@@ -366,7 +366,7 @@ static int set_source_metadata(run *r) {
     const char **names = calloc(nf ? nf : 1, sizeof *names);
     uint64_t *lens = calloc(nf ? nf : 1, sizeof *lens);
     unsigned char *sizes = calloc(nf ? nf : 1, 8);
-    int rc = -1;
+    int rc = WRITE_ERROR;
     if (!names || !lens || !sizes) {
         msg("out of memory");
         goto done;
@@ -571,6 +571,11 @@ static int open_inputs(run *r) {
             msg("fallback: tensor '%s' gets %s: %s", it->tensor->name, enc,
                 it->choice.fallback_note);
         }
+    }
+    /* Importance vectors are small: check them all before writing anything. */
+    for (uint64_t i = 0; i < r->plan.n_items; i++) {
+        const float *unused;
+        if (load_importance(r, &r->plan.items[i], &unused) != 0) return -1;
     }
     if (r->plan.max_read_bytes > SIZE_MAX - 64) {
         msg("%s: a tensor of %llu bytes does not fit in memory here", o->input,

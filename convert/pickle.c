@@ -10,14 +10,15 @@
  * Every value is a node in one array; containers refer to nodes by index, so
  * no structure is traversed recursively and shared references (memo) cost
  * nothing. Node, stack, memo and mark counts are capped before they grow. */
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "source_internal.h"
 
-#define MAX_NODES (1u << 22)
-#define MAX_MEMO (1u << 22)
+#define MAX_NODES (1u << 21)
+#define MAX_MEMO (1u << 21)
 #define MAX_MARK_DEPTH 64u
 #define MAX_GLOBAL_LINE 256u
 
@@ -71,7 +72,13 @@ static const char *kind_name(unsigned k) {
     return k < sizeof names / sizeof names[0] ? names[k] : "?";
 }
 
-static qtf_status fail(const vm *m, qtf_status st, const char *what) {
+static qtf_status fail(const vm *m, qtf_status st, const char *fmt, ...) QTF__PRINTF(3, 4);
+static qtf_status fail(const vm *m, qtf_status st, const char *fmt, ...) {
+    char what[256];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(what, sizeof what, fmt, ap);
+    va_end(ap);
     return qtf__error(st, "%s offset %zu: %s", m->label, m->op_at, what);
 }
 
@@ -91,7 +98,7 @@ static int grow(void **p, uint32_t *cap, uint32_t need, size_t elem, uint32_t li
 static qtf_status new_node(vm *m, uint32_t *out, unsigned kind) {
     if (!grow((void **)&m->nodes, &m->cap_nodes, m->n_nodes + 1, sizeof(node), MAX_NODES))
         return fail(m, m->n_nodes + 1 > MAX_NODES ? QTF_E_LIMIT : QTF_E_NOMEM,
-                    "too many objects (limit 4194304) or out of memory");
+                    "too many objects (limit 2097152) or out of memory");
     node *n = &m->nodes[m->n_nodes];
     memset(n, 0, sizeof *n);
     n->kind = (uint8_t)kind;
@@ -257,12 +264,9 @@ static qtf_status op_reduce(vm *m) {
     if (!st) st = pop(m, &fi);
     if (st) return st;
     const node *f = &m->nodes[fi], *args = &m->nodes[ai];
-    if (f->kind != K_GLOBAL) {
-        char msg[96];
-        snprintf(msg, sizeof msg, "REDUCE of a %s: only allowed globals may be called",
-                 kind_name(f->kind));
-        return fail(m, QTF_E_VALUE, msg);
-    }
+    if (f->kind != K_GLOBAL)
+        return fail(m, QTF_E_VALUE, "REDUCE of a %s: only allowed globals may be called",
+                    kind_name(f->kind));
     if (args->kind != K_TUPLE) return fail(m, QTF_E_PARSE, "REDUCE arguments are not a tuple");
     switch (f->global) {
     case G_ORDERED_DICT:
@@ -321,11 +325,9 @@ static qtf_status op_persid(vm *m) {
 }
 
 static qtf_status dict_set(vm *m, uint32_t di, const uint32_t *pairs, uint32_t count) {
-    if (m->nodes[di].kind != K_DICT) {
-        char msg[64];
-        snprintf(msg, sizeof msg, "SETITEM(S) on a %s, not a dict", kind_name(m->nodes[di].kind));
-        return fail(m, QTF_E_PARSE, msg);
-    }
+    if (m->nodes[di].kind != K_DICT)
+        return fail(m, QTF_E_PARSE, "SETITEM(S) on a %s, not a dict",
+                    kind_name(m->nodes[di].kind));
     if (count % 2) return fail(m, QTF_E_PARSE, "SETITEMS with an odd number of items");
     return add_kids(m, di, pairs, count);
 }
@@ -360,12 +362,20 @@ static qtf_status memo_put(vm *m, uint64_t idx) {
 }
 
 static qtf_status memo_get(vm *m, uint64_t idx) {
-    if (idx >= m->cap_memo || m->memo[idx] == 0) {
-        char msg[80];
-        snprintf(msg, sizeof msg, "memo index %llu was never stored", (unsigned long long)idx);
-        return fail(m, QTF_E_VALUE, msg);
-    }
+    if (idx >= m->cap_memo || m->memo[idx] == 0)
+        return fail(m, QTF_E_VALUE, "memo index %llu was never stored", (unsigned long long)idx);
     return push(m, m->memo[idx] - 1);
+}
+
+/* A newline-terminated text operand of at most MAX_GLOBAL_LINE bytes. */
+static int line(const vm *m, size_t *pos, size_t *len) {
+    size_t rem = m->len - *pos;
+    const unsigned char *nl = memchr(m->buf + *pos, '\n', rem < MAX_GLOBAL_LINE ? rem
+                                                                               : MAX_GLOBAL_LINE);
+    if (!nl) return 0;
+    *len = (size_t)(nl - (m->buf + *pos));
+    *pos += *len + 1;
+    return 1;
 }
 
 static qtf_status run(vm *m, uint32_t *result) {
@@ -392,16 +402,13 @@ static qtf_status run(vm *m, uint32_t *result) {
             pos += 8;
             break;
         case 'c': { /* GLOBAL "module\nname\n" */
-            const unsigned char *l1 = m->buf + pos;
-            size_t rem = m->len - pos;
-            const unsigned char *n1 = memchr(l1, '\n', rem < MAX_GLOBAL_LINE ? rem : MAX_GLOBAL_LINE);
-            if (!n1) return fail(m, QTF_E_PARSE, "GLOBAL module name unterminated or too long");
-            const unsigned char *l2 = n1 + 1;
-            rem = m->len - (size_t)(l2 - m->buf);
-            const unsigned char *n2 = memchr(l2, '\n', rem < MAX_GLOBAL_LINE ? rem : MAX_GLOBAL_LINE);
-            if (!n2) return fail(m, QTF_E_PARSE, "GLOBAL name unterminated or too long");
-            st = push_global(m, l1, (size_t)(n1 - l1), l2, (size_t)(n2 - l2));
-            pos = (size_t)(n2 + 1 - m->buf);
+            size_t mod = pos, mod_len, name, name_len;
+            if (!line(m, &pos, &mod_len))
+                return fail(m, QTF_E_PARSE, "GLOBAL module name unterminated or too long");
+            name = pos;
+            if (!line(m, &pos, &name_len))
+                return fail(m, QTF_E_PARSE, "GLOBAL name unterminated or too long");
+            st = push_global(m, m->buf + mod, mod_len, m->buf + name, name_len);
             break;
         }
         case 0x93: /* STACK_GLOBAL */
@@ -549,12 +556,9 @@ static qtf_status run(vm *m, uint32_t *result) {
             break;
         case '.': /* STOP */
             return pop(m, result);
-        default: {
-            char msg[96];
-            snprintf(msg, sizeof msg, "opcode 0x%02X is not accepted (not used by torch.save "
-                     "for state dicts)", op);
-            return fail(m, QTF_E_PARSE, msg);
-        }
+        default:
+            return fail(m, QTF_E_PARSE, "opcode 0x%02X is not accepted (not used by torch.save "
+                        "for state dicts)", op);
         }
     }
     return st;

@@ -1,6 +1,8 @@
 /* convert/plan.c — deciding, before writing anything, what every tensor becomes. */
 #include "plan.h"
 
+#include "progress.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -207,13 +209,6 @@ void qtfc_plan_free(qtfc_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-static void human_bytes(char *buf, size_t cap, uint64_t b) {
-    if (b < 10000) snprintf(buf, cap, "%llu B", (unsigned long long)b);
-    else if (b < 10000000ull) snprintf(buf, cap, "%.1f KiB", (double)b / 1024.0);
-    else if (b < 10000000000ull) snprintf(buf, cap, "%.1f MiB", (double)b / 1048576.0);
-    else snprintf(buf, cap, "%.2f GiB", (double)b / 1073741824.0);
-}
-
 void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
     size_t name_w = 6;
     for (uint64_t i = 0; i < p->n_items; i++) {
@@ -236,8 +231,8 @@ void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
                 it->choice.fell_back ? ", fallback" : "", it->importance >= 0 ? ", importance" : "");
     }
     char in[32], out[32];
-    human_bytes(in, sizeof in, p->total_source_bytes);
-    human_bytes(out, sizeof out, p->total_out_bytes);
+    qtfc_human_bytes(in, sizeof in, p->total_source_bytes);
+    qtfc_human_bytes(out, sizeof out, p->total_out_bytes);
     double bpw = p->total_elements ? 8.0 * (double)p->total_out_bytes / (double)p->total_elements
                                    : 0.0;
     fprintf(f, "total: %llu tensors, %llu elements, source %s -> %s tensor bytes "
@@ -246,4 +241,8 @@ void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
             p->total_source_bytes ? (double)p->total_out_bytes / (double)p->total_source_bytes
                                   : 0.0,
             (unsigned long long)p->n_fallbacks);
+    char big[32];
+    qtfc_human_bytes(big, sizeof big, p->max_read_bytes);
+    fprintf(f, "largest tensor buffer: %s (peak memory stays within about 3x this + 64 MiB)\n",
+            big);
 }

@@ -156,11 +156,11 @@ int qtfc_recipe_load_file(qtfc_recipe *r, const char *path, char *err, size_t er
         return fail(err, err_cap, "%s: out of memory", path);
     }
     size_t n = fread(buf, 1, RECIPE_MAX_FILE_BYTES + 1, f);
-    int read_error = ferror(f);
+    int read_error = ferror(f) ? errno : 0;
     fclose(f);
     if (read_error) {
         free(buf);
-        return fail(err, err_cap, "%s: read error", path);
+        return fail(err, err_cap, "%s: cannot read recipe: %s", path, strerror(read_error));
     }
     if (n > RECIPE_MAX_FILE_BYTES) {
         free(buf);

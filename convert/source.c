@@ -162,18 +162,18 @@ static int cmp_name(const void *a, const void *b, void *ctx) {
     return i < j ? -1 : i > j;
 }
 
-void qtf__source_sort_file_tensors(qtf_source *s, uint64_t first) {
+qtf_status qtf__source_sort_file_tensors(qtf_source *s, uint64_t first) {
     uint64_t n = s->n_tensors - first;
-    if (n < 2) return;
+    if (n < 2) return QTF_OK;
     uint64_t *perm = malloc(n * sizeof *perm);
     qtf_source_tensor *t = malloc(n * sizeof *t);
     uint64_t *o = malloc(n * sizeof *o);
     if (!perm || !t || !o) {
-        /* Order is cosmetic for correctness; keep the file's own order. */
         free(perm);
         free(t);
         free(o);
-        return;
+        return qtf__error(QTF_E_NOMEM, "out of memory sorting %llu tensors",
+                          (unsigned long long)n);
     }
     for (uint64_t i = 0; i < n; i++) perm[i] = first + i;
     qsort_r(perm, n, sizeof *perm, cmp_offset, s);
@@ -186,6 +186,7 @@ void qtf__source_sort_file_tensors(qtf_source *s, uint64_t first) {
     free(perm);
     free(t);
     free(o);
+    return QTF_OK;
 }
 
 /* Builds the by-name index; a name seen twice is an error naming both files. */
@@ -235,7 +236,7 @@ static qtf_status check_against_index(const qtf_source *s, const qtf__shard_inde
                               qtf__escape(esc, sizeof esc, ix->tensor[i], strlen(ix->tensor[i])),
                               ix->shards[ix->shard[i]]);
         if (c > 0)
-            return qtf__error(QTF_E_VALUE, "%s: tensor '%s' is not listed in %s", 
+            return qtf__error(QTF_E_VALUE, "%s: tensor '%s' is not listed in %s",
                               s->files[t->file_index].path,
                               qtf__escape(esc, sizeof esc, t->name, strlen(t->name)),
                               index_path);
@@ -271,7 +272,7 @@ static qtf_status open_sharded(qtf_source *s, const char *dir, const char *index
         if (st) break;
         uint64_t first = s->n_tensors;
         st = torch ? qtf__torch_load_file(s, fi) : qtf__st_load_file(s, fi);
-        if (!st) qtf__source_sort_file_tensors(s, first);
+        if (!st) st = qtf__source_sort_file_tensors(s, first);
     }
     if (!st) st = build_name_index(s);
     if (!st) st = check_against_index(s, &ix, index_path);
@@ -310,8 +311,8 @@ static qtf_status open_single(qtf_source *s, const char *path) {
         st = qtf__st_load_file(s, fi);
     }
     if (st) return st;
-    if (s->kind != QTF_SOURCE_QTF) qtf__source_sort_file_tensors(s, 0);
-    return build_name_index(s);
+    if (s->kind != QTF_SOURCE_QTF) st = qtf__source_sort_file_tensors(s, 0);
+    return st ? st : build_name_index(s);
 }
 
 static char *dir_of(const char *path) {

@@ -11,7 +11,7 @@
 
 /* Limits applied before anything is allocated from a size read in a file. */
 #define QTF__ST_MAX_HEADER (100u * 1000u * 1000u) /* safetensors rule: 100 MB */
-#define QTF__INDEX_MAX_SIZE (64u << 20)           /* *.index.json */
+#define QTF__INDEX_MAX_SIZE (16u << 20)           /* *.index.json (real ones: < 1 MB) */
 #define QTF__PICKLE_MAX_SIZE (256u << 20)         /* data.pkl */
 #define QTF__READ_CHUNK (8u << 20)                /* conversion buffer of read_f32 */
 
@@ -50,7 +50,7 @@ qtf_status qtf__pread_full(int fd, void *buf, size_t len, uint64_t off, const ch
 qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, size_t cap);
 /* Sorts tensors of file `file_index` that were appended from position
  * `first` on into (offset, name) order. */
-void qtf__source_sort_file_tensors(qtf_source *s, uint64_t first);
+qtf_status qtf__source_sort_file_tensors(qtf_source *s, uint64_t first);
 
 /* --- safetensors.c ---------------------------------------------------------- */
 

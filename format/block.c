@@ -130,7 +130,37 @@ void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bi
     }
 }
 
-void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned bits) {
+/* Eight codes from `bits` bytes. Always inlined and called with a constant
+ * width, so that the shifts are constants and the loops unroll. */
+#if defined(__GNUC__)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define ALWAYS_INLINE inline
+#endif
+static ALWAYS_INLINE void unpack_octets(uint8_t *codes, const uint8_t *src, uint64_t n,
+                                        unsigned bits) {
+    const uint64_t mask = (1u << bits) - 1;
+    const uint64_t total = (n * bits + 7) / 8;
+    uint64_t octets = n / 8, i = 0;
+    /* A full 8-byte load (one instruction) while it stays inside the row. */
+    for (; i < octets && i * bits + 8 <= total; i++) {
+        uint64_t v = qtf__ld64(src + i * bits);
+        for (unsigned k = 0; k < 8; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
+    }
+    for (; i < octets; i++) {
+        uint64_t v = 0;
+        for (unsigned k = 0; k < bits; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
+        for (unsigned k = 0; k < 8; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
+    }
+    uint64_t rest = n % 8;
+    if (rest) {
+        uint64_t v = 0, nbytes = (rest * bits + 7) / 8;
+        for (uint64_t k = 0; k < nbytes; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
+        for (uint64_t k = 0; k < rest; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
+    }
+}
+
+QTF__HOT void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned bits) {
     if (bits == 8) {
         memcpy(codes, src, n);
         return;
@@ -156,18 +186,12 @@ void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned 
         for (uint64_t k = 0; k < n % 4; k++) codes[4 * i + k] = (src[i] >> (2 * k)) & 3;
         return;
     }
-    const uint64_t mask = (1u << bits) - 1;
-    uint64_t octets = n / 8, i = 0;
-    for (; i < octets; i++) {
-        uint64_t v = 0;
-        for (unsigned k = 0; k < bits; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
-        for (unsigned k = 0; k < 8; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
-    }
-    uint64_t rest = n % 8;
-    if (rest) {
-        uint64_t v = 0, nbytes = (rest * bits + 7) / 8;
-        for (uint64_t k = 0; k < nbytes; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
-        for (uint64_t k = 0; k < rest; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
+    switch (bits) {
+    case 3: unpack_octets(codes, src, n, 3); break;
+    case 5: unpack_octets(codes, src, n, 5); break;
+    case 6: unpack_octets(codes, src, n, 6); break;
+    case 7: unpack_octets(codes, src, n, 7); break;
+    default: unpack_octets(codes, src, n, bits); break;
     }
 }
 

@@ -80,8 +80,8 @@ void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t
         for (uint64_t j = 0; j < n; j++) {
             float v = x[j] * inv;
             float t = (v + 1.0f) * 128.0f;
-            t = t < 0.0f ? 0.0f : t;
-            t = t > 255.0f ? 255.0f : t;
+            t = t > 0.0f ? t : 0.0f;     /* the maxss/minss operand order */
+            t = t < 255.0f ? t : 255.0f;
             int idx = c->bin_guess[(int)t];
             idx += v > edge[idx + 1];
             idx -= v <= edge[idx];
@@ -101,8 +101,12 @@ void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t
     }
 }
 
-void qtf__codebook_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
+QTF__HOT void qtf__codebook_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
                           float scale, float *restrict dst) {
+    if (c->n_sorted != 16) { /* FP4 */
+        for (uint64_t j = 0; j < n; j++) dst[j] = qtf__e2m1_unit(codes[j]) * scale;
+        return;
+    }
     float t[16];
     for (int k = 0; k < 16; k++) t[k] = c->value[k] * scale;
     for (uint64_t j = 0; j < n; j++) dst[j] = t[codes[j] & 15];

@@ -3,7 +3,17 @@
 #ifndef QTF_FORMAT_BLOCK_FAMILY_H
 #define QTF_FORMAT_BLOCK_FAMILY_H
 
+#include <string.h>
+
 #include "family.h"
+
+/* Hot decode loops get an AVX2 clone next to the baseline one, picked at load
+ * time (GCC function multi-versioning); other targets use the plain code. */
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
+#define QTF__HOT __attribute__((target_clones("avx2", "default")))
+#else
+#define QTF__HOT
+#endif
 
 /* A set of `count` equally long runs of elements, run i starting at
  * x + i * stride, all sharing the per-element weights w[0..n) (NULL = all 1).
@@ -100,6 +110,20 @@ qtf_status qtf__mx_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, 
                               const void *const *parts, unsigned threads);
 /* E2M1 magnitudes of codes 0..7 (code bit 3 is the sign). */
 extern const float qtf__e2m1_values[8];
+
+/* The value of E2M1 code c (low 4 bits) built from its bits, equal to
+ * +-qtf__e2m1_values[c & 7]: integer operations that vectorize, where a table
+ * look-up would need a gather. Normal codes (exponent field >= 1) map to
+ * f32 exponent e - 1 + 127 and mantissa bit 22; codes 0 and 1 are 0 and 0.5. */
+static inline float qtf__e2m1_unit(uint32_t c) {
+    uint32_t c3 = c & 7;
+    uint32_t normal = (c3 << 22) + (126u << 23);
+    uint32_t small = (c3 & 1) ? 0x3f000000u : 0u;
+    uint32_t u = (c3 >= 2 ? normal : small) | ((c & 8u) << 28);
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
 
 /* ---- Q8_0 Q4_0 Q4_1 (format/block_ggml.c) ---- */
 uint64_t qtf__ggml_block_bytes(qtf_encoding_id id);

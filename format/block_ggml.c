@@ -31,13 +31,23 @@ uint64_t qtf__ggml_block_bytes(qtf_encoding_id id) {
     }
 }
 
+/* roundf (half away from zero) for |v| < 2^31, in operations that vectorize:
+ * v - trunc(v) is exact (same sign, |trunc(v)| >= |v|/2 or trunc(v) = 0). */
+static inline int32_t round_half_away(float v) {
+    int32_t t = (int32_t)v;
+    float frac = v - (float)t;
+    return t + (frac >= 0.5f) - (frac <= -0.5f);
+}
+
 static void q8_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qtf__st16(out, qtf_f32_to_f16(d));
-    for (int j = 0; j < QK; j++) out[2 + j] = (uint8_t)(int8_t)roundf(x[j] * id);
+    int8_t q[QK];
+    for (int j = 0; j < QK; j++) q[j] = (int8_t)round_half_away(x[j] * id);
+    memcpy(out + 2, q, QK);
 }
 
 static void q4_0_block(const float *x, uint8_t *out) {
@@ -108,7 +118,7 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
-static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
+QTF__HOT static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
     const uint64_t nb = g->cols / QK;
     for (uint64_t r = begin; r < end; r++) {

@@ -62,7 +62,7 @@ void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n,
     }
 }
 
-void qtf__codec_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
+QTF__HOT void qtf__codec_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
                        float scale, float min, float *restrict dst) {
     if (!c->uniform) {
         qtf__codebook_decode(c, codes, n, scale, dst);

@@ -117,7 +117,7 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
-static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
+QTF__HOT static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const mx_ctx *m = ctx;
     const uint64_t nb = m->cols / MX_BLOCK;
     const uint64_t row_bytes = m->unpacked ? m->cols : m->cols / 2;
@@ -125,19 +125,19 @@ static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
         const uint8_t *in = m->codes_in + r * row_bytes;
         float *out = m->dst + r * m->cols;
         for (uint64_t b = 0; b < nb; b++) {
-            float X = e8m0_value(m->scales_in[r * nb + b]), t[16];
-            for (int k = 0; k < 16; k++)
-                t[k] = (k & 8 ? -qtf__e2m1_values[k & 7] : qtf__e2m1_values[k & 7]) * X;
+            const float X = e8m0_value(m->scales_in[r * nb + b]);
             float *y = out + b * MX_BLOCK;
             if (m->unpacked) {
                 const uint8_t *c = in + b * MX_BLOCK;
-                for (int j = 0; j < MX_BLOCK; j++) y[j] = t[c[j] & 15];
+                for (int j = 0; j < MX_BLOCK; j++) y[j] = qtf__e2m1_unit(c[j]) * X;
             } else {
                 const uint8_t *c = in + b * (MX_BLOCK / 2);
+                uint8_t codes[MX_BLOCK];
                 for (int j = 0; j < MX_BLOCK / 2; j++) {
-                    y[2 * j] = t[c[j] & 15];
-                    y[2 * j + 1] = t[c[j] >> 4];
+                    codes[2 * j] = c[j] & 15;
+                    codes[2 * j + 1] = c[j] >> 4;
                 }
+                for (int j = 0; j < MX_BLOCK; j++) y[j] = qtf__e2m1_unit(codes[j]) * X;
             }
         }
     }

@@ -196,7 +196,7 @@ void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_
 
     /* Candidate scales as multiples of the rtn scale: below 1 clips the
      * extremes to spend resolution on the bulk, above 1 leaves headroom. */
-    static const float sym_f[] = { 0.80f, 0.85f, 0.90f, 0.95f, 1.0f, 1.06f, 1.13f };
+    static const float sym_f[] = { 0.84f, 0.92f, 1.0f, 1.08f };
     static const float asym_d[] = { -0.75f, -0.25f, 0.0f, 0.25f, 0.75f };
     sums data, m;
     data_moments(s, &data);

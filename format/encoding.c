@@ -218,6 +218,7 @@ qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
                           (unsigned)id, QTF_ENC_COUNT_ - 1);
     }
     *out = e;
+    qtf__error_clear();
     return QTF_OK;
 }
 
@@ -309,6 +310,7 @@ qtf_status qtf_encoding_to_params(uint32_t *out_id, qtf_encoding_param *out_para
     }
     *out_id = (uint32_t)enc->id;
     *out_n = n;
+    qtf__error_clear();
     return QTF_OK;
 }
 
@@ -376,6 +378,7 @@ qtf_status qtf_encoding_from_params(qtf_encoding *out, uint32_t id,
         e.scale_type = (e.group || e.rowscale) && !e.dq ? QTF_DTYPE_F16 : QTF_DTYPE_NONE;
     if ((st = qtf__encoding_validate(&e)) != QTF_OK) return st;
     *out = e;
+    qtf__error_clear();
     return QTF_OK;
 }
 
@@ -409,6 +412,7 @@ qtf_status qtf_encoding_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_
                           enc_names[enc->id], n, QTF_MAX_PARTS);
     memcpy(out, tmp, n * sizeof *out);
     *out_n = n;
+    qtf__error_clear();
     return QTF_OK;
 }
 

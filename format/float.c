@@ -109,7 +109,7 @@ static void f8_table(float table[256], qtf_dtype t) {
 
 /* On x86-64 the block loops are also built for AVX2 and chosen at load
  * time; the arithmetic is the same, so results do not depend on the CPU. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(QTF_NO_CLONES)
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(QTF_NO_CLONES)
 #define HOT_LOOP __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT_LOOP
@@ -140,9 +140,10 @@ HOT_LOOP static void f32_to_bf16_n(uint16_t *restrict dst, const float *restrict
     for (; i < n; i++) dst[i] = f32_to_bf16(src[i]);
 }
 
-/* Source buffers may be unaligned (a mapped file, a safetensors payload), so
- * loads go through memcpy into aligned blocks, which compilers turn into
- * plain unaligned vector loads. */
+/* Encoded buffers may be unaligned (a mapped file, a safetensors payload):
+ * elements are read with memcpy, which compilers turn into plain loads, and
+ * 16-bit data passes through an aligned stack block on its way to or from
+ * the vectorized loops. */
 #define CONVERT_INT(ctype, size)                                                           \
     do {                                                                                   \
         const unsigned char *s = src;                                                      \

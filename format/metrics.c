@@ -14,9 +14,9 @@
 #define BLOCK 2048
 
 /* The block kernels are also built for AVX2 on x86-64 and chosen at load
- * time. The lanes are explicit in the source and no contraction into FMA
- * happens in ISO C mode, so both versions give the same bits. */
-#if defined(__x86_64__) && defined(__ELF__) && defined(__GNUC__) && !defined(QTF_NO_CLONES)
+ * time. The lanes are explicit in the source and neither target has FMA to
+ * contract into, so both versions give the same bits. */
+#if defined(__x86_64__) && defined(__GLIBC__) && defined(__GNUC__) && !defined(QTF_NO_CLONES)
 #define HOT_LOOP __attribute__((target_clones("avx2", "default")))
 #else
 #define HOT_LOOP
@@ -197,5 +197,6 @@ qtf_status qtf_metrics_compute(qtf_metrics *out, const float *ref, const float *
         m.cosine = (rr == 0 && aa == 0) ? 1.0 : 0.0;
     }
     *out = m;
+    qtf__error_clear();
     return QTF_OK;
 }

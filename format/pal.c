@@ -10,8 +10,8 @@
  *   3. one k-means per table on the values divided by their stored scales,
  *      each value weighted by importance[col] * scale^2 so that the table
  *      minimises the error in the original domain (tables);
- *   4. with `search`: twice, choose each unit's scale by least squares given
- *      the table, store the scales again and refit the tables;
+ *   4. with scales, twice: choose each unit's scale by a least-squares search
+ *      given the table, store the scales again and refit the tables;
  *   5. indices: nearest entry of the stored table for value / stored scale,
  *      packed LSB first, each row starting on a byte (rows).
  */
@@ -65,9 +65,10 @@ qtf_status qtf__pal_geom_init(qtf__pal_geom *g, const qtf_encoding *e, uint64_t 
     const int has_scales = e->rowscale || e->group;
     if (e->dq && !has_scales)
         return qtf__error(QTF_E_ENCODING, "pal: dq needs rowscale or group scales to quantize");
-    if (has_scales && !e->dq && e->scale_type != QTF_DTYPE_F16 &&
-        e->scale_type != QTF_DTYPE_BF16 && e->scale_type != QTF_DTYPE_F32)
-        return qtf__error(QTF_E_ENCODING, "pal: scale type %s, expected F16, BF16 or F32",
+    /* the scale type is implied (spec/encodings/README.md): F16 for plain
+     * scales; with dq or without scales there is no stored scale type */
+    if (has_scales && !e->dq && e->scale_type != QTF_DTYPE_F16)
+        return qtf__error(QTF_E_ENCODING, "pal: scale type %s, expected F16 (implied)",
                           qtf_dtype_name(e->scale_type));
     if (cols % e->dim)
         return qtf__error(QTF_E_SHAPE, "pal: row length %llu is not a multiple of dim = %u",
@@ -82,7 +83,6 @@ qtf_status qtf__pal_geom_init(qtf__pal_geom *g, const qtf_encoding *e, uint64_t 
     g->k = 1u << e->bits;
     g->dim = e->dim;
     g->lut_type = e->lut_type;
-    g->scale_type = e->scale_type;
     g->dq = (int)e->dq;
     g->vecs_per_row = cols / e->dim;
     uint64_t n_elements;
@@ -118,10 +118,10 @@ qtf_status qtf__pal_geom_init(qtf__pal_geom *g, const qtf_encoding *e, uint64_t 
         add_part(g, &g->p_dq_offset, QTF_ROLE_DQ_OFFSET, QTF_DTYPE_F32, empty ? 0 : 4);
     } else if (has_scales) {
         uint64_t bytes;
-        if (!qtf__mul_u64(&bytes, g->n_scales, qtf_dtype_size(g->scale_type)))
+        if (!qtf__mul_u64(&bytes, g->n_scales, 2))
             return qtf__error(QTF_E_OVERFLOW, "pal: scales overflow");
         add_part(g, &g->p_scales, e->rowscale ? QTF_ROLE_ROWSCALES : QTF_ROLE_SCALES,
-                 g->scale_type, bytes);
+                 QTF_DTYPE_F16, bytes);
     }
     add_part(g, &g->p_codes, QTF_ROLE_CODES, QTF_DTYPE_PACKED, codes);
     return QTF_OK;
@@ -142,8 +142,7 @@ qtf_status qtf__pal_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_enco
 /* Scale search: candidate scales as fractions of the absmax. Below 1 the
  * largest values clip to the outermost entries in exchange for finer steps
  * everywhere else, which pays on heavy-tailed groups. */
-static const float search_fractions[] = { 0.55f, 0.60f, 0.65f, 0.70f, 0.75f, 0.80f,
-                                          0.85f, 0.90f, 0.95f, 1.00f, 1.05f };
+static const float search_fractions[] = { 0.55f, 0.625f, 0.70f, 0.775f, 0.85f, 0.925f, 1.00f };
 #define SEARCH_ROUNDS 2
 #define VEC_LLOYD_MAX 24u
 
@@ -277,9 +276,17 @@ static void assign_span(const pal_ctx *c, const row_table *rt, const float *x, c
                         uint64_t n, float s, int has_scale, uint8_t *idx) {
     const uint32_t dim = c->g.dim;
     if (dim == 1) {
-        for (uint64_t j = 0; j < n; j++) {
-            float u = !has_scale ? x[j] : s != 0.0f ? x[j] / s : 0.0f;
-            idx[j] = (uint8_t)qtf__nearest_find(&rt->nr, u);
+        /* x * (1/s): one division per span; a scale so small that 1/s
+         * overflows falls back to dividing */
+        const float inv = has_scale && s != 0.0f ? 1.0f / s : 0.0f;
+        if (!has_scale) {
+            for (uint64_t j = 0; j < n; j++) idx[j] = (uint8_t)qtf__nearest_find(&rt->nr, x[j]);
+        } else if (isfinite(inv)) {
+            for (uint64_t j = 0; j < n; j++)
+                idx[j] = (uint8_t)qtf__nearest_find(&rt->nr, x[j] * inv);
+        } else {
+            for (uint64_t j = 0; j < n; j++)
+                idx[j] = (uint8_t)qtf__nearest_find(&rt->nr, x[j] / s);
         }
         return;
     }
@@ -427,7 +434,7 @@ qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t r
     }
     st = qtf__parallel_for(c.g.n_tables, 1, threads, fit_tables, &c);
     if (st != QTF_OK) goto done;
-    if (c.g.unit && e->search) {
+    if (c.g.unit) {
         for (int round = 0; round < SEARCH_ROUNDS; round++) {
             st = qtf__parallel_for(rows, row_chunk, threads, search_scales, &c);
             if (st == QTF_OK) st = store_scales(&c);
@@ -452,10 +459,54 @@ typedef struct pal_deq_ctx {
     const void *const *parts;
 } pal_deq_ctx;
 
+/* Indices of one row into idx[0..n). Byte-aligned widths unpack a byte at a
+ * time; 3 and 6 bits go through a bit accumulator. */
+static void unpack_row(uint8_t *idx, const unsigned char *in, uint64_t n, uint32_t bits) {
+    uint64_t i = 0;
+    switch (bits) {
+    case 8:
+        memcpy(idx, in, (size_t)n);
+        return;
+    case 4:
+        for (; i + 2 <= n; i += 2, in++) {
+            idx[i] = *in & 15;
+            idx[i + 1] = (uint8_t)(*in >> 4);
+        }
+        break;
+    case 2:
+        for (; i + 4 <= n; i += 4, in++)
+            for (unsigned k = 0; k < 4; k++) idx[i + k] = (uint8_t)((*in >> (2 * k)) & 3);
+        break;
+    case 1:
+        for (; i + 8 <= n; i += 8, in++)
+            for (unsigned k = 0; k < 8; k++) idx[i + k] = (uint8_t)((*in >> k) & 1);
+        break;
+    default:
+        break;
+    }
+    /* the tail of the byte-aligned cases, and all of 3 and 6 bits */
+    uint64_t acc = 0;
+    uint32_t have = 0;
+    const uint32_t mask = (1u << bits) - 1;
+    for (; i < n; i++) {
+        if (have < bits) {
+            acc |= (uint64_t)*in++ << have;
+            have += 8;
+        }
+        idx[i] = (uint8_t)(acc & mask);
+        acc >>= bits;
+        have -= bits;
+    }
+}
+
 static qtf_status dequantize_rows(void *vc, uint64_t begin, uint64_t end) {
     const pal_deq_ctx *c = vc;
     const qtf__pal_geom *g = &c->g;
-    const uint32_t dim = g->dim, bits = g->bits, mask = g->k - 1;
+    const uint32_t dim = g->dim;
+    const uint64_t V = g->vecs_per_row;
+    uint8_t *idx = qtf__malloc(V ? (size_t)V : 1);
+    if (!idx) return qtf__error(QTF_E_NOMEM, "pal: no memory for %llu indices",
+                                (unsigned long long)V);
     float table[QTF__KMEANS_MAX_K * 4];
     uint64_t cur = UINT64_MAX;
     const unsigned char *codes = c->parts[g->p_codes];
@@ -465,28 +516,33 @@ static qtf_status dequantize_rows(void *vc, uint64_t begin, uint64_t end) {
             qtf__pal_load_table(g, t, table, c->parts);
             cur = t;
         }
-        const unsigned char *in = codes + r * g->row_bytes;
+        unpack_row(idx, codes + r * g->row_bytes, V, g->bits);
         float *y = c->dst + r * g->cols;
-        const float *sc = g->unit ? c->scales + r * g->units_per_row : NULL;
-        uint64_t acc = 0;
-        uint32_t have = 0;
-        for (uint64_t v = 0; v < g->vecs_per_row; v++) {
-            if (have < bits) {
-                acc |= (uint64_t)*in++ << have;
-                have += 8;
-            }
-            const float *e = table + (acc & mask) * dim;
-            acc >>= bits;
-            have -= bits;
-            const uint64_t j = v * dim;
-            if (sc) {
-                const float s = sc[j / g->unit];
-                for (uint32_t d = 0; d < dim; d++) y[j + d] = e[d] * s;
+        if (!g->unit) {
+            if (dim == 1) {
+                for (uint64_t v = 0; v < V; v++) y[v] = table[idx[v]];
             } else {
-                for (uint32_t d = 0; d < dim; d++) y[j + d] = e[d];
+                for (uint64_t v = 0; v < V; v++)
+                    for (uint32_t d = 0; d < dim; d++) y[v * dim + d] = table[idx[v] * dim + d];
+            }
+            continue;
+        }
+        const float *sc = c->scales + r * g->units_per_row;
+        const uint64_t vpu = g->unit / dim; /* vectors per scale unit */
+        for (uint64_t u = 0; u < g->units_per_row; u++) {
+            const float s = sc[u];
+            const uint8_t *iu = idx + u * vpu;
+            float *yu = y + u * g->unit;
+            if (dim == 1) {
+                for (uint64_t v = 0; v < vpu; v++) yu[v] = table[iu[v]] * s;
+            } else {
+                for (uint64_t v = 0; v < vpu; v++)
+                    for (uint32_t d = 0; d < dim; d++)
+                        yu[v * dim + d] = table[iu[v] * dim + d] * s;
             }
         }
     }
+    free(idx);
     return QTF_OK;
 }
 

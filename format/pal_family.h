@@ -22,7 +22,6 @@ typedef struct qtf__pal_geom {
     uint64_t vecs_per_row;        /* cols / dim */
     uint64_t row_bytes;           /* packed codes of one row, whole bytes */
     qtf_dtype lut_type;           /* F16 F32 I8 */
-    qtf_dtype scale_type;         /* F16 BF16 F32 when scales are stored plain */
     int dq;
     /* part indices in storage order, QTF__PAL_NO_PART when absent */
     uint32_t p_lut, p_lut_scales, p_scales, p_dq_codes, p_dq_scales, p_dq_offset, p_codes;
@@ -47,8 +46,8 @@ void qtf__pal_load_table(const qtf__pal_geom *g, uint64_t t, float *vals,
                          const void *const *parts);
 
 /* Rounds the n_scales scales (replaced by the decoded values) to the stored
- * form and writes the scale part(s): plain scale_type, or double-quantized.
- * QTF_E_NUMERIC when a scale does not fit the scale type. */
+ * form and writes the scale part(s): F16, or double-quantized.
+ * QTF_E_NUMERIC when a scale does not fit. */
 qtf_status qtf__pal_store_scales(const qtf__pal_geom *g, float *scales, void *const *parts);
 /* Decodes all scales into scales[n_scales] (QTF_E_NOMEM possible with dq). */
 qtf_status qtf__pal_load_scales(const qtf__pal_geom *g, float *scales,

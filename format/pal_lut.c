@@ -126,34 +126,15 @@ qtf_status qtf__pal_store_scales(const qtf__pal_geom *g, float *scales, void *co
     }
     unsigned char *p = parts[g->p_scales];
     for (uint64_t i = 0; i < n; i++) {
-        float back;
-        switch (g->scale_type) {
-        case QTF_DTYPE_F16: {
-            uint16_t h = qtf_f32_to_f16(scales[i]);
-            back = qtf_f16_to_f32(h);
-            qtf__st16(p + 2 * i, h);
-            break;
-        }
-        case QTF_DTYPE_BF16: {
-            uint16_t h = qtf_f32_to_bf16(scales[i]);
-            back = qtf_bf16_to_f32(h);
-            qtf__st16(p + 2 * i, h);
-            break;
-        }
-        default: {
-            uint32_t b;
-            memcpy(&b, &scales[i], 4);
-            qtf__st32(p + 4 * i, b);
-            back = scales[i];
-            break;
-        }
-        }
+        uint16_t h = qtf_f32_to_f16(scales[i]);
+        float back = qtf_f16_to_f32(h);
         if (!isfinite(back))
             return qtf__error(QTF_E_NUMERIC,
-                              "pal: scale %llu (row %llu) = %g does not fit %s "
-                              "(use scale_type=f32)",
-                              (unsigned long long)i, (unsigned long long)(i / g->units_per_row),
-                              (double)scales[i], qtf_dtype_name(g->scale_type));
+                              "pal: scale %llu (row %llu) = %g does not fit F16 (max 65504); "
+                              "scale the tensor down, or use a table without scales and "
+                              "lut=f32", (unsigned long long)i,
+                              (unsigned long long)(i / g->units_per_row), (double)scales[i]);
+        qtf__st16(p + 2 * i, h);
         scales[i] = back;
     }
     return QTF_OK;
@@ -175,12 +156,6 @@ qtf_status qtf__pal_load_scales(const qtf__pal_geom *g, float *scales,
         return QTF_OK;
     }
     const unsigned char *p = parts[g->p_scales];
-    for (uint64_t i = 0; i < n; i++) {
-        switch (g->scale_type) {
-        case QTF_DTYPE_F16: scales[i] = qtf_f16_to_f32(qtf__ld16(p + 2 * i)); break;
-        case QTF_DTYPE_BF16: scales[i] = qtf_bf16_to_f32(qtf__ld16(p + 2 * i)); break;
-        default: scales[i] = ld_f32(p + 4 * i); break;
-        }
-    }
+    for (uint64_t i = 0; i < n; i++) scales[i] = qtf_f16_to_f32(qtf__ld16(p + 2 * i));
     return QTF_OK;
 }

@@ -104,6 +104,7 @@ qtf_status qtf_quantize(qtf_encoded **out, const qtf_encoding *enc, const float 
         }
     }
     *out = e;
+    qtf__error_clear();
     return QTF_OK;
 }
 
@@ -190,7 +191,10 @@ qtf_status qtf_dequantize(void *dst, qtf_dtype dst_type, uint64_t dst_count,
                           "qtf_dequantize: destination holds %llu elements, the tensor has %llu",
                           (unsigned long long)dst_count, (unsigned long long)n);
     if ((st = check_parts(enc, layout, n_layout, parts, n_parts)) != QTF_OK) return st;
-    if (n == 0) return QTF_OK;
+    if (n == 0) {
+        qtf__error_clear();
+        return QTF_OK;
+    }
     if (!dst) return qtf__error(QTF_E_INVALID_ARG, "qtf_dequantize: dst is NULL");
 
     const void *data[QTF_MAX_PARTS];

@@ -254,8 +254,14 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         if (has_scales && !e.dq) e.scale_type = QTF_DTYPE_F16;
     }
     qtf_status st = qtf__encoding_validate(&e);
-    if (st) return qtf__error(QTF_E_PARSE, "encoding \"%s\": %s", shown, qtf_error_detail());
+    if (st) {
+        /* the detail is the buffer qtf__error writes to: copy it first */
+        char why[256];
+        snprintf(why, sizeof why, "%s", qtf_error_detail());
+        return qtf__error(QTF_E_PARSE, "encoding \"%s\": %s", shown, why);
+    }
     *out = e;
+    qtf__error_clear();
     return QTF_OK;
 }
 
@@ -342,5 +348,6 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
         return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_format: buffer of %zu bytes is too "
                           "small", cap);
     }
+    qtf__error_clear();
     return QTF_OK;
 }

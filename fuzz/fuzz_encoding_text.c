@@ -1,6 +1,10 @@
 /* libFuzzer target: the encoding text parser. Whatever parses must format
  * to a canonical text that parses back to the same encoding, and that text
- * must itself be a fixed point of format(parse(.)). */
+ * must itself be a fixed point of format(parse(.)).
+ *
+ * Bytes after a NUL are a shape (one byte n_dims, then little-endian u64
+ * dims, as hostile as a file's directory) given to qtf_encoding_layout, so
+ * that every family's layout arithmetic meets extreme dimensions. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (!text) return 0;
     memcpy(text, data, size);
     text[size] = '\0';
+    size_t text_len = strlen(text);
+    const uint8_t *shape = text_len < size ? data + text_len + 1 : NULL;
+    size_t shape_len = shape ? size - text_len - 1 : 0;
     qtf_encoding e, e2;
     qtf_status st = qtf_encoding_parse(&e, text);
     free(text);
@@ -37,6 +44,24 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         qtf_encoding_param p[QTF_MAX_PARAMS];
         if (qtf_encoding_to_params(&id, p, &n, &e) != QTF_OK) abort();
         if (qtf_encoding_from_params(&e2, id, p, n) != QTF_OK || !same(&e, &e2)) abort();
+        if (shape_len >= 1) {
+            uint32_t n_dims = shape[0] % (QTF_MAX_DIMS + 2);
+            uint64_t dims[QTF_MAX_DIMS + 1] = { 0 };
+            for (uint32_t d = 0; d < n_dims && d < QTF_MAX_DIMS + 1; d++)
+                for (unsigned b = 0; b < 8; b++) {
+                    size_t at = 1 + (size_t)d * 8 + b;
+                    if (at < shape_len) dims[d] |= (uint64_t)shape[at] << (8 * b);
+                }
+            qtf_part_layout lay[QTF_MAX_PARTS];
+            uint32_t n_parts = 0;
+            qtf_status ls = qtf_encoding_layout(lay, &n_parts, &e, n_dims, dims);
+            if (ls == QTF_OK) {
+                if (n_parts == 0 || n_parts > QTF_MAX_PARTS) abort();
+                (void)qtf_encoding_bits_per_weight(&e, n_dims, dims);
+            } else if (qtf_error_detail()[0] == '\0') {
+                abort();
+            }
+        }
     } else if (st != QTF_E_PARSE) {
         abort();
     } else if (qtf_error_detail()[0] == '\0') {

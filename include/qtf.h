@@ -507,6 +507,20 @@ QTF_API qtf_status qtf_writer_finish(qtf_writer *w);
 /* Discards everything (removes the temp file) and frees. NULL is a no-op. */
 QTF_API void qtf_writer_abort(qtf_writer *w);
 
+/* Metadata editing (spec/FORMAT.md "Editing metadata"): a writer for `path`
+ * that starts with every tensor of `src` (data copied with copy_file_range,
+ * which shares blocks on reflink filesystems; directory copied as is) and no
+ * metadata. Add metadata with the setters (qtf_writer_copy_meta keeps an
+ * entry of src), optionally more tensors, then qtf_writer_finish. `path` may
+ * be src's own path: the original is replaced atomically. `src` must stay
+ * open while entries are copied from it; opts->alignment must be 0 or src's
+ * alignment (changing it would move the data). */
+QTF_API qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path,
+                                          const qtf_file *src, const qtf_writer_options *opts);
+/* Copies metadata entry i of src unchanged (QTF_E_DUPLICATE if the key is
+ * already set). */
+QTF_API qtf_status qtf_writer_copy_meta(qtf_writer *w, const qtf_file *src, uint64_t i);
+
 /* ==========================================================================
  *  5b. ENCODINGS: text form, serialization, layout
  * ========================================================================== */

@@ -31,21 +31,16 @@ void cli_error(const char *fmt, ...) {
 
 void cli_error_status(qtf_status st, const char *fmt, ...) {
     /* The detail is copied first: formatting below may call into libqtf. */
-    const char *detail = qtf_error_detail();
-    char *saved = detail ? strdup(detail) : NULL;
+    char *saved = cli_detail_dup();
     va_list ap;
     va_start(ap, fmt);
     fprintf(stderr, "%s: ", program_name);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
     fprintf(stderr, ": %s", qtf_status_name(st));
-    if (saved && saved[0]) {
-        /* The detail may quote file bytes; libqtf escapes them, but a tool
-         * must not rely on that for its own terminal safety. */
-        char *esc = cli_escape_dup(saved, strlen(saved), 0);
-        fprintf(stderr, ": %s", esc ? esc : "(out of memory)");
-        free(esc);
-    }
+    /* The detail may quote file bytes; libqtf escapes them, and
+     * cli_detail_dup() makes sure of it without escaping twice. */
+    if (saved && saved[0]) fprintf(stderr, ": %s", saved);
     fputc('\n', stderr);
     free(saved);
 }
@@ -186,7 +181,11 @@ static size_t next_token(const unsigned char *s, size_t len, unsigned flags, cha
     case '\n': memcpy(tok, "\\n", 2); *tok_len = 2; return 2;
     case '\t': memcpy(tok, "\\t", 2); *tok_len = 2; return 2;
     case '\r': memcpy(tok, "\\r", 2); *tok_len = 2; return 2;
-    case '\\': memcpy(tok, "\\\\", 2); *tok_len = 2; return 2;
+    case '\\':
+        if (flags & CLI_ESC_KEEP_BACKSLASH) break;
+        memcpy(tok, "\\\\", 2);
+        *tok_len = 2;
+        return 2;
     case '"':
         if (flags & CLI_ESC_QUOTE) { memcpy(tok, "\\\"", 2); *tok_len = 2; return 2; }
         break;
@@ -245,6 +244,14 @@ char *cli_escape_dup(const void *s, size_t len, size_t max_cols) {
     cli_buf b;
     cli_buf_init(&b);
     cli_escape(&b, s, len, max_cols, 0);
+    return cli_buf_take(&b);
+}
+
+char *cli_detail_dup(void) {
+    const char *d = qtf_error_detail();
+    cli_buf b;
+    cli_buf_init(&b);
+    cli_escape(&b, d ? d : "", d ? strlen(d) : 0, 0, CLI_ESC_KEEP_BACKSLASH);
     return cli_buf_take(&b);
 }
 
@@ -516,19 +523,56 @@ void cli_json_append(json_t *arr, json_t *value, int *oom) {
     if (!value || json_array_append_new(arr, value) != 0) *oom = 1;
 }
 
+/* jansson hands the text over in tiny pieces; gather them before stdio. */
+typedef struct json_sink {
+    FILE *out;
+    size_t len;
+    int failed;
+    char buf[1 << 16];
+} json_sink;
+
+static void sink_flush(json_sink *s) {
+    if (s->len && fwrite(s->buf, 1, s->len, s->out) != s->len) s->failed = 1;
+    s->len = 0;
+}
+
+static void sink_put(json_sink *s, const char *p, size_t n) {
+    if (n > sizeof s->buf - s->len) sink_flush(s);
+    if (n > sizeof s->buf) {
+        if (fwrite(p, 1, n, s->out) != n) s->failed = 1;
+        return;
+    }
+    memcpy(s->buf + s->len, p, n);
+    s->len += n;
+}
+
+/* JSON allows a raw DEL inside strings and jansson emits it so; escape it
+ * like the other control characters. Outside strings it cannot occur. */
+static int json_chunk(const char *buf, size_t size, void *data) {
+    json_sink *s = data;
+    const char *p = buf, *end = buf + size, *del;
+    while ((del = memchr(p, 0x7F, (size_t)(end - p))) != NULL) {
+        sink_put(s, p, (size_t)(del - p));
+        sink_put(s, "\\u007f", 6);
+        p = del + 1;
+    }
+    sink_put(s, p, (size_t)(end - p));
+    return s->failed ? -1 : 0;
+}
+
 int cli_json_print(json_t *root, FILE *out) {
     size_t flags = JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
-    char *text = json_dumps(root, flags);
-    if (!text) return -1;
-    /* JSON allows a raw DEL inside strings and jansson emits it so; escape it
-     * like the other control characters. Outside strings it cannot occur. */
-    for (const char *p = text; *p; p++) {
-        if (*p == 0x7F) fputs("\\u007f", out);
-        else fputc(*p, out);
-    }
-    fputc('\n', out);
-    free(text);
-    return 0;
+    json_sink *s = malloc(sizeof *s);
+    if (!s) return -1;
+    s->out = out;
+    s->len = 0;
+    s->failed = 0;
+    int rc = json_dump_callback(root, json_chunk, s, flags);
+    sink_put(s, "\n", 1);
+    sink_flush(s);
+    if (s->failed) rc = -1;
+    free(s);
+    return rc == 0 ? 0 : -1;
 }
 
 /* --- files -------------------------------------------------------------------------------------- */

@@ -68,9 +68,14 @@ char *cli_buf_take(cli_buf *b);
  * shortened to at most max_cols characters ending in an ellipsis.
  * Returns 1 if it was shortened. */
 #define CLI_ESC_QUOTE 0x1u
+/* Leave backslashes as they are: for text that libqtf already escaped
+ * (error details), which must not be escaped twice. */
+#define CLI_ESC_KEEP_BACKSLASH 0x2u
 int cli_escape(cli_buf *out, const void *s, size_t len, size_t max_cols, unsigned flags);
 /* Convenience: escaped copy in a malloc'ed string (NULL on OOM). */
 char *cli_escape_dup(const void *s, size_t len, size_t max_cols);
+/* qtf_error_detail(), made safe for a terminal (NULL on OOM). */
+char *cli_detail_dup(void);
 
 /* Characters (code points) in UTF-8 text, for column alignment. */
 size_t cli_display_width(const char *s);

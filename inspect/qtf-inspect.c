@@ -660,7 +660,7 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     cli_table_free(tb);
     if (d->decode != QTF_OK) {
         cli_buf_clear(&b);
-        cli_escape(&b, d->decode_error, strlen(d->decode_error), 0, 0);
+        cli_escape(&b, d->decode_error, strlen(d->decode_error), 0, CLI_ESC_KEEP_BACKSLASH);
         printf("  values       cannot decode: %s: %s\n", qtf_status_name(d->decode), cli_buf_cstr(&b));
     } else {
         uint64_t shown = o->n_values < d->n ? o->n_values : d->n;

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -35,7 +36,8 @@ static void print_help(void) {
 "              and zero padding in the data section\n"
 "  checksums   the XXH3-64 of every part of every tensor, in parallel\n"
 "  decode      every tensor has a known encoding and dequantizes (one tensor\n"
-"              at a time: memory stays bounded by the largest tensor)\n"
+"              at a time: memory stays bounded by the largest tensor; with\n"
+"              --against, up to 4 f32 copies of it)\n"
 "  source      with --against: every source tensor is in the file and every\n"
 "              file tensor in the source, with the same shape; per tensor the\n"
 "              relative RMSE ||W-W'||/||W||, max |W-W'|, SNR in dB\n"
@@ -71,7 +73,8 @@ static void print_help(void) {
 "\n"
 "Examples:\n"
 "  qtf-verify model.qtf\n"
-"  qtf-verify model.qtf --against ./Llama-3-8B --max-rel-rmse 0.1 --min-cosine 0.99\n"
+"  qtf-verify model.qtf --against ./Llama-3-8B --max-rel-rmse 0.1 \\\n"
+"             --min-cosine 0.99\n"
 "  qtf-verify model.qtf --against model.safetensors --plot errors.svg --quiet\n"
 "  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n",
         REPORT_WORST);
@@ -153,10 +156,7 @@ static int parse_args(options *o, int argc, char **argv) {
 
 static char *dup_escaped(const char *s) { return cli_escape_dup(s, strlen(s), 0); }
 
-static char *dup_detail(void) {
-    const char *d = qtf_error_detail();
-    return dup_escaped(d ? d : "");
-}
+static char *dup_detail(void) { return cli_detail_dup(); }
 
 static int same_shape(const qtf_tensor_info *t, const qtf_source_tensor *s) {
     if (t->n_dims != s->n_dims) return 0;
@@ -240,66 +240,131 @@ static int open_source(qtf_source **src, const char *path) {
     return 1;
 }
 
-/* Decodes each tensor into one reused buffer and, with a source, compares. */
+/* One tensor's worth of buffers: the dequantized tensor and its source. */
+typedef struct stage {
+    scratch deq, ref;
+    int compare;                /* both buffers hold tensor `index`, same shape */
+} stage;
+
+typedef struct tensor_job {
+    verify_report *r;
+    const qtf_file *f;
+    const qtf_source *src;
+    unsigned threads;
+    uint64_t index;
+    stage *stage;
+} tensor_job;
+
+static char *dup_message(const char *fmt, unsigned long long v) {
+    char msg[128];
+    snprintf(msg, sizeof msg, fmt, v);
+    return dup_escaped(msg);
+}
+
+/* Matches the tensor with the source, dequantizes it and reads the source
+ * tensor as f32. Touches only its own result and stage, so it can run on
+ * another thread while the previous tensor is compared. */
+static void prepare_tensor(const tensor_job *job) {
+    const qtf_tensor_info *t = qtf_tensor_get(job->f, job->index);
+    vt_result *v = &job->r->t[job->index];
+    stage *sg = job->stage;
+    sg->compare = 0;
+    uint64_t si = 0;
+    const qtf_source_tensor *st = NULL;
+    if (job->src) {
+        if (qtf_source_tensor_find(&si, job->src, t->name) == QTF_OK) st = qtf_source_tensor_get(job->src, si);
+        v->in_source = st != NULL;
+        if (!st) v->fail |= VF_EXTRA;
+        else if (!same_shape(t, st)) {
+            v->fail |= VF_SHAPE;
+            v->source_shape = source_shape_text(st);
+        }
+    }
+    v->decode_checked = 1;
+    if (!t->encoding_known) {
+        v->decode = QTF_E_UNKNOWN_ENCODING;
+        v->decode_error = dup_message("encoding id %llu is not known to this version of libqtf",
+                                      t->encoding_id);
+        v->fail |= VF_DECODE;
+        return;
+    }
+    v->decode = scratch_reserve(&sg->deq, t->n_elements);
+    if (v->decode != QTF_OK) {
+        v->decode_error = dup_message("cannot allocate %llu floats", t->n_elements);
+    } else {
+        v->decode = qtf_tensor_dequantize(sg->deq.p, QTF_DTYPE_F32, t->n_elements, job->f, job->index,
+                                          job->threads);
+        if (v->decode != QTF_OK) v->decode_error = dup_detail();
+    }
+    if (v->decode != QTF_OK) {
+        v->fail |= VF_DECODE;
+        return;
+    }
+    if (!st || (v->fail & VF_SHAPE)) return;
+    qtf_status rs = scratch_reserve(&sg->ref, st->n_elements);
+    if (rs == QTF_OK) rs = qtf_source_read_f32(sg->ref.p, st->n_elements, job->src, si, job->threads);
+    if (rs != QTF_OK) {
+        v->fail |= VF_SOURCE;
+        v->source_error = rs == QTF_E_NOMEM && !qtf_error_detail()[0]
+                              ? dup_message("cannot allocate %llu floats", st->n_elements)
+                              : dup_detail();
+        return;
+    }
+    sg->compare = 1;
+}
+
+static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
+    vt_result *v = &r->t[i];
+    if (!sg->compare) return;
+    if (qtf_metrics_compute(&v->m, sg->ref.p, sg->deq.p, v->n_elements, NULL, 0) != QTF_OK) {
+        v->fail |= VF_SOURCE;
+        v->source_error = dup_detail();
+        return;
+    }
+    v->compared = 1;
+}
+
+static void *prepare_thread(void *arg) {
+    prepare_tensor(arg);
+    return NULL;
+}
+
+/* Decodes every tensor and, with a source, compares it. With 2+ threads
+ * and a source this is a two-stage pipeline: tensor i+1 is dequantized and
+ * read while tensor i is compared, so the single-threaded comparison runs
+ * alongside the multi-threaded decoding. Each tensor's results depend only
+ * on that tensor, so the report is the same for any thread count. Memory:
+ * one (or with the pipeline two) pairs of f32 buffers of the largest tensor. */
 static void check_tensors(verify_report *r, const qtf_file *f, const qtf_source *src, unsigned threads) {
-    scratch deq = {NULL, 0}, ref = {NULL, 0};
+    stage stages[2];
+    memset(stages, 0, sizeof stages);
     double t0 = cli_now();
-    for (uint64_t i = 0; i < r->n; i++) {
-        const qtf_tensor_info *t = qtf_tensor_get(f, i);
-        vt_result *v = &r->t[i];
-        uint64_t si = 0;
-        const qtf_source_tensor *st = NULL;
-        if (src) {
-            if (qtf_source_tensor_find(&si, src, t->name) == QTF_OK) st = qtf_source_tensor_get(src, si);
-            v->in_source = st != NULL;
-            if (!st) v->fail |= VF_EXTRA;
-            else if (!same_shape(t, st)) {
-                v->fail |= VF_SHAPE;
-                v->source_shape = source_shape_text(st);
-            }
+    int pipeline = src && threads >= 2 && r->n >= 2;
+    tensor_job job = {r, f, src, pipeline ? threads - 1 : threads, 0, &stages[0]};
+    if (!pipeline) {
+        for (uint64_t i = 0; i < r->n; i++) {
+            job.index = i;
+            prepare_tensor(&job);
+            compare_tensor(r, i, &stages[0]);
         }
-        v->decode_checked = 1;
-        if (!t->encoding_known) {
-            v->decode = QTF_E_UNKNOWN_ENCODING;
-            char msg[96];
-            snprintf(msg, sizeof msg, "encoding id %u is not known to this version of libqtf",
-                     (unsigned)t->encoding_id);
-            v->decode_error = dup_escaped(msg);
-            v->fail |= VF_DECODE;
-            continue;
+    } else {
+        prepare_tensor(&job);
+        for (uint64_t i = 0; i < r->n; i++) {
+            tensor_job next = job;
+            next.index = i + 1;
+            next.stage = &stages[(i + 1) % 2];
+            pthread_t tid;
+            int started = i + 1 < r->n && pthread_create(&tid, NULL, prepare_thread, &next) == 0;
+            compare_tensor(r, i, &stages[i % 2]);
+            if (started) pthread_join(tid, NULL);
+            else if (i + 1 < r->n) prepare_tensor(&next);
         }
-        v->decode = scratch_reserve(&deq, t->n_elements);
-        if (v->decode != QTF_OK) {
-            char msg[96];
-            snprintf(msg, sizeof msg, "cannot allocate %llu floats", (unsigned long long)t->n_elements);
-            v->decode_error = dup_escaped(msg);
-        } else {
-            v->decode = qtf_tensor_dequantize(deq.p, QTF_DTYPE_F32, t->n_elements, f, i, threads);
-            if (v->decode != QTF_OK) v->decode_error = dup_detail();
-        }
-        if (v->decode != QTF_OK) {
-            v->fail |= VF_DECODE;
-            continue;
-        }
-        if (!st || (v->fail & VF_SHAPE)) continue;
-        qtf_status rs = scratch_reserve(&ref, st->n_elements);
-        if (rs == QTF_OK) rs = qtf_source_read_f32(ref.p, st->n_elements, src, si, threads);
-        if (rs != QTF_OK) {
-            v->fail |= VF_SOURCE;
-            v->source_error = dup_detail();
-            continue;
-        }
-        qtf_status ms = qtf_metrics_compute(&v->m, ref.p, deq.p, t->n_elements, NULL, 0);
-        if (ms != QTF_OK) {
-            v->fail |= VF_SOURCE;
-            v->source_error = dup_detail();
-            continue;
-        }
-        v->compared = 1;
     }
     r->decode_seconds = cli_now() - t0;
-    free(deq.p);
-    free(ref.p);
+    for (int k = 0; k < 2; k++) {
+        free(stages[k].deq.p);
+        free(stages[k].ref.p);
+    }
 }
 
 static int find_missing(verify_report *r, const qtf_file *f, const qtf_source *src) {

@@ -9,12 +9,12 @@
 
 /* --- summary ----------------------------------------------------------------------- */
 
-static const verify_report *sort_report;
-
-/* Worst first: NaN (no meaningful error) ranks above any number. */
-static int cmp_worst(const void *a, const void *b) {
-    double x = sort_report->t[*(const uint64_t *)a].m.rel_rmse;
-    double y = sort_report->t[*(const uint64_t *)b].m.rel_rmse;
+/* Worst first: NaN (no meaningful error) ranks above any number; ties in
+ * file order, so the list is the same on every run. */
+static int cmp_worst(const void *a, const void *b, void *ctx) {
+    const verify_report *r = ctx;
+    double x = r->t[*(const uint64_t *)a].m.rel_rmse;
+    double y = r->t[*(const uint64_t *)b].m.rel_rmse;
     int xn = isnan(x), yn = isnan(y);
     if (xn != yn) return xn ? -1 : 1;
     if (!xn && x != y) return x > y ? -1 : 1;
@@ -70,9 +70,7 @@ int report_finish(verify_report *r) {
         uint64_t k = 0;
         for (uint64_t i = 0; i < r->n; i++)
             if (r->t[i].compared) r->worst[k++] = i;
-        sort_report = r;
-        qsort(r->worst, k, sizeof *r->worst, cmp_worst);
-        sort_report = NULL;
+        qsort_r(r->worst, k, sizeof *r->worst, cmp_worst, r);
         r->n_worst = k < REPORT_WORST ? k : REPORT_WORST;
     }
     r->ok = r->n_failed_tensors == 0 && r->n_missing == 0 && r->structure == QTF_OK;
@@ -210,9 +208,12 @@ static uint64_t failure_count(const verify_report *r) {
 
 static void print_checks(const verify_report *r, FILE *out, const char *indent) {
     char h[32];
-    fprintf(out, "%sstructure   %s: header, metadata and directory valid (%llu tensors, %llu keys)%s\n",
-            indent, r->structure == QTF_OK ? "ok" : "FAILED", (unsigned long long)r->n,
-            (unsigned long long)r->metadata_count, r->structure == QTF_OK ? "" : "; data padding not zero");
+    if (r->structure == QTF_OK)
+        fprintf(out, "%sstructure   ok: header, metadata, directory and padding valid (%llu tensors, "
+                "%llu keys)\n", indent, (unsigned long long)r->n, (unsigned long long)r->metadata_count);
+    else
+        fprintf(out, "%sstructure   FAILED: %s (see the failures below)\n", indent,
+                qtf_status_name(r->structure));
     double rate = r->checksum_seconds > 0 ? (double)r->checksum_bytes / r->checksum_seconds : 0;
     fprintf(out, "%schecksums   %s: %llu of %llu tensors match, %s",
             indent, r->n_checksum_failed ? "FAILED" : "ok",

@@ -157,7 +157,8 @@ int svg_write_chart(const verify_report *r, const char *path) {
             double l = v > 0 && isfinite(v) ? log10(v) : (v > 0 ? y1 : ymin + 0.15);
             double y = TOP + PLOT_H * (y1 - l) / (y1 - ymin);
             cli_buf_printf(&b, "<circle class=\"pt\" cx=\"%.1f\" cy=\"%.1f\" r=\"%.1f\" fill=\"%s\" "
-                           "stroke=\"%s\"><title>", x, y, radius, color, t->fail ? "#D00000" : "#ffffff");
+                           "stroke=\"%s\"%s><title>", x, y, radius, color, t->fail ? "#D00000" : "#ffffff",
+                           t->fail ? " stroke-width=\"1.5\"" : "");
             xml_text(&b, t->name);
             cli_buf_puts(&b, " (");
             xml_text(&b, t->encoding);
@@ -188,6 +189,10 @@ int svg_write_chart(const verify_report *r, const char *path) {
     ly += 24;
     cli_buf_printf(&b, "<path d=\"M%.1f %.1fl6 6m0 -6l-6 6\" stroke=\"#D00000\" stroke-width=\"1.5\"/>"
                    "<text x=\"%.1f\" y=\"%.1f\">no error figure</text>\n", lx + 2, ly - 7, lx + 16, ly);
+    ly += 18;
+    cli_buf_printf(&b, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"5\" fill=\"#ffffff\" stroke=\"#D00000\" "
+                   "stroke-width=\"1.5\"/><text x=\"%.1f\" y=\"%.1f\">red outline: failed</text>\n",
+                   lx + 5, ly - 4, lx + 16, ly);
     cli_buf_puts(&b, "</svg>\n");
     free(encs);
     if (b.oom) {

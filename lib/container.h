@@ -72,7 +72,10 @@ size_t qtf__type_fixed_size(uint32_t t);
 /* QTF_E_TYPE when `key` is reserved with another type (spec "Reserved keys"). */
 qtf_status qtf__meta_check_reserved(const char *file, const char *key, size_t key_len,
                                     qtf_type type, qtf_type elem_type);
-/* QTF_E_UTF8 / QTF_E_LIMIT for an invalid key (what names "key" or "name"). */
+/* QTF_E_UTF8 / QTF_E_LIMIT for an invalid key (what names "key" or "name").
+ * `at` is the file offset quoted in messages, QTF__NO_OFFSET for values
+ * given to the writer. */
+#define QTF__NO_OFFSET UINT64_MAX
 qtf_status qtf__check_name(const char *file, const char *what, const void *s, uint64_t len,
                            uint64_t max_len, uint64_t at);
 /* Media type of a blob: 1..127 printable ASCII bytes. */
@@ -102,6 +105,10 @@ static inline uint64_t qtf__take64(qtf__cursor *c) {
     return v;
 }
 
+/* Test hook: 1 makes the writer use a named mkstemp temp file instead of
+ * O_TMPFILE, as on filesystems without O_TMPFILE. */
+QTF_API void qtf__test_force_named_temp(int on);
+
 /* --- reader state ----------------------------------------------------------- */
 
 typedef struct qtf__meta_entry {
@@ -115,6 +122,8 @@ typedef struct qtf__meta_entry {
     const char *media_type;     /* BLOB, NUL-terminated copy in the pool */
     uint64_t *str_offsets;      /* ARRAY of STRING: offset of element j's u64
                                    length, relative to `value` */
+    const unsigned char *rec;   /* the whole record as stored, for copying */
+    uint64_t rec_len;
 } qtf__meta_entry;
 
 struct qtf_file {

@@ -71,18 +71,26 @@ qtf_status qtf__meta_check_reserved(const char *file, const char *key, size_t ke
     return QTF_OK;
 }
 
+/* " at offset N" for file records; nothing for the writer's arguments
+ * (at == QTF__NO_OFFSET), which have no offset yet. */
+static const char *where(char *buf, size_t cap, uint64_t at) {
+    if (at == QTF__NO_OFFSET) buf[0] = '\0';
+    else snprintf(buf, cap, " at offset %" PRIu64, at);
+    return buf;
+}
+
 qtf_status qtf__check_name(const char *file, const char *what, const void *s, uint64_t len,
                            uint64_t max_len, uint64_t at) {
-    char esc[QTF__ESC_CAP];
+    char esc[QTF__ESC_CAP], w[40];
     if (len == 0)
-        return qtf__error(QTF_E_UTF8, "%s: %s at offset %" PRIu64 " is empty", file, what, at);
+        return qtf__error(QTF_E_UTF8, "%s: %s%s is empty", file, what, where(w, sizeof w, at));
     if (len > max_len)
-        return qtf__error(QTF_E_LIMIT, "%s: %s at offset %" PRIu64 " is %" PRIu64
-                          " bytes, the limit is %" PRIu64, file, what, at, len, max_len);
+        return qtf__error(QTF_E_LIMIT, "%s: %s%s is %" PRIu64 " bytes, the limit is %" PRIu64,
+                          file, what, where(w, sizeof w, at), len, max_len);
     size_t bad;
     if (!qtf__utf8_check(s, (size_t)len, &bad))
-        return qtf__error(QTF_E_UTF8, "%s: %s '%s' at offset %" PRIu64 ": %s at byte %zu",
-                          file, what, qtf__escape(esc, sizeof esc, s, (size_t)len), at,
+        return qtf__error(QTF_E_UTF8, "%s: %s '%s'%s: %s at byte %zu", file, what,
+                          qtf__escape(esc, sizeof esc, s, (size_t)len), where(w, sizeof w, at),
                           ((const unsigned char *)s)[bad] == 0 ? "embedded NUL"
                                                                : "invalid UTF-8", bad);
     return QTF_OK;
@@ -90,17 +98,18 @@ qtf_status qtf__check_name(const char *file, const char *what, const void *s, ui
 
 qtf_status qtf__check_media_type(const char *file, const char *key, const void *s,
                                  uint64_t len, uint64_t at) {
-    char esc[QTF__ESC_CAP];
+    char esc[QTF__ESC_CAP], w[40];
     if (len == 0 || len > QTF_MAX_MEDIA_TYPE_LEN)
         return qtf__error(len ? QTF_E_LIMIT : QTF_E_VALUE,
-                          "%s: key '%s': blob media type at offset %" PRIu64 " is %" PRIu64
-                          " bytes, expected 1..%u", file, key, at, len, QTF_MAX_MEDIA_TYPE_LEN);
+                          "%s: key '%s': blob media type%s is %" PRIu64 " bytes, expected 1..%u",
+                          file, key, where(w, sizeof w, at), len, QTF_MAX_MEDIA_TYPE_LEN);
     const unsigned char *p = s;
     for (uint64_t i = 0; i < len; i++)
         if (p[i] < 0x20 || p[i] > 0x7E)
-            return qtf__error(QTF_E_VALUE, "%s: key '%s': blob media type '%s' at offset %" PRIu64
-                              " has a non-printable byte 0x%02X at %" PRIu64, file, key,
-                              qtf__escape(esc, sizeof esc, s, (size_t)len), at, p[i], i);
+            return qtf__error(QTF_E_VALUE, "%s: key '%s': blob media type '%s'%s has a "
+                              "non-printable byte 0x%02X at %" PRIu64, file, key,
+                              qtf__escape(esc, sizeof esc, s, (size_t)len),
+                              where(w, sizeof w, at), p[i], i);
     return QTF_OK;
 }
 
@@ -214,6 +223,7 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
     for (uint64_t i = 0; i < n; i++) {
         qtf__meta_entry *e = &f->entries[i];
         const char *key = "?";
+        uint64_t rec_start = c->pos;
         if (qtf__left(c) < 4) return TRUNC(c, 4, "key length");
         uint64_t key_at = qtf__at(c);
         uint32_t key_len = qtf__take32(c);
@@ -284,6 +294,8 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         }
         st = qtf__meta_check_reserved(f->name, key, key_len, e->type, e->elem_type);
         if (st) return st;
+        e->rec = c->p + rec_start;
+        e->rec_len = c->pos - rec_start;
     }
 done:
     if (c->pos != c->len)

@@ -8,12 +8,20 @@
 
 #include "container.h"
 
-static qtf_status check_zero(const qtf_file *f, const char *what, uint64_t from, uint64_t to) {
+/* `tensor` names the tensor whose part the padding follows, NULL for the
+ * padding between the header and the data section. */
+static qtf_status check_zero(const qtf_file *f, const char *tensor, uint32_t part, uint64_t from,
+                             uint64_t to) {
     const unsigned char *p = f->base;
-    for (uint64_t o = from; o < to; o++)
-        if (p[o])
-            return qtf__error(QTF_E_OFFSET, "%s: padding %s: byte at offset %" PRIu64
-                              " is 0x%02X, padding must be zero", f->name, what, o, p[o]);
+    for (uint64_t o = from; o < to; o++) {
+        if (!p[o]) continue;
+        if (tensor)
+            return qtf__error(QTF_E_OFFSET, "%s: padding after tensor '%s' part %" PRIu32
+                              ": byte at offset %" PRIu64 " is 0x%02X, expected zero", f->name,
+                              tensor, part, o, p[o]);
+        return qtf__error(QTF_E_OFFSET, "%s: padding after the header: byte at offset %" PRIu64
+                          " is 0x%02X, expected zero", f->name, o, p[o]);
+    }
     return QTF_OK;
 }
 
@@ -39,7 +47,7 @@ static qtf_status verify_tensor(const qtf_file *f, uint64_t i, int check_padding
             uint64_t end = p->offset + p->stored_size, padded = 0;
             /* placement was validated at open: the aligned end is in bounds */
             qtf__align_up_u64(&padded, end - f->info.data_offset, f->info.alignment);
-            st = check_zero(f, t->name, end, f->info.data_offset + padded);
+            st = check_zero(f, t->name, k, end, f->info.data_offset + padded);
             if (st) return st;
         }
     }
@@ -104,7 +112,7 @@ qtf_status qtf_file_verify(const qtf_file *f, unsigned threads, qtf_status *resu
         if (st == QTF_OK) st = res[first];
         qtf__error_prefix("%" PRIu64 " of %" PRIu64 " tensors failed; first: ", failed, n);
     }
-    if (!st) st = check_zero(f, "after the header", QTF__HEADER_SIZE, f->info.data_offset);
+    if (!st) st = check_zero(f, NULL, 0, QTF__HEADER_SIZE, f->info.data_offset);
     if (res != results) free(res);
     if (!st) qtf__error_clear();
     return st;

@@ -140,16 +140,22 @@ static char *dup_range(const char *s, size_t n) {
     return p;
 }
 
+/* Tests force the mkstemp path, which tmpfs and ext4 would never take. */
+static int force_named_temp;
+void qtf__test_force_named_temp(int on) { force_named_temp = on; }
+
 static qtf_status open_output(qtf_writer *w) {
     w->dirfd = open(w->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (w->dirfd < 0)
         return qtf__error(QTF_E_IO, "%s: cannot open directory %s: %s", w->path, w->dir_path,
                           strerror(errno));
-    w->fd = openat(w->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
-    if (w->fd >= 0) return QTF_OK;
-    if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-        return qtf__error(QTF_E_IO, "%s: cannot create a temporary file in %s: %s", w->path,
-                          w->dir_path, strerror(errno));
+    if (!force_named_temp) {
+        w->fd = openat(w->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
+        if (w->fd >= 0) return QTF_OK;
+        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
+            return qtf__error(QTF_E_IO, "%s: cannot create a temporary file in %s: %s", w->path,
+                              w->dir_path, strerror(errno));
+    }
     /* no O_TMPFILE on this filesystem: a hidden named temp file instead */
     size_t n = strlen(w->dir_path) + strlen(w->base) + 16;
     w->tmp_path = qtf__malloc(n);
@@ -249,7 +255,8 @@ static qtf_status begin_entry(qtf_writer *w, const char *key, qtf_type type, qtf
         return qtf__error(QTF_E_STATE, "%s: the writer failed earlier and can only be aborted",
                           w->path);
     size_t key_len = strlen(key);
-    qtf_status st = qtf__check_name(w->path, "metadata key", key, key_len, QTF_MAX_KEY_LEN, 0);
+    qtf_status st = qtf__check_name(w->path, "metadata key", key, key_len, QTF_MAX_KEY_LEN,
+                                    QTF__NO_OFFSET);
     if (st) return st;
     st = qtf__meta_check_reserved(w->path, key, key_len, type, elem);
     if (st) return st;
@@ -340,7 +347,7 @@ qtf_status qtf_writer_set_blob(qtf_writer *w, const char *key, const char *media
     if (!w || !key || !media_type || (!data && len))
         return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_set_blob: NULL argument");
     size_t mlen = strlen(media_type);
-    qtf_status st = qtf__check_media_type(w->path, key, media_type, mlen, 0);
+    qtf_status st = qtf__check_media_type(w->path, key, media_type, mlen, QTF__NO_OFFSET);
     if (st) return st;
     if (len > QTF_MAX_METADATA_SIZE)
         return qtf__error(QTF_E_LIMIT, "%s: key '%s': blob of %" PRIu64 " bytes exceeds the "
@@ -445,7 +452,8 @@ static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
     if (!d->name || !d->encoding || (d->n_dims && !d->dims) || (n_parts && !parts))
         return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc has a NULL field", w->path);
     size_t name_len = strlen(d->name);
-    qtf_status st = qtf__check_name(w->path, "tensor name", d->name, name_len, QTF_MAX_NAME_LEN, 0);
+    qtf_status st = qtf__check_name(w->path, "tensor name", d->name, name_len, QTF_MAX_NAME_LEN,
+                                    QTF__NO_OFFSET);
     if (st) return st;
     const char *nm = d->name;
     uint32_t dup;
@@ -499,11 +507,17 @@ static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
     return QTF_OK;
 }
 
+/* The level requested for this tensor; an encoding that records a zstd
+ * level (e.g. parsed from "int4:zstd=3") asks for compression too. */
+static int zstd_level_of(const qtf_tensor_desc *d) {
+    return d->zstd_level > 0 ? d->zstd_level : (int)d->encoding->zstd_level;
+}
+
 /* Everything that can fail for lack of memory happens here, before a byte
  * of the tensor is written. */
 static qtf_status prepare_compression(qtf_writer *w, const qtf_tensor_desc *d,
                                       const qtf_part_view *parts, uint32_t n_parts) {
-    if (d->zstd_level == 0) return QTF_OK;
+    if (zstd_level_of(d) == 0) return QTF_OK;
     size_t bound = 0;
     for (uint32_t k = 0; k < n_parts; k++) {
         size_t b = ZSTD_compressBound((size_t)parts[k].size);
@@ -535,12 +549,13 @@ static qtf_status compress_part(qtf_writer *w, const qtf_tensor_desc *d, uint32_
     if (p->size == 0) return QTF_OK;
     ZSTD_CCtx *c = w->cctx;
     ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
-    size_t r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, d->zstd_level);
+    int level = zstd_level_of(d);
+    size_t r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
     if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
     if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
     if (!ZSTD_isError(r)) {
         /* readers refuse windows above 2^QTF_MAX_ZSTD_WINDOW_LOG */
-        ZSTD_compressionParameters cp = ZSTD_getCParams(d->zstd_level, p->size, 0);
+        ZSTD_compressionParameters cp = ZSTD_getCParams(level, p->size, 0);
         if (cp.windowLog > QTF_MAX_ZSTD_WINDOW_LOG)
             r = ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, QTF_MAX_ZSTD_WINDOW_LOG);
     }
@@ -599,7 +614,7 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
     for (uint32_t k = 0; k < n_parts && !st; k++) {
         const qtf_part_view *p = &parts[k];
         size_t zsize = 0;
-        if (desc->zstd_level > 0 && (st = compress_part(w, desc, k, p, &zsize))) break;
+        if (zstd_level_of(desc) > 0 && (st = compress_part(w, desc, k, p, &zsize))) break;
         const void *bytes = zsize ? (const void *)w->zbuf : p->data;
         uint64_t stored = zsize ? zsize : p->size, offset, end;
         if (!qtf__align_up_u64(&offset, w->data_end, w->alignment) ||
@@ -746,4 +761,152 @@ qtf_status qtf_writer_finish(qtf_writer *w) {
     writer_free(w);
     if (!st) qtf__error_clear();
     return st;
+}
+
+/* ------------------------------------------------------------------------- */
+/* editing: a new file that shares the data section of an existing one       */
+
+/* Copies [off, off + len) of src_fd to the same offsets of the output. The
+ * data section does not move when only metadata changes, so every part
+ * offset in the copied directory stays valid. */
+static qtf_status copy_data(qtf_writer *w, int src_fd, const unsigned char *src_mem, uint64_t off,
+                            uint64_t len) {
+    loff_t in = (loff_t)off, out = (loff_t)off;
+    uint64_t left = len;
+    while (src_fd >= 0 && left) {
+        size_t chunk = left > (1u << 30) ? (1u << 30) : (size_t)left;
+        ssize_t r = copy_file_range(src_fd, &in, w->fd, &out, chunk, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0 && (errno == EXDEV || errno == ENOSYS || errno == EOPNOTSUPP ||
+                      errno == EINVAL))
+            break; /* not supported between these files: copy by hand */
+        if (r < 0)
+            return qtf__error(QTF_E_IO, "%s: copying tensor data failed: %s", w->path,
+                              strerror(errno));
+        if (r == 0)
+            return qtf__error(QTF_E_TRUNCATED, "%s: the source file ended at offset %llu while "
+                              "copying its data", w->path, (unsigned long long)in);
+        left -= (uint64_t)r;
+    }
+    unsigned char *buf = NULL;
+    if (left && !src_mem) {
+        buf = qtf__malloc(1u << 20);
+        if (!buf) return qtf__error(QTF_E_NOMEM, "%s: cannot allocate a copy buffer", w->path);
+    }
+    while (left) {
+        size_t chunk = left > (1u << 20) ? (1u << 20) : (size_t)left;
+        const unsigned char *from = src_mem ? src_mem + in : buf;
+        if (!src_mem) {
+            ssize_t r = pread(src_fd, buf, chunk, in);
+            if (r < 0 && errno == EINTR) continue;
+            if (r <= 0) {
+                free(buf);
+                return qtf__error(r < 0 ? QTF_E_IO : QTF_E_TRUNCATED, "%s: reading the source "
+                                  "data at offset %llu failed: %s", w->path,
+                                  (unsigned long long)in, r < 0 ? strerror(errno) : "end of file");
+            }
+            chunk = (size_t)r;
+        }
+        ssize_t wr = pwrite(w->fd, from, chunk, out);
+        if (wr < 0 && errno == EINTR) continue;
+        if (wr <= 0) {
+            free(buf);
+            return qtf__error(QTF_E_IO, "%s: write of %zu bytes failed: %s", w->path, chunk,
+                              wr < 0 ? strerror(errno) : "no progress");
+        }
+        in += wr;
+        out += wr;
+        left -= (uint64_t)wr;
+    }
+    free(buf);
+    if (lseek(w->fd, (off_t)(off + len), SEEK_SET) < 0)
+        return qtf__error(QTF_E_IO, "%s: seek failed: %s", w->path, strerror(errno));
+    return QTF_OK;
+}
+
+/* The source's bytes: its file when it can be reopened and is provably the
+ * same (size and header checksum), else its mapping or buffer. */
+static qtf_status open_source(int *out_fd, const unsigned char **out_mem, const qtf_file *src) {
+    *out_fd = -1;
+    *out_mem = NULL;
+    int fd = open(src->name, O_RDONLY | O_CLOEXEC);
+    if (fd >= 0) {
+        struct stat sb;
+        unsigned char sum[8];
+        if (fstat(fd, &sb) == 0 && (uint64_t)sb.st_size == src->info.file_size &&
+            pread(fd, sum, 8, 120) == 8 && qtf__ld_hash(sum) == src->info.header_checksum) {
+            *out_fd = fd;
+            return QTF_OK;
+        }
+        close(fd);
+    }
+    if (src->base) {
+        *out_mem = src->base;
+        return QTF_OK;
+    }
+    return qtf__error(QTF_E_STATE, "%s: opened metadata-only and its file cannot be reopened "
+                      "unchanged: no source for the tensor data", src->name);
+}
+
+qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path, const qtf_file *src,
+                                  const qtf_writer_options *opts) {
+    if (!out || !path || !src)
+        return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create_edit: NULL argument");
+    *out = NULL;
+    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
+    if (opts) o = *opts;
+    if (o.alignment && o.alignment != src->info.alignment)
+        return qtf__error(QTF_E_ALIGNMENT, "%s: alignment %" PRIu32 " differs from the source's %"
+                          PRIu32 "; changing it moves the data: write a new file instead", path,
+                          o.alignment, src->info.alignment);
+    o.alignment = src->info.alignment;
+    int src_fd;
+    const unsigned char *src_mem;
+    qtf_status st = open_source(&src_fd, &src_mem, src);
+    if (st) return st;
+    qtf_writer *w = NULL;
+    st = qtf_writer_create(&w, path, &o);
+    if (!st) st = copy_data(w, src_fd, src_mem, src->info.data_offset, src->info.data_size);
+    if (src_fd >= 0) close(src_fd);
+    uint64_t n = src->info.tensor_count;
+    if (!st) {
+        w->data_end = src->info.data_size;
+        st = buf_reserve(&w->dir, src->info.directory_size, path);
+    }
+    if (!st) st = grow_refs(&w->names, &w->names_cap, n, path);
+    if (!st) st = qtf__name_index_reserve(&w->name_ix, n, name_of, w);
+    if (st) {
+        if (w) writer_free(w);
+        return st;
+    }
+    put(&w->dir, src->dir, (size_t)src->info.directory_size);
+    /* locate each name in the copied directory (records were validated) */
+    size_t at = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const qtf_tensor_info *t = &src->tensors[i];
+        uint32_t dup;
+        w->names[i] = (name_ref){ at + 4, t->name_len };
+        qtf__name_index_add(&w->name_ix, t->name, t->name_len, (uint32_t)i, name_of, w, &dup);
+        at += 4 + t->name_len + 4 + 8 * (size_t)t->n_dims + 12 + 8 * (size_t)t->n_params + 4 +
+              (size_t)QTF__PART_RECORD_SIZE * t->n_parts;
+    }
+    w->n_tensors = n;
+    *out = w;
+    qtf__error_clear();
+    return QTF_OK;
+}
+
+qtf_status qtf_writer_copy_meta(qtf_writer *w, const qtf_file *src, uint64_t i) {
+    if (!w || !src) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_copy_meta: NULL argument");
+    if (i >= src->info.metadata_count)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
+                          PRIu64 " entries)", src->name, i, src->info.metadata_count);
+    const qtf__meta_entry *e = &src->entries[i];
+    /* the record is copied as stored: key, type and value were validated by
+     * the reader and are re-validated by the next open */
+    qtf_status st = begin_entry(w, e->key, e->type, e->elem_type, e->rec_len - 8 - e->key_len);
+    if (st) return st;
+    put(&w->meta, e->rec + 8 + e->key_len, (size_t)(e->rec_len - 8 - e->key_len));
+    qtf__error_clear();
+    return QTF_OK;
 }

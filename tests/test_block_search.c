@@ -22,7 +22,9 @@ static void search_vs_rtn(const char *rtn_text, const char *search_text, const f
     const uint64_t rows = 32, cols = 512;
     float *x = t4_data(rows * cols, 41);
     qtf_encoding er = enc(rtn_text), es = enc(search_text);
-    uint64_t group = er.group == QTF_GROUP_ROW ? cols : er.group;
+    uint64_t group = er.group == QTF_GROUP_ROW      ? cols
+                     : er.group == QTF_GROUP_TENSOR ? rows * cols
+                                                    : er.group;
     blk a, b;
     cr_assert_eq(blk_quantize(&a, &er, x, rows, cols, w, 1), QTF_OK);
     cr_assert_eq(blk_quantize(&b, &es, x, rows, cols, w, 1), QTF_OK, "%s: %s", search_text,

@@ -5,6 +5,7 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 
+#include "container.h"
 #include "test_container_util.h"
 
 static char *dir;
@@ -247,5 +248,52 @@ Test(container_failure, bad_destinations) {
     qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
     oo.flags = 0x80;
     cr_assert_eq(qtf_file_open(&f, p, &oo), QTF_E_INVALID_ARG);
+    free(p);
+}
+
+/* Filesystems without O_TMPFILE: a hidden named temp file, removed on every
+ * failure and renamed on success. */
+Test(container_failure, named_temp_fallback) {
+    qtf__test_force_named_temp(1);
+    char *p = tu_path(dir, "n.qtf");
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    cr_assert_eq(tu_dir_entries(dir), 1); /* the visible temp file */
+    qtf_writer_abort(w);
+    cr_assert_eq(tu_dir_entries(dir), 0);
+    cr_assert_eq(write_rich(p), QTF_OK);
+    cr_assert_eq(tu_dir_entries(dir), 1);
+    struct stat sb;
+    cr_assert_eq(stat(p, &sb), 0);
+    cr_assert_eq(sb.st_mode & 0777, 0644);
+    qtf_file *f;
+    cr_assert_eq(qtf_file_open(&f, p, NULL), QTF_OK);
+    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK);
+    qtf_file_close(f);
+    long n;
+    for (n = 0; n < 100000; n++) {
+        qtf__test_fail_alloc_after(n);
+        qtf_status st = write_rich(p);
+        qtf__test_fail_alloc_after(-1);
+        if (st == QTF_OK) break;
+        cr_assert_eq(st, QTF_E_NOMEM);
+        cr_assert_eq(tu_dir_entries(dir), 1, "allocation %ld left a temp file", n);
+    }
+    /* a killed writer leaves only its hidden temp file, never the destination */
+    char *k = tu_path(dir, "killed.qtf");
+    pid_t pid = fork();
+    cr_assert_geq(pid, 0);
+    if (pid == 0) {
+        qtf_writer *cw;
+        if (qtf_writer_create(&cw, k, NULL)) _exit(1);
+        raise(SIGKILL);
+        _exit(2);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert_eq(tu_dir_entries(dir), 2);
+    cr_assert_neq(access(k, F_OK), 0);
+    qtf__test_force_named_temp(0);
+    free(k);
     free(p);
 }

@@ -2,6 +2,7 @@
  * specific status. Files are assembled byte by byte (builder below) so
  * that each test breaks exactly one rule and is otherwise valid, header
  * checksum included. */
+#include <dirent.h>
 #include <zstd.h>
 
 #include "test_container_util.h"
@@ -928,4 +929,52 @@ Test(container_hostile, error_detail_escapes_control_bytes) {
     meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); tb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 2), QTF_E_DUPLICATE);
     cr_assert_null(strchr(qtf_error_detail(), 0x1b), "%s", qtf_error_detail());
+}
+
+/* --- regression corpus ---------------------------------------------------------------- */
+
+/* Replays the fuzzer's seed corpus (fuzz/corpus/reader: first byte = mode,
+ * as in fuzz_reader.c): every file opens or fails cleanly in every mode, and
+ * the modes agree. */
+Test(container_hostile, fuzz_corpus_replay) {
+    const char *root = getenv("QTF_SOURCE_ROOT");
+    cr_assert_not_null(root);
+    char d[4096];
+    snprintf(d, sizeof d, "%s/fuzz/corpus/reader", root);
+    DIR *dp = opendir(d);
+    if (!dp) cr_skip_test("no corpus at %s", d);
+    struct dirent *e;
+    int files = 0;
+    while ((e = readdir(dp))) {
+        if (e->d_name[0] == '.') continue;
+        char p[8192];
+        snprintf(p, sizeof p, "%s/%s", d, e->d_name);
+        size_t len;
+        unsigned char *b = tu_read(p, &len);
+        if (len == 0) {
+            free(b);
+            continue;
+        }
+        unsigned char *file = malloc(len - 1 ? len - 1 : 1);
+        memcpy(file, b + 1, len - 1);
+        if (b[0] & 1) tu_reseal(file, len - 1);
+        qtf_status full = tu_open_mem(file, len - 1, 0);
+        qtf_status meta = tu_open_mem(file, len - 1, QTF_OPEN_METADATA_ONLY);
+        qtf_status copy = tu_open_mem(file, len - 1, QTF_OPEN_NO_MMAP);
+        cr_assert_eq(full, meta, "%s", e->d_name);
+        cr_assert_eq(full, copy, "%s", e->d_name);
+        if (full == QTF_OK) {
+            qtf_file *f;
+            cr_assert_eq(qtf_file_open_memory(&f, file, len - 1, e->d_name, NULL), QTF_OK);
+            qtf_status st = qtf_file_verify(f, 2, NULL);
+            cr_assert(st == QTF_OK || st == QTF_E_CHECKSUM || st == QTF_E_OFFSET ||
+                      st == QTF_E_COMPRESSION, "%s: %s", e->d_name, qtf_status_name(st));
+            qtf_file_close(f);
+        }
+        free(file);
+        free(b);
+        files++;
+    }
+    closedir(dp);
+    cr_assert_gt(files, 0);
 }

@@ -275,3 +275,161 @@ Test(container_meta, nan_and_special_floats_round_trip) {
     cr_assert(isinf(d) && d < 0);
     qtf_file_close(f);
 }
+
+/* --- editing --------------------------------------------------------------- */
+
+static void write_editable(void) {
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "general.name", "before", 6), QTF_OK);
+    cr_assert_eq(qtf_writer_set_u32(w, "keep", 7), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "chat_template", "{{old}}", 7), QTF_OK);
+    float v[300];
+    for (int i = 0; i < 300; i++) v[i] = (float)(i % 7);
+    uint64_t dims[2] = { 3, 100 };
+    qtf_encoding f32 = tu_enc(QTF_ENC_F32);
+    cr_assert_eq(tu_add(w, "a", 2, dims, &f32, v, sizeof v, 0), QTF_OK);
+    cr_assert_eq(tu_add(w, "b", 2, dims, &f32, v, sizeof v, 3), QTF_OK);
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+}
+
+/* Keeps "keep", replaces the others, adds a tensor. */
+static qtf_status edit(const char *dst, const qtf_file *src) {
+    qtf_writer *w;
+    qtf_status st = qtf_writer_create_edit(&w, dst, src, NULL);
+    if (st) return st;
+    uint64_t keep;
+    cr_assert_eq(qtf_meta_find(&keep, src, "keep"), QTF_OK);
+    float c[4] = { 9, 8, 7, 6 };
+    uint64_t dims[1] = { 4 };
+    qtf_encoding f32 = tu_enc(QTF_ENC_F32);
+    if (!st) st = qtf_writer_copy_meta(w, src, keep);
+    if (!st) st = qtf_writer_set_string(w, "general.name", "after", 5);
+    if (!st) st = qtf_writer_set_string(w, "chat_template", "{{new template}}", 16);
+    if (!st) st = tu_add(w, "c", 1, dims, &f32, c, sizeof c, 0);
+    if (st) {
+        qtf_writer_abort(w);
+        return st;
+    }
+    return qtf_writer_finish(w);
+}
+
+static void check_edited(const char *p, const unsigned char *orig, uint64_t orig_doff,
+                         uint64_t orig_dsize) {
+    qtf_file *f;
+    cr_assert_eq(qtf_file_open(&f, p, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_file_verify(f, 2, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_tensor_count(f), 3);
+    cr_assert_eq(qtf_meta_count(f), 3);
+    cr_assert_str_eq(qtf_meta_key(f, 0), "keep");
+    uint64_t u;
+    cr_assert_eq(qtf_meta_get_u64(&u, f, "keep"), QTF_OK);
+    cr_assert_eq(u, 7);
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.name"), QTF_OK);
+    cr_assert_eq(len, 5);
+    cr_assert_eq(memcmp(s, "after", 5), 0);
+    uint64_t idx;
+    cr_assert_eq(qtf_tensor_find(&idx, f, "c"), QTF_OK);
+    float c[4];
+    cr_assert_eq(qtf_tensor_dequantize(c, QTF_DTYPE_F32, 4, f, idx, 1), QTF_OK);
+    cr_assert_eq(c[3], 6.0f);
+    /* the original data section is unchanged, byte for byte, at the same place */
+    const qtf_file_info *in = qtf_file_get_info(f);
+    cr_assert_eq(in->data_offset, orig_doff);
+    const void *d;
+    cr_assert_eq(qtf_part_data(&d, f, 0, 0), QTF_OK);
+    cr_assert_eq(memcmp((const unsigned char *)d - qtf_tensor_get(f, 0)->parts[0].offset + orig_doff,
+                        orig + orig_doff, (size_t)orig_dsize), 0);
+    float a[300];
+    cr_assert_eq(qtf_tensor_dequantize(a, QTF_DTYPE_F32, 300, f, 1, 1), QTF_OK);
+    cr_assert_eq(a[299], (float)(299 % 7));
+    qtf_file_close(f);
+}
+
+Test(container_meta, edit_in_place_keeps_data) {
+    write_editable();
+    size_t len;
+    unsigned char *orig = tu_read(path, &len);
+    uint64_t doff = qtf__ld64(orig + H_DOFF), dsize = qtf__ld64(orig + H_DSIZE);
+    qtf_file *src;
+    cr_assert_eq(qtf_file_open(&src, path, NULL), QTF_OK);
+    cr_assert_eq(edit(path, src), QTF_OK, "%s", qtf_error_detail());
+    /* src still reads the old inode through its mapping */
+    cr_assert_eq(qtf_file_verify(src, 1, NULL), QTF_OK);
+    qtf_file_close(src);
+    check_edited(path, orig, doff, dsize);
+    cr_assert_eq(tu_dir_entries(dir), 1);
+    free(orig);
+}
+
+Test(container_meta, edit_sources) {
+    write_editable();
+    size_t len;
+    unsigned char *orig = tu_read(path, &len);
+    uint64_t doff = qtf__ld64(orig + H_DOFF), dsize = qtf__ld64(orig + H_DSIZE);
+    char *out = tu_path(dir, "out.qtf");
+    /* metadata-only source: data comes from the reopened file */
+    qtf_open_options o = QTF_OPEN_OPTIONS_INIT;
+    o.flags = QTF_OPEN_METADATA_ONLY;
+    qtf_file *src;
+    cr_assert_eq(qtf_file_open(&src, path, &o), QTF_OK);
+    cr_assert_eq(edit(out, src), QTF_OK, "%s", qtf_error_detail());
+    qtf_file_close(src);
+    check_edited(out, orig, doff, dsize);
+    /* memory source whose name is not a file: data comes from the buffer */
+    cr_assert_eq(qtf_file_open_memory(&src, orig, len, "not-a-file", NULL), QTF_OK);
+    cr_assert_eq(edit(out, src), QTF_OK, "%s", qtf_error_detail());
+    qtf_file_close(src);
+    check_edited(out, orig, doff, dsize);
+    /* ...and metadata-only from memory has no data at all */
+    cr_assert_eq(qtf_file_open_memory(&src, orig, len, "not-a-file", &o), QTF_OK);
+    cr_assert_eq(edit(out, src), QTF_E_STATE);
+    /* a source whose file changed since it was opened is not trusted */
+    qtf_file_close(src);
+    cr_assert_eq(qtf_file_open_memory(&src, orig, len, path, &o), QTF_OK);
+    unsigned char *other = malloc(len);
+    memcpy(other, orig, len);
+    other[120] ^= 1;
+    tu_write(path, other, len);
+    cr_assert_eq(edit(out, src), QTF_E_STATE);
+    qtf_file_close(src);
+    free(other);
+    free(out);
+    free(orig);
+}
+
+Test(container_meta, edit_rules) {
+    write_editable();
+    qtf_file *src;
+    cr_assert_eq(qtf_file_open(&src, path, NULL), QTF_OK);
+    char *out = tu_path(dir, "o.qtf");
+    qtf_writer *w;
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.alignment = 128;
+    cr_assert_eq(qtf_writer_create_edit(&w, out, src, &wo), QTF_E_ALIGNMENT);
+    cr_assert_eq(qtf_writer_create_edit(&w, out, src, NULL), QTF_OK);
+    cr_assert_eq(qtf_writer_copy_meta(w, src, 0), QTF_OK);
+    cr_assert_eq(qtf_writer_copy_meta(w, src, 0), QTF_E_DUPLICATE);
+    cr_assert_eq(qtf_writer_copy_meta(w, src, 3), QTF_E_INVALID_ARG);
+    float v[300] = { 0 };
+    uint64_t dims[2] = { 3, 100 };
+    qtf_encoding f32 = tu_enc(QTF_ENC_F32);
+    cr_assert_eq(tu_add(w, "a", 2, dims, &f32, v, sizeof v, 0), QTF_E_DUPLICATE);
+    qtf_writer_abort(w);
+    cr_assert_eq(tu_dir_entries(dir), 1);
+    /* allocation failures anywhere in an edit: clean error, nothing left */
+    long n;
+    for (n = 0; n < 10000; n++) {
+        qtf__test_fail_alloc_after(n);
+        qtf_status st = edit(out, src);
+        qtf__test_fail_alloc_after(-1);
+        if (st == QTF_OK) break;
+        cr_assert_eq(st, QTF_E_NOMEM, "allocation %ld: %s", n, qtf_status_name(st));
+        cr_assert_eq(tu_dir_entries(dir), 1);
+    }
+    cr_assert_gt(n, 5);
+    qtf_file_close(src);
+    free(out);
+}

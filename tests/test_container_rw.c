@@ -1,5 +1,7 @@
 /* Round trips through the writer and reader: shapes, encodings, zstd,
  * alignment, open modes, and the writer's own validation. */
+#include <sys/mman.h>
+
 #include "test_container_util.h"
 
 static char *dir;
@@ -148,6 +150,51 @@ Test(container_rw, metadata_only_never_reads_data) {
     free(p);
 }
 
+/* Stronger: the data pages are made inaccessible, so any read of tensor
+ * data by a metadata-only open would crash the test. */
+Test(container_rw, metadata_only_open_never_touches_data_pages) {
+    long pg = sysconf(_SC_PAGESIZE);
+    cr_assert(pg >= 4096 && pg <= (1 << 20));
+    char *p = tu_path(dir, "paged.qtf");
+    qtf_writer *w;
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.alignment = (uint32_t)pg;
+    cr_assert_eq(qtf_writer_create(&w, p, &wo), QTF_OK);
+    cr_assert_eq(qtf_writer_set_string(w, "general.name", "paged", 5), QTF_OK);
+    float v[1000];
+    for (int i = 0; i < 1000; i++) v[i] = (float)i;
+    uint64_t dims[1] = { 1000 };
+    qtf_encoding f32 = tu_enc(QTF_ENC_F32);
+    cr_assert_eq(tu_add(w, "a", 1, dims, &f32, v, sizeof v, 0), QTF_OK);
+    cr_assert_eq(tu_add(w, "b", 1, dims, &f32, v, sizeof v, 9), QTF_OK);
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+    size_t len;
+    unsigned char *b = tu_read(p, &len);
+    uint64_t doff = qtf__ld64(b + H_DOFF), dsize = qtf__ld64(b + H_DSIZE);
+    cr_assert_eq(doff, (uint64_t)pg);
+    cr_assert_gt(dsize, 0);
+    size_t maplen = (len + (size_t)pg - 1) & ~((size_t)pg - 1);
+    unsigned char *m = mmap(NULL, maplen, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+                            -1, 0);
+    cr_assert_neq(m, MAP_FAILED);
+    memcpy(m, b, len);
+    cr_assert_eq(mprotect(m + doff, (size_t)dsize, PROT_NONE), 0);
+    qtf_open_options o = QTF_OPEN_OPTIONS_INIT;
+    o.flags = QTF_OPEN_METADATA_ONLY;
+    qtf_file *f;
+    cr_assert_eq(qtf_file_open_memory(&f, m, len, "paged", &o), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_tensor_count(f), 2);
+    cr_assert_eq(qtf_tensor_get(f, 0)->parts[0].checksum, XXH3_64bits(v, sizeof v));
+    cr_assert_eq(qtf_tensor_get(f, 1)->parts[0].compression, QTF_COMPRESSION_ZSTD);
+    const void *d;
+    cr_assert_eq(qtf_part_data(&d, f, 0, 0), QTF_E_STATE);
+    cr_assert_eq(qtf_file_verify(f, 2, NULL), QTF_E_STATE);
+    qtf_file_close(f);
+    munmap(m, maplen);
+    free(b);
+    free(p);
+}
+
 Test(container_rw, shapes_including_scalar_and_empty) {
     char *p = tu_path(dir, "shapes.qtf");
     qtf_writer *w;
@@ -209,9 +256,15 @@ Test(container_rw, zstd_parts_round_trip_and_incompressible_stay_plain) {
                  qtf_error_detail());
     cr_assert_eq(tu_add(w, "noise", 1, dims, &raw, noise, N * 4, 19), QTF_OK, "%s",
                  qtf_error_detail());
+    /* a level recorded in the encoding asks for compression as well */
+    qtf_encoding f32z = f32;
+    f32z.zstd_level = 5;
+    cr_assert_eq(tu_add(w, "zeros5", 1, dims, &f32z, zeros, N * 4, 0), QTF_OK);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
     qtf_file *f = open_path(p, 0);
     const qtf_tensor_info *z = qtf_tensor_get(f, 0), *n = qtf_tensor_get(f, 1);
+    cr_assert_eq(qtf_tensor_get(f, 2)->parts[0].compression, QTF_COMPRESSION_ZSTD);
+    cr_assert_eq(qtf_tensor_get(f, 2)->encoding.zstd_level, 5);
     cr_assert_eq(z->parts[0].compression, QTF_COMPRESSION_ZSTD);
     cr_assert_lt(z->parts[0].stored_size, 100);
     cr_assert_eq(z->parts[0].decoded_size, N * 4);

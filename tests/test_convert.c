@@ -221,7 +221,9 @@ static const char config_json[] =
  * I64 buffer, config.json and tokenizer files. */
 static const char *make_model(const char *name, int bf16) {
     init_weights();
-    const char *d = path_in(name);
+    /* Own buffer: path_in's rotating buffers get reused by later calls. */
+    static char d[512];
+    snprintf(d, sizeof d, "%s", path_in(name));
     cr_assert_eq(mkdir(d, 0755), 0);
     const char *ty = bf16 ? "BF16" : "F32";
     size_t es = bf16 ? 2 : 4;
@@ -568,6 +570,25 @@ Test(convert, importance_vectors) {
     cr_assert(strstr(err_text, "model.layers.0.mlp.up_proj.weight") && strstr(err_text, "64"),
               "%s", err_text);
     cr_assert(!exists(path_in("o.qtf")));
+    /* Negative weights are refused before any output is created. */
+    ones[5] = -1.0f;
+    write_safetensors(path_in("neg.safetensors"), &good, 1);
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
+                     path_in("neg.safetensors"), model, path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "element 5") && strstr(err_text, "neg.safetensors"), "%s",
+              err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+    /* The recipe stored in the file names the importance file. */
+    ones[5] = 1.0f;
+    write_safetensors(path_in("imp.safetensors"), &good, 1);
+    cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
+                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("o.qtf"));
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
+    cr_assert(memmem(s, len, "# importance: imp.safetensors", 29), "%.*s", (int)len, s);
+    qtf_file_close(f);
 }
 
 /* --- hostile and failing inputs -------------------------------------------- */

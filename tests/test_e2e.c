@@ -205,20 +205,37 @@ Test(e2e, sample_round_trip_to_safetensors) {
 
 /* --- shared real checkpoints ------------------------------------------------ */
 
+static int by_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Every folder of $QTF_SHARED_CHECKPOINTS that holds a checkpoint converts
+ * with the default recipe and with int4, and matches its source. */
 Test(e2e, shared_every_checkpoint) {
     NEED_SHARED();
-    const char *names[] = { "capp-gpt2-tiny-hf", "aidreams-llama-260k-hf",
-                            "aidreams-llama-260k-hf-f16", "aidreams-llama-260k-hf-bf16",
-                            "aidreams-llama-260k-hf-sharded",
-                            "aidreams-llama-260k-hf-pytorch-bin" };
-    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+    DIR *d = opendir(shared(""));
+    cr_assert(d);
+    char *names[64];
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) && n < 64) {
+        if (e->d_name[0] == '.') continue;
+        qtf_source *s = NULL;
+        if (qtf_source_open(&s, shared(e->d_name)) != QTF_OK) continue;
+        qtf_source_close(s);
+        names[n++] = strdup(e->d_name);
+    }
+    closedir(d);
+    qsort(names, (size_t)n, sizeof names[0], by_name);
+    cr_assert_geq(n, 6, "only %d checkpoints found", n);
+    for (int i = 0; i < n; i++) {
         const char *src = shared(names[i]);
         cr_assert_eq(CONVERT("-q", src, path_in("d.qtf")), 0, "%s: %s", names[i], err_text);
         check_against_source(path_in("d.qtf"), src, 0.02);
         qtf_file *f = open_qtf(path_in("d.qtf"));
-        const char *s;
+        const char *str;
         uint64_t len;
-        cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.architecture"), QTF_OK);
+        cr_assert_eq(qtf_meta_get_string(&str, &len, f, "general.architecture"), QTF_OK);
         cr_assert(len > 0);
         const void *blob;
         const char *media;
@@ -228,6 +245,7 @@ Test(e2e, shared_every_checkpoint) {
         cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "--fallback", "int8", src,
                              path_in("d4.qtf")), 0, "%s: %s", names[i], err_text);
         check_against_source(path_in("d4.qtf"), src, 0.2);
+        free(names[i]);
     }
 }
 

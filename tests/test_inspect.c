@@ -406,6 +406,10 @@ Test(inspect_util, escape) {
     e = esc("caf\xc3\xa9 \xc2\x9b \xe2\x80\xae", 12, 0, 0);
     cr_assert_str_eq(e, "caf\xc3\xa9 \\u009B \\u202E");
     free(e);
+    /* text libqtf already escaped keeps its backslashes, controls still go */
+    e = esc("name 'a\\x01'\x1b", 13, 0, CLI_ESC_KEEP_BACKSLASH);
+    cr_assert_str_eq(e, "name 'a\\x01'\\x1b");
+    free(e);
     e = esc("say \"hi\"", 8, 0, CLI_ESC_QUOTE);
     cr_assert_str_eq(e, "say \\\"hi\\\"");
     free(e);

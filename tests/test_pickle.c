@@ -436,9 +436,12 @@ typedef struct zent {
     unsigned method;
 } zent;
 
-static void write_zip(const char *path, const zent *e, int n) {
+/* Stored entries; with zip64, every size and offset goes through the ZIP64
+ * extra field and end records, as torch writes archives above 4 GiB. */
+static void write_zip_ex(const char *path, const zent *e, int n, int zip64) {
     static unsigned char out[1 << 16];
     size_t o = 0, offs[16];
+    const size_t xl = zip64 ? 28 : 0;
     for (int k = 0; k < n; k++) {
         size_t nl = strlen(e[k].name);
         offs[k] = o;
@@ -447,12 +450,20 @@ static void write_zip(const char *path, const zent *e, int n) {
         qtf__st32(h, 0x04034b50u);
         qtf__st16(h + 4, 20);
         qtf__st16(h + 8, (uint16_t)e[k].method);
-        qtf__st32(h + 18, (uint32_t)e[k].len);
-        qtf__st32(h + 22, (uint32_t)e[k].len);
+        qtf__st32(h + 18, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
+        qtf__st32(h + 22, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
         qtf__st16(h + 26, (uint16_t)nl);
+        qtf__st16(h + 28, (uint16_t)(zip64 ? 20 : 0));
         memcpy(h + 30, e[k].name, nl);
-        memcpy(h + 30 + nl, e[k].data, e[k].len);
-        o += 30 + nl + e[k].len;
+        if (zip64) {
+            qtf__st16(h + 30 + nl, 1);
+            qtf__st16(h + 32 + nl, 16);
+            qtf__st64(h + 34 + nl, e[k].len);
+            qtf__st64(h + 42 + nl, e[k].len);
+        }
+        size_t lx = zip64 ? 20 : 0;
+        memcpy(h + 30 + nl + lx, e[k].data, e[k].len);
+        o += 30 + nl + lx + e[k].len;
     }
     size_t cd = o;
     for (int k = 0; k < n; k++) {
@@ -460,27 +471,52 @@ static void write_zip(const char *path, const zent *e, int n) {
         unsigned char *h = out + o;
         memset(h, 0, 46);
         qtf__st32(h, 0x02014b50u);
-        qtf__st16(h + 4, 20);
-        qtf__st16(h + 6, 20);
+        qtf__st16(h + 4, 45);
+        qtf__st16(h + 6, 45);
         qtf__st16(h + 10, (uint16_t)e[k].method);
-        qtf__st32(h + 20, (uint32_t)e[k].len);
-        qtf__st32(h + 24, (uint32_t)e[k].len);
+        qtf__st32(h + 20, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
+        qtf__st32(h + 24, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
         qtf__st16(h + 28, (uint16_t)nl);
-        qtf__st32(h + 42, (uint32_t)offs[k]);
+        qtf__st16(h + 30, (uint16_t)xl);
+        qtf__st32(h + 42, zip64 ? 0xFFFFFFFFu : (uint32_t)offs[k]);
         memcpy(h + 46, e[k].name, nl);
-        o += 46 + nl;
+        if (zip64) {
+            qtf__st16(h + 46 + nl, 1);
+            qtf__st16(h + 48 + nl, 24);
+            qtf__st64(h + 50 + nl, e[k].len);  /* size */
+            qtf__st64(h + 58 + nl, e[k].len);  /* compressed size */
+            qtf__st64(h + 66 + nl, offs[k]);   /* local header offset */
+        }
+        o += 46 + nl + xl;
+    }
+    size_t cd_size = o - cd;
+    if (zip64) {
+        unsigned char *r = out + o;
+        memset(r, 0, 56 + 20);
+        qtf__st32(r, 0x06064b50u);
+        qtf__st64(r + 4, 44);
+        qtf__st64(r + 24, (uint64_t)n);
+        qtf__st64(r + 32, (uint64_t)n);
+        qtf__st64(r + 40, cd_size);
+        qtf__st64(r + 48, cd);
+        qtf__st32(r + 56, 0x07064b50u);
+        qtf__st64(r + 64, o);
+        qtf__st32(r + 72, 1);
+        o += 76;
     }
     unsigned char *h = out + o;
     memset(h, 0, 22);
     qtf__st32(h, 0x06054b50u);
-    qtf__st16(h + 8, (uint16_t)n);
-    qtf__st16(h + 10, (uint16_t)n);
-    qtf__st32(h + 12, (uint32_t)(o - cd));
-    qtf__st32(h + 16, (uint32_t)cd);
+    qtf__st16(h + 8, zip64 ? 0xFFFF : (uint16_t)n);
+    qtf__st16(h + 10, zip64 ? 0xFFFF : (uint16_t)n);
+    qtf__st32(h + 12, zip64 ? 0xFFFFFFFFu : (uint32_t)cd_size);
+    qtf__st32(h + 16, zip64 ? 0xFFFFFFFFu : (uint32_t)cd);
     o += 22;
     cr_assert(o <= sizeof out);
     tu_write(path, out, o);
 }
+
+static void write_zip(const char *path, const zent *e, int n) { write_zip_ex(path, e, n, 0); }
 
 static const float w_data[6] = {1, 2, 3, 4, 5, 6};
 static const uint16_t b_data[4] = {0x3C00, 0x4000, 0x4200, 0x4400}; /* f16 1 2 3 4 */
@@ -645,4 +681,33 @@ Test(pickle, sharded_torch_bins) {
     free(p1);
     free(p2);
     free(ix);
+}
+
+Test(pickle, zip64_archive_reads_like_a_plain_one) {
+    pk p;
+    state_dict(&p, two, 2);
+    zent e[3] = {
+        {"archive/data.pkl", p.b, p.n, 0},
+        {"archive/data/0", w_data, sizeof w_data, 0},
+        {"archive/data/1", b_data, sizeof b_data, 0},
+    };
+    char *path = tu_path(dir, "z64.bin");
+    write_zip_ex(path, e, 3, 1);
+    qtf_source *s;
+    cr_assert_eq(qtf_source_open(&s, path), QTF_OK, "%s", qtf_error_detail());
+    uint64_t i;
+    float f[6];
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "w"), QTF_OK);
+    cr_assert_eq(qtf_source_read_f32(f, 6, s, i, 1), QTF_OK);
+    cr_assert_eq(memcmp(f, w_data, sizeof w_data), 0);
+    qtf_source_close(s);
+    /* Without its ZIP64 locator the 0xFFFFFFFF fields cannot be resolved. */
+    size_t len;
+    unsigned char *b = tu_read(path, &len);
+    memset(b + len - 22 - 20, 0, 4);
+    qtf__zip z;
+    cr_assert_eq(qtf__zip_open_memory(&z, b, len, "z64.bin"), QTF_E_HEADER);
+    cr_assert(strstr(qtf_error_detail(), "no ZIP64 locator"), "%s", qtf_error_detail());
+    free(b);
+    free(path);
 }

@@ -590,3 +590,19 @@ Test(dispatch, quantized_families_through_the_public_api) {
     free(y);
     free(h);
 }
+
+Test(dispatch, half_destination_buffer_failure_is_reported) {
+    enum { N = 64 };
+    float x[N];
+    for (int i = 0; i < N; i++) x[i] = (float)i - 20.0f;
+    const uint64_t d[] = { 2, 32 };
+    qtf_encoded *q = quantize_ok("q8_0", x, 2, d, 1);
+    uint16_t h[N];
+    qtf__test_fail_alloc_after(0);
+    qtf_status st = dequantize(h, QTF_DTYPE_F16, N, "q8_0", 2, d, q);
+    qtf__test_fail_alloc_after(-1);
+    cr_assert_eq(st, QTF_E_NOMEM);
+    cr_assert_eq(dequantize(h, QTF_DTYPE_F16, N, "q8_0", 2, d, q), QTF_OK);
+    cr_assert_str_eq(qtf_error_detail(), "");
+    qtf_encoded_free(q);
+}

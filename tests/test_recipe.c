@@ -350,3 +350,68 @@ Test(recipe, keep_with_zstd) {
     cr_assert_eq(c.enc.zstd_level, 0, "integer policy keep is plain");
     qtfc_recipe_free(&r);
 }
+
+static char *write_temp_bytes(const void *data, size_t n) {
+    static char path[64];
+    strcpy(path, "/tmp/qtf-recipe-XXXXXX");
+    int fd = mkstemp(path);
+    cr_assert(fd >= 0);
+    cr_assert_eq(write(fd, data, n), (ssize_t)n);
+    close(fd);
+    return path;
+}
+
+Test(recipe, hostile_files) {
+    qtfc_recipe r;
+    /* NUL byte inside a rule. */
+    static const char nul[] = "*.a=int8\n*.b\0x=int8\n";
+    char *path = write_temp_bytes(nul, sizeof nul - 1);
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_load_file(&r, path, err, sizeof err), -1);
+    cr_assert(strstr(err, ":2:") && strstr(err, "NUL"), "%s", err);
+    qtfc_recipe_free(&r);
+    unlink(path);
+    /* A line longer than the limit. */
+    size_t n = 10000;
+    char *big = malloc(n + 1);
+    memset(big, 'a', n);
+    big[n] = '\n';
+    path = write_temp_bytes(big, n + 1);
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_load_file(&r, path, err, sizeof err), -1);
+    cr_assert(strstr(err, ":1:") && strstr(err, "longer"), "%s", err);
+    qtfc_recipe_free(&r);
+    unlink(path);
+    free(big);
+    /* A file over 1 MiB. */
+    n = (1u << 20) + 10;
+    big = malloc(n);
+    for (size_t i = 0; i < n; i++) big[i] = (i % 16 == 15) ? '\n' : '#';
+    path = write_temp_bytes(big, n);
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_load_file(&r, path, err, sizeof err), -1);
+    cr_assert(strstr(err, "larger"), "%s", err);
+    qtfc_recipe_free(&r);
+    unlink(path);
+    free(big);
+    /* Random bytes: an error or rules, never a crash; errors name a line. */
+    uint32_t s = 12345;
+    for (int round = 0; round < 200; round++) {
+        unsigned char junk[256];
+        for (size_t i = 0; i < sizeof junk; i++) {
+            s ^= s << 13; s ^= s >> 17; s ^= s << 5;
+            junk[i] = "=*#:\n ,ab.int48keepgroup"[s % 24];
+        }
+        path = write_temp_bytes(junk, sizeof junk);
+        qtfc_recipe_init(&r);
+        if (qtfc_recipe_load_file(&r, path, err, sizeof err) != 0)
+            cr_assert(strstr(err, path) && strchr(err + strlen(path), ':'), "%s", err);
+        qtfc_recipe_free(&r);
+        unlink(path);
+    }
+    /* A directory is not a recipe. */
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_load_file(&r, "/tmp", err, sizeof err), -1);
+    cr_assert(strstr(err, "/tmp"), "%s", err);
+    qtfc_recipe_free(&r);
+}

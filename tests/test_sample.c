@@ -185,3 +185,20 @@ Test(sample, bad_arguments_fail) {
     cr_assert_eq(run_sample("x", "--frobnicate 3"), 2);
     cr_assert_eq(run_sample("x", "extra-arg"), 2);
 }
+
+Test(sample, rerun_into_the_same_folder_removes_stale_weights) {
+    cr_assert_eq(run_sample("r", "--layers 2 --hidden 64 --vocab 32 --shards 3"), 0);
+    cr_assert_eq(run_sample("r", "--layers 2 --hidden 64 --vocab 32 --shards 1"), 0);
+    char p[4096];
+    snprintf(p, sizeof p, "%s/r", dir);
+    cr_assert_eq(tu_dir_entries(p), 6, "config, generation config, 3 tokenizer files, weights");
+    qtf_source *s;
+    cr_assert_eq(qtf_source_open(&s, p), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_get_kind(s), QTF_SOURCE_SAFETENSORS, "no stale index wins");
+    qtf_source_close(s);
+    cr_assert_eq(run_sample("r", "--layers 2 --hidden 64 --vocab 32 --shards 2"), 0);
+    cr_assert_eq(tu_dir_entries(p), 8, "two shards and an index replace model.safetensors");
+    cr_assert_eq(qtf_source_open(&s, p), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_file_count(s), 2);
+    qtf_source_close(s);
+}

@@ -445,3 +445,37 @@ Test(source, shared_single_file_opened_directly) {
     qtf_source_close(s);
     free(p);
 }
+
+Test(source, shards_may_be_symlinks_as_in_the_hub_cache) {
+    static const char *s1[] = {"a"};
+    write_shard("blob-1234", s1, 1);
+    char *blob = tu_path(dir, "blob-1234"), *link = tu_path(dir, "model-1.safetensors");
+    cr_assert_eq(symlink("blob-1234", link), 0);
+    write_text("model.safetensors.index.json", INDEX_HEAD "\"a\":\"model-1.safetensors\"}}");
+    qtf_source *s;
+    cr_assert_eq(open_dir(&s), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_str_eq(qtf_source_file_name(s, 0), "model-1.safetensors");
+    qtf_source_close(s);
+    free(blob);
+    free(link);
+}
+
+Test(source, file_shrinking_after_open_is_a_clean_error) {
+    static const char *names[] = {"a", "b"};
+    write_shard("model.safetensors", names, 2);
+    qtf_source *s;
+    cr_assert_eq(open_dir(&s), QTF_OK, "%s", qtf_error_detail());
+    char *p = tu_path(dir, "model.safetensors");
+    uint64_t size = qtf_source_file_size(s, 0);
+    cr_assert_eq(truncate(p, (off_t)size - 4), 0);
+    uint64_t i;
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "b"), QTF_OK);
+    float v[2];
+    cr_assert_eq(qtf_source_read_f32(v, 2, s, i, 1), QTF_E_TRUNCATED);
+    cr_assert(strstr(qtf_error_detail(), "tensor 'b'"), "%s", qtf_error_detail());
+    cr_assert(strstr(qtf_error_detail(), p), "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "a"), QTF_OK);
+    cr_assert_eq(qtf_source_read_f32(v, 2, s, i, 1), QTF_OK, "earlier bytes are intact");
+    qtf_source_close(s);
+    free(p);
+}

@@ -4,6 +4,7 @@
  * tensors and shape mismatches, and the report formats (JSON, Markdown, SVG). */
 #include <dirent.h>
 #include <jansson.h>
+#include <xxhash.h>
 
 #include "source.h"
 #include "tools_fixture.h"
@@ -506,5 +507,145 @@ Test(verify, real_checkpoint_all_source_layouts) {
         json_decref(j);
         tf_run_free(&r);
     }
+    fx_teardown(&fx);
+}
+
+/* Rewrites the encoding id of tensor `index` and re-seals the header
+ * checksum (spec/FORMAT.md sections 3 and 6), giving a valid file whose
+ * tensor uses an encoding this version does not know. */
+static void set_encoding_id(const char *path, uint64_t index, uint32_t id) {
+    size_t len;
+    unsigned char *b = (unsigned char *)tf_slurp(path, &len);
+    cr_assert(b && len >= 128);
+#define LD32(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24)
+#define LD64(p) ((uint64_t)LD32(p) | (uint64_t)LD32((p) + 4) << 32)
+    uint64_t meta_off = LD64(b + 64), meta_size = LD64(b + 72), dir_off = LD64(b + 80), dir_size = LD64(b + 88);
+    size_t pos = (size_t)dir_off;
+    for (uint64_t k = 0;; k++) {
+        pos += 4 + LD32(b + pos);                /* name */
+        uint32_t n_dims = LD32(b + pos);
+        pos += 4 + 8 * (size_t)n_dims + 4;       /* dims, source dtype */
+        if (k == index) {
+            b[pos] = (unsigned char)id;
+            b[pos + 1] = (unsigned char)(id >> 8);
+            b[pos + 2] = (unsigned char)(id >> 16);
+            b[pos + 3] = (unsigned char)(id >> 24);
+            break;
+        }
+        pos += 4;
+        uint32_t n_params = LD32(b + pos);
+        pos += 4 + 8 * (size_t)n_params;
+        uint32_t n_parts = LD32(b + pos);
+        pos += 4 + 40 * (size_t)n_parts;
+        cr_assert_lt(pos, len);
+    }
+    XXH3_state_t *st = XXH3_createState();
+    XXH3_64bits_reset(st);
+    XXH3_64bits_update(st, b, 120);
+    XXH3_64bits_update(st, b + meta_off, (size_t)meta_size);
+    XXH3_64bits_update(st, b + dir_off, (size_t)dir_size);
+    uint64_t h = XXH3_64bits_digest(st);
+    XXH3_freeState(st);
+    for (int i = 0; i < 8; i++) b[120 + i] = (unsigned char)(h >> (56 - 8 * i));
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b, 1, len, f), len);
+    fclose(f);
+    free(b);
+#undef LD32
+#undef LD64
+}
+
+Test(verify, unknown_encoding_fails_decode_only) {
+    fixture fx = fx_setup();
+    set_encoding_id(fx.file, TF_SAMPLE_COUNT - 1, 200);
+    tf_run_result r;
+    json_t *j = run_json(&fx, &r, NULL, 0);
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    json_t *t = tensor_by_name(j, "norm.weight");
+    cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "unknown(id=200)");
+    cr_assert(json_is_true(json_object_get(t, "checksum_ok")), "its bytes are still verifiable");
+    cr_assert(json_is_false(json_object_get(t, "decode_ok")));
+    cr_assert(strstr(json_string_value(json_object_get(t, "decode_error")), "200"));
+    cr_assert_eq(json_array_size(json_object_get(j, "failures")), 1);
+    json_decref(j);
+    tf_run_free(&r);
+
+    /* qtf-inspect lists it (exit 0); --detail cannot decode it (exit 1) */
+    char *inspect = tf_tool("qtf-inspect");
+    char *list[] = {inspect, fx.file, NULL};
+    r = tf_run(list, fx.dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "unknown(id=200)"), "%s", r.out);
+    tf_run_free(&r);
+    char *detail[] = {inspect, fx.file, "--tensor", "norm.weight", "--detail", NULL};
+    r = tf_run(detail, fx.dir);
+    cr_assert_eq(r.code, 1);
+    cr_assert(strstr(r.out, "cannot decode: QTF_E_UNKNOWN_ENCODING"), "%s", r.out);
+    tf_run_free(&r);
+    free(inspect);
+    fx_teardown(&fx);
+}
+
+/* Removes the members that are measurements, not results. */
+static void strip_timing(json_t *j) {
+    json_object_del(j, "threads");
+    json_t *c = json_object_get(j, "checks");
+    json_object_del(json_object_get(c, "checksums"), "seconds");
+    json_object_del(json_object_get(c, "decode"), "seconds");
+}
+
+Test(verify, same_report_for_any_thread_count) {
+    fixture fx = fx_setup();
+    corrupt_tensor(fx.file, "layers.0.feed_forward.w1.weight", 1);
+    char *src = make_source(&fx, "source.qtf", 2, 1, 4);
+    tf_run_result r;
+    char *one[] = {"--against", src, "--max-rel-rmse", "0.05", "--threads", "1"};
+    json_t *a = run_json(&fx, &r, one, 6);
+    cr_assert_eq(r.code, 1);
+    tf_run_free(&r);
+    char *three[] = {"--against", src, "--max-rel-rmse", "0.05", "--threads", "3"};
+    json_t *b = run_json(&fx, &r, three, 6);
+    cr_assert_eq(r.code, 1);
+    tf_run_free(&r);
+    strip_timing(a);
+    strip_timing(b);
+    char *sa = json_dumps(a, JSON_SORT_KEYS), *sb = json_dumps(b, JSON_SORT_KEYS);
+    cr_assert_str_eq(sa, sb);
+    free(sa);
+    free(sb);
+    json_decref(a);
+    json_decref(b);
+    free(src);
+    fx_teardown(&fx);
+}
+
+/* A non-zero byte in the padding after a tensor: named, exit 1. */
+Test(verify, padding_must_be_zero) {
+    fixture fx = fx_setup();
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, fx.file, NULL), QTF_OK);
+    uint64_t idx;
+    cr_assert_eq(qtf_tensor_find(&idx, f, "layers.0.attention.wq.weight"), QTF_OK);
+    const qtf_tensor_info *t = qtf_tensor_get(f, idx);
+    const qtf_part_info *last = &t->parts[t->n_parts - 1];
+    uint64_t pad = last->offset + last->stored_size;
+    cr_assert_neq(pad % 64, 0, "the sample must leave padding after this tensor");
+    qtf_file_close(f);
+    FILE *io = fopen(fx.file, "r+b");
+    cr_assert(io);
+    fseek(io, (long)pad, SEEK_SET);
+    fputc(0x01, io);
+    fclose(io);
+    tf_run_result r;
+    json_t *j = run_json(&fx, &r, NULL, 0);
+    cr_assert_eq(r.code, 1, "%s", r.err);
+    json_t *tj = tensor_by_name(j, "layers.0.attention.wq.weight");
+    cr_assert_str_eq(json_string_value(json_object_get(tj, "checksum_status")), "QTF_E_OFFSET");
+    json_t *fail = json_array_get(json_object_get(j, "failures"), 0);
+    cr_assert(strstr(json_string_value(json_object_get(fail, "message")), "padding"), "%s",
+              json_string_value(json_object_get(fail, "message")));
+    json_decref(j);
+    tf_run_free(&r);
     fx_teardown(&fx);
 }

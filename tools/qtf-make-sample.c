@@ -9,6 +9,7 @@
  * splitmix64 and the arithmetic uses only +, *, / and sqrt (all correctly
  * rounded in IEEE 754), never libm transcendentals. Memory stays bounded by
  * the largest tensor, so multi-GB checkpoints can be produced for benchmarks. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -397,6 +398,37 @@ static int write_weights(const sample_opts *o, uint64_t *out_params, uint64_t *o
     return ok;
 }
 
+/* A re-run into the same folder must not leave weights of an earlier run
+ * that a reader would pick up (an old index beats a new model.safetensors). */
+static void remove_stale_weights(const char *dir, unsigned n_shards) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        unsigned k, n;
+        char tail[32];
+        int stale = 0;
+        if (sscanf(e->d_name, "model-%5u-of-%5u.%31s", &k, &n, tail) == 3 &&
+            strcmp(tail, "safetensors") == 0) {
+            char want[64];
+            shard_name(want, sizeof want, k - 1, n_shards);
+            stale = n != n_shards || k < 1 || k > n || strcmp(want, e->d_name) != 0;
+        } else if (strcmp(e->d_name, "model.safetensors") == 0) {
+            stale = n_shards > 1;
+        } else if (strcmp(e->d_name, "model.safetensors.index.json") == 0) {
+            stale = n_shards == 1;
+        }
+        if (stale) {
+            char *p = join(dir, e->d_name);
+            if (p && unlink(p) != 0)
+                fprintf(stderr, "qtf-make-sample: warning: cannot remove stale %s: %s\n", p,
+                        strerror(errno));
+            free(p);
+        }
+    }
+    closedir(d);
+}
+
 /* --- command line ---------------------------------------------------------------- */
 
 static void usage(FILE *to) {
@@ -405,7 +437,8 @@ static void usage(FILE *to) {
             "[--seed S]\n"
             "Writes a deterministic LLaMA-like Hugging Face checkpoint (BF16 safetensors,\n"
             "config and tokenizer files). Defaults: --layers 2 --hidden 256 --vocab 1024\n"
-            "--shards 2 --seed 1 (about 4 MB). --hidden must be a multiple of 64.\n"
+            "--shards 2 --seed 1 (about 4 MB). --hidden must be a multiple of 64; --shards is\n"
+            "an upper bound (shards hold whole tensors of similar total size).\n"
             "Example for a ~2 GB benchmark model: --hidden 2048 --layers 18 --vocab 32000\n");
 }
 
@@ -481,6 +514,7 @@ int main(int argc, char **argv) {
     int ok = write_config(&o) && write_tokenizer(&o) &&
              write_weights(&o, &params, &bytes, &shards);
     if (!ok) return 1;
+    remove_stale_weights(o.out, shards);
     printf("wrote %s: LLaMA-like, %u layers, hidden %u, vocab %u, %llu parameters, %llu bytes "
            "of BF16 in %u shard%s\n", o.out, o.layers, o.hidden, o.vocab,
            (unsigned long long)params, (unsigned long long)bytes, shards, shards == 1 ? "" : "s");
