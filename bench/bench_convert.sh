@@ -57,15 +57,17 @@ largest=$("$convert" --dry-run "$work/model" |
                END { printf "%.0f", m * 4 }')
 bound_kb=$(( (3 * largest + 64 * 1048576) / 1024 ))
 
-# seconds and peak RSS (KB) of a command, from /usr/bin/time -v
+# wall seconds, peak RSS (KB) and CPU seconds (user + system) of a command,
+# from /usr/bin/time -v. On a shared machine CPU seconds are the steadier figure.
 measure() {
     local log=$work/time.log
     /usr/bin/time -v "$@" 2>"$log" >/dev/null || { cat "$log" >&2; return 1; }
-    local wall rss
+    local wall rss cpu
     wall=$(sed -n 's/.*Elapsed (wall clock) time (h:mm:ss or m:ss): //p' "$log" |
            awk -F: '{ s = 0; for (i = 1; i <= NF; i++) s = s * 60 + $i; print s }')
     rss=$(sed -n 's/.*Maximum resident set size (kbytes): //p' "$log")
-    echo "$wall $rss"
+    cpu=$(awk -F': ' '/User time|System time/ { s += $2 } END { printf "%.2f", s }' "$log")
+    echo "$wall $rss $cpu"
 }
 mbps() { awk -v b="$src_bytes" -v s="$1" 'BEGIN { printf "%.0f", (s > 0) ? b / s / 1e6 : 0 }'; }
 
@@ -73,37 +75,36 @@ mkdir -p "$work/copy"
 best_cp=
 for _ in $(seq "$repeat"); do
     rm -f "$work"/copy/*
-    read -r s _ < <(measure cp "$work"/model/*.safetensors "$work/copy/")
+    read -r s _ c < <(measure cp "$work"/model/*.safetensors "$work/copy/")
     if [ -z "$best_cp" ] || awk -v a="$s" -v b="$best_cp" 'BEGIN { exit !(a < b) }'; then
         best_cp=$s
+        cp_cpu=$c
     fi
 done
 rm -f "$work"/copy/*
-read -r cp_sync _ < <(measure sh -c "cp '$work'/model/*.safetensors '$work/copy/' && sync")
+read -r cp_sync _ cp_sync_cpu < <(measure sh -c "cp '$work'/model/*.safetensors '$work/copy/' && sync")
 rm -rf "$work/copy"
 
 echo
 echo "checkpoint: $src_bytes bytes of bf16 safetensors ($layers layers, hidden $hidden, vocab $vocab)"
 echo "largest tensor: $largest bytes in f32; memory bound 3x + 64 MiB = $bound_kb KB"
 echo
-printf '| %-26s | %7s | %8s | %8s | %9s | %11s | %s |\n' \
-    command threads seconds "MB/s in" "x cp" "peak RSS MB" "within bound"
-printf '|%s|%s|%s|%s|%s|%s|%s|\n' "$(printf -- '-%.0s' {1..28})" "---------" "----------" \
-    "----------" "-----------" "-------------" "--------------"
-printf '| %-26s | %7s | %8.2f | %8s | %9s | %11s | %s |\n' "cp (best of $repeat)" - "$best_cp" \
-    "$(mbps "$best_cp")" 1.00 - -
-printf '| %-26s | %7s | %8.2f | %8s | %9s | %11s | %s |\n' "cp + sync" - "$cp_sync" \
-    "$(mbps "$cp_sync")" "$(awk -v a="$best_cp" -v b="$cp_sync" 'BEGIN { printf "%.2f", a / b }')" - -
+row() { printf '| %-28s | %7s | %8s | %7s | %8s | %6s | %11s | %s |\n' "$@"; }
+row command threads "wall s" "CPU s" "MB/s in" "x cp" "peak RSS MB" "within bound (output)"
+row "---" "---" "---" "---" "---" "---" "---" "---"
+row "cp (best of $repeat)" - "$best_cp" "$cp_cpu" "$(mbps "$best_cp")" 1.00 - -
+row "cp + sync" - "$cp_sync" "$cp_sync_cpu" "$(mbps "$cp_sync")" \
+    "$(awk -v a="$best_cp" -v b="$cp_sync" 'BEGIN { printf "%.2f", a / b }')" - -
 for enc in $encodings; do
     for t in $threads; do
-        read -r s rss < <(measure "$convert" --quiet --threads "$t" --encoding "$enc" \
-                                  --fallback int8 "$work/model" "$work/out.qtf")
+        read -r s rss cpu < <(measure "$convert" --quiet --threads "$t" --encoding "$enc" \
+                                      --fallback int8 "$work/model" "$work/out.qtf")
         out_bytes=$(stat -c %s "$work/out.qtf")
         rm -f "$work/out.qtf"
-        printf '| %-26s | %7s | %8.2f | %8s | %9s | %11s | %s |\n' \
-            "qtf-convert -e $enc" "$t" "$s" "$(mbps "$s")" \
+        row "qtf-convert -e $enc" "$t" "$s" "$cpu" "$(mbps "$s")" \
             "$(awk -v a="$best_cp" -v b="$s" 'BEGIN { printf "%.2f", a / b }')" \
-            "$((rss / 1024))" "$([ "$rss" -le "$bound_kb" ] && echo yes || echo NO) (out $((out_bytes / 1048576)) MiB)"
+            "$((rss / 1024))" \
+            "$([ "$rss" -le "$bound_kb" ] && echo yes || echo NO) ($((out_bytes / 1048576)) MiB)"
     done
 done
 echo

@@ -68,11 +68,15 @@ QTF__HOT void qtf__codec_decode(const qtf__codec *c, const uint8_t *restrict cod
         qtf__codebook_decode(c, codes, n, scale, dst);
         return;
     }
+    /* The mask only matters for one-code-per-byte parts, where a hostile
+     * byte may exceed 2^bits - 1: the spec reads the low `bits` bits. */
+    const uint8_t mask = (uint8_t)(c->n_codes - 1);
     if (c->asym) {
-        for (uint64_t j = 0; j < n; j++) dst[j] = scale * (float)codes[j] + min;
+        for (uint64_t j = 0; j < n; j++) dst[j] = scale * (float)(codes[j] & mask) + min;
     } else {
         const int32_t zero = (int32_t)c->zero;
-        for (uint64_t j = 0; j < n; j++) dst[j] = scale * (float)((int32_t)codes[j] - zero);
+        for (uint64_t j = 0; j < n; j++)
+            dst[j] = scale * (float)((int32_t)(codes[j] & mask) - zero);
     }
 }
 

@@ -4,14 +4,13 @@
  * The scales of a tensor are centred on their mean (one f32 offset), then
  * every block of QTF__DQ_BLOCK centred scales is quantized to 8-bit codes with
  * a uniform symmetric map: code = 128 + round(r / step), step = absmax(r)/127,
- * one f32 step per block. A uniform map was chosen over bitsandbytes' signed
- * "dynamic" map because the centred scales of a weight tensor are spread
- * fairly evenly over their range (they are maxima of groups, so they
- * concentrate away from zero), where a log-like map wastes its resolution near
- * zero; the bench (bench/RESULTS-encodings.md) shows nf4 with dq within 1% of
- * nf4 with f32 scales. Code 0 is never written; it decodes like any other
- * code (offset - 128 * step), so hostile codes cannot fault.
- */
+ * one f32 step per block. A uniform map rather than bitsandbytes' signed
+ * "dynamic" (log-like) map: it is simpler to specify and decode, and what
+ * matters is the error it adds to the weights, which is small: the bench
+ * (bench/RESULTS-encodings.md) shows nf4 g64 with dq within
+ * 0.1% of nf4 with f16 scales. Code 0 is never written; it decodes like any
+ * other code (offset - 128 * step), so hostile codes cannot fault. The block
+ * family's search re-chooses codes among neighbours (block_int.c). */
 #include <math.h>
 
 #include "family.h"

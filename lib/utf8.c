@@ -45,16 +45,26 @@ const char *qtf__escape(char *buf, size_t cap, const void *s, size_t len) {
     const unsigned char *p = s;
     size_t o = 0;
     if (cap == 0) return buf;
-    for (size_t i = 0; i < len; i++) {
+    for (size_t i = 0; i < len;) {
         unsigned char c = p[i];
         char tmp[5];
-        size_t n;
-        if (c < 0x20 || c == 0x7F || c == '\'' || c == '\\' || c == '"') {
+        size_t n = 1, take = 1;
+        if (c >= 0x80) {
+            /* whole valid sequences are kept; any other byte is escaped so
+             * that the message itself is valid UTF-8 */
+            size_t seq = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (seq <= len - i && qtf__utf8_check(p + i, seq, NULL)) {
+                memcpy(tmp, p + i, seq);
+                n = take = seq;
+            } else {
+                snprintf(tmp, sizeof tmp, "\\x%02X", c);
+                n = 4;
+            }
+        } else if (c < 0x20 || c == 0x7F || c == '\'' || c == '\\' || c == '"') {
             snprintf(tmp, sizeof tmp, "\\x%02X", c);
             n = 4;
         } else {
             tmp[0] = (char)c;
-            n = 1;
         }
         if (o + n + 4 > cap) { /* room for "..." and NUL */
             memcpy(buf + o, "...", 3);
@@ -63,6 +73,7 @@ const char *qtf__escape(char *buf, size_t cap, const void *s, size_t len) {
         }
         memcpy(buf + o, tmp, n);
         o += n;
+        i += take;
     }
     buf[o] = '\0';
     return buf;

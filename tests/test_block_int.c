@@ -380,3 +380,18 @@ Test(int_layout, bits_per_weight_of_common_encodings) {
     e = enc("q8_0");
     cr_assert_float_eq(qtf_encoding_bits_per_weight(&e, 2, dims), 8.5, 1e-9);
 }
+
+Test(int_hostile, one_per_byte_codes_use_their_low_bits) {
+    /* int4 sym, scale 1: byte 0xF3 decodes like code 3 (value 3 - 8 = -5) */
+    qtf_encoding e = enc("int4:group=4,scale=f32,zstd=1");
+    unsigned char codes[4] = { 0xF3, 0x03, 0x8A, 0x0A };
+    unsigned char scale[4];
+    qtf__st32(scale, 0x3f800000u);
+    const void *parts[2] = { codes, scale };
+    float y[4];
+    cr_assert_eq(qtf__block_dequantize(y, &e, 1, 4, parts, 1), QTF_OK);
+    cr_assert_eq(y[0], -5.0f);
+    cr_assert_eq(y[1], -5.0f);
+    cr_assert_eq(y[2], 2.0f);
+    cr_assert_eq(y[3], 2.0f);
+}

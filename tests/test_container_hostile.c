@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <zstd.h>
 
+#include "container.h"
 #include "test_container_util.h"
 
 TestSuite(container_hostile);
@@ -929,6 +930,15 @@ Test(container_hostile, error_detail_escapes_control_bytes) {
     meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); tb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 2), QTF_E_DUPLICATE);
     cr_assert_null(strchr(qtf_error_detail(), 0x1b), "%s", qtf_error_detail());
+}
+
+Test(container_hostile, error_detail_is_valid_utf8) {
+    tb m = { 0 };
+    meta_key(&m, "ok\xE2\x82\xAC-\xC0\x80-\xF0\x9F\x98", QTF_TYPE_U8); tb_u8(&m, 0);
+    ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
+    const char *d = qtf_error_detail();
+    cr_assert(qtf__utf8_check((const unsigned char *)d, strlen(d), NULL), "%s", d);
+    cr_assert(strstr(d, "ok\xE2\x82\xAC-\\xC0\\x80-\\xF0\\x9F\\x98") != NULL, "%s", d);
 }
 
 /* --- regression corpus ---------------------------------------------------------------- */

@@ -606,3 +606,27 @@ Test(dispatch, half_destination_buffer_failure_is_reported) {
     cr_assert_str_eq(qtf_error_detail(), "");
     qtf_encoded_free(q);
 }
+
+Test(quantize, raw_fp8_every_code_round_trips) {
+    const char *specs[2] = { "raw:f8_e4m3", "raw:f8_e5m2" };
+    const qtf_dtype types[2] = { QTF_DTYPE_F8_E4M3, QTF_DTYPE_F8_E5M2 };
+    for (int t = 0; t < 2; t++) {
+        uint8_t codes[256];
+        float vals[256];
+        for (int i = 0; i < 256; i++) codes[i] = (uint8_t)i;
+        cr_assert_eq(qtf_convert_to_f32(vals, codes, types[t], 256), QTF_OK);
+        const uint64_t d[] = { 256 };
+        qtf_encoded *q = quantize_ok(specs[t], vals, 1, d, 0);
+        const uint8_t *back = q->data[0];
+        for (int i = 0; i < 256; i++) {
+            if (isnan(vals[i])) {
+                cr_assert(back[i] == (t == 0 ? (i & 0x80) | 0x7f : (i & 0x80) | 0x7e),
+                          "%s NaN code %02x -> %02x", specs[t], i, back[i]);
+            } else {
+                cr_assert_eq(back[i], i, "%s code %02x (%g) -> %02x", specs[t], i,
+                             (double)vals[i], back[i]);
+            }
+        }
+        qtf_encoded_free(q);
+    }
+}

@@ -341,3 +341,45 @@ Test(safetensors, writer_empty_file_is_valid) {
     qtf_source_close(s);
     free(p);
 }
+
+Test(safetensors, writer_names_and_types) {
+    char *p = tu_path(dir, "names.safetensors");
+    qtf_st_writer *w;
+    uint64_t d[1] = {2};
+    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_declare(w, "caf\xc3\xa9.w\"q", QTF_DTYPE_F16, 1, d), QTF_OK);
+    cr_assert_eq(qtf_st_writer_declare(w, "bad\xff", QTF_DTYPE_F16, 1, d), QTF_E_UTF8);
+    cr_assert_eq(qtf_st_writer_declare(w, "", QTF_DTYPE_F16, 1, d), QTF_E_UTF8);
+    cr_assert_eq(qtf_st_writer_declare(w, "e8", QTF_DTYPE_E8M0, 1, d), QTF_E_TYPE,
+                 "no safetensors spelling for E8M0");
+    cr_assert(strstr(qtf_error_detail(), "E8M0"), "%s", qtf_error_detail());
+    uint16_t v[2] = {0x3C00, 0xC000};
+    cr_assert_eq(qtf_st_writer_write(w, v, 4), QTF_OK);
+    cr_assert_eq(qtf_st_writer_write(w, v, 4), QTF_E_STATE, "nothing more was declared");
+    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "a refused call changes nothing: %s",
+                 qtf_error_detail());
+    qtf_source *s;
+    cr_assert_eq(qtf_source_open(&s, p), QTF_OK, "%s", qtf_error_detail());
+    uint64_t i;
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "caf\xc3\xa9.w\"q"), QTF_OK,
+                 "escaped JSON names read back as the same bytes");
+    float f[2];
+    cr_assert_eq(qtf_source_read_f32(f, 2, s, i, 1), QTF_OK);
+    cr_assert_eq(f[0], 1.0f);
+    cr_assert_eq(f[1], -2.0f);
+    qtf_source_close(s);
+    free(p);
+}
+
+Test(safetensors, tiny_and_empty_files) {
+    char *p = tu_path(dir, "zero.safetensors");
+    tu_write(p, "", 0);
+    qtf_source *s = NULL;
+    cr_assert_eq(qtf_source_open(&s, p), QTF_E_TRUNCATED);
+    cr_assert(strstr(qtf_error_detail(), "0 bytes, too short"), "%s", qtf_error_detail());
+    tu_write(p, "\x01\x00\x00\x00\x00\x00\x00\x00{", 9);
+    cr_assert_eq(qtf_source_open(&s, p), QTF_E_PARSE);
+    cr_assert(strstr(qtf_error_detail(), "too small for a JSON object"), "%s",
+              qtf_error_detail());
+    free(p);
+}
