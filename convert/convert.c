@@ -7,6 +7,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,7 +67,7 @@ typedef struct run {
     qtfc_progress progress;
     qtf_writer *w;
     qtf_st_writer *stw;
-    void *buf;
+    void *buf, *buf2;           /* read buffers (buf2: read-ahead) */
     float *importance;
     uint64_t importance_cap;
     double t0;
@@ -458,9 +459,17 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     return 0;
 }
 
-/* Writes one tensor to the .qtf. Returns 0, -1 (processing failure) or -2
- * (input error: a bad importance vector). */
-static int write_qtf_tensor(run *r, const qtfc_plan_item *it) {
+/* Reads a tensor's values into buf: its bytes as stored (read_raw items) or
+ * f32. Runs on the read-ahead thread when there is one. */
+static qtf_status read_item(const run *r, const qtfc_plan_item *it, void *buf) {
+    const qtf_source_tensor *t = it->tensor;
+    if (it->read_raw) return qtf_source_read_raw(buf, t->nbytes, r->src, it->source_index);
+    return qtf_source_read_f32(buf, t->n_elements, r->src, it->source_index, r->o->threads);
+}
+
+/* Writes one tensor, already read into buf, to the .qtf. Returns 0, -1
+ * (processing failure) or -2 (input error: a bad importance vector). */
+static int write_qtf_tensor(run *r, const qtfc_plan_item *it, void *buf) {
     const qtf_source_tensor *t = it->tensor;
     qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
     desc.name = t->name;
@@ -481,20 +490,16 @@ static int write_qtf_tensor(run *r, const qtfc_plan_item *it) {
                 t->name, (unsigned long long)layout[0].size, n, (unsigned long long)t->nbytes);
             return -1;
         }
-        st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
-        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
-        qtf_part_view view = { layout[0].role, layout[0].type, r->buf, t->nbytes };
+        qtf_part_view view = { layout[0].role, layout[0].type, buf, t->nbytes };
         st = qtf_writer_add_tensor(r->w, &desc, &view, 1);
         return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
     }
 
-    st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index, r->o->threads);
-    if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = r->o->threads;
     if (load_importance(r, it, &qo.importance) != 0) return -2;
     qtf_encoded *enc = NULL;
-    st = qtf_quantize(&enc, &it->choice.enc, r->buf, t->n_dims, t->dims, &qo);
+    st = qtf_quantize(&enc, &it->choice.enc, buf, t->n_dims, t->dims, &qo);
     if (st != QTF_OK) return fail_tensor(r->o->input, it, "quantization", st);
     qtf_part_view views[QTF_MAX_PARTS];
     uint32_t n = qtf_encoded_views(views, enc);
@@ -519,23 +524,119 @@ static qtf_status narrow_in_place(void *buf, qtf_dtype type, uint64_t n) {
     return QTF_OK;
 }
 
-static int write_st_tensor(run *r, const qtfc_plan_item *it) {
+static int write_st_tensor(run *r, const qtfc_plan_item *it, void *buf) {
     const qtf_source_tensor *t = it->tensor;
     qtf_status st;
-    if (it->read_raw) {
-        st = qtf_source_read_raw(r->buf, t->nbytes, r->src, it->source_index);
-        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
-    } else {
-        st = qtf_source_read_f32(r->buf, t->n_elements, r->src, it->source_index,
-                                 r->o->threads);
-        if (st != QTF_OK) return fail_tensor(r->o->input, it, "read", st);
-        if (it->out_dtype != QTF_DTYPE_F32) {
-            st = narrow_in_place(r->buf, it->out_dtype, t->n_elements);
-            if (st != QTF_OK) return fail_tensor(r->o->input, it, "conversion", st);
-        }
+    if (!it->read_raw && it->out_dtype != QTF_DTYPE_F32) {
+        st = narrow_in_place(buf, it->out_dtype, t->n_elements);
+        if (st != QTF_OK) return fail_tensor(r->o->input, it, "conversion", st);
     }
-    st = qtf_st_writer_write(r->stw, r->buf, it->out_bytes);
+    st = qtf_st_writer_write(r->stw, buf, it->out_bytes);
     return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
+}
+
+/* --- read-ahead -------------------------------------------------------------
+ * One thread reads tensor i+1 while tensor i is quantized and written, so
+ * that the single-threaded parts (the source read and the kernel's copy of
+ * the output) overlap. Tensors are still handled strictly in plan order:
+ * the output does not depend on timing. */
+
+typedef struct reader {
+    const run *r;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int64_t request;            /* item to read next, -1: none */
+    void *request_buf;
+    int64_t ready;              /* last item read, -1: none */
+    qtf_status status;          /* of `ready` */
+    char detail[1024];          /* qtf_error_detail() of the reading thread */
+} reader;
+
+static void *reader_main(void *arg) {
+    reader *rd = arg;
+    pthread_mutex_lock(&rd->mu);
+    for (;;) {
+        while (rd->request < 0 && !rd->stop) pthread_cond_wait(&rd->cv, &rd->mu);
+        if (rd->stop) break;
+        int64_t i = rd->request;
+        void *buf = rd->request_buf;
+        rd->request = -1;
+        pthread_mutex_unlock(&rd->mu);
+        qtf_status st = read_item(rd->r, &rd->r->plan.items[i], buf);
+        pthread_mutex_lock(&rd->mu);
+        rd->status = st;
+        if (st != QTF_OK) snprintf(rd->detail, sizeof rd->detail, "%s", qtf_error_detail());
+        rd->ready = i;
+        pthread_cond_broadcast(&rd->cv);
+    }
+    pthread_mutex_unlock(&rd->mu);
+    return NULL;
+}
+
+static int reader_start(reader *rd, const run *r) {
+    memset(rd, 0, sizeof *rd);
+    rd->r = r;
+    rd->request = -1;
+    rd->ready = -1;
+    if (pthread_mutex_init(&rd->mu, NULL) != 0) return -1;
+    if (pthread_cond_init(&rd->cv, NULL) != 0) {
+        pthread_mutex_destroy(&rd->mu);
+        return -1;
+    }
+    if (pthread_create(&rd->thread, NULL, reader_main, rd) != 0) {
+        pthread_cond_destroy(&rd->cv);
+        pthread_mutex_destroy(&rd->mu);
+        return -1;
+    }
+    return 0;
+}
+
+static void reader_request(reader *rd, int64_t i, void *buf) {
+    pthread_mutex_lock(&rd->mu);
+    rd->request = i;
+    rd->request_buf = buf;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+}
+
+/* Waits for item i; returns its read status (detail copied into `detail`). */
+static qtf_status reader_wait(reader *rd, int64_t i, char *detail, size_t cap) {
+    pthread_mutex_lock(&rd->mu);
+    while (rd->ready != i) pthread_cond_wait(&rd->cv, &rd->mu);
+    qtf_status st = rd->status;
+    if (st != QTF_OK) snprintf(detail, cap, "%s", rd->detail);
+    pthread_mutex_unlock(&rd->mu);
+    return st;
+}
+
+/* Lets a read in progress finish, then ends the thread. */
+static void reader_stop(reader *rd) {
+    pthread_mutex_lock(&rd->mu);
+    rd->stop = 1;
+    pthread_cond_broadcast(&rd->cv);
+    pthread_mutex_unlock(&rd->mu);
+    pthread_join(rd->thread, NULL);
+    pthread_cond_destroy(&rd->cv);
+    pthread_mutex_destroy(&rd->mu);
+}
+
+/* Read-ahead needs a second read buffer. It is used only when the threads
+ * allow it (--threads 1 means one thread) and the two buffers plus the
+ * largest encoded tensor stay within 3x the largest tensor in f32. */
+static int use_read_ahead(const run *r) {
+    if (r->o->threads == 1 || r->plan.n_items < 2) return 0;
+    uint64_t max_f32 = 0, max_out = 0;
+    for (uint64_t i = 0; i < r->plan.n_items; i++) {
+        const qtfc_plan_item *it = &r->plan.items[i];
+        uint64_t f = it->tensor->n_elements * 4;
+        if (f > max_f32) max_f32 = f;
+        if (it->out_bytes > max_out) max_out = it->out_bytes;
+    }
+    if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) max_out = 0;   /* written from the read buffer */
+    return max_f32 <= UINT64_MAX / 4 &&
+           2 * (double)r->plan.max_read_bytes + (double)max_out <= 3.0 * (double)max_f32;
 }
 
 /* --- the run -------------------------------------------------------------- */
@@ -685,8 +786,11 @@ static int convert_run(run *r) {
         qtfc_plan_print(stdout, &r->plan);
         return fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
     }
-    r->buf = malloc((size_t)(r->plan.max_read_bytes ? r->plan.max_read_bytes : 1));
-    if (!r->buf) {
+    size_t buf_size = (size_t)(r->plan.max_read_bytes ? r->plan.max_read_bytes : 1);
+    int ahead = use_read_ahead(r);
+    r->buf = malloc(buf_size);
+    r->buf2 = ahead ? malloc(buf_size) : NULL;
+    if (!r->buf || (ahead && !r->buf2)) {
         msg("out of memory: the largest tensor needs a %llu-byte buffer",
             (unsigned long long)r->plan.max_read_bytes);
         return QTFC_EXIT_FAILURE;
@@ -700,15 +804,45 @@ static int convert_run(run *r) {
         if (rc != 0) return rc == INPUT_ERROR ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
         if (set_source_metadata(r) != 0) return QTFC_EXIT_FAILURE;
     }
-    for (uint64_t i = 0; i < r->plan.n_items; i++) {
-        if (interrupted(r)) return signal_exit(r);
+    reader rd;
+    if (ahead && reader_start(&rd, r) != 0) ahead = 0;
+    int code = QTFC_EXIT_OK;
+    if (ahead) reader_request(&rd, 0, r->buf);
+    for (uint64_t i = 0; i < r->plan.n_items && code == QTFC_EXIT_OK; i++) {
+        if (interrupted(r)) {
+            code = signal_exit(r);
+            break;
+        }
         const qtfc_plan_item *it = &r->plan.items[i];
+        void *buf = (ahead && (i & 1)) ? r->buf2 : r->buf;
         double t = qtfc_now();
-        int rc = o->kind == QTFC_OUTPUT_QTF ? write_qtf_tensor(r, it) : write_st_tensor(r, it);
-        if (rc != 0) return rc == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
+        char detail[1024] = "";
+        qtf_status st;
+        if (ahead) {
+            st = reader_wait(&rd, (int64_t)i, detail, sizeof detail);
+            if (st == QTF_OK && i + 1 < r->plan.n_items)
+                reader_request(&rd, (int64_t)i + 1, (i & 1) ? r->buf : r->buf2);
+        } else {
+            st = read_item(r, it, buf);
+            if (st != QTF_OK) snprintf(detail, sizeof detail, "%s", qtf_error_detail());
+        }
+        if (st != QTF_OK) {
+            msg("%s: tensor '%s': read failed: %s: %s", o->input, it->tensor->name,
+                qtf_status_name(st), detail);
+            code = QTFC_EXIT_FAILURE;
+            break;
+        }
+        int rc = o->kind == QTFC_OUTPUT_QTF ? write_qtf_tensor(r, it, buf)
+                                            : write_st_tensor(r, it, buf);
+        if (rc != 0) {
+            code = rc == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
+            break;
+        }
         qtfc_progress_step(&r->progress, it->tensor->nbytes);
         if (o->verbose) verbose_line(r, it, qtfc_now() - t);
     }
+    if (ahead) reader_stop(&rd);
+    if (code != QTFC_EXIT_OK) return code;
     if (interrupted(r)) return signal_exit(r);
     qtfc_progress_end(&r->progress);
     qtf_status st;
@@ -739,6 +873,7 @@ int qtfc_convert(const qtfc_options *o) {
         abort_output(&r);
     }
     free(r.buf);
+    free(r.buf2);
     free(r.importance);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);

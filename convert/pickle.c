@@ -155,7 +155,7 @@ static qtf_status add_kids(vm *m, uint32_t nd, const uint32_t *items, uint32_t c
 
 static qtf_status make_tuple(vm *m, uint32_t first) {
     uint32_t count = m->sp - first, t;
-    uint32_t *items = m->stack + first;
+    const uint32_t *items = count ? m->stack + first : NULL; /* stack may not exist yet */
     qtf_status st = new_node(m, &t, K_TUPLE);
     if (!st) st = add_kids(m, t, items, count);
     if (st) return st;

@@ -90,7 +90,7 @@ qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row
 
 /* ---- bit packing --------------------------------------------------------- */
 
-void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits) {
+QTF__HOT void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits) {
     if (bits == 8) {
         memcpy(dst, codes, n);
         return;
@@ -315,19 +315,23 @@ qtf_status qtf__block_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_en
     else n_groups = rows * gpr; /* <= n_el: cannot overflow */
     uint64_t ssize = e->dq ? 0 : qtf_dtype_size(e->scale_type);
 
+    /* The dims may come from a hostile directory: every product is checked. */
+    uint64_t scale_bytes, zero_bytes;
+    qtf_dtype zt = qtf__block_zeros_type(e);
+    if (!qtf__mul_u64(&scale_bytes, n_groups, ssize) ||
+        !qtf__mul_u64(&zero_bytes, n_groups, qtf_dtype_size(zt)))
+        return qtf__error(QTF_E_OVERFLOW, "%s: %llu group scales overflow", enc_name(e->id),
+                          (unsigned long long)n_groups);
     out[n++] = (qtf_part_layout){ QTF_ROLE_CODES, code_type, code_bytes };
     if (e->dq) {
-        uint64_t n_blocks = (n_groups + QTF__DQ_BLOCK - 1) / QTF__DQ_BLOCK;
+        uint64_t n_blocks = n_groups / QTF__DQ_BLOCK + (n_groups % QTF__DQ_BLOCK != 0);
         out[n++] = (qtf_part_layout){ QTF_ROLE_DQ_CODES, QTF_DTYPE_U8, n_groups };
         out[n++] = (qtf_part_layout){ QTF_ROLE_DQ_SCALES, QTF_DTYPE_F32, n_blocks * 4 };
         out[n++] = (qtf_part_layout){ QTF_ROLE_DQ_OFFSET, QTF_DTYPE_F32, 4 };
     } else {
-        out[n++] = (qtf_part_layout){ QTF_ROLE_SCALES, e->scale_type, n_groups * ssize };
+        out[n++] = (qtf_part_layout){ QTF_ROLE_SCALES, e->scale_type, scale_bytes };
     }
-    if (e->asym) {
-        qtf_dtype zt = qtf__block_zeros_type(e);
-        out[n++] = (qtf_part_layout){ QTF_ROLE_ZEROS, zt, n_groups * qtf_dtype_size(zt) };
-    }
+    if (e->asym) out[n++] = (qtf_part_layout){ QTF_ROLE_ZEROS, zt, zero_bytes };
     *out_n = n;
     return QTF_OK;
 }

@@ -28,49 +28,33 @@ void qtf__codebook_init(qtf__codec *c, qtf_encoding_id id) {
     c->bits = 4;
     c->n_codes = 16;
     c->uniform = 0;
-    if (id == QTF_ENC_NF4) {
-        memcpy(c->value, nf4_table, sizeof nf4_table);
-        for (unsigned k = 0; k < 16; k++) {
-            c->sorted[k] = nf4_table[k];
-            c->sorted_code[k] = (uint8_t)k;
-        }
-        c->n_sorted = 16;
-        c->rtn_divisor = 1.0f;
-    } else {
+    if (id != QTF_ENC_NF4) {
         for (unsigned k = 0; k < 16; k++)
             c->value[k] = (k & 8) ? -qtf__e2m1_values[k & 7] : qtf__e2m1_values[k & 7];
-        /* -6 .. -0.5 (codes 15..9), 0 (code 0), 0.5 .. 6 (codes 1..7) */
-        unsigned n = 0;
-        for (unsigned k = 7; k >= 1; k--) {
-            c->sorted[n] = -qtf__e2m1_values[k];
-            c->sorted_code[n++] = (uint8_t)(8 | k);
-        }
-        for (unsigned k = 0; k < 8; k++) {
-            c->sorted[n] = qtf__e2m1_values[k];
-            c->sorted_code[n++] = (uint8_t)k;
-        }
-        c->n_sorted = n;
         c->rtn_divisor = 6.0f;
+        return;
     }
-    for (unsigned k = 0; k + 1 < c->n_sorted; k++)
-        c->mid[k] = 0.5f * (c->sorted[k] + c->sorted[k + 1]);
-    if (id == QTF_ENC_NF4) {
-        c->edge[0] = -INFINITY;
-        for (unsigned k = 0; k < 15; k++) c->edge[k + 1] = c->mid[k];
-        c->edge[16] = INFINITY;
-        for (unsigned b = 0; b < 256; b++) {
-            float lo = -1.0f + (float)b * (2.0f / 256.0f);
-            unsigned idx = 0;
-            while (idx < 15 && c->mid[idx] < lo) idx++;
-            c->bin_guess[b] = (uint8_t)idx;
-        }
+    c->nf4 = 1;
+    memcpy(c->value, nf4_table, sizeof nf4_table);
+    c->rtn_divisor = 1.0f;
+    for (unsigned k = 0; k < 15; k++) c->mid[k] = 0.5f * (nf4_table[k] + nf4_table[k + 1]);
+    c->edge[0] = -INFINITY;
+    for (unsigned k = 0; k < 15; k++) c->edge[k + 1] = c->mid[k];
+    c->edge[16] = INFINITY;
+    for (unsigned b = 0; b < 256; b++) {
+        float lo = -1.0f + (float)b * (2.0f / 256.0f);
+        unsigned idx = 0;
+        while (idx < 15 && c->mid[idx] < lo) idx++;
+        c->bin_guess[b] = (uint8_t)idx;
+        c->nf4_pair[b][0] = nf4_table[b & 15];
+        c->nf4_pair[b][1] = nf4_table[b >> 4];
     }
 }
 
-void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t n,
+QTF__HOT void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t n,
                           float scale, uint8_t *restrict codes) {
     const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
-    if (c->n_sorted == 16) {
+    if (c->nf4) {
         /* NF4: the code is the number of midpoints below v (ties go to the
          * lower code). A 256-bin table over [-1, 1] gives it up to one: bins
          * (width 2^-7) are far narrower than the table's gaps (>= 0.079), so
@@ -101,10 +85,15 @@ void qtf__codebook_encode(const qtf__codec *c, const float *restrict x, uint64_t
     }
 }
 
+QTF__HOT void qtf__e2m1_decode(float *restrict dst, const uint8_t *restrict codes, uint64_t n,
+                               float scale) {
+    for (uint64_t j = 0; j < n; j++) dst[j] = qtf__e2m1_unit(codes[j]) * scale;
+}
+
 QTF__HOT void qtf__codebook_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
                           float scale, float *restrict dst) {
-    if (c->n_sorted != 16) { /* FP4 */
-        for (uint64_t j = 0; j < n; j++) dst[j] = qtf__e2m1_unit(codes[j]) * scale;
+    if (!c->nf4) {
+        qtf__e2m1_decode(dst, codes, n, scale);
         return;
     }
     float t[16];

@@ -7,7 +7,7 @@
 
 #include "family.h"
 
-/* Hot decode loops get an AVX2 clone next to the baseline one, picked at load
+/* Hot loops get an AVX2 clone next to the baseline one, picked at load
  * time (GCC function multi-versioning); other targets use the plain code. */
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && defined(__linux__)
 #define QTF__HOT __attribute__((target_clones("avx2", "default")))
@@ -36,17 +36,17 @@ typedef struct qtf__codec {
     int asym;                  /* INT asym: scale + min */
     int uniform;               /* INT: value[c] = c - zero; else a table */
     float qmin, qmax;          /* INT: the code range as values at scale 1 */
-    float zero;                /* INT: code that decodes to 0 (sym) or 0 (asym) */
-    float value[16];           /* tables (NF4, FP4), sorted copy in `sorted` */
-    float sorted[16];          /* distinct table values ascending */
-    uint8_t sorted_code[16];   /* code of sorted[k] */
-    unsigned n_sorted;
-    float mid[15];             /* midpoints between consecutive sorted values */
+    float zero;                /* INT sym: 2^(N-1), the code of value 0; asym: 0 */
+    float value[16];           /* tables (NF4, FP4) */
+    int nf4;                   /* the NF4 table (else FP4) when !uniform */
+    float mid[15];             /* NF4: midpoints between consecutive values */
     float rtn_divisor;         /* rtn scale = absmax / rtn_divisor (tables) */
     /* NF4 encoder: first guess of the index for 256 bins over [-1, 1], and
      * the midpoints with -inf / +inf sentinels (edge[k] = mid[k-1]). */
     uint8_t bin_guess[256];
     float edge[17];
+    /* NF4 decoder: the values of the low and high nibble of every byte. */
+    float nf4_pair[256][2];
 } qtf__codec;
 
 void qtf__codec_init(qtf__codec *c, const qtf_encoding *e);
@@ -68,17 +68,17 @@ void qtf__codebook_decode(const qtf__codec *c, const uint8_t *codes, uint64_t n,
                           float *dst);
 
 /* ---- search (format/block_search.c) ----
- * Minimises sum w (x - decode(encode(x)))^2 over candidate (scale, min),
- * evaluating every candidate after `round_scale` (the stored precision), and
- * never returns a worse pair than the rounded rtn choice. */
+ * Minimises sum w (x - decode(encode(x)))^2 over candidate (scale, min); the
+ * winner and the rtn choice are compared after rounding to scale_type (the
+ * stored precision), so the result is never worse than rtn. */
 void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_type,
                        float *scale, float *min);
 /* Weighted squared error of a span at (scale, min) with nearest codes. */
 double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min);
 
 /* ---- shared helpers (format/block.c) ---- */
-/* Rounds v to the precision of t (F16, BF16, F32); tiny magnitudes below
- * FLT_MIN become 0 (see block.md, "Zero groups"). */
+/* Rounds v to the precision of t (F16, BF16, F32); magnitudes below FLT_MIN
+ * become 0 (block.md, "How this implementation quantizes"). */
 float qtf__block_round_scale(float v, qtf_dtype t);
 /* Stores v as t into slot i of part and returns qtf__block_round_scale(v). */
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
@@ -124,6 +124,9 @@ static inline float qtf__e2m1_unit(uint32_t c) {
     memcpy(&v, &u, 4);
     return v;
 }
+
+/* dst[j] = E2M1 value of codes[j] * scale (format/block_codebook.c). */
+void qtf__e2m1_decode(float *dst, const uint8_t *codes, uint64_t n, float scale);
 
 /* ---- Q8_0 Q4_0 Q4_1 (format/block_ggml.c) ---- */
 uint64_t qtf__ggml_block_bytes(qtf_encoding_id id);

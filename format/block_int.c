@@ -45,7 +45,7 @@ void qtf__codec_init(qtf__codec *c, const qtf_encoding *e) {
     }
 }
 
-void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n, float scale,
+QTF__HOT void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n, float scale,
                        float min, uint8_t *restrict codes) {
     if (!c->uniform) {
         qtf__codebook_encode(c, x, n, scale, codes);
@@ -95,7 +95,7 @@ static inline float from_order_key(int32_t k) {
     return v;
 }
 
-void qtf__codec_rtn(const qtf__codec *c, const qtf__span *s, float *scale, float *min) {
+QTF__HOT void qtf__codec_rtn(const qtf__codec *c, const qtf__span *s, float *scale, float *min) {
     int32_t lo = INT32_MAX, hi = INT32_MIN;
     for (uint64_t r = 0; r < s->count; r++) {
         const float *x = s->x + r * s->stride;
@@ -245,8 +245,31 @@ static qtf_status encode_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
+/* NF4 from packed bytes: each byte's pair of unscaled values comes from a
+ * 256-entry table (one 8-byte copy instead of two 16-entry look-ups and an
+ * unpack pass), then the group is scaled in place. The products are the same
+ * value[c] * scale as the generic path. Needs groups of even length, so that
+ * every group starts on a byte. */
+QTF__HOT static void nf4_decode_packed(const grouped_ctx *g, const uint8_t *in, float *out,
+                                       uint64_t row) {
+    const float(*pair)[2] = g->codec.nf4_pair;
+    for (uint64_t k = 0; k < g->groups_per_row; k++) {
+        uint64_t at = k * g->group_len;
+        float *y = out + at;
+        const uint8_t *b = in + at / 2;
+        for (uint64_t j = 0; j < g->group_len / 2; j++) memcpy(y + 2 * j, pair[b[j]], 8);
+        const float s = g->scale[group_index(g, row, k)];
+        for (uint64_t j = 0; j < g->group_len; j++) y[j] *= s;
+    }
+}
+
 static qtf_status decode_rows(void *ctx, uint64_t begin, uint64_t end) {
     const grouped_ctx *g = ctx;
+    if (g->codec.nf4 && !g->unpacked && g->group_len % 2 == 0) {
+        for (uint64_t r = begin; r < end; r++)
+            nf4_decode_packed(g, g->codes_in + r * g->row_bytes, g->dst + r * g->cols, r);
+        return QTF_OK;
+    }
     uint8_t *tmp = NULL;
     if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
         return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",

@@ -117,30 +117,26 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
-QTF__HOT static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
+static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const mx_ctx *m = ctx;
     const uint64_t nb = m->cols / MX_BLOCK;
     const uint64_t row_bytes = m->unpacked ? m->cols : m->cols / 2;
+    uint8_t *tmp = NULL;
+    if (!m->unpacked && !(tmp = qtf__malloc((size_t)m->cols)))
+        return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
+                          (unsigned long long)m->cols);
     for (uint64_t r = begin; r < end; r++) {
-        const uint8_t *in = m->codes_in + r * row_bytes;
-        float *out = m->dst + r * m->cols;
-        for (uint64_t b = 0; b < nb; b++) {
-            const float X = e8m0_value(m->scales_in[r * nb + b]);
-            float *y = out + b * MX_BLOCK;
-            if (m->unpacked) {
-                const uint8_t *c = in + b * MX_BLOCK;
-                for (int j = 0; j < MX_BLOCK; j++) y[j] = qtf__e2m1_unit(c[j]) * X;
-            } else {
-                const uint8_t *c = in + b * (MX_BLOCK / 2);
-                uint8_t codes[MX_BLOCK];
-                for (int j = 0; j < MX_BLOCK / 2; j++) {
-                    codes[2 * j] = c[j] & 15;
-                    codes[2 * j + 1] = c[j] >> 4;
-                }
-                for (int j = 0; j < MX_BLOCK; j++) y[j] = qtf__e2m1_unit(codes[j]) * X;
-            }
+        const uint8_t *codes = m->codes_in + r * row_bytes;
+        if (!m->unpacked) {
+            qtf__block_unpack(tmp, codes, m->cols, 4);
+            codes = tmp;
         }
+        float *out = m->dst + r * m->cols;
+        for (uint64_t b = 0; b < nb; b++)
+            qtf__e2m1_decode(out + b * MX_BLOCK, codes + b * MX_BLOCK, MX_BLOCK,
+                             e8m0_value(m->scales_in[r * nb + b]));
     }
+    free(tmp);
     return QTF_OK;
 }
 

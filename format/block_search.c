@@ -81,7 +81,7 @@ static void data_moments(const qtf__span *s, sums *out) {
 
 /* Adds the code-dependent moments sum wq, sum wq^2, sum wxq of the nearest
  * codes at (scale, min) to a copy of the data moments. */
-static void accumulate(const qtf__codec *c, const qtf__span *s, float scale, float min,
+QTF__HOT static void accumulate(const qtf__codec *c, const qtf__span *s, float scale, float min,
                        const sums *data, sums *out) {
     uint8_t codes[CHUNK];
     float v[CHUNK];
@@ -133,7 +133,7 @@ static void accumulate(const qtf__codec *c, const qtf__span *s, float scale, flo
     }
 }
 
-double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min) {
+QTF__HOT double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min) {
     uint8_t codes[CHUNK];
     float y[CHUNK];
     double total = 0.0;

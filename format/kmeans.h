@@ -41,7 +41,7 @@ typedef struct qtf__kmeans1d_opts {
                                and k (kmeans.c, default_bins) */
     uint32_t lloyd_max;     /* Lloyd passes over the real points after the DP */
 } qtf__kmeans1d_opts;
-#define QTF__KMEANS1D_OPTS_DEFAULT { 4096u, 0u, 4u }
+#define QTF__KMEANS1D_OPTS_DEFAULT { 1024u, 0u, 4u }
 
 /* Production 1-D k-means: exact for n <= exact_max_n; otherwise exact DP on a
  * weighted histogram of `bins` equal-width bins between the smallest and the
@@ -89,10 +89,12 @@ static inline uint32_t qtf__nearest_find(const qtf__nearest *nr, float v) {
 /* ---- vector k-means (format/pal_vector.c) ------------------------------
  * n points of `dim` floats (v[i*dim + c]); per-component weights
  * w[i*dim + c] (NULL = 1). Initialisation: weighted k-means++ on a strided
- * subsample of at most QTF__VKMEANS_SAMPLE points with splitmix64 seeded from
- * n, dim and k; then at most lloyd_max weighted Lloyd passes over all points,
- * stopping when no assignment changes. Empty clusters keep their previous
- * centre. centers[k*dim]. */
+ * subsample of at most QTF__VKMEANS_SAMPLE points (every ceil(n/SAMPLE)-th)
+ * with splitmix64 seeded from n, dim and k; then at most lloyd_max weighted
+ * Lloyd passes over that sample and at most 4 over all points (all passes on
+ * all points when n fits the sample), each phase stopping when no
+ * assignment changes. Empty clusters keep their previous centre.
+ * centers[k*dim]. */
 #define QTF__VKMEANS_SAMPLE 65536u
 qtf_status qtf__kmeans_vec(float *centers, uint32_t k, uint32_t dim, const float *v,
                            const float *w, uint64_t n, uint32_t lloyd_max);

@@ -322,7 +322,10 @@ static qtf_status search_scales(void *vc, uint64_t begin, uint64_t end) {
             float best_s = amax;
             double best_err = INFINITY;
             if (amax > 0.0f) {
-                for (size_t f = 0; f < sizeof search_fractions / sizeof *search_fractions; f++) {
+                /* vectors: every other candidate (a brute-force nearest search
+                 * over K vectors makes each candidate costly) */
+                for (size_t f = 0; f < sizeof search_fractions / sizeof *search_fractions;
+                     f += dim == 1 ? 1 : 2) {
                     float s = amax * search_fractions[f];
                     assign_span(c, &rt, x, pw, unit, s, 1, idx);
                     double sxt = 0.0, stt = 0.0;
@@ -435,7 +438,7 @@ qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t r
     st = qtf__parallel_for(c.g.n_tables, 1, threads, fit_tables, &c);
     if (st != QTF_OK) goto done;
     if (c.g.unit) {
-        for (int round = 0; round < SEARCH_ROUNDS; round++) {
+        for (int round = 0; round < (c.g.dim == 1 ? SEARCH_ROUNDS : 1); round++) {
             st = qtf__parallel_for(rows, row_chunk, threads, search_scales, &c);
             if (st == QTF_OK) st = store_scales(&c);
             if (st == QTF_OK) st = qtf__parallel_for(c.g.n_tables, 1, threads, fit_tables, &c);

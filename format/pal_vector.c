@@ -12,6 +12,9 @@
 
 #include "kmeans.h"
 
+/* Lloyd passes over all points after the sample has converged. */
+#define VEC_FULL_PASSES 4u
+
 static inline double wdist(const float *c, const float *p, const float *pw, uint32_t dim) {
     double d = 0.0;
     for (uint32_t j = 0; j < dim; j++) {
@@ -119,26 +122,37 @@ qtf_status qtf__kmeans_vec(float *centers, uint32_t k, uint32_t dim, const float
         memcpy(centers + (size_t)c * dim, centers + (size_t)(chosen - 1) * dim,
                dim * sizeof *centers);
 
-    for (uint32_t pass = 0; pass < lloyd_max; pass++) {
-        memset(sw, 0, kd * sizeof *sw);
-        memset(swv, 0, kd * sizeof *swv);
-        int changed = pass == 0;
-        for (uint64_t i = 0; i < n; i++) {
-            const float *p = PT(i), *pw = PW(i);
-            uint32_t a = qtf__kmeans_vec_nearest(centers, k, dim, p, pw);
-            if (a != assign[i]) {
-                assign[i] = (uint8_t)a;
-                changed = 1;
+    /* Lloyd on the seeding sample first (cheap), then on all points: a
+     * pass costs n * k * dim, which for pal8 on a large table is what
+     * matters. */
+    const int sampled = stride > 1;
+    uint32_t full_max = sampled ? (lloyd_max < VEC_FULL_PASSES ? lloyd_max : VEC_FULL_PASSES)
+                                : lloyd_max;
+    for (int phase = sampled ? 0 : 1; phase < 2; phase++) {
+        const uint64_t step = phase == 0 ? stride : 1;
+        const uint32_t passes = phase == 0 ? lloyd_max : full_max;
+        memset(assign, 0, (size_t)n);
+        for (uint32_t pass = 0; pass < passes; pass++) {
+            memset(sw, 0, kd * sizeof *sw);
+            memset(swv, 0, kd * sizeof *swv);
+            int changed = pass == 0;
+            for (uint64_t i = 0; i < n; i += step) {
+                const float *p = PT(i), *pw = PW(i);
+                uint32_t a = qtf__kmeans_vec_nearest(centers, k, dim, p, pw);
+                if (a != assign[i]) {
+                    assign[i] = (uint8_t)a;
+                    changed = 1;
+                }
+                for (uint32_t j = 0; j < dim; j++) {
+                    double wj = pw ? pw[j] : 1.0;
+                    sw[(size_t)a * dim + j] += wj;
+                    swv[(size_t)a * dim + j] += wj * p[j];
+                }
             }
-            for (uint32_t j = 0; j < dim; j++) {
-                double wj = pw ? pw[j] : 1.0;
-                sw[(size_t)a * dim + j] += wj;
-                swv[(size_t)a * dim + j] += wj * p[j];
-            }
+            if (!changed) break;
+            for (size_t j = 0; j < kd; j++)
+                if (sw[j] > 0.0) centers[j] = (float)(swv[j] / sw[j]);
         }
-        if (!changed) break;
-        for (size_t j = 0; j < kd; j++)
-            if (sw[j] > 0.0) centers[j] = (float)(swv[j] / sw[j]);
     }
 #undef PT
 #undef PW

@@ -434,13 +434,10 @@ void cli_table_print(const cli_table *t, FILE *out, unsigned indent) {
     }
 }
 
-static void put_markdown_cell(FILE *out, const char *s) {
+void cli_markdown_text(FILE *out, const char *s) {
     for (; *s; s++) {
-        if (*s == '|') fputs("\\|", out);
-        else if (*s == '`' || *s == '*' || *s == '_' || *s == '<' || *s == '[') {
-            fputc('\\', out);
-            fputc(*s, out);
-        } else fputc(*s, out);
+        if (strchr("|`*_<>[]#\\", *s)) fputc('\\', out);
+        fputc(*s, out);
     }
 }
 
@@ -450,7 +447,7 @@ void cli_table_print_markdown(const cli_table *t, FILE *out) {
         fputc('|', out);
         for (unsigned c = 0; c < t->ncols; c++) {
             fputc(' ', out);
-            put_markdown_cell(out, t->cells[r * t->ncols + c]);
+            cli_markdown_text(out, t->cells[r * t->ncols + c]);
             fputs(" |", out);
         }
         fputc('\n', out);

@@ -120,6 +120,8 @@ void cli_table_add(cli_table *t, const char *const *cells);
 void cli_table_print(const cli_table *t, FILE *out, unsigned indent);
 void cli_table_print_markdown(const cli_table *t, FILE *out);
 int cli_table_oom(const cli_table *t);
+/* Writes display text so that Markdown shows it literally. */
+void cli_markdown_text(FILE *out, const char *s);
 void cli_table_free(cli_table *t);
 
 /* --- JSON ----------------------------------------------------------------------- */

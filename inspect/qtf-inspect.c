@@ -524,6 +524,7 @@ static int print_tensors(const qtf_file *f, const options *o, uint64_t *matched)
 
 typedef struct detail {
     qtf_status verify;          /* checksums of the parts */
+    char verify_error[512];     /* which part, recorded vs computed */
     qtf_status decode;          /* dequantization */
     char decode_error[512];
     float *values;              /* the whole tensor as f32, NULL if not decoded */
@@ -538,6 +539,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
     memset(d, 0, sizeof *d);
     const qtf_tensor_info *t = qtf_tensor_get(f, ti);
     d->verify = qtf_tensor_verify(f, ti);
+    if (d->verify != QTF_OK) snprintf(d->verify_error, sizeof d->verify_error, "%s", qtf_error_detail());
     d->n = t->n_elements;
     if (!t->encoding_known) {
         d->decode = QTF_E_UNKNOWN_ENCODING;
@@ -636,10 +638,17 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     printf("  shape        %s, %llu elements, source type %s\n", cli_buf_cstr(&b),
            (unsigned long long)t->n_elements, qtf_dtype_name(t->source_type));
     double bpw = cli_tensor_bits_per_weight(t);
+    if (isnan(bpw)) snprintf(num, sizeof num, "-");
+    else snprintf(num, sizeof num, "%.3f", bpw);
     printf("  encoding     %s (id %u), %s bits/weight\n", cli_encoding_text(enc, sizeof enc, t),
-           (unsigned)t->encoding_id, isnan(bpw) ? "-" : (snprintf(num, sizeof num, "%.3f", bpw), num));
+           (unsigned)t->encoding_id, num);
     printf("  checksum     %s (%s)\n", cli_hex64(sum, cli_tensor_digest(t)),
            d->verify == QTF_OK ? "parts match" : "MISMATCH");
+    if (d->verify != QTF_OK) {
+        cli_buf_clear(&b);
+        cli_escape(&b, d->verify_error, strlen(d->verify_error), 0, CLI_ESC_KEEP_BACKSLASH);
+        printf("               %s: %s\n", qtf_status_name(d->verify), cli_buf_cstr(&b));
+    }
     const char *hdr[] = {"#", "role", "type", "offset", "stored", "decoded", "compression", "checksum"};
     cli_table *tb = cli_table_new(8, hdr, "rllrrrll");
     for (uint32_t p = 0; p < t->n_parts && tb; p++) {
@@ -688,6 +697,8 @@ static json_t *detail_json(const detail *d, const options *o) {
     if (!j) return NULL;
     cli_json_set(j, "checksum_ok", json_boolean(d->verify == QTF_OK), &oom);
     cli_json_set(j, "checksum_status", json_string(qtf_status_name(d->verify)), &oom);
+    if (d->verify != QTF_OK)
+        cli_json_set(j, "checksum_error", cli_json_string(d->verify_error, strlen(d->verify_error)), &oom);
     cli_json_set(j, "decode_ok", json_boolean(d->decode == QTF_OK), &oom);
     if (d->decode != QTF_OK) {
         cli_json_set(j, "decode_status", json_string(qtf_status_name(d->decode)), &oom);

@@ -9,6 +9,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli_util.h"
 #include "report.h"
@@ -36,8 +37,9 @@ static void print_help(void) {
 "              and zero padding in the data section\n"
 "  checksums   the XXH3-64 of every part of every tensor, in parallel\n"
 "  decode      every tensor has a known encoding and dequantizes (one tensor\n"
-"              at a time: memory stays bounded by the largest tensor; with\n"
-"              --against, up to 4 f32 copies of it)\n"
+"              at a time: memory stays bounded by the largest tensor: 1 f32\n"
+"              copy of it, 2 with --against, 4 with --against and 2+ threads\n"
+"              when that fits in a quarter of the RAM)\n"
 "  source      with --against: every source tensor is in the file and every\n"
 "              file tensor in the source, with the same shape; per tensor the\n"
 "              relative RMSE ||W-W'||/||W||, max |W-W'|, SNR in dB\n"
@@ -339,7 +341,14 @@ static void check_tensors(verify_report *r, const qtf_file *f, const qtf_source 
     stage stages[2];
     memset(stages, 0, sizeof stages);
     double t0 = cli_now();
-    int pipeline = src && threads >= 2 && r->n >= 2;
+    /* The pipeline holds two tensors in flight (4 f32 buffers of the largest
+     * tensor): only when that stays within a quarter of the memory. */
+    uint64_t largest = 0;
+    for (uint64_t i = 0; i < r->n; i++)
+        if (r->t[i].n_elements > largest) largest = r->t[i].n_elements;
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    double ram = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
+    int pipeline = src && threads >= 2 && r->n >= 2 && (double)largest * 16.0 <= ram / 4;
     tensor_job job = {r, f, src, pipeline ? threads - 1 : threads, 0, &stages[0]};
     if (!pipeline) {
         for (uint64_t i = 0; i < r->n; i++) {

@@ -283,15 +283,18 @@ void report_print_text(const verify_report *r, FILE *out, int quiet) {
     }
     fprintf(out, "\nRESULT: %s", r->ok ? "OK" : "FAILED");
     if (!r->ok)
-        fprintf(out, " (%llu tensors failed, %llu missing%s)", (unsigned long long)r->n_failed_tensors,
-                (unsigned long long)r->n_missing, r->structure != QTF_OK ? ", structure" : "");
+        fprintf(out, " (%llu tensor%s failed, %llu missing%s)", (unsigned long long)r->n_failed_tensors,
+                r->n_failed_tensors == 1 ? "" : "s", (unsigned long long)r->n_missing,
+                r->structure != QTF_OK ? ", structure" : "");
     fputc('\n', out);
 }
 
 /* --- markdown --------------------------------------------------------------------------- */
 
 void report_print_markdown(const verify_report *r, FILE *out, int quiet) {
-    fprintf(out, "## qtf-verify: `%s` — %s\n\n", r->file, r->ok ? "OK" : "FAILED");
+    fputs("## qtf-verify: ", out);
+    cli_markdown_text(out, r->file);
+    fprintf(out, " — %s\n\n", r->ok ? "OK" : "FAILED");
     fprintf(out, "```\n");
     print_checks(r, out, "");
     fprintf(out, "```\n");

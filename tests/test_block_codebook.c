@@ -240,3 +240,25 @@ Test(mxfp4, search_never_worse_than_rtn_per_block) {
     blk_free(&a);
     blk_free(&b);
 }
+
+Test(nf4, packed_and_one_per_byte_layouts_decode_identically) {
+    /* two decoder paths (pair table on packed bytes; per-code table) */
+    const uint64_t rows = 5, cols = 192;
+    float *x = t4_data(rows * cols, 29);
+    const char *texts[][2] = { { "nf4:group=64", "nf4:group=64,zstd=1" },
+                               { "nf4:group=3,dq", "nf4:group=3,dq,zstd=1" },
+                               { "fp4:group=row", "fp4:group=row,zstd=1" } };
+    for (int t = 0; t < 3; t++) {
+        qtf_encoding a = enc(texts[t][0]), b = enc(texts[t][1]);
+        blk pa, pb;
+        cr_assert_eq(blk_quantize(&pa, &a, x, rows, cols, NULL, 1), QTF_OK);
+        cr_assert_eq(blk_quantize(&pb, &b, x, rows, cols, NULL, 1), QTF_OK);
+        float *ya = blk_dequantize(&pa, 1), *yb = blk_dequantize(&pb, 1);
+        cr_assert_eq(memcmp(ya, yb, rows * cols * sizeof(float)), 0, "%s", texts[t][0]);
+        free(ya);
+        free(yb);
+        blk_free(&pa);
+        blk_free(&pb);
+    }
+    free(x);
+}

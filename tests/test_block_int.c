@@ -395,3 +395,48 @@ Test(int_hostile, one_per_byte_codes_use_their_low_bits) {
     cr_assert_eq(y[2], 2.0f);
     cr_assert_eq(y[3], 2.0f);
 }
+
+Test(int_alloc, allocation_failures_are_reported_not_fatal) {
+    const uint64_t rows = 8, cols = 64;
+    float *x = t4_data(rows * cols, 2);
+    const char *texts[] = { "int4", "int5:dq,search", "nf4:dq", "mxfp4", "int3:group=tensor" };
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        qtf_encoding e = enc(texts[t]);
+        int succeeded = 0;
+        for (long k = 0; k < 12 && !succeeded; k++) {
+            blk b;
+            qtf__test_fail_alloc_after(k);
+            qtf_status st = blk_quantize(&b, &e, x, rows, cols, NULL, 1);
+            float *y = NULL;
+            if (st == QTF_OK) {
+                y = malloc(rows * cols * sizeof *y);
+                st = qtf__block_dequantize(y, &e, rows, cols, (const void *const *)b.part, 1);
+            }
+            qtf__test_fail_alloc_after(-1);
+            cr_assert(st == QTF_OK || st == QTF_E_NOMEM, "%s k %ld: %s", texts[t], k,
+                      qtf_status_name(st));
+            succeeded = st == QTF_OK;
+            free(y);
+            blk_free(&b);
+        }
+        cr_assert(succeeded, "%s never succeeded", texts[t]);
+    }
+    free(x);
+}
+
+Test(int_layout, hostile_dims_overflow_cleanly) {
+    qtf_part_layout l[QTF_MAX_PARTS];
+    uint32_t n;
+    const char *texts[] = { "int4", "int3:group=row,asym", "nf4:dq", "mxfp4", "q4_1",
+                            "int8:zstd=1" };
+    for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
+        qtf_encoding e = enc(texts[t]);
+        cr_assert_eq(qtf__block_layout(l, &n, &e, 1ull << 40, 1ull << 30), QTF_E_OVERFLOW,
+                     "%s", texts[t]);
+        cr_assert_eq(qtf__block_layout(l, &n, &e, 3, 1ull << 62), QTF_E_OVERFLOW, "%s",
+                     texts[t]);
+        /* fits in u64 elements but not in bytes of codes plus scales */
+        qtf_status st = qtf__block_layout(l, &n, &e, 1ull << 31, 1ull << 32);
+        cr_assert(st == QTF_OK || st == QTF_E_OVERFLOW, "%s", texts[t]);
+    }
+}

@@ -709,7 +709,17 @@ Test(convert, output_in_missing_directory) {
  * no temp file. The child's stderr is a one-page pipe that the test stops
  * draining after the first tensor line, so the child is certainly blocked
  * mid-conversion (100 tensors to go) when the signal arrives. */
+static void interrupt_run(const char *threads);
+
 Test(convert, interrupted_conversion_leaves_nothing) {
+    interrupt_run("1");     /* one thread */
+}
+
+Test(convert, interrupted_conversion_with_read_ahead) {
+    interrupt_run("2");     /* a read-ahead thread may be mid-read */
+}
+
+static void interrupt_run(const char *threads) {
     mkdir(path_in("many"), 0755);
     enum { N = 100, ELEMS = 64 * 64 };
     static float w[ELEMS];
@@ -736,7 +746,7 @@ Test(convert, interrupted_conversion_leaves_nothing) {
         dup2(fds[1], 2);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        execl(exe, exe, "-v", "-t", "1", path_in("many"), out, (char *)NULL);
+        execl(exe, exe, "-v", "-t", threads, path_in("many"), out, (char *)NULL);
         _exit(98);
     }
     close(fds[1]);

@@ -468,3 +468,42 @@ Test(inspect_util, numbers_and_json) {
     cr_assert(cli_glob_match("layers.*.weight", "layers.0.attn.weight"));
     cr_assert_not(cli_glob_match("layers.?.weight", "layers.10.weight"));
 }
+
+/* Without --detail only the header, metadata and directory are read: a
+ * corrupted tensor goes unnoticed (that is qtf-verify's job); --detail
+ * checks the tensor's checksums and says so (exit 1). */
+Test(inspect, reads_data_only_for_detail) {
+    fixture fx = fx_setup();
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, fx.file, NULL), QTF_OK);
+    uint64_t idx;
+    cr_assert_eq(qtf_tensor_find(&idx, f, "norm.weight"), QTF_OK);
+    uint64_t off = qtf_tensor_get(f, idx)->parts[0].offset + 5;
+    qtf_file_close(f);
+    FILE *io = fopen(fx.file, "r+b");
+    cr_assert(io);
+    fseek(io, (long)off, SEEK_SET);
+    int c = fgetc(io);
+    fseek(io, (long)off, SEEK_SET);
+    fputc(c ^ 0x10, io);
+    fclose(io);
+    tf_run_result r;
+    json_t *j = run_json(&fx, &r, NULL, 0);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_decref(j);
+    tf_run_free(&r);
+    char *opts[] = {"--tensor", "norm.weight", "--detail"};
+    j = run_json(&fx, &r, opts, 3);
+    cr_assert_eq(r.code, 1);
+    json_t *d = json_object_get(json_array_get(json_object_get(j, "tensors"), 0), "detail");
+    cr_assert(json_is_false(json_object_get(d, "checksum_ok")));
+    cr_assert_str_eq(json_string_value(json_object_get(d, "checksum_status")), "QTF_E_CHECKSUM");
+    json_decref(j);
+    tf_run_free(&r);
+    char *argv[] = {fx.tool, fx.file, "--tensor", "norm.weight", "--detail", NULL};
+    r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 1);
+    cr_assert(strstr(r.out, "(MISMATCH)"), "%s", r.out);
+    tf_run_free(&r);
+    fx_teardown(&fx);
+}

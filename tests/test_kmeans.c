@@ -389,3 +389,28 @@ Test(kmeans_vec, fewer_points_than_k_and_weights) {
     cr_assert_float_eq(c[0], (3 * 1 + 1 * 3) / 4.0f, 1e-6);
     cr_assert_float_eq(c[1], (1 * 2 + 3 * 4) / 4.0f, 1e-6);
 }
+
+Test(kmeans_vec, sampled_path_on_a_large_table) {
+    /* more points than the seeding sample: Lloyd runs on the sample, then on
+     * all points */
+    rng_state = 10;
+    enum { N = 150000 };
+    float *v = malloc(sizeof(float) * 2 * N), *x = malloc(sizeof(float) * N);
+    fill(x, N, D_T4);
+    for (int i = 0; i < N; i++) v[2 * i] = v[2 * i + 1] = x[i];
+    float c[32], c1[16];
+    double opt;
+    cr_assert_eq(qtf__kmeans1d_exact(c1, &opt, 16, x, NULL, N), QTF_OK);
+    cr_assert_eq(qtf__kmeans_vec(c, 16, 2, v, NULL, N, 24), QTF_OK);
+    double cost = 0;
+    for (int i = 0; i < N; i++) {
+        uint32_t j = qtf__kmeans_vec_nearest(c, 16, 2, v + 2 * i, NULL);
+        cost += pow(v[2 * i] - c[2 * j], 2) + pow(v[2 * i + 1] - c[2 * j + 1], 2);
+    }
+    cr_assert_lt(cost, 2 * opt * 1.10, "vector %g vs 2 x 1-D optimum %g", cost, 2 * opt);
+    float c2[32];
+    cr_assert_eq(qtf__kmeans_vec(c2, 16, 2, v, NULL, N, 24), QTF_OK);
+    cr_assert_eq(memcmp(c, c2, sizeof c), 0);
+    free(v);
+    free(x);
+}

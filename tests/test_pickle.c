@@ -297,6 +297,13 @@ Test(pickle, unknown_opcodes_are_refused) {
     }
 }
 
+Test(pickle, empty_tuple_from_a_mark_on_an_empty_stack) {
+    /* Found by fuzzing: TUPLE before anything was ever pushed. */
+    pk p = {.n = 0};
+    raw(&p, "(t.", 3);
+    expect_reject(&p, QTF_E_PARSE, "holds a tuple");
+}
+
 Test(pickle, memo_out_of_range) {
     pk p = {.n = 0};
     op(&p, 'N');

@@ -386,7 +386,8 @@ Test(verify, svg_and_markdown) {
                     NULL};
     tf_run_result r = tf_run(argv, fx.dir);
     cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "## qtf-verify: `"), "%s", r.out);
+    cr_assert(strstr(r.out, "## qtf-verify: "), "%s", r.out);
+    cr_assert(strstr(r.out, "sample.qtf — OK"), "%s", r.out);
     cr_assert(strstr(r.out, "| tensor | encoding |"), "%s", r.out);
     cr_assert(strstr(r.out, "|---|---|"), "%s", r.out);
     tf_run_free(&r);

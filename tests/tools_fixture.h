@@ -7,6 +7,7 @@
 #include <criterion/criterion.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <ftw.h>
 #include <math.h>
 #include <spawn.h>
 #include <stdio.h>
@@ -73,10 +74,15 @@ static inline char *tf_path(const char *dir, const char *name) {
     return p;
 }
 
+static inline int tf_rm_entry(const char *path, const struct stat *sb, int type, struct FTW *ftw) {
+    (void)sb;
+    (void)type;
+    (void)ftw;
+    return remove(path);
+}
+
 static inline void tf_rm_rf(const char *dir) {
-    char cmd[4200];
-    snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
-    if (system(cmd) != 0) cr_log_warn("could not remove %s", dir);
+    if (nftw(dir, tf_rm_entry, 16, FTW_DEPTH | FTW_PHYS) != 0) cr_log_warn("could not remove %s", dir);
 }
 
 /* Adds tensor `t` with values tf_values(seed) encoded as `encoding`. */
