@@ -164,7 +164,8 @@ int main(int argc, char **argv) {
         n_specs = (size_t)(argc - 2);
     }
     const uint64_t rows = size, cols = size;
-    float *x = malloc((size_t)(rows * cols) * sizeof *x), *y = malloc((size_t)(rows * cols) * sizeof *y);
+    float *x = malloc((size_t)(rows * cols) * sizeof *x);
+    float *y = malloc((size_t)(rows * cols) * sizeof *y);
     result *res = calloc(n_specs, sizeof *res);
     if (!x || !y || !res) {
         fprintf(stderr, "out of memory\n");

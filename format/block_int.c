@@ -45,8 +45,8 @@ void qtf__codec_init(qtf__codec *c, const qtf_encoding *e) {
     }
 }
 
-QTF__HOT void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n, float scale,
-                       float min, uint8_t *restrict codes) {
+QTF__HOT void qtf__codec_encode(const qtf__codec *c, const float *restrict x, uint64_t n,
+                                float scale, float min, uint8_t *restrict codes) {
     if (!c->uniform) {
         qtf__codebook_encode(c, x, n, scale, codes);
         return;
@@ -63,7 +63,7 @@ QTF__HOT void qtf__codec_encode(const qtf__codec *c, const float *restrict x, ui
 }
 
 QTF__HOT void qtf__codec_decode(const qtf__codec *c, const uint8_t *restrict codes, uint64_t n,
-                       float scale, float min, float *restrict dst) {
+                                float scale, float min, float *restrict dst) {
     if (!c->uniform) {
         qtf__codebook_decode(c, codes, n, scale, dst);
         return;

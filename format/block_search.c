@@ -133,7 +133,8 @@ QTF__HOT static void accumulate(const qtf__codec *c, const qtf__span *s, float s
     }
 }
 
-QTF__HOT double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min) {
+QTF__HOT double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale,
+                                      float min) {
     uint8_t codes[CHUNK];
     float y[CHUNK];
     double total = 0.0;

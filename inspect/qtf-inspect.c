@@ -350,6 +350,31 @@ static const char *compression_text(const qtf_tensor_info *t) {
     return !any ? "none" : all ? "zstd" : "mixed";
 }
 
+/* A multi-line text value (a recipe) one line per row, escaped; at most
+ * RECIPE_LINES lines, each shortened to 100 characters. */
+#define RECIPE_LINES 12
+static void print_lines(const char *label, const char *v, size_t len) {
+    cli_buf b;
+    cli_buf_init(&b);
+    size_t start = 0, shown = 0, total = 0;
+    while (start < len || (len == 0 && total == 0)) {
+        const char *nl = memchr(v + start, '\n', len - start);
+        size_t end = nl ? (size_t)(nl - v) : len;
+        if (shown < RECIPE_LINES) {
+            cli_buf_clear(&b);
+            cli_escape(&b, v + start, end - start, 100, 0);
+            printf("%-13s %s\n", shown ? "" : label, cli_buf_cstr(&b));
+            shown++;
+        }
+        total++;
+        if (!nl) break;
+        start = end + 1;
+    }
+    if (total > shown)
+        printf("%-13s \xE2\x80\xA6 (%zu more lines)\n", "", total - shown);
+    cli_buf_free(&b);
+}
+
 static void print_summary(const qtf_file *f, const summary *s) {
     const qtf_file_info *info = qtf_file_get_info(f);
     char a[32], b[32];
@@ -403,12 +428,11 @@ static void print_summary(const qtf_file *f, const summary *s) {
     for (int k = 0; k < 2; k++) {
         uint64_t len;
         const char *v = meta_string(f, keys[k], &len);
-        cli_buf b2;
-        cli_buf_init(&b2);
-        if (v) cli_escape(&b2, v, (size_t)len, 120, 0);
-        else cli_buf_puts(&b2, "(not recorded)");
-        printf("%-13s %s\n", labels[k], cli_buf_cstr(&b2));
-        cli_buf_free(&b2);
+        if (!v) {
+            printf("%-13s (not recorded)\n", labels[k]);
+            continue;
+        }
+        print_lines(labels[k], v, (size_t)len);
     }
     if (s->n_enc) {
         printf("\nBy encoding\n");
