@@ -2,6 +2,9 @@
  * compact, checksummed .qtf file, or a .qtf back into .safetensors. */
 #include <errno.h>
 #include <getopt.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,7 +80,8 @@ static void usage(FILE *f) {
 "  -n, --dry-run         print the plan (tensor, shape, source dtype, encoding,\n"
 "                        bytes, bits/weight) and totals; write nothing\n"
 "  -t, --threads N       worker threads (default 0 = all cores); the output is\n"
-"                        identical for any N\n"
+"                        identical for any N; with N > 1 one of them reads the\n"
+"                        next tensor while the current one is written\n"
 "  -q, --quiet           no progress, summary or warnings (errors only)\n"
 "  -v, --verbose         one line per tensor and per fallback\n"
 "      --progress        force the progress line even when stderr is not a\n"
@@ -266,6 +270,13 @@ int main(int argc, char **argv) {
     /* A file-size limit must surface as a write error (EFBIG), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
     o.interrupted = &got_signal;
+#ifdef __GLIBC__
+    /* Every tensor allocates buffers of similar sizes; keeping freed memory
+     * in the heap (instead of a fresh mmap per allocation) saves a page
+     * fault per 4 KiB written on every tensor. Peak use is unchanged. */
+    mallopt(M_MMAP_THRESHOLD, 32 << 20);
+    mallopt(M_TRIM_THRESHOLD, 256 << 20);
+#endif
 
     code = qtfc_convert(&o);
 out:

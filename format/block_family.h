@@ -59,6 +59,10 @@ void qtf__codec_decode(const qtf__codec *c, const uint8_t *codes, uint64_t n, fl
                        float min, float *dst);
 /* Round-to-nearest choice of (scale, min) for a span (importance ignored). */
 void qtf__codec_rtn(const qtf__codec *c, const qtf__span *s, float *scale, float *min);
+/* The same, as stored in type t: for INT asym the minimum is rounded first and
+ * the scale widened so that rounding never uncovers the top of the range. */
+void qtf__codec_rtn_stored(const qtf__codec *c, const qtf__span *s, qtf_dtype t, float *scale,
+                           float *min);
 
 /* Table codecs (format/block_codebook.c): NF4 and FP4. */
 void qtf__codebook_init(qtf__codec *c, qtf_encoding_id id);

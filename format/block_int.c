@@ -3,8 +3,9 @@
  * tensor; codes chosen against the scale as it will be decoded (after
  * rounding to the scale type, or after double quantization).
  *
- * Two passes: choose every group's (scale, min), settle the stored scales
- * (rounding or dq needs all of them), then encode. Each pass runs over rows
+ * Choose every group's (scale, min), settle the stored scales (rounding, or
+ * dq, which needs all of them), then encode: three passes with dq or a
+ * per-tensor group, one pass over the rows otherwise. Each pass runs over rows
  * with qtf__parallel_for and treats rows independently, so the bytes do not
  * depend on the thread count. */
 #if defined(__GNUC__) && !defined(__clang__)
@@ -150,6 +151,7 @@ typedef struct grouped_ctx {
     const uint8_t *codes_in;
     uint64_t row_bytes;
     int unpacked;              /* codes stored one per byte */
+    void *const *parts;        /* quantize: the output parts */
 } grouped_ctx;
 
 static uint64_t group_index(const grouped_ctx *g, uint64_t row, uint64_t k) {
@@ -172,56 +174,114 @@ static float next_up(float v, qtf_dtype t) {
     return nextafterf(v, INFINITY);
 }
 
-static void choose(const grouped_ctx *g, const qtf__span *s, float *scale, float *min) {
-    const qtf_encoding *e = g->e;
-    if (e->search) {
-        /* With dq the stored precision is only known once all scales are
-         * chosen; search then evaluates at f32. */
-        qtf_dtype t = e->dq ? QTF_DTYPE_F32 : e->scale_type;
-        qtf__codec_search(&g->codec, s, t, scale, min);
-        return;
-    }
-    qtf__codec_rtn(&g->codec, s, scale, min);
-    if (g->codec.asym && !e->dq && isfinite(*scale) && *scale > 0.0f) {
-        /* rtn promises that no element is clipped by more than the rounding
-         * of the stored minimum: round the minimum first, then widen the
-         * scale to the next stored value if rounding left the top of the
-         * range uncovered. */
-        const float qmax = g->codec.qmax;
-        float hi = *min + *scale * qmax;
-        float m = qtf__block_round_scale(*min, qtf__block_zeros_type(e));
-        float sc = (hi - m) / qmax;
-        float r = qtf__block_round_scale(sc, e->scale_type);
-        if (r * qmax + m < hi) r = next_up(r, e->scale_type);
-        if (isfinite(r) && isfinite(m)) {
-            *scale = r;
-            *min = m;
-        }
+void qtf__codec_rtn_stored(const qtf__codec *c, const qtf__span *s, qtf_dtype t, float *scale,
+                           float *min) {
+    qtf__codec_rtn(c, s, scale, min);
+    if (!c->asym || !isfinite(*scale) || !(*scale > 0.0f) || !isfinite(*min)) return;
+    /* No element may be clipped by more than the rounding of the stored
+     * minimum: round the minimum first, then widen the scale to the next
+     * stored value if rounding left the top of the range uncovered. */
+    const float qmax = c->qmax;
+    float hi = *min + *scale * qmax;
+    float m = qtf__block_round_scale(*min, t);
+    float r = qtf__block_round_scale((hi - m) / qmax, t);
+    if (r * qmax + m < hi) r = next_up(r, t);
+    if (isfinite(r) && isfinite(m)) {
+        *scale = r;
+        *min = m;
     }
 }
 
+static void choose(const grouped_ctx *g, const qtf__span *s, float *scale, float *min) {
+    const qtf_encoding *e = g->e;
+    /* With dq the stored precision of the scales is only known once all of
+     * them are chosen; choices are then made at f32 (the minimums, never
+     * double-quantized, are F32 then: qtf__block_zeros_type). */
+    qtf_dtype t = e->dq ? QTF_DTYPE_F32 : e->scale_type;
+    if (e->search) qtf__codec_search(&g->codec, s, t, scale, min);
+    else qtf__codec_rtn_stored(&g->codec, s, t, scale, min);
+}
+
+/* Pass 1 for one row: every group's (scale, min), and the NaN/Inf rule. */
+static qtf_status choose_row(const grouped_ctx *g, uint64_t r) {
+    const float *row = g->src + r * g->cols;
+    int finite = 1;
+    for (uint64_t k = 0; k < g->groups_per_row; k++) {
+        uint64_t at = k * g->group_len;
+        qtf__span s = { row + at, g->importance ? g->importance + at : NULL, g->group_len, 1,
+                        g->group_len };
+        uint64_t i = group_index(g, r, k);
+        choose(g, &s, &g->scale[i], &g->min[i]);
+        finite &= isfinite(g->scale[i]) & isfinite(g->min[i]);
+    }
+    /* A NaN or Inf input makes its group's scale or minimum non-finite
+     * (max/min keys order NaN beyond Inf); name the element. A finite row
+     * can still overflow max - min: settling the scales reports that. */
+    if (!finite) return qtf__block_check_finite(row, g->cols, r);
+    return QTF_OK;
+}
+
 static qtf_status choose_rows(void *ctx, uint64_t begin, uint64_t end) {
-    const grouped_ctx *g = ctx;
     for (uint64_t r = begin; r < end; r++) {
-        const float *row = g->src + r * g->cols;
-        int finite = 1;
-        for (uint64_t k = 0; k < g->groups_per_row; k++) {
-            uint64_t at = k * g->group_len;
-            qtf__span s = { row + at, g->importance ? g->importance + at : NULL, g->group_len, 1,
-                            g->group_len };
-            uint64_t i = group_index(g, r, k);
-            choose(g, &s, &g->scale[i], &g->min[i]);
-            finite &= isfinite(g->scale[i]) & isfinite(g->min[i]);
-        }
-        /* A NaN or Inf input makes its group's scale or minimum non-finite
-         * (max/min keys order NaN beyond Inf); name the element. A finite
-         * row can still overflow max - min: settle_scales reports that. */
-        if (!finite) {
-            qtf_status st = qtf__block_check_finite(row, g->cols, r);
-            if (st != QTF_OK) return st;
-        }
+        qtf_status st = choose_row(ctx, r);
+        if (st != QTF_OK) return st;
     }
     return QTF_OK;
+}
+
+/* Pass 3 for one row: nearest codes for the settled scales, packed. */
+static void encode_row(const grouped_ctx *g, uint64_t r, uint8_t *tmp) {
+    const float *row = g->src + r * g->cols;
+    uint8_t *out = g->codes + r * g->row_bytes;
+    uint8_t *codes = g->unpacked ? out : tmp;
+    for (uint64_t k = 0; k < g->groups_per_row; k++) {
+        uint64_t at = k * g->group_len, i = group_index(g, r, k);
+        qtf__codec_encode(&g->codec, row + at, g->group_len, g->scale[i], g->min[i], codes + at);
+    }
+    if (!g->unpacked) qtf__block_pack(out, tmp, g->cols, g->codec.bits);
+}
+
+/* Stores group i's minimum and scale as the decoder will read them (no dq),
+ * replacing the chosen values by the stored ones. */
+static qtf_status settle_group(const grouped_ctx *g, uint64_t i) {
+    const qtf_encoding *e = g->e;
+    uint64_t row = g->tensor ? 0 : i / g->groups_per_row;
+    if (e->asym) {
+        const qtf_dtype zt = qtf__block_zeros_type(e);
+        float m = qtf__block_settle_scale(g->parts[e->dq ? 4 : 2], i, g->min[i], zt);
+        if (!isfinite(m))
+            return qtf__error(QTF_E_NUMERIC,
+                              "row %llu: group minimum %g is outside the range of %s",
+                              (unsigned long long)row, (double)g->min[i], qtf_dtype_name(zt));
+        g->min[i] = m;
+    }
+    if (e->dq) return QTF_OK;
+    float sc = qtf__block_settle_scale(g->parts[1], i, g->scale[i], e->scale_type);
+    if (!isfinite(sc))
+        return qtf__error(QTF_E_NUMERIC, "row %llu: group scale %g is outside the range of %s",
+                          (unsigned long long)row, (double)g->scale[i],
+                          qtf_dtype_name(e->scale_type));
+    g->scale[i] = sc;
+    return QTF_OK;
+}
+
+/* Without dq a group's stored scale depends on that group alone, so the
+ * three steps run in one pass over the data (one read of each row). */
+static qtf_status quantize_rows_one_pass(void *ctx, uint64_t begin, uint64_t end) {
+    const grouped_ctx *g = ctx;
+    uint8_t *tmp = NULL;
+    if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
+        return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
+                          (unsigned long long)g->cols);
+    qtf_status st = QTF_OK;
+    for (uint64_t r = begin; r < end && st == QTF_OK; r++) {
+        st = choose_row(g, r);
+        for (uint64_t k = 0; k < g->groups_per_row && st == QTF_OK; k++)
+            st = settle_group(g, group_index(g, r, k));
+        if (st == QTF_OK) encode_row(g, r, tmp);
+    }
+    free(tmp);
+    return st;
 }
 
 static qtf_status encode_rows(void *ctx, uint64_t begin, uint64_t end) {
@@ -230,17 +290,7 @@ static qtf_status encode_rows(void *ctx, uint64_t begin, uint64_t end) {
     if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
         return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
                           (unsigned long long)g->cols);
-    for (uint64_t r = begin; r < end; r++) {
-        const float *row = g->src + r * g->cols;
-        uint8_t *out = g->codes + r * g->row_bytes;
-        uint8_t *codes = g->unpacked ? out : tmp;
-        for (uint64_t k = 0; k < g->groups_per_row; k++) {
-            uint64_t at = k * g->group_len, i = group_index(g, r, k);
-            qtf__codec_encode(&g->codec, row + at, g->group_len, g->scale[i], g->min[i],
-                              codes + at);
-        }
-        if (!g->unpacked) qtf__block_pack(out, tmp, g->cols, g->codec.bits);
-    }
+    for (uint64_t r = begin; r < end; r++) encode_row(g, r, tmp);
     free(tmp);
     return QTF_OK;
 }
@@ -369,31 +419,11 @@ static qtf_status refine_dq_rows(void *ctx, uint64_t begin, uint64_t end) {
 static qtf_status settle_scales(grouped_ctx *g, void *const *parts, unsigned threads) {
     const qtf_encoding *e = g->e;
     uint64_t n = n_groups_of(g);
-    if (e->asym) {
-        const qtf_dtype zt = qtf__block_zeros_type(e);
-        void *zeros = parts[e->dq ? 4 : 2];
-        for (uint64_t i = 0; i < n; i++) {
-            float m = qtf__block_settle_scale(zeros, i, g->min[i], zt);
-            if (!isfinite(m))
-                return qtf__error(QTF_E_NUMERIC,
-                                  "row %llu: group minimum %g is outside the range of %s",
-                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
-                                  (double)g->min[i], qtf_dtype_name(zt));
-            g->min[i] = m;
-        }
+    for (uint64_t i = 0; i < n; i++) {
+        qtf_status st = settle_group(g, i);
+        if (st != QTF_OK) return st;
     }
-    if (!e->dq) {
-        for (uint64_t i = 0; i < n; i++) {
-            float s = qtf__block_settle_scale(parts[1], i, g->scale[i], e->scale_type);
-            if (!isfinite(s))
-                return qtf__error(QTF_E_NUMERIC,
-                                  "row %llu: group scale %g is outside the range of %s",
-                                  (unsigned long long)(g->tensor ? 0 : i / g->groups_per_row),
-                                  (double)g->scale[i], qtf_dtype_name(e->scale_type));
-            g->scale[i] = s;
-        }
-        return QTF_OK;
-    }
+    if (!e->dq) return QTF_OK;
     for (uint64_t i = 0; i < n; i++) {
         if (!isfinite(g->scale[i]))
             return qtf__error(QTF_E_NUMERIC, "row %llu: group scale %g is not finite",
@@ -441,6 +471,11 @@ qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64
         goto done;
     }
     uint64_t chunk = rows_per_chunk(cols);
+    g.parts = parts;
+    if (!e->dq && !g.tensor) {
+        st = qtf__parallel_for(rows, chunk, threads, quantize_rows_one_pass, &g);
+        goto done;
+    }
     if (g.tensor) {
         st = qtf__parallel_for(rows, chunk, threads, check_rows, &g);
         if (st != QTF_OK) goto done;

@@ -44,7 +44,9 @@ static inline uint8_t e2m1_encode(float v) {
 }
 
 static void encode_block(const float *x, uint8_t e, uint8_t *codes) {
-    /* e <= 254 here, so 1/X = 2^(127-e) is a normal float and exact. */
+    /* 1/X = 2^(127-e) for e in [0, 254] is a power of two >= 2^-127, so it
+     * is exact (subnormal only for e = 254) and x * (1/X) equals x / X
+     * unless the product is subnormal, where every code is 0 anyway. */
     float inv = 1.0f / e8m0_value(e);
     for (int j = 0; j < MX_BLOCK; j++) codes[j] = e2m1_encode(x[j] * inv);
 }

@@ -190,7 +190,7 @@ static float round_to(float v, qtf_dtype t) {
 void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_type,
                        float *scale, float *min) {
     float s0, m0;
-    qtf__codec_rtn(c, s, &s0, &m0);
+    qtf__codec_rtn_stored(c, s, scale_type, &s0, &m0);
     *scale = s0;
     *min = m0;
     if (s0 == 0.0f || !isfinite(s0)) return;

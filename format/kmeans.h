@@ -104,6 +104,19 @@ qtf_status qtf__kmeans_vec(float *centers, uint32_t k, uint32_t dim, const float
 uint32_t qtf__kmeans_vec_nearest(const float *centers, uint32_t k, uint32_t dim,
                                  const float *p, const float *pw);
 
+/* The same result as qtf__kmeans_vec_nearest (lowest index among the
+ * nearest), found faster: centres sorted by their first component, scanned
+ * outwards from the query's first component and cut off once that component
+ * alone is farther than the best distance. Valid while `centers` is. */
+typedef struct qtf__vnearest {
+    uint32_t k, dim;
+    const float *centers;
+    float key[QTF__KMEANS_MAX_K];       /* first components, ascending */
+    uint16_t order[QTF__KMEANS_MAX_K];  /* centre index of key[i] */
+} qtf__vnearest;
+void qtf__vnearest_init(qtf__vnearest *vn, const float *centers, uint32_t k, uint32_t dim);
+uint32_t qtf__vnearest_find(const qtf__vnearest *vn, const float *p, const float *pw);
+
 /* splitmix64: the fixed generator used for deterministic initialisation. */
 static inline uint64_t qtf__splitmix64(uint64_t *state) {
     uint64_t z = (*state += 0x9E3779B97F4A7C15ull);

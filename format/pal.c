@@ -259,7 +259,8 @@ static qtf_status fit_tables(void *vc, uint64_t begin, uint64_t end) {
 typedef struct row_table {
     uint64_t t;
     const float *vals;
-    qtf__nearest nr;
+    qtf__nearest nr;        /* dim 1 */
+    qtf__vnearest vn;       /* dim 2, 4 */
 } row_table;
 
 static void row_table_use(row_table *rt, const pal_ctx *c, uint64_t r) {
@@ -268,6 +269,7 @@ static void row_table_use(row_table *rt, const pal_ctx *c, uint64_t r) {
     rt->t = t;
     rt->vals = c->tables + t * (uint64_t)c->g.k * c->g.dim;
     if (c->g.dim == 1) qtf__nearest_init(&rt->nr, rt->vals, c->g.k);
+    else qtf__vnearest_init(&rt->vn, rt->vals, c->g.k, c->g.dim);
 }
 
 /* Indices of the n elements x (n a multiple of dim) against the table at
@@ -294,8 +296,7 @@ static void assign_span(const pal_ctx *c, const row_table *rt, const float *x, c
     for (uint64_t j = 0; j < n; j += dim) {
         for (uint32_t d = 0; d < dim; d++)
             p[d] = !has_scale ? x[j + d] : s != 0.0f ? x[j + d] / s : 0.0f;
-        idx[j / dim] = (uint8_t)qtf__kmeans_vec_nearest(rt->vals, c->g.k, dim, p,
-                                                        pw ? pw + j : NULL);
+        idx[j / dim] = (uint8_t)qtf__vnearest_find(&rt->vn, p, pw ? pw + j : NULL);
     }
 }
 
@@ -306,7 +307,8 @@ static qtf_status search_scales(void *vc, uint64_t begin, uint64_t end) {
     const uint32_t dim = g->dim;
     uint8_t *idx = qtf__malloc((size_t)unit);
     if (!idx) return qtf__error(QTF_E_NOMEM, "pal: no memory for a scale search");
-    row_table rt = { 0, NULL, { 0 } };
+    row_table rt;
+    memset(&rt, 0, sizeof rt);
     for (uint64_t r = begin; r < end; r++) {
         row_table_use(&rt, c, r);
         for (uint64_t v = 0; v < upr; v++) {
@@ -373,7 +375,8 @@ static qtf_status assign_codes(void *vc, uint64_t begin, uint64_t end) {
     if (!idx) return qtf__error(QTF_E_NOMEM, "pal: no memory for %llu indices",
                                 (unsigned long long)g->vecs_per_row);
     unsigned char *codes = c->parts[g->p_codes];
-    row_table rt = { 0, NULL, { 0 } };
+    row_table rt;
+    memset(&rt, 0, sizeof rt);
     for (uint64_t r = begin; r < end; r++) {
         row_table_use(&rt, c, r);
         const float *x = c->src + r * g->cols;

@@ -38,6 +38,59 @@ uint32_t qtf__kmeans_vec_nearest(const float *centers, uint32_t k, uint32_t dim,
     return best;
 }
 
+void qtf__vnearest_init(qtf__vnearest *vn, const float *centers, uint32_t k, uint32_t dim) {
+    vn->k = k;
+    vn->dim = dim;
+    vn->centers = centers;
+    for (uint32_t i = 0; i < k; i++) { /* insertion sort, stable: k <= 256 */
+        float key = centers[(size_t)i * dim];
+        uint32_t j = i;
+        while (j > 0 && vn->key[j - 1] > key) {
+            vn->key[j] = vn->key[j - 1];
+            vn->order[j] = vn->order[j - 1];
+            j--;
+        }
+        vn->key[j] = key;
+        vn->order[j] = (uint16_t)i;
+    }
+}
+
+uint32_t qtf__vnearest_find(const qtf__vnearest *vn, const float *p, const float *pw) {
+    const uint32_t k = vn->k, dim = vn->dim;
+    const double w0 = pw ? pw[0] : 1.0;
+    if (!(w0 > 0.0)) return qtf__kmeans_vec_nearest(vn->centers, k, dim, p, pw);
+    uint32_t lo = 0, hi = k; /* first key >= p[0] */
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) / 2;
+        if (vn->key[mid] < p[0]) lo = mid + 1;
+        else hi = mid;
+    }
+    uint32_t best = UINT32_MAX;
+    double bd = INFINITY;
+    /* ties: the lowest centre index, as the brute-force scan gives */
+#define VISIT(i)                                                                     \
+    do {                                                                             \
+        uint32_t c_ = vn->order[i];                                                  \
+        double d_ = wdist(vn->centers + (size_t)c_ * dim, p, pw, dim);               \
+        if (d_ < bd || (d_ == bd && c_ < best)) {                                    \
+            bd = d_;                                                                 \
+            best = c_;                                                               \
+        }                                                                            \
+    } while (0)
+    for (uint32_t i = lo; i < k; i++) {
+        double dx = (double)vn->key[i] - p[0];
+        if (w0 * dx * dx > bd) break;
+        VISIT(i);
+    }
+    for (uint32_t i = lo; i-- > 0;) {
+        double dx = (double)p[0] - vn->key[i];
+        if (w0 * dx * dx > bd) break;
+        VISIT(i);
+    }
+#undef VISIT
+    return best == UINT32_MAX ? qtf__kmeans_vec_nearest(vn->centers, k, dim, p, pw) : best;
+}
+
 static double point_weight(const float *pw, uint32_t dim) {
     if (!pw) return 1.0;
     double s = 0.0;
@@ -132,13 +185,15 @@ qtf_status qtf__kmeans_vec(float *centers, uint32_t k, uint32_t dim, const float
         const uint64_t step = phase == 0 ? stride : 1;
         const uint32_t passes = phase == 0 ? lloyd_max : full_max;
         memset(assign, 0, (size_t)n);
+        qtf__vnearest vn;
         for (uint32_t pass = 0; pass < passes; pass++) {
+            qtf__vnearest_init(&vn, centers, k, dim);
             memset(sw, 0, kd * sizeof *sw);
             memset(swv, 0, kd * sizeof *swv);
             int changed = pass == 0;
             for (uint64_t i = 0; i < n; i += step) {
                 const float *p = PT(i), *pw = PW(i);
-                uint32_t a = qtf__kmeans_vec_nearest(centers, k, dim, p, pw);
+                uint32_t a = qtf__vnearest_find(&vn, p, pw);
                 if (a != assign[i]) {
                     assign[i] = (uint8_t)a;
                     changed = 1;

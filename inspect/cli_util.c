@@ -520,56 +520,90 @@ void cli_json_append(json_t *arr, json_t *value, int *oom) {
     if (!value || json_array_append_new(arr, value) != 0) *oom = 1;
 }
 
-/* jansson hands the text over in tiny pieces; gather them before stdio. */
-typedef struct json_sink {
+/* Buffered JSON output. jansson hands text over in tiny pieces, so it is
+ * gathered here; DEL is escaped at flush time: JSON allows a raw DEL inside
+ * strings and jansson emits it so, but it is a control character like the
+ * others (outside strings it cannot occur). */
+struct cli_json_out {
     FILE *out;
     size_t len;
     int failed;
     char buf[1 << 16];
-} json_sink;
+};
 
-static void sink_flush(json_sink *s) {
-    if (s->len && fwrite(s->buf, 1, s->len, s->out) != s->len) s->failed = 1;
-    s->len = 0;
-}
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
 
-static void sink_put(json_sink *s, const char *p, size_t n) {
-    if (n > sizeof s->buf - s->len) sink_flush(s);
-    if (n > sizeof s->buf) {
-        if (fwrite(p, 1, n, s->out) != n) s->failed = 1;
-        return;
-    }
-    memcpy(s->buf + s->len, p, n);
-    s->len += n;
-}
-
-/* JSON allows a raw DEL inside strings and jansson emits it so; escape it
- * like the other control characters. Outside strings it cannot occur. */
-static int json_chunk(const char *buf, size_t size, void *data) {
-    json_sink *s = data;
-    const char *p = buf, *end = buf + size, *del;
+static void out_flush(cli_json_out *o) {
+    const char *p = o->buf, *end = o->buf + o->len, *del;
     while ((del = memchr(p, 0x7F, (size_t)(end - p))) != NULL) {
-        sink_put(s, p, (size_t)(del - p));
-        sink_put(s, "\\u007f", 6);
+        if (fwrite(p, 1, (size_t)(del - p), o->out) != (size_t)(del - p)) o->failed = 1;
+        if (fputs("\\u007f", o->out) < 0) o->failed = 1;
         p = del + 1;
     }
-    sink_put(s, p, (size_t)(end - p));
-    return s->failed ? -1 : 0;
+    if (fwrite(p, 1, (size_t)(end - p), o->out) != (size_t)(end - p)) o->failed = 1;
+    o->len = 0;
+}
+
+static void out_put(cli_json_out *o, const char *p, size_t n) {
+    while (n > 0) {
+        if (o->len == sizeof o->buf) out_flush(o);
+        size_t k = sizeof o->buf - o->len;
+        if (k > n) k = n;
+        memcpy(o->buf + o->len, p, k);
+        o->len += k;
+        p += k;
+        n -= k;
+    }
+}
+
+cli_json_out *cli_json_out_new(FILE *out) {
+    cli_json_out *o = malloc(sizeof *o);
+    if (!o) return NULL;
+    o->out = out;
+    o->len = 0;
+    o->failed = 0;
+    return o;
+}
+
+void cli_json_out_raw(cli_json_out *o, const char *s, size_t n) { out_put(o, s, n); }
+
+static int dump_chunk(const char *buf, size_t size, void *data) {
+    out_put(data, buf, size);
+    return 0;
+}
+
+int cli_json_out_value(cli_json_out *o, json_t *v, unsigned indent) {
+    if (indent == 0) return json_dump_callback(v, dump_chunk, o, JSON_FLAGS) == 0 ? 0 : -1;
+    char *text = json_dumps(v, JSON_FLAGS);
+    if (!text) return -1;
+    static const char spaces[] = "                ";
+    if (indent > sizeof spaces - 1) indent = sizeof spaces - 1;
+    const char *p = text, *nl;
+    while ((nl = strchr(p, '\n')) != NULL) {
+        out_put(o, p, (size_t)(nl - p) + 1);
+        out_put(o, spaces, indent);
+        p = nl + 1;
+    }
+    out_put(o, p, strlen(p));
+    free(text);
+    return 0;
+}
+
+int cli_json_out_finish(cli_json_out *o) {
+    if (!o) return -1;
+    out_flush(o);
+    int rc = o->failed ? -1 : 0;
+    free(o);
+    return rc;
 }
 
 int cli_json_print(json_t *root, FILE *out) {
-    size_t flags = JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER;
-    json_sink *s = malloc(sizeof *s);
-    if (!s) return -1;
-    s->out = out;
-    s->len = 0;
-    s->failed = 0;
-    int rc = json_dump_callback(root, json_chunk, s, flags);
-    sink_put(s, "\n", 1);
-    sink_flush(s);
-    if (s->failed) rc = -1;
-    free(s);
-    return rc == 0 ? 0 : -1;
+    cli_json_out *o = cli_json_out_new(out);
+    if (!o) return -1;
+    int rc = cli_json_out_value(o, root, 0);
+    cli_json_out_raw(o, "\n", 1);
+    if (cli_json_out_finish(o) != 0) rc = -1;
+    return rc;
 }
 
 /* --- files -------------------------------------------------------------------------------------- */

@@ -141,6 +141,18 @@ void cli_json_append(json_t *arr, json_t *value, int *oom);
  * terminal control sequences can pass through), trailing newline. */
 int cli_json_print(json_t *root, FILE *out);
 
+/* The same output built piece by piece, so that long arrays can be written
+ * one element at a time instead of as one tree. */
+typedef struct cli_json_out cli_json_out;
+cli_json_out *cli_json_out_new(FILE *out);
+/* Text that is already JSON (punctuation, member names). */
+void cli_json_out_raw(cli_json_out *o, const char *s, size_t n);
+/* v, indented by 2 per level, every line after the first shifted right by
+ * `indent` spaces (its nesting depth in the document). */
+int cli_json_out_value(cli_json_out *o, json_t *v, unsigned indent);
+/* Flushes and frees; -1 if anything failed to be written. */
+int cli_json_out_finish(cli_json_out *o);
+
 /* --- files ----------------------------------------------------------------------- */
 
 /* Writes data to path through a temp file in the same directory, fsync and

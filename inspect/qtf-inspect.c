@@ -259,6 +259,8 @@ static json_t *value_json(const qtf_file *f, uint64_t i, const qtf_value *v) {
 
 /* --- summary ------------------------------------------------------------------------- */
 
+#define MAX_ENCODING_ROWS 64
+
 typedef struct enc_row {
     char name[80];
     uint64_t tensors, elements, stored, decoded;
@@ -304,6 +306,13 @@ static int summarize(summary *s, const qtf_file *f) {
         cli_encoding_text(name, sizeof name, t);
         size_t k = 0;
         while (k < s->n_enc && strcmp(s->enc[k].name, name) != 0) k++;
+        /* A hostile file can give every tensor its own (unknown) encoding:
+         * keep the table, and this search, bounded. */
+        if (k == s->n_enc && s->n_enc == MAX_ENCODING_ROWS) {
+            snprintf(name, sizeof name, "(other encodings)");
+            k = 0;
+            while (k < s->n_enc && strcmp(s->enc[k].name, name) != 0) k++;
+        }
         if (k == s->n_enc) {
             if (s->n_enc == cap) {
                 size_t nc = cap ? cap * 2 : 8;
@@ -898,6 +907,52 @@ static json_t *metadata_json(const qtf_file *f, json_t **types_out, int *oom) {
     return meta;
 }
 
+/* Writes root with a final "tensors" member, one tensor object at a time:
+ * a file with a million tensors never holds a million JSON trees. */
+static int print_json_with_tensors(json_t *root, const qtf_file *f, const options *o, int *exit_code) {
+    char *head = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
+    if (!head) return 0;
+    size_t n = strlen(head);
+    /* "{\n  ...\n}": drop the closing brace and the newline before it. */
+    while (n > 0 && head[n - 1] != '}') n--;
+    if (n > 0) n--;
+    while (n > 0 && head[n - 1] == '\n') n--;
+    cli_json_out *out = cli_json_out_new(stdout);
+    if (!out) {
+        free(head);
+        return 0;
+    }
+    cli_json_out_raw(out, head, n);
+    free(head);
+    static const char open[] = ",\n  \"tensors\": [";
+    cli_json_out_raw(out, open, sizeof open - 1);
+    int ok = 1, first = 1;
+    for (uint64_t i = 0; i < qtf_tensor_count(f) && ok; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        if (!t || (o->tensor_glob && !cli_glob_match(o->tensor_glob, t->name))) continue;
+        int oom = 0;
+        json_t *tj = tensor_json(f, i, &oom);
+        if (tj && o->detail) {
+            detail d;
+            detail_compute(&d, f, i, o->threads);
+            if (detail_failed(&d)) *exit_code = CLI_EXIT_FAIL;
+            cli_json_set(tj, "detail", detail_json(&d, o), &oom);
+            detail_free(&d);
+        }
+        if (!tj || oom) ok = 0;
+        else {
+            cli_json_out_raw(out, first ? "\n    " : ",\n    ", first ? 5 : 6);
+            if (cli_json_out_value(out, tj, 4) != 0) ok = 0;
+            first = 0;
+        }
+        json_decref(tj);
+    }
+    if (first) cli_json_out_raw(out, "]\n}\n", 4);
+    else cli_json_out_raw(out, "\n  ]\n}\n", 7);
+    if (cli_json_out_finish(out) != 0) ok = 0;
+    return ok;
+}
+
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
@@ -1006,6 +1061,7 @@ int main(int argc, char **argv) {
         if (!root) oom = 1;
         else {
             const char *fname = qtf_file_name(f);
+            cli_json_set(root, "schema_version", json_integer(1), &oom);
             cli_json_set(root, "file", cli_json_string(fname, strlen(fname)), &oom);
             cli_json_set(root, "version", json_string(ver), &oom);
             if (!o.metadata_only) {
@@ -1022,25 +1078,10 @@ int main(int argc, char **argv) {
                 cli_json_set(root, "metadata_types", types, &oom);
                 cli_json_set(root, "metadata", meta, &oom);
             }
-            if (!o.metadata_only && !o.no_tensors) {
-                json_t *arr = json_array();
-                for (uint64_t i = 0; i < n && arr && !oom; i++) {
-                    const qtf_tensor_info *t = qtf_tensor_get(f, i);
-                    if (!t || (o.tensor_glob && !cli_glob_match(o.tensor_glob, t->name))) continue;
-                    json_t *tj = tensor_json(f, i, &oom);
-                    if (tj && o.detail) {
-                        detail d;
-                        detail_compute(&d, f, i, o.threads);
-                        if (detail_failed(&d)) exit_code = CLI_EXIT_FAIL;
-                        cli_json_set(tj, "detail", detail_json(&d, &o), &oom);
-                        detail_free(&d);
-                    }
-                    cli_json_append(arr, tj, &oom);
-                }
-                cli_json_set(root, "tensors", arr, &oom);
-            }
         }
-        if (oom || cli_json_print(root, stdout) != 0) ok = 0;
+        if (oom) ok = 0;
+        else if (o.metadata_only || o.no_tensors) ok = cli_json_print(root, stdout) == 0;
+        else ok = print_json_with_tensors(root, f, &o, &exit_code);
         json_decref(root);
     } else if (ok) {
         if (!o.metadata_only) print_summary(f, &s);

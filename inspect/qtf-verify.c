@@ -6,17 +6,19 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cli_util.h"
 #include "report.h"
 #include "source.h"
 
+#define MAX_IGNORE 64
+
 typedef struct options {
     const char *path;
+    const char *ignore[MAX_IGNORE];     /* --ignore globs */
+    unsigned n_ignore;
     const char *against;
     const char *plot;
     int json, markdown, quiet, checksums_only;
@@ -37,9 +39,8 @@ static void print_help(void) {
 "              and zero padding in the data section\n"
 "  checksums   the XXH3-64 of every part of every tensor, in parallel\n"
 "  decode      every tensor has a known encoding and dequantizes (one tensor\n"
-"              at a time: memory stays bounded by the largest tensor: 1 f32\n"
-"              copy of it, 2 with --against, 4 with --against and 2+ threads\n"
-"              when that fits in a quarter of the RAM)\n"
+"              at a time: memory stays bounded by the largest tensor, one\n"
+"              f32 copy of it, two with --against)\n"
 "  source      with --against: every source tensor is in the file and every\n"
 "              file tensor in the source, with the same shape; per tensor the\n"
 "              relative RMSE ||W-W'||/||W||, max |W-W'|, SNR in dB\n"
@@ -55,6 +56,11 @@ static void print_help(void) {
 "      --min-cosine X    fail a tensor whose cosine similarity is below X\n"
 "      --min-snr X       fail a tensor whose SNR is below X dB\n"
 "                        (thresholds need --against; a NaN metric fails)\n"
+"      --ignore GLOB     with --against: do not compare tensors whose name\n"
+"                        matches GLOB (fnmatch(3)), nor count them as missing or\n"
+"                        extra, e.g. buffers a converter drops on purpose\n"
+"                        ('*.rotary_emb.inv_freq'); repeatable (up to %d); their\n"
+"                        checksums and decoding are still checked\n"
 "      --checksums-only  structure and checksums only (no decoding)\n"
 "      --json            JSON report on stdout (schema: inspect/JSON-SCHEMA.md;\n"
 "                        NaN and infinities as \"nan\", \"inf\", \"-inf\")\n"
@@ -79,7 +85,7 @@ static void print_help(void) {
 "             --min-cosine 0.99\n"
 "  qtf-verify model.qtf --against model.safetensors --plot errors.svg --quiet\n"
 "  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n",
-        REPORT_WORST);
+        REPORT_WORST, MAX_IGNORE);
 }
 
 static int parse_threshold(double *out, int *has, const char *opt, const char *arg) {
@@ -90,13 +96,15 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 }
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM };
+    enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
+           OPT_IGNORE };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
         {"min-cosine", required_argument, NULL, OPT_MIN_COS},
         {"min-snr", required_argument, NULL, OPT_MIN_SNR},
         {"checksums-only", no_argument, NULL, OPT_CSUM},
+        {"ignore", required_argument, NULL, OPT_IGNORE},
         {"json", no_argument, NULL, OPT_JSON},
         {"markdown", no_argument, NULL, OPT_MD},
         {"plot", required_argument, NULL, OPT_PLOT},
@@ -123,6 +131,10 @@ static int parse_args(options *o, int argc, char **argv) {
             if ((rc = parse_threshold(&o->min_snr, &o->has_min_snr, "--min-snr", optarg))) return rc;
             break;
         case OPT_CSUM: o->checksums_only = 1; break;
+        case OPT_IGNORE:
+            if (o->n_ignore == MAX_IGNORE) return cli_usage_error("at most %d --ignore patterns", MAX_IGNORE);
+            o->ignore[o->n_ignore++] = optarg;
+            break;
         case OPT_JSON: o->json = 1; break;
         case OPT_MD: o->markdown = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
@@ -150,6 +162,7 @@ static int parse_args(options *o, int argc, char **argv) {
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
     if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->n_ignore && !o->against) return cli_usage_error("--ignore needs --against SOURCE");
     if (o->checksums_only && o->against)
         return cli_usage_error("--checksums-only and --against exclude each other");
     if (o->threads == 0) o->threads = qtf_default_threads();
@@ -242,13 +255,14 @@ static int open_source(qtf_source **src, const char *path) {
     return 1;
 }
 
-/* One tensor's worth of buffers: the dequantized tensor and its source. */
+/* The dequantized tensor and its source, reused from tensor to tensor. */
 typedef struct stage {
     scratch deq, ref;
-    int compare;                /* both buffers hold tensor `index`, same shape */
+    int compare;                /* both buffers hold the current tensor, same shape */
 } stage;
 
 typedef struct tensor_job {
+    const options *o;
     verify_report *r;
     const qtf_file *f;
     const qtf_source *src;
@@ -264,8 +278,13 @@ static char *dup_message(const char *fmt, unsigned long long v) {
 }
 
 /* Matches the tensor with the source, dequantizes it and reads the source
- * tensor as f32. Touches only its own result and stage, so it can run on
- * another thread while the previous tensor is compared. */
+ * tensor as f32. */
+static int ignored(const options *o, const char *name) {
+    for (unsigned k = 0; k < o->n_ignore; k++)
+        if (cli_glob_match(o->ignore[k], name)) return 1;
+    return 0;
+}
+
 static void prepare_tensor(const tensor_job *job) {
     const qtf_tensor_info *t = qtf_tensor_get(job->f, job->index);
     vt_result *v = &job->r->t[job->index];
@@ -273,7 +292,8 @@ static void prepare_tensor(const tensor_job *job) {
     sg->compare = 0;
     uint64_t si = 0;
     const qtf_source_tensor *st = NULL;
-    if (job->src) {
+    v->ignored = job->src && ignored(job->o, t->name);
+    if (job->src && !v->ignored) {
         if (qtf_source_tensor_find(&si, job->src, t->name) == QTF_OK) st = qtf_source_tensor_get(job->src, si);
         v->in_source = st != NULL;
         if (!st) v->fail |= VF_EXTRA;
@@ -326,66 +346,41 @@ static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
     v->compared = 1;
 }
 
-static void *prepare_thread(void *arg) {
-    prepare_tensor(arg);
-    return NULL;
-}
-
-/* Decodes every tensor and, with a source, compares it. With 2+ threads
- * and a source this is a two-stage pipeline: tensor i+1 is dequantized and
- * read while tensor i is compared, so the single-threaded comparison runs
- * alongside the multi-threaded decoding. Each tensor's results depend only
- * on that tensor, so the report is the same for any thread count. Memory:
- * one (or with the pipeline two) pairs of f32 buffers of the largest tensor. */
-static void check_tensors(verify_report *r, const qtf_file *f, const qtf_source *src, unsigned threads) {
-    stage stages[2];
-    memset(stages, 0, sizeof stages);
+/* Decodes every tensor, one at a time into reused buffers, and with a
+ * source compares it. Each tensor's results depend only on that tensor, so
+ * the report is the same for any thread count. The threads go to the
+ * library's dequantization and source conversion; running tensors side by
+ * side was measured slower (bench/RESULTS-tools.md): the work streams
+ * through memory, and more buffers cost more page faults than they save. */
+static void check_tensors(const options *o, verify_report *r, const qtf_file *f, const qtf_source *src,
+                          unsigned threads) {
+    stage sg;
+    memset(&sg, 0, sizeof sg);
     double t0 = cli_now();
-    /* The pipeline holds two tensors in flight (4 f32 buffers of the largest
-     * tensor): only when that stays within a quarter of the memory. */
-    uint64_t largest = 0;
-    for (uint64_t i = 0; i < r->n; i++)
-        if (r->t[i].n_elements > largest) largest = r->t[i].n_elements;
-    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
-    double ram = pages > 0 && page > 0 ? (double)pages * (double)page : 0;
-    int pipeline = src && threads >= 2 && r->n >= 2 && (double)largest * 16.0 <= ram / 4;
-    tensor_job job = {r, f, src, pipeline ? threads - 1 : threads, 0, &stages[0]};
-    if (!pipeline) {
-        for (uint64_t i = 0; i < r->n; i++) {
-            job.index = i;
-            prepare_tensor(&job);
-            compare_tensor(r, i, &stages[0]);
-        }
-    } else {
+    tensor_job job = {o, r, f, src, threads, 0, &sg};
+    for (uint64_t i = 0; i < r->n; i++) {
+        job.index = i;
         prepare_tensor(&job);
-        for (uint64_t i = 0; i < r->n; i++) {
-            tensor_job next = job;
-            next.index = i + 1;
-            next.stage = &stages[(i + 1) % 2];
-            pthread_t tid;
-            int started = i + 1 < r->n && pthread_create(&tid, NULL, prepare_thread, &next) == 0;
-            compare_tensor(r, i, &stages[i % 2]);
-            if (started) pthread_join(tid, NULL);
-            else if (i + 1 < r->n) prepare_tensor(&next);
-        }
+        compare_tensor(r, i, &sg);
     }
     r->decode_seconds = cli_now() - t0;
-    for (int k = 0; k < 2; k++) {
-        free(stages[k].deq.p);
-        free(stages[k].ref.p);
-    }
+    free(sg.deq.p);
+    free(sg.ref.p);
 }
 
-static int find_missing(verify_report *r, const qtf_file *f, const qtf_source *src) {
-    uint64_t ns = qtf_source_tensor_count(src);
+static int find_missing(const options *o, verify_report *r, const qtf_file *f, const qtf_source *src) {
+    uint64_t ns = qtf_source_tensor_count(src), cap = 0;
     r->source_tensors = ns;
     for (uint64_t i = 0; i < ns; i++) {
         const qtf_source_tensor *st = qtf_source_tensor_get(src, i);
         uint64_t idx;
-        if (!st || qtf_tensor_find(&idx, f, st->name) == QTF_OK) continue;
-        char **p = realloc(r->missing, (r->n_missing + 1) * sizeof *p);
-        if (!p) return 0;
-        r->missing = p;
+        if (!st || ignored(o, st->name) || qtf_tensor_find(&idx, f, st->name) == QTF_OK) continue;
+        if (r->n_missing == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **p = realloc(r->missing, cap * sizeof *p);
+            if (!p) return 0;
+            r->missing = p;
+        }
         r->missing[r->n_missing] = dup_escaped(st->name);
         if (!r->missing[r->n_missing]) return 0;
         r->n_missing++;
@@ -419,6 +414,8 @@ int main(int argc, char **argv) {
     char *against_disp = o.against ? dup_escaped(o.against) : NULL;
     r.file = file_disp;
     r.against = against_disp;
+    r.file_raw = o.path;
+    r.against_raw = o.against;
     r.against_kind = src ? qtf_source_kind_name(qtf_source_get_kind(src)) : NULL;
     r.metadata_count = qtf_meta_count(f);
     r.threads = o.threads;
@@ -447,8 +444,8 @@ int main(int argc, char **argv) {
     }
     if (ok) {
         check_checksums(&r, f, o.threads);
-        if (!o.checksums_only) check_tensors(&r, f, src, o.threads);
-        if (src) ok = find_missing(&r, f, src);
+        if (!o.checksums_only) check_tensors(&o, &r, f, src, o.threads);
+        if (src) ok = find_missing(&o, &r, f, src);
     }
     if (ok) ok = report_finish(&r);
     int exit_code = CLI_EXIT_FAIL;

@@ -26,7 +26,7 @@ int report_finish(verify_report *r) {
     double sum_rel = 0, sum_cos = 0, sum_snr = 0;
     uint64_t snr_elements = 0;
     r->n_failed_tensors = r->n_checksum_failed = r->n_decode_failed = r->n_extra = 0;
-    r->n_shape = r->n_threshold = r->n_compared = r->n_exact = 0;
+    r->n_shape = r->n_threshold = r->n_compared = r->n_exact = r->n_ignored = 0;
     r->compared_elements = 0;
     r->max_abs_err = 0;
     for (uint64_t i = 0; i < r->n; i++) {
@@ -49,6 +49,7 @@ int report_finish(verify_report *r) {
             }
             if (t->m.max_abs_err > r->max_abs_err || isnan(t->m.max_abs_err)) r->max_abs_err = t->m.max_abs_err;
         }
+        if (t->ignored) r->n_ignored++;
         if (t->fail) r->n_failed_tensors++;
         if (t->fail & VF_CHECKSUM) r->n_checksum_failed++;
         if (t->fail & VF_DECODE) r->n_decode_failed++;
@@ -139,7 +140,7 @@ static const char *result_word(const vt_result *t) {
     if (t->fail & VF_SHAPE) return "SHAPE";
     if (t->fail & VF_SOURCE) return "SOURCE";
     if (t->fail & (VF_REL_RMSE | VF_COSINE | VF_SNR)) return "THRESHOLD";
-    return "ok";
+    return t->ignored ? "ok (ignored)" : "ok";
 }
 
 static cli_table *tensor_table(const verify_report *r) {
@@ -231,10 +232,12 @@ static void print_checks(const verify_report *r, FILE *out, const char *indent) 
     if (r->against) {
         int src_ok = !r->n_extra && !r->n_missing && !r->n_shape;
         fprintf(out, "%ssource      %s: %s (%s, %llu tensors): %llu compared, %llu missing, %llu extra, "
-                "%llu shape mismatches\n", indent, src_ok ? "ok" : "FAILED", r->against, r->against_kind,
+                "%llu shape mismatches", indent, src_ok ? "ok" : "FAILED", r->against, r->against_kind,
                 (unsigned long long)r->source_tensors, (unsigned long long)r->n_compared,
                 (unsigned long long)r->n_missing, (unsigned long long)r->n_extra,
                 (unsigned long long)r->n_shape);
+        if (r->n_ignored) fprintf(out, ", %llu ignored", (unsigned long long)r->n_ignored);
+        fputc('\n', out);
         if (r->has_max_rel_rmse || r->has_min_cosine || r->has_min_snr) {
             fprintf(out, "%sthresholds  %s:", indent, r->n_threshold ? "FAILED" : "ok");
             if (r->has_max_rel_rmse) fprintf(out, " rel.RMSE <= %g", r->max_rel_rmse);
@@ -380,7 +383,8 @@ json_t *report_json(const verify_report *r) {
     int oom = 0;
     json_t *root = json_object();
     if (!root) return NULL;
-    cli_json_set(root, "file", str_or_null(r->file), &oom);
+    cli_json_set(root, "schema_version", json_integer(1), &oom);
+    cli_json_set(root, "file", str_or_null(r->file_raw), &oom);
     cli_json_set(root, "ok", json_boolean(r->ok), &oom);
     cli_json_set(root, "threads", json_integer(r->threads), &oom);
 
@@ -415,10 +419,11 @@ json_t *report_json(const verify_report *r) {
     if (r->against) {
         json_t *a = json_object();
         if (a) {
-            cli_json_set(a, "path", str_or_null(r->against), &oom);
+            cli_json_set(a, "path", str_or_null(r->against_raw), &oom);
             cli_json_set(a, "kind", str_or_null(r->against_kind), &oom);
             cli_json_set(a, "tensors", cli_json_u64(r->source_tensors), &oom);
             cli_json_set(a, "compared", cli_json_u64(r->n_compared), &oom);
+            cli_json_set(a, "ignored", cli_json_u64(r->n_ignored), &oom);
             json_t *missing = json_array(), *extra = json_array(), *shape = json_array();
             for (uint64_t i = 0; i < r->n_missing && missing; i++)
                 cli_json_append(missing, str_or_null(r->missing[i]), &oom);
@@ -489,6 +494,7 @@ json_t *report_json(const verify_report *r) {
         if (t->decode_checked && t->decode != QTF_OK)
             cli_json_set(o, "decode_error", str_or_null(t->decode_error), &oom);
         if (r->against) {
+            cli_json_set(o, "ignored", json_boolean(t->ignored), &oom);
             cli_json_set(o, "in_source", json_boolean(t->in_source), &oom);
             cli_json_set(o, "shape_ok", json_boolean(!(t->fail & VF_SHAPE)), &oom);
             if (t->compared) {

@@ -34,6 +34,7 @@ typedef struct vt_result {
     int decode_checked;
     qtf_status decode;
     char *decode_error;
+    int ignored;                /* --ignore matched: not compared with the source */
     int in_source;
     char *source_shape;         /* on a shape mismatch */
     char *source_error;         /* source read failure */
@@ -46,6 +47,7 @@ typedef struct verify_report {
     const char *file;           /* display forms (escaped) */
     const char *against;        /* NULL without --against */
     const char *against_kind;
+    const char *file_raw, *against_raw;  /* as given on the command line (JSON) */
     uint64_t source_tensors;
     uint64_t metadata_count;
     unsigned threads;
@@ -65,7 +67,7 @@ typedef struct verify_report {
     uint64_t n_missing;
     /* derived by report_finish() */
     uint64_t n_failed_tensors, n_checksum_failed, n_decode_failed, n_extra, n_shape,
-        n_threshold, n_compared, n_exact;
+        n_threshold, n_compared, n_exact, n_ignored;
     uint64_t compared_elements;
     double w_rel_rmse, w_cosine, w_snr_db, max_abs_err;
     int have_snr;

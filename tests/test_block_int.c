@@ -440,3 +440,13 @@ Test(int_layout, hostile_dims_overflow_cleanly) {
         cr_assert(st == QTF_OK || st == QTF_E_OVERFLOW, "%s", texts[t]);
     }
 }
+
+Test(int_codes, spec_example_int3_stream) {
+    /* block.md: codes 1 2 3 4 5 6 7 0 -> D1 58 1F */
+    const uint8_t codes[8] = { 1, 2, 3, 4, 5, 6, 7, 0 };
+    unsigned char out[3];
+    qtf__block_pack(out, codes, 8, 3);
+    cr_assert_eq(out[0], 0xD1);
+    cr_assert_eq(out[1], 0x58);
+    cr_assert_eq(out[2], 0x1F);
+}

@@ -58,6 +58,8 @@ Test(search, never_worse_than_rtn_on_any_group) {
     search_vs_rtn("int2:group=16,asym,scale=f32", "int2:group=16,asym,scale=f32,search", NULL,
                   0.03);
     search_vs_rtn("int8:group=row", "int8:group=row,search", NULL, 0.0);
+    search_vs_rtn("int5:group=32,asym,scale=bf16", "int5:group=32,asym,scale=bf16,search", NULL,
+                  0.01);
     search_vs_rtn("nf4:group=64", "nf4:group=64,search", NULL, 0.03);
     search_vs_rtn("fp4:group=32", "fp4:group=32,search", NULL, 0.01);
     search_vs_rtn("int4:group=tensor", "int4:group=tensor,search", NULL, 0.03);

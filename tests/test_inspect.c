@@ -57,6 +57,8 @@ Test(inspect, json_summary_matches_reader) {
     json_t *j = run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(json_string_value(json_object_get(j, "version")), "1.0");
+    cr_assert_eq(json_integer_value(json_object_get(j, "schema_version")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "file")), fx.file);
     cr_assert_eq(json_integer_value(json_object_get(j, "tensor_count")), (json_int_t)TF_SAMPLE_COUNT);
     cr_assert_eq(json_array_size(json_object_get(j, "tensors")), TF_SAMPLE_COUNT);
     cr_assert_eq(json_integer_value(json_object_get(j, "metadata_count")), 9);
@@ -100,7 +102,7 @@ Test(inspect, json_summary_matches_reader) {
     cr_assert_eq(json_integer_value(json_object_get(s, "source_bytes")), (json_int_t)(2 * params));
     cr_assert_float_eq(json_real_value(json_object_get(s, "ratio_vs_f16")), 2.0 * (double)params / (double)stored, 1e-12);
     cr_assert_str_eq(json_string_value(json_object_get(s, "converter")), "qtf-test 1.0");
-    cr_assert_str_eq(json_string_value(json_object_get(s, "recipe")), "*=int4");
+    cr_assert_str_eq(json_string_value(json_object_get(s, "recipe")), TF_RECIPE);
     json_decref(j);
     tf_run_free(&r);
     fx_teardown(&fx);
@@ -185,7 +187,8 @@ Test(inspect, human_output_escapes_control_characters) {
     cr_assert(strstr(r.out, "blob application/json, 7 B"), "%s", r.out);
     cr_assert(strstr(r.out, "[0, 1, 4, 9, 16, 25, 36, 49, \xE2\x80\xA6] (10)"), "%s", r.out);
     cr_assert(strstr(r.out, "[\"<s>\", \"line\\nbreak\", \"</s>\"] (3)"), "%s", r.out);
-    cr_assert(strstr(r.out, "Converter     qtf-test 1.0"), "%s", r.out);
+    cr_assert(strstr(r.out, "Converter     qtf-test 1.0\n"), "%s", r.out);
+    cr_assert(strstr(r.out, "Recipe        # default: int4\n              *embed*=int8\n\n"), "%s", r.out);
     cr_assert(strstr(r.out, "Tensors       6"), "%s", r.out);
     const char *line = strstr(r.out, "  layers.0.attention.wq.weight ");
     cr_assert(line, "%s", r.out);

@@ -414,3 +414,26 @@ Test(kmeans_vec, sampled_path_on_a_large_table) {
     free(v);
     free(x);
 }
+
+Test(kmeans_vec, pruned_nearest_equals_brute_force) {
+    rng_state = 11;
+    for (int trial = 0; trial < 100; trial++) {
+        uint32_t dim = trial % 2 ? 4 : 2;
+        uint32_t k = 1u + (uint32_t)(qtf__splitmix64(&rng_state) % 256);
+        float c[256 * 4];
+        for (uint32_t i = 0; i < k * dim; i++) c[i] = (float)(int)(nrand() * 4) / 2.0f; /* dups */
+        qtf__vnearest vn;
+        qtf__vnearest_init(&vn, c, k, dim);
+        for (int q = 0; q < 200; q++) {
+            float p[4], pw[4];
+            for (uint32_t d = 0; d < dim; d++) {
+                p[d] = q % 4 == 0 ? c[(qtf__splitmix64(&rng_state) % k) * dim + d]
+                                  : (float)(nrand() * 2);
+                pw[d] = q % 3 == 0 ? 0.0f : (float)urand() * 3;
+            }
+            const float *w = q % 2 ? pw : NULL;
+            cr_assert_eq(qtf__vnearest_find(&vn, p, w), qtf__kmeans_vec_nearest(c, k, dim, p, w),
+                         "trial %d query %d", trial, q);
+        }
+    }
+}

@@ -563,3 +563,39 @@ Test(pal_edge, hostile_parts_decode_without_faults) {
         for (uint32_t p = 0; p < n; p++) free(parts[p]);
     }
 }
+
+Test(pal_edge, allocation_failures_are_reported) {
+    enum { R = 40, C = 64 };
+    float *x = normal_data(R * C, 18);
+    qtf_encoding es[4];
+    es[0] = pal(4);                                  /* histogram k-means (n > 1024) */
+    es[1] = pal(3); es[1].group = 16; es[1].dq = 1;  /* scales, search, dq */
+    es[2] = pal(4); es[2].dim = 2; es[2].rows = 8;   /* vector tables */
+    es[3] = pal(2); es[3].rowscale = 1; es[3].lut_type = QTF_DTYPE_I8;
+    for (int c = 0; c < 4; c++) {
+        int succeeded = 0;
+        for (long k = 0; k < 400 && !succeeded; k++) {
+            encoded enc;
+            qtf__test_fail_alloc_after(k);
+            qtf_status st = encode(&enc, &es[c], x, R, C, NULL, 1);
+            qtf__test_fail_alloc_after(-1);
+            cr_assert(st == QTF_OK || st == QTF_E_NOMEM, "config %d, failure at %ld: %s", c, k,
+                      qtf_status_name(st));
+            if (st == QTF_OK) {
+                succeeded = 1;
+                float *y = malloc(sizeof(float) * R * C);
+                for (long j = 0; j < 10; j++) { /* the decoder's allocations too */
+                    qtf__test_fail_alloc_after(j);
+                    qtf_status ds = qtf__pal_dequantize(y, &es[c], R, C,
+                                                        (const void *const *)enc.data, 1);
+                    qtf__test_fail_alloc_after(-1);
+                    cr_assert(ds == QTF_OK || ds == QTF_E_NOMEM);
+                }
+                free(y);
+            }
+            encoded_free(&enc);
+        }
+        cr_assert(succeeded, "config %d never succeeded", c);
+    }
+    free(x);
+}

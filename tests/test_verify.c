@@ -108,6 +108,8 @@ Test(verify, good_file_passes) {
     json_t *j = run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(json_is_true(json_object_get(j, "ok")));
+    cr_assert_eq(json_integer_value(json_object_get(j, "schema_version")), 1);
+    cr_assert_str_eq(json_string_value(json_object_get(j, "file")), fx.file);
     json_t *ts = json_object_get(j, "tensors");
     cr_assert_eq(json_array_size(ts), TF_SAMPLE_COUNT);
     for (size_t i = 0; i < TF_SAMPLE_COUNT; i++) {
@@ -202,6 +204,7 @@ Test(verify, malformed_and_usage_exit_2) {
         {fx.tool, fx.file, "--plot", "x.svg", NULL},                 /* needs --against */
         {fx.tool, fx.file, "--against", fx.file, "--max-rel-rmse", NULL},
         {fx.tool, fx.file, "--threads", "many", NULL},
+        {fx.tool, fx.file, "--ignore", "x*", NULL},                  /* needs --against */
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         r = tf_run(cases[i], fx.dir);
@@ -219,7 +222,7 @@ Test(verify, malformed_and_usage_exit_2) {
     char *help[] = {fx.tool, "--help", NULL};
     r = tf_run(help, fx.dir);
     cr_assert_eq(r.code, 0);
-    const char *opts[] = {"--against", "--max-rel-rmse", "--min-cosine", "--min-snr", "--checksums-only",
+    const char *opts[] = {"--against", "--max-rel-rmse", "--min-cosine", "--min-snr", "--ignore", "--checksums-only",
                           "--json", "--markdown", "--plot", "--quiet", "--threads", "--help", "--version",
                           "Exit status", "Examples"};
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++)
@@ -358,6 +361,19 @@ Test(verify, missing_extra_and_shape) {
     json_t *t = tensor_by_name(j, tf_sample[3].name);
     cr_assert(json_is_null(json_object_get(t, "rel_rmse")));
     cr_assert(json_is_false(json_object_get(t, "shape_ok")));
+    json_decref(j);
+    tf_run_free(&r);
+
+    /* --ignore takes tensors out of the comparison on both sides */
+    char *ign[] = {"--against", src, "--ignore", "only.in.*", "--ignore", "*.wq.weight", "--ignore", "*.w2.weight"};
+    j = run_json(&fx, &r, ign, 8);
+    cr_assert_eq(r.code, 0, "%s", r.out);
+    a = json_object_get(j, "against");
+    cr_assert_eq(json_integer_value(json_object_get(a, "ignored")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT - 2);
+    t = tensor_by_name(j, tf_sample[1].name);
+    cr_assert(json_is_true(json_object_get(t, "ignored")));
+    cr_assert(json_is_true(json_object_get(t, "checksum_ok")), "ignored tensors are still verified");
     json_decref(j);
     tf_run_free(&r);
 

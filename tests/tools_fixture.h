@@ -41,6 +41,8 @@ static const tf_tensor tf_sample[] = {
 };
 #define TF_SAMPLE_COUNT (sizeof tf_sample / sizeof tf_sample[0])
 
+#define TF_RECIPE "# default: int4\n*embed*=int8\n"
+
 /* A string with C0 controls, an escape sequence, DEL and a bidi override. */
 static const char tf_control_string[] = "tab\there\nESC\x1b[31mred\x07 del\x7f rlo\xe2\x80\xae end";
 
@@ -117,7 +119,8 @@ static inline void tf_make_sample(const char *path) {
     cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_set_string(w, "qtf.converter", "qtf-test 1.0", 12), QTF_OK, "%s",
                  qtf_error_detail());
-    cr_assert_eq(qtf_writer_set_string(w, "qtf.recipe", "*=int4", 6), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_set_string(w, "qtf.recipe", TF_RECIPE, sizeof TF_RECIPE - 1), QTF_OK, "%s",
+                 qtf_error_detail());
     cr_assert_eq(qtf_writer_set_string(w, "test.control", tf_control_string, sizeof tf_control_string - 1),
                  QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_set_blob(w, "test.blob", "application/json", "{\"a\":1}", 7), QTF_OK, "%s",
