@@ -41,10 +41,6 @@ typedef struct qtf__codec {
     int nf4;                   /* the NF4 table (else FP4) when !uniform */
     float mid[15];             /* NF4: midpoints between consecutive values */
     float rtn_divisor;         /* rtn scale = absmax / rtn_divisor (tables) */
-    /* NF4 encoder: first guess of the index for 256 bins over [-1, 1], and
-     * the midpoints with -inf / +inf sentinels (edge[k] = mid[k-1]). */
-    uint8_t bin_guess[256];
-    float edge[17];
     /* NF4 decoder: the values of the low and high nibble of every byte. */
     float nf4_pair[256][2];
 } qtf__codec;
@@ -70,6 +66,10 @@ void qtf__codebook_encode(const qtf__codec *c, const float *x, uint64_t n, float
                           uint8_t *codes);
 void qtf__codebook_decode(const qtf__codec *c, const uint8_t *codes, uint64_t n, float scale,
                           float *dst);
+/* v[j] = value (at scale 1) of the nearest code of x[j] at this scale: the
+ * search's inner step, without the detour through codes. */
+void qtf__codebook_values(const qtf__codec *c, const float *x, uint64_t n, float scale,
+                          float *v);
 
 /* ---- search (format/block_search.c) ----
  * Minimises sum w (x - decode(encode(x)))^2 over candidate (scale, min); the

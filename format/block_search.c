@@ -32,16 +32,6 @@ typedef struct sums {
     double w, x, q, qq, xq, xx;
 } sums;
 
-/* Code values at scale 1, as the decoder sees them. */
-static void code_values(const qtf__codec *c, const uint8_t *codes, uint64_t n, float *v) {
-    if (c->uniform) {
-        const float zero = c->asym ? 0.0f : c->zero;
-        for (uint64_t j = 0; j < n; j++) v[j] = (float)codes[j] - zero;
-    } else {
-        for (uint64_t j = 0; j < n; j++) v[j] = c->value[codes[j] & 15];
-    }
-}
-
 #define ONE8 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f, 1.0f
 #define ONE64 ONE8, ONE8, ONE8, ONE8, ONE8, ONE8, ONE8, ONE8
 static const float ones[CHUNK] = { ONE64, ONE64, ONE64, ONE64 };
@@ -83,7 +73,6 @@ static void data_moments(const qtf__span *s, sums *out) {
  * codes at (scale, min) to a copy of the data moments. */
 QTF__HOT static void accumulate(const qtf__codec *c, const qtf__span *s, float scale, float min,
                        const sums *data, sums *out) {
-    uint8_t codes[CHUNK];
     float v[CHUNK];
     *out = *data;
     out->q = out->qq = out->xq = 0.0;
@@ -103,8 +92,7 @@ QTF__HOT static void accumulate(const qtf__codec *c, const qtf__span *s, float s
                     v[j] = (t + ROUND_MAGIC) - ROUND_MAGIC;
                 }
             } else {
-                qtf__codec_encode(c, x, n, scale, min, codes);
-                code_values(c, codes, n, v);
+                qtf__codebook_values(c, x, n, scale, v);
             }
             /* Eight independent partial sums per moment: a fixed summation
              * order that the compiler can map onto vector lanes. */

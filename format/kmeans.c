@@ -6,10 +6,11 @@
  * (Bellman; Wang & Song's Ckmeans.1d.dp). The cost of a run satisfies the
  * quadrangle inequality, so the best split of a prefix moves right as the
  * prefix grows and each DP level can be solved by divide and conquer in
- * O(m log m). On large inputs the points are first binned into an
- * equal-width weighted histogram: the DP on bins is the exact optimum among
- * partitions whose boundaries fall on bin edges, and a few Lloyd passes on
- * the real values then move the boundaries off the edges.
+ * O(m log m). On large inputs the points are first binned into a weighted
+ * two-level histogram (fine bins where an optimal quantizer puts its levels):
+ * the DP on bins is the exact optimum among partitions whose boundaries fall
+ * on bin edges, and a few Lloyd passes on the real values then move the
+ * boundaries off the edges.
  */
 #include <math.h>
 #include <stdlib.h>

@@ -37,18 +37,22 @@ qtf_status qtf__kmeans1d_exact(float *centers, double *cost, uint32_t k, const f
 /* Tuning of the production solver. */
 typedef struct qtf__kmeans1d_opts {
     uint64_t exact_max_n;   /* n <= this: exact solver on the sorted points */
-    uint32_t bins;          /* histogram bins above it; 0 = chosen from n
-                               and k (kmeans.c, default_bins) */
+    uint32_t bins;          /* coarse bins above it (the fine bins number
+                               about as many); 0 = chosen from n and k
+                               (kmeans.c, default_bins) */
     uint32_t lloyd_max;     /* Lloyd passes over the real points after the DP */
 } qtf__kmeans1d_opts;
 #define QTF__KMEANS1D_OPTS_DEFAULT { 1024u, 0u, 4u }
 
 /* Production 1-D k-means: exact for n <= exact_max_n; otherwise exact DP on a
- * weighted histogram of `bins` equal-width bins between the smallest and the
- * largest value (each bin is a point at its weighted mean), then weighted
- * Lloyd passes on the real points until no centre moves or lloyd_max passes.
- * centers[0..k) ascending; unused entries (fewer distinct values than k)
- * repeat the largest centre. opts NULL = defaults. */
+ * weighted two-level histogram (`bins` equal-width coarse bins between the
+ * smallest and the largest value, each occupied one split into fine bins in
+ * proportion to the cube root of its weight; each fine bin is a point at its
+ * weighted mean), then weighted Lloyd passes on the real points until no
+ * centre moves or lloyd_max passes, then splits of the worst cluster into
+ * spare (duplicate) centres while any remain. centers[0..k) ascending;
+ * unused entries (fewer distinct values than k) repeat the largest centre.
+ * opts NULL = defaults. */
 qtf_status qtf__kmeans1d(float *centers, uint32_t k, const float *v, const float *w,
                          uint64_t n, const qtf__kmeans1d_opts *opts);
 

@@ -57,11 +57,11 @@ Test(nf4, codes_are_the_nearest_table_value) {
     blk_free(&b);
 }
 
-Test(nf4, encoder_exact_at_midpoints_and_bin_edges) {
+Test(nf4, encoder_exact_at_midpoints_and_on_a_grid) {
     /* Values right at, just below and just above every midpoint between
-     * table entries and every edge of the encoder's 256 bins, with scale 1
-     * (the group's absmax is 1): the code must count the midpoints strictly
-     * below the value. */
+     * table entries and every multiple of 1/128 in [-1, 1], with scale 1 (the
+     * group's absmax is 1): the code must count the midpoints strictly below
+     * the value. */
     enum { N = 15 * 3 + 257 * 3 + 3 };
     static float x[N + 1];
     int n = 0;

@@ -77,10 +77,13 @@ Test(search, never_worse_than_rtn_with_importance) {
 }
 
 Test(search, importance_weights_lower_the_weighted_error) {
-    /* A few columns matter 100x more (like inputs with outlier activations):
-     * the weighted search must serve them better than the unweighted one. */
+    /* Weights with outlier columns (x20), and a few other columns that matter
+     * 100x more (like inputs with outlier activations): the weighted search
+     * must serve them better than the unweighted one. */
     const uint64_t rows = 64, cols = 512;
     float *x = t4_data(rows * cols, 43);
+    for (uint64_t i = 0; i < rows * cols; i++)
+        if ((i % cols) % 53 == 5) x[i] *= 20.0f;
     float w[512];
     for (int j = 0; j < 512; j++) w[j] = (j % 37 == 0) ? 100.0f : 1.0f;
     const char *texts[] = { "int4:group=64,search", "int3:group=128,asym,search",

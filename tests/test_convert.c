@@ -544,6 +544,21 @@ Test(convert, reencode_qtf_carries_metadata) {
     cr_assert_eq(len, strlen(config_json));
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.source.format"), QTF_OK);
     cr_assert(len == 3 && memcmp(s, "qtf", 3) == 0, "%.*s", (int)len, s);
+    /* Typed values keep their type and value. */
+    double eps;
+    cr_assert_eq(qtf_meta_get_f64(&eps, f, "hf.config.rms_norm_eps"), QTF_OK);
+    cr_assert_eq(eps, 1e-05);
+    int tied = -1;
+    cr_assert_eq(qtf_meta_get_bool(&tied, f, "hf.config.tie_word_embeddings"), QTF_OK);
+    cr_assert_eq(tied, 0);
+    int64_t layers;
+    cr_assert_eq(qtf_meta_get_i64(&layers, f, "hf.config.num_hidden_layers"), QTF_OK);
+    cr_assert_eq(layers, 1);
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.architecture"), QTF_OK);
+    cr_assert(len == 16 && memcmp(s, "LlamaForCausalLM", 16) == 0);
+    /* qtf.recipe describes this conversion, not the first one. */
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
+    cr_assert(memmem(s, len, "# fallback: int8", 16), "%.*s", (int)len, s);
     const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
     cr_assert_eq(t->encoding.bits, 4);
     cr_assert_eq(t->source_type, QTF_DTYPE_F32);
