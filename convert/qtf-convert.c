@@ -60,7 +60,7 @@ static void usage(FILE *f) {
 "                        tensor without a vector is weighted uniformly\n"
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
-"  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd=3 (zstd\n"
+"  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd (zstd\n"
 "  compresses the stored parts), or `keep`: the source type unchanged\n"
 "  (`keep:zstd[=N]`: the same, zstd-compressed).\n"
 "  GLOB is an fnmatch pattern on the full tensor name; '*' also matches '.'.\n"

@@ -205,7 +205,10 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
             e.search = opt[0] == 's';
         } else if (strcmp(opt, "zstd") == 0) {
             kind = O_ZSTD;
-            e.zstd_level = 3;
+            /* Level 1 by default: on quantization codes, levels 3-9 spend more
+             * on short matches in near-random streams than they save
+             * (bench/RESULTS.md), and level 1 is also the fastest. */
+            e.zstd_level = 1;
             if (val) ok = parse_u32(&e.zstd_level, val, 1, 22);
         } else {
             for (size_t i = 0; i < N_RAW; i++)
@@ -341,7 +344,7 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
     if (enc->lut_type != def.lut_type) put_opt(&b, "lut", half_name(enc->lut_type), 0);
     if (enc->dim != def.dim) put_opt(&b, "dim", NULL, enc->dim);
     if (enc->search) put_opt(&b, "search", "", 0);
-    if (enc->zstd_level == 3) put_opt(&b, "zstd", "", 0);
+    if (enc->zstd_level == 1) put_opt(&b, "zstd", "", 0);
     else if (enc->zstd_level) put_opt(&b, "zstd", NULL, enc->zstd_level);
     if (b.overflow) {
         if (cap) buf[0] = '\0';

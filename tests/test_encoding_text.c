@@ -55,7 +55,7 @@ Test(parse, examples_from_the_spec) {
     cr_assert(e.id == QTF_ENC_Q4_0 && e.bits == 4 && e.group == 32 &&
               e.scale_type == QTF_DTYPE_F16 && !e.asym);
     e = parse_ok("int4:group=32,zstd");
-    cr_assert(e.group == 32 && e.zstd_level == 3);
+    cr_assert(e.group == 32 && e.zstd_level == 1);
     e = parse_ok("q8_0:zstd=19");
     cr_assert(e.id == QTF_ENC_Q8_0 && e.bits == 8 && e.zstd_level == 19);
     e = parse_ok("pal2:group=16,dq,lut=int8,dim=4");
@@ -189,7 +189,7 @@ Test(parse, bad_options_list_valid_options) {
     parse_fails("int4:asym,asym", "twice");
     parse_fails("int4:group=32,group=64", "twice");
     parse_fails("int4:rtn,search", "twice");
-    parse_fails("int4:zstd,zstd=3", "twice");
+    parse_fails("int4:zstd,zstd=1", "twice");
     parse_fails("raw:i32,u8", "twice");
     /* combinations */
     parse_fails("int4:dq,scale=f32", "dq");
@@ -218,7 +218,7 @@ Test(format, canonical_text) {
         { "int8:group=32", "int8:group=32" },
         { "int4", "int4" },
         { "int4:group=row", "int4:group=row" },
-        { "int4:zstd=3,asym,group=128", "int4:group=128,asym,zstd" },
+        { "int4:zstd=1,asym,group=128", "int4:group=128,asym,zstd" },
         { "int4:search,scale=f32,group=tensor", "int4:group=tensor,scale=f32,search" },
         { "nf4:dq", "nf4:dq" },
         { "nf4:group=64,dq", "nf4:dq" },
@@ -230,7 +230,8 @@ Test(format, canonical_text) {
         { "Q4_1", "q4_1" },
         { "raw:BOOL,zstd=22", "raw:bool,zstd=22" },
         { "raw:f8_e4m3", "raw:f8_e4m3" },
-        { "bf16:zstd=1", "bf16:zstd=1" },
+        { "bf16:zstd=1", "bf16:zstd" },
+        { "bf16:zstd=3", "bf16:zstd=3" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         qtf_encoding e = parse_ok(cases[i].in);

@@ -53,7 +53,7 @@ Test(params, exact_serialization_of_other_ids) {
     cr_assert(id == QTF_ENC_F16 && n == 1 && p[0].key == 11 && p[0].value == 0);
     e = enc_of("raw:u16,zstd");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
-    cr_assert(id == QTF_ENC_RAW && n == 2 && p[0].key == 11 && p[0].value == 3 &&
+    cr_assert(id == QTF_ENC_RAW && n == 2 && p[0].key == 11 && p[0].value == 1 &&
               p[1].key == 12 && p[1].value == QTF_DTYPE_U16);
     e = enc_of("q4_1");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
