@@ -184,6 +184,10 @@ typedef enum qtf_type {
 } qtf_type;
 
 QTF_API const char *qtf_type_name(qtf_type t);
+/* Size in bytes of one value of a fixed-size type (the numbers and BOOL),
+ * i.e. the element stride of an ARRAY's `data`; 0 for STRING, ARRAY, BLOB
+ * and unknown types. */
+QTF_API size_t qtf_type_size(qtf_type t);
 
 /* Role of a stored part within a tensor. */
 typedef enum qtf_part_role {

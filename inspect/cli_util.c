@@ -1,9 +1,11 @@
 /* inspect/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <fnmatch.h>
+#include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -53,6 +55,49 @@ int cli_usage_error(const char *fmt, ...) {
     va_end(ap);
     fprintf(stderr, "\nTry '%s --help' for more information.\n", program_name);
     return CLI_EXIT_USAGE;
+}
+
+/* --- the command line ------------------------------------------------------------- */
+
+void cli_print_version(void) {
+    printf("%s %s (libqtf %s, container format %d.%d)\n", program_name, QTF_VERSION_STRING,
+           QTF_VERSION_STRING, QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
+}
+
+/* Long options whose name starts with the `n` bytes of `text`. */
+static unsigned count_long_prefix(const struct option *longopts, const char *text, size_t n) {
+    unsigned matches = 0;
+    for (const struct option *lo = longopts; lo && lo->name; lo++)
+        if (strncmp(lo->name, text, n) == 0) matches++;
+    return matches;
+}
+
+int cli_getopt_error(int c, char **argv, const struct option *longopts) {
+    /* getopt_long leaves optind past the offending word for long options and
+     * for a missing value; for an unknown short option inside a group ("-dx")
+     * only optopt names it. */
+    const char *word = argv[optind - 1];
+    if (c == ':') return cli_usage_error("option '%s' needs a value", word);
+    if (word[0] == '-' && word[1] == '-') {
+        const char *name = word + 2;
+        size_t n = strcspn(name, "=");
+        if (name[n] == '=' && optopt != 0)
+            return cli_usage_error("option '--%.*s' takes no value (found '%s')", (int)n, name, word);
+        if (n > 0 && count_long_prefix(longopts, name, n) > 1)
+            return cli_usage_error("ambiguous option '%.*s': give more of its name", (int)(n + 2), word);
+        return cli_usage_error("unknown option '%s'", word);
+    }
+    if (optopt > 0 && optopt < 128 && isgraph(optopt))
+        return cli_usage_error("unknown option '-%c'", optopt);
+    return cli_usage_error("unknown option '%s'", word);
+}
+
+int cli_take_one_path(const char **out, int argc, char **argv) {
+    if (optind >= argc) return cli_usage_error("no input file given");
+    if (optind + 1 < argc)
+        return cli_usage_error("one file at a time (unexpected '%s')", argv[optind + 1]);
+    *out = argv[optind];
+    return 0;
 }
 
 /* --- option values ----------------------------------------------------------------- */

@@ -32,6 +32,20 @@ void cli_error_status(qtf_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A usage error: the message plus "Try 'PROG --help'."; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
+/* --- the command line ------------------------------------------------------ */
+
+struct option;
+/* "PROG VERSION (libqtf VERSION, container format MAJOR.MINOR)" on stdout. */
+void cli_print_version(void);
+/* The usage error for what getopt_long returned as ':' (an option without
+ * its value) or '?' (unknown or ambiguous option, or a value given to an
+ * option that takes none); needs opterr = 0 and an optstring starting with
+ * ':'. Returns CLI_EXIT_USAGE. */
+int cli_getopt_error(int c, char **argv, const struct option *longopts);
+/* The one FILE operand left after the options (argv[optind]); a usage error
+ * when there is none or more than one. Returns 0 or CLI_EXIT_USAGE. */
+int cli_take_one_path(const char **out, int argc, char **argv);
+
 /* --- option values --------------------------------------------------------- */
 
 /* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */

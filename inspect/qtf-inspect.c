@@ -42,7 +42,7 @@ static void print_help(void) {
 "  -t, --tensor GLOB     only tensors whose name matches GLOB (fnmatch(3)\n"
 "                        syntax; '*' also matches '.'). Quote it for the shell.\n"
 "  -d, --detail          for each selected tensor: its parts (role, type,\n"
-"                        offset, stored and decoded size, compression,\n"
+"                        file offset, stored and decoded size, compression,\n"
 "                        checksum and whether it matches), the first values\n"
 "                        dequantized, value statistics, and a histogram of the\n"
 "                        quantization codes (look-up-table use for palettized\n"
@@ -84,16 +84,6 @@ static void print_help(void) {
 
 /* --- metadata values -------------------------------------------------------------- */
 
-static size_t elem_size(qtf_type t) {
-    switch (t) {
-    case QTF_TYPE_U8: case QTF_TYPE_I8: case QTF_TYPE_BOOL: return 1;
-    case QTF_TYPE_U16: case QTF_TYPE_I16: return 2;
-    case QTF_TYPE_U32: case QTF_TYPE_I32: case QTF_TYPE_F32: return 4;
-    case QTF_TYPE_U64: case QTF_TYPE_I64: case QTF_TYPE_F64: return 8;
-    default: return 0;
-    }
-}
-
 typedef struct scalar {
     int kind;               /* 'u', 'i', 'f', 'b' */
     uint64_t u;
@@ -104,7 +94,7 @@ typedef struct scalar {
 static scalar load_elem(const unsigned char *p, qtf_type t) {
     scalar s = {'u', 0, 0, 0};
     uint64_t raw = 0;
-    size_t n = elem_size(t);
+    size_t n = qtf_type_size(t);
     for (size_t k = 0; k < n; k++) raw |= (uint64_t)p[k] << (8 * k);
     switch (t) {
     case QTF_TYPE_I8: s.kind = 'i'; s.i = (int8_t)raw; break;
@@ -186,7 +176,7 @@ static void value_text(cli_buf *out, const qtf_file *f, uint64_t i, const qtf_va
         size_t start = out->len;
         cli_buf_putn(out, "[", 1);
         uint64_t shown = 0;
-        size_t es = elem_size(v->elem_type);
+        size_t es = qtf_type_size(v->elem_type);
         for (; shown < v->count && shown < ARRAY_PREVIEW; shown++) {
             if (width && out->len - start > width) break;
             if (shown) cli_buf_puts(out, ", ");
@@ -233,7 +223,7 @@ static json_t *value_json(const qtf_file *f, uint64_t i, const qtf_value *v) {
     case QTF_TYPE_ARRAY: {
         json_t *a = json_array();
         if (!a) return NULL;
-        size_t es = elem_size(v->elem_type);
+        size_t es = qtf_type_size(v->elem_type);
         for (uint64_t j = 0; j < v->count && !oom; j++) {
             if (v->elem_type == QTF_TYPE_STRING) {
                 const char *s;
@@ -1000,19 +990,12 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_NO_METADATA: o->no_metadata = 1; break;
         case OPT_JSON: o->json = 1; break;
         case 'h': print_help(); return -1;
-        case 'V':
-            printf("qtf-inspect %s (libqtf %s, container format %d.%d)\n", QTF_VERSION_STRING,
-                   QTF_VERSION_STRING, QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
-            return -1;
-        case ':': return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
-        default:
-            if (optopt) return cli_usage_error("unknown option '-%c'", optopt);
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        case 'V': cli_print_version(); return -1;
+        default: return cli_getopt_error(c, argv, longopts);
         }
     }
-    if (optind >= argc) return cli_usage_error("no input file given");
-    if (optind + 1 < argc) return cli_usage_error("one file at a time (unexpected '%s')", argv[optind + 1]);
-    o->path = argv[optind];
+    int usage = cli_take_one_path(&o->path, argc, argv);
+    if (usage) return usage;
     if (o->detail && !o->tensor_glob)
         return cli_usage_error("--detail needs --tensor NAME (or a pattern)");
     if (o->detail && o->metadata_only)

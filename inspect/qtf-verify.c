@@ -75,7 +75,8 @@ static void print_help(void) {
 "\n"
 "Exit status:\n"
 "  0  every check passed\n"
-"  1  a check failed: checksum, decode, threshold, or a missing or extra\n"
+"  1  a check failed: a tensor checksum or the header checksum (header,\n"
+"     metadata and directory), decode, threshold, or a missing or extra\n"
 "     tensor or shape mismatch against the source\n"
 "  2  usage error, or FILE or SOURCE cannot be opened or is malformed\n"
 "\n"
@@ -145,19 +146,12 @@ static int parse_args(options *o, int argc, char **argv) {
             o->threads = (unsigned)v;
             break;
         case 'h': print_help(); return -1;
-        case 'V':
-            printf("qtf-verify %s (libqtf %s, container format %d.%d)\n", QTF_VERSION_STRING,
-                   QTF_VERSION_STRING, QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
-            return -1;
-        case ':': return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
-        default:
-            if (optopt) return cli_usage_error("unknown option '-%c'", optopt);
-            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        case 'V': cli_print_version(); return -1;
+        default: return cli_getopt_error(c, argv, longopts);
         }
     }
-    if (optind >= argc) return cli_usage_error("no input file given");
-    if (optind + 1 < argc) return cli_usage_error("one file at a time (unexpected '%s')", argv[optind + 1]);
-    o->path = argv[optind];
+    int usage = cli_take_one_path(&o->path, argc, argv);
+    if (usage) return usage;
     if (o->json && o->markdown) return cli_usage_error("--json and --markdown exclude each other");
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
@@ -400,7 +394,9 @@ int main(int argc, char **argv) {
         char *p = dup_escaped(o.path);
         cli_error_status(st, "cannot open '%s'", p ? p : "?");
         free(p);
-        return CLI_EXIT_USAGE;
+        /* Bytes that fail the header checksum are damage the verifier found
+         * (a check failed), not a file it could not read. */
+        return st == QTF_E_CHECKSUM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
     qtf_source *src = NULL;
     if (o.against && !open_source(&src, o.against)) {

@@ -17,6 +17,8 @@ size_t qtf__type_fixed_size(uint32_t t) {
     }
 }
 
+size_t qtf_type_size(qtf_type t) { return qtf__type_fixed_size((uint32_t)t); }
+
 /* Keys whose type the spec fixes; other qtf.* and general.* keys are reserved
  * for future definition and accepted with any type. */
 static const struct {

@@ -173,6 +173,16 @@ Test(container_meta, arrays) {
     cr_assert_eq(qtf_meta_find(&i, f, "bools"), QTF_OK);
     cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
     cr_assert_eq(((const uint8_t *)v.data)[2], 1);
+    /* the element stride of an array's raw bytes */
+    cr_assert_eq(qtf_type_size(v.elem_type), 1);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_I16), 2);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_F32), 4);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_U64), 8);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_F64), 8);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_STRING), 0);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_ARRAY), 0);
+    cr_assert_eq(qtf_type_size(QTF_TYPE_BLOB), 0);
+    cr_assert_eq(qtf_type_size((qtf_type)QTF_TYPE_COUNT_), 0);
     cr_assert_eq(qtf_meta_find(&i, f, "none"), QTF_OK);
     cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
     cr_assert_eq(v.count, 0);

@@ -8,38 +8,9 @@
 #include "tools_fixture.h"
 #include "../inspect/cli_util.c"
 
-typedef struct fixture {
-    char *dir, *file, *tool;
-} fixture;
+typedef tf_fixture fixture;
 
-static fixture fx_setup(void) {
-    fixture fx;
-    fx.dir = tf_tmpdir();
-    fx.file = tf_path(fx.dir, "sample.qtf");
-    fx.tool = tf_tool("qtf-inspect");
-    tf_make_sample(fx.file);
-    return fx;
-}
-
-static void fx_teardown(fixture *fx) {
-    tf_rm_rf(fx->dir);
-    free(fx->dir);
-    free(fx->file);
-    free(fx->tool);
-}
-
-static json_t *run_json(fixture *fx, tf_run_result *r, char *const *extra, int n_extra) {
-    char *argv[16] = {fx->tool, fx->file, "--json"};
-    int argc = 3;
-    for (int i = 0; i < n_extra; i++) argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    *r = tf_run(argv, fx->dir);
-    cr_assert(r->exited, "qtf-inspect did not exit normally (signal %d)", r->sig);
-    json_error_t err;
-    json_t *j = json_loadb(r->out, r->out_len, 0, &err);
-    cr_assert(j, "output is not JSON (%s): %.300s / stderr %.300s", err.text, r->out, r->err);
-    return j;
-}
+static fixture fx_setup(void) { return tf_fixture_setup("qtf-inspect"); }
 
 static json_t *tensor_by_name(json_t *root, const char *name) {
     json_t *arr = json_object_get(root, "tensors");
@@ -54,7 +25,7 @@ static json_t *tensor_by_name(json_t *root, const char *name) {
 Test(inspect, json_summary_matches_reader) {
     fixture fx = fx_setup();
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert_str_eq(json_string_value(json_object_get(j, "version")), "1.0");
     cr_assert_eq(json_integer_value(json_object_get(j, "schema_version")), 1);
@@ -105,13 +76,13 @@ Test(inspect, json_summary_matches_reader) {
     cr_assert_str_eq(json_string_value(json_object_get(s, "recipe")), TF_RECIPE);
     json_decref(j);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, json_tensor_fields) {
     fixture fx = fx_setup();
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0);
     /* int4, group 32, f16 scales: 4 + 16/32 bits per weight */
     json_t *t = tensor_by_name(j, "layers.0.attention.wq.weight");
@@ -138,13 +109,13 @@ Test(inspect, json_tensor_fields) {
     cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "int8:zstd");
     json_decref(j);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, json_metadata_values) {
     fixture fx = fx_setup();
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0);
     json_t *m = json_object_get(j, "metadata"), *types = json_object_get(j, "metadata_types");
     /* control characters survive the JSON round trip exactly */
@@ -173,7 +144,7 @@ Test(inspect, json_metadata_values) {
     cr_assert_str_eq(json_string_value(json_object_get(types, "test.big")), "u64");
     json_decref(j);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, human_output_escapes_control_characters) {
@@ -198,7 +169,7 @@ Test(inspect, human_output_escapes_control_characters) {
     cr_assert(strstr(row, " [8, 64] ") && strstr(row, " int4 ") && strstr(row, " 4.500 ") &&
               strstr(row, " 288 "), "%s", row);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, control_characters_in_tensor_names) {
@@ -224,21 +195,21 @@ Test(inspect, control_characters_in_tensor_names) {
     json_decref(j);
     tf_run_free(&r);
     free(path);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, filters) {
     fixture fx = fx_setup();
     tf_run_result r;
     char *glob[] = {"--tensor", "layers.0.*"};
-    json_t *j = run_json(&fx, &r, glob, 2);
+    json_t *j = tf_run_json(&fx, &r, glob, 2);
     cr_assert_eq(r.code, 0);
     cr_assert_eq(json_array_size(json_object_get(j, "tensors")), 4);
     json_decref(j);
     tf_run_free(&r);
 
     char *meta_only[] = {"--metadata-only"};
-    j = run_json(&fx, &r, meta_only, 1);
+    j = tf_run_json(&fx, &r, meta_only, 1);
     cr_assert_eq(r.code, 0);
     cr_assert_null(json_object_get(j, "tensors"));
     cr_assert_null(json_object_get(j, "summary"));
@@ -247,7 +218,7 @@ Test(inspect, filters) {
     tf_run_free(&r);
 
     char *no_tensors[] = {"--no-tensors"};
-    j = run_json(&fx, &r, no_tensors, 1);
+    j = tf_run_json(&fx, &r, no_tensors, 1);
     cr_assert_eq(r.code, 0);
     cr_assert_null(json_object_get(j, "tensors"));
     cr_assert_not_null(json_object_get(j, "summary"));
@@ -256,7 +227,7 @@ Test(inspect, filters) {
 
     /* a pattern matching nothing is an error the caller should see */
     char *none[] = {"--tensor", "nothing.*"};
-    j = run_json(&fx, &r, none, 2);
+    j = tf_run_json(&fx, &r, none, 2);
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.err, "qtf-inspect: no tensor matches"), "%s", r.err);
     json_decref(j);
@@ -268,14 +239,14 @@ Test(inspect, filters) {
     cr_assert(strstr(r.out, "test.control"));
     cr_assert_null(strstr(r.out, "Tensors"));
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, detail_values_and_histogram) {
     fixture fx = fx_setup();
     tf_run_result r;
     char *opts[] = {"--tensor", "layers.0.attention.wq.weight", "--detail"};
-    json_t *j = run_json(&fx, &r, opts, 3);
+    json_t *j = tf_run_json(&fx, &r, opts, 3);
     cr_assert_eq(r.code, 0, "%s", r.err);
     json_t *d = json_object_get(json_array_get(json_object_get(j, "tensors"), 0), "detail");
     cr_assert(d);
@@ -303,7 +274,7 @@ Test(inspect, detail_values_and_histogram) {
 
     /* palettized: look-up-table usage, one count per table entry */
     char *pal[] = {"--tensor", "*.w1.weight", "--detail", "--values", "4"};
-    j = run_json(&fx, &r, pal, 5);
+    j = tf_run_json(&fx, &r, pal, 5);
     cr_assert_eq(r.code, 0);
     d = json_object_get(json_array_get(json_object_get(j, "tensors"), 0), "detail");
     cr_assert_eq(json_array_size(json_object_get(d, "values")), 4);
@@ -323,7 +294,7 @@ Test(inspect, detail_values_and_histogram) {
     cr_assert(strstr(r.out, "values       first 16 of 256"), "%s", r.out);
     tf_run_free(&r);
     qtf_file_close(f);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, exit_codes) {
@@ -385,7 +356,45 @@ Test(inspect, exit_codes) {
     free(bytes);
     free(trunc_path);
     free(missing_path);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
+}
+
+/* getopt_long reports these three ways; each message must name the option as
+ * the user typed it (a value given to a flag once printed "unknown option '-'"
+ * followed by a raw control byte). */
+Test(inspect, option_error_messages) {
+    fixture fx = fx_setup();
+    static const struct {
+        const char *arg, *expected;
+    } cases[] = {
+        {"--json=1", "qtf-inspect: option '--json' takes no value (found '--json=1')"},
+        {"--detail=yes", "qtf-inspect: option '--detail' takes no value"},
+        {"--no", "qtf-inspect: ambiguous option '--no': give more of its name"},
+        {"--bogus=3", "qtf-inspect: unknown option '--bogus=3'"},
+        {"-x", "qtf-inspect: unknown option '-x'"},
+        {"-dx", "qtf-inspect: unknown option '-x'"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char *argv[] = {fx.tool, fx.file, (char *)cases[i].arg, NULL};
+        tf_run_result r = tf_run(argv, fx.dir);
+        cr_assert_eq(r.code, 2, "%s: exit %d", cases[i].arg, r.code);
+        cr_assert(strstr(r.err, cases[i].expected), "%s: stderr was: %s", cases[i].arg, r.err);
+        cr_assert_eq(r.out_len, 0);
+        for (const char *p = r.err; *p; p++)
+            cr_assert(*p == '\n' || (unsigned char)*p >= 0x20, "control byte in: %s", r.err);
+        tf_run_free(&r);
+    }
+    char *missing_value[] = {fx.tool, fx.file, "--tensor", NULL};
+    tf_run_result r = tf_run(missing_value, fx.dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "qtf-inspect: option '--tensor' needs a value"), "%s", r.err);
+    tf_run_free(&r);
+    char *two_files[] = {fx.tool, fx.file, fx.file, NULL};
+    r = tf_run(two_files, fx.dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "one file at a time"), "%s", r.err);
+    tf_run_free(&r);
+    tf_fixture_teardown(&fx);
 }
 
 /* --- display helpers ------------------------------------------------------------------ */
@@ -491,12 +500,12 @@ Test(inspect, reads_data_only_for_detail) {
     fputc(c ^ 0x10, io);
     fclose(io);
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "%s", r.err);
     json_decref(j);
     tf_run_free(&r);
     char *opts[] = {"--tensor", "norm.weight", "--detail"};
-    j = run_json(&fx, &r, opts, 3);
+    j = tf_run_json(&fx, &r, opts, 3);
     cr_assert_eq(r.code, 1);
     json_t *d = json_object_get(json_array_get(json_object_get(j, "tensors"), 0), "detail");
     cr_assert(json_is_false(json_object_get(d, "checksum_ok")));
@@ -508,5 +517,5 @@ Test(inspect, reads_data_only_for_detail) {
     cr_assert_eq(r.code, 1);
     cr_assert(strstr(r.out, "(MISMATCH)"), "%s", r.out);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }

@@ -9,25 +9,9 @@
 #include "source.h"
 #include "tools_fixture.h"
 
-typedef struct fixture {
-    char *dir, *file, *tool;
-} fixture;
+typedef tf_fixture fixture;
 
-static fixture fx_setup(void) {
-    fixture fx;
-    fx.dir = tf_tmpdir();
-    fx.file = tf_path(fx.dir, "sample.qtf");
-    fx.tool = tf_tool("qtf-verify");
-    tf_make_sample(fx.file);
-    return fx;
-}
-
-static void fx_teardown(fixture *fx) {
-    tf_rm_rf(fx->dir);
-    free(fx->dir);
-    free(fx->file);
-    free(fx->tool);
-}
+static fixture fx_setup(void) { return tf_fixture_setup("qtf-verify"); }
 
 /* The sample's original values, stored lossless (f32) in a .qtf source.
  * skip: index of a sample tensor to leave out (-1: none); extra: add a
@@ -51,19 +35,6 @@ static char *make_source(fixture *fx, const char *name, int skip, int extra, int
     }
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     return path;
-}
-
-static json_t *run_json(fixture *fx, tf_run_result *r, char *const *extra, int n_extra) {
-    char *argv[20] = {fx->tool, fx->file, "--json"};
-    int argc = 3;
-    for (int i = 0; i < n_extra; i++) argv[argc++] = extra[i];
-    argv[argc] = NULL;
-    *r = tf_run(argv, fx->dir);
-    cr_assert(r->exited, "qtf-verify did not exit normally (signal %d)", r->sig);
-    json_error_t err;
-    json_t *j = json_loadb(r->out, r->out_len, 0, &err);
-    cr_assert(j, "output is not JSON (%s): %.300s / stderr %.500s", err.text, r->out, r->err);
-    return j;
 }
 
 static json_t *tensor_by_name(json_t *root, const char *name) {
@@ -105,7 +76,7 @@ static void corrupt_tensor(const char *path, const char *name, uint32_t part) {
 Test(verify, good_file_passes) {
     fixture fx = fx_setup();
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
     cr_assert(json_is_true(json_object_get(j, "ok")));
     cr_assert_eq(json_integer_value(json_object_get(j, "schema_version")), 1);
@@ -132,7 +103,7 @@ Test(verify, good_file_passes) {
     cr_assert_eq(r.code, 0);
     cr_assert(strstr(r.out, "decode      skipped"), "%s", r.out);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, every_corrupted_tensor_is_named) {
@@ -141,7 +112,7 @@ Test(verify, every_corrupted_tensor_is_named) {
     corrupt_tensor(fx.file, "norm.weight", 0);
     corrupt_tensor(fx.file, "layers.0.feed_forward.w2.weight", 0);
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 1, "stderr: %s", r.err);
     cr_assert(json_is_false(json_object_get(j, "ok")));
     const char *bad[] = {"layers.0.attention.wq.weight", "norm.weight", "layers.0.feed_forward.w2.weight"};
@@ -171,7 +142,7 @@ Test(verify, every_corrupted_tensor_is_named) {
     cr_assert(strstr(r.out, "RESULT: FAILED"));
     cr_assert(strstr(r.err, "qtf-verify:"), "%s", r.err);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, malformed_and_usage_exit_2) {
@@ -231,7 +202,40 @@ Test(verify, malformed_and_usage_exit_2) {
     free(nosrc_path);
     free(bad);
     free(bytes);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
+}
+
+/* Damage inside the metadata is caught by the header checksum at open: for
+ * the verifier that is a failed check (1), while the same file given as a
+ * --against source is unreadable input (2). */
+Test(verify, header_checksum_failure_exits_1) {
+    fixture fx = fx_setup();
+    size_t len;
+    unsigned char *bytes = (unsigned char *)tf_slurp(fx.file, &len);
+    uint64_t meta_off = 0;
+    for (int i = 7; i >= 0; i--) meta_off = meta_off << 8 | bytes[64 + i];
+    cr_assert_lt(meta_off + 8, len);
+    bytes[meta_off + 6] ^= 0x20;   /* a byte of the first key */
+    char *bad = tf_path(fx.dir, "bad-meta.qtf");
+    FILE *out = fopen(bad, "wb");
+    fwrite(bytes, 1, len, out);
+    fclose(out);
+
+    char *argv[] = {fx.tool, bad, NULL};
+    tf_run_result r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.err);
+    cr_assert(strstr(r.err, "QTF_E_CHECKSUM"), "%s", r.err);
+    cr_assert(strstr(r.err, "header checksum"), "%s", r.err);
+    tf_run_free(&r);
+
+    char *as_source[] = {fx.tool, fx.file, "--against", bad, NULL};
+    r = tf_run(as_source, fx.dir);
+    cr_assert_eq(r.code, 2, "exit %d: %s", r.code, r.err);
+    cr_assert(strstr(r.err, "cannot open the source"), "%s", r.err);
+    tf_run_free(&r);
+    free(bad);
+    free(bytes);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, metrics_against_source) {
@@ -239,7 +243,7 @@ Test(verify, metrics_against_source) {
     char *src = make_source(&fx, "source.qtf", -1, 0, -1);
     tf_run_result r;
     char *opts[] = {"--against", src};
-    json_t *j = run_json(&fx, &r, opts, 2);
+    json_t *j = tf_run_json(&fx, &r, opts, 2);
     cr_assert_eq(r.code, 0, "stderr: %s\n%s", r.err, r.out);
     json_t *a = json_object_get(j, "against");
     cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT);
@@ -288,7 +292,7 @@ Test(verify, metrics_against_source) {
     json_decref(j);
     tf_run_free(&r);
     free(src);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, thresholds) {
@@ -296,14 +300,14 @@ Test(verify, thresholds) {
     char *src = make_source(&fx, "source.qtf", -1, 0, -1);
     tf_run_result r;
     char *loose[] = {"--against", src, "--max-rel-rmse", "0.5", "--min-cosine", "0.9", "--min-snr", "5"};
-    json_t *j = run_json(&fx, &r, loose, 8);
+    json_t *j = tf_run_json(&fx, &r, loose, 8);
     cr_assert_eq(r.code, 0, "%s", r.out);
     json_decref(j);
     tf_run_free(&r);
 
     /* int4 is far from exact: 1e-6 fails it; f32 (exact) and f16 pass or not by their error */
     char *tight[] = {"--against", src, "--max-rel-rmse", "1e-6"};
-    j = run_json(&fx, &r, tight, 4);
+    j = tf_run_json(&fx, &r, tight, 4);
     cr_assert_eq(r.code, 1);
     json_t *t = tensor_by_name(j, "layers.0.attention.wq.weight");
     cr_assert(array_has(json_object_get(t, "failures"), "max_rel_rmse"));
@@ -314,7 +318,7 @@ Test(verify, thresholds) {
     tf_run_free(&r);
 
     char *cos[] = {"--against", src, "--min-cosine", "0.9999999"};
-    j = run_json(&fx, &r, cos, 4);
+    j = tf_run_json(&fx, &r, cos, 4);
     cr_assert_eq(r.code, 1);
     cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.feed_forward.w1.weight"), "failures"),
                         "min_cosine"));
@@ -322,7 +326,7 @@ Test(verify, thresholds) {
     tf_run_free(&r);
 
     char *snr[] = {"--against", src, "--min-snr", "200"};
-    j = run_json(&fx, &r, snr, 4);
+    j = tf_run_json(&fx, &r, snr, 4);
     cr_assert_eq(r.code, 1);
     cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.attention.wk.weight"), "failures"),
                         "min_snr"));
@@ -338,7 +342,7 @@ Test(verify, thresholds) {
     cr_assert(strstr(r.out, "above --max-rel-rmse 1e-06"), "%s", r.out);
     tf_run_free(&r);
     free(src);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, missing_extra_and_shape) {
@@ -348,7 +352,7 @@ Test(verify, missing_extra_and_shape) {
     char *src = make_source(&fx, "source.qtf", 1, 1, 3);
     tf_run_result r;
     char *opts[] = {"--against", src};
-    json_t *j = run_json(&fx, &r, opts, 2);
+    json_t *j = tf_run_json(&fx, &r, opts, 2);
     cr_assert_eq(r.code, 1);
     json_t *a = json_object_get(j, "against");
     cr_assert_eq(json_array_size(json_object_get(a, "missing")), 1);
@@ -366,7 +370,7 @@ Test(verify, missing_extra_and_shape) {
 
     /* --ignore takes tensors out of the comparison on both sides */
     char *ign[] = {"--against", src, "--ignore", "only.in.*", "--ignore", "*.wq.weight", "--ignore", "*.w2.weight"};
-    j = run_json(&fx, &r, ign, 8);
+    j = tf_run_json(&fx, &r, ign, 8);
     cr_assert_eq(r.code, 0, "%s", r.out);
     a = json_object_get(j, "against");
     cr_assert_eq(json_integer_value(json_object_get(a, "ignored")), 2);
@@ -385,7 +389,7 @@ Test(verify, missing_extra_and_shape) {
     cr_assert(strstr(r.out, "layers.0.feed_forward.w2.weight: shape [4, 64], source has [64, 4]"), "%s", r.out);
     tf_run_free(&r);
     free(src);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 static size_t count_occurrences(const char *s, const char *needle) {
@@ -429,7 +433,7 @@ Test(verify, svg_and_markdown) {
     closedir(d);
     free(svg);
     free(src);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, control_characters_escaped) {
@@ -453,7 +457,7 @@ Test(verify, control_characters_escaped) {
         tf_run_free(&r);
     }
     free(path);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 Test(verify, safetensors_source) {
@@ -473,7 +477,7 @@ Test(verify, safetensors_source) {
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     tf_run_result r;
     char *opts[] = {"--against", fx.dir};
-    json_t *j = run_json(&fx, &r, opts, 2);
+    json_t *j = tf_run_json(&fx, &r, opts, 2);
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "against"), "kind")),
                      qtf_source_kind_name(QTF_SOURCE_SAFETENSORS));
@@ -481,7 +485,7 @@ Test(verify, safetensors_source) {
     json_decref(j);
     tf_run_free(&r);
     free(st_path);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 /* End to end on a real checkpoint: qtf-convert's output verified against
@@ -511,7 +515,7 @@ Test(verify, real_checkpoint_all_source_layouts) {
         char src[4200];
         snprintf(src, sizeof src, "%s/%s", shared, layouts[i]);
         char *opts[] = {"--against", src, "--max-rel-rmse", "0.2", "--min-cosine", "0.98"};
-        json_t *j = run_json(&fx, &r, opts, 6);
+        json_t *j = tf_run_json(&fx, &r, opts, 6);
         cr_assert_eq(r.code, 0, "%s: %s", layouts[i], r.out);
         json_t *a = json_object_get(j, "against");
         cr_assert_eq(json_integer_value(json_object_get(a, "compared")), json_integer_value(json_object_get(a, "tensors")));
@@ -524,7 +528,7 @@ Test(verify, real_checkpoint_all_source_layouts) {
         json_decref(j);
         tf_run_free(&r);
     }
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 /* Rewrites the encoding id of tensor `index` and re-seals the header
@@ -577,7 +581,7 @@ Test(verify, unknown_encoding_fails_decode_only) {
     fixture fx = fx_setup();
     set_encoding_id(fx.file, TF_SAMPLE_COUNT - 1, 200);
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 1, "%s", r.err);
     json_t *t = tensor_by_name(j, "norm.weight");
     cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "unknown(id=200)");
@@ -601,7 +605,7 @@ Test(verify, unknown_encoding_fails_decode_only) {
     cr_assert(strstr(r.out, "cannot decode: QTF_E_UNKNOWN_ENCODING"), "%s", r.out);
     tf_run_free(&r);
     free(inspect);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 /* Removes the members that are measurements, not results. */
@@ -618,11 +622,11 @@ Test(verify, same_report_for_any_thread_count) {
     char *src = make_source(&fx, "source.qtf", 2, 1, 4);
     tf_run_result r;
     char *one[] = {"--against", src, "--max-rel-rmse", "0.05", "--threads", "1"};
-    json_t *a = run_json(&fx, &r, one, 6);
+    json_t *a = tf_run_json(&fx, &r, one, 6);
     cr_assert_eq(r.code, 1);
     tf_run_free(&r);
     char *three[] = {"--against", src, "--max-rel-rmse", "0.05", "--threads", "3"};
-    json_t *b = run_json(&fx, &r, three, 6);
+    json_t *b = tf_run_json(&fx, &r, three, 6);
     cr_assert_eq(r.code, 1);
     tf_run_free(&r);
     strip_timing(a);
@@ -634,7 +638,7 @@ Test(verify, same_report_for_any_thread_count) {
     json_decref(a);
     json_decref(b);
     free(src);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }
 
 /* A non-zero byte in the padding after a tensor: named, exit 1. */
@@ -655,7 +659,7 @@ Test(verify, padding_must_be_zero) {
     fputc(0x01, io);
     fclose(io);
     tf_run_result r;
-    json_t *j = run_json(&fx, &r, NULL, 0);
+    json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 1, "%s", r.err);
     json_t *tj = tensor_by_name(j, "layers.0.attention.wq.weight");
     cr_assert_str_eq(json_string_value(json_object_get(tj, "checksum_status")), "QTF_E_OFFSET");
@@ -664,5 +668,5 @@ Test(verify, padding_must_be_zero) {
               json_string_value(json_object_get(fail, "message")));
     json_decref(j);
     tf_run_free(&r);
-    fx_teardown(&fx);
+    tf_fixture_teardown(&fx);
 }

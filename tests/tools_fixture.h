@@ -17,6 +17,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "qtf.h"
 
 extern char **environ;
@@ -238,6 +240,44 @@ static inline int tf_has_raw_control(const char *s, size_t len) {
             return 1;
     }
     return 0;
+}
+
+/* A temp dir holding the sample file (tf_make_sample), and the tool under test. */
+typedef struct tf_fixture {
+    char *dir, *file, *tool;
+} tf_fixture;
+
+static inline tf_fixture tf_fixture_setup(const char *tool) {
+    tf_fixture fx;
+    fx.dir = tf_tmpdir();
+    fx.file = tf_path(fx.dir, "sample.qtf");
+    fx.tool = tf_tool(tool);
+    tf_make_sample(fx.file);
+    return fx;
+}
+
+static inline void tf_fixture_teardown(tf_fixture *fx) {
+    tf_rm_rf(fx->dir);
+    free(fx->dir);
+    free(fx->file);
+    free(fx->tool);
+}
+
+/* Runs the tool on the fixture's file with --json and `extra` arguments; the
+ * tool must exit normally and print one JSON document (returned). */
+static inline json_t *tf_run_json(const tf_fixture *fx, tf_run_result *r, char *const *extra,
+                                  int n_extra) {
+    char *argv[24] = {fx->tool, fx->file, "--json"};
+    cr_assert(n_extra >= 0 && n_extra <= 20, "too many arguments (%d)", n_extra);
+    int argc = 3;
+    for (int i = 0; i < n_extra; i++) argv[argc++] = extra[i];
+    argv[argc] = NULL;
+    *r = tf_run(argv, fx->dir);
+    cr_assert(r->exited, "%s did not exit normally (signal %d)", fx->tool, r->sig);
+    json_error_t err;
+    json_t *j = json_loadb(r->out, r->out_len, 0, &err);
+    cr_assert(j, "output is not JSON (%s): %.300s / stderr %.500s", err.text, r->out, r->err);
+    return j;
 }
 
 #endif
