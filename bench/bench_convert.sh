@@ -40,6 +40,7 @@ trap 'rm -rf "$work"' EXIT
 echo
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 echo "load average before: $(cut -d' ' -f1-3 /proc/loadavg)"
+uptime
 
 gen_start=$(date +%s.%N)
 "$make_sample" "$work/model" --layers "$layers" --hidden "$hidden" --vocab "$vocab" --shards 4
@@ -89,23 +90,26 @@ echo
 echo "checkpoint: $src_bytes bytes of bf16 safetensors ($layers layers, hidden $hidden, vocab $vocab)"
 echo "largest tensor: $largest bytes in f32; memory bound 3x + 64 MiB = $bound_kb KB"
 echo
-row() { printf '| %-28s | %7s | %8s | %7s | %8s | %6s | %11s | %s |\n' "$@"; }
-row command threads "wall s" "CPU s" "MB/s in" "x cp" "peak RSS MB" "within bound (output)"
-row "---" "---" "---" "---" "---" "---" "---" "---"
-row "cp (best of $repeat)" - "$best_cp" "$cp_cpu" "$(mbps "$best_cp")" 1.00 - -
-row "cp + sync" - "$cp_sync" "$cp_sync_cpu" "$(mbps "$cp_sync")" \
-    "$(awk -v a="$best_cp" -v b="$cp_sync" 'BEGIN { printf "%.2f", a / b }')" - -
+row() { printf '| %-28s | %7s | %8s | %7s | %8s | %6s | %11s | %11s | %s |\n' "$@"; }
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.2f", (b > 0) ? a / b : 0 }'; }
+row command threads "wall s" "CPU s" "MB/s in" "x cp" "x cp + sync" "peak RSS MB" \
+    "within bound (output)"
+row "---" "---" "---" "---" "---" "---" "---" "---" "---"
+row "cp (best of $repeat)" - "$best_cp" "$cp_cpu" "$(mbps "$best_cp")" 1.00 \
+    "$(ratio "$cp_sync" "$best_cp")" - -
+row "cp + sync" - "$cp_sync" "$cp_sync_cpu" "$(mbps "$cp_sync")" "$(ratio "$best_cp" "$cp_sync")" \
+    1.00 - -
 for enc in $encodings; do
     for t in $threads; do
         read -r s rss cpu < <(measure "$convert" --quiet --threads "$t" --encoding "$enc" \
                                       --fallback int8 "$work/model" "$work/out.qtf")
         out_bytes=$(stat -c %s "$work/out.qtf")
         rm -f "$work/out.qtf"
-        row "qtf-convert -e $enc" "$t" "$s" "$cpu" "$(mbps "$s")" \
-            "$(awk -v a="$best_cp" -v b="$s" 'BEGIN { printf "%.2f", a / b }')" \
-            "$((rss / 1024))" \
+        row "qtf-convert -e $enc" "$t" "$s" "$cpu" "$(mbps "$s")" "$(ratio "$best_cp" "$s")" \
+            "$(ratio "$cp_sync" "$s")" "$((rss / 1024))" \
             "$([ "$rss" -le "$bound_kb" ] && echo yes || echo NO) ($((out_bytes / 1048576)) MiB)"
     done
 done
 echo
 echo "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
+uptime

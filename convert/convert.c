@@ -467,19 +467,22 @@ static qtf_status read_item(const run *r, const qtfc_plan_item *it, void *buf) {
     return qtf_source_read_f32(buf, t->n_elements, r->src, it->source_index, r->o->threads);
 }
 
-/* Writes one tensor, already read into buf, to the .qtf. Returns 0, -1
- * (processing failure) or -2 (input error: a bad importance vector). */
-static int write_qtf_tensor(run *r, const qtfc_plan_item *it, void *buf) {
-    const qtf_source_tensor *t = it->tensor;
-    qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
-    desc.name = t->name;
-    desc.n_dims = t->n_dims;
-    desc.dims = t->dims;
-    desc.source_type = t->dtype;
-    desc.encoding = &it->choice.enc;
-    desc.zstd_level = (int)it->choice.enc.zstd_level;
-    qtf_status st;
+/* One tensor ready for the .qtf writer: its parts, and the quantizer's
+ * output that owns them (NULL: the parts view the read buffer). */
+typedef struct encoded_tensor {
+    const qtfc_plan_item *it;
+    qtf_encoded *enc;
+    qtf_part_view views[QTF_MAX_PARTS];
+    uint32_t n_views;
+} encoded_tensor;
 
+/* Encodes one tensor, already read into buf. Returns 0, -1 (processing
+ * failure) or -2 (input error: a bad importance vector). */
+static int encode_tensor(run *r, const qtfc_plan_item *it, void *buf, encoded_tensor *out) {
+    const qtf_source_tensor *t = it->tensor;
+    memset(out, 0, sizeof *out);
+    out->it = it;
+    qtf_status st;
     if (it->read_raw) {
         qtf_part_layout layout[QTF_MAX_PARTS];
         uint32_t n = 0;
@@ -490,22 +493,34 @@ static int write_qtf_tensor(run *r, const qtfc_plan_item *it, void *buf) {
                 t->name, (unsigned long long)layout[0].size, n, (unsigned long long)t->nbytes);
             return -1;
         }
-        qtf_part_view view = { layout[0].role, layout[0].type, buf, t->nbytes };
-        st = qtf_writer_add_tensor(r->w, &desc, &view, 1);
-        return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
+        out->views[0] = (qtf_part_view){ layout[0].role, layout[0].type, buf, t->nbytes };
+        out->n_views = 1;
+        return 0;
     }
-
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = r->o->threads;
     if (load_importance(r, it, &qo.importance) != 0) return -2;
-    qtf_encoded *enc = NULL;
-    st = qtf_quantize(&enc, &it->choice.enc, buf, t->n_dims, t->dims, &qo);
+    st = qtf_quantize(&out->enc, &it->choice.enc, buf, t->n_dims, t->dims, &qo);
     if (st != QTF_OK) return fail_tensor(r->o->input, it, "quantization", st);
-    qtf_part_view views[QTF_MAX_PARTS];
-    uint32_t n = qtf_encoded_views(views, enc);
-    st = qtf_writer_add_tensor(r->w, &desc, views, n);
-    qtf_encoded_free(enc);
-    return st == QTF_OK ? 0 : fail_tensor(r->o->output, it, "write", st);
+    out->n_views = qtf_encoded_views(out->views, out->enc);
+    return 0;
+}
+
+/* Appends an encoded tensor to the .qtf and frees its encoding. Runs on the
+ * writer thread when there is one: touches nothing but r->w and `e`. */
+static qtf_status write_encoded(qtf_writer *w, encoded_tensor *e) {
+    const qtf_source_tensor *t = e->it->tensor;
+    qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
+    desc.name = t->name;
+    desc.n_dims = t->n_dims;
+    desc.dims = t->dims;
+    desc.source_type = t->dtype;
+    desc.encoding = &e->it->choice.enc;
+    desc.zstd_level = (int)e->it->choice.enc.zstd_level;
+    qtf_status st = qtf_writer_add_tensor(w, &desc, e->views, e->n_views);
+    qtf_encoded_free(e->enc);
+    e->enc = NULL;
+    return st;
 }
 
 /* f32 -> f16/bf16 in place, chunk by chunk: chunk k lands at byte 2*k*C,
@@ -622,11 +637,124 @@ static void reader_stop(reader *rd) {
     pthread_mutex_destroy(&rd->mu);
 }
 
-/* Read-ahead needs a second read buffer. It is used only when the threads
- * allow it (--threads 1 means one thread) and the two buffers plus the
- * largest encoded tensor stay within 3x the largest tensor in f32. */
-static int use_read_ahead(const run *r) {
-    if (r->o->threads == 1 || r->plan.n_items < 2) return 0;
+/* --- writer thread ----------------------------------------------------------
+ * Appends tensor i to the .qtf (the kernel's copy of it into the page cache,
+ * its checksum, starting writeback) while tensor i+1 is quantized. One
+ * tensor at a time, in plan order, through the same qtf_writer calls as
+ * without the thread: the output bytes do not depend on timing. */
+
+typedef struct writer_thread {
+    qtf_writer *w;
+    pthread_t thread;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    int stop;
+    int busy;                   /* `job` is submitted and not yet written */
+    encoded_tensor job;
+    qtf_status status;          /* first failure; later jobs are dropped */
+    const qtfc_plan_item *failed;
+    char detail[1024];
+} writer_thread;
+
+static void *writer_main(void *arg) {
+    writer_thread *wt = arg;
+    pthread_mutex_lock(&wt->mu);
+    for (;;) {
+        while (!wt->busy && !wt->stop) pthread_cond_wait(&wt->cv, &wt->mu);
+        if (!wt->busy) break;
+        qtf_status failed_before = wt->status;
+        pthread_mutex_unlock(&wt->mu);
+        qtf_status st = QTF_OK;
+        if (failed_before == QTF_OK) {
+            st = write_encoded(wt->w, &wt->job);
+        } else {
+            qtf_encoded_free(wt->job.enc);
+            wt->job.enc = NULL;
+        }
+        pthread_mutex_lock(&wt->mu);
+        if (st != QTF_OK) {
+            wt->status = st;
+            wt->failed = wt->job.it;
+            snprintf(wt->detail, sizeof wt->detail, "%s", qtf_error_detail());
+        }
+        wt->busy = 0;
+        pthread_cond_broadcast(&wt->cv);
+    }
+    pthread_mutex_unlock(&wt->mu);
+    return NULL;
+}
+
+static int writer_thread_start(writer_thread *wt, qtf_writer *w) {
+    memset(wt, 0, sizeof *wt);
+    wt->w = w;
+    if (pthread_mutex_init(&wt->mu, NULL) != 0) return -1;
+    if (pthread_cond_init(&wt->cv, NULL) != 0) {
+        pthread_mutex_destroy(&wt->mu);
+        return -1;
+    }
+    if (pthread_create(&wt->thread, NULL, writer_main, wt) != 0) {
+        pthread_cond_destroy(&wt->cv);
+        pthread_mutex_destroy(&wt->mu);
+        return -1;
+    }
+    return 0;
+}
+
+/* Waits until the job submitted last is written; returns the first write
+ * failure so far (detail and tensor copied out). */
+static qtf_status writer_thread_wait(writer_thread *wt, const qtfc_plan_item **failed,
+                                     char *detail, size_t cap) {
+    pthread_mutex_lock(&wt->mu);
+    while (wt->busy) pthread_cond_wait(&wt->cv, &wt->mu);
+    qtf_status st = wt->status;
+    if (st != QTF_OK) {
+        *failed = wt->failed;
+        snprintf(detail, cap, "%s", wt->detail);
+    }
+    pthread_mutex_unlock(&wt->mu);
+    return st;
+}
+
+/* Hands over a tensor; the caller has waited for the previous one. */
+static void writer_thread_submit(writer_thread *wt, const encoded_tensor *e) {
+    pthread_mutex_lock(&wt->mu);
+    wt->job = *e;
+    wt->busy = 1;
+    pthread_cond_broadcast(&wt->cv);
+    pthread_mutex_unlock(&wt->mu);
+}
+
+/* Lets the job in progress finish, then ends the thread. */
+static void writer_thread_stop(writer_thread *wt) {
+    pthread_mutex_lock(&wt->mu);
+    wt->stop = 1;
+    pthread_cond_broadcast(&wt->cv);
+    pthread_mutex_unlock(&wt->mu);
+    pthread_join(wt->thread, NULL);
+    pthread_cond_destroy(&wt->cv);
+    pthread_mutex_destroy(&wt->mu);
+}
+
+/* Waits for the writer thread; reports its failure, if any. */
+static int wait_written(writer_thread *wt, const run *r) {
+    const qtfc_plan_item *failed = NULL;
+    char detail[1024] = "";
+    qtf_status st = writer_thread_wait(wt, &failed, detail, sizeof detail);
+    if (st == QTF_OK) return 0;
+    msg("%s: tensor '%s': write failed: %s: %s", r->o->output, failed->tensor->name,
+        qtf_status_name(st), detail);
+    return -1;
+}
+
+/* The pipeline's extra threads need memory: read-ahead a second read
+ * buffer, the writer thread a second encoded tensor (tensor i is written
+ * while i+1 is encoded). Each is used only when the threads allow it
+ * (--threads 1 means one thread) and the total stays within 3x the largest
+ * tensor in f32: two read buffers plus one encoded tensor for read-ahead,
+ * plus a second encoded tensor for the writer thread. */
+static void plan_pipeline(const run *r, int *read_ahead, int *write_behind) {
+    *read_ahead = *write_behind = 0;
+    if (r->o->threads == 1 || r->plan.n_items < 2) return;
     uint64_t max_f32 = 0, max_out = 0;
     for (uint64_t i = 0; i < r->plan.n_items; i++) {
         const qtfc_plan_item *it = &r->plan.items[i];
@@ -635,8 +763,11 @@ static int use_read_ahead(const run *r) {
         if (it->out_bytes > max_out) max_out = it->out_bytes;
     }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) max_out = 0;   /* written from the read buffer */
-    return max_f32 <= UINT64_MAX / 4 &&
-           2 * (double)r->plan.max_read_bytes + (double)max_out <= 3.0 * (double)max_f32;
+    if (max_f32 > UINT64_MAX / 4) return;
+    double bound = 3.0 * (double)max_f32, reads = 2.0 * (double)r->plan.max_read_bytes;
+    *read_ahead = reads + (double)max_out <= bound;
+    *write_behind = *read_ahead && r->o->kind == QTFC_OUTPUT_QTF &&
+                    reads + 2.0 * (double)max_out <= bound;
 }
 
 /* --- the run -------------------------------------------------------------- */
@@ -787,7 +918,8 @@ static int convert_run(run *r) {
         return fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
     }
     size_t buf_size = (size_t)(r->plan.max_read_bytes ? r->plan.max_read_bytes : 1);
-    int ahead = use_read_ahead(r);
+    int ahead, behind;
+    plan_pipeline(r, &ahead, &behind);
     r->buf = malloc(buf_size);
     r->buf2 = ahead ? malloc(buf_size) : NULL;
     if (!r->buf || (ahead && !r->buf2)) {
@@ -806,6 +938,11 @@ static int convert_run(run *r) {
     }
     reader rd;
     if (ahead && reader_start(&rd, r) != 0) ahead = 0;
+    /* A tensor stored as read views its read buffer until written, which
+     * only read-ahead's second buffer makes safe to overlap. */
+    writer_thread wt;
+    behind = behind && ahead && writer_thread_start(&wt, r->w) == 0;
+    int raw_in_writer = 0;      /* the writer thread's tensor views a read buffer */
     int code = QTFC_EXIT_OK;
     if (ahead) reader_request(&rd, 0, r->buf);
     for (uint64_t i = 0; i < r->plan.n_items && code == QTFC_EXIT_OK; i++) {
@@ -820,8 +957,15 @@ static int convert_run(run *r) {
         qtf_status st;
         if (ahead) {
             st = reader_wait(&rd, (int64_t)i, detail, sizeof detail);
-            if (st == QTF_OK && i + 1 < r->plan.n_items)
+            if (st == QTF_OK && i + 1 < r->plan.n_items) {
+                /* the next read reuses the buffer of tensor i-1 */
+                if (raw_in_writer && wait_written(&wt, r) != 0) {
+                    code = QTFC_EXIT_FAILURE;
+                    break;
+                }
+                raw_in_writer = 0;
                 reader_request(&rd, (int64_t)i + 1, (i & 1) ? r->buf : r->buf2);
+            }
         } else {
             st = read_item(r, it, buf);
             if (st != QTF_OK) snprintf(detail, sizeof detail, "%s", qtf_error_detail());
@@ -832,14 +976,35 @@ static int convert_run(run *r) {
             code = QTFC_EXIT_FAILURE;
             break;
         }
-        int rc = o->kind == QTFC_OUTPUT_QTF ? write_qtf_tensor(r, it, buf)
-                                            : write_st_tensor(r, it, buf);
+        int rc;
+        if (o->kind == QTFC_OUTPUT_QTF) {
+            encoded_tensor e;
+            rc = encode_tensor(r, it, buf, &e);
+            if (rc == 0 && behind) {
+                rc = wait_written(&wt, r);
+                if (rc == 0) {
+                    writer_thread_submit(&wt, &e);
+                    raw_in_writer = e.enc == NULL;
+                } else {
+                    qtf_encoded_free(e.enc);
+                }
+            } else if (rc == 0) {
+                st = write_encoded(r->w, &e);
+                if (st != QTF_OK) rc = fail_tensor(o->output, it, "write", st);
+            }
+        } else {
+            rc = write_st_tensor(r, it, buf);
+        }
         if (rc != 0) {
             code = rc == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
             break;
         }
         qtfc_progress_step(&r->progress, it->tensor->nbytes);
         if (o->verbose) verbose_line(r, it, qtfc_now() - t);
+    }
+    if (behind) {
+        if (code == QTFC_EXIT_OK && wait_written(&wt, r) != 0) code = QTFC_EXIT_FAILURE;
+        writer_thread_stop(&wt);
     }
     if (ahead) reader_stop(&rd);
     if (code != QTFC_EXIT_OK) return code;

@@ -182,6 +182,13 @@ int qtfc_recipe_load_file(qtfc_recipe *r, const char *path, char *err, size_t er
         }
         const char *s = skip_blank(p, line_end);
         const char *e = trim_end(s, line_end);   /* also drops a CR of CRLF files */
+        /* A '#' after a blank starts a trailing comment: tensor names and
+         * encodings never contain blanks, so no rule is cut by it. */
+        for (const char *c = s; c + 1 < e; c++)
+            if ((c[0] == ' ' || c[0] == '\t') && c[1] == '#') {
+                e = trim_end(s, c);
+                break;
+            }
         if (s < e && *s != '#') rc = add_rule_range(r, s, e, origin, err, err_cap);
         p = nl ? nl + 1 : end;
     }

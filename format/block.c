@@ -9,7 +9,6 @@
 #endif
 #include <float.h>
 #include <math.h>
-#include <pthread.h>
 #include <string.h>
 
 #include "block_family.h"
@@ -19,30 +18,11 @@
 /* Stores v as t into slot i of part (if part is not NULL) and returns the
  * value a decoder reads back, tiny magnitudes flushed to zero. */
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t) {
-    unsigned char *p = part;
-    float r = v;
-    if (t == QTF_DTYPE_F16) {
-        uint16_t h = qtf_f32_to_f16(v);
-        if (p) qtf__st16(p + 2 * i, h);
-        r = qtf_f16_to_f32(h);
-    } else if (t == QTF_DTYPE_BF16) {
-        uint16_t h = qtf_f32_to_bf16(v);
-        if (p) qtf__st16(p + 2 * i, h);
-        r = qtf_bf16_to_f32(h);
-    } else if (p) {
-        uint32_t u;
-        memcpy(&u, &v, 4);
-        qtf__st32(p + 4 * i, u);
-    }
-    /* A scale this small would make 1/scale overflow. The encoder treats
-     * |scale| < FLT_MIN as zero (all codes decode to 0 or to the minimum),
-     * so the decoder's tiny nonzero product is within FLT_MIN * 2^N of it. */
-    if (fabsf(r) < FLT_MIN) r = 0.0f;
-    return r;
+    return qtf__block_settle_inline(part, i, v, t);
 }
 
 float qtf__block_round_scale(float v, qtf_dtype t) {
-    return qtf__block_settle_scale(NULL, 0, v, t);
+    return qtf__block_settle_inline(NULL, 0, v, t);
 }
 
 void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t) {
@@ -91,6 +71,78 @@ qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row
 
 /* ---- bit packing --------------------------------------------------------- */
 
+/* Widths that do not divide a byte (3, 5, 6, 7): eight codes fill exactly
+ * `bits` bytes, so an octet of codes moves as one 64-bit word. Between the
+ * packed form (codes at bit k * bits) and one code per byte (at bit 8 * k)
+ * the codes are moved in three halving steps, each one shift and mask for
+ * all the codes of that step: 4 + 4 codes between 32-bit halves, 2 + 2
+ * within each half, 1 + 1 within each 16 bits. About 10 integer operations
+ * per 8 codes, with no table (the 4- and 2-code tables they replace cost a
+ * load per 2 codes and 58 KiB of cache). Always inlined with a constant
+ * width, so that every shift and mask is a constant. */
+#define BYTES_X8(b) (0x0101010101010101ull * (uint64_t)(b))
+
+static QTF__ALWAYS_INLINE uint64_t spread_octet(uint64_t v, unsigned bits) {
+    const unsigned half = 4 * bits, quarter = 2 * bits;
+    uint64_t x = v & ((1ull << (8 * bits)) - 1);
+    x = (x & ((1ull << half) - 1)) | ((x >> half) << 32);
+    const uint64_t q = 0x0000000100000001ull * ((1ull << quarter) - 1);
+    x = (x & q) | (((x >> quarter) & q) << 16);
+    const uint64_t e = 0x0001000100010001ull * ((1ull << bits) - 1);
+    return (x & e) | (((x >> bits) & e) << 8);
+}
+
+static QTF__ALWAYS_INLINE uint64_t gather_octet(uint64_t x, unsigned bits) {
+    x &= BYTES_X8((1u << bits) - 1);
+    x = (x & 0x00ff00ff00ff00ffull) | ((x & 0xff00ff00ff00ff00ull) >> (8 - bits));
+    x = (x & 0x0000ffff0000ffffull) | ((x & 0xffff0000ffff0000ull) >> (16 - 2 * bits));
+    return (x & 0xffffffffull) | ((x >> 32) << (4 * bits));
+}
+
+/* A final octet's word: only the bytes that exist are read or written (the
+ * next row may belong to another thread). */
+static inline uint64_t load_partial(const uint8_t *src, uint64_t nbytes) {
+    uint64_t v = 0;
+    for (uint64_t k = 0; k < nbytes; k++) v |= (uint64_t)src[k] << (8 * k);
+    return v;
+}
+
+static inline void store_partial(uint8_t *dst, uint64_t v, uint64_t nbytes) {
+    for (uint64_t k = 0; k < nbytes; k++) dst[k] = (uint8_t)(v >> (8 * k));
+}
+
+/* Full 8-byte loads and stores while they stay inside the row's `total`
+ * bytes (a store's surplus bytes are rewritten by the next octet). */
+static QTF__ALWAYS_INLINE void pack_octets(uint8_t *dst, const uint8_t *codes, uint64_t n,
+                                           unsigned bits) {
+    const uint64_t total = (n * bits + 7) / 8, octets = n / 8;
+    uint64_t i = 0;
+    for (; i < octets && i * bits + 8 <= total; i++)
+        qtf__st64(dst + i * bits, gather_octet(qtf__ld64(codes + 8 * i), bits));
+    for (; i < octets; i++)
+        store_partial(dst + i * bits, gather_octet(qtf__ld64(codes + 8 * i), bits), bits);
+    const uint64_t rest = n % 8;
+    if (rest) {
+        uint64_t word = load_partial(codes + 8 * i, rest);
+        store_partial(dst + i * bits, gather_octet(word, bits), total - i * bits);
+    }
+}
+
+static QTF__ALWAYS_INLINE void unpack_octets(uint8_t *codes, const uint8_t *src, uint64_t n,
+                                             unsigned bits) {
+    const uint64_t total = (n * bits + 7) / 8, octets = n / 8;
+    uint64_t i = 0;
+    for (; i < octets && i * bits + 8 <= total; i++)
+        qtf__st64(codes + 8 * i, spread_octet(qtf__ld64(src + i * bits), bits));
+    for (; i < octets; i++)
+        qtf__st64(codes + 8 * i, spread_octet(load_partial(src + i * bits, bits), bits));
+    const uint64_t rest = n % 8;
+    if (rest) {
+        uint64_t word = spread_octet(load_partial(src + i * bits, total - i * bits), bits);
+        store_partial(codes + 8 * i, word, rest);
+    }
+}
+
 QTF__HOT void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits) {
     if (bits == 8) {
         memcpy(dst, codes, n);
@@ -115,79 +167,11 @@ QTF__HOT void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, un
         }
         return;
     }
-    /* Other widths: eight codes fill exactly `bits` bytes. */
-    uint64_t octets = n / 8, i = 0;
-    for (; i < octets; i++) {
-        uint64_t v = 0;
-        for (unsigned k = 0; k < 8; k++) v |= (uint64_t)codes[8 * i + k] << (k * bits);
-        for (unsigned k = 0; k < bits; k++) dst[i * bits + k] = (uint8_t)(v >> (8 * k));
-    }
-    uint64_t rest = n % 8;
-    if (rest) {
-        uint64_t v = 0;
-        for (uint64_t k = 0; k < rest; k++) v |= (uint64_t)codes[8 * i + k] << (k * bits);
-        uint64_t nbytes = (rest * bits + 7) / 8;
-        for (uint64_t k = 0; k < nbytes; k++) dst[i * bits + k] = (uint8_t)(v >> (8 * k));
-    }
-}
-
-/* Eight codes from `bits` bytes. Always inlined and called with a constant
- * width, so that the shifts are constants and the loops unroll. */
-/* Widths that do not divide a byte are unpacked through tables indexed by a
- * few codes' worth of bits: 3-bit codes four at a time (12-bit index), 5, 6
- * and 7-bit codes two at a time (10, 12, 14-bit index). One load and one
- * copy replace a shift, a mask and a store per code, about twice as fast for
- * 6-bit codes and five times for 3-bit ones. The tables (58 KiB) are built
- * once per process. */
-static uint8_t unpack3[1u << 12][4];
-static uint8_t unpack5[1u << 10][2];
-static uint8_t unpack6[1u << 12][2];
-static uint8_t unpack7[1u << 14][2];
-static pthread_once_t unpack_once = PTHREAD_ONCE_INIT;
-
-static void build_unpack_tables(void) {
-    for (unsigned i = 0; i < (1u << 12); i++)
-        for (unsigned k = 0; k < 4; k++) unpack3[i][k] = (uint8_t)((i >> (3 * k)) & 7);
-    for (unsigned i = 0; i < (1u << 10); i++)
-        for (unsigned k = 0; k < 2; k++) unpack5[i][k] = (uint8_t)((i >> (5 * k)) & 31);
-    for (unsigned i = 0; i < (1u << 12); i++)
-        for (unsigned k = 0; k < 2; k++) unpack6[i][k] = (uint8_t)((i >> (6 * k)) & 63);
-    for (unsigned i = 0; i < (1u << 14); i++)
-        for (unsigned k = 0; k < 2; k++) unpack7[i][k] = (uint8_t)((i >> (7 * k)) & 127);
-}
-
-/* Eight codes of `bits` (3, 5, 6 or 7) bits per iteration, from one 8-byte
- * load while that stays inside the row; the tail code by code. */
-static void unpack_octets(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned bits) {
-    const uint64_t mask = (1u << bits) - 1;
-    const uint64_t total = (n * bits + 7) / 8;
-    uint64_t octets = n / 8, i = 0;
-    if (bits == 3) {
-        for (; i < octets && i * 3 + 8 <= total; i++) {
-            uint64_t v = qtf__ld64(src + i * 3);
-            memcpy(codes + 8 * i, unpack3[v & 4095], 4);
-            memcpy(codes + 8 * i + 4, unpack3[(v >> 12) & 4095], 4);
-        }
-    } else {
-        uint8_t(*table)[2] = bits == 5 ? unpack5 : bits == 6 ? unpack6 : unpack7;
-        const unsigned pair = 2 * bits;
-        const uint64_t pmask = (1u << pair) - 1;
-        for (; i < octets && i * bits + 8 <= total; i++) {
-            uint64_t v = qtf__ld64(src + i * bits);
-            for (unsigned k = 0; k < 4; k++)
-                memcpy(codes + 8 * i + 2 * k, table[(v >> (k * pair)) & pmask], 2);
-        }
-    }
-    for (; i < octets; i++) {
-        uint64_t v = 0;
-        for (unsigned k = 0; k < bits; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
-        for (unsigned k = 0; k < 8; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
-    }
-    uint64_t rest = n % 8;
-    if (rest) {
-        uint64_t v = 0, nbytes = (rest * bits + 7) / 8;
-        for (uint64_t k = 0; k < nbytes; k++) v |= (uint64_t)src[i * bits + k] << (8 * k);
-        for (uint64_t k = 0; k < rest; k++) codes[8 * i + k] = (uint8_t)((v >> (k * bits)) & mask);
+    switch (bits) {
+    case 3: pack_octets(dst, codes, n, 3); break;
+    case 5: pack_octets(dst, codes, n, 5); break;
+    case 6: pack_octets(dst, codes, n, 6); break;
+    default: pack_octets(dst, codes, n, 7); break;
     }
 }
 
@@ -217,8 +201,12 @@ QTF__HOT void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, 
         for (uint64_t k = 0; k < n % 4; k++) codes[4 * i + k] = (src[i] >> (2 * k)) & 3;
         return;
     }
-    pthread_once(&unpack_once, build_unpack_tables);
-    unpack_octets(codes, src, n, bits);
+    switch (bits) {
+    case 3: unpack_octets(codes, src, n, 3); break;
+    case 5: unpack_octets(codes, src, n, 5); break;
+    case 6: unpack_octets(codes, src, n, 6); break;
+    default: unpack_octets(codes, src, n, 7); break;
+    }
 }
 
 qtf_dtype qtf__block_zeros_type(const qtf_encoding *e) {

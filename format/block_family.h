@@ -3,6 +3,8 @@
 #ifndef QTF_FORMAT_BLOCK_FAMILY_H
 #define QTF_FORMAT_BLOCK_FAMILY_H
 
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
 #include "family.h"
@@ -13,6 +15,14 @@
 #define QTF__HOT __attribute__((target_clones("avx2", "default")))
 #else
 #define QTF__HOT
+#endif
+
+/* For bodies instantiated with constant arguments (widths, group lengths),
+ * whose point is that the constants reach the loops. */
+#if defined(__GNUC__)
+#define QTF__ALWAYS_INLINE inline __attribute__((always_inline))
+#else
+#define QTF__ALWAYS_INLINE inline
 #endif
 
 /* A set of `count` equally long runs of elements, run i starting at
@@ -80,6 +90,89 @@ void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_
 /* Weighted squared error of a span at (scale, min) with nearest codes. */
 double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min);
 
+/* ---- scale rounding, inline ----
+ * Bit-exact copies of qtf_f32_to_f16 / qtf_f16_to_f32 / qtf_f32_to_bf16 /
+ * qtf_bf16_to_f32 (round to nearest even; subnormals; |x| >= 65520 -> Inf;
+ * NaN -> quiet NaN keeping the top payload bits). At 32 elements per group the
+ * two out-of-line calls per scale were a visible share of the quantizer's
+ * time; inlined, the common (normal) case is a few integer operations. */
+static inline uint16_t qtf__f16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    const uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
+    if (a >= 0x47800000u) /* 2^16 and up round beyond 65504; Inf; NaN */
+        return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0));
+    if (a < 0x38800000u) {
+        /* Below 2^-14: adding 0.5 leaves the value's f16 subnormal step
+         * (2^-24) as the last mantissa bit, so the FPU does the rounding. */
+        float small;
+        memcpy(&small, &a, 4);
+        small += 0.5f;
+        uint32_t b;
+        memcpy(&b, &small, 4);
+        return (uint16_t)(sign | (b - 0x3f000000u));
+    }
+    /* Rebias and round the 13 dropped bits; a carry bumps the exponent. */
+    return (uint16_t)(sign | ((a + 0xc8000fffu + ((a >> 13) & 1u)) >> 13));
+}
+
+static inline float qtf__f16_value(uint16_t h) {
+    const uint32_t sign = (uint32_t)(h & 0x8000u) << 16, a = h & 0x7fffu;
+    uint32_t u;
+    if (a >= 0x7c00u) {
+        u = 0x7f800000u | ((a & 0x3ffu) << 13) | (a > 0x7c00u ? 0x00400000u : 0);
+    } else if (a < 0x0400u) {
+        /* mantissa * 2^-24 is exact and does not depend on denormals-are-zero */
+        float v = (float)(int32_t)a * 0x1p-24f;
+        memcpy(&u, &v, 4);
+    } else {
+        u = (a << 13) + 0x38000000u;
+    }
+    u |= sign;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+static inline uint16_t qtf__bf16_bits(float f) {
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
+    return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
+}
+
+static inline float qtf__bf16_value(uint16_t h) {
+    uint32_t u = (uint32_t)h << 16;
+    if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
+    float v;
+    memcpy(&v, &u, 4);
+    return v;
+}
+
+/* qtf__block_settle_scale (below), inline for the per-group hot paths. */
+static inline float qtf__block_settle_inline(void *part, uint64_t i, float v, qtf_dtype t) {
+    unsigned char *p = part;
+    float r = v;
+    if (t == QTF_DTYPE_F16) {
+        uint16_t h = qtf__f16_bits(v);
+        if (p) qtf__st16(p + 2 * i, h);
+        r = qtf__f16_value(h);
+    } else if (t == QTF_DTYPE_BF16) {
+        uint16_t h = qtf__bf16_bits(v);
+        if (p) qtf__st16(p + 2 * i, h);
+        r = qtf__bf16_value(h);
+    } else if (p) {
+        uint32_t u;
+        memcpy(&u, &v, 4);
+        qtf__st32(p + 4 * i, u);
+    }
+    /* A scale this small would make 1/scale overflow. The encoder treats
+     * |scale| < FLT_MIN as zero (all codes decode to 0 or to the minimum),
+     * so the decoder's tiny nonzero product is within FLT_MIN * 2^N of it. */
+    if (fabsf(r) < FLT_MIN) r = 0.0f;
+    return r;
+}
+
 /* ---- shared helpers (format/block.c) ---- */
 /* Rounds v to the precision of t (F16, BF16, F32); magnitudes below FLT_MIN
  * become 0 (block.md, "How this implementation quantizes"). */
@@ -90,8 +183,8 @@ void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);
 float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t);
 /* QTF_E_NUMERIC naming row and column if any element is NaN or Inf. */
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index);
-/* LSB-first bit stream of n codes of `bits` bits. dst holds ceil(n*bits/8)
- * bytes; unused high bits of the last byte are zero. */
+/* LSB-first bit stream of n codes of `bits` bits (each code < 2^bits). dst
+ * holds ceil(n*bits/8) bytes; unused high bits of the last byte are zero. */
 void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits);
 void qtf__block_unpack(uint8_t *codes, const uint8_t *src, uint64_t n, unsigned bits);
 /* Element type of the ZEROS part of INT asym: the scale type, F32 with dq. */

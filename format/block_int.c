@@ -169,8 +169,8 @@ static qtf_status check_rows(void *ctx, uint64_t begin, uint64_t end) {
 
 /* Next value above v (v >= 0) representable in t. */
 static float next_up(float v, qtf_dtype t) {
-    if (t == QTF_DTYPE_F16) return qtf_f16_to_f32((uint16_t)(qtf_f32_to_f16(v) + 1));
-    if (t == QTF_DTYPE_BF16) return qtf_bf16_to_f32((uint16_t)(qtf_f32_to_bf16(v) + 1));
+    if (t == QTF_DTYPE_F16) return qtf__f16_value((uint16_t)(qtf__f16_bits(v) + 1));
+    if (t == QTF_DTYPE_BF16) return qtf__bf16_value((uint16_t)(qtf__bf16_bits(v) + 1));
     return nextafterf(v, INFINITY);
 }
 
@@ -183,8 +183,8 @@ void qtf__codec_rtn_stored(const qtf__codec *c, const qtf__span *s, qtf_dtype t,
      * stored value if rounding left the top of the range uncovered. */
     const float qmax = c->qmax;
     float hi = *min + *scale * qmax;
-    float m = qtf__block_round_scale(*min, t);
-    float r = qtf__block_round_scale((hi - m) / qmax, t);
+    float m = qtf__block_settle_inline(NULL, 0, *min, t);
+    float r = qtf__block_settle_inline(NULL, 0, (hi - m) / qmax, t);
     if (r * qmax + m < hi) r = next_up(r, t);
     if (isfinite(r) && isfinite(m)) {
         *scale = r;
@@ -265,6 +265,92 @@ static qtf_status settle_group(const grouped_ctx *g, uint64_t i) {
     return QTF_OK;
 }
 
+/* ---- rtn INT without dq: one fused step per group ----
+ * The general path makes four out-of-line calls per group (range scan, rtn
+ * choice, scale rounding, encoding), each with loops of run-time length; at
+ * 32 elements per group those fixed costs were a third of the time. Here a
+ * group is scanned, its scale settled and its codes written while it is in
+ * L1, by one always-inlined body instantiated for the common group lengths
+ * (constant trip counts: the loops unroll into whole vectors). The arithmetic
+ * is that of qtf__codec_rtn, qtf__codec_rtn_stored, settle_group and
+ * qtf__codec_encode, operation for operation, so the bytes are the same.
+ * Anything unusual (a non-finite scale or minimum: NaN/Inf input, overflow of
+ * the scale type) sends the row to the general path, which reports it. */
+static QTF__ALWAYS_INLINE int rtn_int_group(const grouped_ctx *g, const float *restrict x,
+                                             uint64_t n, uint64_t i, uint8_t *restrict codes) {
+    const qtf__codec *c = &g->codec;
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    for (uint64_t j = 0; j < n; j++) {
+        int32_t k = order_key(x[j]);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    const float flo = from_order_key(lo), fhi = from_order_key(hi);
+    const qtf_dtype t = g->e->scale_type;
+    float scale, min = 0.0f;
+    if (c->asym) {
+        scale = (fhi - flo) / c->qmax;
+        min = flo;
+        if (isfinite(scale) && scale > 0.0f && isfinite(min)) {
+            const float qmax = c->qmax;
+            float top = min + scale * qmax;
+            float m = qtf__block_settle_inline(NULL, 0, min, t);
+            float r = qtf__block_settle_inline(NULL, 0, (top - m) / qmax, t);
+            if (r * qmax + m < top) r = next_up(r, t);
+            if (isfinite(r) && isfinite(m)) {
+                scale = r;
+                min = m;
+            }
+        }
+        if (!isfinite(scale) || !isfinite(min)) return 0;
+        min = qtf__block_settle_inline(g->parts[2], i, min, t);
+        if (!isfinite(min)) return 0;
+    } else {
+        float extreme = fabsf(flo) > fabsf(fhi) ? flo : fhi;
+        if (fabsf(flo) == fabsf(fhi) && flo != fhi) {
+            for (uint64_t j = 0; j < n; j++) {
+                if (x[j] == flo || x[j] == fhi) {
+                    extreme = x[j];
+                    break;
+                }
+            }
+        }
+        scale = extreme / c->qmin;
+        if (!isfinite(scale)) return 0;
+    }
+    scale = qtf__block_settle_inline(g->parts[1], i, scale, t);
+    if (!isfinite(scale)) return 0;
+    const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
+    const float qlo = c->qmin, qhi = c->qmax, zero = c->zero;
+    for (uint64_t j = 0; j < n; j++) {
+        float v = (x[j] - min) * inv;
+        v = v < qlo ? qlo : v;
+        v = v > qhi ? qhi : v;
+        v = (v + ROUND_MAGIC) - ROUND_MAGIC;
+        codes[j] = (uint8_t)(int32_t)(v + zero);
+    }
+    return 1;
+}
+
+/* Row r's groups into codes[0..cols) (and their scales and minimums into the
+ * parts); 0 if the row needs the general path. */
+QTF__HOT static int rtn_int_row(const grouped_ctx *g, uint64_t r, uint8_t *restrict codes) {
+    const float *row = g->src + r * g->cols;
+    const uint64_t len = g->group_len, first = r * g->groups_per_row;
+    int ok = 1;
+    if (len == 32) {
+        for (uint64_t k = 0; k < g->groups_per_row && ok; k++)
+            ok = rtn_int_group(g, row + 32 * k, 32, first + k, codes + 32 * k);
+    } else if (len == 64) {
+        for (uint64_t k = 0; k < g->groups_per_row && ok; k++)
+            ok = rtn_int_group(g, row + 64 * k, 64, first + k, codes + 64 * k);
+    } else {
+        for (uint64_t k = 0; k < g->groups_per_row && ok; k++)
+            ok = rtn_int_group(g, row + len * k, len, first + k, codes + len * k);
+    }
+    return ok;
+}
+
 /* Without dq a group's stored scale depends on that group alone, so the
  * three steps run in one pass over the data (one read of each row). */
 static qtf_status quantize_rows_one_pass(void *ctx, uint64_t begin, uint64_t end) {
@@ -273,8 +359,17 @@ static qtf_status quantize_rows_one_pass(void *ctx, uint64_t begin, uint64_t end
     if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
         return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
                           (unsigned long long)g->cols);
+    /* rtn INT (rtn ignores importance): the fused path. */
+    const int fused = g->codec.uniform && !g->e->search && !g->e->dq && !g->tensor;
     qtf_status st = QTF_OK;
     for (uint64_t r = begin; r < end && st == QTF_OK; r++) {
+        if (fused) {
+            uint8_t *out = g->codes + r * g->row_bytes;
+            if (rtn_int_row(g, r, g->unpacked ? out : tmp)) {
+                if (!g->unpacked) qtf__block_pack(out, tmp, g->cols, g->codec.bits);
+                continue;
+            }
+        }
         st = choose_row(g, r);
         for (uint64_t k = 0; k < g->groups_per_row && st == QTF_OK; k++)
             st = settle_group(g, group_index(g, r, k));

@@ -309,30 +309,32 @@ size_t cli_display_width(const char *s) {
 
 /* --- numbers for people ------------------------------------------------------------------- */
 
-const char *cli_human_bytes(char *buf, size_t cap, uint64_t n) {
-    static const char *const units[] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
-    if (n < 1024) {
-        snprintf(buf, cap, "%llu B", (unsigned long long)n);
+/* n in the largest unit (powers of `base`) that keeps it at least 1, with
+ * three significant digits; below `base` the exact integer. */
+static const char *scaled_text(char *buf, size_t cap, uint64_t n, double base,
+                               const char *const units[7]) {
+    const char *sep = units[0][0] ? " " : "";
+    if ((double)n < base) {
+        snprintf(buf, cap, "%llu%s%s", (unsigned long long)n, sep, units[0]);
         return buf;
     }
     double v = (double)n;
     unsigned u = 0;
-    while (v >= 1024.0 && u < 6) { v /= 1024.0; u++; }
-    snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    while (v >= base && u < 6) { v /= base; u++; }
+    /* 1023.7 KiB would print as "1024 KiB": say "1.00 MiB" instead. */
+    if (v >= base - 0.5 && u < 6) { v /= base; u++; }
+    snprintf(buf, cap, v < 9.995 ? "%.2f %s" : v < 99.95 ? "%.1f %s" : "%.0f %s", v, units[u]);
     return buf;
 }
 
+const char *cli_human_bytes(char *buf, size_t cap, uint64_t n) {
+    static const char *const units[7] = {"B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"};
+    return scaled_text(buf, cap, n, 1024.0, units);
+}
+
 const char *cli_human_count(char *buf, size_t cap, uint64_t n) {
-    static const char *const units[] = {"", "k", "M", "G", "T", "P", "E"};
-    if (n < 1000) {
-        snprintf(buf, cap, "%llu", (unsigned long long)n);
-        return buf;
-    }
-    double v = (double)n;
-    unsigned u = 0;
-    while (v >= 1000.0 && u < 6) { v /= 1000.0; u++; }
-    snprintf(buf, cap, v < 10 ? "%.2f %s" : v < 100 ? "%.1f %s" : "%.0f %s", v, units[u]);
-    return buf;
+    static const char *const units[7] = {"", "k", "M", "G", "T", "P", "E"};
+    return scaled_text(buf, cap, n, 1000.0, units);
 }
 
 const char *cli_format_double(char *buf, size_t cap, double v) {

@@ -382,8 +382,11 @@ static void print_summary(const qtf_file *f, const summary *s) {
     free(name);
     printf("Format        QTF %u.%u, alignment %u, checksums %s\n", info->major, info->minor,
            info->alignment, checksum_algo_name(info->checksum_algo));
-    printf("File size     %s (%llu bytes)\n", cli_human_bytes(a, sizeof a, info->file_size),
-           (unsigned long long)info->file_size);
+    if (info->file_size < 1024)
+        printf("File size     %s\n", cli_human_bytes(a, sizeof a, info->file_size));
+    else
+        printf("File size     %s (%llu bytes)\n", cli_human_bytes(a, sizeof a, info->file_size),
+               (unsigned long long)info->file_size);
     printf("Tensors       %llu\n", (unsigned long long)info->tensor_count);
     printf("Metadata      %llu keys\n", (unsigned long long)info->metadata_count);
     printf("Parameters    %s (%llu elements)\n", cli_human_count(a, sizeof a, s->elements),
@@ -588,7 +591,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
         }
     }
     if (d->values) {
-        double sum = 0, sum2 = 0;
+        double sum = 0, sq_dev = 0;
         uint64_t finite = 0;
         d->min = INFINITY;
         d->max = -INFINITY;
@@ -598,14 +601,18 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
             if (isinf(x)) { d->n_inf++; continue; }
             finite++;
             sum += x;
-            sum2 += x * x;
             if (x < d->min) d->min = x;
             if (x > d->max) d->max = x;
         }
         if (finite) {
             d->mean = sum / (double)finite;
-            double var = sum2 / (double)finite - d->mean * d->mean;
-            d->std = var > 0 ? sqrt(var) : 0;
+            /* Second pass around the mean: E[x^2] - mean^2 cancels badly
+             * for tensors far from zero with a small spread (norm weights). */
+            for (uint64_t i = 0; i < d->n; i++) {
+                double x = d->values[i];
+                if (isfinite(x)) sq_dev += (x - d->mean) * (x - d->mean);
+            }
+            d->std = sqrt(sq_dev / (double)finite);
         } else {
             d->min = d->max = d->mean = d->std = NAN;
         }

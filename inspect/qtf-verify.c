@@ -271,14 +271,14 @@ static char *dup_message(const char *fmt, unsigned long long v) {
     return dup_escaped(msg);
 }
 
-/* Matches the tensor with the source, dequantizes it and reads the source
- * tensor as f32. */
 static int ignored(const options *o, const char *name) {
     for (unsigned k = 0; k < o->n_ignore; k++)
         if (cli_glob_match(o->ignore[k], name)) return 1;
     return 0;
 }
 
+/* Matches the tensor with the source, dequantizes it and reads the source
+ * tensor as f32. */
 static void prepare_tensor(const tensor_job *job) {
     const qtf_tensor_info *t = qtf_tensor_get(job->f, job->index);
     vt_result *v = &job->r->t[job->index];
@@ -451,7 +451,8 @@ int main(int argc, char **argv) {
         exit_code = r.ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
         if (o.json) {
             json_t *j = report_json(&r);
-            if (!j || cli_json_print(j, stdout) != 0) {
+            /* A failed write to stdout is reported once, below. */
+            if (!j || (cli_json_print(j, stdout) != 0 && !ferror(stdout))) {
                 cli_error("out of memory while writing the JSON report");
                 exit_code = CLI_EXIT_FAIL;
             }

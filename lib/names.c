@@ -56,35 +56,36 @@ qtf_status qtf__name_index_reserve(qtf__name_index *ix, uint64_t n, qtf__name_of
     return QTF_OK;
 }
 
-int qtf__name_index_find(const qtf__name_index *ix, const char *s, size_t len,
-                         qtf__name_of_fn name_of, const void *ctx, uint32_t *item) {
-    if (!ix->slots) return 0;
+/* The slot holding the name s[0,len), or the empty slot where it would go
+ * (the load factor stays <= 1/2, so there always is one). */
+static uint64_t probe(const qtf__name_index *ix, const char *s, size_t len, qtf__name_of_fn name_of,
+                      const void *ctx) {
     uint64_t i = hash_of(ix, s, len) & ix->mask;
     while (ix->slots[i]) {
         const char *o;
         size_t olen;
         name_of(ctx, ix->slots[i] - 1, &o, &olen);
-        if (olen == len && memcmp(o, s, len) == 0) {
-            *item = ix->slots[i] - 1;
-            return 1;
-        }
+        if (olen == len && memcmp(o, s, len) == 0) break;
         i = (i + 1) & ix->mask;
     }
-    return 0;
+    return i;
+}
+
+int qtf__name_index_find(const qtf__name_index *ix, const char *s, size_t len,
+                         qtf__name_of_fn name_of, const void *ctx, uint32_t *item) {
+    if (!ix->slots) return 0;
+    uint64_t i = probe(ix, s, len, name_of, ctx);
+    if (!ix->slots[i]) return 0;
+    *item = ix->slots[i] - 1;
+    return 1;
 }
 
 int qtf__name_index_add(qtf__name_index *ix, const char *s, size_t len, uint32_t item,
                         qtf__name_of_fn name_of, const void *ctx, uint32_t *dup) {
-    uint64_t i = hash_of(ix, s, len) & ix->mask;
-    while (ix->slots[i]) {
-        const char *o;
-        size_t olen;
-        name_of(ctx, ix->slots[i] - 1, &o, &olen);
-        if (olen == len && memcmp(o, s, len) == 0) {
-            *dup = ix->slots[i] - 1;
-            return 0;
-        }
-        i = (i + 1) & ix->mask;
+    uint64_t i = probe(ix, s, len, name_of, ctx);
+    if (ix->slots[i]) {
+        *dup = ix->slots[i] - 1;
+        return 0;
     }
     ix->slots[i] = item + 1;
     ix->used++;

@@ -100,10 +100,9 @@ static void put64(byte_buf *b, uint64_t v) { qtf__st64(b->p + b->len, v); b->len
  * file size. Only a hint: fsync at finish stays the durability point and
  * reports any I/O error, so failures here are ignored. */
 static void start_writeback(qtf_writer *w) {
-    if (getenv("XNOWB")) return;
     if (w->no_writeback || w->pos < w->writeback_from + WRITEBACK_WINDOW) return;
     uint64_t from = w->writeback_from, len = w->pos - from;
-    if (from >= WRITEBACK_WINDOW && !getenv("XNOWAIT"))
+    if (from >= WRITEBACK_WINDOW)
         (void)sync_file_range(w->fd, (off64_t)(from - WRITEBACK_WINDOW),
                               (off64_t)WRITEBACK_WINDOW, SYNC_FILE_RANGE_WAIT_BEFORE);
     if (sync_file_range(w->fd, (off64_t)from, (off64_t)len, SYNC_FILE_RANGE_WRITE) != 0 &&
@@ -138,8 +137,7 @@ static qtf_status write_hashed(qtf_writer *w, const void *p, uint64_t n, uint64_
     if (XXH3_64bits_reset(w->hash) != XXH_OK)
         return qtf__error(QTF_E_INVALID_ARG, "%s: cannot reset the hash state", w->path);
     while (n) {
-        size_t pc = getenv("XPIECE") ? (size_t)atoll(getenv("XPIECE")) << 10 : HASH_WRITE_PIECE;
-        size_t piece = n > pc ? pc : (size_t)n;
+        size_t piece = n > HASH_WRITE_PIECE ? HASH_WRITE_PIECE : (size_t)n;
         (void)XXH3_64bits_update(w->hash, s, piece);
         qtf_status st = write_all(w, s, piece);
         if (st) return st;

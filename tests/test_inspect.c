@@ -359,6 +359,53 @@ Test(inspect, exit_codes) {
     tf_fixture_teardown(&fx);
 }
 
+/* --detail statistics on values far from zero with a small spread: 2^24 +
+ * {0, 2, 4, 6} (exact in f32) has mean 2^24 + 3 and standard deviation
+ * sqrt(5); E[x^2] - mean^2 in doubles would lose it to cancellation. */
+Test(inspect, detail_statistics_far_from_zero) {
+    fixture fx = fx_setup();
+    char *path = tf_path(fx.dir, "offset.qtf");
+    enum { N = 4096 };
+    float *x = malloc(N * sizeof *x);
+    cr_assert(x);
+    for (unsigned i = 0; i < N; i++) x[i] = 16777216.0f + (float)(2 * (i % 4));
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, "f32"), QTF_OK);
+    uint64_t dims[1] = {N};
+    qtf_encoded *enc = NULL;
+    cr_assert_eq(qtf_quantize(&enc, &e, x, 1, dims, NULL), QTF_OK);
+    qtf_part_view v[QTF_MAX_PARTS];
+    uint32_t np = qtf_encoded_views(v, enc);
+    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
+    d.name = "norm.weight";
+    d.n_dims = 1;
+    d.dims = dims;
+    d.encoding = &e;
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, np), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+    qtf_encoded_free(enc);
+    free(x);
+
+    char *argv[] = {fx.tool, path, "--json", "--tensor", "norm.weight", "--detail", NULL};
+    tf_run_result r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_t *j = json_loadb(r.out, r.out_len, 0, NULL);
+    cr_assert(j, "%s", r.out);
+    json_t *st = json_object_get(json_object_get(json_array_get(json_object_get(j, "tensors"), 0), "detail"),
+                                 "statistics");
+    cr_assert(st, "%s", r.out);
+    cr_assert_float_eq(json_number_value(json_object_get(st, "mean")), 16777219.0, 1e-6);
+    cr_assert_float_eq(json_number_value(json_object_get(st, "std")), sqrt(5.0), 1e-9);
+    cr_assert_float_eq(json_number_value(json_object_get(st, "min")), 16777216.0, 0);
+    cr_assert_float_eq(json_number_value(json_object_get(st, "max")), 16777222.0, 0);
+    json_decref(j);
+    tf_run_free(&r);
+    free(path);
+    tf_fixture_teardown(&fx);
+}
+
 /* getopt_long reports these three ways; each message must name the option as
  * the user typed it (a value given to a flag once printed "unknown option '-'"
  * followed by a raw control byte). */
@@ -444,6 +491,15 @@ Test(inspect_util, numbers_and_json) {
     cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, 1536), "1.50 KiB");
     cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, 3ull << 30), "3.00 GiB");
     cr_assert_str_eq(cli_human_count(buf, sizeof buf, 1100000000ull), "1.10 G");
+    cr_assert_str_eq(cli_human_count(buf, sizeof buf, 999), "999");
+    cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, 1023), "1023 B");
+    cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, 1024), "1.00 KiB");
+    /* rounding never shows a unit's worth of the smaller unit */
+    cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, (1ull << 20) - 100), "1.00 MiB");
+    cr_assert_str_eq(cli_human_count(buf, sizeof buf, 999999), "1.00 M");
+    cr_assert_str_eq(cli_human_count(buf, sizeof buf, 9999), "10.0 k");
+    cr_assert_str_eq(cli_human_count(buf, sizeof buf, 99990), "100 k");
+    cr_assert_str_eq(cli_human_bytes(buf, sizeof buf, UINT64_MAX), "16.0 EiB");
     cr_assert_str_eq(cli_format_double(buf, sizeof buf, 0.1), "0.1");
     cr_assert_str_eq(cli_format_double(buf, sizeof buf, 1.0 / 3.0), "0.3333333333333333");
     cr_assert_str_eq(cli_format_double(buf, sizeof buf, 10000.0), "10000");

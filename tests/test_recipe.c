@@ -266,6 +266,21 @@ Test(recipe, file_comments_blanks_crlf) {
     cr_assert_str_eq(r.rules[1].origin, origin);
     qtfc_recipe_free(&r);
     unlink(path);
+
+    /* trailing comments after a blank; a '#' inside a rule is part of it */
+    path = write_temp("*.mlp.* = int4:group=64   # the MLP\r\n*q_proj*=keep\t# as is\n"
+                      "*#x*=int8\n");
+    qtfc_recipe_init(&r);
+    cr_assert_eq(qtfc_recipe_load_file(&r, path, err, sizeof err), 0, "%s", err);
+    cr_assert_eq(r.n_rules, 3);
+    cr_assert_str_eq(r.rules[0].glob, "*.mlp.*");
+    cr_assert_eq(r.rules[0].spec.enc.bits, 4);
+    cr_assert_eq(r.rules[0].spec.enc.group, 64);
+    cr_assert_str_eq(r.rules[1].glob, "*q_proj*");
+    cr_assert_eq(r.rules[1].spec.keep, 1);
+    cr_assert_str_eq(r.rules[2].glob, "*#x*");
+    qtfc_recipe_free(&r);
+    unlink(path);
 }
 
 Test(recipe, file_errors_name_line) {

@@ -238,6 +238,30 @@ Test(verify, header_checksum_failure_exits_1) {
     tf_fixture_teardown(&fx);
 }
 
+/* A full disk behind stdout is a write error, said once and as such (not as
+ * running out of memory), with a failing exit status. */
+Test(verify, stdout_write_error) {
+    if (access("/dev/full", W_OK) != 0) cr_skip_test("no /dev/full");
+    fixture fx = fx_setup();
+    char *errp = tf_path(fx.dir, "stderr.txt");
+    const char *formats[] = {"--json", "--markdown", "--quiet"};
+    for (size_t i = 0; i < 3; i++) {
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "'%s' '%s' %s >/dev/full 2>'%s'", fx.tool, fx.file, formats[i], errp);
+        int status = system(cmd);
+        cr_assert(WIFEXITED(status));
+        cr_assert_eq(WEXITSTATUS(status), 1, "%s", formats[i]);
+        size_t len;
+        char *err = tf_slurp(errp, &len);
+        cr_assert(err);
+        cr_assert(strstr(err, "qtf-verify: cannot write to standard output"), "%s: %s", formats[i], err);
+        cr_assert_null(strstr(err, "out of memory"), "%s: %s", formats[i], err);
+        free(err);
+    }
+    free(errp);
+    tf_fixture_teardown(&fx);
+}
+
 Test(verify, metrics_against_source) {
     fixture fx = fx_setup();
     char *src = make_source(&fx, "source.qtf", -1, 0, -1);
@@ -456,6 +480,35 @@ Test(verify, control_characters_escaped) {
         if (i < 2) cr_assert(strstr(r.out, "evil\\x1b[2J\\x07\\n\\u009B\\u202Ename"), "%s", r.out);
         tf_run_free(&r);
     }
+    free(path);
+    tf_fixture_teardown(&fx);
+}
+
+/* Tensor names and paths reach the SVG as XML text: markup characters in
+ * them must not open elements or attributes in the chart. */
+Test(verify, svg_escapes_markup_in_names) {
+    fixture fx = fx_setup();
+    char *path = tf_path(fx.dir, "m<&>.qtf");
+    const char *name = "w<script>&\"x'";
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    uint64_t dims[2] = {2, 32};
+    tf_add(w, name, "int8", 2, dims, 3, QTF_DTYPE_F32);
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+    char *svg = tf_path(fx.dir, "chart.svg");
+    char *argv[] = {fx.tool, path, "--against", path, "--plot", svg, "--quiet", NULL};
+    tf_run_result r = tf_run(argv, fx.dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    tf_run_free(&r);
+    size_t len;
+    char *text = tf_slurp(svg, &len);
+    cr_assert(text);
+    cr_assert(strstr(text, "w&lt;script&gt;&amp;&quot;x&apos;"), "%s", text);
+    cr_assert(strstr(text, "m&lt;&amp;&gt;.qtf"), "the file name is escaped too");
+    cr_assert_null(strstr(text, "<script"));
+    cr_assert_null(strstr(text, "m<&>"));
+    free(text);
+    free(svg);
     free(path);
     tf_fixture_teardown(&fx);
 }
