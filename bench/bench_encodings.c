@@ -31,8 +31,8 @@ static const char *const default_specs[] = {
     "nf4", "nf4:dq", "nf4:search", "nf4:dq,search", "fp4", "fp4:group=32", "mxfp4",
     "int4:zstd=1", "int5:group=128,zstd=1", "int5:group=128,search,zstd=1",
     "int6:group=512,zstd=1", "int6:group=1024,zstd=1", "int6:group=1024,search,zstd=1",
-    "int6:group=1024,zstd", "int7:group=row,zstd=1",
-    "pal4", "pal4:rows=8", "pal4:group=64",
+    "int6:group=1024,zstd=3", "int7:group=row,zstd=1",
+    "pal4", "pal4:rows=8", "pal4:group=64", "pal4:group=32,dq",
 };
 
 enum { DATA_GAUSS, DATA_T4, DATA_LLM, N_DATA };

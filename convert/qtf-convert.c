@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "convert.h"
@@ -116,6 +117,32 @@ static int usage_error(const char *fmt, const char *arg) {
     return QTFC_EXIT_USAGE;
 }
 
+/* getopt_long reports "--dry-run=1", an ambiguous prefix and a misspelling
+ * alike; say which one it was. */
+static int bad_option(const char *arg, const struct option *opts) {
+    char msg[256];
+    if (strncmp(arg, "--", 2) == 0) {
+        const char *name = arg + 2;
+        size_t len = strcspn(name, "="), matches = 0;
+        const struct option *hit = NULL;
+        for (const struct option *o = opts; o->name; o++) {
+            if (strncmp(o->name, name, len) != 0) continue;
+            if (strlen(o->name) == len) { hit = o; matches = 1; break; }
+            hit = o;
+            matches++;
+        }
+        if (matches == 1 && name[len] == '=' && hit->has_arg == no_argument) {
+            snprintf(msg, sizeof msg, "option '--%s' takes no value", hit->name);
+            return usage_error("%s", msg);
+        }
+        if (matches > 1) {
+            snprintf(msg, sizeof msg, "option '--%.*s' is ambiguous", (int)len, name);
+            return usage_error("%s", msg);
+        }
+    }
+    return usage_error("unknown option '%s'", arg);
+}
+
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
@@ -214,7 +241,7 @@ int main(int argc, char **argv) {
             code = usage_error("option '%s' needs an argument", argv[optind - 1]);
             goto out;
         default:
-            code = usage_error("unknown option '%s'", argv[optind - 1]);
+            code = bad_option(argv[optind - 1], long_opts);
             goto out;
         }
     }
@@ -227,6 +254,13 @@ int main(int argc, char **argv) {
     }
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
+    struct stat st_out;
+    if (o.output && stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) {
+        /* Refuse now rather than after converting everything. */
+        code = usage_error("output '%s' is a directory; give a file name such as "
+                           "DIR/model.qtf", o.output);
+        goto out;
+    }
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
     if (o.kind == QTFC_OUTPUT_SAFETENSORS) {

@@ -714,6 +714,15 @@ Test(convert, write_failure_leaves_nothing) {
     cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
 }
 
+Test(convert, output_that_is_a_directory_is_refused_up_front) {
+    const char *model = make_model("m", 0);
+    mkdir(path_in("outdir"), 0755);
+    cr_assert_eq(RUN("-q", model, path_in("outdir")), 2);
+    cr_assert(strstr(err_text, "is a directory"), "%s", err_text);
+    cr_assert_eq(RUN("--dry-run=1", model), 2);
+    cr_assert(strstr(err_text, "'--dry-run' takes no value"), "%s", err_text);
+}
+
 Test(convert, output_in_missing_directory) {
     const char *model = make_model("m", 0);
     cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 1);
