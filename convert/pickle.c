@@ -114,7 +114,7 @@ static qtf_status push(vm *m, uint32_t v) {
 }
 
 static qtf_status push_new(vm *m, unsigned kind, uint32_t *out) {
-    uint32_t v;
+    uint32_t v = 0;
     qtf_status st = new_node(m, &v, kind);
     if (!st) st = push(m, v);
     if (out) *out = v;
@@ -154,7 +154,7 @@ static qtf_status add_kids(vm *m, uint32_t nd, const uint32_t *items, uint32_t c
 }
 
 static qtf_status make_tuple(vm *m, uint32_t first) {
-    uint32_t count = m->sp - first, t;
+    uint32_t count = m->sp - first, t = 0;
     const uint32_t *items = count ? m->stack + first : NULL; /* stack may not exist yet */
     qtf_status st = new_node(m, &t, K_TUPLE);
     if (!st) st = add_kids(m, t, items, count);

@@ -310,7 +310,7 @@ static qtf_status check_header_len(uint64_t *json_len, const char *file, const u
 qtf_status qtf__st_parse_memory(qtf__st_header *out, const char *file, const void *buf,
                                 size_t len) {
     memset(out, 0, sizeof *out);
-    uint64_t n;
+    uint64_t n = 0;
     qtf_status st = check_header_len(&n, file, buf, len);
     if (st) return st;
     return qtf__st_parse_header(out, file, (const unsigned char *)buf + 8, (size_t)n,
