@@ -169,6 +169,8 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
                        (unsigned)e->lut_type, qtf_dtype_name(e->lut_type));
         if (e->dim != 1 && e->dim != 2 && e->dim != 4)
             return BAD("dim", "is %u, expected 1, 2 or 4", e->dim);
+        if (e->group % e->dim)
+            return BAD("group", "is %u, not a multiple of dim = %u", e->group, e->dim);
         break;
     default:
         break;

@@ -193,14 +193,23 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
                               PRIu64 " exceeds the limit %d", f->name, name, t->n_dims, dims_at,
                               QTF_MAX_DIMS);
         if (qtf__left(c) < 8ull * t->n_dims) return TRUNC(c, 8ull * t->n_dims, "dims");
-        uint64_t elements = 1;
+        /* The product of the non-zero dims must fit wherever a zero sits, the
+         * rule qtf__shape_rows_cols applies: the verdict must not depend on
+         * whether this reader knows the encoding. */
+        uint64_t nonzero = 1;
+        int has_zero = 0;
         for (uint32_t d = 0; d < t->n_dims; d++) {
             t->dims[d] = qtf__take64(c);
-            if (!qtf__mul_u64(&elements, elements, t->dims[d]))
+            if (t->dims[d] == 0) {
+                has_zero = 1;
+                continue;
+            }
+            if (!qtf__mul_u64(&nonzero, nonzero, t->dims[d]))
                 return qtf__error(QTF_E_OVERFLOW, "%s: tensor '%s': the product of its dims "
                                   "overflows at dim %" PRIu32 " (%" PRIu64 ", offset %" PRIu64 ")",
                                   f->name, name, d, t->dims[d], dims_at + 4 + (uint64_t)8 * d);
         }
+        uint64_t elements = has_zero ? 0 : nonzero;
         if (elements > QTF__MAX_ELEMENTS)
             return qtf__error(QTF_E_LIMIT, "%s: tensor '%s': %" PRIu64 " elements exceed the "
                               "limit 2^62", f->name, name, elements);

@@ -147,3 +147,15 @@ Test(dq, asym_minimums_stay_f32) {
     cr_assert_eq(l[4].type, QTF_DTYPE_F32);
     cr_assert_eq(l[4].size, 4 * 4);
 }
+
+/* spec/encodings/block.md: decode is binary32, one rounding per operation, no
+ * fused multiply-add. (255 - 128) * (1 + 2^-23) rounds to 127 + 2^-16 before
+ * the offset -127 is added; a contracted fma would give 127 * 2^-23 instead. */
+Test(dq, decode_rounds_the_product_before_the_offset) {
+    const uint8_t code = 255;
+    const float step = nextafterf(1.0f, 2.0f);
+    float scale = 0.0f;
+    qtf__dq_dequantize(&scale, 1, &code, &step, -127.0f);
+    cr_assert_eq(scale, 0x1p-16f, "decoded %a, expected 0x1p-16 (two roundings)",
+                 (double)scale);
+}

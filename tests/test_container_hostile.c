@@ -988,3 +988,23 @@ Test(container_hostile, fuzz_corpus_replay) {
     closedir(dp);
     cr_assert_gt(files, 0);
 }
+
+/* The element count rule does not depend on where a zero dim sits nor on
+ * whether the reader knows the encoding (spec/encodings/README.md, "Shapes"):
+ * a zero in front of two 2^40 dims does not hide their overflow. */
+static void ed_dims_overflow_behind_zero(tb *d) {
+    uint64_t dims[3] = { 0, 1ull << 40, 1ull << 40 };
+    tb_str32(d, "w");
+    tb_u32(d, 3);
+    for (int i = 0; i < 3; i++) tb_u64(d, dims[i]);
+    tb_u32(d, QTF_DTYPE_F32);
+    tb_u32(d, 200); /* an encoding id this reader does not know */
+    tb_u32(d, 0);
+    tb_u32(d, 1);
+    part_rec(d, QTF_ROLE_DATA, QTF_DTYPE_F32, 0, 0, 0, 0, NULL);
+}
+
+Test(container_hostile, dims_overflow_behind_a_zero_dim) {
+    ASSERT_ST(open_one_tensor(ed_dims_overflow_behind_zero, NULL), QTF_E_OVERFLOW);
+    cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+}

@@ -242,7 +242,7 @@ Test(format, canonical_text) {
 }
 
 Test(format, longest_text_fits_64_bytes_and_small_buffers_fail) {
-    qtf_encoding e = parse_ok("pal8:group=4294967294,dq,rows=4294967295,lut=int8,dim=4,zstd=22");
+    qtf_encoding e = parse_ok("pal8:group=4294967292,dq,rows=4294967295,lut=int8,dim=4,zstd=22");
     char buf[64];
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_OK);
     cr_assert_eq(strlen(buf), 63);
@@ -350,4 +350,16 @@ Test(format, round_trip_over_all_option_combinations) {
         }
     }
     cr_assert_gt(parsed, 10000, "only %lu of %lu combinations parsed", parsed, tried);
+}
+
+/* spec/encodings/palettized.md: a group that is not a multiple of dim is an
+ * invalid combination, refused when parsed, not only when laid out. */
+Test(parse, pal_group_must_be_a_multiple_of_dim) {
+    parse_fails("pal4:group=6,dim=4", "multiple of dim");
+    parse_fails("pal8:group=4294967294,dim=4", "multiple of dim");
+    qtf_encoding e = parse_ok("pal4:group=8,dim=4");
+    e.group = 6;
+    char buf[64];
+    cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_E_ENCODING);
+    cr_assert(strstr(qtf_error_detail(), "multiple of dim") != NULL, "%s", qtf_error_detail());
 }
