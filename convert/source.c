@@ -38,7 +38,8 @@ qtf_status qtf__pread_full(int fd, void *buf, size_t len, uint64_t off, const ch
 qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, size_t cap) {
     *out = NULL;
     *out_len = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     qtf_status st = QTF_OK;
@@ -79,7 +80,7 @@ qtf_status qtf__source_add_file(qtf_source *s, const char *path, const char *nam
     }
     qtf__src_file *f = &s->files[s->n_files];
     memset(f, 0, sizeof *f);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC);
+    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (f->fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
     struct stat sb;
     if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {

@@ -268,16 +268,19 @@ qtf_status qtf_st_writer_finish(qtf_st_writer *w) {
     const char *slash = strrchr(w->path, '/');
     char *dir = slash ? strndup(w->path, slash == w->path ? 1 : (size_t)(slash - w->path))
                       : strdup(".");
-    if (dir) {
+    /* As the .qtf writer does: the file is in place, but a caller that asked
+     * for durability must hear that the rename may not survive a crash. */
+    if (!dir) st = qtf__error(QTF_E_NOMEM, "%s: out of memory after rename", w->path);
+    else {
         int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            (void)fsync(dfd);
-            close(dfd);
-        }
+        if (dfd < 0 || fsync(dfd) != 0)
+            st = qtf__error(QTF_E_IO, "%s: written and renamed, but syncing directory '%s' "
+                            "failed: %s", w->path, dir, strerror(errno));
+        if (dfd >= 0) close(dfd);
         free(dir);
     }
     free_writer(w);
-    return QTF_OK;
+    return st;
 }
 
 void qtf_st_writer_abort(qtf_st_writer *w) {

@@ -290,7 +290,9 @@ qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_option
     qtf_file *f;
     st = new_file(&f, path, opts);
     if (st) return st;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must reach the regular-file check in open_fd()
+     * instead of blocking here; it does not affect reads of regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         st = qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
         qtf_file_close(f);

@@ -3,7 +3,9 @@
  * a clean error, nothing leaked (ASan), nothing left at the destination. */
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include "container.h"
 #include "test_container_util.h"
@@ -296,4 +298,18 @@ Test(container_failure, named_temp_fallback) {
     qtf__test_force_named_temp(0);
     free(k);
     free(p);
+}
+
+/* A FIFO (or any non-regular file) is refused at once, not waited on. */
+Test(container_failure, fifo_is_refused_without_blocking) {
+    char path[4096];
+    snprintf(path, sizeof path, "%s/pipe.qtf", dir);
+    cr_assert_eq(mkfifo(path, 0600), 0);
+    qtf_file *f = NULL;
+    alarm(10); /* a regression would block in open(): fail instead of hanging */
+    qtf_status st = qtf_file_open(&f, path, NULL);
+    alarm(0);
+    cr_assert_eq(st, QTF_E_IO, "%s", qtf_status_name(st));
+    cr_assert(strstr(qtf_error_detail(), "not a regular file"), "%s", qtf_error_detail());
+    cr_assert_null(f);
 }
