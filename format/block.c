@@ -359,14 +359,6 @@ qtf_status qtf__block_quantize(const qtf_encoding *e, const float *src, uint64_t
     uint32_t n_parts;
     qtf_status st = qtf__block_layout(layout, &n_parts, e, rows, cols);
     if (st != QTF_OK) return st;
-    if (importance) {
-        for (uint64_t j = 0; j < cols; j++) {
-            if (!(importance[j] >= 0.0f) || !isfinite(importance[j]))
-                return qtf__error(QTF_E_INVALID_ARG,
-                                  "importance[%llu] = %g: weights must be finite and >= 0",
-                                  (unsigned long long)j, (double)importance[j]);
-        }
-    }
     if (rows == 0 || cols == 0) {
         /* Empty tensor: only the dq offset part has bytes. */
         for (uint32_t i = 0; i < n_parts; i++)

@@ -4,8 +4,9 @@
  * A tensor of shape dims is seen as `rows` x `cols`: cols = dims[n_dims-1]
  * (1 for a scalar), rows = product of the other dims (1 for n_dims <= 1).
  * Every function receives an encoding already checked by
- * qtf__encoding_validate(), and part buffers of exactly the sizes its own
- * layout function returned, in that order. Families do their own threading
+ * qtf__encoding_validate(), an importance vector (if any) already checked to
+ * be finite and >= 0 by qtf_quantize(), and part buffers of exactly the sizes
+ * its own layout function returned, in that order. Families do their own threading
  * with qtf__parallel_for() and must give identical bytes for any thread count.
  */
 #ifndef QTF_FORMAT_FAMILY_H

@@ -407,13 +407,6 @@ qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t r
     memset(&c, 0, sizeof c);
     qtf_status st = qtf__pal_geom_init(&c.g, e, rows, cols);
     if (st != QTF_OK || c.g.n_tables == 0) return st;
-    if (importance) {
-        for (uint64_t j = 0; j < cols; j++)
-            if (!(importance[j] >= 0.0f) || !isfinite(importance[j]))
-                return qtf__error(QTF_E_INVALID_ARG,
-                                  "pal: importance[%llu] = %g, expected finite and >= 0",
-                                  (unsigned long long)j, (double)importance[j]);
-    }
     c.src = src;
     c.imp = importance;
     c.parts = parts;

@@ -527,8 +527,15 @@ Test(pal_edge, bad_importance) {
     float x[8] = { 1, 2, 3, 4, 5, 6, 7, 8 }, imp[4] = { 1, -1, 1, 1 };
     qtf_encoding e = pal(2);
     encoded enc;
-    cr_assert_eq(encode(&enc, &e, x, 2, 4, imp, 1), QTF_E_INVALID_ARG);
-    encoded_free(&enc);
+    /* negative weights are refused by the dispatcher, before the family runs */
+    const uint64_t dims[2] = { 2, 4 };
+    qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
+    qo.importance = imp;
+    qtf_encoded *bad = NULL;
+    qtf_encoding parsed;
+    cr_assert_eq(qtf_encoding_parse(&parsed, "pal2"), QTF_OK);
+    cr_assert_eq(qtf_quantize(&bad, &parsed, x, 2, dims, &qo), QTF_E_INVALID_ARG);
+    cr_assert_null(bad);
     imp[1] = 0; /* zero weights are fine; all zero means uniform */
     cr_assert_eq(encode(&enc, &e, x, 2, 4, imp, 1), QTF_OK);
     encoded_free(&enc);
