@@ -1,0 +1,326 @@
+/* The ggml block types q5_0, q5_1, iq4_nl, iq4_xs, ggml_mxfp4 and the
+ * importance-weighted paths of q4_0/q4_1 (format/ggml_legacy.c,
+ * format/ggml_iq4.c), through the public encoding table (qtf_quantize with
+ * the text encoding). Expected bytes are worked out by hand from ggml's
+ * algorithms (spec/encodings/ggml.md), not by running the code under test. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "internal.h"
+#include "qtf.h"
+
+static qtf_encoding enc(const char *text) {
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, text), QTF_OK, "%s: %s", text, qtf_error_detail());
+    return e;
+}
+
+/* Quantizes rows x cols with the text encoding; returns the BLOCKS part. */
+static qtf_encoded *quant(const char *text, const float *x, uint64_t rows, uint64_t cols,
+                          const float *imp, unsigned threads) {
+    qtf_encoding e = enc(text);
+    uint64_t dims[2] = { rows, cols };
+    qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
+    o.importance = imp;
+    o.threads = threads;
+    qtf_encoded *q = NULL;
+    qtf_status st = qtf_quantize(&q, &e, x, 2, dims, &o);
+    cr_assert_eq(st, QTF_OK, "%s: %s", text, qtf_error_detail());
+    cr_assert_eq(q->n_parts, 1, "%s", text);
+    cr_assert_eq(q->layout[0].role, QTF_ROLE_BLOCKS, "%s", text);
+    return q;
+}
+
+static float *dequant(const char *text, const qtf_encoded *q, uint64_t rows, uint64_t cols) {
+    qtf_encoding e = enc(text);
+    uint64_t dims[2] = { rows, cols };
+    qtf_part_view v[QTF_MAX_PARTS];
+    uint32_t n = qtf_encoded_views(v, q);
+    float *y = malloc(rows * cols * sizeof *y);
+    cr_assert_eq(qtf_dequantize(y, QTF_DTYPE_F32, rows * cols, &e, 2, dims, v, n, 1), QTF_OK,
+                 "%s: %s", text, qtf_error_detail());
+    return y;
+}
+
+static const unsigned char *bytes_of(const qtf_encoded *q) { return q->data[0]; }
+
+/* ---- hand-checked blocks ------------------------------------------------ */
+
+Test(q5, ramp_maps_to_every_code) {
+    /* x_j = j/4 - 4: the extreme is x_0 = -4, so Q5_0 d = -4/-16 = 0.25 and
+     * q = trunc(x*4 + 16.5) = j; Q5_1 d = (3.75+4)/31 = 0.25, m = -4 and
+     * q = trunc((x+4)*4 + 0.5) = j. Nibbles: qs[j] = j | j<<4 (j < 16);
+     * bit 4 is set exactly for the elements 16..31: qh = 0xFFFF0000. */
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = (float)j / 4.0f - 4.0f;
+    qtf_encoded *a = quant("q5_0", x, 1, 32, NULL, 1);
+    qtf_encoded *b = quant("q5_1", x, 1, 32, NULL, 1);
+    cr_assert_eq(a->layout[0].size, 22);
+    cr_assert_eq(b->layout[0].size, 24);
+    const unsigned char *p = bytes_of(a), *r = bytes_of(b);
+    cr_assert_eq(qtf__ld16(p), 0x3400);     /* 0.25 */
+    cr_assert_eq(qtf__ld32(p + 2), 0xFFFF0000u);
+    cr_assert_eq(qtf__ld16(r), 0x3400);
+    cr_assert_eq(qtf__ld16(r + 2), 0xC400); /* -4.0 */
+    cr_assert_eq(qtf__ld32(r + 4), 0xFFFF0000u);
+    for (int j = 0; j < 16; j++) {
+        cr_assert_eq(p[6 + j], (unsigned char)(j | j << 4), "q5_0 qs[%d]", j);
+        cr_assert_eq(r[8 + j], (unsigned char)(j | j << 4), "q5_1 qs[%d]", j);
+    }
+    /* d and m are exact in f16, so both decode to x exactly. */
+    float *ya = dequant("q5_0", a, 1, 32), *yb = dequant("q5_1", b, 1, 32);
+    cr_assert_eq(memcmp(ya, x, sizeof x), 0);
+    cr_assert_eq(memcmp(yb, x, sizeof x), 0);
+    free(ya);
+    free(yb);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+}
+
+Test(q5, zeros_and_single_outlier) {
+    float z[32] = { 0 };
+    /* Q5_0 zeros: d = 0 / -16 = -0.0 (0x8000), id = 0, q = trunc(16.5) = 16:
+     * nibbles 0, every qh bit set. Q5_1 zeros: d = 0, m = 0,
+     * q = trunc(0.5) = 0: all bytes 0. */
+    qtf_encoded *a = quant("q5_0", z, 1, 32, NULL, 1);
+    qtf_encoded *b = quant("q5_1", z, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(a)), 0x8000);
+    cr_assert_eq(qtf__ld32(bytes_of(a) + 2), 0xFFFFFFFFu);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(a)[6 + j], 0);
+    for (int j = 0; j < 24; j++) cr_assert_eq(bytes_of(b)[j], 0);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+
+    /* x_5 = 2, others 0. Q5_0: d = 2/-16 = -0.125 (0xB000), id = -8:
+     * x_5 -> trunc(-16 + 16.5) = 0, the zeros -> 16. Q5_1: d = 2/31
+     * (f16 0x2C21), m = 0: x_5 -> trunc(2 * (1/d) + 0.5) = 31, zeros -> 0. */
+    float x[32] = { 0 };
+    x[5] = 2.0f;
+    a = quant("q5_0", x, 1, 32, NULL, 1);
+    b = quant("q5_1", x, 1, 32, NULL, 1);
+    const unsigned char *p = bytes_of(a), *r = bytes_of(b);
+    cr_assert_eq(qtf__ld16(p), 0xB000);
+    cr_assert_eq(qtf__ld32(p + 2), 0xFFFFFFFFu & ~(1u << 5));
+    for (int j = 0; j < 16; j++) cr_assert_eq(p[6 + j], 0);
+    cr_assert_eq(qtf__ld16(r), 0x2C21);
+    cr_assert_eq(qtf__ld16(r + 2), 0);
+    cr_assert_eq(qtf__ld32(r + 4), 1u << 5);
+    for (int j = 0; j < 16; j++) cr_assert_eq(r[8 + j], j == 5 ? 0x0F : 0, "qs[%d]", j);
+    float *y = dequant("q5_0", a, 1, 32);
+    cr_assert_eq(y[5], 2.0f);
+    cr_assert_eq(y[0], 0.0f);
+    free(y);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+}
+
+Test(iq4_nl, constants_zeros_and_outlier) {
+    /* 32 x 1.0: first d = 1/127 puts every element on the top level 113;
+     * the least-squares scale is 1/113 (f16 0x2088). The 15 trials hit the
+     * level -127 and give the same (sum w q x)^2 / sum w q^2 = 32, which does
+     * not replace it (strictly greater wins). Indices 15: qs = 0xFF. */
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = 1.0f;
+    qtf_encoded *q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 18);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0x2088);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0xFF);
+    float *y = dequant("iq4_nl", q, 1, 32);
+    /* 113 * f16(1/113) = 113 * 0.008850097... = 1.00006103515625 */
+    cr_assert_eq(y[7], 1.00006103515625f);
+    free(y);
+    qtf_encoded_free(q);
+
+    /* zeros: d = 0, id = 0, every element takes the level nearest 0 (1,
+     * index 8): qs = 0x88. */
+    memset(x, 0, sizeof x);
+    q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0x88);
+    qtf_encoded_free(q);
+
+    /* x_5 = 2: weights x^2 leave only element 5. First fit: level 113,
+     * d = 904/51076 = 2/113 (f16 0x2488); the trials give level -127 with the
+     * same ratio 16 (exactly, in f32), so 2/113 stays. Element 5 -> index 15,
+     * the zeros -> index 8. */
+    x[5] = 2.0f;
+    q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0x2488);
+    for (int j = 0; j < 16; j++)
+        cr_assert_eq(bytes_of(q)[2 + j], j == 5 ? 0x8F : 0x88, "qs[%d]", j);
+    qtf_encoded_free(q);
+}
+
+Test(iq4_xs, constants_and_zeros) {
+    /* 256 x 1.0: every block fits 1/113 as in IQ4_NL; d = -(1/113)/32
+     * (f16 0x8C88), id*scale = -32 -> l = -32, stored l + 32 = 0 (scales all
+     * 0); the block scale d * -32 = 1/113 exactly, indices 15. */
+    float x[256];
+    for (int j = 0; j < 256; j++) x[j] = 1.0f;
+    qtf_encoded *q = quant("iq4_xs", x, 1, 256, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 136);
+    const unsigned char *p = bytes_of(q);
+    cr_assert_eq(qtf__ld16(p), 0x8C88);
+    cr_assert_eq(qtf__ld16(p + 2), 0);
+    cr_assert_eq(qtf__ld32(p + 4), 0);
+    for (int j = 0; j < 128; j++) cr_assert_eq(p[8 + j], 0xFF);
+    float *y = dequant("iq4_xs", q, 1, 256);
+    /* dl = f16(-1/3616) * -32, times 113 */
+    const float d = qtf_f16_to_f32(0x8C88);
+    cr_assert_eq(y[255], d * -32.0f * 113.0f);
+    free(y);
+    qtf_encoded_free(q);
+
+    /* zeros: max scale 0 -> d = -0/32 = -0.0 (0x8000); l = 0 -> stored 32:
+     * low nibbles 0, high bits 2 per block (scales_h = 0xAAAA); indices 8. */
+    memset(x, 0, sizeof x);
+    q = quant("iq4_xs", x, 1, 256, NULL, 1);
+    p = bytes_of(q);
+    cr_assert_eq(qtf__ld16(p), 0x8000);
+    cr_assert_eq(qtf__ld16(p + 2), 0xAAAA);
+    cr_assert_eq(qtf__ld32(p + 4), 0);
+    for (int j = 0; j < 128; j++) cr_assert_eq(p[8 + j], 0x88);
+    y = dequant("iq4_xs", q, 1, 256);
+    for (int j = 0; j < 256; j++) cr_assert_eq(y[j], 0.0f);
+    free(y);
+    qtf_encoded_free(q);
+}
+
+Test(ggml_mxfp4, ggml_layout_and_rounding) {
+    /* amax 6 -> e = floor(log2 6) - 2 + 127 = 127; d = 2^(127-128) = 0.5;
+     * values k * 0.5 for kvalues k = 0 1 2 3 4 6 8 12. x = 6 -> 12 (code 7),
+     * 0.75 is halfway between 0.5 (code 1) and 1.0 (code 2): the first of
+     * equal errors wins (code 1); -0.1 is nearest +0 (code 0, not 8). */
+    float x[32] = { 6.0f, 0.75f, -0.1f, -6.0f };
+    qtf_encoded *q = quant("ggml_mxfp4", x, 1, 32, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 17);
+    const unsigned char *p = bytes_of(q);
+    cr_assert_eq(p[0], 127);
+    cr_assert_eq(p[1], 0x07);
+    cr_assert_eq(p[2], 0x01);
+    cr_assert_eq(p[3], 0x00);
+    cr_assert_eq(p[4], 0x0F); /* -6 -> -12 * 0.5: code 15 */
+    float *y = dequant("ggml_mxfp4", q, 1, 32);
+    cr_assert_eq(y[0], 6.0f);
+    cr_assert_eq(y[1], 0.5f);
+    cr_assert_eq(y[3], -6.0f);
+    free(y);
+    qtf_encoded_free(q);
+}
+
+Test(q4_weighted, constant_block_with_importance) {
+    /* 32 x 1.0 with importance 1: every weight is sqrt(1 + 1); the fit
+     * starts at l = -8 (iscale -8) and no trial beats it, scale =
+     * sum(w * -8) / sum(w * 64) = -1/8 exactly (the two sums are the same
+     * accumulation scaled by -8). Q4_0: d = -0.125 (0xB000), codes 0. */
+    float x[32], imp[32];
+    for (int j = 0; j < 32; j++) {
+        x[j] = 1.0f;
+        imp[j] = 1.0f;
+    }
+    qtf_encoded *q = quant("q4_0", x, 1, 32, imp, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0xB000);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0);
+    qtf_encoded_free(q);
+}
+
+/* ---- importance: which types use it -------------------------------------- */
+
+static float *t4_like(uint64_t n, uint64_t seed) {
+    float *x = malloc(n * sizeof *x);
+    uint64_t s = seed;
+    for (uint64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
+        x[i] = (float)((u - 0.5) * 4.0 / (0.3 + fabs(u - 0.5)));
+    }
+    return x;
+}
+
+Test(importance, changes_the_weighted_types_only) {
+    const uint64_t rows = 8, cols = 256;
+    float *x = t4_like(rows * cols, 5);
+    float imp[256];
+    for (int j = 0; j < 256; j++) imp[j] = (float)((j * 37) % 11) + 0.01f;
+    const char *weighted[] = { "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "iq4_xs" };
+    for (size_t i = 0; i < sizeof weighted / sizeof weighted[0]; i++) {
+        qtf_encoded *a = quant(weighted[i], x, rows, cols, NULL, 1);
+        qtf_encoded *b = quant(weighted[i], x, rows, cols, imp, 1);
+        cr_assert_neq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", weighted[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    const char *ignoring[] = { "q8_0", "ggml_mxfp4" };
+    for (size_t i = 0; i < 2; i++) {
+        qtf_encoded *a = quant(ignoring[i], x, rows, cols, NULL, 1);
+        qtf_encoded *b = quant(ignoring[i], x, rows, cols, imp, 1);
+        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", ignoring[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    free(x);
+}
+
+Test(threads, bytes_do_not_depend_on_the_thread_count) {
+    const uint64_t rows = 64, cols = 512;
+    float *x = t4_like(rows * cols, 9);
+    float imp[512];
+    for (int j = 0; j < 512; j++) imp[j] = 1.0f + (float)(j % 7);
+    const char *types[] = { "q5_0", "q5_1", "iq4_nl", "iq4_xs", "q4_1", "ggml_mxfp4" };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        qtf_encoded *a = quant(types[i], x, rows, cols, imp, 1);
+        qtf_encoded *b = quant(types[i], x, rows, cols, imp, 3);
+        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", types[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    free(x);
+}
+
+/* ---- registration --------------------------------------------------------- */
+
+Test(registration, ids_sizes_and_refused_rows) {
+    struct { const char *name; qtf_encoding_id id; unsigned bits, block, bytes; } t[] = {
+        { "q5_0", QTF_ENC_Q5_0, 5, 32, 22 },       { "q5_1", QTF_ENC_Q5_1, 5, 32, 24 },
+        { "iq4_nl", QTF_ENC_IQ4_NL, 4, 32, 18 },   { "iq4_xs", QTF_ENC_IQ4_XS, 4, 256, 136 },
+        { "ggml_mxfp4", QTF_ENC_GGML_MXFP4, 4, 32, 17 },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        qtf_encoding e = enc(t[i].name);
+        cr_assert_eq(e.id, t[i].id, "%s", t[i].name);
+        cr_assert_eq(e.bits, t[i].bits, "%s", t[i].name);
+        cr_assert_eq(e.group, t[i].block, "%s", t[i].name);
+        cr_assert_eq(e.scale_type, QTF_DTYPE_F16, "%s", t[i].name);
+        char text[64];
+        cr_assert_eq(qtf_encoding_format(text, sizeof text, &e), QTF_OK);
+        cr_assert_str_eq(text, t[i].name);
+        qtf_part_layout l[QTF_MAX_PARTS];
+        uint32_t n;
+        uint64_t dims[2] = { 3, 512 };
+        cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, dims), QTF_OK);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(l[0].size, 3 * 512 / t[i].block * t[i].bytes, "%s", t[i].name);
+        /* A row that is not whole blocks is refused (qtf-convert's
+         * --fallback applies to it). */
+        uint64_t bad[2] = { 3, t[i].block + 16 };
+        cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, bad), QTF_E_SHAPE, "%s", t[i].name);
+        cr_assert(strstr(qtf_error_detail(), "multiple"), "%s", qtf_error_detail());
+        /* options other than zstd do not apply */
+        char with[64];
+        snprintf(with, sizeof with, "%s:group=64", t[i].name);
+        cr_assert_eq(qtf_encoding_parse(&e, with), QTF_E_PARSE, "%s", with);
+    }
+}
+
+Test(nonfinite, refused_naming_the_element) {
+    float x[64] = { 0 };
+    x[40] = NAN;
+    qtf_encoding e = enc("iq4_nl");
+    uint64_t dims[2] = { 2, 32 };
+    qtf_encoded *q = NULL;
+    cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, NULL), QTF_E_NUMERIC);
+    cr_assert_null(q);
+}
