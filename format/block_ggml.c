@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "block_family.h"
+#include "ggml_kquants.h"
 #include "ggml_legacy.h"
 
 #define QK 32
@@ -136,6 +137,22 @@ QTF__HOT static void q4_1_dequant(const uint8_t *in, float *y, int64_t n) {
     }
 }
 
+/* The K-quants (format/ggml_kquants.c) take rows in ggml's quantize_<type>
+ * form; a row of the table is one call with nrows = 1. */
+#define KQ_ROW(t)                                                                        \
+    static void t##_row(const float *x, uint8_t *out, int64_t n, const float *imp) {   \
+        qtf__ggml_quantize_##t(x, out, 1, n, imp);                                     \
+    }                                                                                  \
+    static void t##_dequant(const uint8_t *in, float *y, int64_t n) {                  \
+        qtf__ggml_dequantize_##t(in, y, n);                                            \
+    }
+KQ_ROW(q2_k)
+KQ_ROW(q3_k)
+KQ_ROW(q4_k)
+KQ_ROW(q5_k)
+KQ_ROW(q6_k)
+#undef KQ_ROW
+
 /* One row per ggml type: the single place that says which encodings are
  * ggml blocks, their size and their kernels. */
 static const qtf__ggml_type ggml_types[] = {
@@ -144,6 +161,11 @@ static const qtf__ggml_type ggml_types[] = {
     { QTF_ENC_Q4_1, "q4_1", 4, 32, 20, q4_1_row, q4_1_dequant },
     { QTF_ENC_Q5_0, "q5_0", 5, 32, QTF__Q5_0_BYTES, qtf__ggml_q5_0_row, qtf__ggml_q5_0_dequant },
     { QTF_ENC_Q5_1, "q5_1", 5, 32, QTF__Q5_1_BYTES, qtf__ggml_q5_1_row, qtf__ggml_q5_1_dequant },
+    { QTF_ENC_Q2_K, "q2_k", 2, QTF__QK_K, QTF__Q2_K_BLOCK_BYTES, q2_k_row, q2_k_dequant },
+    { QTF_ENC_Q3_K, "q3_k", 3, QTF__QK_K, QTF__Q3_K_BLOCK_BYTES, q3_k_row, q3_k_dequant },
+    { QTF_ENC_Q4_K, "q4_k", 4, QTF__QK_K, QTF__Q4_K_BLOCK_BYTES, q4_k_row, q4_k_dequant },
+    { QTF_ENC_Q5_K, "q5_k", 5, QTF__QK_K, QTF__Q5_K_BLOCK_BYTES, q5_k_row, q5_k_dequant },
+    { QTF_ENC_Q6_K, "q6_k", 6, QTF__QK_K, QTF__Q6_K_BLOCK_BYTES, q6_k_row, q6_k_dequant },
     { QTF_ENC_IQ4_NL, "iq4_nl", 4, 32, QTF__IQ4_NL_BYTES, qtf__ggml_iq4_nl_row,
       qtf__ggml_iq4_nl_dequant },
     { QTF_ENC_IQ4_XS, "iq4_xs", 4, 256, QTF__IQ4_XS_BYTES, qtf__ggml_iq4_xs_row,

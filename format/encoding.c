@@ -73,8 +73,8 @@ static const char *const enc_names[QTF_ENC_COUNT_] = {
     [QTF_ENC_GGML_MXFP4] = "ggml_mxfp4",
 };
 
-/* An id of the enum whose kernels are not built in (none at present; kept
- * so that an id without a table row is refused, never quantized). */
+/* Every id past Q4_1 is a ggml type and must have its row in the table: an
+ * id without one is refused, never quantized. */
 static int id_implemented(qtf_encoding_id id) {
     return id <= QTF_ENC_Q4_1 || qtf__ggml_type_of(id) != NULL;
 }

@@ -287,6 +287,9 @@ Test(registration, ids_sizes_and_refused_rows) {
         { "q5_0", QTF_ENC_Q5_0, 5, 32, 22 },       { "q5_1", QTF_ENC_Q5_1, 5, 32, 24 },
         { "iq4_nl", QTF_ENC_IQ4_NL, 4, 32, 18 },   { "iq4_xs", QTF_ENC_IQ4_XS, 4, 256, 136 },
         { "ggml_mxfp4", QTF_ENC_GGML_MXFP4, 4, 32, 17 },
+        { "q2_k", QTF_ENC_Q2_K, 2, 256, 84 },      { "q3_k", QTF_ENC_Q3_K, 3, 256, 110 },
+        { "q4_k", QTF_ENC_Q4_K, 4, 256, 144 },     { "q5_k", QTF_ENC_Q5_K, 5, 256, 176 },
+        { "q6_k", QTF_ENC_Q6_K, 6, 256, 210 },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         qtf_encoding e = enc(t[i].name);
