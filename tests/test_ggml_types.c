@@ -9,8 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "gguf_fixture.h"
 #include "internal.h"
 #include "qtf.h"
+#include "source.h"
 
 static qtf_encoding enc(const char *text) {
     qtf_encoding e;
@@ -326,4 +328,175 @@ Test(nonfinite, refused_naming_the_element) {
     qtf_encoded *q = NULL;
     cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, NULL), QTF_E_NUMERIC);
     cr_assert_null(q);
+}
+
+/* ---- real llama.cpp output (../shared/gguf) --------------------------------
+ * Read with the test-only loader tests/gguf_fixture.h until the product GGUF
+ * reader (branch gguf) is merged. */
+
+/* The QTF text encoding of a ggml type id, NULL for the types not stored as
+ * ggml blocks (F32, F16 here). */
+static const char *encoding_of_ggml_type(uint32_t t) {
+    switch (t) {
+    case 2: return "q4_0";
+    case 3: return "q4_1";
+    case 6: return "q5_0";
+    case 7: return "q5_1";
+    case 8: return "q8_0";
+    case 10: return "q2_k";
+    case 11: return "q3_k";
+    case 12: return "q4_k";
+    case 13: return "q5_k";
+    case 14: return "q6_k";
+    case 20: return "iq4_nl";
+    case 23: return "iq4_xs";
+    case 39: return "ggml_mxfp4";
+    default: return NULL;
+    }
+}
+
+static int fixture_path(char *buf, size_t n, const char *folder, const char *file) {
+    const char *root = getenv("QTF_SOURCE_ROOT");
+    cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by tests/meson.build");
+    snprintf(buf, n, "%s/../shared/gguf/%s/%s", root, folder, file);
+    FILE *f = fopen(buf, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+static void load_or_skip(gf_file *g, const char *folder, const char *file) {
+    char path[4096];
+    if (!fixture_path(path, sizeof path, folder, file))
+        cr_skip_test("fixture %s absent (../shared/gguf not available)", path);
+    cr_assert_eq(gf_load(g, path), 0, "cannot parse fixture %s", path);
+}
+
+/* llama-quantize's importance of a weight: in_sum2 / counts (f32 division);
+ * NULL when the imatrix has no entry (token_embd is never a matmul input). */
+static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
+    char key[GF_MAX_NAME + 16];
+    snprintf(key, sizeof key, "%s.in_sum2", tensor);
+    const gf_tensor *s = gf_find(im, key);
+    snprintf(key, sizeof key, "%s.counts", tensor);
+    const gf_tensor *c = gf_find(im, key);
+    if (!s) return NULL;
+    cr_assert(c && s->type == 0 && c->type == 0 && gf_nelements(s) == n_per_row &&
+                  gf_nelements(c) == 1, "imatrix entry of %s has an unexpected shape", tensor);
+    const unsigned char *sums = gf_data(im, s, n_per_row * 4), *count = gf_data(im, c, 4);
+    cr_assert(sums && count);
+    float cv, *w = malloc(n_per_row * sizeof *w);
+    memcpy(&cv, count, 4);
+    for (uint64_t i = 0; i < n_per_row; i++) {
+        float sv;
+        memcpy(&sv, sums + 4 * i, 4);
+        w[i] = sv / cv;
+    }
+    return w;
+}
+
+typedef struct fixture_counts {
+    int quantized, weighted, dequantized;
+} fixture_counts;
+
+/* Every ggml-block tensor of folder/file.gguf: quantizing the f32 model's
+ * tensor (already in ggml's Q/K row order) through qtf_quantize gives the
+ * file's bytes (with the importance of imatrix.gguf when the file name says
+ * imatrix); dequantizing the file's blocks through qtf_dequantize gives the
+ * .ref.safetensors values bit for bit, where that file exists. */
+static fixture_counts check_fixture(const char *folder, const char *file) {
+    fixture_counts n = { 0, 0, 0 };
+    char name[256], path[4096];
+    gf_file src, im, g;
+    load_or_skip(&src, folder, "model-f32.gguf");
+    load_or_skip(&im, folder, "imatrix.gguf");
+    snprintf(name, sizeof name, "%s.gguf", file);
+    load_or_skip(&g, folder, name);
+    qtf_source *ref = NULL;
+    snprintf(name, sizeof name, "%s.ref.safetensors", file);
+    if (fixture_path(path, sizeof path, folder, name))
+        cr_assert_eq(qtf_source_open(&ref, path), QTF_OK, "%s", qtf_error_detail());
+    const int use_imatrix = strstr(file, "imatrix") != NULL;
+    for (uint32_t ti = 0; ti < g.n_tensors; ti++) {
+        const gf_tensor *t = &g.t[ti];
+        const char *text = encoding_of_ggml_type(t->type);
+        if (!text) continue;
+        const gf_tensor *s = gf_find(&src, t->name);
+        cr_assert(s && s->type == 0 && s->n_dims == 2 && t->n_dims == 2 &&
+                      s->ne[0] == t->ne[0] && s->ne[1] == t->ne[1],
+                  "%s/model-f32.gguf lacks %s as 2-D f32 of the same shape", folder, t->name);
+        const uint64_t cols = t->ne[0], rows = t->ne[1];
+        float *x = malloc(rows * cols * sizeof *x); /* aligned copy */
+        const void *xs = gf_data(&src, s, rows * cols * 4);
+        cr_assert_not_null(xs);
+        memcpy(x, xs, rows * cols * sizeof *x);
+        float *w = use_imatrix ? importance_of(&im, t->name, cols) : NULL;
+        qtf_encoded *q = quant(text, x, rows, cols, w, 2);
+        const unsigned char *want = gf_data(&g, t, q->layout[0].size);
+        cr_assert_not_null(want, "%s/%s: %s lies outside the file", folder, file, t->name);
+        cr_assert(memcmp(q->data[0], want, q->layout[0].size) == 0,
+                  "%s/%s: %s (%s%s) differs from llama-quantize's blocks", folder, file,
+                  t->name, text, w ? ", importance" : "");
+        n.quantized++;
+        n.weighted += w != NULL;
+        if (ref) {
+            /* dequantize the fixture's own blocks (identical to q by now) */
+            memcpy(q->data[0], want, q->layout[0].size);
+            float *y = dequant(text, q, rows, cols), *r = malloc(rows * cols * sizeof *r);
+            uint64_t idx;
+            cr_assert_eq(qtf_source_tensor_find(&idx, ref, t->name), QTF_OK, "%s", t->name);
+            cr_assert_eq(qtf_source_read_f32(r, rows * cols, ref, idx, 1), QTF_OK, "%s",
+                         qtf_error_detail());
+            cr_assert(memcmp(y, r, rows * cols * sizeof *y) == 0,
+                      "%s/%s: %s (%s) dequantizes differently from ggml", folder, file,
+                      t->name, text);
+            n.dequantized++;
+            free(y);
+            free(r);
+        }
+        qtf_encoded_free(q);
+        free(w);
+        free(x);
+    }
+    if (ref) qtf_source_close(ref);
+    gf_free(&g);
+    gf_free(&im);
+    gf_free(&src);
+    return n;
+}
+
+/* aidreams-260k: 25 matrices per file (ffn_down stays F16); the K-quant and
+ * IQ4_XS files fell back to 32-element types (64-wide rows). */
+Test(fixtures, aidreams_260k_quantize_and_dequantize_like_llama_cpp) {
+    static const struct { const char *file; int has_ref; } files[] = {
+        { "model-Q8_0", 1 }, { "model-Q4_0", 1 }, { "model-Q4_1", 1 }, { "model-Q5_0", 1 },
+        { "model-Q5_1", 1 }, { "model-IQ4_NL", 1 }, { "model-MXFP4_MOE", 1 },
+        { "model-IQ4_NL-imatrix", 1 }, { "model-Q4_K_M-imatrix", 1 }, { "model-Q2_K", 0 },
+        { "model-Q3_K_M", 0 }, { "model-Q4_K_M", 0 }, { "model-Q5_K_M", 0 },
+        { "model-Q6_K", 0 }, { "model-IQ4_XS", 0 },
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        fixture_counts n = check_fixture("aidreams-260k", files[i].file);
+        cr_assert_eq(n.quantized, 25, "%s: %d ggml tensors", files[i].file, n.quantized);
+        cr_assert_eq(n.dequantized, files[i].has_ref ? 25 : 0, "%s", files[i].file);
+        if (strstr(files[i].file, "imatrix"))
+            cr_assert_eq(n.weighted, 24, "%s: all but token_embd weighted", files[i].file);
+    }
+}
+
+/* synth: 8 matrices per file, rows of 256/512, every type applies as named. */
+Test(fixtures, synth_quantize_and_dequantize_like_llama_cpp) {
+    static const char *const files[] = {
+        "model-Q8_0", "model-Q4_0", "model-Q4_1", "model-Q5_0", "model-Q5_1",
+        "model-IQ4_NL", "model-IQ4_XS", "model-MXFP4_MOE", "model-IQ4_NL-imatrix",
+        "model-Q2_K", "model-Q3_K_M", "model-Q4_K_M", "model-Q5_K_M", "model-Q6_K",
+        "model-Q4_K_M-mix", "model-Q4_K_M-imatrix",
+    };
+    int weighted = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        fixture_counts n = check_fixture("synth", files[i]);
+        cr_assert_eq(n.quantized, 8, "%s: %d ggml tensors", files[i], n.quantized);
+        weighted += n.weighted;
+    }
+    cr_assert_eq(weighted, 2 * 7, "IQ4_NL-imatrix and Q4_K_M-imatrix: 7 weighted each");
 }
