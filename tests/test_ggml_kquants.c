@@ -7,9 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ggml_kquants.h"
+#include "format/ggml_kquants.h"
 #include "gguf_fixture.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 typedef void (*quant_fn)(const float *, void *, int64_t, int64_t, const float *);
 typedef void (*dequant_fn)(const void *, float *, int64_t);
