@@ -23,9 +23,9 @@
 #include <math.h>
 
 #include "block_family.h"
+#include "ggml_kquants_search.h"
 #include "ggml_legacy.h"
 
-#define GROUP_MAX_EPS 1e-15f
 #define QK_K 256
 
 const int8_t qtf__iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
@@ -69,7 +69,7 @@ static float fit_block(const float *xb, const float *w) {
             max = xb[j];
         }
     }
-    if (amax < GROUP_MAX_EPS) return 0.0f;
+    if (amax < QTF__KQ_GROUP_MAX_EPS) return 0.0f;
     float d = -max / (float)values[0];
     float id = 1.0f / d;
     float sumqx = 0.0f, sumq2 = 0.0f;
@@ -149,7 +149,7 @@ void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *
         uint8_t *scales_l = out + 4;
         memset(scales_l, 0, 4);
         for (int ib = 0; ib < QK_K / QTF__QK; ib++) {
-            int l = qtf__ggml_nearest_int(id * scales[ib]);
+            int l = qtf__kq_nearest_int(id * scales[ib]);
             l = l < -32 ? -32 : l > 31 ? 31 : l;
             const float dl = d * (float)l;
             pack_indices(out + 8 + 16 * ib, xs + ib * QTF__QK, dl != 0.0f ? 1.0f / dl : 0.0f);

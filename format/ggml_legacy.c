@@ -22,131 +22,20 @@
 #include <math.h>
 
 #include "block_family.h"
+#include "ggml_kquants_search.h"
 #include "ggml_legacy.h"
 
-/* Blocks whose largest magnitude is below this are all zero (GROUP_MAX_EPS). */
-#define GROUP_MAX_EPS 1e-15f
-
-static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
-
-/* ggml's make_qx_quants with rmse_type 1 and weights w: the symmetric scale
- * maximising (sum w x l)^2 / sum w l^2 over the codes l in [-nmax, nmax-1]
- * obtained from 19 trial inverse scales -(nmax + 0.1 is) / max, is = -9..9.
- * L receives l + nmax. The products keep ggml's association: (w*x)*l and
- * (w*l)*l, accumulated in element order. */
-static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, const float *w) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { /* strict: the first extreme wins ties */
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
-        return 0.0f;
-    }
-    float iscale = (float)-nmax / max;
-    float sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = imax(-nmax, imin(nmax - 1, qtf__ggml_nearest_int(iscale * x[i])));
-        L[i] = (int8_t)(l + nmax);
-        sumlx += w[i] * x[i] * (float)l;
-        suml2 += w[i] * (float)l * (float)l;
-    }
-    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
-        for (int i = 0; i < n; i++) {
-            int l = imax(-nmax, imin(nmax - 1, qtf__ggml_nearest_int(iscale * x[i])));
-            sumlx += w[i] * x[i] * (float)l;
-            suml2 += w[i] * (float)l * (float)l;
-        }
-        /* Compared cross-multiplied, as ggml does, so no division rounds. */
-        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) {
-                int l = qtf__ggml_nearest_int(iscale * x[i]);
-                L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
+/* The weighted fits are ggml's make_qx_quants (symmetric: Q4_0 nmax 8,
+ * Q5_0 nmax 16) and make_qkx3_quants (scale and minimum: Q4_1 nmax 15,
+ * Q5_1 nmax 31; rmin -0.9, rdelta 0.05, 36 steps, squared error), shared
+ * with the K-quants (format/ggml_kquants_search.c). */
+static float fit_symmetric(int nmax, const float *x, int8_t *L, const float *w) {
+    return qtf__kq_make_qx(QTF__QK, nmax, x, L, w);
 }
 
-/* ggml's make_qkx3_quants (rmin -0.9, rdelta 0.05, 37 steps, squared error):
- * scale and minimum (x = scale * l + min, l in [0, nmax], min <= 0) by a
- * weighted least-squares solve for each trial inverse scale, keeping the one
- * of least weighted squared error. Returns the scale; *neg_min = -min. */
-static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                        float *neg_min) {
+static float fit_affine(int nmax, const float *x, const float *w, uint8_t *L, float *neg_min) {
     uint8_t Laux[QTF__QK];
-    float min = x[0], max = x[0];
-    float sum_w = w[0];
-    float sum_x = sum_w * x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-    }
-    if (min > 0.0f) min = 0.0f;
-    if (max <= min) {
-        memset(L, 0, (size_t)n);
-        *neg_min = -min;
-        return 0.0f;
-    }
-    float iscale = (float)nmax / (max - min);
-    float scale = 1.0f / iscale;
-    float best_err = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = qtf__ggml_nearest_int(iscale * (x[i] - min));
-        L[i] = (uint8_t)imax(0, imin(nmax, l));
-        float diff = scale * (float)L[i] + min - x[i];
-        best_err += w[i] * (diff * diff);
-    }
-    for (int is = 0; is <= 36; is++) {
-        iscale = (-0.9f + 0.05f * (float)is + (float)nmax) / (max - min);
-        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
-        for (int i = 0; i < n; i++) {
-            /* Clamped before rounding: the minimum is the best fit so far
-             * and may sit near max, where the product leaves the range. */
-            float v = iscale * (x[i] - min);
-            int l = v > 0.0f ? qtf__ggml_nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
-            Laux[i] = (uint8_t)l;
-            sum_l += w[i] * (float)l;
-            sum_l2 += w[i] * (float)l * (float)l;
-            sum_xl += w[i] * (float)l * x[i];
-        }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0.0f) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0.0f) {
-                this_min = 0.0f;
-                this_scale = sum_xl / sum_l2;
-            }
-            float err = 0.0f;
-            for (int i = 0; i < n; i++) {
-                float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                err += w[i] * (diff * diff);
-            }
-            if (err < best_err) {
-                memcpy(L, Laux, (size_t)n);
-                best_err = err;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    *neg_min = -min;
-    return scale;
+    return qtf__kq_make_qkx3(QTF__QK, nmax, x, w, L, neg_min, Laux, -0.9f, 0.05f, 36, 0);
 }
 
 /* sigma2 of the weighted paths: the mean square of the whole row, summed in
@@ -179,7 +68,7 @@ void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const 
     for (int64_t b = 0; b < n / QTF__QK; b++, out += 18) {
         const float *xb = x + b * QTF__QK;
         block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(QTF__QK, 8, xb, L, w)));
+        qtf__st16(out, qtf__f16_bits(fit_symmetric(8, xb, L, w)));
         for (int j = 0; j < 16; j++) out[2 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
     }
 }
@@ -192,7 +81,7 @@ void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const 
         const float *xb = x + b * QTF__QK;
         block_weights(w, xb, imp + b * QTF__QK, sigma2);
         float neg_min;
-        float d = fit_affine(QTF__QK, 15, xb, w, L, &neg_min);
+        float d = fit_affine(15, xb, w, L, &neg_min);
         qtf__st16(out, qtf__f16_bits(d));
         qtf__st16(out + 2, qtf__f16_bits(-neg_min));
         for (int j = 0; j < 16; j++) out[4 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
@@ -252,7 +141,7 @@ void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *im
     for (int64_t b = 0; b < nb; b++, out += 22) {
         const float *xb = x + b * QTF__QK;
         block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(QTF__QK, 16, xb, L, w)));
+        qtf__st16(out, qtf__f16_bits(fit_symmetric(16, xb, L, w)));
         pack5(out + 2, (const uint8_t *)L);
     }
 }
@@ -270,7 +159,7 @@ void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *im
         const float *xb = x + b * QTF__QK;
         block_weights(w, xb, imp + b * QTF__QK, sigma2);
         float neg_min;
-        float d = fit_affine(QTF__QK, 31, xb, w, L, &neg_min);
+        float d = fit_affine(31, xb, w, L, &neg_min);
         qtf__st16(out, qtf__f16_bits(d));
         qtf__st16(out + 2, qtf__f16_bits(-neg_min));
         pack5(out + 4, L);
