@@ -221,12 +221,7 @@ QTF__AVX2 static void iq4_nl_dequant_avx2(const uint8_t *in, float *y, int64_t n
 #endif
 
 void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        iq4_nl_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(iq4_nl_dequant_avx2, in, y, n);
     IQ4_NL_BLOCKS(lut_nibbles);
 }
 
@@ -265,12 +260,7 @@ QTF__AVX2 static void iq4_xs_dequant_avx2(const uint8_t *in, float *y, int64_t n
 #endif
 
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        iq4_xs_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(iq4_xs_dequant_avx2, in, y, n);
     for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES)
         IQ4_XS_SUPERBLOCK(lut_nibbles);
 }
@@ -345,11 +335,6 @@ QTF__AVX2 static void mxfp4_dequant_avx2(const uint8_t *in, float *y, int64_t n)
 #endif
 
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        mxfp4_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(mxfp4_dequant_avx2, in, y, n);
     MXFP4_BLOCKS(lut_nibbles);
 }

@@ -24,9 +24,19 @@
 #define QTF__GGML_AVX2 1
 #define QTF__AVX2 __attribute__((target("avx2")))
 #include <immintrin.h>
+/* In a void function: run the AVX2 form f(args) and return when the CPU has
+ * AVX2 (elsewhere the form does not exist and this is a no-op). */
+#define QTF__TRY_AVX2(f, ...)                                                            \
+    do {                                                                                 \
+        if (__builtin_cpu_supports("avx2")) {                                            \
+            f(__VA_ARGS__);                                                              \
+            return;                                                                      \
+        }                                                                                \
+    } while (0)
 #else
 #define QTF__GGML_AVX2 0
 #define QTF__AVX2
+#define QTF__TRY_AVX2(f, ...) ((void)0)
 #endif
 
 /* The 16 IQ4_NL / IQ4_XS levels (kvalues_iq4nl), ascending. */
