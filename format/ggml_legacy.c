@@ -51,13 +51,11 @@ static void block_weights(float *w, const float *x, const float *imp, float sigm
 }
 
 /* codes 0..31 of elements j and j + 16 -> qs nibbles and the qh bit field */
-static void pack5(uint8_t *qh_qs, const uint8_t *L) {
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; j++) {
+static inline void pack5(uint8_t *qh_qs, const uint8_t *L) {
+    for (int j = 0; j < 16; j++)
         qh_qs[4 + j] = (uint8_t)((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
-        qh |= ((uint32_t)(L[j] & 0x10u) >> 4) << j;
-        qh |= ((uint32_t)(L[j + 16] & 0x10u) >> 4) << (j + 16);
-    }
+    uint32_t qh = 0; /* codes are <= 31: L >> 4 is bit 4 */
+    for (int j = 0; j < QTF__QK; j++) qh |= (uint32_t)(L[j] >> 4) << j;
     qtf__st32(qh_qs, qh);
 }
 
@@ -90,7 +88,7 @@ void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const 
 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
  * magnitude; codes truncate x/d + 16.5 (so round half up) and clip at 31. */
-static void q5_0_block_ref(const float *x, uint8_t *out) {
+static inline void q5_0_block_ref(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QTF__QK; j++) {
         if (amax < fabsf(x[j])) {
@@ -114,7 +112,7 @@ static void q5_0_block_ref(const float *x, uint8_t *out) {
 /* quantize_row_q5_1_ref: d = (max - min) / 31, m = min; codes truncate
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
-static void q5_1_block_ref(const float *x, uint8_t *out) {
+static inline void q5_1_block_ref(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QTF__QK; j++) {
         if (x[j] < min) min = x[j];
@@ -129,7 +127,7 @@ static void q5_1_block_ref(const float *x, uint8_t *out) {
     pack5(out + 4, L);
 }
 
-void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     const int64_t nb = n / QTF__QK;
     if (!imp) {
         for (int64_t b = 0; b < nb; b++) q5_0_block_ref(x + b * QTF__QK, out + b * 22);
@@ -146,7 +144,7 @@ void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *im
     }
 }
 
-void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     const int64_t nb = n / QTF__QK;
     if (!imp) {
         for (int64_t b = 0; b < nb; b++) q5_1_block_ref(x + b * QTF__QK, out + b * 24);
