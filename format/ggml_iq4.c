@@ -31,19 +31,25 @@
 const int8_t qtf__iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
                                        1,    13,   25,  38,  53,  69,  89,  113 };
 
+/* The levels as floats, and MID2[j] = level[j-1] + level[j] (j = 1..15; [0]
+ * unused): the exact integers ggml's best_index_int8 converts on every step,
+ * converted once here. */
+static const float LEVEL[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
+                                 1,    13,   25,  38,  53,  69,  89,  113 };
+static const float MID2[16] = { 0,   -231, -187, -148, -114, -84, -57, -32,
+                                -9,  14,   38,   63,   91,   122, 158, 202 };
+
 /* ggml's best_index_int8 for the sorted 16-level table: the level whose
  * interval (bounded by midpoints) holds x, a tie going to the upper level.
- * Comparing 2x with the integer sum of two neighbours keeps both sides exact
- * (x + x never rounds), so no midpoint is ever misjudged. A branch-free
- * binary search of 4 steps. */
-static inline int best_index(const int8_t *val, float x) {
+ * Comparing 2x with the sum of two neighbours keeps both sides exact (x + x
+ * never rounds), so no midpoint is ever misjudged. A branch-free binary
+ * search of 4 steps, unrolled. */
+static inline int best_index(float x) {
     const float x2 = x + x;
-    int idx = 0;
-    for (int step = 8; step > 0; step >>= 1) {
-        const int j = idx + step;
-        idx = x2 >= (float)(val[j - 1] + val[j]) ? j : idx;
-    }
-    return idx;
+    int idx = x2 >= MID2[8] ? 8 : 0;
+    idx = x2 >= MID2[idx + 4] ? idx + 4 : idx;
+    idx = x2 >= MID2[idx + 2] ? idx + 2 : idx;
+    return x2 >= MID2[idx + 1] ? idx + 1 : idx;
 }
 
 /* Element weights of one 32-element block (see the file comment). */
@@ -74,7 +80,7 @@ static float fit_block(const float *xb, const float *w) {
     float id = 1.0f / d;
     float sumqx = 0.0f, sumq2 = 0.0f;
     for (int j = 0; j < QTF__QK; j++) {
-        float q = (float)values[best_index(values, id * xb[j])];
+        const float q = LEVEL[best_index(id * xb[j])];
         sumqx += w[j] * q * xb[j];
         sumq2 += w[j] * q * q;
     }
@@ -84,7 +90,7 @@ static float fit_block(const float *xb, const float *w) {
         id = (float)(itry + values[0]) / max;
         sumqx = sumq2 = 0.0f;
         for (int j = 0; j < QTF__QK; j++) {
-            float q = (float)values[best_index(values, id * xb[j])];
+            const float q = LEVEL[best_index(id * xb[j])];
             sumqx += w[j] * q * xb[j];
             sumq2 += w[j] * q * q;
         }
@@ -99,7 +105,7 @@ static float fit_block(const float *xb, const float *w) {
 /* Indices of 32 elements at inverse scale id, packed as nibbles. */
 static void pack_indices(uint8_t *qs, const float *xb, float id) {
     uint8_t L[QTF__QK];
-    for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(qtf__iq4nl_values, id * xb[j]);
+    for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(id * xb[j]);
     for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
 }
 
@@ -109,7 +115,7 @@ static float sum_squares(const float *x, int n) {
     return s;
 }
 
-void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     float w[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__IQ4_NL_BYTES) {
         const float *xb = x + b * QTF__QK;
@@ -124,7 +130,7 @@ void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *
     }
 }
 
-void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     float w[QTF__QK], scales[QK_K / QTF__QK];
     for (int64_t sb = 0; sb < n / QK_K; sb++, out += QTF__IQ4_XS_BYTES) {
         const float *xs = x + sb * QK_K;
