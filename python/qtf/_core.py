@@ -308,7 +308,7 @@ def _as_numpy(t):
     """(numpy array of the source values or their bits, libqtf dtype name)."""
     if isinstance(t, np.ndarray):
         name = _dtype_name(t.dtype)
-        return np.ascontiguousarray(t), name
+        return np.ascontiguousarray(t).reshape(t.shape), name  # keeps 0-d arrays 0-d
     torch = _torch()
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"expected numpy arrays or torch tensors, not {type(t).__name__}")
