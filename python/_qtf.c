@@ -22,7 +22,7 @@
 #include <xxhash.h>
 
 #include "qtf.h"
-#include "recipe.h"
+#include "convert/recipe.h"
 
 static PyObject *QtfError, *QtfNotFoundError;
 
