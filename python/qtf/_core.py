@@ -487,7 +487,9 @@ def export_folder(path, out_dir, dtype=None, max_shard_size="5GB", threads=0):
     byte, and the tensors as safetensors in `dtype` (default: each tensor's
     source dtype), sharded above max_shard_size (bytes or "5GB", "500MB",
     "2GiB"; decimal units like transformers) with model.safetensors.index.json.
-    Returns the list of file names written."""
+    The same files, byte for byte, as `qtf-convert model.qtf out_dir/`. The
+    folder must be new or empty (nothing is replaced). Returns the list of
+    file names written."""
     from . import _safetensors
     limit = _safetensors.parse_size(max_shard_size)
     want = _dtype_name(dtype)
@@ -495,6 +497,9 @@ def export_folder(path, out_dir, dtype=None, max_shard_size="5GB", threads=0):
         raise ValueError("dtype must be float32, float16 or bfloat16")
     f = _qtf.File(os.fspath(path))
     os.makedirs(out_dir, exist_ok=True)
+    if os.listdir(out_dir):
+        raise FileExistsError(f"{os.fspath(out_dir)}: the folder is not empty; give a new or "
+                              f"empty folder (nothing is replaced)")
     written = []
     for key, t, value, _media in f.meta():
         if key.startswith("hf.file.") and t == "blob":

@@ -142,6 +142,29 @@ def test_export_folder_has_the_original_file_set(sample, tmp_path):
             assert raw == f.get_tensor(k).view(torch.int16).numpy().tobytes(), k
     one = tmp_path / "one"
     assert "model.safetensors" in qtf.export_folder(q, one, dtype="float32")
+    with pytest.raises(FileExistsError, match="not empty"):
+        qtf.export_folder(q, one)
+    # qtf-convert model.qtf DIR/ writes the very same bytes
+    c = tmp_path / "c"
+    run(tool("qtf-convert"), q, f"{c}/", "--max-shard-size", str(max(sizes)), "-q")
+    assert sorted(os.listdir(c)) == sorted(os.listdir(out))
+    for name in os.listdir(c):
+        assert (c / name).read_bytes() == (out / name).read_bytes(), name
+    r = run(tool("qtf-convert"), q, f"{c}/", check=False)
+    assert r.returncode == 2 and "not empty" in r.stderr
+    r = run(tool("qtf-convert"), q, f"{tmp_path}/d2/", "-r", "*=int8", check=False)
+    assert r.returncode == 2 and "folder output takes only --encoding" in r.stderr
+    r = run(tool("qtf-convert"), sample, f"{tmp_path}/d3/", check=False)
+    assert r.returncode == 2 and "needs a .qtf input" in r.stderr
+    r = run(tool("qtf-convert"), q, f"{tmp_path}/d4/", "--max-shard-size", "5XB", check=False)
+    assert r.returncode == 2 and "--max-shard-size" in r.stderr
+    # default 5 GB: one file; --encoding f16 converts every float tensor
+    run(tool("qtf-convert"), q, f"{tmp_path}/d5/", "--encoding", "f16", "-q")
+    assert sorted(os.listdir(tmp_path / "d5")) == sorted(
+        [n for n in os.listdir(sample) if "safetensors" not in n] + ["model.safetensors"])
+    with open(tmp_path / "d5" / "model.safetensors", "rb") as fp:
+        h = json.loads(fp.read(int.from_bytes(fp.read(8), "little")))
+    assert {e["dtype"] for k, e in h.items() if k != "__metadata__"} == {"F16"}
 
 
 # ---- a small pure-torch Llama ------------------------------------------------
