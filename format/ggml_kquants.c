@@ -13,6 +13,11 @@
  * d and dmin rounded to f16 (round to nearest even) and read back before the
  * final codes are chosen, exactly where ggml does; the final codes computed
  * as nearest_int((x + dm) / d) with a true division (not x * (1/d)). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* Short fixed-count loops with selects and divisions; -O2's "very cheap"
+ * vectorizer cost model would leave them scalar. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include "ggml_kquants.h"
 
 #include <math.h>
@@ -145,18 +150,80 @@ static void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_
     }
 }
 
+/* ---- lane transposition (see ggml_kquants_search.h) ---- */
+
+/* dst[i].v[s] = src[stride * s + i]: element i of sub-block s of a group of 8
+ * consecutive sub-blocks of `stride` elements. */
+static inline void kq_gather(qtf__kq_lanes_f *dst, const float *src, int n, int stride) {
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) dst[i].v[s] = src[stride * s + i];
+}
+
+static inline void kq_scatter_u8(uint8_t *dst, const qtf__kq_lanes_u8 *src, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s)
+        for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
+}
+
+static inline void kq_scatter_i8(int8_t *dst, const qtf__kq_lanes_i8 *src, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s)
+        for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
+}
+
+/* Per-lane sequential sum of w[i].v[s] over i (ggml's sumw / sw[j]). */
+static inline void kq_lane_sums(float *out, const qtf__kq_lanes_f *w, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] = 0;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] += w[i].v[s];
+}
+
+/* Sum of x^2 over the super-block, in element order (sigma2 of the
+ * importance paths). */
+static inline float kq_sum_sq(const float *x) {
+    float sum = 0;
+    for (int j = 0; j < QTF__QK_K; ++j) sum += x[j] * x[j];
+    return sum;
+}
+
+/* Importance weights qw * sqrt(sigma2 + x^2), transposed. */
+static inline void kq_importance_weights(qtf__kq_lanes_f *wt, const qtf__kq_lanes_f *xt,
+                                         const float *qw, int n, float sigma2) {
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s)
+            wt[i].v[s] = qw[n * s + i] * sqrtf(sigma2 + xt[i].v[s] * xt[i].v[s]);
+}
+
+/* make_qx_quants on one group of n values (Q3_K's scales of scales): the
+ * lane kernel with every lane holding the same group; lane 0 is the answer. */
+static float kq_make_qx_single(int n, int nmax, const float *x, const float *w, int8_t *L) {
+    qtf__kq_lanes_f xt[16], wt[16];
+    qtf__kq_lanes_i8 Lt[16];
+    float scale[QTF__KQ_LANES];
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) xt[i].v[s] = x[i], wt[i].v[s] = w[i];
+    qtf__kq_make_qx_lanes(n, nmax, xt, wt, Lt, scale);
+    for (int i = 0; i < n; ++i) L[i] = Lt[i].v[0];
+    return scale[0];
+}
+
 /* ---- Q2_K ---- */
 
-static void q2_k_block_ref(const float *x, uint8_t *y) {
-    uint8_t L[QTF__QK_K], Laux[16];
-    float weights[16], mins[16], scales[16];
+QTF__HOT static void q2_k_block_ref(const float *x, uint8_t *y) {
+    uint8_t L[QTF__QK_K];
+    float mins[16], scales[16];
     uint8_t *const sc = y, *const qs = y + 16, *const pd = y + 80, *const pdmin = y + 82;
     const float q4scale = 15.f;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_u8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        for (int i = 0; i < 16; ++i)
+            for (int s = 0; s < QTF__KQ_LANES; ++s) wt[i].v[s] = fabsf(xt[i].v[s]);
+        qtf__kq_make_qkx_lanes(16, 3, xt, wt, Lt, scales + 8 * g, mins + 8 * g, -0.5f, 0.1f, 15,
+                               1, 0);
+        kq_scatter_u8(L + 128 * g, Lt, 16);
+    }
     float max_scale = 0, max_min = 0; /* scales are >= 0 (the min is deducted) */
     for (int j = 0; j < 16; ++j) {
-        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = qtf__kq_make_qkx2(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
-                                      -0.5f, 0.1f, 15, 1);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -180,21 +247,20 @@ static void q2_k_block_ref(const float *x, uint8_t *y) {
     kq_pack_2bit(qs, L);
 }
 
-static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
-    uint8_t L[QTF__QK_K], Laux[16], Ls[16], Lm[16];
-    float mins[16], scales[16], sw[16], weight[16];
+QTF__HOT static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
+    uint8_t L[QTF__QK_K], Ls[16], Lm[16];
+    float mins[16], scales[16], sw[16];
     uint8_t *const sc = y, *const qs = y + 16, *const pd = y + 80, *const pdmin = y + 82;
-    float sumx2 = 0;
-    for (int j = 0; j < QTF__QK_K; ++j) sumx2 += x[j] * x[j];
-    const float sigma2 = sumx2 / QTF__QK_K;
-    for (int j = 0; j < 16; ++j) {
-        const float *qw = qw_block + 16 * j;
-        for (int l = 0; l < 16; ++l)
-            weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-        sw[j] = 0;
-        for (int l = 0; l < 16; ++l) sw[j] += weight[l];
-        scales[j] = qtf__kq_make_qkx3(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
-                                      -0.9f, 0.05f, 36, 0);
+    const float sigma2 = kq_sum_sq(x) / QTF__QK_K;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_u8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        kq_importance_weights(wt, xt, qw_block + 128 * g, 16, sigma2);
+        kq_lane_sums(sw + 8 * g, wt, 16);
+        qtf__kq_make_qkx_lanes(16, 3, xt, wt, Lt, scales + 8 * g, mins + 8 * g, -0.9f, 0.05f, 36,
+                               0, 1);
+        kq_scatter_u8(L + 128 * g, Lt, 16);
     }
     const float dm = qtf__kq_make_qp(16, 15, scales, Ls, sw);
     const float mm = qtf__kq_make_qp(16, 15, mins, Lm, sw);
@@ -234,12 +300,18 @@ static void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
     kq_pack_2bit(qs, low);
 }
 
-static void q3_k_block_ref(const float *x, uint8_t *y) {
+QTF__HOT static void q3_k_block_ref(const float *x, uint8_t *y) {
     int8_t L[QTF__QK_K];
     float scales[16];
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        qtf__kq_make_q3_lanes(16, 4, xt, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
+    }
     float max_scale = 0, amax = 0;
     for (int j = 0; j < 16; ++j) {
-        scales[j] = qtf__kq_make_q3(16, 4, x + 16 * j, L + 16 * j);
         const float a = fabsf(scales[j]);
         if (a > amax) {
             amax = a;
@@ -263,22 +335,20 @@ static void q3_k_block_ref(const float *x, uint8_t *y) {
     q3_k_finish(x, y, L);
 }
 
-static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
     int8_t L[QTF__QK_K], Ls[16];
-    float scales[16], weight[16], sw[16];
-    float sumx2 = 0;
-    for (int j = 0; j < QTF__QK_K; ++j) sumx2 += x[j] * x[j];
-    const float sigma2 = 2 * sumx2 / QTF__QK_K;
-    for (int j = 0; j < 16; ++j) {
-        const float *qw = qw_block + 16 * j;
-        for (int l = 0; l < 16; ++l)
-            weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-        float sumw = 0;
-        for (int l = 0; l < 16; ++l) sumw += weight[l];
-        sw[j] = sumw;
-        scales[j] = qtf__kq_make_qx(16, 4, x + 16 * j, L + 16 * j, weight);
+    float scales[16], sw[16];
+    const float sigma2 = 2 * kq_sum_sq(x) / QTF__QK_K;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        kq_importance_weights(wt, xt, qw_block + 128 * g, 16, sigma2);
+        kq_lane_sums(sw + 8 * g, wt, 16);
+        qtf__kq_make_qx_lanes(16, 4, xt, wt, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
     }
-    const float d_block = qtf__kq_make_qx(16, 32, scales, Ls, sw);
+    const float d_block = kq_make_qx_single(16, 32, scales, sw, Ls);
     int l6[16];
     for (int j = 0; j < 16; ++j) l6[j] = Ls[j];
     kq_pack_q3_scales(y + 96, l6);
@@ -291,18 +361,23 @@ static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
 /* ggml's reference search of one super-block: per 32-element sub-block,
  * weights av_x + |x| and make_qkx2_quants; 6-bit scales and mins relative to
  * the largest. Fills the block's d, dmin, scales; returns the codes in L. */
-static void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
-                          int nstep, uint8_t *L) {
-    uint8_t Laux[32], ls[8], lm[8];
-    float weights[32], mins[8], scales[8];
+static inline void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
+                                 int nstep, uint8_t *L) {
+    qtf__kq_lanes_f xt[32], wt[32];
+    qtf__kq_lanes_u8 Lt[32];
+    uint8_t ls[8], lm[8];
+    float mins[8], scales[8], sum_x2[8];
+    kq_gather(xt, x, 32, 32);
+    for (int s = 0; s < 8; ++s) sum_x2[s] = 0;
+    for (int l = 0; l < 32; ++l)
+        for (int s = 0; s < 8; ++s) sum_x2[s] += xt[l].v[s] * xt[l].v[s];
+    for (int s = 0; s < 8; ++s) sum_x2[s] = sqrtf(sum_x2[s] / 32); /* av_x */
+    for (int l = 0; l < 32; ++l)
+        for (int s = 0; s < 8; ++s) wt[l].v[s] = sum_x2[s] + fabsf(xt[l].v[s]);
+    qtf__kq_make_qkx_lanes(32, nmax, xt, wt, Lt, scales, mins, rmin, rdelta, nstep, 0, 0);
+    kq_scatter_u8(L, Lt, 32);
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; ++j) {
-        float sum_x2 = 0;
-        for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-        const float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = qtf__kq_make_qkx2(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                      rmin, rdelta, nstep, 0);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -322,23 +397,18 @@ static void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, floa
 
 /* The importance-weighted search: weights qw * sqrt(sigma2 + x^2),
  * make_qkx3_quants per sub-block, make_qp_quants for the 6-bit scales. */
-static void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
-                           uint8_t *L) {
-    uint8_t Laux[32], ls[8], lm[8];
-    float weights[32], mins[8], scales[8], sw[8];
-    float sum_x2 = 0;
-    for (int l = 0; l < QTF__QK_K; ++l) sum_x2 += x[l] * x[l];
-    const float sigma2 = 2 * sum_x2 / QTF__QK_K;
-    for (int j = 0; j < 8; ++j) {
-        const float *qw = qw_block + 32 * j;
-        for (int l = 0; l < 32; ++l)
-            weights[l] = qw[l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
-        float sumw = 0;
-        for (int l = 0; l < 32; ++l) sumw += weights[l];
-        sw[j] = sumw;
-        scales[j] = qtf__kq_make_qkx3(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                      -0.9f, 0.05f, 36, 0);
-    }
+static inline void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
+                                  uint8_t *L) {
+    qtf__kq_lanes_f xt[32], wt[32];
+    qtf__kq_lanes_u8 Lt[32];
+    uint8_t ls[8], lm[8];
+    float mins[8], scales[8], sw[8];
+    const float sigma2 = 2 * kq_sum_sq(x) / QTF__QK_K;
+    kq_gather(xt, x, 32, 32);
+    kq_importance_weights(wt, xt, qw_block, 32, sigma2);
+    kq_lane_sums(sw, wt, 32);
+    qtf__kq_make_qkx_lanes(32, nmax, xt, wt, Lt, scales, mins, -0.9f, 0.05f, 36, 0, 1);
+    kq_scatter_u8(L, Lt, 32);
     const float d_block = qtf__kq_make_qp(8, 63, scales, ls, sw);
     const float m_block = qtf__kq_make_qp(8, 63, mins, lm, sw);
     /* make_qp_quants caps codes at 63 (Q5_K's extra MIN(63) is a no-op). */
@@ -347,7 +417,7 @@ static void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw
     kq_put_f16(y + 2, m_block);
 }
 
-static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
     uint8_t L[QTF__QK_K];
     if (qw_block)
         k4_scales_impl(x, y, 15, qw_block, L);
@@ -359,7 +429,7 @@ static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
         for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
 }
 
-static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
     uint8_t L[QTF__QK_K];
     if (qw_block)
         k4_scales_impl(x, y, 31, qw_block, L);
@@ -392,20 +462,25 @@ static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
 
 /* ---- Q6_K ---- */
 
-static void q6_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q6_k_block(const float *x, uint8_t *y, const float *qw_block) {
     int8_t L[QTF__QK_K];
     float scales[16];
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < 16; ++ib) {
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
         /* ggml's importance path passes the importance itself as the weight
          * (its sigma2-scaled variant is commented out upstream). */
-        const float scale = qtf__kq_make_qx(16, 32, x + 16 * ib, L + 16 * ib,
-                                            qw_block ? qw_block + 16 * ib : NULL);
-        scales[ib] = scale;
-        const float a = fabsf(scale);
+        if (qw_block) kq_gather(wt, qw_block + 128 * g, 16, 16);
+        qtf__kq_make_qx_lanes(16, 32, xt, qw_block ? wt : NULL, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
+    }
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ++ib) {
+        const float a = fabsf(scales[ib]);
         if (a > max_abs_scale) {
             max_abs_scale = a;
-            max_scale = scale;
+            max_scale = scales[ib];
         }
     }
     if (max_abs_scale < QTF__KQ_GROUP_MAX_EPS) {
@@ -499,7 +574,7 @@ void qtf__ggml_quantize_q6_k(const float *x, void *blocks, int64_t nrows, int64_
  * -ffp-contract=off the vectorized loops round exactly like ggml's scalar
  * ones. */
 
-void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q2_K_BLOCK_BYTES) {
         const float d = kq_get_f16(b + 80), dmin = kq_get_f16(b + 82);
@@ -516,7 +591,7 @@ void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
     }
 }
 
-void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q3_K_BLOCK_BYTES) {
         const float d_all = kq_get_f16(b + 108);
@@ -536,7 +611,7 @@ void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
     }
 }
 
-void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q4_K_BLOCK_BYTES) {
         const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
@@ -553,7 +628,7 @@ void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
     }
 }
 
-void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q5_K_BLOCK_BYTES) {
         const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
@@ -573,7 +648,7 @@ void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
     }
 }
 
-void qtf__ggml_dequantize_q6_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q6_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q6_K_BLOCK_BYTES) {
         const float d = kq_get_f16(b + 208);
