@@ -37,7 +37,9 @@ static inline v8f splat(float a) {
     return (v8f){a, a, a, a, a, a, a, a};
 }
 static inline v8i splati(int a) {
-    return (v8i){a, a, a, a, a, a, a, a};
+    /* a broadcast (GCC assembles a compound literal of a run-time value lane
+     * by lane, inside the loop) */
+    return (v8i){0, 0, 0, 0, 0, 0, 0, 0} + a;
 }
 /* m ? a : b per lane (m: -1 or 0 per lane, as comparisons produce). */
 static inline v8f sel(v8i m, v8f a, v8f b) {
@@ -60,9 +62,9 @@ static inline v8i vnearest(v8f v) {
     const v8i bits = (v8i)(v + splat(12582912.f));
     return (bits & splati(0x007fffff)) - splati(0x00400000);
 }
-static inline v8i clampi(v8i l, int lo, int hi) {
-    l = seli(l < splati(lo), splati(lo), l);
-    return seli(l > splati(hi), splati(hi), l);
+static inline v8i clampi(v8i l, v8i lo, v8i hi) {
+    l = seli(l < lo, lo, l);
+    return seli(l > hi, hi, l);
 }
 static inline v8f load(const qtf__kq_lanes_f *p) {
     v8f v;
@@ -92,14 +94,15 @@ QTF__HOT void qtf__kq_make_qx_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
         x[i] = load(xs + i);
         w[i] = qws ? load(qws + i) : x[i] * x[i];
     }
+    const v8i lo = splati(-nmax), hi = splati(nmax - 1), off = splati(nmax);
     v8f max, amax;
     lanes_absmax(n, x, &max, &amax);
     /* -nmax / max: the extreme element maps to code -nmax (its sign chosen so
      * that the asymmetric range [-nmax, nmax-1] holds it exactly). */
     v8f iscale = splat((float)(-nmax)) / max, sumlx = splat(0), suml2 = splat(0);
     for (int i = 0; i < n; ++i) {
-        const v8i l = clampi(vnearest(iscale * x[i]), -nmax, nmax - 1);
-        L[i] = l + splati(nmax);
+        const v8i l = clampi(vnearest(iscale * x[i]), lo, hi);
+        L[i] = l + off;
         const v8f lf = tof(l);
         sumlx += w[i] * x[i] * lf;
         suml2 += w[i] * lf * lf;
@@ -111,8 +114,8 @@ QTF__HOT void qtf__kq_make_qx_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
         iscale = splat(-((float)nmax + 0.1f * (float)is)) / max;
         sumlx = suml2 = splat(0);
         for (int i = 0; i < n; ++i) {
-            const v8i l = clampi(vnearest(iscale * x[i]), -nmax, nmax - 1);
-            Laux[i] = l + splati(nmax);
+            const v8i l = clampi(vnearest(iscale * x[i]), lo, hi);
+            Laux[i] = l + off;
             const v8f lf = tof(l);
             sumlx += w[i] * x[i] * lf;
             suml2 += w[i] * lf * lf;
@@ -142,12 +145,13 @@ QTF__HOT void qtf__kq_make_q3_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
     v8f x[QTF__KQ_MAX_N];
     v8i L[QTF__KQ_MAX_N];
     for (int i = 0; i < n; ++i) x[i] = load(xs + i);
+    const v8i lo = splati(-nmax), hi = splati(nmax - 1);
     v8f max, amax;
     lanes_absmax(n, x, &max, &amax);
     const v8f iscale = splat((float)(-nmax)) / max;
     v8f sumlx = splat(0), suml2 = splat(0);
     for (int i = 0; i < n; ++i) {
-        const v8i l = clampi(vnearest(iscale * x[i]), -nmax, nmax - 1);
+        const v8i l = clampi(vnearest(iscale * x[i]), lo, hi);
         L[i] = l; /* signed here; offset by nmax at the end */
         const v8f w = x[i] * x[i], lf = tof(l);
         sumlx += w * x[i] * lf;
@@ -164,7 +168,7 @@ QTF__HOT void qtf__kq_make_q3_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
             const v8f sl2 = suml2 - w * li * li;
             /* The code of x[i] that is best for the scale the other elements
              * imply, kept if it improves the whole group. */
-            const v8i new_l = clampi(vnearest(xi * sl2 / slx), -nmax, nmax - 1);
+            const v8i new_l = clampi(vnearest(xi * sl2 / slx), lo, hi);
             const v8f nl = tof(new_l);
             const v8f slx2 = slx + w * xi * nl;
             const v8f sl22 = sl2 + w * nl * nl;
@@ -179,7 +183,7 @@ QTF__HOT void qtf__kq_make_q3_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
     }
     const v8i zero = amax < splat(QTF__KQ_GROUP_MAX_EPS);
     for (int i = 0; i < n; ++i) {
-        const v8i l = seli(zero, splati(0), L[i] + splati(nmax));
+        const v8i l = seli(zero, splati(0), L[i] + splati(nmax)); /* once */
         for (int s = 0; s < QTF__KQ_LANES; ++s) Lout[i].v[s] = (int8_t)l[s];
     }
     const v8f scale =
@@ -218,9 +222,10 @@ QTF__HOT void qtf__kq_make_qkx_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
     const v8f min0 = min;
     const v8i flat = qkx3 ? max <= min : max == min;
     const v8f fnmax = splat((float)nmax);
+    const v8i lo = splati(0), hi = splati(nmax);
     v8f iscale = fnmax / (max - min);
     v8f scale = splat(1) / iscale;
-    for (int i = 0; i < n; ++i) L[i] = clampi(vnearest(iscale * (x[i] - min)), 0, nmax);
+    for (int i = 0; i < n; ++i) L[i] = clampi(vnearest(iscale * (x[i] - min)), lo, hi);
     v8f best = fit_error(n, x, w, L, scale, min, use_mad);
     /* As in ggml, every trial is taken relative to the best min found so far
      * (min changes when a trial wins), not to the initial one. nstep < 1:
@@ -235,7 +240,7 @@ QTF__HOT void qtf__kq_make_qkx_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
             if (qkx3) /* the best min can sit at max: v may be Inf or NaN */
                 l = seli(v > splat(0), vnearest(sel(v < fnmax, v, fnmax)), splati(0));
             else
-                l = clampi(vnearest(v), 0, nmax);
+                l = clampi(vnearest(v), lo, hi);
             Laux[i] = l;
             const v8f lf = tof(l), wl = w[i] * lf;
             sum_l += wl;
