@@ -9,7 +9,7 @@
  * importance: a fixed positive per-column vector (mean of squared
  * activations is what llama-imatrix produces: here g^2 + 0.05 for Gaussian g).
  * Times are thread CPU time (a shared machine's other jobs do not count);
- * quantize best of 2, dequantize best of 3. With QTF_BENCH_GGML, ggml's
+ * quantize best of 2, dequantize best of 7. With QTF_BENCH_GGML, ggml's
  * quantize_<type> and dequantize_row_<type> from that library run on the same
  * data, and the output bytes are compared (the target is ratio >= 1.0 with
  * identical bytes). */
@@ -122,7 +122,7 @@ int main(int argc, char **argv) {
                 }
             }
             double dq = 1e30, gdq = 1e30;
-            for (int rep = 0; rep < 3; rep++) {
+            for (int rep = 0; rep < 7; rep++) {
                 double t0 = now();
                 TYPES[k].dequantize(ours, y, (int64_t)n);
                 double t = now() - t0;

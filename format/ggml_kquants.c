@@ -570,103 +570,132 @@ void qtf__ggml_quantize_q6_k(const float *x, void *blocks, int64_t nrows, int64_
 
 /* ---- dequantization ----
  * Each output is one product (and for Q2_K/Q4_K/Q5_K one subtraction) of the
- * same operands in the same order as ggml's dequantize_row_*; with
- * -ffp-contract=off the vectorized loops round exactly like ggml's scalar
- * ones. */
+ * same operands in the same order as ggml's dequantize_row_*. Done in two
+ * vectorizable passes per block: unpack the 256 codes into bytes, then
+ * y = dl[g] * code (- ml[g]) with the per-16 factors dl, ml computed exactly as
+ * ggml computes them; with -ffp-contract=off the vector loops round exactly
+ * like ggml's scalar ones. */
+
+/* y[16g + l] = dl[g] * q[16g + l] - ml[g] */
+static inline void kq_apply_scale_min(float *restrict y, const int8_t *restrict q, const float *dl,
+                                      const float *ml) {
+    for (int g = 0; g < 16; ++g)
+        for (int l = 0; l < 16; ++l) y[16 * g + l] = dl[g] * (float)q[16 * g + l] - ml[g];
+}
+
+/* y[16g + l] = dl[g] * q[16g + l] */
+static inline void kq_apply_scale(float *restrict y, const int8_t *restrict q, const float *dl) {
+    for (int g = 0; g < 16; ++g)
+        for (int l = 0; l < 16; ++l) y[16 * g + l] = dl[g] * (float)q[16 * g + l];
+}
 
 QTF__HOT void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q2_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q2_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d = kq_get_f16(b + 80), dmin = kq_get_f16(b + 82);
-        const uint8_t *sc = b, *q = b + 16;
-        for (int half = 0; half < 2; ++half, q += 32) {
-            for (int shift = 0; shift < 8; shift += 2) {
-                for (int k = 0; k < 2; ++k, ++sc, y += 16) {
-                    const float dl = d * (float)(*sc & 0xF), ml = dmin * (float)(*sc >> 4);
-                    const uint8_t *qq = q + 16 * k;
-                    for (int l = 0; l < 16; ++l) y[l] = dl * (float)((qq[l] >> shift) & 3) - ml;
-                }
-            }
+        int8_t q[QTF__QK_K];
+        float dl[16], ml[16];
+        /* output 128h + 32j + l: bits 2j of qs[32h + l]; factors per 16 */
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    q[128 * h + 32 * j + l] = (int8_t)((b[16 + 32 * h + l] >> (2 * j)) & 3);
+        for (int g = 0; g < 16; ++g) {
+            dl[g] = d * (float)(b[g] & 0xF);
+            ml[g] = dmin * (float)(b[g] >> 4);
         }
+        kq_apply_scale_min(y, q, dl, ml);
     }
 }
 
 QTF__HOT void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q3_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q3_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d_all = kq_get_f16(b + 108);
-        const uint8_t *hm = b, *q = b + 32, *scales = b + 96;
-        int is = 0;
-        unsigned m = 1;
-        for (int half = 0; half < 2; ++half, q += 32) {
-            for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
-                for (int k = 0; k < 2; ++k, ++is, y += 16) {
-                    const float dl = d_all * (float)kq_q3_scale(scales, is);
-                    const uint8_t *qq = q + 16 * k, *hh = hm + 16 * k;
-                    for (int l = 0; l < 16; ++l)
-                        y[l] = dl * (float)((int)((qq[l] >> shift) & 3) - ((hh[l] & m) ? 0 : 4));
-                }
-            }
-        }
+        int8_t q[QTF__QK_K];
+        float dl[16];
+        /* output 128h + 32j + l: bits 2j of qs[32h + l], minus 4 unless bit
+         * 4h + j of hmask[l] is set */
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    q[128 * h + 32 * j + l] =
+                        (int8_t)((uint8_t)(((b[32 + 32 * h + l] >> (2 * j)) & 3) |
+                                           (((b[l] >> (4 * h + j)) & 1) << 2)) -
+                                 4);
+        for (int g = 0; g < 16; ++g) dl[g] = d_all * (float)kq_q3_scale(b + 96, g);
+        kq_apply_scale(y, q, dl);
+    }
+}
+
+/* Q4_K/Q5_K factors per 32 (sub-block), as ggml: d * sc and dmin * m. */
+static inline void kq_k4_factors(const uint8_t *b, float d, float dmin, float *dl, float *ml) {
+    for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        kq_scale_min_k4(j, b + 4, &sc, &m);
+        dl[2 * j] = dl[2 * j + 1] = d * (float)sc;
+        ml[2 * j] = ml[2 * j + 1] = dmin * (float)m;
     }
 }
 
 QTF__HOT void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q4_K_BLOCK_BYTES) {
-        const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
-        const uint8_t *q = b + 16;
-        for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
-            uint8_t sc, m;
-            kq_scale_min_k4(is, b + 4, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            kq_scale_min_k4(is + 1, b + 4, &sc, &m);
-            const float d2 = d * (float)sc, m2 = dmin * (float)m;
-            for (int l = 0; l < 32; ++l) y[l] = d1 * (float)(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; ++l) y[32 + l] = d2 * (float)(q[l] >> 4) - m2;
-        }
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q4_K_BLOCK_BYTES, y += QTF__QK_K) {
+        int8_t q[QTF__QK_K];
+        float dl[16], ml[16];
+        kq_k4_factors(b, kq_get_f16(b), kq_get_f16(b + 2), dl, ml);
+        /* output 64c + l: low nibble of qs[32c + l]; 64c + 32 + l: high */
+        for (int c = 0; c < 4; ++c)
+            for (int l = 0; l < 32; ++l) {
+                q[64 * c + l] = (int8_t)(b[16 + 32 * c + l] & 0xF);
+                q[64 * c + 32 + l] = (int8_t)(b[16 + 32 * c + l] >> 4);
+            }
+        kq_apply_scale_min(y, q, dl, ml);
     }
 }
 
 QTF__HOT void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q5_K_BLOCK_BYTES) {
-        const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q5_K_BLOCK_BYTES, y += QTF__QK_K) {
+        int8_t q[QTF__QK_K];
+        float dl[16], ml[16];
+        kq_k4_factors(b, kq_get_f16(b), kq_get_f16(b + 2), dl, ml);
         const uint8_t *qh = b + 16, *ql = b + 48;
-        unsigned u1 = 1, u2 = 2;
-        for (int is = 0; is < 8; is += 2, ql += 32, y += 64, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            kq_scale_min_k4(is, b + 4, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            kq_scale_min_k4(is + 1, b + 4, &sc, &m);
-            const float d2 = d * (float)sc, m2 = dmin * (float)m;
-            for (int l = 0; l < 32; ++l)
-                y[l] = d1 * (float)((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l)
-                y[32 + l] = d2 * (float)((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
-        }
+        /* as Q4_K, plus 16 where bit 2c (low nibble) / 2c + 1 (high) of
+         * qh[l] is set */
+        for (int c = 0; c < 4; ++c)
+            for (int l = 0; l < 32; ++l) {
+                q[64 * c + l] = (int8_t)((uint8_t)((ql[32 * c + l] & 0xF) |
+                                                   (((qh[l] >> (2 * c)) & 1) << 4)));
+                q[64 * c + 32 + l] = (int8_t)((uint8_t)((ql[32 * c + l] >> 4) |
+                                                        (((qh[l] >> (2 * c + 1)) & 1) << 4)));
+            }
+        kq_apply_scale_min(y, q, dl, ml);
     }
 }
 
 QTF__HOT void qtf__ggml_dequantize_q6_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q6_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q6_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d = kq_get_f16(b + 208);
-        const uint8_t *ql = b, *qh = b + 128;
         const int8_t *sc = (const int8_t *)(b + 192);
-        for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+        int8_t q[QTF__QK_K];
+        float dl[16];
+        /* output 128h + 32k + l: a nibble of ql[64h + l (+32 for odd k)] (low
+         * for k < 2) with bits 2k of qh[32h + l] on top, minus 32 */
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
             for (int l = 0; l < 32; ++l) {
-                const int is = l / 16;
-                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                /* (d * sc) * q, as ggml groups it */
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                q[128 * h + l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                q[128 * h + 32 + l] =
+                    (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                q[128 * h + 64 + l] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                q[128 * h + 96 + l] =
+                    (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
             }
         }
+        /* (d * sc) * q, as ggml groups it */
+        for (int g = 0; g < 16; ++g) dl[g] = d * (float)sc[g];
+        kq_apply_scale(y, q, dl);
     }
 }
