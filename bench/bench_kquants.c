@@ -9,7 +9,9 @@
  * importance: a fixed positive per-column vector (mean of squared
  * activations is what llama-imatrix produces: here g^2 + 0.05 for Gaussian g).
  * Times are thread CPU time (a shared machine's other jobs do not count);
- * quantize best of 2, dequantize best of 7. With QTF_BENCH_GGML, ggml's
+ * quantize best of 2, dequantize the whole matrix best of 7 (bound by memory
+ * bandwidth on a busy machine) and a 64-row chunk (L2-resident output) best of
+ * 200 (the compute rate). With QTF_BENCH_GGML, ggml's
  * quantize_<type> and dequantize_row_<type> from that library run on the same
  * data, and the output bytes are compared (the target is ratio >= 1.0 with
  * identical bytes). */
@@ -20,7 +22,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "ggml_kquants.h"
+#include "format/ggml_kquants.h"
 
 typedef void (*quant_fn)(const float *, void *, int64_t, int64_t, const float *);
 typedef void (*dequant_fn)(const void *, float *, int64_t);
@@ -94,7 +96,8 @@ int main(int argc, char **argv) {
     printf("%lld x %lld t4, 1 thread, thread CPU time%s%s\n\n", (long long)rows,
            (long long)cols, lib ? "; ggml from " : "", lib ? ggml_path : "");
     printf("| type | importance | quantize M w/s | ggml M w/s | ratio | bytes equal | "
-           "dequantize G w/s | ggml G w/s |\n|---|---|---|---|---|---|---|---|\n");
+           "dequantize G w/s | ggml G w/s | dequantize 64 rows G w/s | ggml 64 rows G w/s |\n"
+           "|---|---|---|---|---|---|---|---|---|---|\n");
     for (size_t k = 0; k < sizeof TYPES / sizeof *TYPES; k++) {
         const size_t nbytes = n / 256 * TYPES[k].bytes;
         ggml_quant_fn gq = NULL;
@@ -134,16 +137,32 @@ int main(int argc, char **argv) {
                     if (t < gdq) gdq = t;
                 }
             }
+            /* the compute rate: a 64-row chunk whose output stays in L2 */
+            const int64_t chunk = (rows < 64 ? rows : 64) * cols;
+            double cq = 1e30, gcq = 1e30;
+            for (int rep = 0; rep < 200; rep++) {
+                double t0 = now();
+                TYPES[k].dequantize(ours, y, chunk);
+                double t = now() - t0;
+                if (t < cq) cq = t;
+                if (gd) {
+                    t0 = now();
+                    gd(ours, y, chunk);
+                    t = now() - t0;
+                    if (t < gcq) gcq = t;
+                }
+            }
             const double mq = (double)n / best * 1e-6;
             if (gq) {
                 const double mg = (double)n / gbest * 1e-6;
-                printf("| %s | %s | %.1f | %.1f | %.2f | %s | %.2f | %.2f |\n", TYPES[k].name,
-                       use ? "yes" : "no", mq, mg, mq / mg,
+                printf("| %s | %s | %.1f | %.1f | %.2f | %s | %.2f | %.2f | %.2f | %.2f |\n",
+                       TYPES[k].name, use ? "yes" : "no", mq, mg, mq / mg,
                        memcmp(ours, theirs, nbytes) == 0 ? "yes" : "NO", (double)n / dq * 1e-9,
-                       gd ? (double)n / gdq * 1e-9 : 0.0);
+                       gd ? (double)n / gdq * 1e-9 : 0.0, (double)chunk / cq * 1e-9,
+                       gd ? (double)chunk / gcq * 1e-9 : 0.0);
             } else {
-                printf("| %s | %s | %.1f | - | - | - | %.2f | - |\n", TYPES[k].name,
-                       use ? "yes" : "no", mq, (double)n / dq * 1e-9);
+                printf("| %s | %s | %.1f | - | - | - | %.2f | - | %.2f | - |\n", TYPES[k].name,
+                       use ? "yes" : "no", mq, (double)n / dq * 1e-9, (double)chunk / cq * 1e-9);
             }
             fflush(stdout);
         }

@@ -61,7 +61,7 @@ static inline int kq_clamp_int(int v, int lo, int hi) {
 
 /* Q2_K/Q3_K low bits: in each half of 128 codes, byte l holds codes l, l+32,
  * l+64, l+96 at bit offsets 0, 2, 4, 6. */
-static void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
+static QTF__ALWAYS_INLINE void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
     for (int j = 0; j < QTF__QK_K; j += 128)
         for (int l = 0; l < 32; ++l)
             qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
@@ -71,7 +71,7 @@ static void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
 /* Q4_K/Q5_K 6-bit (scale, min) pairs of 8 sub-blocks in 12 bytes: sub-blocks
  * 0-3 in the low 6 bits of bytes 0-3 (scale) and 4-7 (min); sub-blocks 4-7 as
  * nibbles in bytes 8-11 with their top 2 bits in the top bits of bytes 0-7. */
-static void kq_pack_scale_min_k4(uint8_t *scales, const uint8_t *ls, const uint8_t *lm) {
+static QTF__ALWAYS_INLINE void kq_pack_scale_min_k4(uint8_t *scales, const uint8_t *ls, const uint8_t *lm) {
     for (int j = 0; j < 8; ++j) {
         if (j < 4) {
             scales[j] = ls[j];
@@ -98,7 +98,7 @@ static inline void kq_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t
 /* Q3_K 6-bit sub-block scales (stored + 32) in 12 bytes: low nibbles of
  * sub-blocks 0-7 / 8-15 in the low / high nibbles of bytes 0-7; the top 2
  * bits of sub-block j at bit 2*(j/4) of byte 8 + j%4. */
-static void kq_pack_q3_scales(uint8_t *scales, const int *l6) {
+static QTF__ALWAYS_INLINE void kq_pack_q3_scales(uint8_t *scales, const int *l6) {
     memset(scales, 0, 12);
     for (int j = 0; j < 16; ++j) {
         int l = l6[j];
@@ -121,7 +121,7 @@ static inline int kq_q3_scale(const uint8_t *scales, int j) {
 /* Q4_K/Q5_K final codes: with d and dmin as stored, each sub-block's codes
  * are nearest_int((x + dm) / d) in [0, nmax]. A sub-block whose d is 0 keeps
  * the codes of its search, as in ggml. */
-static void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_all, float dmin_all,
+static QTF__ALWAYS_INLINE void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_all, float dmin_all,
                              int nmax, uint8_t *L) {
     for (int j = 0; j < QTF__QK_K / 32; ++j) {
         uint8_t sc, m;
@@ -137,7 +137,7 @@ static void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_
 }
 
 /* The same for Q2_K (16-element sub-blocks, nibble scale and min). */
-static void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_all,
+static QTF__ALWAYS_INLINE void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_all,
                              float dmin_all, uint8_t *L) {
     for (int j = 0; j < QTF__QK_K / 16; ++j) {
         const float d = d_all * (float)(blk_scales[j] & 0xF);
@@ -154,23 +154,23 @@ static void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_
 
 /* dst[i].v[s] = src[stride * s + i]: element i of sub-block s of a group of 8
  * consecutive sub-blocks of `stride` elements. */
-static inline void kq_gather(qtf__kq_lanes_f *dst, const float *src, int n, int stride) {
+static QTF__ALWAYS_INLINE void kq_gather(qtf__kq_lanes_f *dst, const float *src, int n, int stride) {
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < QTF__KQ_LANES; ++s) dst[i].v[s] = src[stride * s + i];
 }
 
-static inline void kq_scatter_u8(uint8_t *dst, const qtf__kq_lanes_u8 *src, int n) {
+static QTF__ALWAYS_INLINE void kq_scatter_u8(uint8_t *dst, const qtf__kq_lanes_u8 *src, int n) {
     for (int s = 0; s < QTF__KQ_LANES; ++s)
         for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
 }
 
-static inline void kq_scatter_i8(int8_t *dst, const qtf__kq_lanes_i8 *src, int n) {
+static QTF__ALWAYS_INLINE void kq_scatter_i8(int8_t *dst, const qtf__kq_lanes_i8 *src, int n) {
     for (int s = 0; s < QTF__KQ_LANES; ++s)
         for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
 }
 
 /* Per-lane sequential sum of w[i].v[s] over i (ggml's sumw / sw[j]). */
-static inline void kq_lane_sums(float *out, const qtf__kq_lanes_f *w, int n) {
+static QTF__ALWAYS_INLINE void kq_lane_sums(float *out, const qtf__kq_lanes_f *w, int n) {
     for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] = 0;
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] += w[i].v[s];
@@ -185,7 +185,7 @@ static inline float kq_sum_sq(const float *x) {
 }
 
 /* Importance weights qw * sqrt(sigma2 + x^2), transposed. */
-static inline void kq_importance_weights(qtf__kq_lanes_f *wt, const qtf__kq_lanes_f *xt,
+static QTF__ALWAYS_INLINE void kq_importance_weights(qtf__kq_lanes_f *wt, const qtf__kq_lanes_f *xt,
                                          const float *qw, int n, float sigma2) {
     for (int i = 0; i < n; ++i)
         for (int s = 0; s < QTF__KQ_LANES; ++s)
@@ -276,7 +276,7 @@ QTF__HOT static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw
 /* Final codes from the stored scales, then the split into hmask (bit 2 of
  * code j at bit j/32 of byte j%32) and the 2-bit planes. L holds codes + 4
  * (0..7) on entry for sub-blocks that keep their search codes. */
-static void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
+static QTF__ALWAYS_INLINE void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
     uint8_t *const hmask = y, *const qs = y + 32, *const scales = y + 96;
     const float d_all = kq_get_f16(y + 108);
     for (int j = 0; j < 16; ++j) {
@@ -289,13 +289,12 @@ static void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
     }
     memset(hmask, 0, 32);
     uint8_t low[QTF__QK_K];
-    for (int j = 0; j < QTF__QK_K; ++j) {
-        int l = L[j];
-        if (l > 3) {
-            hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            l -= 4;
+    for (int b = 0; b < 8; ++b) {
+        for (int l = 0; l < 32; ++l) {
+            const int e = 32 * b + l, hi = L[e] > 3;
+            hmask[l] |= (uint8_t)(hi << b);
+            low[e] = (uint8_t)(L[e] - 4 * hi);
         }
-        low[j] = (uint8_t)l;
     }
     kq_pack_2bit(qs, low);
 }
@@ -361,7 +360,7 @@ QTF__HOT static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw
 /* ggml's reference search of one super-block: per 32-element sub-block,
  * weights av_x + |x| and make_qkx2_quants; 6-bit scales and mins relative to
  * the largest. Fills the block's d, dmin, scales; returns the codes in L. */
-static inline void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
+static QTF__ALWAYS_INLINE void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
                                  int nstep, uint8_t *L) {
     qtf__kq_lanes_f xt[32], wt[32];
     qtf__kq_lanes_u8 Lt[32];
@@ -397,7 +396,7 @@ static inline void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmi
 
 /* The importance-weighted search: weights qw * sqrt(sigma2 + x^2),
  * make_qkx3_quants per sub-block, make_qp_quants for the 6-bit scales. */
-static inline void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
+static QTF__ALWAYS_INLINE void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
                                   uint8_t *L) {
     qtf__kq_lanes_f xt[32], wt[32];
     qtf__kq_lanes_u8 Lt[32];
