@@ -192,6 +192,17 @@ static QTF__ALWAYS_INLINE void kq_importance_weights(qtf__kq_lanes_f *wt, const 
             wt[i].v[s] = qw[n * s + i] * sqrtf(sigma2 + xt[i].v[s] * xt[i].v[s]);
 }
 
+/* The importance-weighted paths' per-group inputs for 8 sub-blocks of n
+ * weights starting at x: transposed values xt, weights qw * sqrt(sigma2 +
+ * x^2) in wt, and each sub-block's weight sum (ggml's sw[j]) in sw[0..8). */
+static QTF__ALWAYS_INLINE void kq_lanes_importance(qtf__kq_lanes_f *xt, qtf__kq_lanes_f *wt,
+                                                   float *sw, const float *x, const float *qw,
+                                                   int n, float sigma2) {
+    kq_gather(xt, x, n, n);
+    kq_importance_weights(wt, xt, qw, n, sigma2);
+    kq_lane_sums(sw, wt, n);
+}
+
 /* make_qx_quants on one group of n values (Q3_K's scales of scales): the
  * lane kernel with every lane holding the same group; lane 0 is the answer. */
 static float kq_make_qx_single(int n, int nmax, const float *x, const float *w, int8_t *L) {
@@ -255,9 +266,7 @@ QTF__HOT static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw
     for (int g = 0; g < 2; ++g) {
         qtf__kq_lanes_f xt[16], wt[16];
         qtf__kq_lanes_u8 Lt[16];
-        kq_gather(xt, x + 128 * g, 16, 16);
-        kq_importance_weights(wt, xt, qw_block + 128 * g, 16, sigma2);
-        kq_lane_sums(sw + 8 * g, wt, 16);
+        kq_lanes_importance(xt, wt, sw + 8 * g, x + 128 * g, qw_block + 128 * g, 16, sigma2);
         qtf__kq_make_qkx_lanes(16, 3, xt, wt, Lt, scales + 8 * g, mins + 8 * g, -0.9f, 0.05f, 36,
                                0, 1);
         kq_scatter_u8(L + 128 * g, Lt, 16);
@@ -341,9 +350,7 @@ QTF__HOT static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw
     for (int g = 0; g < 2; ++g) {
         qtf__kq_lanes_f xt[16], wt[16];
         qtf__kq_lanes_i8 Lt[16];
-        kq_gather(xt, x + 128 * g, 16, 16);
-        kq_importance_weights(wt, xt, qw_block + 128 * g, 16, sigma2);
-        kq_lane_sums(sw + 8 * g, wt, 16);
+        kq_lanes_importance(xt, wt, sw + 8 * g, x + 128 * g, qw_block + 128 * g, 16, sigma2);
         qtf__kq_make_qx_lanes(16, 4, xt, wt, Lt, scales + 8 * g);
         kq_scatter_i8(L + 128 * g, Lt, 16);
     }
@@ -403,9 +410,7 @@ static QTF__ALWAYS_INLINE void k4_scales_impl(const float *x, uint8_t *y, int nm
     uint8_t ls[8], lm[8];
     float mins[8], scales[8], sw[8];
     const float sigma2 = 2 * kq_sum_sq(x) / QTF__QK_K;
-    kq_gather(xt, x, 32, 32);
-    kq_importance_weights(wt, xt, qw_block, 32, sigma2);
-    kq_lane_sums(sw, wt, 32);
+    kq_lanes_importance(xt, wt, sw, x, qw_block, 32, sigma2);
     qtf__kq_make_qkx_lanes(32, nmax, xt, wt, Lt, scales, mins, -0.9f, 0.05f, 36, 0, 1);
     kq_scatter_u8(L, Lt, 32);
     const float d_block = qtf__kq_make_qp(8, 63, scales, ls, sw);
