@@ -288,20 +288,34 @@ static float e8m0_half(uint8_t e) {
     return v;
 }
 
-static int mxfp4_index(float x, float d) {
-    int best = 0;
-    float best_err = fabsf((float)mxfp4_values[0] * d - x);
-    for (int i = 1; i < 16; i++) {
-        float err = fabsf((float)mxfp4_values[i] * d - x);
-        if (err < best_err) {
-            best = i;
-            best_err = err;
+/* ggml's best_index_mxfp4 for 32 elements: over the 16 codes in order, the
+ * first of least |k*d - x|. The codes 8..15 are the negatives of 0..7, so
+ * with a = |x| every error is |k*d - a| for k in 0 1 2 3 4 6 8 12 (k*d is
+ * exact: d is a power of two): for x >= 0 the negative codes never win (their
+ * error exceeds that of code 0 or equals it, later), for x < 0 the positive
+ * codes 1..7 never win and code 0 precedes code 8. So the search runs over 8
+ * magnitudes, first minimum kept, and a negative x moves a nonzero result to
+ * code + 8. Loops over the elements, which vectorize. */
+static inline void mxfp4_codes(int32_t *code, const float *xb, float d) {
+    float a[QTF__QK], best[QTF__QK];
+    for (int j = 0; j < QTF__QK; j++) {
+        a[j] = fabsf(xb[j]);
+        best[j] = a[j]; /* code 0: |0*d - x| */
+        code[j] = 0;
+    }
+    for (int i = 1; i < 8; i++) {
+        const float v = (float)mxfp4_values[i] * d;
+        for (int j = 0; j < QTF__QK; j++) {
+            const float err = fabsf(v - a[j]);
+            const int better = err < best[j];
+            best[j] = better ? err : best[j];
+            code[j] = better ? i : code[j];
         }
     }
-    return best;
+    for (int j = 0; j < QTF__QK; j++) code[j] += (xb[j] < 0.0f && code[j] > 0) ? 8 : 0;
 }
 
-void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     (void)imp; /* quantize_mxfp4 ignores the importance */
     for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__MXFP4_GGML_BYTES) {
         const float *xb = x + b * QTF__QK;
@@ -314,8 +328,9 @@ void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *i
         const uint8_t e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
         const float d = e8m0_half(e);
         out[0] = e;
-        for (int j = 0; j < 16; j++)
-            out[1 + j] = (uint8_t)(mxfp4_index(xb[j], d) | (mxfp4_index(xb[j + 16], d) << 4));
+        int32_t code[QTF__QK];
+        mxfp4_codes(code, xb, d);
+        for (int j = 0; j < 16; j++) out[1 + j] = (uint8_t)(code[j] | (code[j + 16] << 4));
     }
 }
 

@@ -25,29 +25,12 @@
 #include "ggml_kquants_search.h"
 #include "ggml_legacy.h"
 
-/* The weighted fits are ggml's make_qx_quants (symmetric: Q4_0 nmax 8,
- * Q5_0 nmax 16) and make_qkx3_quants (scale and minimum: Q4_1 nmax 15,
- * Q5_1 nmax 31; rmin -0.9, rdelta 0.05, 36 steps, squared error), shared
- * with the K-quants (format/ggml_kquants_search.c). */
-static float fit_symmetric(int nmax, const float *x, int8_t *L, const float *w) {
-    return qtf__kq_make_qx(QTF__QK, nmax, x, L, w);
-}
-
-static float fit_affine(int nmax, const float *x, const float *w, uint8_t *L, float *neg_min) {
-    uint8_t Laux[QTF__QK];
-    return qtf__kq_make_qkx3(QTF__QK, nmax, x, w, L, neg_min, Laux, -0.9f, 0.05f, 36, 0);
-}
-
 /* sigma2 of the weighted paths: the mean square of the whole row, summed in
  * element order (ggml's loop), divided by the row length. */
 static float row_sigma2(const float *x, int64_t n) {
     float s = 0.0f;
     for (int64_t j = 0; j < n; j++) s += x[j] * x[j];
     return s / (float)n;
-}
-
-static void block_weights(float *w, const float *x, const float *imp, float sigma2) {
-    for (int j = 0; j < QTF__QK; j++) w[j] = imp[j] * sqrtf(sigma2 + x[j] * x[j]);
 }
 
 /* codes 0..31 of elements j and j + 16 -> qs nibbles and the qh bit field */
@@ -59,31 +42,79 @@ static inline void pack5(uint8_t *qh_qs, const uint8_t *L) {
     qtf__st32(qh_qs, qh);
 }
 
-void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
+/* The weighted fits are ggml's make_qx_quants (symmetric: Q4_0 nmax 8,
+ * Q5_0 nmax 16) and make_qkx3_quants (scale and minimum: Q4_1 nmax 15,
+ * Q5_1 nmax 31; rmin -0.9, rdelta 0.05, 36 steps, squared error), shared
+ * with the K-quants (format/ggml_kquants_search.c), which run 8 blocks at a
+ * time, one per SIMD lane, each with ggml's own sequence of operations.
+ *
+ * One row: the blocks in groups of 8 (unused lanes get zeros, an all-zero
+ * block, and are dropped); `put` writes block s of the group from its codes
+ * (code of element j in L[j]), scale and minimum. */
+typedef void (*put_block_fn)(uint8_t *out, const uint8_t *L, float d, float neg_min);
+
+static void weighted_row(const float *x, uint8_t *out, int64_t n, const float *imp, int nmax,
+                         int affine, uint32_t block_bytes, put_block_fn put) {
     const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    int8_t L[QTF__QK];
-    for (int64_t b = 0; b < n / QTF__QK; b++, out += 18) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(8, xb, L, w)));
-        for (int j = 0; j < 16; j++) out[2 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+    const int64_t nb = n / QTF__QK;
+    qtf__kq_lanes_f xl[QTF__QK], wl[QTF__QK];
+    qtf__kq_lanes_i8 Ls[QTF__QK];
+    qtf__kq_lanes_u8 La[QTF__QK];
+    float scale[QTF__KQ_LANES], neg_min[QTF__KQ_LANES];
+    for (int64_t b0 = 0; b0 < nb; b0 += QTF__KQ_LANES) {
+        const int lanes = nb - b0 < QTF__KQ_LANES ? (int)(nb - b0) : QTF__KQ_LANES;
+        memset(xl, 0, sizeof xl);
+        memset(wl, 0, sizeof wl);
+        for (int s = 0; s < lanes; s++) {
+            const float *xb = x + (b0 + s) * QTF__QK, *ib = imp + (b0 + s) * QTF__QK;
+            for (int j = 0; j < QTF__QK; j++) {
+                xl[j].v[s] = xb[j];
+                wl[j].v[s] = ib[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+            }
+        }
+        if (affine)
+            qtf__kq_make_qkx_lanes(QTF__QK, nmax, xl, wl, La, scale, neg_min, -0.9f, 0.05f, 36,
+                                   0, 1);
+        else
+            qtf__kq_make_qx_lanes(QTF__QK, nmax, xl, wl, Ls, scale);
+        for (int s = 0; s < lanes; s++) {
+            uint8_t L[QTF__QK];
+            for (int j = 0; j < QTF__QK; j++) L[j] = affine ? La[j].v[s] : (uint8_t)Ls[j].v[s];
+            put(out + (uint64_t)(b0 + s) * block_bytes, L, scale[s], affine ? neg_min[s] : 0.0f);
+        }
     }
 }
 
+static void put_q4_0(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    (void)neg_min;
+    qtf__st16(out, qtf__f16_bits(d));
+    for (int j = 0; j < 16; j++) out[2 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+static void put_q4_1(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(-neg_min));
+    for (int j = 0; j < 16; j++) out[4 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+static void put_q5_0(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    (void)neg_min;
+    qtf__st16(out, qtf__f16_bits(d));
+    pack5(out + 2, L);
+}
+
+static void put_q5_1(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(-neg_min));
+    pack5(out + 4, L);
+}
+
+void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    weighted_row(x, out, n, imp, 8, 0, 18, put_q4_0);
+}
+
 void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    uint8_t L[QTF__QK];
-    for (int64_t b = 0; b < n / QTF__QK; b++, out += 20) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        float neg_min;
-        float d = fit_affine(15, xb, w, L, &neg_min);
-        qtf__st16(out, qtf__f16_bits(d));
-        qtf__st16(out + 2, qtf__f16_bits(-neg_min));
-        for (int j = 0; j < 16; j++) out[4 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
-    }
+    weighted_row(x, out, n, imp, 15, 1, 20, put_q4_1);
 }
 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
@@ -133,15 +164,7 @@ QTF__HOT void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const 
         for (int64_t b = 0; b < nb; b++) q5_0_block_ref(x + b * QTF__QK, out + b * 22);
         return;
     }
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    int8_t L[QTF__QK];
-    for (int64_t b = 0; b < nb; b++, out += 22) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(16, xb, L, w)));
-        pack5(out + 2, (const uint8_t *)L);
-    }
+    weighted_row(x, out, n, imp, 16, 0, QTF__Q5_0_BYTES, put_q5_0);
 }
 
 QTF__HOT void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
@@ -150,18 +173,7 @@ QTF__HOT void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const 
         for (int64_t b = 0; b < nb; b++) q5_1_block_ref(x + b * QTF__QK, out + b * 24);
         return;
     }
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    uint8_t L[QTF__QK];
-    for (int64_t b = 0; b < nb; b++, out += 24) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        float neg_min;
-        float d = fit_affine(31, xb, w, L, &neg_min);
-        qtf__st16(out, qtf__f16_bits(d));
-        qtf__st16(out + 2, qtf__f16_bits(-neg_min));
-        pack5(out + 4, L);
-    }
+    weighted_row(x, out, n, imp, 31, 1, QTF__Q5_1_BYTES, put_q5_1);
 }
 
 /* dequantize_row_q5_0 / q5_1: the integer code times d (plus m), one
