@@ -120,13 +120,7 @@ void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
  * magnitude; codes truncate x/d + 16.5 (so round half up) and clip at 31. */
 static inline void q5_0_block_ref(const float *x, uint8_t *out) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QTF__QK; j++) {
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
+    const float max = qtf__ggml_first_absmax(x, QTF__QK);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qtf__st16(out, qtf__f16_bits(d));
@@ -144,11 +138,8 @@ static inline void q5_0_block_ref(const float *x, uint8_t *out) {
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
 static inline void q5_1_block_ref(const float *x, uint8_t *out) {
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < QTF__QK; j++) {
-        if (x[j] < min) min = x[j];
-        if (x[j] > max) max = x[j];
-    }
+    float min, max;
+    qtf__ggml_minmax(&min, &max, x, QTF__QK);
     const float d = (max - min) / 31.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qtf__st16(out, qtf__f16_bits(d));
