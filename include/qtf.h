@@ -452,15 +452,26 @@ QTF_API qtf_status qtf_file_verify(const qtf_file *f, unsigned threads, qtf_stat
 typedef struct qtf_writer qtf_writer;
 
 typedef struct qtf_writer_options {
-    unsigned version;
+    unsigned version;           /* any version 1..QTF_WRITER_OPTIONS_VERSION */
     uint32_t alignment;         /* 0 = QTF_DEFAULT_ALIGNMENT */
-    unsigned flags;             /* none defined yet */
+    unsigned flags;             /* QTF_WRITER_* */
+    /* version 2: files that must never be replaced by the output (the inputs
+     * the file is made from), compared by device and inode, so that no other
+     * path or link to them is replaced either (QTF_E_INVALID_ARG). */
+    const char *const *protected_paths;
+    size_t n_protected;
 } qtf_writer_options;
-#define QTF_WRITER_OPTIONS_VERSION 1
-#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0 }
+#define QTF_WRITER_OPTIONS_VERSION 2
+#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0, NULL, 0 }
+/* Refuse (QTF_E_INVALID_ARG) an existing file at the destination instead of
+ * replacing it; a tool's `--force` clears this flag. */
+#define QTF_WRITER_NO_REPLACE 0x1u
 
 /* Creates a temp file in path's directory. Nothing appears at `path` until
- * qtf_writer_finish() succeeds. */
+ * qtf_writer_finish() succeeds. An existing regular file at `path` is
+ * replaced (unless QTF_WRITER_NO_REPLACE); an existing character device is
+ * written in place and never unlinked (a FIFO, socket, block device or
+ * directory is refused: QTF_E_INVALID_ARG). */
 QTF_API qtf_status qtf_writer_create(qtf_writer **out, const char *path,
                                      const qtf_writer_options *opts);
 
@@ -505,7 +516,9 @@ QTF_API qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *d
 
 /* Writes metadata, directory and header, fsyncs, renames over `path`, fsyncs
  * the directory. Frees the writer whatever the outcome; on failure nothing is
- * left at `path` (an existing file there is untouched). */
+ * left at `path` (an existing file there is untouched), except when only the
+ * directory fsync failed: QTF_E_IO says so, the file is in place but its new
+ * name may not survive a crash. */
 QTF_API qtf_status qtf_writer_finish(qtf_writer *w);
 
 /* Discards everything (removes the temp file) and frees. NULL is a no-op. */
