@@ -584,6 +584,27 @@ QTF_API qtf_status qtf_encoding_layout(qtf_part_layout *out, uint32_t *out_n,
 QTF_API double qtf_encoding_bits_per_weight(const qtf_encoding *enc, uint32_t n_dims,
                                             const uint64_t *dims);
 
+/* Where the quantization codes of an encoding are, for code histograms. */
+typedef struct qtf_code_info {
+    uint32_t part;              /* index of the part that holds the codes */
+    uint32_t bits;              /* bits per code (1..8) */
+    int is_signed;              /* codes are two's complement bytes (q8_0) */
+    int indexes_lut;            /* codes index a look-up table (pal) */
+} qtf_code_info;
+
+/* QTF_E_UNSUPPORTED when the encoding has no codes that can be listed (the
+ * float encodings, the K-quants whose code bits are scattered). */
+QTF_API qtf_status qtf_encoding_code_info(qtf_code_info *out, const qtf_encoding *enc);
+
+/* Unpacks the codes held in a decoded code part (qtf_part_decode of part
+ * qtf_code_info.part) into one byte per code; *out_n = the count (elements,
+ * or elements / dim for vector palettes). `cap` must be at least the element
+ * count. QTF_E_ENCODING when `size` does not match the layout. */
+QTF_API qtf_status qtf_encoding_unpack_codes(uint8_t *codes, uint64_t cap, uint64_t *out_n,
+                                             const qtf_encoding *enc, uint32_t n_dims,
+                                             const uint64_t *dims, const void *part,
+                                             uint64_t size);
+
 /* ==========================================================================
  *  6. QUANTIZATION AND DEQUANTIZATION
  * ========================================================================== */
