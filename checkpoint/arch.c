@@ -8,8 +8,8 @@
 
 #include <jansson.h>
 
-#include "arch.h"
-#include "container.h"
+#include "checkpoint/arch.h"
+#include "common/common.h"
 
 #define L(hf, gguf) { "model.layers.{N}." hf, "blk.{N}." gguf, QTF_ARCH_PERMUTE_NONE, 0, -1 }
 #define LIN(hf, gguf) { "model.layers.{N}." hf, "blk.{N}." gguf, QTF_ARCH_PERMUTE_NONE, 0, 1 }

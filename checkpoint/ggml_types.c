@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <strings.h>
 
-#include "gguf.h"
-#include "internal.h"
+#include "checkpoint/gguf.h"
+#include "common/common.h"
 
 /* Indexed by ggml type id; a NULL name marks an id that is unused or was
  * removed from the format. */

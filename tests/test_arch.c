@@ -11,9 +11,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "arch.h"
-#include "gguf.h"
-#include "source.h"
+#include "checkpoint/arch.h"
+#include "checkpoint/gguf.h"
+#include "checkpoint/source.h"
 
 TestSuite(arch);
 
