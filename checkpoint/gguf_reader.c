@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/names.h"
 #include "checkpoint/gguf.h"
-#include "common/common.h"
 
 /* Smallest records on disk, used to bound counts by the bytes present before
  * anything is allocated: key length + 1-byte key + value type + 1-byte value;
@@ -50,8 +50,8 @@ struct qtf_gguf {
     unsigned char *owned;       /* metadata-only: the header copy */
     gg_kv *kv;
     qtf_gguf_tensor *tensors;
-    struct sorted_name *key_index;    /* kv_count entries, by key */
-    struct sorted_name *tensor_index; /* tensor_count entries, by name */
+    qtf__name_index key_index;
+    qtf__name_index tensor_index;
     uint64_t heap;              /* bytes requested from the allocator */
 };
 
@@ -243,57 +243,16 @@ static qtf_status check_typed_key(const qtf_gguf *g, const gg_kv *kv) {
     return QTF_OK;
 }
 
-/* Keys and tensor names sorted by their bytes: duplicates are neighbours,
- * and lookups are binary searches (no hashing an adversary could steer). */
-typedef struct sorted_name {
-    const char *s;
-    uint32_t len;
-    uint32_t item;
-} sorted_name;
-
-static int cmp_bytes(const char *a, uint32_t al, const char *b, uint32_t bl) {
-    int c = memcmp(a, b, al < bl ? al : bl);
-    return c ? c : (al > bl) - (al < bl);
+static void kv_name_of(const void *ctx, uint32_t item, const char **s, size_t *len) {
+    const gg_kv *kv = ctx;
+    *s = kv[item].key;
+    *len = kv[item].key_len;
 }
 
-static int cmp_sorted(const void *x, const void *y) {
-    const sorted_name *a = x, *b = y;
-    int c = cmp_bytes(a->s, a->len, b->s, b->len);
-    return c ? c : (a->item > b->item) - (a->item < b->item);
-}
-
-/* Sorts idx[0,n) (filled by the caller) and returns the first duplicate
- * pair (*first < *second in file order), or 0 when the names are unique. */
-static int sort_names(sorted_name *idx, uint64_t n, uint32_t *first, uint32_t *second) {
-    qsort(idx, (size_t)n, sizeof *idx, cmp_sorted);
-    int found = 0;
-    for (uint64_t i = 1; i < n; i++) {
-        if (cmp_bytes(idx[i - 1].s, idx[i - 1].len, idx[i].s, idx[i].len)) continue;
-        /* report the duplicate that comes first in the file */
-        if (!found || idx[i].item < *second) {
-            *first = idx[i - 1].item;
-            *second = idx[i].item;
-            found = 1;
-        }
-    }
-    return found;
-}
-
-static int find_sorted(uint32_t *item, const sorted_name *idx, uint64_t n, const char *s) {
-    size_t len = strlen(s);
-    if (len > UINT32_MAX) return 0;
-    uint64_t lo = 0, hi = n;
-    while (lo < hi) {
-        uint64_t mid = lo + (hi - lo) / 2;
-        int c = cmp_bytes(idx[mid].s, idx[mid].len, s, (uint32_t)len);
-        if (c == 0) {
-            *item = idx[mid].item;
-            return 1;
-        }
-        if (c < 0) lo = mid + 1;
-        else hi = mid;
-    }
-    return 0;
+static void tensor_name_of(const void *ctx, uint32_t item, const char **s, size_t *len) {
+    const qtf_gguf_tensor *t = ctx;
+    *s = t[item].name;
+    *len = t[item].name_len;
 }
 
 /* A key or tensor name: 1..max bytes of UTF-8 without NUL, copied. */
@@ -332,7 +291,7 @@ static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uin
 static qtf_status parse_value(rd *r, gg_kv *kv) {
     qtf_gguf *g = r->g;
     qtf_status st;
-    size_t fixed = qtf_type_size(kv->type);
+    size_t fixed = qtf_type_size((qtf_type)kv->type);
     if (fixed) {
         kv->val_off = r->pos;
         st = need(r, fixed, "value", UINT64_MAX);
@@ -365,7 +324,7 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
                           " exceeds the limit %llu", g->name, kv->key, kv->count, at0,
                           (unsigned long long)QTF_GGUF_MAX_ARRAY_LEN);
     kv->val_off = r->pos;
-    size_t es = qtf_type_size(et);
+    size_t es = qtf_type_size((qtf_type)et);
     /* strings take at least their 8-byte length each */
     uint64_t min_bytes = kv->count * (es ? es : 8); /* count <= 2^30: no overflow */
     if (min_bytes > r->size - r->pos)
@@ -406,13 +365,21 @@ static qtf_status parse_kvs(rd *r) {
     if (n == 0) return QTF_OK;
     g->kv = gg_calloc(g, n, sizeof *g->kv);
     if (!g->kv) return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " records", g->name, n);
-    qtf_status st;
+    qtf_status st = qtf__name_index_reserve(&g->key_index, n, kv_name_of, g->kv);
+    if (st) return st;
+    g->heap += (g->key_index.mask + 1) * sizeof(uint32_t);
     for (uint64_t i = 0; i < n; i++) {
         gg_kv *kv = &g->kv[i];
         kv->rec_off = r->pos;
         r->subj_kind = NULL;
         st = take_name(&kv->key, &kv->key_len, r, QTF_GGUF_MAX_KEY_LEN, "key of record", i);
         if (st) return st;
+        uint32_t dup;
+        if (!qtf__name_index_add(&g->key_index, kv->key, kv->key_len, (uint32_t)i, kv_name_of,
+                                 g->kv, &dup))
+            return qtf__error(QTF_E_DUPLICATE, "%s: key '%s' of record %" PRIu64 " at offset %"
+                              PRIu64 " repeats record %" PRIu32 " at offset %" PRIu64, g->name,
+                              kv->key, i, kv->rec_off, dup, g->kv[dup].rec_off);
         r->subj_kind = "key";
         r->subj = kv->key;
         uint32_t t;
@@ -428,21 +395,13 @@ static qtf_status parse_kvs(rd *r) {
         if (st) return st;
     }
     r->subj_kind = NULL;
-    g->key_index = gg_calloc(g, n, sizeof *g->key_index);
-    if (!g->key_index) return qtf__error(QTF_E_NOMEM, "%s: cannot index %" PRIu64 " keys", g->name, n);
-    for (uint64_t i = 0; i < n; i++)
-        g->key_index[i] = (sorted_name){ g->kv[i].key, g->kv[i].key_len, (uint32_t)i };
-    uint32_t a, b;
-    if (sort_names(g->key_index, n, &a, &b))
-        return qtf__error(QTF_E_DUPLICATE, "%s: key '%s' of record %" PRIu32 " at offset %" PRIu64
-                          " repeats record %" PRIu32 " at offset %" PRIu64, g->name, g->kv[b].key,
-                          b, g->kv[b].rec_off, a, g->kv[a].rec_off);
     return QTF_OK;
 }
 
 static const gg_kv *find_kv(const qtf_gguf *g, const char *key) {
     uint32_t item;
-    if (!g->key_index || !find_sorted(&item, g->key_index, g->info.kv_count, key)) return NULL;
+    if (!g->kv || !qtf__name_index_find(&g->key_index, key, strlen(key), kv_name_of, g->kv, &item))
+        return NULL;
     return &g->kv[item];
 }
 
@@ -502,6 +461,12 @@ static qtf_status parse_tensor(rd *r, uint64_t i) {
     t->name = name;
     r->subj_kind = "tensor";
     r->subj = name;
+    uint32_t dup;
+    if (!qtf__name_index_add(&g->tensor_index, t->name, t->name_len, (uint32_t)i, tensor_name_of,
+                             g->tensors, &dup))
+        return qtf__error(QTF_E_DUPLICATE, "%s: tensor %" PRIu64 " at offset %" PRIu64 " is named '%s'"
+                          " like tensor %" PRIu32 " at offset %" PRIu64, g->name, i, t->info_offset,
+                          t->name, dup, g->tensors[dup].info_offset);
     uint64_t at0 = r->pos;
     st = take_u32(&t->n_dims, r, "n_dims", UINT64_MAX);
     if (st) return st;
@@ -551,21 +516,13 @@ static qtf_status parse_tensors(rd *r) {
     g->tensors = gg_calloc(g, n, sizeof *g->tensors);
     if (!g->tensors)
         return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " tensor infos", g->name, n);
+    qtf_status st = qtf__name_index_reserve(&g->tensor_index, n, tensor_name_of, g->tensors);
+    if (st) return st;
+    g->heap += (g->tensor_index.mask + 1) * sizeof(uint32_t);
     for (uint64_t i = 0; i < n; i++) {
-        qtf_status st = parse_tensor(r, i);
+        st = parse_tensor(r, i);
         if (st) return st;
     }
-    r->subj_kind = NULL;
-    g->tensor_index = gg_calloc(g, n, sizeof *g->tensor_index);
-    if (!g->tensor_index)
-        return qtf__error(QTF_E_NOMEM, "%s: cannot index %" PRIu64 " tensors", g->name, n);
-    for (uint64_t i = 0; i < n; i++)
-        g->tensor_index[i] = (sorted_name){ g->tensors[i].name, g->tensors[i].name_len, (uint32_t)i };
-    uint32_t a, b;
-    if (sort_names(g->tensor_index, n, &a, &b))
-        return qtf__error(QTF_E_DUPLICATE, "%s: tensor %" PRIu32 " at offset %" PRIu64 " is named '%s'"
-                          " like tensor %" PRIu32 " at offset %" PRIu64, g->name, b,
-                          g->tensors[b].info_offset, g->tensors[b].name, a, g->tensors[a].info_offset);
     return QTF_OK;
 }
 
@@ -700,6 +657,8 @@ static qtf_status new_gguf(qtf_gguf **out, const char *name, unsigned flags) {
     }
     memcpy(g->name, name, n + 1);
     g->flags = flags;
+    qtf__name_index_init(&g->key_index);
+    qtf__name_index_init(&g->tensor_index);
     *out = g;
     return QTF_OK;
 }
@@ -801,8 +760,8 @@ void qtf_gguf_close(qtf_gguf *g) {
         for (uint64_t i = 0; i < g->info.tensor_count; i++) free((char *)g->tensors[i].name);
         free(g->tensors);
     }
-    free(g->key_index);
-    free(g->tensor_index);
+    qtf__name_index_free(&g->key_index);
+    qtf__name_index_free(&g->tensor_index);
     free(g->owned);
     if (g->map) munmap(g->map, g->map_len);
     free(g->name);
@@ -915,7 +874,7 @@ qtf_status qtf_gguf_array_elem(qtf_value *out, const qtf_gguf *g, uint64_t i, ui
         out->len = qtf__ld64(g->hdr + kv->str_offs[j]);
         out->str = (const char *)g->hdr + kv->str_offs[j] + 8;
     } else {
-        load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size(kv->elem_type));
+        load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
     }
     return QTF_OK;
 }
@@ -1023,7 +982,8 @@ qtf_status qtf_gguf_tensor_find(uint64_t *out_index, const qtf_gguf *g, const ch
     if (!out_index || !g || !name)
         return qtf__error(QTF_E_INVALID_ARG, "qtf_gguf_tensor_find: NULL argument");
     uint32_t item;
-    if (!g->tensor_index || !find_sorted(&item, g->tensor_index, g->info.tensor_count, name)) {
+    if (!g->tensors || !qtf__name_index_find(&g->tensor_index, name, strlen(name), tensor_name_of,
+                                             g->tensors, &item)) {
         char esc[QTF__ESC_CAP];
         return qtf__error(QTF_E_NOT_FOUND, "%s: no tensor '%s'", g->name,
                           qtf__escape(esc, sizeof esc, name, strlen(name)));
