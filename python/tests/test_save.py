@@ -214,6 +214,7 @@ def load_folder(d):
     return {n: torch.from_numpy(src.read_f32(n)) for n in src.names()}
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("enc", ["keep", "int8"])
 def test_exported_folder_runs_a_llama_forward_pass(aidreams, tmp_path, enc):
     q = tmp_path / "m.qtf"
