@@ -14,6 +14,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -444,7 +445,8 @@ static PyObject *file_raw(FileObject *self, PyObject *args) {
 }
 
 /* check(threads=0, decode=True) -> (structure status, [(name, checksum
- * status name, checksum detail, decode status name or None, decode detail)]).
+ * status name, checksum detail, decode status name or None, decode detail,
+ * NaN/Inf count among the decoded values or None)]).
  * Checksums in parallel by the library; decode: every tensor dequantized to
  * f32 one at a time (memory bounded by the largest tensor). */
 static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
@@ -467,6 +469,7 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
         const qtf_tensor_info *t = qtf_tensor_get(self->f, i);
         char cdetail[2048] = "", ddetail[2048] = "";
         qtf_status cs = res[i], ds = QTF_OK;
+        long long nonfinite = -1;
         if (cs) {
             qtf_tensor_verify(self->f, i);
             snprintf(cdetail, sizeof cdetail, "%s", qtf_error_detail());
@@ -484,6 +487,11 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
                                            threads);
                 Py_END_ALLOW_THREADS
                 if (ds) snprintf(ddetail, sizeof ddetail, "%s", qtf_error_detail());
+                else {
+                    nonfinite = 0;
+                    for (uint64_t j = 0; j < t->n_elements; j++)
+                        if (!isfinite(buf[j])) nonfinite++;
+                }
                 PyMem_RawFree(buf);
             }
         } else if (decode && !t->encoding_known) {
@@ -493,10 +501,12 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
             ds = t->n_parts ? qtf_part_decode(NULL, 0, self->f, i, 0) : QTF_OK;
             if (ds == QTF_E_INVALID_ARG) ds = QTF_OK; /* size check only: data is raw */
         }
-        PyObject *item = Py_BuildValue("(s#sszz)", t->name, (Py_ssize_t)t->name_len,
-                                       qtf_status_name(cs), cdetail,
-                                       decode ? qtf_status_name(ds) : NULL,
-                                       ds ? ddetail : NULL);
+        PyObject *nf = nonfinite >= 0 ? PyLong_FromLongLong(nonfinite) : Py_NewRef(Py_None);
+        PyObject *item = nf ? Py_BuildValue("(s#sszzN)", t->name, (Py_ssize_t)t->name_len,
+                                            qtf_status_name(cs), cdetail,
+                                            decode ? qtf_status_name(ds) : NULL,
+                                            ds ? ddetail : NULL, nf)
+                            : NULL;
         if (!item || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
             Py_CLEAR(list);

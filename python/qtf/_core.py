@@ -377,7 +377,7 @@ def verify(path, against=None, threads=0, checksums_only=False, max_rel_rmse=Non
     thresholds = {"max_rel_rmse": max_rel_rmse, "min_cosine": min_cosine,
                   "min_snr_db": min_snr_db}
     src = _safetensors.open_source(against) if against is not None else None
-    for name, cstat, cdet, dstat, ddet in rows:
+    for name, cstat, cdet, dstat, ddet, nonfinite in rows:
         i = infos[name]
         t = {"name": name, "encoding": i["encoding"], "n_elements": i["n_elements"],
              "ok": True, "checksum_ok": cstat == "QTF_OK", "checksum_status": cstat,
@@ -388,8 +388,14 @@ def verify(path, against=None, threads=0, checksums_only=False, max_rel_rmse=Non
         if dstat not in (None, "QTF_OK"):
             t["decode_error"] = ddet
             fails.append(("decode", ddet))
+        t["nonfinite"] = nonfinite
+        quantized = i["encoding"].split(":")[0] not in ("f32", "f16", "bf16") and not (
+            i["encoding"].startswith("raw"))
+        if nonfinite and quantized:
+            fails.append(("nonfinite", f"{nonfinite} NaN/Inf values decoded from a quantized "
+                                       f"encoding"))
         if src is not None:
-            fails += _compare(t, f, name, i, src, thresholds)
+            fails += _compare(t, f, name, i, src, thresholds, quantized)
         t["failures"] = [c for c, _ in fails]
         t["ok"] = not fails
         failures += [{"tensor": name, "check": c, "message": m} for c, m in fails]
@@ -440,9 +446,9 @@ def verify(path, against=None, threads=0, checksums_only=False, max_rel_rmse=Non
     }
 
 
-def _compare(t, f, name, info, src, th):
+def _compare(t, f, name, info, src, th, quantized):
     t.update({"ignored": False, "in_source": name in src.names(), "shape_ok": None,
-              "rel_rmse": None, "max_abs_err": None, "snr_db": None, "cosine": None,
+              "source_nonfinite": None, "rel_rmse": None, "max_abs_err": None, "snr_db": None, "cosine": None,
               "mse": None})
     if not t["in_source"]:
         return [("extra", "in the file but not in the source")]
@@ -457,6 +463,8 @@ def _compare(t, f, name, info, src, th):
         ref = src.read_f32(name)
     except (OSError, ValueError) as e:
         return [("source_read", str(e))]
+    finite = np.isfinite(ref)
+    t["source_nonfinite"] = int(ref.size - np.count_nonzero(finite))
     approx = np.empty(info["shape"], dtype=np.float32)
     if info["n_elements"]:
         if f.zero_copy(name) is not None and info["parts"][0]["type"] not in _FLOAT_OUT:
@@ -465,6 +473,12 @@ def _compare(t, f, name, info, src, th):
             approx = raw.astype(np.float32)
         else:
             f.dequantize(name, "F32", approx)
+    if t["source_nonfinite"]:
+        # not compared (metrics stay null); NaN/Inf where the source is finite fail
+        bad = int(np.count_nonzero(~np.isfinite(approx) & finite))
+        return [("nonfinite", f"{bad} NaN/Inf values where the source is finite")] if bad else []
+    if t["nonfinite"] and not quantized:
+        return [("nonfinite", f"{t['nonfinite']} NaN/Inf values where the source is finite")]
     m = _qtf.metrics(np.ascontiguousarray(ref, np.float32), approx)
     t.update({k: m[k] for k in ("rel_rmse", "max_abs_err", "cosine", "mse")})
     t["snr_db"] = "inf" if math.isinf(m["snr_db"]) else m["snr_db"]
