@@ -402,8 +402,15 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
     qtf_status st;
     if (row_end_obj == Py_None) {
         if (get_out(&b, out, t->n_elements * es)) return NULL;
+        /* 16-bit results through the row decoder: it goes through a
+         * cache-sized f32 buffer instead of a tensor-sized one (same values) */
+        uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
         Py_BEGIN_ALLOW_THREADS
-        st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
+        if (dt != QTF_DTYPE_F32 && cols && t->n_elements)
+            st = qtf_tensor_dequantize_rows(b.buf, dt, t->n_elements, self->f, idx, 0,
+                                            t->n_elements / cols, threads);
+        else
+            st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
         Py_END_ALLOW_THREADS
     } else {
         unsigned long long row_end = PyLong_AsUnsignedLongLong(row_end_obj);

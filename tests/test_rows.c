@@ -112,3 +112,48 @@ Test(rows, refuses_bad_ranges_and_types) {
     free(path);
     tu_rmtree(dir);
 }
+
+/* Tensors larger than one decoding piece (16-bit destinations of quantized
+ * encodings go through a cache-sized f32 buffer, a piece at a time, split
+ * across threads): still the whole decode, bit for bit. */
+Test(rows, pieces_and_threads_match_the_whole_decode) {
+    const uint64_t rows = 10007, cols = 64;
+    float *src = malloc(rows * cols * sizeof *src);
+    uint32_t x = 99;
+    for (uint64_t i = 0; i < rows * cols; i++) {
+        x = x * 1664525u + 1013904223u;
+        src[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
+    }
+    static const char *const specs[] = { "int4:group=32", "pal3:rows=3", "int4:group=16,dq",
+                                         "q4_0" };
+    char *dir = tu_mkdtemp();
+    uint16_t *all = malloc(rows * cols * 2), *part = malloc(rows * cols * 2);
+    for (size_t k = 0; k < sizeof specs / sizeof *specs; k++) {
+        char *path = write_file(dir, specs[k], src, rows, cols);
+        qtf_file *f = NULL;
+        cr_assert_eq(qtf_file_open(&f, path, NULL), QTF_OK);
+        cr_assert_eq(qtf_tensor_dequantize(all, QTF_DTYPE_BF16, rows * cols, f, 0, 1), QTF_OK);
+        for (unsigned threads = 1; threads <= 3; threads++) {
+            memset(part, 0, rows * cols * 2);
+            cr_assert_eq(qtf_tensor_dequantize_rows(part, QTF_DTYPE_BF16, rows * cols, f, 0, 0,
+                                                    rows, threads), QTF_OK, "%s",
+                         qtf_error_detail());
+            cr_assert_eq(memcmp(part, all, rows * cols * 2), 0, "%s, %u threads", specs[k],
+                         threads);
+        }
+        cr_assert_eq(qtf_tensor_dequantize(all, QTF_DTYPE_F16, rows * cols, f, 0, 1), QTF_OK);
+        for (unsigned threads = 1; threads <= 2; threads++) {
+            cr_assert_eq(qtf_tensor_dequantize_rows(part, QTF_DTYPE_F16, (rows - 4101) * cols, f,
+                                                    0, 4100, rows - 1, threads), QTF_OK);
+            cr_assert_eq(memcmp(part, all + 4100 * cols, (rows - 4101) * cols * 2), 0,
+                         "%s rows 4100.. F16, %u threads", specs[k], threads);
+        }
+        qtf_file_close(f);
+        unlink(path);
+        free(path);
+    }
+    free(all);
+    free(part);
+    tu_rmtree(dir);
+    free(src);
+}
