@@ -41,14 +41,20 @@ static char *write_file(const char *dir, const char *spec, float *src, uint64_t 
     return path;
 }
 
+/* rows x cols pseudo-random values in [-0.5, 0.5), row i scaled by 1 + i % 7 */
+static float *random_matrix(uint64_t rows, uint64_t cols, uint32_t seed) {
+    float *src = malloc(rows * cols * sizeof *src);
+    cr_assert_not_null(src);
+    for (uint64_t i = 0; i < rows * cols; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        src[i] = ((float)(seed >> 8) / 16777216.0f - 0.5f) * (1.0f + (float)(i / cols % 7));
+    }
+    return src;
+}
+
 Test(rows, every_range_matches_the_whole_decode) {
     const uint64_t rows = 37, cols = 64;
-    float *src = malloc(rows * cols * sizeof *src);
-    uint32_t x = 12345;
-    for (uint64_t i = 0; i < rows * cols; i++) {
-        x = x * 1664525u + 1013904223u;
-        src[i] = ((float)(x >> 8) / 16777216.0f - 0.5f) * (1.0f + (float)(i / cols % 7));
-    }
+    float *src = random_matrix(rows, cols, 12345);
     char *dir = tu_mkdtemp();
     for (size_t k = 0; k < sizeof encodings / sizeof *encodings; k++) {
         char *path = write_file(dir, encodings[k], src, rows, cols);
@@ -118,12 +124,7 @@ Test(rows, refuses_bad_ranges_and_types) {
  * across threads): still the whole decode, bit for bit. */
 Test(rows, pieces_and_threads_match_the_whole_decode) {
     const uint64_t rows = 10007, cols = 64;
-    float *src = malloc(rows * cols * sizeof *src);
-    uint32_t x = 99;
-    for (uint64_t i = 0; i < rows * cols; i++) {
-        x = x * 1664525u + 1013904223u;
-        src[i] = (float)(x >> 8) / 16777216.0f - 0.5f;
-    }
+    float *src = random_matrix(rows, cols, 99);
     static const char *const specs[] = { "int4:group=32", "pal3:rows=3", "int4:group=16,dq",
                                          "q4_0" };
     char *dir = tu_mkdtemp();
