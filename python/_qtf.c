@@ -74,11 +74,27 @@ typedef struct {
     void *base;
     size_t len;
     PyObject *path;
+    int busy;       /* calls running with the GIL released */
+    int closing;    /* close() asked while busy: the last one closes */
 } FileObject;
+
+/* Around every call that releases the GIL: another thread's close() must
+ * not free the qtf_file under it. Both run with the GIL held. */
+static void file_enter(FileObject *self) { self->busy++; }
+static void file_leave(FileObject *self) {
+    if (--self->busy == 0 && self->closing) {
+        qtf_file_close(self->f);
+        self->f = NULL;
+    }
+}
 
 static int file_init(FileObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "path", NULL };
     PyObject *pathobj = NULL;
+    if (self->base || self->f) {
+        PyErr_SetString(PyExc_RuntimeError, "File is already initialised");
+        return -1;
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &pathobj))
         return -1;
     const char *path = PyBytes_AS_STRING(pathobj);
@@ -149,12 +165,16 @@ static int file_getbuffer(FileObject *self, Py_buffer *view, int flags) {
 static PyBufferProcs file_as_buffer = { (getbufferproc)file_getbuffer, NULL };
 
 static int check_open(FileObject *self) {
-    if (self->f) return 0;
+    if (self->f && !self->closing) return 0;
     PyErr_SetString(PyExc_ValueError, "the qtf file is closed");
     return -1;
 }
 
 static PyObject *file_close(FileObject *self, PyObject *unused) {
+    if (self->busy) {
+        self->closing = 1;
+        Py_RETURN_NONE;
+    }
     qtf_file_close(self->f);
     self->f = NULL;
     Py_RETURN_NONE;
@@ -405,6 +425,7 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
         /* 16-bit results through the row decoder: it goes through a
          * cache-sized f32 buffer instead of a tensor-sized one (same values) */
         uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+        file_enter(self);
         Py_BEGIN_ALLOW_THREADS
         if (dt != QTF_DTYPE_F32 && cols && t->n_elements)
             st = qtf_tensor_dequantize_rows(b.buf, dt, t->n_elements, self->f, idx, 0,
@@ -412,6 +433,7 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
         else
             st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
         Py_END_ALLOW_THREADS
+        file_leave(self);
     } else {
         unsigned long long row_end = PyLong_AsUnsignedLongLong(row_end_obj);
         if (PyErr_Occurred()) return NULL;
@@ -419,9 +441,11 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
         if (row_end < row_begin) row_end = row_begin;
         uint64_t n = (row_end - row_begin) * cols;
         if (get_out(&b, out, n * es)) return NULL;
+        file_enter(self);
         Py_BEGIN_ALLOW_THREADS
         st = qtf_tensor_dequantize_rows(b.buf, dt, n, self->f, idx, row_begin, row_end, threads);
         Py_END_ALLOW_THREADS
+        file_leave(self);
     }
     PyBuffer_Release(&b);
     if (st) return raise_last(st);
@@ -443,9 +467,11 @@ static PyObject *file_raw(FileObject *self, PyObject *args) {
     Py_buffer b;
     if (get_out(&b, out, t->parts[0].decoded_size)) return NULL;
     qtf_status st;
+    file_enter(self);
     Py_BEGIN_ALLOW_THREADS
     st = qtf_part_decode(b.buf, t->parts[0].decoded_size, self->f, idx, 0);
     Py_END_ALLOW_THREADS
+    file_leave(self);
     PyBuffer_Release(&b);
     if (st) return raise_last(st);
     Py_RETURN_NONE;
@@ -467,6 +493,7 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
     if (!res) return PyErr_NoMemory();
     qtf_status all;
     char all_detail[2048] = "";
+    file_enter(self);
     Py_BEGIN_ALLOW_THREADS
     all = qtf_file_verify(self->f, threads, res);
     Py_END_ALLOW_THREADS
@@ -522,6 +549,7 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
         }
     }
     PyMem_Free(res);
+    file_leave(self);
     if (!list) return NULL;
     return Py_BuildValue("(ssN)", qtf_status_name(all), all_detail, list);
 }

@@ -209,3 +209,33 @@ def test_corrupt_zstd_part_is_named(converted, tmp_path):
     t = next(t for t in rep["tensors"] if t["name"] == name)
     assert t["checksum_ok"] is False and "checksum" in t["failures"]
     assert any(x["tensor"] == name and x["check"] == "checksum" for x in rep["failures"])
+
+
+def test_threads_decode_concurrently_and_close_is_deferred(converted):
+    import threading
+    q, _ = converted["int4:group=32"]
+    f = qtf.safe_open(q, "np")
+    names = f.keys()
+    ref = {k: f.get_tensor(k, dtype="float32") for k in names}
+    errors, done = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                for k in names:
+                    assert np.array_equal(f.get_tensor(k, dtype="float32"), ref[k])
+            done.append(1)
+        except ValueError as e:  # the file was closed between two calls
+            assert "closed" in str(e)
+            done.append(0)
+        except BaseException as e:  # pragma: no cover - the failure being tested
+            errors.append(e)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    f.close()
+    for t in threads:
+        t.join()
+    assert not errors and len(done) == 4
+    with pytest.raises(ValueError, match="closed"):
+        f.get_tensor(names[0])
