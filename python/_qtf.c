@@ -18,6 +18,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -477,9 +478,16 @@ static PyObject *file_raw(FileObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* check(threads=0, decode=True) -> (structure status, [(name, checksum
  * status name, checksum detail, decode status name or None, decode detail,
- * NaN/Inf count among the decoded values or None)]).
+ * NaN/Inf count among the decoded values or None)], checksum seconds, decode
+ * seconds).
  * Checksums in parallel by the library; decode: every tensor dequantized to
  * f32 one at a time (memory bounded by the largest tensor). */
 static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
@@ -494,9 +502,11 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
     qtf_status all;
     char all_detail[2048] = "";
     file_enter(self);
+    double t0 = now_seconds(), decode_secs = 0.0;
     Py_BEGIN_ALLOW_THREADS
     all = qtf_file_verify(self->f, threads, res);
     Py_END_ALLOW_THREADS
+    double checksum_secs = now_seconds() - t0;
     if (all) snprintf(all_detail, sizeof all_detail, "%s", qtf_error_detail());
     PyObject *list = PyList_New(0);
     for (uint64_t i = 0; list && i < n; i++) {
@@ -516,10 +526,12 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
                 snprintf(ddetail, sizeof ddetail, "cannot allocate %llu floats",
                          (unsigned long long)t->n_elements);
             } else {
+                double d0 = now_seconds();
                 Py_BEGIN_ALLOW_THREADS
                 ds = qtf_tensor_dequantize(buf, QTF_DTYPE_F32, t->n_elements, self->f, i,
                                            threads);
                 Py_END_ALLOW_THREADS
+                decode_secs += now_seconds() - d0;
                 if (ds) snprintf(ddetail, sizeof ddetail, "%s", qtf_error_detail());
                 else {
                     nonfinite = 0;
@@ -551,7 +563,8 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
     PyMem_Free(res);
     file_leave(self);
     if (!list) return NULL;
-    return Py_BuildValue("(ssN)", qtf_status_name(all), all_detail, list);
+    return Py_BuildValue("(ssNdd)", qtf_status_name(all), all_detail, list, checksum_secs,
+                         decode_secs);
 }
 
 static PyObject *file_get_path(FileObject *self, void *c) { return Py_NewRef(self->path); }
