@@ -239,3 +239,23 @@ def test_threads_decode_concurrently_and_close_is_deferred(converted):
     assert not errors and len(done) == 4
     with pytest.raises(ValueError, match="closed"):
         f.get_tensor(names[0])
+
+
+def test_numpy_works_without_torch(converted):
+    import subprocess
+    import sys
+    q, _ = converted["int8"]
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # import torch now fails
+        "import qtf\n"
+        f"d = qtf.numpy.load_file({str(q)!r})\n"
+        "assert len(d) > 0 and 'torch' not in [m for m in sys.modules if sys.modules[m]]\n"
+        "try:\n"
+        f"    qtf.safe_open({str(q)!r}, framework='pt')\n"
+        "except ImportError as e:\n"
+        "    assert 'python3-torch' in str(e), e\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
