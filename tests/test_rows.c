@@ -11,10 +11,11 @@ static const char *const encodings[] = {
     "int4:group=16,dq", "int2:group=8,dq,asym", "nf4:group=64", "fp4:group=32", "mxfp4",
     "q8_0", "q4_0", "q4_1", "pal4", "pal3:rows=3", "pal4:rows=4,rowscale,dq",
     "pal2:rows=5,group=16,lut=int8", "pal4:dim=2,rows=2", "int4:group=32,zstd",
-    "pal4:rows=3,zstd",
+    "pal4:rows=3,zstd", "q5_0", "q5_1", "iq4_nl", "iq4_xs", "q2_k", "q3_k", "q4_k", "q5_k",
+    "q6_k", "ggml_mxfp4",
 };
 
-/* Writes one 37 x 64 tensor (and a 1-D and an empty one) with encoding `spec`. */
+/* Writes one rows x cols tensor "w" with encoding `spec`. */
 static char *write_file(const char *dir, const char *spec, float *src, uint64_t rows,
                         uint64_t cols) {
     char *path = tu_path(dir, "rows.qtf");
@@ -53,7 +54,7 @@ static float *random_matrix(uint64_t rows, uint64_t cols, uint32_t seed) {
 }
 
 Test(rows, every_range_matches_the_whole_decode) {
-    const uint64_t rows = 37, cols = 64;
+    const uint64_t rows = 37, cols = 256; /* K-quants: 256-element super-blocks */
     float *src = random_matrix(rows, cols, 12345);
     char *dir = tu_mkdtemp();
     for (size_t k = 0; k < sizeof encodings / sizeof *encodings; k++) {

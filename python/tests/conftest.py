@@ -27,7 +27,7 @@ def run(*args, check=True):
 def sample(tmp_path_factory):
     """A generated LLaMA-like bf16 checkpoint (2 shards, config, tokenizer)."""
     d = tmp_path_factory.mktemp("sample") / "ckpt"
-    run(tool("qtf-make-sample"), d, "--layers", "1", "--hidden", "128", "--vocab", "256")
+    run(tool("qtf-make-sample"), d, "--layers", "1", "--hidden", "256", "--vocab", "256")
     return d
 
 

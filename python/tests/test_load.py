@@ -12,7 +12,7 @@ from conftest import run, tool
 FAMILIES = ["f32", "f16", "bf16", "int8", "int4:group=32", "int3:group=16,asym",
             "int4:group=32,dq", "nf4:group=64", "fp4:group=32", "mxfp4", "q8_0", "q4_0",
             "q4_1", "pal4", "pal3:rows=3,rowscale", "pal2:dim=2,rows=2,lut=int8",
-            "int4:group=32,zstd"]
+            "int4:group=32,zstd", "q5_1", "q4_k", "q6_k", "iq4_xs"]
 
 
 def st_read(path):
@@ -158,7 +158,7 @@ def test_metadata_embedded_files_are_bytes(converted, sample):
         types = f.metadata_types()
     assert md["hf.file.config.json"] == (sample / "config.json").read_bytes()
     assert types["hf.file.config.json"] == "blob:application/json"
-    assert md["hf.config.hidden_size"] == 128 and isinstance(md["hf.config.rms_norm_eps"], float)
+    assert md["hf.config.hidden_size"] == 256 and isinstance(md["hf.config.rms_norm_eps"], float)
     assert md["qtf.source.files"] == sorted(p.name for p in sample.glob("*.safetensors"))
     assert md["hf.config.tie_word_embeddings"] is False
 
