@@ -191,10 +191,11 @@ class safe_open:
             if want not in (stored,) and want in _FLOAT_OUT:
                 return self._convert(arr, want)
             return self._wrap(arr)
-        if row_begin is None and n:
+        if n:
             zc = self._f.zero_copy(name)
-            if zc is not None and zc[1] == want:
-                return self._view(zc[0], want, shape, n)
+            if zc is not None and zc[1] == want:  # stored as asked: a view of the mapping
+                skip = (row_begin or 0) * (info["shape"][-1] if info["shape"] else 1)
+                return self._view(zc[0] + skip * (4 if want == "F32" else 2), want, shape, n)
         out, buf = self._empty(want, shape)
         if n:
             if row_begin is None:

@@ -96,6 +96,10 @@ def test_zero_copy_views_outlive_the_file_and_do_not_write_it(converted):
         u = f.get_tensor(name)
     assert t.dtype == torch.bfloat16
     assert t.data_ptr() == u.data_ptr(), "expected the same mapped bytes (zero-copy)"
+    with qtf.safe_open(q, "pt") as f:
+        rows, whole = f.get_slice(name)[3:5], f.get_tensor(name)
+    assert torch.equal(rows, u[3:5])
+    assert rows.data_ptr() == whole[3:5].data_ptr(), "a slice of a plain tensor is a view too"
     t.mul_(2)  # copy-on-write mapping: the file is untouched
     assert q.read_bytes() == before
     with qtf.safe_open(q, "np") as f:
