@@ -26,47 +26,49 @@
 #error "format/ggml_kquants_search.c needs GCC or Clang vector extensions"
 #endif
 
-/* Helpers below pass vectors by value; they are static inline, so the
- * warning that the AVX calling convention differs without -mavx is moot. */
-#pragma GCC diagnostic ignored "-Wpsabi"
+/* Helpers below pass vectors by value. They are always inlined, also at -O0:
+ * a call between the AVX2 clone and a helper compiled for the baseline
+ * target would disagree on how a 256-bit vector is passed (the ABI change
+ * -Wpsabi warns about). */
+#pragma GCC diagnostic ignored "-Wpsabi" /* GCC and Clang */
 
 typedef float v8f __attribute__((vector_size(32)));
 typedef int32_t v8i __attribute__((vector_size(32)));
 
-static inline v8f splat(float a) {
+static QTF__ALWAYS_INLINE v8f splat(float a) {
     return (v8f){a, a, a, a, a, a, a, a};
 }
-static inline v8i splati(int a) {
+static QTF__ALWAYS_INLINE v8i splati(int a) {
     /* a broadcast (GCC assembles a compound literal of a run-time value lane
      * by lane, inside the loop) */
     return (v8i){0, 0, 0, 0, 0, 0, 0, 0} + a;
 }
 /* m ? a : b per lane (m: -1 or 0 per lane, as comparisons produce). */
-static inline v8f sel(v8i m, v8f a, v8f b) {
+static QTF__ALWAYS_INLINE v8f sel(v8i m, v8f a, v8f b) {
     return (v8f)((m & (v8i)a) | (~m & (v8i)b));
 }
-static inline v8i seli(v8i m, v8i a, v8i b) {
+static QTF__ALWAYS_INLINE v8i seli(v8i m, v8i a, v8i b) {
     return (m & a) | (~m & b);
 }
-static inline int any(v8i m) {
+static QTF__ALWAYS_INLINE int any(v8i m) {
     return (m[0] | m[1] | m[2] | m[3] | m[4] | m[5] | m[6] | m[7]) != 0;
 }
-static inline v8f tof(v8i l) {
+static QTF__ALWAYS_INLINE v8f tof(v8i l) {
     return __builtin_convertvector(l, v8f);
 }
-static inline v8f vabs(v8f v) {
+static QTF__ALWAYS_INLINE v8f vabs(v8f v) {
     return (v8f)((v8i)v & splati(0x7fffffff));
 }
 /* qtf__kq_nearest_int per lane. */
-static inline v8i vnearest(v8f v) {
+static QTF__ALWAYS_INLINE v8i vnearest(v8f v) {
     const v8i bits = (v8i)(v + splat(12582912.f));
     return (bits & splati(0x007fffff)) - splati(0x00400000);
 }
-static inline v8i clampi(v8i l, v8i lo, v8i hi) {
+static QTF__ALWAYS_INLINE v8i clampi(v8i l, v8i lo, v8i hi) {
     l = seli(l < lo, lo, l);
     return seli(l > hi, hi, l);
 }
-static inline v8f load(const qtf__kq_lanes_f *p) {
+static QTF__ALWAYS_INLINE v8f load(const qtf__kq_lanes_f *p) {
     v8f v;
     memcpy(&v, p->v, sizeof v);
     return v;
@@ -74,7 +76,7 @@ static inline v8f load(const qtf__kq_lanes_f *p) {
 
 /* The element of largest magnitude per lane, first one on ties (ggml's strict
  * `ax > amax`): its signed value in *max, |.| in *amax. */
-static inline void lanes_absmax(int n, const v8f *x, v8f *max, v8f *amax) {
+static QTF__ALWAYS_INLINE void lanes_absmax(int n, const v8f *x, v8f *max, v8f *amax) {
     v8f mx = splat(0), am = splat(0);
     for (int i = 0; i < n; ++i) {
         const v8f ax = vabs(x[i]);
@@ -193,7 +195,7 @@ QTF__HOT void qtf__kq_make_q3_lanes(int n, int nmax, const qtf__kq_lanes_f *xs,
 
 /* Weighted error of the codes L at (scale, min): sum w * |d| (use_mad) or
  * sum w * d^2, d = scale * L + min - x, in element order. */
-static inline v8f fit_error(int n, const v8f *x, const v8f *w, const v8i *L, v8f scale, v8f min,
+static QTF__ALWAYS_INLINE v8f fit_error(int n, const v8f *x, const v8f *w, const v8i *L, v8f scale, v8f min,
                             int use_mad) {
     v8f err = splat(0);
     for (int i = 0; i < n; ++i) {
