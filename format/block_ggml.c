@@ -35,7 +35,7 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-static inline void q8_0_block(const float *x, uint8_t *out) {
+static QTF__ALWAYS_INLINE void q8_0_block(const float *x, uint8_t *out) {
     const float amax = fabsf(qtf__ggml_first_absmax(x, QK));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -45,7 +45,7 @@ static inline void q8_0_block(const float *x, uint8_t *out) {
     memcpy(out + 2, q, QK);
 }
 
-static inline void q4_0_block(const float *x, uint8_t *out) {
+static QTF__ALWAYS_INLINE void q4_0_block(const float *x, uint8_t *out) {
     const float max = qtf__ggml_first_absmax(x, QK); /* the first extreme wins ties */
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -61,7 +61,7 @@ static inline void q4_0_block(const float *x, uint8_t *out) {
     }
 }
 
-static inline void q4_1_block(const float *x, uint8_t *out) {
+static QTF__ALWAYS_INLINE void q4_1_block(const float *x, uint8_t *out) {
     float min, max;
     qtf__ggml_minmax(&min, &max, x, QK);
     const float d = (max - min) / 15.0f;

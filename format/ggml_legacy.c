@@ -34,7 +34,7 @@ static float row_sigma2(const float *x, int64_t n) {
 }
 
 /* codes 0..31 of elements j and j + 16 -> qs nibbles and the qh bit field */
-static inline void pack5(uint8_t *qh_qs, const uint8_t *L) {
+static QTF__ALWAYS_INLINE void pack5(uint8_t *qh_qs, const uint8_t *L) {
     for (int j = 0; j < 16; j++)
         qh_qs[4 + j] = (uint8_t)((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
     uint32_t qh = 0; /* codes are <= 31: L >> 4 is bit 4 */
@@ -119,7 +119,7 @@ void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const 
 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
  * magnitude; codes truncate x/d + 16.5 (so round half up) and clip at 31. */
-static inline void q5_0_block_ref(const float *x, uint8_t *out) {
+static QTF__ALWAYS_INLINE void q5_0_block_ref(const float *x, uint8_t *out) {
     const float max = qtf__ggml_first_absmax(x, QTF__QK);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
@@ -137,7 +137,7 @@ static inline void q5_0_block_ref(const float *x, uint8_t *out) {
 /* quantize_row_q5_1_ref: d = (max - min) / 31, m = min; codes truncate
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
-static inline void q5_1_block_ref(const float *x, uint8_t *out) {
+static QTF__ALWAYS_INLINE void q5_1_block_ref(const float *x, uint8_t *out) {
     float min, max;
     qtf__ggml_minmax(&min, &max, x, QTF__QK);
     const float d = (max - min) / 31.0f;

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "block_family.h" /* QTF__ALWAYS_INLINE */
+
 #define QTF__QK 32 /* elements of a Q4/Q5/Q8/IQ4_NL/MXFP4 block */
 
 /* Dequantizers with an AVX2 form (x86-64 GCC/clang) pick it at run time
@@ -47,7 +49,7 @@
  *
  * The element of largest magnitude, first of equals, or +0 when every
  * element is zero (ggml's `max` starts at 0 and is never replaced). */
-static inline float qtf__ggml_first_absmax(const float *x, int n) {
+static QTF__ALWAYS_INLINE float qtf__ggml_first_absmax(const float *x, int n) {
     uint32_t m = 0;
     for (int j = 0; j < n; j++) {
         uint32_t u;
@@ -66,7 +68,7 @@ static inline float qtf__ggml_first_absmax(const float *x, int n) {
 }
 
 /* int32 key whose order is the float order, -0 just below +0 */
-static inline int32_t qtf__ggml_order_key(float v) {
+static QTF__ALWAYS_INLINE int32_t qtf__ggml_order_key(float v) {
     int32_t i;
     memcpy(&i, &v, 4);
     return i ^ (int32_t)((uint32_t)(i >> 31) >> 1);
@@ -75,7 +77,7 @@ static inline int32_t qtf__ggml_order_key(float v) {
 /* ggml's min/max scan (`if (v < min) min = v; if (v > max) max = v;` from
  * FLT_MAX / -FLT_MAX): the values, a zero carrying the sign of the first
  * zero in element order. */
-static inline void qtf__ggml_minmax(float *min, float *max, const float *x, int n) {
+static QTF__ALWAYS_INLINE void qtf__ggml_minmax(float *min, float *max, const float *x, int n) {
     int32_t lo = INT32_MAX, hi = INT32_MIN;
     for (int j = 0; j < n; j++) {
         const int32_t k = qtf__ggml_order_key(x[j]);
