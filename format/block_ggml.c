@@ -119,6 +119,10 @@ QTF__AVX2 static void q8_0_dequant_avx2(const uint8_t *in, float *y, int64_t n) 
 
 void qtf__ggml_q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(q8_0_dequant_avx2, in, y, n);
+    qtf__ggml_q8_0_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q8_0_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, in += 34, y += QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)in[2 + j] * d;

@@ -228,6 +228,10 @@ QTF__AVX2 static void iq4_nl_dequant_avx2(const uint8_t *in, float *y, int64_t n
 
 void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(iq4_nl_dequant_avx2, in, y, n);
+    qtf__ggml_iq4_nl_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_iq4_nl_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     IQ4_NL_BLOCKS(lut_nibbles);
 }
 
@@ -267,6 +271,10 @@ QTF__AVX2 static void iq4_xs_dequant_avx2(const uint8_t *in, float *y, int64_t n
 
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(iq4_xs_dequant_avx2, in, y, n);
+    qtf__ggml_iq4_xs_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_iq4_xs_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES)
         IQ4_XS_SUPERBLOCK(lut_nibbles);
 }
@@ -357,5 +365,9 @@ QTF__AVX2 static void mxfp4_dequant_avx2(const uint8_t *in, float *y, int64_t n)
 
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(mxfp4_dequant_avx2, in, y, n);
+    qtf__ggml_mxfp4_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_mxfp4_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     MXFP4_BLOCKS(lut_nibbles);
 }

@@ -225,6 +225,10 @@ QTF__AVX2 static void q5_1_dequant_avx2(const uint8_t *in, float *y, int64_t n) 
 
 void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(q5_0_dequant_avx2, in, y, n);
+    qtf__ggml_q5_0_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q5_0_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
@@ -235,6 +239,10 @@ void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
 
 void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(q5_1_dequant_avx2, in, y, n);
+    qtf__ggml_q5_1_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q5_1_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 24, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));

@@ -127,4 +127,13 @@ void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n);
 
+/* The portable forms behind the dequantizers above that pick an AVX2 form at
+ * run time (tests compare the two). */
+void qtf__ggml_q8_0_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_q5_0_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_q5_1_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_nl_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_xs_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_mxfp4_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+
 #endif
