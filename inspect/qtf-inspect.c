@@ -11,6 +11,8 @@
 
 #include "cli/cli_util.h"
 #include "codes.h"
+#include "gguf_inspect.h"
+#include "checkpoint/gguf.h"
 
 #define DEFAULT_VALUE_WIDTH 64
 #define DEFAULT_DETAIL_VALUES 16
@@ -41,6 +43,8 @@ static void print_help(void) {
 "(shape, encoding, bits per weight, stored bytes, compression, checksum).\n"
 "Only the header, metadata and directory are read, so this is instant even\n"
 "on a file of many GB; --detail reads the selected tensors' data.\n"
+"A GGUF file (recognised by its content) is shown the same way, with ggml\n"
+"types as encodings; --json adds \"format\": \"gguf\" (GGUF has no checksums).\n"
 "\n"
 "Options:\n"
 "  -t, --tensor GLOB     only tensors whose name matches GLOB (fnmatch(3)\n"
@@ -1077,6 +1081,12 @@ int main(int argc, char **argv) {
     options o;
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
+    if (qtf_gguf_file_is_gguf(o.path)) {
+        gguf_inspect_options go = { o.path, o.tensor_glob, o.json, o.detail, o.metadata_only,
+                                    o.no_tensors, o.no_metadata, o.value_width, o.n_values,
+                                    o.threads };
+        return gguf_inspect_main(&go);
+    }
 
     qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
     if (!o.detail) oo.flags |= QTF_OPEN_METADATA_ONLY;
