@@ -129,12 +129,7 @@ static json_t *value_json(const qtf_gguf *g, uint64_t i, int *oom) {
 static char *shape_of(const qtf_gguf_tensor *t) {
     uint64_t dims[QTF_GGUF_MAX_DIMS];
     uint32_t nd = qtf_gguf_tensor_dims(dims, t);
-    cli_buf b;
-    cli_buf_init(&b);
-    cli_buf_putn(&b, "[", 1);
-    for (uint32_t d = 0; d < nd; d++) cli_buf_printf(&b, d ? ", %llu" : "%llu", (unsigned long long)dims[d]);
-    cli_buf_putn(&b, "]", 1);
-    return cli_buf_take(&b);
+    return cli_dims_dup(nd, dims);
 }
 
 static int decodable(uint32_t type) {
@@ -148,8 +143,7 @@ typedef struct detail {
     char *error;
     float *values;
     uint64_t n;
-    double min, max, mean, std;
-    uint64_t nan, inf;
+    cli_value_stats s;
 } detail;
 
 static void detail_compute(detail *d, const qtf_gguf *g, uint64_t i, unsigned threads) {
@@ -162,23 +156,7 @@ static void detail_compute(detail *d, const qtf_gguf *g, uint64_t i, unsigned th
         d->error = cli_detail_dup();
         return;
     }
-    double sum = 0, sq = 0;
-    uint64_t finite = 0;
-    d->min = INFINITY;
-    d->max = -INFINITY;
-    for (uint64_t k = 0; k < d->n; k++) {
-        double x = d->values[k];
-        if (isnan(x)) { d->nan++; continue; }
-        if (isinf(x)) { d->inf++; continue; }
-        finite++;
-        sum += x;
-        sq += x * x;
-        if (x < d->min) d->min = x;
-        if (x > d->max) d->max = x;
-    }
-    d->mean = finite ? sum / (double)finite : NAN;
-    d->std = finite ? sqrt(fmax(0.0, sq / (double)finite - d->mean * d->mean)) : NAN;
-    if (!finite) d->min = d->max = NAN;
+    cli_value_stats_compute(&d->s, d->values, d->n);
 }
 
 static void print_detail(const qtf_gguf *g, uint64_t i, const detail *d, const gguf_inspect_options *o) {
@@ -205,8 +183,8 @@ static void print_detail(const qtf_gguf *g, uint64_t i, const detail *d, const g
             printf(" %g%s", (double)d->values[k], (k + 1) % 8 == 0 && k + 1 < show ? "\n   " : "");
         printf("\n");
     }
-    printf("  statistics   min %g, max %g, mean %g, std %g, NaN %llu, Inf %llu\n", d->min, d->max,
-           d->mean, d->std, (unsigned long long)d->nan, (unsigned long long)d->inf);
+    printf("  statistics   min %g, max %g, mean %g, std %g, NaN %llu, Inf %llu\n", d->s.min, d->s.max,
+           d->s.mean, d->s.std, (unsigned long long)d->s.n_nan, (unsigned long long)d->s.n_inf);
 }
 
 static json_t *detail_json(const detail *d, const gguf_inspect_options *o, int *oom) {
@@ -226,12 +204,12 @@ static json_t *detail_json(const detail *d, const gguf_inspect_options *o, int *
     cli_json_set(j, "values", vals, oom);
     json_t *s = json_object();
     if (s) {
-        cli_json_set(s, "min", cli_json_real(d->min), oom);
-        cli_json_set(s, "max", cli_json_real(d->max), oom);
-        cli_json_set(s, "mean", cli_json_real(d->mean), oom);
-        cli_json_set(s, "std", cli_json_real(d->std), oom);
-        cli_json_set(s, "nan", cli_json_u64(d->nan), oom);
-        cli_json_set(s, "inf", cli_json_u64(d->inf), oom);
+        cli_json_set(s, "min", cli_json_real(d->s.min), oom);
+        cli_json_set(s, "max", cli_json_real(d->s.max), oom);
+        cli_json_set(s, "mean", cli_json_real(d->s.mean), oom);
+        cli_json_set(s, "std", cli_json_real(d->s.std), oom);
+        cli_json_set(s, "nan", cli_json_u64(d->s.n_nan), oom);
+        cli_json_set(s, "inf", cli_json_u64(d->s.n_inf), oom);
     }
     cli_json_set(j, "statistics", s, oom);
     cli_json_set(j, "histogram", json_null(), oom);
@@ -533,9 +511,5 @@ int gguf_inspect_main(const gguf_inspect_options *o) {
         cli_error("out of memory while formatting the output");
         return CLI_EXIT_FAIL;
     }
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("cannot write to standard output");
-        return CLI_EXIT_FAIL;
-    }
-    return exit_code;
+    return cli_finish_stdout(exit_code);
 }

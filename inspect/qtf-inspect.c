@@ -604,31 +604,14 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
         }
     }
     if (d->values) {
-        double sum = 0, sq_dev = 0;
-        uint64_t finite = 0;
-        d->min = INFINITY;
-        d->max = -INFINITY;
-        for (uint64_t i = 0; i < d->n; i++) {
-            double x = d->values[i];
-            if (isnan(x)) { d->n_nan++; continue; }
-            if (isinf(x)) { d->n_inf++; continue; }
-            finite++;
-            sum += x;
-            if (x < d->min) d->min = x;
-            if (x > d->max) d->max = x;
-        }
-        if (finite) {
-            d->mean = sum / (double)finite;
-            /* Second pass around the mean: E[x^2] - mean^2 cancels badly
-             * for tensors far from zero with a small spread (norm weights). */
-            for (uint64_t i = 0; i < d->n; i++) {
-                double x = d->values[i];
-                if (isfinite(x)) sq_dev += (x - d->mean) * (x - d->mean);
-            }
-            d->std = sqrt(sq_dev / (double)finite);
-        } else {
-            d->min = d->max = d->mean = d->std = NAN;
-        }
+        cli_value_stats vs;
+        cli_value_stats_compute(&vs, d->values, d->n);
+        d->min = vs.min;
+        d->max = vs.max;
+        d->mean = vs.mean;
+        d->std = vs.std;
+        d->n_nan = vs.n_nan;
+        d->n_inf = vs.n_inf;
     }
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)

@@ -188,13 +188,7 @@ static int same_shape(const qtf_tensor_info *t, const qtf_source_tensor *s) {
 }
 
 static char *source_shape_text(const qtf_source_tensor *s) {
-    cli_buf b;
-    cli_buf_init(&b);
-    cli_buf_putn(&b, "[", 1);
-    for (uint32_t d = 0; d < s->n_dims && d < QTF_MAX_DIMS; d++)
-        cli_buf_printf(&b, d ? ", %llu" : "%llu", (unsigned long long)s->dims[d]);
-    cli_buf_putn(&b, "]", 1);
-    return cli_buf_take(&b);
+    return cli_dims_dup(s->n_dims < QTF_MAX_DIMS ? s->n_dims : QTF_MAX_DIMS, s->dims);
 }
 
 /* A float buffer that grows to the largest tensor seen and is then reused. */
@@ -463,11 +457,7 @@ static int verify_gguf(const options *o) {
     free(file_disp);
     free(against_disp);
     free(manifest_disp);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("cannot write to standard output");
-        return CLI_EXIT_FAIL;
-    }
-    return exit_code;
+    return cli_finish_stdout(exit_code);
 }
 
 int main(int argc, char **argv) {

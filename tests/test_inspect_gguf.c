@@ -16,53 +16,22 @@
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
 #include "gguf_builder.h"
+#include "gguf_test_util.h"
 
 TestSuite(inspect_gguf);
 
-static const char *root(void) {
-    static char buf[4096];
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(buf, sizeof buf, "%s/../shared/gguf", src);
-    struct stat sb;
-    return stat(buf, &sb) == 0 ? buf : NULL;
-}
 
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/qtf-igguf-XXXXXX");
-        cr_assert_not_null(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
-
-static int inspect(char **out, const char *args) {
-    const char *build = getenv("QTF_BUILD_ROOT");
-    cr_assert(build);
-    char cmd[16384], of[128];
-    snprintf(of, sizeof of, "%s/out.txt", tmp());
-    snprintf(cmd, sizeof cmd, "%s/inspect/qtf-inspect %s >%s 2>&1", build, args, of);
-    int rc = system(cmd);
-    FILE *f = fopen(of, "r");
-    cr_assert(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = calloc((size_t)n + 1, 1);
-    cr_assert_eq(fread(*out, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
-
-static void check_file(const char *path) {
+static void check_file(const char *folder, const char *name, void *ctx) {
+    (void)ctx;
+    char path[4400];
+    snprintf(path, sizeof path, "%s/%s", folder, name);
     char args[9000], *out;
     snprintf(args, sizeof args, "'%s'", path);
-    cr_assert_eq(inspect(&out, args), 0, "%s: %s", path, out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s: %s", path, out);
     cr_assert(strstr(out, "Format        GGUF v3, alignment 32, no checksums"), "%s", out);
     free(out);
     snprintf(args, sizeof args, "'%s' --json", path);
-    cr_assert_eq(inspect(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert(j, "%s: not JSON", path);
     cr_assert_str_eq(json_string_value(json_object_get(j, "format")), "gguf");
@@ -93,37 +62,17 @@ static void check_file(const char *path) {
 }
 
 Test(inspect_gguf, every_fixture_text_and_json) {
-    const char *r = root();
-    if (!r) cr_skip_test("../shared/gguf not available");
-    const char *dirs[] = { "aidreams-260k", "synth" };
-    int n = 0;
-    for (int d = 0; d < 2; d++) {
-        char p[4200];
-        snprintf(p, sizeof p, "%s/%s", r, dirs[d]);
-        DIR *dp = opendir(p);
-        cr_assert(dp);
-        struct dirent *e;
-        while ((e = readdir(dp))) {
-            size_t l = strlen(e->d_name);
-            if (l < 6 || l > 90 || strcmp(e->d_name + l - 5, ".gguf") != 0) continue;
-            char f[4300];
-            snprintf(f, sizeof f, "%s/%s", p, e->d_name);
-            check_file(f);
-            n++;
-        }
-        closedir(dp);
-    }
+    int n = gt_each_fixture(".gguf", check_file, NULL);
     cr_assert_eq(n, 35);
 }
 
 Test(inspect_gguf, detail_values_are_ggml_values) {
-    const char *r = root();
-    if (!r) cr_skip_test("../shared/gguf not available");
+    GT_NEED(r, "gguf");
     char path[4200], ref_path[4200], args[9000], *out;
     snprintf(path, sizeof path, "%s/synth/model-Q6_K.gguf", r);
     snprintf(ref_path, sizeof ref_path, "%s/synth/model-Q6_K.ref.safetensors", r);
     snprintf(args, sizeof args, "'%s' --json -t blk.0.ffn_down.weight --detail -n 40", path);
-    cr_assert_eq(inspect(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
     json_t *j = json_loads(out, 0, NULL);
     cr_assert(j, "%s", out);
     json_t *t = json_array_get(json_object_get(j, "tensors"), 0);
@@ -144,7 +93,7 @@ Test(inspect_gguf, detail_values_are_ggml_values) {
     free(out);
     /* no match: exit 1 */
     snprintf(args, sizeof args, "'%s' -t 'nothing*'", path);
-    cr_assert_eq(inspect(&out, args), 1, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 1, "%s", out);
     free(out);
 }
 
@@ -160,19 +109,19 @@ Test(inspect_gguf, hostile_text_escaped_and_malformed_refused) {
     gb b;
     gb_build(&b, &s);
     char path[128], args[512], *out;
-    snprintf(path, sizeof path, "%s/evil.bin", tmp()); /* content decides, not the name */
+    snprintf(path, sizeof path, "%s/evil.bin", gt_tmp()); /* content decides, not the name */
     FILE *f = fopen(path, "wb");
     fwrite(b.p, 1, b.len, f);
     fclose(f);
     snprintf(args, sizeof args, "'%s'", path);
-    cr_assert_eq(inspect(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
     cr_assert_null(strchr(out, 0x1b), "raw escape reached the output");
     cr_assert(strstr(out, "evil\\x1B[31mred\\x07") || strstr(out, "evil\\x1b[31mred\\x07"), "%s", out);
     free(out);
     f = fopen(path, "wb");
     fwrite(b.p, 1, b.len - 50, f);
     fclose(f);
-    cr_assert_eq(inspect(&out, args), 2, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 2, "%s", out);
     cr_assert(strstr(out, "QTF_E_TRUNCATED"), "%s", out);
     free(out);
     free(b.p);
