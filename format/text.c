@@ -46,7 +46,7 @@ static const raw_entry raw_types[] = {
 };
 #define N_RAW (sizeof raw_types / sizeof raw_types[0])
 
-/* Option kinds; mutually exclusive spellings (sym/asym, rtn/search, the raw
+/* Option kinds; mutually exclusive spellings (sym/asym, rtn/search/opt, the raw
  * types) share one kind so that giving both is a repetition. */
 enum {
     O_GROUP, O_SYM, O_SCALE, O_DQ, O_ROWS, O_ROWSCALE, O_LUT, O_DIM, O_SEARCH, O_ZSTD,
@@ -73,7 +73,7 @@ static const char *const option_help[O_COUNT_] = {
     [O_GROUP] = "group=N|row|tensor", [O_SYM] = "sym|asym",
     [O_SCALE] = "scale=f16|bf16|f32", [O_DQ] = "dq", [O_ROWS] = "rows=N|tensor",
     [O_ROWSCALE] = "rowscale", [O_LUT] = "lut=f16|f32|int8", [O_DIM] = "dim=1|2|4",
-    [O_SEARCH] = "rtn|search", [O_ZSTD] = "zstd[=1..22]",
+    [O_SEARCH] = "rtn|search|opt", [O_ZSTD] = "zstd[=1..22]",
     [O_RAWTYPE] = "f64|i8|u8|i16|u16|i32|u32|i64|u64|bool|f8_e4m3|f8_e5m2",
 };
 
@@ -199,10 +199,11 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         } else if (strcmp(opt, "dim") == 0) {
             kind = O_DIM;
             ok = val && parse_u32(&e.dim, val, 1, 4) && e.dim != 3;
-        } else if (strcmp(opt, "rtn") == 0 || strcmp(opt, "search") == 0) {
+        } else if (strcmp(opt, "rtn") == 0 || strcmp(opt, "search") == 0 ||
+                   strcmp(opt, "opt") == 0) {
             kind = O_SEARCH;
             ok = !val;
-            e.search = opt[0] == 's';
+            e.search = opt[0] == 's' ? 1 : opt[0] == 'o' ? 2 : 0;
         } else if (strcmp(opt, "zstd") == 0) {
             kind = O_ZSTD;
             /* Level 1 by default: on quantization codes, levels 3-9 spend more
@@ -343,7 +344,7 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
     if (enc->rowscale) put_opt(&b, "rowscale", "", 0);
     if (enc->lut_type != def.lut_type) put_opt(&b, "lut", half_name(enc->lut_type), 0);
     if (enc->dim != def.dim) put_opt(&b, "dim", NULL, enc->dim);
-    if (enc->search) put_opt(&b, "search", "", 0);
+    if (enc->search) put_opt(&b, enc->search == 2 ? "opt" : "search", "", 0);
     if (enc->zstd_level == 1) put_opt(&b, "zstd", "", 0);
     else if (enc->zstd_level) put_opt(&b, "zstd", NULL, enc->zstd_level);
     if (b.overflow) {
