@@ -12,7 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_util.h"
 #include "convert.h"
+#include "folder.h"
 #include "target.h"
 
 static volatile sig_atomic_t got_signal = 0;
@@ -40,7 +42,15 @@ static void usage(FILE *f) {
 "        pytorch_model.bin, sharded .bin + index), one such file, or a .qtf\n"
 "        to re-encode or decode.\n"
 "OUTPUT  FILE.qtf; or FILE.safetensors to write every tensor dequantized to\n"
-"        the --encoding f32|f16|bf16|keep (integer tensors keep their type).\n"
+"        the --encoding f32|f16|bf16|keep (integer tensors keep their type);\n"
+"        or DIR/ (an existing folder or a path ending in '/') from a .qtf: a\n"
+"        Hugging Face folder back, the embedded config.json,\n"
+"        generation_config.json and tokenizer files byte for byte and the\n"
+"        tensors as safetensors (--encoding keep by default: source dtypes),\n"
+"        sharded with model.safetensors.index.json; the folder must be new\n"
+"        or empty.\n"
+"      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
+"                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -95,6 +105,11 @@ static void usage(FILE *f) {
 "  -v, --verbose         one line per tensor and per fallback\n"
 "      --progress        force the progress line even when stderr is not a\n"
 "                        terminal (default: only on a terminal)\n"
+"      --force           replace an existing OUTPUT (without it, an existing\n"
+"                        file is refused); an input (checkpoint file, shard,\n"
+"                        index, importance file, recipe, embedded file) is\n"
+"                        never replaced, whatever path or link names it; an\n"
+"                        existing device or FIFO (/dev/null) is written to\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n");
@@ -108,47 +123,15 @@ static void usage(FILE *f) {
 "error); 2 usage or input error (bad option, unreadable or malformed\n"
 "checkpoint, recipe error, encoding that cannot apply); 128+N when stopped\n"
 "by signal N. On failure nothing is left at OUTPUT and an existing OUTPUT is\n"
-"untouched.\n"
+"untouched. A refused OUTPUT (exists without --force, is an input) exits 2.\n"
 "\n"
 "Examples:\n"
 "  qtf-convert ~/models/Llama-3.2-1B llama-int8.qtf\n"
 "  qtf-convert -e int4:group=32 --fallback int8 model/ model-int4.qtf\n"
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
-"  qtf-convert --encoding bf16 model.qtf model.safetensors\n");
-}
-
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("qtf-convert: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\nTry 'qtf-convert --help'.\n", stderr);
-    return QTFC_EXIT_USAGE;
-}
-
-/* getopt_long reports "--dry-run=1", an ambiguous prefix and a misspelling
- * alike; say which one it was. */
-static int bad_option(const char *arg, const struct option *opts) {
-    char msg[256];
-    if (strncmp(arg, "--", 2) == 0) {
-        const char *name = arg + 2;
-        size_t len = strcspn(name, "="), matches = 0;
-        const struct option *hit = NULL;
-        for (const struct option *o = opts; o->name; o++) {
-            if (strncmp(o->name, name, len) != 0) continue;
-            if (strlen(o->name) == len) { hit = o; matches = 1; break; }
-            hit = o;
-            matches++;
-        }
-        if (matches == 1 && name[len] == '=' && hit->has_arg == no_argument) {
-            snprintf(msg, sizeof msg, "option '--%s' takes no value", hit->name);
-            return usage_error("%s", msg);
-        }
-        if (matches > 1) {
-            snprintf(msg, sizeof msg, "option '--%.*s' is ambiguous", (int)len, name);
-            return usage_error("%s", msg);
-        }
-    }
-    return usage_error("unknown option '%s'", arg);
+"  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
+"  qtf-convert model.qtf hf-folder/\n");
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -156,13 +139,25 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int parse_threads(unsigned *out, const char *s) {
+
+/* --max-shard-size: bytes, or with a unit as transformers writes it
+ * (KB MB GB TB decimal, KiB MiB GiB TiB binary). */
+static int parse_size(uint64_t *out, const char *s) {
     char *end;
     errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 4096) return -1;
-    *out = (unsigned)v;
-    return 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v > 0)) return -1;
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcasecmp(end, units[i].unit) == 0 && v * units[i].mult < 1.8e19) {
+            *out = (uint64_t)(v * units[i].mult);
+            return *out ? 0 : -1;
+        }
+    return -1;
 }
 
 /* --target-bpw X (0 < X <= 64) or --target-size BYTES (> 0). */
@@ -185,7 +180,10 @@ static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_TARGET_BPW, OPT_TARGET_SIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE };
+
+/* Recipe files given with --recipe: inputs the output must never replace. */
+#define MAX_RECIPES 64
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -202,20 +200,25 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
+        { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
+    cli_set_program("qtf-convert");
     qtfc_recipe recipe;
     qtfc_recipe_init(&recipe);
     qtfc_target_options target;
     memset(&target, 0, sizeof target);
+    const char *recipe_files[MAX_RECIPES];
     qtfc_options o;
     memset(&o, 0, sizeof o);
     o.recipe = &recipe;
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
+    uint64_t max_shard = QTFC_DEFAULT_MAX_SHARD;
     char err[2048];
 
     opterr = 0;
@@ -228,22 +231,27 @@ int main(int argc, char **argv) {
             snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
             recipe_options = 1;
             if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
+                code = cli_usage_error("%s", err);
                 goto out;
             }
             break;
         }
         case OPT_RECIPE:
             recipe_options = 1;
+            if (o.n_extra_inputs == MAX_RECIPES) {
+                code = cli_usage_error("at most %d --recipe files", MAX_RECIPES);
+                goto out;
+            }
+            recipe_files[o.n_extra_inputs++] = optarg;
             if (qtfc_recipe_load_file(&recipe, optarg, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
+                code = cli_usage_error("%s", err);
                 goto out;
             }
             break;
         case OPT_FALLBACK:
             recipe_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
-                code = usage_error("--fallback: %s", err);
+                code = cli_usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
@@ -253,11 +261,11 @@ int main(int argc, char **argv) {
         case OPT_TARGET_BPW:
         case OPT_TARGET_SIZE:
             if (target.target_bpw > 0 || target.target_bytes > 0) {
-                code = usage_error("%s", "give --target-bpw or --target-size once");
+                code = cli_usage_error("%s", "give --target-bpw or --target-size once");
                 goto out;
             }
             if (parse_target(&target, c == OPT_TARGET_BPW, optarg) != 0) {
-                code = usage_error(c == OPT_TARGET_BPW
+                code = cli_usage_error(c == OPT_TARGET_BPW
                                        ? "--target-bpw: expected a number of bits per weight "
                                          "above 0 and at most 64, found '%s'"
                                        : "--target-size: expected a number of bytes above 0, "
@@ -267,15 +275,27 @@ int main(int argc, char **argv) {
             recipe_options = 1;
             break;
         case 'n': o.dry_run = 1; break;
-        case 't':
-            if (parse_threads(&o.threads, optarg) != 0) {
-                code = usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
+        case 't': {
+            uint64_t v;
+            if (!cli_parse_u64(&v, optarg, 4096)) {
+                code = cli_usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
                 goto out;
             }
+            o.threads = (unsigned)v;
             break;
+        }
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_MAX_SHARD:
+            if (parse_size(&max_shard, optarg) != 0) {
+                code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
+                                   "500MB, found '%s'", optarg);
+                goto out;
+            }
+            break;
+
+        case OPT_FORCE: o.force = 1; break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
@@ -285,57 +305,57 @@ int main(int argc, char **argv) {
                    QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
             goto out;
-        case ':':
-            code = usage_error("option '%s' needs an argument", argv[optind - 1]);
-            goto out;
         default:
-            code = bad_option(argv[optind - 1], long_opts);
+            code = cli_getopt_error(c, argv, long_opts);
             goto out;
         }
     }
     int n_pos = argc - optind;
     if (n_pos < 1 || n_pos > 2 || (n_pos == 1 && !o.dry_run)) {
-        code = usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
+        code = cli_usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
                                  : n_pos == 1 ? "missing OUTPUT (or give --dry-run)"
                                               : "too many arguments");
         goto out;
     }
+    o.extra_inputs = recipe_files;
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
     struct stat st_out;
-    if (o.output && stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) {
-        /* Refuse now rather than after converting everything. */
-        code = usage_error("output '%s' is a directory; give a file name such as "
-                           "DIR/model.qtf", o.output);
-        goto out;
-    }
+    /* An existing directory or a path ending in '/': a Hugging Face folder
+     * back from a .qtf (convert/folder.c). */
+    int folder = o.output && ((stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) ||
+                              ends_with(o.output, "/"));
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
-    if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
+    if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
-            code = usage_error("%s", "a .safetensors output takes only --encoding "
+            code = cli_usage_error("%s", "a .safetensors or folder output takes only --encoding "
                                "f32|f16|bf16|keep (no rules, fallback or importance)");
             goto out;
         }
-        const char *e = encoding ? encoding : "f32";
+        if (folder && o.dry_run) {
+            code = cli_usage_error("%s", "--dry-run applies to .qtf outputs only");
+            goto out;
+        }
+        const char *e = encoding ? encoding : folder ? "keep" : "f32";
         if (strcmp(e, "keep") == 0) o.st_keep = 1;
         else if (strcmp(e, "f32") == 0) o.st_dtype = QTF_DTYPE_F32;
         else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
         else if (strcmp(e, "bf16") == 0) o.st_dtype = QTF_DTYPE_BF16;
         else {
-            code = usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
+            code = cli_usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
                                "or keep, found '%s'", e);
             goto out;
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = usage_error("--encoding: %s", err);
+            code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||
                qtfc_spec_parse(&recipe.default_spec, QTFC_DEFAULT_ENCODING, err,
                                sizeof err) != 0) {
-        code = usage_error("default encoding: %s", err);
+        code = cli_usage_error("default encoding: %s", err);
         goto out;
     }
     o.progress_bar = force_progress || isatty(STDERR_FILENO);
@@ -370,7 +390,7 @@ int main(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 
-    code = qtfc_convert(&o);
+    code = folder ? qtfc_export_folder(&o, max_shard) : qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
     return code;

@@ -10,7 +10,7 @@
 #include "budget.h"
 #include "convert.h"
 #include "plan.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 static const char *const ladder[] = {
     "bf16",

@@ -12,7 +12,7 @@
 #ifndef QTF_FORMAT_FAMILY_H
 #define QTF_FORMAT_FAMILY_H
 
-#include "../lib/internal.h"
+#include "common/common.h"
 
 /* rows/cols of a shape, overflow-checked (QTF_E_OVERFLOW / QTF_E_SHAPE). */
 qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
@@ -21,6 +21,12 @@ qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
 /* Checks field values and combinations of an encoding (QTF_E_ENCODING with a
  * detail naming the field). */
 qtf_status qtf__encoding_validate(const qtf_encoding *e);
+
+/* Rows that must be decoded together (format/rows.c): every part is either
+ * shared by all rows (its size does not depend on the row count) or stored in
+ * whole-byte chunks of `unit` rows. 1 <= *out <= rows (0 for rows = 0). */
+qtf_status qtf__encoding_row_unit(uint64_t *out, const qtf_encoding *e, uint64_t rows,
+                                  uint64_t cols);
 
 /* --- float family: F32 F16 BF16 RAW (format/float.c) --- */
 qtf_status qtf__float_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_encoding *e,
@@ -39,6 +45,16 @@ qtf_status qtf__block_quantize(const qtf_encoding *e, const float *src, uint64_t
                                void *const *parts);
 qtf_status qtf__block_dequantize(float *dst, const qtf_encoding *e, uint64_t rows,
                                  uint64_t cols, const void *const *parts, unsigned threads);
+
+/* --- ggml block types (format/block_ggml.c and the files of each type): a
+ * row of the encoding table (format/encodings.h) with block, bytes and the
+ * row kernels set. Encodings of these ids have bits, group = block and scale
+ * type fixed by the row, and one BLOCKS part of rows * cols / block * bytes. */
+typedef struct qtf__encoding_row qtf__encoding_row;
+typedef qtf__encoding_row qtf__ggml_type;
+
+/* The row of id, or NULL when id is not a ggml block type. */
+const qtf__ggml_type *qtf__ggml_type_of(qtf_encoding_id id);
 
 /* --- palettized family: PAL (format/pal_*.c, format/kmeans.c) --- */
 qtf_status qtf__pal_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_encoding *e,

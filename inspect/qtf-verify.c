@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 #include "report.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 #define MAX_IGNORE 64
 
@@ -21,6 +21,7 @@ typedef struct options {
     unsigned n_ignore;
     const char *against;
     const char *plot;
+    int force;
     int json, markdown, quiet, checksums_only;
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
@@ -67,7 +68,10 @@ static void print_help(void) {
 "      --markdown        Markdown report on stdout (for CI summaries)\n"
 "      --plot FILE.svg   write an SVG chart of the relative RMSE of every tensor\n"
 "                        (log scale, file order, coloured by encoding); needs\n"
-"                        --against; written atomically (temp file + rename)\n"
+"                        --against; written atomically (temp file + rename);\n"
+"                        an existing FILE.svg is kept unless --force, an input\n"
+"                        (the verified file, the source) is never replaced\n"
+"      --force           let --plot replace an existing file\n"
 "  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
 "  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
 "  -h, --help            this text\n"
@@ -98,7 +102,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE };
+           OPT_IGNORE, OPT_FORCE };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -109,6 +113,7 @@ static int parse_args(options *o, int argc, char **argv) {
         {"json", no_argument, NULL, OPT_JSON},
         {"markdown", no_argument, NULL, OPT_MD},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -139,6 +144,7 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_JSON: o->json = 1; break;
         case OPT_MD: o->markdown = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
+        case OPT_FORCE: o->force = 1; break;
         case 'q': o->quiet = 1; break;
         case 'j':
             if (!cli_parse_u64(&v, optarg, 4096))
@@ -156,6 +162,7 @@ static int parse_args(options *o, int argc, char **argv) {
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
     if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->force && !o->plot) return cli_usage_error("--force needs --plot FILE");
     if (o->n_ignore && !o->against) return cli_usage_error("--ignore needs --against SOURCE");
     if (o->checksums_only && o->against)
         return cli_usage_error("--checksums-only and --against exclude each other");
@@ -382,6 +389,31 @@ static int find_missing(const options *o, verify_report *r, const qtf_file *f, c
     return 1;
 }
 
+/* Opens the --plot output before any work, so that a refused destination
+ * (an existing file without --force, or an input: the verified file or a
+ * file of the source) is reported at once. */
+static int open_plot(cli_output **out, const options *o, const qtf_source *src) {
+    uint32_t n_src = src ? qtf_source_input_count(src) : 0;
+    const char **inputs = malloc((2 + (size_t)n_src) * sizeof *inputs);
+    if (!inputs) {
+        cli_error("out of memory");
+        return 0;
+    }
+    size_t n = 0;
+    inputs[n++] = o->path;
+    inputs[n++] = o->against;
+    for (uint32_t i = 0; i < n_src; i++) inputs[n++] = qtf_source_input_path(src, i);
+    qtf_status st = cli_output_open(out, o->plot, o->force, inputs, n);
+    free(inputs);
+    if (st != QTF_OK) {
+        char *p = dup_escaped(o->plot);
+        cli_error_status(st, "cannot write the chart '%s'", p ? p : "?");
+        free(p);
+        return 0;
+    }
+    return 1;
+}
+
 int main(int argc, char **argv) {
     cli_set_program("qtf-verify");
     options o;
@@ -400,6 +432,13 @@ int main(int argc, char **argv) {
     }
     qtf_source *src = NULL;
     if (o.against && !open_source(&src, o.against)) {
+        qtf_file_close(f);
+        return CLI_EXIT_USAGE;
+    }
+
+    cli_output *plot = NULL;
+    if (o.plot && !open_plot(&plot, &o, src)) {
+        qtf_source_close(src);
         qtf_file_close(f);
         return CLI_EXIT_USAGE;
     }
@@ -462,11 +501,16 @@ int main(int argc, char **argv) {
         } else {
             report_print_text(&r, stdout, o.quiet);
         }
-        if (o.plot) {
-            int err = svg_write_chart(&r, o.plot);
-            if (err) {
+        if (plot) {
+            qtf_status ps = svg_write_chart(&r, plot);
+            if (ps == QTF_OK) ps = cli_output_commit(plot);
+            else cli_output_abort(plot);
+            plot = NULL;
+            if (ps != QTF_OK) {
                 char *p = dup_escaped(o.plot);
-                cli_error("cannot write the chart '%s': %s", p ? p : "?", strerror(err));
+                if (ps == QTF_E_NOMEM) cli_error("cannot write the chart '%s': out of memory",
+                                                 p ? p : "?");
+                else cli_error_status(ps, "cannot write the chart '%s'", p ? p : "?");
                 free(p);
                 exit_code = CLI_EXIT_FAIL;
             }
@@ -474,6 +518,7 @@ int main(int argc, char **argv) {
         if (!r.ok && !o.json)
             cli_error("%s: verification FAILED", file_disp);
     }
+    cli_output_abort(plot);
     report_free(&r);
     free(file_disp);
     free(against_disp);

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "budget.h"
+#include "convert/budget.h"
 
 #define OPT(b, e) { (b), (e) }
 

@@ -15,7 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "source.h"
+#include "checkpoint/source.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -414,7 +414,7 @@ Test(convert, ffn_172_int4_group32_needs_fallback) {
     cr_assert_eq(t->encoding.bits, 8);
     qtf_file_close(f);
     /* ...unless --all-layers. */
-    cr_assert_eq(RUN("-q", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
+    cr_assert_eq(RUN("-q", "--force", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
                      out), 0, "%s", err_text);
     f = open_qtf(out);
     t = tensor_named(f, "model.embed_tokens.weight");
@@ -444,9 +444,9 @@ Test(convert, deterministic_across_threads) {
     const char *model = make_model("m", 0);
     const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        cr_assert_eq(RUN("-q", "-t", "1", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-t", "1", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
-        cr_assert_eq(RUN("-q", "-t", "2", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-t", "2", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
         size_t a_len, b_len;
         unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
@@ -698,7 +698,7 @@ Test(convert, write_failure_leaves_nothing) {
     int entries = count_entries(dir);
     /* An existing output stays as it was. */
     write_text(out, "previous content");
-    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", model, out, NULL }), 1);
+    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", "--force", model, out, NULL }), 1);
     size_t len;
     unsigned char *p = read_file(out, &len);
     cr_assert(p && len == 16 && memcmp(p, "previous content", 16) == 0);
@@ -714,11 +714,13 @@ Test(convert, write_failure_leaves_nothing) {
     cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
 }
 
+/* A directory output is a Hugging Face folder back from a .qtf (tested in
+ * python/tests/test_save.py); from a checkpoint it is refused up front. */
 Test(convert, output_that_is_a_directory_is_refused_up_front) {
     const char *model = make_model("m", 0);
     mkdir(path_in("outdir"), 0755);
     cr_assert_eq(RUN("-q", model, path_in("outdir")), 2);
-    cr_assert(strstr(err_text, "is a directory"), "%s", err_text);
+    cr_assert(strstr(err_text, "a folder output needs a .qtf input"), "%s", err_text);
     cr_assert_eq(RUN("--dry-run=1", model), 2);
     cr_assert(strstr(err_text, "'--dry-run' takes no value"), "%s", err_text);
 }
@@ -841,6 +843,8 @@ Test(convert, target_bpw_meets_budget_records_rules_and_is_deterministic) {
     for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
         char t[32];
         snprintf(t, sizeof t, "%g", targets[i]);
+        unlink(path_in("t1.qtf"));
+        unlink(path_in("t2.qtf"));
         cr_assert_eq(RUN("-q", "-t", "1", "--all-layers", "--target-bpw", t, model,
                          path_in("t1.qtf")), 0, "%s: %s", t, err_text);
         cr_assert_eq(RUN("-q", "-t", "2", "--all-layers", "--target-bpw", t, model,

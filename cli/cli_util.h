@@ -1,0 +1,175 @@
+/* cli/cli_util.h — helpers shared by qtf-inspect and qtf-verify: messages,
+ * option values, growable text, safe display of untrusted bytes, sizes,
+ * tables, JSON values (output files: cli/output.h). Not installed. */
+#ifndef QTF_CLI_UTIL_H
+#define QTF_CLI_UTIL_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include <jansson.h>
+
+#include "qtf.h"
+
+#if defined(__GNUC__)
+#define CLI_PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define CLI_PRINTF(a, b)
+#endif
+
+/* Exit codes shared by both tools (documented in their --help). */
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAIL = 1, CLI_EXIT_USAGE = 2 };
+
+/* --- messages on stderr, prefixed with the program name ------------------- */
+
+void cli_set_program(const char *name);
+const char *cli_program(void);
+void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* "PROG: MESSAGE: QTF_E_NAME: detail" (detail from qtf_error_detail()). */
+void cli_error_status(qtf_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
+/* A usage error: the message plus "Try 'PROG --help'."; returns CLI_EXIT_USAGE. */
+int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+
+/* --- the command line ------------------------------------------------------ */
+
+struct option;
+/* "PROG VERSION (libqtf VERSION, container format MAJOR.MINOR)" on stdout. */
+void cli_print_version(void);
+/* The usage error for what getopt_long returned as ':' (an option without
+ * its value) or '?' (unknown or ambiguous option, or a value given to an
+ * option that takes none); needs opterr = 0 and an optstring starting with
+ * ':'. Returns CLI_EXIT_USAGE. */
+int cli_getopt_error(int c, char **argv, const struct option *longopts);
+/* The one FILE operand left after the options (argv[optind]); a usage error
+ * when there is none or more than one. Returns 0 or CLI_EXIT_USAGE. */
+int cli_take_one_path(const char **out, int argc, char **argv);
+
+/* --- option values --------------------------------------------------------- */
+
+/* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */
+int cli_parse_double(double *out, const char *s);
+int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
+
+/* --- growable text ----------------------------------------------------------- */
+
+/* Never fails visibly: on allocation failure `oom` is set and later appends
+ * are dropped, so callers check once at the end. */
+typedef struct cli_buf {
+    char *p;        /* NUL-terminated when len > 0 or after cli_buf_cstr() */
+    size_t len, cap;
+    int oom;
+} cli_buf;
+
+void cli_buf_init(cli_buf *b);
+void cli_buf_free(cli_buf *b);
+void cli_buf_clear(cli_buf *b);
+void cli_buf_putn(cli_buf *b, const char *s, size_t n);
+void cli_buf_puts(cli_buf *b, const char *s);
+void cli_buf_printf(cli_buf *b, const char *fmt, ...) CLI_PRINTF(2, 3);
+const char *cli_buf_cstr(cli_buf *b);     /* "" when empty or out of memory */
+/* Takes ownership of the text (malloc'ed, NUL-terminated) or NULL on OOM. */
+char *cli_buf_take(cli_buf *b);
+
+/* --- safe display of untrusted bytes ----------------------------------------- */
+
+/* Appends s[0,len) for a terminal: C0 controls as \n \t \r \xNN, DEL and
+ * invalid UTF-8 bytes as \xNN, backslash as \\, C1 controls, line separators
+ * and bidirectional overrides (which can make text display differently from
+ * what it is) as \uXXXX; with CLI_ESC_QUOTE a double quote as \". Output is
+ * valid UTF-8 without control characters. With max_cols > 0 the result is
+ * shortened to at most max_cols characters ending in an ellipsis.
+ * Returns 1 if it was shortened. */
+#define CLI_ESC_QUOTE 0x1u
+/* Leave backslashes as they are: for text that libqtf already escaped
+ * (error details), which must not be escaped twice. */
+#define CLI_ESC_KEEP_BACKSLASH 0x2u
+int cli_escape(cli_buf *out, const void *s, size_t len, size_t max_cols, unsigned flags);
+/* Convenience: escaped copy in a malloc'ed string (NULL on OOM). */
+char *cli_escape_dup(const void *s, size_t len, size_t max_cols);
+/* qtf_error_detail(), made safe for a terminal (NULL on OOM). */
+char *cli_detail_dup(void);
+
+/* Characters (code points) in UTF-8 text, for column alignment. */
+size_t cli_display_width(const char *s);
+
+/* --- numbers for people -------------------------------------------------------- */
+
+/* "1.23 GiB", "512 B". buf >= 32 bytes. */
+const char *cli_human_bytes(char *buf, size_t cap, uint64_t n);
+/* "1.10 G", "260.1 k", "17" — element counts. */
+const char *cli_human_count(char *buf, size_t cap, uint64_t n);
+/* Shortest decimal text that reads back as the same double ("0.1", "1e-05"). */
+const char *cli_format_double(char *buf, size_t cap, double v);
+
+/* --- names, encodings, checksums ----------------------------------------------- */
+
+/* fnmatch(3) without flags: '*' also matches '.' and '/'. */
+int cli_glob_match(const char *pattern, const char *name);
+/* Canonical encoding text, or "unknown(id=N)". buf >= 80 bytes. */
+const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
+/* "[4096, 11008]". */
+void cli_shape_text(cli_buf *out, const qtf_tensor_info *t);
+/* Tensor digest: XXH3-64 (seed 0) of the tensor's part checksums, each in
+ * canonical big-endian byte order, concatenated in part order. */
+uint64_t cli_tensor_digest(const qtf_tensor_info *t);
+uint64_t cli_tensor_stored_bytes(const qtf_tensor_info *t);
+uint64_t cli_tensor_decoded_bytes(const qtf_tensor_info *t);
+/* Bits per weight of the decoded parts (qtf_encoding_bits_per_weight for
+ * known encodings); NaN for a tensor without elements. */
+double cli_tensor_bits_per_weight(const qtf_tensor_info *t);
+/* "16 hex digits". buf >= 17 bytes. */
+const char *cli_hex64(char *buf, uint64_t v);
+
+/* --- tables -------------------------------------------------------------------- */
+
+typedef struct cli_table cli_table;
+/* aligns: one char per column, 'l' or 'r'. */
+cli_table *cli_table_new(unsigned ncols, const char *const *headers, const char *aligns);
+/* Cells are copied; they must already be escaped for display. */
+void cli_table_add(cli_table *t, const char *const *cells);
+/* Plain text with two spaces between columns, or a Markdown table (cells
+ * with '|' escaped). `indent` spaces before each plain line. */
+void cli_table_print(const cli_table *t, FILE *out, unsigned indent);
+void cli_table_print_markdown(const cli_table *t, FILE *out);
+int cli_table_oom(const cli_table *t);
+/* Writes display text so that Markdown shows it literally. */
+void cli_markdown_text(FILE *out, const char *s);
+void cli_table_free(cli_table *t);
+
+/* --- JSON ----------------------------------------------------------------------- */
+
+/* Integers with magnitude <= 2^53 as JSON numbers, larger ones as decimal
+ * strings (JavaScript and many parsers lose precision above 2^53). */
+json_t *cli_json_u64(uint64_t v);
+json_t *cli_json_i64(int64_t v);
+/* Finite values as numbers; NaN as "nan", infinities as "inf" / "-inf". */
+json_t *cli_json_real(double v);
+/* A JSON string of s[0,len); invalid UTF-8 bytes and NULs become U+FFFD. */
+json_t *cli_json_string(const void *s, size_t len);
+/* Sets key to value (stealing the reference); marks *oom when value is NULL. */
+void cli_json_set(json_t *obj, const char *key, json_t *value, int *oom);
+void cli_json_append(json_t *arr, json_t *value, int *oom);
+/* Writes with 2-space indentation, ASCII only (non-ASCII as \uXXXX, so no
+ * terminal control sequences can pass through), trailing newline. */
+int cli_json_print(json_t *root, FILE *out);
+
+/* The same output built piece by piece, so that long arrays can be written
+ * one element at a time instead of as one tree. */
+typedef struct cli_json_out cli_json_out;
+cli_json_out *cli_json_out_new(FILE *out);
+/* Text that is already JSON (punctuation, member names). */
+void cli_json_out_raw(cli_json_out *o, const char *s, size_t n);
+/* v, indented by 2 per level, every line after the first shifted right by
+ * `indent` spaces (its nesting depth in the document). */
+int cli_json_out_value(cli_json_out *o, json_t *v, unsigned indent);
+/* Flushes and frees; -1 if anything failed to be written. */
+int cli_json_out_finish(cli_json_out *o);
+
+/* --- time ------------------------------------------------------------------------ */
+
+/* Monotonic seconds. */
+double cli_now(void);
+
+#endif

@@ -1,0 +1,89 @@
+/* common/common.h — the bottom layer, shared by every library source file
+ * (not installed): status and error detail, checked arithmetic, endian
+ * loads/stores, parallel-for, allocation with failure injection, UTF-8. */
+#ifndef QTF_COMMON_H
+#define QTF_COMMON_H
+
+#include "qtf.h"
+#include "utf8.h"
+
+#if defined(__GNUC__)
+#define QTF__PRINTF(a, b) __attribute__((format(printf, a, b)))
+#else
+#define QTF__PRINTF(a, b)
+#endif
+
+/* Records the thread-local error detail and returns `status`, so that error
+ * paths read `return qtf__error(QTF_E_TRUNCATED, "%s: ...", name, ...);`.
+ * The message should name the file, tensor or key, the offset, and what was
+ * expected versus found. */
+qtf_status qtf__error(qtf_status status, const char *fmt, ...) QTF__PRINTF(2, 3);
+
+/* Prefixes the current detail with more context ("file.qtf: " + detail). */
+void qtf__error_prefix(const char *fmt, ...) QTF__PRINTF(1, 2);
+
+/* Clears the detail (called on success paths of public entry points). */
+void qtf__error_clear(void);
+
+/* Checked arithmetic: return 0 on overflow, 1 otherwise. */
+static inline int qtf__add_u64(uint64_t *out, uint64_t a, uint64_t b) {
+    return !__builtin_add_overflow(a, b, out);
+}
+static inline int qtf__mul_u64(uint64_t *out, uint64_t a, uint64_t b) {
+    return !__builtin_mul_overflow(a, b, out);
+}
+/* Rounds v up to a multiple of align (a power of two). */
+static inline int qtf__align_up_u64(uint64_t *out, uint64_t v, uint64_t align) {
+    uint64_t t;
+    if (!qtf__add_u64(&t, v, align - 1)) return 0;
+    *out = t & ~(align - 1);
+    return 1;
+}
+
+/* Little-endian loads/stores that work at any alignment. */
+static inline uint16_t qtf__ld16(const unsigned char *p) {
+    return (uint16_t)(p[0] | (p[1] << 8));
+}
+static inline uint32_t qtf__ld32(const unsigned char *p) {
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) | ((uint32_t)p[3] << 24);
+}
+static inline uint64_t qtf__ld64(const unsigned char *p) {
+    return (uint64_t)qtf__ld32(p) | ((uint64_t)qtf__ld32(p + 4) << 32);
+}
+static inline void qtf__st16(unsigned char *p, uint16_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+}
+static inline void qtf__st32(unsigned char *p, uint32_t v) {
+    p[0] = (unsigned char)v; p[1] = (unsigned char)(v >> 8);
+    p[2] = (unsigned char)(v >> 16); p[3] = (unsigned char)(v >> 24);
+}
+static inline void qtf__st64(unsigned char *p, uint64_t v) {
+    qtf__st32(p, (uint32_t)v); qtf__st32(p + 4, (uint32_t)(v >> 32));
+}
+/* Canonical (big-endian) hash bytes, as xxHash's XXH64_canonical_t. */
+static inline void qtf__st_hash(unsigned char *p, uint64_t h) {
+    for (int i = 0; i < 8; i++) p[i] = (unsigned char)(h >> (56 - 8 * i));
+}
+static inline uint64_t qtf__ld_hash(const unsigned char *p) {
+    uint64_t h = 0;
+    for (int i = 0; i < 8; i++) h = (h << 8) | p[i];
+    return h;
+}
+
+/* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to
+ * `threads` threads (0 = all cores). Chunking never affects results as long
+ * as fn treats items independently; callers rely on that for determinism.
+ * Returns the error of the lowest-indexed failing chunk, or QTF_OK.
+ * The error detail of that chunk is carried to the calling thread. */
+typedef qtf_status (*qtf__range_fn)(void *ctx, uint64_t begin, uint64_t end);
+qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
+                             qtf__range_fn fn, void *ctx);
+
+/* Test hook for allocation-failure injection: when the counter reaches zero
+ * qtf__malloc/qtf__calloc/qtf__realloc fail (return NULL). -1 = disabled. */
+void *qtf__malloc(size_t n);
+void *qtf__calloc(size_t n, size_t size);
+void *qtf__realloc(void *p, size_t n);
+QTF_API void qtf__test_fail_alloc_after(long n);
+
+#endif
