@@ -97,7 +97,8 @@ static void escape_glob(char *out, size_t cap, const char *name) {
 }
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
-                       const qtf_source *imp, const qtf_encoding *encs, const qtfc_target_options *o) {
+                       const qtf_source *imp, const qtfc_imatrix_map *imx,
+                       const qtf_encoding *encs, const qtfc_target_options *o) {
     uint64_t max_n = 0, max_cols = 0;
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
@@ -126,7 +127,10 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             goto out;
         }
         const float *weights = NULL;
-        if (it->importance >= 0) {
+        if (it->importance >= 0 && imx) {   /* checked when the imatrix was mapped */
+            uint64_t nv;
+            weights = qtfc_imatrix_map_find(imx, t->name, &nv);
+        } else if (it->importance >= 0) {
             const qtf_source_tensor *v = qtf_source_tensor_get(imp, (uint64_t)it->importance);
             st = qtf_source_read_f32(a, v->n_elements, imp, (uint64_t)it->importance, 1);
             if (st != QTF_OK) {
@@ -187,6 +191,7 @@ static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
 
 int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     qtf_source *src = NULL, *imp = NULL;
+    qtfc_imatrix_map *imx = NULL;
     qtfc_plan plan;
     memset(&plan, 0, sizeof plan);
     free_tensor *ft = NULL;
@@ -209,7 +214,14 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
                 qtf_status_name(st), qtf_error_detail());
         goto out;
     }
-    if (o->importance_path) {
+    char ierr[2048];
+    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&imx, o->importance_path, src,
+                                                                ierr, sizeof ierr) : 0;
+    if (is_imatrix < 0) {
+        fprintf(stderr, "qtf-convert: %s\n", ierr);
+        goto out;
+    }
+    if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&imp, o->importance_path);
         if (st != QTF_OK) {
             fprintf(stderr, "qtf-convert: %s: cannot open importance file: %s: %s\n",
@@ -217,7 +229,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
             goto out;
         }
     }
-    qtfc_plan_options po = { QTFC_OUTPUT_QTF, recipe, 0, QTF_DTYPE_F32, imp };
+    qtfc_plan_options po = { QTFC_OUTPUT_QTF, recipe, 0, QTF_DTYPE_F32, imp, imx };
     if (qtfc_plan_build(&plan, src, &po, err, sizeof err) != 0) {
         fprintf(stderr, "qtf-convert: %s\n", err);
         goto out;
@@ -244,7 +256,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         goto out;
     }
     code = QTFC_EXIT_FAILURE;
-    if (measure_all(ft, n_free, src, imp, encs, o) != 0) goto out;
+    if (measure_all(ft, n_free, src, imp, imx, encs, o) != 0) goto out;
 
     items = calloc(n_free ? n_free : 1, sizeof *items);
     choice = calloc(n_free ? n_free : 1, sizeof *choice);
@@ -278,7 +290,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     }
     if (o->dry_run || o->verbose)
         print_allocation(stdout, ft, n_free, choice, &res, budget, fixed, plan.total_elements,
-                         imp != NULL);
+                         o->importance_path != NULL);
     else if (!o->quiet)
         fprintf(stderr, "qtf-convert: target: %llu tensors allocated, %.3f bits/weight planned, "
                 "summed predicted error %.4e (lower bound %.4e)\n", (unsigned long long)n_free,
@@ -294,6 +306,7 @@ out:
     free(choice);
     free(ft);
     qtfc_plan_free(&plan);
+    qtfc_imatrix_map_free(imx);
     qtf_source_close(imp);
     qtf_source_close(src);
     return code;
