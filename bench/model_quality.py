@@ -36,9 +36,13 @@ Usage:
   /usr/bin/python3 bench/model_quality.py baseline [--model bytes-c|aidreams]
   /usr/bin/python3 bench/model_quality.py importance --model M OUT.safetensors
   /usr/bin/python3 bench/model_quality.py eval --model M SPEC [SPEC...]
-        [--importance FILE] [--args "extra qtf-convert arguments"]
-  /usr/bin/python3 bench/model_quality.py table --model M [--importance]
-        SPEC is an --encoding, or 'budget:X' for --target-bpw X.
+        [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
+    SPEC is an --encoding, or budget:X for --target-bpw X. Prints one
+    markdown row per SPEC (and per with/without importance with --both):
+    | spec | importance | tensor bpw | file bpw | bits | delta % |.
+    --ref gives the unquantized figure when already measured; --args passes
+    extra qtf-convert arguments (e.g. --args=--fallback=int8 for aidreams,
+    whose ffn_down rows of 172 take no group of 32).
 Options: --build DIR (default build/), --tmp DIR (default a fresh temp dir).
 Use /usr/bin/python3 (Debian python3-torch), not a pyenv python.
 """
