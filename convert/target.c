@@ -32,13 +32,6 @@ static const char *const ladder[] = {
     "int2:group=32,search",
     "int2:group=32,dq,search",
     "pal2:group=32,dq",
-    /* ggml's types (rows of 256 for the K-quants), importance-weighted as llama.cpp */
-    "q6_k",
-    "q5_k",
-    "q4_k",
-    "iq4_xs",
-    "q3_k",
-    "q2_k",
 };
 #define N_LADDER (sizeof ladder / sizeof ladder[0])
 

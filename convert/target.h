@@ -6,8 +6,7 @@
  *   bf16; int8; int6:group=32; int5:group=32; int4:group=32 and ,search;
  *   int4:group=64 and ,search; pal4:group=32,dq; int3:group=32 and ,search;
  *   int3:group=64 and ,search; int3:group=32,dq,search; pal3:group=32,dq;
- *   int2:group=32 and ,search; int2:group=32,dq,search; pal2:group=32,dq;
- *   ggml's q6_k, q5_k, q4_k, iq4_xs, q3_k, q2_k (rows a multiple of 256).
+ *   int2:group=32 and ,search; int2:group=32,dq,search; pal2:group=32,dq.
  * Sizes are the encodings' exact layout sizes (no zstd candidates: their
  * size would have to be measured by compressing, not yet done).
  *
