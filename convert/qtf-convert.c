@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "convert.h"
+#include "gguf_out.h"
 
 static volatile sig_atomic_t got_signal = 0;
 
@@ -25,6 +26,20 @@ static void on_signal(int sig) {
         return;
     }
     got_signal = sig;
+}
+
+/* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static void usage(FILE *f) {
@@ -157,7 +172,8 @@ static int parse_threads(unsigned *out, const char *s) {
     return 0;
 }
 
-enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS };
+enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS, OPT_PURE,
+       OPT_NAME };
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -172,6 +188,8 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "pure", no_argument, NULL, OPT_PURE },
+        { "name", required_argument, NULL, OPT_NAME },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -184,7 +202,16 @@ int main(int argc, char **argv) {
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
-    char err[2048];
+    char err[2048], rule_err[2048] = "";
+    /* GGUF output: rules are GLOB=TYPE with ggml type names, checked later. */
+    const char **rule_texts = calloc((size_t)argc + 1, sizeof *rule_texts);
+    size_t n_rule_texts = 0;
+    int pure = 0, qtf_only_options = 0;
+    const char *gguf_name = NULL;
+    if (!rule_texts) {
+        fputs("qtf-convert: out of memory\n", stderr);
+        return QTFC_EXIT_FAILURE;
+    }
 
     opterr = 0;
     int c;
@@ -195,29 +222,35 @@ int main(int argc, char **argv) {
             char origin[64];
             snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
             recipe_options = 1;
-            if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
-                goto out;
-            }
+            rule_texts[n_rule_texts++] = optarg;
+            /* Reported only for a .qtf output (a .gguf one takes ggml types). */
+            if (!rule_err[0] &&
+                qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0)
+                snprintf(rule_err, sizeof rule_err, "%s", err);
             break;
         }
+        case OPT_PURE: pure = 1; break;
+        case OPT_NAME: gguf_name = optarg; break;
         case OPT_RECIPE:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (qtfc_recipe_load_file(&recipe, optarg, err, sizeof err) != 0) {
                 code = usage_error("%s", err);
                 goto out;
             }
             break;
         case OPT_FALLBACK:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
                 code = usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
             break;
-        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
-        case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
+        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = qtf_only_options = 1; break;
+        case OPT_IMPORTANCE:
+            o.importance_path = optarg;
+            recipe_options = qtf_only_options = 1;
+            break;
         case 'n': o.dry_run = 1; break;
         case 't':
             if (parse_threads(&o.threads, optarg) != 0) {
@@ -261,6 +294,39 @@ int main(int argc, char **argv) {
                            "DIR/model.qtf", o.output);
         goto out;
     }
+    if (o.output && ends_with(o.output, ".gguf")) {
+        if (qtf_only_options) {
+            code = usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure "
+                               "and --name (not --recipe, --fallback, --all-layers or "
+                               "--importance)");
+            goto out;
+        }
+        qtfg_options g;
+        memset(&g, 0, sizeof g);
+        g.input = o.input;
+        g.output = o.output;
+        g.preset = encoding;
+        g.pure = pure;
+        g.rules = rule_texts;
+        g.n_rules = n_rule_texts;
+        g.name = gguf_name;
+        g.threads = o.threads;
+        g.quiet = o.quiet;
+        g.verbose = o.verbose;
+        g.dry_run = o.dry_run;
+        install_signal_handlers();
+        g.interrupted = &got_signal;
+        code = qtfg_convert(&g);
+        goto out;
+    }
+    if (pure || gguf_name) {
+        code = usage_error("%s", "--pure and --name apply to a .gguf output only");
+        goto out;
+    }
+    if (rule_err[0]) {
+        code = usage_error("%s", rule_err);
+        goto out;
+    }
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
     if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
@@ -292,17 +358,7 @@ int main(int argc, char **argv) {
     }
     o.progress_bar = force_progress || isatty(STDERR_FILENO);
 
-    /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
-    signal(SIGXFSZ, SIG_IGN);
+    install_signal_handlers();
     o.interrupted = &got_signal;
 #ifdef __GLIBC__
     /* Every tensor allocates buffers of similar sizes; keeping freed memory
@@ -315,5 +371,6 @@ int main(int argc, char **argv) {
     code = qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
+    free(rule_texts);
     return code;
 }

@@ -1,0 +1,128 @@
+/* checkpoint/gguf_writer.h — streaming, atomic GGUF v3 writer (the file
+ * format llama.cpp and ggml load).
+ *
+ * Layout written (all little-endian): "GGUF", u32 version 3, u64 tensor
+ * count, u64 key/value count, the key/value pairs in the order they were set,
+ * the tensor infos (name, n_dims, ne[0..n_dims), ggml type, offset relative
+ * to the data section) in declaration order, zero padding to the alignment,
+ * then each tensor's bytes at its offset, each padded with zeros to the
+ * alignment. The alignment is 32 (GGUF's default, no key written) unless
+ * another power of two is asked for, in which case general.alignment is
+ * written as a u32.
+ *
+ * Use: create; set metadata and declare every tensor (any order between the
+ * two); then write each declared tensor's bytes in declaration order (in one
+ * or several pieces); finish. The header is written when the first data byte
+ * is, so memory stays bounded by the metadata plus what the caller passes.
+ * Nothing appears at the path until finish succeeds (temporary file next to
+ * it, fsync, rename, directory fsync); on any failure an existing file at the
+ * path is untouched. */
+#ifndef QTF_CHECKPOINT_GGUF_WRITER_H
+#define QTF_CHECKPOINT_GGUF_WRITER_H
+
+#include <stdint.h>
+
+#include "qtf.h"
+
+/* ggml tensor types (ggml.h enum ggml_type; ids are part of the GGUF format). */
+typedef enum qtf_ggml_type {
+    QTF_GGML_F32 = 0,
+    QTF_GGML_F16 = 1,
+    QTF_GGML_Q4_0 = 2,
+    QTF_GGML_Q4_1 = 3,
+    QTF_GGML_Q5_0 = 6,
+    QTF_GGML_Q5_1 = 7,
+    QTF_GGML_Q8_0 = 8,
+    QTF_GGML_Q8_1 = 9,
+    QTF_GGML_Q2_K = 10,
+    QTF_GGML_Q3_K = 11,
+    QTF_GGML_Q4_K = 12,
+    QTF_GGML_Q5_K = 13,
+    QTF_GGML_Q6_K = 14,
+    QTF_GGML_Q8_K = 15,
+    QTF_GGML_IQ2_XXS = 16,
+    QTF_GGML_IQ2_XS = 17,
+    QTF_GGML_IQ3_XXS = 18,
+    QTF_GGML_IQ1_S = 19,
+    QTF_GGML_IQ4_NL = 20,
+    QTF_GGML_IQ3_S = 21,
+    QTF_GGML_IQ2_S = 22,
+    QTF_GGML_IQ4_XS = 23,
+    QTF_GGML_I8 = 24,
+    QTF_GGML_I16 = 25,
+    QTF_GGML_I32 = 26,
+    QTF_GGML_I64 = 27,
+    QTF_GGML_F64 = 28,
+    QTF_GGML_IQ1_M = 29,
+    QTF_GGML_BF16 = 30,
+    QTF_GGML_TQ1_0 = 34,
+    QTF_GGML_TQ2_0 = 35,
+    QTF_GGML_MXFP4 = 39,
+    QTF_GGML_TYPE_LIMIT_ = 40   /* ids >= this are unknown */
+} qtf_ggml_type;
+
+/* Block geometry of a ggml type: `block` elements take `size` bytes. */
+typedef struct qtf_ggml_type_traits {
+    const char *name;           /* "Q4_K", as gguf-dump and llama.cpp print it */
+    uint32_t block;
+    uint32_t size;
+} qtf_ggml_type_traits;
+
+/* Borrowed; NULL for ids that are not (or no longer) ggml types. */
+const qtf_ggml_type_traits *qtf_ggml_type_traits_get(uint32_t type);
+/* Id by name, case-insensitive ("q8_0", "F32"); -1 when unknown. */
+int qtf_ggml_type_from_name(const char *name);
+
+/* Bytes of a tensor of `type` whose innermost dimension is ne[0]: ne[0] must
+ * be a multiple of the block (QTF_E_SHAPE otherwise), products checked
+ * (QTF_E_OVERFLOW). QTF_E_TYPE for an unknown type. */
+qtf_status qtf_ggml_nbytes(uint64_t *out, uint32_t type, uint32_t n_dims, const uint64_t *ne);
+
+#define QTF_GGUF_VERSION 3u
+#define QTF_GGUF_DEFAULT_ALIGNMENT 32u
+#define QTF_GGUF_MAX_DIMS 4u
+
+typedef struct qtf_gguf_writer qtf_gguf_writer;
+
+/* alignment 0 = 32. Otherwise a power of two 8..1 MiB (QTF_E_ALIGNMENT). */
+qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path, uint32_t alignment);
+
+/* Metadata (before the first tensor byte is written; keys: 1..65535 bytes of
+ * UTF-8, unique, QTF_E_DUPLICATE otherwise; "general.alignment" is the
+ * writer's own). All data is copied.
+ * set_value: a fixed-size scalar of `type` (U8 .. F64, BOOL), `value` points
+ * to it in host representation of that C type (uint8_t, int32_t, float, ...;
+ * BOOL as uint8_t 0/1). */
+qtf_status qtf_gguf_writer_set_value(qtf_gguf_writer *w, const char *key, qtf_type type,
+                                     const void *value);
+qtf_status qtf_gguf_writer_set_u32(qtf_gguf_writer *w, const char *key, uint32_t v);
+qtf_status qtf_gguf_writer_set_f32(qtf_gguf_writer *w, const char *key, float v);
+qtf_status qtf_gguf_writer_set_string(qtf_gguf_writer *w, const char *key, const char *s,
+                                      uint64_t len);
+/* Array of `count` fixed-size elements of `elem_type`, `data` in host layout
+ * of that C type (stored little-endian). */
+qtf_status qtf_gguf_writer_set_array(qtf_gguf_writer *w, const char *key, qtf_type elem_type,
+                                     const void *data, uint64_t count);
+qtf_status qtf_gguf_writer_set_string_array(qtf_gguf_writer *w, const char *key,
+                                            const char *const *strs, const uint64_t *lens,
+                                            uint64_t count);
+
+/* Declares the next tensor: name (1..65535 bytes of UTF-8, unique), ggml type,
+ * ne innermost first (GGUF order: ne[0] is the row length), 1..4 dims. */
+qtf_status qtf_gguf_writer_declare(qtf_gguf_writer *w, const char *name, uint32_t type,
+                                   uint32_t n_dims, const uint64_t *ne);
+/* Bytes the declared tensor i takes (for callers that build its data). */
+uint64_t qtf_gguf_writer_tensor_size(const qtf_gguf_writer *w, uint64_t i);
+
+/* Appends `size` bytes of the current tensor's data; a tensor is complete
+ * when its declared size has been written, and the next one begins. A piece
+ * running past the current tensor's end is QTF_E_INVALID_ARG. */
+qtf_status qtf_gguf_writer_write(qtf_gguf_writer *w, const void *data, uint64_t size);
+
+/* Every declared tensor complete: pads, fsyncs, renames over the path and
+ * syncs the directory. Frees w whatever the outcome. */
+qtf_status qtf_gguf_writer_finish(qtf_gguf_writer *w);
+/* Removes the temporary file and frees. NULL is a no-op. */
+void qtf_gguf_writer_abort(qtf_gguf_writer *w);
+
+#endif

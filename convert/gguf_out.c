@@ -1,0 +1,663 @@
+/* convert/gguf_out.c — checkpoint (or .qtf) -> GGUF (see gguf_out.h).
+ *
+ * Everything that can be wrong with the input (unknown architecture or
+ * tensor name, missing hyperparameter or tokenizer, a type that cannot
+ * apply, an encoding llama.cpp cannot read) is found while planning, before
+ * the output is created. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#include "arch.h"
+#include "convert.h"
+#include "gguf_out.h"
+#include "gguf_recipe.h"
+#include "gguf_vocab.h"
+#include "gguf_writer.h"
+#include "source_internal.h"
+
+#define SMALL_FILE_MAX (64u << 20)
+
+typedef struct gitem {
+    uint64_t src;               /* source tensor index */
+    char name[256];             /* GGUF name */
+    qtf_arch_permute perm;
+    qtfg_tensor t;              /* name points into `name` */
+    uint32_t type;
+    const char *why;
+    int fell_back;
+    int copy;                   /* 1: stored bytes already are this ggml type */
+    uint64_t nbytes;
+} gitem;
+
+typedef struct grun {
+    const qtfg_options *o;
+    qtf_source *src;
+    json_t *config;
+    const qtf_arch *arch;
+    uint32_t n_head, n_head_kv;
+    gitem *items;
+    size_t n_items;
+    qtfg_recipe recipe;
+    uint32_t file_type;
+    qtf_vocab vocab;
+    int have_vocab;
+    qtf_gguf_writer *w;
+} grun;
+
+static void gmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void gmsg(const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    fputs("qtf-convert: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+}
+
+/* --- inputs: config and tokenizer files, from a folder or a .qtf ---------- */
+
+typedef struct blob {
+    char *data;                 /* malloc'd (folder) or NULL */
+    const void *ptr;            /* what to read */
+    size_t len;
+} blob;
+
+/* A file of the model folder, or the hf.file.<name> blob of a .qtf source.
+ * Returns 0 (ptr NULL when absent) or -1 after a message. */
+static int load_file(blob *b, const grun *r, const char *name) {
+    memset(b, 0, sizeof *b);
+    const qtf_file *f = qtf_source_qtf_file(r->src);
+    if (f) {
+        char key[QTF_MAX_KEY_LEN];
+        snprintf(key, sizeof key, "hf.file.%s", name);
+        const void *data;
+        uint64_t len;
+        const char *media;
+        if (qtf_meta_get_blob(&data, &len, &media, f, key) == QTF_OK) {
+            b->ptr = data;
+            b->len = (size_t)len;
+        }
+        return 0;
+    }
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof path, "%s/%s", qtf_source_dir(r->src), name) >= sizeof path) {
+        gmsg("%s/%s: path too long", qtf_source_dir(r->src), name);
+        return -1;
+    }
+    qtf_status st = qtf__read_small_file(&b->data, &b->len, path, SMALL_FILE_MAX);
+    if (st == QTF_E_IO && access(path, F_OK) != 0) return 0;
+    if (st) {
+        gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        return -1;
+    }
+    b->ptr = b->data;
+    return 0;
+}
+
+/* config.json field, "a.b" looks into nested objects. */
+static json_t *config_get(json_t *config, const char *field) {
+    const char *dot = strchr(field, '.');
+    if (!dot) return json_object_get(config, field);
+    char head[64];
+    size_t n = (size_t)(dot - field);
+    if (n >= sizeof head) return NULL;
+    memcpy(head, field, n);
+    head[n] = '\0';
+    json_t *sub = json_object_get(config, head);
+    return json_is_object(sub) ? json_object_get(sub, dot + 1) : NULL;
+}
+
+static int config_u32(uint32_t *out, json_t *config, const char *field) {
+    json_t *v = config_get(config, field);
+    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
+        return 0;
+    *out = (uint32_t)json_integer_value(v);
+    return 1;
+}
+
+static int load_config(grun *r) {
+    blob b;
+    if (load_file(&b, r, "config.json") != 0) return -1;
+    if (!b.ptr) {
+        gmsg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
+             r->o->input);
+        return -1;
+    }
+    json_error_t e;
+    r->config = json_loadb(b.ptr, b.len, JSON_REJECT_DUPLICATES, &e);
+    free(b.data);
+    if (!json_is_object(r->config)) {
+        gmsg("%s: config.json: not a JSON object (line %d: %s)", r->o->input, e.line, e.text);
+        return -1;
+    }
+    json_t *a = json_object_get(r->config, "architectures");
+    const char *cls = json_string_value(json_array_get(a, 0));
+    r->arch = qtf_arch_from_hf_class(cls);
+    if (!r->arch) {
+        gmsg("%s: config.json architecture '%s' has no GGUF mapping in this build (supported: "
+             "LlamaForCausalLM, MistralForCausalLM)", r->o->input, cls ? cls : "(none)");
+        return -1;
+    }
+    if (!config_u32(&r->n_head, r->config, "num_attention_heads") || r->n_head == 0) {
+        gmsg("%s: config.json: num_attention_heads missing or not a positive integer",
+             r->o->input);
+        return -1;
+    }
+    if (!config_u32(&r->n_head_kv, r->config, "num_key_value_heads")) r->n_head_kv = r->n_head;
+    if (r->n_head_kv == 0) {
+        gmsg("%s: config.json: num_key_value_heads is 0", r->o->input);
+        return -1;
+    }
+    return 0;
+}
+
+static int load_vocab(grun *r) {
+    static const char *const names[] = { "tokenizer.model", "tokenizer.json",
+                                         "tokenizer_config.json", "tok512.bin", "config.json" };
+    blob b[5];
+    int rc = 0;
+    for (int i = 0; i < 5; i++)
+        if (load_file(&b[i], r, names[i]) != 0) rc = -1;
+    if (rc == 0) {
+        qtf_vocab_files f = {
+            b[0].ptr, b[0].len, b[1].ptr, b[1].len, b[2].ptr, b[2].len,
+            b[3].ptr, b[3].len, b[4].ptr, b[4].len,
+        };
+        qtf_status st = qtf_vocab_load(&r->vocab, &f, r->o->input);
+        if (st) {
+            gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
+            rc = -1;
+        } else {
+            r->have_vocab = 1;
+        }
+    }
+    for (int i = 0; i < 5; i++) free(b[i].data);
+    return rc;
+}
+
+/* --- plan ----------------------------------------------------------------- */
+
+/* The ggml type a .qtf tensor is stored in, or -1 when its encoding is not
+ * one llama.cpp reads. */
+static int stored_ggml_type(const qtf_file *f, const char *name) {
+    uint64_t idx;
+    if (!f || qtf_tensor_find(&idx, f, name) != QTF_OK) return -1;
+    const qtf_tensor_info *ti = qtf_tensor_get(f, idx);
+    if (!ti->encoding_known || ti->n_parts != 1) return -1;
+    char text[64];
+    if (qtf_encoding_format(text, sizeof text, &ti->encoding) != QTF_OK) return -1;
+    if (strchr(text, ':')) return -1;   /* options: not the plain ggml layout */
+    return qtf_ggml_type_from_name(text);
+}
+
+static int is_tied(json_t *config) {
+    json_t *t = json_object_get(config, "tie_word_embeddings");
+    return !t || json_is_true(t);       /* transformers' default is tied */
+}
+
+static int build_items(grun *r) {
+    uint64_t n = qtf_source_tensor_count(r->src);
+    r->items = calloc(n ? n : 1, sizeof *r->items);
+    if (!r->items) {
+        gmsg("out of memory");
+        return -1;
+    }
+    int tied = is_tied(r->config);
+    for (uint64_t i = 0; i < n; i++) {
+        const qtf_source_tensor *t = qtf_source_tensor_get(r->src, i);
+        gitem *it = &r->items[r->n_items];
+        int m = qtf_arch_map_to_gguf(it->name, sizeof it->name, &it->perm, r->arch, t->name);
+        if (m == 0) continue;
+        if (m < 0) {
+            gmsg("%s: tensor '%s' has no GGUF name for architecture %s", r->o->input, t->name,
+                 r->arch->gguf_name);
+            return -1;
+        }
+        if (tied && strcmp(it->name, "output.weight") == 0) {
+            if (r->o->verbose) gmsg("%s: skipped (tied to the token embedding)", t->name);
+            continue;
+        }
+        if (t->n_dims == 0 || t->n_dims > 4) {
+            gmsg("%s: tensor '%s' has %u dimensions; GGUF allows 1..4", r->o->input, t->name,
+                 t->n_dims);
+            return -1;
+        }
+        if (qtfc_dtype_is_integer(t->dtype)) {
+            gmsg("%s: tensor '%s' is %s; only float tensors go into a GGUF model", r->o->input,
+                 t->name, qtf_dtype_name(t->dtype));
+            return -1;
+        }
+        it->src = i;
+        it->t.name = it->name;
+        it->t.n_dims = t->n_dims;
+        for (uint32_t d = 0; d < t->n_dims; d++) it->t.ne[d] = t->dims[t->n_dims - 1 - d];
+        if (it->perm != QTF_ARCH_PERMUTE_NONE) {
+            uint32_t heads = it->perm == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv;
+            if (t->n_dims != 2 || t->dims[0] % (2ull * heads) != 0) {
+                gmsg("%s: tensor '%s': %llu rows cannot be split into %u heads of an even "
+                     "size for the RoPE permutation", r->o->input, t->name,
+                     (unsigned long long)t->dims[0], heads);
+                return -1;
+            }
+        }
+        r->n_items++;
+    }
+    return 0;
+}
+
+/* file_type of a .qtf converted with its stored types: the preset of the
+ * most common type among the matrices. */
+static uint32_t file_type_of_items(const grun *r) {
+    size_t count[QTF_GGML_TYPE_LIMIT_] = { 0 };
+    for (size_t i = 0; i < r->n_items; i++)
+        if (qtfg_is_quantizable(&r->items[i].t)) count[r->items[i].type]++;
+    uint32_t best = QTF_GGML_F32;
+    for (uint32_t t = 0; t < QTF_GGML_TYPE_LIMIT_; t++)
+        if (count[t] > count[best]) best = t;
+    char name[16];
+    const char *tn = qtf_ggml_type_traits_get(best)->name;
+    size_t k = 0;
+    for (; tn[k] && k + 1 < sizeof name; k++)
+        name[k] = (char)(tn[k] >= 'A' && tn[k] <= 'Z' ? tn[k] + 32 : tn[k]);
+    name[k] = '\0';
+    const qtfg_preset *p = qtfg_preset_find(name);
+    if (!p) {
+        /* K-quant bases are named by their _M mixtures. */
+        char alt[24];
+        snprintf(alt, sizeof alt, "%s_m", name);
+        p = qtfg_preset_find(alt);
+    }
+    return p ? p->file_type : 0;
+}
+
+static int plan(grun *r) {
+    const qtfg_options *o = r->o;
+    const qtf_file *qf = qtf_source_qtf_file(r->src);
+    char err[1024];
+    for (size_t i = 0; i < o->n_rules; i++) {
+        char origin[32];
+        snprintf(origin, sizeof origin, "--rule %zu", i + 1);
+        if (qtfg_recipe_add_rule(&r->recipe, o->rules[i], origin, err, sizeof err) != 0) {
+            gmsg("%s", err);
+            return -1;
+        }
+    }
+    const char *preset = o->preset ? o->preset : qf ? NULL : "f16";
+    if (preset) {
+        const qtfg_preset *p = qtfg_preset_find(preset);
+        if (!p) {
+            char names[256];
+            qtfg_preset_names(names, sizeof names);
+            gmsg("-e %s: not a GGUF preset; expected one of: %s", preset, names);
+            return -1;
+        }
+        qtfg_tensor *ts = calloc(r->n_items ? r->n_items : 1, sizeof *ts);
+        if (!ts) {
+            gmsg("out of memory");
+            return -1;
+        }
+        for (size_t i = 0; i < r->n_items; i++) ts[i] = r->items[i].t;
+        uint32_t n_layer = 0;
+        config_u32(&n_layer, r->config, "num_hidden_layers");
+        qtfg_model m = { n_layer, r->n_head, r->n_head_kv, ts, r->n_items };
+        int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
+        free(ts);
+        if (rc != 0) {
+            gmsg("%s", err);
+            return -1;
+        }
+        r->file_type = p->file_type;
+    }
+    for (size_t i = 0; i < r->n_items; i++) {
+        gitem *it = &r->items[i];
+        const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
+        int stored = qf ? stored_ggml_type(qf, t->name) : -1;
+        {
+            const char *why = NULL;
+            int fb = 0;
+            uint32_t type = qtfg_recipe_choose(&r->recipe, &it->t, &why, &fb);
+            /* No preset (.qtf with its own types): rules first, then the stored type. */
+            if (!preset && (r->recipe.n_user == 0 ||
+                            strcmp(why, "not quantized (1-D, norm or not a weight)") == 0)) {
+                if (stored < 0) {
+                    char enc[64] = "?";
+                    uint64_t idx;
+                    if (qtf_tensor_find(&idx, qf, t->name) == QTF_OK)
+                        qtf_encoding_format(enc, sizeof enc, &qtf_tensor_get(qf, idx)->encoding);
+                    gmsg("%s: tensor '%s' is stored as %s, which llama.cpp cannot read; give "
+                         "-e PRESET (or --rule) to re-quantize it", o->input, t->name, enc);
+                    return -1;
+                }
+                type = (uint32_t)stored;
+                why = "stored type";
+                fb = 0;
+            }
+            it->type = type;
+            it->why = why;
+            it->fell_back = fb;
+        }
+        if (qtf_ggml_nbytes(&it->nbytes, it->type, it->t.n_dims, it->t.ne) != QTF_OK) {
+            gmsg("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
+            return -1;
+        }
+        it->copy = stored >= 0 && (uint32_t)stored == it->type;
+    }
+    if (!preset) r->file_type = file_type_of_items(r);
+    return 0;
+}
+
+static void print_plan(const grun *r, FILE *f) {
+    char *text = qtfg_recipe_describe(&r->recipe);
+    if (text) fputs(text, f);
+    free(text);
+    fprintf(f, "%-28s %-22s %-5s %-7s %10s %7s  %s\n", "tensor (GGUF)", "ne", "src", "type",
+            "bytes", "bpw", "why");
+    uint64_t total = 0, elems = 0;
+    for (size_t i = 0; i < r->n_items; i++) {
+        const gitem *it = &r->items[i];
+        const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
+        char ne[96];
+        int o = snprintf(ne, sizeof ne, "[");
+        for (uint32_t d = 0; d < it->t.n_dims; d++)
+            o += snprintf(ne + o, sizeof ne - (size_t)o, "%s%llu", d ? ", " : "",
+                          (unsigned long long)it->t.ne[d]);
+        snprintf(ne + o, sizeof ne - (size_t)o, "]");
+        fprintf(f, "%-28s %-22s %-5s %-7s %10llu %7.3f  %s%s%s%s\n", it->name, ne,
+                qtf_dtype_name(t->dtype), qtf_ggml_type_traits_get(it->type)->name,
+                (unsigned long long)it->nbytes,
+                t->n_elements ? 8.0 * (double)it->nbytes / (double)t->n_elements : 0.0, it->why,
+                it->fell_back ? ", fallback (block does not divide the row)" : "",
+                it->perm != QTF_ARCH_PERMUTE_NONE ? ", RoPE rows permuted" : "",
+                it->copy ? ", blocks copied" : "");
+        total += it->nbytes;
+        elems += t->n_elements;
+    }
+    fprintf(f, "total: %zu tensors, %llu elements, %llu tensor bytes (%.3f bits/weight), "
+            "general.file_type %u\n", r->n_items, (unsigned long long)elems,
+            (unsigned long long)total, elems ? 8.0 * (double)total / (double)elems : 0.0,
+            r->file_type);
+}
+
+/* --- metadata --------------------------------------------------------------- */
+
+static int wst(qtf_status st, const char *what) {
+    if (st == QTF_OK) return 0;
+    gmsg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    return -1;
+}
+
+static const char *base_name(const char *path) {
+    const char *s = strrchr(path, '/');
+    return s && s[1] ? s + 1 : path;
+}
+
+static int write_metadata(grun *r) {
+    const char *an = r->arch->gguf_name;
+    char key[128], name[PATH_MAX];
+    if (wst(qtf_gguf_writer_set_string(r->w, "general.architecture", an, strlen(an)), "general"))
+        return -1;
+    if (wst(qtf_gguf_writer_set_string(r->w, "general.type", "model", 5), "general.type"))
+        return -1;
+    if (r->o->name) {
+        snprintf(name, sizeof name, "%s", r->o->name);
+    } else {
+        const qtf_file *qf = qtf_source_qtf_file(r->src);
+        const char *s = NULL;
+        uint64_t len = 0;
+        if (qf && qtf_meta_get_string(&s, &len, qf, "general.name") == QTF_OK && len < sizeof name) {
+            memcpy(name, s, (size_t)len);
+            name[len] = '\0';
+        } else {
+            char resolved[PATH_MAX];
+            const char *dir = qtf_source_dir(r->src);
+            snprintf(name, sizeof name, "%s", base_name(realpath(dir, resolved) ? resolved : dir));
+            size_t n = strlen(name);
+            if (n > 3 && strcmp(name + n - 3, "-hf") == 0) name[n - 3] = '\0';
+        }
+    }
+    if (wst(qtf_gguf_writer_set_string(r->w, "general.name", name, strlen(name)), "general.name"))
+        return -1;
+    for (size_t i = 0; i < r->arch->n_hparams; i++) {
+        const qtf_arch_hparam *h = &r->arch->hparams[i];
+        json_t *v = NULL;
+        for (int k = 0; k < 3 && h->fields[k] && !v; k++) {
+            v = config_get(r->config, h->fields[k]);
+            if (json_is_null(v)) v = NULL;
+        }
+        snprintf(key, sizeof key, "%s.%s", an, h->key);
+        if (!v) {
+            if (!h->required) continue;
+            gmsg("%s: config.json has no %s (needed for %s)", r->o->input, h->fields[0], key);
+            return -1;
+        }
+        qtf_status st;
+        if (h->kind == QTF_ARCH_HP_U32) {
+            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+                json_integer_value(v) > UINT32_MAX) {
+                gmsg("%s: config.json %s is not an unsigned 32-bit integer", r->o->input,
+                     h->fields[0]);
+                return -1;
+            }
+            st = qtf_gguf_writer_set_u32(r->w, key, (uint32_t)json_integer_value(v));
+        } else {
+            if (!json_is_number(v)) {
+                gmsg("%s: config.json %s is not a number", r->o->input, h->fields[0]);
+                return -1;
+            }
+            st = qtf_gguf_writer_set_f32(r->w, key, (float)json_number_value(v));
+        }
+        if (wst(st, key)) return -1;
+    }
+    if (wst(qtf_gguf_writer_set_u32(r->w, "general.file_type", r->file_type), "file_type"))
+        return -1;
+    uint32_t vocab_size = (uint32_t)r->vocab.n_tokens, head_dim = 0, hidden = 0;
+    snprintf(key, sizeof key, "%s.vocab_size", an);
+    if (wst(qtf_gguf_writer_set_u32(r->w, key, vocab_size), key)) return -1;
+    if (!config_u32(&head_dim, r->config, "head_dim") || head_dim == 0) {
+        if (!config_u32(&hidden, r->config, "hidden_size") || hidden % r->n_head != 0) {
+            gmsg("%s: config.json: hidden_size is not a multiple of num_attention_heads",
+                 r->o->input);
+            return -1;
+        }
+        head_dim = hidden / r->n_head;
+    }
+    snprintf(key, sizeof key, "%s.rope.dimension_count", an);
+    if (wst(qtf_gguf_writer_set_u32(r->w, key, head_dim), key)) return -1;
+    if (wst(qtf_gguf_writer_set_u32(r->w, "general.quantization_version", 2), "quantization"))
+        return -1;
+    if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer")) return -1;
+    /* Provenance (qtf.*): what made this file and from what. */
+    char conv[64];
+    snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
+    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.converter", conv, strlen(conv)), "qtf"))
+        return -1;
+    const char *kind = qtf_source_kind_name(qtf_source_get_kind(r->src));
+    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.source.format", kind, strlen(kind)), "qtf"))
+        return -1;
+    char *recipe = qtfg_recipe_describe(&r->recipe);
+    if (!recipe) {
+        gmsg("out of memory");
+        return -1;
+    }
+    int rc = wst(qtf_gguf_writer_set_string(r->w, "qtf.recipe", recipe, strlen(recipe)), "qtf");
+    free(recipe);
+    return rc;
+}
+
+/* --- tensors ------------------------------------------------------------------ */
+
+/* Encodes n_dims/dims (row-major, HF order) f32 values as ggml `type`
+ * blocks into *out (malloc'd, nbytes long). */
+static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *t,
+                  uint64_t nbytes, unsigned threads, const char *name) {
+    *out = NULL;
+    if (type == QTF_GGML_F32) {
+        *out = x;               /* little-endian host: the floats are the bytes */
+        return 0;
+    }
+    if (type == QTF_GGML_F16 || type == QTF_GGML_BF16) {
+        void *d = malloc((size_t)nbytes ? (size_t)nbytes : 1);
+        if (!d) {
+            gmsg("%s: out of memory", name);
+            return -1;
+        }
+        if (wst(qtf_convert_from_f32(d, type == QTF_GGML_F16 ? QTF_DTYPE_F16 : QTF_DTYPE_BF16,
+                                     x, t->n_elements), name)) {
+            free(d);
+            return -1;
+        }
+        *out = d;
+        return 0;
+    }
+    char enc_name[16];
+    const char *tn = qtf_ggml_type_traits_get(type)->name;
+    size_t k = 0;
+    for (; tn[k] && k + 1 < sizeof enc_name; k++)
+        enc_name[k] = (char)(tn[k] >= 'A' && tn[k] <= 'Z' ? tn[k] + 32 : tn[k]);
+    enc_name[k] = '\0';
+    qtf_encoding enc;
+    if (qtf_encoding_parse(&enc, enc_name) != QTF_OK) {
+        gmsg("%s: ggml type %s has no quantizer in this build", name, tn);
+        return -1;
+    }
+    qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
+    qo.threads = threads;
+    qtf_encoded *e = NULL;
+    if (wst(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
+    if (e->n_parts != 1 || e->layout[0].size != nbytes) {
+        gmsg("%s: encoding %s does not produce the %s block layout (%u parts, %llu bytes, "
+             "expected 1 part of %llu)", name, enc_name, tn, e->n_parts,
+             (unsigned long long)e->layout[0].size, (unsigned long long)nbytes);
+        qtf_encoded_free(e);
+        return -1;
+    }
+    *out = e->data[0];
+    e->data[0] = NULL;
+    qtf_encoded_free(e);
+    return 0;
+}
+
+static int write_tensor(grun *r, const gitem *it, float *f32buf, void *scratch) {
+    const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
+    void *bytes = NULL;
+    int own = 0;
+    if (it->copy) {
+        const qtf_file *qf = qtf_source_qtf_file(r->src);
+        uint64_t idx;
+        if (wst(qtf_tensor_find(&idx, qf, t->name), t->name)) return -1;
+        bytes = f32buf;         /* big enough: nbytes <= 4 * n_elements for ggml types */
+        if (wst(qtf_part_decode(bytes, it->nbytes, qf, idx, 0), t->name)) return -1;
+    } else {
+        if (wst(qtf_source_read_f32(f32buf, t->n_elements, r->src, it->src, r->o->threads),
+                t->name))
+            return -1;
+        if (encode(&bytes, it->type, f32buf, t, it->nbytes, r->o->threads, t->name) != 0)
+            return -1;
+        own = bytes != f32buf;
+    }
+    if (it->perm != QTF_ARCH_PERMUTE_NONE) {
+        uint32_t heads = it->perm == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv;
+        qtf_arch_permute_rows(bytes, scratch, t->dims[0], it->nbytes / t->dims[0], heads, 0);
+    }
+    int rc = wst(qtf_gguf_writer_write(r->w, bytes, it->nbytes), r->o->output);
+    if (own) free(bytes);
+    return rc;
+}
+
+static int write_all(grun *r) {
+    uint64_t max_elems = 1, max_bytes = 1;
+    for (size_t i = 0; i < r->n_items; i++) {
+        const qtf_source_tensor *t = qtf_source_tensor_get(r->src, r->items[i].src);
+        if (t->n_elements > max_elems) max_elems = t->n_elements;
+        if (r->items[i].nbytes > max_bytes) max_bytes = r->items[i].nbytes;
+    }
+    if (max_elems > SIZE_MAX / 4) {
+        gmsg("a tensor is too large for this machine's address space");
+        return 1;
+    }
+    float *buf = malloc((size_t)max_elems * 4);
+    void *scratch = malloc((size_t)max_bytes);
+    if (!buf || !scratch) {
+        free(buf);
+        free(scratch);
+        gmsg("out of memory allocating %llu bytes of buffers",
+             (unsigned long long)(max_elems * 4 + max_bytes));
+        return 1;
+    }
+    if (wst(qtf_gguf_writer_create(&r->w, r->o->output, 0), r->o->output) ||
+        write_metadata(r) != 0) {
+        free(buf);
+        free(scratch);
+        return 1;
+    }
+    for (size_t i = 0; i < r->n_items; i++) {
+        const gitem *it = &r->items[i];
+        if (wst(qtf_gguf_writer_declare(r->w, it->name, it->type, it->t.n_dims, it->t.ne),
+                it->name)) {
+            free(buf);
+            free(scratch);
+            return 1;
+        }
+    }
+    int rc = 0;
+    for (size_t i = 0; i < r->n_items && rc == 0; i++) {
+        if (r->o->interrupted && *r->o->interrupted) {
+            rc = QTFC_EXIT_SIGNAL_BASE + *r->o->interrupted;
+            break;
+        }
+        if (write_tensor(r, &r->items[i], buf, scratch) != 0) rc = 1;
+        else if (r->o->verbose)
+            gmsg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
+                 r->items[i].name, qtf_ggml_type_traits_get(r->items[i].type)->name);
+    }
+    free(buf);
+    free(scratch);
+    if (rc == 0) {
+        qtf_gguf_writer *w = r->w;
+        r->w = NULL;
+        if (wst(qtf_gguf_writer_finish(w), r->o->output)) rc = 1;
+    }
+    return rc;
+}
+
+int qtfg_convert(const qtfg_options *o) {
+    grun r;
+    memset(&r, 0, sizeof r);
+    r.o = o;
+    int code = QTFC_EXIT_USAGE;
+    qtf_status st = qtf_source_open(&r.src, o->input);
+    if (st) {
+        gmsg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
+        return QTFC_EXIT_USAGE;
+    }
+    if (load_config(&r) != 0 || load_vocab(&r) != 0 || build_items(&r) != 0 || plan(&r) != 0)
+        goto out;
+    if (o->dry_run) {
+        print_plan(&r, stdout);
+        code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
+        goto out;
+    }
+    if (o->verbose) print_plan(&r, stderr);
+    code = write_all(&r);
+    if (code == 0 && !o->quiet) {
+        uint64_t total = 0;
+        for (size_t i = 0; i < r.n_items; i++) total += r.items[i].nbytes;
+        fprintf(stderr, "qtf-convert: wrote %s: %zu tensors, %llu tensor bytes, "
+                "general.file_type %u\n", o->output, r.n_items, (unsigned long long)total,
+                r.file_type);
+    }
+out:
+    qtf_gguf_writer_abort(r.w);
+    qtfg_recipe_free(&r.recipe);
+    if (r.have_vocab) qtf_vocab_free(&r.vocab);
+    json_decref(r.config);
+    free(r.items);
+    qtf_source_close(r.src);
+    return code;
+}
