@@ -7,79 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "gguf_writer.h"
 #include "container.h"
 #include "internal.h"
-
-/* --- ggml types ---------------------------------------------------------- */
-
-static const qtf_ggml_type_traits ggml_traits[QTF_GGML_TYPE_LIMIT_] = {
-    [QTF_GGML_F32] = { "F32", 1, 4 },
-    [QTF_GGML_F16] = { "F16", 1, 2 },
-    [QTF_GGML_Q4_0] = { "Q4_0", 32, 18 },
-    [QTF_GGML_Q4_1] = { "Q4_1", 32, 20 },
-    [QTF_GGML_Q5_0] = { "Q5_0", 32, 22 },
-    [QTF_GGML_Q5_1] = { "Q5_1", 32, 24 },
-    [QTF_GGML_Q8_0] = { "Q8_0", 32, 34 },
-    [QTF_GGML_Q8_1] = { "Q8_1", 32, 36 },
-    [QTF_GGML_Q2_K] = { "Q2_K", 256, 84 },
-    [QTF_GGML_Q3_K] = { "Q3_K", 256, 110 },
-    [QTF_GGML_Q4_K] = { "Q4_K", 256, 144 },
-    [QTF_GGML_Q5_K] = { "Q5_K", 256, 176 },
-    [QTF_GGML_Q6_K] = { "Q6_K", 256, 210 },
-    [QTF_GGML_Q8_K] = { "Q8_K", 256, 292 },
-    [QTF_GGML_IQ2_XXS] = { "IQ2_XXS", 256, 66 },
-    [QTF_GGML_IQ2_XS] = { "IQ2_XS", 256, 74 },
-    [QTF_GGML_IQ3_XXS] = { "IQ3_XXS", 256, 98 },
-    [QTF_GGML_IQ1_S] = { "IQ1_S", 256, 50 },
-    [QTF_GGML_IQ4_NL] = { "IQ4_NL", 32, 18 },
-    [QTF_GGML_IQ3_S] = { "IQ3_S", 256, 110 },
-    [QTF_GGML_IQ2_S] = { "IQ2_S", 256, 82 },
-    [QTF_GGML_IQ4_XS] = { "IQ4_XS", 256, 136 },
-    [QTF_GGML_I8] = { "I8", 1, 1 },
-    [QTF_GGML_I16] = { "I16", 1, 2 },
-    [QTF_GGML_I32] = { "I32", 1, 4 },
-    [QTF_GGML_I64] = { "I64", 1, 8 },
-    [QTF_GGML_F64] = { "F64", 1, 8 },
-    [QTF_GGML_IQ1_M] = { "IQ1_M", 256, 56 },
-    [QTF_GGML_BF16] = { "BF16", 1, 2 },
-    [QTF_GGML_TQ1_0] = { "TQ1_0", 256, 54 },
-    [QTF_GGML_TQ2_0] = { "TQ2_0", 256, 66 },
-    [QTF_GGML_MXFP4] = { "MXFP4", 32, 17 },
-};
-
-const qtf_ggml_type_traits *qtf_ggml_type_traits_get(uint32_t type) {
-    if (type >= QTF_GGML_TYPE_LIMIT_ || !ggml_traits[type].name) return NULL;
-    return &ggml_traits[type];
-}
-
-int qtf_ggml_type_from_name(const char *name) {
-    for (int t = 0; t < QTF_GGML_TYPE_LIMIT_; t++)
-        if (ggml_traits[t].name && strcasecmp(ggml_traits[t].name, name) == 0) return t;
-    return -1;
-}
-
-qtf_status qtf_ggml_nbytes(uint64_t *out, uint32_t type, uint32_t n_dims, const uint64_t *ne) {
-    const qtf_ggml_type_traits *tr = qtf_ggml_type_traits_get(type);
-    if (!tr) return qtf__error(QTF_E_TYPE, "ggml type %u is not known", type);
-    if (n_dims == 0 || n_dims > QTF_GGUF_MAX_DIMS)
-        return qtf__error(QTF_E_SHAPE, "%u dimensions (GGUF allows 1..%u)", n_dims,
-                          QTF_GGUF_MAX_DIMS);
-    if (ne[0] % tr->block != 0)
-        return qtf__error(QTF_E_SHAPE, "rows of %llu elements are not a multiple of the %s "
-                          "block (%u)", (unsigned long long)ne[0], tr->name, tr->block);
-    uint64_t n = ne[0] / tr->block * tr->size;
-    for (uint32_t d = 1; d < n_dims; d++)
-        if (!qtf__mul_u64(&n, n, ne[d]) || ne[d] > (uint64_t)INT64_MAX)
-            return qtf__error(QTF_E_OVERFLOW, "tensor byte size overflows");
-    if (n > (uint64_t)INT64_MAX) return qtf__error(QTF_E_OVERFLOW, "tensor byte size overflows");
-    *out = n;
-    return QTF_OK;
-}
 
 /* --- writer -------------------------------------------------------------- */
 
@@ -228,13 +161,14 @@ qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path, uint3
     return QTF_OK;
 }
 
-/* Checks a key or tensor name: 1..65535 bytes of UTF-8 (GGUF strings are
- * u64-sized, but llama.cpp's reader refuses longer names in practice). */
-static qtf_status check_name(const qtf_gguf_writer *w, const char *what, const char *s) {
+/* Checks a key or tensor name: 1..max bytes of UTF-8 (keys: GGUF's limit;
+ * tensor names: ggml's GGML_MAX_NAME, beyond which llama.cpp refuses). */
+static qtf_status check_name(const qtf_gguf_writer *w, const char *what, const char *s,
+                             size_t max) {
     size_t len = strlen(s);
-    if (len == 0 || len > 65535 || !qtf__utf8_check((const unsigned char *)s, len, NULL))
-        return qtf__error(QTF_E_UTF8, "%s: %s '%.200s' must be 1..65535 bytes of UTF-8",
-                          w->path, what, s);
+    if (len == 0 || len > max || !qtf__utf8_check((const unsigned char *)s, len, NULL))
+        return qtf__error(len > max ? QTF_E_LIMIT : QTF_E_UTF8, "%s: %s '%.200s' must be "
+                          "1..%zu bytes of UTF-8 (found %zu bytes)", w->path, what, s, max, len);
     return QTF_OK;
 }
 
@@ -246,7 +180,7 @@ static qtf_status begin_kv(qtf_gguf_writer *w, const char *key, qtf_type type) {
     if (w->header_written)
         return qtf__error(QTF_E_STATE, "%s: key '%.200s' set after tensor data was written",
                           w->path, key);
-    qtf_status st = check_name(w, "key", key);
+    qtf_status st = check_name(w, "key", key, QTF_GGUF_MAX_KEY_LEN);
     if (st) return st;
     for (uint64_t i = 0; i < w->n_kv; i++)
         if (strcmp(w->keys[i], key) == 0)
@@ -373,7 +307,7 @@ qtf_status qtf_gguf_writer_declare(qtf_gguf_writer *w, const char *name, uint32_
     if (w->header_written)
         return qtf__error(QTF_E_STATE, "%s: tensor '%.200s' declared after data was written",
                           w->path, name);
-    qtf_status st = check_name(w, "tensor name", name);
+    qtf_status st = check_name(w, "tensor name", name, QTF_GGUF_MAX_NAME_LEN);
     if (st) return st;
     for (uint64_t i = 0; i < w->n_decls; i++)
         if (strcmp(w->decls[i].name, name) == 0)

@@ -22,65 +22,10 @@
 
 #include <stdint.h>
 
+#include "gguf.h"
 #include "qtf.h"
 
-/* ggml tensor types (ggml.h enum ggml_type; ids are part of the GGUF format). */
-typedef enum qtf_ggml_type {
-    QTF_GGML_F32 = 0,
-    QTF_GGML_F16 = 1,
-    QTF_GGML_Q4_0 = 2,
-    QTF_GGML_Q4_1 = 3,
-    QTF_GGML_Q5_0 = 6,
-    QTF_GGML_Q5_1 = 7,
-    QTF_GGML_Q8_0 = 8,
-    QTF_GGML_Q8_1 = 9,
-    QTF_GGML_Q2_K = 10,
-    QTF_GGML_Q3_K = 11,
-    QTF_GGML_Q4_K = 12,
-    QTF_GGML_Q5_K = 13,
-    QTF_GGML_Q6_K = 14,
-    QTF_GGML_Q8_K = 15,
-    QTF_GGML_IQ2_XXS = 16,
-    QTF_GGML_IQ2_XS = 17,
-    QTF_GGML_IQ3_XXS = 18,
-    QTF_GGML_IQ1_S = 19,
-    QTF_GGML_IQ4_NL = 20,
-    QTF_GGML_IQ3_S = 21,
-    QTF_GGML_IQ2_S = 22,
-    QTF_GGML_IQ4_XS = 23,
-    QTF_GGML_I8 = 24,
-    QTF_GGML_I16 = 25,
-    QTF_GGML_I32 = 26,
-    QTF_GGML_I64 = 27,
-    QTF_GGML_F64 = 28,
-    QTF_GGML_IQ1_M = 29,
-    QTF_GGML_BF16 = 30,
-    QTF_GGML_TQ1_0 = 34,
-    QTF_GGML_TQ2_0 = 35,
-    QTF_GGML_MXFP4 = 39,
-    QTF_GGML_TYPE_LIMIT_ = 40   /* ids >= this are unknown */
-} qtf_ggml_type;
-
-/* Block geometry of a ggml type: `block` elements take `size` bytes. */
-typedef struct qtf_ggml_type_traits {
-    const char *name;           /* "Q4_K", as gguf-dump and llama.cpp print it */
-    uint32_t block;
-    uint32_t size;
-} qtf_ggml_type_traits;
-
-/* Borrowed; NULL for ids that are not (or no longer) ggml types. */
-const qtf_ggml_type_traits *qtf_ggml_type_traits_get(uint32_t type);
-/* Id by name, case-insensitive ("q8_0", "F32"); -1 when unknown. */
-int qtf_ggml_type_from_name(const char *name);
-
-/* Bytes of a tensor of `type` whose innermost dimension is ne[0]: ne[0] must
- * be a multiple of the block (QTF_E_SHAPE otherwise), products checked
- * (QTF_E_OVERFLOW). QTF_E_TYPE for an unknown type. */
-qtf_status qtf_ggml_nbytes(uint64_t *out, uint32_t type, uint32_t n_dims, const uint64_t *ne);
-
 #define QTF_GGUF_VERSION 3u
-#define QTF_GGUF_DEFAULT_ALIGNMENT 32u
-#define QTF_GGUF_MAX_DIMS 4u
 
 typedef struct qtf_gguf_writer qtf_gguf_writer;
 
@@ -107,7 +52,7 @@ qtf_status qtf_gguf_writer_set_string_array(qtf_gguf_writer *w, const char *key,
                                             const char *const *strs, const uint64_t *lens,
                                             uint64_t count);
 
-/* Declares the next tensor: name (1..65535 bytes of UTF-8, unique), ggml type,
+/* Declares the next tensor: name (1..63 bytes of UTF-8, ggml's limit; unique), ggml type,
  * ne innermost first (GGUF order: ne[0] is the row length), 1..4 dims. */
 qtf_status qtf_gguf_writer_declare(qtf_gguf_writer *w, const char *name, uint32_t type,
                                    uint32_t n_dims, const uint64_t *ne);

@@ -192,8 +192,10 @@ static int stored_ggml_type(const qtf_file *f, const char *name) {
     if (!ti->encoding_known || ti->n_parts != 1) return -1;
     char text[64];
     if (qtf_encoding_format(text, sizeof text, &ti->encoding) != QTF_OK) return -1;
-    if (strchr(text, ':')) return -1;   /* options: not the plain ggml layout */
-    return qtf_ggml_type_from_name(text);
+    uint32_t type;
+    /* Options (e.g. zstd) mean not the plain ggml layout. */
+    if (strchr(text, ':') || qtf_ggml_type_from_name(&type, text) != QTF_OK) return -1;
+    return (int)type;
 }
 
 static int is_tied(json_t *config) {
@@ -254,14 +256,14 @@ static int build_items(grun *r) {
 /* file_type of a .qtf converted with its stored types: the preset of the
  * most common type among the matrices. */
 static uint32_t file_type_of_items(const grun *r) {
-    size_t count[QTF_GGML_TYPE_LIMIT_] = { 0 };
+    size_t count[QTF_GGML_TYPE_COUNT_] = { 0 };
     for (size_t i = 0; i < r->n_items; i++)
         if (qtfg_is_quantizable(&r->items[i].t)) count[r->items[i].type]++;
     uint32_t best = QTF_GGML_F32;
-    for (uint32_t t = 0; t < QTF_GGML_TYPE_LIMIT_; t++)
+    for (uint32_t t = 0; t < QTF_GGML_TYPE_COUNT_; t++)
         if (count[t] > count[best]) best = t;
     char name[16];
-    const char *tn = qtf_ggml_type_traits_get(best)->name;
+    const char *tn = qtf_ggml_type_get(best)->name;
     size_t k = 0;
     for (; tn[k] && k + 1 < sizeof name; k++)
         name[k] = (char)(tn[k] >= 'A' && tn[k] <= 'Z' ? tn[k] + 32 : tn[k]);
@@ -369,7 +371,7 @@ static void print_plan(const grun *r, FILE *f) {
                           (unsigned long long)it->t.ne[d]);
         snprintf(ne + o, sizeof ne - (size_t)o, "]");
         fprintf(f, "%-28s %-22s %-5s %-7s %10llu %7.3f  %s%s%s%s\n", it->name, ne,
-                qtf_dtype_name(t->dtype), qtf_ggml_type_traits_get(it->type)->name,
+                qtf_dtype_name(t->dtype), qtf_ggml_type_get(it->type)->name,
                 (unsigned long long)it->nbytes,
                 t->n_elements ? 8.0 * (double)it->nbytes / (double)t->n_elements : 0.0, it->why,
                 it->fell_back ? ", fallback (block does not divide the row)" : "",
@@ -516,7 +518,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
         return 0;
     }
     char enc_name[16];
-    const char *tn = qtf_ggml_type_traits_get(type)->name;
+    const char *tn = qtf_ggml_type_get(type)->name;
     size_t k = 0;
     for (; tn[k] && k + 1 < sizeof enc_name; k++)
         enc_name[k] = (char)(tn[k] >= 'A' && tn[k] <= 'Z' ? tn[k] + 32 : tn[k]);
@@ -614,7 +616,7 @@ static int write_all(grun *r) {
         if (write_tensor(r, &r->items[i], buf, scratch) != 0) rc = 1;
         else if (r->o->verbose)
             gmsg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
-                 r->items[i].name, qtf_ggml_type_traits_get(r->items[i].type)->name);
+                 r->items[i].name, qtf_ggml_type_get(r->items[i].type)->name);
     }
     free(buf);
     free(scratch);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gguf_recipe.h"
-#include "gguf_writer.h"
+#include "gguf.h"
 
 /* llama_ftype ids (llama.h), which are also general.file_type. */
 enum {
@@ -61,8 +61,8 @@ int qtfg_is_quantizable(const qtfg_tensor *t) {
 }
 
 uint32_t qtfg_fallback(uint32_t type, uint64_t ne0) {
-    const qtf_ggml_type_traits *tr = qtf_ggml_type_traits_get(type);
-    if (!tr || ne0 % tr->block == 0) return type;
+    const qtf_ggml_type_info *tr = qtf_ggml_type_get(type);
+    if (!tr || ne0 % tr->block_size == 0) return type;
     uint32_t fb;
     switch (type) {
     case QTF_GGML_IQ1_S: case QTF_GGML_IQ1_M: case QTF_GGML_IQ2_XXS: case QTF_GGML_IQ2_XS:
@@ -77,8 +77,8 @@ uint32_t qtfg_fallback(uint32_t type, uint64_t ne0) {
      * what it uses when a fallback does not fit either. */
     default: fb = QTF_GGML_F16; break;
     }
-    tr = qtf_ggml_type_traits_get(fb);
-    return ne0 % tr->block == 0 ? fb : QTF_GGML_F16;
+    tr = qtf_ggml_type_get(fb);
+    return ne0 % tr->block_size == 0 ? fb : QTF_GGML_F16;
 }
 
 static void lower(char *dst, size_t cap, const char *s) {
@@ -112,8 +112,8 @@ int qtfg_recipe_add_rule(qtfg_recipe *r, const char *text, const char *origin, c
         snprintf(err, err_cap, "%s: expected GLOB=TYPE, found '%s'", origin, text);
         return -1;
     }
-    int type = qtf_ggml_type_from_name(eq + 1);
-    if (type < 0) {
+    uint32_t type;
+    if (qtf_ggml_type_from_name(&type, eq + 1) != QTF_OK) {
         snprintf(err, err_cap, "%s: '%s' is not a ggml type (f32, f16, bf16, q8_0, q4_0, "
                  "q4_1, q5_0, q5_1, q2_k .. q6_k, iq4_nl, iq4_xs, ...)", origin, eq + 1);
         return -1;
@@ -122,7 +122,7 @@ int qtfg_recipe_add_rule(qtfg_recipe *r, const char *text, const char *origin, c
         snprintf(err, err_cap, "%s: user rules must come before the preset", origin);
         return -1;
     }
-    if (push_rule(r, text, (size_t)(eq - text), (uint32_t)type, origin) != 0) {
+    if (push_rule(r, text, (size_t)(eq - text), type, origin) != 0) {
         snprintf(err, err_cap, "out of memory");
         return -1;
     }
@@ -152,8 +152,8 @@ static uint32_t mixture_type(const qtfg_preset *p, const qtfg_model *m, const qt
     int layer = layer_of(n), nl = (int)m->n_layer;
     snprintf(why, why_cap, "%s base type", p->name);
     if (strcmp(n, "output.weight") == 0 || (!has_output && strcmp(n, "token_embd.weight") == 0)) {
-        const qtf_ggml_type_traits *tr = qtf_ggml_type_traits_get(p->base);
-        if (t->ne[0] % tr->block != 0) type = QTF_GGML_Q8_0;
+        const qtf_ggml_type_info *tr = qtf_ggml_type_get(p->base);
+        if (t->ne[0] % tr->block_size != 0) type = QTF_GGML_Q8_0;
         else if (type != QTF_GGML_Q8_0) type = QTF_GGML_Q6_K;
         snprintf(why, why_cap, "output head%s: llama-quantize's output type",
                  has_output ? "" : " (tied token embedding)");
@@ -187,8 +187,8 @@ static uint32_t mixture_type(const qtfg_preset *p, const qtfg_model *m, const qt
 }
 
 static int is_quantized_type(uint32_t t) {
-    const qtf_ggml_type_traits *tr = qtf_ggml_type_traits_get(t);
-    return tr && tr->block > 1;
+    const qtf_ggml_type_info *tr = qtf_ggml_type_get(t);
+    return tr && tr->quantized;
 }
 
 int qtfg_recipe_build(qtfg_recipe *r, const qtfg_preset *p, int pure, const qtfg_model *m,
@@ -262,7 +262,7 @@ char *qtfg_recipe_describe(const qtfg_recipe *r) {
                           r->preset ? r->preset->file_type : 0);
     for (size_t i = 0; i < r->n_rules; i++) {
         char t[16];
-        lower(t, sizeof t, qtf_ggml_type_traits_get(r->rules[i].type)->name);
+        lower(t, sizeof t, qtf_ggml_type_get(r->rules[i].type)->name);
         o += (size_t)snprintf(s + o, cap - o, "%s=%s  # %s\n", r->rules[i].glob, t,
                               r->rules[i].note);
     }
