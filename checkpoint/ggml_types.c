@@ -6,7 +6,7 @@
 #include <strings.h>
 
 #include "gguf.h"
-#include "internal.h"
+#include "common/common.h"
 
 /* Indexed by ggml type id; a NULL name marks an id that is unused or was
  * removed from the format. */

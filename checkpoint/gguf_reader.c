@@ -17,7 +17,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "container.h"
+#include "lib/container.h"  /* qtf__name_index, qtf__type_fixed_size: to move to common/ when branch gguf adopts the layers */
 #include "gguf.h"
 
 /* Smallest records on disk, used to bound counts by the bytes present before

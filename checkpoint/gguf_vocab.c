@@ -1,15 +1,17 @@
 /* checkpoint/gguf_vocab.c — tokenizer files -> tokenizer.ggml.* (see
  * gguf_vocab.h). Every length and count read from a file is checked
  * against the bytes that remain before anything is allocated from it. */
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <jansson.h>
 
 #include "gguf_vocab.h"
-#include "container.h"
-#include "internal.h"
+#include "common/common.h"
+#include "source_internal.h"
 
 #define MAX_TOKENS (1u << 24)   /* 16 M tokens: far above any real vocabulary */
 
@@ -547,4 +549,43 @@ qtf_status qtf_vocab_write_gguf(const qtf_vocab *v, qtf_gguf_writer *w) {
         st = qtf_gguf_writer_set_string(w, "tokenizer.chat_template", v->chat_template,
                                         strlen(v->chat_template));
     return st;
+}
+
+qtf_status qtf_vocab_files_read_dir(qtf_vocab_files *out, const char *dir) {
+    static const char *const names[] = { "tokenizer.model", "tokenizer.json",
+                                         "tokenizer_config.json", "tok512.bin", "config.json" };
+    memset(out, 0, sizeof *out);
+    out->owned = 1;
+    const void **ptrs[] = { &out->spm, &out->tokenizer_json, &out->tokenizer_config,
+                            &out->llama2c, &out->config };
+    size_t *lens[] = { &out->spm_len, &out->tokenizer_json_len, &out->tokenizer_config_len,
+                       &out->llama2c_len, &out->config_len };
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        char path[PATH_MAX];
+        if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, names[i]) >= sizeof path) {
+            qtf_vocab_files_free(out);
+            return qtf__error(QTF_E_LIMIT, "%s/%s: path too long", dir, names[i]);
+        }
+        if (access(path, F_OK) != 0) continue;
+        char *data;
+        qtf_status st = qtf__read_small_file(&data, lens[i], path, 64u << 20);
+        if (st) {
+            qtf_vocab_files_free(out);
+            return st;
+        }
+        *ptrs[i] = data;
+    }
+    return QTF_OK;
+}
+
+void qtf_vocab_files_free(qtf_vocab_files *f) {
+    if (!f) return;
+    if (f->owned) {
+        free((void *)f->spm);
+        free((void *)f->tokenizer_json);
+        free((void *)f->tokenizer_config);
+        free((void *)f->llama2c);
+        free((void *)f->config);
+    }
+    memset(f, 0, sizeof *f);
 }

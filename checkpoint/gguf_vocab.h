@@ -56,7 +56,14 @@ typedef struct qtf_vocab_files {
     const void *tokenizer_config; size_t tokenizer_config_len;
     const void *llama2c; size_t llama2c_len;         /* tok512.bin and the like */
     const void *config; size_t config_len;           /* config.json */
+    int owned;                  /* 1: the buffers belong to this struct */
 } qtf_vocab_files;
+
+/* Reads those files from a model folder (a missing file stays NULL; each
+ * at most 64 MiB, QTF_E_LIMIT otherwise). Free with qtf_vocab_files_free. */
+qtf_status qtf_vocab_files_read_dir(qtf_vocab_files *out, const char *dir);
+/* Frees what qtf_vocab_files_read_dir allocated (no-op for borrowed ones). */
+void qtf_vocab_files_free(qtf_vocab_files *f);
 
 /* Builds the vocabulary from the first usable source, in llama.cpp's order:
  * tokenizer.model, tokenizer.json (BPE), llama2.c. `origin` names the

@@ -11,8 +11,7 @@
 #include <unistd.h>
 
 #include "gguf_writer.h"
-#include "container.h"
-#include "internal.h"
+#include "common/common.h"
 
 /* --- writer -------------------------------------------------------------- */
 

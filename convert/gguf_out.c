@@ -9,19 +9,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <jansson.h>
 
-#include "arch.h"
+#include "checkpoint/arch.h"
 #include "convert.h"
 #include "gguf_out.h"
 #include "gguf_recipe.h"
-#include "gguf_vocab.h"
-#include "gguf_writer.h"
-#include "source_internal.h"
-
-#define SMALL_FILE_MAX (64u << 20)
+#include "checkpoint/gguf_vocab.h"
+#include "checkpoint/gguf_writer.h"
+#include "checkpoint/source.h"
 
 typedef struct gitem {
     uint64_t src;               /* source tensor index */
@@ -45,6 +42,7 @@ typedef struct grun {
     size_t n_items;
     qtfg_recipe recipe;
     uint32_t file_type;
+    qtf_vocab_files files;
     qtf_vocab vocab;
     int have_vocab;
     qtf_gguf_writer *w;
@@ -62,41 +60,34 @@ static void gmsg(const char *fmt, ...) {
 
 /* --- inputs: config and tokenizer files, from a folder or a .qtf ---------- */
 
-typedef struct blob {
-    char *data;                 /* malloc'd (folder) or NULL */
-    const void *ptr;            /* what to read */
-    size_t len;
-} blob;
+/* The hf.file.<name> blob of a .qtf source (borrowed), or NULL. */
+static const void *qtf_blob(size_t *len, const qtf_file *f, const char *name) {
+    char key[QTF_MAX_KEY_LEN];
+    snprintf(key, sizeof key, "hf.file.%s", name);
+    const void *data;
+    uint64_t n;
+    const char *media;
+    if (qtf_meta_get_blob(&data, &n, &media, f, key) != QTF_OK) return NULL;
+    *len = (size_t)n;
+    return data;
+}
 
-/* A file of the model folder, or the hf.file.<name> blob of a .qtf source.
- * Returns 0 (ptr NULL when absent) or -1 after a message. */
-static int load_file(blob *b, const grun *r, const char *name) {
-    memset(b, 0, sizeof *b);
+static int load_inputs(grun *r) {
     const qtf_file *f = qtf_source_qtf_file(r->src);
     if (f) {
-        char key[QTF_MAX_KEY_LEN];
-        snprintf(key, sizeof key, "hf.file.%s", name);
-        const void *data;
-        uint64_t len;
-        const char *media;
-        if (qtf_meta_get_blob(&data, &len, &media, f, key) == QTF_OK) {
-            b->ptr = data;
-            b->len = (size_t)len;
-        }
+        qtf_vocab_files *v = &r->files;
+        v->spm = qtf_blob(&v->spm_len, f, "tokenizer.model");
+        v->tokenizer_json = qtf_blob(&v->tokenizer_json_len, f, "tokenizer.json");
+        v->tokenizer_config = qtf_blob(&v->tokenizer_config_len, f, "tokenizer_config.json");
+        v->llama2c = qtf_blob(&v->llama2c_len, f, "tok512.bin");
+        v->config = qtf_blob(&v->config_len, f, "config.json");
         return 0;
     }
-    char path[PATH_MAX];
-    if ((size_t)snprintf(path, sizeof path, "%s/%s", qtf_source_dir(r->src), name) >= sizeof path) {
-        gmsg("%s/%s: path too long", qtf_source_dir(r->src), name);
-        return -1;
-    }
-    qtf_status st = qtf__read_small_file(&b->data, &b->len, path, SMALL_FILE_MAX);
-    if (st == QTF_E_IO && access(path, F_OK) != 0) return 0;
+    qtf_status st = qtf_vocab_files_read_dir(&r->files, qtf_source_dir(r->src));
     if (st) {
         gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
         return -1;
     }
-    b->ptr = b->data;
     return 0;
 }
 
@@ -122,16 +113,13 @@ static int config_u32(uint32_t *out, json_t *config, const char *field) {
 }
 
 static int load_config(grun *r) {
-    blob b;
-    if (load_file(&b, r, "config.json") != 0) return -1;
-    if (!b.ptr) {
+    if (!r->files.config) {
         gmsg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
              r->o->input);
         return -1;
     }
     json_error_t e;
-    r->config = json_loadb(b.ptr, b.len, JSON_REJECT_DUPLICATES, &e);
-    free(b.data);
+    r->config = json_loadb(r->files.config, r->files.config_len, JSON_REJECT_DUPLICATES, &e);
     if (!json_is_object(r->config)) {
         gmsg("%s: config.json: not a JSON object (line %d: %s)", r->o->input, e.line, e.text);
         return -1;
@@ -158,27 +146,13 @@ static int load_config(grun *r) {
 }
 
 static int load_vocab(grun *r) {
-    static const char *const names[] = { "tokenizer.model", "tokenizer.json",
-                                         "tokenizer_config.json", "tok512.bin", "config.json" };
-    blob b[5];
-    int rc = 0;
-    for (int i = 0; i < 5; i++)
-        if (load_file(&b[i], r, names[i]) != 0) rc = -1;
-    if (rc == 0) {
-        qtf_vocab_files f = {
-            b[0].ptr, b[0].len, b[1].ptr, b[1].len, b[2].ptr, b[2].len,
-            b[3].ptr, b[3].len, b[4].ptr, b[4].len,
-        };
-        qtf_status st = qtf_vocab_load(&r->vocab, &f, r->o->input);
-        if (st) {
-            gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
-            rc = -1;
-        } else {
-            r->have_vocab = 1;
-        }
+    qtf_status st = qtf_vocab_load(&r->vocab, &r->files, r->o->input);
+    if (st) {
+        gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        return -1;
     }
-    for (int i = 0; i < 5; i++) free(b[i].data);
-    return rc;
+    r->have_vocab = 1;
+    return 0;
 }
 
 /* --- plan ----------------------------------------------------------------- */
@@ -638,7 +612,7 @@ int qtfg_convert(const qtfg_options *o) {
         gmsg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
         return QTFC_EXIT_USAGE;
     }
-    if (load_config(&r) != 0 || load_vocab(&r) != 0 || build_items(&r) != 0 || plan(&r) != 0)
+    if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 || build_items(&r) != 0 || plan(&r) != 0)
         goto out;
     if (o->dry_run) {
         print_plan(&r, stdout);
@@ -658,6 +632,7 @@ out:
     qtf_gguf_writer_abort(r.w);
     qtfg_recipe_free(&r.recipe);
     if (r.have_vocab) qtf_vocab_free(&r.vocab);
+    qtf_vocab_files_free(&r.files);
     json_decref(r.config);
     free(r.items);
     qtf_source_close(r.src);

@@ -6,7 +6,7 @@
 #include <string.h>
 
 #include "gguf_recipe.h"
-#include "gguf.h"
+#include "checkpoint/gguf.h"
 
 /* llama_ftype ids (llama.h), which are also general.file_type. */
 enum {

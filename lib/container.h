@@ -5,7 +5,7 @@
 
 #include <stddef.h>
 
-#include "internal.h"
+#include "common/common.h"
 
 /* --- fixed header ----------------------------------------------------------- */
 #define QTF__HEADER_SIZE 128u
@@ -23,18 +23,6 @@ extern const unsigned char qtf__magic[8];
  * one part record. */
 #define QTF__MIN_META_RECORD 10u
 #define QTF__MIN_TENSOR_RECORD (4u + 1u + 4u + 4u + 4u + 4u + 4u + QTF__PART_RECORD_SIZE)
-
-/* --- UTF-8 and message helpers (utf8.c) ------------------------------------- */
-
-/* 1 if s[0,len) is well-formed UTF-8 (no overlongs, surrogates or code points
- * above U+10FFFF) without NUL bytes; otherwise 0 and *bad_at = offset of the
- * first offending byte. */
-int qtf__utf8_check(const unsigned char *s, size_t len, size_t *bad_at);
-
-/* Copies s[0,len) into buf for an error message: control bytes, DEL, quotes
- * and backslashes escaped, long text shortened with "...". Returns buf. */
-const char *qtf__escape(char *buf, size_t cap, const void *s, size_t len);
-#define QTF__ESC_CAP 160
 
 /* --- name index (names.c) --------------------------------------------------- */
 

@@ -11,7 +11,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "gguf.h"
+#include "checkpoint/gguf.h"
 
 TestSuite(gguf);
 

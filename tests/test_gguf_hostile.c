@@ -9,7 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "gguf.h"
+#include "checkpoint/gguf.h"
 #include "gguf_builder.h"
 
 TestSuite(gguf_hostile);

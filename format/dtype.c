@@ -1,5 +1,5 @@
-/* lib/dtype.c — sizes and printable names of the enums in qtf.h. */
-#include "internal.h"
+/* format/dtype.c — sizes and printable names of the enums in qtf.h. */
+#include "common/common.h"
 
 size_t qtf_dtype_size(qtf_dtype t) {
     static const unsigned char sizes[QTF_DTYPE_COUNT_] = {

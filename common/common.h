@@ -1,8 +1,11 @@
-/* lib/internal.h — helpers shared by every libqtf source file (not installed). */
-#ifndef QTF_LIB_INTERNAL_H
-#define QTF_LIB_INTERNAL_H
+/* common/common.h — the bottom layer, shared by every library source file
+ * (not installed): status and error detail, checked arithmetic, endian
+ * loads/stores, parallel-for, allocation with failure injection, UTF-8. */
+#ifndef QTF_COMMON_H
+#define QTF_COMMON_H
 
 #include "qtf.h"
+#include "utf8.h"
 
 #if defined(__GNUC__)
 #define QTF__PRINTF(a, b) __attribute__((format(printf, a, b)))
