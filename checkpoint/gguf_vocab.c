@@ -428,9 +428,10 @@ static qtf_status load_bpe(qtf_vocab *v, json_t *tok, json_t *config) {
 
 /* --- special tokens, chat template ----------------------------------------- */
 
-static json_t *parse_json(const void *data, size_t len, const char *file, qtf_status *st) {
+static json_t *parse_json(const void *data, size_t len, const char *file, size_t flags,
+                          qtf_status *st) {
     json_error_t e;
-    json_t *j = json_loadb(data, len, 0, &e);
+    json_t *j = json_loadb(data, len, flags, &e);
     if (!j || !json_is_object(j)) {
         json_decref(j);
         *st = qtf__error(QTF_E_PARSE, "%s: not a JSON object (line %d: %s)", file, e.line,
@@ -489,16 +490,18 @@ qtf_status qtf_vocab_load(qtf_vocab *out, const qtf_vocab_files *f, const char *
     vocab_init(out);
     qtf_status st = QTF_OK;
     json_t *config = NULL, *tcfg = NULL, *tok = NULL;
-    if (f->config && !(config = parse_json(f->config, f->config_len, "config.json", &st)))
+    if (f->config && !(config = parse_json(f->config, f->config_len, "config.json", 0, &st)))
         goto done;
+    /* tokenizer_config.json: model_max_length is often 1e30 written as an
+     * integer, beyond jansson's json_int_t; no field read here is an integer. */
     if (f->tokenizer_config &&
         !(tcfg = parse_json(f->tokenizer_config, f->tokenizer_config_len,
-                            "tokenizer_config.json", &st)))
+                            "tokenizer_config.json", JSON_DECODE_INT_AS_REAL, &st)))
         goto done;
     if (f->spm) {
         st = load_spm(out, f->spm, f->spm_len, config);
     } else if (f->tokenizer_json) {
-        if ((tok = parse_json(f->tokenizer_json, f->tokenizer_json_len, "tokenizer.json", &st)))
+        if ((tok = parse_json(f->tokenizer_json, f->tokenizer_json_len, "tokenizer.json", 0, &st)))
             st = load_bpe(out, tok, config);
     } else if (f->llama2c) {
         st = load_llama2c(out, f->llama2c, f->llama2c_len, config);
