@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <strings.h>
 
-#include "gguf.h"
+#include "checkpoint/gguf.h"
 #include "common/common.h"
 
 /* Indexed by ggml type id; a NULL name marks an id that is unused or was

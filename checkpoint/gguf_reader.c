@@ -17,8 +17,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "lib/container.h"  /* qtf__name_index, qtf__type_fixed_size: to move to common/ when branch gguf adopts the layers */
-#include "gguf.h"
+#include "common/names.h"
+#include "checkpoint/gguf.h"
 
 /* Smallest records on disk, used to bound counts by the bytes present before
  * anything is allocated: key length + 1-byte key + value type + 1-byte value;
@@ -291,7 +291,7 @@ static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uin
 static qtf_status parse_value(rd *r, gg_kv *kv) {
     qtf_gguf *g = r->g;
     qtf_status st;
-    size_t fixed = qtf__type_fixed_size(kv->type);
+    size_t fixed = qtf_type_size((qtf_type)kv->type);
     if (fixed) {
         kv->val_off = r->pos;
         st = need(r, fixed, "value", UINT64_MAX);
@@ -324,7 +324,7 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
                           " exceeds the limit %llu", g->name, kv->key, kv->count, at0,
                           (unsigned long long)QTF_GGUF_MAX_ARRAY_LEN);
     kv->val_off = r->pos;
-    size_t es = qtf__type_fixed_size(et);
+    size_t es = qtf_type_size((qtf_type)et);
     /* strings take at least their 8-byte length each */
     uint64_t min_bytes = kv->count * (es ? es : 8); /* count <= 2^30: no overflow */
     if (min_bytes > r->size - r->pos)
@@ -874,7 +874,7 @@ qtf_status qtf_gguf_array_elem(qtf_value *out, const qtf_gguf *g, uint64_t i, ui
         out->len = qtf__ld64(g->hdr + kv->str_offs[j]);
         out->str = (const char *)g->hdr + kv->str_offs[j] + 8;
     } else {
-        load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf__type_fixed_size(kv->elem_type));
+        load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
     }
     return QTF_OK;
 }

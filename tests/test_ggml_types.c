@@ -375,7 +375,7 @@ static void load_or_skip(gf_file *g, const char *folder, const char *file) {
 /* llama-quantize's importance of a weight: in_sum2 / counts (f32 division);
  * NULL when the imatrix has no entry (token_embd is never a matmul input). */
 static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
-    char key[GF_MAX_NAME + 16];
+    char key[(QTF_GGUF_MAX_NAME_LEN + 16) + 16];
     snprintf(key, sizeof key, "%s.in_sum2", tensor);
     const gf_tensor *s = gf_find(im, key);
     snprintf(key, sizeof key, "%s.counts", tensor);
