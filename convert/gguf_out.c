@@ -14,6 +14,7 @@
 
 #include "checkpoint/arch.h"
 #include "convert.h"
+#include "gguf_in.h"
 #include "gguf_out.h"
 #include "gguf_recipe.h"
 #include "checkpoint/gguf_vocab.h"
@@ -42,6 +43,8 @@ typedef struct grun {
     size_t n_items;
     qtfg_recipe recipe;
     uint32_t file_type;
+    int gguf_origin;            /* a .qtf made from a GGUF: metadata in gguf.* */
+    char arch_name[64];
     qtf_vocab_files files;
     qtf_vocab vocab;
     int have_vocab;
@@ -81,6 +84,9 @@ static int load_inputs(grun *r) {
         v->tokenizer_config = qtf_blob(&v->tokenizer_config_len, f, "tokenizer_config.json");
         v->llama2c = qtf_blob(&v->llama2c_len, f, "tok512.bin");
         v->config = qtf_blob(&v->config_len, f, "config.json");
+        uint64_t idx;
+        r->gguf_origin = !v->config &&
+                         qtf_meta_find(&idx, f, "gguf.general.architecture") == QTF_OK;
         return 0;
     }
     qtf_status st = qtf_vocab_files_read_dir(&r->files, qtf_source_dir(r->src));
@@ -112,7 +118,38 @@ static int config_u32(uint32_t *out, json_t *config, const char *field) {
     return 1;
 }
 
+/* A .qtf that came from a GGUF: the architecture and head counts are in its
+ * gguf.* keys. */
+static int load_gguf_origin(grun *r) {
+    const qtf_file *f = qtf_source_qtf_file(r->src);
+    const char *s;
+    uint64_t len, v;
+    char key[128];
+    if (qtf_meta_get_string(&s, &len, f, "gguf.general.architecture") != QTF_OK ||
+        len >= sizeof r->arch_name) {
+        gmsg("%s: gguf.general.architecture is not a string", r->o->input);
+        return -1;
+    }
+    memcpy(r->arch_name, s, (size_t)len);
+    r->arch_name[len] = '\0';
+    if (!(r->arch = qtf_arch_from_gguf_name(r->arch_name))) {
+        gmsg("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
+        return -1;
+    }
+    snprintf(key, sizeof key, "gguf.%s.attention.head_count", r->arch_name);
+    if (qtf_meta_get_u64(&v, f, key) != QTF_OK || v == 0 || v > UINT32_MAX) {
+        gmsg("%s: %s missing or not a positive integer", r->o->input, key);
+        return -1;
+    }
+    r->n_head = (uint32_t)v;
+    snprintf(key, sizeof key, "gguf.%s.attention.head_count_kv", r->arch_name);
+    r->n_head_kv = qtf_meta_get_u64(&v, f, key) == QTF_OK && v && v <= UINT32_MAX
+                       ? (uint32_t)v : r->n_head;
+    return 0;
+}
+
 static int load_config(grun *r) {
+    if (r->gguf_origin) return load_gguf_origin(r);
     if (!r->files.config) {
         gmsg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
              r->o->input);
@@ -146,6 +183,7 @@ static int load_config(grun *r) {
 }
 
 static int load_vocab(grun *r) {
+    if (r->gguf_origin) return 0;      /* the tokenizer keys are among gguf.* */
     qtf_status st = qtf_vocab_load(&r->vocab, &r->files, r->o->input);
     if (st) {
         gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
@@ -184,7 +222,8 @@ static int build_items(grun *r) {
         gmsg("out of memory");
         return -1;
     }
-    int tied = is_tied(r->config);
+    /* A GGUF-made .qtf holds exactly the GGUF's tensors, output head included. */
+    int tied = !r->gguf_origin && is_tied(r->config);
     for (uint64_t i = 0; i < n; i++) {
         const qtf_source_tensor *t = qtf_source_tensor_get(r->src, i);
         gitem *it = &r->items[r->n_items];
@@ -280,7 +319,15 @@ static int plan(grun *r) {
         }
         for (size_t i = 0; i < r->n_items; i++) ts[i] = r->items[i].t;
         uint32_t n_layer = 0;
-        config_u32(&n_layer, r->config, "num_hidden_layers");
+        if (r->gguf_origin) {
+            char key[128];
+            uint64_t v = 0;
+            snprintf(key, sizeof key, "gguf.%s.block_count", r->arch_name);
+            qtf_meta_get_u64(&v, qf, key);
+            n_layer = v <= UINT32_MAX ? (uint32_t)v : 0;
+        } else {
+            config_u32(&n_layer, r->config, "num_hidden_layers");
+        }
         qtfg_model m = { n_layer, r->n_head, r->n_head_kv, ts, r->n_items };
         int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
         free(ts);
@@ -324,7 +371,13 @@ static int plan(grun *r) {
         }
         it->copy = stored >= 0 && (uint32_t)stored == it->type;
     }
-    if (!preset) r->file_type = file_type_of_items(r);
+    uint64_t stored_ft;
+    if (!preset && r->gguf_origin && r->recipe.n_user == 0 &&
+        qtf_meta_get_u64(&stored_ft, qf, "gguf.general.file_type") == QTF_OK &&
+        stored_ft <= UINT32_MAX)
+        r->file_type = (uint32_t)stored_ft;     /* the types are the GGUF's own */
+    else if (!preset)
+        r->file_type = file_type_of_items(r);
     return 0;
 }
 
@@ -373,7 +426,69 @@ static const char *base_name(const char *path) {
     return s && s[1] ? s + 1 : path;
 }
 
+/* GGUF-made .qtf: its gguf.* keys back verbatim, in their order, except
+ * general.file_type (the types may have changed) and general.alignment (the
+ * writer's own). */
+static int copy_gguf_metadata(grun *r) {
+    const qtf_file *f = qtf_source_qtf_file(r->src);
+    for (uint64_t i = 0; i < qtf_meta_count(f); i++) {
+        const char *qkey = qtf_meta_key(f, i);
+        if (strncmp(qkey, "gguf.", 5) != 0) continue;
+        const char *key = qkey + 5;
+        if (strcmp(key, "general.alignment") == 0) continue;
+        qtf_status st;
+        if (strcmp(key, "general.file_type") == 0) {
+            st = qtf_gguf_writer_set_u32(r->w, key, r->file_type);
+            if (wst(st, key)) return -1;
+            continue;
+        }
+        qtf_value v;
+        if (wst(qtf_meta_value(&v, f, i), qkey)) return -1;
+        if (v.type == QTF_TYPE_STRING) {
+            st = qtf_gguf_writer_set_string(r->w, key, v.str, v.len);
+        } else if (v.type == QTF_TYPE_ARRAY && v.elem_type == QTF_TYPE_STRING) {
+            const char **strs = malloc((size_t)(v.count ? v.count : 1) * sizeof *strs);
+            uint64_t *lens = malloc((size_t)(v.count ? v.count : 1) * sizeof *lens);
+            st = strs && lens ? QTF_OK : QTF_E_NOMEM;
+            for (uint64_t j = 0; j < v.count && !st; j++)
+                st = qtf_meta_array_string(&strs[j], &lens[j], f, i, j);
+            if (!st) st = qtf_gguf_writer_set_string_array(r->w, key, strs, lens, v.count);
+            free(strs);
+            free(lens);
+        } else if (v.type == QTF_TYPE_ARRAY) {
+            st = qtf_gguf_writer_set_array(r->w, key, v.elem_type, v.data, v.count);
+        } else if (v.type == QTF_TYPE_BLOB) {
+            continue;                   /* no GGUF counterpart */
+        } else {
+            unsigned char le[8];
+            qtfg_value_le(le, &v);
+            st = qtf_gguf_writer_set_value(r->w, key, v.type, le);
+        }
+        if (wst(st, key)) return -1;
+    }
+    return 0;
+}
+
+static int write_provenance(grun *r) {
+    char conv[64];
+    snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
+    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.converter", conv, strlen(conv)), "qtf"))
+        return -1;
+    const char *kind = qtf_source_kind_name(qtf_source_get_kind(r->src));
+    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.source.format", kind, strlen(kind)), "qtf"))
+        return -1;
+    char *recipe = qtfg_recipe_describe(&r->recipe);
+    if (!recipe) {
+        gmsg("out of memory");
+        return -1;
+    }
+    int rc = wst(qtf_gguf_writer_set_string(r->w, "qtf.recipe", recipe, strlen(recipe)), "qtf");
+    free(recipe);
+    return rc;
+}
+
 static int write_metadata(grun *r) {
+    if (r->gguf_origin) return copy_gguf_metadata(r) != 0 ? -1 : write_provenance(r);
     const char *an = r->arch->gguf_name;
     char key[128], name[PATH_MAX];
     if (wst(qtf_gguf_writer_set_string(r->w, "general.architecture", an, strlen(an)), "general"))
@@ -449,21 +564,7 @@ static int write_metadata(grun *r) {
         return -1;
     if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer")) return -1;
     /* Provenance (qtf.*): what made this file and from what. */
-    char conv[64];
-    snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
-    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.converter", conv, strlen(conv)), "qtf"))
-        return -1;
-    const char *kind = qtf_source_kind_name(qtf_source_get_kind(r->src));
-    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.source.format", kind, strlen(kind)), "qtf"))
-        return -1;
-    char *recipe = qtfg_recipe_describe(&r->recipe);
-    if (!recipe) {
-        gmsg("out of memory");
-        return -1;
-    }
-    int rc = wst(qtf_gguf_writer_set_string(r->w, "qtf.recipe", recipe, strlen(recipe)), "qtf");
-    free(recipe);
-    return rc;
+    return write_provenance(r);
 }
 
 /* --- tensors ------------------------------------------------------------------ */
@@ -491,14 +592,9 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
         *out = d;
         return 0;
     }
-    char enc_name[16];
-    const char *tn = qtf_ggml_type_get(type)->name;
-    size_t k = 0;
-    for (; tn[k] && k + 1 < sizeof enc_name; k++)
-        enc_name[k] = (char)(tn[k] >= 'A' && tn[k] <= 'Z' ? tn[k] + 32 : tn[k]);
-    enc_name[k] = '\0';
+    const char *tn = qtf_ggml_type_name(type);
     qtf_encoding enc;
-    if (qtf_encoding_parse(&enc, enc_name) != QTF_OK) {
+    if (qtfg_encoding_of_ggml(&enc, type) != 0) {
         gmsg("%s: ggml type %s has no quantizer in this build", name, tn);
         return -1;
     }
@@ -507,8 +603,8 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     qtf_encoded *e = NULL;
     if (wst(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
     if (e->n_parts != 1 || e->layout[0].size != nbytes) {
-        gmsg("%s: encoding %s does not produce the %s block layout (%u parts, %llu bytes, "
-             "expected 1 part of %llu)", name, enc_name, tn, e->n_parts,
+        gmsg("%s: the QTF encoding of %s does not produce its block layout (%u parts, %llu "
+             "bytes, expected 1 part of %llu)", name, tn, e->n_parts,
              (unsigned long long)e->layout[0].size, (unsigned long long)nbytes);
         qtf_encoded_free(e);
         return -1;

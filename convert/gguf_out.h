@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <stddef.h>
 
+#include "qtf.h"
+
 typedef struct qtfg_options {
     const char *input;
     const char *output;                 /* NULL only with dry_run */
@@ -18,6 +20,7 @@ typedef struct qtfg_options {
     const char *const *rules;           /* GLOB=TYPE, in command-line order */
     size_t n_rules;
     const char *name;                   /* general.name; NULL = from config/folder */
+    qtf_dtype st_dtype;                 /* GGUF -> .safetensors: F32, F16 or BF16 */
     unsigned threads;
     int quiet, verbose, dry_run;
     volatile sig_atomic_t *interrupted;

@@ -18,7 +18,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
+#include "checkpoint/source.h"
 
 extern char **environ;
 
@@ -83,9 +85,11 @@ static int convert(const char *const *args) {
     argv[n++] = exe;
     for (int i = 0; args[i]; i++) argv[n++] = args[i];
     argv[n] = NULL;
+    /* Own buffers: the paths in args may come from in_tmp's ring. */
     char o_path[600], e_path[600];
-    snprintf(o_path, sizeof o_path, "%s", in_tmp("stdout.txt"));
-    snprintf(e_path, sizeof e_path, "%s", in_tmp("stderr.txt"));
+    (void)in_tmp("");
+    snprintf(o_path, sizeof o_path, "%s/stdout.txt", tmp);
+    snprintf(e_path, sizeof e_path, "%s/stderr.txt", tmp);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, o_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -316,4 +320,119 @@ Test(gguf_convert, failure_leaves_existing_output) {
     cr_assert(f && fgets(buf, sizeof buf, f));
     fclose(f);
     cr_assert_str_eq(buf, "precious");
+}
+
+/* --- GGUF in ------------------------------------------------------------------ */
+
+/* Every tensor of a and b (same names, dtypes, shapes, bytes); b's names go
+ * through the GGUF -> HF map and its Q/K rows are put back in HF order when
+ * b_is_gguf_layout (the .ref files keep the GGUF layout). */
+static void assert_same_tensors(const char *a_path, const char *b_path, int b_is_gguf_layout,
+                                uint32_t n_head, uint32_t n_head_kv) {
+    qtf_source *a = NULL, *b = NULL;
+    cr_assert_eq(qtf_source_open(&a, a_path), QTF_OK, "%s: %s", a_path, qtf_error_detail());
+    cr_assert_eq(qtf_source_open(&b, b_path), QTF_OK, "%s: %s", b_path, qtf_error_detail());
+    const qtf_arch *arch = qtf_arch_from_gguf_name("llama");
+    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
+    for (uint64_t i = 0; i < qtf_source_tensor_count(b); i++) {
+        const qtf_source_tensor *tb = qtf_source_tensor_get(b, i);
+        char name[256];
+        qtf_arch_permute perm = QTF_ARCH_PERMUTE_NONE;
+        if (b_is_gguf_layout)
+            cr_assert_eq(qtf_arch_map_to_hf(name, sizeof name, &perm, arch, tb->name), 1);
+        else
+            snprintf(name, sizeof name, "%s", tb->name);
+        uint64_t j;
+        cr_assert_eq(qtf_source_tensor_find(&j, a, name), QTF_OK, "%s missing", name);
+        const qtf_source_tensor *ta = qtf_source_tensor_get(a, j);
+        cr_assert_eq(ta->dtype, tb->dtype, "%s: dtype", name);
+        cr_assert_eq(ta->n_dims, tb->n_dims, "%s: dims", name);
+        for (uint32_t d = 0; d < ta->n_dims; d++) cr_assert_eq(ta->dims[d], tb->dims[d]);
+        unsigned char *x = malloc(ta->nbytes), *y = malloc(tb->nbytes), *s = malloc(tb->nbytes);
+        cr_assert(x && y && s);
+        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, j), QTF_OK);
+        cr_assert_eq(qtf_source_read_raw(y, tb->nbytes, b, i), QTF_OK);
+        if (perm != QTF_ARCH_PERMUTE_NONE)
+            cr_assert_eq(qtf_arch_permute_rows(y, s, tb->dims[0], tb->nbytes / tb->dims[0],
+                                               perm == QTF_ARCH_PERMUTE_Q ? n_head : n_head_kv,
+                                               1), 0);
+        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s: values differ", name);
+        free(x);
+        free(y);
+        free(s);
+    }
+    qtf_source_close(a);
+    qtf_source_close(b);
+}
+
+/* llama.cpp's F32 GGUF back to safetensors is the original checkpoint, bit
+ * for bit: names, shapes and the Q/K permutation undone. */
+Test(gguf_convert, gguf_f32_to_safetensors_is_the_checkpoint) {
+    NEED(aid_gguf, "gguf/aidreams-260k/model-f32.gguf");
+    NEED(aid, AID "/model.safetensors");
+    NEED(syn_gguf, "gguf/synth/model-f32.gguf");
+    NEED(syn, SYN "/model.safetensors");
+    const char *out = in_tmp("back.safetensors");
+    cr_assert_eq(CONVERT("-q", aid_gguf, out), 0, "%s", err_text);
+    assert_same_tensors(out, aid, 0, 4, 4);
+    cr_assert_eq(CONVERT("-q", syn_gguf, out), 0, "%s", err_text);
+    assert_same_tensors(out, syn, 0, 4, 2);
+}
+
+/* A quantized GGUF dequantizes to ggml's own values (the .ref files, made by
+ * gguf-py/ggml), under HF names with the permutation undone. */
+Test(gguf_convert, gguf_quantized_to_safetensors_matches_ggml) {
+    static const char *const cases[][2] = {
+        { "gguf/synth/model-Q4_K_M.gguf", "gguf/synth/model-Q4_K_M.ref.safetensors" },
+        { "gguf/synth/model-IQ4_XS.gguf", "gguf/synth/model-IQ4_XS.ref.safetensors" },
+        { "gguf/synth/model-Q2_K.gguf", "gguf/synth/model-Q2_K.ref.safetensors" },
+        { "gguf/aidreams-260k/model-Q5_1.gguf", "gguf/aidreams-260k/model-Q5_1.ref.safetensors" },
+        { "gguf/aidreams-260k/model-Q4_0.gguf", "gguf/aidreams-260k/model-Q4_0.ref.safetensors" },
+    };
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        NEED(gguf, cases[k][0]);
+        NEED(ref, cases[k][1]);
+        const char *out = in_tmp("deq.safetensors");
+        cr_assert_eq(CONVERT("-q", gguf, out), 0, "%s", err_text);
+        int synth = strstr(cases[k][0], "synth") != NULL;
+        assert_same_tensors(out, ref, 1, 4, synth ? 2 : 4);
+        cr_log_info("dequantized like ggml: %s", cases[k][0]);
+    }
+}
+
+/* GGUF -> .qtf (blocks copied, checksummed, HF names) -> GGUF gives back
+ * llama.cpp's file: same keys, values, tensors and bytes. */
+Test(gguf_convert, gguf_qtf_gguf_round_trip) {
+    static const char *const files[] = {
+        "gguf/synth/model-Q4_K_M-mix.gguf", "gguf/synth/model-IQ4_XS.gguf",
+        "gguf/aidreams-260k/model-Q8_0.gguf", "gguf/aidreams-260k/model-Q2_K.gguf",
+        "gguf/aidreams-260k/model-f32.gguf",
+    };
+    for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
+        NEED(fixture, files[k]);
+        const char *q = in_tmp("rt.qtf"), *out = in_tmp("rt.gguf");
+        cr_assert_eq(CONVERT("-q", fixture, q), 0, "%s", err_text);
+        qtf_file *f = NULL;
+        cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK, "%s", qtf_error_detail());
+        cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
+        uint64_t idx;
+        cr_assert_eq(qtf_tensor_find(&idx, f, "model.layers.0.self_attn.q_proj.weight"), QTF_OK);
+        qtf_file_close(f);
+        cr_assert_eq(CONVERT("--dry-run", q, out), 0, "%s", err_text);
+        cr_assert(strstr(out_text, "blocks copied"), "%s", out_text);
+        cr_assert_eq(CONVERT("-q", q, out), 0, "%s", err_text);
+        assert_same_gguf(out, fixture);
+        cr_log_info("round trip GGUF -> QTF -> GGUF identical: %s", files[k]);
+    }
+}
+
+Test(gguf_convert, gguf_input_refusals) {
+    NEED(fixture, "gguf/aidreams-260k/model-Q8_0.gguf");
+    char out[512];
+    snprintf(out, sizeof out, "%s", in_tmp("x.qtf"));
+    cr_assert_eq(CONVERT("-q", "-e", "int4", fixture, out), 2);
+    cr_assert(strstr(err_text, "GGUF input"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "q4_0", fixture, in_tmp("x.safetensors")), 2);
+    cr_assert_eq(CONVERT("-q", fixture, in_tmp("x.gguf")), 2);
+    cr_assert_eq(access(out, F_OK), -1);
 }
