@@ -31,6 +31,7 @@ typedef struct gitem {
     int fell_back;
     int copy;                   /* 1: stored bytes already are this ggml type */
     uint64_t nbytes;
+    uint64_t imatrix;           /* index of NAME.in_sum2 in the imatrix + 1, or 0 */
 } gitem;
 
 typedef struct grun {
@@ -49,6 +50,8 @@ typedef struct grun {
     qtf_vocab vocab;
     int have_vocab;
     qtf_gguf_writer *w;
+    qtf_gguf *imatrix;          /* --importance */
+    float *weights;             /* importance of the current tensor */
 } grun;
 
 static void gmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -59,6 +62,12 @@ static void gmsg(const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
     va_end(ap);
+}
+
+static int wst(qtf_status st, const char *what) {
+    if (st == QTF_OK) return 0;
+    gmsg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    return -1;
 }
 
 /* --- inputs: config and tokenizer files, from a folder or a .qtf ---------- */
@@ -190,6 +199,106 @@ static int load_vocab(grun *r) {
         return -1;
     }
     r->have_vocab = 1;
+    return 0;
+}
+
+/* --- importance (llama-imatrix's imatrix.gguf) ----------------------------- */
+
+/* Tensor `name` of the imatrix as f32 values; NULL when absent. */
+static const float *im_tensor(uint64_t *n, const qtf_gguf *g, const char *name) {
+    uint64_t i;
+    const void *p;
+    if (qtf_gguf_tensor_find(&i, g, name) != QTF_OK) return NULL;
+    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
+    if (t->type != QTF_GGML_F32 || qtf_gguf_tensor_data(&p, n, g, i) != QTF_OK) return NULL;
+    *n = t->n_elements;
+    return p;
+}
+
+static int load_imatrix(grun *r) {
+    if (!r->o->importance) return 0;
+    if (wst(qtf_gguf_open(&r->imatrix, r->o->importance, 0), r->o->importance)) return -1;
+    const char *type;
+    uint64_t len;
+    if (qtf_gguf_get_string(&type, &len, r->imatrix, "general.type") != QTF_OK || len != 7 ||
+        memcmp(type, "imatrix", 7) != 0) {
+        gmsg("%s: not an importance matrix (general.type is not 'imatrix'); give the "
+             "imatrix.gguf that llama-imatrix wrote", r->o->importance);
+        return -1;
+    }
+    for (size_t i = 0; i < r->n_items; i++) {
+        gitem *it = &r->items[i];
+        char key[300];
+        uint64_t ns, nc, idx;
+        snprintf(key, sizeof key, "%s.in_sum2", it->name);
+        if (qtf_gguf_tensor_find(&idx, r->imatrix, key) != QTF_OK) continue;
+        const float *sums = im_tensor(&ns, r->imatrix, key), *counts;
+        snprintf(key, sizeof key, "%s.counts", it->name);
+        counts = im_tensor(&nc, r->imatrix, key);
+        if (!sums || !counts || ns != it->t.ne[0] || nc != 1) {
+            gmsg("%s: entry of %s: expected F32 in_sum2 of %llu values and one F32 count",
+                 r->o->importance, it->name, (unsigned long long)it->t.ne[0]);
+            return -1;
+        }
+        float c;
+        memcpy(&c, counts, 4);
+        if (!(c > 0.0f)) {
+            gmsg("%s: entry of %s: count %g (expected > 0)", r->o->importance, it->name, c);
+            return -1;
+        }
+        it->imatrix = idx + 1;
+    }
+    return 0;
+}
+
+/* The per-column importance of item `it` (in_sum2 / counts, as
+ * llama-quantize computes it) into r->weights; NULL when it has none. */
+static const float *item_weights(grun *r, const gitem *it) {
+    if (!it->imatrix) return NULL;
+    char key[300];
+    uint64_t ns, nc;
+    snprintf(key, sizeof key, "%s.in_sum2", it->name);
+    const float *sums = im_tensor(&ns, r->imatrix, key);
+    snprintf(key, sizeof key, "%s.counts", it->name);
+    const float *counts = im_tensor(&nc, r->imatrix, key);
+    float c;
+    memcpy(&c, counts, 4);
+    for (uint64_t j = 0; j < ns; j++) {
+        float v;
+        memcpy(&v, sums + j, 4);
+        r->weights[j] = v / c;
+    }
+    return r->weights;
+}
+
+/* quantize.imatrix.* keys, as llama-quantize writes them. */
+static int write_imatrix_keys(grun *r) {
+    if (!r->imatrix) return 0;
+    const char *f = r->o->importance;
+    if (wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.file", f, strlen(f)), f))
+        return -1;
+    qtf_value v;
+    uint64_t idx;
+    if (qtf_gguf_get_array(&v, &idx, r->imatrix, "imatrix.datasets", QTF_TYPE_STRING) ==
+            QTF_OK && v.count > 0) {
+        qtf_value e;
+        if (qtf_gguf_array_elem(&e, r->imatrix, idx, 0) == QTF_OK &&
+            wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.dataset", e.str, e.len), f))
+            return -1;
+    }
+    uint32_t entries = 0;
+    for (uint64_t i = 0; i < qtf_gguf_tensor_count(r->imatrix); i++) {
+        const char *n = qtf_gguf_tensor_get(r->imatrix, i)->name;
+        size_t l = strlen(n);
+        entries += l > 8 && strcmp(n + l - 8, ".in_sum2") == 0;
+    }
+    if (wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.entries_count", entries), f))
+        return -1;
+    uint64_t chunks;
+    if (qtf_gguf_get_u64(&chunks, r->imatrix, "imatrix.chunk_count") == QTF_OK &&
+        chunks <= UINT32_MAX &&
+        wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.chunks_count", (uint32_t)chunks), f))
+        return -1;
     return 0;
 }
 
@@ -328,7 +437,7 @@ static int plan(grun *r) {
         } else {
             config_u32(&n_layer, r->config, "num_hidden_layers");
         }
-        qtfg_model m = { n_layer, r->n_head, r->n_head_kv, ts, r->n_items };
+        qtfg_model m = { n_layer, r->n_head, r->n_head_kv, ts, r->n_items, r->imatrix != NULL };
         int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
         free(ts);
         if (rc != 0) {
@@ -397,13 +506,15 @@ static void print_plan(const grun *r, FILE *f) {
             o += snprintf(ne + o, sizeof ne - (size_t)o, "%s%llu", d ? ", " : "",
                           (unsigned long long)it->t.ne[d]);
         snprintf(ne + o, sizeof ne - (size_t)o, "]");
-        fprintf(f, "%-28s %-22s %-5s %-7s %10llu %7.3f  %s%s%s%s\n", it->name, ne,
+        fprintf(f, "%-28s %-22s %-5s %-7s %10llu %7.3f  %s%s%s%s%s\n", it->name, ne,
                 qtf_dtype_name(t->dtype), qtf_ggml_type_get(it->type)->name,
                 (unsigned long long)it->nbytes,
                 t->n_elements ? 8.0 * (double)it->nbytes / (double)t->n_elements : 0.0, it->why,
                 it->fell_back ? ", fallback (block does not divide the row)" : "",
                 it->perm != QTF_ARCH_PERMUTE_NONE ? ", RoPE rows permuted" : "",
-                it->copy ? ", blocks copied" : "");
+                it->copy ? ", blocks copied" : "",
+                it->imatrix && !it->copy && qtf_ggml_type_get(it->type)->quantized
+                    ? ", importance" : "");
         total += it->nbytes;
         elems += t->n_elements;
     }
@@ -414,12 +525,6 @@ static void print_plan(const grun *r, FILE *f) {
 }
 
 /* --- metadata --------------------------------------------------------------- */
-
-static int wst(qtf_status st, const char *what) {
-    if (st == QTF_OK) return 0;
-    gmsg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
-    return -1;
-}
 
 static const char *base_name(const char *path) {
     const char *s = strrchr(path, '/');
@@ -488,7 +593,9 @@ static int write_provenance(grun *r) {
 }
 
 static int write_metadata(grun *r) {
-    if (r->gguf_origin) return copy_gguf_metadata(r) != 0 ? -1 : write_provenance(r);
+    if (r->gguf_origin)
+        return copy_gguf_metadata(r) != 0 || write_imatrix_keys(r) != 0 ? -1
+                                                                          : write_provenance(r);
     const char *an = r->arch->gguf_name;
     char key[128], name[PATH_MAX];
     if (wst(qtf_gguf_writer_set_string(r->w, "general.architecture", an, strlen(an)), "general"))
@@ -562,7 +669,8 @@ static int write_metadata(grun *r) {
     if (wst(qtf_gguf_writer_set_u32(r->w, key, head_dim), key)) return -1;
     if (wst(qtf_gguf_writer_set_u32(r->w, "general.quantization_version", 2), "quantization"))
         return -1;
-    if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer")) return -1;
+    if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer") || write_imatrix_keys(r) != 0)
+        return -1;
     /* Provenance (qtf.*): what made this file and from what. */
     return write_provenance(r);
 }
@@ -572,7 +680,7 @@ static int write_metadata(grun *r) {
 /* Encodes n_dims/dims (row-major, HF order) f32 values as ggml `type`
  * blocks into *out (malloc'd, nbytes long). */
 static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *t,
-                  uint64_t nbytes, unsigned threads, const char *name) {
+                  uint64_t nbytes, unsigned threads, const float *weights, const char *name) {
     *out = NULL;
     if (type == QTF_GGML_F32) {
         *out = x;               /* little-endian host: the floats are the bytes */
@@ -600,6 +708,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     }
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = threads;
+    qo.importance = weights;
     qtf_encoded *e = NULL;
     if (wst(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
     if (e->n_parts != 1 || e->layout[0].size != nbytes) {
@@ -615,7 +724,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     return 0;
 }
 
-static int write_tensor(grun *r, const gitem *it, float *f32buf, void *scratch) {
+static int write_tensor(grun *r, gitem *it, float *f32buf, void *scratch) {
     const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
     void *bytes = NULL;
     int own = 0;
@@ -629,7 +738,8 @@ static int write_tensor(grun *r, const gitem *it, float *f32buf, void *scratch) 
         if (wst(qtf_source_read_f32(f32buf, t->n_elements, r->src, it->src, r->o->threads),
                 t->name))
             return -1;
-        if (encode(&bytes, it->type, f32buf, t, it->nbytes, r->o->threads, t->name) != 0)
+        if (encode(&bytes, it->type, f32buf, t, it->nbytes, r->o->threads,
+                   item_weights(r, it), t->name) != 0)
             return -1;
         own = bytes != f32buf;
     }
@@ -655,7 +765,8 @@ static int write_all(grun *r) {
     }
     float *buf = malloc((size_t)max_elems * 4);
     void *scratch = malloc((size_t)max_bytes);
-    if (!buf || !scratch) {
+    r->weights = malloc((size_t)max_elems * 4);
+    if (!buf || !scratch || !r->weights) {
         free(buf);
         free(scratch);
         gmsg("out of memory allocating %llu bytes of buffers",
@@ -708,7 +819,8 @@ int qtfg_convert(const qtfg_options *o) {
         gmsg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
         return QTFC_EXIT_USAGE;
     }
-    if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 || build_items(&r) != 0 || plan(&r) != 0)
+    if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 ||
+        build_items(&r) != 0 || load_imatrix(&r) != 0 || plan(&r) != 0)
         goto out;
     if (o->dry_run) {
         print_plan(&r, stdout);
@@ -726,6 +838,8 @@ int qtfg_convert(const qtfg_options *o) {
     }
 out:
     qtf_gguf_writer_abort(r.w);
+    qtf_gguf_close(r.imatrix);
+    free(r.weights);
     qtfg_recipe_free(&r.recipe);
     if (r.have_vocab) qtf_vocab_free(&r.vocab);
     qtf_vocab_files_free(&r.files);

@@ -20,6 +20,7 @@ typedef struct qtfg_options {
     const char *const *rules;           /* GLOB=TYPE, in command-line order */
     size_t n_rules;
     const char *name;                   /* general.name; NULL = from config/folder */
+    const char *importance;             /* llama-imatrix's imatrix.gguf, or NULL */
     qtf_dtype st_dtype;                 /* GGUF -> .safetensors: F32, F16 or BF16 */
     unsigned threads;
     int quiet, verbose, dry_run;

@@ -173,8 +173,11 @@ static uint32_t mixture_type(const qtfg_preset *p, const qtfg_model *m, const qt
         if (ft == FT_Q2_K) type = QTF_GGML_Q3_K;
         else if (ft == FT_Q3_K_M) type = layer < nl / 16 ? QTF_GGML_Q5_K : QTF_GGML_Q4_K;
         else if (ft == FT_Q4_K_M) { if (use_more_bits(layer, nl)) type = QTF_GGML_Q6_K; }
-        else if (layer < nl / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS)) type = QTF_GGML_Q5_K;
+        else if (layer < nl / 8 && (ft == FT_IQ4_NL || ft == FT_IQ4_XS) && !m->has_imatrix)
+            type = QTF_GGML_Q5_K;
         else if (ft == FT_Q5_K_M && use_more_bits(layer, nl)) type = QTF_GGML_Q6_K;
+        else if ((ft == FT_Q4_0 || ft == FT_Q5_0) && m->has_imatrix && layer < nl / 8)
+            type = ft == FT_Q4_0 ? QTF_GGML_Q4_1 : QTF_GGML_Q5_1;
         if (type != p->base) snprintf(why, why_cap, "ffn_down of layer %d/%d", layer, nl);
         return type;
     }

@@ -59,6 +59,7 @@ typedef struct qtfg_model {
     uint32_t n_head, n_head_kv;
     const qtfg_tensor *tensors;
     size_t n_tensors;
+    int has_imatrix;            /* an importance matrix is given (--importance) */
 } qtfg_model;
 
 /* Adds a user rule "GLOB=TYPE" (TYPE a ggml type name such as q6_k, f16).

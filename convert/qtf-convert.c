@@ -283,7 +283,7 @@ int main(int argc, char **argv) {
         case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = qtf_only_options = 1; break;
         case OPT_IMPORTANCE:
             o.importance_path = optarg;
-            recipe_options = qtf_only_options = 1;
+            recipe_options = 1;
             break;
         case 'n': o.dry_run = 1; break;
         case 't':
@@ -365,9 +365,9 @@ int main(int argc, char **argv) {
     }
     if (o.output && !folder && ends_with(o.output, ".gguf")) {
         if (qtf_only_options) {
-            code = usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure "
-                               "and --name (not --recipe, --fallback, --all-layers or "
-                               "--importance)");
+            code = usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
+                               "--importance imatrix.gguf and --name (not --recipe, "
+                               "--fallback or --all-layers)");
             goto out;
         }
         qtfg_options g;
@@ -379,6 +379,7 @@ int main(int argc, char **argv) {
         g.rules = rule_texts;
         g.n_rules = n_rule_texts;
         g.name = gguf_name;
+        g.importance = o.importance_path;
         g.threads = o.threads;
         g.quiet = o.quiet;
         g.verbose = o.verbose;

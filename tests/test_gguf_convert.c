@@ -26,6 +26,7 @@ extern char **environ;
 
 static char tmp[256];
 static char out_text[1 << 16], err_text[1 << 16];
+static const char *run_in;      /* working directory of the next conversions, or NULL */
 
 static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
     (void)s; (void)flag; (void)f;
@@ -94,6 +95,7 @@ static int convert(const char *const *args) {
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, o_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
     posix_spawn_file_actions_addopen(&fa, 2, e_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (run_in) posix_spawn_file_actions_addchdir_np(&fa, run_in);
     pid_t pid;
     int rc = posix_spawn(&pid, exe, &fa, NULL, (char *const *)argv, environ);
     posix_spawn_file_actions_destroy(&fa);
@@ -223,6 +225,62 @@ static void check_type(const char *model_rel, const char *name, const char *fixt
 
 TYPE_TESTS(aidreams, AID, "aidreams-llama-260k", "aidreams-260k")
 TYPE_TESTS(synth, SYN, "synth-llama-256x512", "synth")
+
+/* --importance imatrix.gguf: llama-quantize --pure --imatrix's blocks, and its
+ * quantize.imatrix.* keys. The fixtures were made with the imatrix given as
+ * out/DIR/imatrix.gguf, a path recorded in quantize.imatrix.file: the
+ * conversion runs where that relative path names the fixture's imatrix. */
+static void check_imatrix(const char *model_rel, const char *name, const char *dir,
+                          const char *preset, const char *fixture_type) {
+    NEED(model, model_rel);
+    char rel[256], link_dir[600], link[700];
+    snprintf(rel, sizeof rel, "gguf/%s/imatrix.gguf", dir);
+    NEED(imatrix, rel);
+    snprintf(rel, sizeof rel, "gguf/%s/model-%s-imatrix.gguf", dir, fixture_type);
+    NEED(fixture, rel);
+    char abs_model[4096], abs_imatrix[4096], out[600];
+    cr_assert(realpath(model, abs_model) && realpath(imatrix, abs_imatrix));
+    snprintf(link_dir, sizeof link_dir, "%s", in_tmp("out"));
+    mkdir(link_dir, 0755);
+    snprintf(link_dir + strlen(link_dir), sizeof link_dir - strlen(link_dir), "/%s", dir);
+    mkdir(link_dir, 0755);
+    snprintf(link, sizeof link, "%s/imatrix.gguf", link_dir);
+    unlink(link);
+    cr_assert_eq(symlink(abs_imatrix, link), 0, "%s", strerror(errno));
+    snprintf(out, sizeof out, "%s", in_tmp("imatrix-out.gguf"));
+    char im_arg[300];
+    snprintf(im_arg, sizeof im_arg, "out/%s/imatrix.gguf", dir);
+    run_in = tmp;
+    int rc = CONVERT("-q", "--pure", "-e", preset, "--importance", im_arg, "--name", name,
+                     abs_model, out);
+    run_in = NULL;
+    cr_assert_eq(rc, 0, "%s", err_text);
+    assert_same_gguf(out, fixture);
+    cr_log_info("byte-identical with importance: %s -e %s = %s", model_rel, preset, rel);
+}
+
+Test(gguf_convert, aidreams_q4_k_m_imatrix) {
+    check_imatrix(AID, "aidreams-llama-260k", "aidreams-260k", "q4_k_m", "Q4_K_M");
+}
+Test(gguf_convert, aidreams_iq4_nl_imatrix) {
+    check_imatrix(AID, "aidreams-llama-260k", "aidreams-260k", "iq4_nl", "IQ4_NL");
+}
+Test(gguf_convert, synth_q4_k_m_imatrix) {
+    check_imatrix(SYN, "synth-llama-256x512", "synth", "q4_k_m", "Q4_K_M");
+}
+Test(gguf_convert, synth_iq4_nl_imatrix) {
+    check_imatrix(SYN, "synth-llama-256x512", "synth", "iq4_nl", "IQ4_NL");
+}
+
+/* An importance file that is not an imatrix is refused before writing. */
+Test(gguf_convert, importance_must_be_an_imatrix) {
+    NEED(model, AID);
+    NEED(not_imatrix, "gguf/aidreams-260k/model-Q8_0.gguf");
+    const char *out = in_tmp("noim.gguf");
+    cr_assert_eq(CONVERT("-q", "-e", "q4_0", "--importance", not_imatrix, model, out), 2);
+    cr_assert(strstr(err_text, "not an importance matrix"), "%s", err_text);
+    cr_assert_eq(access(out, F_OK), -1);
+}
 
 /* llama-quantize's real Q4_K_M mixture (not --pure): Q6_K for the tied
  * token embedding, attn_v and ffn_down of a 1-layer model, Q4_K elsewhere. */

@@ -565,7 +565,7 @@ Test(gguf_writer, q4_k_m_and_q3_k_m_mixtures) {
     }
     ts[n++] = (qtfg_tensor){ "output.weight", 2, { 4096, 32000, 1, 1 } };
     ts[n++] = (qtfg_tensor){ "token_embd.weight", 2, { 4096, 32000, 1, 1 } };
-    qtfg_model m = { 32, 32, 8, ts, n };
+    qtfg_model m = { 32, 32, 8, ts, n, 0 };
     qtfg_recipe r = { 0 };
     char err[256];
     cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("q4_k_m"), 0, &m, err, sizeof err), 0);
@@ -596,6 +596,24 @@ Test(gguf_writer, q4_k_m_and_q3_k_m_mixtures) {
     cr_assert_eq(choose(&r, "blk.9.attn_q.weight", 4096, 4096), QTF_GGML_Q3_K);
     qtfg_recipe_free(&r);
 
+    /* The importance matrix changes the first eighth of ffn_down: Q4_1 for
+     * q4_0 (with it), Q5_K for iq4_nl (without it). */
+    cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("iq4_nl"), 0, &m, err, sizeof err), 0);
+    cr_assert_eq(choose(&r, "blk.3.ffn_down.weight", 4096, 4096), QTF_GGML_Q5_K);
+    cr_assert_eq(choose(&r, "blk.4.ffn_down.weight", 4096, 4096), QTF_GGML_IQ4_NL);
+    cr_assert_eq(choose(&r, "blk.0.attn_v.weight", 4096, 4096), QTF_GGML_Q5_K);  /* gqa 4 */
+    qtfg_recipe_free(&r);
+    m.has_imatrix = 1;
+    cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("q4_0"), 0, &m, err, sizeof err), 0);
+    cr_assert_eq(choose(&r, "blk.3.ffn_down.weight", 4096, 4096), QTF_GGML_Q4_1);
+    cr_assert_eq(choose(&r, "blk.4.ffn_down.weight", 4096, 4096), QTF_GGML_Q4_0);
+    cr_assert_eq(choose(&r, "output.weight", 4096, 32000), QTF_GGML_Q6_K);
+    qtfg_recipe_free(&r);
+    cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("iq4_nl"), 0, &m, err, sizeof err), 0);
+    cr_assert_eq(choose(&r, "blk.3.ffn_down.weight", 4096, 4096), QTF_GGML_IQ4_NL);
+    qtfg_recipe_free(&r);
+    m.has_imatrix = 0;
+
     /* --pure: the base type everywhere, the output head included. */
     cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("q2_k"), 1, &m, err, sizeof err), 0);
     cr_assert_eq(choose(&r, "output.weight", 4096, 32000), QTF_GGML_Q2_K);
@@ -622,7 +640,7 @@ Test(gguf_writer, q4_k_m_mixture_matches_fixture) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
         ts[i] = (qtfg_tensor){ t->name, t->n_dims, { t->ne[0], t->ne[1], t->ne[2], t->ne[3] } };
     }
-    qtfg_model m = { 1, 4, 2, ts, n };
+    qtfg_model m = { 1, 4, 2, ts, n, 0 };
     qtfg_recipe r = { 0 };
     char err[256];
     cr_assert_eq(qtfg_recipe_build(&r, qtfg_preset_find("q4_k_m"), 0, &m, err, sizeof err), 0);
