@@ -64,7 +64,8 @@ typedef struct gin {
     const qtf_arch *arch;
     uint32_t n_head, n_head_kv;
     char (*hf_names)[256];
-    qtf_arch_permute *perms;
+    uint32_t *heads;            /* RoPE permutation heads per tensor, 0 = none */
+    unsigned char *transposed;  /* 1: the HF weight is the transpose ([in, out]) */
 } gin;
 
 static int open_input(gin *r) {
@@ -77,7 +78,7 @@ static int open_input(gin *r) {
         memcpy(name, an, (size_t)len);
         name[len] = '\0';
     }
-    r->arch = qtf_arch_from_gguf_name(name);
+    r->arch = qtf_arch_by_gguf_name(name);
     if (!r->arch) {
         imsg("%s: general.architecture '%s' has no Hugging Face mapping in this build "
              "(supported: llama)", r->o->input, name);
@@ -96,51 +97,57 @@ static int open_input(gin *r) {
                        ? (uint32_t)v : r->n_head;
     uint64_t n = qtf_gguf_tensor_count(r->g);
     r->hf_names = calloc(n ? n : 1, sizeof *r->hf_names);
-    r->perms = calloc(n ? n : 1, sizeof *r->perms);
-    if (!r->hf_names || !r->perms) {
+    r->heads = calloc(n ? n : 1, sizeof *r->heads);
+    r->transposed = calloc(n ? n : 1, 1);
+    if (!r->hf_names || !r->heads || !r->transposed) {
         imsg("out of memory");
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
-        if (qtf_arch_map_to_hf(r->hf_names[i], sizeof r->hf_names[i], &r->perms[i], r->arch,
-                               t->name) != 1) {
+        const qtf_arch_tensor *e;
+        if (qtf_arch_gguf_to_hf(r->hf_names[i], sizeof r->hf_names[i], &e, NULL, r->arch,
+                                t->name, NULL, NULL) != QTF_OK) {
             imsg("%s: tensor '%s' has no Hugging Face name for architecture %s", r->o->input,
-                 t->name, r->arch->gguf_name);
+                 t->name, r->arch->gguf_arch);
             return -1;
         }
-        if (r->perms[i] != QTF_ARCH_PERMUTE_NONE) {
-            uint32_t heads = r->perms[i] == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv;
-            if (t->n_dims != 2 || t->ne[1] % (2ull * heads) != 0) {
-                imsg("%s: tensor '%s': %llu rows cannot be split into %u heads for the RoPE "
-                     "permutation", r->o->input, t->name, (unsigned long long)t->ne[1], heads);
-                return -1;
-            }
+        r->heads[i] = qtf_arch_permute_heads(e, r->n_head, r->n_head_kv);
+        r->transposed[i] = (unsigned char)e->transpose;
+        uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
+        if ((r->heads[i] && qtf_arch_permute_check(rows, r->heads[i]) != QTF_OK) ||
+            (e->transpose && t->n_dims != 2)) {
+            imsg("%s: tensor '%s': %s", r->o->input, t->name,
+                 e->transpose ? "a transposed weight must be 2-D" : qtf_error_detail());
+            return -1;
         }
     }
     return 0;
 }
 
-/* HF shape: ne reversed (outermost first). */
-static uint32_t hf_dims(uint64_t *dims, const qtf_gguf_tensor *t) {
+/* The stored shape, outermost first: ne reversed (for a transposed weight,
+ * [out, in]: the HF shape is its transpose). */
+static uint32_t stored_dims(uint64_t *dims, const qtf_gguf_tensor *t) {
     uint32_t n = t->n_dims ? t->n_dims : 1;
     for (uint32_t d = 0; d < n; d++) dims[d] = t->ne[n - 1 - d];
     return n;
 }
 
 /* Undoes the RoPE row permutation of tensor i in place (rows of row_bytes). */
-static int unpermute(const gin *r, uint64_t i, void *data, uint64_t row_bytes) {
-    if (r->perms[i] == QTF_ARCH_PERMUTE_NONE) return 0;
+static int unpermute(const gin *r, uint64_t i, void *data, uint64_t n_bytes) {
+    if (!r->heads[i]) return 0;
     const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
-    void *scratch = malloc((size_t)(t->ne[1] * row_bytes));
+    uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
+    void *scratch = malloc((size_t)(n_bytes ? n_bytes : 1));
     if (!scratch) {
         imsg("out of memory");
         return -1;
     }
-    qtf_arch_permute_rows(data, scratch, t->ne[1], row_bytes,
-                          r->perms[i] == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv, 1);
+    int rc = ist(qtf_arch_permute_rows(scratch, data, rows, n_bytes / rows, r->heads[i], 1),
+                 t->name);
+    if (!rc) memcpy(data, scratch, (size_t)n_bytes);
     free(scratch);
-    return 0;
+    return rc;
 }
 
 /* --- GGUF -> .qtf ------------------------------------------------------------ */
@@ -187,7 +194,7 @@ static int to_qtf(gin *r) {
     qtf_writer *w = NULL;
     if (ist(qtf_writer_create(&w, r->o->output, NULL), r->o->output)) return 1;
     int rc = 1;
-    const char *cls = r->arch->hf_classes[0], *name;
+    const char *cls = r->arch->hf_class, *name;
     uint64_t len;
     char conv[64];
     snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
@@ -206,8 +213,15 @@ static int to_qtf(gin *r) {
                  t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
+        if (r->transposed[i]) {
+            /* QTF's blocks run along the stored rows; a transposed copy
+             * would have to be re-quantized. */
+            imsg("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
+                 ".safetensors instead", r->o->input, t->name);
+            goto out;
+        }
         uint64_t dims[QTF_GGUF_MAX_DIMS];
-        uint32_t nd = hf_dims(dims, t);
+        uint32_t nd = stored_dims(dims, t);
         qtf_part_layout lay[QTF_MAX_PARTS];
         uint32_t np;
         if (ist(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) goto out;
@@ -225,7 +239,7 @@ static int to_qtf(gin *r) {
             goto out;
         }
         memcpy(bytes, src, (size_t)n);
-        int bad = unpermute(r, i, bytes, t->ne[1] ? n / t->ne[1] : n) != 0;
+        int bad = unpermute(r, i, bytes, n) != 0;
         qtf_part_view view = { lay[0].role, lay[0].type, bytes, n };
         qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
         desc.name = r->hf_names[i];
@@ -261,7 +275,7 @@ static int dequantize(gin *r, uint64_t i, float *dst) {
         return -1;
     }
     uint64_t dims[QTF_GGUF_MAX_DIMS];
-    uint32_t nd = hf_dims(dims, t);
+    uint32_t nd = stored_dims(dims, t);
     qtf_part_layout lay[QTF_MAX_PARTS];
     uint32_t np;
     if (ist(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) return -1;
@@ -282,7 +296,12 @@ static int to_safetensors(gin *r) {
     for (uint64_t i = 0; i < n; i++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
         uint64_t dims[QTF_GGUF_MAX_DIMS];
-        uint32_t nd = hf_dims(dims, t);
+        uint32_t nd = stored_dims(dims, t);
+        if (r->transposed[i]) {
+            uint64_t d0 = dims[0];
+            dims[0] = dims[1];
+            dims[1] = d0;
+        }
         if (ist(qtf_st_writer_declare(w, r->hf_names[i], dt, nd, dims), r->hf_names[i]))
             goto done;
         if (t->n_elements > max_el) max_el = t->n_elements;
@@ -298,8 +317,18 @@ static int to_safetensors(gin *r) {
             goto done;
         }
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
-        if (dequantize(r, i, buf) != 0 || unpermute(r, i, buf, t->ne[0] * 4) != 0 ||
-            ist(qtf_convert_from_f32(out, dt, buf, t->n_elements), t->name) ||
+        float *x = buf;
+        if (dequantize(r, i, buf) != 0 || unpermute(r, i, buf, t->n_elements * 4) != 0)
+            goto done;
+        if (r->transposed[i]) {     /* stored [out, in] -> HF [in, out] */
+            uint64_t in = t->ne[0], outs = t->ne[1];
+            float *tr = (float *)out;
+            for (uint64_t o2 = 0; o2 < outs; o2++)
+                for (uint64_t k = 0; k < in; k++) tr[k * outs + o2] = buf[o2 * in + k];
+            memcpy(buf, tr, (size_t)(t->n_elements * 4));
+            x = buf;
+        }
+        if (ist(qtf_convert_from_f32(out, dt, x, t->n_elements), t->name) ||
             ist(qtf_st_writer_write(w, out, t->n_elements * qtf_dtype_size(dt)), r->o->output))
             goto done;
     }
@@ -323,7 +352,8 @@ int qtfg_convert_from_gguf(const qtfg_options *o, int to_st) {
                 const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r.g, i);
                 printf("%-28s -> %-44s %-7s%s%s\n", t->name, r.hf_names[i],
                        qtf_ggml_type_name(t->type), to_st ? " dequantized" : " blocks copied",
-                       r.perms[i] != QTF_ARCH_PERMUTE_NONE ? ", RoPE permutation undone" : "");
+                       r.heads[i] ? ", RoPE permutation undone"
+                                  : r.transposed[i] ? ", transposed back" : "");
             }
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
         } else {
@@ -334,7 +364,8 @@ int qtfg_convert_from_gguf(const qtfg_options *o, int to_st) {
         }
     }
     free(r.hf_names);
-    free(r.perms);
+    free(r.heads);
+    free(r.transposed);
     qtf_gguf_close(r.g);
     return code;
 }

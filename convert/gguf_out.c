@@ -10,7 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <jansson.h>
+#include <errno.h>
+#include <unistd.h>
 
 #include "checkpoint/arch.h"
 #include "convert.h"
@@ -19,27 +20,30 @@
 #include "gguf_recipe.h"
 #include "checkpoint/gguf_vocab.h"
 #include "checkpoint/gguf_writer.h"
+#include "checkpoint/imatrix.h"
 #include "checkpoint/source.h"
 
 typedef struct gitem {
     uint64_t src;               /* source tensor index */
     char name[256];             /* GGUF name */
-    qtf_arch_permute perm;
+    uint32_t heads;             /* RoPE permutation: heads, 0 = not permuted */
+    int transpose;              /* HF [in, out] written as [out, in] (GPT-2 Conv1D) */
+    uint32_t rows;              /* rows quantized (HF order, after any transpose) */
     qtfg_tensor t;              /* name points into `name` */
     uint32_t type;
     const char *why;
     int fell_back;
     int copy;                   /* 1: stored bytes already are this ggml type */
     uint64_t nbytes;
-    uint64_t imatrix;           /* index of NAME.in_sum2 in the imatrix + 1, or 0 */
+    int imatrix;                /* 1: the importance matrix has this tensor */
 } gitem;
 
 typedef struct grun {
     const qtfg_options *o;
     qtf_source *src;
-    json_t *config;
+    qtf_arch_config acfg;       /* from config.json (not for GGUF-made .qtf) */
     const qtf_arch *arch;
-    uint32_t n_head, n_head_kv;
+    uint32_t n_head, n_head_kv, n_layer;
     gitem *items;
     size_t n_items;
     qtfg_recipe recipe;
@@ -50,8 +54,7 @@ typedef struct grun {
     qtf_vocab vocab;
     int have_vocab;
     qtf_gguf_writer *w;
-    qtf_gguf *imatrix;          /* --importance */
-    float *weights;             /* importance of the current tensor */
+    qtf_imatrix *imatrix;       /* --importance */
 } grun;
 
 static void gmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -106,27 +109,6 @@ static int load_inputs(grun *r) {
     return 0;
 }
 
-/* config.json field, "a.b" looks into nested objects. */
-static json_t *config_get(json_t *config, const char *field) {
-    const char *dot = strchr(field, '.');
-    if (!dot) return json_object_get(config, field);
-    char head[64];
-    size_t n = (size_t)(dot - field);
-    if (n >= sizeof head) return NULL;
-    memcpy(head, field, n);
-    head[n] = '\0';
-    json_t *sub = json_object_get(config, head);
-    return json_is_object(sub) ? json_object_get(sub, dot + 1) : NULL;
-}
-
-static int config_u32(uint32_t *out, json_t *config, const char *field) {
-    json_t *v = config_get(config, field);
-    if (!json_is_integer(v) || json_integer_value(v) < 0 || json_integer_value(v) > UINT32_MAX)
-        return 0;
-    *out = (uint32_t)json_integer_value(v);
-    return 1;
-}
-
 /* A .qtf that came from a GGUF: the architecture and head counts are in its
  * gguf.* keys. */
 static int load_gguf_origin(grun *r) {
@@ -141,7 +123,7 @@ static int load_gguf_origin(grun *r) {
     }
     memcpy(r->arch_name, s, (size_t)len);
     r->arch_name[len] = '\0';
-    if (!(r->arch = qtf_arch_from_gguf_name(r->arch_name))) {
+    if (!(r->arch = qtf_arch_by_gguf_name(r->arch_name))) {
         gmsg("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
         return -1;
     }
@@ -154,9 +136,13 @@ static int load_gguf_origin(grun *r) {
     snprintf(key, sizeof key, "gguf.%s.attention.head_count_kv", r->arch_name);
     r->n_head_kv = qtf_meta_get_u64(&v, f, key) == QTF_OK && v && v <= UINT32_MAX
                        ? (uint32_t)v : r->n_head;
+    snprintf(key, sizeof key, "gguf.%s.block_count", r->arch_name);
+    r->n_layer = qtf_meta_get_u64(&v, f, key) == QTF_OK && v <= UINT32_MAX ? (uint32_t)v : 0;
     return 0;
 }
 
+/* config.json through the architecture table (checkpoint/arch.h), which
+ * reads a file: the .qtf's embedded copy goes through a temporary file. */
 static int load_config(grun *r) {
     if (r->gguf_origin) return load_gguf_origin(r);
     if (!r->files.config) {
@@ -164,30 +150,37 @@ static int load_config(grun *r) {
              r->o->input);
         return -1;
     }
-    json_error_t e;
-    r->config = json_loadb(r->files.config, r->files.config_len, JSON_REJECT_DUPLICATES, &e);
-    if (!json_is_object(r->config)) {
-        gmsg("%s: config.json: not a JSON object (line %d: %s)", r->o->input, e.line, e.text);
+    char path[PATH_MAX];
+    int tmp = qtf_source_qtf_file(r->src) != NULL;
+    qtf_status st;
+    if (tmp) {
+        const char *dir = getenv("TMPDIR");
+        snprintf(path, sizeof path, "%s/qtf-config-XXXXXX.json", dir && *dir ? dir : "/tmp");
+        int fd = mkstemps(path, 5);
+        if (fd < 0) {
+            gmsg("%s: cannot create a temporary file for config.json: %s", path, strerror(errno));
+            return -1;
+        }
+        ssize_t n = write(fd, r->files.config, r->files.config_len);
+        close(fd);
+        if (n < 0 || (size_t)n != r->files.config_len) {
+            unlink(path);
+            gmsg("%s: cannot write the embedded config.json", path);
+            return -1;
+        }
+    } else {
+        snprintf(path, sizeof path, "%s/config.json", qtf_source_dir(r->src));
+    }
+    st = qtf_arch_config_load(&r->acfg, path);
+    if (tmp) unlink(path);
+    if (st) {
+        gmsg("%s: %s: %s", r->o->input, qtf_status_name(st), qtf_error_detail());
         return -1;
     }
-    json_t *a = json_object_get(r->config, "architectures");
-    const char *cls = json_string_value(json_array_get(a, 0));
-    r->arch = qtf_arch_from_hf_class(cls);
-    if (!r->arch) {
-        gmsg("%s: config.json architecture '%s' has no GGUF mapping in this build (supported: "
-             "LlamaForCausalLM, MistralForCausalLM)", r->o->input, cls ? cls : "(none)");
-        return -1;
-    }
-    if (!config_u32(&r->n_head, r->config, "num_attention_heads") || r->n_head == 0) {
-        gmsg("%s: config.json: num_attention_heads missing or not a positive integer",
-             r->o->input);
-        return -1;
-    }
-    if (!config_u32(&r->n_head_kv, r->config, "num_key_value_heads")) r->n_head_kv = r->n_head;
-    if (r->n_head_kv == 0) {
-        gmsg("%s: config.json: num_key_value_heads is 0", r->o->input);
-        return -1;
-    }
+    r->arch = r->acfg.arch;
+    r->n_head = r->acfg.n_head;
+    r->n_head_kv = r->acfg.n_head_kv;
+    r->n_layer = r->acfg.n_layer;
     return 0;
 }
 
@@ -204,100 +197,55 @@ static int load_vocab(grun *r) {
 
 /* --- importance (llama-imatrix's imatrix.gguf) ----------------------------- */
 
-/* Tensor `name` of the imatrix as f32 values; NULL when absent. */
-static const float *im_tensor(uint64_t *n, const qtf_gguf *g, const char *name) {
-    uint64_t i;
-    const void *p;
-    if (qtf_gguf_tensor_find(&i, g, name) != QTF_OK) return NULL;
-    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
-    if (t->type != QTF_GGML_F32 || qtf_gguf_tensor_data(&p, n, g, i) != QTF_OK) return NULL;
-    *n = t->n_elements;
-    return p;
-}
-
 static int load_imatrix(grun *r) {
     if (!r->o->importance) return 0;
-    if (wst(qtf_gguf_open(&r->imatrix, r->o->importance, 0), r->o->importance)) return -1;
-    const char *type;
-    uint64_t len;
-    if (qtf_gguf_get_string(&type, &len, r->imatrix, "general.type") != QTF_OK || len != 7 ||
-        memcmp(type, "imatrix", 7) != 0) {
-        gmsg("%s: not an importance matrix (general.type is not 'imatrix'); give the "
-             "imatrix.gguf that llama-imatrix wrote", r->o->importance);
-        return -1;
-    }
+    if (wst(qtf_imatrix_open(&r->imatrix, r->o->importance), r->o->importance)) return -1;
     for (size_t i = 0; i < r->n_items; i++) {
         gitem *it = &r->items[i];
-        char key[300];
-        uint64_t ns, nc, idx;
-        snprintf(key, sizeof key, "%s.in_sum2", it->name);
-        if (qtf_gguf_tensor_find(&idx, r->imatrix, key) != QTF_OK) continue;
-        const float *sums = im_tensor(&ns, r->imatrix, key), *counts;
-        snprintf(key, sizeof key, "%s.counts", it->name);
-        counts = im_tensor(&nc, r->imatrix, key);
-        if (!sums || !counts || ns != it->t.ne[0] || nc != 1) {
-            gmsg("%s: entry of %s: expected F32 in_sum2 of %llu values and one F32 count",
-                 r->o->importance, it->name, (unsigned long long)it->t.ne[0]);
+        const qtf_imatrix_entry *e = qtf_imatrix_find(r->imatrix, it->name);
+        if (!e) continue;
+        if (e->n_experts != 1 || e->n != it->t.ne[0]) {
+            gmsg("%s: entry %s has %llu values x %llu experts; the tensor's rows have %llu",
+                 r->o->importance, it->name, (unsigned long long)(e->n / e->n_experts),
+                 (unsigned long long)e->n_experts, (unsigned long long)it->t.ne[0]);
             return -1;
         }
-        float c;
-        memcpy(&c, counts, 4);
-        if (!(c > 0.0f)) {
-            gmsg("%s: entry of %s: count %g (expected > 0)", r->o->importance, it->name, c);
-            return -1;
-        }
-        it->imatrix = idx + 1;
+        it->imatrix = 1;
     }
     return 0;
 }
 
-/* The per-column importance of item `it` (in_sum2 / counts, as
- * llama-quantize computes it) into r->weights; NULL when it has none. */
-static const float *item_weights(grun *r, const gitem *it) {
-    if (!it->imatrix) return NULL;
-    char key[300];
-    uint64_t ns, nc;
-    snprintf(key, sizeof key, "%s.in_sum2", it->name);
-    const float *sums = im_tensor(&ns, r->imatrix, key);
-    snprintf(key, sizeof key, "%s.counts", it->name);
-    const float *counts = im_tensor(&nc, r->imatrix, key);
-    float c;
-    memcpy(&c, counts, 4);
-    for (uint64_t j = 0; j < ns; j++) {
-        float v;
-        memcpy(&v, sums + j, 4);
-        r->weights[j] = v / c;
-    }
-    return r->weights;
+/* The per-column importance of item `it` (llama-quantize's means), or NULL. */
+static const float *item_weights(const grun *r, const gitem *it) {
+    const qtf_imatrix_entry *e = it->imatrix ? qtf_imatrix_find(r->imatrix, it->name) : NULL;
+    return e ? e->values : NULL;
 }
 
-/* quantize.imatrix.* keys, as llama-quantize writes them. */
+/* quantize.imatrix.* keys, as llama-quantize writes them (the dataset name
+ * only exists in the GGUF form). */
 static int write_imatrix_keys(grun *r) {
     if (!r->imatrix) return 0;
     const char *f = r->o->importance;
     if (wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.file", f, strlen(f)), f))
         return -1;
-    qtf_value v;
+    qtf_gguf *g = NULL;
+    qtf_value v, e;
     uint64_t idx;
-    if (qtf_gguf_get_array(&v, &idx, r->imatrix, "imatrix.datasets", QTF_TYPE_STRING) ==
-            QTF_OK && v.count > 0) {
-        qtf_value e;
-        if (qtf_gguf_array_elem(&e, r->imatrix, idx, 0) == QTF_OK &&
-            wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.dataset", e.str, e.len), f))
-            return -1;
-    }
-    uint32_t entries = 0;
-    for (uint64_t i = 0; i < qtf_gguf_tensor_count(r->imatrix); i++) {
-        const char *n = qtf_gguf_tensor_get(r->imatrix, i)->name;
-        size_t l = strlen(n);
-        entries += l > 8 && strcmp(n + l - 8, ".in_sum2") == 0;
-    }
-    if (wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.entries_count", entries), f))
+    if (qtf_imatrix_get_format(r->imatrix) == QTF_IMATRIX_GGUF &&
+        qtf_gguf_open(&g, f, QTF_GGUF_OPEN_METADATA_ONLY) == QTF_OK &&
+        qtf_gguf_get_array(&v, &idx, g, "imatrix.datasets", QTF_TYPE_STRING) == QTF_OK &&
+        v.count > 0 && qtf_gguf_array_elem(&e, g, idx, 0) == QTF_OK &&
+        wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.dataset", e.str, e.len), f)) {
+        qtf_gguf_close(g);
         return -1;
-    uint64_t chunks;
-    if (qtf_gguf_get_u64(&chunks, r->imatrix, "imatrix.chunk_count") == QTF_OK &&
-        chunks <= UINT32_MAX &&
-        wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.chunks_count", (uint32_t)chunks), f))
+    }
+    qtf_gguf_close(g);
+    uint64_t n = qtf_imatrix_count(r->imatrix);
+    if (wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.entries_count",
+                                    n > UINT32_MAX ? UINT32_MAX : (uint32_t)n), f))
+        return -1;
+    uint32_t chunks = qtf_imatrix_chunk_count(r->imatrix);
+    if (chunks && wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.chunks_count", chunks), f))
         return -1;
     return 0;
 }
@@ -319,11 +267,6 @@ static int stored_ggml_type(const qtf_file *f, const char *name) {
     return (int)type;
 }
 
-static int is_tied(json_t *config) {
-    json_t *t = json_object_get(config, "tie_word_embeddings");
-    return !t || json_is_true(t);       /* transformers' default is tied */
-}
-
 static int build_items(grun *r) {
     uint64_t n = qtf_source_tensor_count(r->src);
     r->items = calloc(n ? n : 1, sizeof *r->items);
@@ -332,17 +275,18 @@ static int build_items(grun *r) {
         return -1;
     }
     /* A GGUF-made .qtf holds exactly the GGUF's tensors, output head included. */
-    int tied = !r->gguf_origin && is_tied(r->config);
+    int tied = !r->gguf_origin && r->acfg.tie_word_embeddings;
     for (uint64_t i = 0; i < n; i++) {
         const qtf_source_tensor *t = qtf_source_tensor_get(r->src, i);
         gitem *it = &r->items[r->n_items];
-        int m = qtf_arch_map_to_gguf(it->name, sizeof it->name, &it->perm, r->arch, t->name);
-        if (m == 0) continue;
-        if (m < 0) {
-            gmsg("%s: tensor '%s' has no GGUF name for architecture %s", r->o->input, t->name,
-                 r->arch->gguf_name);
+        const qtf_arch_tensor *e = NULL;
+        if (qtf_arch_hf_to_gguf(it->name, sizeof it->name, &e, NULL, r->arch, t->name) !=
+            QTF_OK) {
+            gmsg("%s: tensor '%s' has no GGUF name for architecture %s: %s", r->o->input,
+                 t->name, r->arch->gguf_arch, qtf_error_detail());
             return -1;
         }
+        if (!e->gguf) continue;         /* not part of a llama.cpp model */
         if (tied && strcmp(it->name, "output.weight") == 0) {
             if (r->o->verbose) gmsg("%s: skipped (tied to the token embedding)", t->name);
             continue;
@@ -360,15 +304,20 @@ static int build_items(grun *r) {
         it->src = i;
         it->t.name = it->name;
         it->t.n_dims = t->n_dims;
-        for (uint32_t d = 0; d < t->n_dims; d++) it->t.ne[d] = t->dims[t->n_dims - 1 - d];
-        if (it->perm != QTF_ARCH_PERMUTE_NONE) {
-            uint32_t heads = it->perm == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv;
-            if (t->n_dims != 2 || t->dims[0] % (2ull * heads) != 0) {
-                gmsg("%s: tensor '%s': %llu rows cannot be split into %u heads of an even "
-                     "size for the RoPE permutation", r->o->input, t->name,
-                     (unsigned long long)t->dims[0], heads);
-                return -1;
-            }
+        it->transpose = e->transpose;
+        if (it->transpose && t->n_dims != 2) {
+            gmsg("%s: tensor '%s': a transposed weight must be 2-D", r->o->input, t->name);
+            return -1;
+        }
+        /* GGUF ne is the written shape reversed; a transposed [in, out]
+         * weight is written [out, in], so its ne is the HF shape itself. */
+        for (uint32_t d = 0; d < t->n_dims; d++)
+            it->t.ne[d] = it->transpose ? t->dims[d] : t->dims[t->n_dims - 1 - d];
+        it->rows = (uint32_t)(t->n_dims > 1 ? it->t.ne[1] : it->t.ne[0]);
+        it->heads = qtf_arch_permute_heads(e, r->n_head, r->n_head_kv);
+        if (it->heads && qtf_arch_permute_check(t->dims[0], it->heads) != QTF_OK) {
+            gmsg("%s: tensor '%s': %s", r->o->input, t->name, qtf_error_detail());
+            return -1;
         }
         r->n_items++;
     }
@@ -427,17 +376,8 @@ static int plan(grun *r) {
             return -1;
         }
         for (size_t i = 0; i < r->n_items; i++) ts[i] = r->items[i].t;
-        uint32_t n_layer = 0;
-        if (r->gguf_origin) {
-            char key[128];
-            uint64_t v = 0;
-            snprintf(key, sizeof key, "gguf.%s.block_count", r->arch_name);
-            qtf_meta_get_u64(&v, qf, key);
-            n_layer = v <= UINT32_MAX ? (uint32_t)v : 0;
-        } else {
-            config_u32(&n_layer, r->config, "num_hidden_layers");
-        }
-        qtfg_model m = { n_layer, r->n_head, r->n_head_kv, ts, r->n_items, r->imatrix != NULL };
+        qtfg_model m = { r->n_layer, r->n_head, r->n_head_kv, ts, r->n_items,
+                         r->imatrix != NULL };
         int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
         free(ts);
         if (rc != 0) {
@@ -511,7 +451,7 @@ static void print_plan(const grun *r, FILE *f) {
                 (unsigned long long)it->nbytes,
                 t->n_elements ? 8.0 * (double)it->nbytes / (double)t->n_elements : 0.0, it->why,
                 it->fell_back ? ", fallback (block does not divide the row)" : "",
-                it->perm != QTF_ARCH_PERMUTE_NONE ? ", RoPE rows permuted" : "",
+                it->heads ? ", RoPE rows permuted" : it->transpose ? ", transposed" : "",
                 it->copy ? ", blocks copied" : "",
                 it->imatrix && !it->copy && qtf_ggml_type_get(it->type)->quantized
                     ? ", importance" : "");
@@ -596,7 +536,7 @@ static int write_metadata(grun *r) {
     if (r->gguf_origin)
         return copy_gguf_metadata(r) != 0 || write_imatrix_keys(r) != 0 ? -1
                                                                           : write_provenance(r);
-    const char *an = r->arch->gguf_name;
+    const char *an = r->arch->gguf_arch;
     char key[128], name[PATH_MAX];
     if (wst(qtf_gguf_writer_set_string(r->w, "general.architecture", an, strlen(an)), "general"))
         return -1;
@@ -621,52 +561,17 @@ static int write_metadata(grun *r) {
     }
     if (wst(qtf_gguf_writer_set_string(r->w, "general.name", name, strlen(name)), "general.name"))
         return -1;
-    for (size_t i = 0; i < r->arch->n_hparams; i++) {
-        const qtf_arch_hparam *h = &r->arch->hparams[i];
-        json_t *v = NULL;
-        for (int k = 0; k < 3 && h->fields[k] && !v; k++) {
-            v = config_get(r->config, h->fields[k]);
-            if (json_is_null(v)) v = NULL;
-        }
-        snprintf(key, sizeof key, "%s.%s", an, h->key);
-        if (!v) {
-            if (!h->required) continue;
-            gmsg("%s: config.json has no %s (needed for %s)", r->o->input, h->fields[0], key);
-            return -1;
-        }
-        qtf_status st;
-        if (h->kind == QTF_ARCH_HP_U32) {
-            if (!json_is_integer(v) || json_integer_value(v) < 0 ||
-                json_integer_value(v) > UINT32_MAX) {
-                gmsg("%s: config.json %s is not an unsigned 32-bit integer", r->o->input,
-                     h->fields[0]);
-                return -1;
-            }
-            st = qtf_gguf_writer_set_u32(r->w, key, (uint32_t)json_integer_value(v));
-        } else {
-            if (!json_is_number(v)) {
-                gmsg("%s: config.json %s is not a number", r->o->input, h->fields[0]);
-                return -1;
-            }
-            st = qtf_gguf_writer_set_f32(r->w, key, (float)json_number_value(v));
-        }
+    for (size_t i = 0; i < r->acfg.n_values; i++) {
+        const qtf_arch_hvalue *h = &r->acfg.values[i];
+        if (!h->present) continue;
+        snprintf(key, sizeof key, "%s.%s", an, h->gguf_key);
+        qtf_status st = h->type == QTF_TYPE_F32
+                            ? qtf_gguf_writer_set_f32(r->w, key, (float)h->f)
+                            : qtf_gguf_writer_set_u32(r->w, key, (uint32_t)h->u);
         if (wst(st, key)) return -1;
     }
     if (wst(qtf_gguf_writer_set_u32(r->w, "general.file_type", r->file_type), "file_type"))
         return -1;
-    uint32_t vocab_size = (uint32_t)r->vocab.n_tokens, head_dim = 0, hidden = 0;
-    snprintf(key, sizeof key, "%s.vocab_size", an);
-    if (wst(qtf_gguf_writer_set_u32(r->w, key, vocab_size), key)) return -1;
-    if (!config_u32(&head_dim, r->config, "head_dim") || head_dim == 0) {
-        if (!config_u32(&hidden, r->config, "hidden_size") || hidden % r->n_head != 0) {
-            gmsg("%s: config.json: hidden_size is not a multiple of num_attention_heads",
-                 r->o->input);
-            return -1;
-        }
-        head_dim = hidden / r->n_head;
-    }
-    snprintf(key, sizeof key, "%s.rope.dimension_count", an);
-    if (wst(qtf_gguf_writer_set_u32(r->w, key, head_dim), key)) return -1;
     if (wst(qtf_gguf_writer_set_u32(r->w, "general.quantization_version", 2), "quantization"))
         return -1;
     if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer") || write_imatrix_keys(r) != 0)
@@ -724,7 +629,14 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     return 0;
 }
 
-static int write_tensor(grun *r, gitem *it, float *f32buf, void *scratch) {
+/* Buffers of write_all: f32 values, a second f32 buffer (transpose) and a
+ * byte buffer (permutation), each as large as the largest tensor needs. */
+typedef struct gbufs {
+    float *f32, *f32b;
+    void *scratch;
+} gbufs;
+
+static int write_tensor(grun *r, const gitem *it, gbufs *b) {
     const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
     void *bytes = NULL;
     int own = 0;
@@ -732,20 +644,36 @@ static int write_tensor(grun *r, gitem *it, float *f32buf, void *scratch) {
         const qtf_file *qf = qtf_source_qtf_file(r->src);
         uint64_t idx;
         if (wst(qtf_tensor_find(&idx, qf, t->name), t->name)) return -1;
-        bytes = f32buf;         /* big enough: nbytes <= 4 * n_elements for ggml types */
+        bytes = b->f32;         /* big enough: nbytes <= 4 * n_elements for ggml types */
         if (wst(qtf_part_decode(bytes, it->nbytes, qf, idx, 0), t->name)) return -1;
     } else {
-        if (wst(qtf_source_read_f32(f32buf, t->n_elements, r->src, it->src, r->o->threads),
+        float *x = b->f32;
+        if (wst(qtf_source_read_f32(x, t->n_elements, r->src, it->src, r->o->threads),
                 t->name))
             return -1;
-        if (encode(&bytes, it->type, f32buf, t, it->nbytes, r->o->threads,
+        qtf_source_tensor shape = *t;
+        if (it->transpose) {    /* [in, out] -> [out, in] */
+            uint64_t in = t->dims[0], out = t->dims[1];
+            for (uint64_t i = 0; i < in; i++)
+                for (uint64_t o = 0; o < out; o++) b->f32b[o * in + i] = x[i * out + o];
+            x = b->f32b;
+            shape.dims[0] = out;
+            shape.dims[1] = in;
+        }
+        if (encode(&bytes, it->type, x, &shape, it->nbytes, r->o->threads,
                    item_weights(r, it), t->name) != 0)
             return -1;
-        own = bytes != f32buf;
+        own = bytes != b->f32 && bytes != b->f32b;
     }
-    if (it->perm != QTF_ARCH_PERMUTE_NONE) {
-        uint32_t heads = it->perm == QTF_ARCH_PERMUTE_Q ? r->n_head : r->n_head_kv;
-        qtf_arch_permute_rows(bytes, scratch, t->dims[0], it->nbytes / t->dims[0], heads, 0);
+    if (it->heads) {
+        if (wst(qtf_arch_permute_rows(b->scratch, bytes, it->rows, it->nbytes / it->rows,
+                                      it->heads, 0), t->name)) {
+            if (own) free(bytes);
+            return -1;
+        }
+        if (own) free(bytes);
+        own = 0;
+        bytes = b->scratch;
     }
     int rc = wst(qtf_gguf_writer_write(r->w, bytes, it->nbytes), r->o->output);
     if (own) free(bytes);
@@ -763,49 +691,43 @@ static int write_all(grun *r) {
         gmsg("a tensor is too large for this machine's address space");
         return 1;
     }
-    float *buf = malloc((size_t)max_elems * 4);
-    void *scratch = malloc((size_t)max_bytes);
-    r->weights = malloc((size_t)max_elems * 4);
-    if (!buf || !scratch || !r->weights) {
-        free(buf);
-        free(scratch);
+    int rc = 1;
+    gbufs b = { malloc((size_t)max_elems * 4), malloc((size_t)max_elems * 4),
+                malloc((size_t)max_bytes) };
+    if (!b.f32 || !b.f32b || !b.scratch) {
         gmsg("out of memory allocating %llu bytes of buffers",
-             (unsigned long long)(max_elems * 4 + max_bytes));
-        return 1;
+             (unsigned long long)(max_elems * 8 + max_bytes));
+        goto done;
     }
     if (wst(qtf_gguf_writer_create(&r->w, r->o->output, 0), r->o->output) ||
-        write_metadata(r) != 0) {
-        free(buf);
-        free(scratch);
-        return 1;
-    }
+        write_metadata(r) != 0)
+        goto done;
     for (size_t i = 0; i < r->n_items; i++) {
         const gitem *it = &r->items[i];
         if (wst(qtf_gguf_writer_declare(r->w, it->name, it->type, it->t.n_dims, it->t.ne),
-                it->name)) {
-            free(buf);
-            free(scratch);
-            return 1;
-        }
+                it->name))
+            goto done;
     }
-    int rc = 0;
+    rc = 0;
     for (size_t i = 0; i < r->n_items && rc == 0; i++) {
         if (r->o->interrupted && *r->o->interrupted) {
             rc = QTFC_EXIT_SIGNAL_BASE + *r->o->interrupted;
             break;
         }
-        if (write_tensor(r, &r->items[i], buf, scratch) != 0) rc = 1;
+        if (write_tensor(r, &r->items[i], &b) != 0) rc = 1;
         else if (r->o->verbose)
             gmsg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
-                 r->items[i].name, qtf_ggml_type_get(r->items[i].type)->name);
+                 r->items[i].name, qtf_ggml_type_name(r->items[i].type));
     }
-    free(buf);
-    free(scratch);
     if (rc == 0) {
         qtf_gguf_writer *w = r->w;
         r->w = NULL;
         if (wst(qtf_gguf_writer_finish(w), r->o->output)) rc = 1;
     }
+done:
+    free(b.f32);
+    free(b.f32b);
+    free(b.scratch);
     return rc;
 }
 
@@ -838,12 +760,10 @@ int qtfg_convert(const qtfg_options *o) {
     }
 out:
     qtf_gguf_writer_abort(r.w);
-    qtf_gguf_close(r.imatrix);
-    free(r.weights);
+    qtf_imatrix_close(r.imatrix);
     qtfg_recipe_free(&r.recipe);
     if (r.have_vocab) qtf_vocab_free(&r.vocab);
     qtf_vocab_files_free(&r.files);
-    json_decref(r.config);
     free(r.items);
     qtf_source_close(r.src);
     return code;
