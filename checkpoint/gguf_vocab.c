@@ -191,7 +191,10 @@ static qtf_status load_spm(qtf_vocab *v, const unsigned char *data, size_t len, 
                 return qtf__error(QTF_E_PARSE, "tokenizer.model: piece %llu is malformed",
                                   (unsigned long long)i);
             if (field == 1 && wire == 2) { piece = s2.p; piece_len = value; }
-            else if (field == 2 && wire == 5) { uint32_t bits = (uint32_t)value; memcpy(&score, &bits, 4); }
+            else if (field == 2 && wire == 5) {
+                uint32_t bits = (uint32_t)value;
+                memcpy(&score, &bits, 4);
+            }
             else if (field == 3 && wire == 0) type = (int32_t)value;
         }
         if (!piece || !qtf__utf8_check(piece, (size_t)piece_len, NULL))

@@ -7,7 +7,6 @@
  *   - to .safetensors: every tensor dequantized (ggml's arithmetic, through
  *     the QTF encodings) to F32/F16/BF16 under its HF name and shape, the
  *     RoPE permutation undone. */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,22 +16,6 @@
 #include "checkpoint/source.h"
 #include "convert.h"
 #include "gguf_in.h"
-
-static void imsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void imsg(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("qtf-convert: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
-static int ist(qtf_status st, const char *what) {
-    if (st == QTF_OK) return 0;
-    imsg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
-    return -1;
-}
 
 int qtfg_encoding_of_ggml(qtf_encoding *out, uint32_t type) {
     const char *name = qtf_ggml_type_name(type);
@@ -69,7 +52,7 @@ typedef struct gin {
 } gin;
 
 static int open_input(gin *r) {
-    if (ist(qtf_gguf_open(&r->g, r->o->input, 0), r->o->input)) return -1;
+    if (qtfg_check(qtf_gguf_open(&r->g, r->o->input, 0), r->o->input)) return -1;
     const char *an;
     uint64_t len;
     char name[64] = "";
@@ -80,7 +63,7 @@ static int open_input(gin *r) {
     }
     r->arch = qtf_arch_by_gguf_name(name);
     if (!r->arch) {
-        imsg("%s: general.architecture '%s' has no Hugging Face mapping in this build "
+        qtfg_msg("%s: general.architecture '%s' has no Hugging Face mapping in this build "
              "(supported: llama)", r->o->input, name);
         return -1;
     }
@@ -88,7 +71,7 @@ static int open_input(gin *r) {
     uint64_t v;
     snprintf(key, sizeof key, "%s.attention.head_count", name);
     if (qtf_gguf_get_u64(&v, r->g, key) != QTF_OK || v == 0 || v > UINT32_MAX) {
-        imsg("%s: %s missing or not a positive integer", r->o->input, key);
+        qtfg_msg("%s: %s missing or not a positive integer", r->o->input, key);
         return -1;
     }
     r->n_head = (uint32_t)v;
@@ -100,7 +83,7 @@ static int open_input(gin *r) {
     r->heads = calloc(n ? n : 1, sizeof *r->heads);
     r->transposed = calloc(n ? n : 1, 1);
     if (!r->hf_names || !r->heads || !r->transposed) {
-        imsg("out of memory");
+        qtfg_msg("out of memory");
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -108,7 +91,7 @@ static int open_input(gin *r) {
         const qtf_arch_tensor *e;
         if (qtf_arch_gguf_to_hf(r->hf_names[i], sizeof r->hf_names[i], &e, NULL, r->arch,
                                 t->name, NULL, NULL) != QTF_OK) {
-            imsg("%s: tensor '%s' has no Hugging Face name for architecture %s", r->o->input,
+            qtfg_msg("%s: tensor '%s' has no Hugging Face name for architecture %s", r->o->input,
                  t->name, r->arch->gguf_arch);
             return -1;
         }
@@ -117,7 +100,7 @@ static int open_input(gin *r) {
         uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
         if ((r->heads[i] && qtf_arch_permute_check(rows, r->heads[i]) != QTF_OK) ||
             (e->transpose && t->n_dims != 2)) {
-            imsg("%s: tensor '%s': %s", r->o->input, t->name,
+            qtfg_msg("%s: tensor '%s': %s", r->o->input, t->name,
                  e->transpose ? "a transposed weight must be 2-D" : qtf_error_detail());
             return -1;
         }
@@ -140,11 +123,11 @@ static int unpermute(const gin *r, uint64_t i, void *data, uint64_t n_bytes) {
     uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
     void *scratch = malloc((size_t)(n_bytes ? n_bytes : 1));
     if (!scratch) {
-        imsg("out of memory");
+        qtfg_msg("out of memory");
         return -1;
     }
-    int rc = ist(qtf_arch_permute_rows(scratch, data, rows, n_bytes / rows, r->heads[i], 1),
-                 t->name);
+    int rc = qtfg_check(qtf_arch_permute_rows(scratch, data, rows, n_bytes / rows, r->heads[i],
+                                              1), t->name);
     if (!rc) memcpy(data, scratch, (size_t)n_bytes);
     free(scratch);
     return rc;
@@ -157,11 +140,11 @@ static int copy_kv_to_qtf(gin *r, qtf_writer *w) {
         const char *key = qtf_gguf_kv_key(r->g, i);
         char qkey[QTF_MAX_KEY_LEN + 1];
         if ((size_t)snprintf(qkey, sizeof qkey, "gguf.%s", key) > QTF_MAX_KEY_LEN) {
-            imsg("%s: key '%.64s...' is too long to keep", r->o->input, key);
+            qtfg_msg("%s: key '%.64s...' is too long to keep", r->o->input, key);
             return -1;
         }
         qtf_value v;
-        if (ist(qtf_gguf_kv_value(&v, r->g, i), key)) return -1;
+        if (qtfg_check(qtf_gguf_kv_value(&v, r->g, i), key)) return -1;
         qtf_status st;
         if (v.type == QTF_TYPE_STRING) {
             st = qtf_writer_set_string(w, qkey, v.str, v.len);
@@ -185,38 +168,38 @@ static int copy_kv_to_qtf(gin *r, qtf_writer *w) {
             qtfg_value_le(le, &v);
             st = qtf_writer_set_value(w, qkey, v.type, 0, le, 1);
         }
-        if (ist(st, qkey)) return -1;
+        if (qtfg_check(st, qkey)) return -1;
     }
     return 0;
 }
 
 static int to_qtf(gin *r) {
     qtf_writer *w = NULL;
-    if (ist(qtf_writer_create(&w, r->o->output, NULL), r->o->output)) return 1;
+    if (qtfg_check(qtf_writer_create(&w, r->o->output, NULL), r->o->output)) return 1;
     int rc = 1;
     const char *cls = r->arch->hf_class, *name;
     uint64_t len;
     char conv[64];
     snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
-    if (ist(qtf_writer_set_string(w, "general.architecture", cls, strlen(cls)), "general") ||
+    if (qtfg_check(qtf_writer_set_string(w, "general.architecture", cls, strlen(cls)), "general") ||
         (qtf_gguf_get_string(&name, &len, r->g, "general.name") == QTF_OK &&
-         ist(qtf_writer_set_string(w, "general.name", name, len), "general.name")) ||
-        ist(qtf_writer_set_string(w, "qtf.source.format", "gguf", 4), "qtf") ||
-        ist(qtf_writer_set_string(w, "qtf.converter", conv, strlen(conv)), "qtf") ||
+         qtfg_check(qtf_writer_set_string(w, "general.name", name, len), "general.name")) ||
+        qtfg_check(qtf_writer_set_string(w, "qtf.source.format", "gguf", 4), "qtf") ||
+        qtfg_check(qtf_writer_set_string(w, "qtf.converter", conv, strlen(conv)), "qtf") ||
         copy_kv_to_qtf(r, w) != 0)
         goto out;
     for (uint64_t i = 0; i < qtf_gguf_tensor_count(r->g); i++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
         qtf_encoding enc;
         if (qtfg_encoding_of_ggml(&enc, t->type) != 0) {
-            imsg("%s: tensor '%s' is %s, which has no QTF encoding in this build", r->o->input,
+            qtfg_msg("%s: tensor '%s' is %s, which has no QTF encoding in this build", r->o->input,
                  t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
         if (r->transposed[i]) {
             /* QTF's blocks run along the stored rows; a transposed copy
              * would have to be re-quantized. */
-            imsg("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
+            qtfg_msg("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
                  ".safetensors instead", r->o->input, t->name);
             goto out;
         }
@@ -224,18 +207,18 @@ static int to_qtf(gin *r) {
         uint32_t nd = stored_dims(dims, t);
         qtf_part_layout lay[QTF_MAX_PARTS];
         uint32_t np;
-        if (ist(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) goto out;
+        if (qtfg_check(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) goto out;
         if (np != 1 || lay[0].size != t->nbytes) {
-            imsg("%s: tensor '%s': the QTF encoding of %s does not store ggml's block layout",
+            qtfg_msg("%s: tensor '%s': the QTF encoding of %s does not store ggml's block layout",
                  r->o->input, t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
         const void *src;
         uint64_t n;
-        if (ist(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) goto out;
+        if (qtfg_check(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) goto out;
         void *bytes = malloc((size_t)(n ? n : 1));
         if (!bytes) {
-            imsg("out of memory");
+            qtfg_msg("out of memory");
             goto out;
         }
         memcpy(bytes, src, (size_t)n);
@@ -246,14 +229,14 @@ static int to_qtf(gin *r) {
         desc.n_dims = nd;
         desc.dims = dims;
         desc.encoding = &enc;
-        bad = bad || ist(qtf_writer_add_tensor(w, &desc, &view, 1), r->hf_names[i]);
+        bad = bad || qtfg_check(qtf_writer_add_tensor(w, &desc, &view, 1), r->hf_names[i]);
         free(bytes);
         if (bad) goto out;
         if (r->o->verbose)
-            imsg("%s -> %s %s (blocks copied)", t->name, r->hf_names[i],
+            qtfg_msg("%s -> %s %s (blocks copied)", t->name, r->hf_names[i],
                  qtf_ggml_type_name(t->type));
     }
-    rc = ist(qtf_writer_finish(w), r->o->output) ? 1 : 0;
+    rc = qtfg_check(qtf_writer_finish(w), r->o->output) ? 1 : 0;
     w = NULL;
 out:
     qtf_writer_abort(w);
@@ -267,10 +250,10 @@ static int dequantize(gin *r, uint64_t i, float *dst) {
     const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
     const void *src;
     uint64_t n;
-    if (ist(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) return -1;
+    if (qtfg_check(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) return -1;
     qtf_encoding enc;
     if (qtfg_encoding_of_ggml(&enc, t->type) != 0) {
-        imsg("%s: tensor '%s' is %s, which this build cannot dequantize", r->o->input, t->name,
+        qtfg_msg("%s: tensor '%s' is %s, which this build cannot dequantize", r->o->input, t->name,
              qtf_ggml_type_name(t->type));
         return -1;
     }
@@ -278,9 +261,9 @@ static int dequantize(gin *r, uint64_t i, float *dst) {
     uint32_t nd = stored_dims(dims, t);
     qtf_part_layout lay[QTF_MAX_PARTS];
     uint32_t np;
-    if (ist(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) return -1;
+    if (qtfg_check(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) return -1;
     qtf_part_view view = { lay[0].role, lay[0].type, src, n };
-    return ist(qtf_dequantize(dst, QTF_DTYPE_F32, t->n_elements, &enc, nd, dims, &view, 1,
+    return qtfg_check(qtf_dequantize(dst, QTF_DTYPE_F32, t->n_elements, &enc, nd, dims, &view, 1,
                               r->o->threads), t->name);
 }
 
@@ -288,11 +271,11 @@ static int to_safetensors(gin *r) {
     qtf_dtype dt = r->o->st_dtype ? r->o->st_dtype : QTF_DTYPE_F32;
     uint64_t n = qtf_gguf_tensor_count(r->g), max_el = 1;
     qtf_st_writer *w = NULL;
-    if (ist(qtf_st_writer_create(&w, r->o->output), r->o->output)) return 1;
+    if (qtfg_check(qtf_st_writer_create(&w, r->o->output), r->o->output)) return 1;
     int rc = 1;
     float *buf = NULL;
     void *out = NULL;
-    if (ist(qtf_st_writer_metadata(w, "format", "pt"), "metadata")) goto done;
+    if (qtfg_check(qtf_st_writer_metadata(w, "format", "pt"), "metadata")) goto done;
     for (uint64_t i = 0; i < n; i++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
         uint64_t dims[QTF_GGUF_MAX_DIMS];
@@ -302,13 +285,13 @@ static int to_safetensors(gin *r) {
             dims[0] = dims[1];
             dims[1] = d0;
         }
-        if (ist(qtf_st_writer_declare(w, r->hf_names[i], dt, nd, dims), r->hf_names[i]))
+        if (qtfg_check(qtf_st_writer_declare(w, r->hf_names[i], dt, nd, dims), r->hf_names[i]))
             goto done;
         if (t->n_elements > max_el) max_el = t->n_elements;
     }
     if (max_el > SIZE_MAX / 4 || !(buf = malloc((size_t)max_el * 4)) ||
         !(out = malloc((size_t)max_el * 4))) {
-        imsg("out of memory");
+        qtfg_msg("out of memory");
         goto done;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -328,11 +311,12 @@ static int to_safetensors(gin *r) {
             memcpy(buf, tr, (size_t)(t->n_elements * 4));
             x = buf;
         }
-        if (ist(qtf_convert_from_f32(out, dt, x, t->n_elements), t->name) ||
-            ist(qtf_st_writer_write(w, out, t->n_elements * qtf_dtype_size(dt)), r->o->output))
+        if (qtfg_check(qtf_convert_from_f32(out, dt, x, t->n_elements), t->name) ||
+            qtfg_check(qtf_st_writer_write(w, out, t->n_elements * qtf_dtype_size(dt)),
+                       r->o->output))
             goto done;
     }
-    rc = ist(qtf_st_writer_finish(w), r->o->output) ? 1 : 0;
+    rc = qtfg_check(qtf_st_writer_finish(w), r->o->output) ? 1 : 0;
     w = NULL;
 done:
     qtf_st_writer_abort(w);

@@ -57,8 +57,7 @@ typedef struct grun {
     qtf_imatrix *imatrix;       /* --importance */
 } grun;
 
-static void gmsg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void gmsg(const char *fmt, ...) {
+void qtfg_msg(const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     fputs("qtf-convert: ", stderr);
@@ -67,10 +66,19 @@ static void gmsg(const char *fmt, ...) {
     va_end(ap);
 }
 
-static int wst(qtf_status st, const char *what) {
+int qtfg_check(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    gmsg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    qtfg_msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
     return -1;
+}
+
+/* Key setters that report their own failure (-1). */
+static int put_str(qtf_gguf_writer *w, const char *key, const char *s) {
+    return qtfg_check(qtf_gguf_writer_set_string(w, key, s, strlen(s)), key);
+}
+
+static int put_u32(qtf_gguf_writer *w, const char *key, uint32_t v) {
+    return qtfg_check(qtf_gguf_writer_set_u32(w, key, v), key);
 }
 
 /* --- inputs: config and tokenizer files, from a folder or a .qtf ---------- */
@@ -103,7 +111,7 @@ static int load_inputs(grun *r) {
     }
     qtf_status st = qtf_vocab_files_read_dir(&r->files, qtf_source_dir(r->src));
     if (st) {
-        gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s", qtf_status_name(st), qtf_error_detail());
         return -1;
     }
     return 0;
@@ -118,18 +126,18 @@ static int load_gguf_origin(grun *r) {
     char key[128];
     if (qtf_meta_get_string(&s, &len, f, "gguf.general.architecture") != QTF_OK ||
         len >= sizeof r->arch_name) {
-        gmsg("%s: gguf.general.architecture is not a string", r->o->input);
+        qtfg_msg("%s: gguf.general.architecture is not a string", r->o->input);
         return -1;
     }
     memcpy(r->arch_name, s, (size_t)len);
     r->arch_name[len] = '\0';
     if (!(r->arch = qtf_arch_by_gguf_name(r->arch_name))) {
-        gmsg("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
+        qtfg_msg("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
         return -1;
     }
     snprintf(key, sizeof key, "gguf.%s.attention.head_count", r->arch_name);
     if (qtf_meta_get_u64(&v, f, key) != QTF_OK || v == 0 || v > UINT32_MAX) {
-        gmsg("%s: %s missing or not a positive integer", r->o->input, key);
+        qtfg_msg("%s: %s missing or not a positive integer", r->o->input, key);
         return -1;
     }
     r->n_head = (uint32_t)v;
@@ -146,7 +154,7 @@ static int load_gguf_origin(grun *r) {
 static int load_config(grun *r) {
     if (r->gguf_origin) return load_gguf_origin(r);
     if (!r->files.config) {
-        gmsg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
+        qtfg_msg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
              r->o->input);
         return -1;
     }
@@ -158,14 +166,15 @@ static int load_config(grun *r) {
         snprintf(path, sizeof path, "%s/qtf-config-XXXXXX.json", dir && *dir ? dir : "/tmp");
         int fd = mkstemps(path, 5);
         if (fd < 0) {
-            gmsg("%s: cannot create a temporary file for config.json: %s", path, strerror(errno));
+            qtfg_msg("%s: cannot create a temporary file for config.json: %s", path,
+                     strerror(errno));
             return -1;
         }
         ssize_t n = write(fd, r->files.config, r->files.config_len);
         close(fd);
         if (n < 0 || (size_t)n != r->files.config_len) {
             unlink(path);
-            gmsg("%s: cannot write the embedded config.json", path);
+            qtfg_msg("%s: cannot write the embedded config.json", path);
             return -1;
         }
     } else {
@@ -174,7 +183,7 @@ static int load_config(grun *r) {
     st = qtf_arch_config_load(&r->acfg, path);
     if (tmp) unlink(path);
     if (st) {
-        gmsg("%s: %s: %s", r->o->input, qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s: %s", r->o->input, qtf_status_name(st), qtf_error_detail());
         return -1;
     }
     r->arch = r->acfg.arch;
@@ -188,7 +197,7 @@ static int load_vocab(grun *r) {
     if (r->gguf_origin) return 0;      /* the tokenizer keys are among gguf.* */
     qtf_status st = qtf_vocab_load(&r->vocab, &r->files, r->o->input);
     if (st) {
-        gmsg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s", qtf_status_name(st), qtf_error_detail());
         return -1;
     }
     r->have_vocab = 1;
@@ -199,13 +208,13 @@ static int load_vocab(grun *r) {
 
 static int load_imatrix(grun *r) {
     if (!r->o->importance) return 0;
-    if (wst(qtf_imatrix_open(&r->imatrix, r->o->importance), r->o->importance)) return -1;
+    if (qtfg_check(qtf_imatrix_open(&r->imatrix, r->o->importance), r->o->importance)) return -1;
     for (size_t i = 0; i < r->n_items; i++) {
         gitem *it = &r->items[i];
         const qtf_imatrix_entry *e = qtf_imatrix_find(r->imatrix, it->name);
         if (!e) continue;
         if (e->n_experts != 1 || e->n != it->t.ne[0]) {
-            gmsg("%s: entry %s has %llu values x %llu experts; the tensor's rows have %llu",
+            qtfg_msg("%s: entry %s has %llu values x %llu experts; the tensor's rows have %llu",
                  r->o->importance, it->name, (unsigned long long)(e->n / e->n_experts),
                  (unsigned long long)e->n_experts, (unsigned long long)it->t.ne[0]);
             return -1;
@@ -226,7 +235,7 @@ static const float *item_weights(const grun *r, const gitem *it) {
 static int write_imatrix_keys(grun *r) {
     if (!r->imatrix) return 0;
     const char *f = r->o->importance;
-    if (wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.file", f, strlen(f)), f))
+    if (put_str(r->w, "quantize.imatrix.file", f))
         return -1;
     qtf_gguf *g = NULL;
     qtf_value v, e;
@@ -235,17 +244,17 @@ static int write_imatrix_keys(grun *r) {
         qtf_gguf_open(&g, f, QTF_GGUF_OPEN_METADATA_ONLY) == QTF_OK &&
         qtf_gguf_get_array(&v, &idx, g, "imatrix.datasets", QTF_TYPE_STRING) == QTF_OK &&
         v.count > 0 && qtf_gguf_array_elem(&e, g, idx, 0) == QTF_OK &&
-        wst(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.dataset", e.str, e.len), f)) {
+        qtfg_check(qtf_gguf_writer_set_string(r->w, "quantize.imatrix.dataset", e.str, e.len), f)) {
         qtf_gguf_close(g);
         return -1;
     }
     qtf_gguf_close(g);
     uint64_t n = qtf_imatrix_count(r->imatrix);
-    if (wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.entries_count",
+    if (qtfg_check(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.entries_count",
                                     n > UINT32_MAX ? UINT32_MAX : (uint32_t)n), f))
         return -1;
     uint32_t chunks = qtf_imatrix_chunk_count(r->imatrix);
-    if (chunks && wst(qtf_gguf_writer_set_u32(r->w, "quantize.imatrix.chunks_count", chunks), f))
+    if (chunks && put_u32(r->w, "quantize.imatrix.chunks_count", chunks))
         return -1;
     return 0;
 }
@@ -271,7 +280,7 @@ static int build_items(grun *r) {
     uint64_t n = qtf_source_tensor_count(r->src);
     r->items = calloc(n ? n : 1, sizeof *r->items);
     if (!r->items) {
-        gmsg("out of memory");
+        qtfg_msg("out of memory");
         return -1;
     }
     /* A GGUF-made .qtf holds exactly the GGUF's tensors, output head included. */
@@ -282,22 +291,22 @@ static int build_items(grun *r) {
         const qtf_arch_tensor *e = NULL;
         if (qtf_arch_hf_to_gguf(it->name, sizeof it->name, &e, NULL, r->arch, t->name) !=
             QTF_OK) {
-            gmsg("%s: tensor '%s' has no GGUF name for architecture %s: %s", r->o->input,
+            qtfg_msg("%s: tensor '%s' has no GGUF name for architecture %s: %s", r->o->input,
                  t->name, r->arch->gguf_arch, qtf_error_detail());
             return -1;
         }
         if (!e->gguf) continue;         /* not part of a llama.cpp model */
         if (tied && strcmp(it->name, "output.weight") == 0) {
-            if (r->o->verbose) gmsg("%s: skipped (tied to the token embedding)", t->name);
+            if (r->o->verbose) qtfg_msg("%s: skipped (tied to the token embedding)", t->name);
             continue;
         }
         if (t->n_dims == 0 || t->n_dims > 4) {
-            gmsg("%s: tensor '%s' has %u dimensions; GGUF allows 1..4", r->o->input, t->name,
+            qtfg_msg("%s: tensor '%s' has %u dimensions; GGUF allows 1..4", r->o->input, t->name,
                  t->n_dims);
             return -1;
         }
         if (qtfc_dtype_is_integer(t->dtype)) {
-            gmsg("%s: tensor '%s' is %s; only float tensors go into a GGUF model", r->o->input,
+            qtfg_msg("%s: tensor '%s' is %s; only float tensors go into a GGUF model", r->o->input,
                  t->name, qtf_dtype_name(t->dtype));
             return -1;
         }
@@ -306,7 +315,7 @@ static int build_items(grun *r) {
         it->t.n_dims = t->n_dims;
         it->transpose = e->transpose;
         if (it->transpose && t->n_dims != 2) {
-            gmsg("%s: tensor '%s': a transposed weight must be 2-D", r->o->input, t->name);
+            qtfg_msg("%s: tensor '%s': a transposed weight must be 2-D", r->o->input, t->name);
             return -1;
         }
         /* GGUF ne is the written shape reversed; a transposed [in, out]
@@ -316,7 +325,7 @@ static int build_items(grun *r) {
         it->rows = (uint32_t)(t->n_dims > 1 ? it->t.ne[1] : it->t.ne[0]);
         it->heads = qtf_arch_permute_heads(e, r->n_head, r->n_head_kv);
         if (it->heads && qtf_arch_permute_check(t->dims[0], it->heads) != QTF_OK) {
-            gmsg("%s: tensor '%s': %s", r->o->input, t->name, qtf_error_detail());
+            qtfg_msg("%s: tensor '%s': %s", r->o->input, t->name, qtf_error_detail());
             return -1;
         }
         r->n_items++;
@@ -357,7 +366,7 @@ static int plan(grun *r) {
         char origin[32];
         snprintf(origin, sizeof origin, "--rule %zu", i + 1);
         if (qtfg_recipe_add_rule(&r->recipe, o->rules[i], origin, err, sizeof err) != 0) {
-            gmsg("%s", err);
+            qtfg_msg("%s", err);
             return -1;
         }
     }
@@ -367,12 +376,12 @@ static int plan(grun *r) {
         if (!p) {
             char names[256];
             qtfg_preset_names(names, sizeof names);
-            gmsg("-e %s: not a GGUF preset; expected one of: %s", preset, names);
+            qtfg_msg("-e %s: not a GGUF preset; expected one of: %s", preset, names);
             return -1;
         }
         qtfg_tensor *ts = calloc(r->n_items ? r->n_items : 1, sizeof *ts);
         if (!ts) {
-            gmsg("out of memory");
+            qtfg_msg("out of memory");
             return -1;
         }
         for (size_t i = 0; i < r->n_items; i++) ts[i] = r->items[i].t;
@@ -381,7 +390,7 @@ static int plan(grun *r) {
         int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
         free(ts);
         if (rc != 0) {
-            gmsg("%s", err);
+            qtfg_msg("%s", err);
             return -1;
         }
         r->file_type = p->file_type;
@@ -402,7 +411,7 @@ static int plan(grun *r) {
                     uint64_t idx;
                     if (qtf_tensor_find(&idx, qf, t->name) == QTF_OK)
                         qtf_encoding_format(enc, sizeof enc, &qtf_tensor_get(qf, idx)->encoding);
-                    gmsg("%s: tensor '%s' is stored as %s, which llama.cpp cannot read; give "
+                    qtfg_msg("%s: tensor '%s' is stored as %s, which llama.cpp cannot read; give "
                          "-e PRESET (or --rule) to re-quantize it", o->input, t->name, enc);
                     return -1;
                 }
@@ -415,7 +424,7 @@ static int plan(grun *r) {
             it->fell_back = fb;
         }
         if (qtf_ggml_nbytes(&it->nbytes, it->type, it->t.n_dims, it->t.ne) != QTF_OK) {
-            gmsg("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
+            qtfg_msg("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
             return -1;
         }
         it->copy = stored >= 0 && (uint32_t)stored == it->type;
@@ -484,11 +493,11 @@ static int copy_gguf_metadata(grun *r) {
         qtf_status st;
         if (strcmp(key, "general.file_type") == 0) {
             st = qtf_gguf_writer_set_u32(r->w, key, r->file_type);
-            if (wst(st, key)) return -1;
+            if (qtfg_check(st, key)) return -1;
             continue;
         }
         qtf_value v;
-        if (wst(qtf_meta_value(&v, f, i), qkey)) return -1;
+        if (qtfg_check(qtf_meta_value(&v, f, i), qkey)) return -1;
         if (v.type == QTF_TYPE_STRING) {
             st = qtf_gguf_writer_set_string(r->w, key, v.str, v.len);
         } else if (v.type == QTF_TYPE_ARRAY && v.elem_type == QTF_TYPE_STRING) {
@@ -509,7 +518,7 @@ static int copy_gguf_metadata(grun *r) {
             qtfg_value_le(le, &v);
             st = qtf_gguf_writer_set_value(r->w, key, v.type, le);
         }
-        if (wst(st, key)) return -1;
+        if (qtfg_check(st, key)) return -1;
     }
     return 0;
 }
@@ -517,17 +526,17 @@ static int copy_gguf_metadata(grun *r) {
 static int write_provenance(grun *r) {
     char conv[64];
     snprintf(conv, sizeof conv, "qtf-convert %s", QTF_VERSION_STRING);
-    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.converter", conv, strlen(conv)), "qtf"))
+    if (put_str(r->w, "qtf.converter", conv))
         return -1;
     const char *kind = qtf_source_kind_name(qtf_source_get_kind(r->src));
-    if (wst(qtf_gguf_writer_set_string(r->w, "qtf.source.format", kind, strlen(kind)), "qtf"))
+    if (put_str(r->w, "qtf.source.format", kind))
         return -1;
     char *recipe = qtfg_recipe_describe(&r->recipe);
     if (!recipe) {
-        gmsg("out of memory");
+        qtfg_msg("out of memory");
         return -1;
     }
-    int rc = wst(qtf_gguf_writer_set_string(r->w, "qtf.recipe", recipe, strlen(recipe)), "qtf");
+    int rc = put_str(r->w, "qtf.recipe", recipe);
     free(recipe);
     return rc;
 }
@@ -538,9 +547,9 @@ static int write_metadata(grun *r) {
                                                                           : write_provenance(r);
     const char *an = r->arch->gguf_arch;
     char key[128], name[PATH_MAX];
-    if (wst(qtf_gguf_writer_set_string(r->w, "general.architecture", an, strlen(an)), "general"))
+    if (put_str(r->w, "general.architecture", an))
         return -1;
-    if (wst(qtf_gguf_writer_set_string(r->w, "general.type", "model", 5), "general.type"))
+    if (qtfg_check(qtf_gguf_writer_set_string(r->w, "general.type", "model", 5), "general.type"))
         return -1;
     if (r->o->name) {
         snprintf(name, sizeof name, "%s", r->o->name);
@@ -548,7 +557,8 @@ static int write_metadata(grun *r) {
         const qtf_file *qf = qtf_source_qtf_file(r->src);
         const char *s = NULL;
         uint64_t len = 0;
-        if (qf && qtf_meta_get_string(&s, &len, qf, "general.name") == QTF_OK && len < sizeof name) {
+        if (qf && qtf_meta_get_string(&s, &len, qf, "general.name") == QTF_OK &&
+            len < sizeof name) {
             memcpy(name, s, (size_t)len);
             name[len] = '\0';
         } else {
@@ -559,7 +569,7 @@ static int write_metadata(grun *r) {
             if (n > 3 && strcmp(name + n - 3, "-hf") == 0) name[n - 3] = '\0';
         }
     }
-    if (wst(qtf_gguf_writer_set_string(r->w, "general.name", name, strlen(name)), "general.name"))
+    if (put_str(r->w, "general.name", name))
         return -1;
     for (size_t i = 0; i < r->acfg.n_values; i++) {
         const qtf_arch_hvalue *h = &r->acfg.values[i];
@@ -568,13 +578,14 @@ static int write_metadata(grun *r) {
         qtf_status st = h->type == QTF_TYPE_F32
                             ? qtf_gguf_writer_set_f32(r->w, key, (float)h->f)
                             : qtf_gguf_writer_set_u32(r->w, key, (uint32_t)h->u);
-        if (wst(st, key)) return -1;
+        if (qtfg_check(st, key)) return -1;
     }
-    if (wst(qtf_gguf_writer_set_u32(r->w, "general.file_type", r->file_type), "file_type"))
+    if (put_u32(r->w, "general.file_type", r->file_type))
         return -1;
-    if (wst(qtf_gguf_writer_set_u32(r->w, "general.quantization_version", 2), "quantization"))
+    if (put_u32(r->w, "general.quantization_version", 2))
         return -1;
-    if (wst(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer") || write_imatrix_keys(r) != 0)
+    if (qtfg_check(qtf_vocab_write_gguf(&r->vocab, r->w), "tokenizer") ||
+        write_imatrix_keys(r) != 0)
         return -1;
     /* Provenance (qtf.*): what made this file and from what. */
     return write_provenance(r);
@@ -594,11 +605,11 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     if (type == QTF_GGML_F16 || type == QTF_GGML_BF16) {
         void *d = malloc((size_t)nbytes ? (size_t)nbytes : 1);
         if (!d) {
-            gmsg("%s: out of memory", name);
+            qtfg_msg("%s: out of memory", name);
             return -1;
         }
-        if (wst(qtf_convert_from_f32(d, type == QTF_GGML_F16 ? QTF_DTYPE_F16 : QTF_DTYPE_BF16,
-                                     x, t->n_elements), name)) {
+        qtf_dtype dt = type == QTF_GGML_F16 ? QTF_DTYPE_F16 : QTF_DTYPE_BF16;
+        if (qtfg_check(qtf_convert_from_f32(d, dt, x, t->n_elements), name)) {
             free(d);
             return -1;
         }
@@ -608,16 +619,16 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     const char *tn = qtf_ggml_type_name(type);
     qtf_encoding enc;
     if (qtfg_encoding_of_ggml(&enc, type) != 0) {
-        gmsg("%s: ggml type %s has no quantizer in this build", name, tn);
+        qtfg_msg("%s: ggml type %s has no quantizer in this build", name, tn);
         return -1;
     }
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = threads;
     qo.importance = weights;
     qtf_encoded *e = NULL;
-    if (wst(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
+    if (qtfg_check(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
     if (e->n_parts != 1 || e->layout[0].size != nbytes) {
-        gmsg("%s: the QTF encoding of %s does not produce its block layout (%u parts, %llu "
+        qtfg_msg("%s: the QTF encoding of %s does not produce its block layout (%u parts, %llu "
              "bytes, expected 1 part of %llu)", name, tn, e->n_parts,
              (unsigned long long)e->layout[0].size, (unsigned long long)nbytes);
         qtf_encoded_free(e);
@@ -643,12 +654,12 @@ static int write_tensor(grun *r, const gitem *it, gbufs *b) {
     if (it->copy) {
         const qtf_file *qf = qtf_source_qtf_file(r->src);
         uint64_t idx;
-        if (wst(qtf_tensor_find(&idx, qf, t->name), t->name)) return -1;
+        if (qtfg_check(qtf_tensor_find(&idx, qf, t->name), t->name)) return -1;
         bytes = b->f32;         /* big enough: nbytes <= 4 * n_elements for ggml types */
-        if (wst(qtf_part_decode(bytes, it->nbytes, qf, idx, 0), t->name)) return -1;
+        if (qtfg_check(qtf_part_decode(bytes, it->nbytes, qf, idx, 0), t->name)) return -1;
     } else {
         float *x = b->f32;
-        if (wst(qtf_source_read_f32(x, t->n_elements, r->src, it->src, r->o->threads),
+        if (qtfg_check(qtf_source_read_f32(x, t->n_elements, r->src, it->src, r->o->threads),
                 t->name))
             return -1;
         qtf_source_tensor shape = *t;
@@ -666,7 +677,7 @@ static int write_tensor(grun *r, const gitem *it, gbufs *b) {
         own = bytes != b->f32 && bytes != b->f32b;
     }
     if (it->heads) {
-        if (wst(qtf_arch_permute_rows(b->scratch, bytes, it->rows, it->nbytes / it->rows,
+        if (qtfg_check(qtf_arch_permute_rows(b->scratch, bytes, it->rows, it->nbytes / it->rows,
                                       it->heads, 0), t->name)) {
             if (own) free(bytes);
             return -1;
@@ -675,7 +686,7 @@ static int write_tensor(grun *r, const gitem *it, gbufs *b) {
         own = 0;
         bytes = b->scratch;
     }
-    int rc = wst(qtf_gguf_writer_write(r->w, bytes, it->nbytes), r->o->output);
+    int rc = qtfg_check(qtf_gguf_writer_write(r->w, bytes, it->nbytes), r->o->output);
     if (own) free(bytes);
     return rc;
 }
@@ -688,23 +699,23 @@ static int write_all(grun *r) {
         if (r->items[i].nbytes > max_bytes) max_bytes = r->items[i].nbytes;
     }
     if (max_elems > SIZE_MAX / 4) {
-        gmsg("a tensor is too large for this machine's address space");
+        qtfg_msg("a tensor is too large for this machine's address space");
         return 1;
     }
     int rc = 1;
     gbufs b = { malloc((size_t)max_elems * 4), malloc((size_t)max_elems * 4),
                 malloc((size_t)max_bytes) };
     if (!b.f32 || !b.f32b || !b.scratch) {
-        gmsg("out of memory allocating %llu bytes of buffers",
+        qtfg_msg("out of memory allocating %llu bytes of buffers",
              (unsigned long long)(max_elems * 8 + max_bytes));
         goto done;
     }
-    if (wst(qtf_gguf_writer_create(&r->w, r->o->output, 0), r->o->output) ||
+    if (qtfg_check(qtf_gguf_writer_create(&r->w, r->o->output, 0), r->o->output) ||
         write_metadata(r) != 0)
         goto done;
     for (size_t i = 0; i < r->n_items; i++) {
         const gitem *it = &r->items[i];
-        if (wst(qtf_gguf_writer_declare(r->w, it->name, it->type, it->t.n_dims, it->t.ne),
+        if (qtfg_check(qtf_gguf_writer_declare(r->w, it->name, it->type, it->t.n_dims, it->t.ne),
                 it->name))
             goto done;
     }
@@ -716,13 +727,13 @@ static int write_all(grun *r) {
         }
         if (write_tensor(r, &r->items[i], &b) != 0) rc = 1;
         else if (r->o->verbose)
-            gmsg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
+            qtfg_msg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
                  r->items[i].name, qtf_ggml_type_name(r->items[i].type));
     }
     if (rc == 0) {
         qtf_gguf_writer *w = r->w;
         r->w = NULL;
-        if (wst(qtf_gguf_writer_finish(w), r->o->output)) rc = 1;
+        if (qtfg_check(qtf_gguf_writer_finish(w), r->o->output)) rc = 1;
     }
 done:
     free(b.f32);
@@ -738,7 +749,7 @@ int qtfg_convert(const qtfg_options *o) {
     int code = QTFC_EXIT_USAGE;
     qtf_status st = qtf_source_open(&r.src, o->input);
     if (st) {
-        gmsg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
         return QTFC_EXIT_USAGE;
     }
     if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 ||

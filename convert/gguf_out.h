@@ -27,6 +27,11 @@ typedef struct qtfg_options {
     volatile sig_atomic_t *interrupted;
 } qtfg_options;
 
+/* "qtf-convert: " + message on stderr (GGUF paths of qtf-convert). */
+void qtfg_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* 0 for QTF_OK; otherwise prints "what: STATUS: detail" and returns -1. */
+int qtfg_check(qtf_status st, const char *what);
+
 /* Runs the conversion; returns qtf-convert's exit code (0, 1 processing
  * failure, 2 usage/input error, 128+N signal). Nothing is left at
  * o->output on failure. */

@@ -335,15 +335,10 @@ int main(int argc, char **argv) {
      * back from a .qtf (convert/folder.c). */
     int folder = o.output && ((stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) ||
                               ends_with(o.output, "/"));
-    if (qtf_gguf_file_is_gguf(o.input)) {
-        /* A GGUF in: blocks copied to .qtf, or dequantized to .safetensors. */
-        int to_st = o.output && ends_with(o.output, ".safetensors");
-        if (recipe_options || pure || (encoding && !to_st) || folder ||
-            (o.output && !to_st && !ends_with(o.output, ".qtf"))) {
-            code = usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
-                               "encoding options) or to FILE.safetensors (-e f32|f16|bf16)");
-            goto out;
-        }
+    int gguf_in = qtf_gguf_file_is_gguf(o.input);
+    int gguf_out = o.output && !folder && ends_with(o.output, ".gguf");
+    int to_st = o.output && ends_with(o.output, ".safetensors");
+    if (gguf_in || gguf_out) {
         qtfg_options g;
         memset(&g, 0, sizeof g);
         g.input = o.input;
@@ -352,43 +347,35 @@ int main(int argc, char **argv) {
         g.quiet = o.quiet;
         g.verbose = o.verbose;
         g.dry_run = o.dry_run;
-        const char *e = encoding ? encoding : "f32";
-        g.st_dtype = strcmp(e, "f32") == 0 ? QTF_DTYPE_F32 : strcmp(e, "f16") == 0 ? QTF_DTYPE_F16
-                     : strcmp(e, "bf16") == 0 ? QTF_DTYPE_BF16 : QTF_DTYPE_NONE;
-        if (!g.st_dtype) {
-            code = usage_error("--encoding for a .safetensors output must be f32, f16 or bf16, "
-                               "found '%s'", e);
-            goto out;
-        }
-        install_signal_handlers();
         g.interrupted = &got_signal;
-        code = qtfg_convert_from_gguf(&g, to_st);
-        goto out;
-    }
-    if (o.output && !folder && ends_with(o.output, ".gguf")) {
-        if (qtf_only_options) {
+        if (gguf_in) {
+            /* A GGUF in: blocks copied to .qtf, or dequantized to .safetensors. */
+            const char *e = encoding ? encoding : "f32";
+            g.st_dtype = strcmp(e, "f32") == 0 ? QTF_DTYPE_F32
+                         : strcmp(e, "f16") == 0 ? QTF_DTYPE_F16
+                         : strcmp(e, "bf16") == 0 ? QTF_DTYPE_BF16 : QTF_DTYPE_NONE;
+            if (recipe_options || pure || (encoding && !to_st) || folder || !g.st_dtype ||
+                (o.output && !to_st && !ends_with(o.output, ".qtf"))) {
+                code = usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
+                                   "encoding options) or to FILE.safetensors "
+                                   "(-e f32|f16|bf16)");
+                goto out;
+            }
+        } else if (qtf_only_options) {
             code = usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
                                "--importance imatrix.gguf and --name (not --recipe, "
                                "--fallback or --all-layers)");
             goto out;
+        } else {
+            g.preset = encoding;
+            g.pure = pure;
+            g.rules = rule_texts;
+            g.n_rules = n_rule_texts;
+            g.name = gguf_name;
+            g.importance = o.importance_path;
         }
-        qtfg_options g;
-        memset(&g, 0, sizeof g);
-        g.input = o.input;
-        g.output = o.output;
-        g.preset = encoding;
-        g.pure = pure;
-        g.rules = rule_texts;
-        g.n_rules = n_rule_texts;
-        g.name = gguf_name;
-        g.importance = o.importance_path;
-        g.threads = o.threads;
-        g.quiet = o.quiet;
-        g.verbose = o.verbose;
-        g.dry_run = o.dry_run;
         install_signal_handlers();
-        g.interrupted = &got_signal;
-        code = qtfg_convert(&g);
+        code = gguf_in ? qtfg_convert_from_gguf(&g, to_st) : qtfg_convert(&g);
         goto out;
     }
     if (pure || gguf_name) {

@@ -20,37 +20,15 @@
 
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
+#include "test_tmpdir.h"
 #include "checkpoint/source.h"
 
 extern char **environ;
 
-static char tmp[256];
 static char out_text[1 << 16], err_text[1 << 16];
 static const char *run_in;      /* working directory of the next conversions, or NULL */
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void cleanup(void) {
-    if (tmp[0]) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmp[0] = '\0';
-}
-
-TestSuite(gguf_convert, .fini = cleanup);
-
-static const char *in_tmp(const char *name) {
-    static char bufs[8][512];
-    static int next;
-    if (!tmp[0]) {
-        strcpy(tmp, "/tmp/qtf-test-ggufw-XXXXXX");
-        cr_assert(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
-    }
-    char *p = bufs[next++ % 8];
-    snprintf(p, 512, "%s/%s", tmp, name);
-    return p;
-}
+TestSuite(gguf_convert, .fini = test_tmpdir_remove);
 
 /* ../shared/<rel>, or NULL when ../shared is absent. */
 static const char *shared(const char *rel) {
@@ -88,9 +66,9 @@ static int convert(const char *const *args) {
     argv[n] = NULL;
     /* Own buffers: the paths in args may come from in_tmp's ring. */
     char o_path[600], e_path[600];
-    (void)in_tmp("");
-    snprintf(o_path, sizeof o_path, "%s/stdout.txt", tmp);
-    snprintf(e_path, sizeof e_path, "%s/stderr.txt", tmp);
+    (void)test_tmpdir_path("");
+    snprintf(o_path, sizeof o_path, "%s/stdout.txt", test_tmpdir);
+    snprintf(e_path, sizeof e_path, "%s/stderr.txt", test_tmpdir);
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
     posix_spawn_file_actions_addopen(&fa, 1, o_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
@@ -198,7 +176,7 @@ static void check_type(const char *model_rel, const char *name, const char *fixt
     snprintf(fixture_rel, sizeof fixture_rel, "gguf/%s/model-%s.gguf", fixture_dir,
              fixture_type);
     NEED(fixture, fixture_rel);
-    const char *out = in_tmp("out.gguf");
+    const char *out = test_tmpdir_path("out.gguf");
     int rc = CONVERT("-q", "--pure", "-e", preset, "--name", name, model, out);
     cr_assert_eq(rc, 0, "qtf-convert -e %s: exit %d: %s", preset, rc, err_text);
     uint64_t n = assert_same_gguf(out, fixture);
@@ -240,17 +218,17 @@ static void check_imatrix(const char *model_rel, const char *name, const char *d
     NEED(fixture, rel);
     char abs_model[4096], abs_imatrix[4096], out[600];
     cr_assert(realpath(model, abs_model) && realpath(imatrix, abs_imatrix));
-    snprintf(link_dir, sizeof link_dir, "%s", in_tmp("out"));
+    snprintf(link_dir, sizeof link_dir, "%s", test_tmpdir_path("out"));
     mkdir(link_dir, 0755);
     snprintf(link_dir + strlen(link_dir), sizeof link_dir - strlen(link_dir), "/%s", dir);
     mkdir(link_dir, 0755);
     snprintf(link, sizeof link, "%s/imatrix.gguf", link_dir);
     unlink(link);
     cr_assert_eq(symlink(abs_imatrix, link), 0, "%s", strerror(errno));
-    snprintf(out, sizeof out, "%s", in_tmp("imatrix-out.gguf"));
+    snprintf(out, sizeof out, "%s", test_tmpdir_path("imatrix-out.gguf"));
     char im_arg[300];
     snprintf(im_arg, sizeof im_arg, "out/%s/imatrix.gguf", dir);
-    run_in = tmp;
+    run_in = test_tmpdir;
     int rc = CONVERT("-q", "--pure", "-e", preset, "--importance", im_arg, "--name", name,
                      abs_model, out);
     run_in = NULL;
@@ -276,7 +254,7 @@ Test(gguf_convert, synth_iq4_nl_imatrix) {
 Test(gguf_convert, importance_must_be_an_imatrix) {
     NEED(model, AID);
     NEED(not_imatrix, "gguf/aidreams-260k/model-Q8_0.gguf");
-    const char *out = in_tmp("noim.gguf");
+    const char *out = test_tmpdir_path("noim.gguf");
     cr_assert_eq(CONVERT("-q", "-e", "q4_0", "--importance", not_imatrix, model, out), 2);
     cr_assert(strstr(err_text, "imatrix"), "%s", err_text);
     cr_assert_eq(access(out, F_OK), -1);
@@ -287,7 +265,7 @@ Test(gguf_convert, importance_must_be_an_imatrix) {
 Test(gguf_convert, synth_q4_k_m_mixture) {
     NEED(model, SYN);
     NEED(fixture, "gguf/synth/model-Q4_K_M-mix.gguf");
-    const char *out = in_tmp("mix.gguf");
+    const char *out = test_tmpdir_path("mix.gguf");
     cr_assert_eq(CONVERT("-q", "-e", "q4_k_m", "--name", "synth-llama-256x512", model, out), 0,
                  "%s", err_text);
     assert_same_gguf(out, fixture);
@@ -303,7 +281,7 @@ Test(gguf_convert, synth_q4_k_m_mixture) {
 /* --rule overrides the preset (GGUF names), and the type lands in the file. */
 Test(gguf_convert, rule_overrides_preset) {
     NEED(model, AID);
-    const char *out = in_tmp("rule.gguf");
+    const char *out = test_tmpdir_path("rule.gguf");
     cr_assert_eq(CONVERT("-q", "--pure", "-e", "q8_0", "-r", "blk.1.attn_q.weight=q4_1",
                          "-r", "*ffn_down*=bf16", model, out), 0, "%s", err_text);
     qtf_gguf *g = open_gguf(out);
@@ -331,7 +309,7 @@ static void check_qtf_copy(const char *model_rel, const char *name, const char *
                            const char *fixture_rel) {
     NEED(model, model_rel);
     NEED(fixture, fixture_rel);
-    const char *q = in_tmp("m.qtf"), *out = in_tmp("from-qtf.gguf");
+    const char *q = test_tmpdir_path("m.qtf"), *out = test_tmpdir_path("from-qtf.gguf");
     cr_assert_eq(CONVERT("-q", "-e", enc, "--fallback", "f16", "--all-layers", model, q), 0,
                  "%s", err_text);
     cr_assert_eq(CONVERT("--dry-run", q, out), 0, "%s", err_text);
@@ -352,7 +330,7 @@ Test(gguf_convert, qtf_q4_k_blocks_copied) {
  * is written. */
 Test(gguf_convert, non_ggml_encoding_refused) {
     NEED(model, AID);
-    const char *q = in_tmp("int8.qtf"), *out = in_tmp("int8.gguf");
+    const char *q = test_tmpdir_path("int8.qtf"), *out = test_tmpdir_path("int8.gguf");
     cr_assert_eq(CONVERT("-q", "-e", "int8", model, q), 0, "%s", err_text);
     cr_assert_eq(CONVERT("-q", q, out), 2);
     cr_assert(strstr(err_text, "model.embed_tokens.weight") && strstr(err_text, "int8") &&
@@ -366,7 +344,7 @@ Test(gguf_convert, non_ggml_encoding_refused) {
 /* An existing output survives a failed conversion untouched. */
 Test(gguf_convert, failure_leaves_existing_output) {
     NEED(model, AID);
-    const char *out = in_tmp("keep.gguf");
+    const char *out = test_tmpdir_path("keep.gguf");
     FILE *f = fopen(out, "w");
     cr_assert(f);
     fputs("precious", f);
@@ -435,7 +413,7 @@ Test(gguf_convert, gguf_f32_to_safetensors_is_the_checkpoint) {
     NEED(aid, AID "/model.safetensors");
     NEED(syn_gguf, "gguf/synth/model-f32.gguf");
     NEED(syn, SYN "/model.safetensors");
-    const char *out = in_tmp("back.safetensors");
+    const char *out = test_tmpdir_path("back.safetensors");
     cr_assert_eq(CONVERT("-q", aid_gguf, out), 0, "%s", err_text);
     assert_same_tensors(out, aid, 0, 4, 4);
     cr_assert_eq(CONVERT("-q", syn_gguf, out), 0, "%s", err_text);
@@ -455,7 +433,7 @@ Test(gguf_convert, gguf_quantized_to_safetensors_matches_ggml) {
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         NEED(gguf, cases[k][0]);
         NEED(ref, cases[k][1]);
-        const char *out = in_tmp("deq.safetensors");
+        const char *out = test_tmpdir_path("deq.safetensors");
         cr_assert_eq(CONVERT("-q", gguf, out), 0, "%s", err_text);
         int synth = strstr(cases[k][0], "synth") != NULL;
         assert_same_tensors(out, ref, 1, 4, synth ? 2 : 4);
@@ -473,7 +451,7 @@ Test(gguf_convert, gguf_qtf_gguf_round_trip) {
     };
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         NEED(fixture, files[k]);
-        const char *q = in_tmp("rt.qtf"), *out = in_tmp("rt.gguf");
+        const char *q = test_tmpdir_path("rt.qtf"), *out = test_tmpdir_path("rt.gguf");
         cr_assert_eq(CONVERT("-q", fixture, q), 0, "%s", err_text);
         qtf_file *f = NULL;
         cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK, "%s", qtf_error_detail());
@@ -492,10 +470,10 @@ Test(gguf_convert, gguf_qtf_gguf_round_trip) {
 Test(gguf_convert, gguf_input_refusals) {
     NEED(fixture, "gguf/aidreams-260k/model-Q8_0.gguf");
     char out[512];
-    snprintf(out, sizeof out, "%s", in_tmp("x.qtf"));
+    snprintf(out, sizeof out, "%s", test_tmpdir_path("x.qtf"));
     cr_assert_eq(CONVERT("-q", "-e", "int4", fixture, out), 2);
     cr_assert(strstr(err_text, "GGUF input"), "%s", err_text);
-    cr_assert_eq(CONVERT("-q", "-e", "q4_0", fixture, in_tmp("x.safetensors")), 2);
-    cr_assert_eq(CONVERT("-q", fixture, in_tmp("x.gguf")), 2);
+    cr_assert_eq(CONVERT("-q", "-e", "q4_0", fixture, test_tmpdir_path("x.safetensors")), 2);
+    cr_assert_eq(CONVERT("-q", fixture, test_tmpdir_path("x.gguf")), 2);
     cr_assert_eq(access(out, F_OK), -1);
 }

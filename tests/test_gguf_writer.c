@@ -16,35 +16,13 @@
 #include <unistd.h>
 
 #include "checkpoint/gguf.h"
+#include "test_tmpdir.h"
 #include "checkpoint/gguf_vocab.h"
 #include "checkpoint/gguf_writer.h"
 #include "convert/gguf_recipe.h"
 
-static char tmp[256];
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void cleanup(void) {
-    if (tmp[0]) nftw(tmp, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    tmp[0] = '\0';
-}
-
-TestSuite(gguf_writer, .fini = cleanup);
-
-static const char *in_tmp(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    if (!tmp[0]) {
-        strcpy(tmp, "/tmp/qtf-test-ggufwr-XXXXXX");
-        cr_assert(mkdtemp(tmp), "mkdtemp: %s", strerror(errno));
-    }
-    char *p = bufs[next++ % 4];
-    snprintf(p, 512, "%s/%s", tmp, name);
-    return p;
-}
+TestSuite(gguf_writer, .fini = test_tmpdir_remove);
 
 static unsigned char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -73,7 +51,7 @@ static qtf_gguf *open_gguf(const char *path) {
 
 /* One u32 key and one F32 [1] tensor, assembled by hand from the GGUF spec. */
 Test(gguf_writer, bytes_match_hand_assembled_file) {
-    const char *path = in_tmp("tiny.gguf");
+    const char *path = test_tmpdir_path("tiny.gguf");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, 0));
     OK(qtf_gguf_writer_set_u32(w, "a.b", 7));
@@ -108,7 +86,7 @@ Test(gguf_writer, bytes_match_hand_assembled_file) {
 /* Every value type, arrays of each, string arrays; tensors of three types
  * written in pieces; read back through the reader. */
 Test(gguf_writer, all_value_types_round_trip) {
-    const char *path = in_tmp("all.gguf");
+    const char *path = test_tmpdir_path("all.gguf");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, 0));
     uint8_t u8 = 200; int8_t i8 = -100; uint16_t u16 = 60000; int16_t i16 = -30000;
@@ -209,7 +187,7 @@ Test(gguf_writer, all_value_types_round_trip) {
 }
 
 Test(gguf_writer, other_alignment_is_recorded) {
-    const char *path = in_tmp("a64.gguf");
+    const char *path = test_tmpdir_path("a64.gguf");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, 64));
     uint64_t ne[1] = { 3 };
@@ -227,12 +205,12 @@ Test(gguf_writer, other_alignment_is_recorded) {
     cr_assert_eq(qtf_gguf_get_info(g)->data_offset % 64, 0);
     cr_assert_eq(qtf_gguf_tensor_get(g, 1)->offset, 64);
     qtf_gguf_close(g);
-    cr_assert_eq(qtf_gguf_writer_create(&w, in_tmp("bad.gguf"), 48), QTF_E_ALIGNMENT);
-    cr_assert_eq(access(in_tmp("bad.gguf"), F_OK), -1);
+    cr_assert_eq(qtf_gguf_writer_create(&w, test_tmpdir_path("bad.gguf"), 48), QTF_E_ALIGNMENT);
+    cr_assert_eq(access(test_tmpdir_path("bad.gguf"), F_OK), -1);
 }
 
 Test(gguf_writer, refusals) {
-    const char *path = in_tmp("refused.gguf");
+    const char *path = test_tmpdir_path("refused.gguf");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, 0));
     OK(qtf_gguf_writer_set_u32(w, "k", 1));
@@ -271,7 +249,7 @@ Test(gguf_writer, refusals) {
 }
 
 Test(gguf_writer, failure_keeps_existing_file) {
-    const char *path = in_tmp("existing.gguf");
+    const char *path = test_tmpdir_path("existing.gguf");
     FILE *f = fopen(path, "w");
     cr_assert(f);
     fputs("old", f);
@@ -286,7 +264,7 @@ Test(gguf_writer, failure_keeps_existing_file) {
     cr_assert(got && len == 3 && memcmp(got, "old", 3) == 0);
     free(got);
     /* No temporary file is left next to it. */
-    DIR *d = opendir(tmp);
+    DIR *d = opendir(test_tmpdir);
     cr_assert(d);
     struct dirent *e;
     while ((e = readdir(d)))
@@ -450,7 +428,7 @@ Test(gguf_writer, gpt2_bpe_tokenizer) {
     cr_assert_eq(v.special[QTF_VOCAB_EOS], 50256);
     cr_assert_eq(v.special[QTF_VOCAB_UNK], 50256);
     cr_assert(v.scores == NULL);
-    const char *path = in_tmp("vocab.gguf");
+    const char *path = test_tmpdir_path("vocab.gguf");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, 0));
     OK(qtf_vocab_write_gguf(&v, w));
@@ -502,7 +480,8 @@ Test(gguf_writer, bpe_refusals) {
                          "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
     const char *tmpl = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 1}, "
                        "\"merges\": [\"a b\"]}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
-    const char *tcfg = "{\"chat_template\": \"{{ messages }}\", \"eos_token\": {\"content\": \"b\"}}";
+    const char *tcfg = "{\"chat_template\": \"{{ messages }}\", "
+                       "\"eos_token\": {\"content\": \"b\"}}";
     qtf_vocab_files f = { 0 };
     qtf_vocab v;
     f.tokenizer_json = unigram;
