@@ -66,6 +66,28 @@ static void usage(FILE *f) {
 "        or empty.\n"
 "      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
 "                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
+"\n""\n");
+    fprintf(f,
+"GGUF (llama.cpp's format):\n"
+"  OUTPUT FILE.gguf      from a checkpoint or a .qtf: what llama.cpp loads\n"
+"                        (architecture keys from config.json, tokenizer from\n"
+"                        tokenizer.model / tokenizer.json / tok512.bin, tensors\n"
+"                        renamed and Q/K rows permuted as llama.cpp does)\n"
+"  -e PRESET             f32 f16 bf16 q8_0 q6_k q5_k_m q5_1 q5_0 q4_k_m q4_1\n"
+"                        q4_0 q3_k_m q2_k iq4_xs iq4_nl: per-tensor types as\n"
+"                        llama-quantize chooses them (default f16; from a .qtf\n"
+"                        without -e: its stored ggml types, blocks copied)\n"
+"      --pure            the preset's type for every matrix (llama-quantize\n"
+"                        --pure); norms stay F32\n"
+"  -r GLOB=TYPE          ggml type (q6_k, f16, ...) for GGUF tensor names\n"
+"                        matching GLOB, before the preset\n"
+"      --importance imatrix.gguf  llama-imatrix's importance matrix\n"
+"      --name NAME       general.name (default: the model folder's name)\n"
+"  INPUT FILE.gguf       to FILE.qtf (ggml blocks copied under Hugging Face\n"
+"                        names, checksummed; converts back to the same GGUF)\n"
+"                        or to FILE.safetensors (dequantized, -e f32|f16|bf16)\n"
+"  --dry-run with a .gguf OUTPUT prints the recipe and every tensor's type;\n"
+"  nothing is written.\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -136,7 +158,9 @@ static void usage(FILE *f) {
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
 "  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
-"  qtf-convert model.qtf hf-folder/\n");
+"  qtf-convert model.qtf hf-folder/\n"
+"  qtf-convert -e q4_k_m --importance imatrix.gguf model/ model-Q4_K_M.gguf\n"
+"  qtf-convert model-Q4_K_M.gguf model.qtf\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
