@@ -12,6 +12,7 @@
 
 #include "gguf_writer.h"
 #include "common/common.h"
+#include "common/outfile.h"
 
 /* --- writer -------------------------------------------------------------- */
 
@@ -28,8 +29,9 @@ typedef struct byte_buf {
 } byte_buf;
 
 struct qtf_gguf_writer {
-    char *path, *tmp_path;
-    int fd;
+    char *path;
+    qtf__outfile out;           /* temp file, published by commit (common/outfile.h) */
+    int fd;                     /* out.fd */
     uint32_t alignment;
     byte_buf kv;                /* serialized key/value pairs */
     uint64_t n_kv;
@@ -88,7 +90,7 @@ static qtf_status write_all(qtf_gguf_writer *w, const void *buf, uint64_t len) {
         if (r < 0) {
             if (errno == EINTR) continue;
             w->failed = 1;
-            return qtf__error(QTF_E_IO, "%s: write failed: %s", w->tmp_path, strerror(errno));
+            return qtf__error(QTF_E_IO, "%s: write failed: %s", w->path, strerror(errno));
         }
         p += r;
         len -= (uint64_t)r;
@@ -115,47 +117,45 @@ static void free_writer(qtf_gguf_writer *w) {
     free(w->decls);
     free(w->kv.p);
     free(w->path);
-    free(w->tmp_path);
+    qtf__outfile_abort(&w->out);
     free(w);
 }
 
-qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path, uint32_t alignment) {
+qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path,
+                                  const qtf_writer_options *opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_gguf_writer_create: NULL");
     *out = NULL;
-    if (alignment == 0) alignment = QTF_GGUF_DEFAULT_ALIGNMENT;
+    if (opts && (opts->version < 1 || opts->version > QTF_WRITER_OPTIONS_VERSION ||
+                 (opts->flags & ~(unsigned)QTF_WRITER_NO_REPLACE) ||
+                 (opts->version >= 2 && opts->n_protected && !opts->protected_paths)))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: writer options (version %u, flags 0x%x) not "
+                          "valid for the GGUF writer", path, opts->version, opts->flags);
+    uint32_t alignment = opts && opts->alignment ? opts->alignment : QTF_GGUF_DEFAULT_ALIGNMENT;
     if (alignment < 8 || alignment > QTF_MAX_ALIGNMENT || (alignment & (alignment - 1)))
         return qtf__error(QTF_E_ALIGNMENT, "%s: GGUF alignment %u must be a power of two "
                           "8..%u", path, alignment, QTF_MAX_ALIGNMENT);
     qtf_gguf_writer *w = calloc(1, sizeof *w);
     if (!w) return qtf__error(QTF_E_NOMEM, "out of memory");
+    qtf__outfile_init(&w->out);
     w->fd = -1;
     w->alignment = alignment;
-    size_t n = strlen(path);
-    w->path = strdup(path);
-    w->tmp_path = malloc(n + sizeof ".tmp-XXXXXX");
-    if (!w->path || !w->tmp_path) {
+    if (!(w->path = strdup(path))) {
         qtf_gguf_writer_abort(w);
         return qtf__error(QTF_E_NOMEM, "out of memory");
     }
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-    if (w->fd < 0) {
-        qtf_status st = qtf__error(QTF_E_IO, "%s: cannot create a temporary file next to it: %s",
-                                   path, strerror(errno));
-        free(w->tmp_path);
-        w->tmp_path = NULL;
+    unsigned flags = opts && (opts->flags & QTF_WRITER_NO_REPLACE) ? 0 : QTF__OUT_REPLACE;
+    qtf_status st = qtf__outfile_open(&w->out, path, flags,
+                                      opts && opts->version >= 2 ? opts->protected_paths : NULL,
+                                      opts && opts->version >= 2 ? opts->n_protected : 0);
+    if (!st && alignment != QTF_GGUF_DEFAULT_ALIGNMENT) {
+        w->fd = w->out.fd;
+        st = qtf_gguf_writer_set_u32(w, "general.alignment", alignment);
+    }
+    if (st) {
         qtf_gguf_writer_abort(w);
         return st;
     }
-    (void)fchmod(w->fd, 0644);
-    if (alignment != QTF_GGUF_DEFAULT_ALIGNMENT) {
-        qtf_status st = qtf_gguf_writer_set_u32(w, "general.alignment", alignment);
-        if (st) {
-            qtf_gguf_writer_abort(w);
-            return st;
-        }
-    }
+    w->fd = w->out.fd;
     *out = w;
     return QTF_OK;
 }
@@ -416,40 +416,14 @@ qtf_status qtf_gguf_writer_finish(qtf_gguf_writer *w) {
     if (!st && w->cur != w->n_decls)
         st = qtf__error(QTF_E_STATE, "%s: %llu of %llu declared tensors written", w->path,
                         (unsigned long long)w->cur, (unsigned long long)w->n_decls);
-    if (!st && fsync(w->fd) != 0)
-        st = qtf__error(QTF_E_IO, "%s: fsync failed: %s", w->tmp_path, strerror(errno));
     if (!st) {
-        int fd = w->fd;
+        st = qtf__outfile_commit(&w->out);
         w->fd = -1;
-        if (close(fd) != 0)
-            st = qtf__error(QTF_E_IO, "%s: close failed: %s", w->tmp_path, strerror(errno));
-    }
-    if (!st && rename(w->tmp_path, w->path) != 0)
-        st = qtf__error(QTF_E_IO, "%s: rename from %s failed: %s", w->path, w->tmp_path,
-                        strerror(errno));
-    if (st) {
-        qtf_gguf_writer_abort(w);
-        return st;
-    }
-    const char *slash = strrchr(w->path, '/');
-    char *dir = slash ? strndup(w->path, slash == w->path ? 1 : (size_t)(slash - w->path))
-                      : strdup(".");
-    if (!dir) st = qtf__error(QTF_E_NOMEM, "%s: out of memory after rename", w->path);
-    else {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            st = qtf__error(QTF_E_IO, "%s: written and renamed, but syncing directory '%s' "
-                            "failed: %s", w->path, dir, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        free(dir);
     }
     free_writer(w);
     return st;
 }
 
 void qtf_gguf_writer_abort(qtf_gguf_writer *w) {
-    if (!w) return;
-    if (w->fd >= 0) close(w->fd);
-    if (w->tmp_path) unlink(w->tmp_path);
-    free_writer(w);
+    if (w) free_writer(w);
 }

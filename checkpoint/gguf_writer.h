@@ -14,9 +14,9 @@
  * two); then write each declared tensor's bytes in declaration order (in one
  * or several pieces); finish. The header is written when the first data byte
  * is, so memory stays bounded by the metadata plus what the caller passes.
- * Nothing appears at the path until finish succeeds (temporary file next to
- * it, fsync, rename, directory fsync); on any failure an existing file at the
- * path is untouched. */
+ * Nothing appears at the path until finish succeeds (common/outfile.c: temp
+ * file, fsync, link or rename, directory fsync); on any failure an existing
+ * file at the path is untouched. */
 #ifndef QTF_CHECKPOINT_GGUF_WRITER_H
 #define QTF_CHECKPOINT_GGUF_WRITER_H
 
@@ -29,8 +29,12 @@
 
 typedef struct qtf_gguf_writer qtf_gguf_writer;
 
-/* alignment 0 = 32. Otherwise a power of two 8..1 MiB (QTF_E_ALIGNMENT). */
-qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path, uint32_t alignment);
+/* `opts` as for the .qtf writer (NULL = defaults): alignment 0 = 32, else a
+ * power of two 8..1 MiB (QTF_E_ALIGNMENT); QTF_WRITER_NO_REPLACE refuses an
+ * existing file; protected_paths (the inputs) are never replaced. The file
+ * is put in place by common/outfile.c. */
+qtf_status qtf_gguf_writer_create(qtf_gguf_writer **out, const char *path,
+                                  const qtf_writer_options *opts);
 
 /* Metadata (before the first tensor byte is written; keys: 1..65535 bytes of
  * UTF-8, unique, QTF_E_DUPLICATE otherwise; "general.alignment" is the

@@ -40,7 +40,9 @@ qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, s
     *out_len = 0;
     /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0)
+        return qtf__error(errno == ENOENT ? QTF_E_NOT_FOUND : QTF_E_IO, "%s: cannot open: %s",
+                          path, strerror(errno));
     struct stat sb;
     qtf_status st = QTF_OK;
     if (fstat(fd, &sb) != 0) {
@@ -64,6 +66,21 @@ qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, s
         }
     }
     close(fd);
+    return st;
+}
+
+qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_source *s,
+                                       const char *name, size_t cap) {
+    *out = NULL;
+    *out_len = 0;
+    if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: not a plain file name", name ? name : "NULL");
+    size_t n = strlen(s->dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (!path) return qtf__error(QTF_E_NOMEM, "%s/%s: out of memory", s->dir, name);
+    snprintf(path, n, "%s/%s", s->dir, name);
+    qtf_status st = qtf__read_small_file(out, out_len, path, cap);
+    free(path);
     return st;
 }
 
@@ -255,6 +272,8 @@ static qtf_status check_against_index(const qtf_source *s, const qtf__shard_inde
 static qtf_status open_sharded(qtf_source *s, const char *dir, const char *index_path,
                                int torch) {
     qtf__shard_index ix;
+    s->index_path = strdup(index_path);
+    if (!s->index_path) return qtf__error(QTF_E_NOMEM, "%s: out of memory", index_path);
     qtf_status st = qtf__shard_index_load(&ix, index_path);
     if (st) return st;
     for (uint32_t k = 0; k < ix.n_shards && !st; k++) {
@@ -409,6 +428,7 @@ void qtf_source_close(qtf_source *s) {
     free(s->offsets);
     free(s->by_name);
     free(s->dir);
+    free(s->index_path);
     free(s);
 }
 
@@ -436,6 +456,15 @@ const char *qtf_source_file_name(const qtf_source *s, uint32_t i) {
 
 uint64_t qtf_source_file_size(const qtf_source *s, uint32_t i) {
     return i < s->n_files ? s->files[i].size : 0;
+}
+
+uint32_t qtf_source_input_count(const qtf_source *s) {
+    return s->n_files + (s->index_path ? 1u : 0u);
+}
+
+const char *qtf_source_input_path(const qtf_source *s, uint32_t i) {
+    if (i < s->n_files) return s->files[i].path;
+    return i == s->n_files ? s->index_path : NULL;
 }
 
 uint64_t qtf_source_tensor_count(const qtf_source *s) { return s->n_tensors; }

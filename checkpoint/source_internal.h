@@ -32,6 +32,7 @@ struct qtf_source {
     uint64_t *offsets;          /* absolute file offset of each tensor's first byte */
     uint64_t *by_name;          /* tensor indices sorted by name (strcmp) */
     qtf_file *qtf;              /* QTF sources only */
+    char *index_path;           /* sharded sources: the *.index.json read */
 };
 
 /* --- source.c: building a source -------------------------------------------- */

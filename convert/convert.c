@@ -91,59 +91,6 @@ static int interrupted(const run *r) {
 
 /* --- embedded files ------------------------------------------------------- */
 
-/* Reads a regular file of at most `max` bytes. Returns 0 (data malloc'd, or
- * NULL with *found = 0 when it does not exist), or -1 with a message. */
-static int read_small_file(unsigned char **data, uint64_t *len, int *found, const char *path,
-                           uint64_t max, int *too_big) {
-    *data = NULL;
-    *len = 0;
-    *found = 0;
-    *too_big = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return 0;
-        msg("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        msg("%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    *found = 1;
-    if ((uint64_t)st.st_size > max) {
-        *too_big = 1;
-        *len = (uint64_t)st.st_size;
-        close(fd);
-        return 0;
-    }
-    unsigned char *p = malloc((size_t)st.st_size + 1);
-    if (!p) {
-        msg("%s: out of memory reading %lld bytes", path, (long long)st.st_size);
-        close(fd);
-        return -1;
-    }
-    uint64_t got = 0;
-    while (got < (uint64_t)st.st_size) {
-        ssize_t n = read(fd, p + got, (size_t)((uint64_t)st.st_size - got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            msg("%s: read failed at offset %llu of %lld: %s", path, (unsigned long long)got,
-                (long long)st.st_size, n < 0 ? strerror(errno) : "file shrank");
-            free(p);
-            close(fd);
-            return -1;
-        }
-        got += (uint64_t)n;
-    }
-    close(fd);
-    p[got] = '\0';
-    *data = p;
-    *len = got;
-    return 0;
-}
-
 /* Metadata steps return 0, -1 for an input error (exit 2) or -2 for a
  * failure of the writer (exit 1). */
 #define INPUT_ERROR (-1)
@@ -239,19 +186,23 @@ static int embed_folder_files(run *r) {
             msg("%s/%s: path too long", dir, known_files[i].name);
             return INPUT_ERROR;
         }
-        unsigned char *data;
-        uint64_t len;
-        int found, too_big;
-        if (read_small_file(&data, &len, &found, path, EMBED_MAX_BYTES, &too_big) != 0)
-            return INPUT_ERROR;
-        if (!found) continue;
-        if (too_big) {
+        char *text;
+        size_t n;
+        qtf_status rst = qtf_source_read_folder_file(&text, &n, r->src, known_files[i].name,
+                                                     EMBED_MAX_BYTES);
+        if (rst == QTF_E_NOT_FOUND) continue;
+        if (rst == QTF_E_LIMIT) {
             if (!r->o->quiet)
-                msg("warning: %s: %llu bytes, more than the %u MiB expected of a %s; not "
-                    "embedded", path, (unsigned long long)len, EMBED_MAX_BYTES >> 20,
+                msg("warning: %s; more than expected of a %s: not embedded", qtf_error_detail(),
                     known_files[i].name);
             continue;
         }
+        if (rst != QTF_OK) {
+            msg("%s", qtf_error_detail());
+            return INPUT_ERROR;
+        }
+        unsigned char *data = (unsigned char *)text;
+        uint64_t len = n;
         int rc = 0;
         if (strcmp(known_files[i].name, "config.json") == 0) {
             have_config = 1;
@@ -888,13 +839,68 @@ static void verbose_line(run *r, const qtfc_plan_item *it, double secs) {
                        (unsigned long long)it->out_bytes, it->bpw, secs);
 }
 
+/* Every file this run reads, which the output must never replace: the
+ * checkpoint's files, shard index, importance file, recipes and the files
+ * embedded from the checkpoint's folder. The paths of the folder files are
+ * built in *folder (free() it). NULL on allocation failure. */
+static const char **input_paths(run *r, size_t *n, char **folder) {
+    const qtfc_options *o = r->o;
+    size_t n_known = sizeof known_files / sizeof known_files[0];
+    uint32_t n_src = qtf_source_input_count(r->src);
+    uint32_t n_imp = r->imp ? qtf_source_input_count(r->imp) : 0;
+    const char *dir = qtf_source_dir(r->src);
+    size_t names = 0;
+    for (size_t i = 0; i < n_known; i++) names += strlen(dir) + strlen(known_files[i].name) + 2;
+    const char **p = malloc((2 + n_src + n_imp + o->n_extra_inputs + n_known) * sizeof *p);
+    *folder = malloc(names);
+    if (!p || !*folder) {
+        free(p);
+        free(*folder);
+        *folder = NULL;
+        return NULL;
+    }
+    *n = 0;
+    p[(*n)++] = o->input;
+    if (o->importance_path) p[(*n)++] = o->importance_path;
+    for (uint32_t i = 0; i < n_src; i++) p[(*n)++] = qtf_source_input_path(r->src, i);
+    for (uint32_t i = 0; i < n_imp; i++) p[(*n)++] = qtf_source_input_path(r->imp, i);
+    for (size_t i = 0; i < o->n_extra_inputs; i++) p[(*n)++] = o->extra_inputs[i];
+    char *at = *folder;
+    for (size_t i = 0; i < n_known; i++) {
+        p[(*n)++] = at;
+        at += sprintf(at, "%s/%s", dir, known_files[i].name) + 1;
+    }
+    return p;
+}
+
 static int create_output(run *r) {
-    qtf_status st;
+    size_t n_inputs = 0;
+    char *folder;
+    const char **inputs = input_paths(r, &n_inputs, &folder);
+    if (!inputs) {
+        msg("out of memory");
+        return -1;
+    }
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = r->o->force ? 0 : QTF_WRITER_NO_REPLACE;
+    wo.protected_paths = inputs;
+    wo.n_protected = n_inputs;
+    qtf_status st = r->o->kind == QTFC_OUTPUT_SAFETENSORS
+                        ? qtf_st_writer_create(&r->stw, r->o->output, &wo)
+                        : qtf_writer_create(&r->w, r->o->output, &wo);
+    free(folder);
+    free(inputs);
+    if (st != QTF_OK) {
+        msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
+            qtf_error_detail());
+        return st == QTF_E_INVALID_ARG ? -2 : -1;
+    }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
-        st = qtf_st_writer_create(&r->stw, r->o->output);
-        if (st != QTF_OK) goto fail;
         st = qtf_st_writer_metadata(r->stw, "format", "pt");
-        if (st != QTF_OK) goto fail;
+        if (st != QTF_OK) {
+            msg("%s: %s: %s", r->o->output, qtf_status_name(st), qtf_error_detail());
+            return -1;
+        }
         for (uint64_t i = 0; i < r->plan.n_items; i++) {
             const qtfc_plan_item *it = &r->plan.items[i];
             st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
@@ -907,13 +913,7 @@ static int create_output(run *r) {
         }
         return 0;
     }
-    st = qtf_writer_create(&r->w, r->o->output, NULL);
-    if (st != QTF_OK) goto fail;
     return 0;
-fail:
-    msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
-        qtf_error_detail());
-    return -1;
 }
 
 static void abort_output(run *r) {
@@ -948,7 +948,8 @@ static int convert_run(run *r) {
     }
     qtfc_progress_begin(&r->progress, stderr, o->progress_bar && !o->quiet, r->plan.n_items,
                         r->plan.total_source_bytes);
-    if (create_output(r) != 0) return QTFC_EXIT_FAILURE;
+    int created = create_output(r);
+    if (created != 0) return created == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
     if (o->kind == QTFC_OUTPUT_QTF) {
         int rc = qtf_source_get_kind(r->src) == QTF_SOURCE_QTF ? copy_qtf_metadata(r)
                                                                : embed_folder_files(r);

@@ -24,6 +24,11 @@ typedef struct qtfc_options {
     const char *importance_path;        /* optional */
     unsigned threads;                   /* 0 = all cores */
     int quiet, verbose, progress_bar, dry_run;
+    int force;                          /* replace an existing output */
+    /* Files read besides the checkpoint and importance sources (recipes):
+     * the output never replaces them, nor any file the sources read. */
+    const char *const *extra_inputs;
+    size_t n_extra_inputs;
     /* Set (to the signal number) by a signal handler; checked between steps. */
     volatile sig_atomic_t *interrupted;
 } qtfc_options;

@@ -133,6 +133,15 @@ static int unpermute(const gin *r, uint64_t i, void *data, uint64_t n_bytes) {
     return rc;
 }
 
+/* No existing output replaced without --force; the input never. */
+static qtf_writer_options output_options(const gin *r) {
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = r->o->force ? 0 : QTF_WRITER_NO_REPLACE;
+    wo.protected_paths = &r->o->input;
+    wo.n_protected = 1;
+    return wo;
+}
+
 /* --- GGUF -> .qtf ------------------------------------------------------------ */
 
 static int copy_kv_to_qtf(gin *r, qtf_writer *w) {
@@ -175,7 +184,8 @@ static int copy_kv_to_qtf(gin *r, qtf_writer *w) {
 
 static int to_qtf(gin *r) {
     qtf_writer *w = NULL;
-    if (qtfg_check(qtf_writer_create(&w, r->o->output, NULL), r->o->output)) return 1;
+    qtf_writer_options wo = output_options(r);
+    if (qtfg_check(qtf_writer_create(&w, r->o->output, &wo), r->o->output)) return 1;
     int rc = 1;
     const char *cls = r->arch->hf_class, *name;
     uint64_t len;
@@ -271,7 +281,8 @@ static int to_safetensors(gin *r) {
     qtf_dtype dt = r->o->st_dtype ? r->o->st_dtype : QTF_DTYPE_F32;
     uint64_t n = qtf_gguf_tensor_count(r->g), max_el = 1;
     qtf_st_writer *w = NULL;
-    if (qtfg_check(qtf_st_writer_create(&w, r->o->output), r->o->output)) return 1;
+    qtf_writer_options wo = output_options(r);
+    if (qtfg_check(qtf_st_writer_create(&w, r->o->output, &wo), r->o->output)) return 1;
     int rc = 1;
     float *buf = NULL;
     void *out = NULL;

@@ -691,6 +691,39 @@ static int write_tensor(grun *r, const gitem *it, gbufs *b) {
     return rc;
 }
 
+/* The GGUF writer, refusing to replace an existing output without --force,
+ * or ever any of the inputs: the checkpoint's files, the tokenizer and config
+ * files read, the importance matrix. */
+static int create_output(grun *r) {
+    static const char *const side[] = { "config.json", "tokenizer.model", "tokenizer.json",
+                                        "tokenizer_config.json", "tok512.bin" };
+    uint32_t n_src = qtf_source_input_count(r->src);
+    size_t n_side = sizeof side / sizeof side[0], n = 0;
+    const char **p = calloc(n_src + n_side + 2, sizeof *p);
+    char(*paths)[PATH_MAX] = calloc(n_side, sizeof *paths);
+    int rc = -1;
+    if (!p || !paths) {
+        qtfg_msg("out of memory");
+        goto done;
+    }
+    p[n++] = r->o->input;
+    if (r->o->importance) p[n++] = r->o->importance;
+    for (uint32_t i = 0; i < n_src; i++) p[n++] = qtf_source_input_path(r->src, i);
+    for (size_t i = 0; i < n_side && !qtf_source_qtf_file(r->src); i++) {
+        snprintf(paths[i], PATH_MAX, "%s/%s", qtf_source_dir(r->src), side[i]);
+        p[n++] = paths[i];
+    }
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = r->o->force ? 0 : QTF_WRITER_NO_REPLACE;
+    wo.protected_paths = p;
+    wo.n_protected = n;
+    rc = qtfg_check(qtf_gguf_writer_create(&r->w, r->o->output, &wo), r->o->output);
+done:
+    free(p);
+    free(paths);
+    return rc;
+}
+
 static int write_all(grun *r) {
     uint64_t max_elems = 1, max_bytes = 1;
     for (size_t i = 0; i < r->n_items; i++) {
@@ -710,9 +743,7 @@ static int write_all(grun *r) {
              (unsigned long long)(max_elems * 8 + max_bytes));
         goto done;
     }
-    if (qtfg_check(qtf_gguf_writer_create(&r->w, r->o->output, 0), r->o->output) ||
-        write_metadata(r) != 0)
-        goto done;
+    if (create_output(r) != 0 || write_metadata(r) != 0) goto done;
     for (size_t i = 0; i < r->n_items; i++) {
         const gitem *it = &r->items[i];
         if (qtfg_check(qtf_gguf_writer_declare(r->w, it->name, it->type, it->t.n_dims, it->t.ne),

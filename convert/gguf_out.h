@@ -24,6 +24,7 @@ typedef struct qtfg_options {
     qtf_dtype st_dtype;                 /* GGUF -> .safetensors: F32, F16 or BF16 */
     unsigned threads;
     int quiet, verbose, dry_run;
+    int force;                          /* replace an existing output file */
     volatile sig_atomic_t *interrupted;
 } qtfg_options;
 

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/cli_util.h"
 #include "convert.h"
 #include "checkpoint/gguf.h"
 #include "gguf_in.h"
@@ -137,6 +138,11 @@ static void usage(FILE *f) {
 "  -v, --verbose         one line per tensor and per fallback\n"
 "      --progress        force the progress line even when stderr is not a\n"
 "                        terminal (default: only on a terminal)\n"
+"      --force           replace an existing OUTPUT (without it, an existing\n"
+"                        file is refused); an input (checkpoint file, shard,\n"
+"                        index, importance file, recipe, embedded file) is\n"
+"                        never replaced, whatever path or link names it; an\n"
+"                        existing device or FIFO (/dev/null) is written to\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n");
@@ -150,7 +156,7 @@ static void usage(FILE *f) {
 "error); 2 usage or input error (bad option, unreadable or malformed\n"
 "checkpoint, recipe error, encoding that cannot apply); 128+N when stopped\n"
 "by signal N. On failure nothing is left at OUTPUT and an existing OUTPUT is\n"
-"untouched.\n"
+"untouched. A refused OUTPUT (exists without --force, is an input) exits 2.\n"
 "\n"
 "Examples:\n"
 "  qtf-convert ~/models/Llama-3.2-1B llama-int8.qtf\n"
@@ -163,52 +169,11 @@ static void usage(FILE *f) {
 "  qtf-convert model-Q4_K_M.gguf model.qtf\n");
 }
 
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("qtf-convert: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\nTry 'qtf-convert --help'.\n", stderr);
-    return QTFC_EXIT_USAGE;
-}
-
-/* getopt_long reports "--dry-run=1", an ambiguous prefix and a misspelling
- * alike; say which one it was. */
-static int bad_option(const char *arg, const struct option *opts) {
-    char msg[256];
-    if (strncmp(arg, "--", 2) == 0) {
-        const char *name = arg + 2;
-        size_t len = strcspn(name, "="), matches = 0;
-        const struct option *hit = NULL;
-        for (const struct option *o = opts; o->name; o++) {
-            if (strncmp(o->name, name, len) != 0) continue;
-            if (strlen(o->name) == len) { hit = o; matches = 1; break; }
-            hit = o;
-            matches++;
-        }
-        if (matches == 1 && name[len] == '=' && hit->has_arg == no_argument) {
-            snprintf(msg, sizeof msg, "option '--%s' takes no value", hit->name);
-            return usage_error("%s", msg);
-        }
-        if (matches > 1) {
-            snprintf(msg, sizeof msg, "option '--%.*s' is ambiguous", (int)len, name);
-            return usage_error("%s", msg);
-        }
-    }
-    return usage_error("unknown option '%s'", arg);
-}
-
 static int ends_with(const char *s, const char *suffix) {
     size_t n = strlen(s), m = strlen(suffix);
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static int parse_threads(unsigned *out, const char *s) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 4096) return -1;
-    *out = (unsigned)v;
-    return 0;
-}
 
 /* --max-shard-size: bytes, or with a unit as transformers writes it
  * (KB MB GB TB decimal, KiB MiB GiB TiB binary). */
@@ -231,7 +196,10 @@ static int parse_size(uint64_t *out, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_PURE, OPT_NAME };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_PURE, OPT_NAME };
+
+/* Recipe files given with --recipe: inputs the output must never replace. */
+#define MAX_RECIPES 64
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -249,12 +217,15 @@ int main(int argc, char **argv) {
         { "pure", no_argument, NULL, OPT_PURE },
         { "name", required_argument, NULL, OPT_NAME },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
+        { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
+    cli_set_program("qtf-convert");
     qtfc_recipe recipe;
     qtfc_recipe_init(&recipe);
+    const char *recipe_files[MAX_RECIPES];
     qtfc_options o;
     memset(&o, 0, sizeof o);
     o.recipe = &recipe;
@@ -293,15 +264,20 @@ int main(int argc, char **argv) {
         case OPT_NAME: gguf_name = optarg; break;
         case OPT_RECIPE:
             recipe_options = qtf_only_options = 1;
+            if (o.n_extra_inputs == MAX_RECIPES) {
+                code = cli_usage_error("at most %d --recipe files", MAX_RECIPES);
+                goto out;
+            }
+            recipe_files[o.n_extra_inputs++] = optarg;
             if (qtfc_recipe_load_file(&recipe, optarg, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
+                code = cli_usage_error("%s", err);
                 goto out;
             }
             break;
         case OPT_FALLBACK:
             recipe_options = qtf_only_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
-                code = usage_error("--fallback: %s", err);
+                code = cli_usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
@@ -312,22 +288,27 @@ int main(int argc, char **argv) {
             recipe_options = 1;
             break;
         case 'n': o.dry_run = 1; break;
-        case 't':
-            if (parse_threads(&o.threads, optarg) != 0) {
-                code = usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
+        case 't': {
+            uint64_t v;
+            if (!cli_parse_u64(&v, optarg, 4096)) {
+                code = cli_usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
                 goto out;
             }
+            o.threads = (unsigned)v;
             break;
+        }
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
         case OPT_MAX_SHARD:
             if (parse_size(&max_shard, optarg) != 0) {
-                code = usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
+                code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
                                    "500MB, found '%s'", optarg);
                 goto out;
             }
             break;
+
+        case OPT_FORCE: o.force = 1; break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
@@ -337,21 +318,19 @@ int main(int argc, char **argv) {
                    QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
             goto out;
-        case ':':
-            code = usage_error("option '%s' needs an argument", argv[optind - 1]);
-            goto out;
         default:
-            code = bad_option(argv[optind - 1], long_opts);
+            code = cli_getopt_error(c, argv, long_opts);
             goto out;
         }
     }
     int n_pos = argc - optind;
     if (n_pos < 1 || n_pos > 2 || (n_pos == 1 && !o.dry_run)) {
-        code = usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
+        code = cli_usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
                                  : n_pos == 1 ? "missing OUTPUT (or give --dry-run)"
                                               : "too many arguments");
         goto out;
     }
+    o.extra_inputs = recipe_files;
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
     struct stat st_out;
@@ -371,6 +350,7 @@ int main(int argc, char **argv) {
         g.quiet = o.quiet;
         g.verbose = o.verbose;
         g.dry_run = o.dry_run;
+        g.force = o.force;
         g.interrupted = &got_signal;
         if (gguf_in) {
             /* A GGUF in: blocks copied to .qtf, or dequantized to .safetensors. */
@@ -380,13 +360,13 @@ int main(int argc, char **argv) {
                          : strcmp(e, "bf16") == 0 ? QTF_DTYPE_BF16 : QTF_DTYPE_NONE;
             if (recipe_options || pure || (encoding && !to_st) || folder || !g.st_dtype ||
                 (o.output && !to_st && !ends_with(o.output, ".qtf"))) {
-                code = usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
+                code = cli_usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
                                    "encoding options) or to FILE.safetensors "
                                    "(-e f32|f16|bf16)");
                 goto out;
             }
         } else if (qtf_only_options) {
-            code = usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
+            code = cli_usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
                                "--importance imatrix.gguf and --name (not --recipe, "
                                "--fallback or --all-layers)");
             goto out;
@@ -403,23 +383,23 @@ int main(int argc, char **argv) {
         goto out;
     }
     if (pure || gguf_name) {
-        code = usage_error("%s", "--pure and --name apply to a .gguf output only");
+        code = cli_usage_error("%s", "--pure and --name apply to a .gguf output only");
         goto out;
     }
     if (rule_err[0]) {
-        code = usage_error("%s", rule_err);
+        code = cli_usage_error("%s", rule_err);
         goto out;
     }
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
     if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
-            code = usage_error("%s", "a .safetensors or folder output takes only --encoding "
+            code = cli_usage_error("%s", "a .safetensors or folder output takes only --encoding "
                                "f32|f16|bf16|keep (no rules, fallback or importance)");
             goto out;
         }
         if (folder && o.dry_run) {
-            code = usage_error("%s", "--dry-run applies to .qtf outputs only");
+            code = cli_usage_error("%s", "--dry-run applies to .qtf outputs only");
             goto out;
         }
         const char *e = encoding ? encoding : folder ? "keep" : "f32";
@@ -428,19 +408,19 @@ int main(int argc, char **argv) {
         else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
         else if (strcmp(e, "bf16") == 0) o.st_dtype = QTF_DTYPE_BF16;
         else {
-            code = usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
+            code = cli_usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
                                "or keep, found '%s'", e);
             goto out;
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = usage_error("--encoding: %s", err);
+            code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||
                qtfc_spec_parse(&recipe.default_spec, QTFC_DEFAULT_ENCODING, err,
                                sizeof err) != 0) {
-        code = usage_error("default encoding: %s", err);
+        code = cli_usage_error("default encoding: %s", err);
         goto out;
     }
     o.progress_bar = force_progress || isatty(STDERR_FILENO);

@@ -23,6 +23,7 @@ typedef struct options {
     unsigned n_ignore;
     const char *against;
     const char *plot;
+    int force;
     const char *manifest;               /* --hash-manifest (GGUF) */
     int json, markdown, quiet, checksums_only;
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
@@ -78,7 +79,10 @@ static void print_help(void) {
 "      --markdown        Markdown report on stdout (for CI summaries)\n"
 "      --plot FILE.svg   write an SVG chart of the relative RMSE of every tensor\n"
 "                        (log scale, file order, coloured by encoding); needs\n"
-"                        --against; written atomically (temp file + rename)\n"
+"                        --against; written atomically (temp file + rename);\n"
+"                        an existing FILE.svg is kept unless --force, an input\n"
+"                        (the verified file, the source) is never replaced\n"
+"      --force           let --plot replace an existing file\n"
 "  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
 "  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
 "  -h, --help            this text\n"
@@ -109,7 +113,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE, OPT_MANIFEST };
+           OPT_IGNORE, OPT_FORCE, OPT_MANIFEST };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -121,6 +125,7 @@ static int parse_args(options *o, int argc, char **argv) {
         {"json", no_argument, NULL, OPT_JSON},
         {"markdown", no_argument, NULL, OPT_MD},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
         {"help", no_argument, NULL, 'h'},
@@ -151,6 +156,7 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_JSON: o->json = 1; break;
         case OPT_MD: o->markdown = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
+        case OPT_FORCE: o->force = 1; break;
         case OPT_MANIFEST: o->manifest = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'j':
@@ -169,6 +175,7 @@ static int parse_args(options *o, int argc, char **argv) {
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
     if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->force && !o->plot) return cli_usage_error("--force needs --plot FILE");
     if (o->n_ignore && !o->against) return cli_usage_error("--ignore needs --against SOURCE");
     if (o->checksums_only && o->against)
         return cli_usage_error("--checksums-only and --against exclude each other");
@@ -395,9 +402,35 @@ static int find_missing(const options *o, verify_report *r, const qtf_file *f, c
     return 1;
 }
 
+/* Opens the --plot output before any work, so that a refused destination
+ * (an existing file without --force, or an input: the verified file or a
+ * file of the source) is reported at once. */
+static int open_plot(cli_output **out, const options *o, const qtf_source *src) {
+    uint32_t n_src = src ? qtf_source_input_count(src) : 0;
+    const char **inputs = malloc((2 + (size_t)n_src) * sizeof *inputs);
+    if (!inputs) {
+        cli_error("out of memory");
+        return 0;
+    }
+    size_t n = 0;
+    inputs[n++] = o->path;
+    inputs[n++] = o->against;
+    for (uint32_t i = 0; i < n_src; i++) inputs[n++] = qtf_source_input_path(src, i);
+    qtf_status st = cli_output_open(out, o->plot, o->force, inputs, n);
+    free(inputs);
+    if (st != QTF_OK) {
+        char *p = dup_escaped(o->plot);
+        cli_error_status(st, "cannot write the chart '%s'", p ? p : "?");
+        free(p);
+        return 0;
+    }
+    return 1;
+}
+
 /* Thresholds from the options, then the report in the chosen form. Returns
  * the exit status. */
-static int emit_report(const options *o, verify_report *r, int ok, const char *file_disp) {
+static int emit_report(const options *o, verify_report *r, int ok, const char *file_disp,
+                       cli_output *plot) {
     r->has_max_rel_rmse = o->has_max_rel_rmse;
     r->max_rel_rmse = o->max_rel_rmse;
     r->has_min_cosine = o->has_min_cosine;
@@ -425,11 +458,16 @@ static int emit_report(const options *o, verify_report *r, int ok, const char *f
         } else {
             report_print_text(r, stdout, o->quiet);
         }
-        if (o->plot) {
-            int err = svg_write_chart(r, o->plot);
-            if (err) {
+        if (plot) {
+            qtf_status ps = svg_write_chart(r, plot);
+            if (ps == QTF_OK) ps = cli_output_commit(plot);
+            else cli_output_abort(plot);
+            plot = NULL;
+            if (ps != QTF_OK) {
                 char *p = dup_escaped(o->plot);
-                cli_error("cannot write the chart '%s': %s", p ? p : "?", strerror(err));
+                if (ps == QTF_E_NOMEM) cli_error("cannot write the chart '%s': out of memory",
+                                                 p ? p : "?");
+                else cli_error_status(ps, "cannot write the chart '%s'", p ? p : "?");
                 free(p);
                 exit_code = CLI_EXIT_FAIL;
             }
@@ -437,11 +475,14 @@ static int emit_report(const options *o, verify_report *r, int ok, const char *f
         if (!r->ok && !o->json)
             cli_error("%s: verification FAILED", file_disp);
     }
+    cli_output_abort(plot);
     return exit_code;
 }
 
 /* A GGUF file: the same report, filled by inspect/gguf_verify.c. */
 static int verify_gguf(const options *o) {
+    cli_output *plot = NULL;
+    if (o->plot && !open_plot(&plot, o, NULL)) return CLI_EXIT_USAGE;
     verify_report r;
     memset(&r, 0, sizeof r);
     char *file_disp = dup_escaped(o->path);
@@ -457,7 +498,13 @@ static int verify_gguf(const options *o) {
                                o->checksums_only, o->threads };
     int rc = file_disp && (!o->against || against_disp) && (!o->manifest || manifest_disp)
                  ? gguf_verify_build(&r, &go) : 1;
-    int exit_code = rc == 2 ? CLI_EXIT_USAGE : emit_report(o, &r, rc == 0, file_disp);
+    int exit_code;
+    if (rc == 2) {
+        cli_output_abort(plot);
+        exit_code = CLI_EXIT_USAGE;
+    } else {
+        exit_code = emit_report(o, &r, rc == 0, file_disp, plot);
+    }
     gguf_verify_free(&r);
     report_free(&r);
     free(file_disp);
@@ -496,6 +543,13 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
 
+    cli_output *plot = NULL;
+    if (o.plot && !open_plot(&plot, &o, src)) {
+        qtf_source_close(src);
+        qtf_file_close(f);
+        return CLI_EXIT_USAGE;
+    }
+
     verify_report r;
     memset(&r, 0, sizeof r);
     char *file_disp = dup_escaped(o.path);
@@ -527,7 +581,7 @@ int main(int argc, char **argv) {
         if (!o.checksums_only) check_tensors(&o, &r, f, src, o.threads);
         if (src) ok = find_missing(&o, &r, f, src);
     }
-    int exit_code = emit_report(&o, &r, ok, file_disp);
+    int exit_code = emit_report(&o, &r, ok, file_disp, plot);
     report_free(&r);
     free(file_disp);
     free(against_disp);

@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "qtf.h"
+#include "cli/output.h"
 
 /* Why a tensor failed (bit set). */
 enum {
@@ -95,7 +96,7 @@ void report_print_markdown(const verify_report *r, FILE *out, int quiet);
 json_t *report_json(const verify_report *r);
 
 /* SVG chart of rel. RMSE per tensor (log scale), in file order, coloured by
- * encoding. Written atomically. 0 on success, else an errno value. */
-int svg_write_chart(const verify_report *r, const char *path);
+ * encoding, written to `out` (published by the caller). */
+qtf_status svg_write_chart(const verify_report *r, cli_output *out);
 
 #endif

@@ -341,21 +341,55 @@ Test(gguf_convert, non_ggml_encoding_refused) {
     cr_assert_eq(access(out, F_OK), 0);
 }
 
-/* An existing output survives a failed conversion untouched. */
-Test(gguf_convert, failure_leaves_existing_output) {
-    NEED(model, AID);
-    const char *out = test_tmpdir_path("keep.gguf");
-    FILE *f = fopen(out, "w");
-    cr_assert(f);
-    fputs("precious", f);
+static void write_file(const char *path, const char *text) {
+    FILE *f = fopen(path, "w");
+    cr_assert(f, "%s", path);
+    fputs(text, f);
     fclose(f);
+}
+
+static void assert_file_text(const char *path, const char *text) {
+    char buf[64] = "";
+    FILE *f = fopen(path, "r");
+    cr_assert(f && fgets(buf, sizeof buf, f), "%s", path);
+    fclose(f);
+    cr_assert_str_eq(buf, text);
+}
+
+/* An existing output survives a failed conversion, and is replaced only with
+ * --force; an input (here the importance matrix) never is. */
+Test(gguf_convert, existing_files_and_inputs) {
+    NEED(model, AID);
+    NEED(imatrix, "gguf/aidreams-260k/imatrix.gguf");
+    char out[512], im_copy[512];
+    snprintf(out, sizeof out, "%s", test_tmpdir_path("keep.gguf"));
+    write_file(out, "precious");
     cr_assert_eq(CONVERT("-q", "-e", "q9_9", model, out), 2);
     cr_assert(strstr(err_text, "q9_9") && strstr(err_text, "q4_k_m"), "%s", err_text);
-    char buf[32] = "";
-    f = fopen(out, "r");
-    cr_assert(f && fgets(buf, sizeof buf, f));
-    fclose(f);
-    cr_assert_str_eq(buf, "precious");
+    assert_file_text(out, "precious");
+    cr_assert_neq(CONVERT("-q", "-e", "q8_0", model, out), 0);
+    cr_assert(strstr(err_text, "--force"), "%s", err_text);
+    assert_file_text(out, "precious");
+    cr_assert_eq(CONVERT("-q", "--force", "-e", "q8_0", model, out), 0, "%s", err_text);
+    qtf_gguf_close(open_gguf(out));
+    /* A copy of the imatrix as both --importance and the output. */
+    snprintf(im_copy, sizeof im_copy, "%s", test_tmpdir_path("im.gguf"));
+    FILE *src = fopen(imatrix, "rb"), *dst = fopen(im_copy, "wb");
+    cr_assert(src && dst);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, src)) > 0) cr_assert_eq(fwrite(buf, 1, n, dst), n);
+    fclose(src);
+    fclose(dst);
+    cr_assert_neq(CONVERT("-q", "--force", "-e", "q4_0", "--importance", im_copy, model,
+                          im_copy), 0);
+    cr_assert(strstr(err_text, im_copy), "%s", err_text);
+    qtf_gguf *g = open_gguf(im_copy);       /* still the importance matrix */
+    const char *type;
+    uint64_t len;
+    cr_assert_eq(qtf_gguf_get_string(&type, &len, g, "general.type"), QTF_OK);
+    cr_assert(len == 7 && memcmp(type, "imatrix", 7) == 0);
+    qtf_gguf_close(g);
 }
 
 /* --- GGUF in ------------------------------------------------------------------ */
@@ -416,7 +450,7 @@ Test(gguf_convert, gguf_f32_to_safetensors_is_the_checkpoint) {
     const char *out = test_tmpdir_path("back.safetensors");
     cr_assert_eq(CONVERT("-q", aid_gguf, out), 0, "%s", err_text);
     assert_same_tensors(out, aid, 0, 4, 4);
-    cr_assert_eq(CONVERT("-q", syn_gguf, out), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", syn_gguf, out), 0, "%s", err_text);
     assert_same_tensors(out, syn, 0, 4, 2);
 }
 
@@ -434,7 +468,7 @@ Test(gguf_convert, gguf_quantized_to_safetensors_matches_ggml) {
         NEED(gguf, cases[k][0]);
         NEED(ref, cases[k][1]);
         const char *out = test_tmpdir_path("deq.safetensors");
-        cr_assert_eq(CONVERT("-q", gguf, out), 0, "%s", err_text);
+        cr_assert_eq(CONVERT("-q", "--force", gguf, out), 0, "%s", err_text);
         int synth = strstr(cases[k][0], "synth") != NULL;
         assert_same_tensors(out, ref, 1, 4, synth ? 2 : 4);
         cr_log_info("dequantized like ggml: %s", cases[k][0]);
@@ -452,7 +486,7 @@ Test(gguf_convert, gguf_qtf_gguf_round_trip) {
     for (size_t k = 0; k < sizeof files / sizeof files[0]; k++) {
         NEED(fixture, files[k]);
         const char *q = test_tmpdir_path("rt.qtf"), *out = test_tmpdir_path("rt.gguf");
-        cr_assert_eq(CONVERT("-q", fixture, q), 0, "%s", err_text);
+        cr_assert_eq(CONVERT("-q", "--force", fixture, q), 0, "%s", err_text);
         qtf_file *f = NULL;
         cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK, "%s", qtf_error_detail());
         cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
@@ -461,7 +495,7 @@ Test(gguf_convert, gguf_qtf_gguf_round_trip) {
         qtf_file_close(f);
         cr_assert_eq(CONVERT("--dry-run", q, out), 0, "%s", err_text);
         cr_assert(strstr(out_text, "blocks copied"), "%s", out_text);
-        cr_assert_eq(CONVERT("-q", q, out), 0, "%s", err_text);
+        cr_assert_eq(CONVERT("-q", "--force", q, out), 0, "%s", err_text);
         assert_same_gguf(out, fixture);
         cr_log_info("round trip GGUF -> QTF -> GGUF identical: %s", files[k]);
     }

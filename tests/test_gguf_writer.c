@@ -53,7 +53,7 @@ static qtf_gguf *open_gguf(const char *path) {
 Test(gguf_writer, bytes_match_hand_assembled_file) {
     const char *path = test_tmpdir_path("tiny.gguf");
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 0));
+    OK(qtf_gguf_writer_create(&w, path, NULL));
     OK(qtf_gguf_writer_set_u32(w, "a.b", 7));
     uint64_t ne[1] = { 1 };
     OK(qtf_gguf_writer_declare(w, "t", QTF_GGML_F32, 1, ne));
@@ -88,7 +88,7 @@ Test(gguf_writer, bytes_match_hand_assembled_file) {
 Test(gguf_writer, all_value_types_round_trip) {
     const char *path = test_tmpdir_path("all.gguf");
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 0));
+    OK(qtf_gguf_writer_create(&w, path, NULL));
     uint8_t u8 = 200; int8_t i8 = -100; uint16_t u16 = 60000; int16_t i16 = -30000;
     uint32_t u32 = 4000000000u; int32_t i32 = -2000000000; float f32 = 0.1f; uint8_t b = 1;
     uint64_t u64 = 1ull << 60; int64_t i64 = -(1ll << 60); double f64 = 1e-300;
@@ -189,7 +189,9 @@ Test(gguf_writer, all_value_types_round_trip) {
 Test(gguf_writer, other_alignment_is_recorded) {
     const char *path = test_tmpdir_path("a64.gguf");
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 64));
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.alignment = 64;
+    OK(qtf_gguf_writer_create(&w, path, &wo));
     uint64_t ne[1] = { 3 };
     OK(qtf_gguf_writer_declare(w, "x", QTF_GGML_F32, 1, ne));
     OK(qtf_gguf_writer_declare(w, "y", QTF_GGML_F32, 1, ne));
@@ -205,14 +207,15 @@ Test(gguf_writer, other_alignment_is_recorded) {
     cr_assert_eq(qtf_gguf_get_info(g)->data_offset % 64, 0);
     cr_assert_eq(qtf_gguf_tensor_get(g, 1)->offset, 64);
     qtf_gguf_close(g);
-    cr_assert_eq(qtf_gguf_writer_create(&w, test_tmpdir_path("bad.gguf"), 48), QTF_E_ALIGNMENT);
+    wo.alignment = 48;
+    cr_assert_eq(qtf_gguf_writer_create(&w, test_tmpdir_path("bad.gguf"), &wo), QTF_E_ALIGNMENT);
     cr_assert_eq(access(test_tmpdir_path("bad.gguf"), F_OK), -1);
 }
 
 Test(gguf_writer, refusals) {
     const char *path = test_tmpdir_path("refused.gguf");
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 0));
+    OK(qtf_gguf_writer_create(&w, path, NULL));
     OK(qtf_gguf_writer_set_u32(w, "k", 1));
     cr_assert_eq(qtf_gguf_writer_set_u32(w, "k", 2), QTF_E_DUPLICATE);
     cr_assert_eq(qtf_gguf_writer_set_string(w, "", "x", 1), QTF_E_UTF8);
@@ -255,7 +258,7 @@ Test(gguf_writer, failure_keeps_existing_file) {
     fputs("old", f);
     fclose(f);
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 0));
+    OK(qtf_gguf_writer_create(&w, path, NULL));
     uint64_t ne[1] = { 4 };
     OK(qtf_gguf_writer_declare(w, "t", QTF_GGML_F32, 1, ne));
     qtf_gguf_writer_abort(w);
@@ -430,7 +433,7 @@ Test(gguf_writer, gpt2_bpe_tokenizer) {
     cr_assert(v.scores == NULL);
     const char *path = test_tmpdir_path("vocab.gguf");
     qtf_gguf_writer *w;
-    OK(qtf_gguf_writer_create(&w, path, 0));
+    OK(qtf_gguf_writer_create(&w, path, NULL));
     OK(qtf_vocab_write_gguf(&v, w));
     OK(qtf_gguf_writer_finish(w));
     qtf_vocab_free(&v);
