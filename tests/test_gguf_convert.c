@@ -511,3 +511,25 @@ Test(gguf_convert, gguf_input_refusals) {
     cr_assert_eq(CONVERT("-q", fixture, test_tmpdir_path("x.gguf")), 2);
     cr_assert_eq(access(out, F_OK), -1);
 }
+
+/* The output does not depend on the thread count: whole files compared. */
+Test(gguf_convert, same_bytes_for_any_thread_count) {
+    NEED(model, SYN);
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s", test_tmpdir_path("t1.gguf"));
+    snprintf(b, sizeof b, "%s", test_tmpdir_path("t2.gguf"));
+    cr_assert_eq(CONVERT("-q", "-t", "1", "-e", "q4_k_m", model, a), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-t", "3", "-e", "q4_k_m", model, b), 0, "%s", err_text);
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    cr_assert(fa && fb);
+    int ca, cb;
+    uint64_t at = 0;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        cr_assert_eq(ca, cb, "files differ at byte %llu", (unsigned long long)at);
+        at++;
+    } while (ca != EOF);
+    fclose(fa);
+    fclose(fb);
+}
