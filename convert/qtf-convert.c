@@ -17,6 +17,7 @@
 #include "checkpoint/gguf.h"
 #include "gguf_in.h"
 #include "gguf_out.h"
+#include "gguf_recipe.h"
 #include "folder.h"
 
 static volatile sig_atomic_t got_signal = 0;
@@ -414,7 +415,11 @@ int main(int argc, char **argv) {
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = cli_usage_error("--encoding: %s", err);
+            if (qtfg_preset_find(encoding))     /* q4_k_m and the like */
+                code = cli_usage_error("--encoding: '%s' is a GGUF preset: give an OUTPUT "
+                                       "ending in .gguf (with --dry-run too)", encoding);
+            else
+                code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||

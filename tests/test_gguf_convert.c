@@ -298,6 +298,9 @@ Test(gguf_convert, rule_overrides_preset) {
     cr_assert(memmem(recipe, len, "blk.1.attn_q.weight=q4_1  # --rule 1", 36), "%.*s",
               (int)len, recipe);
     qtf_gguf_close(g);
+    /* A GGUF preset with a .qtf (or no) output says what to do. */
+    cr_assert_eq(CONVERT("--dry-run", "-e", "q4_k_m", model), 2);
+    cr_assert(strstr(err_text, "GGUF preset") && strstr(err_text, ".gguf"), "%s", err_text);
     /* A rule naming something that is not a ggml type is a usage error. */
     cr_assert_eq(CONVERT("-q", "-e", "q8_0", "-r", "*=int4", model, out), 2);
     cr_assert(strstr(err_text, "--rule 1") && strstr(err_text, "int4"), "%s", err_text);
