@@ -8,7 +8,7 @@
 
 #include <stdio.h>
 
-#include "recipe.h"
+#include "cli/recipe.h"
 #include "checkpoint/source.h"
 
 typedef enum qtfc_output_kind {

@@ -14,6 +14,7 @@
 
 #include "cli/cli_util.h"
 #include "convert.h"
+#include "folder.h"
 
 static volatile sig_atomic_t got_signal = 0;
 
@@ -40,7 +41,15 @@ static void usage(FILE *f) {
 "        pytorch_model.bin, sharded .bin + index), one such file, or a .qtf\n"
 "        to re-encode or decode.\n"
 "OUTPUT  FILE.qtf; or FILE.safetensors to write every tensor dequantized to\n"
-"        the --encoding f32|f16|bf16|keep (integer tensors keep their type).\n"
+"        the --encoding f32|f16|bf16|keep (integer tensors keep their type);\n"
+"        or DIR/ (an existing folder or a path ending in '/') from a .qtf: a\n"
+"        Hugging Face folder back, the embedded config.json,\n"
+"        generation_config.json and tokenizer files byte for byte and the\n"
+"        tensors as safetensors (--encoding keep by default: source dtypes),\n"
+"        sharded with model.safetensors.index.json; the folder must be new\n"
+"        or empty.\n"
+"      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
+"                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -113,7 +122,8 @@ static void usage(FILE *f) {
 "  qtf-convert -e int4:group=32 --fallback int8 model/ model-int4.qtf\n"
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
-"  qtf-convert --encoding bf16 model.qtf model.safetensors\n");
+"  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
+"  qtf-convert model.qtf hf-folder/\n");
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -121,7 +131,29 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS, OPT_FORCE };
+enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS, OPT_FORCE,
+       OPT_MAX_SHARD };
+
+/* --max-shard-size: bytes, or with a unit as transformers writes it
+ * (KB MB GB TB decimal, KiB MiB GiB TiB binary). */
+static int parse_size(uint64_t *out, const char *s) {
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || end == s || !(v > 0)) return -1;
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcasecmp(end, units[i].unit) == 0 && v * units[i].mult < 1.8e19) {
+            *out = (uint64_t)(v * units[i].mult);
+            return *out ? 0 : -1;
+        }
+    return -1;
+}
+
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -140,6 +172,7 @@ int main(int argc, char **argv) {
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
         { "force", no_argument, NULL, OPT_FORCE },
+        { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -154,6 +187,7 @@ int main(int argc, char **argv) {
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
+    uint64_t max_shard = QTFC_DEFAULT_MAX_SHARD;
     char err[2048];
 
     opterr = 0;
@@ -207,6 +241,13 @@ int main(int argc, char **argv) {
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
         case OPT_FORCE: o.force = 1; break;
+        case OPT_MAX_SHARD:
+            if (parse_size(&max_shard, optarg) != 0) {
+                code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
+                                   "500MB, found '%s'", optarg);
+                goto out;
+            }
+            break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
@@ -232,21 +273,23 @@ int main(int argc, char **argv) {
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
     struct stat st_out;
-    if (o.output && stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) {
-        /* Refuse now rather than after converting everything. */
-        code = cli_usage_error("output '%s' is a directory; give a file name such as "
-                           "DIR/model.qtf", o.output);
-        goto out;
-    }
+    /* An existing directory or a path ending in '/': a Hugging Face folder
+     * back from a .qtf (convert/folder.c). */
+    int folder = o.output && ((stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) ||
+                              ends_with(o.output, "/"));
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
-    if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
+    if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
-            code = cli_usage_error("%s", "a .safetensors output takes only --encoding "
+            code = cli_usage_error("%s", "a .safetensors or folder output takes only --encoding "
                                "f32|f16|bf16|keep (no rules, fallback or importance)");
             goto out;
         }
-        const char *e = encoding ? encoding : "f32";
+        if (folder && o.dry_run) {
+            code = cli_usage_error("%s", "--dry-run applies to .qtf outputs only");
+            goto out;
+        }
+        const char *e = encoding ? encoding : folder ? "keep" : "f32";
         if (strcmp(e, "keep") == 0) o.st_keep = 1;
         else if (strcmp(e, "f32") == 0) o.st_dtype = QTF_DTYPE_F32;
         else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
@@ -289,7 +332,7 @@ int main(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 
-    code = qtfc_convert(&o);
+    code = folder ? qtfc_export_folder(&o, max_shard) : qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
     return code;

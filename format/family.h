@@ -22,6 +22,12 @@ qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
  * detail naming the field). */
 qtf_status qtf__encoding_validate(const qtf_encoding *e);
 
+/* Rows that must be decoded together (format/rows.c): every part is either
+ * shared by all rows (its size does not depend on the row count) or stored in
+ * whole-byte chunks of `unit` rows. 1 <= *out <= rows (0 for rows = 0). */
+qtf_status qtf__encoding_row_unit(uint64_t *out, const qtf_encoding *e, uint64_t rows,
+                                  uint64_t cols);
+
 /* --- float family: F32 F16 BF16 RAW (format/float.c) --- */
 qtf_status qtf__float_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_encoding *e,
                              uint64_t rows, uint64_t cols);

@@ -13,6 +13,7 @@
 #   checkpoint/  -> common            (libqtf only through the public qtf.h)
 #   cli/         -> common            (libqtf only through the public qtf.h)
 #   convert/ inspect/ tools/ -> cli checkpoint
+#   python/      -> cli               (the _qtf extension: public qtf.h + recipes)
 #   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,6 +27,7 @@ declare -A allowed=(
     [convert]="cli checkpoint"
     [inspect]="cli checkpoint"
     [tools]="cli checkpoint"
+    [python]="cli"
     [tests]="common format lib checkpoint cli convert"
     [fuzz]="common format lib checkpoint"
     [bench]="common format lib"
@@ -71,7 +73,7 @@ while IFS= read -r line; do
     fi
 done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' \
              --include='*.c' --include='*.h' \
-             common format lib checkpoint cli convert inspect tools tests fuzz bench include)
+             common format lib checkpoint cli convert inspect tools python tests fuzz bench include)
 
 printf '%s\n' "${!edges[@]}" | sort
 if [ $bad = 0 ]; then

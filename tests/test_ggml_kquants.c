@@ -416,7 +416,7 @@ Test(ggml_kquants, dequantize_equals_llama_cpp) {
  * in_sum2 / counts, divided in f32 (one count per weight here). NULL when the
  * weight has no entry (token_embd: it is never a matmul input). */
 static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
-    char key[GF_MAX_NAME + 16];
+    char key[(QTF_GGUF_MAX_NAME_LEN + 16) + 16];
     snprintf(key, sizeof key, "%s.in_sum2", tensor);
     const gf_tensor *s = gf_find(im, key);
     snprintf(key, sizeof key, "%s.counts", tensor);
