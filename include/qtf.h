@@ -524,8 +524,12 @@ typedef struct qtf_tensor_desc {
     const uint64_t *dims;
     qtf_dtype source_type;      /* NONE if unknown */
     const qtf_encoding *encoding;
-    int zstd_level;             /* 0 = store plain; 1..22 = compress each part
-                                   (kept plain when compression does not shrink it) */
+    int zstd_level;             /* 0 = the encoding's zstd_level (the one place the
+                                   level lives, recorded in the directory); 1..22 =
+                                   shorthand for it: must equal the encoding's level
+                                   or, when that is 0, not change its layout
+                                   (QTF_E_INVALID_ARG). Parts are kept plain when
+                                   compression does not shrink them. */
 } qtf_tensor_desc;
 #define QTF_TENSOR_DESC_VERSION 1
 #define QTF_TENSOR_DESC_INIT { QTF_TENSOR_DESC_VERSION, NULL, 0, NULL, QTF_DTYPE_NONE, NULL, 0 }
