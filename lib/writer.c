@@ -476,9 +476,9 @@ qtf_status qtf_writer_set_string_array(qtf_writer *w, const char *key, const cha
 static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
                              const qtf_part_view *parts, uint32_t n_parts,
                              qtf_part_layout *lay) {
-    if (d->version != QTF_TENSOR_DESC_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc version %u, expected %d", w->path,
-                          d->version, QTF_TENSOR_DESC_VERSION);
+    if (d->version < 1 || d->version > QTF_TENSOR_DESC_VERSION)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc version %u, expected 1..%d",
+                          w->path, d->version, QTF_TENSOR_DESC_VERSION);
     if (!d->name || !d->encoding || (d->n_dims && !d->dims) || (n_parts && !parts))
         return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc has a NULL field", w->path);
     size_t name_len = strlen(d->name);
