@@ -18,9 +18,12 @@ lib=$(dirname "$(find "$work/prefix" -name 'libqtf.so' | head -1)")
 export PKG_CONFIG_PATH="$pc"
 inc=$(pkg-config --variable=includedir qtf)
 
-echo "check-install: header alone, C11 -Wpedantic"
-printf '#include <qtf.h>\n' | cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
-    $(pkg-config --cflags qtf) -x c -
+for h in qtf.h qtf/defs.h qtf/errors.h qtf/types.h qtf/encodings.h qtf/container.h \
+         qtf/metrics.h; do
+    echo "check-install: $h alone, C11 -Wpedantic"
+    printf '#include <%s>\n' "$h" | cc -std=c11 -Wall -Wextra -Wpedantic -Werror -fsyntax-only \
+        $(pkg-config --cflags qtf) -x c -
+done
 if command -v c++ >/dev/null; then
     echo "check-install: header alone, C++ -Wpedantic"
     printf '#include <qtf.h>\n' | c++ -Wall -Wextra -Wpedantic -Werror -fsyntax-only \

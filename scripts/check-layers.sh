@@ -14,6 +14,7 @@
 #   cli/         -> common            (libqtf only through the public qtf.h)
 #   convert/ inspect/ tools/ -> cli checkpoint
 #   python/      -> cli               (the _qtf extension: public qtf.h + recipes)
+#   include/     -> include/qtf/ only (the public headers use nothing private)
 #   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -28,6 +29,7 @@ declare -A allowed=(
     [inspect]="cli checkpoint"
     [tools]="cli checkpoint"
     [python]="cli"
+    [include]="qtf"
     [tests]="common format lib checkpoint cli convert"
     [fuzz]="common format lib checkpoint"
     [bench]="common format lib"
@@ -48,8 +50,8 @@ while IFS= read -r line; do
     fi
     if [[ $target != */* ]]; then        # same folder, or the public header
         [ "$target" = qtf.h ] && edges["$dir -> include(qtf.h)"]=1
-        if [ "$target" != qtf.h ] && [ ! -f "$dir/$target" ]; then
-            echo "check-layers: $file includes \"$target\", not in $dir/" >&2
+        if [ "$target" != qtf.h ] && [ ! -f "$(dirname "$file")/$target" ]; then
+            echo "check-layers: $file includes \"$target\", not in $(dirname "$file")/" >&2
             bad=1
         fi
         continue
