@@ -15,4 +15,6 @@ if ! grep -q '^\[SKIP\] ' <<<"$out"; then
     echo "skips_visible: no test of $exe reported a skip without the shared checkpoints" >&2
     exit 1
 fi
-grep '^\[SKIP\] ' <<<"$out"
+# not echoed as "[SKIP] ..." lines: the closing line of qtf.sh counts those
+echo "skips_visible: $(grep -c '^\[SKIP\] ' <<<"$out") test(s) of $(basename "$exe") reported" \
+    "as skipped without the shared checkpoints"
