@@ -63,6 +63,7 @@ typedef struct run {
     const qtfc_options *o;
     qtf_source *src;
     qtf_source *imp;
+    qtfc_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
     qtfc_plan plan;
     qtfc_progress progress;
     qtf_writer *w;
@@ -380,6 +381,11 @@ static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *w
 static int load_importance(run *r, const qtfc_plan_item *it, const float **out) {
     *out = NULL;
     if (it->importance < 0) return 0;
+    if (r->imx) { /* checked when the imatrix was read and mapped */
+        uint64_t n;
+        *out = qtfc_imatrix_map_find(r->imx, it->tensor->name, &n);
+        return 0;
+    }
     const qtf_source_tensor *v = qtf_source_tensor_get(r->imp, (uint64_t)it->importance);
     if (v->n_elements > r->importance_cap) {
         free(r->importance);
@@ -731,7 +737,14 @@ static int open_inputs(run *r) {
             qtf_error_detail());
         return -1;
     }
-    if (o->importance_path) {
+    char ierr[2048];
+    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
+                                                                r->src, ierr, sizeof ierr) : 0;
+    if (is_imatrix < 0) {
+        msg("%s", ierr);
+        return -1;
+    }
+    if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
             msg("%s: cannot open importance file: %s: %s", o->importance_path,
@@ -739,7 +752,7 @@ static int open_inputs(run *r) {
             return -1;
         }
     }
-    qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp };
+    qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp, r->imx };
     char err[8192];
     if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
         msg("%s", err);
@@ -755,6 +768,11 @@ static int open_inputs(run *r) {
                 it->choice.fallback_note);
         }
     }
+    /* llama.cpp quantizes a weight its imatrix does not cover without one */
+    for (uint64_t i = 0; r->imx && !o->quiet && i < r->plan.n_items; i++)
+        if (r->plan.items[i].importance == -2)
+            msg("warning: %s has no importance for '%s': weighted uniformly",
+                o->importance_path, r->plan.items[i].tensor->name);
     /* Importance vectors are small: check them all before writing anything. */
     for (uint64_t i = 0; i < r->plan.n_items; i++) {
         const float *unused;
@@ -1043,6 +1061,7 @@ int qtfc_convert(const qtfc_options *o) {
     free(r.importance);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);
+    qtfc_imatrix_map_free(r.imx);
     qtf_source_close(r.src);
     return code;
 }

@@ -65,10 +65,12 @@ static void usage(FILE *f) {
 "                        it such a tensor is an error\n"
 "      --all-layers      embeddings and the output head get the default encoding\n"
 "                        too\n"
-"      --importance FILE.safetensors\n"
-"                        per-column importance (1-D F32, one value per element of\n"
-"                        a row) by tensor name, for the search quantizers; a\n"
-"                        tensor without a vector is weighted uniformly\n"
+"      --importance FILE\n"
+"                        per-column importance for the search quantizers:\n"
+"                        FILE.safetensors (1-D F32, one value per element of a\n"
+"                        row, by tensor name), or llama.cpp's imatrix (GGUF or\n"
+"                        legacy .dat, llama.cpp names mapped through config.json);\n"
+"                        a tensor without a vector is weighted uniformly\n"
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
 "  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd (zstd\n"
@@ -131,8 +133,6 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS, OPT_FORCE,
-       OPT_MAX_SHARD };
 
 /* --max-shard-size: bytes, or with a unit as transformers writes it
  * (KB MB GB TB decimal, KiB MiB GiB TiB binary). */
@@ -154,6 +154,8 @@ static int parse_size(uint64_t *out, const char *s) {
     return -1;
 }
 
+enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
+       OPT_MAX_SHARD, OPT_FORCE };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -171,8 +173,8 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
-        { "force", no_argument, NULL, OPT_FORCE },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
+        { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -240,7 +242,6 @@ int main(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
-        case OPT_FORCE: o.force = 1; break;
         case OPT_MAX_SHARD:
             if (parse_size(&max_shard, optarg) != 0) {
                 code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
@@ -248,6 +249,8 @@ int main(int argc, char **argv) {
                 goto out;
             }
             break;
+
+        case OPT_FORCE: o.force = 1; break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;

@@ -35,7 +35,7 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-static void q8_0_block(const float *x, uint8_t *out) {
+static inline void q8_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f;
@@ -46,7 +46,7 @@ static void q8_0_block(const float *x, uint8_t *out) {
     memcpy(out + 2, q, QK);
 }
 
-static void q4_0_block(const float *x, uint8_t *out) {
+static inline void q4_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++) {
         if (amax < fabsf(x[j])) { /* strict: the first extreme wins ties */
@@ -66,7 +66,7 @@ static void q4_0_block(const float *x, uint8_t *out) {
     }
 }
 
-static void q4_1_block(const float *x, uint8_t *out) {
+static inline void q4_1_block(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QK; j++) {
         if (x[j] < min) min = x[j];
@@ -88,12 +88,12 @@ static void q4_1_block(const float *x, uint8_t *out) {
 /* Row functions of the reference types: the importance switches Q4_0 and
  * Q4_1 to ggml's weighted fit (format/ggml_legacy.c); Q8_0 ignores it, as
  * ggml's quantize_q8_0 does. */
-void qtf__ggml_q8_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q8_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     (void)imp;
     for (int64_t b = 0; b < n / QK; b++) q8_0_block(x + b * QK, out + b * 34);
 }
 
-void qtf__ggml_q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     if (imp) {
         qtf__ggml_q4_0_row_weighted(x, out, n, imp);
         return;
@@ -101,7 +101,7 @@ void qtf__ggml_q4_0_row(const float *x, uint8_t *out, int64_t n, const float *im
     for (int64_t b = 0; b < n / QK; b++) q4_0_block(x + b * QK, out + b * 18);
 }
 
-void qtf__ggml_q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     if (imp) {
         qtf__ggml_q4_1_row_weighted(x, out, n, imp);
         return;

@@ -30,6 +30,7 @@ typedef struct options {
     unsigned threads;
     const char *extract;    /* --extract KEY */
     const char *out_path;   /* -o FILE */
+    int force;              /* --force: -o may replace an existing file */
 } options;
 
 static void print_help(void) {
@@ -63,7 +64,9 @@ static void print_help(void) {
 "                        e.g. hf.file.config.json) or a string, byte for byte\n"
 "                        to standard output (refused on a terminal when it\n"
 "                        holds NUL bytes) or to -o FILE; nothing else printed\n"
-"  -o, --output FILE     with --extract: write to FILE (atomically)\n"
+"  -o, --output FILE     with --extract: write to FILE (atomically; an existing file\n"
+"                        only with --force, never the inspected file)\n"
+"      --force           with -o: replace an existing FILE\n"
 "      --json            machine-readable output (schema: inspect/JSON-SCHEMA.md;\n"
 "                        ASCII only, integers above 2^53 as strings, NaN and\n"
 "                        infinities as \"nan\", \"inf\", \"-inf\")\n"
@@ -983,14 +986,21 @@ static int extract_value(const qtf_file *f, const options *o) {
                   "the others)", k ? k : "?", qtf_type_name(v.type));
         rc = CLI_EXIT_FAIL;
     } else if (o->out_path) {
-        /* -o replaces an existing file (as before), never the inspected one */
-        const char *inputs[1] = { qtf_file_name(f) };
-        qtf_status err = v.len > SIZE_MAX ? QTF_E_LIMIT
-                                          : cli_write_file(o->out_path, v.str, (size_t)v.len,
-                                                           1, inputs, 1);
-        if (err) {
+        /* The tools' one output mechanism: complete or absent, an existing
+         * file only with --force, never the inspected file itself. */
+        const char *inputs[1] = { o->path };
+        cli_output *out = NULL;
+        st = v.len > SIZE_MAX ? QTF_E_LIMIT
+                              : cli_output_open(&out, o->out_path, o->force, inputs, 1);
+        if (!st) st = cli_output_write(out, v.str, (size_t)v.len);
+        if (!st) {
+            st = cli_output_commit(out);
+        } else {
+            cli_output_abort(out);
+        }
+        if (st) {
             char *p = cli_escape_dup(o->out_path, strlen(o->out_path), 0);
-            cli_error_status(err, "cannot write '%s'", p ? p : "?");
+            cli_error("cannot write '%s': %s", p ? p : "?", qtf_error_detail());
             free(p);
             rc = CLI_EXIT_FAIL;
         }
@@ -1010,7 +1020,8 @@ static int extract_value(const qtf_file *f, const options *o) {
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_THREADS, OPT_JSON };
+    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_THREADS, OPT_JSON,
+           OPT_FORCE };
     static const struct option longopts[] = {
         {"tensor", required_argument, NULL, 't'},
         {"detail", no_argument, NULL, 'd'},
@@ -1021,6 +1032,7 @@ static int parse_args(options *o, int argc, char **argv) {
         {"width", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, OPT_THREADS},
         {"json", no_argument, NULL, OPT_JSON},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -1057,6 +1069,7 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_NO_TENSORS: o->no_tensors = 1; break;
         case OPT_NO_METADATA: o->no_metadata = 1; break;
         case OPT_JSON: o->json = 1; break;
+        case OPT_FORCE: o->force = 1; break;
         case 'h': print_help(); return -1;
         case 'V': cli_print_version(); return -1;
         default: return cli_getopt_error(c, argv, longopts);

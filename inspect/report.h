@@ -53,6 +53,12 @@ typedef struct verify_report {
     uint64_t metadata_count;
     unsigned threads;
     int checksums_only;
+    /* GGUF input (inspect/gguf_verify.c): format "gguf"; a GGUF file has no
+     * checksums, so they are checked only against --hash-manifest */
+    const char *format;         /* NULL for QTF */
+    const char *manifest;       /* GGUF: manifest path (escaped), NULL without */
+    const char *manifest_raw;
+    const char *manifest_algos; /* "sha256", "xxh64", "sha256+xxh64" */
     /* thresholds (set when has_*) */
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
