@@ -307,14 +307,14 @@ static const unsigned char qtf_magic[8] = {0x89, 'Q', 'T', 'F', 0x0D, 0x0A, 0x1A
 static qtf_status open_single(qtf_source *s, const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    unsigned char head[8] = {0};
+    unsigned char head[9] = {0};
     uint32_t fi;
     qtf_status st = qtf__source_add_file(s, path, base, &fi);
     if (st) return st;
-    size_t have = s->files[fi].size < 8 ? (size_t)s->files[fi].size : 8;
+    size_t have = s->files[fi].size < 9 ? (size_t)s->files[fi].size : 9;
     st = qtf__pread_full(s->files[fi].fd, head, have, 0, path);
     if (st) return st;
-    if (have == 8 && memcmp(head, qtf_magic, 8) == 0) {
+    if (have >= 8 && memcmp(head, qtf_magic, 8) == 0) {
         s->kind = QTF_SOURCE_QTF;
         /* The container library reads the file itself. */
         close(s->files[fi].fd);
@@ -323,7 +323,9 @@ static qtf_status open_single(qtf_source *s, const char *path) {
     } else if (have >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
         s->kind = QTF_SOURCE_TORCH;
         st = qtf__torch_load_file(s, fi);
-    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5) {
+    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5 && !(have == 9 && head[8] == '{')) {
+        /* (A safetensors header of 128 + 256 k bytes, k <= 5, also starts
+         * 80 0k: its JSON at byte 8 tells them apart.) */
         st = qtf__error(QTF_E_UNSUPPORTED, "%s: a bare pickle (torch's format before 1.6, or "
                         "not a checkpoint); re-save it with a current torch.save", path);
     } else {

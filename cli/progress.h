@@ -15,8 +15,6 @@ typedef struct qtfc_progress {
     double start, last_draw;    /* seconds, monotonic clock */
 } qtfc_progress;
 
-/* Monotonic time in seconds. */
-double qtfc_now(void);
 
 void qtfc_progress_begin(qtfc_progress *p, FILE *out, int bar, uint64_t total_items,
                          uint64_t total_bytes);

@@ -14,6 +14,10 @@
 
 #include "cli/cli_util.h"
 #include "convert.h"
+#include "checkpoint/gguf.h"
+#include "gguf_in.h"
+#include "gguf_out.h"
+#include "gguf_recipe.h"
 #include "folder.h"
 #include "target.h"
 
@@ -28,6 +32,20 @@ static void on_signal(int sig) {
         return;
     }
     got_signal = sig;
+}
+
+/* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
 }
 
 static void usage(FILE *f) {
@@ -51,6 +69,28 @@ static void usage(FILE *f) {
 "        or empty.\n"
 "      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
 "                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
+"\n""\n");
+    fprintf(f,
+"GGUF (llama.cpp's format):\n"
+"  OUTPUT FILE.gguf      from a checkpoint or a .qtf: what llama.cpp loads\n"
+"                        (architecture keys from config.json, tokenizer from\n"
+"                        tokenizer.model / tokenizer.json / tok512.bin, tensors\n"
+"                        renamed and Q/K rows permuted as llama.cpp does)\n"
+"  -e PRESET             f32 f16 bf16 q8_0 q6_k q5_k_m q5_1 q5_0 q4_k_m q4_1\n"
+"                        q4_0 q3_k_m q2_k iq4_xs iq4_nl: per-tensor types as\n"
+"                        llama-quantize chooses them (default f16; from a .qtf\n"
+"                        without -e: its stored ggml types, blocks copied)\n"
+"      --pure            the preset's type for every matrix (llama-quantize\n"
+"                        --pure); norms stay F32\n"
+"  -r GLOB=TYPE          ggml type (q6_k, f16, ...) for GGUF tensor names\n"
+"                        matching GLOB, before the preset\n"
+"      --importance imatrix.gguf  llama-imatrix's importance matrix\n"
+"      --name NAME       general.name (default: the model folder's name)\n"
+"  INPUT FILE.gguf       to FILE.qtf (ggml blocks copied under Hugging Face\n"
+"                        names, checksummed; converts back to the same GGUF)\n"
+"                        or to FILE.safetensors (dequantized, -e f32|f16|bf16)\n"
+"  --dry-run with a .gguf OUTPUT prints the recipe and every tensor's type;\n"
+"  nothing is written.\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -133,7 +173,9 @@ static void usage(FILE *f) {
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
 "  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
-"  qtf-convert model.qtf hf-folder/\n");
+"  qtf-convert model.qtf hf-folder/\n"
+"  qtf-convert -e q4_k_m --importance imatrix.gguf model/ model-Q4_K_M.gguf\n"
+"  qtf-convert model-Q4_K_M.gguf model.qtf\n");
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -182,7 +224,7 @@ static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_PURE, OPT_NAME };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -202,6 +244,8 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "pure", no_argument, NULL, OPT_PURE },
+        { "name", required_argument, NULL, OPT_NAME },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
         { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
@@ -221,7 +265,16 @@ int main(int argc, char **argv) {
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
     uint64_t max_shard = QTFC_DEFAULT_MAX_SHARD;
-    char err[2048];
+    char err[2048], rule_err[2048] = "";
+    /* GGUF output: rules are GLOB=TYPE with ggml type names, checked later. */
+    const char **rule_texts = calloc((size_t)argc + 1, sizeof *rule_texts);
+    size_t n_rule_texts = 0;
+    int pure = 0, qtf_only_options = 0;
+    const char *gguf_name = NULL;
+    if (!rule_texts) {
+        fputs("qtf-convert: out of memory\n", stderr);
+        return QTFC_EXIT_FAILURE;
+    }
 
     opterr = 0;
     int c;
@@ -232,14 +285,17 @@ int main(int argc, char **argv) {
             char origin[64];
             snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
             recipe_options = 1;
-            if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
-                code = cli_usage_error("%s", err);
-                goto out;
-            }
+            rule_texts[n_rule_texts++] = optarg;
+            /* Reported only for a .qtf output (a .gguf one takes ggml types). */
+            if (!rule_err[0] &&
+                qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0)
+                snprintf(rule_err, sizeof rule_err, "%s", err);
             break;
         }
+        case OPT_PURE: pure = 1; break;
+        case OPT_NAME: gguf_name = optarg; break;
         case OPT_RECIPE:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (o.n_extra_inputs == MAX_RECIPES) {
                 code = cli_usage_error("at most %d --recipe files", MAX_RECIPES);
                 goto out;
@@ -251,17 +307,18 @@ int main(int argc, char **argv) {
             }
             break;
         case OPT_FALLBACK:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
                 code = cli_usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
             break;
-        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
+        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = qtf_only_options = 1; break;
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
         case OPT_TARGET_BPW:
         case OPT_TARGET_SIZE:
+            qtf_only_options = 1;
             if (target.target_bpw > 0 || target.target_bytes > 0) {
                 code = cli_usage_error("%s", "give --target-bpw or --target-size once");
                 goto out;
@@ -327,6 +384,58 @@ int main(int argc, char **argv) {
      * back from a .qtf (convert/folder.c). */
     int folder = o.output && ((stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) ||
                               ends_with(o.output, "/"));
+    int gguf_in = qtf_gguf_file_is_gguf(o.input);
+    int gguf_out = o.output && !folder && ends_with(o.output, ".gguf");
+    int to_st = o.output && ends_with(o.output, ".safetensors");
+    if (gguf_in || gguf_out) {
+        qtfg_options g;
+        memset(&g, 0, sizeof g);
+        g.input = o.input;
+        g.output = o.output;
+        g.threads = o.threads;
+        g.quiet = o.quiet;
+        g.verbose = o.verbose;
+        g.dry_run = o.dry_run;
+        g.force = o.force;
+        g.interrupted = &got_signal;
+        if (gguf_in) {
+            /* A GGUF in: blocks copied to .qtf, or dequantized to .safetensors. */
+            const char *e = encoding ? encoding : "f32";
+            g.st_dtype = strcmp(e, "f32") == 0 ? QTF_DTYPE_F32
+                         : strcmp(e, "f16") == 0 ? QTF_DTYPE_F16
+                         : strcmp(e, "bf16") == 0 ? QTF_DTYPE_BF16 : QTF_DTYPE_NONE;
+            if (recipe_options || pure || (encoding && !to_st) || folder || !g.st_dtype ||
+                (o.output && !to_st && !ends_with(o.output, ".qtf"))) {
+                code = cli_usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
+                                   "encoding options) or to FILE.safetensors "
+                                   "(-e f32|f16|bf16)");
+                goto out;
+            }
+        } else if (qtf_only_options) {
+            code = cli_usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
+                               "--importance imatrix.gguf and --name (not --recipe, "
+                               "--fallback or --all-layers)");
+            goto out;
+        } else {
+            g.preset = encoding;
+            g.pure = pure;
+            g.rules = rule_texts;
+            g.n_rules = n_rule_texts;
+            g.name = gguf_name;
+            g.importance = o.importance_path;
+        }
+        install_signal_handlers();
+        code = gguf_in ? qtfg_convert_from_gguf(&g, to_st) : qtfg_convert(&g);
+        goto out;
+    }
+    if (pure || gguf_name) {
+        code = cli_usage_error("%s", "--pure and --name apply to a .gguf output only");
+        goto out;
+    }
+    if (rule_err[0]) {
+        code = cli_usage_error("%s", rule_err);
+        goto out;
+    }
     o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
                                                               : QTFC_OUTPUT_QTF;
     if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
@@ -351,7 +460,11 @@ int main(int argc, char **argv) {
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = cli_usage_error("--encoding: %s", err);
+            if (qtfg_preset_find(encoding))     /* q4_k_m and the like */
+                code = cli_usage_error("--encoding: '%s' is a GGUF preset: give an OUTPUT "
+                                       "ending in .gguf (with --dry-run too)", encoding);
+            else
+                code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||
@@ -372,17 +485,7 @@ int main(int argc, char **argv) {
         if (code != QTFC_EXIT_OK) goto out;
     }
 
-    /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
-    signal(SIGXFSZ, SIG_IGN);
+    install_signal_handlers();
     o.interrupted = &got_signal;
 #ifdef __GLIBC__
     /* Every tensor allocates buffers of similar sizes; keeping freed memory
@@ -395,5 +498,6 @@ int main(int argc, char **argv) {
     code = folder ? qtfc_export_folder(&o, max_shard) : qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
+    free(rule_texts);
     return code;
 }
