@@ -455,6 +455,25 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
             return -1;
         }
     }
+    /* All-zero weights would disable the search: refuse. Sums far from 1
+     * overflow or vanish in the searches' f32 sums: rescale by a power of
+     * two (exact; only relative weights matter) and say so. */
+    double sum = 0.0;
+    for (uint64_t j = 0; j < v->n_elements; j++) sum += r->importance[j];
+    if (sum == 0.0) {
+        msg("%s: importance '%s': all %llu weights are zero, which would disable the search",
+            r->o->importance_path, v->name, (unsigned long long)v->n_elements);
+        return -1;
+    }
+    if (sum > 0x1p60 || sum < 0x1p-60) {
+        int e;
+        (void)frexp(sum / (double)v->n_elements, &e);
+        for (uint64_t j = 0; j < v->n_elements; j++)
+            r->importance[j] = ldexpf(r->importance[j], -e);
+        if (!r->o->quiet)
+            msg("warning: %s: importance '%s': weights sum to %g; rescaled by 2^%d",
+                r->o->importance_path, v->name, sum, -e);
+    }
     *out = r->importance;
     return 0;
 }

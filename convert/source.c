@@ -461,6 +461,14 @@ qtf_status qtf_source_tensor_find(uint64_t *out_index, const qtf_source *s, cons
 
 const qtf_file *qtf_source_qtf_file(const qtf_source *s) { return s->qtf; }
 
+/* BOOL tensors are copied as stored: a byte other than 0/1 is refused
+ * (naming file and tensor), never passed through. */
+static qtf_status bool_check(const void *data, const qtf_source_tensor *t, const char *path) {
+    char what[512];
+    snprintf(what, sizeof what, "%s: tensor '%s'", path, t->name);
+    return qtf__bool_check(data, t->nbytes, what);
+}
+
 qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s, uint64_t i) {
     if (!dst && dst_size) return qtf__error(QTF_E_INVALID_ARG, "qtf_source_read_raw: NULL dst");
     if (i >= s->n_tensors)
@@ -470,13 +478,19 @@ qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s
     if (dst_size != t->nbytes)
         return qtf__error(QTF_E_INVALID_ARG, "tensor '%s': dst_size %llu, expected %llu",
                           t->name, (unsigned long long)dst_size, (unsigned long long)t->nbytes);
-    if (s->kind == QTF_SOURCE_QTF) return qtf__qtf_source_read_raw(dst, dst_size, s, i);
+    if (s->kind == QTF_SOURCE_QTF) {
+        qtf_status st = qtf__qtf_source_read_raw(dst, dst_size, s, i);
+        if (st == QTF_OK && t->dtype == QTF_DTYPE_BOOL)
+            st = bool_check(dst, t, qtf_file_name(s->qtf));
+        return st;
+    }
     if (dst_size > SIZE_MAX)
         return qtf__error(QTF_E_LIMIT, "tensor '%s': %llu bytes do not fit in memory", t->name,
                           (unsigned long long)dst_size);
     const qtf__src_file *f = &s->files[t->file_index];
     qtf_status st = qtf__pread_full(f->fd, dst, (size_t)dst_size, s->offsets[i], f->path);
     if (st) qtf__error_prefix("tensor '%s': ", t->name);
+    else if (t->dtype == QTF_DTYPE_BOOL) st = bool_check(dst, t, f->path);
     return st;
 }
 

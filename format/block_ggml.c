@@ -39,7 +39,14 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-static void q8_0_block(const float *x, uint8_t *out) {
+/* 0, or 1 when the block's F16 scale or minimum overflowed to Inf (block.md,
+ * "Numeric errors"; llama.cpp would store the Inf). */
+static int f16_overflows(const uint8_t *blk, int has_min) {
+    return !isfinite(qtf_f16_to_f32(qtf__ld16(blk))) ||
+           (has_min && !isfinite(qtf_f16_to_f32(qtf__ld16(blk + 2))));
+}
+
+static int q8_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f;
@@ -48,9 +55,10 @@ static void q8_0_block(const float *x, uint8_t *out) {
     int8_t q[QK];
     for (int j = 0; j < QK; j++) q[j] = (int8_t)round_half_away(x[j] * id);
     memcpy(out + 2, q, QK);
+    return f16_overflows(out, 0);
 }
 
-static void q4_0_block(const float *x, uint8_t *out) {
+static int q4_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++) {
         if (amax < fabsf(x[j])) { /* strict: the first extreme wins ties */
@@ -68,9 +76,10 @@ static void q4_0_block(const float *x, uint8_t *out) {
         hi = hi < 15 ? hi : 15;
         out[2 + j] = (uint8_t)(lo | (hi << 4));
     }
+    return f16_overflows(out, 0);
 }
 
-static void q4_1_block(const float *x, uint8_t *out) {
+static int q4_1_block(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QK; j++) {
         if (x[j] < min) min = x[j];
@@ -87,6 +96,7 @@ static void q4_1_block(const float *x, uint8_t *out) {
         hi = hi < 15 ? hi : 15;
         out[4 + j] = (uint8_t)(lo | (hi << 4));
     }
+    return f16_overflows(out, 1);
 }
 
 typedef struct ggml_ctx {
@@ -99,6 +109,14 @@ typedef struct ggml_ctx {
     const uint8_t *in;
 } ggml_ctx;
 
+/* Block i's stored scale and minimum (Q4_1), for qtf__block_check_underflow. */
+static float block_scale_of(const void *ctx, uint64_t i, float *min) {
+    const ggml_ctx *g = ctx;
+    const uint8_t *blk = g->out + i * g->block_bytes;
+    if (g->id == QTF_ENC_Q4_1) *min = qtf_f16_to_f32(qtf__ld16(blk + 2));
+    return qtf_f16_to_f32(qtf__ld16(blk));
+}
+
 static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
     const uint64_t nb = g->cols / QK;
@@ -110,9 +128,15 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
         for (uint64_t b = 0; b < nb; b++) {
             const float *x = row + b * QK;
             uint8_t *blk = out + b * g->block_bytes;
-            if (g->id == QTF_ENC_Q8_0) q8_0_block(x, blk);
-            else if (g->id == QTF_ENC_Q4_0) q4_0_block(x, blk);
-            else q4_1_block(x, blk);
+            int overflow;
+            if (g->id == QTF_ENC_Q8_0) overflow = q8_0_block(x, blk);
+            else if (g->id == QTF_ENC_Q4_0) overflow = q4_0_block(x, blk);
+            else overflow = q4_1_block(x, blk);
+            if (overflow)
+                return qtf__error(QTF_E_NUMERIC,
+                                  "row %llu, block %llu: the scale or minimum is outside the "
+                                  "range of F16",
+                                  (unsigned long long)r, (unsigned long long)b);
         }
     }
     return QTF_OK;
@@ -155,7 +179,9 @@ qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t 
                               uint64_t cols, unsigned threads, void *const *parts) {
     ggml_ctx g = { .id = e->id, .src = src, .cols = cols,
                    .block_bytes = qtf__ggml_block_bytes(e->id), .out = parts[0] };
-    return qtf__parallel_for(rows, rows_per_chunk(cols), threads, quantize_rows, &g);
+    qtf_status st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, quantize_rows, &g);
+    if (st != QTF_OK) return st;
+    return qtf__block_check_underflow(src, rows, cols, QK, block_scale_of, &g, "F16");
 }
 
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,

@@ -50,3 +50,15 @@ const char *qtf_part_role_name(qtf_part_role r) {
     };
     return (unsigned)r < QTF_ROLE_COUNT_ ? names[r] : "?";
 }
+
+qtf_status qtf__bool_check(const void *data, uint64_t n, const char *what) {
+    const unsigned char *b = data;
+    unsigned char any = 0;
+    for (uint64_t i = 0; i < n; i++) any |= b[i];
+    if (!(any & 0xfe)) return QTF_OK;
+    for (uint64_t i = 0; i < n; i++)
+        if (b[i] > 1)
+            return qtf__error(QTF_E_VALUE, "%s: BOOL element %llu is byte %u, expected 0 or 1",
+                              what, (unsigned long long)i, (unsigned)b[i]);
+    return QTF_OK;
+}

@@ -72,6 +72,10 @@ static inline uint64_t qtf__ld_hash(const unsigned char *p) {
  * as fn treats items independently; callers rely on that for determinism.
  * Returns the error of the lowest-indexed failing chunk, or QTF_OK.
  * The error detail of that chunk is carried to the calling thread. */
+/* QTF_E_VALUE naming the first byte of a BOOL array that is neither 0 nor 1
+ * (`what` names the tensor); BOOL has no other values (lib/dtype.c). */
+qtf_status qtf__bool_check(const void *data, uint64_t n, const char *what);
+
 typedef qtf_status (*qtf__range_fn)(void *ctx, uint64_t begin, uint64_t end);
 qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
                              qtf__range_fn fn, void *ctx);

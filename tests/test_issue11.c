@@ -1,0 +1,254 @@
+/* tests/test_issue11.c — issue 11, "Nothing lost, nothing hidden": one test
+ * (or a few) per item, named itemN_..., each failing before the fix. The
+ * tools are run as subprocesses; the library checks are called directly. */
+#include <signal.h>
+#include <sys/resource.h>
+#include <time.h>
+
+#include "tools_fixture.h"
+#include "../convert/source.h"
+
+/* --- helpers ---------------------------------------------------------------- */
+
+/* The built tool `name` (qtf-convert, qtf-inspect, qtf-verify), wherever the
+ * build keeps it. */
+static char *tool(const char *name) {
+    const char *root = getenv("QTF_BUILD_ROOT");
+    cr_assert(root, "QTF_BUILD_ROOT is not set (run through meson test)");
+    static const char *const dirs[] = { "cli", "convert", "inspect", "tools", "" };
+    char *p = malloc(strlen(root) + strlen(name) + 32);
+    cr_assert(p);
+    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
+        sprintf(p, "%s/%s/%s", root, dirs[i], name);
+        if (access(p, X_OK) == 0) return p;
+    }
+    cr_assert_fail("%s is not built under %s", name, root);
+    return NULL;
+}
+
+/* Runs `name` with the NULL-terminated arguments, capturing into dir. */
+static tf_run_result run_tool(const char *dir, const char *name, const char *const *args) {
+    char *argv[40];
+    int n = 0;
+    argv[n++] = tool(name);
+    for (int i = 0; args[i]; i++) {
+        cr_assert(n < 39);
+        argv[n++] = (char *)args[i];
+    }
+    argv[n] = NULL;
+    tf_run_result r = tf_run(argv, dir);
+    free(argv[0]);
+    return r;
+}
+#define RUN(dir, name, ...) run_tool(dir, name, (const char *const[]){ __VA_ARGS__, NULL })
+
+static void assert_exit(const tf_run_result *r, int code, const char *what) {
+    cr_assert(r->exited, "%s: killed by signal %d; stderr: %s", what, r->sig, r->err);
+    cr_assert_eq(r->code, code, "%s: exit %d, expected %d; stderr: %s", what, r->code, code,
+                 r->err);
+}
+
+static void assert_err_has(const tf_run_result *r, const char *needle) {
+    cr_assert(r->err && strstr(r->err, needle), "stderr lacks \"%s\": %s", needle,
+              r->err ? r->err : "(none)");
+}
+
+/* One tensor for write_st. */
+typedef struct st_in {
+    const char *name;
+    qtf_dtype dtype;
+    uint32_t n_dims;
+    uint64_t dims[2];
+    const void *data;
+} st_in;
+
+static void write_st(const char *path, const st_in *t, size_t n) {
+    qtf_st_writer *w = NULL;
+    cr_assert_eq(qtf_st_writer_create(&w, path), QTF_OK, "%s", qtf_error_detail());
+    for (size_t i = 0; i < n; i++)
+        cr_assert_eq(qtf_st_writer_declare(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].dims),
+                     QTF_OK, "%s", qtf_error_detail());
+    for (size_t i = 0; i < n; i++) {
+        uint64_t bytes = qtf_dtype_size(t[i].dtype);
+        for (uint32_t d = 0; d < t[i].n_dims; d++) bytes *= t[i].dims[d];
+        cr_assert_eq(qtf_st_writer_write(w, t[i].data, bytes), QTF_OK, "%s", qtf_error_detail());
+    }
+    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+}
+
+static __attribute__((unused)) void write_text(const char *path, const char *text) {
+    FILE *f = fopen(path, "wb");
+    cr_assert(f, "cannot create %s", path);
+    cr_assert_eq(fwrite(text, 1, strlen(text), f), strlen(text));
+    cr_assert_eq(fclose(f), 0);
+}
+
+static char *tmp;
+static void setup(void) { tmp = tf_tmpdir(); }
+static void teardown(void) {
+    tf_rm_rf(tmp);
+    free(tmp);
+}
+TestSuite(issue11, .init = setup, .fini = teardown);
+
+/* A 64x64 F32 weight matrix with values of magnitude `scale`. */
+static float *weights(float scale, unsigned seed) {
+    float *x = tf_values(seed, 64 * 64);
+    for (unsigned i = 0; i < 64 * 64; i++) x[i] *= scale;
+    return x;
+}
+
+static qtf_status quantize(const char *spec, const float *x, uint32_t rows, uint32_t cols,
+                           const float *importance) {
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, spec), QTF_OK, "%s", qtf_error_detail());
+    uint64_t dims[2] = { rows, cols };
+    qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
+    o.importance = importance;
+    qtf_encoded *enc = NULL;
+    qtf_status st = qtf_quantize(&enc, &e, x, 2, dims, &o);
+    qtf_encoded_free(enc);
+    return st;
+}
+
+/* --- item 10: scale underflow ----------------------------------------------- */
+
+Test(issue11, item10_int8_f16_scale_underflow_is_numeric_error) {
+    float *x = weights(2e-6f, 1);
+    cr_assert_eq(quantize("int8", x, 64, 64, NULL), QTF_E_NUMERIC, "int8 at 1e-6 quantized");
+    cr_assert(strstr(qtf_error_detail(), "underflows"), "%s", qtf_error_detail());
+    cr_assert(strstr(qtf_error_detail(), "64 group(s) underflows F16 (first: row 0)"), "%s",
+              qtf_error_detail());
+    /* the search path and the general path agree */
+    cr_assert_eq(quantize("int8:search", x, 64, 64, NULL), QTF_E_NUMERIC);
+    /* a wider scale type is the remedy */
+    cr_assert_eq(quantize("int8:scale=f32", x, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    free(x);
+}
+
+Test(issue11, item10_q8_0_and_int4_underflow) {
+    float *x = weights(2e-6f, 2);
+    cr_assert_eq(quantize("q8_0", x, 64, 64, NULL), QTF_E_NUMERIC, "q8_0 at 1e-6 quantized");
+    cr_assert(strstr(qtf_error_detail(), "128 group(s) underflows F16"), "%s", qtf_error_detail());
+    free(x);
+    x = weights(2e-7f, 3);
+    cr_assert_eq(quantize("int4:group=32", x, 64, 64, NULL), QTF_E_NUMERIC, "int4 at 1e-7");
+    cr_assert_eq(quantize("q4_0", x, 64, 64, NULL), QTF_E_NUMERIC, "q4_0 at 1e-7");
+    cr_assert_eq(quantize("int4:group=32,scale=f32", x, 64, 64, NULL), QTF_OK);
+    free(x);
+    /* NF4's scale is the absmax itself: it underflows F16 below 3e-8 */
+    x = weights(2e-8f, 3);
+    cr_assert_eq(quantize("nf4:group=64", x, 64, 64, NULL), QTF_E_NUMERIC, "nf4 at 1e-8");
+    free(x);
+}
+
+Test(issue11, item10_no_false_alarm) {
+    /* Asymmetric groups far from 0 with a tiny spread: the minimum carries
+     * them, a zero scale loses less than the minimum's own rounding. */
+    float x[64 * 32];
+    for (unsigned i = 0; i < 64 * 32; i++) x[i] = 1.0f + 1e-9f * (float)(i % 5);
+    cr_assert_eq(quantize("int4:group=32,asym", x, 64, 32, NULL), QTF_OK, "%s",
+                 qtf_error_detail());
+    cr_assert_eq(quantize("q4_1", x, 64, 32, NULL), QTF_OK, "%s", qtf_error_detail());
+    /* an all-zero tensor has zero scales: exact, not an underflow */
+    memset(x, 0, sizeof x);
+    cr_assert_eq(quantize("int8", x, 64, 32, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(quantize("q8_0", x, 64, 32, NULL), QTF_OK, "%s", qtf_error_detail());
+    /* one tiny row in an ordinary tensor: it loses nothing that matters */
+    float *t = weights(0.1f, 9);
+    for (unsigned j = 0; j < 64; j++) t[5 * 64 + j] *= 1e-6f;
+    cr_assert_eq(quantize("int8", t, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(quantize("q8_0", t, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    free(t);
+    /* ordinary magnitudes, subnormal F16 scales included (1e-5 / 127) */
+    float *w = weights(1e-5f, 4);
+    cr_assert_eq(quantize("int8", w, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    free(w);
+}
+
+Test(issue11, item10_q8_0_overflow_is_numeric_error) {
+    float *x = weights(1e8f, 5);
+    cr_assert_eq(quantize("q8_0", x, 64, 64, NULL), QTF_E_NUMERIC, "q8_0 at 1e7 quantized");
+    cr_assert(strstr(qtf_error_detail(), "outside the range of F16"), "%s", qtf_error_detail());
+    free(x);
+}
+
+Test(issue11, item10_convert_names_the_tensor) {
+    char *model = tf_path(tmp, "tiny.safetensors"), *out = tf_path(tmp, "tiny.qtf");
+    float *x = weights(1e-6f, 6);
+    st_in t = { "model.layers.0.mlp.up_proj.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    write_st(model, &t, 1);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", model, out);
+    assert_exit(&r, 1, "convert of a 1e-6 tensor");
+    assert_err_has(&r, "model.layers.0.mlp.up_proj.weight");
+    assert_err_has(&r, "underflows");
+    cr_assert(access(out, F_OK) != 0, "an output was left behind");
+    tf_run_free(&r);
+    free(x);
+    free(model);
+    free(out);
+}
+
+/* --- item 13: BOOL bytes and importance vectors ------------------------------ */
+
+Test(issue11, item13_bool_byte_other_than_0_1_refused) {
+    char *model = tf_path(tmp, "b.safetensors"), *out = tf_path(tmp, "b.qtf");
+    unsigned char mask[16] = { 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 1 };
+    st_in t = { "attn.mask", QTF_DTYPE_BOOL, 1, { 16 }, mask };
+    write_st(model, &t, 1);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", model, out);
+    cr_assert(r.exited && r.code != 0, "a BOOL byte 2 was converted (exit %d)", r.code);
+    assert_err_has(&r, "attn.mask");
+    assert_err_has(&r, "element 10 is byte 2");
+    tf_run_free(&r);
+    /* qtf_convert_to_f32 refuses it as well */
+    float f[16];
+    cr_assert_eq(qtf_convert_to_f32(f, mask, QTF_DTYPE_BOOL, 16), QTF_E_VALUE);
+    mask[10] = 1;
+    cr_assert_eq(qtf_convert_to_f32(f, mask, QTF_DTYPE_BOOL, 16), QTF_OK);
+    free(model);
+    free(out);
+}
+
+Test(issue11, item13_importance_all_zero_or_extreme) {
+    float *x = weights(0.1f, 7);
+    float w[64];
+    memset(w, 0, sizeof w);
+    cr_assert_eq(quantize("int4:group=32,search", x, 64, 64, w), QTF_E_INVALID_ARG,
+                 "all-zero importance accepted");
+    cr_assert(strstr(qtf_error_detail(), "all zero"), "%s", qtf_error_detail());
+    for (unsigned i = 0; i < 64; i++) w[i] = 1e30f;
+    cr_assert_eq(quantize("int4:group=32,search", x, 64, 64, w), QTF_E_INVALID_ARG,
+                 "importance summing to 6e31 accepted");
+    for (unsigned i = 0; i < 64; i++) w[i] = 1.0f + (float)(i % 3);
+    cr_assert_eq(quantize("int4:group=32,search", x, 64, 64, w), QTF_OK, "%s", qtf_error_detail());
+    free(x);
+}
+
+Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
+    char *model = tf_path(tmp, "m.safetensors"), *imp = tf_path(tmp, "imp.safetensors");
+    char *out = tf_path(tmp, "m.qtf");
+    float *x = weights(0.1f, 8);
+    const char *name = "model.layers.0.mlp.up_proj.weight";
+    st_in t = { name, QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    write_st(model, &t, 1);
+    float w[64];
+    memset(w, 0, sizeof w);
+    st_in v = { name, QTF_DTYPE_F32, 1, { 64 }, w };
+    write_st(imp, &v, 1);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--importance", imp,
+                          model, out);
+    cr_assert(r.exited && r.code != 0, "all-zero importance accepted");
+    assert_err_has(&r, "all 64 weights are zero");
+    tf_run_free(&r);
+    for (unsigned i = 0; i < 64; i++) w[i] = 1e30f * (float)(1 + i % 2);
+    write_st(imp, &v, 1);
+    r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--importance", imp, model, out);
+    assert_exit(&r, 0, "extreme importance");
+    assert_err_has(&r, "rescaled by 2^");
+    tf_run_free(&r);
+    free(x);
+    free(model);
+    free(imp);
+    free(out);
+}
