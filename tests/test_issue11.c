@@ -252,3 +252,85 @@ Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
     free(imp);
     free(out);
 }
+
+/* --- item 11: NaN/Inf in decoded values and in the source -------------------- */
+
+/* A .qtf with tensor `name` (64x64) holding x encoded as `spec`; with
+ * nan_scale the first stored scale of an int8 encoding is made a NaN before
+ * writing (the checksums are then computed over the damaged bytes). */
+static void write_qtf_tensor(const char *path, const char *name, const char *spec, const float *x,
+                             int nan_scale) {
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, spec), QTF_OK);
+    uint64_t dims[2] = { 64, 64 };
+    qtf_encoded *enc = NULL;
+    cr_assert_eq(qtf_quantize(&enc, &e, x, 2, dims, NULL), QTF_OK, "%s", qtf_error_detail());
+    if (nan_scale) {
+        cr_assert_eq(enc->layout[1].role, QTF_ROLE_SCALES);
+        unsigned char *sc = enc->data[1];
+        sc[0] = 0x00;
+        sc[1] = 0x7e; /* F16 quiet NaN */
+    }
+    qtf_part_view v[QTF_MAX_PARTS];
+    uint32_t np = qtf_encoded_views(v, enc);
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
+    d.name = name;
+    d.n_dims = 2;
+    d.dims = dims;
+    d.encoding = &e;
+    d.source_type = QTF_DTYPE_F32;
+    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, np), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    qtf_encoded_free(enc);
+}
+
+Test(issue11, item11_nan_scale_fails_verification) {
+    char *q = tf_path(tmp, "nan.qtf");
+    float *x = weights(0.1f, 10);
+    write_qtf_tensor(q, "w", "int8", x, 1);
+    tf_run_result r = RUN(tmp, "qtf-verify", q);
+    assert_exit(&r, 1, "verify of a NaN scale");
+    cr_assert(strstr(r.out, "decodes to 64 NaN/Inf values (first at element 0)"), "%s", r.out);
+    cr_assert(strstr(r.out, "RESULT: FAILED"), "%s", r.out);
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "--json", q);
+    assert_exit(&r, 1, "verify --json");
+    cr_assert(strstr(r.out, "\"nonfinite\""), "%s", r.out);
+    tf_run_free(&r);
+    /* the same tensor without damage passes */
+    write_qtf_tensor(q, "w", "int8", x, 0);
+    r = RUN(tmp, "qtf-verify", q);
+    assert_exit(&r, 0, "verify of an intact file");
+    tf_run_free(&r);
+    free(x);
+    free(q);
+}
+
+Test(issue11, item11_source_nan_reported_as_such) {
+    char *q = tf_path(tmp, "f.qtf"), *src = tf_path(tmp, "f.safetensors");
+    float *x = weights(0.1f, 11);
+    x[7] = NAN;
+    x[9] = INFINITY;
+    st_in t = { "w", QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    write_st(src, &t, 1);
+    write_qtf_tensor(q, "w", "f32", x, 0);
+    tf_run_result r = RUN(tmp, "qtf-verify", q, "--against", src);
+    assert_exit(&r, 0, "verify against a source with NaN, stored as is");
+    cr_assert(!strstr(r.out, "cannot read the source"), "%s", r.out);
+    cr_assert(strstr(r.out, "1 with NaN/Inf in the source"), "%s", r.out);
+    tf_run_free(&r);
+    /* a NaN in the file where the source is finite fails */
+    float *y = weights(0.1f, 11);
+    write_st(src, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, y }, 1);
+    r = RUN(tmp, "qtf-verify", q, "--against", src);
+    assert_exit(&r, 1, "verify of NaN where the source is finite");
+    cr_assert(strstr(r.out, "decodes to 2 NaN/Inf values (first at element 7), where the source "
+                            "has finite values"), "%s", r.out);
+    tf_run_free(&r);
+    free(y);
+    free(x);
+    free(q);
+    free(src);
+}
