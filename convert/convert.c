@@ -793,12 +793,13 @@ static void plan_pipeline(const run *r, int *read_ahead, int *write_behind) {
 
 static int open_inputs(run *r) {
     const qtfc_options *o = r->o;
-    qtf_status st = qtf_source_open(&r->src, o->input);
+    qtf_status st = qtf_source_open_with(&r->src, o->input, &o->open);
     if (st != QTF_OK) {
         msg("%s: cannot open checkpoint: %s: %s", o->input, qtf_status_name(st),
             qtf_error_detail());
         return -1;
     }
+    if (qtf_source_note(r->src) && !o->quiet) msg("warning: %s", qtf_source_note(r->src));
     if (o->importance_path) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {

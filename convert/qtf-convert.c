@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli_util.h"
 #include "convert.h"
 
 static volatile sig_atomic_t got_signal = 0;
@@ -80,13 +81,15 @@ static void usage(FILE *f) {
 "Other options:\n"
 "  -n, --dry-run         print the plan (tensor, shape, source dtype, encoding,\n"
 "                        bytes, bits/weight) and totals; write nothing\n"
-"  -t, --threads N       worker threads (default 0 = all cores); the output is\n"
+"  -j, --threads N       worker threads (default 0 = all cores); the output is\n"
 "                        identical for any N; with N > 1 one of them reads the\n"
 "                        next tensor while the current one is written\n"
 "  -q, --quiet           no progress, summary or warnings (errors only)\n"
 "  -v, --verbose         one line per tensor and per fallback\n"
 "      --progress        force the progress line even when stderr is not a\n"
 "                        terminal (default: only on a terminal)\n"
+"  (for a .qtf INPUT)\n"
+CLI_DECODE_LIMITS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n");
@@ -157,7 +160,8 @@ static int parse_threads(unsigned *out, const char *s) {
     return 0;
 }
 
-enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS };
+enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
+       OPT_DECODE_LIMIT };
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -168,7 +172,9 @@ int main(int argc, char **argv) {
         { "all-layers", no_argument, NULL, OPT_ALL_LAYERS },
         { "importance", required_argument, NULL, OPT_IMPORTANCE },
         { "dry-run", no_argument, NULL, 'n' },
-        { "threads", required_argument, NULL, 't' },
+        { "threads", required_argument, NULL, 'j' },
+        { "max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT },
+        { "max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
@@ -181,14 +187,16 @@ int main(int argc, char **argv) {
     qtfc_options o;
     memset(&o, 0, sizeof o);
     o.recipe = &recipe;
+    o.open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
+    cli_set_program("qtf-convert");
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
     char err[2048];
 
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":e:r:nt:qvhV", long_opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, ":e:r:nj:qvhV", long_opts, &li)) != -1) {
         switch (c) {
         case 'e': encoding = optarg; break;
         case 'r': {
@@ -219,7 +227,13 @@ int main(int argc, char **argv) {
         case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
         case 'n': o.dry_run = 1; break;
-        case 't':
+        case OPT_DECODE_LIMIT:
+            if (cli_decode_limit_option(&o.open, long_opts[li].name, optarg) != 0) {
+                code = QTFC_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'j':
             if (parse_threads(&o.threads, optarg) != 0) {
                 code = usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
                 goto out;

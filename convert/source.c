@@ -330,6 +330,11 @@ static char *dir_of(const char *path) {
 }
 
 qtf_status qtf_source_open(qtf_source **out, const char *path) {
+    return qtf_source_open_with(out, path, NULL);
+}
+
+qtf_status qtf_source_open_with(qtf_source **out, const char *path,
+                                const qtf_open_options *qtf_opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_source_open: NULL argument");
     *out = NULL;
     struct stat sb;
@@ -337,6 +342,8 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
         return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
     qtf_source *s = calloc(1, sizeof *s);
     if (!s) return qtf__error(QTF_E_NOMEM, "out of memory");
+    if (qtf_opts) s->qtf_opts = *qtf_opts;
+    else s->qtf_opts = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     qtf_status st = QTF_OK;
     if (S_ISDIR(sb.st_mode)) {
         s->dir = strdup(path);
@@ -348,10 +355,12 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
             const char *name;
             qtf_source_kind kind;
         } layouts[] = {
-            {"model.safetensors.index.json", QTF_SOURCE_SAFETENSORS_SHARDED},
+            /* transformers' order (modeling_utils: the single file is
+             * checked before the index, safetensors before .bin) */
             {"model.safetensors", QTF_SOURCE_SAFETENSORS},
-            {"pytorch_model.bin.index.json", QTF_SOURCE_TORCH_SHARDED},
+            {"model.safetensors.index.json", QTF_SOURCE_SAFETENSORS_SHARDED},
             {"pytorch_model.bin", QTF_SOURCE_TORCH},
+            {"pytorch_model.bin.index.json", QTF_SOURCE_TORCH_SHARDED},
         };
         size_t k;
         char *p = NULL;
@@ -361,6 +370,17 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
             if (access(p, F_OK) == 0) break;
             free(p);
             p = NULL;
+        }
+        /* A single file next to its index is usually a stale leftover of
+         * one or the other: say which one is read (item 5 of issue 11). */
+        if (!st && p && (k == 0 || k == 2)) {
+            char *idx = NULL;
+            st = join_path(&idx, path, layouts[k + 1].name);
+            if (!st && access(idx, F_OK) == 0)
+                snprintf(s->note, sizeof s->note, "%s holds both %s and %s: reading %s, as "
+                         "transformers does (remove the stale one)", path, layouts[k].name,
+                         layouts[k + 1].name, layouts[k].name);
+            free(idx);
         }
         if (!st && !p)
             st = qtf__error(QTF_E_NOT_FOUND, "%s: no checkpoint found (looked for "
@@ -426,6 +446,7 @@ const char *qtf_source_kind_name(qtf_source_kind k) {
 }
 
 const char *qtf_source_dir(const qtf_source *s) { return s->dir; }
+const char *qtf_source_note(const qtf_source *s) { return s->note[0] ? s->note : NULL; }
 uint32_t qtf_source_file_count(const qtf_source *s) { return s->n_files; }
 
 const char *qtf_source_file_name(const qtf_source *s, uint32_t i) {

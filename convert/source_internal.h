@@ -32,6 +32,8 @@ struct qtf_source {
     uint64_t *offsets;          /* absolute file offset of each tensor's first byte */
     uint64_t *by_name;          /* tensor indices sorted by name (strcmp) */
     qtf_file *qtf;              /* QTF sources only */
+    qtf_open_options qtf_opts;  /* how a QTF source is opened (decode limits, flags) */
+    char note[1024];            /* what the caller should be told (qtf_source_note) */
 };
 
 /* --- source.c: building a source -------------------------------------------- */

@@ -126,6 +126,51 @@ int cli_parse_u64(uint64_t *out, const char *s, uint64_t max) {
     return 1;
 }
 
+int cli_parse_size(uint64_t *out, const char *s) {
+    uint64_t v = 0;
+    size_t n = 0;
+    while (s && s[n] >= '0' && s[n] <= '9') n++;
+    if (!n || n > 20) return 0;
+    char digits[21];
+    memcpy(digits, s, n);
+    digits[n] = '\0';
+    if (!cli_parse_u64(&v, digits, UINT64_MAX)) return 0;
+    const char *u = s + n;
+    unsigned shift = 0;
+    switch (*u) {
+    case '\0': break;
+    case 'K': case 'k': shift = 10; break;
+    case 'M': case 'm': shift = 20; break;
+    case 'G': case 'g': shift = 30; break;
+    case 'T': case 't': shift = 40; break;
+    default: return 0;
+    }
+    if (shift) {
+        u++;
+        if (strcmp(u, "") != 0 && strcmp(u, "B") != 0 && strcmp(u, "iB") != 0) return 0;
+        if (v > (UINT64_MAX >> shift)) return 0;
+        v <<= shift;
+    }
+    *out = v;
+    return 1;
+}
+
+int cli_decode_limit_option(qtf_open_options *oo, const char *opt, const char *arg) {
+    uint64_t v = 0;
+    if (strcmp(opt, "max-decoded-size") == 0) {
+        if (!cli_parse_size(&v, arg) || v == 0)
+            return cli_usage_error("--max-decoded-size wants a size in bytes such as 4G, "
+                                   "not '%s'", arg);
+        oo->max_decoded_size = v;
+        return 0;
+    }
+    if (!cli_parse_u64(&v, arg, UINT32_MAX) || v == 0)
+        return cli_usage_error("--max-decoded-ratio wants a whole number from 1 to %u, not '%s'",
+                               UINT32_MAX, arg);
+    oo->max_decoded_ratio = (uint32_t)v;
+    return 0;
+}
+
 /* --- growable text ------------------------------------------------------------------ */
 
 void cli_buf_init(cli_buf *b) { memset(b, 0, sizeof *b); }

@@ -25,6 +25,7 @@ typedef struct options {
     size_t value_width;     /* 0 = never shorten */
     uint64_t n_values;
     unsigned threads;
+    qtf_open_options open;  /* decode limits */
 } options;
 
 static void print_help(void) {
@@ -53,7 +54,8 @@ static void print_help(void) {
 "      --no-metadata     leave out the metadata table\n"
 "  -w, --width N         shorten metadata values to N characters (default %d,\n"
 "                        0 = never shorten; --json never shortens)\n"
-"      --threads N       threads for --detail dequantization (default: all cores)\n"
+"  -j, --threads N       threads for --detail dequantization (default: all cores)\n"
+CLI_DECODE_LIMITS_HELP
 "      --json            machine-readable output (schema: inspect/JSON-SCHEMA.md;\n"
 "                        ASCII only, integers above 2^53 as strings, NaN and\n"
 "                        infinities as \"nan\", \"inf\", \"-inf\")\n"
@@ -953,7 +955,7 @@ static int print_json_with_tensors(json_t *root, const qtf_file *f, const option
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_THREADS, OPT_JSON };
+    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_DECODE_LIMIT };
     static const struct option longopts[] = {
         {"tensor", required_argument, NULL, 't'},
         {"detail", no_argument, NULL, 'd'},
@@ -962,19 +964,23 @@ static int parse_args(options *o, int argc, char **argv) {
         {"no-tensors", no_argument, NULL, OPT_NO_TENSORS},
         {"no-metadata", no_argument, NULL, OPT_NO_METADATA},
         {"width", required_argument, NULL, 'w'},
-        {"threads", required_argument, NULL, OPT_THREADS},
+        {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     o->value_width = DEFAULT_VALUE_WIDTH;
     o->n_values = DEFAULT_DETAIL_VALUES;
     opterr = 0;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, ":t:dn:w:hV", longopts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, ":t:dn:w:j:hV", longopts, &li)) != -1) {
         switch (c) {
         case 't': o->tensor_glob = optarg; break;
         case 'd': o->detail = 1; break;
@@ -987,7 +993,12 @@ static int parse_args(options *o, int argc, char **argv) {
                 return cli_usage_error("--width wants a number of characters, not '%s'", optarg);
             o->value_width = (size_t)v;
             break;
-        case OPT_THREADS:
+        case OPT_DECODE_LIMIT: {
+            int rc = cli_decode_limit_option(&o->open, longopts[li].name, optarg);
+            if (rc) return rc;
+            break;
+        }
+        case 'j':
             if (!cli_parse_u64(&v, optarg, 4096))
                 return cli_usage_error("--threads wants a number from 0 to 4096, not '%s'", optarg);
             o->threads = (unsigned)v;
@@ -1016,7 +1027,7 @@ int main(int argc, char **argv) {
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
 
-    qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
+    qtf_open_options oo = o.open;
     if (!o.detail) oo.flags |= QTF_OPEN_METADATA_ONLY;
     qtf_file *f = NULL;
     qtf_status st = qtf_file_open(&f, o.path, &oo);

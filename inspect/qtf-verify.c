@@ -25,6 +25,7 @@ typedef struct options {
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
     unsigned threads;
+    qtf_open_options open;  /* decode limits, --no-mmap */
 } options;
 
 static void print_help(void) {
@@ -70,6 +71,7 @@ static void print_help(void) {
 "                        --against; written atomically (temp file + rename)\n"
 "  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
 "  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
+CLI_DECODE_LIMITS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         program and library version\n"
 "\n"
@@ -98,7 +100,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE };
+           OPT_IGNORE, OPT_DECODE_LIMIT };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -111,15 +113,18 @@ static int parse_args(options *o, int argc, char **argv) {
         {"plot", required_argument, NULL, OPT_PLOT},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
+        {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     opterr = 0;
-    int c, rc;
+    int c, rc, li = -1;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, &li)) != -1) {
         switch (c) {
         case 'a': o->against = optarg; break;
         case OPT_MAX_REL:
@@ -132,6 +137,9 @@ static int parse_args(options *o, int argc, char **argv) {
             if ((rc = parse_threshold(&o->min_snr, &o->has_min_snr, "--min-snr", optarg))) return rc;
             break;
         case OPT_CSUM: o->checksums_only = 1; break;
+        case OPT_DECODE_LIMIT:
+            if ((rc = cli_decode_limit_option(&o->open, longopts[li].name, optarg))) return rc;
+            break;
         case OPT_IGNORE:
             if (o->n_ignore == MAX_IGNORE) return cli_usage_error("at most %d --ignore patterns", MAX_IGNORE);
             o->ignore[o->n_ignore++] = optarg;
@@ -238,13 +246,19 @@ static void check_checksums(verify_report *r, const qtf_file *f, unsigned thread
     free(res);
 }
 
-static int open_source(qtf_source **src, const char *path) {
-    qtf_status st = qtf_source_open(src, path);
+static int open_source(qtf_source **src, const char *path, const qtf_open_options *oo) {
+    qtf_status st = qtf_source_open_with(src, path, oo);
     if (st != QTF_OK) {
         char *p = dup_escaped(path);
         cli_error_status(st, "cannot open the source '%s'", p ? p : "?");
         free(p);
         return 0;
+    }
+    const char *note = qtf_source_note(*src);
+    if (note) {
+        char *n = dup_escaped(note);
+        cli_error("warning: %s", n ? n : "?");
+        free(n);
     }
     return 1;
 }
@@ -423,7 +437,7 @@ int main(int argc, char **argv) {
     if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
 
     qtf_file *f = NULL;
-    qtf_status st = qtf_file_open(&f, o.path, NULL);
+    qtf_status st = qtf_file_open(&f, o.path, &o.open);
     if (st != QTF_OK) {
         char *p = dup_escaped(o.path);
         cli_error_status(st, "cannot open '%s'", p ? p : "?");
@@ -433,7 +447,7 @@ int main(int argc, char **argv) {
         return st == QTF_E_CHECKSUM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
     qtf_source *src = NULL;
-    if (o.against && !open_source(&src, o.against)) {
+    if (o.against && !open_source(&src, o.against, &o.open)) {
         qtf_file_close(f);
         return CLI_EXIT_USAGE;
     }

@@ -176,6 +176,12 @@ static qtf_status new_file(qtf_file **out, const char *name, const qtf_open_opti
     }
     memcpy(f->name, name, n + 1);
     f->flags = opts ? opts->flags : 0;
+    f->max_decoded_size = QTF_DEFAULT_MAX_DECODED_SIZE;
+    f->max_decoded_ratio = QTF_DEFAULT_MAX_DECODED_RATIO;
+    if (opts && opts->version >= 2) {
+        if (opts->max_decoded_size) f->max_decoded_size = opts->max_decoded_size;
+        if (opts->max_decoded_ratio) f->max_decoded_ratio = opts->max_decoded_ratio;
+    }
     qtf__name_index_init(&f->key_index);
     qtf__name_index_init(&f->tensor_index);
     *out = f;
@@ -184,8 +190,8 @@ static qtf_status new_file(qtf_file **out, const char *name, const qtf_open_opti
 
 static qtf_status check_opts(const qtf_open_options *opts, const char *what) {
     if (!opts) return QTF_OK;
-    if (opts->version != QTF_OPEN_OPTIONS_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected %d", what,
+    if (opts->version < 1 || opts->version > QTF_OPEN_OPTIONS_VERSION)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected 1 to %d", what,
                           opts->version, QTF_OPEN_OPTIONS_VERSION);
     if (opts->flags & ~(QTF_OPEN_METADATA_ONLY | QTF_OPEN_NO_MMAP))
         return qtf__error(QTF_E_INVALID_ARG, "%s: unknown open flags 0x%x", what, opts->flags);

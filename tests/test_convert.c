@@ -444,9 +444,9 @@ Test(convert, deterministic_across_threads) {
     const char *model = make_model("m", 0);
     const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        cr_assert_eq(RUN("-q", "-t", "1", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "-j", "1", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
-        cr_assert_eq(RUN("-q", "-t", "2", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "-j", "2", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
         size_t a_len, b_len;
         unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
@@ -622,6 +622,9 @@ Test(convert, malformed_safetensors_header) {
 Test(convert, bad_shard_index) {
     const char *model = make_model("m", 0);
     char p[600];
+    /* the index alone: next to model.safetensors it would not be read */
+    snprintf(p, sizeof p, "%s/model.safetensors", model);
+    cr_assert_eq(unlink(p), 0);
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", model);
     write_text(p, "{\"metadata\":{},\"weight_map\":{\"model.embed_tokens.weight\":"
                   "\"model-00001-of-00002.safetensors\"}}");
@@ -770,7 +773,7 @@ static void interrupt_run(const char *threads) {
         dup2(fds[1], 2);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        execl(exe, exe, "-v", "-t", threads, path_in("many"), out, (char *)NULL);
+        execl(exe, exe, "-v", "-j", threads, path_in("many"), out, (char *)NULL);
         _exit(98);
     }
     close(fds[1]);

@@ -76,7 +76,7 @@ static void write_st(const char *path, const st_in *t, size_t n) {
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
 }
 
-static __attribute__((unused)) void write_text(const char *path, const char *text) {
+static void write_text(const char *path, const char *text) {
     FILE *f = fopen(path, "wb");
     cr_assert(f, "cannot create %s", path);
     cr_assert_eq(fwrite(text, 1, strlen(text), f), strlen(text));
@@ -258,11 +258,11 @@ Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
 /* A .qtf with tensor `name` (64x64) holding x encoded as `spec`; with
  * nan_scale the first stored scale of an int8 encoding is made a NaN before
  * writing (the checksums are then computed over the damaged bytes). */
-static void write_qtf_tensor(const char *path, const char *name, const char *spec, const float *x,
-                             int nan_scale) {
+static void write_qtf_tensor_shaped(const char *path, const char *name, const char *spec,
+                                    const float *x, int nan_scale, uint64_t rows, uint64_t cols) {
     qtf_encoding e;
     cr_assert_eq(qtf_encoding_parse(&e, spec), QTF_OK);
-    uint64_t dims[2] = { 64, 64 };
+    uint64_t dims[2] = { rows, cols };
     qtf_encoded *enc = NULL;
     cr_assert_eq(qtf_quantize(&enc, &e, x, 2, dims, NULL), QTF_OK, "%s", qtf_error_detail());
     if (nan_scale) {
@@ -281,9 +281,15 @@ static void write_qtf_tensor(const char *path, const char *name, const char *spe
     d.dims = dims;
     d.encoding = &e;
     d.source_type = QTF_DTYPE_F32;
+    d.zstd_level = (int)e.zstd_level;
     cr_assert_eq(qtf_writer_add_tensor(w, &d, v, np), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     qtf_encoded_free(enc);
+}
+
+static void write_qtf_tensor(const char *path, const char *name, const char *spec, const float *x,
+                             int nan_scale) {
+    write_qtf_tensor_shaped(path, name, spec, x, nan_scale, 64, 64);
 }
 
 Test(issue11, item11_nan_scale_fails_verification) {
@@ -333,4 +339,130 @@ Test(issue11, item11_source_nan_reported_as_such) {
     free(x);
     free(q);
     free(src);
+}
+
+/* --- item 7: bounded decoded size of zstd parts ------------------------------ */
+
+Test(issue11, item7_zstd_bomb_refused_by_ratio) {
+    /* 80 MiB of zeros compress about 30000:1: beyond the default 1024:1
+     * above the 64 MiB floor. */
+    const uint64_t rows = 20, cols = 1 << 20;
+    float *x = calloc(rows * cols, sizeof *x);
+    cr_assert(x);
+    char *q = tf_path(tmp, "bomb.qtf");
+    write_qtf_tensor_shaped(q, "zeros", "f32:zstd", x, 0, rows, cols);
+    free(x);
+    struct stat sb;
+    cr_assert_eq(stat(q, &sb), 0);
+    cr_assert_lt(sb.st_size, 1 << 20, "the test file is %lld bytes", (long long)sb.st_size);
+
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK, "%s", qtf_error_detail());
+    float one;
+    cr_assert_eq(qtf_part_decode(&one, 0, f, 0, 0), QTF_E_INVALID_ARG); /* size check first */
+    float *y = malloc(rows * cols * sizeof *y);
+    cr_assert(y);
+    cr_assert_eq(qtf_tensor_dequantize(y, QTF_DTYPE_F32, rows * cols, f, 0, 1), QTF_E_LIMIT);
+    cr_assert(strstr(qtf_error_detail(), "beyond the limits"), "%s", qtf_error_detail());
+    cr_assert_eq(qtf_tensor_verify(f, 0), QTF_E_LIMIT);
+    qtf_file_close(f);
+    /* a caller that trusts the file raises the ratio */
+    qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
+    oo.max_decoded_ratio = 1u << 20;
+    cr_assert_eq(qtf_file_open(&f, q, &oo), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_tensor_dequantize(y, QTF_DTYPE_F32, rows * cols, f, 0, 1), QTF_OK, "%s",
+                 qtf_error_detail());
+    qtf_file_close(f);
+    free(y);
+
+    tf_run_result r = RUN(tmp, "qtf-verify", q);
+    assert_exit(&r, 1, "qtf-verify of a zstd bomb");
+    cr_assert(strstr(r.out, "beyond the limits"), "%s", r.out);
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "--max-decoded-ratio", "1048576", q);
+    assert_exit(&r, 0, "qtf-verify --max-decoded-ratio");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-inspect", "--detail", "-t", "zeros", q);
+    cr_assert(r.exited && r.code != 0, "qtf-inspect --detail decoded the bomb");
+    tf_run_free(&r);
+    free(q);
+}
+
+Test(issue11, item7_max_decoded_size_option) {
+    char *q = tf_path(tmp, "z.qtf");
+    float *x = weights(0.1f, 12);
+    write_qtf_tensor(q, "w", "int8:zstd", x, 0);
+    free(x);
+    tf_run_result r = RUN(tmp, "qtf-verify", "--max-decoded-size", "1K", q);
+    assert_exit(&r, 1, "qtf-verify --max-decoded-size 1K");
+    cr_assert(strstr(r.out, "4096 bytes, beyond the limits (1024 bytes"), "%s", r.out);
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "--max-decoded-size", "4KiB", q);
+    assert_exit(&r, 0, "qtf-verify --max-decoded-size 4KiB");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "--max-decoded-size", "lots", q);
+    assert_exit(&r, 2, "a bad size");
+    tf_run_free(&r);
+    char *out = tf_path(tmp, "z.safetensors");
+    r = RUN(tmp, "qtf-convert", "-q", "--max-decoded-size", "1K", q, out);
+    cr_assert(r.exited && r.code != 0, "qtf-convert ignored --max-decoded-size");
+    assert_err_has(&r, "beyond the limits");
+    tf_run_free(&r);
+    free(out);
+    free(q);
+}
+
+/* --- item 5: model.safetensors next to model.safetensors.index.json ---------- */
+
+Test(issue11, item5_single_file_and_index_transformers_order_with_warning) {
+    char *dir = tf_path(tmp, "m"), *single = tf_path(dir, "model.safetensors");
+    char *index = tf_path(dir, "model.safetensors.index.json"), *shard = tf_path(dir, "model-00001-of-00001.safetensors");
+    char *out = tf_path(tmp, "m.qtf");
+    cr_assert_eq(mkdir(dir, 0755), 0);
+    float *x = weights(0.1f, 13);
+    write_st(single, &(st_in){ "current.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    write_st(shard, &(st_in){ "stale.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    write_text(index, "{\"metadata\":{},\"weight_map\":{\"stale.weight\":"
+                      "\"model-00001-of-00001.safetensors\"}}");
+    tf_run_result r = RUN(tmp, "qtf-convert", dir, out);
+    assert_exit(&r, 0, "convert of a folder with both");
+    assert_err_has(&r, "both model.safetensors and model.safetensors.index.json: reading "
+                       "model.safetensors");
+    tf_run_free(&r);
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, out, NULL), QTF_OK);
+    uint64_t i;
+    cr_assert_eq(qtf_tensor_find(&i, f, "current.weight"), QTF_OK, "the single file was not read");
+    qtf_file_close(f);
+    free(x);
+    free(dir);
+    free(single);
+    free(index);
+    free(shard);
+    free(out);
+}
+
+/* --- item 17: one option vocabulary ------------------------------------------ */
+
+Test(issue11, item17_threads_is_j_everywhere_and_t_means_tensor) {
+    char *q = tf_path(tmp, "s.qtf"), *out = tf_path(tmp, "s.safetensors");
+    float *x = weights(0.1f, 14);
+    write_qtf_tensor(q, "w", "int8", x, 0);
+    free(x);
+    tf_run_result r = RUN(tmp, "qtf-inspect", "-j", "2", "--detail", "-t", "w", q);
+    assert_exit(&r, 0, "qtf-inspect -j 2 --detail -t w");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "-j", "2", q);
+    assert_exit(&r, 0, "qtf-verify -j 2");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-convert", "-q", "-j", "2", q, out);
+    assert_exit(&r, 0, "qtf-convert -j 2");
+    tf_run_free(&r);
+    unlink(out);
+    /* -t is --tensor (qtf-inspect); qtf-convert has no -t any more */
+    r = RUN(tmp, "qtf-convert", "-q", "-t", "2", q, out);
+    assert_exit(&r, 2, "qtf-convert -t 2");
+    tf_run_free(&r);
+    free(q);
+    free(out);
 }
