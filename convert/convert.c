@@ -14,7 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "progress.h"
+#include "cli/progress.h"
 
 /* Files embedded from the model folder are configs and tokenizers: a few
  * MB at most for the largest vocabularies. A bigger file under one of these

@@ -1,7 +1,7 @@
 /* convert/plan.c — deciding, before writing anything, what every tensor becomes. */
 #include "plan.h"
 
-#include "progress.h"
+#include "cli/progress.h"
 
 #include <stdarg.h>
 #include <stdlib.h>

@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "recipe.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 typedef enum qtfc_output_kind {
     QTFC_OUTPUT_QTF = 0,

@@ -12,7 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 #include "convert.h"
 
 static volatile sig_atomic_t got_signal = 0;

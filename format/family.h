@@ -12,7 +12,7 @@
 #ifndef QTF_FORMAT_FAMILY_H
 #define QTF_FORMAT_FAMILY_H
 
-#include "../lib/internal.h"
+#include "common/common.h"
 
 /* rows/cols of a shape, overflow-checked (QTF_E_OVERFLOW / QTF_E_SHAPE). */
 qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,

@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <string.h>
 
-#include "source_internal.h"
+#include "checkpoint/source_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

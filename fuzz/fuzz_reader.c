@@ -11,7 +11,7 @@
 #include <string.h>
 #include <xxhash.h>
 
-#include "internal.h"
+#include "common/common.h"
 #include "qtf.h"
 
 #define MAX_DECODE (1u << 20)

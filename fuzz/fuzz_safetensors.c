@@ -3,7 +3,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "source_internal.h"
+#include "checkpoint/source_internal.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 #include "codes.h"
 
 #define DEFAULT_VALUE_WIDTH 64

@@ -9,9 +9,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 #include "report.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 #define MAX_IGNORE 64
 

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 
 /* --- summary ----------------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cli_util.h"
+#include "cli/cli_util.h"
 #include "report.h"
 
 #define W 1100.0

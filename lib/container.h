@@ -5,7 +5,8 @@
 
 #include <stddef.h>
 
-#include "internal.h"
+#include "common/common.h"
+#include "common/names.h"
 
 /* --- fixed header ----------------------------------------------------------- */
 #define QTF__HEADER_SIZE 128u
@@ -23,46 +24,6 @@ extern const unsigned char qtf__magic[8];
  * one part record. */
 #define QTF__MIN_META_RECORD 10u
 #define QTF__MIN_TENSOR_RECORD (4u + 1u + 4u + 4u + 4u + 4u + 4u + QTF__PART_RECORD_SIZE)
-
-/* --- UTF-8 and message helpers (utf8.c) ------------------------------------- */
-
-/* 1 if s[0,len) is well-formed UTF-8 (no overlongs, surrogates or code points
- * above U+10FFFF) without NUL bytes; otherwise 0 and *bad_at = offset of the
- * first offending byte. */
-int qtf__utf8_check(const unsigned char *s, size_t len, size_t *bad_at);
-
-/* Copies s[0,len) into buf for an error message: control bytes, DEL, quotes
- * and backslashes escaped, long text shortened with "...". Returns buf. */
-const char *qtf__escape(char *buf, size_t cap, const void *s, size_t len);
-#define QTF__ESC_CAP 160
-
-/* --- name index (names.c) --------------------------------------------------- */
-
-/* Open-addressing hash index of byte strings kept elsewhere. Keys are looked
- * up through a callback so the index stores only 32-bit item numbers. The
- * seed is random per index: an adversary cannot precompute colliding names,
- * and lookups give the same answer for any seed. */
-typedef struct qtf__name_index {
-    uint32_t *slots;            /* item + 1, 0 = empty */
-    uint64_t mask;              /* capacity - 1 */
-    uint64_t used;
-    uint64_t seed;
-} qtf__name_index;
-
-typedef void (*qtf__name_of_fn)(const void *ctx, uint32_t item, const char **s, size_t *len);
-
-void qtf__name_index_init(qtf__name_index *ix);
-/* Reserves room for `n` items in total (never shrinks). QTF_E_NOMEM. */
-qtf_status qtf__name_index_reserve(qtf__name_index *ix, uint64_t n, qtf__name_of_fn name_of,
-                                   const void *ctx);
-/* Adds `item` named s[0,len). Returns 1 if added, 0 if a duplicate exists
- * (then *dup = the existing item). The caller reserved room beforehand. */
-int qtf__name_index_add(qtf__name_index *ix, const char *s, size_t len, uint32_t item,
-                        qtf__name_of_fn name_of, const void *ctx, uint32_t *dup);
-/* 1 and *item if found. */
-int qtf__name_index_find(const qtf__name_index *ix, const char *s, size_t len,
-                         qtf__name_of_fn name_of, const void *ctx, uint32_t *item);
-void qtf__name_index_free(qtf__name_index *ix);
 
 /* --- metadata rules shared by reader and writer (metadata.c) ---------------- */
 

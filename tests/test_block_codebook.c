@@ -3,7 +3,7 @@
  * against a brute-force oracle, E8M0 exponents and saturation. */
 #include "test_block_util.h"
 
-#include "block_family.h"
+#include "format/block_family.h"
 
 static const float NF4[16] = {
     -1.0f, -0.6961928009986877f, -0.5250730514526367f, -0.39491748809814453f,

@@ -2,7 +2,7 @@
  * grouped encodings: sizes, the reconstruction bound, degenerate inputs. */
 #include "test_block_util.h"
 
-#include "block_family.h"
+#include "format/block_family.h"
 
 Test(dq, nf4_group64_dq_costs_4_127_bits_per_weight) {
     uint64_t dims[2] = { 4096, 4096 };

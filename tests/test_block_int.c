@@ -3,7 +3,7 @@
  * NaN/Inf rule and thread-count determinism. */
 #include "test_block_util.h"
 
-#include "block_family.h"
+#include "format/block_family.h"
 
 static const unsigned char *bytes_of(const blk *b, qtf_part_role role) {
     int i = blk_find(b, role);

@@ -2,7 +2,7 @@
  * close to a brute-force optimum, and importance weights steer it. */
 #include "test_block_util.h"
 
-#include "block_family.h"
+#include "format/block_family.h"
 
 /* Weighted squared error of each group of `group` elements. */
 static double *group_errors(const float *x, const float *y, uint64_t rows, uint64_t cols,

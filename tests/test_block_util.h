@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "format/family.h"
 #include "qtf.h"
 
 typedef struct blk {

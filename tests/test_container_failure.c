@@ -7,7 +7,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "container.h"
+#include "lib/container.h"
 #include "test_container_util.h"
 
 static char *dir;

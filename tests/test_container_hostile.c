@@ -5,7 +5,7 @@
 #include <dirent.h>
 #include <zstd.h>
 
-#include "container.h"
+#include "lib/container.h"
 #include "test_container_util.h"
 
 TestSuite(container_hostile);

@@ -13,7 +13,7 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-#include "internal.h"
+#include "common/common.h"
 #include "qtf.h"
 
 static inline char *tu_mkdtemp(void) {

@@ -13,7 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "source.h"
+#include "checkpoint/source.h"
 
 static char dir[256];
 static char err_text[1 << 16];

@@ -1,12 +1,12 @@
 /* tests/test_inspect.c — qtf-inspect run as a subprocess on files built with
  * the public writer; its --json output is parsed and compared with what the
  * reader says. The display helpers (escaping, sizes, JSON numbers) are tested
- * directly by compiling inspect/cli_util.c into this test. */
+ * directly by linking the cli/ library into this test. */
 #include <jansson.h>
 #include <xxhash.h>
 
 #include "tools_fixture.h"
-#include "../inspect/cli_util.c"
+#include "cli/cli_util.h"
 
 typedef tf_fixture fixture;
 

@@ -6,7 +6,7 @@
 #include <time.h>
 
 #include "tools_fixture.h"
-#include "../convert/source.h"
+#include "checkpoint/source.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 

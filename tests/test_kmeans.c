@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kmeans.h"
+#include "format/kmeans.h"
 
 /* ---- data --------------------------------------------------------------- */
 

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pal_family.h"
+#include "format/pal_family.h"
 
 static qtf_encoding pal(uint32_t bits) {
     qtf_encoding e;

@@ -2,8 +2,8 @@
  * anything), the zip reader, and pytorch_model.bin sources built from them. */
 #include "test_container_util.h"
 
-#include "source.h"
-#include "source_internal.h"
+#include "checkpoint/source.h"
+#include "checkpoint/source_internal.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }

@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "format/family.h"
 #include "qtf.h"
 
 static qtf_encoding enc_of(const char *text) {

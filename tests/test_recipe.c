@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "recipe.h"
+#include "convert/recipe.h"
 
 static char err[4096];
 

@@ -2,8 +2,8 @@
  * status and a detail naming the file and tensor) and the streaming writer. */
 #include "test_container_util.h"
 
-#include "source.h"
-#include "source_internal.h"
+#include "checkpoint/source.h"
+#include "checkpoint/source_internal.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }

@@ -6,7 +6,7 @@
 
 #include "test_container_util.h"
 
-#include "source.h"
+#include "checkpoint/source.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }

@@ -5,8 +5,8 @@
 
 #include "test_container_util.h"
 
-#include "source.h"
-#include "source_internal.h"
+#include "checkpoint/source.h"
+#include "checkpoint/source_internal.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }

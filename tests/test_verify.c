@@ -6,7 +6,7 @@
 #include <jansson.h>
 #include <xxhash.h>
 
-#include "source.h"
+#include "checkpoint/source.h"
 #include "tools_fixture.h"
 
 typedef tf_fixture fixture;

@@ -23,7 +23,7 @@
 #include <jansson.h>
 
 #include "qtf.h"
-#include "source.h"
+#include "checkpoint/source.h"
 
 typedef struct sample_opts {
     const char *out;

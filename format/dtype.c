@@ -1,5 +1,5 @@
-/* lib/dtype.c — sizes and printable names of the enums in qtf.h. */
-#include "internal.h"
+/* format/dtype.c — sizes and printable names of the enums in qtf.h. */
+#include "common/common.h"
 
 size_t qtf_dtype_size(qtf_dtype t) {
     static const unsigned char sizes[QTF_DTYPE_COUNT_] = {
@@ -49,16 +49,4 @@ const char *qtf_part_role_name(qtf_part_role r) {
         [QTF_ROLE_LUT_SCALES] = "lut_scales",
     };
     return (unsigned)r < QTF_ROLE_COUNT_ ? names[r] : "?";
-}
-
-qtf_status qtf__bool_check(const void *data, uint64_t n, const char *what) {
-    const unsigned char *b = data;
-    unsigned char any = 0;
-    for (uint64_t i = 0; i < n; i++) any |= b[i];
-    if (!(any & 0xfe)) return QTF_OK;
-    for (uint64_t i = 0; i < n; i++)
-        if (b[i] > 1)
-            return qtf__error(QTF_E_VALUE, "%s: BOOL element %llu is byte %u, expected 0 or 1",
-                              what, (unsigned long long)i, (unsigned)b[i]);
-    return QTF_OK;
 }

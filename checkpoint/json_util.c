@@ -1,4 +1,4 @@
-/* convert/json_util.c — the index file of sharded checkpoints
+/* checkpoint/json_util.c — the index file of sharded checkpoints
  * (model.safetensors.index.json, pytorch_model.bin.index.json). */
 #include <stdlib.h>
 #include <string.h>

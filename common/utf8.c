@@ -1,9 +1,9 @@
-/* lib/utf8.c — strict UTF-8 validation of keys, names and strings, and
+/* common/utf8.c — strict UTF-8 validation of keys, names and strings, and
  * escaping of untrusted bytes quoted in error messages. */
 #include <stdio.h>
 #include <string.h>
 
-#include "container.h"
+#include "utf8.h"
 
 int qtf__utf8_check(const unsigned char *s, size_t len, size_t *bad_at) {
     size_t i = 0;

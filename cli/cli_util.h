@@ -1,4 +1,4 @@
-/* inspect/cli_util.h — helpers shared by qtf-inspect and qtf-verify: messages,
+/* cli/cli_util.h — helpers shared by qtf-inspect and qtf-verify: messages,
  * option values, growable text, safe display of untrusted bytes, sizes,
  * tables, JSON values and atomic file output. Not installed. */
 #ifndef QTF_CLI_UTIL_H

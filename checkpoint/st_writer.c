@@ -1,4 +1,4 @@
-/* convert/st_writer.c — streaming safetensors writer. The header is built
+/* checkpoint/st_writer.c — streaming safetensors writer. The header is built
  * from the declarations before the first data byte, so data is written once,
  * in order, with memory bounded by what the caller passes to each write. The
  * file appears at its path only after fsync + rename. */

@@ -1,4 +1,4 @@
-/* convert/pickle.c — a restricted unpickler for torch state dicts.
+/* checkpoint/pickle.c — a restricted unpickler for torch state dicts.
  *
  * Python's unpickler runs arbitrary callables named in the stream; this one
  * runs none. It is a small stack machine that knows the opcodes torch.save

@@ -1,4 +1,4 @@
-/* convert/zip.c — minimal reader of the zip archives written by torch.save:
+/* checkpoint/zip.c — minimal reader of the zip archives written by torch.save:
  * central directory (ZIP64 aware) plus each entry's local header, enough to
  * know where every STORED entry's bytes lie. Nothing is decompressed; an
  * entry that is compressed, encrypted, overlapping another or lying outside

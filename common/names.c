@@ -1,11 +1,11 @@
-/* lib/names.c — duplicate detection and lookup of keys and tensor names in
+/* common/names.c — duplicate detection and lookup of keys and tensor names in
  * expected O(1), so that opening 10^5..10^7 tensors stays linear. */
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <xxhash.h>
 
-#include "container.h"
+#include "common/names.h"
 
 void qtf__name_index_init(qtf__name_index *ix) {
     memset(ix, 0, sizeof *ix);

@@ -1,11 +1,11 @@
-/* lib/status.c — status names, the thread-local error detail, and the
+/* common/status.c — status names, the thread-local error detail, and the
  * allocation wrappers used for failure injection in tests. */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "internal.h"
+#include "common.h"
 
 static _Thread_local char detail[1024];
 

@@ -1,4 +1,4 @@
-/* convert/safetensors.c — validating reader of the safetensors header.
+/* checkpoint/safetensors.c — validating reader of the safetensors header.
  *
  * Layout: u64 LE N, N bytes of JSON (an object, may be padded with spaces),
  * then the data region. Every rule of the format is enforced here so that the

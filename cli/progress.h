@@ -1,4 +1,4 @@
-/* convert/progress.h — progress line on a terminal, per-tensor lines, and
+/* cli/progress.h — progress line on a terminal, per-tensor lines, and
  * the closing summary of qtf-convert. */
 #ifndef QTF_CONVERT_PROGRESS_H
 #define QTF_CONVERT_PROGRESS_H

@@ -1,4 +1,4 @@
-/* inspect/cli_util.c — see cli_util.h. */
+/* cli/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
 
 #include <ctype.h>

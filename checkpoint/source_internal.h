@@ -1,4 +1,4 @@
-/* convert/source_internal.h — what the checkpoint readers share (not installed):
+/* checkpoint/source_internal.h — what the checkpoint readers share (not installed):
  * the qtf_source object they fill, and the parsers exposed to tests and fuzzers. */
 #ifndef QTF_SOURCE_INTERNAL_H
 #define QTF_SOURCE_INTERNAL_H
@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "container.h"
+#include "common/common.h"
 #include "source.h"
 
 /* Limits applied before anything is allocated from a size read in a file. */

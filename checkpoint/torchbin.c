@@ -1,4 +1,4 @@
-/* convert/torchbin.c — pytorch_model.bin (the zip format of torch.save since
+/* checkpoint/torchbin.c — pytorch_model.bin (the zip format of torch.save since
  * 1.6): <archive>/data.pkl describes the state dict, <archive>/data/<key>
  * holds each storage's raw little-endian bytes. Tensors become (file offset,
  * byte size) pairs after checking that each is a C-contiguous view that lies

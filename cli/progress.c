@@ -1,4 +1,4 @@
-/* convert/progress.c — the terminal status line of qtf-convert. */
+/* cli/progress.c — the terminal status line of qtf-convert. */
 #include "progress.h"
 
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* convert/source.h — read-only access to model checkpoints: a Hugging Face
+/* checkpoint/source.h — read-only access to model checkpoints: a Hugging Face
  * folder or file (safetensors single/sharded, torch .bin single/sharded) or a
  * .qtf file. Shared by qtf-convert and qtf-verify (not installed).
  *
@@ -70,7 +70,7 @@ qtf_status qtf_source_read_f32(float *dst, uint64_t n, const qtf_source *s, uint
 /* The open .qtf file of a QTF source (borrowed), else NULL. */
 const qtf_file *qtf_source_qtf_file(const qtf_source *s);
 
-/* --- safetensors output (convert/st_writer.c) ----------------------------
+/* --- safetensors output (checkpoint/st_writer.c) ----------------------------
  * Streaming, atomic (temp file + fsync + rename) writer: declare every
  * tensor first, then write their data in the declared order. */
 typedef struct qtf_st_writer qtf_st_writer;

@@ -1,4 +1,4 @@
-/* convert/source.c — opening a checkpoint (folder or file), the tensor table
+/* checkpoint/source.c — opening a checkpoint (folder or file), the tensor table
  * shared by every reader, and reading tensor data with pread. */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,4 +1,4 @@
-/* convert/qtf_source.c — a .qtf file seen as a checkpoint, so that qtf-verify
+/* checkpoint/qtf_source.c — a .qtf file seen as a checkpoint, so that qtf-verify
  * and qtf-convert (re-encoding) treat it like any other source. */
 #include <stdlib.h>
 #include <string.h>

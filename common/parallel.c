@@ -1,4 +1,4 @@
-/* lib/parallel.c — a minimal fork-join loop over contiguous index ranges.
+/* common/parallel.c — a minimal fork-join loop over contiguous index ranges.
  * Threads are created per call: callers hand it work of at least a few
  * milliseconds (a tensor), so a pool would not pay for its complexity. */
 #include <pthread.h>
@@ -6,7 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "internal.h"
+#include "common.h"
 
 unsigned qtf_default_threads(void) {
     long n = sysconf(_SC_NPROCESSORS_ONLN);
