@@ -236,7 +236,10 @@ static int narrower_than_8_bits(const qtfc_spec *s) {
     switch (s->enc.id) {
     case QTF_ENC_INT: case QTF_ENC_PAL: return s->enc.bits < 8;
     case QTF_ENC_NF4: case QTF_ENC_FP4: case QTF_ENC_MXFP4:
-    case QTF_ENC_Q4_0: case QTF_ENC_Q4_1: return 1;
+    case QTF_ENC_Q4_0: case QTF_ENC_Q4_1: case QTF_ENC_Q5_0: case QTF_ENC_Q5_1:
+    case QTF_ENC_Q2_K: case QTF_ENC_Q3_K: case QTF_ENC_Q4_K: case QTF_ENC_Q5_K:
+    case QTF_ENC_Q6_K: case QTF_ENC_IQ4_NL: case QTF_ENC_IQ4_XS: case QTF_ENC_GGML_MXFP4:
+        return 1;
     default: return 0;
     }
 }

@@ -264,7 +264,7 @@ static int is_grouped(qtf_encoding_id id) {
 }
 
 static int is_ggml(qtf_encoding_id id) {
-    return id == QTF_ENC_Q8_0 || id == QTF_ENC_Q4_0 || id == QTF_ENC_Q4_1;
+    return qtf__ggml_type_of(id) != NULL;
 }
 
 static const char *enc_name(qtf_encoding_id id) {
@@ -273,10 +273,7 @@ static const char *enc_name(qtf_encoding_id id) {
     case QTF_ENC_NF4: return "nf4";
     case QTF_ENC_FP4: return "fp4";
     case QTF_ENC_MXFP4: return "mxfp4";
-    case QTF_ENC_Q8_0: return "q8_0";
-    case QTF_ENC_Q4_0: return "q4_0";
-    case QTF_ENC_Q4_1: return "q4_1";
-    default: return "?";
+    default: return is_ggml(id) ? qtf__ggml_type_of(id)->name : "?";
     }
 }
 
@@ -330,11 +327,12 @@ qtf_status qtf__block_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_en
     uint32_t n = 0;
 
     if (is_ggml(e->id)) {
-        if (cols % 32 != 0)
-            return qtf__error(QTF_E_SHAPE, "%s: row length %llu is not a multiple of 32",
-                              enc_name(e->id), (unsigned long long)cols);
+        const qtf__ggml_type *t = qtf__ggml_type_of(e->id);
+        if (cols % t->block != 0)
+            return qtf__error(QTF_E_SHAPE, "%s: row length %llu is not a multiple of %u",
+                              t->name, (unsigned long long)cols, t->block);
         uint64_t size;
-        if (!qtf__mul_u64(&size, n_el / 32, qtf__ggml_block_bytes(e->id)))
+        if (!qtf__mul_u64(&size, n_el / t->block, t->bytes))
             return qtf__error(QTF_E_OVERFLOW, "%s: block bytes overflow", enc_name(e->id));
         out[n++] = (qtf_part_layout){ QTF_ROLE_BLOCKS, QTF_DTYPE_PACKED, size };
         *out_n = n;
@@ -399,7 +397,8 @@ qtf_status qtf__block_quantize(const qtf_encoding *e, const float *src, uint64_t
             if (layout[i].size) memset(parts[i], 0, (size_t)layout[i].size);
         return QTF_OK;
     }
-    if (is_ggml(e->id)) return qtf__ggml_quantize(e, src, rows, cols, threads, parts);
+    if (is_ggml(e->id))
+        return qtf__ggml_quantize(e, src, rows, cols, importance, threads, parts);
     if (e->id == QTF_ENC_MXFP4)
         return qtf__mx_quantize(e, src, rows, cols, importance, threads, parts);
     return qtf__grouped_quantize(e, src, rows, cols, importance, threads, parts);

@@ -236,10 +236,11 @@ static inline float qtf__e2m1_unit(uint32_t c) {
 /* dst[j] = E2M1 value of codes[j] * scale (format/block_codebook.c). */
 void qtf__e2m1_decode(float *dst, const uint8_t *codes, uint64_t n, float scale);
 
-/* ---- Q8_0 Q4_0 Q4_1 (format/block_ggml.c) ---- */
-uint64_t qtf__ggml_block_bytes(qtf_encoding_id id);
+/* ---- ggml blocks (format/block_ggml.c, ggml_legacy.c, ggml_iq4.c) ----
+ * Rows are whole blocks (qtf__block_layout checks); importance may be NULL. */
 qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
-                              uint64_t cols, unsigned threads, void *const *parts);
+                              uint64_t cols, const float *importance, unsigned threads,
+                              void *const *parts);
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
                                 const void *const *parts, unsigned threads);
 

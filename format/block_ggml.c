@@ -1,6 +1,9 @@
-/* format/block_ggml.c — Q8_0, Q4_0, Q4_1: byte-for-byte the blocks of ggml's
+/* format/block_ggml.c — the ggml block encodings (one row per type in
+ * ggml_types below, like ggml's type_traits) and their dispatch; Q8_0, Q4_0,
+ * Q4_1 without importance are here: byte-for-byte the blocks of ggml's
  * reference quantizers (quantize_row_q8_0_ref etc. in ggml's
  * src/ggml-quants.c), so that a BLOCKS part can be copied into a GGUF file.
+ * The other types live in format/ggml_legacy.c and format/ggml_iq4.c.
  * The arithmetic is ggml's: codes are computed with the f32 d, then d (and m)
  * are rounded to f16 for storage; Q4_0/Q4_1 codes are truncated after adding
  * 8.5 / 0.5, not rounded. Blocks of 32 run along the row.
@@ -19,17 +22,10 @@
 #include <string.h>
 
 #include "block_family.h"
+#include "ggml_kquants.h"
+#include "ggml_legacy.h"
 
 #define QK 32
-
-uint64_t qtf__ggml_block_bytes(qtf_encoding_id id) {
-    switch (id) {
-    case QTF_ENC_Q8_0: return 34;
-    case QTF_ENC_Q4_0: return 18;
-    case QTF_ENC_Q4_1: return 20;
-    default: return 0;
-    }
-}
 
 /* roundf (half away from zero) for |v| < 2^31, in operations that vectorize:
  * v - trunc(v) is exact (same sign, |trunc(v)| >= |v|/2 or trunc(v) = 0). */
@@ -39,14 +35,7 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-/* 0, or 1 when the block's F16 scale or minimum overflowed to Inf (block.md,
- * "Numeric errors"; llama.cpp would store the Inf). */
-static int f16_overflows(const uint8_t *blk, int has_min) {
-    return !isfinite(qtf_f16_to_f32(qtf__ld16(blk))) ||
-           (has_min && !isfinite(qtf_f16_to_f32(qtf__ld16(blk + 2))));
-}
-
-static int q8_0_block(const float *x, uint8_t *out) {
+static void q8_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f;
@@ -55,10 +44,9 @@ static int q8_0_block(const float *x, uint8_t *out) {
     int8_t q[QK];
     for (int j = 0; j < QK; j++) q[j] = (int8_t)round_half_away(x[j] * id);
     memcpy(out + 2, q, QK);
-    return f16_overflows(out, 0);
 }
 
-static int q4_0_block(const float *x, uint8_t *out) {
+static void q4_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++) {
         if (amax < fabsf(x[j])) { /* strict: the first extreme wins ties */
@@ -76,10 +64,9 @@ static int q4_0_block(const float *x, uint8_t *out) {
         hi = hi < 15 ? hi : 15;
         out[2 + j] = (uint8_t)(lo | (hi << 4));
     }
-    return f16_overflows(out, 0);
 }
 
-static int q4_1_block(const float *x, uint8_t *out) {
+static void q4_1_block(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QK; j++) {
         if (x[j] < min) min = x[j];
@@ -96,78 +83,134 @@ static int q4_1_block(const float *x, uint8_t *out) {
         hi = hi < 15 ? hi : 15;
         out[4 + j] = (uint8_t)(lo | (hi << 4));
     }
-    return f16_overflows(out, 1);
+}
+
+/* Row functions of the reference types: the importance switches Q4_0 and
+ * Q4_1 to ggml's weighted fit (format/ggml_legacy.c); Q8_0 ignores it, as
+ * ggml's quantize_q8_0 does. */
+static void q8_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    (void)imp;
+    for (int64_t b = 0; b < n / QK; b++) q8_0_block(x + b * QK, out + b * 34);
+}
+
+static void q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    if (imp) {
+        qtf__ggml_q4_0_row_weighted(x, out, n, imp);
+        return;
+    }
+    for (int64_t b = 0; b < n / QK; b++) q4_0_block(x + b * QK, out + b * 18);
+}
+
+static void q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    if (imp) {
+        qtf__ggml_q4_1_row_weighted(x, out, n, imp);
+        return;
+    }
+    for (int64_t b = 0; b < n / QK; b++) q4_1_block(x + b * QK, out + b * 20);
+}
+
+QTF__HOT static void q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++, in += 34, y += QK) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)in[2 + j] * d;
+    }
+}
+
+QTF__HOT static void q4_0_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++, in += 18, y += QK) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = (float)((in[2 + j] & 15) - 8) * d;
+            y[j + QK / 2] = (float)((in[2 + j] >> 4) - 8) * d;
+        }
+    }
+}
+
+QTF__HOT static void q4_1_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++, in += 20, y += QK) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        const float m = qtf__f16_value(qtf__ld16(in + 2));
+        for (int j = 0; j < QK / 2; j++) {
+            y[j] = (float)(in[4 + j] & 15) * d + m;
+            y[j + QK / 2] = (float)(in[4 + j] >> 4) * d + m;
+        }
+    }
+}
+
+/* The K-quants (format/ggml_kquants.c) take rows in ggml's quantize_<type>
+ * form; a row of the table is one call with nrows = 1. */
+#define KQ_ROW(t)                                                                        \
+    static void t##_row(const float *x, uint8_t *out, int64_t n, const float *imp) {   \
+        qtf__ggml_quantize_##t(x, out, 1, n, imp);                                     \
+    }                                                                                  \
+    static void t##_dequant(const uint8_t *in, float *y, int64_t n) {                  \
+        qtf__ggml_dequantize_##t(in, y, n);                                            \
+    }
+KQ_ROW(q2_k)
+KQ_ROW(q3_k)
+KQ_ROW(q4_k)
+KQ_ROW(q5_k)
+KQ_ROW(q6_k)
+#undef KQ_ROW
+
+/* One row per ggml type: the single place that says which encodings are
+ * ggml blocks, their size and their kernels. */
+static const qtf__ggml_type ggml_types[] = {
+    { QTF_ENC_Q8_0, "q8_0", 8, 32, 34, q8_0_row, q8_0_dequant },
+    { QTF_ENC_Q4_0, "q4_0", 4, 32, 18, q4_0_row, q4_0_dequant },
+    { QTF_ENC_Q4_1, "q4_1", 4, 32, 20, q4_1_row, q4_1_dequant },
+    { QTF_ENC_Q5_0, "q5_0", 5, 32, QTF__Q5_0_BYTES, qtf__ggml_q5_0_row, qtf__ggml_q5_0_dequant },
+    { QTF_ENC_Q5_1, "q5_1", 5, 32, QTF__Q5_1_BYTES, qtf__ggml_q5_1_row, qtf__ggml_q5_1_dequant },
+    { QTF_ENC_Q2_K, "q2_k", 2, QTF__QK_K, QTF__Q2_K_BLOCK_BYTES, q2_k_row, q2_k_dequant },
+    { QTF_ENC_Q3_K, "q3_k", 3, QTF__QK_K, QTF__Q3_K_BLOCK_BYTES, q3_k_row, q3_k_dequant },
+    { QTF_ENC_Q4_K, "q4_k", 4, QTF__QK_K, QTF__Q4_K_BLOCK_BYTES, q4_k_row, q4_k_dequant },
+    { QTF_ENC_Q5_K, "q5_k", 5, QTF__QK_K, QTF__Q5_K_BLOCK_BYTES, q5_k_row, q5_k_dequant },
+    { QTF_ENC_Q6_K, "q6_k", 6, QTF__QK_K, QTF__Q6_K_BLOCK_BYTES, q6_k_row, q6_k_dequant },
+    { QTF_ENC_IQ4_NL, "iq4_nl", 4, 32, QTF__IQ4_NL_BYTES, qtf__ggml_iq4_nl_row,
+      qtf__ggml_iq4_nl_dequant },
+    { QTF_ENC_IQ4_XS, "iq4_xs", 4, 256, QTF__IQ4_XS_BYTES, qtf__ggml_iq4_xs_row,
+      qtf__ggml_iq4_xs_dequant },
+    { QTF_ENC_GGML_MXFP4, "ggml_mxfp4", 4, 32, QTF__MXFP4_GGML_BYTES, qtf__ggml_mxfp4_row,
+      qtf__ggml_mxfp4_dequant },
+};
+
+const qtf__ggml_type *qtf__ggml_type_of(qtf_encoding_id id) {
+    for (size_t i = 0; i < sizeof ggml_types / sizeof ggml_types[0]; i++)
+        if (ggml_types[i].id == id) return &ggml_types[i];
+    return NULL;
 }
 
 typedef struct ggml_ctx {
-    qtf_encoding_id id;
+    const qtf__ggml_type *type;
     const float *src;
+    const float *importance;
     float *dst;
     uint64_t cols;
-    uint64_t block_bytes;
     uint8_t *out;
     const uint8_t *in;
 } ggml_ctx;
 
-/* Block i's stored scale and minimum (Q4_1), for qtf__block_check_underflow. */
-static float block_scale_of(const void *ctx, uint64_t i, float *min) {
-    const ggml_ctx *g = ctx;
-    const uint8_t *blk = g->out + i * g->block_bytes;
-    if (g->id == QTF_ENC_Q4_1) *min = qtf_f16_to_f32(qtf__ld16(blk + 2));
-    return qtf_f16_to_f32(qtf__ld16(blk));
+static uint64_t row_bytes(const ggml_ctx *g) {
+    return g->cols / g->type->block * g->type->bytes;
 }
 
 static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
-    const uint64_t nb = g->cols / QK;
+    const uint64_t rb = row_bytes(g);
     for (uint64_t r = begin; r < end; r++) {
         const float *row = g->src + r * g->cols;
         qtf_status st = qtf__block_check_finite(row, g->cols, r);
         if (st != QTF_OK) return st;
-        uint8_t *out = g->out + r * nb * g->block_bytes;
-        for (uint64_t b = 0; b < nb; b++) {
-            const float *x = row + b * QK;
-            uint8_t *blk = out + b * g->block_bytes;
-            int overflow;
-            if (g->id == QTF_ENC_Q8_0) overflow = q8_0_block(x, blk);
-            else if (g->id == QTF_ENC_Q4_0) overflow = q4_0_block(x, blk);
-            else overflow = q4_1_block(x, blk);
-            if (overflow)
-                return qtf__error(QTF_E_NUMERIC,
-                                  "row %llu, block %llu: the scale or minimum is outside the "
-                                  "range of F16",
-                                  (unsigned long long)r, (unsigned long long)b);
-        }
+        g->type->quantize_row(row, g->out + r * rb, (int64_t)g->cols, g->importance);
     }
     return QTF_OK;
 }
 
-QTF__HOT static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
+static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
-    const uint64_t nb = g->cols / QK;
-    for (uint64_t r = begin; r < end; r++) {
-        const uint8_t *in = g->in + r * nb * g->block_bytes;
-        float *out = g->dst + r * g->cols;
-        for (uint64_t b = 0; b < nb; b++) {
-            const uint8_t *blk = in + b * g->block_bytes;
-            float *y = out + b * QK;
-            const float d = qtf_f16_to_f32(qtf__ld16(blk));
-            if (g->id == QTF_ENC_Q8_0) {
-                for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)blk[2 + j] * d;
-            } else if (g->id == QTF_ENC_Q4_0) {
-                for (int j = 0; j < QK / 2; j++) {
-                    y[j] = (float)((blk[2 + j] & 15) - 8) * d;
-                    y[j + QK / 2] = (float)((blk[2 + j] >> 4) - 8) * d;
-                }
-            } else {
-                const float m = qtf_f16_to_f32(qtf__ld16(blk + 2));
-                for (int j = 0; j < QK / 2; j++) {
-                    y[j] = (float)(blk[4 + j] & 15) * d + m;
-                    y[j + QK / 2] = (float)(blk[4 + j] >> 4) * d + m;
-                }
-            }
-        }
-    }
+    const uint64_t rb = row_bytes(g);
+    for (uint64_t r = begin; r < end; r++)
+        g->type->dequantize_row(g->in + r * rb, g->dst + r * g->cols, (int64_t)g->cols);
     return QTF_OK;
 }
 
@@ -175,18 +218,57 @@ static uint64_t rows_per_chunk(uint64_t cols) {
     return cols >= 65536 ? 1 : 65536 / cols;
 }
 
+/* The 32-element types whose block starts with an F16 scale d (and, for
+ * Q4_1 and Q5_1, an F16 minimum m): block.md's numeric rules apply to them
+ * after quantizing. The K-quants' super-block scales and MXFP4's E8M0 are not
+ * checked. 0: not such a type; 2: d and m; 1: d only. */
+static int f16_scale_fields(qtf_encoding_id id) {
+    switch (id) {
+    case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q5_0: case QTF_ENC_IQ4_NL: return 1;
+    case QTF_ENC_Q4_1: case QTF_ENC_Q5_1: return 2;
+    default: return 0;
+    }
+}
+
+/* Block i's stored scale and minimum, for qtf__block_check_underflow. */
+static float block_scale_of(const void *ctx, uint64_t i, float *min) {
+    const ggml_ctx *g = ctx;
+    const uint8_t *blk = g->out + i * g->type->bytes;
+    if (f16_scale_fields(g->type->id) == 2) *min = qtf__f16_value(qtf__ld16(blk + 2));
+    return qtf__f16_value(qtf__ld16(blk));
+}
+
+/* An F16 scale or minimum that overflowed to Inf (llama.cpp would store it)
+ * is QTF_E_NUMERIC naming the block; then the underflow rule. */
+static qtf_status check_scales(const ggml_ctx *g, uint64_t rows) {
+    const int fields = f16_scale_fields(g->type->id);
+    if (!fields) return QTF_OK;
+    const uint64_t per_row = g->cols / g->type->block;
+    for (uint64_t i = 0; i < rows * per_row; i++) {
+        const uint8_t *blk = g->out + i * g->type->bytes;
+        for (int k = 0; k < fields; k++) {
+            if (!isfinite(qtf__f16_value(qtf__ld16(blk + 2 * k))))
+                return qtf__error(QTF_E_NUMERIC, "row %llu, block %llu: the %s is outside the "
+                                  "range of F16", (unsigned long long)(i / per_row),
+                                  (unsigned long long)(i % per_row), k ? "minimum" : "scale");
+        }
+    }
+    return qtf__block_check_underflow(g->src, rows, g->cols, g->type->block, block_scale_of, g,
+                                      "F16");
+}
+
 qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
-                              uint64_t cols, unsigned threads, void *const *parts) {
-    ggml_ctx g = { .id = e->id, .src = src, .cols = cols,
-                   .block_bytes = qtf__ggml_block_bytes(e->id), .out = parts[0] };
+                              uint64_t cols, const float *importance, unsigned threads,
+                              void *const *parts) {
+    ggml_ctx g = { .type = qtf__ggml_type_of(e->id), .src = src, .importance = importance,
+                   .cols = cols, .out = parts[0] };
     qtf_status st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, quantize_rows, &g);
-    if (st != QTF_OK) return st;
-    return qtf__block_check_underflow(src, rows, cols, QK, block_scale_of, &g, "F16");
+    return st != QTF_OK ? st : check_scales(&g, rows);
 }
 
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
                                 const void *const *parts, unsigned threads) {
-    ggml_ctx g = { .id = e->id, .dst = dst, .cols = cols,
-                   .block_bytes = qtf__ggml_block_bytes(e->id), .in = parts[0] };
+    ggml_ctx g = { .type = qtf__ggml_type_of(e->id), .dst = dst, .cols = cols,
+                   .in = parts[0] };
     return qtf__parallel_for(rows, rows_per_chunk(cols), threads, dequantize_rows, &g);
 }

@@ -53,12 +53,12 @@ static uint32_t fields_of(qtf_encoding_id id) {
         return F_BITS | F_GROUP | F_ASYM | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
     case QTF_ENC_NF4: case QTF_ENC_FP4:
         return F_BITS | F_GROUP | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
-    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
+    case QTF_ENC_MXFP4:
         return F_BITS | F_GROUP | F_SCALE | F_ZSTD;
     case QTF_ENC_PAL:
         return F_BITS | F_GROUP | F_SCALE | F_DQ | F_ROWS | F_ROWSCALE | F_LUT | F_DIM |
                F_ZSTD;
-    default: return 0;
+    default: return qtf__ggml_type_of(id) ? F_BITS | F_GROUP | F_SCALE | F_ZSTD : 0;
     }
 }
 
@@ -67,7 +67,17 @@ static const char *const enc_names[QTF_ENC_COUNT_] = {
     [QTF_ENC_BF16] = "bf16", [QTF_ENC_INT] = "int", [QTF_ENC_NF4] = "nf4",
     [QTF_ENC_FP4] = "fp4", [QTF_ENC_MXFP4] = "mxfp4", [QTF_ENC_PAL] = "pal",
     [QTF_ENC_Q8_0] = "q8_0", [QTF_ENC_Q4_0] = "q4_0", [QTF_ENC_Q4_1] = "q4_1",
+    [QTF_ENC_Q5_0] = "q5_0", [QTF_ENC_Q5_1] = "q5_1", [QTF_ENC_Q2_K] = "q2_k",
+    [QTF_ENC_Q3_K] = "q3_k", [QTF_ENC_Q4_K] = "q4_k", [QTF_ENC_Q5_K] = "q5_k",
+    [QTF_ENC_Q6_K] = "q6_k", [QTF_ENC_IQ4_NL] = "iq4_nl", [QTF_ENC_IQ4_XS] = "iq4_xs",
+    [QTF_ENC_GGML_MXFP4] = "ggml_mxfp4",
 };
+
+/* Every id past Q4_1 is a ggml type and must have its row in the table: an
+ * id without one is refused, never quantized. */
+static int id_implemented(qtf_encoding_id id) {
+    return id <= QTF_ENC_Q4_1 || qtf__ggml_type_of(id) != NULL;
+}
 
 static int raw_type_ok(qtf_dtype t) {
     switch (t) {
@@ -92,6 +102,9 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
                           (unsigned)e->id, QTF_ENC_COUNT_ - 1);
     const char *name = enc_names[e->id];
+    if (!id_implemented(e->id))
+        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u (%s) is not implemented in "
+                          "this build", (unsigned)e->id, name);
     uint32_t f = fields_of(e->id);
     /* Unused fields must be zero. */
     if (!(f & F_BITS) && e->bits) return BAD("bits", "is %u, expected 0", e->bits);
@@ -132,14 +145,12 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
                        qtf_dtype_name(e->scale_type),
                        e->dq ? "NONE with dq" : "F16, BF16 or F32");
         break;
-    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1: {
-        uint32_t bits = e->id == QTF_ENC_Q8_0 ? 8 : 4;
-        qtf_dtype st = e->id == QTF_ENC_MXFP4 ? QTF_DTYPE_E8M0 : QTF_DTYPE_F16;
-        if (e->bits != bits) return BAD("bits", "is %u, expected %u", e->bits, bits);
+    case QTF_ENC_MXFP4: {
+        if (e->bits != 4) return BAD("bits", "is %u, expected %u", e->bits, 4u);
         if (e->group != 32) return BAD("group", "is %u, expected 32", e->group);
-        if (e->scale_type != st)
+        if (e->scale_type != QTF_DTYPE_E8M0)
             return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
-                       (unsigned)st, qtf_dtype_name(st));
+                       (unsigned)QTF_DTYPE_E8M0, qtf_dtype_name(QTF_DTYPE_E8M0));
         break;
     }
     case QTF_ENC_PAL:
@@ -172,8 +183,18 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
         if (e->group % e->dim)
             return BAD("group", "is %u, not a multiple of dim = %u", e->group, e->dim);
         break;
-    default:
+    default: {
+        /* ggml types: bits, group and scale type are implied by the id. */
+        const qtf__ggml_type *t = qtf__ggml_type_of(e->id);
+        if (!t) break;
+        if (e->bits != t->bits) return BAD("bits", "is %u, expected %u", e->bits, t->bits);
+        if (e->group != t->block)
+            return BAD("group", "is %u, expected %u", e->group, t->block);
+        if (e->scale_type != QTF_DTYPE_F16)
+            return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
+                       (unsigned)QTF_DTYPE_F16, qtf_dtype_name(QTF_DTYPE_F16));
         break;
+    }
     }
     return QTF_OK;
 }
@@ -205,17 +226,18 @@ qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
         e.group = 32;
         e.scale_type = QTF_DTYPE_E8M0;
         break;
-    case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
-        e.bits = id == QTF_ENC_Q8_0 ? 8 : 4;
-        e.group = 32;
-        e.scale_type = QTF_DTYPE_F16;
-        break;
     case QTF_ENC_PAL:
         e.bits = 4;
         e.lut_type = QTF_DTYPE_F16;
         e.dim = 1;
         break;
     default:
+        if (qtf__ggml_type_of(id)) {
+            e.bits = qtf__ggml_type_of(id)->bits;
+            e.group = qtf__ggml_type_of(id)->block;
+            e.scale_type = QTF_DTYPE_F16;
+            break;
+        }
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
                           (unsigned)id, QTF_ENC_COUNT_ - 1);
     }
@@ -246,12 +268,12 @@ static uint32_t keys_of(qtf_encoding_id id) {
                K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
     case QTF_ENC_NF4: case QTF_ENC_FP4:
         return K(KEY_GROUP) | K(KEY_SCALE_TYPE) | K(KEY_DQ) | K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
-    case QTF_ENC_MXFP4: case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q4_1:
+    case QTF_ENC_MXFP4:
         return K(KEY_ZSTD_LEVEL);
     case QTF_ENC_PAL:
         return K(KEY_BITS) | K(KEY_GROUP) | K(KEY_DQ) | K(KEY_ROWS) | K(KEY_ROWSCALE) |
                K(KEY_LUT_TYPE) | K(KEY_DIM) | K(KEY_ZSTD_LEVEL);
-    default: return 0;
+    default: return qtf__ggml_type_of(id) ? K(KEY_ZSTD_LEVEL) : 0;
     }
 #undef K
 }

@@ -24,13 +24,18 @@ static const name_entry names[] = {
     { "mxfp4", QTF_ENC_MXFP4, 4 }, { "pal1", QTF_ENC_PAL, 1 },  { "pal2", QTF_ENC_PAL, 2 },
     { "pal3", QTF_ENC_PAL, 3 },   { "pal4", QTF_ENC_PAL, 4 },   { "pal6", QTF_ENC_PAL, 6 },
     { "pal8", QTF_ENC_PAL, 8 },   { "q8_0", QTF_ENC_Q8_0, 8 },  { "q4_0", QTF_ENC_Q4_0, 4 },
-    { "q4_1", QTF_ENC_Q4_1, 4 },  { "raw", QTF_ENC_RAW, 0 },
+    { "q4_1", QTF_ENC_Q4_1, 4 },  { "q5_0", QTF_ENC_Q5_0, 5 },  { "q5_1", QTF_ENC_Q5_1, 5 },
+    { "q2_k", QTF_ENC_Q2_K, 2 },  { "q3_k", QTF_ENC_Q3_K, 3 },  { "q4_k", QTF_ENC_Q4_K, 4 },
+    { "q5_k", QTF_ENC_Q5_K, 5 },  { "q6_k", QTF_ENC_Q6_K, 6 },
+    { "iq4_nl", QTF_ENC_IQ4_NL, 4 }, { "iq4_xs", QTF_ENC_IQ4_XS, 4 },
+    { "ggml_mxfp4", QTF_ENC_GGML_MXFP4, 4 }, { "raw", QTF_ENC_RAW, 0 },
 };
 #define N_NAMES (sizeof names / sizeof names[0])
 
 static const char valid_names[] =
     "f32, f16, bf16, int2, int3, int4, int5, int6, int7, int8, nf4, fp4, mxfp4, pal1, pal2, "
-    "pal3, pal4, pal6, pal8, q8_0, q4_0, q4_1, raw:TYPE";
+    "pal3, pal4, pal6, pal8, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, "
+    "iq4_nl, iq4_xs, ggml_mxfp4, raw:TYPE";
 
 /* Element types a raw encoding may name, as options of "raw". */
 typedef struct raw_entry {

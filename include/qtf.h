@@ -200,7 +200,7 @@ typedef enum qtf_part_role {
     QTF_ROLE_DQ_CODES = 6,      /* double quantization: quantized scales */
     QTF_ROLE_DQ_SCALES = 7,     /* double quantization: block scales */
     QTF_ROLE_DQ_OFFSET = 8,     /* double quantization: per-tensor offset */
-    QTF_ROLE_BLOCKS = 9,        /* interleaved blocks (ggml q8_0/q4_0/q4_1) */
+    QTF_ROLE_BLOCKS = 9,        /* interleaved blocks (the ggml types q8_0 ... iq4_xs) */
     QTF_ROLE_LUT_SCALES = 10,   /* scales of an int8 look-up table */
     QTF_ROLE_COUNT_ = 11
 } qtf_part_role;
@@ -247,7 +247,17 @@ typedef enum qtf_encoding_id {
     QTF_ENC_Q8_0 = 9,   /* ggml-compatible blocks */
     QTF_ENC_Q4_0 = 10,
     QTF_ENC_Q4_1 = 11,
-    QTF_ENC_COUNT_ = 12
+    QTF_ENC_Q5_0 = 12,
+    QTF_ENC_Q5_1 = 13,
+    QTF_ENC_Q2_K = 14,  /* ggml K-quants: 256-element super-blocks */
+    QTF_ENC_Q3_K = 15,
+    QTF_ENC_Q4_K = 16,
+    QTF_ENC_Q5_K = 17,
+    QTF_ENC_Q6_K = 18,
+    QTF_ENC_IQ4_NL = 19,
+    QTF_ENC_IQ4_XS = 20,
+    QTF_ENC_GGML_MXFP4 = 21, /* MXFP4 in ggml's block layout (u8 e, qs[16]) */
+    QTF_ENC_COUNT_ = 22
 } qtf_encoding_id;
 
 #define QTF_GROUP_ROW 0u            /* one scale per row */

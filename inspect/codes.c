@@ -26,25 +26,55 @@ static void count_packed(code_histogram *h, const unsigned char *row, uint64_t n
     }
 }
 
+/* Where the codes sit in a ggml block (spec/encodings/ggml.md): `offset`
+ * bytes of scales, then `n` codes; 4-bit codes are nibbles (low: element j,
+ * high: element j + 16 of each 32), q5 types take bit 4 from the u32 qh that
+ * precedes the nibbles. K-quant super-blocks scatter their code bits over
+ * several fields and are not histogrammed. */
+typedef struct ggml_codes {
+    qtf_encoding_id id;
+    unsigned block_bytes, offset, n, bits;
+} ggml_codes;
+
+static const ggml_codes ggml_code_layouts[] = {
+    { QTF_ENC_Q8_0, 34, 2, 32, 8 },    { QTF_ENC_Q4_0, 18, 2, 32, 4 },
+    { QTF_ENC_Q4_1, 20, 4, 32, 4 },    { QTF_ENC_Q5_0, 22, 6, 32, 5 },
+    { QTF_ENC_Q5_1, 24, 8, 32, 5 },    { QTF_ENC_IQ4_NL, 18, 2, 32, 4 },
+    { QTF_ENC_IQ4_XS, 136, 8, 256, 4 }, { QTF_ENC_GGML_MXFP4, 17, 1, 32, 4 },
+};
+
+static const ggml_codes *ggml_layout_of(qtf_encoding_id id) {
+    for (size_t i = 0; i < sizeof ggml_code_layouts / sizeof ggml_code_layouts[0]; i++)
+        if (ggml_code_layouts[i].id == id) return &ggml_code_layouts[i];
+    return NULL;
+}
+
+static int is_ggml_id(qtf_encoding_id id) {
+    return ggml_layout_of(id) != NULL || (id >= QTF_ENC_Q2_K && id <= QTF_ENC_Q6_K);
+}
+
 static void ggml_histogram(code_histogram *h, const unsigned char *p, uint64_t size,
-                           qtf_encoding_id id) {
-    uint64_t header = id == QTF_ENC_Q4_1 ? 4 : 2;
-    uint64_t block = id == QTF_ENC_Q8_0 ? 34 : id == QTF_ENC_Q4_1 ? 20 : 18;
-    uint64_t n_blocks = size / block;
+                           const ggml_codes *L) {
+    uint64_t n_blocks = size / L->block_bytes;
     for (uint64_t b = 0; b < n_blocks; b++) {
-        const unsigned char *q = p + b * block + header;
-        if (id == QTF_ENC_Q8_0) {
+        const unsigned char *blk = p + b * L->block_bytes;
+        const unsigned char *q = blk + L->offset;
+        if (L->bits == 8) {
             for (unsigned k = 0; k < 32; k++) h->counts[(q[k] + 128u) & 0xFFu]++;
-        } else {
-            for (unsigned k = 0; k < 16; k++) {
-                h->counts[q[k] & 0x0Fu]++;
-                h->counts[q[k] >> 4]++;
-            }
+            continue;
+        }
+        uint32_t qh = L->bits == 5 ? (uint32_t)q[-4] | ((uint32_t)q[-3] << 8) |
+                                         ((uint32_t)q[-2] << 16) | ((uint32_t)q[-1] << 24)
+                                   : 0;
+        for (unsigned k = 0; k < L->n / 2; k++) {
+            unsigned j = k % 16; /* position within its 32-element group */
+            h->counts[(q[k] & 0x0Fu) | (((qh >> j) & 1u) << 4)]++;
+            h->counts[(q[k] >> 4) | (((qh >> (j + 16)) & 1u) << 4)]++;
         }
     }
-    h->n_codes = n_blocks * 32;
-    h->is_signed = id == QTF_ENC_Q8_0;
-    h->bits = id == QTF_ENC_Q8_0 ? 8 : 4;
+    h->n_codes = n_blocks * L->n;
+    h->is_signed = L->bits == 8;
+    h->bits = L->bits;
 }
 
 qtf_status code_histogram_compute(code_histogram *h, const qtf_file *f, uint64_t ti) {
@@ -59,7 +89,11 @@ qtf_status code_histogram_compute(code_histogram *h, const qtf_file *f, uint64_t
         return QTF_OK;
     }
     const qtf_encoding *e = &t->encoding;
-    int ggml = e->id == QTF_ENC_Q8_0 || e->id == QTF_ENC_Q4_0 || e->id == QTF_ENC_Q4_1;
+    int ggml = is_ggml_id(e->id);
+    if (ggml && !ggml_layout_of(e->id)) {
+        snprintf(h->reason, sizeof h->reason, "K-quant codes are not histogrammed");
+        return QTF_OK;
+    }
     qtf_part_role want = ggml ? QTF_ROLE_BLOCKS : QTF_ROLE_CODES;
     uint32_t p = 0;
     while (p < t->n_parts && t->parts[p].role != want) p++;
@@ -82,7 +116,7 @@ qtf_status code_histogram_compute(code_histogram *h, const qtf_file *f, uint64_t
     h->part = p;
     h->is_lut = e->id == QTF_ENC_PAL;
     if (ggml) {
-        ggml_histogram(h, buf, size, e->id);
+        ggml_histogram(h, buf, size, ggml_layout_of(e->id));
         h->available = h->n_codes > 0;
         if (!h->available) snprintf(h->reason, sizeof h->reason, "no complete block");
         free(buf);

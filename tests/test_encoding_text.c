@@ -24,7 +24,8 @@ static qtf_encoding parse_ok(const char *text) {
 
 static const char *const all_names[] = {
     "f32", "f16", "bf16", "int2", "int3", "int4", "int5", "int6", "int7", "int8", "nf4", "fp4",
-    "mxfp4", "pal1", "pal2", "pal3", "pal4", "pal6", "pal8", "q8_0", "q4_0", "q4_1", "raw",
+    "mxfp4", "pal1", "pal2", "pal3", "pal4", "pal6", "pal8", "q8_0", "q4_0", "q4_1", "q5_0",
+    "q5_1", "q2_k", "q3_k", "q4_k", "q5_k", "q6_k", "iq4_nl", "iq4_xs", "ggml_mxfp4", "raw",
 };
 
 Test(parse, examples_from_the_spec) {
@@ -123,7 +124,7 @@ static void parse_fails(const char *text, const char *must_mention) {
 }
 
 Test(parse, unknown_name_lists_every_valid_name) {
-    const char *bad[] = { "", "int9", "int1", "int", "pal5", "pal", "q5_0", "float16", "nf4x",
+    const char *bad[] = { "", "int9", "int1", "int", "pal5", "pal", "q5_2", "float16", "nf4x",
                           " int4", "int4 ", "fp8", ":group=32", "int4\x01" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         parse_fails(bad[i], "valid names");

@@ -1,0 +1,246 @@
+/* format/ggml_iq4.c — IQ4_NL, IQ4_XS and ggml's MXFP4 blocks: byte for byte
+ * what ggml's quantize_iq4_nl, quantize_iq4_xs and quantize_mxfp4 write
+ * (src/ggml-quants.c, ggml 0.21), and their dequantization.
+ *
+ * IQ4_NL and IQ4_XS store 4-bit indices into one fixed non-uniform table of
+ * 16 levels (qtf__iq4nl_values). ggml's quantize_row_iq4_nl_impl fits each
+ * 32-element block's scale by weighted least squares over 15 trial inverse
+ * scales; the weight is x^2 without importance and imp * sqrt(sigma2 + x^2)
+ * with it, sigma2 = 2 * mean square of the 32 (IQ4_NL) or 256 (IQ4_XS)
+ * elements of the super-block. IQ4_NL stores the fitted scale as f16; IQ4_XS
+ * stores an f16 super-block scale d and per block a 6-bit l, block scale
+ * d * (l - 32). Indices are chosen for the final scale (f32, before the f16
+ * rounding of the stored value, as ggml does).
+ *
+ *   IQ4_NL (18 bytes):  f16 d, u8 qs[16]
+ *   IQ4_XS (136 bytes): f16 d, u16 scales_h, u8 scales_l[4], u8 qs[128]
+ *   MXFP4 (17 bytes):   u8 e (E8M0), u8 qs[16]
+ *   qs nibbles: low = element j, high = element j + 16 of each 32. */
+#include <math.h>
+
+#include "block_family.h"
+#include "ggml_legacy.h"
+
+#define GROUP_MAX_EPS 1e-15f
+#define QK_K 256
+
+const int8_t qtf__iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
+                                       1,    13,   25,  38,  53,  69,  89,  113 };
+
+/* ggml's best_index_int8 for the sorted 16-level table: the level whose
+ * interval (bounded by midpoints) holds x, a tie going to the upper level.
+ * Comparing 2x with the integer sum of two neighbours keeps both sides exact
+ * (x + x never rounds), so no midpoint is ever misjudged. A branch-free
+ * binary search of 4 steps. */
+static inline int best_index(const int8_t *val, float x) {
+    const float x2 = x + x;
+    int idx = 0;
+    for (int step = 8; step > 0; step >>= 1) {
+        const int j = idx + step;
+        idx = x2 >= (float)(val[j - 1] + val[j]) ? j : idx;
+    }
+    return idx;
+}
+
+/* Element weights of one 32-element block (see the file comment). */
+static void block_weights(float *w, const float *xb, const float *qw, float sigma2) {
+    if (qw) {
+        for (int j = 0; j < QTF__QK; j++) w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+    } else {
+        for (int j = 0; j < QTF__QK; j++) w[j] = xb[j] * xb[j];
+    }
+}
+
+/* The scale of one block: first d = max / 127 (the level -127 on the
+ * element of largest magnitude, sign included), then the least-squares
+ * scale of the codes of 15 inverse scales (itry - 127) / max, itry = -7..7,
+ * kept when (sum w q x)^2 / sum w q^2 grows (compared cross-multiplied). */
+static float fit_block(const float *xb, const float *w) {
+    const int8_t *values = qtf__iq4nl_values;
+    float amax = 0.0f, max = 0.0f;
+    for (int j = 0; j < QTF__QK; j++) {
+        float ax = fabsf(xb[j]);
+        if (ax > amax) {
+            amax = ax;
+            max = xb[j];
+        }
+    }
+    if (amax < GROUP_MAX_EPS) return 0.0f;
+    float d = -max / (float)values[0];
+    float id = 1.0f / d;
+    float sumqx = 0.0f, sumq2 = 0.0f;
+    for (int j = 0; j < QTF__QK; j++) {
+        float q = (float)values[best_index(values, id * xb[j])];
+        sumqx += w[j] * q * xb[j];
+        sumq2 += w[j] * q * q;
+    }
+    d = sumq2 > 0.0f ? sumqx / sumq2 : 0.0f;
+    float best = d * sumqx;
+    for (int itry = -7; itry <= 7; itry++) {
+        id = (float)(itry + values[0]) / max;
+        sumqx = sumq2 = 0.0f;
+        for (int j = 0; j < QTF__QK; j++) {
+            float q = (float)values[best_index(values, id * xb[j])];
+            sumqx += w[j] * q * xb[j];
+            sumq2 += w[j] * q * q;
+        }
+        if (sumq2 > 0.0f && sumqx * sumqx > best * sumq2) {
+            d = sumqx / sumq2;
+            best = d * sumqx;
+        }
+    }
+    return d;
+}
+
+/* Indices of 32 elements at inverse scale id, packed as nibbles. */
+static void pack_indices(uint8_t *qs, const float *xb, float id) {
+    uint8_t L[QTF__QK];
+    for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(qtf__iq4nl_values, id * xb[j]);
+    for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+static float sum_squares(const float *x, int n) {
+    float s = 0.0f;
+    for (int j = 0; j < n; j++) s += x[j] * x[j];
+    return s;
+}
+
+void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    float w[QTF__QK];
+    for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__IQ4_NL_BYTES) {
+        const float *xb = x + b * QTF__QK;
+        float sigma2 = sum_squares(xb, QTF__QK);
+        sigma2 *= 2.0f / QTF__QK;
+        block_weights(w, xb, imp ? imp + b * QTF__QK : NULL, sigma2);
+        const float d = fit_block(xb, w);
+        qtf__st16(out, qtf__f16_bits(d));
+        /* An all-zero block gets id 0: every element takes the level
+         * nearest 0 (index 8, value 1), as in ggml. */
+        pack_indices(out + 2, xb, d != 0.0f ? 1.0f / d : 0.0f);
+    }
+}
+
+void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    float w[QTF__QK], scales[QK_K / QTF__QK];
+    for (int64_t sb = 0; sb < n / QK_K; sb++, out += QTF__IQ4_XS_BYTES) {
+        const float *xs = x + sb * QK_K;
+        const float *qs_imp = imp ? imp + sb * QK_K : NULL;
+        float sigma2 = sum_squares(xs, QK_K);
+        sigma2 *= 2.0f / QK_K;
+        float max_scale = 0.0f, amax_scale = 0.0f;
+        for (int ib = 0; ib < QK_K / QTF__QK; ib++) {
+            block_weights(w, xs + ib * QTF__QK, qs_imp ? qs_imp + ib * QTF__QK : NULL, sigma2);
+            scales[ib] = fit_block(xs + ib * QTF__QK, w);
+            if (fabsf(scales[ib]) > amax_scale) {
+                amax_scale = fabsf(scales[ib]);
+                max_scale = scales[ib];
+            }
+        }
+        /* The largest-magnitude block scale maps to l - 32 = -32. With all
+         * blocks zero, d is -0.0 (stored 0x8000), as in ggml. */
+        const float d = -max_scale / 32.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        qtf__st16(out, qtf__f16_bits(d));
+        uint16_t scales_h = 0;
+        uint8_t *scales_l = out + 4;
+        memset(scales_l, 0, 4);
+        for (int ib = 0; ib < QK_K / QTF__QK; ib++) {
+            int l = qtf__ggml_nearest_int(id * scales[ib]);
+            l = l < -32 ? -32 : l > 31 ? 31 : l;
+            const float dl = d * (float)l;
+            pack_indices(out + 8 + 16 * ib, xs + ib * QTF__QK, dl != 0.0f ? 1.0f / dl : 0.0f);
+            l += 32;
+            scales_l[ib / 2] |= (uint8_t)((l & 0xF) << (4 * (ib % 2)));
+            scales_h |= (uint16_t)((l >> 4) << (2 * ib));
+        }
+        qtf__st16(out + 2, scales_h);
+    }
+}
+
+QTF__HOT void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__IQ4_NL_BYTES, y += QTF__QK) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        const uint8_t *qs = in + 2;
+        for (int j = 0; j < 16; j++) {
+            y[j] = d * (float)qtf__iq4nl_values[qs[j] & 0xF];
+            y[j + 16] = d * (float)qtf__iq4nl_values[qs[j] >> 4];
+        }
+    }
+}
+
+QTF__HOT void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        const unsigned scales_h = qtf__ld16(in + 2);
+        const uint8_t *qs = in + 8;
+        for (int ib = 0; ib < QK_K / QTF__QK; ib++, qs += 16, y += QTF__QK) {
+            const int ls = ((in[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) |
+                           (int)(((scales_h >> (2 * ib)) & 3) << 4);
+            /* d * (ls - 32) first, then times the level: two roundings, as
+             * ggml's dequantize_row_iq4_xs. */
+            const float dl = d * (float)(ls - 32);
+            for (int j = 0; j < 16; j++) {
+                y[j] = dl * (float)qtf__iq4nl_values[qs[j] & 0xF];
+                y[j + 16] = dl * (float)qtf__iq4nl_values[qs[j] >> 4];
+            }
+        }
+    }
+}
+
+/* ---- MXFP4 as ggml lays it out -------------------------------------------
+ * ggml's kvalues_mxfp4 are the E2M1 values doubled (0 1 2 3 4 6 8 12, then
+ * negated for codes 8..15) and its scale is the E8M0 value halved, so
+ * value = kvalues[c] * 2^(e - 128). The exponent is floor(log2(amax)) - 2 +
+ * 127 (the OCP rule); each element takes the first code of least |error|
+ * over all 16 codes (ties to the lower code: toward zero, and +0 for small
+ * negatives), which is not OCP's round-half-to-even. */
+static const int8_t mxfp4_values[16] = { 0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12 };
+
+/* 2^(e - 128) as f32 bits (ggml_e8m0_to_fp32_half): e < 2 gives subnormals. */
+static float e8m0_half(uint8_t e) {
+    uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float v;
+    memcpy(&v, &bits, 4);
+    return v;
+}
+
+static int mxfp4_index(float x, float d) {
+    int best = 0;
+    float best_err = fabsf((float)mxfp4_values[0] * d - x);
+    for (int i = 1; i < 16; i++) {
+        float err = fabsf((float)mxfp4_values[i] * d - x);
+        if (err < best_err) {
+            best = i;
+            best_err = err;
+        }
+    }
+    return best;
+}
+
+void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    (void)imp; /* quantize_mxfp4 ignores the importance */
+    for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__MXFP4_GGML_BYTES) {
+        const float *xb = x + b * QTF__QK;
+        float amax = 0.0f;
+        for (int j = 0; j < QTF__QK; j++)
+            if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
+        /* ggml converts the float straight to uint8_t; finite rows keep the
+         * value in 0..254 for amax >= 2^-125, and smaller blocks go through
+         * int as x86 does. */
+        const uint8_t e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
+        const float d = e8m0_half(e);
+        out[0] = e;
+        for (int j = 0; j < 16; j++)
+            out[1 + j] = (uint8_t)(mxfp4_index(xb[j], d) | (mxfp4_index(xb[j + 16], d) << 4));
+    }
+}
+
+QTF__HOT void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__MXFP4_GGML_BYTES, y += QTF__QK) {
+        const float d = e8m0_half(in[0]);
+        for (int j = 0; j < 16; j++) {
+            y[j] = (float)mxfp4_values[in[1 + j] & 0xF] * d;
+            y[j + 16] = (float)mxfp4_values[in[1 + j] >> 4] * d;
+        }
+    }
+}

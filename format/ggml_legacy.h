@@ -1,0 +1,58 @@
+/* format/ggml_legacy.h — ggml's 32-element block types beyond the reference
+ * quantizers of format/block_ggml.c, and the 4-bit non-linear types
+ * (private to format/block_ggml.c, format/ggml_*.c and tests).
+ *
+ * Every quantizer here reproduces, byte for byte, what ggml's quantize_<type>
+ * (src/ggml-quants.c, ggml 0.21) writes for one row: the same operations in
+ * the same order on f32 (the project compiles with -ffp-contract=off, as the
+ * CPU build that wrote the fixtures in ../shared/gguf behaves), the same
+ * tie-breaking, the same rounding of scales to f16. `imp` is the per-column
+ * importance (llama.cpp's imatrix mean, in_sum2 / counts), NULL for none; it
+ * is indexed like the row. Rows are whole blocks (the caller checks).
+ * Layouts: spec/encodings/ggml.md. */
+#ifndef QTF_FORMAT_GGML_LEGACY_H
+#define QTF_FORMAT_GGML_LEGACY_H
+
+#include <stdint.h>
+#include <string.h>
+
+#define QTF__QK 32 /* elements of a Q4/Q5/Q8/IQ4_NL/MXFP4 block */
+
+/* ggml's nearest_int: adding 1.5 * 2^23 leaves the integer part in the low
+ * mantissa bits, so this rounds half to EVEN (not roundf's half away) for
+ * |v| < 2^22 — the rule every importance-weighted ggml fit uses. */
+static inline int qtf__ggml_nearest_int(float v) {
+    float t = v + 12582912.0f;
+    int32_t i;
+    memcpy(&i, &t, 4);
+    return (i & 0x007fffff) - 0x00400000;
+}
+
+/* The 16 IQ4_NL / IQ4_XS levels (kvalues_iq4nl), ascending. */
+extern const int8_t qtf__iq4nl_values[16];
+
+/* Bytes of one block. */
+#define QTF__Q5_0_BYTES 22   /* f16 d, u8 qh[4], u8 qs[16] */
+#define QTF__Q5_1_BYTES 24   /* f16 d, f16 m, u8 qh[4], u8 qs[16] */
+#define QTF__IQ4_NL_BYTES 18 /* f16 d, u8 qs[16] */
+#define QTF__IQ4_XS_BYTES 136 /* f16 d, u16 scales_h, u8 scales_l[4], u8 qs[128] */
+#define QTF__MXFP4_GGML_BYTES 17 /* u8 e, u8 qs[16] */
+
+/* One row of n elements (n a multiple of the block) -> n / block blocks. */
+void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp);
+void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp);
+
+/* n elements (a multiple of the block) from n / block blocks, exactly as
+ * ggml's dequantize_row_<type>. */
+void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n);
+
+#endif

@@ -1,0 +1,502 @@
+/* The ggml block types q5_0, q5_1, iq4_nl, iq4_xs, ggml_mxfp4 and the
+ * importance-weighted paths of q4_0/q4_1 (format/ggml_legacy.c,
+ * format/ggml_iq4.c), through the public encoding table (qtf_quantize with
+ * the text encoding). Expected bytes are worked out by hand from ggml's
+ * algorithms (spec/encodings/ggml.md), not by running the code under test. */
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gguf_fixture.h"
+#include "common/common.h"
+#include "qtf.h"
+#include "checkpoint/source.h"
+
+static qtf_encoding enc(const char *text) {
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, text), QTF_OK, "%s: %s", text, qtf_error_detail());
+    return e;
+}
+
+/* Quantizes rows x cols with the text encoding; returns the BLOCKS part. */
+static qtf_encoded *quant(const char *text, const float *x, uint64_t rows, uint64_t cols,
+                          const float *imp, unsigned threads) {
+    qtf_encoding e = enc(text);
+    uint64_t dims[2] = { rows, cols };
+    qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
+    o.importance = imp;
+    o.threads = threads;
+    qtf_encoded *q = NULL;
+    qtf_status st = qtf_quantize(&q, &e, x, 2, dims, &o);
+    cr_assert_eq(st, QTF_OK, "%s: %s", text, qtf_error_detail());
+    cr_assert_eq(q->n_parts, 1, "%s", text);
+    cr_assert_eq(q->layout[0].role, QTF_ROLE_BLOCKS, "%s", text);
+    return q;
+}
+
+static float *dequant(const char *text, const qtf_encoded *q, uint64_t rows, uint64_t cols) {
+    qtf_encoding e = enc(text);
+    uint64_t dims[2] = { rows, cols };
+    qtf_part_view v[QTF_MAX_PARTS];
+    uint32_t n = qtf_encoded_views(v, q);
+    float *y = malloc(rows * cols * sizeof *y);
+    cr_assert_eq(qtf_dequantize(y, QTF_DTYPE_F32, rows * cols, &e, 2, dims, v, n, 1), QTF_OK,
+                 "%s: %s", text, qtf_error_detail());
+    return y;
+}
+
+static const unsigned char *bytes_of(const qtf_encoded *q) { return q->data[0]; }
+
+/* ---- hand-checked blocks ------------------------------------------------ */
+
+Test(q5, ramp_maps_to_every_code) {
+    /* x_j = j/4 - 4: the extreme is x_0 = -4, so Q5_0 d = -4/-16 = 0.25 and
+     * q = trunc(x*4 + 16.5) = j; Q5_1 d = (3.75+4)/31 = 0.25, m = -4 and
+     * q = trunc((x+4)*4 + 0.5) = j. Nibbles: qs[j] = j | j<<4 (j < 16);
+     * bit 4 is set exactly for the elements 16..31: qh = 0xFFFF0000. */
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = (float)j / 4.0f - 4.0f;
+    qtf_encoded *a = quant("q5_0", x, 1, 32, NULL, 1);
+    qtf_encoded *b = quant("q5_1", x, 1, 32, NULL, 1);
+    cr_assert_eq(a->layout[0].size, 22);
+    cr_assert_eq(b->layout[0].size, 24);
+    const unsigned char *p = bytes_of(a), *r = bytes_of(b);
+    cr_assert_eq(qtf__ld16(p), 0x3400);     /* 0.25 */
+    cr_assert_eq(qtf__ld32(p + 2), 0xFFFF0000u);
+    cr_assert_eq(qtf__ld16(r), 0x3400);
+    cr_assert_eq(qtf__ld16(r + 2), 0xC400); /* -4.0 */
+    cr_assert_eq(qtf__ld32(r + 4), 0xFFFF0000u);
+    for (int j = 0; j < 16; j++) {
+        cr_assert_eq(p[6 + j], (unsigned char)(j | j << 4), "q5_0 qs[%d]", j);
+        cr_assert_eq(r[8 + j], (unsigned char)(j | j << 4), "q5_1 qs[%d]", j);
+    }
+    /* d and m are exact in f16, so both decode to x exactly. */
+    float *ya = dequant("q5_0", a, 1, 32), *yb = dequant("q5_1", b, 1, 32);
+    cr_assert_eq(memcmp(ya, x, sizeof x), 0);
+    cr_assert_eq(memcmp(yb, x, sizeof x), 0);
+    free(ya);
+    free(yb);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+}
+
+Test(q5, zeros_and_single_outlier) {
+    float z[32] = { 0 };
+    /* Q5_0 zeros: d = 0 / -16 = -0.0 (0x8000), id = 0, q = trunc(16.5) = 16:
+     * nibbles 0, every qh bit set. Q5_1 zeros: d = 0, m = 0,
+     * q = trunc(0.5) = 0: all bytes 0. */
+    qtf_encoded *a = quant("q5_0", z, 1, 32, NULL, 1);
+    qtf_encoded *b = quant("q5_1", z, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(a)), 0x8000);
+    cr_assert_eq(qtf__ld32(bytes_of(a) + 2), 0xFFFFFFFFu);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(a)[6 + j], 0);
+    for (int j = 0; j < 24; j++) cr_assert_eq(bytes_of(b)[j], 0);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+
+    /* x_5 = 2, others 0. Q5_0: d = 2/-16 = -0.125 (0xB000), id = -8:
+     * x_5 -> trunc(-16 + 16.5) = 0, the zeros -> 16. Q5_1: d = 2/31
+     * (f16 0x2C21), m = 0: x_5 -> trunc(2 * (1/d) + 0.5) = 31, zeros -> 0. */
+    float x[32] = { 0 };
+    x[5] = 2.0f;
+    a = quant("q5_0", x, 1, 32, NULL, 1);
+    b = quant("q5_1", x, 1, 32, NULL, 1);
+    const unsigned char *p = bytes_of(a), *r = bytes_of(b);
+    cr_assert_eq(qtf__ld16(p), 0xB000);
+    cr_assert_eq(qtf__ld32(p + 2), 0xFFFFFFFFu & ~(1u << 5));
+    for (int j = 0; j < 16; j++) cr_assert_eq(p[6 + j], 0);
+    cr_assert_eq(qtf__ld16(r), 0x2C21);
+    cr_assert_eq(qtf__ld16(r + 2), 0);
+    cr_assert_eq(qtf__ld32(r + 4), 1u << 5);
+    for (int j = 0; j < 16; j++) cr_assert_eq(r[8 + j], j == 5 ? 0x0F : 0, "qs[%d]", j);
+    float *y = dequant("q5_0", a, 1, 32);
+    cr_assert_eq(y[5], 2.0f);
+    cr_assert_eq(y[0], 0.0f);
+    free(y);
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+}
+
+Test(iq4_nl, constants_zeros_and_outlier) {
+    /* 32 x 1.0: first d = 1/127 puts every element on the top level 113;
+     * the least-squares scale is 1/113 (f16 0x2088). The 15 trials hit the
+     * level -127 and give the same (sum w q x)^2 / sum w q^2 = 32, which does
+     * not replace it (strictly greater wins). Indices 15: qs = 0xFF. */
+    float x[32];
+    for (int j = 0; j < 32; j++) x[j] = 1.0f;
+    qtf_encoded *q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 18);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0x2088);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0xFF);
+    float *y = dequant("iq4_nl", q, 1, 32);
+    /* 113 * f16(1/113) = 113 * 0.008850097... = 1.00006103515625 */
+    cr_assert_eq(y[7], 1.00006103515625f);
+    free(y);
+    qtf_encoded_free(q);
+
+    /* zeros: d = 0, id = 0, every element takes the level nearest 0 (1,
+     * index 8): qs = 0x88. */
+    memset(x, 0, sizeof x);
+    q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0x88);
+    qtf_encoded_free(q);
+
+    /* x_5 = 2: weights x^2 leave only element 5. First fit: level 113,
+     * d = 904/51076 = 2/113 (f16 0x2488); the trials give level -127 with the
+     * same ratio 16 (exactly, in f32), so 2/113 stays. Element 5 -> index 15,
+     * the zeros -> index 8. */
+    x[5] = 2.0f;
+    q = quant("iq4_nl", x, 1, 32, NULL, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0x2488);
+    for (int j = 0; j < 16; j++)
+        cr_assert_eq(bytes_of(q)[2 + j], j == 5 ? 0x8F : 0x88, "qs[%d]", j);
+    qtf_encoded_free(q);
+}
+
+Test(iq4_xs, constants_and_zeros) {
+    /* 256 x 1.0: every block fits 1/113 as in IQ4_NL; d = -(1/113)/32
+     * (f16 0x8C88), id*scale = -32 -> l = -32, stored l + 32 = 0 (scales all
+     * 0); the block scale d * -32 = 1/113 exactly, indices 15. */
+    float x[256];
+    for (int j = 0; j < 256; j++) x[j] = 1.0f;
+    qtf_encoded *q = quant("iq4_xs", x, 1, 256, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 136);
+    const unsigned char *p = bytes_of(q);
+    cr_assert_eq(qtf__ld16(p), 0x8C88);
+    cr_assert_eq(qtf__ld16(p + 2), 0);
+    cr_assert_eq(qtf__ld32(p + 4), 0);
+    for (int j = 0; j < 128; j++) cr_assert_eq(p[8 + j], 0xFF);
+    float *y = dequant("iq4_xs", q, 1, 256);
+    /* dl = f16(-1/3616) * -32, times 113 */
+    const float d = qtf_f16_to_f32(0x8C88);
+    cr_assert_eq(y[255], d * -32.0f * 113.0f);
+    free(y);
+    qtf_encoded_free(q);
+
+    /* zeros: max scale 0 -> d = -0/32 = -0.0 (0x8000); l = 0 -> stored 32:
+     * low nibbles 0, high bits 2 per block (scales_h = 0xAAAA); indices 8. */
+    memset(x, 0, sizeof x);
+    q = quant("iq4_xs", x, 1, 256, NULL, 1);
+    p = bytes_of(q);
+    cr_assert_eq(qtf__ld16(p), 0x8000);
+    cr_assert_eq(qtf__ld16(p + 2), 0xAAAA);
+    cr_assert_eq(qtf__ld32(p + 4), 0);
+    for (int j = 0; j < 128; j++) cr_assert_eq(p[8 + j], 0x88);
+    y = dequant("iq4_xs", q, 1, 256);
+    for (int j = 0; j < 256; j++) cr_assert_eq(y[j], 0.0f);
+    free(y);
+    qtf_encoded_free(q);
+}
+
+Test(ggml_mxfp4, ggml_layout_and_rounding) {
+    /* amax 6 -> e = floor(log2 6) - 2 + 127 = 127; d = 2^(127-128) = 0.5;
+     * values k * 0.5 for kvalues k = 0 1 2 3 4 6 8 12. x = 6 -> 12 (code 7),
+     * 0.75 is halfway between 0.5 (code 1) and 1.0 (code 2): the first of
+     * equal errors wins (code 1); -0.1 is nearest +0 (code 0, not 8). */
+    float x[32] = { 6.0f, 0.75f, -0.1f, -6.0f };
+    qtf_encoded *q = quant("ggml_mxfp4", x, 1, 32, NULL, 1);
+    cr_assert_eq(q->layout[0].size, 17);
+    const unsigned char *p = bytes_of(q);
+    cr_assert_eq(p[0], 127);
+    cr_assert_eq(p[1], 0x07);
+    cr_assert_eq(p[2], 0x01);
+    cr_assert_eq(p[3], 0x00);
+    cr_assert_eq(p[4], 0x0F); /* -6 -> -12 * 0.5: code 15 */
+    float *y = dequant("ggml_mxfp4", q, 1, 32);
+    cr_assert_eq(y[0], 6.0f);
+    cr_assert_eq(y[1], 0.5f);
+    cr_assert_eq(y[3], -6.0f);
+    free(y);
+    qtf_encoded_free(q);
+}
+
+Test(q4_weighted, constant_block_with_importance) {
+    /* 32 x 1.0 with importance 1: every weight is sqrt(1 + 1); the fit
+     * starts at l = -8 (iscale -8) and no trial beats it, scale =
+     * sum(w * -8) / sum(w * 64) = -1/8 exactly (the two sums are the same
+     * accumulation scaled by -8). Q4_0: d = -0.125 (0xB000), codes 0. */
+    float x[32], imp[32];
+    for (int j = 0; j < 32; j++) {
+        x[j] = 1.0f;
+        imp[j] = 1.0f;
+    }
+    qtf_encoded *q = quant("q4_0", x, 1, 32, imp, 1);
+    cr_assert_eq(qtf__ld16(bytes_of(q)), 0xB000);
+    for (int j = 0; j < 16; j++) cr_assert_eq(bytes_of(q)[2 + j], 0);
+    qtf_encoded_free(q);
+}
+
+/* ---- importance: which types use it -------------------------------------- */
+
+static float *t4_like(uint64_t n, uint64_t seed) {
+    float *x = malloc(n * sizeof *x);
+    uint64_t s = seed;
+    for (uint64_t i = 0; i < n; i++) {
+        s = s * 6364136223846793005ull + 1442695040888963407ull;
+        double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
+        x[i] = (float)((u - 0.5) * 4.0 / (0.3 + fabs(u - 0.5)));
+    }
+    return x;
+}
+
+Test(importance, changes_the_weighted_types_only) {
+    const uint64_t rows = 8, cols = 256;
+    float *x = t4_like(rows * cols, 5);
+    float imp[256];
+    for (int j = 0; j < 256; j++) imp[j] = (float)((j * 37) % 11) + 0.01f;
+    const char *weighted[] = { "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "iq4_xs" };
+    for (size_t i = 0; i < sizeof weighted / sizeof weighted[0]; i++) {
+        qtf_encoded *a = quant(weighted[i], x, rows, cols, NULL, 1);
+        qtf_encoded *b = quant(weighted[i], x, rows, cols, imp, 1);
+        cr_assert_neq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", weighted[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    const char *ignoring[] = { "q8_0", "ggml_mxfp4" };
+    for (size_t i = 0; i < 2; i++) {
+        qtf_encoded *a = quant(ignoring[i], x, rows, cols, NULL, 1);
+        qtf_encoded *b = quant(ignoring[i], x, rows, cols, imp, 1);
+        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", ignoring[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    free(x);
+}
+
+Test(threads, bytes_do_not_depend_on_the_thread_count) {
+    const uint64_t rows = 64, cols = 512;
+    float *x = t4_like(rows * cols, 9);
+    float imp[512];
+    for (int j = 0; j < 512; j++) imp[j] = 1.0f + (float)(j % 7);
+    const char *types[] = { "q5_0", "q5_1", "iq4_nl", "iq4_xs", "q4_1", "ggml_mxfp4" };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        qtf_encoded *a = quant(types[i], x, rows, cols, imp, 1);
+        qtf_encoded *b = quant(types[i], x, rows, cols, imp, 3);
+        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", types[i]);
+        qtf_encoded_free(a);
+        qtf_encoded_free(b);
+    }
+    free(x);
+}
+
+/* ---- registration --------------------------------------------------------- */
+
+Test(registration, ids_sizes_and_refused_rows) {
+    struct { const char *name; qtf_encoding_id id; unsigned bits, block, bytes; } t[] = {
+        { "q5_0", QTF_ENC_Q5_0, 5, 32, 22 },       { "q5_1", QTF_ENC_Q5_1, 5, 32, 24 },
+        { "iq4_nl", QTF_ENC_IQ4_NL, 4, 32, 18 },   { "iq4_xs", QTF_ENC_IQ4_XS, 4, 256, 136 },
+        { "ggml_mxfp4", QTF_ENC_GGML_MXFP4, 4, 32, 17 },
+        { "q2_k", QTF_ENC_Q2_K, 2, 256, 84 },      { "q3_k", QTF_ENC_Q3_K, 3, 256, 110 },
+        { "q4_k", QTF_ENC_Q4_K, 4, 256, 144 },     { "q5_k", QTF_ENC_Q5_K, 5, 256, 176 },
+        { "q6_k", QTF_ENC_Q6_K, 6, 256, 210 },
+    };
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        qtf_encoding e = enc(t[i].name);
+        cr_assert_eq(e.id, t[i].id, "%s", t[i].name);
+        cr_assert_eq(e.bits, t[i].bits, "%s", t[i].name);
+        cr_assert_eq(e.group, t[i].block, "%s", t[i].name);
+        cr_assert_eq(e.scale_type, QTF_DTYPE_F16, "%s", t[i].name);
+        char text[64];
+        cr_assert_eq(qtf_encoding_format(text, sizeof text, &e), QTF_OK);
+        cr_assert_str_eq(text, t[i].name);
+        qtf_part_layout l[QTF_MAX_PARTS];
+        uint32_t n;
+        uint64_t dims[2] = { 3, 512 };
+        cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, dims), QTF_OK);
+        cr_assert_eq(n, 1);
+        cr_assert_eq(l[0].size, 3 * 512 / t[i].block * t[i].bytes, "%s", t[i].name);
+        /* A row that is not whole blocks is refused (qtf-convert's
+         * --fallback applies to it). */
+        uint64_t bad[2] = { 3, t[i].block + 16 };
+        cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, bad), QTF_E_SHAPE, "%s", t[i].name);
+        cr_assert(strstr(qtf_error_detail(), "multiple"), "%s", qtf_error_detail());
+        /* options other than zstd do not apply */
+        char with[64];
+        snprintf(with, sizeof with, "%s:group=64", t[i].name);
+        cr_assert_eq(qtf_encoding_parse(&e, with), QTF_E_PARSE, "%s", with);
+    }
+}
+
+Test(nonfinite, refused_naming_the_element) {
+    float x[64] = { 0 };
+    x[40] = NAN;
+    qtf_encoding e = enc("iq4_nl");
+    uint64_t dims[2] = { 2, 32 };
+    qtf_encoded *q = NULL;
+    cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, NULL), QTF_E_NUMERIC);
+    cr_assert_null(q);
+}
+
+/* ---- real llama.cpp output (../shared/gguf) --------------------------------
+ * Read with the test-only loader tests/gguf_fixture.h until the product GGUF
+ * reader (branch gguf) is merged. */
+
+/* The QTF text encoding of a ggml type id, NULL for the types not stored as
+ * ggml blocks (F32, F16 here). */
+static const char *encoding_of_ggml_type(uint32_t t) {
+    switch (t) {
+    case 2: return "q4_0";
+    case 3: return "q4_1";
+    case 6: return "q5_0";
+    case 7: return "q5_1";
+    case 8: return "q8_0";
+    case 10: return "q2_k";
+    case 11: return "q3_k";
+    case 12: return "q4_k";
+    case 13: return "q5_k";
+    case 14: return "q6_k";
+    case 20: return "iq4_nl";
+    case 23: return "iq4_xs";
+    case 39: return "ggml_mxfp4";
+    default: return NULL;
+    }
+}
+
+static int fixture_path(char *buf, size_t n, const char *folder, const char *file) {
+    const char *root = getenv("QTF_SOURCE_ROOT");
+    cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by tests/meson.build");
+    snprintf(buf, n, "%s/../shared/gguf/%s/%s", root, folder, file);
+    FILE *f = fopen(buf, "rb");
+    if (!f) return 0;
+    fclose(f);
+    return 1;
+}
+
+static void load_or_skip(gf_file *g, const char *folder, const char *file) {
+    char path[4096];
+    if (!fixture_path(path, sizeof path, folder, file))
+        cr_skip_test("fixture %s absent (../shared/gguf not available)", path);
+    cr_assert_eq(gf_load(g, path), 0, "cannot parse fixture %s", path);
+}
+
+/* llama-quantize's importance of a weight: in_sum2 / counts (f32 division);
+ * NULL when the imatrix has no entry (token_embd is never a matmul input). */
+static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
+    char key[(QTF_GGUF_MAX_NAME_LEN + 16) + 16];
+    snprintf(key, sizeof key, "%s.in_sum2", tensor);
+    const gf_tensor *s = gf_find(im, key);
+    snprintf(key, sizeof key, "%s.counts", tensor);
+    const gf_tensor *c = gf_find(im, key);
+    if (!s) return NULL;
+    cr_assert(c && s->type == 0 && c->type == 0 && gf_nelements(s) == n_per_row &&
+                  gf_nelements(c) == 1, "imatrix entry of %s has an unexpected shape", tensor);
+    const unsigned char *sums = gf_data(im, s, n_per_row * 4), *count = gf_data(im, c, 4);
+    cr_assert(sums && count);
+    float cv, *w = malloc(n_per_row * sizeof *w);
+    memcpy(&cv, count, 4);
+    for (uint64_t i = 0; i < n_per_row; i++) {
+        float sv;
+        memcpy(&sv, sums + 4 * i, 4);
+        w[i] = sv / cv;
+    }
+    return w;
+}
+
+typedef struct fixture_counts {
+    int quantized, weighted, dequantized;
+} fixture_counts;
+
+/* Every ggml-block tensor of folder/file.gguf: quantizing the f32 model's
+ * tensor (already in ggml's Q/K row order) through qtf_quantize gives the
+ * file's bytes (with the importance of imatrix.gguf when the file name says
+ * imatrix); dequantizing the file's blocks through qtf_dequantize gives the
+ * .ref.safetensors values bit for bit, where that file exists. */
+static fixture_counts check_fixture(const char *folder, const char *file) {
+    fixture_counts n = { 0, 0, 0 };
+    char name[256], path[4096];
+    gf_file src, im, g;
+    load_or_skip(&src, folder, "model-f32.gguf");
+    load_or_skip(&im, folder, "imatrix.gguf");
+    snprintf(name, sizeof name, "%s.gguf", file);
+    load_or_skip(&g, folder, name);
+    qtf_source *ref = NULL;
+    snprintf(name, sizeof name, "%s.ref.safetensors", file);
+    if (fixture_path(path, sizeof path, folder, name))
+        cr_assert_eq(qtf_source_open(&ref, path), QTF_OK, "%s", qtf_error_detail());
+    const int use_imatrix = strstr(file, "imatrix") != NULL;
+    for (uint32_t ti = 0; ti < g.n_tensors; ti++) {
+        const gf_tensor *t = &g.t[ti];
+        const char *text = encoding_of_ggml_type(t->type);
+        if (!text) continue;
+        const gf_tensor *s = gf_find(&src, t->name);
+        cr_assert(s && s->type == 0 && s->n_dims == 2 && t->n_dims == 2 &&
+                      s->ne[0] == t->ne[0] && s->ne[1] == t->ne[1],
+                  "%s/model-f32.gguf lacks %s as 2-D f32 of the same shape", folder, t->name);
+        const uint64_t cols = t->ne[0], rows = t->ne[1];
+        float *x = malloc(rows * cols * sizeof *x); /* aligned copy */
+        const void *xs = gf_data(&src, s, rows * cols * 4);
+        cr_assert_not_null(xs);
+        memcpy(x, xs, rows * cols * sizeof *x);
+        float *w = use_imatrix ? importance_of(&im, t->name, cols) : NULL;
+        qtf_encoded *q = quant(text, x, rows, cols, w, 2);
+        const unsigned char *want = gf_data(&g, t, q->layout[0].size);
+        cr_assert_not_null(want, "%s/%s: %s lies outside the file", folder, file, t->name);
+        cr_assert(memcmp(q->data[0], want, q->layout[0].size) == 0,
+                  "%s/%s: %s (%s%s) differs from llama-quantize's blocks", folder, file,
+                  t->name, text, w ? ", importance" : "");
+        n.quantized++;
+        n.weighted += w != NULL;
+        if (ref) {
+            /* dequantize the fixture's own blocks (identical to q by now) */
+            memcpy(q->data[0], want, q->layout[0].size);
+            float *y = dequant(text, q, rows, cols), *r = malloc(rows * cols * sizeof *r);
+            uint64_t idx;
+            cr_assert_eq(qtf_source_tensor_find(&idx, ref, t->name), QTF_OK, "%s", t->name);
+            cr_assert_eq(qtf_source_read_f32(r, rows * cols, ref, idx, 1), QTF_OK, "%s",
+                         qtf_error_detail());
+            cr_assert(memcmp(y, r, rows * cols * sizeof *y) == 0,
+                      "%s/%s: %s (%s) dequantizes differently from ggml", folder, file,
+                      t->name, text);
+            n.dequantized++;
+            free(y);
+            free(r);
+        }
+        qtf_encoded_free(q);
+        free(w);
+        free(x);
+    }
+    if (ref) qtf_source_close(ref);
+    gf_free(&g);
+    gf_free(&im);
+    gf_free(&src);
+    return n;
+}
+
+/* aidreams-260k: 25 matrices per file (ffn_down stays F16); the K-quant and
+ * IQ4_XS files fell back to 32-element types (64-wide rows). */
+Test(fixtures, aidreams_260k_quantize_and_dequantize_like_llama_cpp) {
+    static const struct { const char *file; int has_ref; } files[] = {
+        { "model-Q8_0", 1 }, { "model-Q4_0", 1 }, { "model-Q4_1", 1 }, { "model-Q5_0", 1 },
+        { "model-Q5_1", 1 }, { "model-IQ4_NL", 1 }, { "model-MXFP4_MOE", 1 },
+        { "model-IQ4_NL-imatrix", 1 }, { "model-Q4_K_M-imatrix", 1 }, { "model-Q2_K", 0 },
+        { "model-Q3_K_M", 0 }, { "model-Q4_K_M", 0 }, { "model-Q5_K_M", 0 },
+        { "model-Q6_K", 0 }, { "model-IQ4_XS", 0 },
+    };
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        fixture_counts n = check_fixture("aidreams-260k", files[i].file);
+        cr_assert_eq(n.quantized, 25, "%s: %d ggml tensors", files[i].file, n.quantized);
+        cr_assert_eq(n.dequantized, files[i].has_ref ? 25 : 0, "%s", files[i].file);
+        if (strstr(files[i].file, "imatrix"))
+            cr_assert_eq(n.weighted, 24, "%s: all but token_embd weighted", files[i].file);
+    }
+}
+
+/* synth: 8 matrices per file, rows of 256/512, every type applies as named. */
+Test(fixtures, synth_quantize_and_dequantize_like_llama_cpp) {
+    static const char *const files[] = {
+        "model-Q8_0", "model-Q4_0", "model-Q4_1", "model-Q5_0", "model-Q5_1",
+        "model-IQ4_NL", "model-IQ4_XS", "model-MXFP4_MOE", "model-IQ4_NL-imatrix",
+        "model-Q2_K", "model-Q3_K_M", "model-Q4_K_M", "model-Q5_K_M", "model-Q6_K",
+        "model-Q4_K_M-mix", "model-Q4_K_M-imatrix",
+    };
+    int weighted = 0;
+    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+        fixture_counts n = check_fixture("synth", files[i]);
+        cr_assert_eq(n.quantized, 8, "%s: %d ggml tensors", files[i], n.quantized);
+        weighted += n.weighted;
+    }
+    cr_assert_eq(weighted, 2 * 7, "IQ4_NL-imatrix and Q4_K_M-imatrix: 7 weighted each");
+}
