@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/content.h"
 #include "source_internal.h"
 
 /* --- I/O ------------------------------------------------------------------- */
@@ -288,14 +289,29 @@ static const unsigned char qtf_magic[8] = {0x89, 'Q', 'T', 'F', 0x0D, 0x0A, 0x1A
 static qtf_status open_single(qtf_source *s, const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    unsigned char head[8] = {0};
+    unsigned char head[QTF__CONTENT_HEAD] = {0};
     uint32_t fi;
     qtf_status st = qtf__source_add_file(s, path, base, &fi);
     if (st) return st;
-    size_t have = s->files[fi].size < 8 ? (size_t)s->files[fi].size : 8;
+    size_t have = s->files[fi].size < sizeof head ? (size_t)s->files[fi].size : sizeof head;
     st = qtf__pread_full(s->files[fi].fd, head, have, 0, path);
     if (st) return st;
-    if (have == 8 && memcmp(head, qtf_magic, 8) == 0) {
+    /* Judge by content, not by name; a file of another kind is named for
+     * what it is rather than failing inside the safetensors parser. */
+    const char *kind = qtf__content_kind(head, have, s->files[fi].size);
+    if (kind && (strcmp(kind, "JSON") == 0 || strcmp(kind, "text") == 0 ||
+                 strcmp(kind, "GGUF") == 0)) {
+        const char *what = strcmp(kind, "GGUF") == 0
+                               ? "a GGUF file, not a safetensors, pytorch_model.bin or QTF file"
+                               : strcmp(kind, "JSON") == 0
+                                     ? "JSON, not a safetensors, pytorch_model.bin or QTF file"
+                                     : "text, not a safetensors, pytorch_model.bin or QTF file";
+        return qtf__error(QTF_E_MAGIC, "%s is %s%s", path, what,
+                          strcmp(kind, "JSON") == 0
+                              ? " (give the model folder to read an index or config)"
+                              : "");
+    }
+    if (have >= 8 && memcmp(head, qtf_magic, 8) == 0) {
         s->kind = QTF_SOURCE_QTF;
         /* The container library reads the file itself. */
         close(s->files[fi].fd);

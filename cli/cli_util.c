@@ -403,6 +403,17 @@ int cli_glob_match(const char *pattern, const char *name) {
     return fnmatch(pattern, name, 0) == 0;
 }
 
+const char *cli_unknown_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t) {
+    qtf_encoding e;
+    /* Asked again for its detail: the directory parse keeps only the flag. */
+    if (qtf_encoding_from_params(&e, t->encoding_id, t->params, t->n_params) != QTF_OK)
+        snprintf(buf, cap, "%s; this version of libqtf cannot decode it", qtf_error_detail());
+    else
+        snprintf(buf, cap, "encoding id %u is not known to this version of libqtf",
+                 (unsigned)t->encoding_id);
+    return buf;
+}
+
 const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t) {
     if (t->encoding_known && qtf_encoding_format(buf, cap, &t->encoding) == QTF_OK) return buf;
     snprintf(buf, cap, "unknown(id=%u)", (unsigned)t->encoding_id);

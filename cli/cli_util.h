@@ -126,6 +126,9 @@ const char *cli_format_double(char *buf, size_t cap, double v);
 int cli_glob_match(const char *pattern, const char *name);
 /* Canonical encoding text, or "unknown(id=N)". buf >= 80 bytes. */
 const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
+/* Why a tensor's encoding is not known to this libqtf (encoding_known == 0):
+ * an unknown encoding id, or a known id with a parameter key it does not know. */
+const char *cli_unknown_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
 /* "[4096, 11008]". */
 void cli_shape_text(cli_buf *out, const qtf_tensor_info *t);
 /* Tensor digest: XXH3-64 (seed 0) of the tensor's part checksums, each in

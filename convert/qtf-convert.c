@@ -151,6 +151,47 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
+/* The one place that decides what OUTPUT becomes, by its extension: .qtf or
+ * .safetensors; anything else is refused (a GGUF writer would add its case
+ * here). An existing non-regular destination (/dev/null, a FIFO) has no
+ * extension to judge and gets a QTF stream. 0, or -1 with why in err. */
+static int output_kind_of(qtfc_output_kind *out, const char *path, char *err, size_t cap) {
+    struct stat sb;
+    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (ends_with(path, ".qtf")) {
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (ends_with(path, ".safetensors")) {
+        *out = QTFC_OUTPUT_SAFETENSORS;
+        return 0;
+    }
+    if (ends_with(path, ".gguf"))
+        snprintf(err, cap, "output '%s': this qtf-convert cannot write GGUF files; name the "
+                 "output FILE.qtf or FILE.safetensors", path);
+    else
+        snprintf(err, cap, "output '%s': unknown extension; name it FILE.qtf (QTF) or "
+                 "FILE.safetensors (dequantized safetensors)", path);
+    return -1;
+}
+
+/* A usage error (exit 2) when OUTPUT's directory does not exist: a typo in
+ * the command, not a failure of the conversion. */
+static int output_dir_exists(const char *path) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) return 1;
+    char dir[4096];
+    size_t n = slash == path ? 1 : (size_t)(slash - path);
+    if (n >= sizeof dir) return 1; /* let the writer report it */
+    memcpy(dir, path, n);
+    dir[n] = '\0';
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
+}
+
 static int parse_threads(unsigned *out, const char *s) {
     char *end;
     errno = 0;
@@ -275,8 +316,15 @@ int main(int argc, char **argv) {
                            "DIR/model.qtf", o.output);
         goto out;
     }
-    o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
-                                                              : QTFC_OUTPUT_QTF;
+    o.kind = QTFC_OUTPUT_QTF;
+    if (o.output && output_kind_of(&o.kind, o.output, err, sizeof err) != 0) {
+        code = usage_error("%s", err);
+        goto out;
+    }
+    if (o.output && !output_dir_exists(o.output)) {
+        code = usage_error("output '%s': the directory does not exist", o.output);
+        goto out;
+    }
     if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
             code = usage_error("%s", "a .safetensors output takes only --encoding "

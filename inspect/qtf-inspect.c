@@ -571,8 +571,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
     d->n = t->n_elements;
     if (!t->encoding_known) {
         d->decode = QTF_E_UNKNOWN_ENCODING;
-        snprintf(d->decode_error, sizeof d->decode_error, "encoding id %u is not known to this version",
-                 (unsigned)t->encoding_id);
+        cli_unknown_encoding_text(d->decode_error, sizeof d->decode_error, t);
     } else if (t->n_elements > SIZE_MAX / sizeof(float)) {
         d->decode = QTF_E_LIMIT;
         snprintf(d->decode_error, sizeof d->decode_error, "%llu elements do not fit in memory",

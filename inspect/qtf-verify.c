@@ -327,8 +327,8 @@ static void prepare_tensor(const tensor_job *job) {
     v->decode_checked = 1;
     if (!t->encoding_known) {
         v->decode = QTF_E_UNKNOWN_ENCODING;
-        v->decode_error = dup_message("encoding id %llu is not known to this version of libqtf",
-                                      t->encoding_id);
+        char why[512];
+        v->decode_error = dup_escaped(cli_unknown_encoding_text(why, sizeof why, t));
         v->fail |= VF_DECODE;
         return;
     }

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "container.h"
+#include "common/content.h"
 
 const unsigned char qtf__magic[8] = { 0x89, 'Q', 'T', 'F', 0x0D, 0x0A, 0x1A, 0x0A };
 
@@ -26,6 +27,11 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
         if (memcmp(h, qtf__magic, n) == 0)
             return qtf__error(QTF_E_TRUNCATED, "%s: file is %" PRIu64 " bytes, shorter than the "
                               "%u-byte header", nm, file_size, QTF__HEADER_SIZE);
+        const char *kind = qtf__content_kind(h, file_size < QTF__CONTENT_HEAD
+                                                    ? (size_t)file_size : QTF__CONTENT_HEAD,
+                                             file_size);
+        if (kind && strcmp(kind, "text") != 0)
+            return qtf__error(QTF_E_MAGIC, "%s is a %s file, not a QTF file", nm, kind);
         return qtf__error(QTF_E_MAGIC, "%s: not a QTF file (magic at offset 0 is %02X %02X %02X "
                           "%02X..., expected 89 51 54 46 0D 0A 1A 0A)", nm, h[0],
                           n > 1 ? h[1] : 0, n > 2 ? h[2] : 0, n > 3 ? h[3] : 0);

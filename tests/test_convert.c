@@ -728,7 +728,8 @@ Test(convert, output_that_is_a_directory_is_refused_up_front) {
 
 Test(convert, output_in_missing_directory) {
     const char *model = make_model("m", 0);
-    cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 1);
+    /* a usage error (issue 11, item 16): exit 2, before converting */
+    cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 2);
     cr_assert(strstr(err_text, "no/such/dir/o.qtf"), "%s", err_text);
 }
 

@@ -7,6 +7,7 @@
 
 #include "tools_fixture.h"
 #include "checkpoint/source.h"
+#include "cli/cli_util.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -464,5 +465,96 @@ Test(issue11, item17_threads_is_j_everywhere_and_t_means_tensor) {
     assert_exit(&r, 2, "qtf-convert -t 2");
     tf_run_free(&r);
     free(q);
+    free(out);
+}
+
+/* --- item 15: inputs judged by content; outputs by a known extension --------- */
+
+Test(issue11, item15_wrong_kind_of_input_named_for_what_it_is) {
+    char *cfg = tf_path(tmp, "config.json"), *gg = tf_path(tmp, "model.gguf");
+    char *out = tf_path(tmp, "o.qtf"), *st = tf_path(tmp, "w.safetensors");
+    write_text(cfg, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64}\n");
+    write_text(gg, "GGUF\003\000\000\000 and then some bytes");
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", cfg, out);
+    assert_exit(&r, 2, "convert config.json");
+    assert_err_has(&r, "config.json is JSON, not a safetensors");
+    cr_assert(!strstr(r.err, "header length"), "%s", r.err);
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-convert", "-q", gg, out);
+    assert_exit(&r, 2, "convert a GGUF file");
+    assert_err_has(&r, "model.gguf is a GGUF file");
+    tf_run_free(&r);
+    /* the .qtf tools say what a non-QTF file is */
+    float *x = weights(0.1f, 15);
+    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    free(x);
+    r = RUN(tmp, "qtf-inspect", st);
+    assert_exit(&r, 2, "inspect a safetensors file");
+    assert_err_has(&r, "w.safetensors is a safetensors file, not a QTF file");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", cfg);
+    assert_exit(&r, 2, "verify config.json");
+    assert_err_has(&r, "config.json is a JSON file, not a QTF file");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-inspect", gg);
+    assert_exit(&r, 2, "inspect a GGUF file");
+    assert_err_has(&r, "model.gguf is a GGUF file, not a QTF file");
+    tf_run_free(&r);
+    free(cfg);
+    free(gg);
+    free(out);
+    free(st);
+}
+
+Test(issue11, item15_unknown_output_extension_refused) {
+    char *st = tf_path(tmp, "w.safetensors"), *gg = tf_path(tmp, "x.gguf");
+    char *bin = tf_path(tmp, "x.bin");
+    float *x = weights(0.1f, 16);
+    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    free(x);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", st, gg);
+    assert_exit(&r, 2, "convert to x.gguf");
+    assert_err_has(&r, "cannot write GGUF");
+    cr_assert(access(gg, F_OK) != 0, "x.gguf was written");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-convert", "-q", st, bin);
+    assert_exit(&r, 2, "convert to x.bin");
+    assert_err_has(&r, "unknown extension");
+    cr_assert(access(bin, F_OK) != 0, "x.bin was written");
+    tf_run_free(&r);
+    free(st);
+    free(gg);
+    free(bin);
+}
+
+Test(issue11, item15_unknown_encoding_parameter_key_reported_as_such) {
+    qtf_tensor_info t;
+    memset(&t, 0, sizeof t);
+    t.encoding_id = QTF_ENC_INT;
+    t.n_params = 1;
+    t.params[0].key = 99;
+    t.params[0].value = 1;
+    char buf[512];
+    cli_unknown_encoding_text(buf, sizeof buf, &t);
+    cr_assert(strstr(buf, "parameter 0 has key 99, not known"), "%s", buf);
+    cr_assert(!strstr(buf, "encoding id 4 is not known"), "%s", buf);
+    t.encoding_id = 200;
+    t.n_params = 0;
+    cli_unknown_encoding_text(buf, sizeof buf, &t);
+    cr_assert(strstr(buf, "encoding id 200 is not known"), "%s", buf);
+}
+
+/* --- item 16: exit codes as documented --------------------------------------- */
+
+Test(issue11, item16_missing_output_directory_is_usage_error) {
+    char *st = tf_path(tmp, "w.safetensors"), *out = tf_path(tmp, "no/such/dir/o.qtf");
+    float *x = weights(0.1f, 17);
+    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    free(x);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", st, out);
+    assert_exit(&r, 2, "convert into a missing directory");
+    assert_err_has(&r, "the directory does not exist");
+    tf_run_free(&r);
+    free(st);
     free(out);
 }
