@@ -258,7 +258,19 @@ static int is_display_hazard(uint32_t cp) {
         || cp == 0x2028 || cp == 0x2029          /* line/paragraph separator */
         || (cp >= 0x202A && cp <= 0x202E)        /* bidi embeddings/overrides */
         || (cp >= 0x2066 && cp <= 0x2069)        /* bidi isolates */
-        || cp == 0xFEFF;                          /* BOM / zero-width no-break */
+        || cp == 0xFEFF                          /* BOM / zero-width no-break */
+        /* Invisible characters: a name holding one looks like another name. */
+        || cp == 0x00AD                          /* soft hyphen */
+        || cp == 0x034F                          /* combining grapheme joiner */
+        || cp == 0x115F || cp == 0x1160          /* Hangul fillers */
+        || cp == 0x17B4 || cp == 0x17B5          /* Khmer inherent vowels */
+        || (cp >= 0x180B && cp <= 0x180F)        /* Mongolian selectors, separator */
+        || (cp >= 0x200B && cp <= 0x200D)        /* zero-width space, (non-)joiner */
+        || (cp >= 0x2060 && cp <= 0x2064)        /* word joiner, invisible operators */
+        || (cp >= 0x206A && cp <= 0x206F)        /* deprecated format characters */
+        || cp == 0x3164 || cp == 0xFFA0          /* Hangul fillers */
+        || (cp >= 0xFFF9 && cp <= 0xFFFB)        /* interlinear annotation */
+        || (cp >= 0xE0000 && cp <= 0xE007F);     /* tags */
 }
 
 /* One display token of the input: its text (escape or raw bytes) and how many
@@ -293,8 +305,8 @@ static size_t next_token(const unsigned char *s, size_t len, unsigned flags, cha
     }
     *consumed = n;
     if (is_display_hazard(cp)) {
-        *tok_len = (size_t)snprintf(tok, 12, "\\u%04X", (unsigned)cp);
-        return 6;
+        *tok_len = (size_t)snprintf(tok, 12, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", (unsigned)cp);
+        return *tok_len;
     }
     memcpy(tok, s, n);
     *tok_len = n;

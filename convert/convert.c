@@ -972,6 +972,7 @@ static int convert_run(run *r) {
         }
         const qtfc_plan_item *it = &r->plan.items[i];
         void *buf = (ahead && (i & 1)) ? r->buf2 : r->buf;
+        qtfc_progress_current(&r->progress, it->tensor->name);
         double t = qtfc_now();
         char detail[1024] = "";
         qtf_status st;

@@ -13,19 +13,33 @@
 #include <unistd.h>
 
 #include "cli/cli_util.h"
+#include "cli/progress.h"
 #include "convert.h"
 
 static volatile sig_atomic_t got_signal = 0;
 
+/* Ends the process by signal `sig` (exit status 128+sig), leaving the
+ * terminal on a clean line. Async-signal-safe. */
+static void die_by(int sig) {
+    qtfc_progress_interrupted();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* The first SIGINT/SIGTERM/SIGHUP asks the conversion to stop between
+ * tensors (the writers then clean up); a tool blocked in a read or busy with
+ * one large tensor would not get there, so a second later the process ends
+ * anyway. The writers' unnamed temp files (O_TMPFILE) leave nothing behind
+ * either way. A second signal ends it at once. */
+static void on_alarm(int sig) {
+    (void)sig;
+    die_by(got_signal ? (int)got_signal : SIGTERM);
+}
+
 static void on_signal(int sig) {
-    if (got_signal) {
-        /* Second signal: stop now. The .qtf writer's O_TMPFILE leaves
-         * nothing behind even so. */
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
+    if (got_signal) die_by(sig);
     got_signal = sig;
+    alarm(1);
 }
 
 static void usage(FILE *f) {
@@ -363,6 +377,8 @@ int main(int argc, char **argv) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     /* A file-size limit must surface as a write error (EFBIG), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
     o.interrupted = &got_signal;

@@ -8,6 +8,7 @@
 #include "tools_fixture.h"
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
+#include "cli/progress.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
@@ -557,4 +558,98 @@ Test(issue11, item16_missing_output_directory_is_usage_error) {
     tf_run_free(&r);
     free(st);
     free(out);
+}
+
+/* --- item 6 (SIGTERM part): a blocked tool ends promptly ---------------------- */
+
+Test(issue11, item6_sigterm_ends_a_blocked_convert) {
+    /* 1000 tensors and -v: about 90 KB of lines to a stderr pipe nobody
+     * reads, so the tool blocks in write(2) (restarted after a signal) well
+     * before it finishes. One SIGTERM must still end it. */
+    enum { N = 1000 };
+    static float vals[N][16];
+    static st_in t[N];
+    static char names[N][32];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "layer.%04d.bias", i);
+        for (int j = 0; j < 16; j++) vals[i][j] = (float)(i + j);
+        t[i] = (st_in){ names[i], QTF_DTYPE_F32, 1, { 16 }, vals[i] };
+    }
+    char *model = tf_path(tmp, "many.safetensors"), *out = tf_path(tmp, "many.qtf");
+    write_st(model, t, N);
+    int pfd[2];
+    cr_assert_eq(pipe(pfd), 0);
+    char *exe = tool("qtf-convert");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        execl(exe, exe, "-v", "-j", "1", model, out, (char *)NULL);
+        _exit(127);
+    }
+    close(pfd[1]);
+    struct timespec pause = { 1, 0 };
+    nanosleep(&pause, NULL);
+    cr_assert_eq(kill(pid, SIGTERM), 0);
+    int status = 0, done = 0;
+    for (int k = 0; k < 100 && !done; k++) { /* up to 10 s */
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) done = 1;
+        else nanosleep(&(struct timespec){ 0, 100000000 }, NULL);
+    }
+    if (!done) {
+        kill(pid, SIGKILL);
+        waitpid(pid, &status, 0);
+    }
+    close(pfd[0]);
+    cr_assert(done, "qtf-convert still running 10 s after SIGTERM");
+    int code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
+    cr_assert_eq(code, 128 + SIGTERM, "exit %d", code);
+    cr_assert(access(out, F_OK) != 0, "an output was left behind");
+    free(exe);
+    free(model);
+    free(out);
+}
+
+/* --- item 17: the progress line and escaping ---------------------------------- */
+
+Test(issue11, item17_progress_line_fits_names_tensor_one_unit_family) {
+    qtfc_progress p;
+    memset(&p, 0, sizeof p);
+    p.total_items = 300;
+    p.done_items = 120;
+    p.total_bytes = 3ull << 30;
+    p.done_bytes = 1ull << 30;
+    p.start = 0.0;
+    snprintf(p.current, sizeof p.current, "%s",
+             "model.layers.27.self_attn.q_proj.weight\xE2\x80\x8B.extra.long.suffix");
+    char line[1024];
+    for (unsigned width = 20; width <= 200; width += 7) {
+        qtfc_progress_format(line, sizeof line, &p, 10.0, width);
+        size_t cols = cli_display_width(line);
+        cr_assert_lt(cols, width, "width %u: %zu columns: %s", width, cols, line);
+        cr_assert(!strstr(line, "MB/s") && !strstr(line, " KB") && !strstr(line, " GB"),
+                  "mixed unit families: %s", line);
+    }
+    qtfc_progress_format(line, sizeof line, &p, 10.0, 200);
+    cr_assert(strstr(line, "3072.0 MiB") && strstr(line, "MiB/s"), "%s", line);
+    cr_assert(strstr(line, "model.layers.27.self_attn.q_proj.weight\\u200B.extra"), "%s", line);
+    qtfc_progress_format(line, sizeof line, &p, 10.0, 100);
+    cr_assert(strstr(line, "model.layers.27"), "the current tensor is not named: %s", line);
+}
+
+Test(issue11, item17_zero_width_characters_escaped_like_bidi) {
+    static const char *const in[] = { "a\xE2\x80\x8B" "b", "a\xE2\x80\x8D" "b", "a\xE2\x81\xA0" "b",
+                                       "a\xC2\xAD" "b", "a\xF3\xA0\x80\x81" "b" };
+    static const char *const want[] = { "a\\u200Bb", "a\\u200Db", "a\\u2060b", "a\\u00ADb",
+                                         "a\\U000E0001b" };
+    for (size_t i = 0; i < sizeof in / sizeof in[0]; i++) {
+        char *e = cli_escape_dup(in[i], strlen(in[i]), 0);
+        cr_assert_str_eq(e, want[i]);
+        free(e);
+    }
 }
