@@ -9,6 +9,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -127,39 +128,28 @@ int cli_parse_u64(uint64_t *out, const char *s, uint64_t max) {
 }
 
 int cli_parse_size(uint64_t *out, const char *s) {
-    uint64_t v = 0;
-    size_t n = 0;
-    while (s && s[n] >= '0' && s[n] <= '9') n++;
-    if (!n || n > 20) return 0;
-    char digits[21];
-    memcpy(digits, s, n);
-    digits[n] = '\0';
-    if (!cli_parse_u64(&v, digits, UINT64_MAX)) return 0;
-    const char *u = s + n;
-    unsigned shift = 0;
-    switch (*u) {
-    case '\0': break;
-    case 'K': case 'k': shift = 10; break;
-    case 'M': case 'm': shift = 20; break;
-    case 'G': case 'g': shift = 30; break;
-    case 'T': case 't': shift = 40; break;
-    default: return 0;
-    }
-    if (shift) {
-        u++;
-        if (strcmp(u, "") != 0 && strcmp(u, "B") != 0 && strcmp(u, "iB") != 0) return 0;
-        if (v > (UINT64_MAX >> shift)) return 0;
-        v <<= shift;
-    }
-    *out = v;
-    return 1;
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || !(v > 0)) return 0;
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcasecmp(end, units[i].unit) == 0 && v * units[i].mult < 1.8e19) {
+            *out = (uint64_t)(v * units[i].mult);
+            return *out != 0;
+        }
+    return 0;
 }
 
 int cli_decode_limit_option(qtf_open_options *oo, const char *opt, const char *arg) {
     uint64_t v = 0;
     if (strcmp(opt, "max-decoded-size") == 0) {
         if (!cli_parse_size(&v, arg) || v == 0)
-            return cli_usage_error("--max-decoded-size wants a size in bytes such as 4G, "
+            return cli_usage_error("--max-decoded-size wants a size such as 4GiB or 500MB, "
                                    "not '%s'", arg);
         oo->max_decoded_size = v;
         return 0;

@@ -51,20 +51,21 @@ int cli_take_one_path(const char **out, int argc, char **argv);
 /* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */
 int cli_parse_double(double *out, const char *s);
 int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
-/* A byte count: digits, optionally followed by K, M, G or T (powers of
- * 1024, an optional "iB"/"B" after them); 0 on junk or overflow. */
+/* A byte count > 0: a number, optionally with a unit as transformers writes
+ * it (B; KB MB GB TB decimal; KiB MiB GiB TiB binary; any case); 1 if
+ * parsed, 0 on junk or overflow. */
 int cli_parse_size(uint64_t *out, const char *s);
 
 /* --- decode limits (--max-decoded-size, --max-decoded-ratio) -----------------
  * Every tool that decodes a .qtf takes both; the text of --help: */
-#define CLI_DECODE_LIMITS_HELP                                                            \
-    "      --max-decoded-size SIZE\n"                                                    \
-    "                        refuse a zstd part that decodes to more than SIZE bytes\n"   \
-    "                        (K, M, G, T suffixes; default 32G): a small hostile file\n"  \
-    "                        cannot make the tool allocate more\n"                        \
-    "      --max-decoded-ratio N\n"                                                      \
-    "                        refuse a zstd part above 64 MiB that decodes to more than\n" \
-    "                        N times its stored size (default 1024)\n"
+#define CLI_DECODE_LIMITS_HELP                                                          \
+    "      --max-decoded-size SIZE\n"                                                  \
+    "                        refuse a zstd part that decodes to more than SIZE bytes\n" \
+    "                        (units KB MB GB, KiB MiB GiB; default 32GiB), so that a\n" \
+    "                        small hostile file cannot make the tool allocate more\n"   \
+    "      --max-decoded-ratio N\n"                                                    \
+    "                        refuse a zstd part above 64 MiB that decodes to more\n"    \
+    "                        than N times its stored size (default 1024)\n"
 /* Applies option `opt` (one of the two names, without dashes) with value
  * arg to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
 int cli_decode_limit_option(qtf_open_options *oo, const char *opt, const char *arg);

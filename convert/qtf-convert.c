@@ -15,6 +15,7 @@
 #include "cli/cli_util.h"
 #include "cli/progress.h"
 #include "convert.h"
+#include "folder.h"
 
 static volatile sig_atomic_t got_signal = 0;
 
@@ -54,7 +55,15 @@ static void usage(FILE *f) {
 "        pytorch_model.bin, sharded .bin + index), one such file, or a .qtf\n"
 "        to re-encode or decode.\n"
 "OUTPUT  FILE.qtf; or FILE.safetensors to write every tensor dequantized to\n"
-"        the --encoding f32|f16|bf16|keep (integer tensors keep their type).\n"
+"        the --encoding f32|f16|bf16|keep (integer tensors keep their type);\n"
+"        or DIR/ (an existing folder or a path ending in '/') from a .qtf: a\n"
+"        Hugging Face folder back, the embedded config.json,\n"
+"        generation_config.json and tokenizer files byte for byte and the\n"
+"        tensors as safetensors (--encoding keep by default: source dtypes),\n"
+"        sharded with model.safetensors.index.json; the folder must be new\n"
+"        or empty.\n"
+"      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
+"                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -124,7 +133,8 @@ CLI_DECODE_LIMITS_HELP
 "  qtf-convert -e int4:group=32 --fallback int8 model/ model-int4.qtf\n"
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
-"  qtf-convert --encoding bf16 model.qtf model.safetensors\n");
+"  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
+"  qtf-convert model.qtf hf-folder/\n");
 }
 
 static int usage_error(const char *fmt, const char *arg) {
@@ -165,13 +175,23 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-/* The one place that decides what OUTPUT becomes, by its extension: .qtf or
- * .safetensors; anything else is refused (a GGUF writer would add its case
+/* The one place that decides what OUTPUT becomes: an existing directory or a
+ * path ending in '/' is a Hugging Face folder back from a .qtf
+ * (convert/folder.c, *folder = 1); otherwise the extension: .qtf or
+ * .safetensors, anything else refused (a GGUF writer would add its case
  * here). An existing non-regular destination (/dev/null, a FIFO) has no
  * extension to judge and gets a QTF stream. 0, or -1 with why in err. */
-static int output_kind_of(qtfc_output_kind *out, const char *path, char *err, size_t cap) {
+static int output_kind_of(qtfc_output_kind *out, int *folder, const char *path, char *err,
+                          size_t cap) {
     struct stat sb;
-    if (stat(path, &sb) == 0 && !S_ISREG(sb.st_mode) && !S_ISDIR(sb.st_mode)) {
+    int exists = stat(path, &sb) == 0;
+    *folder = 0;
+    if ((exists && S_ISDIR(sb.st_mode)) || ends_with(path, "/")) {
+        *folder = 1;
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (exists && !S_ISREG(sb.st_mode)) {
         *out = QTFC_OUTPUT_QTF;
         return 0;
     }
@@ -195,13 +215,16 @@ static int output_kind_of(qtfc_output_kind *out, const char *path, char *err, si
 /* A usage error (exit 2) when OUTPUT's directory does not exist: a typo in
  * the command, not a failure of the conversion. */
 static int output_dir_exists(const char *path) {
-    const char *slash = strrchr(path, '/');
-    if (!slash) return 1;
     char dir[4096];
-    size_t n = slash == path ? 1 : (size_t)(slash - path);
-    if (n >= sizeof dir) return 1; /* let the writer report it */
-    memcpy(dir, path, n);
-    dir[n] = '\0';
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--; /* a folder output "new/" */
+    if (len >= sizeof dir) return 1; /* let the writer report it */
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash) return 1;
+    if (slash == dir) slash[1] = '\0';
+    else *slash = '\0';
     struct stat sb;
     return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
@@ -216,7 +239,7 @@ static int parse_threads(unsigned *out, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_DECODE_LIMIT };
+       OPT_MAX_SHARD, OPT_DECODE_LIMIT };
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -233,6 +256,7 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
@@ -247,6 +271,7 @@ int main(int argc, char **argv) {
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
+    uint64_t max_shard = QTFC_DEFAULT_MAX_SHARD;
     char err[2048];
 
     opterr = 0;
@@ -297,6 +322,13 @@ int main(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_MAX_SHARD:
+            if (!cli_parse_size(&max_shard, optarg)) {
+                code = usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
+                                   "500MB, found '%s'", optarg);
+                goto out;
+            }
+            break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
@@ -323,15 +355,9 @@ int main(int argc, char **argv) {
     }
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
-    struct stat st_out;
-    if (o.output && stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) {
-        /* Refuse now rather than after converting everything. */
-        code = usage_error("output '%s' is a directory; give a file name such as "
-                           "DIR/model.qtf", o.output);
-        goto out;
-    }
+    int folder = 0;
     o.kind = QTFC_OUTPUT_QTF;
-    if (o.output && output_kind_of(&o.kind, o.output, err, sizeof err) != 0) {
+    if (o.output && output_kind_of(&o.kind, &folder, o.output, err, sizeof err) != 0) {
         code = usage_error("%s", err);
         goto out;
     }
@@ -339,13 +365,17 @@ int main(int argc, char **argv) {
         code = usage_error("output '%s': the directory does not exist", o.output);
         goto out;
     }
-    if (o.kind == QTFC_OUTPUT_SAFETENSORS) {
+    if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
-            code = usage_error("%s", "a .safetensors output takes only --encoding "
+            code = usage_error("%s", "a .safetensors or folder output takes only --encoding "
                                "f32|f16|bf16|keep (no rules, fallback or importance)");
             goto out;
         }
-        const char *e = encoding ? encoding : "f32";
+        if (folder && o.dry_run) {
+            code = usage_error("%s", "--dry-run applies to .qtf outputs only");
+            goto out;
+        }
+        const char *e = encoding ? encoding : folder ? "keep" : "f32";
         if (strcmp(e, "keep") == 0) o.st_keep = 1;
         else if (strcmp(e, "f32") == 0) o.st_dtype = QTF_DTYPE_F32;
         else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
@@ -390,7 +420,7 @@ int main(int argc, char **argv) {
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
 #endif
 
-    code = qtfc_convert(&o);
+    code = folder ? qtfc_export_folder(&o, max_shard) : qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
     return code;

@@ -155,24 +155,28 @@ KQ_ROW(q6_k)
 
 /* One row per ggml type: the single place that says which encodings are
  * ggml blocks, their size and their kernels. */
+#define F16 QTF_DTYPE_F16
 static const qtf__ggml_type ggml_types[] = {
-    { QTF_ENC_Q8_0, "q8_0", 8, 32, 34, q8_0_row, q8_0_dequant },
-    { QTF_ENC_Q4_0, "q4_0", 4, 32, 18, q4_0_row, q4_0_dequant },
-    { QTF_ENC_Q4_1, "q4_1", 4, 32, 20, q4_1_row, q4_1_dequant },
-    { QTF_ENC_Q5_0, "q5_0", 5, 32, QTF__Q5_0_BYTES, qtf__ggml_q5_0_row, qtf__ggml_q5_0_dequant },
-    { QTF_ENC_Q5_1, "q5_1", 5, 32, QTF__Q5_1_BYTES, qtf__ggml_q5_1_row, qtf__ggml_q5_1_dequant },
-    { QTF_ENC_Q2_K, "q2_k", 2, QTF__QK_K, QTF__Q2_K_BLOCK_BYTES, q2_k_row, q2_k_dequant },
-    { QTF_ENC_Q3_K, "q3_k", 3, QTF__QK_K, QTF__Q3_K_BLOCK_BYTES, q3_k_row, q3_k_dequant },
-    { QTF_ENC_Q4_K, "q4_k", 4, QTF__QK_K, QTF__Q4_K_BLOCK_BYTES, q4_k_row, q4_k_dequant },
-    { QTF_ENC_Q5_K, "q5_k", 5, QTF__QK_K, QTF__Q5_K_BLOCK_BYTES, q5_k_row, q5_k_dequant },
-    { QTF_ENC_Q6_K, "q6_k", 6, QTF__QK_K, QTF__Q6_K_BLOCK_BYTES, q6_k_row, q6_k_dequant },
-    { QTF_ENC_IQ4_NL, "iq4_nl", 4, 32, QTF__IQ4_NL_BYTES, qtf__ggml_iq4_nl_row,
+    { QTF_ENC_Q8_0, "q8_0", 8, 32, 34, F16, q8_0_row, q8_0_dequant },
+    { QTF_ENC_Q4_0, "q4_0", 4, 32, 18, F16, q4_0_row, q4_0_dequant },
+    { QTF_ENC_Q4_1, "q4_1", 4, 32, 20, F16, q4_1_row, q4_1_dequant },
+    { QTF_ENC_Q5_0, "q5_0", 5, 32, QTF__Q5_0_BYTES, F16, qtf__ggml_q5_0_row,
+      qtf__ggml_q5_0_dequant },
+    { QTF_ENC_Q5_1, "q5_1", 5, 32, QTF__Q5_1_BYTES, F16, qtf__ggml_q5_1_row,
+      qtf__ggml_q5_1_dequant },
+    { QTF_ENC_Q2_K, "q2_k", 2, QTF__QK_K, QTF__Q2_K_BLOCK_BYTES, F16, q2_k_row, q2_k_dequant },
+    { QTF_ENC_Q3_K, "q3_k", 3, QTF__QK_K, QTF__Q3_K_BLOCK_BYTES, F16, q3_k_row, q3_k_dequant },
+    { QTF_ENC_Q4_K, "q4_k", 4, QTF__QK_K, QTF__Q4_K_BLOCK_BYTES, F16, q4_k_row, q4_k_dequant },
+    { QTF_ENC_Q5_K, "q5_k", 5, QTF__QK_K, QTF__Q5_K_BLOCK_BYTES, F16, q5_k_row, q5_k_dequant },
+    { QTF_ENC_Q6_K, "q6_k", 6, QTF__QK_K, QTF__Q6_K_BLOCK_BYTES, F16, q6_k_row, q6_k_dequant },
+    { QTF_ENC_IQ4_NL, "iq4_nl", 4, 32, QTF__IQ4_NL_BYTES, F16, qtf__ggml_iq4_nl_row,
       qtf__ggml_iq4_nl_dequant },
-    { QTF_ENC_IQ4_XS, "iq4_xs", 4, 256, QTF__IQ4_XS_BYTES, qtf__ggml_iq4_xs_row,
+    { QTF_ENC_IQ4_XS, "iq4_xs", 4, 256, QTF__IQ4_XS_BYTES, F16, qtf__ggml_iq4_xs_row,
       qtf__ggml_iq4_xs_dequant },
-    { QTF_ENC_GGML_MXFP4, "ggml_mxfp4", 4, 32, QTF__MXFP4_GGML_BYTES, qtf__ggml_mxfp4_row,
-      qtf__ggml_mxfp4_dequant },
+    { QTF_ENC_GGML_MXFP4, "ggml_mxfp4", 4, 32, QTF__MXFP4_GGML_BYTES, QTF_DTYPE_E8M0,
+      qtf__ggml_mxfp4_row, qtf__ggml_mxfp4_dequant },
 };
+#undef F16
 
 const qtf__ggml_type *qtf__ggml_type_of(qtf_encoding_id id) {
     for (size_t i = 0; i < sizeof ggml_types / sizeof ggml_types[0]; i++)

@@ -190,9 +190,9 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
         if (e->bits != t->bits) return BAD("bits", "is %u, expected %u", e->bits, t->bits);
         if (e->group != t->block)
             return BAD("group", "is %u, expected %u", e->group, t->block);
-        if (e->scale_type != QTF_DTYPE_F16)
+        if (e->scale_type != t->scale_type)
             return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
-                       (unsigned)QTF_DTYPE_F16, qtf_dtype_name(QTF_DTYPE_F16));
+                       (unsigned)t->scale_type, qtf_dtype_name(t->scale_type));
         break;
     }
     }
@@ -235,7 +235,7 @@ qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
         if (qtf__ggml_type_of(id)) {
             e.bits = qtf__ggml_type_of(id)->bits;
             e.group = qtf__ggml_type_of(id)->block;
-            e.scale_type = QTF_DTYPE_F16;
+            e.scale_type = qtf__ggml_type_of(id)->scale_type;
             break;
         }
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",

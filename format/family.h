@@ -22,6 +22,12 @@ qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
  * detail naming the field). */
 qtf_status qtf__encoding_validate(const qtf_encoding *e);
 
+/* Rows that must be decoded together (format/rows.c): every part is either
+ * shared by all rows (its size does not depend on the row count) or stored in
+ * whole-byte chunks of `unit` rows. 1 <= *out <= rows (0 for rows = 0). */
+qtf_status qtf__encoding_row_unit(uint64_t *out, const qtf_encoding *e, uint64_t rows,
+                                  uint64_t cols);
+
 /* --- float family: F32 F16 BF16 RAW (format/float.c) --- */
 qtf_status qtf__float_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_encoding *e,
                              uint64_t rows, uint64_t cols);
@@ -42,13 +48,14 @@ qtf_status qtf__block_dequantize(float *dst, const qtf_encoding *e, uint64_t row
 
 /* --- ggml block types (format/block_ggml.c): one row per type, like ggml's
  * type_traits. Encodings of these ids have bits, group = block and scale
- * type F16 fixed, and one BLOCKS part of rows * cols / block * bytes. */
+ * type fixed by the row, and one BLOCKS part of rows * cols / block * bytes. */
 typedef struct qtf__ggml_type {
     qtf_encoding_id id;
     const char *name;
     uint32_t bits;   /* code bits (the encoding's bits field) */
     uint32_t block;  /* elements per block (the encoding's group field) */
     uint32_t bytes;  /* bytes per block */
+    qtf_dtype scale_type; /* the encoding's scale_type: F16 (E8M0 for ggml_mxfp4) */
     /* n elements of one row (a multiple of block) -> n / block blocks;
      * imp: per-column importance or NULL, as ggml's quant_weights. */
     void (*quantize_row)(const float *x, uint8_t *out, int64_t n, const float *imp);

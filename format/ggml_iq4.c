@@ -16,6 +16,10 @@
  *   IQ4_XS (136 bytes): f16 d, u16 scales_h, u8 scales_l[4], u8 qs[128]
  *   MXFP4 (17 bytes):   u8 e (E8M0), u8 qs[16]
  *   qs nibbles: low = element j, high = element j + 16 of each 32. */
+#if defined(__GNUC__) && !defined(__clang__)
+/* As format/block_ggml.c: let -O2 vectorize the fixed-count inner loops. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include <math.h>
 
 #include "block_family.h"
@@ -157,34 +161,118 @@ void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *
     }
 }
 
-QTF__HOT void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
-    for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__IQ4_NL_BYTES, y += QTF__QK) {
-        const float d = qtf__f16_value(qtf__ld16(in));
-        const uint8_t *qs = in + 2;
-        for (int j = 0; j < 16; j++) {
-            y[j] = d * (float)qtf__iq4nl_values[qs[j] & 0xF];
-            y[j + 16] = d * (float)qtf__iq4nl_values[qs[j] >> 4];
+/* 32 elements from 16 nibble bytes through a 16-entry table of already
+ * scaled values: t[i] = scale * level[i] is the very product ggml computes
+ * per element, so looking it up changes no bit. */
+static inline void lut_nibbles(float *y, const uint8_t *qs, const float *t) {
+    for (int j = 0; j < 16; j++) {
+        y[j] = t[qs[j] & 0xF];
+        y[j + 16] = t[qs[j] >> 4];
+    }
+}
+
+/* Every IQ4_NL block of a row; `lut` is lut_nibbles or its AVX2 form. */
+#define IQ4_NL_BLOCKS(lut)                                                               \
+    do {                                                                                 \
+        float t[16];                                                                     \
+        for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__IQ4_NL_BYTES, y += QTF__QK) { \
+            const float d = qtf__f16_value(qtf__ld16(in));                               \
+            for (int i = 0; i < 16; i++) t[i] = d * (float)qtf__iq4nl_values[i];         \
+            lut(y, in + 2, t);                                                           \
+        }                                                                                \
+    } while (0)
+
+#if QTF__GGML_AVX2
+/* The same look-up 8 at a time: two in-register permutes (entries 0-7 and
+ * 8-15) and a blend on index bit 3. GCC's auto-vectorized form is a gather,
+ * slower than scalar loads here. The table stays in registers: built with
+ * the same products (scale * level) by one vector multiply per half. */
+QTF__AVX2 static inline void lut_nibbles_avx2(float *y, const uint8_t *qs, __m256 lo,
+                                              __m256 hi) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)qs);
+    const __m128i m = _mm_set1_epi8(0x0F);
+    const __m128i nib[2] = { _mm_and_si128(b, m), _mm_and_si128(_mm_srli_epi16(b, 4), m) };
+    for (int h = 0; h < 2; h++) {
+        for (int k = 0; k < 2; k++) {
+            const __m256i idx = _mm256_cvtepu8_epi32(_mm_srli_si128(nib[h], 8 * k));
+            const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
+            const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx),
+                                              _mm256_permutevar8x32_ps(hi, idx), sel);
+            _mm256_storeu_ps(y + 16 * h + 8 * k, v);
         }
     }
 }
 
-QTF__HOT void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
+/* levels 0-7 and 8-15 of a 16-entry int8 table, as floats */
+QTF__AVX2 static inline void levels_avx2(__m256 *lo, __m256 *hi, const int8_t *v) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)v);
+    *lo = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(b));
+    *hi = _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(b, 8)));
+}
+
+QTF__AVX2 static void iq4_nl_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    __m256 lv, hv;
+    levels_avx2(&lv, &hv, qtf__iq4nl_values);
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__IQ4_NL_BYTES, y += QTF__QK) {
+        const __m256 d = _mm256_set1_ps(qtf__f16_value(qtf__ld16(in)));
+        lut_nibbles_avx2(y, in + 2, _mm256_mul_ps(d, lv), _mm256_mul_ps(d, hv));
+    }
+}
+#endif
+
+void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        iq4_nl_dequant_avx2(in, y, n);
+        return;
+    }
+#endif
+    IQ4_NL_BLOCKS(lut_nibbles);
+}
+
+/* One super-block; `lut` is lut_nibbles or its AVX2 form. */
+#define IQ4_XS_SUPERBLOCK(lut)                                                           \
+    do {                                                                                 \
+        const float d = qtf__f16_value(qtf__ld16(in));                                   \
+        const unsigned scales_h = qtf__ld16(in + 2);                                     \
+        const uint8_t *qs = in + 8;                                                      \
+        for (int ib = 0; ib < QK_K / QTF__QK; ib++, qs += 16, y += QTF__QK) {            \
+            const int ls = ((in[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) |                  \
+                           (int)(((scales_h >> (2 * ib)) & 3) << 4);                     \
+            /* d * (ls - 32) first, then times the level: two roundings, as ggml */      \
+            const float dl = d * (float)(ls - 32);                                       \
+            float t[16];                                                                 \
+            for (int i = 0; i < 16; i++) t[i] = dl * (float)qtf__iq4nl_values[i];        \
+            lut(y, qs, t);                                                               \
+        }                                                                                \
+    } while (0)
+
+#if QTF__GGML_AVX2
+QTF__AVX2 static void iq4_xs_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    __m256 lv, hv;
+    levels_avx2(&lv, &hv, qtf__iq4nl_values);
     for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES) {
         const float d = qtf__f16_value(qtf__ld16(in));
         const unsigned scales_h = qtf__ld16(in + 2);
-        const uint8_t *qs = in + 8;
-        for (int ib = 0; ib < QK_K / QTF__QK; ib++, qs += 16, y += QTF__QK) {
+        for (int ib = 0; ib < QK_K / QTF__QK; ib++, y += QTF__QK) {
             const int ls = ((in[4 + ib / 2] >> (4 * (ib % 2))) & 0xF) |
                            (int)(((scales_h >> (2 * ib)) & 3) << 4);
-            /* d * (ls - 32) first, then times the level: two roundings, as
-             * ggml's dequantize_row_iq4_xs. */
-            const float dl = d * (float)(ls - 32);
-            for (int j = 0; j < 16; j++) {
-                y[j] = dl * (float)qtf__iq4nl_values[qs[j] & 0xF];
-                y[j + 16] = dl * (float)qtf__iq4nl_values[qs[j] >> 4];
-            }
+            const __m256 dl = _mm256_set1_ps(d * (float)(ls - 32));
+            lut_nibbles_avx2(y, in + 8 + 16 * ib, _mm256_mul_ps(dl, lv), _mm256_mul_ps(dl, hv));
         }
     }
+}
+#endif
+
+void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        iq4_xs_dequant_avx2(in, y, n);
+        return;
+    }
+#endif
+    for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES)
+        IQ4_XS_SUPERBLOCK(lut_nibbles);
 }
 
 /* ---- MXFP4 as ggml lays it out -------------------------------------------
@@ -235,12 +323,33 @@ void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *i
     }
 }
 
-QTF__HOT void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
+#define MXFP4_BLOCKS(lut)                                                                \
+    do {                                                                                 \
+        float t[16];                                                                     \
+        for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__MXFP4_GGML_BYTES, y += QTF__QK) { \
+            const float d = e8m0_half(in[0]);                                            \
+            for (int i = 0; i < 16; i++) t[i] = (float)mxfp4_values[i] * d;              \
+            lut(y, in + 1, t);                                                           \
+        }                                                                                \
+    } while (0)
+
+#if QTF__GGML_AVX2
+QTF__AVX2 static void mxfp4_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    __m256 lv, hv;
+    levels_avx2(&lv, &hv, mxfp4_values);
     for (int64_t b = 0; b < n / QTF__QK; b++, in += QTF__MXFP4_GGML_BYTES, y += QTF__QK) {
-        const float d = e8m0_half(in[0]);
-        for (int j = 0; j < 16; j++) {
-            y[j] = (float)mxfp4_values[in[1 + j] & 0xF] * d;
-            y[j + 16] = (float)mxfp4_values[in[1 + j] >> 4] * d;
-        }
+        const __m256 d = _mm256_set1_ps(e8m0_half(in[0]));
+        lut_nibbles_avx2(y, in + 1, _mm256_mul_ps(lv, d), _mm256_mul_ps(hv, d));
     }
+}
+#endif
+
+void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        mxfp4_dequant_avx2(in, y, n);
+        return;
+    }
+#endif
+    MXFP4_BLOCKS(lut_nibbles);
 }

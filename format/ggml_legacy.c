@@ -14,6 +14,10 @@
  *   Q5_1 (24 bytes): f16 d, f16 m, u32 qh (LE), u8 qs[16];   x = d * q + m
  *   q = low nibble of qs[j] (element j) or high nibble (element j + 16), with
  *   bit 4 from qh bit j (element j) or bit j + 16 (element j + 16). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* As format/block_ggml.c: let -O2 vectorize the fixed-count inner loops. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include <float.h>
 #include <math.h>
 
@@ -274,32 +278,88 @@ void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *im
 }
 
 /* dequantize_row_q5_0 / q5_1: the integer code times d (plus m), one
- * rounding each. */
-QTF__HOT void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
-    for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
-        const float d = qtf__f16_value(qtf__ld16(in));
-        const uint32_t qh = qtf__ld32(in + 2);
-        const uint8_t *qs = in + 6;
-        for (int j = 0; j < 16; j++) {
-            int32_t lo = (int32_t)((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10)) - 16;
-            int32_t hi = (int32_t)((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10)) - 16;
-            y[j] = (float)lo * d;
-            y[j + 16] = (float)hi * d;
-        }
+ * rounding each. The 5-bit codes are first gathered into a byte array so
+ * that the conversion loop is straight-line and vectorizes. */
+static inline void unpack5(uint8_t *codes, const uint8_t *qh_qs) {
+    const uint32_t qh = qtf__ld32(qh_qs);
+    const uint8_t *qs = qh_qs + 4;
+    for (int j = 0; j < 16; j++) {
+        codes[j] = (uint8_t)(qs[j] & 0x0F);
+        codes[j + 16] = (uint8_t)(qs[j] >> 4);
+    }
+    for (int j = 0; j < 32; j++) codes[j] = (uint8_t)(codes[j] | (((qh >> j) & 1u) << 4));
+}
+
+#if QTF__GGML_AVX2
+/* The 32 codes of a Q5 block as four vectors of 8 int32: nibbles widened,
+ * bit 4 from qh shifted right by each element's index. */
+QTF__AVX2 static inline void codes5_avx2(__m256i *c, const uint8_t *qh_qs) {
+    const __m256i qh = _mm256_set1_epi32((int)qtf__ld32(qh_qs));
+    const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(qh_qs + 4));
+    const __m128i m = _mm_set1_epi8(0x0F);
+    const __m128i nib[2] = { _mm_and_si128(b, m), _mm_and_si128(_mm_srli_epi16(b, 4), m) };
+    const __m256i one = _mm256_set1_epi32(1);
+    for (int q = 0; q < 4; q++) {
+        const __m256i pos = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                             _mm256_set1_epi32(8 * q));
+        const __m256i hb = _mm256_and_si256(_mm256_srlv_epi32(qh, pos), one);
+        const __m256i lo = _mm256_cvtepu8_epi32(_mm_srli_si128(nib[q / 2], 8 * (q % 2)));
+        c[q] = _mm256_or_si256(lo, _mm256_slli_epi32(hb, 4));
     }
 }
 
-QTF__HOT void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n) {
+QTF__AVX2 static void q5_0_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    const __m256i sixteen = _mm256_set1_epi32(16);
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
+        const __m256 d = _mm256_set1_ps(qtf__f16_value(qtf__ld16(in)));
+        __m256i c[4];
+        codes5_avx2(c, in + 2);
+        for (int q = 0; q < 4; q++)
+            _mm256_storeu_ps(y + 8 * q,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(c[q], sixteen)), d));
+    }
+}
+
+QTF__AVX2 static void q5_1_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += 24, y += QTF__QK) {
+        const __m256 d = _mm256_set1_ps(qtf__f16_value(qtf__ld16(in)));
+        const __m256 m = _mm256_set1_ps(qtf__f16_value(qtf__ld16(in + 2)));
+        __m256i c[4];
+        codes5_avx2(c, in + 4);
+        /* separate multiply and add: no FMA, as ggml's x*d + m */
+        for (int q = 0; q < 4; q++)
+            _mm256_storeu_ps(y + 8 * q, _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(c[q]), d), m));
+    }
+}
+#endif
+
+void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        q5_0_dequant_avx2(in, y, n);
+        return;
+    }
+#endif
+    uint8_t codes[QTF__QK];
+    for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
+        const float d = qtf__f16_value(qtf__ld16(in));
+        unpack5(codes, in + 2);
+        for (int j = 0; j < QTF__QK; j++) y[j] = (float)((int32_t)codes[j] - 16) * d;
+    }
+}
+
+void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+    if (__builtin_cpu_supports("avx2")) {
+        q5_1_dequant_avx2(in, y, n);
+        return;
+    }
+#endif
+    uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 24, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         const float m = qtf__f16_value(qtf__ld16(in + 2));
-        const uint32_t qh = qtf__ld32(in + 4);
-        const uint8_t *qs = in + 8;
-        for (int j = 0; j < 16; j++) {
-            int32_t lo = (int32_t)((qs[j] & 0x0F) | (((qh >> j) << 4) & 0x10));
-            int32_t hi = (int32_t)((qs[j] >> 4) | ((qh >> (j + 12)) & 0x10));
-            y[j] = (float)lo * d + m;
-            y[j + 16] = (float)hi * d + m;
-        }
+        unpack5(codes, in + 4);
+        for (int j = 0; j < QTF__QK; j++) y[j] = (float)(int32_t)codes[j] * d + m;
     }
 }

@@ -18,6 +18,17 @@
 
 #define QTF__QK 32 /* elements of a Q4/Q5/Q8/IQ4_NL/MXFP4 block */
 
+/* Dequantizers with an AVX2 form (x86-64 GCC/clang) pick it at run time
+ * (__builtin_cpu_supports); QTF__AVX2 marks those functions. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#define QTF__GGML_AVX2 1
+#define QTF__AVX2 __attribute__((target("avx2")))
+#include <immintrin.h>
+#else
+#define QTF__GGML_AVX2 0
+#define QTF__AVX2
+#endif
+
 /* ggml's nearest_int: adding 1.5 * 2^23 leaves the integer part in the low
  * mantissa bits, so this rounds half to EVEN (not roundf's half away) for
  * |v| < 2^22 — the rule every importance-weighted ggml fit uses. */

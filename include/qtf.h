@@ -460,6 +460,18 @@ QTF_API qtf_status qtf_tensor_dequantize(void *dst, qtf_dtype dst_type, uint64_t
                                          const qtf_file *f, uint64_t tensor,
                                          unsigned threads);
 
+/* Dequantizes rows [row_begin, row_end) of a tensor seen as rows x cols
+ * (cols = the last dim, rows = the product of the others), reading only the
+ * bytes of the parts that cover those rows: rounded out to the encoding's row
+ * unit (rows sharing a palette table or a double-quantization block); parts
+ * shared by all rows are read whole, and so are zstd-compressed parts.
+ * Values are bit-identical to the same rows of qtf_tensor_dequantize().
+ * Precondition: dst_count == (row_end - row_begin) * cols. */
+QTF_API qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t dst_count,
+                                              const qtf_file *f, uint64_t tensor,
+                                              uint64_t row_begin, uint64_t row_end,
+                                              unsigned threads);
+
 /* Verifies the stored-bytes checksum of every part of one tensor. */
 QTF_API qtf_status qtf_tensor_verify(const qtf_file *f, uint64_t tensor);
 

@@ -2,10 +2,12 @@
  * per-tensor detail. Reads only the header, metadata and directory unless
  * --detail asks for tensor data, so it answers instantly on any file size.
  * The --json schema is documented in inspect/JSON-SCHEMA.md. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli_util.h"
 #include "codes.h"
@@ -26,6 +28,8 @@ typedef struct options {
     uint64_t n_values;
     unsigned threads;
     qtf_open_options open;  /* decode limits */
+    const char *extract;    /* --extract KEY */
+    const char *out_path;   /* -o FILE */
 } options;
 
 static void print_help(void) {
@@ -56,6 +60,11 @@ static void print_help(void) {
 "                        0 = never shorten; --json never shortens)\n"
 "  -j, --threads N       threads for --detail dequantization (default: all cores)\n"
 CLI_DECODE_LIMITS_HELP
+"  -x, --extract KEY     write the value of metadata KEY, a blob (embedded file,\n"
+"                        e.g. hf.file.config.json) or a string, byte for byte\n"
+"                        to standard output (refused on a terminal when it\n"
+"                        holds NUL bytes) or to -o FILE; nothing else printed\n"
+"  -o, --output FILE     with --extract: write to FILE (atomically)\n"
 "      --json            machine-readable output (schema: inspect/JSON-SCHEMA.md;\n"
 "                        ASCII only, integers above 2^53 as strings, NaN and\n"
 "                        infinities as \"nan\", \"inf\", \"-inf\")\n"
@@ -951,6 +960,50 @@ static int print_json_with_tensors(json_t *root, const qtf_file *f, const option
     return ok;
 }
 
+/* --- --extract ------------------------------------------------------------------------------------ */
+
+/* Writes a blob or string value as it is stored: to o->out_path atomically,
+ * or to stdout (not to a terminal when the bytes hold a NUL: binary data
+ * there is garbage at best). */
+static int extract_value(const qtf_file *f, const options *o) {
+    uint64_t i;
+    char *k = cli_escape_dup(o->extract, strlen(o->extract), 0);
+    qtf_status st = qtf_meta_find(&i, f, o->extract);
+    qtf_value v;
+    if (!st) st = qtf_meta_value(&v, f, i);
+    int rc = CLI_EXIT_OK;
+    if (st == QTF_E_NOT_FOUND) {
+        cli_error("no metadata key '%s' in '%s'", k ? k : "?", qtf_file_name(f));
+        rc = CLI_EXIT_FAIL;
+    } else if (st) {
+        cli_error_status(st, "metadata '%s'", k ? k : "?");
+        rc = CLI_EXIT_FAIL;
+    } else if (v.type != QTF_TYPE_BLOB && v.type != QTF_TYPE_STRING) {
+        cli_error("metadata '%s' is a %s; --extract writes blobs and strings (see --json for "
+                  "the others)", k ? k : "?", qtf_type_name(v.type));
+        rc = CLI_EXIT_FAIL;
+    } else if (o->out_path) {
+        int err = v.len > SIZE_MAX ? EFBIG : cli_write_file_atomic(o->out_path, v.str,
+                                                                     (size_t)v.len);
+        if (err) {
+            char *p = cli_escape_dup(o->out_path, strlen(o->out_path), 0);
+            cli_error("cannot write '%s': %s", p ? p : "?", strerror(err));
+            free(p);
+            rc = CLI_EXIT_FAIL;
+        }
+    } else if (isatty(STDOUT_FILENO) && v.len && memchr(v.str, 0, (size_t)v.len)) {
+        cli_error("metadata '%s' holds binary data (%llu bytes); give -o FILE or redirect "
+                  "standard output", k ? k : "?", (unsigned long long)v.len);
+        rc = CLI_EXIT_FAIL;
+    } else if ((v.len && fwrite(v.str, 1, (size_t)v.len, stdout) != v.len) ||
+               fflush(stdout) != 0) {
+        cli_error("cannot write to standard output");
+        rc = CLI_EXIT_FAIL;
+    }
+    free(k);
+    return rc;
+}
+
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
@@ -967,6 +1020,8 @@ static int parse_args(options *o, int argc, char **argv) {
         {"json", no_argument, NULL, OPT_JSON},
         {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
         {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"extract", required_argument, NULL, 'x'},
+        {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -979,8 +1034,10 @@ static int parse_args(options *o, int argc, char **argv) {
     int c;
     uint64_t v;
     int li = -1;
-    while ((c = getopt_long(argc, argv, ":t:dn:w:j:hV", longopts, &li)) != -1) {
+    while ((c = getopt_long(argc, argv, ":t:dn:w:j:x:o:hV", longopts, &li)) != -1) {
         switch (c) {
+        case 'x': o->extract = optarg; break;
+        case 'o': o->out_path = optarg; break;
         case 't': o->tensor_glob = optarg; break;
         case 'd': o->detail = 1; break;
         case 'n':
@@ -1013,6 +1070,11 @@ static int parse_args(options *o, int argc, char **argv) {
     }
     int usage = cli_take_one_path(&o->path, argc, argv);
     if (usage) return usage;
+    if (o->out_path && !o->extract)
+        return cli_usage_error("-o/--output goes with --extract KEY");
+    if (o->extract && (o->json || o->detail || o->tensor_glob || o->metadata_only ||
+                       o->no_tensors || o->no_metadata))
+        return cli_usage_error("--extract prints only the value: no other output option");
     if (o->detail && !o->tensor_glob)
         return cli_usage_error("--detail needs --tensor NAME (or a pattern)");
     if (o->detail && o->metadata_only)
@@ -1035,6 +1097,11 @@ int main(int argc, char **argv) {
         cli_error_status(st, "cannot open '%s'", p ? p : "?");
         free(p);
         return CLI_EXIT_USAGE;
+    }
+    if (o.extract) {
+        rc = extract_value(f, &o);
+        qtf_file_close(f);
+        return rc;
     }
 
     summary s;

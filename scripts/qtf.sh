@@ -14,7 +14,8 @@ mode=${1:-}
 
 # Debian 12 packages the project needs (build, tests, fuzzing, benchmarks).
 packages=(gcc pkg-config meson ninja-build libxxhash-dev libzstd-dev libjansson-dev
-          libcriterion-dev clang libclang-rt-14-dev)
+          libcriterion-dev clang libclang-rt-14-dev
+          python3-dev python3-numpy python3-pytest python3-torch)
 
 install_missing() {
     [ "${QTF_NO_INSTALL:-0}" = 1 ] && return 0

@@ -717,11 +717,13 @@ Test(convert, write_failure_leaves_nothing) {
     cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
 }
 
+/* A directory output is a Hugging Face folder back from a .qtf (tested in
+ * python/tests/test_save.py); from a checkpoint it is refused up front. */
 Test(convert, output_that_is_a_directory_is_refused_up_front) {
     const char *model = make_model("m", 0);
     mkdir(path_in("outdir"), 0755);
     cr_assert_eq(RUN("-q", model, path_in("outdir")), 2);
-    cr_assert(strstr(err_text, "is a directory"), "%s", err_text);
+    cr_assert(strstr(err_text, "a folder output needs a .qtf input"), "%s", err_text);
     cr_assert_eq(RUN("--dry-run=1", model), 2);
     cr_assert(strstr(err_text, "'--dry-run' takes no value"), "%s", err_text);
 }

@@ -9,10 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "gguf_fixture.h"
+#include "checkpoint/gguf.h"
+#include "checkpoint/source.h"
 #include "common/common.h"
 #include "qtf.h"
-#include "checkpoint/source.h"
 
 static qtf_encoding enc(const char *text) {
     qtf_encoding e;
@@ -298,7 +298,8 @@ Test(registration, ids_sizes_and_refused_rows) {
         cr_assert_eq(e.id, t[i].id, "%s", t[i].name);
         cr_assert_eq(e.bits, t[i].bits, "%s", t[i].name);
         cr_assert_eq(e.group, t[i].block, "%s", t[i].name);
-        cr_assert_eq(e.scale_type, QTF_DTYPE_F16, "%s", t[i].name);
+        cr_assert_eq(e.scale_type, t[i].id == QTF_ENC_GGML_MXFP4 ? QTF_DTYPE_E8M0 : QTF_DTYPE_F16,
+                     "%s", t[i].name);
         char text[64];
         cr_assert_eq(qtf_encoding_format(text, sizeof text, &e), QTF_OK);
         cr_assert_str_eq(text, t[i].name);
@@ -330,27 +331,25 @@ Test(nonfinite, refused_naming_the_element) {
     cr_assert_null(q);
 }
 
-/* ---- real llama.cpp output (../shared/gguf) --------------------------------
- * Read with the test-only loader tests/gguf_fixture.h until the product GGUF
- * reader (branch gguf) is merged. */
+/* ---- real llama.cpp output (../shared/gguf), read with the GGUF reader ---- */
 
 /* The QTF text encoding of a ggml type id, NULL for the types not stored as
  * ggml blocks (F32, F16 here). */
 static const char *encoding_of_ggml_type(uint32_t t) {
     switch (t) {
-    case 2: return "q4_0";
-    case 3: return "q4_1";
-    case 6: return "q5_0";
-    case 7: return "q5_1";
-    case 8: return "q8_0";
-    case 10: return "q2_k";
-    case 11: return "q3_k";
-    case 12: return "q4_k";
-    case 13: return "q5_k";
-    case 14: return "q6_k";
-    case 20: return "iq4_nl";
-    case 23: return "iq4_xs";
-    case 39: return "ggml_mxfp4";
+    case QTF_GGML_Q4_0: return "q4_0";
+    case QTF_GGML_Q4_1: return "q4_1";
+    case QTF_GGML_Q5_0: return "q5_0";
+    case QTF_GGML_Q5_1: return "q5_1";
+    case QTF_GGML_Q8_0: return "q8_0";
+    case QTF_GGML_Q2_K: return "q2_k";
+    case QTF_GGML_Q3_K: return "q3_k";
+    case QTF_GGML_Q4_K: return "q4_k";
+    case QTF_GGML_Q5_K: return "q5_k";
+    case QTF_GGML_Q6_K: return "q6_k";
+    case QTF_GGML_IQ4_NL: return "iq4_nl";
+    case QTF_GGML_IQ4_XS: return "iq4_xs";
+    case QTF_GGML_MXFP4: return "ggml_mxfp4";
     default: return NULL;
     }
 }
@@ -365,31 +364,41 @@ static int fixture_path(char *buf, size_t n, const char *folder, const char *fil
     return 1;
 }
 
-static void load_or_skip(gf_file *g, const char *folder, const char *file) {
+static qtf_gguf *open_or_skip(const char *folder, const char *file) {
     char path[4096];
     if (!fixture_path(path, sizeof path, folder, file))
         cr_skip_test("fixture %s absent (../shared/gguf not available)", path);
-    cr_assert_eq(gf_load(g, path), 0, "cannot parse fixture %s", path);
+    qtf_gguf *g = NULL;
+    cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s: %s", path, qtf_error_detail());
+    return g;
+}
+
+/* Tensor `name` of g and its bytes, or NULL when g has no such tensor. */
+static const qtf_gguf_tensor *tensor_of(const void **data, const qtf_gguf *g, const char *name) {
+    uint64_t i, size;
+    if (qtf_gguf_tensor_find(&i, g, name) != QTF_OK) return NULL;
+    cr_assert_eq(qtf_gguf_tensor_data(data, &size, g, i), QTF_OK, "%s", qtf_error_detail());
+    return qtf_gguf_tensor_get(g, i);
 }
 
 /* llama-quantize's importance of a weight: in_sum2 / counts (f32 division);
  * NULL when the imatrix has no entry (token_embd is never a matmul input). */
-static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
-    char key[(QTF_GGUF_MAX_NAME_LEN + 16) + 16];
+static float *importance_of(const qtf_gguf *im, const char *tensor, uint64_t n_per_row) {
+    char key[128];
+    const void *sums, *count;
     snprintf(key, sizeof key, "%s.in_sum2", tensor);
-    const gf_tensor *s = gf_find(im, key);
-    snprintf(key, sizeof key, "%s.counts", tensor);
-    const gf_tensor *c = gf_find(im, key);
+    const qtf_gguf_tensor *s = tensor_of(&sums, im, key);
     if (!s) return NULL;
-    cr_assert(c && s->type == 0 && c->type == 0 && gf_nelements(s) == n_per_row &&
-                  gf_nelements(c) == 1, "imatrix entry of %s has an unexpected shape", tensor);
-    const unsigned char *sums = gf_data(im, s, n_per_row * 4), *count = gf_data(im, c, 4);
-    cr_assert(sums && count);
+    snprintf(key, sizeof key, "%s.counts", tensor);
+    const qtf_gguf_tensor *c = tensor_of(&count, im, key);
+    cr_assert(c && s->type == QTF_GGML_F32 && c->type == QTF_GGML_F32 &&
+                  s->n_elements == n_per_row && c->n_elements == 1,
+              "imatrix entry of %s has an unexpected shape", tensor);
     float cv, *w = malloc(n_per_row * sizeof *w);
     memcpy(&cv, count, 4);
     for (uint64_t i = 0; i < n_per_row; i++) {
         float sv;
-        memcpy(&sv, sums + 4 * i, 4);
+        memcpy(&sv, (const unsigned char *)sums + 4 * i, 4);
         w[i] = sv / cv;
     }
     return w;
@@ -407,41 +416,40 @@ typedef struct fixture_counts {
 static fixture_counts check_fixture(const char *folder, const char *file) {
     fixture_counts n = { 0, 0, 0 };
     char name[256], path[4096];
-    gf_file src, im, g;
-    load_or_skip(&src, folder, "model-f32.gguf");
-    load_or_skip(&im, folder, "imatrix.gguf");
+    qtf_gguf *src = open_or_skip(folder, "model-f32.gguf");
+    qtf_gguf *im = open_or_skip(folder, "imatrix.gguf");
     snprintf(name, sizeof name, "%s.gguf", file);
-    load_or_skip(&g, folder, name);
+    qtf_gguf *g = open_or_skip(folder, name);
     qtf_source *ref = NULL;
     snprintf(name, sizeof name, "%s.ref.safetensors", file);
     if (fixture_path(path, sizeof path, folder, name))
         cr_assert_eq(qtf_source_open(&ref, path), QTF_OK, "%s", qtf_error_detail());
     const int use_imatrix = strstr(file, "imatrix") != NULL;
-    for (uint32_t ti = 0; ti < g.n_tensors; ti++) {
-        const gf_tensor *t = &g.t[ti];
+    for (uint64_t ti = 0; ti < qtf_gguf_tensor_count(g); ti++) {
+        const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, ti);
         const char *text = encoding_of_ggml_type(t->type);
         if (!text) continue;
-        const gf_tensor *s = gf_find(&src, t->name);
-        cr_assert(s && s->type == 0 && s->n_dims == 2 && t->n_dims == 2 &&
+        const void *xs, *want;
+        uint64_t size;
+        cr_assert_eq(qtf_gguf_tensor_data(&want, &size, g, ti), QTF_OK, "%s", t->name);
+        const qtf_gguf_tensor *s = tensor_of(&xs, src, t->name);
+        cr_assert(s && s->type == QTF_GGML_F32 && s->n_dims == 2 && t->n_dims == 2 &&
                       s->ne[0] == t->ne[0] && s->ne[1] == t->ne[1],
                   "%s/model-f32.gguf lacks %s as 2-D f32 of the same shape", folder, t->name);
         const uint64_t cols = t->ne[0], rows = t->ne[1];
         float *x = malloc(rows * cols * sizeof *x); /* aligned copy */
-        const void *xs = gf_data(&src, s, rows * cols * 4);
-        cr_assert_not_null(xs);
         memcpy(x, xs, rows * cols * sizeof *x);
-        float *w = use_imatrix ? importance_of(&im, t->name, cols) : NULL;
+        float *w = use_imatrix ? importance_of(im, t->name, cols) : NULL;
         qtf_encoded *q = quant(text, x, rows, cols, w, 2);
-        const unsigned char *want = gf_data(&g, t, q->layout[0].size);
-        cr_assert_not_null(want, "%s/%s: %s lies outside the file", folder, file, t->name);
-        cr_assert(memcmp(q->data[0], want, q->layout[0].size) == 0,
+        cr_assert_eq(q->layout[0].size, size, "%s: %s size", file, t->name);
+        cr_assert(memcmp(q->data[0], want, size) == 0,
                   "%s/%s: %s (%s%s) differs from llama-quantize's blocks", folder, file,
                   t->name, text, w ? ", importance" : "");
         n.quantized++;
         n.weighted += w != NULL;
         if (ref) {
             /* dequantize the fixture's own blocks (identical to q by now) */
-            memcpy(q->data[0], want, q->layout[0].size);
+            memcpy(q->data[0], want, size);
             float *y = dequant(text, q, rows, cols), *r = malloc(rows * cols * sizeof *r);
             uint64_t idx;
             cr_assert_eq(qtf_source_tensor_find(&idx, ref, t->name), QTF_OK, "%s", t->name);
@@ -459,9 +467,9 @@ static fixture_counts check_fixture(const char *folder, const char *file) {
         free(x);
     }
     if (ref) qtf_source_close(ref);
-    gf_free(&g);
-    gf_free(&im);
-    gf_free(&src);
+    qtf_gguf_close(g);
+    qtf_gguf_close(im);
+    qtf_gguf_close(src);
     return n;
 }
 

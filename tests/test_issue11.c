@@ -395,7 +395,7 @@ Test(issue11, item7_max_decoded_size_option) {
     float *x = weights(0.1f, 12);
     write_qtf_tensor(q, "w", "int8:zstd", x, 0);
     free(x);
-    tf_run_result r = RUN(tmp, "qtf-verify", "--max-decoded-size", "1K", q);
+    tf_run_result r = RUN(tmp, "qtf-verify", "--max-decoded-size", "1KiB", q);
     assert_exit(&r, 1, "qtf-verify --max-decoded-size 1K");
     cr_assert(strstr(r.out, "4096 bytes, beyond the limits (1024 bytes"), "%s", r.out);
     tf_run_free(&r);
@@ -406,7 +406,7 @@ Test(issue11, item7_max_decoded_size_option) {
     assert_exit(&r, 2, "a bad size");
     tf_run_free(&r);
     char *out = tf_path(tmp, "z.safetensors");
-    r = RUN(tmp, "qtf-convert", "-q", "--max-decoded-size", "1K", q, out);
+    r = RUN(tmp, "qtf-convert", "-q", "--max-decoded-size", "1KiB", q, out);
     cr_assert(r.exited && r.code != 0, "qtf-convert ignored --max-decoded-size");
     assert_err_has(&r, "beyond the limits");
     tf_run_free(&r);

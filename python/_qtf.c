@@ -1,0 +1,966 @@
+/* python/_qtf.c — the CPython extension behind the `qtf` package: a thin
+ * layer over libqtf's public API (include/qtf.h) and qtf-convert's recipe
+ * rules (convert/recipe.c, compiled in). No decoding happens in Python:
+ * the package allocates numpy/torch buffers and this module fills them with
+ * the GIL released, using the library's threads.
+ *
+ * The file is mapped here, privately and writable (copy-on-write), then
+ * opened with qtf_file_open_memory(): float tensors can then be zero-copy
+ * numpy/torch views that a caller may even modify without touching the
+ * file. The mapping lives as long as the File object, which every exported
+ * buffer references, so views stay valid after close(). */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <xxhash.h>
+
+#include "qtf.h"
+#include "convert/recipe.h"
+
+static PyObject *QtfError, *QtfNotFoundError;
+
+/* Raises QtfError (QtfNotFoundError for QTF_E_NOT_FOUND) carrying the status
+ * name, number and the library's detail text. Returns NULL. */
+static PyObject *raise_status(qtf_status st, const char *detail) {
+    if (!detail || !*detail) detail = qtf_error_detail();
+    PyObject *cls = st == QTF_E_NOT_FOUND ? QtfNotFoundError : QtfError;
+    PyObject *msg = PyUnicode_FromFormat("%s: %s", qtf_status_name(st), detail);
+    if (!msg) return NULL;
+    PyObject *exc = PyObject_CallOneArg(cls, msg);
+    Py_DECREF(msg);
+    if (!exc) return NULL;
+    PyObject *name = PyUnicode_FromString(qtf_status_name(st));
+    PyObject *code = PyLong_FromLong((long)st);
+    PyObject *det = PyUnicode_DecodeUTF8(detail, (Py_ssize_t)strlen(detail), "replace");
+    if (name && code && det) {
+        PyObject_SetAttrString(exc, "status", name);
+        PyObject_SetAttrString(exc, "code", code);
+        PyObject_SetAttrString(exc, "detail", det);
+        PyErr_SetObject(cls, exc);
+    }
+    Py_XDECREF(name);
+    Py_XDECREF(code);
+    Py_XDECREF(det);
+    Py_DECREF(exc);
+    return NULL;
+}
+
+static PyObject *raise_last(qtf_status st) { return raise_status(st, NULL); }
+
+static int dtype_from_name(qtf_dtype *out, const char *name) {
+    for (int t = 1; t < QTF_DTYPE_COUNT_; t++)
+        if (strcmp(qtf_dtype_name((qtf_dtype)t), name) == 0) {
+            *out = (qtf_dtype)t;
+            return 0;
+        }
+    PyErr_Format(PyExc_ValueError, "unknown dtype '%s' (expected F32, F16, BF16, I64, ...)",
+                 name);
+    return -1;
+}
+
+/* ---- File ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    qtf_file *f;
+    void *base;
+    size_t len;
+    PyObject *path;
+} FileObject;
+
+static int file_init(FileObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", NULL };
+    PyObject *pathobj = NULL;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &pathobj))
+        return -1;
+    const char *path = PyBytes_AS_STRING(pathobj);
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) {
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%s: cannot open: %s", path, strerror(errno));
+        Py_DECREF(pathobj);
+        raise_status(QTF_E_IO, buf);
+        return -1;
+    }
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        char buf[1200];
+        snprintf(buf, sizeof buf, "%s: not a regular file", path);
+        close(fd);
+        Py_DECREF(pathobj);
+        raise_status(QTF_E_IO, buf);
+        return -1;
+    }
+    void *base = NULL;
+    size_t len = (size_t)sb.st_size;
+    if (len) {
+        base = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE, fd, 0);
+        if (base == MAP_FAILED) {
+            char buf[1200];
+            snprintf(buf, sizeof buf, "%s: mmap of %zu bytes failed: %s", path, len,
+                     strerror(errno));
+            close(fd);
+            Py_DECREF(pathobj);
+            raise_status(QTF_E_IO, buf);
+            return -1;
+        }
+    }
+    close(fd);
+    qtf_file *f = NULL;
+    static const unsigned char empty[1];
+    qtf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_file_open_memory(&f, base ? base : (void *)empty, len, path, NULL);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        if (base) munmap(base, len);
+        Py_DECREF(pathobj);
+        raise_last(st);
+        return -1;
+    }
+    self->f = f;
+    self->base = base;
+    self->len = len;
+    self->path = PyUnicode_DecodeFSDefault(path);
+    Py_DECREF(pathobj);
+    return self->path ? 0 : -1;
+}
+
+static void file_dealloc(FileObject *self) {
+    qtf_file_close(self->f);
+    if (self->base) munmap(self->base, self->len);
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int file_getbuffer(FileObject *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->base, (Py_ssize_t)self->len, 0,
+                             flags);
+}
+
+static PyBufferProcs file_as_buffer = { (getbufferproc)file_getbuffer, NULL };
+
+static int check_open(FileObject *self) {
+    if (self->f) return 0;
+    PyErr_SetString(PyExc_ValueError, "the qtf file is closed");
+    return -1;
+}
+
+static PyObject *file_close(FileObject *self, PyObject *unused) {
+    qtf_file_close(self->f);
+    self->f = NULL;
+    Py_RETURN_NONE;
+}
+
+static int find_tensor(uint64_t *out, FileObject *self, PyObject *name_obj) {
+    if (check_open(self)) return -1;
+    const char *name = PyUnicode_AsUTF8(name_obj);
+    if (!name) return -1;
+    qtf_status st = qtf_tensor_find(out, self->f, name);
+    if (st) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "%s: no tensor named '%.1024s'", PyUnicode_AsUTF8(self->path),
+                 name);
+        raise_status(st, st == QTF_E_NOT_FOUND ? buf : NULL);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *file_keys(FileObject *self, PyObject *unused) {
+    if (check_open(self)) return NULL;
+    uint64_t n = qtf_tensor_count(self->f);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    if (!list) return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, i);
+        PyObject *s = PyUnicode_FromStringAndSize(t->name, t->name_len);
+        if (!s) {
+            Py_DECREF(list);
+            return NULL;
+        }
+        PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+}
+
+static PyObject *array_value(const qtf_file *f, uint64_t i, const qtf_value *v) {
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    const unsigned char *d = v->data;
+    size_t es = qtf_type_size(v->elem_type);
+    for (uint64_t j = 0; j < v->count; j++) {
+        PyObject *item = NULL;
+        if (v->elem_type == QTF_TYPE_STRING) {
+            const char *s;
+            uint64_t len;
+            qtf_status st = qtf_meta_array_string(&s, &len, f, i, j);
+            if (st) {
+                Py_DECREF(list);
+                return raise_last(st);
+            }
+            item = PyUnicode_DecodeUTF8(s, (Py_ssize_t)len, "surrogateescape");
+        } else {
+            const unsigned char *p = d + j * es;
+            uint64_t u = 0;
+            for (size_t b = 0; b < es; b++) u |= (uint64_t)p[b] << (8 * b);
+            switch (v->elem_type) {
+            case QTF_TYPE_U8: case QTF_TYPE_U16: case QTF_TYPE_U32: case QTF_TYPE_U64:
+                item = PyLong_FromUnsignedLongLong(u);
+                break;
+            case QTF_TYPE_I8: item = PyLong_FromLong((int8_t)u); break;
+            case QTF_TYPE_I16: item = PyLong_FromLong((int16_t)u); break;
+            case QTF_TYPE_I32: item = PyLong_FromLong((int32_t)u); break;
+            case QTF_TYPE_I64: item = PyLong_FromLongLong((int64_t)u); break;
+            case QTF_TYPE_BOOL: item = PyBool_FromLong(u != 0); break;
+            case QTF_TYPE_F32: {
+                uint32_t b32 = (uint32_t)u;
+                float x;
+                memcpy(&x, &b32, 4);
+                item = PyFloat_FromDouble(x);
+                break;
+            }
+            case QTF_TYPE_F64: {
+                double x;
+                memcpy(&x, &u, 8);
+                item = PyFloat_FromDouble(x);
+                break;
+            }
+            default:
+                item = Py_NewRef(Py_None);
+            }
+        }
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(item);
+    }
+    return list;
+}
+
+/* meta() -> list of (key, type name, value, media type or None). Type names
+ * are qtf_type_name() ("string", "array[f32]" is given as ("array", elem)). */
+static PyObject *file_meta(FileObject *self, PyObject *unused) {
+    if (check_open(self)) return NULL;
+    uint64_t n = qtf_meta_count(self->f);
+    PyObject *list = PyList_New(0);
+    if (!list) return NULL;
+    for (uint64_t i = 0; i < n; i++) {
+        qtf_value v;
+        qtf_status st = qtf_meta_value(&v, self->f, i);
+        if (st) {
+            Py_DECREF(list);
+            return raise_last(st);
+        }
+        PyObject *val = NULL, *media = Py_NewRef(Py_None);
+        switch (v.type) {
+        case QTF_TYPE_U8: case QTF_TYPE_U16: case QTF_TYPE_U32: case QTF_TYPE_U64:
+            val = PyLong_FromUnsignedLongLong(v.num.u64);
+            break;
+        case QTF_TYPE_I8: case QTF_TYPE_I16: case QTF_TYPE_I32: case QTF_TYPE_I64:
+            val = PyLong_FromLongLong(v.num.i64);
+            break;
+        case QTF_TYPE_F32: case QTF_TYPE_F64: val = PyFloat_FromDouble(v.num.f64); break;
+        case QTF_TYPE_BOOL: val = PyBool_FromLong(v.num.u64 != 0); break;
+        case QTF_TYPE_STRING:
+            val = PyUnicode_DecodeUTF8(v.str, (Py_ssize_t)v.len, "surrogateescape");
+            break;
+        case QTF_TYPE_BLOB:
+            val = PyBytes_FromStringAndSize(v.str, (Py_ssize_t)v.len);
+            Py_DECREF(media);
+            media = PyUnicode_FromString(v.media_type ? v.media_type : "");
+            break;
+        case QTF_TYPE_ARRAY: val = array_value(self->f, i, &v); break;
+        default: val = Py_NewRef(Py_None);
+        }
+        PyObject *tname = v.type == QTF_TYPE_ARRAY
+                              ? PyUnicode_FromFormat("array[%s]", qtf_type_name(v.elem_type))
+                              : PyUnicode_FromString(qtf_type_name(v.type));
+        PyObject *tup = val && media && tname
+                            ? Py_BuildValue("(sOOO)", qtf_meta_key(self->f, i), tname, val, media)
+                            : NULL;
+        Py_XDECREF(val);
+        Py_XDECREF(media);
+        Py_XDECREF(tname);
+        if (!tup || PyList_Append(list, tup) < 0) {
+            Py_XDECREF(tup);
+            Py_DECREF(list);
+            return NULL;
+        }
+        Py_DECREF(tup);
+    }
+    return list;
+}
+
+/* Same tensor checksum as qtf-inspect (inspect/JSON-SCHEMA.md): XXH3-64 of
+ * the part checksums as big-endian bytes; computed by the package. */
+static PyObject *file_info(FileObject *self, PyObject *name_obj) {
+    uint64_t idx;
+    if (find_tensor(&idx, self, name_obj)) return NULL;
+    const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
+    PyObject *shape = PyTuple_New(t->n_dims);
+    if (!shape) return NULL;
+    for (uint32_t d = 0; d < t->n_dims; d++)
+        PyTuple_SET_ITEM(shape, d, PyLong_FromUnsignedLongLong(t->dims[d]));
+    char enc[96];
+    double bpw = 0.0;
+    if (t->encoding_known) {
+        if (qtf_encoding_format(enc, sizeof enc, &t->encoding)) strcpy(enc, "?");
+        bpw = t->n_elements ? qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->dims)
+                            : 0.0;
+    } else {
+        snprintf(enc, sizeof enc, "unknown(id=%u)", t->encoding_id);
+    }
+    PyObject *parts = PyList_New(t->n_parts);
+    if (!parts) {
+        Py_DECREF(shape);
+        return NULL;
+    }
+    for (uint32_t k = 0; k < t->n_parts; k++) {
+        const qtf_part_info *p = &t->parts[k];
+        PyList_SET_ITEM(parts, k,
+                        Py_BuildValue("{s:s,s:s,s:s,s:K,s:K,s:K,s:K}", "role",
+                                      qtf_part_role_name(p->role), "type",
+                                      qtf_dtype_name(p->type), "compression",
+                                      p->compression == QTF_COMPRESSION_ZSTD ? "zstd" : "none",
+                                      "offset", (unsigned long long)p->offset, "stored_size",
+                                      (unsigned long long)p->stored_size, "decoded_size",
+                                      (unsigned long long)p->decoded_size, "checksum",
+                                      (unsigned long long)p->checksum));
+    }
+    unsigned char cat[8 * QTF_MAX_PARTS];
+    for (uint32_t k = 0; k < t->n_parts; k++)
+        for (int b = 0; b < 8; b++) cat[8 * k + b] = (unsigned char)(t->parts[k].checksum >> (56 - 8 * b));
+    char sum[17];
+    snprintf(sum, sizeof sum, "%016llx", (unsigned long long)XXH3_64bits(cat, 8 * (size_t)t->n_parts));
+    PyObject *r = Py_BuildValue(
+        "{s:s,s:s#,s:N,s:K,s:s,s:s,s:O,s:d,s:N}", "checksum", sum, "name", t->name, (Py_ssize_t)t->name_len, "shape",
+        shape, "n_elements", (unsigned long long)t->n_elements, "source_type",
+        t->source_type == QTF_DTYPE_NONE ? "" : qtf_dtype_name(t->source_type), "encoding", enc,
+        "encoding_known", t->encoding_known ? Py_True : Py_False, "bits_per_weight", bpw,
+        "parts", parts);
+    return r;
+}
+
+/* zero_copy(name) -> (offset, dtype name) when the tensor is one plain,
+ * uncompressed DATA part (f32/f16/bf16/raw encodings), else None. */
+static PyObject *file_zero_copy(FileObject *self, PyObject *name_obj) {
+    uint64_t idx;
+    if (find_tensor(&idx, self, name_obj)) return NULL;
+    const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
+    if (!t->encoding_known || t->n_parts != 1 || t->parts[0].role != QTF_ROLE_DATA ||
+        t->parts[0].compression != QTF_COMPRESSION_NONE || t->parts[0].type == QTF_DTYPE_PACKED)
+        Py_RETURN_NONE;
+    const void *p = NULL;
+    qtf_status st = qtf_part_data(&p, self->f, idx, 0);
+    if (st) return raise_last(st);
+    return Py_BuildValue("(ns)", (Py_ssize_t)((const char *)p - (const char *)self->base),
+                         qtf_dtype_name(t->parts[0].type));
+}
+
+/* Writable contiguous buffer of exactly `need` bytes, or -1 with an error. */
+static int get_out(Py_buffer *b, PyObject *out, uint64_t need) {
+    if (PyObject_GetBuffer(out, b, PyBUF_WRITABLE | PyBUF_C_CONTIGUOUS) < 0) return -1;
+    if ((uint64_t)b->len != need) {
+        PyErr_Format(PyExc_ValueError, "output buffer holds %zd bytes, %llu needed", b->len,
+                     (unsigned long long)need);
+        PyBuffer_Release(b);
+        return -1;
+    }
+    return 0;
+}
+
+/* dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None):
+ * fills `out` (a writable buffer of the exact size) with the tensor, or rows
+ * [row_begin, row_end) of its rows x cols view, as F32, F16 or BF16. */
+static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "name", "dtype", "out", "threads", "row_begin", "row_end", NULL };
+    PyObject *name_obj, *out, *row_end_obj = Py_None;
+    const char *dtype_name;
+    unsigned threads = 0;
+    unsigned long long row_begin = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UsO|IKO", kwlist, &name_obj, &dtype_name, &out,
+                                     &threads, &row_begin, &row_end_obj))
+        return NULL;
+    uint64_t idx;
+    if (find_tensor(&idx, self, name_obj)) return NULL;
+    qtf_dtype dt;
+    if (dtype_from_name(&dt, dtype_name)) return NULL;
+    const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
+    size_t es = qtf_dtype_size(dt);
+    Py_buffer b;
+    qtf_status st;
+    if (row_end_obj == Py_None) {
+        if (get_out(&b, out, t->n_elements * es)) return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
+        Py_END_ALLOW_THREADS
+    } else {
+        unsigned long long row_end = PyLong_AsUnsignedLongLong(row_end_obj);
+        if (PyErr_Occurred()) return NULL;
+        uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+        if (row_end < row_begin) row_end = row_begin;
+        uint64_t n = (row_end - row_begin) * cols;
+        if (get_out(&b, out, n * es)) return NULL;
+        Py_BEGIN_ALLOW_THREADS
+        st = qtf_tensor_dequantize_rows(b.buf, dt, n, self->f, idx, row_begin, row_end, threads);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&b);
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+/* raw(name, out): the single DATA part of a RAW/float tensor, decoded
+ * (zstd) into `out`, bytes as stored. */
+static PyObject *file_raw(FileObject *self, PyObject *args) {
+    PyObject *name_obj, *out;
+    if (!PyArg_ParseTuple(args, "UO", &name_obj, &out)) return NULL;
+    uint64_t idx;
+    if (find_tensor(&idx, self, name_obj)) return NULL;
+    const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
+    if (t->n_parts != 1 || t->parts[0].role != QTF_ROLE_DATA) {
+        PyErr_Format(PyExc_ValueError, "tensor '%s' is not stored as plain elements", t->name);
+        return NULL;
+    }
+    Py_buffer b;
+    if (get_out(&b, out, t->parts[0].decoded_size)) return NULL;
+    qtf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_part_decode(b.buf, t->parts[0].decoded_size, self->f, idx, 0);
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+/* check(threads=0, decode=True) -> (structure status, [(name, checksum
+ * status name, checksum detail, decode status name or None, decode detail)]).
+ * Checksums in parallel by the library; decode: every tensor dequantized to
+ * f32 one at a time (memory bounded by the largest tensor). */
+static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "threads", "decode", NULL };
+    unsigned threads = 0;
+    int decode = 1;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "|Ip", kwlist, &threads, &decode)) return NULL;
+    if (check_open(self)) return NULL;
+    uint64_t n = qtf_tensor_count(self->f);
+    qtf_status *res = PyMem_Calloc(n ? n : 1, sizeof *res);
+    if (!res) return PyErr_NoMemory();
+    qtf_status all;
+    char all_detail[2048] = "";
+    Py_BEGIN_ALLOW_THREADS
+    all = qtf_file_verify(self->f, threads, res);
+    Py_END_ALLOW_THREADS
+    if (all) snprintf(all_detail, sizeof all_detail, "%s", qtf_error_detail());
+    PyObject *list = PyList_New(0);
+    for (uint64_t i = 0; list && i < n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, i);
+        char cdetail[2048] = "", ddetail[2048] = "";
+        qtf_status cs = res[i], ds = QTF_OK;
+        if (cs) {
+            qtf_tensor_verify(self->f, i);
+            snprintf(cdetail, sizeof cdetail, "%s", qtf_error_detail());
+        }
+        if (decode && t->encoding_known && t->encoding.id != QTF_ENC_RAW) {
+            float *buf = t->n_elements <= SIZE_MAX / 4 ? PyMem_RawMalloc(t->n_elements * 4 + 4)
+                                                      : NULL;
+            if (!buf) {
+                ds = QTF_E_NOMEM;
+                snprintf(ddetail, sizeof ddetail, "cannot allocate %llu floats",
+                         (unsigned long long)t->n_elements);
+            } else {
+                Py_BEGIN_ALLOW_THREADS
+                ds = qtf_tensor_dequantize(buf, QTF_DTYPE_F32, t->n_elements, self->f, i,
+                                           threads);
+                Py_END_ALLOW_THREADS
+                if (ds) snprintf(ddetail, sizeof ddetail, "%s", qtf_error_detail());
+                PyMem_RawFree(buf);
+            }
+        } else if (decode && !t->encoding_known) {
+            ds = QTF_E_UNKNOWN_ENCODING;
+            snprintf(ddetail, sizeof ddetail, "encoding %u is not known", t->encoding_id);
+        } else if (decode) {
+            ds = t->n_parts ? qtf_part_decode(NULL, 0, self->f, i, 0) : QTF_OK;
+            if (ds == QTF_E_INVALID_ARG) ds = QTF_OK; /* size check only: data is raw */
+        }
+        PyObject *item = Py_BuildValue("(s#sszz)", t->name, (Py_ssize_t)t->name_len,
+                                       qtf_status_name(cs), cdetail,
+                                       decode ? qtf_status_name(ds) : NULL,
+                                       ds ? ddetail : NULL);
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            Py_CLEAR(list);
+        } else {
+            Py_DECREF(item);
+        }
+    }
+    PyMem_Free(res);
+    if (!list) return NULL;
+    return Py_BuildValue("(ssN)", qtf_status_name(all), all_detail, list);
+}
+
+static PyObject *file_get_path(FileObject *self, void *c) { return Py_NewRef(self->path); }
+static PyObject *file_get_closed(FileObject *self, void *c) {
+    return PyBool_FromLong(self->f == NULL);
+}
+static PyObject *file_get_header(FileObject *self, void *c) {
+    if (check_open(self)) return NULL;
+    const qtf_file_info *i = qtf_file_get_info(self->f);
+    return Py_BuildValue("{s:s,s:I,s:K,s:K,s:K}", "version",
+                         i->major == 1 && i->minor == 0 ? "1.0" : "?", "alignment", i->alignment,
+                         "file_size", (unsigned long long)i->file_size, "tensor_count",
+                         (unsigned long long)i->tensor_count, "metadata_count",
+                         (unsigned long long)i->metadata_count);
+}
+
+static PyMethodDef file_methods[] = {
+    { "close", (PyCFunction)file_close, METH_NOARGS, "Closes the file (views stay valid)." },
+    { "keys", (PyCFunction)file_keys, METH_NOARGS, "Tensor names in file order." },
+    { "meta", (PyCFunction)file_meta, METH_NOARGS, "[(key, type, value, media_type)]" },
+    { "info", (PyCFunction)file_info, METH_O, "Directory entry of one tensor as a dict." },
+    { "zero_copy", (PyCFunction)file_zero_copy, METH_O, "(offset, dtype) or None." },
+    { "dequantize", (PyCFunction)(void (*)(void))file_dequantize, METH_VARARGS | METH_KEYWORDS,
+      "dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None)" },
+    { "raw", (PyCFunction)file_raw, METH_VARARGS, "raw(name, out): stored elements." },
+    { "check", (PyCFunction)(void (*)(void))file_check, METH_VARARGS | METH_KEYWORDS,
+      "check(threads=0, decode=True)" },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef file_getset[] = {
+    { "path", (getter)file_get_path, NULL, NULL, NULL },
+    { "closed", (getter)file_get_closed, NULL, NULL, NULL },
+    { "header", (getter)file_get_header, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject FileType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.File",
+    .tp_basicsize = sizeof(FileObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An open .qtf file (memory-mapped copy-on-write).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)file_init,
+    .tp_dealloc = (destructor)file_dealloc,
+    .tp_methods = file_methods,
+    .tp_getset = file_getset,
+    .tp_as_buffer = &file_as_buffer,
+};
+
+/* ---- Writer ------------------------------------------------------------------ */
+
+typedef struct {
+    PyObject_HEAD
+    qtf_writer *w;
+} WriterObject;
+
+static int writer_init(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", "alignment", NULL };
+    PyObject *pathobj = NULL;
+    unsigned alignment = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&|I", kwlist, PyUnicode_FSConverter, &pathobj,
+                                     &alignment))
+        return -1;
+    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
+    o.alignment = alignment;
+    qtf_status st = qtf_writer_create(&self->w, PyBytes_AS_STRING(pathobj), &o);
+    Py_DECREF(pathobj);
+    if (st) {
+        raise_last(st);
+        return -1;
+    }
+    return 0;
+}
+
+static void writer_dealloc(WriterObject *self) {
+    qtf_writer_abort(self->w);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int check_writer(WriterObject *self) {
+    if (self->w) return 0;
+    PyErr_SetString(PyExc_ValueError, "the writer is finished or aborted");
+    return -1;
+}
+
+/* set(key, kind, value, media_type=None): kind is "u64", "i64", "f64",
+ * "bool", "string", "blob", or "array[T]" for a list (T: u8..f64, bool,
+ * string). */
+static PyObject *writer_set(WriterObject *self, PyObject *args) {
+    const char *key, *kind, *media = NULL;
+    PyObject *v;
+    if (!PyArg_ParseTuple(args, "ssO|z", &key, &kind, &v, &media)) return NULL;
+    if (check_writer(self)) return NULL;
+    qtf_status st = QTF_OK;
+    if (!strcmp(kind, "u64")) {
+        unsigned long long x = PyLong_AsUnsignedLongLong(v);
+        if (PyErr_Occurred()) return NULL;
+        st = qtf_writer_set_u64(self->w, key, x);
+    } else if (!strcmp(kind, "i64")) {
+        long long x = PyLong_AsLongLong(v);
+        if (PyErr_Occurred()) return NULL;
+        st = qtf_writer_set_i64(self->w, key, x);
+    } else if (!strcmp(kind, "f64")) {
+        double x = PyFloat_AsDouble(v);
+        if (PyErr_Occurred()) return NULL;
+        st = qtf_writer_set_f64(self->w, key, x);
+    } else if (!strcmp(kind, "bool")) {
+        st = qtf_writer_set_bool(self->w, key, PyObject_IsTrue(v));
+    } else if (!strcmp(kind, "string")) {
+        Py_ssize_t len;
+        const char *s = PyUnicode_AsUTF8AndSize(v, &len);
+        if (!s) return NULL;
+        st = qtf_writer_set_string(self->w, key, s, (uint64_t)len);
+    } else if (!strcmp(kind, "blob")) {
+        Py_buffer b;
+        if (PyObject_GetBuffer(v, &b, PyBUF_SIMPLE) < 0) return NULL;
+        st = qtf_writer_set_blob(self->w, key, media ? media : "application/octet-stream",
+                                 b.buf, (uint64_t)b.len);
+        PyBuffer_Release(&b);
+    } else if (!strcmp(kind, "array[string]")) {
+        PyObject *seq = PySequence_Fast(v, "array value must be a sequence");
+        if (!seq) return NULL;
+        Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+        const char **strs = PyMem_Calloc(n ? (size_t)n : 1, sizeof *strs);
+        uint64_t *lens = PyMem_Calloc(n ? (size_t)n : 1, sizeof *lens);
+        int bad = !strs || !lens;
+        for (Py_ssize_t i = 0; !bad && i < n; i++) {
+            Py_ssize_t len;
+            strs[i] = PyUnicode_AsUTF8AndSize(PySequence_Fast_GET_ITEM(seq, i), &len);
+            if (!strs[i]) bad = 1;
+            else lens[i] = (uint64_t)len;
+        }
+        if (!bad) st = qtf_writer_set_string_array(self->w, key, strs, lens, (uint64_t)n);
+        PyMem_Free(strs);
+        PyMem_Free(lens);
+        Py_DECREF(seq);
+        if (bad) return PyErr_Occurred() ? NULL : PyErr_NoMemory();
+    } else if (!strncmp(kind, "array[", 6)) {
+        /* fixed-size elements given as little-endian bytes by the package */
+        static const struct { const char *n; qtf_type t; } types[] = {
+            { "u8", QTF_TYPE_U8 }, { "i8", QTF_TYPE_I8 }, { "u16", QTF_TYPE_U16 },
+            { "i16", QTF_TYPE_I16 }, { "u32", QTF_TYPE_U32 }, { "i32", QTF_TYPE_I32 },
+            { "f32", QTF_TYPE_F32 }, { "bool", QTF_TYPE_BOOL }, { "u64", QTF_TYPE_U64 },
+            { "i64", QTF_TYPE_I64 }, { "f64", QTF_TYPE_F64 },
+        };
+        int found = -1;
+        for (size_t i = 0; i < sizeof types / sizeof *types; i++) {
+            size_t l = strlen(types[i].n);
+            if (!strncmp(kind + 6, types[i].n, l) && !strcmp(kind + 6 + l, "]")) found = (int)i;
+        }
+        if (found < 0) {
+            PyErr_Format(PyExc_ValueError, "unknown metadata kind '%s'", kind);
+            return NULL;
+        }
+        Py_buffer b;
+        if (PyObject_GetBuffer(v, &b, PyBUF_SIMPLE) < 0) return NULL;
+        size_t es = qtf_type_size(types[found].t);
+        st = qtf_writer_set_value(self->w, key, QTF_TYPE_ARRAY, types[found].t, b.buf,
+                                  (uint64_t)b.len / es);
+        PyBuffer_Release(&b);
+    } else {
+        PyErr_Format(PyExc_ValueError, "unknown metadata kind '%s'", kind);
+        return NULL;
+    }
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+/* add(name, shape, source_dtype, encoding, data, threads=0): `data` holds
+ * the elements as f32 (float encodings and quantizers) or, for RAW, the
+ * source elements as stored. */
+static PyObject *writer_add(WriterObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "name", "shape", "source_dtype", "encoding", "data", "threads",
+                              NULL };
+    const char *name, *src_name, *enc_text;
+    PyObject *shape, *data;
+    unsigned threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "sOssO|I", kwlist, &name, &shape, &src_name,
+                                     &enc_text, &data, &threads))
+        return NULL;
+    if (check_writer(self)) return NULL;
+    qtf_dtype src;
+    if (dtype_from_name(&src, src_name)) return NULL;
+    uint64_t dims[QTF_MAX_DIMS];
+    Py_ssize_t nd = PySequence_Size(shape);
+    if (nd < 0) return NULL;
+    if (nd > QTF_MAX_DIMS) {
+        PyErr_Format(PyExc_ValueError, "tensor '%s' has %zd dims, at most %d", name, nd,
+                     QTF_MAX_DIMS);
+        return NULL;
+    }
+    for (Py_ssize_t d = 0; d < nd; d++) {
+        PyObject *x = PySequence_GetItem(shape, d);
+        if (!x) return NULL;
+        dims[d] = PyLong_AsUnsignedLongLong(x);
+        Py_DECREF(x);
+        if (PyErr_Occurred()) return NULL;
+    }
+    qtf_encoding enc;
+    qtf_status st = qtf_encoding_parse(&enc, enc_text);
+    if (st) return raise_last(st);
+    Py_buffer b;
+    if (PyObject_GetBuffer(data, &b, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
+    desc.name = name;
+    desc.n_dims = (uint32_t)nd;
+    desc.dims = dims;
+    desc.source_type = src;
+    desc.encoding = &enc;
+    desc.zstd_level = (int)enc.zstd_level;
+    Py_BEGIN_ALLOW_THREADS
+    if (enc.id == QTF_ENC_RAW) {
+        qtf_part_layout l[QTF_MAX_PARTS];
+        uint32_t n = 0;
+        st = qtf_encoding_layout(l, &n, &enc, (uint32_t)nd, dims);
+        if (!st && (n != 1 || l[0].size != (uint64_t)b.len)) {
+            st = QTF_E_INVALID_ARG;
+        }
+        if (!st) {
+            qtf_part_view v = { l[0].role, l[0].type, b.buf, l[0].size };
+            st = qtf_writer_add_tensor(self->w, &desc, &v, 1);
+        }
+    } else {
+        qtf_encoded *e = NULL;
+        qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
+        qo.threads = threads;
+        st = qtf_quantize(&e, &enc, (const float *)b.buf, (uint32_t)nd, dims, &qo);
+        if (!st) {
+            qtf_part_view v[QTF_MAX_PARTS];
+            uint32_t n = qtf_encoded_views(v, e);
+            st = qtf_writer_add_tensor(self->w, &desc, v, n);
+        }
+        qtf_encoded_free(e);
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&b);
+    if (st == QTF_E_INVALID_ARG && enc.id == QTF_ENC_RAW && !*qtf_error_detail()) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "tensor '%.1024s': raw data size does not match its shape",
+                 name);
+        return raise_status(st, buf);
+    }
+    if (st) {
+        char buf[2400];
+        snprintf(buf, sizeof buf, "tensor '%.1024s': %s", name, qtf_error_detail());
+        return raise_status(st, buf);
+    }
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_finish(WriterObject *self, PyObject *unused) {
+    if (check_writer(self)) return NULL;
+    qtf_writer *w = self->w;
+    self->w = NULL;
+    qtf_status st;
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_writer_finish(w);
+    Py_END_ALLOW_THREADS
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *writer_abort(WriterObject *self, PyObject *unused) {
+    qtf_writer_abort(self->w);
+    self->w = NULL;
+    Py_RETURN_NONE;
+}
+
+static PyMethodDef writer_methods[] = {
+    { "set", (PyCFunction)writer_set, METH_VARARGS, "set(key, kind, value, media_type=None)" },
+    { "add", (PyCFunction)(void (*)(void))writer_add, METH_VARARGS | METH_KEYWORDS,
+      "add(name, shape, source_dtype, encoding, data, threads=0)" },
+    { "finish", (PyCFunction)writer_finish, METH_NOARGS, "Writes and renames into place." },
+    { "abort", (PyCFunction)writer_abort, METH_NOARGS, "Discards everything." },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyTypeObject WriterType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.Writer",
+    .tp_basicsize = sizeof(WriterObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Streaming atomic .qtf writer.",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)writer_init,
+    .tp_dealloc = (destructor)writer_dealloc,
+    .tp_methods = writer_methods,
+};
+
+/* ---- module functions ------------------------------------------------------- */
+
+/* plan(default, rules, fallback, all_layers, tensors) -> (list of (encoding
+ * text, reason), recipe text). rules: ["GLOB=SPEC", ...]; tensors: [(name,
+ * dtype name, shape)]. The same choice as qtf-convert (convert/recipe.c). */
+static PyObject *mod_plan(PyObject *m, PyObject *args) {
+    const char *def, *fallback;
+    PyObject *rules, *tensors;
+    int all_layers;
+    if (!PyArg_ParseTuple(args, "sOzpO", &def, &rules, &fallback, &all_layers, &tensors))
+        return NULL;
+    qtfc_recipe r;
+    qtfc_recipe_init(&r);
+    char err[2048];
+    PyObject *result = NULL, *list = NULL;
+    if (qtfc_spec_parse(&r.default_spec, def, err, sizeof err)) goto bad;
+    if (fallback) {
+        if (qtfc_spec_parse(&r.fallback, fallback, err, sizeof err)) goto bad;
+        r.has_fallback = 1;
+    }
+    r.all_layers = all_layers;
+    Py_ssize_t nr = PySequence_Size(rules);
+    if (nr < 0) goto out;
+    for (Py_ssize_t i = 0; i < nr; i++) {
+        PyObject *o = PySequence_GetItem(rules, i);
+        const char *s = o ? PyUnicode_AsUTF8(o) : NULL;
+        char origin[32];
+        snprintf(origin, sizeof origin, "rule %zd", i + 1);
+        int rc = s ? qtfc_recipe_add_rule(&r, s, origin, err, sizeof err) : 0;
+        Py_XDECREF(o);
+        if (!s) goto out;
+        if (rc) goto bad;
+    }
+    list = PyList_New(0);
+    Py_ssize_t nt = list ? PySequence_Size(tensors) : -1;
+    for (Py_ssize_t i = 0; i < nt; i++) {
+        PyObject *o = PySequence_GetItem(tensors, i);
+        const char *name, *dt_name;
+        PyObject *shape;
+        if (!o || !PyArg_ParseTuple(o, "ssO", &name, &dt_name, &shape)) {
+            Py_XDECREF(o);
+            goto out;
+        }
+        qtf_dtype dt;
+        uint64_t dims[QTF_MAX_DIMS];
+        Py_ssize_t nd = PySequence_Size(shape);
+        int ok = !dtype_from_name(&dt, dt_name) && nd >= 0 && nd <= QTF_MAX_DIMS;
+        for (Py_ssize_t d = 0; ok && d < nd; d++) {
+            PyObject *x = PySequence_GetItem(shape, d);
+            dims[d] = x ? PyLong_AsUnsignedLongLong(x) : 0;
+            Py_XDECREF(x);
+            if (!x || PyErr_Occurred()) ok = 0;
+        }
+        if (!ok) {
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_ValueError, "bad shape of '%s'", name);
+            Py_DECREF(o);
+            goto out;
+        }
+        qtfc_choice c;
+        int rc = qtfc_recipe_choose(&c, &r, name, dt, (uint32_t)nd, dims, err, sizeof err);
+        Py_DECREF(o);
+        if (rc) goto bad;
+        char text[96];
+        if (qtf_encoding_format(text, sizeof text, &c.enc)) strcpy(text, "?");
+        PyObject *item = Py_BuildValue("(ss)", text, qtfc_reason_name(c.why));
+        if (!item || PyList_Append(list, item) < 0) {
+            Py_XDECREF(item);
+            goto out;
+        }
+        Py_DECREF(item);
+    }
+    if (nt < 0) goto out;
+    char *desc = qtfc_recipe_describe(&r);
+    if (!desc) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    result = Py_BuildValue("(Os)", list, desc);
+    free(desc);
+    goto out;
+bad:
+    raise_status(QTF_E_PARSE, err);
+out:
+    Py_XDECREF(list);
+    qtfc_recipe_free(&r);
+    return result;
+}
+
+/* encoding(text) -> canonical text (raises QtfError QTF_E_PARSE). */
+static PyObject *mod_encoding(PyObject *m, PyObject *arg) {
+    const char *text = PyUnicode_AsUTF8(arg);
+    if (!text) return NULL;
+    qtf_encoding e;
+    qtf_status st = qtf_encoding_parse(&e, text);
+    if (st) return raise_last(st);
+    char buf[96];
+    if ((st = qtf_encoding_format(buf, sizeof buf, &e))) return raise_last(st);
+    return PyUnicode_FromString(buf);
+}
+
+/* metrics(ref_f32, approx_f32) -> dict, qtf_metrics_compute over two
+ * float32 buffers of the same length. */
+static PyObject *mod_metrics(PyObject *m, PyObject *args) {
+    PyObject *a, *b;
+    if (!PyArg_ParseTuple(args, "OO", &a, &b)) return NULL;
+    Py_buffer ba, bb;
+    if (PyObject_GetBuffer(a, &ba, PyBUF_C_CONTIGUOUS) < 0) return NULL;
+    if (PyObject_GetBuffer(b, &bb, PyBUF_C_CONTIGUOUS) < 0) {
+        PyBuffer_Release(&ba);
+        return NULL;
+    }
+    qtf_metrics mt;
+    qtf_status st = QTF_E_INVALID_ARG;
+    if (ba.len == bb.len) {
+        Py_BEGIN_ALLOW_THREADS
+        st = qtf_metrics_compute(&mt, ba.buf, bb.buf, (uint64_t)ba.len / 4, NULL, 0);
+        Py_END_ALLOW_THREADS
+    }
+    PyBuffer_Release(&ba);
+    PyBuffer_Release(&bb);
+    if (st) return raise_status(st, st == QTF_E_INVALID_ARG ? "sizes differ" : NULL);
+    return Py_BuildValue("{s:K,s:d,s:d,s:d,s:d,s:d}", "n", (unsigned long long)mt.n, "mse",
+                         mt.mse, "rel_rmse", mt.rel_rmse, "max_abs_err", mt.max_abs_err,
+                         "snr_db", mt.snr_db, "cosine", mt.cosine);
+}
+
+static PyObject *mod_default_threads(PyObject *m, PyObject *unused) {
+    return PyLong_FromUnsignedLong(qtf_default_threads());
+}
+
+static PyMethodDef mod_methods[] = {
+    { "plan", mod_plan, METH_VARARGS, "plan(default, rules, fallback, all_layers, tensors)" },
+    { "encoding", mod_encoding, METH_O, "Canonical text of an encoding." },
+    { "metrics", mod_metrics, METH_VARARGS, "metrics(ref, approx) over float32 buffers" },
+    { "default_threads", mod_default_threads, METH_NOARGS, "Online CPUs." },
+    { NULL, NULL, 0, NULL }
+};
+
+static struct PyModuleDef qtf_module = {
+    PyModuleDef_HEAD_INIT, "_qtf", "libqtf bindings (use the qtf package).", -1, mod_methods,
+    NULL, NULL, NULL, NULL
+};
+
+PyMODINIT_FUNC PyInit__qtf(void);
+PyMODINIT_FUNC PyInit__qtf(void) {
+    if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0) return NULL;
+    PyObject *m = PyModule_Create(&qtf_module);
+    if (!m) return NULL;
+    QtfError = PyErr_NewExceptionWithDoc(
+        "qtf.QtfError", "A libqtf failure: .status (e.g. 'QTF_E_CHECKSUM'), .code, .detail.",
+        NULL, NULL);
+    PyObject *bases = QtfError ? PyTuple_Pack(2, QtfError, PyExc_KeyError) : NULL;
+    QtfNotFoundError = bases ? PyErr_NewExceptionWithDoc("qtf.QtfNotFoundError",
+                                                         "No such tensor or key.", bases, NULL)
+                             : NULL;
+    Py_XDECREF(bases);
+    if (!QtfNotFoundError || PyModule_AddObjectRef(m, "QtfError", QtfError) < 0 ||
+        PyModule_AddObjectRef(m, "QtfNotFoundError", QtfNotFoundError) < 0 ||
+        PyModule_AddObjectRef(m, "File", (PyObject *)&FileType) < 0 ||
+        PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddStringConstant(m, "version", QTF_VERSION_STRING) < 0) {
+        Py_DECREF(m);
+        return NULL;
+    }
+    return m;
+}
