@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint/json_check.h"
 #include "cli/progress.h"
 
 /* Files embedded from the model folder are configs and tokenizers: a few
@@ -145,6 +146,8 @@ static int read_small_file(unsigned char **data, uint64_t *len, int *found, cons
 /* Metadata steps return 0, -1 for an input error (exit 2) or -2 for a
  * failure of the writer (exit 1). */
 #define INPUT_ERROR (-1)
+/* Nesting depth allowed in embedded JSON files (real ones: < 10). */
+#define EMBED_JSON_MAX_DEPTH 256
 #define WRITE_ERROR (-2)
 
 static int set_status(qtf_status st, const char *what) {
@@ -228,6 +231,43 @@ static int embed_config(run *r, const char *path, const unsigned char *data, uin
     return rc;
 }
 
+/* 1 if `path` is `root` or below it (both resolved). */
+static int path_inside(const char *path, const char *root) {
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/') return 1;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Embedded files end up in a file the user publishes: one that resolves
+ * outside the model folder (tokenizer.json -> ~/secret.txt) is refused. A
+ * Hugging Face cache snapshot (<cache>/snapshots/<rev>/) links its files to
+ * <cache>/blobs/<hash>: that folder of the same cache is allowed too.
+ * 0, or -1 with a message. A file that does not exist is left to the reader. */
+static int check_embed_link(const char *dir, const char *path) {
+    char rdir[PATH_MAX], rfile[PATH_MAX];
+    if (!realpath(path, rfile)) return 0;
+    if (!realpath(dir, rdir)) {
+        msg("%s: cannot resolve the model folder: %s", dir, strerror(errno));
+        return -1;
+    }
+    if (path_inside(rfile, rdir)) return 0;
+    char blobs[PATH_MAX];
+    char *rev = strrchr(rdir, '/');
+    if (rev && rev != rdir) {
+        *rev = '\0';
+        char *snap = strrchr(rdir, '/');
+        if (snap && strcmp(snap + 1, "snapshots") == 0 &&
+            (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - rdir), rdir) <
+                sizeof blobs &&
+            path_inside(rfile, blobs))
+            return 0;
+        *rev = '/';
+    }
+    msg("%s: links to %s, outside the model folder %s; refusing to embed it (copy the file "
+        "into the folder if it belongs to the model)", path, rfile, rdir);
+    return -1;
+}
+
 static int embed_folder_files(run *r) {
     const char *dir = qtf_source_dir(r->src);
     int have_config = 0;
@@ -240,6 +280,7 @@ static int embed_folder_files(run *r) {
         unsigned char *data;
         uint64_t len;
         int found, too_big;
+        if (check_embed_link(dir, path) != 0) return INPUT_ERROR;
         if (read_small_file(&data, &len, &found, path, EMBED_MAX_BYTES, &too_big) != 0)
             return INPUT_ERROR;
         if (!found) continue;
@@ -254,16 +295,13 @@ static int embed_folder_files(run *r) {
         if (strcmp(known_files[i].name, "config.json") == 0) {
             have_config = 1;
             rc = embed_config(r, path, data, len);
-        } else if (strcmp(known_files[i].media_type, "application/json") == 0 &&
-                   strcmp(known_files[i].name, "generation_config.json") == 0) {
-            json_error_t jerr;
-            json_t *j = json_loadb((const char *)data, (size_t)len, 0, &jerr);
-            if (!j) {
-                msg("%s: not valid JSON: line %d column %d: %s", path, jerr.line, jerr.column,
-                    jerr.text);
+        } else if (strcmp(known_files[i].media_type, "application/json") == 0) {
+            /* Every embedded *.json must parse (checked without a DOM:
+             * tokenizer.json runs to tens of MB). */
+            if (qtf_json_check(NULL, data, (size_t)len, path, EMBED_JSON_MAX_DEPTH, 0) != QTF_OK) {
+                msg("%s", qtf_error_detail());
                 rc = INPUT_ERROR;
             }
-            json_decref(j);
         }
         char key[QTF_MAX_KEY_LEN];
         snprintf(key, sizeof key, "hf.file.%s", known_files[i].name);

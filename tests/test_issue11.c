@@ -6,6 +6,7 @@
 #include <time.h>
 
 #include "tools_fixture.h"
+#include "checkpoint/json_check.h"
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
 #include "cli/progress.h"
@@ -652,4 +653,165 @@ Test(issue11, item17_zero_width_characters_escaped_like_bidi) {
         cr_assert_str_eq(e, want[i]);
         free(e);
     }
+}
+
+/* --- item 12: embedded files: links and JSON ----------------------------------- */
+
+static char *model_dir(const char *name, unsigned seed) {
+    char *dir = tf_path(tmp, name), *st = tf_path(dir, "model.safetensors");
+    cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s", dir);
+    float *x = weights(0.1f, seed);
+    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    free(x);
+    free(st);
+    return dir;
+}
+
+Test(issue11, item12_link_leaving_the_model_folder_refused) {
+    char *secret = tf_path(tmp, "secret.txt");
+    write_text(secret, "{\"api_key\": \"do-not-publish\"}");
+    char *dir = model_dir("m", 18), *tok = tf_path(dir, "tokenizer.json"), *out = tf_path(tmp, "m.qtf");
+    cr_assert_eq(symlink(secret, tok), 0);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", dir, out);
+    assert_exit(&r, 2, "a tokenizer.json link to a file outside");
+    assert_err_has(&r, "outside the model folder");
+    cr_assert(access(out, F_OK) != 0, "the output was written");
+    tf_run_free(&r);
+    /* ../ inside the folder is fine */
+    char *sub = tf_path(dir, "sub"), *real = tf_path(sub, "tok.json");
+    cr_assert_eq(mkdir(sub, 0755), 0);
+    write_text(real, "{\"version\": \"1.0\"}");
+    unlink(tok);
+    cr_assert_eq(symlink("sub/../sub/tok.json", tok), 0);
+    r = RUN(tmp, "qtf-convert", "-q", dir, out);
+    assert_exit(&r, 0, "a link inside the folder");
+    tf_run_free(&r);
+    free(secret);
+    free(dir);
+    free(tok);
+    free(out);
+    free(sub);
+    free(real);
+}
+
+Test(issue11, item12_hugging_face_cache_layout_allowed) {
+    char *cache = tf_path(tmp, "models--org--m"), *snaps = tf_path(cache, "snapshots");
+    char *blobs = tf_path(cache, "blobs"), *blob = tf_path(blobs, "0123abcd");
+    cr_assert_eq(mkdir(cache, 0755), 0);
+    cr_assert_eq(mkdir(snaps, 0755), 0);
+    cr_assert_eq(mkdir(blobs, 0755), 0);
+    write_text(blob, "{\"model\": {\"type\": \"BPE\"}}");
+    char *rev = tf_path(snaps, "rev1"), *st = tf_path(rev, "model.safetensors");
+    char *tok = tf_path(rev, "tokenizer.json"), *out = tf_path(tmp, "c.qtf");
+    cr_assert_eq(mkdir(rev, 0755), 0);
+    float *x = weights(0.1f, 19);
+    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    free(x);
+    cr_assert_eq(symlink("../../blobs/0123abcd", tok), 0);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", rev, out);
+    assert_exit(&r, 0, "a Hugging Face cache snapshot");
+    tf_run_free(&r);
+    qtf_file *f = NULL;
+    cr_assert_eq(qtf_file_open(&f, out, NULL), QTF_OK);
+    uint64_t k;
+    cr_assert_eq(qtf_meta_find(&k, f, "hf.file.tokenizer.json"), QTF_OK);
+    qtf_file_close(f);
+    free(cache);
+    free(snaps);
+    free(blobs);
+    free(blob);
+    free(rev);
+    free(st);
+    free(tok);
+    free(out);
+}
+
+Test(issue11, item12_every_embedded_json_must_parse) {
+    char *dir = model_dir("j", 20), *tok = tf_path(dir, "tokenizer_config.json");
+    char *out = tf_path(tmp, "j.qtf");
+    write_text(tok, "{\"bos_token\": \"<s>\",\n \"eos_token\": \"</s>\",}\n");
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", dir, out);
+    assert_exit(&r, 2, "a tokenizer_config.json with a trailing comma");
+    assert_err_has(&r, "tokenizer_config.json: not valid JSON: line 2 column 22");
+    cr_assert(access(out, F_OK) != 0, "the output was written");
+    tf_run_free(&r);
+    free(dir);
+    free(tok);
+    free(out);
+}
+
+Test(issue11, item12_json_checker) {
+    static const char *const good[] = { "{}", "[]", " {\"a\": [1, -2.5e+3, true, false, null]} ",
+                                        "\"\\u00e9\\ud83d\\ude00\"", "0", "[[[]]]", "{\"\":{}}" };
+    static const char *const bad[] = { "", "{", "{\"a\":1,}", "[1 2]", "01", "tru", "{\"a\" 1}",
+                                       "[\"\\x\"]", "\"\\ud800\"", "{}{}", "[1,]", "\"a\nb\"",
+                                       "{'a':1}", "[.5]", "[1.]", "nul" };
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        cr_assert_eq(qtf_json_check(NULL, good[i], strlen(good[i]), "t", 64, 0), QTF_OK,
+                     "%s: %s", good[i], qtf_error_detail());
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(qtf_json_check(NULL, bad[i], strlen(bad[i]), "t", 64, 0), QTF_E_PARSE,
+                     "accepted %s", bad[i]);
+    qtf_json_stats st;
+    cr_assert_eq(qtf_json_check(&st, "{\"a\":[1,2,{\"b\":3}]}", 19, "t", 64, 0), QTF_OK);
+    cr_assert_eq(st.values, 6);
+    cr_assert_eq(st.depth, 3);
+    cr_assert_eq(qtf_json_check(NULL, "[[[[1]]]]", 9, "t", 3, 0), QTF_E_LIMIT);
+    cr_assert_eq(qtf_json_check(NULL, "[1,2,3,4]", 9, "t", 8, 4), QTF_E_LIMIT);
+}
+
+/* --- item 8: memory bounded for a hostile safetensors header ------------------ */
+
+Test(issue11, item8_hostile_safetensors_header_bounded) {
+    /* 40 MB of header holding 20 million tiny values: as a jansson tree
+     * that is well over a gigabyte. Counted first, it is refused at once,
+     * and within a 300 MB data limit. */
+    char *path = tf_path(tmp, "hostile.safetensors"), *out = tf_path(tmp, "h.qtf");
+    const size_t n_vals = 20u << 20;
+    const char head[] = "{\"t\":{\"dtype\":\"F32\",\"data_offsets\":[0,0],\"shape\":[";
+    size_t len = strlen(head) + 2 * n_vals + 3;
+    char *json = malloc(len + 8);
+    cr_assert(json);
+    uint64_t hl = len;
+    for (int i = 0; i < 8; i++) json[i] = (char)(hl >> (8 * i));
+    char *p = json + 8;
+    memcpy(p, head, strlen(head));
+    p += strlen(head);
+    for (size_t i = 0; i < n_vals; i++) {
+        *p++ = '0';
+        *p++ = ',';
+    }
+    p[-1] = ']';
+    memcpy(p, "}}", 2);
+    p += 2;
+    *p++ = ' ';
+    cr_assert_eq((size_t)(p - json), len + 8);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(json, 1, len + 8, f), len + 8);
+    cr_assert_eq(fclose(f), 0);
+    free(json);
+
+    qtf_source *s = NULL;
+    cr_assert_eq(qtf_source_open(&s, path), QTF_E_LIMIT, "%s", qtf_error_detail());
+    cr_assert(strstr(qtf_error_detail(), "more than 2097152 JSON values"), "%s", qtf_error_detail());
+
+    char *exe = tool("qtf-convert");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = { 300u << 20, 300u << 20 };
+        setrlimit(RLIMIT_DATA, &rl);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 1);
+        dup2(null, 2);
+        execl(exe, exe, "-q", "-j", "1", path, out, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);
+    free(exe);
+    free(path);
+    free(out);
 }
