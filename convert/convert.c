@@ -72,6 +72,7 @@ typedef struct run {
     float *importance;
     uint64_t importance_cap;
     double t0;
+    char notes[2048];           /* the closing summary's line of warnings, or "" */
 } run;
 
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -829,6 +830,118 @@ static void plan_pipeline(const run *r, int *read_ahead, int *write_behind) {
 
 /* --- the run -------------------------------------------------------------- */
 
+/* 1 if the quantizer of enc reads the importance vector (spec/encodings). */
+static int uses_importance(const qtf_encoding *e) {
+    switch (e->id) {
+    case QTF_ENC_INT: case QTF_ENC_NF4: case QTF_ENC_FP4: case QTF_ENC_MXFP4: return e->search != 0;
+    case QTF_ENC_PAL: return 1;
+    case QTF_ENC_RAW: case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
+    case QTF_ENC_Q8_0: case QTF_ENC_GGML_MXFP4: return 0;
+    default: return 1; /* the other ggml types: weighted fits */
+    }
+}
+
+/* Appends ", name" for the first few of a list (and "..." once). */
+static void note_name(char *buf, size_t cap, uint64_t k, const char *name) {
+    size_t n = strlen(buf);
+    if (k < 4) snprintf(buf + n, cap - n, "%s'%s'", k ? ", " : "", name);
+    else if (k == 4) snprintf(buf + n, cap - n, ", ...");
+}
+
+/* What the user should hear about the plan (issue 11, item 14), as
+ * warnings now and one line of the closing summary: rules that matched no
+ * tensor, an importance file no encoding uses or that lacks vectors, the
+ * fallbacks taken; and a refusal to re-quantize an already lossy .qtf
+ * without --allow-requantize. 0, or -1 (usage error, message printed). */
+static int plan_notes(run *r) {
+    const qtfc_options *o = r->o;
+    const qtfc_plan *p = &r->plan;
+    char line[2048] = "";
+    size_t len = 0;
+#define NOTE(...)                                                                       \
+    do {                                                                                \
+        if (len < sizeof line)                                                          \
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s", len ? "; " : ""); \
+        if (len < sizeof line) len += (size_t)snprintf(line + len, sizeof line - len, __VA_ARGS__); \
+    } while (0)
+    if (o->kind == QTFC_OUTPUT_QTF && qtf_source_get_kind(r->src) == QTF_SOURCE_QTF &&
+        !o->allow_requantize) {
+        const qtf_file *f = qtf_source_qtf_file(r->src);
+        uint64_t lossy = 0;
+        char names[512] = "";
+        for (uint64_t i = 0; i < p->n_items; i++) {
+            const qtfc_plan_item *it = &p->items[i];
+            const qtf_tensor_info *ti = f ? qtf_tensor_get(f, it->source_index) : NULL;
+            qtf_encoding_id was = ti && ti->encoding_known ? ti->encoding.id : QTF_ENC_F32;
+            int was_lossy = was != QTF_ENC_RAW && was != QTF_ENC_F32 && was != QTF_ENC_F16 &&
+                            was != QTF_ENC_BF16;
+            qtf_encoding_id now = it->choice.enc.id;
+            if (was_lossy && now != QTF_ENC_RAW && now != QTF_ENC_F32)
+                note_name(names, sizeof names, lossy++, it->tensor->name);
+        }
+        if (lossy) {
+            msg("%s is already quantized: re-quantizing %llu tensor%s (%s) adds a second "
+                "error on top of the first; convert from the original checkpoint, or give "
+                "--allow-requantize", o->input, (unsigned long long)lossy, lossy == 1 ? "" : "s",
+                names);
+            return -1;
+        }
+    }
+    if (o->kind == QTFC_OUTPUT_QTF) {
+        for (size_t k = 0; k < o->recipe->n_rules; k++) {
+            uint64_t hits = 0;
+            for (uint64_t i = 0; i < p->n_items; i++)
+                hits += p->items[i].choice.why == QTFC_WHY_RULE && p->items[i].choice.rule == (long)k;
+            if (!hits) {
+                const qtfc_rule *ru = &o->recipe->rules[k];
+                if (!o->quiet)
+                    msg("warning: %s '%s=%s' matches no tensor", ru->origin, ru->glob,
+                        ru->spec.text);
+                NOTE("%s matched no tensor", ru->origin);
+            }
+        }
+    }
+    if (o->importance_path) {
+        uint64_t users = 0, missing = 0;
+        char names[512] = "";
+        for (uint64_t i = 0; i < p->n_items; i++) {
+            const qtfc_plan_item *it = &p->items[i];
+            if (o->kind != QTFC_OUTPUT_QTF || !uses_importance(&it->choice.enc)) continue;
+            users++;
+            if (it->importance < 0) note_name(names, sizeof names, missing++, it->tensor->name);
+        }
+        if (!users) {
+            if (!o->quiet)
+                msg("warning: --importance %s: no tensor's encoding uses importance (int/nf4/"
+                    "fp4/mxfp4 need ',search'; pal and the ggml k-quants use it)",
+                    o->importance_path);
+            NOTE("--importance unused");
+        } else if (missing) {
+            if (!o->quiet)
+                msg("warning: --importance %s: no vector for %llu tensor%s that use%s one (%s): "
+                    "weighted uniformly", o->importance_path, (unsigned long long)missing,
+                    missing == 1 ? "" : "s", missing == 1 ? "s" : "", names);
+            NOTE("importance missing for %llu tensor%s", (unsigned long long)missing,
+                 missing == 1 ? "" : "s");
+        }
+    }
+    if (p->n_fallbacks) {
+        char names[512] = "";
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < p->n_items; i++)
+            if (p->items[i].choice.fell_back) note_name(names, sizeof names, k++, p->items[i].tensor->name);
+        if (!o->quiet && !o->verbose && !o->dry_run)
+            msg("warning: %llu tensor%s got the fallback encoding %s: %s (-v says why)",
+                (unsigned long long)p->n_fallbacks, p->n_fallbacks == 1 ? "" : "s",
+                o->recipe->fallback.text, names);
+        NOTE("%llu fallback%s (%s)", (unsigned long long)p->n_fallbacks,
+             p->n_fallbacks == 1 ? "" : "s", names);
+    }
+#undef NOTE
+    snprintf(r->notes, sizeof r->notes, "%s", line);
+    return 0;
+}
+
 static int open_inputs(run *r) {
     const qtfc_options *o = r->o;
     qtf_status st = qtf_source_open_with(&r->src, o->input, &o->open);
@@ -862,6 +975,7 @@ static int open_inputs(run *r) {
                 it->choice.fallback_note);
         }
     }
+    if (plan_notes(r) != 0) return -1;
     /* Importance vectors are small: check them all before writing anything. */
     for (uint64_t i = 0; i < r->plan.n_items; i++) {
         const float *unused;
@@ -908,12 +1022,13 @@ static void summary(run *r) {
     qtfc_human_bytes(ins, sizeof ins, in);
     qtfc_human_bytes(outs, sizeof outs, out);
     fprintf(stderr, "qtf-convert: %s -> %s: %llu tensors, %s -> %s (ratio %.3f), "
-            "%.3f bits/weight, %.2f s, %.1f MB/s\n", r->o->input, r->o->output,
+            "%.3f bits/weight, %.2f s, %.1f MiB/s\n", r->o->input, r->o->output,
             (unsigned long long)r->plan.n_items, ins, outs,
             in ? (double)out / (double)in : 0.0,
             r->plan.total_elements ? 8.0 * (double)tensor_bytes / (double)r->plan.total_elements
                                    : 0.0,
-            secs, secs > 0 ? (double)in / secs / 1e6 : 0.0);
+            secs, secs > 0 ? (double)in / secs / 1048576.0 : 0.0);
+    if (r->notes[0]) fprintf(stderr, "qtf-convert: warnings: %s\n", r->notes);
 }
 
 static void verbose_line(run *r, const qtfc_plan_item *it, double secs) {

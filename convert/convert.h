@@ -24,6 +24,7 @@ typedef struct qtfc_options {
     const char *importance_path;        /* optional */
     unsigned threads;                   /* 0 = all cores */
     int quiet, verbose, progress_bar, dry_run;
+    int allow_requantize;               /* a lossy .qtf input may be re-quantized */
     qtf_open_options open;              /* how a .qtf input is opened (decode limits) */
     /* Set (to the signal number) by a signal handler; checked between steps. */
     volatile sig_atomic_t *interrupted;

@@ -112,6 +112,8 @@ static void usage(FILE *f) {
 "      --progress        force the progress line even when stderr is not a\n"
 "                        terminal (default: only on a terminal)\n"
 "  (for a .qtf INPUT)\n"
+"      --allow-requantize  re-quantize tensors that the .qtf INPUT already\n"
+"                        stores lossy (refused by default: the errors add up)\n"
 CLI_DECODE_LIMITS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
@@ -239,7 +241,7 @@ static int parse_threads(unsigned *out, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_DECODE_LIMIT };
+       OPT_MAX_SHARD, OPT_DECODE_LIMIT, OPT_ALLOW_REQUANTIZE };
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -251,6 +253,7 @@ int main(int argc, char **argv) {
         { "importance", required_argument, NULL, OPT_IMPORTANCE },
         { "dry-run", no_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 'j' },
+        { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
         { "max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT },
         { "max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT },
         { "quiet", no_argument, NULL, 'q' },
@@ -322,6 +325,7 @@ int main(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_ALLOW_REQUANTIZE: o.allow_requantize = 1; break;
         case OPT_MAX_SHARD:
             if (!cli_parse_size(&max_shard, optarg)) {
                 code = usage_error("--max-shard-size: expected bytes or a size such as 5GB or "

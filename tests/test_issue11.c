@@ -815,3 +815,74 @@ Test(issue11, item8_hostile_safetensors_header_bounded) {
     free(path);
     free(out);
 }
+
+/* --- item 14: warnings and the summary line ------------------------------------ */
+
+Test(issue11, item14_rule_importance_fallback_warnings_and_summary) {
+    char *model = tf_path(tmp, "m.safetensors"), *imp = tf_path(tmp, "imp.safetensors");
+    char *out = tf_path(tmp, "m.qtf");
+    float *a = weights(0.1f, 21), *b = tf_values(22, 96 * 48);
+    /* b has 48 columns: int4:group=32 cannot apply, the fallback takes it */
+    st_in t[2] = { { "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a },
+                   { "layers.0.b.weight", QTF_DTYPE_F32, 2, { 96, 48 }, b } };
+    write_st(model, t, 2);
+    float w[64];
+    for (int i = 0; i < 64; i++) w[i] = 1.0f + (float)(i % 4);
+    write_st(imp, &(st_in){ "layers.0.a.weight", QTF_DTYPE_F32, 1, { 64 }, w }, 1);
+
+    tf_run_result r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--fallback", "int8",
+                          "-r", "nothing.here.*=int8", "--importance", imp, model, out);
+    assert_exit(&r, 0, "convert with an unmatched rule and a fallback");
+    assert_err_has(&r, "warning: --rule 1 'nothing.here.*=int8' matches no tensor");
+    assert_err_has(&r, "warning: 1 tensor got the fallback encoding int8: 'layers.0.b.weight'");
+    assert_err_has(&r, "warnings: --rule 1 matched no tensor; 1 fallback ('layers.0.b.weight')");
+    tf_run_free(&r);
+    unlink(out);
+
+    /* importance unused by every chosen encoding */
+    r = RUN(tmp, "qtf-convert", "-e", "int8", "--importance", imp, model, out);
+    assert_exit(&r, 0, "convert with an unused importance file");
+    assert_err_has(&r, "no tensor's encoding uses importance");
+    assert_err_has(&r, "warnings: --importance unused");
+    tf_run_free(&r);
+    unlink(out);
+
+    /* importance missing for a tensor that uses it */
+    r = RUN(tmp, "qtf-convert", "-e", "int4:group=16,search", "--importance", imp, model, out);
+    assert_exit(&r, 0, "convert with a vector missing");
+    assert_err_has(&r, "no vector for 1 tensor that uses one ('layers.0.b.weight')");
+    tf_run_free(&r);
+    free(a);
+    free(b);
+    free(model);
+    free(imp);
+    free(out);
+}
+
+Test(issue11, item14_requantizing_a_lossy_qtf_needs_allow_requantize) {
+    char *model = tf_path(tmp, "m.safetensors"), *q4 = tf_path(tmp, "m4.qtf");
+    char *q8 = tf_path(tmp, "m8.qtf"), *st = tf_path(tmp, "back.safetensors");
+    float *a = weights(0.1f, 23);
+    write_st(model, &(st_in){ "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a }, 1);
+    free(a);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", "-e", "int4:group=32", model, q4);
+    assert_exit(&r, 0, "first conversion");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-convert", "-q", "-e", "int8", q4, q8);
+    assert_exit(&r, 2, "re-quantizing an int4 .qtf");
+    assert_err_has(&r, "is already quantized");
+    assert_err_has(&r, "--allow-requantize");
+    cr_assert(access(q8, F_OK) != 0, "written anyway");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-convert", "-q", "--allow-requantize", "-e", "int8", q4, q8);
+    assert_exit(&r, 0, "re-quantizing with --allow-requantize");
+    tf_run_free(&r);
+    /* dequantizing is not re-quantizing */
+    r = RUN(tmp, "qtf-convert", "-q", q4, st);
+    assert_exit(&r, 0, "a lossy .qtf back to safetensors");
+    tf_run_free(&r);
+    free(model);
+    free(q4);
+    free(q8);
+    free(st);
+}
