@@ -10,7 +10,12 @@
  * per-column vector (a mean of squares, like an imatrix). Times are thread
  * CPU time (not counting time lost to other processes on a shared machine):
  * quantize once per mode, dequantize to f32 twice (best), buffers pre-faulted.
- * Prints a markdown table in M weights/s. */
+ * Prints a markdown table in M weights/s.
+ *
+ * With QTF_BENCH_GGML=/path/libggml-base.so, ggml's quantize_<type> and
+ * dequantize_row_<type> run on the same data in the same process (ratio
+ * QTF / ggml), and ggml's blocks are compared with QTF's ("bytes equal"). */
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +57,17 @@ static double t4(void) {
     return z / sqrt(c / 4.0) / sqrt(2.0); /* t4 has variance 2 */
 }
 
+typedef size_t (*ggml_quant_fn)(const float *, void *, int64_t, int64_t, const float *);
+typedef void (*ggml_dequant_fn)(const void *, float *, int64_t);
+
+/* ggml's name of a QTF ggml encoding ("q4_k" -> "q4_K", "ggml_mxfp4" -> "mxfp4"). */
+static void ggml_name(char *out, size_t cap, const char *spec) {
+    if (strcmp(spec, "ggml_mxfp4") == 0) spec = "mxfp4";
+    snprintf(out, cap, "%s", spec);
+    size_t n = strlen(out);
+    if (n == 4 && out[0] == 'q' && out[3] == 'k') out[3] = 'K';
+}
+
 /* Seconds of one quantization; *out receives the result. */
 static double time_quantize(qtf_encoded **out, const qtf_encoding *e, const float *x,
                             const uint64_t *dims, const float *imp) {
@@ -88,21 +104,56 @@ int main(int argc, char **argv) {
     for (uint64_t j = 0; j < n; j++) imp[j] = (float)(0.05 + 4.0 * unit() * unit());
     memset(y, 0, count * sizeof *y);
 
-    printf("| encoding | quantize | quantize, importance | dequantize f32 |\n");
-    printf("|---|---|---|---|\n");
+    void *lib = NULL;
+    const char *ggml_path = getenv("QTF_BENCH_GGML");
+    if (ggml_path && !(lib = dlopen(ggml_path, RTLD_NOW | RTLD_LOCAL))) {
+        fprintf(stderr, "cannot load %s: %s\n", ggml_path, dlerror());
+        return 1;
+    }
+    void *theirs = lib ? malloc(count * sizeof(float)) : NULL;
+    if (lib) {
+        printf("| encoding | quantize | ggml | ratio | importance | ggml | ratio | bytes equal "
+               "| dequantize f32 | ggml | ratio |\n");
+        printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
+    } else {
+        printf("| encoding | quantize | quantize, importance | dequantize f32 |\n");
+        printf("|---|---|---|---|\n");
+    }
     for (size_t s = 0; s < n_specs; s++) {
         qtf_encoding e;
         if (qtf_encoding_parse(&e, specs[s]) != QTF_OK) {
             fprintf(stderr, "%s: %s\n", specs[s], qtf_error_detail());
             return 1;
         }
+        ggml_quant_fn gq = NULL;
+        ggml_dequant_fn gd = NULL;
+        if (lib) {
+            char name[32], sym[64];
+            ggml_name(name, sizeof name, specs[s]);
+            snprintf(sym, sizeof sym, "quantize_%s", name);
+            *(void **)&gq = dlsym(lib, sym);
+            snprintf(sym, sizeof sym, "dequantize_row_%s", name);
+            *(void **)&gd = dlsym(lib, sym);
+        }
         qtf_encoded *q = NULL, *qi = NULL;
         double tq = time_quantize(&q, &e, x, dims, NULL);
         double ti = time_quantize(&qi, &e, x, dims, imp);
+        double gtq = 0, gti = 0;
+        int equal = -1;
+        if (gq) {
+            double t0 = now();
+            gq(x, theirs, (int64_t)n, (int64_t)n, NULL);
+            gtq = now() - t0;
+            equal = memcmp(theirs, q->data[0], q->layout[0].size) == 0;
+            t0 = now();
+            gq(x, theirs, (int64_t)n, (int64_t)n, imp);
+            gti = now() - t0;
+            equal = equal && memcmp(theirs, qi->data[0], qi->layout[0].size) == 0;
+        }
         qtf_encoded_free(qi);
         qtf_part_view v[QTF_MAX_PARTS];
         uint32_t nv = qtf_encoded_views(v, q);
-        double td = 1e30;
+        double td = 1e30, gtd = 1e30;
         for (int rep = 0; rep < 2; rep++) {
             double t0 = now();
             if (qtf_dequantize(y, QTF_DTYPE_F32, count, &e, 2, dims, v, nv, 1) != QTF_OK) {
@@ -111,12 +162,25 @@ int main(int argc, char **argv) {
             }
             double t = now() - t0;
             if (t < td) td = t;
+            if (gd) {
+                t0 = now();
+                gd(q->data[0], y, (int64_t)count);
+                t = now() - t0;
+                if (t < gtd) gtd = t;
+            }
         }
         qtf_encoded_free(q);
-        printf("| %s | %.1f | %.1f | %.0f |\n", specs[s], (double)count / tq * 1e-6,
-               (double)count / ti * 1e-6, (double)count / td * 1e-6);
+        const double c = (double)count * 1e-6;
+        if (lib && gq && gd)
+            printf("| %s | %.1f | %.1f | %.2f | %.1f | %.1f | %.2f | %s | %.0f | %.0f | %.2f |\n",
+                   specs[s], c / tq, c / gtq, gtq / tq, c / ti, c / gti, gti / ti,
+                   equal ? "yes" : "**no**", c / td, c / gtd, gtd / td);
+        else
+            printf("| %s | %.1f | %.1f | %.0f |\n", specs[s], c / tq, c / ti, c / td);
         fflush(stdout);
     }
+    free(theirs);
+    if (lib) dlclose(lib);
     free(x);
     free(y);
     free(imp);

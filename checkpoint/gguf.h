@@ -185,4 +185,21 @@ qtf_status qtf_gguf_tensor_find(uint64_t *out_index, const qtf_gguf *g, const ch
 qtf_status qtf_gguf_tensor_data(const void **out, uint64_t *out_size, const qtf_gguf *g,
                                 uint64_t i);
 
+/* --- decoding (checkpoint/gguf_decode.c, through libqtf's encodings) ------- */
+
+/* The QTF encoding whose parts are exactly ggml type `id`'s bytes: f32, f16,
+ * bf16, and the ggml block types of the encoding table (q4_0 ... q6_k,
+ * iq4_nl, iq4_xs, ggml_mxfp4). QTF_E_UNSUPPORTED naming the type otherwise. */
+qtf_status qtf_gguf_type_encoding(qtf_encoding *out, uint32_t ggml_type);
+
+/* QTF dims of tensor t (ne reversed: outermost first, the row last);
+ * returns n_dims (a 0-dim tensor is [1]). */
+uint32_t qtf_gguf_tensor_dims(uint64_t dims[QTF_GGUF_MAX_DIMS], const qtf_gguf_tensor *t);
+
+/* Dequantizes tensor i to f32 in GGUF element order (n == n_elements),
+ * bit-identical to ggml. QTF_E_UNSUPPORTED for types without a decoder,
+ * QTF_E_STATE on a metadata-only open. */
+qtf_status qtf_gguf_tensor_dequantize(float *dst, uint64_t n, const qtf_gguf *g, uint64_t i,
+                                      unsigned threads);
+
 #endif

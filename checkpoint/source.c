@@ -1,6 +1,7 @@
 /* checkpoint/source.c — opening a checkpoint (folder or file), the tensor table
  * shared by every reader, and reading tensor data with pread. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,7 +42,9 @@ qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, s
     *out_len = 0;
     /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking. */
     int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    if (fd < 0)
+        return qtf__error(errno == ENOENT ? QTF_E_NOT_FOUND : QTF_E_IO, "%s: cannot open: %s",
+                          path, strerror(errno));
     struct stat sb;
     qtf_status st = QTF_OK;
     if (fstat(fd, &sb) != 0) {
@@ -65,6 +68,56 @@ qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, s
         }
     }
     close(fd);
+    return st;
+}
+
+/* 1 if `path` is `root` or below it (both resolved). */
+static int path_inside(const char *path, const char *root) {
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/') return 1;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Files read from the folder end up embedded in a file the user publishes:
+ * one that resolves outside the folder (tokenizer.json -> ~/secret.txt) is
+ * refused. A Hugging Face cache snapshot (<cache>/snapshots/<rev>/) links its
+ * files to <cache>/blobs/<hash>: that folder of the same cache is allowed.
+ * A path that does not resolve is left to the reader (not found). */
+static qtf_status check_folder_link(const char *dir, const char *path) {
+    char rdir[PATH_MAX], rfile[PATH_MAX], blobs[PATH_MAX];
+    if (!realpath(path, rfile)) return QTF_OK;
+    if (!realpath(dir, rdir))
+        return qtf__error(QTF_E_IO, "%s: cannot resolve the folder: %s", dir, strerror(errno));
+    if (path_inside(rfile, rdir)) return QTF_OK;
+    char *rev = strrchr(rdir, '/');
+    if (rev && rev != rdir) {
+        *rev = '\0';
+        char *snap = strrchr(rdir, '/');
+        if (snap && strcmp(snap + 1, "snapshots") == 0 &&
+            (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - rdir), rdir) <
+                sizeof blobs &&
+            path_inside(rfile, blobs))
+            return QTF_OK;
+        *rev = '/';
+    }
+    return qtf__error(QTF_E_VALUE, "%s links to %s, outside the model folder %s; refusing to "
+                      "embed it (copy the file into the folder if it belongs to the model)",
+                      path, rfile, rdir);
+}
+
+qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_source *s,
+                                       const char *name, size_t cap) {
+    *out = NULL;
+    *out_len = 0;
+    if (!name || !*name || strchr(name, '/') || !strcmp(name, ".") || !strcmp(name, ".."))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: not a plain file name", name ? name : "NULL");
+    size_t n = strlen(s->dir) + strlen(name) + 2;
+    char *path = malloc(n);
+    if (!path) return qtf__error(QTF_E_NOMEM, "%s/%s: out of memory", s->dir, name);
+    snprintf(path, n, "%s/%s", s->dir, name);
+    qtf_status st = check_folder_link(s->dir, path);
+    if (st == QTF_OK) st = qtf__read_small_file(out, out_len, path, cap);
+    free(path);
     return st;
 }
 
@@ -256,6 +309,8 @@ static qtf_status check_against_index(const qtf_source *s, const qtf__shard_inde
 static qtf_status open_sharded(qtf_source *s, const char *dir, const char *index_path,
                                int torch) {
     qtf__shard_index ix;
+    s->index_path = strdup(index_path);
+    if (!s->index_path) return qtf__error(QTF_E_NOMEM, "%s: out of memory", index_path);
     qtf_status st = qtf__shard_index_load(&ix, index_path);
     if (st) return st;
     for (uint32_t k = 0; k < ix.n_shards && !st; k++) {
@@ -443,6 +498,7 @@ void qtf_source_close(qtf_source *s) {
     free(s->offsets);
     free(s->by_name);
     free(s->dir);
+    free(s->index_path);
     free(s);
 }
 
@@ -471,6 +527,15 @@ const char *qtf_source_file_name(const qtf_source *s, uint32_t i) {
 
 uint64_t qtf_source_file_size(const qtf_source *s, uint32_t i) {
     return i < s->n_files ? s->files[i].size : 0;
+}
+
+uint32_t qtf_source_input_count(const qtf_source *s) {
+    return s->n_files + (s->index_path ? 1u : 0u);
+}
+
+const char *qtf_source_input_path(const qtf_source *s, uint32_t i) {
+    if (i < s->n_files) return s->files[i].path;
+    return i == s->n_files ? s->index_path : NULL;
 }
 
 uint64_t qtf_source_tensor_count(const qtf_source *s) { return s->n_tensors; }

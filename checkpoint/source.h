@@ -52,6 +52,11 @@ uint32_t qtf_source_file_count(const qtf_source *s);
 const char *qtf_source_file_name(const qtf_source *s, uint32_t i); /* base name */
 uint64_t qtf_source_file_size(const qtf_source *s, uint32_t i);
 
+/* Paths of every file the source reads (data files, the shard index), for
+ * writers that must never replace an input (qtf_writer_options). */
+uint32_t qtf_source_input_count(const qtf_source *s);
+const char *qtf_source_input_path(const qtf_source *s, uint32_t i);
+
 /* Tensors in a deterministic order: for sharded sources, shard order then
  * offset order within each shard; for a single file, offset order. */
 uint64_t qtf_source_tensor_count(const qtf_source *s);
@@ -67,14 +72,27 @@ qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s
 qtf_status qtf_source_read_f32(float *dst, uint64_t n, const qtf_source *s, uint64_t i,
                                unsigned threads);
 
+/* Reads the small file `name` (a plain file name: config.json,
+ * tokenizer.json, ...) of the checkpoint's folder into a malloc'ed,
+ * NUL-terminated buffer (free() it). Only a regular file is read: a FIFO or
+ * any other kind is refused at once (QTF_E_IO), never waited on; larger than
+ * `cap` bytes: QTF_E_LIMIT with the size in the detail; absent:
+ * QTF_E_NOT_FOUND; a link resolving outside the folder (except into the
+ * blobs/ of the same Hugging Face cache): QTF_E_VALUE. */
+qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_source *s,
+                                       const char *name, size_t cap);
+
 /* The open .qtf file of a QTF source (borrowed), else NULL. */
 const qtf_file *qtf_source_qtf_file(const qtf_source *s);
 
 /* --- safetensors output (checkpoint/st_writer.c) ----------------------------
- * Streaming, atomic (temp file + fsync + rename) writer: declare every
- * tensor first, then write their data in the declared order. */
+ * Streaming, atomic writer (common/outfile.h: temp file, fsync, rename; the
+ * rules on existing destinations and inputs): declare every tensor first,
+ * then write their data in the declared order. `opts` as for the .qtf
+ * writer (NULL = defaults; alignment must be 0). */
 typedef struct qtf_st_writer qtf_st_writer;
-qtf_status qtf_st_writer_create(qtf_st_writer **out, const char *path);
+qtf_status qtf_st_writer_create(qtf_st_writer **out, const char *path,
+                                const qtf_writer_options *opts);
 /* Declares a tensor (name copied). Order of declaration = order in file. */
 qtf_status qtf_st_writer_declare(qtf_st_writer *w, const char *name, qtf_dtype dtype,
                                  uint32_t n_dims, const uint64_t *dims);

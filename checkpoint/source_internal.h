@@ -40,6 +40,7 @@ struct qtf_source {
     qtf_file *qtf;              /* QTF sources only */
     qtf_open_options qtf_opts;  /* how a QTF source is opened (decode limits, flags) */
     char note[1024];            /* what the caller should be told (qtf_source_note) */
+    char *index_path;           /* sharded sources: the *.index.json read */
 };
 
 /* --- source.c: building a source -------------------------------------------- */

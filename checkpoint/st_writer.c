@@ -1,7 +1,8 @@
 /* checkpoint/st_writer.c — streaming safetensors writer. The header is built
  * from the declarations before the first data byte, so data is written once,
  * in order, with memory bounded by what the caller passes to each write. The
- * file appears at its path only after fsync + rename. */
+ * file appears at its path only when finished (common/outfile.c: temp file,
+ * fsync, link or rename, the rules on existing files and inputs). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -11,6 +12,7 @@
 
 #include <jansson.h>
 
+#include "common/outfile.h"
 #include "source_internal.h"
 
 typedef struct st_decl {
@@ -22,8 +24,9 @@ typedef struct st_decl {
 } st_decl;
 
 struct qtf_st_writer {
-    char *path, *tmp_path;
-    int fd;
+    char *path;
+    qtf__outfile out;           /* where the bytes go */
+    int fd;                     /* out.fd */
     json_t *meta;               /* __metadata__ */
     json_t *names;              /* set of declared names, for duplicates */
     st_decl *decls;
@@ -42,7 +45,7 @@ static qtf_status write_all(qtf_st_writer *w, const void *buf, uint64_t len) {
         if (r < 0) {
             if (errno == EINTR) continue;
             w->failed = 1;
-            return qtf__error(QTF_E_IO, "%s: write failed: %s", w->tmp_path, strerror(errno));
+            return qtf__error(QTF_E_IO, "%s: write failed: %s", w->path, strerror(errno));
         }
         p += r;
         len -= (uint64_t)r;
@@ -50,33 +53,40 @@ static qtf_status write_all(qtf_st_writer *w, const void *buf, uint64_t len) {
     return QTF_OK;
 }
 
-qtf_status qtf_st_writer_create(qtf_st_writer **out, const char *path) {
+qtf_status qtf_st_writer_create(qtf_st_writer **out, const char *path,
+                                const qtf_writer_options *opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_st_writer_create: NULL");
     *out = NULL;
+    /* the options of the .qtf writer, read the same way */
+    if (opts && (opts->version < 1 || opts->version > QTF_WRITER_OPTIONS_VERSION))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: writer options version %u, expected 1..%d",
+                          path, opts->version, QTF_WRITER_OPTIONS_VERSION);
+    if (opts && (opts->alignment || (opts->flags & ~(unsigned)QTF_WRITER_NO_REPLACE)))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: alignment or flags 0x%x not supported by the "
+                          "safetensors writer", path, opts->flags);
+    const char *const *protect = opts && opts->version >= 2 ? opts->protected_paths : NULL;
+    size_t n_protect = opts && opts->version >= 2 ? opts->n_protected : 0;
+    if (n_protect && !protect)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: n_protected is %zu but protected_paths is NULL",
+                          path, n_protect);
+    unsigned flags = opts && (opts->flags & QTF_WRITER_NO_REPLACE) ? 0 : QTF__OUT_REPLACE;
     qtf_st_writer *w = calloc(1, sizeof *w);
     if (!w) return qtf__error(QTF_E_NOMEM, "out of memory");
+    qtf__outfile_init(&w->out);
     w->fd = -1;
-    size_t n = strlen(path);
     w->path = strdup(path);
-    w->tmp_path = malloc(n + sizeof ".tmp-XXXXXX");
     w->meta = json_object();
     w->names = json_object();
-    if (!w->path || !w->tmp_path || !w->meta || !w->names) {
+    if (!w->path || !w->meta || !w->names) {
         qtf_st_writer_abort(w);
         return qtf__error(QTF_E_NOMEM, "out of memory");
     }
-    memcpy(w->tmp_path, path, n);
-    memcpy(w->tmp_path + n, ".tmp-XXXXXX", sizeof ".tmp-XXXXXX");
-    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-    if (w->fd < 0) {
-        qtf_status st = qtf__error(QTF_E_IO, "%s: cannot create a temporary file next to it: %s",
-                                   path, strerror(errno));
-        free(w->tmp_path);
-        w->tmp_path = NULL;
+    qtf_status st = qtf__outfile_open(&w->out, path, flags, protect, n_protect);
+    if (st) {
         qtf_st_writer_abort(w);
         return st;
     }
-    (void)fchmod(w->fd, 0644);
+    w->fd = w->out.fd;
     *out = w;
     return QTF_OK;
 }
@@ -236,7 +246,7 @@ static void free_writer(qtf_st_writer *w) {
     json_decref(w->meta);
     json_decref(w->names);
     free(w->path);
-    free(w->tmp_path);
+    qtf__outfile_abort(&w->out);
     free(w);
 }
 
@@ -249,43 +259,14 @@ qtf_status qtf_st_writer_finish(qtf_st_writer *w) {
         st = qtf__error(QTF_E_STATE, "%s: %llu of %llu declared tensors written", w->path,
                         (unsigned long long)w->next, (unsigned long long)w->n_decls);
     if (!st && !w->header_written) st = write_header(w); /* a file with no tensors */
-    if (!st && fsync(w->fd) != 0)
-        st = qtf__error(QTF_E_IO, "%s: fsync failed: %s", w->tmp_path, strerror(errno));
     if (!st) {
-        int fd = w->fd;
+        st = qtf__outfile_commit(&w->out);
         w->fd = -1;
-        if (close(fd) != 0)
-            st = qtf__error(QTF_E_IO, "%s: close failed: %s", w->tmp_path, strerror(errno));
-    }
-    if (!st && rename(w->tmp_path, w->path) != 0)
-        st = qtf__error(QTF_E_IO, "%s: rename from %s failed: %s", w->path, w->tmp_path,
-                        strerror(errno));
-    if (st) {
-        qtf_st_writer_abort(w);
-        return st;
-    }
-    /* Make the rename itself durable. */
-    const char *slash = strrchr(w->path, '/');
-    char *dir = slash ? strndup(w->path, slash == w->path ? 1 : (size_t)(slash - w->path))
-                      : strdup(".");
-    /* As the .qtf writer does: the file is in place, but a caller that asked
-     * for durability must hear that the rename may not survive a crash. */
-    if (!dir) st = qtf__error(QTF_E_NOMEM, "%s: out of memory after rename", w->path);
-    else {
-        int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd < 0 || fsync(dfd) != 0)
-            st = qtf__error(QTF_E_IO, "%s: written and renamed, but syncing directory '%s' "
-                            "failed: %s", w->path, dir, strerror(errno));
-        if (dfd >= 0) close(dfd);
-        free(dir);
     }
     free_writer(w);
     return st;
 }
 
 void qtf_st_writer_abort(qtf_st_writer *w) {
-    if (!w) return;
-    if (w->fd >= 0) close(w->fd);
-    if (w->tmp_path) unlink(w->tmp_path);
-    free_writer(w);
+    if (w) free_writer(w);
 }

@@ -711,60 +711,7 @@ int cli_json_print(json_t *root, FILE *out) {
     return rc;
 }
 
-/* --- files -------------------------------------------------------------------------------------- */
-
-static int write_all(int fd, const void *data, size_t len) {
-    const char *p = data;
-    while (len > 0) {
-        ssize_t w = write(fd, p, len);
-        if (w < 0) {
-            if (errno == EINTR) continue;
-            return errno;
-        }
-        p += w;
-        len -= (size_t)w;
-    }
-    return 0;
-}
-
-int cli_write_file_atomic(const char *path, const void *data, size_t len) {
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) return ENOMEM;
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) { int e = errno; free(tmp); return e; }
-    int err = write_all(fd, data, len);
-    /* mkstemp creates 0600; a chart is meant to be shared like any output. */
-    if (!err) {
-        mode_t mask = umask(0);
-        umask(mask);
-        if (fchmod(fd, 0666 & ~mask) != 0) err = errno;
-    }
-    if (!err && fsync(fd) != 0) err = errno;
-    if (close(fd) != 0 && !err) err = errno;
-    if (!err && rename(tmp, path) != 0) err = errno;
-    if (err) {
-        unlink(tmp);
-        free(tmp);
-        return err;
-    }
-    /* Make the rename itself durable. */
-    char *slash = strrchr(tmp, '/');
-    const char *dir = ".";
-    if (slash) {
-        *slash = '\0';
-        dir = slash == tmp ? "/" : tmp;
-    }
-    int dfd = open(dir, O_RDONLY | O_DIRECTORY);
-    if (dfd >= 0) {
-        fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    return 0;
-}
+/* --- time -------------------------------------------------------------------------------------- */
 
 double cli_now(void) {
     struct timespec ts;

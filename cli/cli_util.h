@@ -1,6 +1,6 @@
 /* cli/cli_util.h — helpers shared by qtf-inspect and qtf-verify: messages,
  * option values, growable text, safe display of untrusted bytes, sizes,
- * tables, JSON values and atomic file output. Not installed. */
+ * tables, JSON values (output files: cli/output.h). Not installed. */
 #ifndef QTF_CLI_UTIL_H
 #define QTF_CLI_UTIL_H
 
@@ -188,12 +188,7 @@ int cli_json_out_value(cli_json_out *o, json_t *v, unsigned indent);
 /* Flushes and frees; -1 if anything failed to be written. */
 int cli_json_out_finish(cli_json_out *o);
 
-/* --- files ----------------------------------------------------------------------- */
-
-/* Writes data to path through a temp file in the same directory, fsync and
- * rename, so a reader never sees a partial file. 0 on success, else errno
- * (nothing is left behind). */
-int cli_write_file_atomic(const char *path, const void *data, size_t len);
+/* --- time ------------------------------------------------------------------------ */
 
 /* Monotonic seconds. */
 double cli_now(void);

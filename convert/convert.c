@@ -64,6 +64,7 @@ typedef struct run {
     const qtfc_options *o;
     qtf_source *src;
     qtf_source *imp;
+    qtfc_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
     qtfc_plan plan;
     qtfc_progress progress;
     qtf_writer *w;
@@ -90,59 +91,6 @@ static int interrupted(const run *r) {
 }
 
 /* --- embedded files ------------------------------------------------------- */
-
-/* Reads a regular file of at most `max` bytes. Returns 0 (data malloc'd, or
- * NULL with *found = 0 when it does not exist), or -1 with a message. */
-static int read_small_file(unsigned char **data, uint64_t *len, int *found, const char *path,
-                           uint64_t max, int *too_big) {
-    *data = NULL;
-    *len = 0;
-    *found = 0;
-    *too_big = 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        if (errno == ENOENT) return 0;
-        msg("%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        msg("%s: not a regular file", path);
-        close(fd);
-        return -1;
-    }
-    *found = 1;
-    if ((uint64_t)st.st_size > max) {
-        *too_big = 1;
-        *len = (uint64_t)st.st_size;
-        close(fd);
-        return 0;
-    }
-    unsigned char *p = malloc((size_t)st.st_size + 1);
-    if (!p) {
-        msg("%s: out of memory reading %lld bytes", path, (long long)st.st_size);
-        close(fd);
-        return -1;
-    }
-    uint64_t got = 0;
-    while (got < (uint64_t)st.st_size) {
-        ssize_t n = read(fd, p + got, (size_t)((uint64_t)st.st_size - got));
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) {
-            msg("%s: read failed at offset %llu of %lld: %s", path, (unsigned long long)got,
-                (long long)st.st_size, n < 0 ? strerror(errno) : "file shrank");
-            free(p);
-            close(fd);
-            return -1;
-        }
-        got += (uint64_t)n;
-    }
-    close(fd);
-    p[got] = '\0';
-    *data = p;
-    *len = got;
-    return 0;
-}
 
 /* Metadata steps return 0, -1 for an input error (exit 2) or -2 for a
  * failure of the writer (exit 1). */
@@ -232,43 +180,6 @@ static int embed_config(run *r, const char *path, const unsigned char *data, uin
     return rc;
 }
 
-/* 1 if `path` is `root` or below it (both resolved). */
-static int path_inside(const char *path, const char *root) {
-    size_t n = strlen(root);
-    if (n == 1 && root[0] == '/') return 1;
-    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
-}
-
-/* Embedded files end up in a file the user publishes: one that resolves
- * outside the model folder (tokenizer.json -> ~/secret.txt) is refused. A
- * Hugging Face cache snapshot (<cache>/snapshots/<rev>/) links its files to
- * <cache>/blobs/<hash>: that folder of the same cache is allowed too.
- * 0, or -1 with a message. A file that does not exist is left to the reader. */
-static int check_embed_link(const char *dir, const char *path) {
-    char rdir[PATH_MAX], rfile[PATH_MAX];
-    if (!realpath(path, rfile)) return 0;
-    if (!realpath(dir, rdir)) {
-        msg("%s: cannot resolve the model folder: %s", dir, strerror(errno));
-        return -1;
-    }
-    if (path_inside(rfile, rdir)) return 0;
-    char blobs[PATH_MAX];
-    char *rev = strrchr(rdir, '/');
-    if (rev && rev != rdir) {
-        *rev = '\0';
-        char *snap = strrchr(rdir, '/');
-        if (snap && strcmp(snap + 1, "snapshots") == 0 &&
-            (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - rdir), rdir) <
-                sizeof blobs &&
-            path_inside(rfile, blobs))
-            return 0;
-        *rev = '/';
-    }
-    msg("%s: links to %s, outside the model folder %s; refusing to embed it (copy the file "
-        "into the folder if it belongs to the model)", path, rfile, rdir);
-    return -1;
-}
-
 static int embed_folder_files(run *r) {
     const char *dir = qtf_source_dir(r->src);
     int have_config = 0;
@@ -278,20 +189,23 @@ static int embed_folder_files(run *r) {
             msg("%s/%s: path too long", dir, known_files[i].name);
             return INPUT_ERROR;
         }
-        unsigned char *data;
-        uint64_t len;
-        int found, too_big;
-        if (check_embed_link(dir, path) != 0) return INPUT_ERROR;
-        if (read_small_file(&data, &len, &found, path, EMBED_MAX_BYTES, &too_big) != 0)
-            return INPUT_ERROR;
-        if (!found) continue;
-        if (too_big) {
+        char *text;
+        size_t n;
+        qtf_status rst = qtf_source_read_folder_file(&text, &n, r->src, known_files[i].name,
+                                                     EMBED_MAX_BYTES);
+        if (rst == QTF_E_NOT_FOUND) continue;
+        if (rst == QTF_E_LIMIT) {
             if (!r->o->quiet)
-                msg("warning: %s: %llu bytes, more than the %u MiB expected of a %s; not "
-                    "embedded", path, (unsigned long long)len, EMBED_MAX_BYTES >> 20,
+                msg("warning: %s; more than expected of a %s: not embedded", qtf_error_detail(),
                     known_files[i].name);
             continue;
         }
+        if (rst != QTF_OK) {
+            msg("%s", qtf_error_detail());
+            return INPUT_ERROR;
+        }
+        unsigned char *data = (unsigned char *)text;
+        uint64_t len = n;
         int rc = 0;
         if (strcmp(known_files[i].name, "config.json") == 0) {
             have_config = 1;
@@ -468,6 +382,11 @@ static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *w
 static int load_importance(run *r, const qtfc_plan_item *it, const float **out) {
     *out = NULL;
     if (it->importance < 0) return 0;
+    if (r->imx) { /* checked when the imatrix was read and mapped */
+        uint64_t n;
+        *out = qtfc_imatrix_map_find(r->imx, it->tensor->name, &n);
+        return 0;
+    }
     const qtf_source_tensor *v = qtf_source_tensor_get(r->imp, (uint64_t)it->importance);
     if (v->n_elements > r->importance_cap) {
         free(r->importance);
@@ -917,7 +836,7 @@ static int plan_notes(run *r) {
                     o->importance_path);
             NOTE("--importance unused");
         } else if (missing) {
-            if (!o->quiet)
+            if (!o->quiet && !r->imx) /* with an imatrix each one is named below */
                 msg("warning: --importance %s: no vector for %llu tensor%s that use%s one (%s): "
                     "weighted uniformly", o->importance_path, (unsigned long long)missing,
                     missing == 1 ? "" : "s", missing == 1 ? "s" : "", names);
@@ -951,7 +870,14 @@ static int open_inputs(run *r) {
         return -1;
     }
     if (qtf_source_note(r->src) && !o->quiet) msg("warning: %s", qtf_source_note(r->src));
-    if (o->importance_path) {
+    char ierr[2048];
+    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
+                                                                r->src, ierr, sizeof ierr) : 0;
+    if (is_imatrix < 0) {
+        msg("%s", ierr);
+        return -1;
+    }
+    if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
             msg("%s: cannot open importance file: %s: %s", o->importance_path,
@@ -959,7 +885,7 @@ static int open_inputs(run *r) {
             return -1;
         }
     }
-    qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp };
+    qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp, r->imx };
     char err[8192];
     if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
         msg("%s", err);
@@ -975,6 +901,11 @@ static int open_inputs(run *r) {
                 it->choice.fallback_note);
         }
     }
+    /* llama.cpp quantizes a weight its imatrix does not cover without one */
+    for (uint64_t i = 0; r->imx && !o->quiet && i < r->plan.n_items; i++)
+        if (r->plan.items[i].importance == -2)
+            msg("warning: %s has no importance for '%s': weighted uniformly",
+                o->importance_path, r->plan.items[i].tensor->name);
     if (plan_notes(r) != 0) return -1;
     /* Importance vectors are small: check them all before writing anything. */
     for (uint64_t i = 0; i < r->plan.n_items; i++) {
@@ -1042,13 +973,68 @@ static void verbose_line(run *r, const qtfc_plan_item *it, double secs) {
                        (unsigned long long)it->out_bytes, it->bpw, secs);
 }
 
+/* Every file this run reads, which the output must never replace: the
+ * checkpoint's files, shard index, importance file, recipes and the files
+ * embedded from the checkpoint's folder. The paths of the folder files are
+ * built in *folder (free() it). NULL on allocation failure. */
+static const char **input_paths(run *r, size_t *n, char **folder) {
+    const qtfc_options *o = r->o;
+    size_t n_known = sizeof known_files / sizeof known_files[0];
+    uint32_t n_src = qtf_source_input_count(r->src);
+    uint32_t n_imp = r->imp ? qtf_source_input_count(r->imp) : 0;
+    const char *dir = qtf_source_dir(r->src);
+    size_t names = 0;
+    for (size_t i = 0; i < n_known; i++) names += strlen(dir) + strlen(known_files[i].name) + 2;
+    const char **p = malloc((2 + n_src + n_imp + o->n_extra_inputs + n_known) * sizeof *p);
+    *folder = malloc(names);
+    if (!p || !*folder) {
+        free(p);
+        free(*folder);
+        *folder = NULL;
+        return NULL;
+    }
+    *n = 0;
+    p[(*n)++] = o->input;
+    if (o->importance_path) p[(*n)++] = o->importance_path;
+    for (uint32_t i = 0; i < n_src; i++) p[(*n)++] = qtf_source_input_path(r->src, i);
+    for (uint32_t i = 0; i < n_imp; i++) p[(*n)++] = qtf_source_input_path(r->imp, i);
+    for (size_t i = 0; i < o->n_extra_inputs; i++) p[(*n)++] = o->extra_inputs[i];
+    char *at = *folder;
+    for (size_t i = 0; i < n_known; i++) {
+        p[(*n)++] = at;
+        at += sprintf(at, "%s/%s", dir, known_files[i].name) + 1;
+    }
+    return p;
+}
+
 static int create_output(run *r) {
-    qtf_status st;
+    size_t n_inputs = 0;
+    char *folder;
+    const char **inputs = input_paths(r, &n_inputs, &folder);
+    if (!inputs) {
+        msg("out of memory");
+        return -1;
+    }
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = r->o->force ? 0 : QTF_WRITER_NO_REPLACE;
+    wo.protected_paths = inputs;
+    wo.n_protected = n_inputs;
+    qtf_status st = r->o->kind == QTFC_OUTPUT_SAFETENSORS
+                        ? qtf_st_writer_create(&r->stw, r->o->output, &wo)
+                        : qtf_writer_create(&r->w, r->o->output, &wo);
+    free(folder);
+    free(inputs);
+    if (st != QTF_OK) {
+        msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
+            qtf_error_detail());
+        return st == QTF_E_INVALID_ARG ? -2 : -1;
+    }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
-        st = qtf_st_writer_create(&r->stw, r->o->output);
-        if (st != QTF_OK) goto fail;
         st = qtf_st_writer_metadata(r->stw, "format", "pt");
-        if (st != QTF_OK) goto fail;
+        if (st != QTF_OK) {
+            msg("%s: %s: %s", r->o->output, qtf_status_name(st), qtf_error_detail());
+            return -1;
+        }
         for (uint64_t i = 0; i < r->plan.n_items; i++) {
             const qtfc_plan_item *it = &r->plan.items[i];
             st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
@@ -1061,13 +1047,7 @@ static int create_output(run *r) {
         }
         return 0;
     }
-    st = qtf_writer_create(&r->w, r->o->output, NULL);
-    if (st != QTF_OK) goto fail;
     return 0;
-fail:
-    msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
-        qtf_error_detail());
-    return -1;
 }
 
 static void abort_output(run *r) {
@@ -1102,7 +1082,8 @@ static int convert_run(run *r) {
     }
     qtfc_progress_begin(&r->progress, stderr, o->progress_bar && !o->quiet, r->plan.n_items,
                         r->plan.total_source_bytes);
-    if (create_output(r) != 0) return QTFC_EXIT_FAILURE;
+    int created = create_output(r);
+    if (created != 0) return created == -2 ? QTFC_EXIT_USAGE : QTFC_EXIT_FAILURE;
     if (o->kind == QTFC_OUTPUT_QTF) {
         int rc = qtf_source_get_kind(r->src) == QTF_SOURCE_QTF ? copy_qtf_metadata(r)
                                                                : embed_folder_files(r);
@@ -1216,6 +1197,7 @@ int qtfc_convert(const qtfc_options *o) {
     free(r.importance);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);
+    qtfc_imatrix_map_free(r.imx);
     qtf_source_close(r.src);
     return code;
 }

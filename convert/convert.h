@@ -26,6 +26,11 @@ typedef struct qtfc_options {
     int quiet, verbose, progress_bar, dry_run;
     int allow_requantize;               /* a lossy .qtf input may be re-quantized */
     qtf_open_options open;              /* how a .qtf input is opened (decode limits) */
+    int force;                          /* replace an existing output */
+    /* Files read besides the checkpoint and importance sources (recipes):
+     * the output never replaces them, nor any file the sources read. */
+    const char *const *extra_inputs;
+    size_t n_extra_inputs;
     /* Set (to the signal number) by a signal handler; checked between steps. */
     volatile sig_atomic_t *interrupted;
 } qtfc_options;

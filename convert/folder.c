@@ -19,6 +19,7 @@
 
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
+#include "cli/output.h"
 
 typedef struct out_tensor {
     uint64_t index;
@@ -65,6 +66,18 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
+/* A new file of the folder, by the tools' one output mechanism (cli/output.h):
+ * complete or absent, never replacing anything. 0 or an errno-style code. */
+static int write_new_file(const char *path, const void *data, size_t len, const char *input) {
+    cli_output *out = NULL;
+    const char *inputs[1] = { input };
+    qtf_status st = cli_output_open(&out, path, 0, inputs, 1);
+    if (!st) st = cli_output_write(out, data, len);
+    if (!st) return cli_output_commit(out) ? EIO : 0;
+    cli_output_abort(out);
+    return st == QTF_E_NOMEM ? ENOMEM : EIO;
+}
+
 /* An embedded file name must be one plain path component. */
 static int plain_name(const char *s, uint64_t len) {
     if (len == 0 || len > 255 || !strcmp(s, ".") || !strcmp(s, "..")) return 0;
@@ -73,7 +86,8 @@ static int plain_name(const char *s, uint64_t len) {
     return 1;
 }
 
-static int write_embedded(const qtf_file *f, const char *dir, int quiet, unsigned *n_files) {
+static int write_embedded(const qtf_file *f, const char *dir, const char *input, int quiet,
+                          unsigned *n_files) {
     for (uint64_t i = 0; i < qtf_meta_count(f); i++) {
         const char *key = qtf_meta_key(f, i);
         qtf_value v;
@@ -84,7 +98,7 @@ static int write_embedded(const qtf_file *f, const char *dir, int quiet, unsigne
         if (!plain_name(name, strlen(name)))
             return fail("metadata '%s': '%s' is not a plain file name; not written", key, name);
         char *path = join(dir, name);
-        int err = path ? cli_write_file_atomic(path, v.str, (size_t)v.len) : ENOMEM;
+        int err = path ? write_new_file(path, v.str, (size_t)v.len, input) : ENOMEM;
         if (err) {
             int rc = fail("%s: %s", path ? path : name, strerror(err));
             free(path);
@@ -154,7 +168,12 @@ static qtf_status write_tensor(qtf_st_writer *w, const qtf_file *f, const out_te
 static int write_shard(const char *path, const qtf_file *f, const out_tensor *ts, uint64_t n,
                        uint32_t shard, const qtfc_options *opt) {
     qtf_st_writer *w = NULL;
-    qtf_status st = qtf_st_writer_create(&w, path);
+    const char *inputs[1] = { opt->input };
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = QTF_WRITER_NO_REPLACE;  /* the folder was new or empty */
+    wo.protected_paths = inputs;
+    wo.n_protected = 1;
+    qtf_status st = qtf_st_writer_create(&w, path, &wo);
     if (!st) st = qtf_st_writer_metadata(w, "format", "pt");
     for (uint64_t i = 0; !st && i < n; i++) {
         if (ts[i].shard != shard) continue;
@@ -190,8 +209,8 @@ static int write_shard(const char *path, const qtf_file *f, const out_tensor *ts
     return 0;
 }
 
-static int write_index(const char *dir, const qtf_file *f, const out_tensor *ts, uint64_t n,
-                       uint32_t n_shards) {
+static int write_index(const char *dir, const char *input, const qtf_file *f,
+                       const out_tensor *ts, uint64_t n, uint32_t n_shards) {
     json_t *root = json_object(), *meta = json_object(), *map = json_object();
     uint64_t total = 0;
     char name[64];
@@ -210,7 +229,7 @@ static int write_index(const char *dir, const qtf_file *f, const out_tensor *ts,
     if (text && path) {
         size_t len = strlen(text);
         text[len] = '\n';  /* json_dumps' NUL becomes the final newline */
-        err = cli_write_file_atomic(path, text, len + 1);
+        err = write_new_file(path, text, len + 1, input);
     }
     int rc = err ? fail("%s: %s", path ? path : "index", strerror(err)) : 0;
     free(text);
@@ -231,7 +250,7 @@ int qtfc_export_folder(const qtfc_options *o, uint64_t max_shard) {
     int rc = ts ? plan_tensors(ts, f, o->st_keep, o->st_dtype) : QTFC_EXIT_FAILURE;
     unsigned n_files = 0;
     if (!rc) rc = prepare_dir(o->output);
-    if (!rc) rc = write_embedded(f, o->output, o->quiet, &n_files);
+    if (!rc) rc = write_embedded(f, o->output, o->input, o->quiet, &n_files);
     uint32_t n_shards = rc ? 0 : assign_shards(ts, n, max_shard);
     for (uint32_t s = 0; !rc && s < n_shards; s++) {
         char name[64];
@@ -244,7 +263,7 @@ int qtfc_export_folder(const qtfc_options *o, uint64_t max_shard) {
         n_files++;
     }
     if (!rc && n_shards > 1) {
-        rc = write_index(o->output, f, ts, n, n_shards);
+        rc = write_index(o->output, o->input, f, ts, n, n_shards);
         n_files++;
     }
     if (!rc && !o->quiet)

@@ -59,9 +59,17 @@ static int source_has_raw(const qtf_source *src, const qtf_source_tensor *t, qtf
     return ti && ti->encoding_known && lossless_type(&ti->encoding) == type;
 }
 
-static int check_importance(qtfc_plan_item *it, const qtf_source *imp, char *err, size_t cap) {
+static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char *err, size_t cap) {
+    const qtf_source *imp = o->importance;
     uint64_t idx;
     it->importance = -1;
+    if (o->imatrix) {
+        /* sizes were checked when the entries were mapped onto the tensors */
+        uint64_t n;
+        if (qtfc_imatrix_map_find(o->imatrix, it->tensor->name, &n)) it->importance = (long)it->source_index;
+        else if (qtfc_imatrix_map_expects(o->imatrix, it->tensor->name)) it->importance = -2;
+        return 0;
+    }
     if (!imp || qtf_source_tensor_find(&idx, imp, it->tensor->name) != QTF_OK) return 0;
     const qtf_source_tensor *v = qtf_source_tensor_get(imp, idx);
     const qtf_source_tensor *t = it->tensor;
@@ -137,7 +145,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
             return fail(err, cap, "tensor '%s': encoded size overflows", t->name);
     it->bpw = t->n_elements ? 8.0 * (double)it->out_bytes / (double)t->n_elements : 0.0;
     it->read_bytes = it->read_raw ? t->nbytes : f32_bytes;
-    if (stored == QTF_DTYPE_NONE) return check_importance(it, o->importance, err, cap);
+    if (stored == QTF_DTYPE_NONE) return check_importance(it, o, err, cap);
     return 0;
 }
 

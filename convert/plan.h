@@ -8,6 +8,7 @@
 
 #include <stdio.h>
 
+#include "importance.h"
 #include "recipe.h"
 #include "checkpoint/source.h"
 
@@ -25,7 +26,9 @@ typedef struct qtfc_plan_item {
     uint64_t read_bytes;               /* buffer needed to read the tensor */
     uint64_t out_bytes;                /* encoded (decoded-size) bytes */
     double bpw;
-    long importance;                   /* index in the importance source, or -1 */
+    long importance;                   /* index in the importance source, or -1;
+                                          with an imatrix: >= 0 has a vector, -2 is a
+                                          linear weight the imatrix does not cover */
 } qtfc_plan_item;
 
 typedef struct qtfc_plan {
@@ -45,6 +48,7 @@ typedef struct qtfc_plan_options {
     int st_keep;                       /* safetensors output: each tensor's source type */
     qtf_dtype st_dtype;                /* safetensors output: F32, F16 or BF16 */
     const qtf_source *importance;      /* optional importance vectors (1-D F32) */
+    const qtfc_imatrix_map *imatrix;   /* or a llama.cpp importance matrix */
 } qtfc_plan_options;
 
 /* Builds the plan. Returns 0, or -1 with a message in err naming the tensor. */

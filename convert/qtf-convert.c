@@ -79,10 +79,12 @@ static void usage(FILE *f) {
 "                        it such a tensor is an error\n"
 "      --all-layers      embeddings and the output head get the default encoding\n"
 "                        too\n"
-"      --importance FILE.safetensors\n"
-"                        per-column importance (1-D F32, one value per element of\n"
-"                        a row) by tensor name, for the search quantizers; a\n"
-"                        tensor without a vector is weighted uniformly\n"
+"      --importance FILE\n"
+"                        per-column importance for the search quantizers:\n"
+"                        FILE.safetensors (1-D F32, one value per element of a\n"
+"                        row, by tensor name), or llama.cpp's imatrix (GGUF or\n"
+"                        legacy .dat, llama.cpp names mapped through config.json);\n"
+"                        a tensor without a vector is weighted uniformly\n"
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
 "  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd (zstd\n"
@@ -115,6 +117,11 @@ static void usage(FILE *f) {
 "      --allow-requantize  re-quantize tensors that the .qtf INPUT already\n"
 "                        stores lossy (refused by default: the errors add up)\n"
 CLI_DECODE_LIMITS_HELP
+"      --force           replace an existing OUTPUT (without it, an existing\n"
+"                        file is refused); an input (checkpoint file, shard,\n"
+"                        index, importance file, recipe, embedded file) is\n"
+"                        never replaced, whatever path or link names it; an\n"
+"                        existing device or FIFO (/dev/null) is written to\n"
 "  -h, --help            this text\n"
 "  -V, --version         version\n"
 "\n");
@@ -128,7 +135,7 @@ CLI_DECODE_LIMITS_HELP
 "error); 2 usage or input error (bad option, unreadable or malformed\n"
 "checkpoint, recipe error, encoding that cannot apply); 128+N when stopped\n"
 "by signal N. On failure nothing is left at OUTPUT and an existing OUTPUT is\n"
-"untouched.\n"
+"untouched. A refused OUTPUT (exists without --force, is an input) exits 2.\n"
 "\n"
 "Examples:\n"
 "  qtf-convert ~/models/Llama-3.2-1B llama-int8.qtf\n"
@@ -137,39 +144,6 @@ CLI_DECODE_LIMITS_HELP
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
 "  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
 "  qtf-convert model.qtf hf-folder/\n");
-}
-
-static int usage_error(const char *fmt, const char *arg) {
-    fputs("qtf-convert: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputs("\nTry 'qtf-convert --help'.\n", stderr);
-    return QTFC_EXIT_USAGE;
-}
-
-/* getopt_long reports "--dry-run=1", an ambiguous prefix and a misspelling
- * alike; say which one it was. */
-static int bad_option(const char *arg, const struct option *opts) {
-    char msg[256];
-    if (strncmp(arg, "--", 2) == 0) {
-        const char *name = arg + 2;
-        size_t len = strcspn(name, "="), matches = 0;
-        const struct option *hit = NULL;
-        for (const struct option *o = opts; o->name; o++) {
-            if (strncmp(o->name, name, len) != 0) continue;
-            if (strlen(o->name) == len) { hit = o; matches = 1; break; }
-            hit = o;
-            matches++;
-        }
-        if (matches == 1 && name[len] == '=' && hit->has_arg == no_argument) {
-            snprintf(msg, sizeof msg, "option '--%s' takes no value", hit->name);
-            return usage_error("%s", msg);
-        }
-        if (matches > 1) {
-            snprintf(msg, sizeof msg, "option '--%.*s' is ambiguous", (int)len, name);
-            return usage_error("%s", msg);
-        }
-    }
-    return usage_error("unknown option '%s'", arg);
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -181,8 +155,8 @@ static int ends_with(const char *s, const char *suffix) {
  * path ending in '/' is a Hugging Face folder back from a .qtf
  * (convert/folder.c, *folder = 1); otherwise the extension: .qtf or
  * .safetensors, anything else refused (a GGUF writer would add its case
- * here). An existing non-regular destination (/dev/null, a FIFO) has no
- * extension to judge and gets a QTF stream. 0, or -1 with why in err. */
+ * here) except an existing device or FIFO without a known extension
+ * (/dev/null), which gets a QTF stream. 0, or -1 with why in err. */
 static int output_kind_of(qtfc_output_kind *out, int *folder, const char *path, char *err,
                           size_t cap) {
     struct stat sb;
@@ -193,16 +167,16 @@ static int output_kind_of(qtfc_output_kind *out, int *folder, const char *path, 
         *out = QTFC_OUTPUT_QTF;
         return 0;
     }
-    if (exists && !S_ISREG(sb.st_mode)) {
-        *out = QTFC_OUTPUT_QTF;
-        return 0;
-    }
     if (ends_with(path, ".qtf")) {
         *out = QTFC_OUTPUT_QTF;
         return 0;
     }
     if (ends_with(path, ".safetensors")) {
         *out = QTFC_OUTPUT_SAFETENSORS;
+        return 0;
+    }
+    if (exists && !S_ISREG(sb.st_mode)) {
+        *out = QTFC_OUTPUT_QTF;
         return 0;
     }
     if (ends_with(path, ".gguf"))
@@ -231,17 +205,12 @@ static int output_dir_exists(const char *path) {
     return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
-static int parse_threads(unsigned *out, const char *s) {
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || end == s || *end || v < 0 || v > 4096) return -1;
-    *out = (unsigned)v;
-    return 0;
-}
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_DECODE_LIMIT, OPT_ALLOW_REQUANTIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_DECODE_LIMIT, OPT_ALLOW_REQUANTIZE };
+
+/* Recipe files given with --recipe: inputs the output must never replace. */
+#define MAX_RECIPES 64
 
 int main(int argc, char **argv) {
     static const struct option long_opts[] = {
@@ -260,17 +229,19 @@ int main(int argc, char **argv) {
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
+        { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
         { "version", no_argument, NULL, 'V' },
         { NULL, 0, NULL, 0 },
     };
+    cli_set_program("qtf-convert");
     qtfc_recipe recipe;
     qtfc_recipe_init(&recipe);
+    const char *recipe_files[MAX_RECIPES];
     qtfc_options o;
     memset(&o, 0, sizeof o);
     o.recipe = &recipe;
     o.open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
-    cli_set_program("qtf-convert");
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
@@ -287,22 +258,27 @@ int main(int argc, char **argv) {
             snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
             recipe_options = 1;
             if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
+                code = cli_usage_error("%s", err);
                 goto out;
             }
             break;
         }
         case OPT_RECIPE:
             recipe_options = 1;
+            if (o.n_extra_inputs == MAX_RECIPES) {
+                code = cli_usage_error("at most %d --recipe files", MAX_RECIPES);
+                goto out;
+            }
+            recipe_files[o.n_extra_inputs++] = optarg;
             if (qtfc_recipe_load_file(&recipe, optarg, err, sizeof err) != 0) {
-                code = usage_error("%s", err);
+                code = cli_usage_error("%s", err);
                 goto out;
             }
             break;
         case OPT_FALLBACK:
             recipe_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
-                code = usage_error("--fallback: %s", err);
+                code = cli_usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
@@ -316,23 +292,27 @@ int main(int argc, char **argv) {
                 goto out;
             }
             break;
-        case 'j':
-            if (parse_threads(&o.threads, optarg) != 0) {
-                code = usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
+        case 'j': {
+            uint64_t v;
+            if (!cli_parse_u64(&v, optarg, 4096)) {
+                code = cli_usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
                 goto out;
             }
+            o.threads = (unsigned)v;
             break;
+        }
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
         case OPT_ALLOW_REQUANTIZE: o.allow_requantize = 1; break;
         case OPT_MAX_SHARD:
             if (!cli_parse_size(&max_shard, optarg)) {
-                code = usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
+                code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
                                    "500MB, found '%s'", optarg);
                 goto out;
             }
             break;
+        case OPT_FORCE: o.force = 1; break;
         case 'h':
             usage(stdout);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
@@ -342,41 +322,39 @@ int main(int argc, char **argv) {
                    QTF_FORMAT_MAJOR, QTF_FORMAT_MINOR);
             code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;
             goto out;
-        case ':':
-            code = usage_error("option '%s' needs an argument", argv[optind - 1]);
-            goto out;
         default:
-            code = bad_option(argv[optind - 1], long_opts);
+            code = cli_getopt_error(c, argv, long_opts);
             goto out;
         }
     }
     int n_pos = argc - optind;
     if (n_pos < 1 || n_pos > 2 || (n_pos == 1 && !o.dry_run)) {
-        code = usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
+        code = cli_usage_error("%s", n_pos < 1 ? "missing INPUT and OUTPUT"
                                  : n_pos == 1 ? "missing OUTPUT (or give --dry-run)"
                                               : "too many arguments");
         goto out;
     }
+    o.extra_inputs = recipe_files;
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
     int folder = 0;
     o.kind = QTFC_OUTPUT_QTF;
     if (o.output && output_kind_of(&o.kind, &folder, o.output, err, sizeof err) != 0) {
-        code = usage_error("%s", err);
+        code = cli_usage_error("%s", err);
         goto out;
     }
     if (o.output && !output_dir_exists(o.output)) {
-        code = usage_error("output '%s': the directory does not exist", o.output);
+        code = cli_usage_error("output '%s': the directory does not exist", o.output);
         goto out;
     }
     if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
-            code = usage_error("%s", "a .safetensors or folder output takes only --encoding "
+            code = cli_usage_error("%s", "a .safetensors or folder output takes only --encoding "
                                "f32|f16|bf16|keep (no rules, fallback or importance)");
             goto out;
         }
         if (folder && o.dry_run) {
-            code = usage_error("%s", "--dry-run applies to .qtf outputs only");
+            code = cli_usage_error("%s", "--dry-run applies to .qtf outputs only");
             goto out;
         }
         const char *e = encoding ? encoding : folder ? "keep" : "f32";
@@ -385,19 +363,19 @@ int main(int argc, char **argv) {
         else if (strcmp(e, "f16") == 0) o.st_dtype = QTF_DTYPE_F16;
         else if (strcmp(e, "bf16") == 0) o.st_dtype = QTF_DTYPE_BF16;
         else {
-            code = usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
+            code = cli_usage_error("--encoding for a .safetensors output must be f32, f16, bf16 "
                                "or keep, found '%s'", e);
             goto out;
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = usage_error("--encoding: %s", err);
+            code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||
                qtfc_spec_parse(&recipe.default_spec, QTFC_DEFAULT_ENCODING, err,
                                sizeof err) != 0) {
-        code = usage_error("default encoding: %s", err);
+        code = cli_usage_error("default encoding: %s", err);
         goto out;
     }
     o.progress_bar = force_progress || isatty(STDERR_FILENO);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "block_family.h"
+#include "encodings.h"
 
 /* ---- scale storage --------------------------------------------------------- */
 
@@ -268,13 +269,8 @@ static int is_ggml(qtf_encoding_id id) {
 }
 
 static const char *enc_name(qtf_encoding_id id) {
-    switch (id) {
-    case QTF_ENC_INT: return "int";
-    case QTF_ENC_NF4: return "nf4";
-    case QTF_ENC_FP4: return "fp4";
-    case QTF_ENC_MXFP4: return "mxfp4";
-    default: return is_ggml(id) ? qtf__ggml_type_of(id)->name : "?";
-    }
+    const qtf__encoding_row *row = qtf__encoding_row_of(id);
+    return row ? row->name : "?";
 }
 
 /* Checks what the block family itself relies on, so that a direct caller

@@ -7,7 +7,7 @@
 #include <math.h>
 #include <string.h>
 
-#include "family.h"
+#include "encodings.h"
 
 /* Hot loops get an AVX2 clone next to the baseline one, picked at load
  * time (GCC function multi-versioning); other targets use the plain code. */
@@ -235,6 +235,22 @@ static inline float qtf__e2m1_unit(uint32_t c) {
 
 /* dst[j] = E2M1 value of codes[j] * scale (format/block_codebook.c). */
 void qtf__e2m1_decode(float *dst, const uint8_t *codes, uint64_t n, float scale);
+
+/* ---- ggml row kernels, referenced by the rows of the encoding table
+ * (format/encodings.c): Q8_0 Q4_0 Q4_1 and the K-quant wrappers are in
+ * format/block_ggml.c, the others in format/ggml_legacy.h. */
+#define QTF__GGML_ROW_KERNELS(t)                                                         \
+    void qtf__ggml_##t##_row(const float *x, uint8_t *out, int64_t n, const float *imp); \
+    void qtf__ggml_##t##_dequant(const uint8_t *in, float *y, int64_t n);
+QTF__GGML_ROW_KERNELS(q8_0)
+QTF__GGML_ROW_KERNELS(q4_0)
+QTF__GGML_ROW_KERNELS(q4_1)
+QTF__GGML_ROW_KERNELS(q2_k)
+QTF__GGML_ROW_KERNELS(q3_k)
+QTF__GGML_ROW_KERNELS(q4_k)
+QTF__GGML_ROW_KERNELS(q5_k)
+QTF__GGML_ROW_KERNELS(q6_k)
+#undef QTF__GGML_ROW_KERNELS
 
 /* ---- ggml blocks (format/block_ggml.c, ggml_legacy.c, ggml_iq4.c) ----
  * Rows are whole blocks (qtf__block_layout checks); importance may be NULL. */

@@ -1,5 +1,5 @@
-/* format/block_ggml.c — the ggml block encodings (one row per type in
- * ggml_types below, like ggml's type_traits) and their dispatch; Q8_0, Q4_0,
+/* format/block_ggml.c — the ggml block encodings (one row per type in the
+ * encoding table, format/encodings.c) and their dispatch; Q8_0, Q4_0,
  * Q4_1 without importance are here: byte-for-byte the blocks of ggml's
  * reference quantizers (quantize_row_q8_0_ref etc. in ggml's
  * src/ggml-quants.c), so that a BLOCKS part can be copied into a GGUF file.
@@ -35,7 +35,7 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-static void q8_0_block(const float *x, uint8_t *out) {
+static inline void q8_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f;
     for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
     const float d = amax / 127.0f;
@@ -46,7 +46,7 @@ static void q8_0_block(const float *x, uint8_t *out) {
     memcpy(out + 2, q, QK);
 }
 
-static void q4_0_block(const float *x, uint8_t *out) {
+static inline void q4_0_block(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QK; j++) {
         if (amax < fabsf(x[j])) { /* strict: the first extreme wins ties */
@@ -66,7 +66,7 @@ static void q4_0_block(const float *x, uint8_t *out) {
     }
 }
 
-static void q4_1_block(const float *x, uint8_t *out) {
+static inline void q4_1_block(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QK; j++) {
         if (x[j] < min) min = x[j];
@@ -88,12 +88,12 @@ static void q4_1_block(const float *x, uint8_t *out) {
 /* Row functions of the reference types: the importance switches Q4_0 and
  * Q4_1 to ggml's weighted fit (format/ggml_legacy.c); Q8_0 ignores it, as
  * ggml's quantize_q8_0 does. */
-static void q8_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q8_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     (void)imp;
     for (int64_t b = 0; b < n / QK; b++) q8_0_block(x + b * QK, out + b * 34);
 }
 
-static void q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     if (imp) {
         qtf__ggml_q4_0_row_weighted(x, out, n, imp);
         return;
@@ -101,7 +101,7 @@ static void q4_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) 
     for (int64_t b = 0; b < n / QK; b++) q4_0_block(x + b * QK, out + b * 18);
 }
 
-static void q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     if (imp) {
         qtf__ggml_q4_1_row_weighted(x, out, n, imp);
         return;
@@ -109,14 +109,14 @@ static void q4_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) 
     for (int64_t b = 0; b < n / QK; b++) q4_1_block(x + b * QK, out + b * 20);
 }
 
-QTF__HOT static void q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, in += 34, y += QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)in[2 + j] * d;
     }
 }
 
-QTF__HOT static void q4_0_dequant(const uint8_t *in, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_q4_0_dequant(const uint8_t *in, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, in += 18, y += QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         for (int j = 0; j < QK / 2; j++) {
@@ -126,7 +126,7 @@ QTF__HOT static void q4_0_dequant(const uint8_t *in, float *y, int64_t n) {
     }
 }
 
-QTF__HOT static void q4_1_dequant(const uint8_t *in, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_q4_1_dequant(const uint8_t *in, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, in += 20, y += QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         const float m = qtf__f16_value(qtf__ld16(in + 2));
@@ -140,10 +140,10 @@ QTF__HOT static void q4_1_dequant(const uint8_t *in, float *y, int64_t n) {
 /* The K-quants (format/ggml_kquants.c) take rows in ggml's quantize_<type>
  * form; a row of the table is one call with nrows = 1. */
 #define KQ_ROW(t)                                                                        \
-    static void t##_row(const float *x, uint8_t *out, int64_t n, const float *imp) {   \
+    void qtf__ggml_##t##_row(const float *x, uint8_t *out, int64_t n, const float *imp) { \
         qtf__ggml_quantize_##t(x, out, 1, n, imp);                                     \
     }                                                                                  \
-    static void t##_dequant(const uint8_t *in, float *y, int64_t n) {                  \
+    void qtf__ggml_##t##_dequant(const uint8_t *in, float *y, int64_t n) {             \
         qtf__ggml_dequantize_##t(in, y, n);                                            \
     }
 KQ_ROW(q2_k)
@@ -152,37 +152,6 @@ KQ_ROW(q4_k)
 KQ_ROW(q5_k)
 KQ_ROW(q6_k)
 #undef KQ_ROW
-
-/* One row per ggml type: the single place that says which encodings are
- * ggml blocks, their size and their kernels. */
-#define F16 QTF_DTYPE_F16
-static const qtf__ggml_type ggml_types[] = {
-    { QTF_ENC_Q8_0, "q8_0", 8, 32, 34, F16, q8_0_row, q8_0_dequant },
-    { QTF_ENC_Q4_0, "q4_0", 4, 32, 18, F16, q4_0_row, q4_0_dequant },
-    { QTF_ENC_Q4_1, "q4_1", 4, 32, 20, F16, q4_1_row, q4_1_dequant },
-    { QTF_ENC_Q5_0, "q5_0", 5, 32, QTF__Q5_0_BYTES, F16, qtf__ggml_q5_0_row,
-      qtf__ggml_q5_0_dequant },
-    { QTF_ENC_Q5_1, "q5_1", 5, 32, QTF__Q5_1_BYTES, F16, qtf__ggml_q5_1_row,
-      qtf__ggml_q5_1_dequant },
-    { QTF_ENC_Q2_K, "q2_k", 2, QTF__QK_K, QTF__Q2_K_BLOCK_BYTES, F16, q2_k_row, q2_k_dequant },
-    { QTF_ENC_Q3_K, "q3_k", 3, QTF__QK_K, QTF__Q3_K_BLOCK_BYTES, F16, q3_k_row, q3_k_dequant },
-    { QTF_ENC_Q4_K, "q4_k", 4, QTF__QK_K, QTF__Q4_K_BLOCK_BYTES, F16, q4_k_row, q4_k_dequant },
-    { QTF_ENC_Q5_K, "q5_k", 5, QTF__QK_K, QTF__Q5_K_BLOCK_BYTES, F16, q5_k_row, q5_k_dequant },
-    { QTF_ENC_Q6_K, "q6_k", 6, QTF__QK_K, QTF__Q6_K_BLOCK_BYTES, F16, q6_k_row, q6_k_dequant },
-    { QTF_ENC_IQ4_NL, "iq4_nl", 4, 32, QTF__IQ4_NL_BYTES, F16, qtf__ggml_iq4_nl_row,
-      qtf__ggml_iq4_nl_dequant },
-    { QTF_ENC_IQ4_XS, "iq4_xs", 4, 256, QTF__IQ4_XS_BYTES, F16, qtf__ggml_iq4_xs_row,
-      qtf__ggml_iq4_xs_dequant },
-    { QTF_ENC_GGML_MXFP4, "ggml_mxfp4", 4, 32, QTF__MXFP4_GGML_BYTES, QTF_DTYPE_E8M0,
-      qtf__ggml_mxfp4_row, qtf__ggml_mxfp4_dequant },
-};
-#undef F16
-
-const qtf__ggml_type *qtf__ggml_type_of(qtf_encoding_id id) {
-    for (size_t i = 0; i < sizeof ggml_types / sizeof ggml_types[0]; i++)
-        if (ggml_types[i].id == id) return &ggml_types[i];
-    return NULL;
-}
 
 typedef struct ggml_ctx {
     const qtf__ggml_type *type;

@@ -1,10 +1,11 @@
 /* format/encoding.c — what an encoding is: field validation, defaults, the
- * directory parameter form, and the dispatch of layouts to the families.
+ * directory parameter form, and the dispatch of layouts to the families,
+ * all read from the encoding table (format/encodings.c).
  * The normative description is spec/encodings/README.md. */
 #include <math.h>
 #include <string.h>
 
-#include "family.h"
+#include "encodings.h"
 
 qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
                                 const uint64_t *dims) {
@@ -37,48 +38,6 @@ qtf_status qtf__shape_rows_cols(uint64_t *rows, uint64_t *cols, uint32_t n_dims,
     return QTF_OK;
 }
 
-/* Which fields an id uses; the others must be zero so that one encoding has
- * exactly one representation (in memory, in text and in the directory). */
-enum {
-    F_BITS = 1u << 0, F_GROUP = 1u << 1, F_ASYM = 1u << 2, F_SCALE = 1u << 3,
-    F_DQ = 1u << 4, F_ROWS = 1u << 5, F_ROWSCALE = 1u << 6, F_LUT = 1u << 7,
-    F_DIM = 1u << 8, F_SEARCH = 1u << 9, F_ZSTD = 1u << 10, F_RAW = 1u << 11,
-};
-
-static uint32_t fields_of(qtf_encoding_id id) {
-    switch (id) {
-    case QTF_ENC_RAW: return F_RAW | F_ZSTD;
-    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16: return F_ZSTD;
-    case QTF_ENC_INT:
-        return F_BITS | F_GROUP | F_ASYM | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
-    case QTF_ENC_NF4: case QTF_ENC_FP4:
-        return F_BITS | F_GROUP | F_SCALE | F_DQ | F_SEARCH | F_ZSTD;
-    case QTF_ENC_MXFP4:
-        return F_BITS | F_GROUP | F_SCALE | F_ZSTD;
-    case QTF_ENC_PAL:
-        return F_BITS | F_GROUP | F_SCALE | F_DQ | F_ROWS | F_ROWSCALE | F_LUT | F_DIM |
-               F_ZSTD;
-    default: return qtf__ggml_type_of(id) ? F_BITS | F_GROUP | F_SCALE | F_ZSTD : 0;
-    }
-}
-
-static const char *const enc_names[QTF_ENC_COUNT_] = {
-    [QTF_ENC_RAW] = "raw", [QTF_ENC_F32] = "f32", [QTF_ENC_F16] = "f16",
-    [QTF_ENC_BF16] = "bf16", [QTF_ENC_INT] = "int", [QTF_ENC_NF4] = "nf4",
-    [QTF_ENC_FP4] = "fp4", [QTF_ENC_MXFP4] = "mxfp4", [QTF_ENC_PAL] = "pal",
-    [QTF_ENC_Q8_0] = "q8_0", [QTF_ENC_Q4_0] = "q4_0", [QTF_ENC_Q4_1] = "q4_1",
-    [QTF_ENC_Q5_0] = "q5_0", [QTF_ENC_Q5_1] = "q5_1", [QTF_ENC_Q2_K] = "q2_k",
-    [QTF_ENC_Q3_K] = "q3_k", [QTF_ENC_Q4_K] = "q4_k", [QTF_ENC_Q5_K] = "q5_k",
-    [QTF_ENC_Q6_K] = "q6_k", [QTF_ENC_IQ4_NL] = "iq4_nl", [QTF_ENC_IQ4_XS] = "iq4_xs",
-    [QTF_ENC_GGML_MXFP4] = "ggml_mxfp4",
-};
-
-/* Every id past Q4_1 is a ggml type and must have its row in the table: an
- * id without one is refused, never quantized. */
-static int id_implemented(qtf_encoding_id id) {
-    return id <= QTF_ENC_Q4_1 || qtf__ggml_type_of(id) != NULL;
-}
-
 static int raw_type_ok(qtf_dtype t) {
     switch (t) {
     case QTF_DTYPE_F64: case QTF_DTYPE_I8: case QTF_DTYPE_U8: case QTF_DTYPE_I16:
@@ -98,29 +57,27 @@ static int scale_type_ok(qtf_dtype t) {
 
 qtf_status qtf__encoding_validate(const qtf_encoding *e) {
     if (!e) return qtf__error(QTF_E_INVALID_ARG, "encoding is NULL");
-    if ((unsigned)e->id >= QTF_ENC_COUNT_)
+    const qtf__encoding_row *row = qtf__encoding_row_of(e->id);
+    if (!row)
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
                           (unsigned)e->id, QTF_ENC_COUNT_ - 1);
-    const char *name = enc_names[e->id];
-    if (!id_implemented(e->id))
-        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u (%s) is not implemented in "
-                          "this build", (unsigned)e->id, name);
-    uint32_t f = fields_of(e->id);
+    const char *name = row->name;
+    uint32_t f = row->fields;
     /* Unused fields must be zero. */
-    if (!(f & F_BITS) && e->bits) return BAD("bits", "is %u, expected 0", e->bits);
-    if (!(f & F_GROUP) && e->group) return BAD("group", "is %u, expected 0", e->group);
-    if (!(f & F_ASYM) && e->asym) return BAD("asym", "is %u, expected 0", e->asym);
-    if (!(f & F_SCALE) && e->scale_type)
+    if (!(f & QTF__F_BITS) && e->bits) return BAD("bits", "is %u, expected 0", e->bits);
+    if (!(f & QTF__F_GROUP) && e->group) return BAD("group", "is %u, expected 0", e->group);
+    if (!(f & QTF__F_ASYM) && e->asym) return BAD("asym", "is %u, expected 0", e->asym);
+    if (!(f & QTF__F_SCALE) && e->scale_type)
         return BAD("scale_type", "is %u, expected 0", (unsigned)e->scale_type);
-    if (!(f & F_DQ) && e->dq) return BAD("dq", "is %u, expected 0", e->dq);
-    if (!(f & F_ROWS) && e->rows) return BAD("rows", "is %u, expected 0", e->rows);
-    if (!(f & F_ROWSCALE) && e->rowscale)
+    if (!(f & QTF__F_DQ) && e->dq) return BAD("dq", "is %u, expected 0", e->dq);
+    if (!(f & QTF__F_ROWS) && e->rows) return BAD("rows", "is %u, expected 0", e->rows);
+    if (!(f & QTF__F_ROWSCALE) && e->rowscale)
         return BAD("rowscale", "is %u, expected 0", e->rowscale);
-    if (!(f & F_LUT) && e->lut_type)
+    if (!(f & QTF__F_LUT) && e->lut_type)
         return BAD("lut_type", "is %u, expected 0", (unsigned)e->lut_type);
-    if (!(f & F_DIM) && e->dim) return BAD("dim", "is %u, expected 0", e->dim);
-    if (!(f & F_SEARCH) && e->search) return BAD("search", "is %u, expected 0", e->search);
-    if (!(f & F_RAW) && e->raw_type)
+    if (!(f & QTF__F_DIM) && e->dim) return BAD("dim", "is %u, expected 0", e->dim);
+    if (!(f & QTF__F_SEARCH) && e->search) return BAD("search", "is %u, expected 0", e->search);
+    if (!(f & QTF__F_RAW) && e->raw_type)
         return BAD("raw_type", "is %u, expected 0", (unsigned)e->raw_type);
     if (e->zstd_level > 22) return BAD("zstd_level", "is %u, expected 0..22", e->zstd_level);
     if (e->asym > 1) return BAD("asym", "is %u, expected 0 or 1", e->asym);
@@ -145,14 +102,6 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
                        qtf_dtype_name(e->scale_type),
                        e->dq ? "NONE with dq" : "F16, BF16 or F32");
         break;
-    case QTF_ENC_MXFP4: {
-        if (e->bits != 4) return BAD("bits", "is %u, expected %u", e->bits, 4u);
-        if (e->group != 32) return BAD("group", "is %u, expected 32", e->group);
-        if (e->scale_type != QTF_DTYPE_E8M0)
-            return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
-                       (unsigned)QTF_DTYPE_E8M0, qtf_dtype_name(QTF_DTYPE_E8M0));
-        break;
-    }
     case QTF_ENC_PAL:
         if (e->bits != 1 && e->bits != 2 && e->bits != 3 && e->bits != 4 && e->bits != 6 &&
             e->bits != 8)
@@ -183,18 +132,17 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
         if (e->group % e->dim)
             return BAD("group", "is %u, not a multiple of dim = %u", e->group, e->dim);
         break;
-    default: {
-        /* ggml types: bits, group and scale type are implied by the id. */
-        const qtf__ggml_type *t = qtf__ggml_type_of(e->id);
-        if (!t) break;
-        if (e->bits != t->bits) return BAD("bits", "is %u, expected %u", e->bits, t->bits);
-        if (e->group != t->block)
-            return BAD("group", "is %u, expected %u", e->group, t->block);
-        if (e->scale_type != t->scale_type)
+    default:
+        /* fixed-block types (mxfp4, the ggml types): bits, group and scale
+         * type are implied by the id, as its table row says */
+        if (!row->fixed_block) break;
+        if (e->bits != row->bits) return BAD("bits", "is %u, expected %u", e->bits, row->bits);
+        if (e->group != row->block)
+            return BAD("group", "is %u, expected %u", e->group, row->block);
+        if (e->scale_type != row->scale_type)
             return BAD("scale_type", "is %u, expected %u (%s)", (unsigned)e->scale_type,
-                       (unsigned)t->scale_type, qtf_dtype_name(t->scale_type));
+                       (unsigned)row->scale_type, qtf_dtype_name(row->scale_type));
         break;
-    }
     }
     return QTF_OK;
 }
@@ -202,45 +150,21 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
 
 qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
     if (!out) return qtf__error(QTF_E_INVALID_ARG, "out is NULL");
+    const qtf__encoding_row *row = qtf__encoding_row_of(id);
+    if (!row)
+        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
+                          (unsigned)id, QTF_ENC_COUNT_ - 1);
+    if (id == QTF_ENC_RAW)
+        return qtf__error(QTF_E_INVALID_ARG,
+                          "encoding raw has no default: its element type must be given");
     qtf_encoding e;
     memset(&e, 0, sizeof e);
     e.id = id;
-    switch (id) {
-    case QTF_ENC_RAW:
-        return qtf__error(QTF_E_INVALID_ARG,
-                          "encoding raw has no default: its element type must be given");
-    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
-        break;
-    case QTF_ENC_INT:
-        e.bits = 4;
-        e.group = 32;
-        e.scale_type = QTF_DTYPE_F16;
-        break;
-    case QTF_ENC_NF4: case QTF_ENC_FP4:
-        e.bits = 4;
-        e.group = 64;
-        e.scale_type = QTF_DTYPE_F16;
-        break;
-    case QTF_ENC_MXFP4:
-        e.bits = 4;
-        e.group = 32;
-        e.scale_type = QTF_DTYPE_E8M0;
-        break;
-    case QTF_ENC_PAL:
-        e.bits = 4;
-        e.lut_type = QTF_DTYPE_F16;
-        e.dim = 1;
-        break;
-    default:
-        if (qtf__ggml_type_of(id)) {
-            e.bits = qtf__ggml_type_of(id)->bits;
-            e.group = qtf__ggml_type_of(id)->block;
-            e.scale_type = qtf__ggml_type_of(id)->scale_type;
-            break;
-        }
-        return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)",
-                          (unsigned)id, QTF_ENC_COUNT_ - 1);
-    }
+    e.bits = row->bits;
+    e.group = row->block;
+    e.scale_type = row->scale_type;
+    e.lut_type = row->lut_type;
+    e.dim = row->dim;
     *out = e;
     qtf__error_clear();
     return QTF_OK;
@@ -248,73 +172,43 @@ qtf_status qtf_encoding_default(qtf_encoding *out, qtf_encoding_id id) {
 
 /* --- directory parameters ------------------------------------------------ */
 
-/* Parameter keys (spec/encodings/README.md, "Directory parameters"). Stable:
- * never renumbered. */
-enum {
-    KEY_BITS = 1, KEY_GROUP = 2, KEY_ASYM = 3, KEY_SCALE_TYPE = 4, KEY_DQ = 5,
-    KEY_ROWS = 6, KEY_ROWSCALE = 7, KEY_LUT_TYPE = 8, KEY_DIM = 9, KEY_SEARCH = 10,
-    KEY_ZSTD_LEVEL = 11, KEY_RAW_TYPE = 12, KEY_COUNT_ = 13
-};
-
-/* Keys written for an id, a bit per key. Fields implied by the id (bits of
- * nf4, the group of q8_0, ...) are not written. */
-static uint32_t keys_of(qtf_encoding_id id) {
-#define K(k) (1u << (k))
-    switch (id) {
-    case QTF_ENC_RAW: return K(KEY_ZSTD_LEVEL) | K(KEY_RAW_TYPE);
-    case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16: return K(KEY_ZSTD_LEVEL);
-    case QTF_ENC_INT:
-        return K(KEY_BITS) | K(KEY_GROUP) | K(KEY_ASYM) | K(KEY_SCALE_TYPE) | K(KEY_DQ) |
-               K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
-    case QTF_ENC_NF4: case QTF_ENC_FP4:
-        return K(KEY_GROUP) | K(KEY_SCALE_TYPE) | K(KEY_DQ) | K(KEY_SEARCH) | K(KEY_ZSTD_LEVEL);
-    case QTF_ENC_MXFP4:
-        return K(KEY_ZSTD_LEVEL);
-    case QTF_ENC_PAL:
-        return K(KEY_BITS) | K(KEY_GROUP) | K(KEY_DQ) | K(KEY_ROWS) | K(KEY_ROWSCALE) |
-               K(KEY_LUT_TYPE) | K(KEY_DIM) | K(KEY_ZSTD_LEVEL);
-    default: return qtf__ggml_type_of(id) ? K(KEY_ZSTD_LEVEL) : 0;
-    }
-#undef K
-}
-
 static uint32_t *field_of_key(qtf_encoding *e, uint32_t key) {
     switch (key) {
-    case KEY_BITS: return &e->bits;
-    case KEY_GROUP: return &e->group;
-    case KEY_ASYM: return &e->asym;
-    case KEY_DQ: return &e->dq;
-    case KEY_ROWS: return &e->rows;
-    case KEY_ROWSCALE: return &e->rowscale;
-    case KEY_DIM: return &e->dim;
-    case KEY_SEARCH: return &e->search;
-    case KEY_ZSTD_LEVEL: return &e->zstd_level;
+    case QTF__KEY_BITS: return &e->bits;
+    case QTF__KEY_GROUP: return &e->group;
+    case QTF__KEY_ASYM: return &e->asym;
+    case QTF__KEY_DQ: return &e->dq;
+    case QTF__KEY_ROWS: return &e->rows;
+    case QTF__KEY_ROWSCALE: return &e->rowscale;
+    case QTF__KEY_DIM: return &e->dim;
+    case QTF__KEY_SEARCH: return &e->search;
+    case QTF__KEY_ZSTD_LEVEL: return &e->zstd_level;
     default: return NULL;
     }
 }
 
 static const char *key_name(uint32_t key) {
-    static const char *const names[KEY_COUNT_] = {
+    static const char *const names[QTF__KEY_COUNT_] = {
         "?", "bits", "group", "asym", "scale_type", "dq", "rows", "rowscale",
         "lut_type", "dim", "search", "zstd_level", "raw_type",
     };
-    return key < KEY_COUNT_ ? names[key] : "?";
+    return key < QTF__KEY_COUNT_ ? names[key] : "?";
 }
 
 static uint32_t get_key(const qtf_encoding *e, uint32_t key) {
     switch (key) {
-    case KEY_BITS: return e->bits;
-    case KEY_GROUP: return e->group;
-    case KEY_ASYM: return e->asym;
-    case KEY_SCALE_TYPE: return (uint32_t)e->scale_type;
-    case KEY_DQ: return e->dq;
-    case KEY_ROWS: return e->rows;
-    case KEY_ROWSCALE: return e->rowscale;
-    case KEY_LUT_TYPE: return (uint32_t)e->lut_type;
-    case KEY_DIM: return e->dim;
-    case KEY_SEARCH: return e->search;
-    case KEY_ZSTD_LEVEL: return e->zstd_level;
-    case KEY_RAW_TYPE: return (uint32_t)e->raw_type;
+    case QTF__KEY_BITS: return e->bits;
+    case QTF__KEY_GROUP: return e->group;
+    case QTF__KEY_ASYM: return e->asym;
+    case QTF__KEY_SCALE_TYPE: return (uint32_t)e->scale_type;
+    case QTF__KEY_DQ: return e->dq;
+    case QTF__KEY_ROWS: return e->rows;
+    case QTF__KEY_ROWSCALE: return e->rowscale;
+    case QTF__KEY_LUT_TYPE: return (uint32_t)e->lut_type;
+    case QTF__KEY_DIM: return e->dim;
+    case QTF__KEY_SEARCH: return e->search;
+    case QTF__KEY_ZSTD_LEVEL: return e->zstd_level;
+    case QTF__KEY_RAW_TYPE: return (uint32_t)e->raw_type;
     default: return 0;
     }
 }
@@ -325,8 +219,8 @@ qtf_status qtf_encoding_to_params(uint32_t *out_id, qtf_encoding_param *out_para
         return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_to_params: NULL argument");
     qtf_status st = qtf__encoding_validate(enc);
     if (st) return st;
-    uint32_t keys = keys_of(enc->id), n = 0;
-    for (uint32_t k = 1; k < KEY_COUNT_; k++) {
+    uint32_t keys = qtf__encoding_row_of(enc->id)->keys, n = 0;
+    for (uint32_t k = 1; k < QTF__KEY_COUNT_; k++) {
         if (!(keys & (1u << k))) continue;
         out_params[n].key = k;
         out_params[n].value = get_key(enc, k);
@@ -342,19 +236,20 @@ qtf_status qtf_encoding_from_params(qtf_encoding *out, uint32_t id,
                                     const qtf_encoding_param *params, uint32_t n) {
     if (!out || (n && !params))
         return qtf__error(QTF_E_INVALID_ARG, "qtf_encoding_from_params: NULL argument");
-    if (id >= QTF_ENC_COUNT_)
+    const qtf__encoding_row *row = qtf__encoding_row_of((qtf_encoding_id)id);
+    if (!row)
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "encoding id %u is not known (0..%u)", id,
                           QTF_ENC_COUNT_ - 1);
-    const char *name = enc_names[id];
+    const char *name = row->name;
     if (n > QTF_MAX_PARAMS)
         return qtf__error(QTF_E_LIMIT, "encoding %s: %u parameters, at most %u", name, n,
                           QTF_MAX_PARAMS);
-    uint32_t keys = keys_of((qtf_encoding_id)id);
+    uint32_t keys = row->keys;
     /* Unknown keys first: a newer writer may use keys (and orderings) that
      * this version cannot judge, and must be reported as such. */
     for (uint32_t i = 0; i < n; i++) {
         uint32_t k = params[i].key;
-        if (k >= KEY_COUNT_ || !(keys & (1u << k)))
+        if (k >= QTF__KEY_COUNT_ || !(keys & (1u << k)))
             return qtf__error(QTF_E_UNKNOWN_ENCODING,
                               "encoding %s: parameter %u has key %u, not known for this "
                               "encoding", name, i, k);
@@ -375,13 +270,13 @@ qtf_status qtf_encoding_from_params(qtf_encoding *out, uint32_t id,
                               "encoding %s: parameter %u has key %u (%s) after key %u; keys "
                               "must be strictly ascending", name, i, k, key_name(k), prev);
         prev = k;
-        if (k == KEY_SCALE_TYPE || k == KEY_LUT_TYPE || k == KEY_RAW_TYPE) {
+        if (k == QTF__KEY_SCALE_TYPE || k == QTF__KEY_LUT_TYPE || k == QTF__KEY_RAW_TYPE) {
             if (v >= QTF_DTYPE_COUNT_)
                 return qtf__error(QTF_E_ENCODING,
                                   "encoding %s: parameter %s is %u, not an element type", name,
                                   key_name(k), v);
-            if (k == KEY_SCALE_TYPE) e.scale_type = (qtf_dtype)v;
-            else if (k == KEY_LUT_TYPE) e.lut_type = (qtf_dtype)v;
+            if (k == QTF__KEY_SCALE_TYPE) e.scale_type = (qtf_dtype)v;
+            else if (k == QTF__KEY_LUT_TYPE) e.lut_type = (qtf_dtype)v;
             else e.raw_type = (qtf_dtype)v;
         } else {
             *field_of_key(&e, k) = v;
@@ -419,21 +314,12 @@ qtf_status qtf_encoding_layout(qtf_part_layout *out, uint32_t *out_n, const qtf_
     qtf_part_layout tmp[QTF_MAX_PARTS];
     uint32_t n = 0;
     memset(tmp, 0, sizeof tmp);
-    switch (enc->id) {
-    case QTF_ENC_RAW: case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
-        st = qtf__float_layout(tmp, &n, enc, rows, cols);
-        break;
-    case QTF_ENC_PAL:
-        st = qtf__pal_layout(tmp, &n, enc, rows, cols);
-        break;
-    default:
-        st = qtf__block_layout(tmp, &n, enc, rows, cols);
-        break;
-    }
+    const qtf__encoding_row *row = qtf__encoding_row_of(enc->id);
+    st = row->ops->layout(tmp, &n, enc, rows, cols);
     if (st) return st;
     if (n == 0 || n > QTF_MAX_PARTS)
         return qtf__error(QTF_E_ENCODING, "encoding %s: layout gave %u parts (1..%u)",
-                          enc_names[enc->id], n, QTF_MAX_PARTS);
+                          row->name, n, QTF_MAX_PARTS);
     memcpy(out, tmp, n * sizeof *out);
     *out_n = n;
     qtf__error_clear();

@@ -46,22 +46,12 @@ qtf_status qtf__block_quantize(const qtf_encoding *e, const float *src, uint64_t
 qtf_status qtf__block_dequantize(float *dst, const qtf_encoding *e, uint64_t rows,
                                  uint64_t cols, const void *const *parts, unsigned threads);
 
-/* --- ggml block types (format/block_ggml.c): one row per type, like ggml's
- * type_traits. Encodings of these ids have bits, group = block and scale
+/* --- ggml block types (format/block_ggml.c and the files of each type): a
+ * row of the encoding table (format/encodings.h) with block, bytes and the
+ * row kernels set. Encodings of these ids have bits, group = block and scale
  * type fixed by the row, and one BLOCKS part of rows * cols / block * bytes. */
-typedef struct qtf__ggml_type {
-    qtf_encoding_id id;
-    const char *name;
-    uint32_t bits;   /* code bits (the encoding's bits field) */
-    uint32_t block;  /* elements per block (the encoding's group field) */
-    uint32_t bytes;  /* bytes per block */
-    qtf_dtype scale_type; /* the encoding's scale_type: F16 (E8M0 for ggml_mxfp4) */
-    /* n elements of one row (a multiple of block) -> n / block blocks;
-     * imp: per-column importance or NULL, as ggml's quant_weights. */
-    void (*quantize_row)(const float *x, uint8_t *out, int64_t n, const float *imp);
-    /* n / block blocks -> n elements, bit-identical to dequantize_row_<type>. */
-    void (*dequantize_row)(const uint8_t *in, float *y, int64_t n);
-} qtf__ggml_type;
+typedef struct qtf__encoding_row qtf__encoding_row;
+typedef qtf__encoding_row qtf__ggml_type;
 
 /* The row of id, or NULL when id is not a ggml block type. */
 const qtf__ggml_type *qtf__ggml_type_of(qtf_encoding_id id);

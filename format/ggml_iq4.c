@@ -23,27 +23,33 @@
 #include <math.h>
 
 #include "block_family.h"
+#include "ggml_kquants_search.h"
 #include "ggml_legacy.h"
 
-#define GROUP_MAX_EPS 1e-15f
 #define QK_K 256
 
 const int8_t qtf__iq4nl_values[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
                                        1,    13,   25,  38,  53,  69,  89,  113 };
 
+/* The levels as floats, and MID2[j] = level[j-1] + level[j] (j = 1..15; [0]
+ * unused): the exact integers ggml's best_index_int8 converts on every step,
+ * converted once here. */
+static const float LEVEL[16] = { -127, -104, -83, -65, -49, -35, -22, -10,
+                                 1,    13,   25,  38,  53,  69,  89,  113 };
+static const float MID2[16] = { 0,   -231, -187, -148, -114, -84, -57, -32,
+                                -9,  14,   38,   63,   91,   122, 158, 202 };
+
 /* ggml's best_index_int8 for the sorted 16-level table: the level whose
  * interval (bounded by midpoints) holds x, a tie going to the upper level.
- * Comparing 2x with the integer sum of two neighbours keeps both sides exact
- * (x + x never rounds), so no midpoint is ever misjudged. A branch-free
- * binary search of 4 steps. */
-static inline int best_index(const int8_t *val, float x) {
+ * Comparing 2x with the sum of two neighbours keeps both sides exact (x + x
+ * never rounds), so no midpoint is ever misjudged. A branch-free binary
+ * search of 4 steps, unrolled. */
+static inline int best_index(float x) {
     const float x2 = x + x;
-    int idx = 0;
-    for (int step = 8; step > 0; step >>= 1) {
-        const int j = idx + step;
-        idx = x2 >= (float)(val[j - 1] + val[j]) ? j : idx;
-    }
-    return idx;
+    int idx = x2 >= MID2[8] ? 8 : 0;
+    idx = x2 >= MID2[idx + 4] ? idx + 4 : idx;
+    idx = x2 >= MID2[idx + 2] ? idx + 2 : idx;
+    return x2 >= MID2[idx + 1] ? idx + 1 : idx;
 }
 
 /* Element weights of one 32-element block (see the file comment). */
@@ -69,12 +75,12 @@ static float fit_block(const float *xb, const float *w) {
             max = xb[j];
         }
     }
-    if (amax < GROUP_MAX_EPS) return 0.0f;
+    if (amax < QTF__KQ_GROUP_MAX_EPS) return 0.0f;
     float d = -max / (float)values[0];
     float id = 1.0f / d;
     float sumqx = 0.0f, sumq2 = 0.0f;
     for (int j = 0; j < QTF__QK; j++) {
-        float q = (float)values[best_index(values, id * xb[j])];
+        const float q = LEVEL[best_index(id * xb[j])];
         sumqx += w[j] * q * xb[j];
         sumq2 += w[j] * q * q;
     }
@@ -84,7 +90,7 @@ static float fit_block(const float *xb, const float *w) {
         id = (float)(itry + values[0]) / max;
         sumqx = sumq2 = 0.0f;
         for (int j = 0; j < QTF__QK; j++) {
-            float q = (float)values[best_index(values, id * xb[j])];
+            const float q = LEVEL[best_index(id * xb[j])];
             sumqx += w[j] * q * xb[j];
             sumq2 += w[j] * q * q;
         }
@@ -99,7 +105,7 @@ static float fit_block(const float *xb, const float *w) {
 /* Indices of 32 elements at inverse scale id, packed as nibbles. */
 static void pack_indices(uint8_t *qs, const float *xb, float id) {
     uint8_t L[QTF__QK];
-    for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(qtf__iq4nl_values, id * xb[j]);
+    for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(id * xb[j]);
     for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
 }
 
@@ -109,7 +115,7 @@ static float sum_squares(const float *x, int n) {
     return s;
 }
 
-void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     float w[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__IQ4_NL_BYTES) {
         const float *xb = x + b * QTF__QK;
@@ -124,7 +130,7 @@ void qtf__ggml_iq4_nl_row(const float *x, uint8_t *out, int64_t n, const float *
     }
 }
 
-void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     float w[QTF__QK], scales[QK_K / QTF__QK];
     for (int64_t sb = 0; sb < n / QK_K; sb++, out += QTF__IQ4_XS_BYTES) {
         const float *xs = x + sb * QK_K;
@@ -149,7 +155,7 @@ void qtf__ggml_iq4_xs_row(const float *x, uint8_t *out, int64_t n, const float *
         uint8_t *scales_l = out + 4;
         memset(scales_l, 0, 4);
         for (int ib = 0; ib < QK_K / QTF__QK; ib++) {
-            int l = qtf__ggml_nearest_int(id * scales[ib]);
+            int l = qtf__kq_nearest_int(id * scales[ib]);
             l = l < -32 ? -32 : l > 31 ? 31 : l;
             const float dl = d * (float)l;
             pack_indices(out + 8 + 16 * ib, xs + ib * QTF__QK, dl != 0.0f ? 1.0f / dl : 0.0f);
@@ -221,12 +227,7 @@ QTF__AVX2 static void iq4_nl_dequant_avx2(const uint8_t *in, float *y, int64_t n
 #endif
 
 void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        iq4_nl_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(iq4_nl_dequant_avx2, in, y, n);
     IQ4_NL_BLOCKS(lut_nibbles);
 }
 
@@ -265,12 +266,7 @@ QTF__AVX2 static void iq4_xs_dequant_avx2(const uint8_t *in, float *y, int64_t n
 #endif
 
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        iq4_xs_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(iq4_xs_dequant_avx2, in, y, n);
     for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES)
         IQ4_XS_SUPERBLOCK(lut_nibbles);
 }
@@ -292,20 +288,34 @@ static float e8m0_half(uint8_t e) {
     return v;
 }
 
-static int mxfp4_index(float x, float d) {
-    int best = 0;
-    float best_err = fabsf((float)mxfp4_values[0] * d - x);
-    for (int i = 1; i < 16; i++) {
-        float err = fabsf((float)mxfp4_values[i] * d - x);
-        if (err < best_err) {
-            best = i;
-            best_err = err;
+/* ggml's best_index_mxfp4 for 32 elements: over the 16 codes in order, the
+ * first of least |k*d - x|. The codes 8..15 are the negatives of 0..7, so
+ * with a = |x| every error is |k*d - a| for k in 0 1 2 3 4 6 8 12 (k*d is
+ * exact: d is a power of two): for x >= 0 the negative codes never win (their
+ * error exceeds that of code 0 or equals it, later), for x < 0 the positive
+ * codes 1..7 never win and code 0 precedes code 8. So the search runs over 8
+ * magnitudes, first minimum kept, and a negative x moves a nonzero result to
+ * code + 8. Loops over the elements, which vectorize. */
+static inline void mxfp4_codes(int32_t *code, const float *xb, float d) {
+    float a[QTF__QK], best[QTF__QK];
+    for (int j = 0; j < QTF__QK; j++) {
+        a[j] = fabsf(xb[j]);
+        best[j] = a[j]; /* code 0: |0*d - x| */
+        code[j] = 0;
+    }
+    for (int i = 1; i < 8; i++) {
+        const float v = (float)mxfp4_values[i] * d;
+        for (int j = 0; j < QTF__QK; j++) {
+            const float err = fabsf(v - a[j]);
+            const int better = err < best[j];
+            best[j] = better ? err : best[j];
+            code[j] = better ? i : code[j];
         }
     }
-    return best;
+    for (int j = 0; j < QTF__QK; j++) code[j] += (xb[j] < 0.0f && code[j] > 0) ? 8 : 0;
 }
 
-void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     (void)imp; /* quantize_mxfp4 ignores the importance */
     for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__MXFP4_GGML_BYTES) {
         const float *xb = x + b * QTF__QK;
@@ -318,8 +328,9 @@ void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *i
         const uint8_t e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
         const float d = e8m0_half(e);
         out[0] = e;
-        for (int j = 0; j < 16; j++)
-            out[1 + j] = (uint8_t)(mxfp4_index(xb[j], d) | (mxfp4_index(xb[j + 16], d) << 4));
+        int32_t code[QTF__QK];
+        mxfp4_codes(code, xb, d);
+        for (int j = 0; j < 16; j++) out[1 + j] = (uint8_t)(code[j] | (code[j + 16] << 4));
     }
 }
 
@@ -345,11 +356,6 @@ QTF__AVX2 static void mxfp4_dequant_avx2(const uint8_t *in, float *y, int64_t n)
 #endif
 
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        mxfp4_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(mxfp4_dequant_avx2, in, y, n);
     MXFP4_BLOCKS(lut_nibbles);
 }

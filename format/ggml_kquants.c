@@ -13,6 +13,11 @@
  * d and dmin rounded to f16 (round to nearest even) and read back before the
  * final codes are chosen, exactly where ggml does; the final codes computed
  * as nearest_int((x + dm) / d) with a true division (not x * (1/d)). */
+#if defined(__GNUC__) && !defined(__clang__)
+/* Short fixed-count loops with selects and divisions; -O2's "very cheap"
+ * vectorizer cost model would leave them scalar. */
+#pragma GCC optimize("vect-cost-model=dynamic")
+#endif
 #include "ggml_kquants.h"
 
 #include <math.h>
@@ -56,7 +61,7 @@ static inline int kq_clamp_int(int v, int lo, int hi) {
 
 /* Q2_K/Q3_K low bits: in each half of 128 codes, byte l holds codes l, l+32,
  * l+64, l+96 at bit offsets 0, 2, 4, 6. */
-static void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
+static QTF__ALWAYS_INLINE void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
     for (int j = 0; j < QTF__QK_K; j += 128)
         for (int l = 0; l < 32; ++l)
             qs[j / 4 + l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 2) | (L[j + l + 64] << 4) |
@@ -66,7 +71,7 @@ static void kq_pack_2bit(uint8_t *qs, const uint8_t *L) {
 /* Q4_K/Q5_K 6-bit (scale, min) pairs of 8 sub-blocks in 12 bytes: sub-blocks
  * 0-3 in the low 6 bits of bytes 0-3 (scale) and 4-7 (min); sub-blocks 4-7 as
  * nibbles in bytes 8-11 with their top 2 bits in the top bits of bytes 0-7. */
-static void kq_pack_scale_min_k4(uint8_t *scales, const uint8_t *ls, const uint8_t *lm) {
+static QTF__ALWAYS_INLINE void kq_pack_scale_min_k4(uint8_t *scales, const uint8_t *ls, const uint8_t *lm) {
     for (int j = 0; j < 8; ++j) {
         if (j < 4) {
             scales[j] = ls[j];
@@ -93,7 +98,7 @@ static inline void kq_scale_min_k4(int j, const uint8_t *q, uint8_t *sc, uint8_t
 /* Q3_K 6-bit sub-block scales (stored + 32) in 12 bytes: low nibbles of
  * sub-blocks 0-7 / 8-15 in the low / high nibbles of bytes 0-7; the top 2
  * bits of sub-block j at bit 2*(j/4) of byte 8 + j%4. */
-static void kq_pack_q3_scales(uint8_t *scales, const int *l6) {
+static QTF__ALWAYS_INLINE void kq_pack_q3_scales(uint8_t *scales, const int *l6) {
     memset(scales, 0, 12);
     for (int j = 0; j < 16; ++j) {
         int l = l6[j];
@@ -116,7 +121,7 @@ static inline int kq_q3_scale(const uint8_t *scales, int j) {
 /* Q4_K/Q5_K final codes: with d and dmin as stored, each sub-block's codes
  * are nearest_int((x + dm) / d) in [0, nmax]. A sub-block whose d is 0 keeps
  * the codes of its search, as in ggml. */
-static void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_all, float dmin_all,
+static QTF__ALWAYS_INLINE void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_all, float dmin_all,
                              int nmax, uint8_t *L) {
     for (int j = 0; j < QTF__QK_K / 32; ++j) {
         uint8_t sc, m;
@@ -132,7 +137,7 @@ static void kq_requantize_k4(const float *x, const uint8_t *blk_scales, float d_
 }
 
 /* The same for Q2_K (16-element sub-blocks, nibble scale and min). */
-static void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_all,
+static QTF__ALWAYS_INLINE void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_all,
                              float dmin_all, uint8_t *L) {
     for (int j = 0; j < QTF__QK_K / 16; ++j) {
         const float d = d_all * (float)(blk_scales[j] & 0xF);
@@ -145,18 +150,91 @@ static void kq_requantize_q2(const float *x, const uint8_t *blk_scales, float d_
     }
 }
 
+/* ---- lane transposition (see ggml_kquants_search.h) ---- */
+
+/* dst[i].v[s] = src[stride * s + i]: element i of sub-block s of a group of 8
+ * consecutive sub-blocks of `stride` elements. */
+static QTF__ALWAYS_INLINE void kq_gather(qtf__kq_lanes_f *dst, const float *src, int n, int stride) {
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) dst[i].v[s] = src[stride * s + i];
+}
+
+static QTF__ALWAYS_INLINE void kq_scatter_u8(uint8_t *dst, const qtf__kq_lanes_u8 *src, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s)
+        for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
+}
+
+static QTF__ALWAYS_INLINE void kq_scatter_i8(int8_t *dst, const qtf__kq_lanes_i8 *src, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s)
+        for (int i = 0; i < n; ++i) dst[n * s + i] = src[i].v[s];
+}
+
+/* Per-lane sequential sum of w[i].v[s] over i (ggml's sumw / sw[j]). */
+static QTF__ALWAYS_INLINE void kq_lane_sums(float *out, const qtf__kq_lanes_f *w, int n) {
+    for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] = 0;
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) out[s] += w[i].v[s];
+}
+
+/* Sum of x^2 over the super-block, in element order (sigma2 of the
+ * importance paths). */
+static inline float kq_sum_sq(const float *x) {
+    float sum = 0;
+    for (int j = 0; j < QTF__QK_K; ++j) sum += x[j] * x[j];
+    return sum;
+}
+
+/* Importance weights qw * sqrt(sigma2 + x^2), transposed. */
+static QTF__ALWAYS_INLINE void kq_importance_weights(qtf__kq_lanes_f *wt, const qtf__kq_lanes_f *xt,
+                                         const float *qw, int n, float sigma2) {
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s)
+            wt[i].v[s] = qw[n * s + i] * sqrtf(sigma2 + xt[i].v[s] * xt[i].v[s]);
+}
+
+/* The importance-weighted paths' per-group inputs for 8 sub-blocks of n
+ * weights starting at x: transposed values xt, weights qw * sqrt(sigma2 +
+ * x^2) in wt, and each sub-block's weight sum (ggml's sw[j]) in sw[0..8). */
+static QTF__ALWAYS_INLINE void kq_lanes_importance(qtf__kq_lanes_f *xt, qtf__kq_lanes_f *wt,
+                                                   float *sw, const float *x, const float *qw,
+                                                   int n, float sigma2) {
+    kq_gather(xt, x, n, n);
+    kq_importance_weights(wt, xt, qw, n, sigma2);
+    kq_lane_sums(sw, wt, n);
+}
+
+/* make_qx_quants on one group of n values (Q3_K's scales of scales): the
+ * lane kernel with every lane holding the same group; lane 0 is the answer. */
+static float kq_make_qx_single(int n, int nmax, const float *x, const float *w, int8_t *L) {
+    qtf__kq_lanes_f xt[16], wt[16];
+    qtf__kq_lanes_i8 Lt[16];
+    float scale[QTF__KQ_LANES];
+    for (int i = 0; i < n; ++i)
+        for (int s = 0; s < QTF__KQ_LANES; ++s) xt[i].v[s] = x[i], wt[i].v[s] = w[i];
+    qtf__kq_make_qx_lanes(n, nmax, xt, wt, Lt, scale);
+    for (int i = 0; i < n; ++i) L[i] = Lt[i].v[0];
+    return scale[0];
+}
+
 /* ---- Q2_K ---- */
 
-static void q2_k_block_ref(const float *x, uint8_t *y) {
-    uint8_t L[QTF__QK_K], Laux[16];
-    float weights[16], mins[16], scales[16];
+QTF__HOT static void q2_k_block_ref(const float *x, uint8_t *y) {
+    uint8_t L[QTF__QK_K];
+    float mins[16], scales[16];
     uint8_t *const sc = y, *const qs = y + 16, *const pd = y + 80, *const pdmin = y + 82;
     const float q4scale = 15.f;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_u8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        for (int i = 0; i < 16; ++i)
+            for (int s = 0; s < QTF__KQ_LANES; ++s) wt[i].v[s] = fabsf(xt[i].v[s]);
+        qtf__kq_make_qkx_lanes(16, 3, xt, wt, Lt, scales + 8 * g, mins + 8 * g, -0.5f, 0.1f, 15,
+                               1, 0);
+        kq_scatter_u8(L + 128 * g, Lt, 16);
+    }
     float max_scale = 0, max_min = 0; /* scales are >= 0 (the min is deducted) */
     for (int j = 0; j < 16; ++j) {
-        for (int l = 0; l < 16; ++l) weights[l] = fabsf(x[16 * j + l]);
-        scales[j] = qtf__kq_make_qkx2(16, 3, x + 16 * j, weights, L + 16 * j, &mins[j], Laux,
-                                      -0.5f, 0.1f, 15, 1);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -180,21 +258,18 @@ static void q2_k_block_ref(const float *x, uint8_t *y) {
     kq_pack_2bit(qs, L);
 }
 
-static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
-    uint8_t L[QTF__QK_K], Laux[16], Ls[16], Lm[16];
-    float mins[16], scales[16], sw[16], weight[16];
+QTF__HOT static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
+    uint8_t L[QTF__QK_K], Ls[16], Lm[16];
+    float mins[16], scales[16], sw[16];
     uint8_t *const sc = y, *const qs = y + 16, *const pd = y + 80, *const pdmin = y + 82;
-    float sumx2 = 0;
-    for (int j = 0; j < QTF__QK_K; ++j) sumx2 += x[j] * x[j];
-    const float sigma2 = sumx2 / QTF__QK_K;
-    for (int j = 0; j < 16; ++j) {
-        const float *qw = qw_block + 16 * j;
-        for (int l = 0; l < 16; ++l)
-            weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-        sw[j] = 0;
-        for (int l = 0; l < 16; ++l) sw[j] += weight[l];
-        scales[j] = qtf__kq_make_qkx3(16, 3, x + 16 * j, weight, L + 16 * j, &mins[j], Laux,
-                                      -0.9f, 0.05f, 36, 0);
+    const float sigma2 = kq_sum_sq(x) / QTF__QK_K;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_u8 Lt[16];
+        kq_lanes_importance(xt, wt, sw + 8 * g, x + 128 * g, qw_block + 128 * g, 16, sigma2);
+        qtf__kq_make_qkx_lanes(16, 3, xt, wt, Lt, scales + 8 * g, mins + 8 * g, -0.9f, 0.05f, 36,
+                               0, 1);
+        kq_scatter_u8(L + 128 * g, Lt, 16);
     }
     const float dm = qtf__kq_make_qp(16, 15, scales, Ls, sw);
     const float mm = qtf__kq_make_qp(16, 15, mins, Lm, sw);
@@ -210,7 +285,7 @@ static void q2_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
 /* Final codes from the stored scales, then the split into hmask (bit 2 of
  * code j at bit j/32 of byte j%32) and the 2-bit planes. L holds codes + 4
  * (0..7) on entry for sub-blocks that keep their search codes. */
-static void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
+static QTF__ALWAYS_INLINE void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
     uint8_t *const hmask = y, *const qs = y + 32, *const scales = y + 96;
     const float d_all = kq_get_f16(y + 108);
     for (int j = 0; j < 16; ++j) {
@@ -223,23 +298,28 @@ static void q3_k_finish(const float *x, uint8_t *y, int8_t *L) {
     }
     memset(hmask, 0, 32);
     uint8_t low[QTF__QK_K];
-    for (int j = 0; j < QTF__QK_K; ++j) {
-        int l = L[j];
-        if (l > 3) {
-            hmask[j % 32] |= (uint8_t)(1u << (j / 32));
-            l -= 4;
+    for (int b = 0; b < 8; ++b) {
+        for (int l = 0; l < 32; ++l) {
+            const int e = 32 * b + l, hi = L[e] > 3;
+            hmask[l] |= (uint8_t)(hi << b);
+            low[e] = (uint8_t)(L[e] - 4 * hi);
         }
-        low[j] = (uint8_t)l;
     }
     kq_pack_2bit(qs, low);
 }
 
-static void q3_k_block_ref(const float *x, uint8_t *y) {
+QTF__HOT static void q3_k_block_ref(const float *x, uint8_t *y) {
     int8_t L[QTF__QK_K];
     float scales[16];
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
+        qtf__kq_make_q3_lanes(16, 4, xt, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
+    }
     float max_scale = 0, amax = 0;
     for (int j = 0; j < 16; ++j) {
-        scales[j] = qtf__kq_make_q3(16, 4, x + 16 * j, L + 16 * j);
         const float a = fabsf(scales[j]);
         if (a > amax) {
             amax = a;
@@ -263,22 +343,18 @@ static void q3_k_block_ref(const float *x, uint8_t *y) {
     q3_k_finish(x, y, L);
 }
 
-static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
     int8_t L[QTF__QK_K], Ls[16];
-    float scales[16], weight[16], sw[16];
-    float sumx2 = 0;
-    for (int j = 0; j < QTF__QK_K; ++j) sumx2 += x[j] * x[j];
-    const float sigma2 = 2 * sumx2 / QTF__QK_K;
-    for (int j = 0; j < 16; ++j) {
-        const float *qw = qw_block + 16 * j;
-        for (int l = 0; l < 16; ++l)
-            weight[l] = qw[l] * sqrtf(sigma2 + x[16 * j + l] * x[16 * j + l]);
-        float sumw = 0;
-        for (int l = 0; l < 16; ++l) sumw += weight[l];
-        sw[j] = sumw;
-        scales[j] = qtf__kq_make_qx(16, 4, x + 16 * j, L + 16 * j, weight);
+    float scales[16], sw[16];
+    const float sigma2 = 2 * kq_sum_sq(x) / QTF__QK_K;
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_lanes_importance(xt, wt, sw + 8 * g, x + 128 * g, qw_block + 128 * g, 16, sigma2);
+        qtf__kq_make_qx_lanes(16, 4, xt, wt, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
     }
-    const float d_block = qtf__kq_make_qx(16, 32, scales, Ls, sw);
+    const float d_block = kq_make_qx_single(16, 32, scales, sw, Ls);
     int l6[16];
     for (int j = 0; j < 16; ++j) l6[j] = Ls[j];
     kq_pack_q3_scales(y + 96, l6);
@@ -291,18 +367,23 @@ static void q3_k_block_impl(const float *x, uint8_t *y, const float *qw_block) {
 /* ggml's reference search of one super-block: per 32-element sub-block,
  * weights av_x + |x| and make_qkx2_quants; 6-bit scales and mins relative to
  * the largest. Fills the block's d, dmin, scales; returns the codes in L. */
-static void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
-                          int nstep, uint8_t *L) {
-    uint8_t Laux[32], ls[8], lm[8];
-    float weights[32], mins[8], scales[8];
+static QTF__ALWAYS_INLINE void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, float rdelta,
+                                 int nstep, uint8_t *L) {
+    qtf__kq_lanes_f xt[32], wt[32];
+    qtf__kq_lanes_u8 Lt[32];
+    uint8_t ls[8], lm[8];
+    float mins[8], scales[8], sum_x2[8];
+    kq_gather(xt, x, 32, 32);
+    for (int s = 0; s < 8; ++s) sum_x2[s] = 0;
+    for (int l = 0; l < 32; ++l)
+        for (int s = 0; s < 8; ++s) sum_x2[s] += xt[l].v[s] * xt[l].v[s];
+    for (int s = 0; s < 8; ++s) sum_x2[s] = sqrtf(sum_x2[s] / 32); /* av_x */
+    for (int l = 0; l < 32; ++l)
+        for (int s = 0; s < 8; ++s) wt[l].v[s] = sum_x2[s] + fabsf(xt[l].v[s]);
+    qtf__kq_make_qkx_lanes(32, nmax, xt, wt, Lt, scales, mins, rmin, rdelta, nstep, 0, 0);
+    kq_scatter_u8(L, Lt, 32);
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < 8; ++j) {
-        float sum_x2 = 0;
-        for (int l = 0; l < 32; ++l) sum_x2 += x[32 * j + l] * x[32 * j + l];
-        const float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; ++l) weights[l] = av_x + fabsf(x[32 * j + l]);
-        scales[j] = qtf__kq_make_qkx2(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                      rmin, rdelta, nstep, 0);
         if (scales[j] > max_scale) max_scale = scales[j];
         if (mins[j] > max_min) max_min = mins[j];
     }
@@ -322,23 +403,16 @@ static void k4_scales_ref(const float *x, uint8_t *y, int nmax, float rmin, floa
 
 /* The importance-weighted search: weights qw * sqrt(sigma2 + x^2),
  * make_qkx3_quants per sub-block, make_qp_quants for the 6-bit scales. */
-static void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
-                           uint8_t *L) {
-    uint8_t Laux[32], ls[8], lm[8];
-    float weights[32], mins[8], scales[8], sw[8];
-    float sum_x2 = 0;
-    for (int l = 0; l < QTF__QK_K; ++l) sum_x2 += x[l] * x[l];
-    const float sigma2 = 2 * sum_x2 / QTF__QK_K;
-    for (int j = 0; j < 8; ++j) {
-        const float *qw = qw_block + 32 * j;
-        for (int l = 0; l < 32; ++l)
-            weights[l] = qw[l] * sqrtf(sigma2 + x[32 * j + l] * x[32 * j + l]);
-        float sumw = 0;
-        for (int l = 0; l < 32; ++l) sumw += weights[l];
-        sw[j] = sumw;
-        scales[j] = qtf__kq_make_qkx3(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
-                                      -0.9f, 0.05f, 36, 0);
-    }
+static QTF__ALWAYS_INLINE void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw_block,
+                                  uint8_t *L) {
+    qtf__kq_lanes_f xt[32], wt[32];
+    qtf__kq_lanes_u8 Lt[32];
+    uint8_t ls[8], lm[8];
+    float mins[8], scales[8], sw[8];
+    const float sigma2 = 2 * kq_sum_sq(x) / QTF__QK_K;
+    kq_lanes_importance(xt, wt, sw, x, qw_block, 32, sigma2);
+    qtf__kq_make_qkx_lanes(32, nmax, xt, wt, Lt, scales, mins, -0.9f, 0.05f, 36, 0, 1);
+    kq_scatter_u8(L, Lt, 32);
     const float d_block = qtf__kq_make_qp(8, 63, scales, ls, sw);
     const float m_block = qtf__kq_make_qp(8, 63, mins, lm, sw);
     /* make_qp_quants caps codes at 63 (Q5_K's extra MIN(63) is a no-op). */
@@ -347,7 +421,7 @@ static void k4_scales_impl(const float *x, uint8_t *y, int nmax, const float *qw
     kq_put_f16(y + 2, m_block);
 }
 
-static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
     uint8_t L[QTF__QK_K];
     if (qw_block)
         k4_scales_impl(x, y, 15, qw_block, L);
@@ -359,7 +433,7 @@ static void q4_k_block(const float *x, uint8_t *y, const float *qw_block) {
         for (int l = 0; l < 32; ++l) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
 }
 
-static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
     uint8_t L[QTF__QK_K];
     if (qw_block)
         k4_scales_impl(x, y, 31, qw_block, L);
@@ -392,20 +466,25 @@ static void q5_k_block(const float *x, uint8_t *y, const float *qw_block) {
 
 /* ---- Q6_K ---- */
 
-static void q6_k_block(const float *x, uint8_t *y, const float *qw_block) {
+QTF__HOT static void q6_k_block(const float *x, uint8_t *y, const float *qw_block) {
     int8_t L[QTF__QK_K];
     float scales[16];
-    float max_scale = 0, max_abs_scale = 0;
-    for (int ib = 0; ib < 16; ++ib) {
+    for (int g = 0; g < 2; ++g) {
+        qtf__kq_lanes_f xt[16], wt[16];
+        qtf__kq_lanes_i8 Lt[16];
+        kq_gather(xt, x + 128 * g, 16, 16);
         /* ggml's importance path passes the importance itself as the weight
          * (its sigma2-scaled variant is commented out upstream). */
-        const float scale = qtf__kq_make_qx(16, 32, x + 16 * ib, L + 16 * ib,
-                                            qw_block ? qw_block + 16 * ib : NULL);
-        scales[ib] = scale;
-        const float a = fabsf(scale);
+        if (qw_block) kq_gather(wt, qw_block + 128 * g, 16, 16);
+        qtf__kq_make_qx_lanes(16, 32, xt, qw_block ? wt : NULL, Lt, scales + 8 * g);
+        kq_scatter_i8(L + 128 * g, Lt, 16);
+    }
+    float max_scale = 0, max_abs_scale = 0;
+    for (int ib = 0; ib < 16; ++ib) {
+        const float a = fabsf(scales[ib]);
         if (a > max_abs_scale) {
             max_abs_scale = a;
-            max_scale = scale;
+            max_scale = scales[ib];
         }
     }
     if (max_abs_scale < QTF__KQ_GROUP_MAX_EPS) {
@@ -495,103 +574,133 @@ void qtf__ggml_quantize_q6_k(const float *x, void *blocks, int64_t nrows, int64_
 
 /* ---- dequantization ----
  * Each output is one product (and for Q2_K/Q4_K/Q5_K one subtraction) of the
- * same operands in the same order as ggml's dequantize_row_*; with
- * -ffp-contract=off the vectorized loops round exactly like ggml's scalar
- * ones. */
+ * same operands in the same order as ggml's dequantize_row_*. Done in two
+ * vectorizable passes per block: unpack the 256 codes into bytes, then
+ * y = dl[g] * code (- ml[g]) with the per-16 factors dl, ml computed exactly as
+ * ggml computes them; with -ffp-contract=off the vector loops round exactly
+ * like ggml's scalar ones. */
 
-void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
+/* y[16g + l] = dl[g] * q[16g + l] - ml[g] */
+static inline void kq_apply_scale_min(float *restrict y, const int8_t *restrict q, const float *dl,
+                                      const float *ml) {
+    for (int g = 0; g < 16; ++g)
+        for (int l = 0; l < 16; ++l) y[16 * g + l] = dl[g] * (float)q[16 * g + l] - ml[g];
+}
+
+/* y[16g + l] = dl[g] * q[16g + l] */
+static inline void kq_apply_scale(float *restrict y, const int8_t *restrict q, const float *dl) {
+    for (int g = 0; g < 16; ++g)
+        for (int l = 0; l < 16; ++l) y[16 * g + l] = dl[g] * (float)q[16 * g + l];
+}
+
+QTF__HOT void qtf__ggml_dequantize_q2_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q2_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q2_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d = kq_get_f16(b + 80), dmin = kq_get_f16(b + 82);
-        const uint8_t *sc = b, *q = b + 16;
-        for (int half = 0; half < 2; ++half, q += 32) {
-            for (int shift = 0; shift < 8; shift += 2) {
-                for (int k = 0; k < 2; ++k, ++sc, y += 16) {
-                    const float dl = d * (float)(*sc & 0xF), ml = dmin * (float)(*sc >> 4);
-                    const uint8_t *qq = q + 16 * k;
-                    for (int l = 0; l < 16; ++l) y[l] = dl * (float)((qq[l] >> shift) & 3) - ml;
-                }
-            }
+        int8_t q[QTF__QK_K];
+        float dl[16], ml[16];
+        /* output 128h + 32j + l: bits 2j of qs[32h + l]; factors per 16 */
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    q[128 * h + 32 * j + l] = (int8_t)((b[16 + 32 * h + l] >> (2 * j)) & 3);
+        for (int g = 0; g < 16; ++g) {
+            dl[g] = d * (float)(b[g] & 0xF);
+            ml[g] = dmin * (float)(b[g] >> 4);
         }
+        kq_apply_scale_min(y, q, dl, ml);
     }
 }
 
-void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q3_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q3_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q3_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d_all = kq_get_f16(b + 108);
-        const uint8_t *hm = b, *q = b + 32, *scales = b + 96;
-        int is = 0;
-        unsigned m = 1;
-        for (int half = 0; half < 2; ++half, q += 32) {
-            for (int shift = 0; shift < 8; shift += 2, m <<= 1) {
-                for (int k = 0; k < 2; ++k, ++is, y += 16) {
-                    const float dl = d_all * (float)kq_q3_scale(scales, is);
-                    const uint8_t *qq = q + 16 * k, *hh = hm + 16 * k;
-                    for (int l = 0; l < 16; ++l)
-                        y[l] = dl * (float)((int)((qq[l] >> shift) & 3) - ((hh[l] & m) ? 0 : 4));
-                }
-            }
-        }
+        int8_t q[QTF__QK_K];
+        float dl[16];
+        /* output 128h + 32j + l: bits 2j of qs[32h + l], minus 4 unless bit
+         * 4h + j of hmask[l] is set */
+        for (int h = 0; h < 2; ++h)
+            for (int j = 0; j < 4; ++j)
+                for (int l = 0; l < 32; ++l)
+                    q[128 * h + 32 * j + l] =
+                        (int8_t)((uint8_t)(((b[32 + 32 * h + l] >> (2 * j)) & 3) |
+                                           (((b[l] >> (4 * h + j)) & 1) << 2)) -
+                                 4);
+        for (int g = 0; g < 16; ++g) dl[g] = d_all * (float)kq_q3_scale(b + 96, g);
+        kq_apply_scale(y, q, dl);
     }
 }
 
-void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
+/* Q4_K/Q5_K factors per 32 (sub-block), as ggml: d * sc and dmin * m. */
+static inline void kq_k4_factors(const uint8_t *b, float d, float dmin, float *dl, float *ml) {
+    for (int j = 0; j < 8; ++j) {
+        uint8_t sc, m;
+        kq_scale_min_k4(j, b + 4, &sc, &m);
+        dl[2 * j] = dl[2 * j + 1] = d * (float)sc;
+        ml[2 * j] = ml[2 * j + 1] = dmin * (float)m;
+    }
+}
+
+/* Q4_K in one pass per 32 codes, as ggml's loops (the two-pass form measured
+ * ~20% slower for Q4_K; for Q5_K, with its extra bit, it is ~8% faster). */
+QTF__HOT void qtf__ggml_dequantize_q4_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
     for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q4_K_BLOCK_BYTES) {
-        const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
+        float dl[16], ml[16];
+        kq_k4_factors(b, kq_get_f16(b), kq_get_f16(b + 2), dl, ml);
+        /* output 64c + l: low nibble of qs[32c + l]; 64c + 32 + l: high */
         const uint8_t *q = b + 16;
-        for (int is = 0; is < 8; is += 2, q += 32, y += 64) {
-            uint8_t sc, m;
-            kq_scale_min_k4(is, b + 4, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            kq_scale_min_k4(is + 1, b + 4, &sc, &m);
-            const float d2 = d * (float)sc, m2 = dmin * (float)m;
+        for (int c = 0; c < 4; ++c, q += 32, y += 64) {
+            const float d1 = dl[4 * c], m1 = ml[4 * c], d2 = dl[4 * c + 2], m2 = ml[4 * c + 2];
             for (int l = 0; l < 32; ++l) y[l] = d1 * (float)(q[l] & 0xF) - m1;
             for (int l = 0; l < 32; ++l) y[32 + l] = d2 * (float)(q[l] >> 4) - m2;
         }
     }
 }
 
-void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q5_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q5_K_BLOCK_BYTES) {
-        const float d = kq_get_f16(b), dmin = kq_get_f16(b + 2);
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q5_K_BLOCK_BYTES, y += QTF__QK_K) {
+        int8_t q[QTF__QK_K];
+        float dl[16], ml[16];
+        kq_k4_factors(b, kq_get_f16(b), kq_get_f16(b + 2), dl, ml);
         const uint8_t *qh = b + 16, *ql = b + 48;
-        unsigned u1 = 1, u2 = 2;
-        for (int is = 0; is < 8; is += 2, ql += 32, y += 64, u1 <<= 2, u2 <<= 2) {
-            uint8_t sc, m;
-            kq_scale_min_k4(is, b + 4, &sc, &m);
-            const float d1 = d * (float)sc, m1 = dmin * (float)m;
-            kq_scale_min_k4(is + 1, b + 4, &sc, &m);
-            const float d2 = d * (float)sc, m2 = dmin * (float)m;
-            for (int l = 0; l < 32; ++l)
-                y[l] = d1 * (float)((ql[l] & 0xF) + ((qh[l] & u1) ? 16 : 0)) - m1;
-            for (int l = 0; l < 32; ++l)
-                y[32 + l] = d2 * (float)((ql[l] >> 4) + ((qh[l] & u2) ? 16 : 0)) - m2;
-        }
+        /* as Q4_K, plus 16 where bit 2c (low nibble) / 2c + 1 (high) of
+         * qh[l] is set */
+        for (int c = 0; c < 4; ++c)
+            for (int l = 0; l < 32; ++l) {
+                q[64 * c + l] = (int8_t)((uint8_t)((ql[32 * c + l] & 0xF) |
+                                                   (((qh[l] >> (2 * c)) & 1) << 4)));
+                q[64 * c + 32 + l] = (int8_t)((uint8_t)((ql[32 * c + l] >> 4) |
+                                                        (((qh[l] >> (2 * c + 1)) & 1) << 4)));
+            }
+        kq_apply_scale_min(y, q, dl, ml);
     }
 }
 
-void qtf__ggml_dequantize_q6_k(const void *blocks, float *y, int64_t n) {
+QTF__HOT void qtf__ggml_dequantize_q6_k(const void *blocks, float *y, int64_t n) {
     const uint8_t *b = blocks;
-    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q6_K_BLOCK_BYTES) {
+    for (int64_t i = 0; i < n / QTF__QK_K; ++i, b += QTF__Q6_K_BLOCK_BYTES, y += QTF__QK_K) {
         const float d = kq_get_f16(b + 208);
-        const uint8_t *ql = b, *qh = b + 128;
         const int8_t *sc = (const int8_t *)(b + 192);
-        for (int half = 0; half < 2; ++half, ql += 64, qh += 32, sc += 8, y += 128) {
+        int8_t q[QTF__QK_K];
+        float dl[16];
+        /* output 128h + 32k + l: a nibble of ql[64h + l (+32 for odd k)] (low
+         * for k < 2) with bits 2k of qh[32h + l] on top, minus 32 */
+        for (int h = 0; h < 2; ++h) {
+            const uint8_t *ql = b + 64 * h, *qh = b + 128 + 32 * h;
             for (int l = 0; l < 32; ++l) {
-                const int is = l / 16;
-                const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-                const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-                const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-                const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-                /* (d * sc) * q, as ggml groups it */
-                y[l] = d * (float)sc[is] * (float)q1;
-                y[l + 32] = d * (float)sc[is + 2] * (float)q2;
-                y[l + 64] = d * (float)sc[is + 4] * (float)q3;
-                y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+                q[128 * h + l] = (int8_t)(((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32);
+                q[128 * h + 32 + l] =
+                    (int8_t)(((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32);
+                q[128 * h + 64 + l] = (int8_t)(((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32);
+                q[128 * h + 96 + l] =
+                    (int8_t)(((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32);
             }
         }
+        /* (d * sc) * q, as ggml groups it */
+        for (int g = 0; g < 16; ++g) dl[g] = d * (float)sc[g];
+        kq_apply_scale(y, q, dl);
     }
 }

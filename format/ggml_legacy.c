@@ -22,132 +22,8 @@
 #include <math.h>
 
 #include "block_family.h"
+#include "ggml_kquants_search.h"
 #include "ggml_legacy.h"
-
-/* Blocks whose largest magnitude is below this are all zero (GROUP_MAX_EPS). */
-#define GROUP_MAX_EPS 1e-15f
-
-static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
-
-/* ggml's make_qx_quants with rmse_type 1 and weights w: the symmetric scale
- * maximising (sum w x l)^2 / sum w l^2 over the codes l in [-nmax, nmax-1]
- * obtained from 19 trial inverse scales -(nmax + 0.1 is) / max, is = -9..9.
- * L receives l + nmax. The products keep ggml's association: (w*x)*l and
- * (w*l)*l, accumulated in element order. */
-static float fit_symmetric(int n, int nmax, const float *x, int8_t *L, const float *w) {
-    float max = 0.0f, amax = 0.0f;
-    for (int i = 0; i < n; i++) {
-        float ax = fabsf(x[i]);
-        if (ax > amax) { /* strict: the first extreme wins ties */
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < GROUP_MAX_EPS) {
-        memset(L, 0, (size_t)n);
-        return 0.0f;
-    }
-    float iscale = (float)-nmax / max;
-    float sumlx = 0.0f, suml2 = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = imax(-nmax, imin(nmax - 1, qtf__ggml_nearest_int(iscale * x[i])));
-        L[i] = (int8_t)(l + nmax);
-        sumlx += w[i] * x[i] * (float)l;
-        suml2 += w[i] * (float)l * (float)l;
-    }
-    float scale = suml2 != 0.0f ? sumlx / suml2 : 0.0f;
-    float best = scale * sumlx;
-    for (int is = -9; is <= 9; is++) {
-        if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
-        sumlx = suml2 = 0.0f;
-        for (int i = 0; i < n; i++) {
-            int l = imax(-nmax, imin(nmax - 1, qtf__ggml_nearest_int(iscale * x[i])));
-            sumlx += w[i] * x[i] * (float)l;
-            suml2 += w[i] * (float)l * (float)l;
-        }
-        /* Compared cross-multiplied, as ggml does, so no division rounds. */
-        if (suml2 > 0.0f && sumlx * sumlx > best * suml2) {
-            for (int i = 0; i < n; i++) {
-                int l = qtf__ggml_nearest_int(iscale * x[i]);
-                L[i] = (int8_t)(nmax + imax(-nmax, imin(nmax - 1, l)));
-            }
-            scale = sumlx / suml2;
-            best = scale * sumlx;
-        }
-    }
-    return scale;
-}
-
-/* ggml's make_qkx3_quants (rmin -0.9, rdelta 0.05, 37 steps, squared error):
- * scale and minimum (x = scale * l + min, l in [0, nmax], min <= 0) by a
- * weighted least-squares solve for each trial inverse scale, keeping the one
- * of least weighted squared error. Returns the scale; *neg_min = -min. */
-static float fit_affine(int n, int nmax, const float *x, const float *w, uint8_t *L,
-                        float *neg_min) {
-    uint8_t Laux[QTF__QK];
-    float min = x[0], max = x[0];
-    float sum_w = w[0];
-    float sum_x = sum_w * x[0];
-    for (int i = 1; i < n; i++) {
-        if (x[i] < min) min = x[i];
-        if (x[i] > max) max = x[i];
-        sum_w += w[i];
-        sum_x += w[i] * x[i];
-    }
-    if (min > 0.0f) min = 0.0f;
-    if (max <= min) {
-        memset(L, 0, (size_t)n);
-        *neg_min = -min;
-        return 0.0f;
-    }
-    float iscale = (float)nmax / (max - min);
-    float scale = 1.0f / iscale;
-    float best_err = 0.0f;
-    for (int i = 0; i < n; i++) {
-        int l = qtf__ggml_nearest_int(iscale * (x[i] - min));
-        L[i] = (uint8_t)imax(0, imin(nmax, l));
-        float diff = scale * (float)L[i] + min - x[i];
-        best_err += w[i] * (diff * diff);
-    }
-    for (int is = 0; is <= 36; is++) {
-        iscale = (-0.9f + 0.05f * (float)is + (float)nmax) / (max - min);
-        float sum_l = 0.0f, sum_l2 = 0.0f, sum_xl = 0.0f;
-        for (int i = 0; i < n; i++) {
-            /* Clamped before rounding: the minimum is the best fit so far
-             * and may sit near max, where the product leaves the range. */
-            float v = iscale * (x[i] - min);
-            int l = v > 0.0f ? qtf__ggml_nearest_int(v < (float)nmax ? v : (float)nmax) : 0;
-            Laux[i] = (uint8_t)l;
-            sum_l += w[i] * (float)l;
-            sum_l2 += w[i] * (float)l * (float)l;
-            sum_xl += w[i] * (float)l * x[i];
-        }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
-        if (D > 0.0f) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
-            if (this_min > 0.0f) {
-                this_min = 0.0f;
-                this_scale = sum_xl / sum_l2;
-            }
-            float err = 0.0f;
-            for (int i = 0; i < n; i++) {
-                float diff = this_scale * (float)Laux[i] + this_min - x[i];
-                err += w[i] * (diff * diff);
-            }
-            if (err < best_err) {
-                memcpy(L, Laux, (size_t)n);
-                best_err = err;
-                scale = this_scale;
-                min = this_min;
-            }
-        }
-    }
-    *neg_min = -min;
-    return scale;
-}
 
 /* sigma2 of the weighted paths: the mean square of the whole row, summed in
  * element order (ggml's loop), divided by the row length. */
@@ -157,51 +33,93 @@ static float row_sigma2(const float *x, int64_t n) {
     return s / (float)n;
 }
 
-static void block_weights(float *w, const float *x, const float *imp, float sigma2) {
-    for (int j = 0; j < QTF__QK; j++) w[j] = imp[j] * sqrtf(sigma2 + x[j] * x[j]);
-}
-
 /* codes 0..31 of elements j and j + 16 -> qs nibbles and the qh bit field */
-static void pack5(uint8_t *qh_qs, const uint8_t *L) {
-    uint32_t qh = 0;
-    for (int j = 0; j < 16; j++) {
+static inline void pack5(uint8_t *qh_qs, const uint8_t *L) {
+    for (int j = 0; j < 16; j++)
         qh_qs[4 + j] = (uint8_t)((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
-        qh |= ((uint32_t)(L[j] & 0x10u) >> 4) << j;
-        qh |= ((uint32_t)(L[j + 16] & 0x10u) >> 4) << (j + 16);
-    }
+    uint32_t qh = 0; /* codes are <= 31: L >> 4 is bit 4 */
+    for (int j = 0; j < QTF__QK; j++) qh |= (uint32_t)(L[j] >> 4) << j;
     qtf__st32(qh_qs, qh);
 }
 
-void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
+/* The weighted fits are ggml's make_qx_quants (symmetric: Q4_0 nmax 8,
+ * Q5_0 nmax 16) and make_qkx3_quants (scale and minimum: Q4_1 nmax 15,
+ * Q5_1 nmax 31; rmin -0.9, rdelta 0.05, 36 steps, squared error), shared
+ * with the K-quants (format/ggml_kquants_search.c), which run 8 blocks at a
+ * time, one per SIMD lane, each with ggml's own sequence of operations.
+ *
+ * One row: the blocks in groups of 8 (unused lanes get zeros, an all-zero
+ * block, and are dropped); `put` writes block s of the group from its codes
+ * (code of element j in L[j]), scale and minimum. */
+typedef void (*put_block_fn)(uint8_t *out, const uint8_t *L, float d, float neg_min);
+
+static void weighted_row(const float *x, uint8_t *out, int64_t n, const float *imp, int nmax,
+                         int affine, uint32_t block_bytes, put_block_fn put) {
     const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    int8_t L[QTF__QK];
-    for (int64_t b = 0; b < n / QTF__QK; b++, out += 18) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(QTF__QK, 8, xb, L, w)));
-        for (int j = 0; j < 16; j++) out[2 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+    const int64_t nb = n / QTF__QK;
+    qtf__kq_lanes_f xl[QTF__QK], wl[QTF__QK];
+    qtf__kq_lanes_i8 Ls[QTF__QK];
+    qtf__kq_lanes_u8 La[QTF__QK];
+    float scale[QTF__KQ_LANES], neg_min[QTF__KQ_LANES];
+    for (int64_t b0 = 0; b0 < nb; b0 += QTF__KQ_LANES) {
+        const int lanes = nb - b0 < QTF__KQ_LANES ? (int)(nb - b0) : QTF__KQ_LANES;
+        memset(xl, 0, sizeof xl);
+        memset(wl, 0, sizeof wl);
+        for (int s = 0; s < lanes; s++) {
+            const float *xb = x + (b0 + s) * QTF__QK, *ib = imp + (b0 + s) * QTF__QK;
+            for (int j = 0; j < QTF__QK; j++) {
+                xl[j].v[s] = xb[j];
+                wl[j].v[s] = ib[j] * sqrtf(sigma2 + xb[j] * xb[j]);
+            }
+        }
+        if (affine)
+            qtf__kq_make_qkx_lanes(QTF__QK, nmax, xl, wl, La, scale, neg_min, -0.9f, 0.05f, 36,
+                                   0, 1);
+        else
+            qtf__kq_make_qx_lanes(QTF__QK, nmax, xl, wl, Ls, scale);
+        for (int s = 0; s < lanes; s++) {
+            uint8_t L[QTF__QK];
+            for (int j = 0; j < QTF__QK; j++) L[j] = affine ? La[j].v[s] : (uint8_t)Ls[j].v[s];
+            put(out + (uint64_t)(b0 + s) * block_bytes, L, scale[s], affine ? neg_min[s] : 0.0f);
+        }
     }
 }
 
+static void put_q4_0(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    (void)neg_min;
+    qtf__st16(out, qtf__f16_bits(d));
+    for (int j = 0; j < 16; j++) out[2 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+static void put_q4_1(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(-neg_min));
+    for (int j = 0; j < 16; j++) out[4 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
+}
+
+static void put_q5_0(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    (void)neg_min;
+    qtf__st16(out, qtf__f16_bits(d));
+    pack5(out + 2, L);
+}
+
+static void put_q5_1(uint8_t *out, const uint8_t *L, float d, float neg_min) {
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(-neg_min));
+    pack5(out + 4, L);
+}
+
+void qtf__ggml_q4_0_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    weighted_row(x, out, n, imp, 8, 0, 18, put_q4_0);
+}
+
 void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const float *imp) {
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    uint8_t L[QTF__QK];
-    for (int64_t b = 0; b < n / QTF__QK; b++, out += 20) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        float neg_min;
-        float d = fit_affine(QTF__QK, 15, xb, w, L, &neg_min);
-        qtf__st16(out, qtf__f16_bits(d));
-        qtf__st16(out + 2, qtf__f16_bits(-neg_min));
-        for (int j = 0; j < 16; j++) out[4 + j] = (uint8_t)(L[j] | (L[j + 16] << 4));
-    }
+    weighted_row(x, out, n, imp, 15, 1, 20, put_q4_1);
 }
 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
  * magnitude; codes truncate x/d + 16.5 (so round half up) and clip at 31. */
-static void q5_0_block_ref(const float *x, uint8_t *out) {
+static inline void q5_0_block_ref(const float *x, uint8_t *out) {
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QTF__QK; j++) {
         if (amax < fabsf(x[j])) {
@@ -225,7 +143,7 @@ static void q5_0_block_ref(const float *x, uint8_t *out) {
 /* quantize_row_q5_1_ref: d = (max - min) / 31, m = min; codes truncate
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
-static void q5_1_block_ref(const float *x, uint8_t *out) {
+static inline void q5_1_block_ref(const float *x, uint8_t *out) {
     float min = FLT_MAX, max = -FLT_MAX;
     for (int j = 0; j < QTF__QK; j++) {
         if (x[j] < min) min = x[j];
@@ -240,41 +158,22 @@ static void q5_1_block_ref(const float *x, uint8_t *out) {
     pack5(out + 4, L);
 }
 
-void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q5_0_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     const int64_t nb = n / QTF__QK;
     if (!imp) {
         for (int64_t b = 0; b < nb; b++) q5_0_block_ref(x + b * QTF__QK, out + b * 22);
         return;
     }
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    int8_t L[QTF__QK];
-    for (int64_t b = 0; b < nb; b++, out += 22) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        qtf__st16(out, qtf__f16_bits(fit_symmetric(QTF__QK, 16, xb, L, w)));
-        pack5(out + 2, (const uint8_t *)L);
-    }
+    weighted_row(x, out, n, imp, 16, 0, QTF__Q5_0_BYTES, put_q5_0);
 }
 
-void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+QTF__HOT void qtf__ggml_q5_1_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
     const int64_t nb = n / QTF__QK;
     if (!imp) {
         for (int64_t b = 0; b < nb; b++) q5_1_block_ref(x + b * QTF__QK, out + b * 24);
         return;
     }
-    const float sigma2 = row_sigma2(x, n);
-    float w[QTF__QK];
-    uint8_t L[QTF__QK];
-    for (int64_t b = 0; b < nb; b++, out += 24) {
-        const float *xb = x + b * QTF__QK;
-        block_weights(w, xb, imp + b * QTF__QK, sigma2);
-        float neg_min;
-        float d = fit_affine(QTF__QK, 31, xb, w, L, &neg_min);
-        qtf__st16(out, qtf__f16_bits(d));
-        qtf__st16(out + 2, qtf__f16_bits(-neg_min));
-        pack5(out + 4, L);
-    }
+    weighted_row(x, out, n, imp, 31, 1, QTF__Q5_1_BYTES, put_q5_1);
 }
 
 /* dequantize_row_q5_0 / q5_1: the integer code times d (plus m), one
@@ -334,12 +233,7 @@ QTF__AVX2 static void q5_1_dequant_avx2(const uint8_t *in, float *y, int64_t n) 
 #endif
 
 void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        q5_0_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(q5_0_dequant_avx2, in, y, n);
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
@@ -349,12 +243,7 @@ void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
 }
 
 void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n) {
-#if QTF__GGML_AVX2
-    if (__builtin_cpu_supports("avx2")) {
-        q5_1_dequant_avx2(in, y, n);
-        return;
-    }
-#endif
+    QTF__TRY_AVX2(q5_1_dequant_avx2, in, y, n);
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 24, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));

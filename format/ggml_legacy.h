@@ -24,20 +24,20 @@
 #define QTF__GGML_AVX2 1
 #define QTF__AVX2 __attribute__((target("avx2")))
 #include <immintrin.h>
+/* In a void function: run the AVX2 form f(args) and return when the CPU has
+ * AVX2 (elsewhere the form does not exist and this is a no-op). */
+#define QTF__TRY_AVX2(f, ...)                                                            \
+    do {                                                                                 \
+        if (__builtin_cpu_supports("avx2")) {                                            \
+            f(__VA_ARGS__);                                                              \
+            return;                                                                      \
+        }                                                                                \
+    } while (0)
 #else
 #define QTF__GGML_AVX2 0
 #define QTF__AVX2
+#define QTF__TRY_AVX2(f, ...) ((void)0)
 #endif
-
-/* ggml's nearest_int: adding 1.5 * 2^23 leaves the integer part in the low
- * mantissa bits, so this rounds half to EVEN (not roundf's half away) for
- * |v| < 2^22 — the rule every importance-weighted ggml fit uses. */
-static inline int qtf__ggml_nearest_int(float v) {
-    float t = v + 12582912.0f;
-    int32_t i;
-    memcpy(&i, &t, 4);
-    return (i & 0x007fffff) - 0x00400000;
-}
 
 /* The 16 IQ4_NL / IQ4_XS levels (kvalues_iq4nl), ascending. */
 extern const int8_t qtf__iq4nl_values[16];

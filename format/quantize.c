@@ -5,28 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "family.h"
+#include "encodings.h"
 
-typedef qtf_status (*quantize_fn)(const qtf_encoding *, const float *, uint64_t, uint64_t,
-                                  const float *, unsigned, void *const *);
-typedef qtf_status (*dequantize_fn)(float *, const qtf_encoding *, uint64_t, uint64_t,
-                                    const void *const *, unsigned);
-
-static int is_float_family(qtf_encoding_id id) {
-    return id == QTF_ENC_RAW || id == QTF_ENC_F32 || id == QTF_ENC_F16 || id == QTF_ENC_BF16;
-}
-
-static quantize_fn quantizer_of(qtf_encoding_id id) {
-    if (is_float_family(id)) return qtf__float_quantize;
-    if (id == QTF_ENC_PAL) return qtf__pal_quantize;
-    return qtf__block_quantize;
-}
-
-static dequantize_fn dequantizer_of(qtf_encoding_id id) {
-    if (is_float_family(id)) return qtf__float_dequantize;
-    if (id == QTF_ENC_PAL) return qtf__pal_dequantize;
-    return qtf__block_dequantize;
-}
 
 void qtf_encoded_free(qtf_encoded *e) {
     if (!e) return;
@@ -48,9 +28,10 @@ qtf_status qtf_quantize(qtf_encoded **out, const qtf_encoding *enc, const float 
                         const qtf_quantize_options *opts) {
     if (!out || !enc) return qtf__error(QTF_E_INVALID_ARG, "qtf_quantize: NULL argument");
     *out = NULL;
-    if (opts && opts->version != QTF_QUANTIZE_OPTIONS_VERSION)
+    /* every older version is accepted: fields it lacks keep their defaults */
+    if (opts && (opts->version < 1 || opts->version > QTF_QUANTIZE_OPTIONS_VERSION))
         return qtf__error(QTF_E_INVALID_ARG,
-                          "qtf_quantize: options version %u, expected %u (use "
+                          "qtf_quantize: options version %u, expected 1..%u (use "
                           "QTF_QUANTIZE_OPTIONS_INIT)", opts->version,
                           QTF_QUANTIZE_OPTIONS_VERSION);
     qtf_part_layout layout[QTF_MAX_PARTS];
@@ -110,7 +91,8 @@ qtf_status qtf_quantize(qtf_encoded **out, const qtf_encoding *enc, const float 
             if (layout[i].size) memset(e->data[i], 0, (size_t)layout[i].size);
     } else {
         unsigned threads = opts ? opts->threads : 0;
-        st = quantizer_of(enc->id)(enc, src, rows, cols, importance, threads, e->data);
+        st = qtf__encoding_row_of(enc->id)->ops->quantize(enc, src, rows, cols, importance,
+                                                          threads, e->data);
         if (st) {
             qtf_encoded_free(e);
             return st;
@@ -212,10 +194,11 @@ qtf_status qtf_dequantize(void *dst, qtf_dtype dst_type, uint64_t dst_count,
 
     const void *data[QTF_MAX_PARTS];
     for (uint32_t i = 0; i < n_parts; i++) data[i] = parts[i].data;
-    dequantize_fn fn = dequantizer_of(enc->id);
-    if (dst_type == QTF_DTYPE_F32) return fn(dst, enc, rows, cols, data, threads);
+    const qtf__encoding_row *row = qtf__encoding_row_of(enc->id);
+    if (dst_type == QTF_DTYPE_F32)
+        return row->ops->dequantize(dst, enc, rows, cols, data, threads);
 
-    if (is_float_family(enc->id)) {
+    if (row->ops->dequantize == qtf__float_dequantize) { /* parts hold the values */
         narrow_job j = { .src_type = layout[0].type, .dst_type = dst_type, .src = data[0],
                          .dst = dst };
         return qtf__parallel_for(n, 1u << 16, threads, narrow_range, &j);
@@ -229,7 +212,7 @@ qtf_status qtf_dequantize(void *dst, qtf_dtype dst_type, uint64_t dst_count,
     if (!tmp)
         return qtf__error(QTF_E_NOMEM, "qtf_dequantize: cannot allocate %llu bytes",
                           (unsigned long long)n * 4);
-    st = fn(tmp, enc, rows, cols, data, threads);
+    st = row->ops->dequantize(tmp, enc, rows, cols, data, threads);
     if (!st) {
         half_job j = { .dst_type = dst_type, .src = tmp, .dst = dst };
         st = qtf__parallel_for(n, 1u << 16, threads, to_half_range, &j);

@@ -6,36 +6,60 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "family.h"
+#include "encodings.h"
 
 #define MAX_TEXT 256
 
+/* Text names come from the encoding table: NAME, or NAME<bits> for the
+ * rows with text_bits (int2..int8, pal1..pal8). */
 typedef struct name_entry {
-    const char *name;
     qtf_encoding_id id;
-    uint32_t bits;
+    uint32_t bits;              /* from the name; 0 when the name has no bits */
 } name_entry;
 
-static const name_entry names[] = {
-    { "f32", QTF_ENC_F32, 0 },    { "f16", QTF_ENC_F16, 0 },    { "bf16", QTF_ENC_BF16, 0 },
-    { "int2", QTF_ENC_INT, 2 },   { "int3", QTF_ENC_INT, 3 },   { "int4", QTF_ENC_INT, 4 },
-    { "int5", QTF_ENC_INT, 5 },   { "int6", QTF_ENC_INT, 6 },   { "int7", QTF_ENC_INT, 7 },
-    { "int8", QTF_ENC_INT, 8 },   { "nf4", QTF_ENC_NF4, 4 },    { "fp4", QTF_ENC_FP4, 4 },
-    { "mxfp4", QTF_ENC_MXFP4, 4 }, { "pal1", QTF_ENC_PAL, 1 },  { "pal2", QTF_ENC_PAL, 2 },
-    { "pal3", QTF_ENC_PAL, 3 },   { "pal4", QTF_ENC_PAL, 4 },   { "pal6", QTF_ENC_PAL, 6 },
-    { "pal8", QTF_ENC_PAL, 8 },   { "q8_0", QTF_ENC_Q8_0, 8 },  { "q4_0", QTF_ENC_Q4_0, 4 },
-    { "q4_1", QTF_ENC_Q4_1, 4 },  { "q5_0", QTF_ENC_Q5_0, 5 },  { "q5_1", QTF_ENC_Q5_1, 5 },
-    { "q2_k", QTF_ENC_Q2_K, 2 },  { "q3_k", QTF_ENC_Q3_K, 3 },  { "q4_k", QTF_ENC_Q4_K, 4 },
-    { "q5_k", QTF_ENC_Q5_K, 5 },  { "q6_k", QTF_ENC_Q6_K, 6 },
-    { "iq4_nl", QTF_ENC_IQ4_NL, 4 }, { "iq4_xs", QTF_ENC_IQ4_XS, 4 },
-    { "ggml_mxfp4", QTF_ENC_GGML_MXFP4, 4 }, { "raw", QTF_ENC_RAW, 0 },
-};
-#define N_NAMES (sizeof names / sizeof names[0])
+/* Decimal bits after the row's name, in the row's text_bits. */
+static int match_name(name_entry *out, const qtf__encoding_row *r, const char *text) {
+    size_t n = strlen(r->name);
+    if (strncmp(text, r->name, n) != 0) return 0;
+    if (!r->text_bits) {
+        if (text[n]) return 0;
+        *out = (name_entry){ r->id, r->bits };
+        return 1;
+    }
+    uint32_t bits = 0;
+    if (text[n] < '1' || text[n] > '9' || text[n + 1]) return 0; /* one digit: 1..9 */
+    bits = (uint32_t)(text[n] - '0');
+    if (!(r->text_bits & (1u << bits))) return 0;
+    *out = (name_entry){ r->id, bits };
+    return 1;
+}
 
-static const char valid_names[] =
-    "f32, f16, bf16, int2, int3, int4, int5, int6, int7, int8, nf4, fp4, mxfp4, pal1, pal2, "
-    "pal3, pal4, pal6, pal8, q8_0, q4_0, q4_1, q5_0, q5_1, q2_k, q3_k, q4_k, q5_k, q6_k, "
-    "iq4_nl, iq4_xs, ggml_mxfp4, raw:TYPE";
+static int find_name(name_entry *out, const char *text) {
+    for (unsigned id = 0; id < QTF_ENC_COUNT_; id++) {
+        const qtf__encoding_row *r = qtf__encoding_row_of((qtf_encoding_id)id);
+        if (r && match_name(out, r, text)) return 1;
+    }
+    return 0;
+}
+
+/* "f32, f16, ..., int2, ..., raw:TYPE" in id order. */
+static void list_names(char *buf, size_t cap) {
+    size_t at = 0;
+    buf[0] = '\0';
+    for (unsigned id = 0; id < QTF_ENC_COUNT_; id++) {
+        const qtf__encoding_row *r = qtf__encoding_row_of((qtf_encoding_id)id);
+        if (!r) continue;
+        for (unsigned b = 0; b < 10; b++) {
+            if (r->text_bits ? !(r->text_bits & (1u << b)) : b > 0) continue;
+            char one[32];
+            if (r->text_bits) snprintf(one, sizeof one, "%s%u", r->name, b);
+            else snprintf(one, sizeof one, "%s%s", r->name, id == QTF_ENC_RAW ? ":TYPE" : "");
+            int w = snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", one);
+            if (w < 0 || (size_t)w >= cap - at) return;
+            at += (size_t)w;
+        }
+    }
+}
 
 /* Element types a raw encoding may name, as options of "raw". */
 typedef struct raw_entry {
@@ -51,44 +75,25 @@ static const raw_entry raw_types[] = {
 };
 #define N_RAW (sizeof raw_types / sizeof raw_types[0])
 
-/* Option kinds; mutually exclusive spellings (sym/asym, rtn/search, the raw
- * types) share one kind so that giving both is a repetition. */
-enum {
-    O_GROUP, O_SYM, O_SCALE, O_DQ, O_ROWS, O_ROWSCALE, O_LUT, O_DIM, O_SEARCH, O_ZSTD,
-    O_RAWTYPE, O_COUNT_
-};
-
 static uint32_t options_of(qtf_encoding_id id) {
-#define B(o) (1u << (o))
-    switch (id) {
-    case QTF_ENC_RAW: return B(O_RAWTYPE) | B(O_ZSTD);
-    case QTF_ENC_INT:
-        return B(O_GROUP) | B(O_SYM) | B(O_SCALE) | B(O_DQ) | B(O_SEARCH) | B(O_ZSTD);
-    case QTF_ENC_NF4: case QTF_ENC_FP4:
-        return B(O_GROUP) | B(O_SCALE) | B(O_DQ) | B(O_SEARCH) | B(O_ZSTD);
-    case QTF_ENC_PAL:
-        return B(O_GROUP) | B(O_DQ) | B(O_ROWS) | B(O_ROWSCALE) | B(O_LUT) | B(O_DIM) |
-               B(O_ZSTD);
-    default: return B(O_ZSTD);
-    }
-#undef B
+    return qtf__encoding_row_of(id)->options;
 }
 
-static const char *const option_help[O_COUNT_] = {
-    [O_GROUP] = "group=N|row|tensor", [O_SYM] = "sym|asym",
-    [O_SCALE] = "scale=f16|bf16|f32", [O_DQ] = "dq", [O_ROWS] = "rows=N|tensor",
-    [O_ROWSCALE] = "rowscale", [O_LUT] = "lut=f16|f32|int8", [O_DIM] = "dim=1|2|4",
-    [O_SEARCH] = "rtn|search", [O_ZSTD] = "zstd[=1..22]",
-    [O_RAWTYPE] = "f64|i8|u8|i16|u16|i32|u32|i64|u64|bool|f8_e4m3|f8_e5m2",
+static const char *const option_help[QTF__O_COUNT_] = {
+    [QTF__O_GROUP] = "group=N|row|tensor", [QTF__O_SYM] = "sym|asym",
+    [QTF__O_SCALE] = "scale=f16|bf16|f32", [QTF__O_DQ] = "dq", [QTF__O_ROWS] = "rows=N|tensor",
+    [QTF__O_ROWSCALE] = "rowscale", [QTF__O_LUT] = "lut=f16|f32|int8", [QTF__O_DIM] = "dim=1|2|4",
+    [QTF__O_SEARCH] = "rtn|search", [QTF__O_ZSTD] = "zstd[=1..22]",
+    [QTF__O_RAWTYPE] = "f64|i8|u8|i16|u16|i32|u32|i64|u64|bool|f8_e4m3|f8_e5m2",
 };
 
 static void list_options(char *buf, size_t cap, qtf_encoding_id id) {
     uint32_t set = options_of(id);
     size_t at = 0;
     buf[0] = '\0';
-    for (unsigned o = 0; o < O_COUNT_; o++) {
+    for (unsigned o = 0; o < QTF__O_COUNT_; o++) {
         if (!(set & (1u << o))) continue;
-        const char *h = (id == QTF_ENC_PAL && o == O_GROUP) ? "group=N" : option_help[o];
+        const char *h = (id == QTF_ENC_PAL && o == QTF__O_GROUP) ? "group=N" : option_help[o];
         int w = snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", h);
         if (w < 0 || (size_t)w >= cap - at) break;
         at += (size_t)w;
@@ -133,12 +138,14 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
     }
     char *colon = strchr(buf, ':');
     if (colon) *colon = '\0';
-    const name_entry *ne = NULL;
-    for (size_t i = 0; i < N_NAMES; i++)
-        if (strcmp(buf, names[i].name) == 0) ne = &names[i];
-    if (!ne)
+    name_entry found;
+    const name_entry *ne = find_name(&found, buf) ? &found : NULL;
+    if (!ne) {
+        char valid[512];
+        list_names(valid, sizeof valid);
         return qtf__error(QTF_E_PARSE, "encoding \"%s\": unknown name \"%s\"; valid names: %s",
-                          shown, buf, valid_names);
+                          shown, buf, valid);
+    }
 
     qtf_encoding e;
     memset(&e, 0, sizeof e);
@@ -164,52 +171,52 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         }
         int kind = -1, ok = 1;
         if (strcmp(opt, "group") == 0) {
-            kind = O_GROUP;
+            kind = QTF__O_GROUP;
             if (!val) ok = 0;
             else if (ne->id != QTF_ENC_PAL && strcmp(val, "row") == 0) e.group = QTF_GROUP_ROW;
             else if (ne->id != QTF_ENC_PAL && strcmp(val, "tensor") == 0)
                 e.group = QTF_GROUP_TENSOR;
             else ok = parse_u32(&e.group, val, 1, UINT32_MAX - 1);
         } else if (strcmp(opt, "sym") == 0 || strcmp(opt, "asym") == 0) {
-            kind = O_SYM;
+            kind = QTF__O_SYM;
             ok = !val;
             e.asym = opt[0] == 'a';
         } else if (strcmp(opt, "scale") == 0) {
-            kind = O_SCALE;
+            kind = QTF__O_SCALE;
             if (!val) ok = 0;
             else if (strcmp(val, "f16") == 0) e.scale_type = QTF_DTYPE_F16;
             else if (strcmp(val, "bf16") == 0) e.scale_type = QTF_DTYPE_BF16;
             else if (strcmp(val, "f32") == 0) e.scale_type = QTF_DTYPE_F32;
             else ok = 0;
         } else if (strcmp(opt, "dq") == 0) {
-            kind = O_DQ;
+            kind = QTF__O_DQ;
             ok = !val;
             e.dq = 1;
         } else if (strcmp(opt, "rows") == 0) {
-            kind = O_ROWS;
+            kind = QTF__O_ROWS;
             if (!val) ok = 0;
             else if (strcmp(val, "tensor") == 0) e.rows = QTF_ROWS_TENSOR;
             else ok = parse_u32(&e.rows, val, 1, UINT32_MAX);
         } else if (strcmp(opt, "rowscale") == 0) {
-            kind = O_ROWSCALE;
+            kind = QTF__O_ROWSCALE;
             ok = !val;
             e.rowscale = 1;
         } else if (strcmp(opt, "lut") == 0) {
-            kind = O_LUT;
+            kind = QTF__O_LUT;
             if (!val) ok = 0;
             else if (strcmp(val, "f16") == 0) e.lut_type = QTF_DTYPE_F16;
             else if (strcmp(val, "f32") == 0) e.lut_type = QTF_DTYPE_F32;
             else if (strcmp(val, "int8") == 0) e.lut_type = QTF_DTYPE_I8;
             else ok = 0;
         } else if (strcmp(opt, "dim") == 0) {
-            kind = O_DIM;
+            kind = QTF__O_DIM;
             ok = val && parse_u32(&e.dim, val, 1, 4) && e.dim != 3;
         } else if (strcmp(opt, "rtn") == 0 || strcmp(opt, "search") == 0) {
-            kind = O_SEARCH;
+            kind = QTF__O_SEARCH;
             ok = !val;
             e.search = opt[0] == 's';
         } else if (strcmp(opt, "zstd") == 0) {
-            kind = O_ZSTD;
+            kind = QTF__O_ZSTD;
             /* Level 1 by default: on quantization codes, levels 3-9 spend more
              * on short matches in near-random streams than they save
              * (bench/RESULTS.md), and level 1 is also the fastest. */
@@ -218,7 +225,7 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         } else {
             for (size_t i = 0; i < N_RAW; i++)
                 if (strcmp(opt, raw_types[i].name) == 0) {
-                    kind = O_RAWTYPE;
+                    kind = QTF__O_RAWTYPE;
                     ok = !val;
                     e.raw_type = raw_types[i].type;
                 }
@@ -235,16 +242,16 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
             list_options(valid, sizeof valid, ne->id);
             return qtf__error(QTF_E_PARSE, "encoding \"%s\": invalid value in \"%s\" (expected "
                               "%s%s); valid options: %s", shown, opt,
-                              (ne->id == QTF_ENC_PAL && kind == O_GROUP) ? "group=N"
+                              (ne->id == QTF_ENC_PAL && kind == QTF__O_GROUP) ? "group=N"
                                                                           : option_help[kind],
-                              kind == O_GROUP || kind == O_ROWS ? ", N >= 1" : "", valid);
+                              kind == QTF__O_GROUP || kind == QTF__O_ROWS ? ", N >= 1" : "", valid);
         }
         opt = comma ? comma + 1 : NULL;
     }
 
-    if (ne->id == QTF_ENC_RAW && !(seen & (1u << O_RAWTYPE)))
+    if (ne->id == QTF_ENC_RAW && !(seen & (1u << QTF__O_RAWTYPE)))
         return bad_option(shown, ne->id, "missing element type, e.g.", "raw:i32");
-    if (e.dq && (seen & (1u << O_SCALE)))
+    if (e.dq && (seen & (1u << QTF__O_SCALE)))
         return bad_option(shown, ne->id,
                           "dq stores u8 scale codes with f32 second-level scales, so it "
                           "excludes", "scale");
@@ -317,13 +324,14 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
     qtf_status st = qtf__encoding_validate(enc);
     if (st) return st;
     out_buf b = { .p = buf, .cap = cap, .len = 0, .overflow = 0, .first = 1 };
-    const name_entry *ne = NULL;
-    for (size_t i = 0; i < N_NAMES && !ne; i++)
-        if (names[i].id == enc->id && (names[i].bits == enc->bits || enc->id == QTF_ENC_RAW))
-            ne = &names[i];
-    if (!ne) return qtf__error(QTF_E_ENCODING, "encoding id %u bits %u has no name",
-                               (unsigned)enc->id, enc->bits);
-    append(&b, ne->name);
+    const qtf__encoding_row *row = qtf__encoding_row_of(enc->id);
+    if (row->text_bits && !(row->text_bits & (1u << (enc->bits < 10 ? enc->bits : 0))))
+        return qtf__error(QTF_E_ENCODING, "encoding id %u bits %u has no name",
+                          (unsigned)enc->id, enc->bits);
+    char name[32];
+    if (row->text_bits) snprintf(name, sizeof name, "%s%u", row->name, enc->bits);
+    else snprintf(name, sizeof name, "%s", row->name);
+    append(&b, name);
 
     qtf_encoding def;
     memset(&def, 0, sizeof def);

@@ -488,15 +488,26 @@ QTF_API qtf_status qtf_file_verify(const qtf_file *f, unsigned threads, qtf_stat
 typedef struct qtf_writer qtf_writer;
 
 typedef struct qtf_writer_options {
-    unsigned version;
+    unsigned version;           /* any version 1..QTF_WRITER_OPTIONS_VERSION */
     uint32_t alignment;         /* 0 = QTF_DEFAULT_ALIGNMENT */
-    unsigned flags;             /* none defined yet */
+    unsigned flags;             /* QTF_WRITER_* */
+    /* version 2: files that must never be replaced by the output (the inputs
+     * the file is made from), compared by device and inode, so that no other
+     * path or link to them is replaced either (QTF_E_INVALID_ARG). */
+    const char *const *protected_paths;
+    size_t n_protected;
 } qtf_writer_options;
-#define QTF_WRITER_OPTIONS_VERSION 1
-#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0 }
+#define QTF_WRITER_OPTIONS_VERSION 2
+#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0, NULL, 0 }
+/* Refuse (QTF_E_INVALID_ARG) an existing file at the destination instead of
+ * replacing it; a tool's `--force` clears this flag. */
+#define QTF_WRITER_NO_REPLACE 0x1u
 
 /* Creates a temp file in path's directory. Nothing appears at `path` until
- * qtf_writer_finish() succeeds. */
+ * qtf_writer_finish() succeeds. An existing regular file at `path` is
+ * replaced (unless QTF_WRITER_NO_REPLACE); an existing character device is
+ * written in place and never unlinked (a FIFO, socket, block device or
+ * directory is refused: QTF_E_INVALID_ARG). */
 QTF_API qtf_status qtf_writer_create(qtf_writer **out, const char *path,
                                      const qtf_writer_options *opts);
 
@@ -541,7 +552,9 @@ QTF_API qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *d
 
 /* Writes metadata, directory and header, fsyncs, renames over `path`, fsyncs
  * the directory. Frees the writer whatever the outcome; on failure nothing is
- * left at `path` (an existing file there is untouched). */
+ * left at `path` (an existing file there is untouched), except when only the
+ * directory fsync failed: QTF_E_IO says so, the file is in place but its new
+ * name may not survive a crash. */
 QTF_API qtf_status qtf_writer_finish(qtf_writer *w);
 
 /* Discards everything (removes the temp file) and frees. NULL is a no-op. */
@@ -596,6 +609,27 @@ QTF_API qtf_status qtf_encoding_layout(qtf_part_layout *out, uint32_t *out_n,
 /* Bits per weight, everything counted (sum of layout sizes * 8 / elements). */
 QTF_API double qtf_encoding_bits_per_weight(const qtf_encoding *enc, uint32_t n_dims,
                                             const uint64_t *dims);
+
+/* Where the quantization codes of an encoding are, for code histograms. */
+typedef struct qtf_code_info {
+    uint32_t part;              /* index of the part that holds the codes */
+    uint32_t bits;              /* bits per code (1..8) */
+    int is_signed;              /* codes are two's complement bytes (q8_0) */
+    int indexes_lut;            /* codes index a look-up table (pal) */
+} qtf_code_info;
+
+/* QTF_E_UNSUPPORTED when the encoding has no codes that can be listed (the
+ * float encodings, the K-quants whose code bits are scattered). */
+QTF_API qtf_status qtf_encoding_code_info(qtf_code_info *out, const qtf_encoding *enc);
+
+/* Unpacks the codes held in a decoded code part (qtf_part_decode of part
+ * qtf_code_info.part) into one byte per code; *out_n = the count (elements,
+ * or elements / dim for vector palettes). `cap` must be at least the element
+ * count. QTF_E_ENCODING when `size` does not match the layout. */
+QTF_API qtf_status qtf_encoding_unpack_codes(uint8_t *codes, uint64_t cap, uint64_t *out_n,
+                                             const qtf_encoding *enc, uint32_t n_dims,
+                                             const uint64_t *dims, const void *part,
+                                             uint64_t size);
 
 /* ==========================================================================
  *  6. QUANTIZATION AND DEQUANTIZATION

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "cli/cli_util.h"
+#include "cli/output.h"
 #include "codes.h"
 
 #define DEFAULT_VALUE_WIDTH 64
@@ -30,6 +31,7 @@ typedef struct options {
     qtf_open_options open;  /* decode limits */
     const char *extract;    /* --extract KEY */
     const char *out_path;   /* -o FILE */
+    int force;              /* --force: -o may replace an existing file */
 } options;
 
 static void print_help(void) {
@@ -64,7 +66,9 @@ CLI_DECODE_LIMITS_HELP
 "                        e.g. hf.file.config.json) or a string, byte for byte\n"
 "                        to standard output (refused on a terminal when it\n"
 "                        holds NUL bytes) or to -o FILE; nothing else printed\n"
-"  -o, --output FILE     with --extract: write to FILE (atomically)\n"
+"  -o, --output FILE     with --extract: write to FILE (atomically; an existing file\n"
+"                        only with --force, never the inspected file)\n"
+"      --force           with -o: replace an existing FILE\n"
 "      --json            machine-readable output (schema: inspect/JSON-SCHEMA.md;\n"
 "                        ASCII only, integers above 2^53 as strings, NaN and\n"
 "                        infinities as \"nan\", \"inf\", \"-inf\")\n"
@@ -983,11 +987,21 @@ static int extract_value(const qtf_file *f, const options *o) {
                   "the others)", k ? k : "?", qtf_type_name(v.type));
         rc = CLI_EXIT_FAIL;
     } else if (o->out_path) {
-        int err = v.len > SIZE_MAX ? EFBIG : cli_write_file_atomic(o->out_path, v.str,
-                                                                     (size_t)v.len);
-        if (err) {
+        /* The tools' one output mechanism: complete or absent, an existing
+         * file only with --force, never the inspected file itself. */
+        const char *inputs[1] = { o->path };
+        cli_output *out = NULL;
+        st = v.len > SIZE_MAX ? QTF_E_LIMIT
+                              : cli_output_open(&out, o->out_path, o->force, inputs, 1);
+        if (!st) st = cli_output_write(out, v.str, (size_t)v.len);
+        if (!st) {
+            st = cli_output_commit(out);
+        } else {
+            cli_output_abort(out);
+        }
+        if (st) {
             char *p = cli_escape_dup(o->out_path, strlen(o->out_path), 0);
-            cli_error("cannot write '%s': %s", p ? p : "?", strerror(err));
+            cli_error("cannot write '%s': %s", p ? p : "?", qtf_error_detail());
             free(p);
             rc = CLI_EXIT_FAIL;
         }
@@ -1007,7 +1021,8 @@ static int extract_value(const qtf_file *f, const options *o) {
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_DECODE_LIMIT };
+    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_DECODE_LIMIT,
+           OPT_FORCE };
     static const struct option longopts[] = {
         {"tensor", required_argument, NULL, 't'},
         {"detail", no_argument, NULL, 'd'},
@@ -1020,6 +1035,7 @@ static int parse_args(options *o, int argc, char **argv) {
         {"json", no_argument, NULL, OPT_JSON},
         {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
         {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
         {"help", no_argument, NULL, 'h'},
@@ -1063,6 +1079,7 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_NO_TENSORS: o->no_tensors = 1; break;
         case OPT_NO_METADATA: o->no_metadata = 1; break;
         case OPT_JSON: o->json = 1; break;
+        case OPT_FORCE: o->force = 1; break;
         case 'h': print_help(); return -1;
         case 'V': cli_print_version(); return -1;
         default: return cli_getopt_error(c, argv, longopts);

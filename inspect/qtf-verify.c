@@ -10,7 +10,9 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "gguf_verify.h"
 #include "report.h"
+#include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
 
 #define MAX_IGNORE 64
@@ -21,6 +23,8 @@ typedef struct options {
     unsigned n_ignore;
     const char *against;
     const char *plot;
+    int force;
+    const char *manifest;               /* --hash-manifest (GGUF) */
     int json, markdown, quiet, checksums_only;
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
@@ -34,6 +38,10 @@ static void print_help(void) {
 "\n"
 "Checks that a QTF file is sound and, with --against, how close every tensor\n"
 "is to its source checkpoint. All problems are reported, each tensor by name.\n"
+"A GGUF file (recognised by its content) gets the same checks: structure,\n"
+"decoding of every tensor (ggml types with a decoder), and with --against the\n"
+"error against the checkpoint with names mapped back and llama.cpp's Q/K row\n"
+"permutation undone; its data is checked only against --hash-manifest.\n"
 "\n"
 "Checks:\n"
 "  structure   header, metadata and directory (everything the reader validates)\n"
@@ -63,14 +71,24 @@ static void print_help(void) {
 "                        ('*.rotary_emb.inv_freq'); repeatable (up to %d); their\n"
 "                        checksums and decoding are still checked\n"
 "      --checksums-only  structure and checksums only (no decoding)\n"
+"      --hash-manifest FILE\n"
+"                        GGUF input: check every tensor's data (and the model\n"
+"                        hash) against llama-gguf-hash --sha256 or --xxh64\n"
+"                        output; GGUF stores no checksums of its own\n"
 "      --json            JSON report on stdout (schema: inspect/JSON-SCHEMA.md;\n"
 "                        NaN and infinities as \"nan\", \"inf\", \"-inf\")\n"
 "      --markdown        Markdown report on stdout (for CI summaries)\n"
 "      --plot FILE.svg   write an SVG chart of the relative RMSE of every tensor\n"
 "                        (log scale, file order, coloured by encoding); needs\n"
-"                        --against; written atomically (temp file + rename)\n"
+"                        --against; written atomically (temp file + rename);\n"
+"                        an existing FILE.svg is kept unless --force, an input\n"
+"                        (the verified file, the source) is never replaced\n"
+"      --force           let --plot replace an existing file\n"
 "  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
-"  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
+"  -j, --threads N       threads (default: all cores, 0 = all cores)\n",
+        REPORT_WORST, MAX_IGNORE);
+    /* in two parts: C99 guarantees string literals of 4095 bytes only */
+    printf(
 CLI_DECODE_LIMITS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         program and library version\n"
@@ -87,8 +105,7 @@ CLI_DECODE_LIMITS_HELP
 "  qtf-verify model.qtf --against ./Llama-3-8B --max-rel-rmse 0.1 \\\n"
 "             --min-cosine 0.99\n"
 "  qtf-verify model.qtf --against model.safetensors --plot errors.svg --quiet\n"
-"  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n",
-        REPORT_WORST, MAX_IGNORE);
+"  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n");
 }
 
 static int parse_threshold(double *out, int *has, const char *opt, const char *arg) {
@@ -100,7 +117,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE, OPT_DECODE_LIMIT };
+           OPT_IGNORE, OPT_DECODE_LIMIT, OPT_FORCE, OPT_MANIFEST };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -108,9 +125,11 @@ static int parse_args(options *o, int argc, char **argv) {
         {"min-snr", required_argument, NULL, OPT_MIN_SNR},
         {"checksums-only", no_argument, NULL, OPT_CSUM},
         {"ignore", required_argument, NULL, OPT_IGNORE},
+        {"hash-manifest", required_argument, NULL, OPT_MANIFEST},
         {"json", no_argument, NULL, OPT_JSON},
         {"markdown", no_argument, NULL, OPT_MD},
         {"plot", required_argument, NULL, OPT_PLOT},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
         {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
@@ -147,6 +166,8 @@ static int parse_args(options *o, int argc, char **argv) {
         case OPT_JSON: o->json = 1; break;
         case OPT_MD: o->markdown = 1; break;
         case OPT_PLOT: o->plot = optarg; break;
+        case OPT_FORCE: o->force = 1; break;
+        case OPT_MANIFEST: o->manifest = optarg; break;
         case 'q': o->quiet = 1; break;
         case 'j':
             if (!cli_parse_u64(&v, optarg, 4096))
@@ -164,6 +185,7 @@ static int parse_args(options *o, int argc, char **argv) {
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
     if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->force && !o->plot) return cli_usage_error("--force needs --plot FILE");
     if (o->n_ignore && !o->against) return cli_usage_error("--ignore needs --against SOURCE");
     if (o->checksums_only && o->against)
         return cli_usage_error("--checksums-only and --against exclude each other");
@@ -430,11 +452,130 @@ static int find_missing(const options *o, verify_report *r, const qtf_file *f, c
     return 1;
 }
 
+/* Opens the --plot output before any work, so that a refused destination
+ * (an existing file without --force, or an input: the verified file or a
+ * file of the source) is reported at once. */
+static int open_plot(cli_output **out, const options *o, const qtf_source *src) {
+    uint32_t n_src = src ? qtf_source_input_count(src) : 0;
+    const char **inputs = malloc((2 + (size_t)n_src) * sizeof *inputs);
+    if (!inputs) {
+        cli_error("out of memory");
+        return 0;
+    }
+    size_t n = 0;
+    inputs[n++] = o->path;
+    inputs[n++] = o->against;
+    for (uint32_t i = 0; i < n_src; i++) inputs[n++] = qtf_source_input_path(src, i);
+    qtf_status st = cli_output_open(out, o->plot, o->force, inputs, n);
+    free(inputs);
+    if (st != QTF_OK) {
+        char *p = dup_escaped(o->plot);
+        cli_error_status(st, "cannot write the chart '%s'", p ? p : "?");
+        free(p);
+        return 0;
+    }
+    return 1;
+}
+
+/* Thresholds from the options, then the report in the chosen form. Returns
+ * the exit status. */
+static int emit_report(const options *o, verify_report *r, int ok, const char *file_disp,
+                       cli_output *plot) {
+    r->has_max_rel_rmse = o->has_max_rel_rmse;
+    r->max_rel_rmse = o->max_rel_rmse;
+    r->has_min_cosine = o->has_min_cosine;
+    r->min_cosine = o->min_cosine;
+    r->has_min_snr = o->has_min_snr;
+    r->min_snr = o->min_snr;
+    r->threads = o->threads;
+    r->checksums_only = o->checksums_only;
+    if (ok) ok = report_finish(r);
+    int exit_code = CLI_EXIT_FAIL;
+    if (!ok) {
+        cli_error("out of memory");
+    } else {
+        exit_code = r->ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
+        if (o->json) {
+            json_t *j = report_json(r);
+            /* A failed write to stdout is reported once, below. */
+            if (!j || (cli_json_print(j, stdout) != 0 && !ferror(stdout))) {
+                cli_error("out of memory while writing the JSON report");
+                exit_code = CLI_EXIT_FAIL;
+            }
+            json_decref(j);
+        } else if (o->markdown) {
+            report_print_markdown(r, stdout, o->quiet);
+        } else {
+            report_print_text(r, stdout, o->quiet);
+        }
+        if (plot) {
+            qtf_status ps = svg_write_chart(r, plot);
+            if (ps == QTF_OK) ps = cli_output_commit(plot);
+            else cli_output_abort(plot);
+            plot = NULL;
+            if (ps != QTF_OK) {
+                char *p = dup_escaped(o->plot);
+                if (ps == QTF_E_NOMEM) cli_error("cannot write the chart '%s': out of memory",
+                                                 p ? p : "?");
+                else cli_error_status(ps, "cannot write the chart '%s'", p ? p : "?");
+                free(p);
+                exit_code = CLI_EXIT_FAIL;
+            }
+        }
+        if (!r->ok && !o->json)
+            cli_error("%s: verification FAILED", file_disp);
+    }
+    cli_output_abort(plot);
+    return exit_code;
+}
+
+/* A GGUF file: the same report, filled by inspect/gguf_verify.c. */
+static int verify_gguf(const options *o) {
+    cli_output *plot = NULL;
+    if (o->plot && !open_plot(&plot, o, NULL)) return CLI_EXIT_USAGE;
+    verify_report r;
+    memset(&r, 0, sizeof r);
+    char *file_disp = dup_escaped(o->path);
+    char *against_disp = o->against ? dup_escaped(o->against) : NULL;
+    char *manifest_disp = o->manifest ? dup_escaped(o->manifest) : NULL;
+    r.file = file_disp;
+    r.against = against_disp;
+    r.file_raw = o->path;
+    r.against_raw = o->against;
+    r.manifest = manifest_disp;
+    r.manifest_raw = o->manifest;
+    gguf_verify_options go = { o->path, o->against, o->manifest, o->ignore, o->n_ignore,
+                               o->checksums_only, o->threads };
+    int rc = file_disp && (!o->against || against_disp) && (!o->manifest || manifest_disp)
+                 ? gguf_verify_build(&r, &go) : 1;
+    int exit_code;
+    if (rc == 2) {
+        cli_output_abort(plot);
+        exit_code = CLI_EXIT_USAGE;
+    } else {
+        exit_code = emit_report(o, &r, rc == 0, file_disp, plot);
+    }
+    gguf_verify_free(&r);
+    report_free(&r);
+    free(file_disp);
+    free(against_disp);
+    free(manifest_disp);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("cannot write to standard output");
+        return CLI_EXIT_FAIL;
+    }
+    return exit_code;
+}
+
 int main(int argc, char **argv) {
     cli_set_program("qtf-verify");
     options o;
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
+    if (qtf_gguf_file_is_gguf(o.path)) return verify_gguf(&o);
+    if (o.manifest)
+        return cli_usage_error("--hash-manifest applies to GGUF files (a QTF file checks its own "
+                               "checksums)");
 
     qtf_file *f = NULL;
     qtf_status st = qtf_file_open(&f, o.path, &o.open);
@@ -452,6 +593,13 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
 
+    cli_output *plot = NULL;
+    if (o.plot && !open_plot(&plot, &o, src)) {
+        qtf_source_close(src);
+        qtf_file_close(f);
+        return CLI_EXIT_USAGE;
+    }
+
     verify_report r;
     memset(&r, 0, sizeof r);
     char *file_disp = dup_escaped(o.path);
@@ -462,14 +610,6 @@ int main(int argc, char **argv) {
     r.against_raw = o.against;
     r.against_kind = src ? qtf_source_kind_name(qtf_source_get_kind(src)) : NULL;
     r.metadata_count = qtf_meta_count(f);
-    r.threads = o.threads;
-    r.checksums_only = o.checksums_only;
-    r.has_max_rel_rmse = o.has_max_rel_rmse;
-    r.max_rel_rmse = o.max_rel_rmse;
-    r.has_min_cosine = o.has_min_cosine;
-    r.min_cosine = o.min_cosine;
-    r.has_min_snr = o.has_min_snr;
-    r.min_snr = o.min_snr;
     r.n = qtf_tensor_count(f);
     r.t = calloc(r.n ? r.n : 1, sizeof *r.t);
     int ok = r.t && file_disp && (!o.against || against_disp);
@@ -491,37 +631,7 @@ int main(int argc, char **argv) {
         if (!o.checksums_only) check_tensors(&o, &r, f, src, o.threads);
         if (src) ok = find_missing(&o, &r, f, src);
     }
-    if (ok) ok = report_finish(&r);
-    int exit_code = CLI_EXIT_FAIL;
-    if (!ok) {
-        cli_error("out of memory");
-    } else {
-        exit_code = r.ok ? CLI_EXIT_OK : CLI_EXIT_FAIL;
-        if (o.json) {
-            json_t *j = report_json(&r);
-            /* A failed write to stdout is reported once, below. */
-            if (!j || (cli_json_print(j, stdout) != 0 && !ferror(stdout))) {
-                cli_error("out of memory while writing the JSON report");
-                exit_code = CLI_EXIT_FAIL;
-            }
-            json_decref(j);
-        } else if (o.markdown) {
-            report_print_markdown(&r, stdout, o.quiet);
-        } else {
-            report_print_text(&r, stdout, o.quiet);
-        }
-        if (o.plot) {
-            int err = svg_write_chart(&r, o.plot);
-            if (err) {
-                char *p = dup_escaped(o.plot);
-                cli_error("cannot write the chart '%s': %s", p ? p : "?", strerror(err));
-                free(p);
-                exit_code = CLI_EXIT_FAIL;
-            }
-        }
-        if (!r.ok && !o.json)
-            cli_error("%s: verification FAILED", file_disp);
-    }
+    int exit_code = emit_report(&o, &r, ok, file_disp, plot);
     report_free(&r);
     free(file_disp);
     free(against_disp);

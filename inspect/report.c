@@ -178,8 +178,8 @@ static cli_table *tensor_table(const verify_report *r) {
             cli_table_add(tb, row);
         } else {
             const char *dec = !t->decode_checked ? "-" : t->decode == QTF_OK ? "ok" : "FAILED";
-            const char *row[] = {t->name, t->encoding, el, t->checksum == QTF_OK ? "ok" : "BAD", dec,
-                                 result_word(t)};
+            const char *sum = r->format && !r->manifest ? "none" : t->checksum == QTF_OK ? "ok" : "BAD";
+            const char *row[] = {t->name, t->encoding, el, sum, dec, result_word(t)};
             cli_table_add(tb, row);
         }
     }
@@ -218,19 +218,30 @@ static uint64_t failure_count(const verify_report *r) {
 
 static void print_checks(const verify_report *r, FILE *out, const char *indent) {
     char h[32];
-    if (r->structure == QTF_OK)
+    int gguf = r->format && strcmp(r->format, "gguf") == 0;
+    if (r->structure == QTF_OK && gguf)
+        fprintf(out, "%sstructure   ok: GGUF header, key/values, tensor infos and data layout valid "
+                "(%llu tensors, %llu keys)\n", indent, (unsigned long long)r->n,
+                (unsigned long long)r->metadata_count);
+    else if (r->structure == QTF_OK)
         fprintf(out, "%sstructure   ok: header, metadata, directory and padding valid (%llu tensors, "
                 "%llu keys)\n", indent, (unsigned long long)r->n, (unsigned long long)r->metadata_count);
     else
         fprintf(out, "%sstructure   FAILED: %s (see the failures below)\n", indent,
                 qtf_status_name(r->structure));
     double rate = r->checksum_seconds > 0 ? (double)r->checksum_bytes / r->checksum_seconds : 0;
-    fprintf(out, "%schecksums   %s: %llu of %llu tensors match, %s",
-            indent, r->n_checksum_failed ? "FAILED" : "ok",
-            (unsigned long long)(r->n - r->n_checksum_failed), (unsigned long long)r->n,
-            cli_human_bytes(h, sizeof h, r->checksum_bytes));
-    fprintf(out, " in %.3f s (%s/s, %u threads)\n", r->checksum_seconds,
-            cli_human_bytes(h, sizeof h, (uint64_t)rate), r->threads);
+    if (gguf && !r->manifest) {
+        fprintf(out, "%schecksums   none: GGUF stores no checksums; the data is not checked for "
+                "damage (give --hash-manifest with llama-gguf-hash output)\n", indent);
+    } else {
+        fprintf(out, "%schecksums   %s: %llu of %llu tensors match", indent,
+                r->n_checksum_failed ? "FAILED" : "ok",
+                (unsigned long long)(r->n - r->n_checksum_failed), (unsigned long long)r->n);
+        if (gguf) fprintf(out, " %s of %s", r->manifest_algos, r->manifest);
+        fprintf(out, ", %s", cli_human_bytes(h, sizeof h, r->checksum_bytes));
+        fprintf(out, " in %.3f s (%s/s, %u threads)\n", r->checksum_seconds,
+                cli_human_bytes(h, sizeof h, (uint64_t)rate), r->threads);
+    }
     if (r->checksums_only)
         fprintf(out, "%sdecode      skipped (--checksums-only)\n", indent);
     else
@@ -399,6 +410,7 @@ json_t *report_json(const verify_report *r) {
     if (!root) return NULL;
     cli_json_set(root, "schema_version", json_integer(1), &oom);
     cli_json_set(root, "file", str_or_null(r->file_raw), &oom);
+    if (r->format) cli_json_set(root, "format", json_string(r->format), &oom);
     cli_json_set(root, "ok", json_boolean(r->ok), &oom);
     cli_json_set(root, "threads", json_integer(r->threads), &oom);
 
@@ -417,6 +429,11 @@ json_t *report_json(const verify_report *r) {
             cli_json_set(c, "failed", cli_json_u64(r->n_checksum_failed), &oom);
             cli_json_set(c, "bytes", cli_json_u64(r->checksum_bytes), &oom);
             cli_json_set(c, "seconds", cli_json_real(r->checksum_seconds), &oom);
+            if (r->format) { /* GGUF: checked only against a manifest */
+                cli_json_set(c, "available", json_boolean(r->manifest != NULL), &oom);
+                cli_json_set(c, "manifest", str_or_null(r->manifest_raw), &oom);
+                cli_json_set(c, "algorithms", str_or_null(r->manifest_algos), &oom);
+            }
         }
         cli_json_set(checks, "checksums", c, &oom);
         json_t *d = json_object();
@@ -502,7 +519,9 @@ json_t *report_json(const verify_report *r) {
         cli_json_set(o, "encoding", json_string(t->encoding), &oom);
         cli_json_set(o, "n_elements", cli_json_u64(t->n_elements), &oom);
         cli_json_set(o, "ok", json_boolean(t->fail == 0), &oom);
-        cli_json_set(o, "checksum_ok", json_boolean(t->checksum == QTF_OK), &oom);
+        /* null: a GGUF file without a manifest has nothing to check against */
+        cli_json_set(o, "checksum_ok", r->format && !r->manifest ? json_null()
+                                       : json_boolean(t->checksum == QTF_OK), &oom);
         cli_json_set(o, "checksum_status", json_string(qtf_status_name(t->checksum)), &oom);
         cli_json_set(o, "decode_ok", t->decode_checked ? json_boolean(t->decode == QTF_OK) : json_null(), &oom);
         if (t->decode_checked && t->decode != QTF_OK)

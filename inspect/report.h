@@ -10,6 +10,7 @@
 #include <jansson.h>
 
 #include "qtf.h"
+#include "cli/output.h"
 
 /* Why a tensor failed (bit set). */
 enum {
@@ -57,6 +58,12 @@ typedef struct verify_report {
     uint64_t metadata_count;
     unsigned threads;
     int checksums_only;
+    /* GGUF input (inspect/gguf_verify.c): format "gguf"; a GGUF file has no
+     * checksums, so they are checked only against --hash-manifest */
+    const char *format;         /* NULL for QTF */
+    const char *manifest;       /* GGUF: manifest path (escaped), NULL without */
+    const char *manifest_raw;
+    const char *manifest_algos; /* "sha256", "xxh64", "sha256+xxh64" */
     /* thresholds (set when has_*) */
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
@@ -94,7 +101,7 @@ void report_print_markdown(const verify_report *r, FILE *out, int quiet);
 json_t *report_json(const verify_report *r);
 
 /* SVG chart of rel. RMSE per tensor (log scale), in file order, coloured by
- * encoding. Written atomically. 0 on success, else an errno value. */
-int svg_write_chart(const verify_report *r, const char *path);
+ * encoding, written to `out` (published by the caller). */
+qtf_status svg_write_chart(const verify_report *r, cli_output *out);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
+#include "cli/output.h"
 #include "report.h"
 
 #define W 1100.0
@@ -47,10 +48,10 @@ static int encoding_slot(const char (*encs)[80], size_t n, const char *name) {
     return -1;
 }
 
-int svg_write_chart(const verify_report *r, const char *path) {
+qtf_status svg_write_chart(const verify_report *r, cli_output *out) {
     /* Encodings in order of first appearance; beyond the palette, "other". */
     char (*encs)[80] = calloc(MAX_LEGEND, sizeof *encs);
-    if (!encs) return ENOMEM;
+    if (!encs) return QTF_E_NOMEM;
     size_t n_enc = 0;
     int has_other = 0;
     double lo = INFINITY, hi = -INFINITY;
@@ -197,9 +198,9 @@ int svg_write_chart(const verify_report *r, const char *path) {
     free(encs);
     if (b.oom) {
         cli_buf_free(&b);
-        return ENOMEM;
+        return QTF_E_NOMEM;
     }
-    int err = cli_write_file_atomic(path, b.p, b.len);
+    qtf_status st = cli_output_write(out, b.p, b.len);
     cli_buf_free(&b);
-    return err;
+    return st;
 }

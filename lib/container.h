@@ -66,10 +66,6 @@ static inline uint64_t qtf__take64(qtf__cursor *c) {
     return v;
 }
 
-/* Test hook: 1 makes the writer use a named mkstemp temp file instead of
- * O_TMPFILE, as on filesystems without O_TMPFILE. */
-QTF_API void qtf__test_force_named_temp(int on);
-
 /* --- reader state ----------------------------------------------------------- */
 
 typedef struct qtf__meta_entry {

@@ -33,62 +33,129 @@ typedef struct rows_ctx {
     const qtf_file *f;
     uint64_t tensor;
     const qtf_tensor_info *t;
-    uint64_t rows, cols;
+    uint64_t rows, cols, unit;
+    const unsigned char *bytes[QTF_MAX_PARTS]; /* every part, decoded */
+    int shared[QTF_MAX_PARTS];                 /* size independent of the rows */
 } rows_ctx;
 
-/* Decodes the aligned rows [a, b) (a multiple of the unit; b a multiple of it
- * or the last row) into dst. */
-static qtf_status decode_aligned(void *dst, qtf_dtype dst_type, const rows_ctx *c, uint64_t a,
-                                 uint64_t b, unsigned threads) {
+/* Views of rows [a, b) (a a multiple of the unit; b too, or the last row):
+ * row-major parts cut at the sizes of the a-row and (b-a)-row layouts,
+ * shared parts whole. */
+static qtf_status sub_views(qtf_part_view *views, const rows_ctx *c, uint64_t a, uint64_t b) {
     const qtf_tensor_info *t = c->t;
-    const qtf_encoding *e = &t->encoding;
-    qtf_part_layout l1[QTF_MAX_PARTS], lall[QTF_MAX_PARTS], lhead[QTF_MAX_PARTS],
-        lsub[QTF_MAX_PARTS];
-    uint32_t n1, nall, nhead, nsub;
-    uint64_t d1[2] = { 1, c->cols }, dall[2] = { c->rows, c->cols }, dhead[2] = { a, c->cols },
-             dsub[2] = { b - a, c->cols };
+    qtf_part_layout lhead[QTF_MAX_PARTS], lsub[QTF_MAX_PARTS];
+    uint32_t nhead, nsub;
+    uint64_t dhead[2] = { a, c->cols }, dsub[2] = { b - a, c->cols };
     qtf_status st;
-    if ((st = qtf_encoding_layout(l1, &n1, e, 2, d1)) ||
-        (st = qtf_encoding_layout(lall, &nall, e, 2, dall)) ||
-        (st = qtf_encoding_layout(lhead, &nhead, e, 2, dhead)) ||
-        (st = qtf_encoding_layout(lsub, &nsub, e, 2, dsub)))
+    if ((st = qtf_encoding_layout(lhead, &nhead, &t->encoding, 2, dhead)) ||
+        (st = qtf_encoding_layout(lsub, &nsub, &t->encoding, 2, dsub)))
         return st;
-    if (nall != t->n_parts || n1 != nall || nhead != nall || nsub != nall)
-        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %u parts stored, the layout has "
-                          "%u", qtf_file_name(c->f), t->name, t->n_parts, nall);
-    qtf_part_view views[QTF_MAX_PARTS];
-    void *owned[QTF_MAX_PARTS] = { 0 };
-    for (uint32_t k = 0; k < nall && !st; k++) {
+    for (uint32_t k = 0; k < t->n_parts; k++) {
         const qtf_part_info *p = &t->parts[k];
-        const unsigned char *bytes = NULL;
-        if (p->decoded_size != lall[k].size) {
-            st = qtf__error(QTF_E_ENCODING, "%s: tensor '%s': part %u holds %llu bytes, the "
-                            "layout %llu", qtf_file_name(c->f), t->name, k,
-                            (unsigned long long)p->decoded_size,
-                            (unsigned long long)lall[k].size);
-            break;
-        }
-        st = part_bytes(&bytes, &owned[k], c->f, c->tensor, k, p);
-        if (st) break;
-        uint64_t off = 0, size = lall[k].size;
-        if (l1[k].size != lall[k].size) { /* row-major part: cut it */
+        uint64_t off = 0, size = p->decoded_size;
+        if (!c->shared[k]) {
             off = lhead[k].size;
             size = lsub[k].size;
-            if (off > lall[k].size || size > lall[k].size - off) {
-                st = qtf__error(QTF_E_ENCODING, "%s: tensor '%s': part %u: rows %llu..%llu "
-                                "fall outside it", qtf_file_name(c->f), t->name, k,
-                                (unsigned long long)a, (unsigned long long)b);
-                break;
-            }
+            if (off > p->decoded_size || size > p->decoded_size - off)
+                return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': part %u: rows %llu..%llu "
+                                  "fall outside it", qtf_file_name(c->f), t->name, k,
+                                  (unsigned long long)a, (unsigned long long)b);
         }
-        views[k] = (qtf_part_view){ p->role, p->type, bytes + off, size };
+        views[k] = (qtf_part_view){ p->role, p->type, c->bytes[k] + off, size };
     }
-    if (!st) {
-        st = qtf_dequantize(dst, dst_type, (b - a) * c->cols, e, 2, dsub, views, nall, threads);
-        if (st) qtf__error_prefix("%s: tensor '%s': ", qtf_file_name(c->f), t->name);
-    }
-    for (uint32_t k = 0; k < QTF_MAX_PARTS; k++) free(owned[k]);
+    return QTF_OK;
+}
+
+/* Dequantizes the aligned rows [a, b) into dst with qtf_dequantize(). */
+static qtf_status decode_span(void *dst, qtf_dtype dst_type, unsigned threads,
+                              const rows_ctx *c, uint64_t a, uint64_t b) {
+    qtf_part_view views[QTF_MAX_PARTS];
+    qtf_status st = sub_views(views, c, a, b);
+    if (st) return st;
+    uint64_t dsub[2] = { b - a, c->cols };
+    st = qtf_dequantize(dst, dst_type, (b - a) * c->cols, &c->t->encoding, 2, dsub, views,
+                        c->t->n_parts, threads);
+    if (st) qtf__error_prefix("%s: tensor '%s': ", qtf_file_name(c->f), c->t->name);
     return st;
+}
+
+/* 16-bit destinations of quantized encodings: qtf_dequantize() would decode
+ * the whole span into one f32 buffer first (a tensor-sized allocation whose
+ * page faults cost more than the decode). Instead every thread decodes its
+ * rows in pieces of about CHUNK_ELEMENTS through a cache-sized f32 buffer. */
+#define CHUNK_ELEMENTS (1u << 18)
+
+typedef struct chunk_job {
+    const rows_ctx *c;
+    unsigned char *dst;    /* row a0 */
+    qtf_dtype dst_type;
+    uint64_t a0, b0, step; /* rows; step: rows per piece, a multiple of the unit */
+} chunk_job;
+
+static qtf_status chunk_range(void *ctx, uint64_t begin, uint64_t end) {
+    const chunk_job *j = ctx;
+    const rows_ctx *c = j->c;
+    uint64_t r = j->a0 + begin * c->unit, stop = j->a0 + end * c->unit;
+    if (stop > j->b0) stop = j->b0;
+    float *tmp = qtf__malloc((size_t)(j->step * c->cols * 4));
+    if (!tmp)
+        return qtf__error(QTF_E_NOMEM, "%s: tensor '%s': cannot allocate %llu floats",
+                          qtf_file_name(c->f), c->t->name,
+                          (unsigned long long)(j->step * c->cols));
+    qtf_status st = QTF_OK;
+    while (!st && r < stop) {
+        uint64_t r2 = stop - r < j->step ? stop : r + j->step;
+        uint64_t n = (r2 - r) * c->cols;
+        st = decode_span(tmp, QTF_DTYPE_F32, 1, c, r, r2);
+        if (!st) st = qtf_convert_from_f32(j->dst + (r - j->a0) * c->cols * 2, j->dst_type, tmp, n);
+        r = r2;
+    }
+    free(tmp);
+    return st;
+}
+
+static int is_float_encoding(qtf_encoding_id id) {
+    return id == QTF_ENC_RAW || id == QTF_ENC_F32 || id == QTF_ENC_F16 || id == QTF_ENC_BF16;
+}
+
+/* Decodes the aligned rows [a, b) into dst. */
+static qtf_status decode_aligned(void *dst, qtf_dtype dst_type, const rows_ctx *c, uint64_t a,
+                                 uint64_t b, unsigned threads) {
+    if (dst_type == QTF_DTYPE_F32 || is_float_encoding(c->t->encoding.id))
+        return decode_span(dst, dst_type, threads, c, a, b);
+    chunk_job j = { c, dst, dst_type, a, b, 0 };
+    uint64_t units = CHUNK_ELEMENTS / (c->cols ? c->cols : 1) / c->unit;
+    j.step = (units ? units : 1) * c->unit;
+    uint64_t n_units = (b - a + c->unit - 1) / c->unit;
+    return qtf__parallel_for(n_units, j.step / c->unit, threads, chunk_range, &j);
+}
+
+/* Checks the stored parts against the layout, gets their bytes (decoding
+ * compressed ones whole into owned[]) and marks the shared parts. */
+static qtf_status prepare(rows_ctx *c, void **owned) {
+    const qtf_tensor_info *t = c->t;
+    qtf_part_layout l1[QTF_MAX_PARTS], lall[QTF_MAX_PARTS];
+    uint32_t n1, nall;
+    uint64_t d1[2] = { 1, c->cols }, dall[2] = { c->rows, c->cols };
+    qtf_status st;
+    if ((st = qtf_encoding_layout(l1, &n1, &t->encoding, 2, d1)) ||
+        (st = qtf_encoding_layout(lall, &nall, &t->encoding, 2, dall)))
+        return st;
+    if (nall != t->n_parts || n1 != nall)
+        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %u parts stored, the layout has "
+                          "%u", qtf_file_name(c->f), t->name, t->n_parts, nall);
+    for (uint32_t k = 0; k < nall; k++) {
+        const qtf_part_info *p = &t->parts[k];
+        if (p->decoded_size != lall[k].size || p->role != lall[k].role)
+            return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': part %u is %s of %llu bytes, "
+                              "the layout %s of %llu", qtf_file_name(c->f), t->name, k,
+                              qtf_part_role_name(p->role), (unsigned long long)p->decoded_size,
+                              qtf_part_role_name(lall[k].role),
+                              (unsigned long long)lall[k].size);
+        c->shared[k] = l1[k].size == lall[k].size;
+        if ((st = part_bytes(&c->bytes[k], &owned[k], c->f, c->tensor, k, p))) return st;
+    }
+    return QTF_OK;
 }
 
 qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t dst_count,
@@ -101,7 +168,7 @@ qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t ds
     if (!t->encoding_known)
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "tensor '%s': encoding %u is not known to "
                           "this version of libqtf", t->name, t->encoding_id);
-    rows_ctx c = { f, tensor, t, 0, 0 };
+    rows_ctx c = { .f = f, .tensor = tensor, .t = t };
     qtf_status st = qtf__shape_rows_cols(&c.rows, &c.cols, t->n_dims, t->dims);
     if (st) return st;
     if (row_begin > row_end || row_end > c.rows)
@@ -120,25 +187,30 @@ qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t ds
         qtf__error_clear();
         return QTF_OK;
     }
-    uint64_t unit;
-    if ((st = qtf__encoding_row_unit(&unit, &t->encoding, c.rows, c.cols))) return st;
-    uint64_t a = row_begin / unit * unit, b = (row_end + unit - 1) / unit * unit;
+    if ((st = qtf__encoding_row_unit(&c.unit, &t->encoding, c.rows, c.cols))) return st;
+    uint64_t a = row_begin / c.unit * c.unit, b = (row_end + c.unit - 1) / c.unit * c.unit;
     if (b > c.rows) b = c.rows;
     size_t es = qtf_dtype_size(dst_type);
+    void *owned[QTF_MAX_PARTS] = { 0 };
+    if ((st = prepare(&c, owned))) goto out;
     if (a == row_begin && b == row_end) {
         st = decode_aligned(dst, dst_type, &c, a, b, threads);
     } else {
         /* rows outside the request but inside its units: decode and drop */
         uint64_t n = (b - a) * c.cols;
         unsigned char *tmp = n <= SIZE_MAX / es ? qtf__malloc((size_t)(n * es)) : NULL;
-        if (!tmp)
-            return qtf__error(QTF_E_NOMEM, "tensor '%s': cannot allocate %llu elements",
-                              t->name, (unsigned long long)n);
+        if (!tmp) {
+            st = qtf__error(QTF_E_NOMEM, "tensor '%s': cannot allocate %llu elements", t->name,
+                            (unsigned long long)n);
+            goto out;
+        }
         st = decode_aligned(tmp, dst_type, &c, a, b, threads);
         if (!st)
             memcpy(dst, tmp + (row_begin - a) * c.cols * es, (size_t)(dst_count * es));
         free(tmp);
     }
+out:
+    for (uint32_t k = 0; k < QTF_MAX_PARTS; k++) free(owned[k]);
     if (st) return st;
     qtf__error_clear();
     return QTF_OK;

@@ -1,9 +1,8 @@
 /* lib/writer.c — streaming writer. Tensor parts go to disk as they arrive
  * (memory: one tensor's parts plus the metadata and directory); metadata,
  * directory and the real header are written at finish, then the file is
- * fsynced and atomically renamed over the destination. Until then the
- * output is an unnamed O_TMPFILE (or a dot-file from mkstemp on filesystems
- * without O_TMPFILE), so an interrupted process leaves nothing behind. */
+ * fsynced and given the destination name by common/outfile.c (temp file in
+ * the destination directory, the rules on existing files and inputs). */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -18,6 +17,7 @@
 #include <zstd.h>
 #include <zstd_errors.h>
 
+#include "common/outfile.h"
 #include "container.h"
 
 typedef struct byte_buf {
@@ -32,10 +32,8 @@ typedef struct name_ref {
 
 struct qtf_writer {
     char *path;                 /* destination */
-    char *dir_path;             /* its directory */
-    const char *base;           /* its file name, inside `path` */
-    char *tmp_path;             /* mkstemp fallback: the visible temp file */
-    int dirfd, fd;
+    qtf__outfile out;           /* the temp file (or device) being written */
+    int fd;                     /* out.fd */
     uint32_t alignment;
     uint64_t data_offset;
     uint64_t data_end;          /* end of the last part, relative to the data */
@@ -165,12 +163,8 @@ static void zstd_free(void *opaque, void *p) { (void)opaque; free(p); }
 /* create / abort                                                             */
 
 static void writer_free(qtf_writer *w) {
-    if (w->fd >= 0) close(w->fd);
-    if (w->tmp_path) unlink(w->tmp_path);
-    if (w->dirfd >= 0) close(w->dirfd);
-    free(w->tmp_path);
+    qtf__outfile_abort(&w->out);
     free(w->path);
-    free(w->dir_path);
     free(w->meta.p);
     free(w->dir.p);
     free(w->keys);
@@ -196,49 +190,26 @@ static char *dup_range(const char *s, size_t n) {
     return p;
 }
 
-/* Tests force the mkstemp path, which tmpfs and ext4 would never take. */
-static int force_named_temp;
-void qtf__test_force_named_temp(int on) { force_named_temp = on; }
-
-static qtf_status open_output(qtf_writer *w) {
-    w->dirfd = open(w->dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (w->dirfd < 0)
-        return qtf__error(QTF_E_IO, "%s: cannot open directory %s: %s", w->path, w->dir_path,
-                          strerror(errno));
-    if (!force_named_temp) {
-        w->fd = openat(w->dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, 0666);
-        if (w->fd >= 0) return QTF_OK;
-        if (errno != EOPNOTSUPP && errno != EISDIR && errno != EINVAL)
-            return qtf__error(QTF_E_IO, "%s: cannot create a temporary file in %s: %s", w->path,
-                              w->dir_path, strerror(errno));
-    }
-    /* no O_TMPFILE on this filesystem: a hidden named temp file instead */
-    size_t n = strlen(w->dir_path) + strlen(w->base) + 16;
-    w->tmp_path = qtf__malloc(n);
-    if (!w->tmp_path) return qtf__error(QTF_E_NOMEM, "%s: cannot allocate a path", w->path);
-    snprintf(w->tmp_path, n, "%s/.%s.XXXXXX", w->dir_path, w->base);
-    w->fd = mkostemp(w->tmp_path, O_CLOEXEC);
-    if (w->fd < 0) {
-        qtf_status st = qtf__error(QTF_E_IO, "%s: cannot create %s: %s", w->path, w->tmp_path,
-                                   strerror(errno));
-        free(w->tmp_path);
-        w->tmp_path = NULL;
-        return st;
-    }
-    if (fchmod(w->fd, 0644) != 0)
-        return qtf__error(QTF_E_IO, "%s: chmod of %s failed: %s", w->path, w->tmp_path,
-                          strerror(errno));
-    return QTF_OK;
-}
-
 qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_writer_options *opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create: NULL argument");
     *out = NULL;
-    if (opts && opts->version != QTF_WRITER_OPTIONS_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: writer options version %u, expected %d", path,
-                          opts->version, QTF_WRITER_OPTIONS_VERSION);
-    if (opts && opts->flags)
+    /* every older version is accepted: fields it lacks keep their defaults */
+    if (opts && (opts->version < 1 || opts->version > QTF_WRITER_OPTIONS_VERSION))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: writer options version %u, expected 1..%d",
+                          path, opts->version, QTF_WRITER_OPTIONS_VERSION);
+    if (opts && (opts->flags & ~(unsigned)QTF_WRITER_NO_REPLACE))
         return qtf__error(QTF_E_INVALID_ARG, "%s: unknown writer flags 0x%x", path, opts->flags);
+    const char *const *protect = NULL;
+    size_t n_protect = 0;
+    if (opts && opts->version >= 2) {
+        protect = opts->protected_paths;
+        n_protect = opts->n_protected;
+        if (n_protect && !protect)
+            return qtf__error(QTF_E_INVALID_ARG, "%s: n_protected is %zu but protected_paths is "
+                              "NULL", path, n_protect);
+    }
+    unsigned out_flags = QTF__OUT_SEEKS;
+    if (!(opts && (opts->flags & QTF_WRITER_NO_REPLACE))) out_flags |= QTF__OUT_REPLACE;
     uint32_t a = opts && opts->alignment ? opts->alignment : QTF_DEFAULT_ALIGNMENT;
     if (a < QTF_MIN_ALIGNMENT || a > QTF_MAX_ALIGNMENT || (a & (a - 1)))
         return qtf__error(QTF_E_ALIGNMENT, "%s: alignment %" PRIu32 " is not a power of two in "
@@ -250,23 +221,22 @@ qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_write
 
     qtf_writer *w = qtf__calloc(1, sizeof *w);
     if (!w) return qtf__error(QTF_E_NOMEM, "%s: cannot allocate the writer", path);
-    w->fd = w->dirfd = -1;
+    qtf__outfile_init(&w->out);
+    w->fd = -1;
     w->alignment = a;
     w->data_offset = (QTF__HEADER_SIZE + (uint64_t)a - 1) & ~((uint64_t)a - 1);
     qtf__name_index_init(&w->key_ix);
     qtf__name_index_init(&w->name_ix);
     qtf_status st = QTF_OK;
     w->path = dup_range(path, strlen(path));
-    w->dir_path = !slash ? dup_range(".", 1) : slash == path ? dup_range("/", 1)
-                                                             : dup_range(path, (size_t)(slash - path));
-    if (!w->path || !w->dir_path) st = qtf__error(QTF_E_NOMEM, "%s: cannot copy the path", path);
+    if (!w->path) st = qtf__error(QTF_E_NOMEM, "%s: cannot copy the path", path);
     if (!st) {
         w->hash = XXH3_createState();
         if (!w->hash) st = qtf__error(QTF_E_NOMEM, "%s: cannot allocate a hash state", path);
     }
     if (!st) {
-        w->base = w->path + (base - path);
-        st = open_output(w);
+        st = qtf__outfile_open(&w->out, path, out_flags, protect, n_protect);
+        w->fd = w->out.fd;
     }
     /* placeholder header: zero, rewritten with the real one at finish */
     if (!st) st = write_zeros(w, w->data_offset);
@@ -765,43 +735,6 @@ static qtf_status write_header(qtf_writer *w, uint64_t data_size) {
     return QTF_OK;
 }
 
-/* Gives the finished temp file its final name atomically. */
-static qtf_status publish(qtf_writer *w) {
-    if (w->tmp_path) {
-        if (rename(w->tmp_path, w->path) != 0)
-            return qtf__error(QTF_E_IO, "%s: rename from %s failed: %s", w->path, w->tmp_path,
-                              strerror(errno));
-        free(w->tmp_path);
-        w->tmp_path = NULL;
-        return QTF_OK;
-    }
-    /* linkat cannot replace an existing file: link under a fresh hidden
-     * name, then rename that over the destination */
-    char proc[64], tmp[64];
-    snprintf(proc, sizeof proc, "/proc/self/fd/%d", w->fd);
-    for (int attempt = 0; attempt < 16; attempt++) {
-        uint64_t rnd = 0;
-        if (getrandom(&rnd, sizeof rnd, GRND_NONBLOCK) != (ssize_t)sizeof rnd)
-            rnd = (uint64_t)getpid() * 0x9E3779B97F4A7C15ull + (uint64_t)attempt;
-        snprintf(tmp, sizeof tmp, ".qtf-tmp.%016" PRIx64, rnd);
-        int r = linkat(AT_FDCWD, proc, w->dirfd, tmp, AT_SYMLINK_FOLLOW);
-        if (r != 0 && errno == ENOENT) /* no /proc: needs CAP_DAC_READ_SEARCH */
-            r = linkat(w->fd, "", w->dirfd, tmp, AT_EMPTY_PATH);
-        if (r != 0 && errno == EEXIST) continue;
-        if (r != 0)
-            return qtf__error(QTF_E_IO, "%s: cannot link the temporary file into %s: %s", w->path,
-                              w->dir_path, strerror(errno));
-        if (renameat(w->dirfd, tmp, w->dirfd, w->base) != 0) {
-            qtf_status st = qtf__error(QTF_E_IO, "%s: rename failed: %s", w->path,
-                                       strerror(errno));
-            unlinkat(w->dirfd, tmp, 0);
-            return st;
-        }
-        return QTF_OK;
-    }
-    return qtf__error(QTF_E_IO, "%s: no free temporary name in %s", w->path, w->dir_path);
-}
-
 qtf_status qtf_writer_finish(qtf_writer *w) {
     if (!w) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_finish: NULL writer");
     qtf_status st = QTF_OK;
@@ -814,13 +747,10 @@ qtf_status qtf_writer_finish(qtf_writer *w) {
     if (!st) st = write_all(w, w->meta.p, w->meta.len);
     if (!st) st = write_all(w, w->dir.p, w->dir.len);
     if (!st) st = write_header(w, data_size);
-    if (!st && fsync(w->fd) != 0)
-        st = qtf__error(QTF_E_IO, "%s: fsync failed: %s", w->path, strerror(errno));
-    if (!st) st = publish(w);
-    /* the rename is durable only once the directory itself is synced */
-    if (!st && fsync(w->dirfd) != 0)
-        st = qtf__error(QTF_E_IO, "%s: fsync of directory %s failed: %s", w->path, w->dir_path,
-                        strerror(errno));
+    if (!st) {
+        st = qtf__outfile_commit(&w->out);
+        w->fd = -1;
+    }
     writer_free(w);
     if (!st) qtf__error_clear();
     return st;

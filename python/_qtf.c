@@ -14,9 +14,11 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <xxhash.h>
@@ -73,11 +75,27 @@ typedef struct {
     void *base;
     size_t len;
     PyObject *path;
+    int busy;       /* calls running with the GIL released */
+    int closing;    /* close() asked while busy: the last one closes */
 } FileObject;
+
+/* Around every call that releases the GIL: another thread's close() must
+ * not free the qtf_file under it. Both run with the GIL held. */
+static void file_enter(FileObject *self) { self->busy++; }
+static void file_leave(FileObject *self) {
+    if (--self->busy == 0 && self->closing) {
+        qtf_file_close(self->f);
+        self->f = NULL;
+    }
+}
 
 static int file_init(FileObject *self, PyObject *args, PyObject *kw) {
     static char *kwlist[] = { "path", NULL };
     PyObject *pathobj = NULL;
+    if (self->base || self->f) {
+        PyErr_SetString(PyExc_RuntimeError, "File is already initialised");
+        return -1;
+    }
     if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &pathobj))
         return -1;
     const char *path = PyBytes_AS_STRING(pathobj);
@@ -148,12 +166,16 @@ static int file_getbuffer(FileObject *self, Py_buffer *view, int flags) {
 static PyBufferProcs file_as_buffer = { (getbufferproc)file_getbuffer, NULL };
 
 static int check_open(FileObject *self) {
-    if (self->f) return 0;
+    if (self->f && !self->closing) return 0;
     PyErr_SetString(PyExc_ValueError, "the qtf file is closed");
     return -1;
 }
 
 static PyObject *file_close(FileObject *self, PyObject *unused) {
+    if (self->busy) {
+        self->closing = 1;
+        Py_RETURN_NONE;
+    }
     qtf_file_close(self->f);
     self->f = NULL;
     Py_RETURN_NONE;
@@ -401,9 +423,18 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
     qtf_status st;
     if (row_end_obj == Py_None) {
         if (get_out(&b, out, t->n_elements * es)) return NULL;
+        /* 16-bit results through the row decoder: it goes through a
+         * cache-sized f32 buffer instead of a tensor-sized one (same values) */
+        uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+        file_enter(self);
         Py_BEGIN_ALLOW_THREADS
-        st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
+        if (dt != QTF_DTYPE_F32 && cols && t->n_elements)
+            st = qtf_tensor_dequantize_rows(b.buf, dt, t->n_elements, self->f, idx, 0,
+                                            t->n_elements / cols, threads);
+        else
+            st = qtf_tensor_dequantize(b.buf, dt, t->n_elements, self->f, idx, threads);
         Py_END_ALLOW_THREADS
+        file_leave(self);
     } else {
         unsigned long long row_end = PyLong_AsUnsignedLongLong(row_end_obj);
         if (PyErr_Occurred()) return NULL;
@@ -411,9 +442,11 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
         if (row_end < row_begin) row_end = row_begin;
         uint64_t n = (row_end - row_begin) * cols;
         if (get_out(&b, out, n * es)) return NULL;
+        file_enter(self);
         Py_BEGIN_ALLOW_THREADS
         st = qtf_tensor_dequantize_rows(b.buf, dt, n, self->f, idx, row_begin, row_end, threads);
         Py_END_ALLOW_THREADS
+        file_leave(self);
     }
     PyBuffer_Release(&b);
     if (st) return raise_last(st);
@@ -435,16 +468,26 @@ static PyObject *file_raw(FileObject *self, PyObject *args) {
     Py_buffer b;
     if (get_out(&b, out, t->parts[0].decoded_size)) return NULL;
     qtf_status st;
+    file_enter(self);
     Py_BEGIN_ALLOW_THREADS
     st = qtf_part_decode(b.buf, t->parts[0].decoded_size, self->f, idx, 0);
     Py_END_ALLOW_THREADS
+    file_leave(self);
     PyBuffer_Release(&b);
     if (st) return raise_last(st);
     Py_RETURN_NONE;
 }
 
+static double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 /* check(threads=0, decode=True) -> (structure status, [(name, checksum
- * status name, checksum detail, decode status name or None, decode detail)]).
+ * status name, checksum detail, decode status name or None, decode detail,
+ * NaN/Inf count among the decoded values or None)], checksum seconds, decode
+ * seconds).
  * Checksums in parallel by the library; decode: every tensor dequantized to
  * f32 one at a time (memory bounded by the largest tensor). */
 static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
@@ -458,15 +501,19 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
     if (!res) return PyErr_NoMemory();
     qtf_status all;
     char all_detail[2048] = "";
+    file_enter(self);
+    double t0 = now_seconds(), decode_secs = 0.0;
     Py_BEGIN_ALLOW_THREADS
     all = qtf_file_verify(self->f, threads, res);
     Py_END_ALLOW_THREADS
+    double checksum_secs = now_seconds() - t0;
     if (all) snprintf(all_detail, sizeof all_detail, "%s", qtf_error_detail());
     PyObject *list = PyList_New(0);
     for (uint64_t i = 0; list && i < n; i++) {
         const qtf_tensor_info *t = qtf_tensor_get(self->f, i);
         char cdetail[2048] = "", ddetail[2048] = "";
         qtf_status cs = res[i], ds = QTF_OK;
+        long long nonfinite = -1;
         if (cs) {
             qtf_tensor_verify(self->f, i);
             snprintf(cdetail, sizeof cdetail, "%s", qtf_error_detail());
@@ -479,11 +526,18 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
                 snprintf(ddetail, sizeof ddetail, "cannot allocate %llu floats",
                          (unsigned long long)t->n_elements);
             } else {
+                double d0 = now_seconds();
                 Py_BEGIN_ALLOW_THREADS
                 ds = qtf_tensor_dequantize(buf, QTF_DTYPE_F32, t->n_elements, self->f, i,
                                            threads);
                 Py_END_ALLOW_THREADS
+                decode_secs += now_seconds() - d0;
                 if (ds) snprintf(ddetail, sizeof ddetail, "%s", qtf_error_detail());
+                else {
+                    nonfinite = 0;
+                    for (uint64_t j = 0; j < t->n_elements; j++)
+                        if (!isfinite(buf[j])) nonfinite++;
+                }
                 PyMem_RawFree(buf);
             }
         } else if (decode && !t->encoding_known) {
@@ -493,10 +547,12 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
             ds = t->n_parts ? qtf_part_decode(NULL, 0, self->f, i, 0) : QTF_OK;
             if (ds == QTF_E_INVALID_ARG) ds = QTF_OK; /* size check only: data is raw */
         }
-        PyObject *item = Py_BuildValue("(s#sszz)", t->name, (Py_ssize_t)t->name_len,
-                                       qtf_status_name(cs), cdetail,
-                                       decode ? qtf_status_name(ds) : NULL,
-                                       ds ? ddetail : NULL);
+        PyObject *nf = nonfinite >= 0 ? PyLong_FromLongLong(nonfinite) : Py_NewRef(Py_None);
+        PyObject *item = nf ? Py_BuildValue("(s#sszzN)", t->name, (Py_ssize_t)t->name_len,
+                                            qtf_status_name(cs), cdetail,
+                                            decode ? qtf_status_name(ds) : NULL,
+                                            ds ? ddetail : NULL, nf)
+                            : NULL;
         if (!item || PyList_Append(list, item) < 0) {
             Py_XDECREF(item);
             Py_CLEAR(list);
@@ -505,8 +561,10 @@ static PyObject *file_check(FileObject *self, PyObject *args, PyObject *kw) {
         }
     }
     PyMem_Free(res);
+    file_leave(self);
     if (!list) return NULL;
-    return Py_BuildValue("(ssN)", qtf_status_name(all), all_detail, list);
+    return Py_BuildValue("(ssNdd)", qtf_status_name(all), all_detail, list, checksum_secs,
+                         decode_secs);
 }
 
 static PyObject *file_get_path(FileObject *self, void *c) { return Py_NewRef(self->path); }

@@ -11,7 +11,7 @@
 #   format/      -> common
 #   lib/         -> common format
 #   checkpoint/  -> common            (libqtf only through the public qtf.h)
-#   cli/         -> (nothing)         (libqtf only through the public qtf.h)
+#   cli/         -> common            (libqtf only through the public qtf.h)
 #   convert/ inspect/ tools/ -> cli checkpoint
 #   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
 set -euo pipefail
@@ -22,7 +22,7 @@ declare -A allowed=(
     [format]="common"
     [lib]="common format"
     [checkpoint]="common"
-    [cli]=""
+    [cli]="common"
     [convert]="cli checkpoint"
     [inspect]="cli checkpoint"
     [tools]="cli checkpoint"

@@ -51,7 +51,7 @@ declare -A secs
 for spec in "${specs[@]}"; do
     name=${spec//[:,=]/-}
     start=$(date +%s.%N)
-    "$convert" --quiet --encoding "$spec" --fallback int8 "$sample" "$out/$name.qtf"
+    "$convert" --quiet --force --encoding "$spec" --fallback int8 "$sample" "$out/$name.qtf"
     end=$(date +%s.%N)
     secs[$spec]=$(awk -v a="$start" -v b="$end" 'BEGIN { printf "%.2f", b - a }')
     echo "qtf-convert --encoding $spec $sample -> $name.qtf (${secs[$spec]} s)"
@@ -82,12 +82,12 @@ done
 cat "$out/int4-group-32.verify.txt"
 
 step "5. back to safetensors"
-"$convert" --quiet --encoding bf16 "$out/int8.qtf" "$out/int8-dequantized.safetensors"
+"$convert" --quiet --force --encoding bf16 "$out/int8.qtf" "$out/int8-dequantized.safetensors"
 echo "int8.qtf -> int8-dequantized.safetensors ($(bytes "$out/int8-dequantized.safetensors") bytes, bf16)"
 # Lossless path: checkpoint -> .qtf (keep) -> .safetensors (keep) -> .qtf
 # must reproduce every tensor exactly.
-"$convert" --quiet --encoding keep "$out/keep.qtf" "$out/roundtrip.safetensors"
-"$convert" --quiet --encoding keep "$out/roundtrip.safetensors" "$out/roundtrip.qtf"
+"$convert" --quiet --force --encoding keep "$out/keep.qtf" "$out/roundtrip.safetensors"
+"$convert" --quiet --force --encoding keep "$out/roundtrip.safetensors" "$out/roundtrip.qtf"
 "$verify" --quiet --against "$sample" --max-rel-rmse 0 "$out/roundtrip.qtf" \
     >"$out/roundtrip.verify.txt" 2>&1 || {
     cat "$out/roundtrip.verify.txt"

@@ -61,6 +61,7 @@ typedef struct gb_tensor {
     int64_t offset_delta;       /* added to the correct offset */
     int explicit_offset;        /* 1: use `offset` as is */
     uint64_t offset;
+    const void *data;           /* nbytes to write, or NULL: a byte pattern */
 } gb_tensor;
 
 /* What the default file looks like, and where a test changes it. */
@@ -73,7 +74,7 @@ typedef struct gb_spec {
     void (*extra_kv)(gb *b);    /* raw records appended to the metadata */
     uint32_t n_extra_kv;
     uint32_t n_tensors;
-    gb_tensor tensors[4];
+    gb_tensor tensors[8];
     uint64_t trailing;          /* bytes after the data */
 } gb_spec;
 
@@ -86,8 +87,8 @@ static inline gb_spec gb_default(void) {
     s.alignment = 32;
     s.with_tokenizer = 1;
     s.n_tensors = 2;
-    s.tensors[0] = (gb_tensor){ "a", 2, { 8, 2, 1, 1 }, 0, 64, 0, 0, 0 };
-    s.tensors[1] = (gb_tensor){ "b", 1, { 32, 1, 1, 1 }, 8, 34, 0, 0, 0 };
+    s.tensors[0] = (gb_tensor){ "a", 2, { 8, 2, 1, 1 }, 0, 64, 0, 0, 0, NULL };
+    s.tensors[1] = (gb_tensor){ "b", 1, { 32, 1, 1, 1 }, 8, 34, 0, 0, 0, NULL };
     return s;
 }
 
@@ -137,7 +138,10 @@ static inline void gb_build(gb *b, const gb_spec *s) {
     }
     gb_pad(b, align);
     for (uint32_t i = 0; i < s->n_tensors; i++) {
-        for (uint64_t j = 0; j < s->tensors[i].nbytes; j++) gb_u8(b, (uint8_t)(j * 7 + i));
+        if (s->tensors[i].data)
+            gb_bytes(b, s->tensors[i].data, (size_t)s->tensors[i].nbytes);
+        else
+            for (uint64_t j = 0; j < s->tensors[i].nbytes; j++) gb_u8(b, (uint8_t)(j * 7 + i));
         gb_pad(b, align);
     }
     for (uint64_t j = 0; j < s->trailing; j++) gb_u8(b, 0);

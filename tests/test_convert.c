@@ -414,7 +414,7 @@ Test(convert, ffn_172_int4_group32_needs_fallback) {
     cr_assert_eq(t->encoding.bits, 8);
     qtf_file_close(f);
     /* ...unless --all-layers. */
-    cr_assert_eq(RUN("-q", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
+    cr_assert_eq(RUN("-q", "--force", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
                      out), 0, "%s", err_text);
     f = open_qtf(out);
     t = tensor_named(f, "model.embed_tokens.weight");
@@ -444,9 +444,9 @@ Test(convert, deterministic_across_threads) {
     const char *model = make_model("m", 0);
     const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        cr_assert_eq(RUN("-q", "-j", "1", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-j", "1", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
-        cr_assert_eq(RUN("-q", "-j", "2", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-j", "2", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
         size_t a_len, b_len;
         unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
@@ -701,7 +701,7 @@ Test(convert, write_failure_leaves_nothing) {
     int entries = count_entries(dir);
     /* An existing output stays as it was. */
     write_text(out, "previous content");
-    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", model, out, NULL }), 1);
+    cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", "--force", model, out, NULL }), 1);
     size_t len;
     unsigned char *p = read_file(out, &len);
     cr_assert(p && len == 16 && memcmp(p, "previous content", 16) == 0);

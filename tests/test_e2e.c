@@ -174,7 +174,7 @@ Test(e2e, sample_all_encodings) {
      * order would give errors near 1. */
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *out = path_in("s.qtf");
-        cr_assert_eq(CONVERT("-q", "-e", cases[i].spec, "--fallback", "int8", sample, out), 0,
+        cr_assert_eq(CONVERT("-q", "--force", "-e", cases[i].spec, "--fallback", "int8", sample, out), 0,
                      "%s: %s", cases[i].spec, err_text);
         check_against_source(out, sample, cases[i].max_rel);
     }
@@ -235,7 +235,7 @@ Test(e2e, shared_every_checkpoint) {
     cr_assert_geq(n, 6, "only %d checkpoints found", n);
     for (int i = 0; i < n; i++) {
         const char *src = shared(names[i]);
-        cr_assert_eq(CONVERT("-q", src, path_in("d.qtf")), 0, "%s: %s", names[i], err_text);
+        cr_assert_eq(CONVERT("-q", "--force", src, path_in("d.qtf")), 0, "%s: %s", names[i], err_text);
         check_against_source(path_in("d.qtf"), src, 0.02);
         qtf_file *f = open_qtf(path_in("d.qtf"));
         const char *str;
@@ -247,7 +247,7 @@ Test(e2e, shared_every_checkpoint) {
         cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.config.json"), QTF_OK,
                      "%s", names[i]);
         qtf_file_close(f);
-        cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "--fallback", "int8", src,
+        cr_assert_eq(CONVERT("-q", "--force", "-e", "int4:group=32", "--fallback", "int8", src,
                              path_in("d4.qtf")), 0, "%s: %s", names[i], err_text);
         check_against_source(path_in("d4.qtf"), src, 0.2);
         free(names[i]);
@@ -300,7 +300,7 @@ Test(e2e, shared_layouts_give_identical_tensors) {
         for (int c = 0; c < 3; c++) {
             char name[32];
             snprintf(name, sizeof name, "c%d.qtf", c);
-            cr_assert_eq(CONVERT("-q", "-e", specs[s], "-j", c == 1 ? "1" : "2",
+            cr_assert_eq(CONVERT("-q", "--force", "-e", specs[s], "-j", c == 1 ? "1" : "2",
                                  shared(copies[c]), path_in(name)), 0, "%s: %s", copies[c],
                          err_text);
             f[c] = open_qtf(path_in(name));

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <xxhash.h>
 
 #include "format/ggml_kquants.h"
 #include "gguf_fixture.h"
@@ -344,6 +345,87 @@ Test(ggml_kquants, rows_independent_and_error_bounded) {
             const double rel = sqrt(se / sx);
             cr_assert(rel < max_rel_rmse[k], "%s%s: relative RMSE %.4f >= %.3f", t->name,
                       use ? "+importance" : "", rel, max_rel_rmse[k]);
+        }
+    }
+}
+
+/* ---- corner cases against ggml itself ----
+ * No llama.cpp fixture covers the importance paths of Q2_K, Q3_K, Q5_K and
+ * Q6_K, nor inputs at the edges of the searches. The expected values below
+ * are XXH3-64 hashes of the blocks (and of their dequantization) that ggml's
+ * own quantize_<type> / dequantize_row_<type> produced for exactly these rows
+ * (libggml-base of node-llama-cpp 3.21.1, called through ctypes on the bytes
+ * of edge_rows), so a single differing bit in any block fails the test. */
+
+/* Rows that reach the corners of the searches: heavy tails, one sign only,
+ * tiny and huge magnitudes, flat and all-zero sub-blocks next to busy ones,
+ * integers (exact ties), lone outliers; and an importance vector with zeros,
+ * tiny and large entries. Deterministic (xorshift64). */
+enum { EDGE_ROWS = 12, EDGE_COLS = 512 };
+
+static uint64_t edge_state;
+static float edge_unit(void) {
+    edge_state ^= edge_state << 13, edge_state ^= edge_state >> 7, edge_state ^= edge_state << 17;
+    return (float)(edge_state >> 40) / (float)(1u << 24); /* [0, 1) */
+}
+static float edge_t(void) { /* heavy-tailed, symmetric */
+    const float u = edge_unit() - 0.5f, v = edge_unit();
+    return u * 4.0f / (0.05f + v);
+}
+
+static void edge_rows(float *x, float *imp) {
+    edge_state = 0x2545f4914f6cdd1dull;
+    for (int r = 0; r < EDGE_ROWS; r++) {
+        float *row = x + r * EDGE_COLS;
+        for (int c = 0; c < EDGE_COLS; c++) {
+            const float t = edge_t();
+            float v;
+            switch (r) {
+            case 0: case 1: v = t; break;
+            case 2: v = -fabsf(t); break;                       /* all <= 0 */
+            case 3: v = fabsf(t) + 0.5f; break;                 /* all > 0 */
+            case 4: v = t * 1e-20f; break;                      /* tiny */
+            case 5: v = t * 1e4f; break;                        /* huge */
+            case 6: v = (c / 16) % 3 == 0 ? 0.0f : t; break;    /* zero 16-groups */
+            case 7: v = (c / 32) % 2 == 0 ? 1.25f : t; break;   /* flat 32-groups */
+            case 8: v = (float)((int)(edge_unit() * 9.0f) - 4); break; /* integers */
+            case 9: v = c % 97 == 5 ? 50.0f * t : 0.01f * t; break;    /* lone outliers */
+            case 10: v = c < 256 ? 0.0f : -2.0f; break;         /* zero block, negative flat */
+            default: v = t * (c % 2 ? 1.0f : 1e-3f); break;     /* alternating scales */
+            }
+            row[c] = v;
+        }
+    }
+    for (int c = 0; c < EDGE_COLS; c++) {
+        const float u = edge_unit();
+        imp[c] = c % 11 == 3 ? 0.0f : (c % 7 == 1 ? 1e-6f * u : u * u * 50.0f + 0.01f);
+    }
+}
+
+Test(ggml_kquants, corner_rows_equal_ggml) {
+    static const struct {
+        uint64_t blocks, values;
+    } want[5][2] = {
+        {{0x123384b1d62270c6ull, 0x6e3fd50c98369ca0ull}, {0xb0b874146bfb18a0ull, 0xfdf3215a3538572cull}},
+        {{0xc276192bde297bdeull, 0xe23c97a327417806ull}, {0x509c2069597297fcull, 0x48fd61c23a2d2de1ull}},
+        {{0x14ae62449c7313c1ull, 0x607b89b0104c131aull}, {0x85a4e90d08d0c0feull, 0x2d37cd6e6c978557ull}},
+        {{0x8bc09eb2a6c38d1cull, 0xf02b73ba221efcb1ull}, {0x978f324e5bf3221bull, 0x3eeb7dd713c9fe75ull}},
+        {{0x267e5a10645a126cull, 0x11b70353caad0a98ull}, {0x5792e395cf5b6154ull, 0xf21166b4c0faba50ull}},
+    };
+    static float x[EDGE_ROWS * EDGE_COLS], imp[EDGE_COLS], y[EDGE_ROWS * EDGE_COLS];
+    static uint8_t blocks[EDGE_ROWS * EDGE_COLS / 256 * 210];
+    edge_rows(x, imp);
+    for (int k = 0; k < 5; k++) {
+        const kq_type *t = &TYPES[k];
+        const size_t nbytes = EDGE_ROWS * EDGE_COLS / 256 * t->bytes;
+        for (int use = 0; use < 2; use++) {
+            t->quantize(x, blocks, EDGE_ROWS, EDGE_COLS, use ? imp : NULL);
+            cr_expect_eq(XXH3_64bits(blocks, nbytes), want[k][use].blocks,
+                         "%s%s: blocks differ from ggml's", t->name, use ? " + importance" : "");
+            t->dequantize(blocks, y, EDGE_ROWS * EDGE_COLS);
+            cr_expect_eq(XXH3_64bits(y, sizeof y), want[k][use].values,
+                         "%s%s: dequantized values differ from ggml's", t->name,
+                         use ? " + importance" : "");
         }
     }
 }

@@ -508,3 +508,30 @@ Test(fixtures, synth_quantize_and_dequantize_like_llama_cpp) {
     }
     cr_assert_eq(weighted, 2 * 7, "IQ4_NL-imatrix and Q4_K_M-imatrix: 7 weighted each");
 }
+
+Test(dequantize, f16_and_bf16_are_the_f32_values_rounded) {
+    const uint64_t rows = 4, cols = 256, n = rows * cols, dims[2] = { rows, cols };
+    float *x = t4_like(n, 3);
+    const char *types[] = { "q5_0", "q5_1", "iq4_nl", "iq4_xs", "ggml_mxfp4", "q4_k" };
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        qtf_encoded *q = quant(types[i], x, rows, cols, NULL, 1);
+        float *y = dequant(types[i], q, rows, cols);
+        qtf_encoding e = enc(types[i]);
+        qtf_part_view v[QTF_MAX_PARTS];
+        uint32_t nv = qtf_encoded_views(v, q);
+        uint16_t *h = malloc(n * 2), *b = malloc(n * 2);
+        cr_assert_eq(qtf_dequantize(h, QTF_DTYPE_F16, n, &e, 2, dims, v, nv, 2), QTF_OK);
+        cr_assert_eq(qtf_dequantize(b, QTF_DTYPE_BF16, n, &e, 2, dims, v, nv, 2), QTF_OK);
+        for (uint64_t k = 0; k < n; k++) {
+            cr_assert_eq(h[k], qtf_f32_to_f16(y[k]), "%s f16 [%llu]", types[i],
+                         (unsigned long long)k);
+            cr_assert_eq(b[k], qtf_f32_to_bf16(y[k]), "%s bf16 [%llu]", types[i],
+                         (unsigned long long)k);
+        }
+        free(h);
+        free(b);
+        free(y);
+        qtf_encoded_free(q);
+    }
+    free(x);
+}

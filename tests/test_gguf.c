@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "checkpoint/gguf.h"
+#include "checkpoint/source.h"
 
 TestSuite(gguf);
 
@@ -335,4 +336,63 @@ Test(gguf, ggml_type_table) {
     cr_assert_eq(qtf_ggml_nbytes(&n, 40, 2, ne), QTF_E_UNKNOWN_ENCODING);
     uint64_t big[4] = { 1ull << 40, 1ull << 30, 1, 1 };
     cr_assert_eq(qtf_ggml_nbytes(&n, QTF_GGML_F32, 2, big), QTF_E_OVERFLOW);
+}
+
+/* --- decoding -------------------------------------------------------------------- */
+
+/* Every tensor of every fixture that has a .ref.safetensors dequantizes to
+ * the values ggml gives, bit for bit (F32, F16 and the block types). */
+Test(gguf, dequantize_equals_ggml_reference) {
+    NEED_ROOT(root);
+    const char *dirs[] = { "aidreams-260k", "synth" };
+    int files = 0, tensors = 0;
+    for (int d = 0; d < 2; d++) {
+        char p[4096];
+        snprintf(p, sizeof p, "%s/%s", root, dirs[d]);
+        DIR *dp = opendir(p);
+        cr_assert(dp);
+        struct dirent *e;
+        while ((e = readdir(dp))) {
+            size_t l = strlen(e->d_name);
+            const char *suf = ".ref.safetensors";
+            if (l <= strlen(suf) || strcmp(e->d_name + l - strlen(suf), suf) != 0) continue;
+            char ref_path[4200], gguf_path[4200];
+            snprintf(ref_path, sizeof ref_path, "%s/%s", p, e->d_name);
+            snprintf(gguf_path, sizeof gguf_path, "%s/%.*s.gguf", p, (int)(l - strlen(suf)), e->d_name);
+            qtf_source *ref;
+            qtf_gguf *g;
+            cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK, "%s", qtf_error_detail());
+            cr_assert_eq(qtf_gguf_open(&g, gguf_path, 0), QTF_OK, "%s", qtf_error_detail());
+            for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
+                const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
+                uint64_t ri;
+                cr_assert_eq(qtf_source_tensor_find(&ri, ref, t->name), QTF_OK, "%s", t->name);
+                float *a = malloc(t->n_elements * 4), *b = malloc(t->n_elements * 4);
+                cr_assert_eq(qtf_gguf_tensor_dequantize(a, t->n_elements, g, i, 2), QTF_OK,
+                             "%s", qtf_error_detail());
+                cr_assert_eq(qtf_source_read_f32(b, t->n_elements, ref, ri, 1), QTF_OK);
+                cr_assert(memcmp(a, b, t->n_elements * 4) == 0, "%s: %s (%s) differs from ggml",
+                          gguf_path, t->name, qtf_ggml_type_name(t->type));
+                free(a);
+                free(b);
+                tensors++;
+            }
+            qtf_gguf_close(g);
+            qtf_source_close(ref);
+            files++;
+        }
+        closedir(dp);
+    }
+    cr_assert_eq(files, 16, "%d reference files", files);
+    cr_assert_geq(tensors, 16 * 11);
+}
+
+Test(gguf, types_without_decoder_are_named) {
+    qtf_encoding enc;
+    cr_assert_eq(qtf_gguf_type_encoding(&enc, QTF_GGML_IQ2_XXS), QTF_E_UNSUPPORTED);
+    cr_assert(strstr(qtf_error_detail(), "IQ2_XXS (id 16) has no decoder"), "%s", qtf_error_detail());
+    cr_assert_eq(qtf_gguf_type_encoding(&enc, QTF_GGML_Q4_K), QTF_OK);
+    cr_assert_eq(enc.id, QTF_ENC_Q4_K);
+    cr_assert_eq(qtf_gguf_type_encoding(&enc, QTF_GGML_MXFP4), QTF_OK);
+    cr_assert_eq(enc.id, QTF_ENC_GGML_MXFP4);
 }

@@ -67,7 +67,7 @@ typedef struct st_in {
 
 static void write_st(const char *path, const st_in *t, size_t n) {
     qtf_st_writer *w = NULL;
-    cr_assert_eq(qtf_st_writer_create(&w, path), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_st_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
     for (size_t i = 0; i < n; i++)
         cr_assert_eq(qtf_st_writer_declare(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].dims),
                      QTF_OK, "%s", qtf_error_detail());

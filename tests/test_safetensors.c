@@ -242,7 +242,7 @@ Test(safetensors, file_errors_name_the_path) {
 Test(safetensors, writer_round_trip_is_byte_identical) {
     char *p = tu_path(dir, "out.safetensors");
     qtf_st_writer *w;
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK, "%s", qtf_error_detail());
     uint64_t d1[2] = {3, 5}, d2[1] = {7}, d3[2] = {0, 4};
     cr_assert_eq(qtf_st_writer_declare(w, "z.weight", QTF_DTYPE_BF16, 2, d1), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "a.bias", QTF_DTYPE_F32, 1, d2), QTF_OK);
@@ -298,7 +298,7 @@ Test(safetensors, writer_failure_leaves_nothing) {
     char *p = tu_path(dir, "never.safetensors");
     qtf_st_writer *w;
     uint64_t d[1] = {4};
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "a", QTF_DTYPE_F32, 1, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "b", QTF_DTYPE_F32, 1, d), QTF_OK);
     float v[4] = {1, 2, 3, 4};
@@ -309,7 +309,7 @@ Test(safetensors, writer_failure_leaves_nothing) {
 
     /* An existing file at the destination survives an abort. */
     tu_write(p, "keep", 4);
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "a", QTF_DTYPE_F32, 1, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_write(w, v, 16), QTF_OK);
     qtf_st_writer_abort(w);
@@ -320,7 +320,7 @@ Test(safetensors, writer_failure_leaves_nothing) {
     cr_assert_eq(tu_dir_entries(dir), 1);
     free(b);
     char *bad = tu_path(dir, "no/such/dir.safetensors");
-    cr_assert_eq(qtf_st_writer_create(&w, bad), QTF_E_IO);
+    cr_assert_eq(qtf_st_writer_create(&w, bad, NULL), QTF_E_IO);
     free(bad);
     free(p);
 }
@@ -328,7 +328,7 @@ Test(safetensors, writer_failure_leaves_nothing) {
 Test(safetensors, writer_empty_file_is_valid) {
     char *p = tu_path(dir, "empty.safetensors");
     qtf_st_writer *w;
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     size_t len;
     unsigned char *b = tu_read(p, &len);
@@ -346,7 +346,7 @@ Test(safetensors, writer_names_and_types) {
     char *p = tu_path(dir, "names.safetensors");
     qtf_st_writer *w;
     uint64_t d[1] = {2};
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "caf\xc3\xa9.w\"q", QTF_DTYPE_F16, 1, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "bad\xff", QTF_DTYPE_F16, 1, d), QTF_E_UTF8);
     cr_assert_eq(qtf_st_writer_declare(w, "", QTF_DTYPE_F16, 1, d), QTF_E_UTF8);

@@ -18,7 +18,7 @@ static void write_shard(const char *name, const char *const *tensors, int n) {
     char *p = tu_path(dir, name);
     qtf_st_writer *w;
     uint64_t d[1] = {2};
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     for (int k = 0; k < n; k++)
         cr_assert_eq(qtf_st_writer_declare(w, tensors[k], QTF_DTYPE_F32, 1, d), QTF_OK);
     for (int k = 0; k < n; k++) {
@@ -207,7 +207,7 @@ Test(source, large_bf16_tensor_converts_in_chunks_exactly) {
     char *p = tu_path(dir, "big.safetensors");
     qtf_st_writer *w;
     uint64_t d[2] = {5, 1u << 20};
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "w", QTF_DTYPE_BF16, 2, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_write(w, h, n * 2), QTF_OK);
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK);
@@ -233,7 +233,7 @@ Test(source, integer_tensors_keep_type_and_convert) {
     qtf_st_writer *w;
     uint64_t d[1] = {3};
     int64_t v[3] = {-7, 0, 123456};
-    cr_assert_eq(qtf_st_writer_create(&w, p), QTF_OK);
+    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "pos", QTF_DTYPE_I64, 1, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_write(w, v, sizeof v), QTF_OK);
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK);

@@ -517,7 +517,7 @@ Test(verify, safetensors_source) {
     fixture fx = fx_setup();
     char *st_path = tf_path(fx.dir, "model.safetensors");
     qtf_st_writer *w = NULL;
-    cr_assert_eq(qtf_st_writer_create(&w, st_path), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_st_writer_create(&w, st_path, NULL), QTF_OK, "%s", qtf_error_detail());
     for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++)
         cr_assert_eq(qtf_st_writer_declare(w, tf_sample[k].name, QTF_DTYPE_F32, tf_sample[k].n_dims,
                                            tf_sample[k].dims), QTF_OK);

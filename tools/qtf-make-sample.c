@@ -357,7 +357,7 @@ static int write_weights(const sample_opts *o, uint64_t *out_params, uint64_t *o
         shard_name(name, sizeof name, k, n_shards);
         char *path = join(o->out, name);
         qtf_st_writer *w = NULL;
-        qtf_status st = path ? qtf_st_writer_create(&w, path) : QTF_E_NOMEM;
+        qtf_status st = path ? qtf_st_writer_create(&w, path, NULL) : QTF_E_NOMEM;
         unsigned first = i, end = i;
         while (end < n && t[end].shard == k) end++;
         for (unsigned j = first; j < end && !st; j++) {

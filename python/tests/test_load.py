@@ -12,7 +12,7 @@ from conftest import run, tool
 FAMILIES = ["f32", "f16", "bf16", "int8", "int4:group=32", "int3:group=16,asym",
             "int4:group=32,dq", "nf4:group=64", "fp4:group=32", "mxfp4", "q8_0", "q4_0",
             "q4_1", "pal4", "pal3:rows=3,rowscale", "pal2:dim=2,rows=2,lut=int8",
-            "int4:group=32,zstd"]
+            "int4:group=32,zstd", "q5_1", "q4_k", "q6_k", "iq4_xs"]
 
 
 def st_read(path):
@@ -96,6 +96,10 @@ def test_zero_copy_views_outlive_the_file_and_do_not_write_it(converted):
         u = f.get_tensor(name)
     assert t.dtype == torch.bfloat16
     assert t.data_ptr() == u.data_ptr(), "expected the same mapped bytes (zero-copy)"
+    with qtf.safe_open(q, "pt") as f:
+        rows, whole = f.get_slice(name)[3:5], f.get_tensor(name)
+    assert torch.equal(rows, u[3:5])
+    assert rows.data_ptr() == whole[3:5].data_ptr(), "a slice of a plain tensor is a view too"
     t.mul_(2)  # copy-on-write mapping: the file is untouched
     assert q.read_bytes() == before
     with qtf.safe_open(q, "np") as f:
@@ -158,7 +162,7 @@ def test_metadata_embedded_files_are_bytes(converted, sample):
         types = f.metadata_types()
     assert md["hf.file.config.json"] == (sample / "config.json").read_bytes()
     assert types["hf.file.config.json"] == "blob:application/json"
-    assert md["hf.config.hidden_size"] == 128 and isinstance(md["hf.config.rms_norm_eps"], float)
+    assert md["hf.config.hidden_size"] == 256 and isinstance(md["hf.config.rms_norm_eps"], float)
     assert md["qtf.source.files"] == sorted(p.name for p in sample.glob("*.safetensors"))
     assert md["hf.config.tie_word_embeddings"] is False
 
@@ -209,3 +213,53 @@ def test_corrupt_zstd_part_is_named(converted, tmp_path):
     t = next(t for t in rep["tensors"] if t["name"] == name)
     assert t["checksum_ok"] is False and "checksum" in t["failures"]
     assert any(x["tensor"] == name and x["check"] == "checksum" for x in rep["failures"])
+
+
+def test_threads_decode_concurrently_and_close_is_deferred(converted):
+    import threading
+    q, _ = converted["int4:group=32"]
+    f = qtf.safe_open(q, "np")
+    names = f.keys()
+    ref = {k: f.get_tensor(k, dtype="float32") for k in names}
+    errors, done = [], []
+
+    def work():
+        try:
+            for _ in range(5):
+                for k in names:
+                    assert np.array_equal(f.get_tensor(k, dtype="float32"), ref[k])
+            done.append(1)
+        except ValueError as e:  # the file was closed between two calls
+            assert "closed" in str(e)
+            done.append(0)
+        except BaseException as e:  # pragma: no cover - the failure being tested
+            errors.append(e)
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for t in threads:
+        t.start()
+    f.close()
+    for t in threads:
+        t.join()
+    assert not errors and len(done) == 4
+    with pytest.raises(ValueError, match="closed"):
+        f.get_tensor(names[0])
+
+
+def test_numpy_works_without_torch(converted):
+    import subprocess
+    import sys
+    q, _ = converted["int8"]
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # import torch now fails
+        "import qtf\n"
+        f"d = qtf.numpy.load_file({str(q)!r})\n"
+        "assert len(d) > 0 and 'torch' not in [m for m in sys.modules if sys.modules[m]]\n"
+        "try:\n"
+        f"    qtf.safe_open({str(q)!r}, framework='pt')\n"
+        "except ImportError as e:\n"
+        "    assert 'python3-torch' in str(e), e\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+        "print('ok')\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr

@@ -107,8 +107,12 @@ def test_verify_has_qtf_verify_s_fields(sample, tmp_path):
     assert keys(p["summary"]) == keys(c["summary"])
     assert p["ok"] == c["ok"] and p["against"]["compared"] == c["against"]["compared"]
     ct = {t["name"]: t for t in c["tensors"]}
+    # every field of qtf-verify; "nonfinite"/"source_nonfinite" are the fields of
+    # inspect/JSON-SCHEMA.md that the safety branch adds to qtf-verify
+    newer = {"nonfinite", "source_nonfinite"}
     for t in p["tensors"]:
-        assert set(t) == set(ct[t["name"]]), t["name"]
+        assert set(ct[t["name"]]) <= set(t) <= set(ct[t["name"]]) | newer, t["name"]
+        assert t["nonfinite"] == 0 and t["source_nonfinite"] == 0
         for k in ("rel_rmse", "cosine", "max_abs_err"):
             assert t[k] == pytest.approx(ct[t["name"]][k], rel=1e-9, abs=1e-12), (t["name"], k)
     assert p["summary"]["rel_rmse"] == pytest.approx(c["summary"]["rel_rmse"], rel=1e-9)
@@ -214,6 +218,7 @@ def load_folder(d):
     return {n: torch.from_numpy(src.read_f32(n)) for n in src.names()}
 
 
+@pytest.mark.shared
 @pytest.mark.parametrize("enc", ["keep", "int8"])
 def test_exported_folder_runs_a_llama_forward_pass(aidreams, tmp_path, enc):
     q = tmp_path / "m.qtf"
@@ -236,3 +241,21 @@ def test_exported_folder_runs_a_llama_forward_pass(aidreams, tmp_path, enc):
         rel = (got - ref).norm() / ref.norm()
         assert 0 < rel < 0.05, f"int8 logits rel error {rel:.4f}"
         assert (got.argmax(-1) == ref.argmax(-1)).float().mean() >= 0.75
+
+
+def test_verify_counts_nonfinite_values(tmp_path):
+    w = np.ones((2, 64), np.float32)
+    w[1, 3] = np.nan
+    p = tmp_path / "nan.qtf"
+    qtf.numpy.save_file({"w": w}, p, rules=["w=f32"])
+    rep = qtf.verify(p)
+    t = rep["tensors"][0]
+    assert t["nonfinite"] == 1 and rep["ok"]  # a float tensor may hold NaN
+    ref = tmp_path / "ref.qtf"
+    w2 = w.copy()
+    w2[1, 3] = 0.0
+    qtf.numpy.save_file({"w": w2}, ref, rules=["w=f32"])
+    rep = qtf.verify(p, against=ref)
+    assert not rep["ok"] and rep["tensors"][0]["failures"] == ["nonfinite"]
+    rep = qtf.verify(ref, against=p)  # NaN in the source: not compared
+    assert rep["tensors"][0]["source_nonfinite"] == 1 and rep["tensors"][0]["rel_rmse"] is None
