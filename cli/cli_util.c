@@ -1,5 +1,6 @@
 /* cli/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
+#include "progress.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,6 +8,7 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -145,8 +147,12 @@ int cli_parse_size(uint64_t *out, const char *s) {
     return 0;
 }
 
-int cli_decode_limit_option(qtf_open_options *oo, const char *opt, const char *arg) {
+int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg) {
     uint64_t v = 0;
+    if (strcmp(opt, "no-mmap") == 0) {
+        oo->flags |= QTF_OPEN_NO_MMAP;
+        return 0;
+    }
     if (strcmp(opt, "max-decoded-size") == 0) {
         if (!cli_parse_size(&v, arg) || v == 0)
             return cli_usage_error("--max-decoded-size wants a size such as 4GiB or 500MB, "
@@ -717,4 +723,36 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --- SIGBUS on mapped files ------------------------------------------------------------------- */
+
+static char sigbus_msg[4][1200];
+static volatile sig_atomic_t sigbus_n = 0;
+
+static void on_sigbus(int sig) {
+    (void)sig;
+    qtfc_progress_interrupted();
+    for (int i = 0; i < sigbus_n; i++) {
+        ssize_t w = write(2, sigbus_msg[i], strlen(sigbus_msg[i]));
+        (void)w;
+    }
+    _exit(CLI_EXIT_USAGE);
+}
+
+void cli_guard_mapped_file(const char *path) {
+    if (sigbus_n >= 4) return;
+    char *p = cli_escape_dup(path, strlen(path), 200);
+    snprintf(sigbus_msg[sigbus_n], sizeof sigbus_msg[0],
+             "%s: %s: I/O error: the file was truncated or could not be read while mapped "
+             "(SIGBUS); nothing was written. Check the file, or read it with --no-mmap\n",
+             program_name, p ? p : "?");
+    free(p);
+    if (sigbus_n++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, NULL);
+    }
 }

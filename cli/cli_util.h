@@ -56,19 +56,29 @@ int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
  * parsed, 0 on junk or overflow. */
 int cli_parse_size(uint64_t *out, const char *s);
 
-/* --- decode limits (--max-decoded-size, --max-decoded-ratio) -----------------
- * Every tool that decodes a .qtf takes both; the text of --help: */
-#define CLI_DECODE_LIMITS_HELP                                                          \
+/* --- how a .qtf is opened (--max-decoded-size, --max-decoded-ratio, --no-mmap) --
+ * Every tool that reads a .qtf takes all three; the text of --help: */
+#define CLI_OPEN_OPTIONS_HELP                                                           \
     "      --max-decoded-size SIZE\n"                                                  \
     "                        refuse a zstd part that decodes to more than SIZE bytes\n" \
     "                        (units KB MB GB, KiB MiB GiB; default 32GiB), so that a\n" \
     "                        small hostile file cannot make the tool allocate more\n"   \
     "      --max-decoded-ratio N\n"                                                    \
     "                        refuse a zstd part above 64 MiB that decodes to more\n"    \
-    "                        than N times its stored size (default 1024)\n"
-/* Applies option `opt` (one of the two names, without dashes) with value
- * arg to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
-int cli_decode_limit_option(qtf_open_options *oo, const char *opt, const char *arg);
+    "                        than N times its stored size (default 1024)\n"             \
+    "      --no-mmap         read the .qtf into memory instead of mapping it: a file\n" \
+    "                        truncated meanwhile is then an ordinary read error\n"
+/* Applies option `opt` (one of the three names, without dashes; arg NULL for
+ * --no-mmap) to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
+int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
+
+/* A mapped file that shrinks or fails under the reader raises SIGBUS, which
+ * would kill the tool without a word. After this call a SIGBUS prints
+ * "PROG: PATH: I/O error ..." naming every guarded path (the fault cannot
+ * tell which), ends a progress line, and exits with CLI_EXIT_USAGE (the
+ * input could not be read). Up to 4 paths; the message is built now, the
+ * handler only writes it. */
+void cli_guard_mapped_file(const char *path);
 
 /* --- growable text ----------------------------------------------------------- */
 

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "checkpoint/json_check.h"
+#include "cli/cli_util.h"
 #include "cli/progress.h"
 
 /* Files embedded from the model folder are configs and tokenizers: a few
@@ -869,6 +870,8 @@ static int open_inputs(run *r) {
             qtf_error_detail());
         return -1;
     }
+    if (qtf_source_get_kind(r->src) == QTF_SOURCE_QTF && !(o->open.flags & QTF_OPEN_NO_MMAP))
+        cli_guard_mapped_file(o->input);
     if (qtf_source_note(r->src) && !o->quiet) msg("warning: %s", qtf_source_note(r->src));
     char ierr[2048];
     int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,

@@ -116,7 +116,7 @@ static void usage(FILE *f) {
 "  (for a .qtf INPUT)\n"
 "      --allow-requantize  re-quantize tensors that the .qtf INPUT already\n"
 "                        stores lossy (refused by default: the errors add up)\n"
-CLI_DECODE_LIMITS_HELP
+CLI_OPEN_OPTIONS_HELP
 "      --force           replace an existing OUTPUT (without it, an existing\n"
 "                        file is refused); an input (checkpoint file, shard,\n"
 "                        index, importance file, recipe, embedded file) is\n"
@@ -207,7 +207,7 @@ static int output_dir_exists(const char *path) {
 
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_FORCE, OPT_DECODE_LIMIT, OPT_ALLOW_REQUANTIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_OPEN, OPT_ALLOW_REQUANTIZE };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -223,8 +223,9 @@ int main(int argc, char **argv) {
         { "dry-run", no_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 'j' },
         { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
-        { "max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT },
-        { "max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT },
+        { "max-decoded-size", required_argument, NULL, OPT_OPEN },
+        { "max-decoded-ratio", required_argument, NULL, OPT_OPEN },
+        { "no-mmap", no_argument, NULL, OPT_OPEN },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
@@ -286,8 +287,8 @@ int main(int argc, char **argv) {
         case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
         case 'n': o.dry_run = 1; break;
-        case OPT_DECODE_LIMIT:
-            if (cli_decode_limit_option(&o.open, long_opts[li].name, optarg) != 0) {
+        case OPT_OPEN:
+            if (cli_open_option(&o.open, long_opts[li].name, optarg) != 0) {
                 code = QTFC_EXIT_USAGE;
                 goto out;
             }

@@ -61,7 +61,7 @@ static void print_help(void) {
 "  -w, --width N         shorten metadata values to N characters (default %d,\n"
 "                        0 = never shorten; --json never shortens)\n"
 "  -j, --threads N       threads for --detail dequantization (default: all cores)\n"
-CLI_DECODE_LIMITS_HELP
+CLI_OPEN_OPTIONS_HELP
 "  -x, --extract KEY     write the value of metadata KEY, a blob (embedded file,\n"
 "                        e.g. hf.file.config.json) or a string, byte for byte\n"
 "                        to standard output (refused on a terminal when it\n"
@@ -1021,7 +1021,7 @@ static int extract_value(const qtf_file *f, const options *o) {
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_DECODE_LIMIT,
+    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_OPEN,
            OPT_FORCE };
     static const struct option longopts[] = {
         {"tensor", required_argument, NULL, 't'},
@@ -1033,8 +1033,9 @@ static int parse_args(options *o, int argc, char **argv) {
         {"width", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
-        {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
-        {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
+        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
+        {"no-mmap", no_argument, NULL, OPT_OPEN},
         {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
@@ -1065,8 +1066,8 @@ static int parse_args(options *o, int argc, char **argv) {
                 return cli_usage_error("--width wants a number of characters, not '%s'", optarg);
             o->value_width = (size_t)v;
             break;
-        case OPT_DECODE_LIMIT: {
-            int rc = cli_decode_limit_option(&o->open, longopts[li].name, optarg);
+        case OPT_OPEN: {
+            int rc = cli_open_option(&o->open, longopts[li].name, optarg);
             if (rc) return rc;
             break;
         }
@@ -1115,6 +1116,7 @@ int main(int argc, char **argv) {
         free(p);
         return CLI_EXIT_USAGE;
     }
+    if (!(oo.flags & (QTF_OPEN_METADATA_ONLY | QTF_OPEN_NO_MMAP))) cli_guard_mapped_file(o.path);
     if (o.extract) {
         rc = extract_value(f, &o);
         qtf_file_close(f);

@@ -89,7 +89,7 @@ static void print_help(void) {
         REPORT_WORST, MAX_IGNORE);
     /* in two parts: C99 guarantees string literals of 4095 bytes only */
     printf(
-CLI_DECODE_LIMITS_HELP
+CLI_OPEN_OPTIONS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         program and library version\n"
 "\n"
@@ -117,7 +117,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE, OPT_DECODE_LIMIT, OPT_FORCE, OPT_MANIFEST };
+           OPT_IGNORE, OPT_OPEN, OPT_FORCE, OPT_MANIFEST };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -132,8 +132,9 @@ static int parse_args(options *o, int argc, char **argv) {
         {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
-        {"max-decoded-size", required_argument, NULL, OPT_DECODE_LIMIT},
-        {"max-decoded-ratio", required_argument, NULL, OPT_DECODE_LIMIT},
+        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
+        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
+        {"no-mmap", no_argument, NULL, OPT_OPEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
@@ -156,8 +157,8 @@ static int parse_args(options *o, int argc, char **argv) {
             if ((rc = parse_threshold(&o->min_snr, &o->has_min_snr, "--min-snr", optarg))) return rc;
             break;
         case OPT_CSUM: o->checksums_only = 1; break;
-        case OPT_DECODE_LIMIT:
-            if ((rc = cli_decode_limit_option(&o->open, longopts[li].name, optarg))) return rc;
+        case OPT_OPEN:
+            if ((rc = cli_open_option(&o->open, longopts[li].name, optarg))) return rc;
             break;
         case OPT_IGNORE:
             if (o->n_ignore == MAX_IGNORE) return cli_usage_error("at most %d --ignore patterns", MAX_IGNORE);
@@ -276,6 +277,8 @@ static int open_source(qtf_source **src, const char *path, const qtf_open_option
         free(p);
         return 0;
     }
+    if (qtf_source_get_kind(*src) == QTF_SOURCE_QTF && !(oo->flags & QTF_OPEN_NO_MMAP))
+        cli_guard_mapped_file(path);
     const char *note = qtf_source_note(*src);
     if (note) {
         char *n = dup_escaped(note);
@@ -587,6 +590,7 @@ int main(int argc, char **argv) {
          * (a check failed), not a file it could not read. */
         return st == QTF_E_CHECKSUM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
+    if (!(o.open.flags & QTF_OPEN_NO_MMAP)) cli_guard_mapped_file(o.path);
     qtf_source *src = NULL;
     if (o.against && !open_source(&src, o.against, &o.open)) {
         qtf_file_close(f);

@@ -886,3 +886,59 @@ Test(issue11, item14_requantizing_a_lossy_qtf_needs_allow_requantize) {
     free(q8);
     free(st);
 }
+
+/* --- item 9: a .qtf truncated while mapped ---------------------------------------- */
+
+/* In a child: open `q` (mapped, or read with --no-mmap), guard it as the
+ * tools do, truncate it to 0 bytes (what another process could do at any
+ * moment), then verify every checksum. Returns the child's wait status;
+ * its stderr goes to err_path. */
+static int truncate_while_reading(const char *q, const char *err_path, unsigned flags) {
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(e, 2);
+        cli_set_program("qtf-test");
+        qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
+        oo.flags = flags;
+        qtf_file *f = NULL;
+        if (qtf_file_open(&f, q, &oo) != QTF_OK) _exit(90);
+        if (!(flags & QTF_OPEN_NO_MMAP)) cli_guard_mapped_file(q);
+        if (truncate(q, 0) != 0) _exit(91);
+        qtf_status res[4];
+        qtf_status st = qtf_file_verify(f, 1, res);
+        _exit(st == QTF_OK ? 0 : 92);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    return status;
+}
+
+Test(issue11, item9_truncated_while_mapped_is_a_clean_io_error) {
+    char *q = tf_path(tmp, "t.qtf"), *err = tf_path(tmp, "err.txt");
+    float *x = tf_values(24, 256 * 256);
+    write_qtf_tensor_shaped(q, "w", "f32", x, 0, 256, 256);
+    int status = truncate_while_reading(q, err, 0);
+    cr_assert(!WIFSIGNALED(status), "killed by signal %d", WTERMSIG(status));
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);
+    char *text = tf_slurp(err, NULL);
+    cr_assert(text && strstr(text, "qtf-test: ") && strstr(text, "t.qtf: I/O error: the file was "
+                                                             "truncated"), "%s", text ? text : "");
+    free(text);
+    /* --no-mmap: the bytes were read at open, the truncation changes nothing */
+    write_qtf_tensor_shaped(q, "w", "f32", x, 0, 256, 256);
+    status = truncate_while_reading(q, err, QTF_OPEN_NO_MMAP);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    /* the tools take --no-mmap */
+    write_qtf_tensor_shaped(q, "w", "f32", x, 0, 256, 256);
+    tf_run_result r = RUN(tmp, "qtf-verify", "--no-mmap", q);
+    assert_exit(&r, 0, "qtf-verify --no-mmap");
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-inspect", "--no-mmap", "--detail", "-t", "w", q);
+    assert_exit(&r, 0, "qtf-inspect --no-mmap");
+    tf_run_free(&r);
+    free(x);
+    free(q);
+    free(err);
+}
