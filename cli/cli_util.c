@@ -34,6 +34,11 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
+const char *cli_why(qtf_status st) {
+    const char *d = qtf_error_detail();
+    return d && d[0] ? d : qtf_status_text(st);
+}
+
 void cli_error_status(qtf_status st, const char *fmt, ...) {
     /* The detail is copied first: formatting below may call into libqtf. */
     char *saved = cli_detail_dup();
@@ -42,10 +47,12 @@ void cli_error_status(qtf_status st, const char *fmt, ...) {
     fprintf(stderr, "%s: ", program_name);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s", qtf_status_name(st));
-    /* The detail may quote file bytes; libqtf escapes them, and
-     * cli_detail_dup() makes sure of it without escaping twice. */
+    /* For people: the detail (file, tensor, expected and found), else a few
+     * words; the stable status name is for --json. The detail may quote
+     * file bytes; libqtf escapes them, and cli_detail_dup() makes sure of it
+     * without escaping twice. */
     if (saved && saved[0]) fprintf(stderr, ": %s", saved);
+    else fprintf(stderr, ": %s", qtf_status_text(st));
     fputc('\n', stderr);
     free(saved);
 }

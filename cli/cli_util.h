@@ -31,6 +31,10 @@ void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 void cli_error_status(qtf_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A usage error: the message plus "Try 'PROG --help'."; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* What went wrong, for people: libqtf's detail of the last error (file,
+ * tensor, expected and found), or a few words for st when there is none. No
+ * raw status names: those are for --json. Borrowed until the next call. */
+const char *cli_why(qtf_status st);
 
 /* --- the command line ------------------------------------------------------ */
 

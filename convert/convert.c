@@ -102,7 +102,7 @@ static int interrupted(const run *r) {
 
 static int set_status(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    msg("%s: %s", what, cli_why(st));
     return WRITE_ERROR;
 }
 
@@ -249,8 +249,7 @@ static int copy_qtf_metadata(run *r) {
         if (!key || strncmp(key, "qtf.", 4) == 0) continue;
         qtf_status vst = qtf_meta_value(&v, f, i);
         if (vst != QTF_OK) {
-            msg("%s: metadata '%s': %s: %s", r->o->input, key, qtf_status_name(vst),
-                qtf_error_detail());
+            msg("%s: metadata '%s': %s", r->o->input, key, cli_why(vst));
             return INPUT_ERROR;
         }
         qtf_status st;
@@ -374,8 +373,8 @@ done:
 
 static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *what,
                        qtf_status st) {
-    msg("%s: tensor '%s': %s failed: %s: %s", file, it->tensor->name, what,
-        qtf_status_name(st), qtf_error_detail());
+    msg("%s: tensor '%s': %s failed: %s", file, it->tensor->name, what,
+        cli_why(st));
     return -1;
 }
 
@@ -402,8 +401,8 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     qtf_status st = qtf_source_read_f32(r->importance, v->n_elements, r->imp,
                                         (uint64_t)it->importance, r->o->threads);
     if (st != QTF_OK) {
-        msg("%s: importance '%s': %s: %s", r->o->importance_path, v->name,
-            qtf_status_name(st), qtf_error_detail());
+        msg("%s: importance '%s': %s", r->o->importance_path, v->name,
+            cli_why(st));
         return -1;
     }
     for (uint64_t j = 0; j < v->n_elements; j++) {
@@ -719,8 +718,8 @@ static int wait_written(writer_thread *wt, const run *r) {
     char detail[1024] = "";
     qtf_status st = writer_thread_wait(wt, &failed, detail, sizeof detail);
     if (st == QTF_OK) return 0;
-    msg("%s: tensor '%s': write failed: %s: %s", r->o->output, failed->tensor->name,
-        qtf_status_name(st), detail);
+    msg("%s: tensor '%s': write failed: %s", r->o->output, failed->tensor->name,
+        detail[0] ? detail : qtf_status_text(st));
     return -1;
 }
 
@@ -866,8 +865,7 @@ static int open_inputs(run *r) {
     const qtfc_options *o = r->o;
     qtf_status st = qtf_source_open_with(&r->src, o->input, &o->open);
     if (st != QTF_OK) {
-        msg("%s: cannot open checkpoint: %s: %s", o->input, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: cannot open checkpoint: %s", o->input, cli_why(st));
         return -1;
     }
     if (qtf_source_get_kind(r->src) == QTF_SOURCE_QTF && !(o->open.flags & QTF_OPEN_NO_MMAP))
@@ -883,8 +881,8 @@ static int open_inputs(run *r) {
     if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
-            msg("%s: cannot open importance file: %s: %s", o->importance_path,
-                qtf_status_name(st), qtf_error_detail());
+            msg("%s: cannot open importance file: %s", o->importance_path,
+                cli_why(st));
             return -1;
         }
     }
@@ -1028,14 +1026,13 @@ static int create_output(run *r) {
     free(folder);
     free(inputs);
     if (st != QTF_OK) {
-        msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: cannot create output: %s", r->o->output, cli_why(st));
         return st == QTF_E_INVALID_ARG ? -2 : -1;
     }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
         st = qtf_st_writer_metadata(r->stw, "format", "pt");
         if (st != QTF_OK) {
-            msg("%s: %s: %s", r->o->output, qtf_status_name(st), qtf_error_detail());
+            msg("%s: %s", r->o->output, cli_why(st));
             return -1;
         }
         for (uint64_t i = 0; i < r->plan.n_items; i++) {
@@ -1043,8 +1040,8 @@ static int create_output(run *r) {
             st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
                                        it->tensor->n_dims, it->tensor->dims);
             if (st != QTF_OK) {
-                msg("%s: tensor '%s': %s: %s", r->o->output, it->tensor->name,
-                    qtf_status_name(st), qtf_error_detail());
+                msg("%s: tensor '%s': %s", r->o->output, it->tensor->name,
+                    cli_why(st));
                 return -1;
             }
         }
@@ -1129,8 +1126,8 @@ static int convert_run(run *r) {
             if (st != QTF_OK) snprintf(detail, sizeof detail, "%s", qtf_error_detail());
         }
         if (st != QTF_OK) {
-            msg("%s: tensor '%s': read failed: %s: %s", o->input, it->tensor->name,
-                qtf_status_name(st), detail);
+            msg("%s: tensor '%s': read failed: %s", o->input, it->tensor->name,
+                detail[0] ? detail : qtf_status_text(st));
             code = QTFC_EXIT_FAILURE;
             break;
         }
@@ -1177,8 +1174,7 @@ static int convert_run(run *r) {
         r->stw = NULL;
     }
     if (st != QTF_OK) {
-        msg("%s: finishing the output failed: %s: %s", o->output, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: finishing the output failed: %s", o->output, cli_why(st));
         return QTFC_EXIT_FAILURE;
     }
     if (!o->quiet) summary(r);

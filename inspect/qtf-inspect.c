@@ -500,7 +500,7 @@ static int print_metadata(const qtf_file *f, const options *o) {
         qtf_status st = qtf_meta_value(&v, f, i);
         if (st != QTF_OK) {
             cli_buf_puts(&type, "?");
-            cli_buf_printf(&val, "(unreadable: %s)", qtf_status_name(st));
+            cli_buf_printf(&val, "(unreadable: %s)", qtf_status_text(st));
         } else {
             type_text(&type, &v);
             value_text(&val, f, i, &v, o->value_width);
@@ -633,7 +633,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
     }
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)
-        snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_name(d->hist_status));
+        snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_text(d->hist_status));
 }
 
 static void detail_free(detail *d) { free(d->values); }
@@ -691,7 +691,7 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     if (d->verify != QTF_OK) {
         cli_buf_clear(&b);
         cli_escape(&b, d->verify_error, strlen(d->verify_error), 0, CLI_ESC_KEEP_BACKSLASH);
-        printf("               %s: %s\n", qtf_status_name(d->verify), cli_buf_cstr(&b));
+        printf("               %s\n", b.len ? cli_buf_cstr(&b) : qtf_status_text(d->verify));
     }
     const char *hdr[] = {"#", "role", "type", "offset", "stored", "decoded", "compression", "checksum"};
     cli_table *tb = cli_table_new(8, hdr, "rllrrrll");
@@ -714,7 +714,8 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     if (d->decode != QTF_OK) {
         cli_buf_clear(&b);
         cli_escape(&b, d->decode_error, strlen(d->decode_error), 0, CLI_ESC_KEEP_BACKSLASH);
-        printf("  values       cannot decode: %s: %s\n", qtf_status_name(d->decode), cli_buf_cstr(&b));
+        printf("  values       cannot decode: %s\n",
+               b.len ? cli_buf_cstr(&b) : qtf_status_text(d->decode));
     } else {
         uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
         if (shown) {

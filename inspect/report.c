@@ -111,11 +111,13 @@ static const char *fmt_num(char *buf, size_t cap, double v, const char *spec) {
 static void failure_lines(cli_buf *out, const verify_report *r, const vt_result *t, const char *bullet) {
     char a[32], b[32];
     if (t->fail & VF_CHECKSUM)
-        cli_buf_printf(out, "%s%s: checksum failed: %s: %s\n", bullet, t->name, qtf_status_name(t->checksum),
-                       t->checksum_error ? t->checksum_error : "");
+        cli_buf_printf(out, "%s%s: checksum failed: %s\n", bullet, t->name,
+                       t->checksum_error && t->checksum_error[0] ? t->checksum_error
+                                                                 : qtf_status_text(t->checksum));
     if (t->fail & VF_DECODE)
-        cli_buf_printf(out, "%s%s: cannot decode: %s: %s\n", bullet, t->name, qtf_status_name(t->decode),
-                       t->decode_error ? t->decode_error : "");
+        cli_buf_printf(out, "%s%s: cannot decode: %s\n", bullet, t->name,
+                       t->decode_error && t->decode_error[0] ? t->decode_error
+                                                             : qtf_status_text(t->decode));
     if (t->fail & VF_NONFINITE)
         cli_buf_printf(out, "%s%s: decodes to %llu NaN/Inf value%s (first at element %llu), %s\n",
                        bullet, t->name, (unsigned long long)t->nonfinite, t->nonfinite == 1 ? "" : "s",
@@ -202,8 +204,9 @@ static cli_table *worst_table(const verify_report *r) {
 
 static void failures_text(cli_buf *out, const verify_report *r, const char *bullet) {
     if (r->structure != QTF_OK)
-        cli_buf_printf(out, "%sfile structure: %s: %s\n", bullet, qtf_status_name(r->structure),
-                       r->structure_error ? r->structure_error : "");
+        cli_buf_printf(out, "%sfile structure: %s\n", bullet,
+                       r->structure_error && r->structure_error[0] ? r->structure_error
+                                                                   : qtf_status_text(r->structure));
     for (uint64_t i = 0; i < r->n; i++)
         if (r->t[i].fail) failure_lines(out, r, &r->t[i], bullet);
     for (uint64_t i = 0; i < r->n_missing; i++)
@@ -228,7 +231,7 @@ static void print_checks(const verify_report *r, FILE *out, const char *indent) 
                 "%llu keys)\n", indent, (unsigned long long)r->n, (unsigned long long)r->metadata_count);
     else
         fprintf(out, "%sstructure   FAILED: %s (see the failures below)\n", indent,
-                qtf_status_name(r->structure));
+                qtf_status_text(r->structure));
     double rate = r->checksum_seconds > 0 ? (double)r->checksum_bytes / r->checksum_seconds : 0;
     if (gguf && !r->manifest) {
         fprintf(out, "%schecksums   none: GGUF stores no checksums; the data is not checked for "

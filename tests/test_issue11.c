@@ -942,3 +942,36 @@ Test(issue11, item9_truncated_while_mapped_is_a_clean_io_error) {
     free(q);
     free(err);
 }
+
+Test(issue11, item16_messages_without_raw_status_names) {
+    char *missing = tf_path(tmp, "absent.safetensors"), *out = tf_path(tmp, "o.qtf");
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", missing, out);
+    assert_exit(&r, 2, "convert of a missing file");
+    assert_err_has(&r, "absent.safetensors");
+    cr_assert(!strstr(r.err, "QTF_E_"), "a raw status name: %s", r.err);
+    cr_assert(!strchr(strchr(r.err, '\n') + 1, '\n'), "more than one line: %s", r.err);
+    tf_run_free(&r);
+    /* a damaged file: text for people, the stable name in --json */
+    char *q = tf_path(tmp, "d.qtf");
+    float *x = weights(0.1f, 25);
+    write_qtf_tensor(q, "w", "int8", x, 0);
+    free(x);
+    FILE *f = fopen(q, "r+b");
+    cr_assert(f);
+    fseek(f, 200, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+    r = RUN(tmp, "qtf-verify", q);
+    assert_exit(&r, 1, "verify of a damaged file");
+    cr_assert(strstr(r.out, "w: checksum failed: ") && !strstr(r.out, "QTF_E_"), "%s", r.out);
+    tf_run_free(&r);
+    r = RUN(tmp, "qtf-verify", "--json", q);
+    cr_assert(strstr(r.out, "\"QTF_E_CHECKSUM\""), "%s", r.out);
+    tf_run_free(&r);
+    cr_assert_str_eq(qtf_status_text(QTF_E_TRUNCATED), "file ends too early");
+    for (int s = 0; s < QTF_STATUS_COUNT_; s++)
+        cr_assert(!strstr(qtf_status_text((qtf_status)s), "QTF_"), "status %d", s);
+    free(missing);
+    free(out);
+    free(q);
+}
