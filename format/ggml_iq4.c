@@ -200,7 +200,8 @@ QTF__AVX2 static inline void lut_nibbles_avx2(float *y, const uint8_t *qs, __m25
     const __m128i nib[2] = { _mm_and_si128(b, m), _mm_and_si128(_mm_srli_epi16(b, 4), m) };
     for (int h = 0; h < 2; h++) {
         for (int k = 0; k < 2; k++) {
-            const __m256i idx = _mm256_cvtepu8_epi32(_mm_srli_si128(nib[h], 8 * k));
+            const __m256i idx = _mm256_cvtepu8_epi32(
+                k ? _mm_srli_si128(nib[h], 8) : nib[h]); /* an immediate shift count, so that -O0 builds */
             const __m256 sel = _mm256_castsi256_ps(_mm256_slli_epi32(idx, 28));
             const __m256 v = _mm256_blendv_ps(_mm256_permutevar8x32_ps(lo, idx),
                                               _mm256_permutevar8x32_ps(hi, idx), sel);

@@ -202,7 +202,8 @@ QTF__AVX2 static inline void codes5_avx2(__m256i *c, const uint8_t *qh_qs) {
         const __m256i pos = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
                                              _mm256_set1_epi32(8 * q));
         const __m256i hb = _mm256_and_si256(_mm256_srlv_epi32(qh, pos), one);
-        const __m256i lo = _mm256_cvtepu8_epi32(_mm_srli_si128(nib[q / 2], 8 * (q % 2)));
+        const __m256i lo = _mm256_cvtepu8_epi32(
+            (q % 2) ? _mm_srli_si128(nib[q / 2], 8) : nib[q / 2]); /* an immediate shift count, so that -O0 builds */
         c[q] = _mm256_or_si256(lo, _mm256_slli_epi32(hb, 4));
     }
 }
