@@ -649,7 +649,7 @@ struct cli_json_out {
     char buf[1 << 16];
 };
 
-#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 
 static void out_flush(cli_json_out *o) {
     const char *p = o->buf, *end = o->buf + o->len, *del;

@@ -975,3 +975,60 @@ Test(issue11, item16_messages_without_raw_status_names) {
     free(out);
     free(q);
 }
+
+/* --- item 8: qtf-inspect --json on huge metadata ------------------------------------ */
+
+Test(issue11, item8_inspect_json_streams_metadata) {
+    /* 4 million short strings (~40 MB of metadata): as one jansson tree
+     * plus its text that is ~400 MB; streamed entry by entry and element by
+     * element, qtf-inspect --json stays within a 200 MB data limit. */
+    enum { N = 4 << 20 };
+    char *q = tf_path(tmp, "meta.qtf"), *json = tf_path(tmp, "meta.json");
+    const char **strs = malloc(N * sizeof *strs);
+    uint64_t *lens = malloc(N * sizeof *lens);
+    cr_assert(strs && lens);
+    static const char *const words[] = { "tok", "en", "<s>", "a b" };
+    for (size_t i = 0; i < N; i++) {
+        strs[i] = words[i & 3];
+        lens[i] = strlen(words[i & 3]);
+    }
+    qtf_writer *w = NULL;
+    cr_assert_eq(qtf_writer_create(&w, q, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_set_string_array(w, "tokenizer.tokens", strs, lens, N), QTF_OK, "%s",
+                 qtf_error_detail());
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    free(strs);
+    free(lens);
+    char *exe = tool("qtf-inspect");
+    pid_t pid = fork();
+    cr_assert(pid >= 0);
+    if (pid == 0) {
+        struct rlimit rl = { 200u << 20, 200u << 20 };
+        setrlimit(RLIMIT_DATA, &rl);
+        int o = open(json, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        dup2(o, 1);
+        int null = open("/dev/null", O_WRONLY);
+        dup2(null, 2);
+        execl(exe, exe, "--json", "--metadata-only", q, (char *)NULL);
+        _exit(127);
+    }
+    int status;
+    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    /* checked without a tree of our own: 4M strings would cost the test
+     * the memory it checks the tool does not use */
+    size_t len = 0;
+    char *text = tf_slurp(json, &len);
+    cr_assert(text);
+    qtf_json_stats st;
+    cr_assert_eq(qtf_json_check(&st, text, len, "qtf-inspect --json", 16, 0), QTF_OK, "%s",
+                 qtf_error_detail());
+    cr_assert_geq(st.values, (uint64_t)N, "%llu values", (unsigned long long)st.values);
+    cr_assert(strstr(text, "\"tokenizer.tokens\": \"array[string]\""), "types missing");
+    cr_assert(strstr(text, "\"tokenizer.tokens\": [\n      \"tok\",\n      \"en\",\n      \"<s>\""),
+              "values missing");
+    free(text);
+    free(exe);
+    free(q);
+    free(json);
+}
