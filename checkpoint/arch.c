@@ -13,29 +13,34 @@
 
 #define L(hf, gguf) { "model.layers.{N}." hf, "blk.{N}." gguf, QTF_ARCH_PERMUTE_NONE, 0, -1 }
 #define LIN(hf, gguf) { "model.layers.{N}." hf, "blk.{N}." gguf, QTF_ARCH_PERMUTE_NONE, 0, 1 }
+/* Llama-style names (Llama, Mistral, Qwen2); PQ and PK say how the Q and K
+ * rows (weights and biases) are permuted. */
+#define LLAMA_STYLE_TENSORS(PQ, PK)                                                          \
+    { "model.embed_tokens.weight", "token_embd.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },       \
+    { "model.norm.weight", "output_norm.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },              \
+    { "lm_head.weight", "output.weight", QTF_ARCH_PERMUTE_NONE, 0, 1 },                       \
+    L("input_layernorm.weight", "attn_norm.weight"),                                          \
+    { "model.layers.{N}.self_attn.q_proj.weight", "blk.{N}.attn_q.weight", PQ, 0, 1 },        \
+    { "model.layers.{N}.self_attn.q_proj.bias", "blk.{N}.attn_q.bias", PQ, 0, -1 },           \
+    { "model.layers.{N}.self_attn.k_proj.weight", "blk.{N}.attn_k.weight", PK, 0, 1 },        \
+    { "model.layers.{N}.self_attn.k_proj.bias", "blk.{N}.attn_k.bias", PK, 0, -1 },           \
+    LIN("self_attn.v_proj.weight", "attn_v.weight"),                                          \
+    L("self_attn.v_proj.bias", "attn_v.bias"),                                                \
+    LIN("self_attn.o_proj.weight", "attn_output.weight"),                                     \
+    L("self_attn.o_proj.bias", "attn_output.bias"),                                           \
+    L("post_attention_layernorm.weight", "ffn_norm.weight"),                                  \
+    LIN("mlp.gate_proj.weight", "ffn_gate.weight"),                                           \
+    LIN("mlp.up_proj.weight", "ffn_up.weight"),                                               \
+    LIN("mlp.down_proj.weight", "ffn_down.weight"),                                           \
+    { "model.layers.{N}.self_attn.rotary_emb.inv_freq", NULL, QTF_ARCH_PERMUTE_NONE, 0, -1 }
 
 /* --- Llama / Mistral (GGUF "llama"): Q and K rows permuted ---------------------- */
 static const qtf_arch_tensor llama_tensors[] = {
-    { "model.embed_tokens.weight", "token_embd.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },
-    { "model.norm.weight", "output_norm.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },
-    { "lm_head.weight", "output.weight", QTF_ARCH_PERMUTE_NONE, 0, 1 },
-    L("input_layernorm.weight", "attn_norm.weight"),
-    { "model.layers.{N}.self_attn.q_proj.weight", "blk.{N}.attn_q.weight", QTF_ARCH_PERMUTE_Q, 0, 1 },
-    { "model.layers.{N}.self_attn.q_proj.bias", "blk.{N}.attn_q.bias", QTF_ARCH_PERMUTE_Q, 0, -1 },
-    { "model.layers.{N}.self_attn.k_proj.weight", "blk.{N}.attn_k.weight", QTF_ARCH_PERMUTE_K, 0, 1 },
-    { "model.layers.{N}.self_attn.k_proj.bias", "blk.{N}.attn_k.bias", QTF_ARCH_PERMUTE_K, 0, -1 },
-    LIN("self_attn.v_proj.weight", "attn_v.weight"),
-    L("self_attn.v_proj.bias", "attn_v.bias"),
-    LIN("self_attn.o_proj.weight", "attn_output.weight"),
-    L("self_attn.o_proj.bias", "attn_output.bias"),
-    L("post_attention_layernorm.weight", "ffn_norm.weight"),
-    LIN("mlp.gate_proj.weight", "ffn_gate.weight"),
-    LIN("mlp.up_proj.weight", "ffn_up.weight"),
-    LIN("mlp.down_proj.weight", "ffn_down.weight"),
-    { "model.layers.{N}.self_attn.rotary_emb.inv_freq", NULL, QTF_ARCH_PERMUTE_NONE, 0, -1 },
+    LLAMA_STYLE_TENSORS(QTF_ARCH_PERMUTE_Q, QTF_ARCH_PERMUTE_K),
 };
 
-/* Table order is the order llama.cpp writes the keys (fixture dumps). */
+/* Table order is the order llama.cpp writes the keys (fixture dumps). Qwen2
+ * writes the first QWEN2_HPARAMS of them. */
 static const qtf_arch_hparam llama_hparams[] = {
     { "block_count", QTF_TYPE_U32, "num_hidden_layers", NULL, QTF_ARCH_HP_COPY, 1 },
     { "context_length", QTF_TYPE_U32, "max_position_embeddings", NULL, QTF_ARCH_HP_COPY, 1 },
@@ -50,37 +55,11 @@ static const qtf_arch_hparam llama_hparams[] = {
     { "rope.dimension_count", QTF_TYPE_U32, "hidden_size", "num_attention_heads",
       QTF_ARCH_HP_HEAD_DIM, 1 },
 };
+#define QWEN2_HPARAMS 8
 
-/* --- Qwen2 (GGUF "qwen2"): NEOX rope, so nothing is permuted; q/k/v biases -------- */
+/* --- Qwen2 (GGUF "qwen2"): NEOX rope, so nothing is permuted ------------------------ */
 static const qtf_arch_tensor qwen2_tensors[] = {
-    { "model.embed_tokens.weight", "token_embd.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },
-    { "model.norm.weight", "output_norm.weight", QTF_ARCH_PERMUTE_NONE, 0, -1 },
-    { "lm_head.weight", "output.weight", QTF_ARCH_PERMUTE_NONE, 0, 1 },
-    L("input_layernorm.weight", "attn_norm.weight"),
-    LIN("self_attn.q_proj.weight", "attn_q.weight"),
-    L("self_attn.q_proj.bias", "attn_q.bias"),
-    LIN("self_attn.k_proj.weight", "attn_k.weight"),
-    L("self_attn.k_proj.bias", "attn_k.bias"),
-    LIN("self_attn.v_proj.weight", "attn_v.weight"),
-    L("self_attn.v_proj.bias", "attn_v.bias"),
-    LIN("self_attn.o_proj.weight", "attn_output.weight"),
-    L("post_attention_layernorm.weight", "ffn_norm.weight"),
-    LIN("mlp.gate_proj.weight", "ffn_gate.weight"),
-    LIN("mlp.up_proj.weight", "ffn_up.weight"),
-    LIN("mlp.down_proj.weight", "ffn_down.weight"),
-    { "model.layers.{N}.self_attn.rotary_emb.inv_freq", NULL, QTF_ARCH_PERMUTE_NONE, 0, -1 },
-};
-
-static const qtf_arch_hparam qwen2_hparams[] = {
-    { "block_count", QTF_TYPE_U32, "num_hidden_layers", NULL, QTF_ARCH_HP_COPY, 1 },
-    { "context_length", QTF_TYPE_U32, "max_position_embeddings", NULL, QTF_ARCH_HP_COPY, 1 },
-    { "embedding_length", QTF_TYPE_U32, "hidden_size", NULL, QTF_ARCH_HP_COPY, 1 },
-    { "feed_forward_length", QTF_TYPE_U32, "intermediate_size", NULL, QTF_ARCH_HP_COPY, 1 },
-    { "attention.head_count", QTF_TYPE_U32, "num_attention_heads", NULL, QTF_ARCH_HP_COPY, 1 },
-    { "attention.head_count_kv", QTF_TYPE_U32, "num_key_value_heads", "num_attention_heads",
-      QTF_ARCH_HP_COPY, 1 },
-    { "rope.freq_base", QTF_TYPE_F32, "rope_theta", NULL, QTF_ARCH_HP_COPY, 0 },
-    { "attention.layer_norm_rms_epsilon", QTF_TYPE_F32, "rms_norm_eps", NULL, QTF_ARCH_HP_COPY, 1 },
+    LLAMA_STYLE_TENSORS(QTF_ARCH_PERMUTE_NONE, QTF_ARCH_PERMUTE_NONE),
 };
 
 /* --- GPT-2 (GGUF "gpt2"): Conv1D weights stored [in, out], transposed ------------- */
@@ -124,8 +103,8 @@ static const qtf_arch archs[] = {
       N_OF(llama_hparams) },
     { "MistralForCausalLM", "llama", NULL, llama_tensors, N_OF(llama_tensors), llama_hparams,
       N_OF(llama_hparams) },
-    { "Qwen2ForCausalLM", "qwen2", NULL, qwen2_tensors, N_OF(qwen2_tensors), qwen2_hparams,
-      N_OF(qwen2_hparams) },
+    { "Qwen2ForCausalLM", "qwen2", NULL, qwen2_tensors, N_OF(qwen2_tensors), llama_hparams,
+      QWEN2_HPARAMS },
     { "GPT2LMHeadModel", "gpt2", "transformer.", gpt2_tensors, N_OF(gpt2_tensors), gpt2_hparams,
       N_OF(gpt2_hparams) },
 };

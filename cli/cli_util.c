@@ -435,11 +435,22 @@ const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t) {
     return buf;
 }
 
-void cli_shape_text(cli_buf *out, const qtf_tensor_info *t) {
+void cli_dims_text(cli_buf *out, uint32_t n_dims, const uint64_t *dims) {
     cli_buf_putn(out, "[", 1);
-    for (uint32_t d = 0; d < t->n_dims && d < QTF_MAX_DIMS; d++)
-        cli_buf_printf(out, d ? ", %llu" : "%llu", (unsigned long long)t->dims[d]);
+    for (uint32_t d = 0; d < n_dims; d++)
+        cli_buf_printf(out, d ? ", %llu" : "%llu", (unsigned long long)dims[d]);
     cli_buf_putn(out, "]", 1);
+}
+
+char *cli_dims_dup(uint32_t n_dims, const uint64_t *dims) {
+    cli_buf b;
+    cli_buf_init(&b);
+    cli_dims_text(&b, n_dims, dims);
+    return cli_buf_take(&b);
+}
+
+void cli_shape_text(cli_buf *out, const qtf_tensor_info *t) {
+    cli_dims_text(out, t->n_dims < QTF_MAX_DIMS ? t->n_dims : QTF_MAX_DIMS, t->dims);
 }
 
 uint64_t cli_tensor_digest(const qtf_tensor_info *t) {
@@ -762,4 +773,41 @@ void cli_guard_mapped_file(const char *path) {
         sigemptyset(&sa.sa_mask);
         sigaction(SIGBUS, &sa, NULL);
     }
+}
+
+void cli_value_stats_compute(cli_value_stats *out, const float *v, uint64_t n) {
+    double sum = 0, sq_dev = 0;
+    uint64_t finite = 0;
+    memset(out, 0, sizeof *out);
+    out->min = INFINITY;
+    out->max = -INFINITY;
+    for (uint64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (isnan(x)) { out->n_nan++; continue; }
+        if (isinf(x)) { out->n_inf++; continue; }
+        finite++;
+        sum += x;
+        if (x < out->min) out->min = x;
+        if (x > out->max) out->max = x;
+    }
+    if (!finite) {
+        out->min = out->max = out->mean = out->std = NAN;
+        return;
+    }
+    out->mean = sum / (double)finite;
+    /* Second pass around the mean: E[x^2] - mean^2 cancels badly for
+     * tensors far from zero with a small spread (norm weights). */
+    for (uint64_t i = 0; i < n; i++) {
+        double x = v[i];
+        if (isfinite(x)) sq_dev += (x - out->mean) * (x - out->mean);
+    }
+    out->std = sqrt(sq_dev / (double)finite);
+}
+
+int cli_finish_stdout(int exit_code) {
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        cli_error("cannot write to standard output");
+        return CLI_EXIT_FAIL;
+    }
+    return exit_code;
 }

@@ -146,6 +146,9 @@ const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
 const char *cli_unknown_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
 /* "[4096, 11008]". */
 void cli_shape_text(cli_buf *out, const qtf_tensor_info *t);
+/* The same for any dims (outermost first); _dup: malloc'ed, NULL on OOM. */
+void cli_dims_text(cli_buf *out, uint32_t n_dims, const uint64_t *dims);
+char *cli_dims_dup(uint32_t n_dims, const uint64_t *dims);
 /* Tensor digest: XXH3-64 (seed 0) of the tensor's part checksums, each in
  * canonical big-endian byte order, concatenated in part order. */
 uint64_t cli_tensor_digest(const qtf_tensor_info *t);
@@ -203,6 +206,18 @@ int cli_json_out_value(cli_json_out *o, json_t *v, unsigned indent);
 int cli_json_out_finish(cli_json_out *o);
 
 /* --- time ------------------------------------------------------------------------ */
+
+/* Statistics of decoded values: NaN and infinities counted and left out of
+ * min, max, mean and std (all NaN when no value is finite). */
+typedef struct cli_value_stats {
+    double min, max, mean, std;
+    uint64_t n_nan, n_inf;
+} cli_value_stats;
+void cli_value_stats_compute(cli_value_stats *out, const float *v, uint64_t n);
+
+/* Flushes stdout: exit_code, or CLI_EXIT_FAIL (with a message) when the
+ * output could not be written. */
+int cli_finish_stdout(int exit_code);
 
 /* Monotonic seconds. */
 double cli_now(void);

@@ -16,6 +16,7 @@
 #include "cli/progress.h"
 #include "convert.h"
 #include "folder.h"
+#include "target.h"
 
 static volatile sig_atomic_t got_signal = 0;
 
@@ -85,6 +86,13 @@ static void usage(FILE *f) {
 "                        row, by tensor name), or llama.cpp's imatrix (GGUF or\n"
 "                        legacy .dat, llama.cpp names mapped through config.json);\n"
 "                        a tensor without a vector is weighted uniformly\n"
+"      --target-bpw X    choose each weight matrix's encoding from a candidate\n"
+"                        ladder so that the tensors take at most X bits per\n"
+"                        weight (every tensor counted) with the least summed\n"
+"                        predicted (importance-weighted) error; --rule pins\n"
+"                        tensors; --dry-run shows the allocation\n"
+"      --target-size BYTES\n"
+"                        the same for a budget of BYTES tensor bytes\n"
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
 "  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd (zstd\n"
@@ -205,9 +213,28 @@ static int output_dir_exists(const char *path) {
     return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
+/* --target-bpw X (0 < X <= 64) or --target-size BYTES (> 0). */
+static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
+    char *end;
+    errno = 0;
+    if (bpw) {
+        double v = strtod(s, &end);
+        if (errno || end == s || *end || !(v > 0.0 && v <= 64.0)) return -1;
+        t->target_bpw = v;
+        t->target_bytes = 0;
+    } else {
+        if (*s < '0' || *s > '9') return -1;
+        unsigned long long v = strtoull(s, &end, 10);
+        if (errno || end == s || *end || v == 0) return -1;
+        t->target_bytes = (uint64_t)v;
+        t->target_bpw = 0;
+    }
+    return 0;
+}
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_FORCE, OPT_OPEN, OPT_ALLOW_REQUANTIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_OPEN,
+       OPT_ALLOW_REQUANTIZE };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -220,6 +247,8 @@ int main(int argc, char **argv) {
         { "fallback", required_argument, NULL, OPT_FALLBACK },
         { "all-layers", no_argument, NULL, OPT_ALL_LAYERS },
         { "importance", required_argument, NULL, OPT_IMPORTANCE },
+        { "target-bpw", required_argument, NULL, OPT_TARGET_BPW },
+        { "target-size", required_argument, NULL, OPT_TARGET_SIZE },
         { "dry-run", no_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 'j' },
         { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
@@ -238,6 +267,8 @@ int main(int argc, char **argv) {
     cli_set_program("qtf-convert");
     qtfc_recipe recipe;
     qtfc_recipe_init(&recipe);
+    qtfc_target_options target;
+    memset(&target, 0, sizeof target);
     const char *recipe_files[MAX_RECIPES];
     qtfc_options o;
     memset(&o, 0, sizeof o);
@@ -286,6 +317,22 @@ int main(int argc, char **argv) {
             break;
         case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
+        case OPT_TARGET_BPW:
+        case OPT_TARGET_SIZE:
+            if (target.target_bpw > 0 || target.target_bytes > 0) {
+                code = cli_usage_error("%s", "give --target-bpw or --target-size once");
+                goto out;
+            }
+            if (parse_target(&target, c == OPT_TARGET_BPW, optarg) != 0) {
+                code = cli_usage_error(c == OPT_TARGET_BPW
+                                       ? "--target-bpw: expected a number of bits per weight "
+                                         "above 0 and at most 64, found '%s'"
+                                       : "--target-size: expected a number of bytes above 0, "
+                                         "found '%s'", optarg);
+                goto out;
+            }
+            recipe_options = 1;
+            break;
         case 'n': o.dry_run = 1; break;
         case OPT_OPEN:
             if (cli_open_option(&o.open, long_opts[li].name, optarg) != 0) {
@@ -380,6 +427,16 @@ int main(int argc, char **argv) {
         goto out;
     }
     o.progress_bar = force_progress || isatty(STDERR_FILENO);
+    if (target.target_bpw > 0 || target.target_bytes > 0) {
+        target.input = o.input;
+        target.importance_path = o.importance_path;
+        target.threads = o.threads;
+        target.dry_run = o.dry_run;
+        target.quiet = o.quiet;
+        target.verbose = o.verbose;
+        code = qtfc_target_apply(&recipe, &target);
+        if (code != QTFC_EXIT_OK) goto out;
+    }
 
     /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
     struct sigaction sa;

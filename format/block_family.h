@@ -87,6 +87,12 @@ void qtf__codebook_values(const qtf__codec *c, const float *x, uint64_t n, float
  * stored precision), so the result is never worse than rtn. */
 void qtf__codec_search(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_type,
                        float *scale, float *min);
+/* ---- opt (format/block_hqq.c) ----
+ * Robust alternating fit from several clipped ranges (HQQ-like); keeps the
+ * best of its iterates, the search result and rtn by the weighted error after
+ * rounding to scale_type, so it is never worse than either. */
+void qtf__codec_opt(const qtf__codec *c, const qtf__span *s, qtf_dtype scale_type, float *scale,
+                    float *min);
 /* Weighted squared error of a span at (scale, min) with nearest codes. */
 double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scale, float min);
 

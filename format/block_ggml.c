@@ -35,50 +35,44 @@ static inline int32_t round_half_away(float v) {
     return t + (frac >= 0.5f) - (frac <= -0.5f);
 }
 
-static inline void q8_0_block(const float *x, uint8_t *out) {
-    float amax = 0.0f;
-    for (int j = 0; j < QK; j++) amax = fabsf(x[j]) > amax ? fabsf(x[j]) : amax;
+static QTF__ALWAYS_INLINE void q8_0_block(const float *x, uint8_t *out) {
+    const float amax = fabsf(qtf__ggml_first_absmax(x, QK));
     const float d = amax / 127.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    qtf__st16(out, qtf_f32_to_f16(d));
+    qtf__st16(out, qtf__f16_bits(d));
     int8_t q[QK];
     for (int j = 0; j < QK; j++) q[j] = (int8_t)round_half_away(x[j] * id);
     memcpy(out + 2, q, QK);
 }
 
-static inline void q4_0_block(const float *x, uint8_t *out) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QK; j++) {
-        if (amax < fabsf(x[j])) { /* strict: the first extreme wins ties */
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
+static QTF__ALWAYS_INLINE void q4_0_block(const float *x, uint8_t *out) {
+    const float max = qtf__ggml_first_absmax(x, QK); /* the first extreme wins ties */
     const float d = max / -8.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    qtf__st16(out, qtf_f32_to_f16(d));
+    qtf__st16(out, qtf__f16_bits(d));
     for (int j = 0; j < QK / 2; j++) {
-        int lo = (int)(int8_t)(x[j] * id + 8.5f);
-        int hi = (int)(int8_t)(x[j + QK / 2] * id + 8.5f);
+        /* x * id + 8.5 lies in [0.5, 16.5]: ggml's int8 conversion truncates
+         * like int's */
+        int lo = (int)(x[j] * id + 8.5f);
+        int hi = (int)(x[j + QK / 2] * id + 8.5f);
         lo = lo < 15 ? lo : 15;
         hi = hi < 15 ? hi : 15;
         out[2 + j] = (uint8_t)(lo | (hi << 4));
     }
 }
 
-static inline void q4_1_block(const float *x, uint8_t *out) {
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < QK; j++) {
-        if (x[j] < min) min = x[j];
-        if (x[j] > max) max = x[j];
-    }
+static QTF__ALWAYS_INLINE void q4_1_block(const float *x, uint8_t *out) {
+    float min, max;
+    qtf__ggml_minmax(&min, &max, x, QK);
     const float d = (max - min) / 15.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    qtf__st16(out, qtf_f32_to_f16(d));
-    qtf__st16(out + 2, qtf_f32_to_f16(min));
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(min));
     for (int j = 0; j < QK / 2; j++) {
-        int lo = (int)(int8_t)((x[j] - min) * id + 0.5f);
-        int hi = (int)(int8_t)((x[j + QK / 2] - min) * id + 0.5f);
+        /* the value lies in [0.5, 15.5]: ggml's int8 conversion truncates
+         * like int's */
+        int lo = (int)((x[j] - min) * id + 0.5f);
+        int hi = (int)((x[j + QK / 2] - min) * id + 0.5f);
         lo = lo < 15 ? lo : 15;
         hi = hi < 15 ? hi : 15;
         out[4 + j] = (uint8_t)(lo | (hi << 4));
@@ -109,7 +103,26 @@ QTF__HOT void qtf__ggml_q4_1_row(const float *x, uint8_t *out, int64_t n, const 
     for (int64_t b = 0; b < n / QK; b++) q4_1_block(x + b * QK, out + b * 20);
 }
 
-QTF__HOT void qtf__ggml_q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
+#if QTF__GGML_AVX2
+QTF__AVX2 static void q8_0_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
+    for (int64_t b = 0; b < n / QK; b++, in += 34, y += QK) {
+        const __m256 d = _mm256_set1_ps(qtf__f16_value(qtf__ld16(in)));
+        const __m128i lo = _mm_loadu_si128((const __m128i *)(const void *)(in + 2));
+        const __m128i hi = _mm_loadu_si128((const __m128i *)(const void *)(in + 18));
+        const __m128i q[4] = { lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8) };
+        for (int k = 0; k < 4; k++)
+            _mm256_storeu_ps(y + 8 * k,
+                             _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(q[k])), d));
+    }
+}
+#endif
+
+void qtf__ggml_q8_0_dequant(const uint8_t *in, float *y, int64_t n) {
+    QTF__TRY_AVX2(q8_0_dequant_avx2, in, y, n);
+    qtf__ggml_q8_0_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q8_0_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     for (int64_t b = 0; b < n / QK; b++, in += 34, y += QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
         for (int j = 0; j < QK; j++) y[j] = (float)(int8_t)in[2 + j] * d;

@@ -198,7 +198,8 @@ static void choose(const grouped_ctx *g, const qtf__span *s, float *scale, float
      * them are chosen; choices are then made at f32 (the minimums, never
      * double-quantized, are F32 then: qtf__block_zeros_type). */
     qtf_dtype t = e->dq ? QTF_DTYPE_F32 : e->scale_type;
-    if (e->search) qtf__codec_search(&g->codec, s, t, scale, min);
+    if (e->search == 2) qtf__codec_opt(&g->codec, s, t, scale, min);
+    else if (e->search) qtf__codec_search(&g->codec, s, t, scale, min);
     else qtf__codec_rtn_stored(&g->codec, s, t, scale, min);
 }
 

@@ -83,7 +83,7 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
     if (e->asym > 1) return BAD("asym", "is %u, expected 0 or 1", e->asym);
     if (e->dq > 1) return BAD("dq", "is %u, expected 0 or 1", e->dq);
     if (e->rowscale > 1) return BAD("rowscale", "is %u, expected 0 or 1", e->rowscale);
-    if (e->search > 1) return BAD("search", "is %u, expected 0 or 1", e->search);
+    if (e->search > 2) return BAD("search", "is %u, expected 0, 1 or 2", e->search);
 
     switch (e->id) {
     case QTF_ENC_RAW:

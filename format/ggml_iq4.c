@@ -44,7 +44,7 @@ static const float MID2[16] = { 0,   -231, -187, -148, -114, -84, -57, -32,
  * Comparing 2x with the sum of two neighbours keeps both sides exact (x + x
  * never rounds), so no midpoint is ever misjudged. A branch-free binary
  * search of 4 steps, unrolled. */
-static inline int best_index(float x) {
+static QTF__ALWAYS_INLINE int best_index(float x) {
     const float x2 = x + x;
     int idx = x2 >= MID2[8] ? 8 : 0;
     idx = x2 >= MID2[idx + 4] ? idx + 4 : idx;
@@ -53,7 +53,7 @@ static inline int best_index(float x) {
 }
 
 /* Element weights of one 32-element block (see the file comment). */
-static void block_weights(float *w, const float *xb, const float *qw, float sigma2) {
+static QTF__ALWAYS_INLINE void block_weights(float *w, const float *xb, const float *qw, float sigma2) {
     if (qw) {
         for (int j = 0; j < QTF__QK; j++) w[j] = qw[j] * sqrtf(sigma2 + xb[j] * xb[j]);
     } else {
@@ -65,7 +65,7 @@ static void block_weights(float *w, const float *xb, const float *qw, float sigm
  * element of largest magnitude, sign included), then the least-squares
  * scale of the codes of 15 inverse scales (itry - 127) / max, itry = -7..7,
  * kept when (sum w q x)^2 / sum w q^2 grows (compared cross-multiplied). */
-static float fit_block(const float *xb, const float *w) {
+static QTF__ALWAYS_INLINE float fit_block(const float *xb, const float *w) {
     const int8_t *values = qtf__iq4nl_values;
     float amax = 0.0f, max = 0.0f;
     for (int j = 0; j < QTF__QK; j++) {
@@ -103,7 +103,7 @@ static float fit_block(const float *xb, const float *w) {
 }
 
 /* Indices of 32 elements at inverse scale id, packed as nibbles. */
-static void pack_indices(uint8_t *qs, const float *xb, float id) {
+static QTF__ALWAYS_INLINE void pack_indices(uint8_t *qs, const float *xb, float id) {
     uint8_t L[QTF__QK];
     for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)best_index(id * xb[j]);
     for (int j = 0; j < 16; j++) qs[j] = (uint8_t)(L[j] | (L[j + 16] << 4));
@@ -229,6 +229,10 @@ QTF__AVX2 static void iq4_nl_dequant_avx2(const uint8_t *in, float *y, int64_t n
 
 void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(iq4_nl_dequant_avx2, in, y, n);
+    qtf__ggml_iq4_nl_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_iq4_nl_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     IQ4_NL_BLOCKS(lut_nibbles);
 }
 
@@ -268,6 +272,10 @@ QTF__AVX2 static void iq4_xs_dequant_avx2(const uint8_t *in, float *y, int64_t n
 
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(iq4_xs_dequant_avx2, in, y, n);
+    qtf__ggml_iq4_xs_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_iq4_xs_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     for (int64_t sb = 0; sb < n / QK_K; sb++, in += QTF__IQ4_XS_BYTES)
         IQ4_XS_SUPERBLOCK(lut_nibbles);
 }
@@ -297,7 +305,7 @@ static float e8m0_half(uint8_t e) {
  * codes 1..7 never win and code 0 precedes code 8. So the search runs over 8
  * magnitudes, first minimum kept, and a negative x moves a nonzero result to
  * code + 8. Loops over the elements, which vectorize. */
-static inline void mxfp4_codes(int32_t *code, const float *xb, float d) {
+static QTF__ALWAYS_INLINE void mxfp4_codes(int32_t *code, const float *xb, float d) {
     float a[QTF__QK], best[QTF__QK];
     for (int j = 0; j < QTF__QK; j++) {
         a[j] = fabsf(xb[j]);
@@ -358,5 +366,9 @@ QTF__AVX2 static void mxfp4_dequant_avx2(const uint8_t *in, float *y, int64_t n)
 
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(mxfp4_dequant_avx2, in, y, n);
+    qtf__ggml_mxfp4_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_mxfp4_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     MXFP4_BLOCKS(lut_nibbles);
 }

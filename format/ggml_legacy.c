@@ -34,7 +34,7 @@ static float row_sigma2(const float *x, int64_t n) {
 }
 
 /* codes 0..31 of elements j and j + 16 -> qs nibbles and the qh bit field */
-static inline void pack5(uint8_t *qh_qs, const uint8_t *L) {
+static QTF__ALWAYS_INLINE void pack5(uint8_t *qh_qs, const uint8_t *L) {
     for (int j = 0; j < 16; j++)
         qh_qs[4 + j] = (uint8_t)((L[j] & 0x0F) | ((L[j + 16] & 0x0F) << 4));
     uint32_t qh = 0; /* codes are <= 31: L >> 4 is bit 4 */
@@ -119,14 +119,8 @@ void qtf__ggml_q4_1_row_weighted(const float *x, uint8_t *out, int64_t n, const 
 
 /* quantize_row_q5_0_ref: d = max / -16 from the element of largest
  * magnitude; codes truncate x/d + 16.5 (so round half up) and clip at 31. */
-static inline void q5_0_block_ref(const float *x, uint8_t *out) {
-    float amax = 0.0f, max = 0.0f;
-    for (int j = 0; j < QTF__QK; j++) {
-        if (amax < fabsf(x[j])) {
-            amax = fabsf(x[j]);
-            max = x[j];
-        }
-    }
+static QTF__ALWAYS_INLINE void q5_0_block_ref(const float *x, uint8_t *out) {
+    const float max = qtf__ggml_first_absmax(x, QTF__QK);
     const float d = max / -16.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qtf__st16(out, qtf__f16_bits(d));
@@ -143,12 +137,9 @@ static inline void q5_0_block_ref(const float *x, uint8_t *out) {
 /* quantize_row_q5_1_ref: d = (max - min) / 31, m = min; codes truncate
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
-static inline void q5_1_block_ref(const float *x, uint8_t *out) {
-    float min = FLT_MAX, max = -FLT_MAX;
-    for (int j = 0; j < QTF__QK; j++) {
-        if (x[j] < min) min = x[j];
-        if (x[j] > max) max = x[j];
-    }
+static QTF__ALWAYS_INLINE void q5_1_block_ref(const float *x, uint8_t *out) {
+    float min, max;
+    qtf__ggml_minmax(&min, &max, x, QTF__QK);
     const float d = (max - min) / 31.0f;
     const float id = d != 0.0f ? 1.0f / d : 0.0f;
     qtf__st16(out, qtf__f16_bits(d));
@@ -190,22 +181,25 @@ static inline void unpack5(uint8_t *codes, const uint8_t *qh_qs) {
 }
 
 #if QTF__GGML_AVX2
-/* The 32 codes of a Q5 block as four vectors of 8 int32: nibbles widened,
- * bit 4 from qh shifted right by each element's index. */
+/* The 32 codes of a Q5 block as four vectors of 8 int32: the nibbles as 32
+ * bytes (elements 0-15 low, 16-31 high), bit 4 from qh spread to bytes
+ * (byte j = byte j/8 of qh, tested against bit j%8), then widened. */
 QTF__AVX2 static inline void codes5_avx2(__m256i *c, const uint8_t *qh_qs) {
-    const __m256i qh = _mm256_set1_epi32((int)qtf__ld32(qh_qs));
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32((int)qtf__ld32(qh_qs)),
+        _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    const __m256i high = _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit),
+                                          _mm256_set1_epi8(0x10));
     const __m128i b = _mm_loadu_si128((const __m128i *)(const void *)(qh_qs + 4));
     const __m128i m = _mm_set1_epi8(0x0F);
-    const __m128i nib[2] = { _mm_and_si128(b, m), _mm_and_si128(_mm_srli_epi16(b, 4), m) };
-    const __m256i one = _mm256_set1_epi32(1);
-    for (int q = 0; q < 4; q++) {
-        const __m256i pos = _mm256_add_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
-                                             _mm256_set1_epi32(8 * q));
-        const __m256i hb = _mm256_and_si256(_mm256_srlv_epi32(qh, pos), one);
-        const __m256i lo = _mm256_cvtepu8_epi32(
-            (q % 2) ? _mm_srli_si128(nib[q / 2], 8) : nib[q / 2]); /* an immediate shift count, so that -O0 builds */
-        c[q] = _mm256_or_si256(lo, _mm256_slli_epi32(hb, 4));
-    }
+    const __m256i nib = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(b, 4), m), _mm_and_si128(b, m));
+    const __m256i codes = _mm256_or_si256(nib, high);
+    const __m128i lo = _mm256_castsi256_si128(codes), hi = _mm256_extracti128_si256(codes, 1);
+    c[0] = _mm256_cvtepu8_epi32(lo);
+    c[1] = _mm256_cvtepu8_epi32(_mm_srli_si128(lo, 8));
+    c[2] = _mm256_cvtepu8_epi32(hi);
+    c[3] = _mm256_cvtepu8_epi32(_mm_srli_si128(hi, 8));
 }
 
 QTF__AVX2 static void q5_0_dequant_avx2(const uint8_t *in, float *y, int64_t n) {
@@ -235,6 +229,10 @@ QTF__AVX2 static void q5_1_dequant_avx2(const uint8_t *in, float *y, int64_t n) 
 
 void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(q5_0_dequant_avx2, in, y, n);
+    qtf__ggml_q5_0_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q5_0_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 22, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));
@@ -245,6 +243,10 @@ void qtf__ggml_q5_0_dequant(const uint8_t *in, float *y, int64_t n) {
 
 void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n) {
     QTF__TRY_AVX2(q5_1_dequant_avx2, in, y, n);
+    qtf__ggml_q5_1_dequant_scalar(in, y, n);
+}
+
+void qtf__ggml_q5_1_dequant_scalar(const uint8_t *in, float *y, int64_t n) {
     uint8_t codes[QTF__QK];
     for (int64_t b = 0; b < n / QTF__QK; b++, in += 24, y += QTF__QK) {
         const float d = qtf__f16_value(qtf__ld16(in));

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "block_family.h" /* QTF__ALWAYS_INLINE */
+
 #define QTF__QK 32 /* elements of a Q4/Q5/Q8/IQ4_NL/MXFP4 block */
 
 /* Dequantizers with an AVX2 form (x86-64 GCC/clang) pick it at run time
@@ -38,6 +40,65 @@
 #define QTF__AVX2
 #define QTF__TRY_AVX2(f, ...) ((void)0)
 #endif
+
+/* The block extremes ggml's reference quantizers scan for, in loops that
+ * vectorize (integer max/min over the float bit patterns, which order finite
+ * floats; inputs are finite here). ggml keeps the FIRST element that beats
+ * the running value (strict comparison), so the value found is then looked
+ * up in element order: that only matters for +0 / -0, equal as floats.
+ *
+ * The element of largest magnitude, first of equals, or +0 when every
+ * element is zero (ggml's `max` starts at 0 and is never replaced). */
+static QTF__ALWAYS_INLINE float qtf__ggml_first_absmax(const float *x, int n) {
+    uint32_t m = 0;
+    for (int j = 0; j < n; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], 4);
+        u &= 0x7fffffffu;
+        m = u > m ? u : m;
+    }
+    if (m == 0) return 0.0f;
+    int j = 0;
+    for (;; j++) {
+        uint32_t u;
+        memcpy(&u, &x[j], 4);
+        if ((u & 0x7fffffffu) == m) break;
+    }
+    return x[j];
+}
+
+/* int32 key whose order is the float order, -0 just below +0 */
+static QTF__ALWAYS_INLINE int32_t qtf__ggml_order_key(float v) {
+    int32_t i;
+    memcpy(&i, &v, 4);
+    return i ^ (int32_t)((uint32_t)(i >> 31) >> 1);
+}
+
+/* ggml's min/max scan (`if (v < min) min = v; if (v > max) max = v;` from
+ * FLT_MAX / -FLT_MAX): the values, a zero carrying the sign of the first
+ * zero in element order. */
+static QTF__ALWAYS_INLINE void qtf__ggml_minmax(float *min, float *max, const float *x, int n) {
+    int32_t lo = INT32_MAX, hi = INT32_MIN;
+    for (int j = 0; j < n; j++) {
+        const int32_t k = qtf__ggml_order_key(x[j]);
+        lo = k < lo ? k : lo;
+        hi = k > hi ? k : hi;
+    }
+    int32_t bits[2] = { lo ^ (int32_t)((uint32_t)(lo >> 31) >> 1),
+                        hi ^ (int32_t)((uint32_t)(hi >> 31) >> 1) };
+    float v[2];
+    memcpy(v, bits, sizeof v);
+    for (int e = 0; e < 2; e++) {
+        if (v[e] != 0.0f) continue;
+        for (int j = 0; j < n; j++)
+            if (x[j] == 0.0f) {
+                v[e] = x[j];
+                break;
+            }
+    }
+    *min = v[0];
+    *max = v[1];
+}
 
 /* The 16 IQ4_NL / IQ4_XS levels (kvalues_iq4nl), ascending. */
 extern const int8_t qtf__iq4nl_values[16];
@@ -65,5 +126,14 @@ void qtf__ggml_q5_1_dequant(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_iq4_nl_dequant(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_iq4_xs_dequant(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_mxfp4_dequant(const uint8_t *in, float *y, int64_t n);
+
+/* The portable forms behind the dequantizers above that pick an AVX2 form at
+ * run time (tests compare the two). */
+void qtf__ggml_q8_0_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_q5_0_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_q5_1_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_nl_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_iq4_xs_dequant_scalar(const uint8_t *in, float *y, int64_t n);
+void qtf__ggml_mxfp4_dequant_scalar(const uint8_t *in, float *y, int64_t n);
 
 #endif

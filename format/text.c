@@ -83,7 +83,7 @@ static const char *const option_help[QTF__O_COUNT_] = {
     [QTF__O_GROUP] = "group=N|row|tensor", [QTF__O_SYM] = "sym|asym",
     [QTF__O_SCALE] = "scale=f16|bf16|f32", [QTF__O_DQ] = "dq", [QTF__O_ROWS] = "rows=N|tensor",
     [QTF__O_ROWSCALE] = "rowscale", [QTF__O_LUT] = "lut=f16|f32|int8", [QTF__O_DIM] = "dim=1|2|4",
-    [QTF__O_SEARCH] = "rtn|search", [QTF__O_ZSTD] = "zstd[=1..22]",
+    [QTF__O_SEARCH] = "rtn|search|opt", [QTF__O_ZSTD] = "zstd[=1..22]",
     [QTF__O_RAWTYPE] = "f64|i8|u8|i16|u16|i32|u32|i64|u64|bool|f8_e4m3|f8_e5m2",
 };
 
@@ -211,10 +211,11 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
         } else if (strcmp(opt, "dim") == 0) {
             kind = QTF__O_DIM;
             ok = val && parse_u32(&e.dim, val, 1, 4) && e.dim != 3;
-        } else if (strcmp(opt, "rtn") == 0 || strcmp(opt, "search") == 0) {
+        } else if (strcmp(opt, "rtn") == 0 || strcmp(opt, "search") == 0 ||
+                   strcmp(opt, "opt") == 0) {
             kind = QTF__O_SEARCH;
             ok = !val;
-            e.search = opt[0] == 's';
+            e.search = opt[0] == 's' ? 1 : opt[0] == 'o' ? 2 : 0;
         } else if (strcmp(opt, "zstd") == 0) {
             kind = QTF__O_ZSTD;
             /* Level 1 by default: on quantization codes, levels 3-9 spend more
@@ -356,7 +357,7 @@ qtf_status qtf_encoding_format(char *buf, size_t cap, const qtf_encoding *enc) {
     if (enc->rowscale) put_opt(&b, "rowscale", "", 0);
     if (enc->lut_type != def.lut_type) put_opt(&b, "lut", half_name(enc->lut_type), 0);
     if (enc->dim != def.dim) put_opt(&b, "dim", NULL, enc->dim);
-    if (enc->search) put_opt(&b, "search", "", 0);
+    if (enc->search) put_opt(&b, enc->search == 2 ? "opt" : "search", "", 0);
     if (enc->zstd_level == 1) put_opt(&b, "zstd", "", 0);
     else if (enc->zstd_level) put_opt(&b, "zstd", NULL, enc->zstd_level);
     if (b.overflow) {

@@ -280,7 +280,7 @@ typedef struct qtf_encoding {
     uint32_t rowscale;    /* PAL: per-row scale before clustering */
     qtf_dtype lut_type;   /* PAL: F16 | F32 | I8 */
     uint32_t dim;         /* PAL: vector length 1, 2 or 4 */
-    uint32_t search;      /* 0 = rtn, 1 = search (recorded, not needed to decode) */
+    uint32_t search;      /* 0 = rtn, 1 = search, 2 = opt (recorded, not needed to decode) */
     uint32_t zstd_level;  /* 0 = parts stored plain; 1..22 zstd (recorded) */
     qtf_dtype raw_type;   /* RAW: element type stored */
 } qtf_encoding;

@@ -257,15 +257,6 @@ static int reserve(ctx *c, uint64_t n) {
     return c->cap == n;
 }
 
-static char *shape_text(uint32_t nd, const uint64_t *dims) {
-    cli_buf b;
-    cli_buf_init(&b);
-    cli_buf_putn(&b, "[", 1);
-    for (uint32_t d = 0; d < nd; d++) cli_buf_printf(&b, d ? ", %llu" : "%llu", (unsigned long long)dims[d]);
-    cli_buf_putn(&b, "]", 1);
-    return cli_buf_take(&b);
-}
-
 /* The dequantized GGUF tensor in the checkpoint's layout: rows un-permuted
  * (Q/K), transposed back (Conv1D). Returns the buffer holding it. */
 static float *to_hf_layout(ctx *c, const qtf_gguf_tensor *t, const qtf_arch_tensor *e) {
@@ -332,7 +323,7 @@ static void check_tensor(ctx *c, uint64_t i) {
             for (uint32_t d = 0; same && d < nd; d++) same = st->dims[d] == want[d];
             if (!same) {
                 v->fail |= VF_SHAPE;
-                v->source_shape = shape_text(st->n_dims, st->dims);
+                v->source_shape = cli_dims_dup(st->n_dims, st->dims);
                 st = NULL;
             }
         }
@@ -465,7 +456,7 @@ int gguf_verify_build(verify_report *r, const gguf_verify_options *o) {
         v->n_elements = t->n_elements;
         uint64_t dims[QTF_GGUF_MAX_DIMS];
         uint32_t nd = qtf_gguf_tensor_dims(dims, t);
-        v->shape = shape_text(nd, dims);
+        v->shape = cli_dims_dup(nd, dims);
         if (!v->name || !v->raw_name || !v->shape) rc = 1;
     }
     if (!rc && o->manifest) {

@@ -12,6 +12,8 @@
 #include "cli/cli_util.h"
 #include "cli/output.h"
 #include "codes.h"
+#include "gguf_inspect.h"
+#include "checkpoint/gguf.h"
 
 #define DEFAULT_VALUE_WIDTH 64
 #define DEFAULT_DETAIL_VALUES 16
@@ -44,6 +46,8 @@ static void print_help(void) {
 "(shape, encoding, bits per weight, stored bytes, compression, checksum).\n"
 "Only the header, metadata and directory are read, so this is instant even\n"
 "on a file of many GB; --detail reads the selected tensors' data.\n"
+"A GGUF file (recognised by its content) is shown the same way, with ggml\n"
+"types as encodings; --json adds \"format\": \"gguf\" (GGUF has no checksums).\n"
 "\n"
 "Options:\n"
 "  -t, --tensor GLOB     only tensors whose name matches GLOB (fnmatch(3)\n"
@@ -605,31 +609,14 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
         }
     }
     if (d->values) {
-        double sum = 0, sq_dev = 0;
-        uint64_t finite = 0;
-        d->min = INFINITY;
-        d->max = -INFINITY;
-        for (uint64_t i = 0; i < d->n; i++) {
-            double x = d->values[i];
-            if (isnan(x)) { d->n_nan++; continue; }
-            if (isinf(x)) { d->n_inf++; continue; }
-            finite++;
-            sum += x;
-            if (x < d->min) d->min = x;
-            if (x > d->max) d->max = x;
-        }
-        if (finite) {
-            d->mean = sum / (double)finite;
-            /* Second pass around the mean: E[x^2] - mean^2 cancels badly
-             * for tensors far from zero with a small spread (norm weights). */
-            for (uint64_t i = 0; i < d->n; i++) {
-                double x = d->values[i];
-                if (isfinite(x)) sq_dev += (x - d->mean) * (x - d->mean);
-            }
-            d->std = sqrt(sq_dev / (double)finite);
-        } else {
-            d->min = d->max = d->mean = d->std = NAN;
-        }
+        cli_value_stats vs;
+        cli_value_stats_compute(&vs, d->values, d->n);
+        d->min = vs.min;
+        d->max = vs.max;
+        d->mean = vs.mean;
+        d->std = vs.std;
+        d->n_nan = vs.n_nan;
+        d->n_inf = vs.n_inf;
     }
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)
@@ -1155,6 +1142,12 @@ int main(int argc, char **argv) {
     options o;
     int rc = parse_args(&o, argc, argv);
     if (rc != 0) return rc < 0 ? CLI_EXIT_OK : rc;
+    if (qtf_gguf_file_is_gguf(o.path)) {
+        gguf_inspect_options go = { o.path, o.tensor_glob, o.json, o.detail, o.metadata_only,
+                                    o.no_tensors, o.no_metadata, o.value_width, o.n_values,
+                                    o.threads };
+        return gguf_inspect_main(&go);
+    }
 
     qtf_open_options oo = o.open;
     if (!o.detail) oo.flags |= QTF_OPEN_METADATA_ONLY;

@@ -39,9 +39,10 @@ static void print_help(void) {
 "Checks that a QTF file is sound and, with --against, how close every tensor\n"
 "is to its source checkpoint. All problems are reported, each tensor by name.\n"
 "A GGUF file (recognised by its content) gets the same checks: structure,\n"
-"decoding of every tensor (ggml types with a decoder), and with --against the\n"
-"error against the checkpoint with names mapped back and llama.cpp's Q/K row\n"
-"permutation undone; its data is checked only against --hash-manifest.\n"
+"decoding of every tensor (a ggml type without a decoder here fails it), and\n"
+"with --against the error against the checkpoint with names mapped back and\n"
+"llama.cpp's Q/K row permutation undone; its data is checked only against\n"
+"--hash-manifest (GGUF has no checksums).\n"
 "\n"
 "Checks:\n"
 "  structure   header, metadata and directory (everything the reader validates)\n"
@@ -206,13 +207,7 @@ static int same_shape(const qtf_tensor_info *t, const qtf_source_tensor *s) {
 }
 
 static char *source_shape_text(const qtf_source_tensor *s) {
-    cli_buf b;
-    cli_buf_init(&b);
-    cli_buf_putn(&b, "[", 1);
-    for (uint32_t d = 0; d < s->n_dims && d < QTF_MAX_DIMS; d++)
-        cli_buf_printf(&b, d ? ", %llu" : "%llu", (unsigned long long)s->dims[d]);
-    cli_buf_putn(&b, "]", 1);
-    return cli_buf_take(&b);
+    return cli_dims_dup(s->n_dims < QTF_MAX_DIMS ? s->n_dims : QTF_MAX_DIMS, s->dims);
 }
 
 /* A float buffer that grows to the largest tensor seen and is then reused. */
@@ -563,11 +558,7 @@ static int verify_gguf(const options *o) {
     free(file_disp);
     free(against_disp);
     free(manifest_disp);
-    if (fflush(stdout) != 0 || ferror(stdout)) {
-        cli_error("cannot write to standard output");
-        return CLI_EXIT_FAIL;
-    }
-    return exit_code;
+    return cli_finish_stdout(exit_code);
 }
 
 int main(int argc, char **argv) {

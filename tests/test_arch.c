@@ -14,21 +14,10 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
+#include "gguf_test_util.h"
 
 TestSuite(arch);
 
-static const char *shared_path(char *buf, size_t cap, const char *rel) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(buf, cap, "%s/../shared/%s", src, rel);
-    struct stat sb;
-    return stat(buf, &sb) == 0 ? buf : NULL;
-}
-
-#define NEED(var, rel)                                                        \
-    char var##_buf[4096];                                                     \
-    const char *var = shared_path(var##_buf, sizeof var##_buf, rel);         \
-    if (!var) cr_skip_test("../shared/%s not available", rel)
 
 Test(arch, lookup) {
     cr_assert_str_eq(qtf_arch_by_hf_class("LlamaForCausalLM")->gguf_arch, "llama");
@@ -114,7 +103,7 @@ Test(arch, gpt2_conv1d_transposed_input_axis_0) {
 }
 
 Test(arch, gpt2_checkpoint_every_name_maps) {
-    NEED(dir, "checkpoints/capp-gpt2-tiny-hf");
+    GT_NEED(dir, "checkpoints/capp-gpt2-tiny-hf");
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, dir), QTF_OK, "%s", qtf_error_detail());
     const qtf_arch *a = qtf_arch_by_hf_class("GPT2LMHeadModel");
@@ -142,8 +131,8 @@ Test(arch, gpt2_checkpoint_every_name_maps) {
 /* Every tensor of synth-llama-hf maps to a tensor of llama.cpp's conversion
  * with ne = HF shape reversed, and back. */
 Test(arch, llama_names_match_llama_cpp_conversion) {
-    NEED(dir, "gguf/synth-llama-hf");
-    NEED(gpath, "gguf/synth/model-f32.gguf");
+    GT_NEED(dir, "gguf/synth-llama-hf");
+    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, dir), QTF_OK, "%s", qtf_error_detail());
     qtf_gguf *g;
@@ -175,8 +164,8 @@ Test(arch, llama_names_match_llama_cpp_conversion) {
  * k_proj rows permuted == the F32 GGUF's attn_q / attn_k, and the inverse
  * gives HF back. K has 2 KV heads, Q 4 heads. */
 Test(arch, permutation_equals_llama_cpp_converter) {
-    NEED(dir, "gguf/synth-llama-hf");
-    NEED(gpath, "gguf/synth/model-f32.gguf");
+    GT_NEED(dir, "gguf/synth-llama-hf");
+    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
     char cfg[4200];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     qtf_arch_config c;
@@ -242,8 +231,8 @@ Test(arch, permutation_by_hand) {
 
 /* config.json -> the hyperparameters llama.cpp wrote into the fixture. */
 Test(arch, config_hparams_equal_fixture_metadata) {
-    NEED(dir, "gguf/synth-llama-hf");
-    NEED(gpath, "gguf/synth/model-f32.gguf");
+    GT_NEED(dir, "gguf/synth-llama-hf");
+    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
     char cfg[4200];
     snprintf(cfg, sizeof cfg, "%s/config.json", dir);
     qtf_arch_config c;

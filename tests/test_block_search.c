@@ -146,3 +146,46 @@ Test(search, close_to_a_brute_force_optimum) {
     free(y);
     blk_free(&b);
 }
+
+/* --- opt (format/block_hqq.c) ---------------------------------------------- */
+
+Test(search, opt_text_form) {
+    qtf_encoding e = enc("int4:group=32,opt");
+    cr_assert_eq(e.search, 2);
+    char buf[96];
+    cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_OK);
+    cr_assert_str_eq(buf, "int4:opt");   /* group=32 is int4's default */
+    e = enc("INT3:GROUP=64,ASYM,DQ,OPT");
+    cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_OK);
+    cr_assert_str_eq(buf, "int3:group=64,asym,dq,opt");
+    qtf_encoding bad;
+    cr_assert_neq(qtf_encoding_parse(&bad, "int4:search,opt"), QTF_OK);   /* one kind */
+    cr_assert_neq(qtf_encoding_parse(&bad, "pal4:opt"), QTF_OK);
+    cr_assert(strstr(qtf_error_detail(), "opt") != NULL, "%s", qtf_error_detail());
+}
+
+Test(search, opt_never_worse_than_search_or_rtn_on_any_group) {
+    float w[512];
+    for (int j = 0; j < 512; j++) w[j] = 0.05f + (float)((j * 37) % 101) / 10.0f;
+    search_vs_rtn("int4:group=32", "int4:group=32,opt", NULL, 0.03);
+    search_vs_rtn("int4:group=32,search", "int4:group=32,opt", NULL, 0.0);
+    search_vs_rtn("int4:group=32,search", "int4:group=32,opt", w, 0.0);
+    search_vs_rtn("int3:group=64,asym,search", "int3:group=64,asym,opt", w, 0.0);
+    search_vs_rtn("int2:group=32,search", "int2:group=32,opt", w, 0.0);
+    search_vs_rtn("nf4:group=64,search", "nf4:group=64,opt", w, 0.0);
+    search_vs_rtn("fp4:group=32", "fp4:group=32,opt", NULL, 0.0);
+}
+
+Test(search, opt_deterministic_across_threads) {
+    const uint64_t rows = 64, cols = 256;
+    float *x = t4_data(rows * cols, 7);
+    qtf_encoding e = enc("int3:group=32,dq,opt");
+    blk a, b;
+    cr_assert_eq(blk_quantize(&a, &e, x, rows, cols, NULL, 1), QTF_OK);
+    cr_assert_eq(blk_quantize(&b, &e, x, rows, cols, NULL, 2), QTF_OK);
+    for (uint32_t i = 0; i < a.n; i++)
+        cr_assert(memcmp(a.part[i], b.part[i], (size_t)a.layout[i].size) == 0, "part %u", i);
+    blk_free(&a);
+    blk_free(&b);
+    free(x);
+}

@@ -823,3 +823,93 @@ Test(convert, zstd_option_reaches_the_writer) {
                  err_text);
     assert_same_tensors(model, path_in("z.safetensors"));
 }
+
+/* --- --target-bpw / --target-size (convert/target.c) ----------------------- */
+
+/* Decoded tensor bytes of a .qtf over its element count, in bits. */
+static double file_tensor_bpw(const char *path) {
+    qtf_file *f = open_qtf(path);
+    uint64_t bytes = 0, elements = 0;
+    for (uint64_t i = 0; i < qtf_tensor_count(f); i++) {
+        const qtf_tensor_info *ti = qtf_tensor_get(f, i);
+        uint64_t n = 1;
+        for (uint32_t d = 0; d < ti->n_dims; d++) n *= ti->dims[d];
+        elements += n;
+        for (uint32_t p = 0; p < ti->n_parts; p++) bytes += ti->parts[p].decoded_size;
+    }
+    qtf_file_close(f);
+    return 8.0 * (double)bytes / (double)elements;
+}
+
+Test(convert, target_bpw_meets_budget_records_rules_and_is_deterministic) {
+    const char *model = make_model("m", 0);
+    const double targets[] = { 5.0, 6.0, 8.0 };  /* down_proj (row 172) only takes int8 or bf16 */
+    for (size_t i = 0; i < sizeof targets / sizeof targets[0]; i++) {
+        char t[32];
+        snprintf(t, sizeof t, "%g", targets[i]);
+        unlink(path_in("t1.qtf"));
+        unlink(path_in("t2.qtf"));
+        cr_assert_eq(RUN("-q", "-j", "1", "--all-layers", "--target-bpw", t, model,
+                         path_in("t1.qtf")), 0, "%s: %s", t, err_text);
+        cr_assert_eq(RUN("-q", "-j", "2", "--all-layers", "--target-bpw", t, model,
+                         path_in("t2.qtf")), 0, "%s: %s", t, err_text);
+        double bpw = file_tensor_bpw(path_in("t1.qtf"));
+        cr_assert_leq(bpw, targets[i], "target %g: file has %.4f bits/weight", targets[i], bpw);
+        /* Not absurdly below either: the budget is spent (the 1-D and
+         * integer tensors are kept, so 0.6 bits of slack is generous). */
+        cr_assert_geq(bpw, targets[i] - 0.6, "target %g: only %.4f bits/weight", targets[i], bpw);
+        size_t a_len, b_len;
+        unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
+        unsigned char *b = read_file(path_in("t2.qtf"), &b_len);
+        cr_assert(a && b);
+        cr_assert(a_len == b_len && memcmp(a, b, a_len) == 0, "target %s differs by thread count",
+                  t);
+        free(a);
+        free(b);
+        qtf_file *f = open_qtf(path_in("t1.qtf"));
+        const char *s;
+        uint64_t len;
+        cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
+        cr_assert(memmem(s, len, "model.layers.0.self_attn.q_proj.weight=", 39), "%.*s",
+                  (int)len, s);
+        qtf_file_close(f);
+    }
+}
+
+Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "6",
+                     "-r", "model.layers.0.self_attn.q_proj.weight=int8", model), 0, "%s",
+                 err_text);
+    cr_assert(strstr(out_text, "pred. error") && strstr(out_text, "summed predicted error"),
+              "%s", out_text);
+    /* The pinned tensor is not in the allocation, and keeps its rule. */
+    cr_assert(strstr(out_text, "model.embed_tokens.weight"), "%s", out_text);
+    const char *alloc_end = strstr(out_text, "target: budget");
+    const char *pinned = strstr(out_text, "model.layers.0.self_attn.q_proj.weight");
+    cr_assert(alloc_end && pinned && pinned > alloc_end, "%s", out_text);
+    cr_assert(count_entries(dir) >= 1);
+    cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "6",
+                     "-r", "model.layers.0.self_attn.q_proj.weight=int8", model,
+                     path_in("p.qtf")), 0, "%s", err_text);
+    qtf_file *f = open_qtf(path_in("p.qtf"));
+    const qtf_tensor_info *ti = tensor_named(f, "model.layers.0.self_attn.q_proj.weight");
+    char enc[96];
+    cr_assert_eq(qtf_encoding_format(enc, sizeof enc, &ti->encoding), QTF_OK);
+    cr_assert_str_eq(enc, "int8");
+    qtf_file_close(f);
+    cr_assert_leq(file_tensor_bpw(path_in("p.qtf")), 6.0);
+}
+
+Test(convert, target_that_cannot_be_met_is_a_usage_error) {
+    const char *model = make_model("m", 0);
+    cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "1", model, path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "cannot be met"), "%s", err_text);
+    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert_eq(RUN("-q", "--target-bpw", "0", model, path_in("o.qtf")), 2);
+    cr_assert_eq(RUN("-q", "--target-bpw", "4", "--target-size", "100", model,
+                     path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "once"), "%s", err_text);
+    cr_assert_eq(RUN("-q", "--target-size", "100", model, path_in("o.qtf")), 2);
+    cr_assert(strstr(err_text, "cannot be met"), "%s", err_text);
+}

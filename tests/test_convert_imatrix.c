@@ -14,45 +14,15 @@
 
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
+#include "gguf_test_util.h"
 
 TestSuite(convert_imatrix);
 
-static const char *shared(char *buf, size_t cap, const char *rel) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(buf, cap, "%s/../shared/%s", src, rel);
-    struct stat sb;
-    return stat(buf, &sb) == 0 ? buf : NULL;
-}
 
-#define NEED(var, rel)                                                        \
-    char var##_buf[4096];                                                     \
-    const char *var = shared(var##_buf, sizeof var##_buf, rel);              \
-    if (!var) cr_skip_test("../shared/%s not available", rel)
-
-static char tmpdir[64];
-
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/qtf-cimx-XXXXXX");
-        cr_assert_not_null(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
-
-/* Runs qtf-convert; returns its exit status, stderr in err. */
-static int convert(char *err, size_t cap, const char *args) {
-    const char *build = getenv("QTF_BUILD_ROOT");
-    cr_assert(build, "QTF_BUILD_ROOT not set");
-    char cmd[8192], errf[128];
-    snprintf(errf, sizeof errf, "%s/stderr.txt", tmp());
-    snprintf(cmd, sizeof cmd, "%s/convert/qtf-convert %s 2>%s", build, args, errf);
-    int rc = system(cmd);
-    FILE *f = fopen(errf, "r");
-    size_t n = f ? fread(err, 1, cap - 1, f) : 0;
-    err[n] = '\0';
-    if (f) fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+/* Runs qtf-convert ARGS; *err gets its messages (the previous text freed). */
+static int qc(char **err, const char *args) {
+    free(*err);
+    return gt_run(err, "convert/qtf-convert", args);
 }
 
 /* Compares every IQ4_NL tensor of the llama.cpp file with the QTF output. */
@@ -99,59 +69,62 @@ static int compare_blocks(const char *qtf_path, const char *gguf_path, const cha
 }
 
 Test(convert_imatrix, iq4_nl_blocks_equal_llama_quantize_with_gguf_and_dat) {
-    NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    NEED(want, "gguf/aidreams-260k/model-IQ4_NL-imatrix.gguf");
-    NEED(img, "gguf/aidreams-260k/imatrix.gguf");
-    NEED(imd, "gguf/aidreams-260k/imatrix.dat");
+    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    GT_NEED(want, "gguf/aidreams-260k/model-IQ4_NL-imatrix.gguf");
+    GT_NEED(img, "gguf/aidreams-260k/imatrix.gguf");
+    GT_NEED(imd, "gguf/aidreams-260k/imatrix.dat");
     const char *ims[2] = { img, imd };
     for (int k = 0; k < 2; k++) {
-        char out[256], args[16384], err[4096];
-        snprintf(out, sizeof out, "%s/o%d.qtf", tmp(), k);
+        char out[256], args[16384], *err = NULL;
+        snprintf(out, sizeof out, "%s/o%d.qtf", gt_tmp(), k);
         /* --all-layers: token_embd is IQ4_NL in llama.cpp's --pure file too */
         snprintf(args, sizeof args, "'%s' '%s' -e iq4_nl --all-layers --fallback f16 "
                  "--importance '%s' --quiet", ckpt, out, ims[k]);
-        cr_assert_eq(convert(err, sizeof err, args), 0, "%s", err);
+        cr_assert_eq(qc(&err, args), 0, "%s", err);
         int n = compare_blocks(out, want, ckpt);
         cr_assert_eq(n, 25, "compared %d tensors", n); /* embeddings + 4 layers x q k v o gate up */
+        free(err);
     }
 }
 
 Test(convert_imatrix, without_importance_equals_plain_llama_quantize) {
-    NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    NEED(want, "gguf/aidreams-260k/model-IQ4_NL.gguf");
-    char out[256], args[16384], err[4096];
-    snprintf(out, sizeof out, "%s/plain.qtf", tmp());
+    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    GT_NEED(want, "gguf/aidreams-260k/model-IQ4_NL.gguf");
+    char out[256], args[16384], *err = NULL;
+    snprintf(out, sizeof out, "%s/plain.qtf", gt_tmp());
     snprintf(args, sizeof args, "'%s' '%s' -e iq4_nl --all-layers --fallback f16 --quiet", ckpt, out);
-    cr_assert_eq(convert(err, sizeof err, args), 0, "%s", err);
+    cr_assert_eq(qc(&err, args), 0, "%s", err);
     /* the plain conversion equals llama-quantize without imatrix */
     cr_assert_eq(compare_blocks(out, want, ckpt), 25);
+    free(err);
 }
 
 Test(convert_imatrix, errors_name_the_entry) {
-    NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    NEED(synth_im, "gguf/synth/imatrix.gguf");
-    NEED(gpt2, "checkpoints/capp-gpt2-tiny-hf");
-    char out[256], args[16384], err[4096];
-    snprintf(out, sizeof out, "%s/bad.qtf", tmp());
+    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    GT_NEED(synth_im, "gguf/synth/imatrix.gguf");
+    GT_NEED(gpt2, "checkpoints/capp-gpt2-tiny-hf");
+    char out[256], args[16384], *err = NULL;
+    snprintf(out, sizeof out, "%s/bad.qtf", gt_tmp());
     /* synth's imatrix has rows of 256 where aidreams has 64 */
     snprintf(args, sizeof args, "'%s' '%s' -e q4_0 --fallback f16 --importance '%s'", ckpt, out,
              synth_im);
-    cr_assert_neq(convert(err, sizeof err, args), 0);
+    cr_assert_neq(qc(&err, args), 0);
     cr_assert(strstr(err, "importance entry 'blk.0.attn_k.weight' has 256 values"), "%s", err);
     cr_assert(strstr(err, "rows of 64 elements"), "%s", err);
     cr_assert_neq(access(out, F_OK), 0, "no output on error");
     /* llama names that the architecture (GPT-2) does not have */
     snprintf(args, sizeof args, "'%s' '%s' -e q4_0 --fallback f16 --importance '%s'", gpt2, out,
              synth_im);
-    cr_assert_neq(convert(err, sizeof err, args), 0);
+    cr_assert_neq(qc(&err, args), 0);
     cr_assert(strstr(err, "importance entry 'blk.0.attn_k.weight' names no tensor"), "%s", err);
+    free(err);
 }
 
 Test(convert_imatrix, uncovered_weight_warned) {
-    NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
     /* an imatrix covering only blk.0.attn_q.weight (legacy .dat built here) */
     char dat[256];
-    snprintf(dat, sizeof dat, "%s/one.dat", tmp());
+    snprintf(dat, sizeof dat, "%s/one.dat", gt_tmp());
     FILE *f = fopen(dat, "wb");
     int32_t hdr[1] = { 1 }, len = 19, ncall = 1, nval = 64;
     fwrite(hdr, 4, 1, f);
@@ -164,13 +137,14 @@ Test(convert_imatrix, uncovered_weight_warned) {
         fwrite(&v, 4, 1, f);
     }
     fclose(f);
-    char out[256], args[16384], err[8192];
-    snprintf(out, sizeof out, "%s/one.qtf", tmp());
+    char out[256], args[16384], *err = NULL;
+    snprintf(out, sizeof out, "%s/one.qtf", gt_tmp());
     snprintf(args, sizeof args, "'%s' '%s' -e iq4_nl --fallback f16 --importance '%s'", ckpt, out,
              dat);
-    cr_assert_eq(convert(err, sizeof err, args), 0, "%s", err);
+    cr_assert_eq(qc(&err, args), 0, "%s", err);
     cr_assert(strstr(err, "has no importance for 'model.layers.0.self_attn.k_proj.weight': "
                           "weighted uniformly"), "%s", err);
     cr_assert_null(strstr(err, "'model.layers.0.self_attn.q_proj.weight': weighted"), "%s", err);
     cr_assert_null(strstr(err, "input_layernorm"), "norms are not linear weights: %s", err);
+    free(err);
 }

@@ -12,6 +12,8 @@
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
 #include "common/common.h"
+#include "format/encodings.h"
+#include "format/ggml_legacy.h"
 #include "qtf.h"
 
 static qtf_encoding enc(const char *text) {
@@ -534,4 +536,39 @@ Test(dequantize, f16_and_bf16_are_the_f32_values_rounded) {
         qtf_encoded_free(q);
     }
     free(x);
+}
+
+/* The AVX2 dequantizers (picked at run time) and their portable forms give
+ * the same bits, on random block bytes (every code, any f16 scale including
+ * subnormals, Inf and NaN). */
+Test(dequantize, avx2_and_portable_forms_agree) {
+    static const struct {
+        qtf_encoding_id id;
+        void (*scalar)(const uint8_t *, float *, int64_t);
+    } forms[] = {
+        { QTF_ENC_Q8_0, qtf__ggml_q8_0_dequant_scalar },
+        { QTF_ENC_Q5_0, qtf__ggml_q5_0_dequant_scalar },
+        { QTF_ENC_Q5_1, qtf__ggml_q5_1_dequant_scalar },
+        { QTF_ENC_IQ4_NL, qtf__ggml_iq4_nl_dequant_scalar },
+        { QTF_ENC_IQ4_XS, qtf__ggml_iq4_xs_dequant_scalar },
+        { QTF_ENC_GGML_MXFP4, qtf__ggml_mxfp4_dequant_scalar },
+    };
+    const int64_t n = 4096;
+    uint8_t *blocks = malloc(n / 32 * 136);
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    uint64_t s = 77;
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        const qtf__ggml_type *t = qtf__ggml_type_of(forms[i].id);
+        cr_assert_not_null(t);
+        for (int64_t k = 0; k < n / t->block * t->bytes; k++) {
+            s = s * 6364136223846793005ull + 1442695040888963407ull;
+            blocks[k] = (uint8_t)(s >> 56);
+        }
+        t->dequantize_row(blocks, a, n);
+        forms[i].scalar(blocks, b, n);
+        cr_assert_eq(memcmp(a, b, n * sizeof *a), 0, "encoding id %u", (unsigned)forms[i].id);
+    }
+    free(blocks);
+    free(a);
+    free(b);
 }

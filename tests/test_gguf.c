@@ -13,21 +13,11 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
+#include "gguf_test_util.h"
 
 TestSuite(gguf);
 
-static const char *gguf_root(void) {
-    static char path[4096];
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(path, sizeof path, "%s/../shared/gguf", src);
-    struct stat sb;
-    return stat(path, &sb) == 0 && S_ISDIR(sb.st_mode) ? path : NULL;
-}
-
-#define NEED_ROOT(r)                                                            \
-    const char *r = gguf_root();                                                \
-    if (!r) cr_skip_test("../shared/gguf not available (QTF_SOURCE_ROOT/../shared/gguf)")
+#define NEED_ROOT(r) GT_NEED(r, "gguf")
 
 static unsigned char *slurp(const char *path, size_t *len) {
     FILE *f = fopen(path, "rb");
@@ -140,10 +130,12 @@ static uint64_t check_against_dump(const qtf_gguf *g, const char *dump_path) {
     return t_seen;
 }
 
-static void check_fixture(const char *root, const char *dir, const char *file) {
-    char path[4096], dump[4096];
-    snprintf(path, sizeof path, "%s/%s/%s", root, dir, file);
-    snprintf(dump, sizeof dump, "%s/dumps/%s--%.*s.txt", root, dir, (int)(strlen(file) - 5), file);
+static void check_fixture(const char *folder, const char *file, void *ctx) {
+    (void)ctx;
+    char path[4200], dump[4400];
+    const char *dir = strrchr(folder, '/') + 1;
+    snprintf(path, sizeof path, "%s/%s", folder, file);
+    snprintf(dump, sizeof dump, "%s/../dumps/%s--%.*s.txt", folder, dir, (int)(strlen(file) - 5), file);
     qtf_gguf *g, *gm, *gb;
     cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_gguf_open(&gm, path, QTF_GGUF_OPEN_METADATA_ONLY), QTF_OK, "%s",
@@ -183,30 +175,12 @@ static void check_fixture(const char *root, const char *dir, const char *file) {
 }
 
 Test(gguf, every_fixture_matches_its_dump) {
-    NEED_ROOT(root);
-    const char *dirs[] = { "aidreams-260k", "synth" };
-    int n = 0;
-    for (int d = 0; d < 2; d++) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", root, dirs[d]);
-        DIR *dp = opendir(p);
-        cr_assert(dp, "%s", p);
-        struct dirent *e;
-        while ((e = readdir(dp))) {
-            size_t l = strlen(e->d_name);
-            if (l < 6 || strcmp(e->d_name + l - 5, ".gguf") != 0) continue;
-            check_fixture(root, dirs[d], e->d_name);
-            n++;
-        }
-        closedir(dp);
-    }
+    int n = gt_each_fixture(".gguf", check_fixture, NULL);
     cr_assert_geq(n, 35, "only %d fixtures", n);
 }
 
 Test(gguf, typed_getters_on_a_real_file) {
-    NEED_ROOT(root);
-    char path[4096];
-    snprintf(path, sizeof path, "%s/synth/model-Q4_K_M.gguf", root);
+    GT_NEED(path, "gguf/synth/model-Q4_K_M.gguf");
     qtf_gguf *g;
     cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s", qtf_error_detail());
     const char *s;
@@ -273,7 +247,7 @@ Test(gguf, real_files_truncated_at_every_byte) {
     NEED_ROOT(root);
     const char *files[] = { "aidreams-260k/imatrix.gguf", "aidreams-260k/model-Q4_0.gguf" };
     for (int k = 0; k < 2; k++) {
-        char path[4096];
+        char path[4200];
         snprintf(path, sizeof path, "%s/%s", root, files[k]);
         size_t len;
         unsigned char *buf = slurp(path, &len);
@@ -342,47 +316,37 @@ Test(gguf, ggml_type_table) {
 
 /* Every tensor of every fixture that has a .ref.safetensors dequantizes to
  * the values ggml gives, bit for bit (F32, F16 and the block types). */
-Test(gguf, dequantize_equals_ggml_reference) {
-    NEED_ROOT(root);
-    const char *dirs[] = { "aidreams-260k", "synth" };
-    int files = 0, tensors = 0;
-    for (int d = 0; d < 2; d++) {
-        char p[4096];
-        snprintf(p, sizeof p, "%s/%s", root, dirs[d]);
-        DIR *dp = opendir(p);
-        cr_assert(dp);
-        struct dirent *e;
-        while ((e = readdir(dp))) {
-            size_t l = strlen(e->d_name);
-            const char *suf = ".ref.safetensors";
-            if (l <= strlen(suf) || strcmp(e->d_name + l - strlen(suf), suf) != 0) continue;
-            char ref_path[4200], gguf_path[4200];
-            snprintf(ref_path, sizeof ref_path, "%s/%s", p, e->d_name);
-            snprintf(gguf_path, sizeof gguf_path, "%s/%.*s.gguf", p, (int)(l - strlen(suf)), e->d_name);
-            qtf_source *ref;
-            qtf_gguf *g;
-            cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK, "%s", qtf_error_detail());
-            cr_assert_eq(qtf_gguf_open(&g, gguf_path, 0), QTF_OK, "%s", qtf_error_detail());
-            for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
-                const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
-                uint64_t ri;
-                cr_assert_eq(qtf_source_tensor_find(&ri, ref, t->name), QTF_OK, "%s", t->name);
-                float *a = malloc(t->n_elements * 4), *b = malloc(t->n_elements * 4);
-                cr_assert_eq(qtf_gguf_tensor_dequantize(a, t->n_elements, g, i, 2), QTF_OK,
-                             "%s", qtf_error_detail());
-                cr_assert_eq(qtf_source_read_f32(b, t->n_elements, ref, ri, 1), QTF_OK);
-                cr_assert(memcmp(a, b, t->n_elements * 4) == 0, "%s: %s (%s) differs from ggml",
-                          gguf_path, t->name, qtf_ggml_type_name(t->type));
-                free(a);
-                free(b);
-                tensors++;
-            }
-            qtf_gguf_close(g);
-            qtf_source_close(ref);
-            files++;
-        }
-        closedir(dp);
+static void check_reference(const char *folder, const char *name, void *ctx) {
+    int *tensors = ctx;
+    size_t stem = strlen(name) - strlen(".ref.safetensors");
+    char ref_path[4200], gguf_path[4200];
+    snprintf(ref_path, sizeof ref_path, "%s/%s", folder, name);
+    snprintf(gguf_path, sizeof gguf_path, "%s/%.*s.gguf", folder, (int)stem, name);
+    qtf_source *ref;
+    qtf_gguf *g;
+    cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_gguf_open(&g, gguf_path, 0), QTF_OK, "%s", qtf_error_detail());
+    for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
+        const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
+        uint64_t ri;
+        cr_assert_eq(qtf_source_tensor_find(&ri, ref, t->name), QTF_OK, "%s", t->name);
+        float *a = malloc(t->n_elements * 4), *b = malloc(t->n_elements * 4);
+        cr_assert_eq(qtf_gguf_tensor_dequantize(a, t->n_elements, g, i, 2), QTF_OK, "%s",
+                     qtf_error_detail());
+        cr_assert_eq(qtf_source_read_f32(b, t->n_elements, ref, ri, 1), QTF_OK);
+        cr_assert(memcmp(a, b, t->n_elements * 4) == 0, "%s: %s (%s) differs from ggml",
+                  gguf_path, t->name, qtf_ggml_type_name(t->type));
+        free(a);
+        free(b);
+        (*tensors)++;
     }
+    qtf_gguf_close(g);
+    qtf_source_close(ref);
+}
+
+Test(gguf, dequantize_equals_ggml_reference) {
+    int tensors = 0;
+    int files = gt_each_fixture(".ref.safetensors", check_reference, &tensors);
     cr_assert_eq(files, 16, "%d reference files", files);
     cr_assert_geq(tensors, 16 * 11);
 }

@@ -13,25 +13,14 @@
 #include "checkpoint/gguf.h"
 #include "checkpoint/imatrix.h"
 #include "gguf_builder.h"
+#include "gguf_test_util.h"
 
 TestSuite(imatrix);
 
-static const char *shared_gguf(char *buf, size_t cap, const char *rel) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(buf, cap, "%s/../shared/gguf/%s", src, rel);
-    struct stat sb;
-    return stat(buf, &sb) == 0 ? buf : NULL;
-}
-
-#define NEED(var, rel)                                                        \
-    char var##_buf[4096];                                                     \
-    const char *var = shared_gguf(var##_buf, sizeof var##_buf, rel);         \
-    if (!var) cr_skip_test("../shared/gguf/%s not available", rel)
 
 Test(imatrix, gguf_and_dat_give_identical_vectors) {
-    NEED(pg, "aidreams-260k/imatrix.gguf");
-    NEED(pd, "aidreams-260k/imatrix.dat");
+    GT_NEED(pg, "gguf/aidreams-260k/imatrix.gguf");
+    GT_NEED(pd, "gguf/aidreams-260k/imatrix.dat");
     qtf_imatrix *a, *b;
     cr_assert_eq(qtf_imatrix_open(&a, pg), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_imatrix_open(&b, pd), QTF_OK, "%s", qtf_error_detail());
@@ -61,7 +50,7 @@ Test(imatrix, gguf_and_dat_give_identical_vectors) {
 }
 
 Test(imatrix, synth_gguf) {
-    NEED(p, "synth/imatrix.gguf");
+    GT_NEED(p, "gguf/synth/imatrix.gguf");
     qtf_imatrix *m;
     cr_assert_eq(qtf_imatrix_open(&m, p), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_imatrix_count(m), 7);
@@ -76,7 +65,7 @@ Test(imatrix, synth_gguf) {
 }
 
 Test(imatrix, model_file_is_not_an_imatrix) {
-    NEED(p, "synth/model-Q8_0.gguf");
+    GT_NEED(p, "gguf/synth/model-Q8_0.gguf");
     qtf_imatrix *m;
     cr_assert_eq(qtf_imatrix_open(&m, p), QTF_E_VALUE);
     cr_assert(strstr(qtf_error_detail(), "general.type is 'model', expected 'imatrix'"), "%s",

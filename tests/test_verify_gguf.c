@@ -21,49 +21,10 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
+#include "gguf_test_util.h"
 
 TestSuite(verify_gguf);
 
-static const char *shared(char *buf, size_t cap, const char *rel) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    if (!src) return NULL;
-    snprintf(buf, cap, "%s/../shared/gguf/%s", src, rel);
-    struct stat sb;
-    return stat(buf, &sb) == 0 ? buf : NULL;
-}
-
-#define NEED(var, rel)                                                        \
-    char var##_buf[4096];                                                     \
-    const char *var = shared(var##_buf, sizeof var##_buf, rel);              \
-    if (!var) cr_skip_test("../shared/gguf/%s not available", rel)
-
-static char tmpdir[64];
-static const char *tmp(void) {
-    if (!tmpdir[0]) {
-        snprintf(tmpdir, sizeof tmpdir, "/tmp/qtf-vgguf-XXXXXX");
-        cr_assert_not_null(mkdtemp(tmpdir));
-    }
-    return tmpdir;
-}
-
-/* Runs qtf-verify ARGS; stdout into out (malloc'd), returns the exit status. */
-static int verify(char **out, const char *args) {
-    const char *build = getenv("QTF_BUILD_ROOT");
-    cr_assert(build);
-    char cmd[16384], of[128];
-    snprintf(of, sizeof of, "%s/stdout.txt", tmp());
-    snprintf(cmd, sizeof cmd, "%s/inspect/qtf-verify %s >%s 2>&1", build, args, of);
-    int rc = system(cmd);
-    FILE *f = fopen(of, "r");
-    cr_assert(f);
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    *out = calloc((size_t)n + 1, 1);
-    cr_assert_eq(fread(*out, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
-}
 
 static double jnum(const json_t *v) {
     if (json_is_number(v)) return json_number_value(v);
@@ -73,12 +34,12 @@ static double jnum(const json_t *v) {
 }
 
 Test(verify_gguf, against_checkpoint_equals_error_from_ref_file) {
-    NEED(gguf, "synth/model-Q4_K_M.gguf");
-    NEED(ref_path, "synth/model-Q4_K_M.ref.safetensors");
-    NEED(ckpt, "synth-llama-hf");
+    GT_NEED(gguf, "gguf/synth/model-Q4_K_M.gguf");
+    GT_NEED(ref_path, "gguf/synth/model-Q4_K_M.ref.safetensors");
+    GT_NEED(ckpt, "gguf/synth-llama-hf");
     char args[12288], *out;
     snprintf(args, sizeof args, "'%s' --against '%s' --json", gguf, ckpt);
-    cr_assert_eq(verify(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
     json_error_t je;
     json_t *root = json_loads(out, 0, &je);
     cr_assert(root, "%s: %s", je.text, out);
@@ -139,10 +100,10 @@ Test(verify_gguf, against_checkpoint_equals_error_from_ref_file) {
 }
 
 Test(verify_gguf, text_says_there_are_no_checksums) {
-    NEED(gguf, "aidreams-260k/model-Q8_0.gguf");
+    GT_NEED(gguf, "gguf/aidreams-260k/model-Q8_0.gguf");
     char args[8192], *out;
     snprintf(args, sizeof args, "'%s'", gguf);
-    cr_assert_eq(verify(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
     cr_assert(strstr(out, "checksums   none: GGUF stores no checksums"), "%s", out);
     cr_assert(strstr(out, "decode      ok: 38 of 38 tensors dequantized"), "%s", out);
     free(out);
@@ -159,19 +120,19 @@ static void copy_file(const char *from, const char *to, long flip_at) {
 }
 
 Test(verify_gguf, sha256_manifest_of_llama_gguf_hash) {
-    NEED(gguf, "synth/model-Q4_K_M.gguf");
-    NEED(manifest, "gguf-hash-sha256.txt");
+    GT_NEED(gguf, "gguf/synth/model-Q4_K_M.gguf");
+    GT_NEED(manifest, "gguf/gguf-hash-sha256.txt");
     char args[12288], *out;
     snprintf(args, sizeof args, "'%s' --hash-manifest '%s'", gguf, manifest);
-    cr_assert_eq(verify(&out, args), 0, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
     cr_assert(strstr(out, "checksums   ok: 11 of 11 tensors match sha256"), "%s", out);
     free(out);
     /* the same data under another folder: the "## synth/..." section does not apply */
     char copy[256];
-    snprintf(copy, sizeof copy, "%s/model-Q4_K_M.gguf", tmp());
+    snprintf(copy, sizeof copy, "%s/model-Q4_K_M.gguf", gt_tmp());
     copy_file(gguf, copy, -1);
     snprintf(args, sizeof args, "'%s' --hash-manifest '%s'", copy, manifest);
-    cr_assert_eq(verify(&out, args), 2, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 2, "%s", out);
     cr_assert(strstr(out, "has no sha256 or xxh64 line for 'model-Q4_K_M.gguf'"), "%s", out);
     free(out);
     /* damaged data: one byte of blk.0.attn_q.weight flipped */
@@ -182,14 +143,14 @@ Test(verify_gguf, sha256_manifest_of_llama_gguf_hash) {
     long at = (long)(qtf_gguf_get_info(g)->data_offset + qtf_gguf_tensor_get(g, qi)->offset + 100);
     qtf_gguf_close(g);
     char dir[256], bad[300], man[300];
-    snprintf(dir, sizeof dir, "%s/synth", tmp());
+    snprintf(dir, sizeof dir, "%s/synth", gt_tmp());
     mkdir(dir, 0700);
     snprintf(bad, sizeof bad, "%s/model-Q4_K_M.gguf", dir);
     copy_file(gguf, bad, at);
-    snprintf(man, sizeof man, "%s/manifest.txt", tmp());
+    snprintf(man, sizeof man, "%s/manifest.txt", gt_tmp());
     copy_file(manifest, man, -1);
     snprintf(args, sizeof args, "'%s' --hash-manifest '%s'", bad, man);
-    cr_assert_eq(verify(&out, args), 1, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
     cr_assert(strstr(out, "blk.0.attn_q.weight: checksum failed"), "%s", out);
     cr_assert(strstr(out, "model sha256 (all tensor data) is"), "%s", out);
     cr_assert(strstr(out, "10 of 11 tensors match"), "%s", out);
@@ -197,11 +158,11 @@ Test(verify_gguf, sha256_manifest_of_llama_gguf_hash) {
 }
 
 Test(verify_gguf, xxh64_manifest_and_missing_lines) {
-    NEED(gguf, "aidreams-260k/model-Q4_0.gguf");
+    GT_NEED(gguf, "gguf/aidreams-260k/model-Q4_0.gguf");
     qtf_gguf *g;
     cr_assert_eq(qtf_gguf_open(&g, gguf, 0), QTF_OK);
     char man[256];
-    snprintf(man, sizeof man, "%s/xxh.txt", tmp());
+    snprintf(man, sizeof man, "%s/xxh.txt", gt_tmp());
     FILE *f = fopen(man, "w");
     XXH64_state_t *all = XXH64_createState();
     XXH64_reset(all, 0);
@@ -222,7 +183,7 @@ Test(verify_gguf, xxh64_manifest_and_missing_lines) {
     qtf_gguf_close(g);
     char args[8192], *out;
     snprintf(args, sizeof args, "'%s' --hash-manifest '%s' --json", gguf, man);
-    cr_assert_eq(verify(&out, args), 1, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
     json_t *root = json_loads(out, 0, NULL);
     cr_assert(root, "%s", out);
     json_t *cs = json_object_get(json_object_get(root, "checks"), "checksums");
@@ -237,9 +198,9 @@ Test(verify_gguf, xxh64_manifest_and_missing_lines) {
 }
 
 Test(verify_gguf, malformed_file_is_a_usage_error) {
-    NEED(gguf, "aidreams-260k/model-Q4_0.gguf");
+    GT_NEED(gguf, "gguf/aidreams-260k/model-Q4_0.gguf");
     char bad[256], args[8192], *out;
-    snprintf(bad, sizeof bad, "%s/cut.gguf", tmp());
+    snprintf(bad, sizeof bad, "%s/cut.gguf", gt_tmp());
     FILE *a = fopen(gguf, "rb"), *b = fopen(bad, "wb");
     char buf[5000];
     cr_assert_eq(fread(buf, 1, sizeof buf, a), sizeof buf);
@@ -247,11 +208,11 @@ Test(verify_gguf, malformed_file_is_a_usage_error) {
     fclose(a);
     fclose(b);
     snprintf(args, sizeof args, "'%s'", bad);
-    cr_assert_eq(verify(&out, args), 2, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 2, "%s", out);
     cr_assert(strstr(out, "the file ends at offset"), "%s", out);
     free(out);
     /* --hash-manifest is for GGUF files */
     snprintf(args, sizeof args, "/dev/null --hash-manifest /dev/null");
-    cr_assert_eq(verify(&out, args), 2, "%s", out);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 2, "%s", out);
     free(out);
 }

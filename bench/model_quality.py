@@ -1,0 +1,425 @@
+#!/usr/bin/python3
+"""bench/model_quality.py — model-level quality of QTF encodings (issue 15).
+
+A pure-torch CPU forward pass of the Llama architecture (RMSNorm, rotate-half
+RoPE as Hugging Face's LlamaForCausalLM, grouped-query attention, SwiGLU,
+tied or untied head) reading weights from a safetensors file, so that an
+encoding is judged by what users care about: the model's loss on text it was
+not calibrated on.
+
+Models and protocols (both need ../shared; the script exits 77 without it):
+  bytes-c    ../shared/models/bytes-c (a byte is a token). Evaluation exactly
+             as its train_result.json: eval.txt bytes [65536:], non-overlapping
+             windows of 256 bytes, positions 1..255 of each window predicted
+             from the ones before; mean cross-entropy in bits per byte.
+             Importance calibrated on eval.txt bytes [0, 65536) only.
+  aidreams   ../shared/checkpoints/aidreams-llama-260k-hf with
+             ../shared/gguf/text.tok512.i32: calibration on tokens [0, 1000),
+             evaluation on tokens [1000:], non-overlapping windows of 128 (its
+             context), positions 1.. of each window predicted; bits per token.
+
+Quantization goes through the built tools: the model is converted with
+`qtf-convert --all-layers` (every matrix, embeddings and head included) to a
+.qtf, decoded back with `qtf-convert x.qtf y.safetensors -e f32`, and
+evaluated. Bits per weight count every float tensor of the model (norms too):
+`tensor bpw` is the encoded tensor bytes over the element count, as
+qtf-convert's plan reports it; `file bpw` is the whole .qtf (headers, index,
+metadata, checksums, embedded config) over the element count.
+
+Importance: E[x_j^2] of each linear layer's input column j over the
+calibration text, written as a safetensors file of 1-D F32 vectors named like
+the weights (what `qtf-convert --importance` reads). A tied head's input
+statistics go to the embedding it shares; an untied embedding gets none (its
+input is one-hot: every column of a row is used alike).
+
+Usage:
+  /usr/bin/python3 bench/model_quality.py baseline [--model bytes-c|aidreams]
+  /usr/bin/python3 bench/model_quality.py importance --model M OUT.safetensors
+  /usr/bin/python3 bench/model_quality.py eval --model M SPEC [SPEC...]
+        [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
+    SPEC is an --encoding, or budget:X for --target-bpw X. Prints one
+    markdown row per SPEC (and per with/without importance with --both):
+    | spec | importance | tensor bpw | file bpw | bits | delta % |.
+    --ref gives the unquantized figure when already measured; --args passes
+    extra qtf-convert arguments (e.g. --args=--fallback=int8 for aidreams,
+    whose ffn_down rows of 172 take no group of 32).
+Options: --build DIR (default build/), --tmp DIR (default a fresh temp dir).
+Use /usr/bin/python3 (Debian python3-torch), not a pyenv python.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import shlex
+import struct
+import subprocess
+import sys
+import tempfile
+
+import numpy as np
+import torch
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+SHARED = os.path.join(ROOT, "..", "shared")
+
+MODELS = {
+    "bytes-c": {
+        "dir": os.path.join(SHARED, "models", "bytes-c"),
+        "unit": "bits/byte",
+    },
+    "aidreams": {
+        "dir": os.path.join(SHARED, "checkpoints", "aidreams-llama-260k-hf"),
+        "tokens": os.path.join(SHARED, "gguf", "text.tok512.i32"),
+        "unit": "bits/token",
+    },
+}
+
+# ---------------------------------------------------------------- safetensors
+
+_ST_DTYPES = {"F32": np.float32, "F16": np.float16, "BF16": np.uint16, "F64": np.float64}
+_MAX_HEADER = 100 << 20
+
+
+def st_read(path):
+    """Reads every floating tensor of a safetensors file as float32 numpy
+    arrays; refuses a malformed header rather than guessing."""
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) < 8:
+        raise ValueError(f"{path}: {len(data)} bytes, expected at least 8")
+    (n,) = struct.unpack("<Q", data[:8])
+    if n > _MAX_HEADER or 8 + n > len(data):
+        raise ValueError(f"{path}: header length {n} exceeds the file ({len(data)} bytes)")
+    header = json.loads(data[8:8 + n].decode("utf-8"))
+    base = 8 + n
+    out = {}
+    for name, info in header.items():
+        if name == "__metadata__":
+            continue
+        dt = info["dtype"]
+        if dt not in _ST_DTYPES:
+            raise ValueError(f"{path}: tensor '{name}': dtype {dt} not supported here")
+        lo, hi = info["data_offsets"]
+        shape = tuple(info["shape"])
+        count = int(np.prod(shape)) if shape else 1
+        item = np.dtype(_ST_DTYPES[dt]).itemsize
+        if not (0 <= lo <= hi <= len(data) - base) or hi - lo != count * item:
+            raise ValueError(f"{path}: tensor '{name}': offsets [{lo}, {hi}) do not hold "
+                             f"{count} x {item} bytes")
+        a = np.frombuffer(data, dtype=_ST_DTYPES[dt], count=count, offset=base + lo)
+        if dt == "BF16":
+            a = (a.astype(np.uint32) << 16).view(np.float32)
+        out[name] = a.astype(np.float32).reshape(shape)
+    return out
+
+
+def st_write(path, tensors):
+    """Writes {name: float32 numpy array} as a safetensors file (sorted names)."""
+    header, blobs, at = {}, [], 0
+    for name in sorted(tensors):
+        a = np.ascontiguousarray(tensors[name], dtype="<f4")
+        b = a.tobytes()
+        header[name] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [at, at + len(b)]}
+        blobs.append(b)
+        at += len(b)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * ((8 - len(h) % 8) % 8)
+    with open(path, "wb") as f:
+        f.write(struct.pack("<Q", len(h)))
+        f.write(h)
+        for b in blobs:
+            f.write(b)
+
+
+# ---------------------------------------------------------------- the model
+
+def _mm_t(x, w_mkl):
+    """x @ w.T for 2-D float32 x, w already an MKL-DNN tensor. Debian's torch
+    1.13 links the reference BLAS (about 0.3 GFLOP/s); its MKL-DNN linear is
+    some 40 times faster, and accumulates in float32 as well."""
+    return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(), w_mkl).to_dense()
+
+
+def _bmm_t(a, b):
+    """a @ b.transpose(-1, -2) for [N, T, K] tensors, one MKL-DNN call per slice."""
+    return torch.stack([_mm_t(a[i], b[i].contiguous().to_mkldnn()) for i in range(a.shape[0])])
+
+
+class Llama:
+    """Llama forward pass in float32 (the weights as stored, upcast)."""
+
+    def __init__(self, cfg, weights):
+        self.cfg = cfg
+        self.w = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
+        self.mkl = {k: v.contiguous().to_mkldnn() for k, v in self.w.items() if v.dim() == 2}
+        self.h = cfg["hidden_size"]
+        self.nh = cfg["num_attention_heads"]
+        self.nkv = cfg.get("num_key_value_heads", self.nh)
+        self.hd = cfg.get("head_dim") or self.h // self.nh
+        self.eps = cfg["rms_norm_eps"]
+        self.theta = cfg.get("rope_theta", 10000.0)
+        self.layers = cfg["num_hidden_layers"]
+        self.head = "lm_head.weight" if "lm_head.weight" in self.w else "model.embed_tokens.weight"
+        self.stats = None  # name -> [sum of x^2 per column, count]
+
+    def _rms(self, x, w):
+        v = x.pow(2).mean(-1, keepdim=True)
+        return x * torch.rsqrt(v + self.eps) * w
+
+    def _lin(self, name, x):
+        if self.stats is not None:
+            flat = x.reshape(-1, x.shape[-1]).double()
+            s = self.stats.setdefault(name, [torch.zeros(x.shape[-1], dtype=torch.float64), 0])
+            s[0] += flat.pow(2).sum(0)
+            s[1] += flat.shape[0]
+        shape = x.shape
+        y = _mm_t(x.reshape(-1, shape[-1]), self.mkl[name])
+        return y.reshape(*shape[:-1], y.shape[-1])
+
+    def _rope(self, T):
+        inv = 1.0 / (self.theta ** (torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd))
+        t = torch.arange(T, dtype=torch.float32)
+        f = torch.outer(t, inv)
+        emb = torch.cat((f, f), dim=-1)
+        return emb.cos(), emb.sin()
+
+    @staticmethod
+    def _rot(x):
+        half = x.shape[-1] // 2
+        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+
+    def logits(self, ids):
+        """ids: LongTensor [B, T] -> logits [B, T, V]."""
+        B, T = ids.shape
+        x = self.w["model.embed_tokens.weight"][ids]
+        cos, sin = self._rope(T)
+        mask = torch.full((T, T), float("-inf")).triu(1)
+        rep = self.nh // self.nkv
+        for i in range(self.layers):
+            p = f"model.layers.{i}."
+            hn = self._rms(x, self.w[p + "input_layernorm.weight"])
+            q = self._lin(p + "self_attn.q_proj.weight", hn).view(B, T, self.nh, self.hd).transpose(1, 2)
+            k = self._lin(p + "self_attn.k_proj.weight", hn).view(B, T, self.nkv, self.hd).transpose(1, 2)
+            v = self._lin(p + "self_attn.v_proj.weight", hn).view(B, T, self.nkv, self.hd).transpose(1, 2)
+            q = q * cos + self._rot(q) * sin
+            k = k * cos + self._rot(k) * sin
+            k = k.repeat_interleave(rep, dim=1)
+            v = v.repeat_interleave(rep, dim=1)
+            a = _bmm_t(q.reshape(B * self.nh, T, self.hd), k.reshape(B * self.nh, T, self.hd))
+            a = a.view(B, self.nh, T, T) / math.sqrt(self.hd) + mask
+            a = torch.softmax(a, dim=-1).reshape(B * self.nh, T, T)
+            vt = v.reshape(B * self.nh, T, self.hd).transpose(1, 2)
+            a = _bmm_t(a, vt).view(B, self.nh, T, self.hd)
+            a = a.transpose(1, 2).reshape(B, T, self.nh * self.hd)
+            x = x + self._lin(p + "self_attn.o_proj.weight", a)
+            hn = self._rms(x, self.w[p + "post_attention_layernorm.weight"])
+            g = self._lin(p + "mlp.gate_proj.weight", hn)
+            u = self._lin(p + "mlp.up_proj.weight", hn)
+            x = x + self._lin(p + "mlp.down_proj.weight", torch.nn.functional.silu(g) * u)
+        x = self._rms(x, self.w["model.norm.weight"])
+        return self._lin(self.head, x)
+
+    def mean_bits(self, windows, batch=16):
+        """Mean cross-entropy in bits of positions 1.. of each window."""
+        total, count = 0.0, 0
+        with torch.no_grad():
+            for s in range(0, len(windows), batch):
+                ids = torch.as_tensor(np.stack(windows[s:s + batch]), dtype=torch.long)
+                lg = self.logits(ids)[:, :-1].float()
+                tgt = ids[:, 1:]
+                ce = torch.nn.functional.cross_entropy(
+                    lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="sum")
+                total += float(ce)
+                count += tgt.numel()
+        return total / count / math.log(2)
+
+    def importance(self, windows, batch=16):
+        """{weight name: float32 E[x^2] per input column} over the windows."""
+        self.stats = {}
+        with torch.no_grad():
+            for _, ws in sorted(group_by_length(windows).items()):
+                for s in range(0, len(ws), batch):
+                    self.logits(torch.as_tensor(np.stack(ws[s:s + batch]), dtype=torch.long))
+        st, self.stats = self.stats, None
+        return {k: (v[0] / max(v[1], 1)).float().numpy() for k, v in st.items()}
+
+
+# ---------------------------------------------------------------- data
+
+def split_windows(seq, n, keep_tail=False):
+    """Non-overlapping full windows of n; a shorter tail is dropped (as the
+    bytes-c baseline in train_result.json was measured: this reproduces it to
+    1e-8 bits per byte)."""
+    out = [seq[i:i + n] for i in range(0, len(seq) - n + 1, n)]
+    tail = len(seq) % n
+    if keep_tail and tail >= 2:
+        out.append(seq[len(seq) - tail:])
+    return out
+
+
+def model_data(model):
+    """(calibration windows, evaluation windows) of the model's protocol."""
+    m = MODELS[model]
+    if model == "bytes-c":
+        with open(os.path.join(m["dir"], "eval.txt"), "rb") as f:
+            text = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
+        ctx = 256
+        cal, ev = text[:65536], text[65536:]
+    else:
+        with open(m["tokens"], "rb") as f:
+            toks = np.frombuffer(f.read(), dtype="<i4").astype(np.int64)
+        ctx = 128
+        cal, ev = toks[:1000], toks[1000:]
+    # Calibration statistics use every token, the tail included.
+    return split_windows(cal, ctx, keep_tail=True), split_windows(ev, ctx)
+
+
+def group_by_length(windows):
+    """Windows batched only with windows of the same length."""
+    by = {}
+    for w in windows:
+        by.setdefault(len(w), []).append(w)
+    return by
+
+
+def evaluate(model_obj, windows):
+    total, count = 0.0, 0
+    for n, ws in sorted(group_by_length(windows).items()):
+        if n < 2:
+            continue
+        total += model_obj.mean_bits(ws) * len(ws) * (n - 1)
+        count += len(ws) * (n - 1)
+    return total / count
+
+
+def load_config(model):
+    with open(os.path.join(MODELS[model]["dir"], "config.json")) as f:
+        return json.load(f)
+
+
+def find_weights(model):
+    return os.path.join(MODELS[model]["dir"], "model.safetensors")
+
+
+# ---------------------------------------------------------------- quantization
+
+def run(cmd):
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    if p.returncode != 0:
+        raise RuntimeError(f"{shlex.join(cmd)} failed ({p.returncode}):\n{p.stderr}{p.stdout}")
+    return p.stdout + p.stderr
+
+
+def quantize(args, model, spec, importance, tmp, extra=()):
+    """Converts the model with `spec` and returns (decoded weights, tensor
+    bpw, file bpw, the plan text)."""
+    conv = os.path.join(args.build, "convert", "qtf-convert")
+    tag = re.sub(r"[^A-Za-z0-9_.=-]", "_", spec) + ("-imp" if importance else "")
+    q = os.path.join(tmp, tag + ".qtf")
+    out = os.path.join(tmp, tag + ".safetensors")
+    cmd = [conv, "-q", "--all-layers"]
+    if spec.startswith("budget:"):
+        cmd += ["--target-bpw", spec.split(":", 1)[1]]
+    else:
+        cmd += ["-e", spec]
+    if importance:
+        cmd += ["--importance", importance]
+    cmd += list(extra)
+    plan = run(cmd + ["-n", MODELS[model]["dir"]])
+    run(cmd + [MODELS[model]["dir"], q])
+    run([conv, "-q", q, out, "-e", "f32"])
+    w = st_read(out)
+    m = re.search(r"total: \d+ tensors, (\d+) elements.*?\(([\d.]+) bits/weight", plan)
+    if not m:
+        raise RuntimeError("no total line in the plan:\n" + plan)
+    elements = int(m.group(1))
+    file_bpw = os.path.getsize(q) * 8.0 / elements
+    for p in (q, out):
+        os.unlink(p)
+    return w, float(m.group(2)), file_bpw, plan
+
+
+def cmd_baseline(args):
+    cfg = load_config(args.model)
+    cal, ev = model_data(args.model)
+    m = Llama(cfg, st_read(find_weights(args.model)))
+    bits = evaluate(m, ev)
+    print(f"{args.model}: unquantized {bits:.10f} {MODELS[args.model]['unit']} "
+          f"({len(ev)} windows)")
+    if args.model == "bytes-c":
+        with open(os.path.join(MODELS["bytes-c"]["dir"], "train_result.json")) as f:
+            ref = json.load(f)["baseline"]["bits_per_byte"]
+        print(f"train_result.json baseline {ref:.10f}, difference {bits - ref:+.3e}")
+    return bits
+
+
+def cmd_importance(args):
+    cfg = load_config(args.model)
+    cal, _ = model_data(args.model)
+    m = Llama(cfg, st_read(find_weights(args.model)))
+    # A tied head's statistics land under the embedding's name by themselves.
+    imp = m.importance(cal)
+    st_write(args.out, imp)
+    print(f"wrote {args.out}: {len(imp)} vectors from {sum(len(w) for w in cal)} calibration tokens")
+
+
+def cmd_eval(args, specs=None):
+    cfg = load_config(args.model)
+    _, ev = model_data(args.model)
+    if args.ref is not None:
+        ref = args.ref
+    else:
+        ref = evaluate(Llama(cfg, st_read(find_weights(args.model))), ev)
+    unit = MODELS[args.model]["unit"]
+    rows = []
+    tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
+    extra = shlex.split(args.args) if args.args else []
+    imps = [None] if not args.importance else ([None, args.importance] if args.both else [args.importance])
+    for spec in specs or args.specs:
+        for imp in imps:
+            w, tbpw, fbpw, _ = quantize(args, args.model, spec, imp, tmp, extra)
+            bits = evaluate(Llama(cfg, w), ev)
+            d = 100.0 * (bits - ref) / ref
+            rows.append((spec, bool(imp), tbpw, fbpw, bits, d))
+            print(f"| {spec} | {'yes' if imp else 'no'} | {tbpw:.3f} | {fbpw:.3f} | {bits:.5f} | {d:+.3f}% |",
+                  flush=True)
+    return ref, rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("command", choices=["baseline", "importance", "eval"])
+    ap.add_argument("rest", nargs="*")
+    ap.add_argument("--model", default="bytes-c", choices=sorted(MODELS))
+    ap.add_argument("--build", default=os.path.join(ROOT, "build"))
+    ap.add_argument("--tmp", default=None)
+    ap.add_argument("--importance", default=None)
+    ap.add_argument("--ref", type=float, default=None,
+                    help="the unquantized figure, when already measured (saves one evaluation)")
+    ap.add_argument("--both", action="store_true", help="each spec with and without --importance")
+    ap.add_argument("--args", default=None, help="extra qtf-convert arguments")
+    args = ap.parse_intermixed_args()
+    if not os.path.isdir(MODELS[args.model]["dir"]):
+        print(f"SKIP: {MODELS[args.model]['dir']} absent", file=sys.stderr)
+        return 77
+    torch.set_num_threads(1)
+    if args.command == "baseline":
+        cmd_baseline(args)
+    elif args.command == "importance":
+        if len(args.rest) != 1:
+            ap.error("importance needs OUT.safetensors")
+        args.out = args.rest[0]
+        cmd_importance(args)
+    else:
+        if not args.rest:
+            ap.error("eval needs at least one SPEC")
+        args.specs = args.rest
+        ref, _ = cmd_eval(args)
+        print(f"unquantized: {ref:.5f} {MODELS[args.model]['unit']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
