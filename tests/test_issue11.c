@@ -114,6 +114,20 @@ static void teardown(void) {
 }
 TestSuite(issue11, .init = setup, .fini = teardown);
 
+/* Runs tool `name` with the arguments and checks its exit code and, unless
+ * NULL, a piece of its stderr. */
+static void expect_run(int code, const char *err_needle, const char *name,
+                       const char *const *args) {
+    tf_run_result r = run_tool(tmp, name, args);
+    char what[256];
+    snprintf(what, sizeof what, "%s %s ...", name, args[0] ? args[0] : "");
+    assert_exit(&r, code, what);
+    if (err_needle) assert_err_has(&r, err_needle);
+    tf_run_free(&r);
+}
+#define EXPECT(code, needle, name, ...) \
+    expect_run(code, needle, name, (const char *const[]){ __VA_ARGS__, NULL })
+
 /* A 64x64 F32 weight matrix with values of magnitude `scale`. */
 static float *weights(float scale, unsigned seed) {
     float *x = tf_values(seed, 64 * 64);
@@ -266,10 +280,7 @@ Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
     tf_run_free(&r);
     for (unsigned i = 0; i < 64; i++) w[i] = 1e30f * (float)(1 + i % 2);
     write_st(imp, &v, 1);
-    r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--importance", imp, model, out);
-    assert_exit(&r, 0, "extreme importance");
-    assert_err_has(&r, "rescaled by 2^");
-    tf_run_free(&r);
+    EXPECT(0, "rescaled by 2^", "qtf-convert", "-e", "int4:group=32,search", "--importance", imp, model, out);
     free(x);
     free(model);
     free(imp);
@@ -330,9 +341,7 @@ Test(issue11, item11_nan_scale_fails_verification) {
     tf_run_free(&r);
     /* the same tensor without damage passes */
     write_qtf_tensor(q, "w", "int8", x, 0);
-    r = RUN(tmp, "qtf-verify", q);
-    assert_exit(&r, 0, "verify of an intact file");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-verify", q);
     free(x);
     free(q);
 }
@@ -402,9 +411,7 @@ Test(issue11, item7_zstd_bomb_refused_by_ratio) {
     assert_exit(&r, 1, "qtf-verify of a zstd bomb");
     cr_assert(strstr(r.out, "beyond the limits"), "%s", r.out);
     tf_run_free(&r);
-    r = RUN(tmp, "qtf-verify", "--max-decoded-ratio", "1048576", q);
-    assert_exit(&r, 0, "qtf-verify --max-decoded-ratio");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-verify", "--max-decoded-ratio", "1048576", q);
     r = RUN(tmp, "qtf-inspect", "--detail", "-t", "zeros", q);
     cr_assert(r.exited && r.code != 0, "qtf-inspect --detail decoded the bomb");
     tf_run_free(&r);
@@ -420,12 +427,8 @@ Test(issue11, item7_max_decoded_size_option) {
     assert_exit(&r, 1, "qtf-verify --max-decoded-size 1K");
     cr_assert(strstr(r.out, "4096 bytes, beyond the limits (1024 bytes"), "%s", r.out);
     tf_run_free(&r);
-    r = RUN(tmp, "qtf-verify", "--max-decoded-size", "4KiB", q);
-    assert_exit(&r, 0, "qtf-verify --max-decoded-size 4KiB");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-verify", "--max-decoded-size", "lots", q);
-    assert_exit(&r, 2, "a bad size");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-verify", "--max-decoded-size", "4KiB", q);
+    EXPECT(2, NULL, "qtf-verify", "--max-decoded-size", "lots", q);
     char *out = tf_path(tmp, "z.safetensors");
     r = RUN(tmp, "qtf-convert", "-q", "--max-decoded-size", "1KiB", q, out);
     cr_assert(r.exited && r.code != 0, "qtf-convert ignored --max-decoded-size");
@@ -447,11 +450,8 @@ Test(issue11, item5_single_file_and_index_transformers_order_with_warning) {
     write_st(shard, &(st_in){ "stale.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     write_text(index, "{\"metadata\":{},\"weight_map\":{\"stale.weight\":"
                       "\"model-00001-of-00001.safetensors\"}}");
-    tf_run_result r = RUN(tmp, "qtf-convert", dir, out);
-    assert_exit(&r, 0, "convert of a folder with both");
-    assert_err_has(&r, "both model.safetensors and model.safetensors.index.json: reading "
-                       "model.safetensors");
-    tf_run_free(&r);
+    EXPECT(0, "both model.safetensors and model.safetensors.index.json: reading "
+                       "model.safetensors", "qtf-convert", dir, out);
     qtf_file *f = NULL;
     cr_assert_eq(qtf_file_open(&f, out, NULL), QTF_OK);
     uint64_t i;
@@ -472,20 +472,12 @@ Test(issue11, item17_threads_is_j_everywhere_and_t_means_tensor) {
     float *x = weights(0.1f, 14);
     write_qtf_tensor(q, "w", "int8", x, 0);
     free(x);
-    tf_run_result r = RUN(tmp, "qtf-inspect", "-j", "2", "--detail", "-t", "w", q);
-    assert_exit(&r, 0, "qtf-inspect -j 2 --detail -t w");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-verify", "-j", "2", q);
-    assert_exit(&r, 0, "qtf-verify -j 2");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-convert", "-q", "-j", "2", q, out);
-    assert_exit(&r, 0, "qtf-convert -j 2");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-inspect", "-j", "2", "--detail", "-t", "w", q);
+    EXPECT(0, NULL, "qtf-verify", "-j", "2", q);
+    EXPECT(0, NULL, "qtf-convert", "-q", "-j", "2", q, out);
     unlink(out);
     /* -t is --tensor (qtf-inspect); qtf-convert has no -t any more */
-    r = RUN(tmp, "qtf-convert", "-q", "-t", "2", q, out);
-    assert_exit(&r, 2, "qtf-convert -t 2");
-    tf_run_free(&r);
+    EXPECT(2, NULL, "qtf-convert", "-q", "-t", "2", q, out);
     free(q);
     free(out);
 }
@@ -502,22 +494,13 @@ Test(issue11, item15_wrong_kind_of_input_named_for_what_it_is) {
     assert_err_has(&r, "config.json is JSON, not a safetensors");
     cr_assert(!strstr(r.err, "header length"), "%s", r.err);
     tf_run_free(&r);
-    r = RUN(tmp, "qtf-convert", "-q", gg, out);
-    assert_exit(&r, 2, "convert a GGUF file");
-    assert_err_has(&r, "model.gguf is a GGUF file");
-    tf_run_free(&r);
+    EXPECT(2, "model.gguf is a GGUF file", "qtf-convert", "-q", gg, out);
     /* the .qtf tools say what a non-QTF file is */
     float *x = weights(0.1f, 15);
     write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
-    r = RUN(tmp, "qtf-inspect", st);
-    assert_exit(&r, 2, "inspect a safetensors file");
-    assert_err_has(&r, "w.safetensors is a safetensors file, not a QTF file");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-verify", cfg);
-    assert_exit(&r, 2, "verify config.json");
-    assert_err_has(&r, "config.json is a JSON file, not a QTF file");
-    tf_run_free(&r);
+    EXPECT(2, "w.safetensors is a safetensors file, not a QTF file", "qtf-inspect", st);
+    EXPECT(2, "config.json is a JSON file, not a QTF file", "qtf-verify", cfg);
     /* qtf-inspect reads GGUF files: a broken one is a GGUF error */
     r = RUN(tmp, "qtf-inspect", gg);
     assert_exit(&r, 2, "inspect a broken GGUF file");
@@ -575,10 +558,7 @@ Test(issue11, item16_missing_output_directory_is_usage_error) {
     float *x = weights(0.1f, 17);
     write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
-    tf_run_result r = RUN(tmp, "qtf-convert", "-q", st, out);
-    assert_exit(&r, 2, "convert into a missing directory");
-    assert_err_has(&r, "the directory does not exist");
-    tf_run_free(&r);
+    EXPECT(2, "the directory does not exist", "qtf-convert", "-q", st, out);
     free(st);
     free(out);
 }
@@ -705,9 +685,7 @@ Test(issue11, item12_link_leaving_the_model_folder_refused) {
     write_text(real, "{\"version\": \"1.0\"}");
     unlink(tok);
     cr_assert_eq(symlink("sub/../sub/tok.json", tok), 0);
-    r = RUN(tmp, "qtf-convert", "-q", dir, out);
-    assert_exit(&r, 0, "a link inside the folder");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-convert", "-q", dir, out);
     free(secret);
     free(dir);
     free(tok);
@@ -730,9 +708,7 @@ Test(issue11, item12_hugging_face_cache_layout_allowed) {
     write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     cr_assert_eq(symlink("../../blobs/0123abcd", tok), 0);
-    tf_run_result r = RUN(tmp, "qtf-convert", "-q", rev, out);
-    assert_exit(&r, 0, "a Hugging Face cache snapshot");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-convert", "-q", rev, out);
     qtf_file *f = NULL;
     cr_assert_eq(qtf_file_open(&f, out, NULL), QTF_OK);
     uint64_t k;
@@ -869,10 +845,7 @@ Test(issue11, item14_rule_importance_fallback_warnings_and_summary) {
     unlink(out);
 
     /* importance missing for a tensor that uses it */
-    r = RUN(tmp, "qtf-convert", "-e", "int4:group=16,search", "--importance", imp, model, out);
-    assert_exit(&r, 0, "convert with a vector missing");
-    assert_err_has(&r, "no vector for 1 tensor that uses one ('layers.0.b.weight')");
-    tf_run_free(&r);
+    EXPECT(0, "no vector for 1 tensor that uses one ('layers.0.b.weight')", "qtf-convert", "-e", "int4:group=16,search", "--importance", imp, model, out);
     free(a);
     free(b);
     free(model);
@@ -886,22 +859,16 @@ Test(issue11, item14_requantizing_a_lossy_qtf_needs_allow_requantize) {
     float *a = weights(0.1f, 23);
     write_st(model, &(st_in){ "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a }, 1);
     free(a);
-    tf_run_result r = RUN(tmp, "qtf-convert", "-q", "-e", "int4:group=32", model, q4);
-    assert_exit(&r, 0, "first conversion");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-convert", "-q", "-e", "int8", q4, q8);
+    EXPECT(0, NULL, "qtf-convert", "-q", "-e", "int4:group=32", model, q4);
+    tf_run_result r = RUN(tmp, "qtf-convert", "-q", "-e", "int8", q4, q8);
     assert_exit(&r, 2, "re-quantizing an int4 .qtf");
     assert_err_has(&r, "is already quantized");
     assert_err_has(&r, "--allow-requantize");
     cr_assert(access(q8, F_OK) != 0, "written anyway");
     tf_run_free(&r);
-    r = RUN(tmp, "qtf-convert", "-q", "--allow-requantize", "-e", "int8", q4, q8);
-    assert_exit(&r, 0, "re-quantizing with --allow-requantize");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-convert", "-q", "--allow-requantize", "-e", "int8", q4, q8);
     /* dequantizing is not re-quantizing */
-    r = RUN(tmp, "qtf-convert", "-q", q4, st);
-    assert_exit(&r, 0, "a lossy .qtf back to safetensors");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-convert", "-q", q4, st);
     free(model);
     free(q4);
     free(q8);
@@ -953,12 +920,8 @@ Test(issue11, item9_truncated_while_mapped_is_a_clean_io_error) {
     cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
     /* the tools take --no-mmap */
     write_qtf_tensor_shaped(q, "w", "f32", x, 0, 256, 256);
-    tf_run_result r = RUN(tmp, "qtf-verify", "--no-mmap", q);
-    assert_exit(&r, 0, "qtf-verify --no-mmap");
-    tf_run_free(&r);
-    r = RUN(tmp, "qtf-inspect", "--no-mmap", "--detail", "-t", "w", q);
-    assert_exit(&r, 0, "qtf-inspect --no-mmap");
-    tf_run_free(&r);
+    EXPECT(0, NULL, "qtf-verify", "--no-mmap", q);
+    EXPECT(0, NULL, "qtf-inspect", "--no-mmap", "--detail", "-t", "w", q);
     free(x);
     free(q);
     free(err);
