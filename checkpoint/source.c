@@ -375,7 +375,9 @@ static qtf_status open_single(qtf_source *s, const char *path) {
     } else if (have >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
         s->kind = QTF_SOURCE_TORCH;
         st = qtf__torch_load_file(s, fi);
-    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5) {
+    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5 && !(have >= 9 && head[8] == '{')) {
+        /* (A safetensors header of 128 + 256 k bytes, k <= 5, also starts
+         * 80 0k: its JSON at byte 8 tells them apart.) */
         st = qtf__error(QTF_E_UNSUPPORTED, "%s: a bare pickle (torch's format before 1.6, or "
                         "not a checkpoint); re-save it with a current torch.save", path);
     } else {

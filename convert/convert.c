@@ -42,6 +42,7 @@ static const known_file known_files[] = {
     { "vocab.txt", "text/plain; charset=utf-8" },
     { "tokenizer.model", "application/x-protobuf" },   /* SentencePiece model */
     { "spiece.model", "application/x-protobuf" },
+    { "tok512.bin", "application/octet-stream" },      /* llama2.c tokenizer */
     { "sentencepiece.bpe.model", "application/x-protobuf" },
     { "chat_template.jinja", "text/plain; charset=utf-8" },
     { "chat_template.json", "application/json" },

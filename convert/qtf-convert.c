@@ -15,6 +15,10 @@
 #include "cli/cli_util.h"
 #include "cli/progress.h"
 #include "convert.h"
+#include "checkpoint/gguf.h"
+#include "gguf_in.h"
+#include "gguf_out.h"
+#include "gguf_recipe.h"
 #include "folder.h"
 #include "target.h"
 
@@ -44,6 +48,22 @@ static void on_signal(int sig) {
     alarm(1);
 }
 
+/* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
+static void install_signal_handlers(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
+    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
+    signal(SIGXFSZ, SIG_IGN);
+}
+
 static void usage(FILE *f) {
     fprintf(f,
 "Usage: qtf-convert [OPTIONS] INPUT OUTPUT\n"
@@ -65,6 +85,28 @@ static void usage(FILE *f) {
 "        or empty.\n"
 "      --max-shard-size SIZE  largest safetensors shard of a folder output\n"
 "                        (bytes, or 500MB, 5GB, 2GiB; default 5GB)\n"
+"\n""\n");
+    fprintf(f,
+"GGUF (llama.cpp's format):\n"
+"  OUTPUT FILE.gguf      from a checkpoint or a .qtf: what llama.cpp loads\n"
+"                        (architecture keys from config.json, tokenizer from\n"
+"                        tokenizer.model / tokenizer.json / tok512.bin, tensors\n"
+"                        renamed and Q/K rows permuted as llama.cpp does)\n"
+"  -e PRESET             f32 f16 bf16 q8_0 q6_k q5_k_m q5_1 q5_0 q4_k_m q4_1\n"
+"                        q4_0 q3_k_m q2_k iq4_xs iq4_nl: per-tensor types as\n"
+"                        llama-quantize chooses them (default f16; from a .qtf\n"
+"                        without -e: its stored ggml types, blocks copied)\n"
+"      --pure            the preset's type for every matrix (llama-quantize\n"
+"                        --pure); norms stay F32\n"
+"  -r GLOB=TYPE          ggml type (q6_k, f16, ...) for GGUF tensor names\n"
+"                        matching GLOB, before the preset\n"
+"      --importance imatrix.gguf  llama-imatrix's importance matrix\n"
+"      --name NAME       general.name (default: the model folder's name)\n"
+"  INPUT FILE.gguf       to FILE.qtf (ggml blocks copied under Hugging Face\n"
+"                        names, checksummed; converts back to the same GGUF)\n"
+"                        or to FILE.safetensors (dequantized, -e f32|f16|bf16)\n"
+"  --dry-run with a .gguf OUTPUT prints the recipe and every tensor's type;\n"
+"  nothing is written.\n"
 "\n"
 "Encoding choice (.qtf output):\n"
 "  -e, --encoding SPEC   encoding of weight matrices (default: int8, i.e. 8-bit\n"
@@ -151,7 +193,9 @@ CLI_OPEN_OPTIONS_HELP
 "  qtf-convert -e nf4:group=64,dq -r '*.mlp.down_proj.*=int8' model/ m.qtf\n"
 "  qtf-convert -e pal4:rows=8 --dry-run model/\n"
 "  qtf-convert --encoding bf16 model.qtf model.safetensors\n"
-"  qtf-convert model.qtf hf-folder/\n");
+"  qtf-convert model.qtf hf-folder/\n"
+"  qtf-convert -e q4_k_m --importance imatrix.gguf model/ model-Q4_K_M.gguf\n"
+"  qtf-convert model-Q4_K_M.gguf model.qtf\n");
 }
 
 static int ends_with(const char *s, const char *suffix) {
@@ -161,15 +205,15 @@ static int ends_with(const char *s, const char *suffix) {
 
 /* The one place that decides what OUTPUT becomes: an existing directory or a
  * path ending in '/' is a Hugging Face folder back from a .qtf
- * (convert/folder.c, *folder = 1); otherwise the extension: .qtf or
- * .safetensors, anything else refused (a GGUF writer would add its case
- * here) except an existing device or FIFO without a known extension
+ * (convert/folder.c, *folder = 1); otherwise the extension: .qtf,
+ * .safetensors or .gguf (*gguf = 1), anything else refused except an existing device or FIFO without a known extension
  * (/dev/null), which gets a QTF stream. 0, or -1 with why in err. */
-static int output_kind_of(qtfc_output_kind *out, int *folder, const char *path, char *err,
-                          size_t cap) {
+static int output_kind_of(qtfc_output_kind *out, int *folder, int *gguf, const char *path,
+                          char *err, size_t cap) {
     struct stat sb;
     int exists = stat(path, &sb) == 0;
     *folder = 0;
+    *gguf = 0;
     if ((exists && S_ISDIR(sb.st_mode)) || ends_with(path, "/")) {
         *folder = 1;
         *out = QTFC_OUTPUT_QTF;
@@ -187,12 +231,14 @@ static int output_kind_of(qtfc_output_kind *out, int *folder, const char *path, 
         *out = QTFC_OUTPUT_QTF;
         return 0;
     }
-    if (ends_with(path, ".gguf"))
-        snprintf(err, cap, "output '%s': this qtf-convert cannot write GGUF files; name the "
-                 "output FILE.qtf or FILE.safetensors", path);
-    else
-        snprintf(err, cap, "output '%s': unknown extension; name it FILE.qtf (QTF) or "
-                 "FILE.safetensors (dequantized safetensors)", path);
+    if (ends_with(path, ".gguf")) {
+        *gguf = 1; /* the GGUF writer (convert/gguf_convert.c) */
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    snprintf(err, cap, "output '%s': unknown extension; name it FILE.qtf (QTF), FILE.gguf "
+             "(llama.cpp), FILE.safetensors (dequantized) or DIR/ (a Hugging Face folder)",
+             path);
     return -1;
 }
 
@@ -233,8 +279,8 @@ static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_OPEN,
-       OPT_ALLOW_REQUANTIZE };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_PURE, OPT_NAME,
+       OPT_OPEN, OPT_ALLOW_REQUANTIZE };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -258,6 +304,8 @@ int main(int argc, char **argv) {
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
+        { "pure", no_argument, NULL, OPT_PURE },
+        { "name", required_argument, NULL, OPT_NAME },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
         { "force", no_argument, NULL, OPT_FORCE },
         { "help", no_argument, NULL, 'h' },
@@ -278,7 +326,16 @@ int main(int argc, char **argv) {
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
     uint64_t max_shard = QTFC_DEFAULT_MAX_SHARD;
-    char err[2048];
+    char err[2048], rule_err[2048] = "";
+    /* GGUF output: rules are GLOB=TYPE with ggml type names, checked later. */
+    const char **rule_texts = calloc((size_t)argc + 1, sizeof *rule_texts);
+    size_t n_rule_texts = 0;
+    int pure = 0, qtf_only_options = 0;
+    const char *gguf_name = NULL;
+    if (!rule_texts) {
+        fputs("qtf-convert: out of memory\n", stderr);
+        return QTFC_EXIT_FAILURE;
+    }
 
     opterr = 0;
     int c, li = -1;
@@ -289,14 +346,17 @@ int main(int argc, char **argv) {
             char origin[64];
             snprintf(origin, sizeof origin, "--rule %lu", ++rule_no);
             recipe_options = 1;
-            if (qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0) {
-                code = cli_usage_error("%s", err);
-                goto out;
-            }
+            rule_texts[n_rule_texts++] = optarg;
+            /* Reported only for a .qtf output (a .gguf one takes ggml types). */
+            if (!rule_err[0] &&
+                qtfc_recipe_add_rule(&recipe, optarg, origin, err, sizeof err) != 0)
+                snprintf(rule_err, sizeof rule_err, "%s", err);
             break;
         }
+        case OPT_PURE: pure = 1; break;
+        case OPT_NAME: gguf_name = optarg; break;
         case OPT_RECIPE:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (o.n_extra_inputs == MAX_RECIPES) {
                 code = cli_usage_error("at most %d --recipe files", MAX_RECIPES);
                 goto out;
@@ -308,17 +368,18 @@ int main(int argc, char **argv) {
             }
             break;
         case OPT_FALLBACK:
-            recipe_options = 1;
+            recipe_options = qtf_only_options = 1;
             if (qtfc_spec_parse(&recipe.fallback, optarg, err, sizeof err) != 0) {
                 code = cli_usage_error("--fallback: %s", err);
                 goto out;
             }
             recipe.has_fallback = 1;
             break;
-        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = 1; break;
+        case OPT_ALL_LAYERS: recipe.all_layers = 1; recipe_options = qtf_only_options = 1; break;
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
         case OPT_TARGET_BPW:
         case OPT_TARGET_SIZE:
+            qtf_only_options = 1;
             if (target.target_bpw > 0 || target.target_bytes > 0) {
                 code = cli_usage_error("%s", "give --target-bpw or --target-size once");
                 goto out;
@@ -385,14 +446,65 @@ int main(int argc, char **argv) {
     o.extra_inputs = recipe_files;
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
-    int folder = 0;
+    int folder = 0, gguf_out = 0;
     o.kind = QTFC_OUTPUT_QTF;
-    if (o.output && output_kind_of(&o.kind, &folder, o.output, err, sizeof err) != 0) {
+    if (o.output && output_kind_of(&o.kind, &folder, &gguf_out, o.output, err, sizeof err) != 0) {
         code = cli_usage_error("%s", err);
         goto out;
     }
     if (o.output && !output_dir_exists(o.output)) {
         code = cli_usage_error("output '%s': the directory does not exist", o.output);
+        goto out;
+    }
+    int gguf_in = qtf_gguf_file_is_gguf(o.input);
+    int to_st = o.kind == QTFC_OUTPUT_SAFETENSORS;
+    if (gguf_in || gguf_out) {
+        qtfg_options g;
+        memset(&g, 0, sizeof g);
+        g.input = o.input;
+        g.output = o.output;
+        g.threads = o.threads;
+        g.quiet = o.quiet;
+        g.verbose = o.verbose;
+        g.dry_run = o.dry_run;
+        g.force = o.force;
+        g.interrupted = &got_signal;
+        if (gguf_in) {
+            /* A GGUF in: blocks copied to .qtf, or dequantized to .safetensors. */
+            const char *e = encoding ? encoding : "f32";
+            g.st_dtype = strcmp(e, "f32") == 0 ? QTF_DTYPE_F32
+                         : strcmp(e, "f16") == 0 ? QTF_DTYPE_F16
+                         : strcmp(e, "bf16") == 0 ? QTF_DTYPE_BF16 : QTF_DTYPE_NONE;
+            if (recipe_options || pure || (encoding && !to_st) || folder || !g.st_dtype ||
+                (o.output && !to_st && !ends_with(o.output, ".qtf"))) {
+                code = cli_usage_error("%s", "a GGUF input converts to FILE.qtf (blocks copied, no "
+                                   "encoding options) or to FILE.safetensors "
+                                   "(-e f32|f16|bf16)");
+                goto out;
+            }
+        } else if (qtf_only_options) {
+            code = cli_usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
+                               "--importance imatrix.gguf and --name (not --recipe, "
+                               "--fallback or --all-layers)");
+            goto out;
+        } else {
+            g.preset = encoding;
+            g.pure = pure;
+            g.rules = rule_texts;
+            g.n_rules = n_rule_texts;
+            g.name = gguf_name;
+            g.importance = o.importance_path;
+        }
+        install_signal_handlers();
+        code = gguf_in ? qtfg_convert_from_gguf(&g, to_st) : qtfg_convert(&g);
+        goto out;
+    }
+    if (pure || gguf_name) {
+        code = cli_usage_error("%s", "--pure and --name apply to a .gguf output only");
+        goto out;
+    }
+    if (rule_err[0]) {
+        code = cli_usage_error("%s", rule_err);
         goto out;
     }
     if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
@@ -417,7 +529,11 @@ int main(int argc, char **argv) {
         }
     } else if (encoding) {
         if (qtfc_spec_parse(&recipe.default_spec, encoding, err, sizeof err) != 0) {
-            code = cli_usage_error("--encoding: %s", err);
+            if (qtfg_preset_find(encoding))     /* q4_k_m and the like */
+                code = cli_usage_error("--encoding: '%s' is a GGUF preset: give an OUTPUT "
+                                       "ending in .gguf (with --dry-run too)", encoding);
+            else
+                code = cli_usage_error("--encoding: %s", err);
             goto out;
         }
     } else if (recipe.default_spec.text[0] == '\0' ||
@@ -438,19 +554,7 @@ int main(int argc, char **argv) {
         if (code != QTFC_EXIT_OK) goto out;
     }
 
-    /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
-    /* A file-size limit must surface as a write error (EFBIG), not kill us. */
-    signal(SIGXFSZ, SIG_IGN);
+    install_signal_handlers();
     o.interrupted = &got_signal;
 #ifdef __GLIBC__
     /* Every tensor allocates buffers of similar sizes; keeping freed memory
@@ -463,5 +567,6 @@ int main(int argc, char **argv) {
     code = folder ? qtfc_export_folder(&o, max_shard) : qtfc_convert(&o);
 out:
     qtfc_recipe_free(&recipe);
+    free(rule_texts);
     return code;
 }

@@ -250,7 +250,9 @@ static const char *make_model(const char *name, int bf16) {
     snprintf(p, sizeof p, "%s/merges.txt", d);
     write_text(p, "#version: 0.2\na b\n");
     snprintf(p, sizeof p, "%s/tok512.bin", d);
-    write_text(p, "not a hugging face tokenizer");
+    write_text(p, "a llama2.c tokenizer (embedded: the GGUF output reads it)");
+    snprintf(p, sizeof p, "%s/notes.txt", d);
+    write_text(p, "not a file of the model");
     return d;
 }
 
@@ -345,7 +347,9 @@ Test(convert, metadata_and_default_plan) {
     cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.merges.txt"), QTF_OK);
     cr_assert(strncmp(media, "text/plain", 10) == 0, "%s", media);
     uint64_t idx;
-    cr_assert_eq(qtf_meta_find(&idx, f, "hf.file.tok512.bin"), QTF_E_NOT_FOUND);
+    cr_assert_eq(qtf_meta_get_blob(&blob, &len, &media, f, "hf.file.tok512.bin"), QTF_OK);
+    cr_assert_str_eq(media, "application/octet-stream");
+    cr_assert_eq(qtf_meta_find(&idx, f, "hf.file.notes.txt"), QTF_E_NOT_FOUND);
     int64_t hidden;
     cr_assert_eq(qtf_meta_get_i64(&hidden, f, "hf.config.hidden_size"), QTF_OK);
     cr_assert_eq(hidden, 64);
