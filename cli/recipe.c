@@ -275,7 +275,7 @@ static int applies(const qtf_encoding *enc, uint32_t n_dims, const uint64_t *dim
     uint32_t n = 0;
     qtf_status st = qtf_encoding_layout(layout, &n, enc, n_dims, dims);
     if (st == QTF_OK) return 1;
-    snprintf(why, why_cap, "%s: %s", qtf_status_name(st), qtf_error_detail());
+    snprintf(why, why_cap, "%s", qtf_error_detail()[0] ? qtf_error_detail() : qtf_status_text(st));
     return 0;
 }
 

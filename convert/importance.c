@@ -11,6 +11,7 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/imatrix.h"
+#include "cli/cli_util.h"
 
 struct qtfc_imatrix_map {
     qtf_imatrix *im;
@@ -44,8 +45,8 @@ static int load_arch(const qtf_arch **out, const char *path, const qtf_source *s
     qtf_arch_config c;
     qtf_status st = qtf_arch_config_load(&c, cfg);
     if (st)
-        return fail(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s: %s",
-                    path, qtf_status_name(st), qtf_error_detail());
+        return fail(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
+                    path, cli_why(st));
     *out = c.arch;
     return 0;
 }
@@ -88,8 +89,8 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
     if (qtf_gguf_file_is_gguf(path)) {
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return fail(err, cap, "%s: cannot read the importance matrix: %s: %s", path,
-                        qtf_status_name(st), qtf_error_detail());
+            return fail(err, cap, "%s: cannot read the importance matrix: %s", path,
+                        cli_why(st));
     } else {
         qtf_source *probe;
         st = qtf_source_open(&probe, path);
@@ -98,11 +99,11 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
             return 0; /* a safetensors/torch file of importance vectors */
         }
         char first[512];
-        snprintf(first, sizeof first, "%s: %s", qtf_status_name(st), qtf_error_detail());
+        snprintf(first, sizeof first, "%s", cli_why(st));
         st = qtf_imatrix_open(&im, path);
         if (st)
             return fail(err, cap, "%s: neither a safetensors importance file (%s) nor a llama.cpp "
-                        "imatrix (%s: %s)", path, first, qtf_status_name(st), qtf_error_detail());
+                        "imatrix (%s)", path, first, cli_why(st));
     }
     qtfc_imatrix_map *m = calloc(1, sizeof *m);
     if (!m) {

@@ -2,6 +2,7 @@
 #include "plan.h"
 
 #include "cli/progress.h"
+#include "cli/cli_util.h"
 
 #include <stdarg.h>
 #include <stdlib.h>
@@ -137,8 +138,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
     uint32_t n_parts = 0;
     qtf_status st = qtf_encoding_layout(layout, &n_parts, enc, t->n_dims, t->dims);
     if (st != QTF_OK)
-        return fail(err, cap, "tensor '%s': %s: %s", t->name, qtf_status_name(st),
-                    qtf_error_detail());
+        return fail(err, cap, "tensor '%s': %s", t->name, cli_why(st));
     it->out_bytes = 0;
     for (uint32_t i = 0; i < n_parts; i++)
         if (__builtin_add_overflow(it->out_bytes, layout[i].size, &it->out_bytes))
