@@ -70,6 +70,11 @@ static inline uint64_t qtf__ld_hash(const unsigned char *p) {
     return h;
 }
 
+/* Sets v->type = t and the number of scalar type t stored little-endian at p
+ * (p already checked to hold qtf_type_size(t) bytes; other types leave
+ * v->num alone). Shared by the .qtf metadata and the GGUF reader. */
+void qtf__value_load_scalar(qtf_value *v, qtf_type t, const unsigned char *p);
+
 /* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to
  * `threads` threads (0 = all cores). Chunking never affects results as long
  * as fn treats items independently; callers rely on that for determinism.
