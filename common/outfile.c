@@ -285,3 +285,18 @@ void qtf__outfile_abort(qtf__outfile *o) {
     free(o->protect);
     qtf__outfile_init(o);
 }
+
+qtf_status qtf__write_all(int fd, const void *buf, uint64_t len, const char *path) {
+    const unsigned char *p = buf;
+    while (len > 0) {
+        size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
+        ssize_t r = write(fd, p, want);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return qtf__error(QTF_E_IO, "%s: write failed: %s", path, strerror(errno));
+        }
+        p += r;
+        len -= (uint64_t)r;
+    }
+    return QTF_OK;
+}
