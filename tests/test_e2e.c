@@ -14,35 +14,11 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
+#include "test_tmpdir.h"
 
-static char dir[256];
 static char err_text[1 << 16];
 
-/* The temp dir is made on first use: a test that skips (cr_skip_test ends
- * it without running .fini) then leaves nothing behind. */
-static void make_dir(void) {
-    if (dir[0]) return;
-    strcpy(dir, "/tmp/qtf-test-e2e-XXXXXX");
-    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void remove_dir(void) {
-    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *path_in(const char *name) {
-    make_dir();
-    static char bufs[8][512];
-    static int next;
-    char *p = bufs[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
 static const char *shared(const char *name) {
     static char bufs[4][512];
@@ -74,8 +50,8 @@ static int run_tool(const char *tool, const char *const *args) {
     for (int i = 0; args[i]; i++) argv[n++] = args[i];
     argv[n] = NULL;
     char err_path[600];
-    make_dir();
-    snprintf(err_path, sizeof err_path, "%s.stderr", dir);
+    test_tmpdir_make();
+    snprintf(err_path, sizeof err_path, "%s.stderr", test_tmpdir);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
@@ -148,7 +124,7 @@ static void check_against_source(const char *qtf_path, const char *source, doubl
     qtf_file_close(f);
 }
 
-TestSuite(e2e, .fini = remove_dir);
+TestSuite(e2e, .fini = test_tmpdir_remove);
 
 /* --- generated sample ------------------------------------------------------ */
 
