@@ -32,6 +32,10 @@ void cli_error_status(qtf_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A usage error: the message plus "Try 'PROG --help'."; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 
+/* The error-out convention of the parsers and planners: formats the message
+ * into err (when err && cap) and returns -1. */
+int cli_fail(char *err, size_t cap, const char *fmt, ...) CLI_PRINTF(3, 4);
+
 /* --- the command line ------------------------------------------------------ */
 
 struct option;
