@@ -672,12 +672,8 @@ static qtf_status open_buffer(qtf_gguf *g, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-static qtf_status open_fd(qtf_gguf *g, int fd) {
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return qtf__error(QTF_E_IO, "%s: fstat failed: %s", g->name, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return qtf__error(QTF_E_IO, "%s: not a regular file", g->name);
-    uint64_t size = (uint64_t)sb.st_size;
+/* fd: a regular file of `size` bytes (qtf__open_regular). */
+static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
     static const unsigned char empty[4];
     if (g->flags & QTF_GGUF_OPEN_METADATA_ONLY) {
         rd r = { .g = g, .buf = empty, .have = 0, .size = size, .fd = fd };
@@ -709,15 +705,13 @@ qtf_status qtf_gguf_open(qtf_gguf **out, const char *path, unsigned flags) {
     qtf_gguf *g;
     qtf_status st = new_gguf(&g, path, flags);
     if (st) return st;
-    /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        st = qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-        qtf_gguf_close(g);
-        return st;
+    int fd;
+    uint64_t size;
+    st = qtf__open_regular(&fd, &size, path);
+    if (!st) {
+        st = open_fd(g, fd, size);
+        close(fd);
     }
-    st = open_fd(g, fd);
-    close(fd);
     if (st) {
         qtf_gguf_close(g);
         return st;

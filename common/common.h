@@ -75,6 +75,12 @@ static inline uint64_t qtf__ld_hash(const unsigned char *p) {
  * v->num alone). Shared by the .qtf metadata and the GGUF reader. */
 void qtf__value_load_scalar(qtf_value *v, qtf_type t, const unsigned char *p);
 
+/* Opens path read-only (a FIFO is refused without blocking) and checks it is
+ * a regular file; *out_fd (the caller closes it) and its size. Errors, naming
+ * path: QTF_E_IO "cannot open: REASON", "fstat failed: REASON", "not a
+ * regular file"; then *out_fd is -1 and nothing is left open. */
+qtf_status qtf__open_regular(int *out_fd, uint64_t *out_size, const char *path);
+
 /* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to
  * `threads` threads (0 = all cores). Chunking never affects results as long
  * as fn treats items independently; callers rely on that for determinism.
