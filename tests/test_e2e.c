@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
+#include "source_compare.h"
 #include "test_tmpdir.h"
 
 static char err_text[1 << 16];
@@ -161,27 +162,7 @@ Test(e2e, sample_round_trip_to_safetensors) {
     cr_assert_eq(CONVERT("-q", "-e", "keep", sample, path_in("k.qtf")), 0, "%s", err_text);
     cr_assert_eq(CONVERT("-q", "-e", "keep", path_in("k.qtf"), path_in("back.safetensors")), 0,
                  "%s", err_text);
-    qtf_source *a = NULL, *b = NULL;
-    cr_assert_eq(qtf_source_open(&a, sample), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_open(&b, path_in("back.safetensors")), QTF_OK, "%s",
-                 qtf_error_detail());
-    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
-    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
-        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
-        uint64_t j;
-        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK);
-        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
-        cr_assert_eq(ta->dtype, tb->dtype);
-        cr_assert_eq(ta->nbytes, tb->nbytes);
-        unsigned char *x = malloc(ta->nbytes + 1), *y = malloc(ta->nbytes + 1);
-        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
-        cr_assert_eq(qtf_source_read_raw(y, ta->nbytes, b, j), QTF_OK);
-        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s", ta->name);
-        free(x);
-        free(y);
-    }
-    qtf_source_close(a);
-    qtf_source_close(b);
+    assert_same_tensors(sample, path_in("back.safetensors"));
 }
 
 /* --- shared real checkpoints ------------------------------------------------ */
