@@ -63,12 +63,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [N (multiple of 256, default 4096) [SPEC ...]]\n", argv[0]);
         return 2;
     }
-    const char *const *specs = default_specs;
-    size_t n_specs = sizeof default_specs / sizeof default_specs[0];
-    if (argc > 2) {
-        specs = (const char *const *)(argv + 2);
-        n_specs = (size_t)(argc - 2);
-    }
+    const char *const *specs;
+    size_t n_specs = bench_specs(&specs, argc, argv, default_specs,
+                                 sizeof default_specs / sizeof default_specs[0]);
     const uint64_t count = n * n, dims[2] = { n, n };
     float *x = malloc(count * sizeof *x), *y = malloc(count * sizeof *y);
     float *imp = malloc(n * sizeof *imp);

@@ -4,6 +4,7 @@
 #define QTF_BENCH_UTIL_H
 
 #include <math.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -45,6 +46,17 @@ static inline double bench_t4(void) {
         c += g * g;
     }
     return z / sqrt(c / 4.0) / sqrt(2.0); /* t4 has variance 2 */
+}
+
+/* The encodings to measure: argv[2..] when given, else the defaults. */
+static inline size_t bench_specs(const char *const **out, int argc, char **argv,
+                                 const char *const *defaults, size_t n_defaults) {
+    if (argc > 2) {
+        *out = (const char *const *)(argv + 2);
+        return (size_t)(argc - 2);
+    }
+    *out = defaults;
+    return n_defaults;
 }
 
 #endif
