@@ -95,6 +95,9 @@ qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
 void *qtf__malloc(size_t n);
 void *qtf__calloc(size_t n, size_t size);
 void *qtf__realloc(void *p, size_t n);
+/* A NUL-terminated copy of the n bytes at s (qtf__malloc: fails under
+ * injection like any allocation); NULL when out of memory. Caller frees. */
+char *qtf__strndup(const char *s, size_t n);
 void qtf__test_fail_alloc_after(long n);
 
 #endif
