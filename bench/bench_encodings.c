@@ -19,6 +19,7 @@
 #include <time.h>
 #include <zstd.h>
 
+#include "bench_util.h"
 #include "qtf.h"
 
 static const char *const default_specs[] = {
@@ -45,44 +46,13 @@ typedef struct result {
     double quant_mps, dequant_mps;
 } result;
 
-/* CPU time of the calling thread: with threads = 1 all the work runs on it,
- * and unlike wall time it does not count time lost to other processes on a
- * shared machine. */
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* xorshift64* and Box-Muller: fixed seeds, the same data on every run. */
-static uint64_t rng_state;
-static double unit(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return ((double)((rng_state * 2685821657736338717ull) >> 11) + 0.5) *
-           (1.0 / 9007199254740992.0);
-}
-static double gauss(void) {
-    double u = unit(), v = unit();
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-static double t4(void) {
-    double z = gauss(), c = 0.0;
-    for (int i = 0; i < 4; i++) {
-        double g = gauss();
-        c += g * g;
-    }
-    return z / sqrt(c / 4.0) / sqrt(2.0); /* t4 has variance 2 */
-}
-
 static void make_data(float *x, uint64_t rows, uint64_t cols, int kind) {
-    rng_state = 0x9E3779B97F4A7C15ull * (uint64_t)(kind + 1);
-    for (uint64_t i = 0; i < rows * cols; i++) x[i] = (float)(kind == DATA_GAUSS ? gauss() : t4());
+    bench_seed(0x9E3779B97F4A7C15ull * (uint64_t)(kind + 1));
+    for (uint64_t i = 0; i < rows * cols; i++) x[i] = (float)(kind == DATA_GAUSS ? bench_gauss() : bench_t4());
     if (kind == DATA_LLM) {
         for (uint64_t j = 0; j < cols; j++) {
-            if (unit() >= 0.01) continue;
-            float f = (float)(10.0 + 40.0 * unit());
+            if (bench_unit() >= 0.01) continue;
+            float f = (float)(10.0 + 40.0 * bench_unit());
             for (uint64_t r = 0; r < rows; r++) x[r * cols + j] *= f;
         }
     }
@@ -117,9 +87,9 @@ static void run_one(result *res, const char *spec, const float *x, float *y, uin
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = 1;
     qtf_encoded *enc = NULL;
-    double t0 = now();
+    double t0 = bench_now();
     qtf_status st = qtf_quantize(&enc, &e, x, 2, dims, &qo);
-    double t1 = now();
+    double t1 = bench_now();
     if (st != QTF_OK) {
         snprintf(res->error, sizeof res->error, "quantize: %s: %s", qtf_status_name(st),
                  qtf_error_detail());
@@ -129,9 +99,9 @@ static void run_one(result *res, const char *spec, const float *x, float *y, uin
     uint32_t n = qtf_encoded_views(views, enc);
     double best = INFINITY;
     for (int rep = 0; rep < (kind == DATA_T4 ? 2 : 1); rep++) {
-        double t2 = now();
+        double t2 = bench_now();
         st = qtf_dequantize(y, QTF_DTYPE_F32, rows * cols, &e, 2, dims, views, n, 1);
-        double t3 = now();
+        double t3 = bench_now();
         if (st != QTF_OK) {
             snprintf(res->error, sizeof res->error, "dequantize: %s: %s", qtf_status_name(st),
                      qtf_error_detail());
@@ -158,12 +128,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [N (multiple of 32, default 4096) [SPEC ...]]\n", argv[0]);
         return 2;
     }
-    const char *const *specs = default_specs;
-    size_t n_specs = sizeof default_specs / sizeof default_specs[0];
-    if (argc > 2) {
-        specs = (const char *const *)(argv + 2);
-        n_specs = (size_t)(argc - 2);
-    }
+    const char *const *specs;
+    size_t n_specs = bench_specs(&specs, argc, argv, default_specs,
+                                 sizeof default_specs / sizeof default_specs[0]);
     const uint64_t rows = size, cols = size;
     float *x = malloc((size_t)(rows * cols) * sizeof *x);
     float *y = malloc((size_t)(rows * cols) * sizeof *y);

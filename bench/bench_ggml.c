@@ -22,40 +22,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "qtf.h"
 
 static const char *const default_specs[] = {
     "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "iq4_xs", "ggml_mxfp4",
     "q2_k", "q3_k", "q4_k", "q5_k", "q6_k",
 };
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* xorshift64* and Box-Muller: fixed seed, the same data on every run. */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double unit(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return ((double)((rng_state * 2685821657736338717ull) >> 11) + 0.5) *
-           (1.0 / 9007199254740992.0);
-}
-static double gauss(void) {
-    double u = unit(), v = unit();
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
-static double t4(void) {
-    double z = gauss(), c = 0.0;
-    for (int i = 0; i < 4; i++) {
-        double g = gauss();
-        c += g * g;
-    }
-    return z / sqrt(c / 4.0) / sqrt(2.0); /* t4 has variance 2 */
-}
 
 typedef size_t (*ggml_quant_fn)(const float *, void *, int64_t, int64_t, const float *);
 typedef void (*ggml_dequant_fn)(const void *, float *, int64_t);
@@ -74,9 +47,9 @@ static double time_quantize(qtf_encoded **out, const qtf_encoding *e, const floa
     qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
     o.threads = 1;
     o.importance = imp;
-    double t0 = now();
+    double t0 = bench_now();
     qtf_status st = qtf_quantize(out, e, x, 2, dims, &o);
-    double t = now() - t0;
+    double t = bench_now() - t0;
     if (st != QTF_OK) {
         fprintf(stderr, "quantize: %s\n", qtf_error_detail());
         exit(1);
@@ -90,18 +63,15 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s [N (multiple of 256, default 4096) [SPEC ...]]\n", argv[0]);
         return 2;
     }
-    const char *const *specs = default_specs;
-    size_t n_specs = sizeof default_specs / sizeof default_specs[0];
-    if (argc > 2) {
-        specs = (const char *const *)(argv + 2);
-        n_specs = (size_t)(argc - 2);
-    }
+    const char *const *specs;
+    size_t n_specs = bench_specs(&specs, argc, argv, default_specs,
+                                 sizeof default_specs / sizeof default_specs[0]);
     const uint64_t count = n * n, dims[2] = { n, n };
     float *x = malloc(count * sizeof *x), *y = malloc(count * sizeof *y);
     float *imp = malloc(n * sizeof *imp);
     if (!x || !y || !imp) return 1;
-    for (uint64_t i = 0; i < count; i++) x[i] = (float)t4();
-    for (uint64_t j = 0; j < n; j++) imp[j] = (float)(0.05 + 4.0 * unit() * unit());
+    for (uint64_t i = 0; i < count; i++) x[i] = (float)bench_t4();
+    for (uint64_t j = 0; j < n; j++) imp[j] = (float)(0.05 + 4.0 * bench_unit() * bench_unit());
     memset(y, 0, count * sizeof *y);
 
     void *lib = NULL;
@@ -141,13 +111,13 @@ int main(int argc, char **argv) {
         double gtq = 0, gti = 0;
         int equal = -1;
         if (gq) {
-            double t0 = now();
+            double t0 = bench_now();
             gq(x, theirs, (int64_t)n, (int64_t)n, NULL);
-            gtq = now() - t0;
+            gtq = bench_now() - t0;
             equal = memcmp(theirs, q->data[0], q->layout[0].size) == 0;
-            t0 = now();
+            t0 = bench_now();
             gq(x, theirs, (int64_t)n, (int64_t)n, imp);
-            gti = now() - t0;
+            gti = bench_now() - t0;
             equal = equal && memcmp(theirs, qi->data[0], qi->layout[0].size) == 0;
         }
         qtf_encoded_free(qi);
@@ -155,17 +125,17 @@ int main(int argc, char **argv) {
         uint32_t nv = qtf_encoded_views(v, q);
         double td = 1e30, gtd = 1e30;
         for (int rep = 0; rep < 2; rep++) {
-            double t0 = now();
+            double t0 = bench_now();
             if (qtf_dequantize(y, QTF_DTYPE_F32, count, &e, 2, dims, v, nv, 1) != QTF_OK) {
                 fprintf(stderr, "dequantize: %s\n", qtf_error_detail());
                 return 1;
             }
-            double t = now() - t0;
+            double t = bench_now() - t0;
             if (t < td) td = t;
             if (gd) {
-                t0 = now();
+                t0 = bench_now();
                 gd(q->data[0], y, (int64_t)count);
-                t = now() - t0;
+                t = bench_now() - t0;
                 if (t < gtd) gtd = t;
             }
         }

@@ -22,6 +22,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bench_util.h"
 #include "format/ggml_kquants.h"
 
 typedef void (*quant_fn)(const float *, void *, int64_t, int64_t, const float *);
@@ -41,25 +42,6 @@ static const struct {
     {"Q6_K", "q6_K", 210, qtf__ggml_quantize_q6_k, qtf__ggml_dequantize_q6_k},
 };
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
-}
-
-/* xorshift64* and Box-Muller, fixed seed. */
-static uint64_t rng_state = 0x9E3779B97F4A7C15ull;
-static double unit(void) {
-    rng_state ^= rng_state >> 12;
-    rng_state ^= rng_state << 25;
-    rng_state ^= rng_state >> 27;
-    return ((double)((rng_state * 2685821657736338717ull) >> 11) + 0.5) *
-           (1.0 / 9007199254740992.0);
-}
-static double gauss(void) {
-    return sqrt(-2.0 * log(unit())) * cos(6.283185307179586 * unit());
-}
-
 int main(int argc, char **argv) {
     const int64_t rows = argc > 1 ? atoll(argv[1]) : 4096;
     const int64_t cols = argc > 2 ? atoll(argv[2]) : 4096;
@@ -71,16 +53,9 @@ int main(int argc, char **argv) {
     float *x = malloc(n * sizeof *x), *y = malloc(n * sizeof *y), *imp = malloc(cols * sizeof *imp);
     uint8_t *ours = malloc(n / 256 * 210), *theirs = malloc(n / 256 * 210);
     if (!x || !y || !imp || !ours || !theirs) return 1;
-    for (size_t i = 0; i < n; i++) {
-        double z = gauss(), c = 0;
-        for (int k = 0; k < 4; k++) {
-            const double g = gauss();
-            c += g * g;
-        }
-        x[i] = (float)(z / sqrt(c / 4.0) / sqrt(2.0));
-    }
+    for (size_t i = 0; i < n; i++) x[i] = (float)bench_t4();
     for (int64_t i = 0; i < cols; i++) {
-        const double g = gauss();
+        const double g = bench_gauss();
         imp[i] = (float)(g * g + 0.05);
     }
     memset(y, 0, n * sizeof *y);
@@ -113,27 +88,27 @@ int main(int argc, char **argv) {
             const float *w = use ? imp : NULL;
             double best = 1e30, gbest = 1e30;
             for (int rep = 0; rep < 2; rep++) {
-                double t0 = now();
+                double t0 = bench_now();
                 TYPES[k].quantize(x, ours, rows, cols, w);
-                double t = now() - t0;
+                double t = bench_now() - t0;
                 if (t < best) best = t;
                 if (gq) {
-                    t0 = now();
+                    t0 = bench_now();
                     gq(x, theirs, rows, cols, w);
-                    t = now() - t0;
+                    t = bench_now() - t0;
                     if (t < gbest) gbest = t;
                 }
             }
             double dq = 1e30, gdq = 1e30;
             for (int rep = 0; rep < 7; rep++) {
-                double t0 = now();
+                double t0 = bench_now();
                 TYPES[k].dequantize(ours, y, (int64_t)n);
-                double t = now() - t0;
+                double t = bench_now() - t0;
                 if (t < dq) dq = t;
                 if (gd) {
-                    t0 = now();
+                    t0 = bench_now();
                     gd(ours, y, (int64_t)n);
-                    t = now() - t0;
+                    t = bench_now() - t0;
                     if (t < gdq) gdq = t;
                 }
             }
@@ -141,14 +116,14 @@ int main(int argc, char **argv) {
             const int64_t chunk = (rows < 64 ? rows : 64) * cols;
             double cq = 1e30, gcq = 1e30;
             for (int rep = 0; rep < 200; rep++) {
-                double t0 = now();
+                double t0 = bench_now();
                 TYPES[k].dequantize(ours, y, chunk);
-                double t = now() - t0;
+                double t = bench_now() - t0;
                 if (t < cq) cq = t;
                 if (gd) {
-                    t0 = now();
+                    t0 = bench_now();
                     gd(ours, y, chunk);
-                    t = now() - t0;
+                    t = bench_now() - t0;
                     if (t < gcq) gcq = t;
                 }
             }

@@ -672,12 +672,8 @@ static qtf_status open_buffer(qtf_gguf *g, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-static qtf_status open_fd(qtf_gguf *g, int fd) {
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return qtf__error(QTF_E_IO, "%s: fstat failed: %s", g->name, strerror(errno));
-    if (!S_ISREG(sb.st_mode)) return qtf__error(QTF_E_IO, "%s: not a regular file", g->name);
-    uint64_t size = (uint64_t)sb.st_size;
+/* fd: a regular file of `size` bytes (qtf__open_regular). */
+static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
     static const unsigned char empty[4];
     if (g->flags & QTF_GGUF_OPEN_METADATA_ONLY) {
         rd r = { .g = g, .buf = empty, .have = 0, .size = size, .fd = fd };
@@ -709,15 +705,13 @@ qtf_status qtf_gguf_open(qtf_gguf **out, const char *path, unsigned flags) {
     qtf_gguf *g;
     qtf_status st = new_gguf(&g, path, flags);
     if (st) return st;
-    /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        st = qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-        qtf_gguf_close(g);
-        return st;
+    int fd;
+    uint64_t size;
+    st = qtf__open_regular(&fd, &size, path);
+    if (!st) {
+        st = open_fd(g, fd, size);
+        close(fd);
     }
-    st = open_fd(g, fd);
-    close(fd);
     if (st) {
         qtf_gguf_close(g);
         return st;
@@ -796,34 +790,6 @@ uint64_t qtf_gguf_kv_offset(const qtf_gguf *g, uint64_t i) {
     return g && i < g->info.kv_count ? g->kv[i].rec_off : 0;
 }
 
-/* A scalar of type t stored at p (validated at open). */
-static void load_scalar(qtf_value *v, qtf_type t, const unsigned char *p) {
-    v->type = t;
-    switch (t) {
-    case QTF_TYPE_U8: case QTF_TYPE_BOOL: v->num.u64 = p[0]; break;
-    case QTF_TYPE_I8: v->num.i64 = (int8_t)p[0]; break;
-    case QTF_TYPE_U16: v->num.u64 = qtf__ld16(p); break;
-    case QTF_TYPE_I16: v->num.i64 = (int16_t)qtf__ld16(p); break;
-    case QTF_TYPE_U32: v->num.u64 = qtf__ld32(p); break;
-    case QTF_TYPE_I32: v->num.i64 = (int32_t)qtf__ld32(p); break;
-    case QTF_TYPE_U64: v->num.u64 = qtf__ld64(p); break;
-    case QTF_TYPE_I64: v->num.i64 = (int64_t)qtf__ld64(p); break;
-    case QTF_TYPE_F32: {
-        uint32_t b = qtf__ld32(p);
-        float f;
-        memcpy(&f, &b, 4);
-        v->num.f64 = f;
-        break;
-    }
-    case QTF_TYPE_F64: {
-        uint64_t b = qtf__ld64(p);
-        memcpy(&v->num.f64, &b, 8);
-        break;
-    }
-    default: break;
-    }
-}
-
 qtf_status qtf_gguf_kv_value(qtf_value *out, const qtf_gguf *g, uint64_t i) {
     if (!out || !g) return qtf__error(QTF_E_INVALID_ARG, "qtf_gguf_kv_value: NULL argument");
     if (i >= g->info.kv_count)
@@ -840,7 +806,7 @@ qtf_status qtf_gguf_kv_value(qtf_value *out, const qtf_gguf *g, uint64_t i) {
         out->count = kv->count;
         if (kv->elem_type != QTF_TYPE_STRING) out->data = g->hdr + kv->val_off;
     } else {
-        load_scalar(out, kv->type, g->hdr + kv->val_off);
+        qtf__value_load_scalar(out, kv->type, g->hdr + kv->val_off);
     }
     return QTF_OK;
 }
@@ -874,7 +840,7 @@ qtf_status qtf_gguf_array_elem(qtf_value *out, const qtf_gguf *g, uint64_t i, ui
         out->len = qtf__ld64(g->hdr + kv->str_offs[j]);
         out->str = (const char *)g->hdr + kv->str_offs[j] + 8;
     } else {
-        load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
+        qtf__value_load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
     }
     return QTF_OK;
 }

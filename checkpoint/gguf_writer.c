@@ -83,19 +83,9 @@ static int buf_str(byte_buf *b, const char *s, uint64_t len) {
 }
 
 static qtf_status write_all(qtf_gguf_writer *w, const void *buf, uint64_t len) {
-    const unsigned char *p = buf;
-    while (len > 0) {
-        size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
-        ssize_t r = write(w->fd, p, want);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            w->failed = 1;
-            return qtf__error(QTF_E_IO, "%s: write failed: %s", w->path, strerror(errno));
-        }
-        p += r;
-        len -= (uint64_t)r;
-    }
-    return QTF_OK;
+    qtf_status st = qtf__write_all(w->fd, buf, len, w->path);
+    if (st) w->failed = 1;
+    return st;
 }
 
 static const unsigned char zeros[64];

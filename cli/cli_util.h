@@ -36,6 +36,10 @@ int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
  * raw status names: those are for --json. Borrowed until the next call. */
 const char *cli_why(qtf_status st);
 
+/* The error-out convention of the parsers and planners: formats the message
+ * into err (when err && cap) and returns -1. */
+int cli_fail(char *err, size_t cap, const char *fmt, ...) CLI_PRINTF(3, 4);
+
 /* --- the command line ------------------------------------------------------ */
 
 struct option;

@@ -9,20 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli_util.h"
+
 /* A recipe file is a short list of rules; anything larger is a mistake. */
 #define RECIPE_MAX_FILE_BYTES (1u << 20)
 #define RECIPE_MAX_LINE 4096u
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
 
 static char *dup_range(const char *s, size_t n) {
     char *p = malloc(n + 1);
@@ -61,17 +52,17 @@ static int parse_keep(qtfc_spec *out, const char *text, char *err, size_t err_ca
     }
     char as_f32[128];
     if ((size_t)snprintf(as_f32, sizeof as_f32, "f32:%s", text + 5) >= sizeof as_f32)
-        return fail(err, err_cap, "invalid encoding '%s': too long", text);
+        return cli_fail(err, err_cap, "invalid encoding '%s': too long", text);
     qtf_encoding e, plain;
     qtf_encoding_default(&plain, QTF_ENC_F32);
     if (qtf_encoding_parse(&e, as_f32) != QTF_OK || e.zstd_level == 0)
-        return fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
+        return cli_fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
     out->enc.zstd_level = e.zstd_level;
     e.zstd_level = 0;
     char a[96], b[96];
     if (qtf_encoding_format(a, sizeof a, &e) != QTF_OK ||
         qtf_encoding_format(b, sizeof b, &plain) != QTF_OK || strcmp(a, b) != 0)
-        return fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
+        return cli_fail(err, err_cap, "invalid encoding '%s': keep takes only zstd[=1..22]", text);
     snprintf(out->text, sizeof out->text, "keep:zstd=%u", (unsigned)out->enc.zstd_level);
     return 0;
 }
@@ -82,10 +73,10 @@ int qtfc_spec_parse(qtfc_spec *out, const char *text, char *err, size_t err_cap)
         return parse_keep(out, text, err, err_cap);
     qtf_status st = qtf_encoding_parse(&out->enc, text);
     if (st != QTF_OK)
-        return fail(err, err_cap, "invalid encoding '%s': %s", text, qtf_error_detail());
+        return cli_fail(err, err_cap, "invalid encoding '%s': %s", text, qtf_error_detail());
     st = qtf_encoding_format(out->text, sizeof out->text, &out->enc);
     if (st != QTF_OK)
-        return fail(err, err_cap, "encoding '%s' cannot be formatted: %s", text,
+        return cli_fail(err, err_cap, "encoding '%s' cannot be formatted: %s", text,
                     qtf_error_detail());
     return 0;
 }
@@ -105,27 +96,27 @@ static int add_rule_range(qtfc_recipe *r, const char *text, const char *end,
                           const char *origin, char *err, size_t err_cap) {
     const char *eq = memchr(text, '=', (size_t)(end - text));
     if (!eq)
-        return fail(err, err_cap, "%s: expected GLOB=SPEC (e.g. '*.mlp.*=int4:group=32'), "
+        return cli_fail(err, err_cap, "%s: expected GLOB=SPEC (e.g. '*.mlp.*=int4:group=32'), "
                     "found '%.*s'", origin, (int)(end - text), text);
     const char *g0 = skip_blank(text, eq), *g1 = trim_end(g0, eq);
     const char *s0 = skip_blank(eq + 1, end), *s1 = trim_end(s0, end);
-    if (g0 == g1) return fail(err, err_cap, "%s: empty glob before '='", origin);
-    if (s0 == s1) return fail(err, err_cap, "%s: empty encoding after '='", origin);
+    if (g0 == g1) return cli_fail(err, err_cap, "%s: empty glob before '='", origin);
+    if (s0 == s1) return cli_fail(err, err_cap, "%s: empty encoding after '='", origin);
     if (memchr(g0, '\0', (size_t)(g1 - g0)) || memchr(s0, '\0', (size_t)(s1 - s0)))
-        return fail(err, err_cap, "%s: NUL byte in rule", origin);
+        return cli_fail(err, err_cap, "%s: NUL byte in rule", origin);
 
     char *spec_text = dup_range(s0, (size_t)(s1 - s0));
-    if (!spec_text) return fail(err, err_cap, "%s: out of memory", origin);
+    if (!spec_text) return cli_fail(err, err_cap, "%s: out of memory", origin);
     qtfc_spec spec;
     char why[768];
     int rc = qtfc_spec_parse(&spec, spec_text, why, sizeof why);
     free(spec_text);
-    if (rc != 0) return fail(err, err_cap, "%s: %s", origin, why);
+    if (rc != 0) return cli_fail(err, err_cap, "%s: %s", origin, why);
 
     if (r->n_rules == r->cap_rules) {
         size_t cap = r->cap_rules ? r->cap_rules * 2 : 8;
         qtfc_rule *n = realloc(r->rules, cap * sizeof *n);
-        if (!n) return fail(err, err_cap, "%s: out of memory", origin);
+        if (!n) return cli_fail(err, err_cap, "%s: out of memory", origin);
         r->rules = n;
         r->cap_rules = cap;
     }
@@ -135,7 +126,7 @@ static int add_rule_range(qtfc_recipe *r, const char *text, const char *end,
     if (!rule->glob || !rule->origin) {
         free(rule->glob);
         free(rule->origin);
-        return fail(err, err_cap, "%s: out of memory", origin);
+        return cli_fail(err, err_cap, "%s: out of memory", origin);
     }
     rule->spec = spec;
     r->n_rules++;
@@ -149,22 +140,22 @@ int qtfc_recipe_add_rule(qtfc_recipe *r, const char *text, const char *origin,
 
 int qtfc_recipe_load_file(qtfc_recipe *r, const char *path, char *err, size_t err_cap) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, err_cap, "%s: cannot open recipe: %s", path, strerror(errno));
+    if (!f) return cli_fail(err, err_cap, "%s: cannot open recipe: %s", path, strerror(errno));
     char *buf = malloc(RECIPE_MAX_FILE_BYTES + 1);
     if (!buf) {
         fclose(f);
-        return fail(err, err_cap, "%s: out of memory", path);
+        return cli_fail(err, err_cap, "%s: out of memory", path);
     }
     size_t n = fread(buf, 1, RECIPE_MAX_FILE_BYTES + 1, f);
     int read_error = ferror(f) ? errno : 0;
     fclose(f);
     if (read_error) {
         free(buf);
-        return fail(err, err_cap, "%s: cannot read recipe: %s", path, strerror(read_error));
+        return cli_fail(err, err_cap, "%s: cannot read recipe: %s", path, strerror(read_error));
     }
     if (n > RECIPE_MAX_FILE_BYTES) {
         free(buf);
-        return fail(err, err_cap, "%s: recipe larger than %u bytes", path,
+        return cli_fail(err, err_cap, "%s: recipe larger than %u bytes", path,
                     RECIPE_MAX_FILE_BYTES);
     }
     int rc = 0;
@@ -177,7 +168,7 @@ int qtfc_recipe_load_file(qtfc_recipe *r, const char *path, char *err, size_t er
         char origin[600];
         snprintf(origin, sizeof origin, "%.500s:%lu", path, line_no);
         if ((size_t)(line_end - p) > RECIPE_MAX_LINE) {
-            rc = fail(err, err_cap, "%s: line longer than %u bytes", origin, RECIPE_MAX_LINE);
+            rc = cli_fail(err, err_cap, "%s: line longer than %u bytes", origin, RECIPE_MAX_LINE);
             break;
         }
         const char *s = skip_blank(p, line_end);
@@ -327,7 +318,7 @@ int qtfc_recipe_choose(qtfc_choice *out, const qtfc_recipe *r, const char *name,
     char shape[160];
     format_shape(shape, sizeof shape, n_dims, dims);
     if (!r->has_fallback)
-        return fail(err, err_cap,
+        return cli_fail(err, err_cap,
                     "tensor '%s' %s: encoding %s (from %s) cannot apply: %s; "
                     "add a --rule for this tensor or give --fallback SPEC",
                     name, shape, spec->text, origin, why);
@@ -336,7 +327,7 @@ int qtfc_recipe_choose(qtfc_choice *out, const qtfc_recipe *r, const char *name,
     resolve(&out->enc, &r->fallback, source);
     out->fell_back = 1;
     if (applies(&out->enc, n_dims, dims, why, sizeof why)) return 0;
-    return fail(err, err_cap,
+    return cli_fail(err, err_cap,
                 "tensor '%s' %s: encoding %s (from %s) cannot apply, and neither can "
                 "the fallback %s: %s", name, shape, spec->text, origin, r->fallback.text, why);
 }

@@ -70,6 +70,17 @@ static inline uint64_t qtf__ld_hash(const unsigned char *p) {
     return h;
 }
 
+/* Sets v->type = t and the number of scalar type t stored little-endian at p
+ * (p already checked to hold qtf_type_size(t) bytes; other types leave
+ * v->num alone). Shared by the .qtf metadata and the GGUF reader. */
+void qtf__value_load_scalar(qtf_value *v, qtf_type t, const unsigned char *p);
+
+/* Opens path read-only (a FIFO is refused without blocking) and checks it is
+ * a regular file; *out_fd (the caller closes it) and its size. Errors, naming
+ * path: QTF_E_IO "cannot open: REASON", "fstat failed: REASON", "not a
+ * regular file"; then *out_fd is -1 and nothing is left open. */
+qtf_status qtf__open_regular(int *out_fd, uint64_t *out_size, const char *path);
+
 /* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to
  * `threads` threads (0 = all cores). Chunking never affects results as long
  * as fn treats items independently; callers rely on that for determinism.
@@ -97,6 +108,9 @@ qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
 void *qtf__malloc(size_t n);
 void *qtf__calloc(size_t n, size_t size);
 void *qtf__realloc(void *p, size_t n);
+/* A NUL-terminated copy of the n bytes at s (qtf__malloc: fails under
+ * injection like any allocation); NULL when out of memory. Caller frees. */
+char *qtf__strndup(const char *s, size_t n);
 void qtf__test_fail_alloc_after(long n);
 
 #endif

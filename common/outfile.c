@@ -131,15 +131,6 @@ static qtf_status open_temp(qtf__outfile *o) {
     return QTF_OK;
 }
 
-static char *dup_range(const char *s, size_t n) {
-    char *p = qtf__malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 void qtf__outfile_init(qtf__outfile *o) {
     memset(o, 0, sizeof *o);
     o->fd = o->dirfd = -1;
@@ -155,9 +146,10 @@ qtf_status qtf__outfile_open(qtf__outfile *o, const char *path, unsigned flags,
         return qtf__error(QTF_E_INVALID_ARG, "%s: destination has no file name", path);
     o->flags = flags;
     qtf_status st = QTF_OK;
-    o->path = dup_range(path, strlen(path));
-    o->dir_path = !slash ? dup_range(".", 1) : slash == path ? dup_range("/", 1)
-                                                             : dup_range(path, (size_t)(slash - path));
+    o->path = qtf__strndup(path, strlen(path));
+    o->dir_path = !slash          ? qtf__strndup(".", 1)
+                  : slash == path ? qtf__strndup("/", 1)
+                                  : qtf__strndup(path, (size_t)(slash - path));
     if (n_protect) {
         o->protect = qtf__calloc(n_protect, sizeof *o->protect);
         if (!o->protect) st = qtf__error(QTF_E_NOMEM, "%s: cannot allocate", path);
@@ -284,4 +276,19 @@ void qtf__outfile_abort(qtf__outfile *o) {
     free(o->dir_path);
     free(o->protect);
     qtf__outfile_init(o);
+}
+
+qtf_status qtf__write_all(int fd, const void *buf, uint64_t len, const char *path) {
+    const unsigned char *p = buf;
+    while (len > 0) {
+        size_t want = len > ((uint64_t)1 << 30) ? ((size_t)1 << 30) : (size_t)len;
+        ssize_t r = write(fd, p, want);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            return qtf__error(QTF_E_IO, "%s: write failed: %s", path, strerror(errno));
+        }
+        p += r;
+        len -= (uint64_t)r;
+    }
+    return QTF_OK;
 }

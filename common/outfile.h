@@ -70,6 +70,11 @@ qtf_status qtf__outfile_commit(qtf__outfile *o);
  * commit. */
 void qtf__outfile_abort(qtf__outfile *o);
 
+/* Writes all len bytes to fd (in chunks of at most 1 GiB, retrying on
+ * EINTR). Error: QTF_E_IO "PATH: write failed: REASON", path naming the
+ * destination in the message. Used by the streaming checkpoint writers. */
+qtf_status qtf__write_all(int fd, const void *buf, uint64_t len, const char *path);
+
 /* (st_dev, st_ino) of path following links; 0 if it cannot be stat'ed. */
 int qtf__file_id_of(qtf__file_id *out, const char *path);
 

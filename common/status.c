@@ -137,3 +137,12 @@ void *qtf__calloc(size_t n, size_t size) {
     return alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
 }
 void *qtf__realloc(void *p, size_t n) { return alloc_should_fail() ? NULL : realloc(p, n ? n : 1); }
+
+char *qtf__strndup(const char *s, size_t n) {
+    char *p = qtf__malloc(n + 1);
+    if (p) {
+        memcpy(p, s, n);
+        p[n] = '\0';
+    }
+    return p;
+}

@@ -4,21 +4,13 @@
 #include "budget.h"
 
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_OPTIONS 255u     /* choices are stored in one byte per DP cell */
+#include "cli/cli_util.h"
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    if (err && cap) vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
+#define MAX_OPTIONS 255u     /* choices are stored in one byte per DP cell */
 
 static uint64_t gcd64(uint64_t a, uint64_t b) {
     while (b) {
@@ -113,7 +105,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
                       const qtfc_budget_item *items, size_t n_items, uint64_t budget,
                       uint64_t max_table_bytes, char *err, size_t err_cap) {
     if (!out_choice || !out_result || (!items && n_items))
-        return fail(err, err_cap, "budget: NULL argument");
+        return cli_fail(err, err_cap, "budget: NULL argument");
     memset(out_result, 0, sizeof *out_result);
     if (max_table_bytes == 0) max_table_bytes = QTFC_BUDGET_TABLE_BYTES;
 
@@ -122,25 +114,25 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
     for (size_t i = 0; i < n_items; i++) {
         const qtfc_budget_item *it = &items[i];
         if (it->n_options == 0 || it->n_options > MAX_OPTIONS || !it->options)
-            return fail(err, err_cap, "budget: item %zu has %u options, expected 1..%u", i,
+            return cli_fail(err, err_cap, "budget: item %zu has %u options, expected 1..%u", i,
                         it->n_options, MAX_OPTIONS);
         uint64_t lo = UINT64_MAX;
         for (uint32_t k = 0; k < it->n_options; k++) {
             const qtfc_budget_option *o = &it->options[k];
             if (!isfinite(o->error) || o->error < 0.0)
-                return fail(err, err_cap, "budget: item %zu option %u: error %g, expected a "
+                return cli_fail(err, err_cap, "budget: item %zu option %u: error %g, expected a "
                             "finite value >= 0", i, k, o->error);
             if (o->bytes > (UINT64_MAX >> 2))
-                return fail(err, err_cap, "budget: item %zu option %u: %llu bytes is too "
+                return cli_fail(err, err_cap, "budget: item %zu option %u: %llu bytes is too "
                             "large", i, k, (unsigned long long)o->bytes);
             g = gcd64(g, o->bytes);
             if (o->bytes < lo) lo = o->bytes;
         }
         if (__builtin_add_overflow(min_total, lo, &min_total) || min_total > (UINT64_MAX >> 2))
-            return fail(err, err_cap, "budget: summed sizes overflow");
+            return cli_fail(err, err_cap, "budget: summed sizes overflow");
     }
     if (min_total > budget)
-        return fail(err, err_cap, "the budget of %llu bytes cannot be met: the smallest "
+        return cli_fail(err, err_cap, "the budget of %llu bytes cannot be met: the smallest "
                     "candidates already take %llu bytes", (unsigned long long)budget,
                     (unsigned long long)min_total);
     if (g == 0) g = 1;   /* every option is empty */
@@ -151,14 +143,14 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
     for (uint64_t k = 1;; ) {
         unit = g * k;
         if (!dp_extent(&cells, items, n_items, budget, unit))
-            return fail(err, err_cap, "the budget of %llu bytes is within the solver's "
+            return cli_fail(err, err_cap, "the budget of %llu bytes is within the solver's "
                         "resolution (%llu bytes per item) of the smallest possible size %llu",
                         (unsigned long long)budget, (unsigned long long)unit,
                         (unsigned long long)min_total);
         if (cells <= max_table_bytes / per_cell) break;
         uint64_t next = k + (k * cells) / (max_table_bytes / per_cell + 1);
         k = next > k ? next : k + 1;
-        if (k > UINT64_MAX / g / 2) return fail(err, err_cap, "budget: no DP resolution fits");
+        if (k > UINT64_MAX / g / 2) return cli_fail(err, err_cap, "budget: no DP resolution fits");
     }
 
     double *dp = malloc((size_t)cells * sizeof *dp);
@@ -168,7 +160,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
         free(dp);
         free(nx);
         free(pick);
-        return fail(err, err_cap, "budget: out of memory for a %llu x %llu table",
+        return cli_fail(err, err_cap, "budget: out of memory for a %llu x %llu table",
                     (unsigned long long)n_items, (unsigned long long)cells);
     }
     /* dp[c]: least error of the items so far with extra size (over their
@@ -227,7 +219,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
         error += items[i].options[out_choice[i]].error;
     }
     if (bytes > budget)   /* impossible by construction; never report a plan that misses */
-        return fail(err, err_cap, "budget: internal error: plan of %llu bytes exceeds %llu",
+        return cli_fail(err, err_cap, "budget: internal error: plan of %llu bytes exceeds %llu",
                     (unsigned long long)bytes, (unsigned long long)budget);
     out_result->bytes = bytes;
     out_result->error = error;

@@ -3,7 +3,6 @@
 #include "importance.h"
 
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -26,26 +25,17 @@ static int has_tensor(void *ctx, const char *name) {
     return qtf_source_tensor_find(&i, ctx, name) == QTF_OK;
 }
 
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 /* The architecture of the checkpoint, from its config.json. */
 static int load_arch(const qtf_arch **out, const char *path, const qtf_source *src, char *err,
                      size_t cap) {
     char cfg[4096];
     const char *dir = qtf_source_dir(src);
     if (snprintf(cfg, sizeof cfg, "%s/config.json", dir ? dir : ".") >= (int)sizeof cfg)
-        return fail(err, cap, "%s: checkpoint folder name too long", path);
+        return cli_fail(err, cap, "%s: checkpoint folder name too long", path);
     qtf_arch_config c;
     qtf_status st = qtf_arch_config_load(&c, cfg);
     if (st)
-        return fail(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
+        return cli_fail(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
                     path, cli_why(st));
     *out = c.arch;
     return 0;
@@ -54,7 +44,7 @@ static int load_arch(const qtf_arch **out, const char *path, const qtf_source *s
 static int map_entries(qtfc_imatrix_map *m, const char *path, char *err, size_t cap) {
     uint64_t nt = qtf_source_tensor_count(m->src);
     m->by_tensor = calloc(nt ? nt : 1, sizeof *m->by_tensor);
-    if (!m->by_tensor) return fail(err, cap, "%s: out of memory", path);
+    if (!m->by_tensor) return cli_fail(err, cap, "%s: out of memory", path);
     for (uint64_t i = 0; i < qtf_imatrix_count(m->im); i++) {
         const qtf_imatrix_entry *e = qtf_imatrix_get(m->im, i);
         char hf[1100];
@@ -62,18 +52,18 @@ static int map_entries(qtfc_imatrix_map *m, const char *path, char *err, size_t 
         qtf_status st = qtf_arch_gguf_to_hf(hf, sizeof hf, &at, NULL, m->arch, e->name, has_tensor,
                                             (void *)m->src);
         if (st)
-            return fail(err, cap, "%s: importance entry '%s' names no tensor of the checkpoint "
+            return cli_fail(err, cap, "%s: importance entry '%s' names no tensor of the checkpoint "
                         "(%s)", path, e->name, qtf_error_detail());
         uint64_t ti;
         qtf_source_tensor_find(&ti, m->src, hf);
         const qtf_source_tensor *t = qtf_source_tensor_get(m->src, ti);
         if (at->transpose || at->input_axis != 1)
-            return fail(err, cap, "%s: importance entry '%s' -> '%s': the weight's input runs "
+            return cli_fail(err, cap, "%s: importance entry '%s' -> '%s': the weight's input runs "
                         "along its %s (a %s), QTF groups run along rows: not supported", path,
                         e->name, hf, at->input_axis == 0 ? "rows" : "elements",
                         at->transpose ? "Conv1D weight" : "tensor that is not a linear layer");
         if (e->n_experts != 1 || t->n_dims != 2 || e->n != t->dims[1])
-            return fail(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
+            return cli_fail(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
                         " expert(s)), but '%s' has rows of %" PRIu64 " elements", path, e->name,
                         e->n, e->n_experts, hf, t->n_dims ? t->dims[t->n_dims - 1] : 1);
         m->by_tensor[ti] = e;
@@ -89,7 +79,7 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
     if (qtf_gguf_file_is_gguf(path)) {
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return fail(err, cap, "%s: cannot read the importance matrix: %s", path,
+            return cli_fail(err, cap, "%s: cannot read the importance matrix: %s", path,
                         cli_why(st));
     } else {
         qtf_source *probe;
@@ -102,13 +92,13 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
         snprintf(first, sizeof first, "%s", cli_why(st));
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return fail(err, cap, "%s: neither a safetensors importance file (%s) nor a llama.cpp "
+            return cli_fail(err, cap, "%s: neither a safetensors importance file (%s) nor a llama.cpp "
                         "imatrix (%s)", path, first, cli_why(st));
     }
     qtfc_imatrix_map *m = calloc(1, sizeof *m);
     if (!m) {
         qtf_imatrix_close(im);
-        return fail(err, cap, "%s: out of memory", path);
+        return cli_fail(err, cap, "%s: out of memory", path);
     }
     m->im = im;
     m->src = src;

@@ -1,21 +1,11 @@
 /* convert/plan.c — deciding, before writing anything, what every tensor becomes. */
 #include "plan.h"
 
-#include "cli/progress.h"
 #include "cli/cli_util.h"
+#include "cli/progress.h"
 
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
-
-static int fail(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail(char *err, size_t cap, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, cap, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 void qtfc_format_shape(char *buf, size_t cap, uint32_t n_dims, const uint64_t *dims) {
     size_t used = (size_t)snprintf(buf, cap, "[");
@@ -78,7 +68,7 @@ static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char
     if (!v || v->n_dims != 1 || v->dtype != QTF_DTYPE_F32 || v->dims[0] != cols) {
         char shape[160];
         if (v) qtfc_format_shape(shape, sizeof shape, v->n_dims, v->dims);
-        return fail(err, cap, "importance vector '%s': expected a 1-D F32 tensor of %llu "
+        return cli_fail(err, cap, "importance vector '%s': expected a 1-D F32 tensor of %llu "
                     "elements (the row length of the weight), found %s %s",
                     t->name, (unsigned long long)cols, v ? qtf_dtype_name(v->dtype) : "?",
                     v ? shape : "?");
@@ -94,7 +84,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
     const qtf_source_tensor *t = it->tensor;
     uint64_t f32_bytes;
     if (__builtin_mul_overflow(t->n_elements, (uint64_t)sizeof(float), &f32_bytes))
-        return fail(err, cap, "tensor '%s': %llu elements overflow a buffer size", t->name,
+        return cli_fail(err, cap, "tensor '%s': %llu elements overflow a buffer size", t->name,
                     (unsigned long long)t->n_elements);
     it->importance = -1;
 
@@ -111,7 +101,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
         it->read_raw = source_has_raw(src, t, it->out_dtype);
         size_t es = qtf_dtype_size(it->out_dtype);
         if (__builtin_mul_overflow(t->n_elements, (uint64_t)es, &it->out_bytes))
-            return fail(err, cap, "tensor '%s': size overflows", t->name);
+            return cli_fail(err, cap, "tensor '%s': size overflows", t->name);
         it->bpw = 8.0 * (double)es;
         it->read_bytes = it->read_raw ? t->nbytes : f32_bytes;
         return 0;
@@ -128,7 +118,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
          * f8) when the source is a .qtf that already stored it lossy: the
          * values exist only as f32 now, so f32 keeps them exactly. */
         if (qtfc_dtype_is_integer(t->dtype))
-            return fail(err, cap, "tensor '%s': integer tensor of the source .qtf is not "
+            return cli_fail(err, cap, "tensor '%s': integer tensor of the source .qtf is not "
                         "stored losslessly", t->name);
         uint32_t zstd = enc->zstd_level;
         qtf_encoding_default(enc, QTF_ENC_F32);
@@ -138,11 +128,11 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
     uint32_t n_parts = 0;
     qtf_status st = qtf_encoding_layout(layout, &n_parts, enc, t->n_dims, t->dims);
     if (st != QTF_OK)
-        return fail(err, cap, "tensor '%s': %s", t->name, cli_why(st));
+        return cli_fail(err, cap, "tensor '%s': %s", t->name, cli_why(st));
     it->out_bytes = 0;
     for (uint32_t i = 0; i < n_parts; i++)
         if (__builtin_add_overflow(it->out_bytes, layout[i].size, &it->out_bytes))
-            return fail(err, cap, "tensor '%s': encoded size overflows", t->name);
+            return cli_fail(err, cap, "tensor '%s': encoded size overflows", t->name);
     it->bpw = t->n_elements ? 8.0 * (double)it->out_bytes / (double)t->n_elements : 0.0;
     it->read_bytes = it->read_raw ? t->nbytes : f32_bytes;
     if (stored == QTF_DTYPE_NONE) return check_importance(it, o, err, cap);
@@ -154,9 +144,9 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
     memset(out, 0, sizeof *out);
     out->kind = o->kind;
     uint64_t n = qtf_source_tensor_count(src);
-    if (n > SIZE_MAX / sizeof *out->items) return fail(err, err_cap, "too many tensors");
+    if (n > SIZE_MAX / sizeof *out->items) return cli_fail(err, err_cap, "too many tensors");
     out->items = calloc(n ? n : 1, sizeof *out->items);
-    if (!out->items) return fail(err, err_cap, "out of memory planning %llu tensors",
+    if (!out->items) return cli_fail(err, err_cap, "out of memory planning %llu tensors",
                                  (unsigned long long)n);
     out->n_items = n;
     /* Tensors the recipe cannot encode are all named in one message, so that
@@ -169,7 +159,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
         it->tensor = qtf_source_tensor_get(src, i);
         if (!it->tensor) {
             qtfc_plan_free(out);
-            return fail(err, err_cap, "tensor %llu missing from the source",
+            return cli_fail(err, err_cap, "tensor %llu missing from the source",
                         (unsigned long long)i);
         }
         char *slot = n_unfit ? err + unfit_len : err;
@@ -199,7 +189,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
                                    &out->total_source_bytes) ||
             __builtin_add_overflow(out->total_out_bytes, it->out_bytes, &out->total_out_bytes)) {
             qtfc_plan_free(out);
-            return fail(err, err_cap, "total checkpoint size overflows");
+            return cli_fail(err, err_cap, "total checkpoint size overflows");
         }
         if (it->read_bytes > out->max_read_bytes) out->max_read_bytes = it->read_bytes;
         out->n_fallbacks += (uint64_t)it->choice.fell_back;

@@ -331,32 +331,6 @@ qtf_status qtf_meta_find(uint64_t *out_index, const qtf_file *f, const char *key
     return QTF_OK;
 }
 
-static void load_number(qtf_value *v, qtf_type t, const unsigned char *p) {
-    switch (t) {
-    case QTF_TYPE_U8: case QTF_TYPE_BOOL: v->num.u64 = p[0]; break;
-    case QTF_TYPE_I8: v->num.i64 = (int8_t)p[0]; break;
-    case QTF_TYPE_U16: v->num.u64 = qtf__ld16(p); break;
-    case QTF_TYPE_I16: v->num.i64 = (int16_t)qtf__ld16(p); break;
-    case QTF_TYPE_U32: v->num.u64 = qtf__ld32(p); break;
-    case QTF_TYPE_I32: v->num.i64 = (int32_t)qtf__ld32(p); break;
-    case QTF_TYPE_U64: v->num.u64 = qtf__ld64(p); break;
-    case QTF_TYPE_I64: v->num.i64 = (int64_t)qtf__ld64(p); break;
-    case QTF_TYPE_F32: {
-        uint32_t b = qtf__ld32(p);
-        float x;
-        memcpy(&x, &b, 4);
-        v->num.f64 = x;
-        break;
-    }
-    case QTF_TYPE_F64: {
-        uint64_t b = qtf__ld64(p);
-        memcpy(&v->num.f64, &b, 8);
-        break;
-    }
-    default: break;
-    }
-}
-
 qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
     if (!out || !f) return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_value: NULL argument");
     if (i >= f->info.metadata_count)
@@ -381,7 +355,7 @@ qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
         out->data = e->value;
         break;
     default:
-        load_number(out, e->type, e->value);
+        qtf__value_load_scalar(out, e->type, e->value);
         break;
     }
     return QTF_OK;

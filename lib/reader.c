@@ -265,13 +265,8 @@ static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     return parse_sections(f, h);
 }
 
-static qtf_status open_fd(qtf_file *f, int fd) {
-    struct stat sb;
-    if (fstat(fd, &sb) != 0)
-        return qtf__error(QTF_E_IO, "%s: fstat failed: %s", f->name, strerror(errno));
-    if (!S_ISREG(sb.st_mode))
-        return qtf__error(QTF_E_IO, "%s: not a regular file", f->name);
-    uint64_t size = (uint64_t)sb.st_size;
+/* fd: a regular file of `size` bytes (qtf__open_regular). */
+static qtf_status open_fd(qtf_file *f, int fd, uint64_t size) {
     if (f->flags & QTF_OPEN_METADATA_ONLY) return open_metadata_only(f, fd, size);
     if (size > SIZE_MAX)
         return qtf__error(QTF_E_NOMEM, "%s: %" PRIu64 " bytes do not fit this address space",
@@ -303,16 +298,13 @@ qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_option
     qtf_file *f;
     st = new_file(&f, path, opts);
     if (st) return st;
-    /* O_NONBLOCK: a FIFO must reach the regular-file check in open_fd()
-     * instead of blocking here; it does not affect reads of regular files. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) {
-        st = qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-        qtf_file_close(f);
-        return st;
+    int fd;
+    uint64_t size;
+    st = qtf__open_regular(&fd, &size, path);
+    if (!st) {
+        st = open_fd(f, fd, size);
+        close(fd);
     }
-    st = open_fd(f, fd);
-    close(fd);
     if (st) {
         qtf_file_close(f);
         return st;

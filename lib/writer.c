@@ -181,15 +181,6 @@ void qtf_writer_abort(qtf_writer *w) {
     if (w) writer_free(w);
 }
 
-static char *dup_range(const char *s, size_t n) {
-    char *p = qtf__malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
-}
-
 qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_writer_options *opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create: NULL argument");
     *out = NULL;
@@ -228,7 +219,7 @@ qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_write
     qtf__name_index_init(&w->key_ix);
     qtf__name_index_init(&w->name_ix);
     qtf_status st = QTF_OK;
-    w->path = dup_range(path, strlen(path));
+    w->path = qtf__strndup(path, strlen(path));
     if (!w->path) st = qtf__error(QTF_E_NOMEM, "%s: cannot copy the path", path);
     if (!st) {
         w->hash = XXH3_createState();

@@ -16,33 +16,14 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
+#include "source_compare.h"
+#include "test_tmpdir.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static char dir[256];
 static char out_text[1 << 16], err_text[1 << 16];
 
-static void make_dir(void) {
-    strcpy(dir, "/tmp/qtf-test-convert-XXXXXX");
-    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void remove_dir(void) {
-    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *path_in(const char *name) {
-    static char bufs[8][512];
-    static int next;
-    char *p = bufs[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
 static void write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
@@ -112,8 +93,8 @@ static int run_limited(long fsize_limit, const char *const *args) {
     for (int i = 0; args[i]; i++) argv[n++] = args[i];
     argv[n] = NULL;
     char out_path[600], err_path[600];
-    snprintf(out_path, sizeof out_path, "%s.stdout", dir);
-    snprintf(err_path, sizeof err_path, "%s.stderr", dir);
+    snprintf(out_path, sizeof out_path, "%s.stdout", test_tmpdir);
+    snprintf(err_path, sizeof err_path, "%s.stderr", test_tmpdir);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
@@ -271,7 +252,7 @@ static const qtf_tensor_info *tensor_named(const qtf_file *f, const char *name) 
 
 /* --- command line ---------------------------------------------------------- */
 
-TestSuite(convert, .init = make_dir, .fini = remove_dir);
+TestSuite(convert, .init = test_tmpdir_make, .fini = test_tmpdir_remove);
 
 Test(convert, help_version_and_usage_errors) {
     cr_assert_eq(RUN("--help"), 0);
@@ -294,7 +275,7 @@ Test(convert, help_version_and_usage_errors) {
     cr_assert(strstr(err_text, "--rule 1"), "%s", err_text);
     cr_assert_eq(RUN("-e", "int4", "a", "b.safetensors"), 2);
     cr_assert_eq(RUN("-r", "*=int8", "a", "b.safetensors"), 2);
-    cr_assert_eq(count_entries(dir), 0);
+    cr_assert_eq(count_entries(test_tmpdir), 0);
 }
 
 Test(convert, missing_input) {
@@ -428,10 +409,10 @@ Test(convert, ffn_172_int4_group32_needs_fallback) {
 
 Test(convert, dry_run_writes_nothing) {
     const char *model = make_model("m", 0);
-    int before = count_entries(dir);
+    int before = count_entries(test_tmpdir);
     cr_assert_eq(RUN("--dry-run", "-e", "int4:group=32", "--fallback", "keep", model,
                      path_in("o.qtf")), 0, "%s", err_text);
-    cr_assert_eq(count_entries(dir), before);
+    cr_assert_eq(count_entries(test_tmpdir), before);
     cr_assert(!exists(path_in("o.qtf")));
     cr_assert(strstr(out_text, "model.layers.0.mlp.up_proj.weight"), "%s", out_text);
     cr_assert(strstr(out_text, "[172, 64]"), "%s", out_text);
@@ -441,7 +422,7 @@ Test(convert, dry_run_writes_nothing) {
     cr_assert(strstr(out_text, "6192"), "%s", out_text);
     /* Without OUTPUT too. */
     cr_assert_eq(RUN("-n", model), 0, "%s", err_text);
-    cr_assert_eq(count_entries(dir), before);
+    cr_assert_eq(count_entries(test_tmpdir), before);
 }
 
 Test(convert, deterministic_across_threads) {
@@ -461,33 +442,6 @@ Test(convert, deterministic_across_threads) {
         free(a);
         free(b);
     }
-}
-
-/* Every tensor of `orig` (a checkpoint) equals, byte for byte, the tensor of
- * the same name in `back` (a safetensors written by qtf-convert). */
-static void assert_same_tensors(const char *orig, const char *back) {
-    qtf_source *a = NULL, *b = NULL;
-    cr_assert_eq(qtf_source_open(&a, orig), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_open(&b, back), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
-    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
-        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
-        uint64_t j;
-        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK, "%s", ta->name);
-        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
-        cr_assert_eq(ta->dtype, tb->dtype, "%s", ta->name);
-        cr_assert_eq(ta->n_dims, tb->n_dims);
-        for (uint32_t d = 0; d < ta->n_dims; d++) cr_assert_eq(ta->dims[d], tb->dims[d]);
-        cr_assert_eq(ta->nbytes, tb->nbytes);
-        unsigned char *x = malloc(ta->nbytes + 1), *y = malloc(tb->nbytes + 1);
-        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
-        cr_assert_eq(qtf_source_read_raw(y, tb->nbytes, b, j), QTF_OK);
-        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s differs after the round trip", ta->name);
-        free(x);
-        free(y);
-    }
-    qtf_source_close(a);
-    qtf_source_close(b);
 }
 
 Test(convert, lossless_round_trip_f32) {
@@ -702,7 +656,7 @@ Test(convert, write_failure_leaves_nothing) {
                  "%s", err_text);
     cr_assert(strstr(err_text, "o.qtf"), "%s", err_text);
     cr_assert(!exists(out));
-    int entries = count_entries(dir);
+    int entries = count_entries(test_tmpdir);
     /* An existing output stays as it was. */
     write_text(out, "previous content");
     cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", "--force", model, out, NULL }), 1);
@@ -710,15 +664,15 @@ Test(convert, write_failure_leaves_nothing) {
     unsigned char *p = read_file(out, &len);
     cr_assert(p && len == 16 && memcmp(p, "previous content", 16) == 0);
     free(p);
-    cr_assert_eq(count_entries(dir), entries + 1, "a temp file was left behind");
+    cr_assert_eq(count_entries(test_tmpdir), entries + 1, "a temp file was left behind");
     /* Same for .safetensors output. */
     cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", err_text);
     const char *st = path_in("o.safetensors");
-    entries = count_entries(dir);
+    entries = count_entries(test_tmpdir);
     cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", path_in("m.qtf"), st, NULL }),
                  1, "%s", err_text);
     cr_assert(!exists(st));
-    cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
+    cr_assert_eq(count_entries(test_tmpdir), entries, "a temp file was left behind");
 }
 
 /* A directory output is a Hugging Face folder back from a .qtf (tested in
@@ -765,7 +719,7 @@ static void interrupt_run(const char *threads) {
         t[i] = (st_tensor){ names[i], "F32", 2, { 64, 64 }, w, sizeof w };
     }
     write_safetensors(path_in("many/model.safetensors"), t, N);
-    int entries = count_entries(dir);
+    int entries = count_entries(test_tmpdir);
 
     char exe[512];
     snprintf(exe, sizeof exe, "%s/convert/qtf-convert", getenv("QTF_BUILD_ROOT"));
@@ -801,7 +755,7 @@ static void interrupt_run(const char *threads) {
     cr_assert_eq(WEXITSTATUS(status), 128 + SIGINT);
     cr_assert_eq(started, 2, "no 'interrupted' message");
     cr_assert(!exists(out));
-    cr_assert_eq(count_entries(dir), entries, "a temp file was left behind");
+    cr_assert_eq(count_entries(test_tmpdir), entries, "a temp file was left behind");
 }
 
 Test(convert, zstd_option_reaches_the_writer) {
@@ -892,7 +846,7 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
     const char *alloc_end = strstr(out_text, "target: budget");
     const char *pinned = strstr(out_text, "model.layers.0.self_attn.q_proj.weight");
     cr_assert(alloc_end && pinned && pinned > alloc_end, "%s", out_text);
-    cr_assert(count_entries(dir) >= 1);
+    cr_assert(count_entries(test_tmpdir) >= 1);
     cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "6",
                      "-r", "model.layers.0.self_attn.q_proj.weight=int8", model,
                      path_in("p.qtf")), 0, "%s", err_text);

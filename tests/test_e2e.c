@@ -14,35 +14,12 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
+#include "source_compare.h"
+#include "test_tmpdir.h"
 
-static char dir[256];
 static char err_text[1 << 16];
 
-/* The temp dir is made on first use: a test that skips (cr_skip_test ends
- * it without running .fini) then leaves nothing behind. */
-static void make_dir(void) {
-    if (dir[0]) return;
-    strcpy(dir, "/tmp/qtf-test-e2e-XXXXXX");
-    cr_assert(mkdtemp(dir), "mkdtemp: %s", strerror(errno));
-}
-
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s; (void)flag; (void)f;
-    return remove(p);
-}
-
-static void remove_dir(void) {
-    if (dir[0]) nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-static const char *path_in(const char *name) {
-    make_dir();
-    static char bufs[8][512];
-    static int next;
-    char *p = bufs[next++ % 8];
-    snprintf(p, 512, "%s/%s", dir, name);
-    return p;
-}
+static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
 static const char *shared(const char *name) {
     static char bufs[4][512];
@@ -74,8 +51,8 @@ static int run_tool(const char *tool, const char *const *args) {
     for (int i = 0; args[i]; i++) argv[n++] = args[i];
     argv[n] = NULL;
     char err_path[600];
-    make_dir();
-    snprintf(err_path, sizeof err_path, "%s.stderr", dir);
+    test_tmpdir_make();
+    snprintf(err_path, sizeof err_path, "%s.stderr", test_tmpdir);
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
@@ -148,7 +125,7 @@ static void check_against_source(const char *qtf_path, const char *source, doubl
     qtf_file_close(f);
 }
 
-TestSuite(e2e, .fini = remove_dir);
+TestSuite(e2e, .fini = test_tmpdir_remove);
 
 /* --- generated sample ------------------------------------------------------ */
 
@@ -185,27 +162,7 @@ Test(e2e, sample_round_trip_to_safetensors) {
     cr_assert_eq(CONVERT("-q", "-e", "keep", sample, path_in("k.qtf")), 0, "%s", err_text);
     cr_assert_eq(CONVERT("-q", "-e", "keep", path_in("k.qtf"), path_in("back.safetensors")), 0,
                  "%s", err_text);
-    qtf_source *a = NULL, *b = NULL;
-    cr_assert_eq(qtf_source_open(&a, sample), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_open(&b, path_in("back.safetensors")), QTF_OK, "%s",
-                 qtf_error_detail());
-    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
-    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
-        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
-        uint64_t j;
-        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK);
-        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
-        cr_assert_eq(ta->dtype, tb->dtype);
-        cr_assert_eq(ta->nbytes, tb->nbytes);
-        unsigned char *x = malloc(ta->nbytes + 1), *y = malloc(ta->nbytes + 1);
-        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
-        cr_assert_eq(qtf_source_read_raw(y, ta->nbytes, b, j), QTF_OK);
-        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s", ta->name);
-        free(x);
-        free(y);
-    }
-    qtf_source_close(a);
-    qtf_source_close(b);
+    assert_same_tensors(sample, path_in("back.safetensors"));
 }
 
 /* --- shared real checkpoints ------------------------------------------------ */

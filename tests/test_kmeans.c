@@ -8,16 +8,10 @@
 #include <string.h>
 
 #include "format/kmeans.h"
+#include "test_rng.h"
 
 /* ---- data --------------------------------------------------------------- */
 
-static uint64_t rng_state;
-static double urand(void) { return (double)(qtf__splitmix64(&rng_state) >> 11) * 0x1.0p-53; }
-static double nrand(void) {
-    double u = urand(), v = urand();
-    if (u < 1e-300) u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 static double t4rand(void) { /* Student-t(4), unit variance */
     double z = nrand(), c = 0.0;
     for (int i = 0; i < 4; i++) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "format/pal_family.h"
+#include "test_rng.h"
 
 static qtf_encoding pal(uint32_t bits) {
     qtf_encoding e;
@@ -52,13 +53,6 @@ static float *decode(const encoded *x, const qtf_encoding *e, uint64_t rows, uin
     return y;
 }
 
-static uint64_t rng_state;
-static double urand(void) { return (double)(qtf__splitmix64(&rng_state) >> 11) * 0x1.0p-53; }
-static double nrand(void) {
-    double u = urand(), v = urand();
-    if (u < 1e-300) u = 1e-300;
-    return sqrt(-2.0 * log(u)) * cos(6.283185307179586 * v);
-}
 static float *normal_data(uint64_t n, uint64_t seed) {
     rng_state = seed;
     float *x = malloc(sizeof(float) * n);

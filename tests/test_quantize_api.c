@@ -7,20 +7,13 @@
 
 #include "format/family.h"
 #include "qtf.h"
+#include "test_encoding_util.h"
 
 static qtf_encoding enc_of(const char *text) {
     qtf_encoding e;
     qtf_status st = qtf_encoding_parse(&e, text);
     cr_assert_eq(st, QTF_OK, "%s: %s", text, qtf_error_detail());
     return e;
-}
-
-static int enc_equal(const qtf_encoding *a, const qtf_encoding *b) {
-    return a->id == b->id && a->bits == b->bits && a->group == b->group && a->asym == b->asym &&
-           a->scale_type == b->scale_type && a->dq == b->dq && a->rows == b->rows &&
-           a->rowscale == b->rowscale && a->lut_type == b->lut_type && a->dim == b->dim &&
-           a->search == b->search && a->zstd_level == b->zstd_level &&
-           a->raw_type == b->raw_type;
 }
 
 static uint32_t f32_bits(float x) {

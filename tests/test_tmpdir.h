@@ -23,14 +23,18 @@ static inline void test_tmpdir_remove(void) {
     test_tmpdir[0] = '\0';
 }
 
+/* Makes the directory if it does not exist yet (also usable as .init). */
+static inline void test_tmpdir_make(void) {
+    if (test_tmpdir[0]) return;
+    strcpy(test_tmpdir, "/tmp/qtf-test-" QTF_TEST_NAME "-XXXXXX");
+    cr_assert(mkdtemp(test_tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
 /* DIR/name in a ring of 8 buffers (a path stays valid for 8 more calls). */
 static inline const char *test_tmpdir_path(const char *name) {
     static char bufs[8][512];
     static int next;
-    if (!test_tmpdir[0]) {
-        strcpy(test_tmpdir, "/tmp/qtf-test-" QTF_TEST_NAME "-XXXXXX");
-        cr_assert(mkdtemp(test_tmpdir), "mkdtemp: %s", strerror(errno));
-    }
+    test_tmpdir_make();
     char *p = bufs[next++ % 8];
     snprintf(p, 512, "%s/%s", test_tmpdir, name);
     return p;
