@@ -47,6 +47,19 @@ qtf_status cli_output_commit(cli_output *o) {
     return st;
 }
 
+qtf_status cli_write_file(const char *path, const void *data, size_t len, int force,
+                          const char *const *inputs, size_t n_inputs) {
+    cli_output *o;
+    qtf_status st = cli_output_open(&o, path, force, inputs, n_inputs);
+    if (st) return st;
+    st = cli_output_write(o, data, len);
+    if (st) {
+        cli_output_abort(o);
+        return st;
+    }
+    return cli_output_commit(o);
+}
+
 void cli_output_abort(cli_output *o) {
     if (!o) return;
     qtf__outfile_abort(&o->file);

@@ -24,4 +24,8 @@ qtf_status cli_output_commit(cli_output *o);
 /* Removes the temp file and frees; NULL is a no-op. */
 void cli_output_abort(cli_output *o);
 
+/* open + write + commit of a whole small file. */
+qtf_status cli_write_file(const char *path, const void *data, size_t len, int force,
+                          const char *const *inputs, size_t n_inputs);
+
 #endif

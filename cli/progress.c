@@ -2,6 +2,8 @@
 #include "progress.h"
 
 #include <signal.h>
+#include "cli_util.h"
+
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,6 @@
 #include "cli_util.h"
 
 #define REDRAW_INTERVAL 0.1  /* seconds: at most ~10 redraws per second */
-
-double qtfc_now(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 void qtfc_human_bytes(char *buf, size_t cap, uint64_t b) {
     if (b < 10000) snprintf(buf, cap, "%llu B", (unsigned long long)b);
@@ -130,7 +126,7 @@ void qtfc_progress_begin(qtfc_progress *p, FILE *out, int bar, uint64_t total_it
     p->bar = bar;
     p->total_items = total_items;
     p->total_bytes = total_bytes;
-    p->start = qtfc_now();
+    p->start = cli_now();
     p->width = 80;
     if (p->bar) {
         struct sigaction sa;
@@ -146,7 +142,7 @@ void qtfc_progress_begin(qtfc_progress *p, FILE *out, int bar, uint64_t total_it
 
 void qtfc_progress_current(qtfc_progress *p, const char *name) {
     snprintf(p->current, sizeof p->current, "%s", name ? name : "");
-    double now = qtfc_now();
+    double now = cli_now();
     if (p->bar && now - p->last_draw >= REDRAW_INTERVAL) draw(p, now);
 }
 
@@ -155,7 +151,7 @@ void qtfc_progress_step(qtfc_progress *p, uint64_t bytes) {
     p->done_bytes += bytes;
     if (p->done_bytes > p->total_bytes) p->done_bytes = p->total_bytes;
     if (!p->bar) return;
-    double now = qtfc_now();
+    double now = cli_now();
     if (now - p->last_draw >= REDRAW_INTERVAL || p->done_items == p->total_items) draw(p, now);
 }
 
@@ -174,7 +170,7 @@ void qtfc_progress_line(qtfc_progress *p, const char *fmt, ...) {
     vfprintf(p->out, fmt, ap);
     va_end(ap);
     fputc('\n', p->out);
-    if (p->bar) draw(p, qtfc_now());
+    if (p->bar) draw(p, cli_now());
 }
 
 void qtfc_progress_end(qtfc_progress *p) {

@@ -17,8 +17,6 @@ typedef struct qtfc_progress {
     unsigned width;             /* terminal columns (re-read on SIGWINCH) */
 } qtfc_progress;
 
-/* Monotonic time in seconds. */
-double qtfc_now(void);
 
 void qtfc_progress_begin(qtfc_progress *p, FILE *out, int bar, uint64_t total_items,
                          uint64_t total_bytes);

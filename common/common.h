@@ -97,6 +97,6 @@ qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
 void *qtf__malloc(size_t n);
 void *qtf__calloc(size_t n, size_t size);
 void *qtf__realloc(void *p, size_t n);
-QTF_API void qtf__test_fail_alloc_after(long n);
+void qtf__test_fail_alloc_after(long n);
 
 #endif

@@ -944,7 +944,7 @@ static uint64_t stored_tensor_bytes(const char *path, uint64_t fallback) {
 }
 
 static void summary(run *r) {
-    double secs = qtfc_now() - r->t0;
+    double secs = cli_now() - r->t0;
     uint64_t in = input_bytes(r->src);
     struct stat st;
     uint64_t out = stat(r->o->output, &st) == 0 ? (uint64_t)st.st_size : 0;
@@ -1108,7 +1108,7 @@ static int convert_run(run *r) {
         const qtfc_plan_item *it = &r->plan.items[i];
         void *buf = (ahead && (i & 1)) ? r->buf2 : r->buf;
         qtfc_progress_current(&r->progress, it->tensor->name);
-        double t = qtfc_now();
+        double t = cli_now();
         char detail[1024] = "";
         qtf_status st;
         if (ahead) {
@@ -1156,7 +1156,7 @@ static int convert_run(run *r) {
             break;
         }
         qtfc_progress_step(&r->progress, it->tensor->nbytes);
-        if (o->verbose) verbose_line(r, it, qtfc_now() - t);
+        if (o->verbose) verbose_line(r, it, cli_now() - t);
     }
     if (behind) {
         if (code == QTFC_EXIT_OK && wait_written(&wt, r) != 0) code = QTFC_EXIT_FAILURE;
@@ -1186,7 +1186,7 @@ int qtfc_convert(const qtfc_options *o) {
     run r;
     memset(&r, 0, sizeof r);
     r.o = o;
-    r.t0 = qtfc_now();
+    r.t0 = cli_now();
     int code = convert_run(&r);
     if (code != QTFC_EXIT_OK) {
         if (r.progress.out) qtfc_progress_end(&r.progress);

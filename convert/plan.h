@@ -8,8 +8,8 @@
 
 #include <stdio.h>
 
+#include "cli/recipe.h"
 #include "importance.h"
-#include "recipe.h"
 #include "checkpoint/source.h"
 
 typedef enum qtfc_output_kind {

@@ -27,7 +27,7 @@
 #ifndef QTF_CONVERT_TARGET_H
 #define QTF_CONVERT_TARGET_H
 
-#include "recipe.h"
+#include "cli/recipe.h"
 
 typedef struct qtfc_target_options {
     const char *input;

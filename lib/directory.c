@@ -57,7 +57,8 @@ static qtf_status check_layout(const qtf_file *f, qtf_tensor_info *t) {
     qtf_status st = qtf_encoding_from_params(&t->encoding, t->encoding_id, t->params,
                                              t->n_params);
     if (st == QTF_E_UNKNOWN_ENCODING) {
-        /* listed, verifiable, but not decodable by this version */
+        /* listed, verifiable, but not decodable by this version; its part roles,
+         * part types and source dtype may be numbers this version does not know */
         memset(&t->encoding, 0, sizeof t->encoding);
         t->encoding_known = 0;
         return QTF_OK;
@@ -66,6 +67,22 @@ static qtf_status check_layout(const qtf_file *f, qtf_tensor_info *t) {
         qtf__error_prefix("%s: tensor '%s': encoding %" PRIu32 ": ", f->name, t->name,
                           t->encoding_id);
         return st == QTF_E_NOMEM ? st : QTF_E_ENCODING;
+    }
+    /* a known encoding uses only known numbers */
+    if ((unsigned)t->source_type >= QTF_DTYPE_COUNT_)
+        return qtf__error(QTF_E_TYPE, "%s: tensor '%s': source dtype %u is not a known type "
+                          "(0..%d)", f->name, t->name, (unsigned)t->source_type,
+                          QTF_DTYPE_COUNT_ - 1);
+    for (uint32_t k = 0; k < t->n_parts; k++) {
+        const qtf_part_info *p = &t->parts[k];
+        if ((unsigned)p->role >= QTF_ROLE_COUNT_)
+            return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 ": role %u is not a "
+                              "known role (0..%d)", f->name, t->name, k, (unsigned)p->role,
+                              QTF_ROLE_COUNT_ - 1);
+        if ((unsigned)p->type >= QTF_DTYPE_COUNT_)
+            return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 ": element type %u is "
+                              "not a known type (1..%d)", f->name, t->name, k,
+                              (unsigned)p->type, QTF_DTYPE_COUNT_ - 1);
     }
     st = qtf_encoding_layout(lay, &n, &t->encoding, t->n_dims, t->dims);
     if (st) {
@@ -100,14 +117,13 @@ static qtf_status parse_parts(qtf__cursor *c, const qtf_file *f, uint64_t i, qtf
         unsigned comp = r[4];
         qtf_part_info *p = &t->parts[k];
         c->pos += QTF__PART_RECORD_SIZE;
-        if (role >= QTF_ROLE_COUNT_)
+        /* A role or element type added by a later minor version is kept as
+         * stored: check_layout refuses it unless the encoding is unknown too
+         * (spec/FORMAT.md section 11). NONE is never a part's type. */
+        if (type == QTF_DTYPE_NONE)
             return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
-                              ": role %u is not a known role (0..%d)", f->name, name, k, at,
-                              role, QTF_ROLE_COUNT_ - 1);
-        if (type == QTF_DTYPE_NONE || type >= QTF_DTYPE_COUNT_)
-            return qtf__error(QTF_E_TYPE, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
-                              ": element type %u is not a known type (1..%d)", f->name, name,
-                              k, at + 2, type, QTF_DTYPE_COUNT_ - 1);
+                              ": element type 0 (NONE), expected 1..%d", f->name, name,
+                              k, at + 2, QTF_DTYPE_COUNT_ - 1);
         if (comp > QTF_COMPRESSION_ZSTD)
             return qtf__error(QTF_E_COMPRESSION, "%s: tensor '%s' part %" PRIu32 " at offset %"
                               PRIu64 ": compression %u is not known (0 none, 1 zstd)", f->name,
@@ -218,10 +234,10 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
         if (qtf__left(c) < 12) return TRUNC(c, 12, "dtype, encoding and n_params");
         uint64_t dt_at = qtf__at(c);
         uint32_t source = qtf__take32(c);
-        if (source >= QTF_DTYPE_COUNT_)
+        /* unknown numbers: refused by check_layout unless the encoding is unknown */
+        if (source > 0xFFFF)
             return qtf__error(QTF_E_TYPE, "%s: tensor '%s': source dtype %" PRIu32 " at offset %"
-                              PRIu64 " is not a known type (0..%d)", f->name, name, source,
-                              dt_at, QTF_DTYPE_COUNT_ - 1);
+                              PRIu64 " is not a type number", f->name, name, source, dt_at);
         t->source_type = (qtf_dtype)source;
         t->encoding_id = qtf__take32(c);
         t->n_params = qtf__take32(c);

@@ -476,9 +476,9 @@ qtf_status qtf_writer_set_string_array(qtf_writer *w, const char *key, const cha
 static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
                              const qtf_part_view *parts, uint32_t n_parts,
                              qtf_part_layout *lay) {
-    if (d->version != QTF_TENSOR_DESC_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc version %u, expected %d", w->path,
-                          d->version, QTF_TENSOR_DESC_VERSION);
+    if (d->version < 1 || d->version > QTF_TENSOR_DESC_VERSION)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc version %u, expected 1..%d",
+                          w->path, d->version, QTF_TENSOR_DESC_VERSION);
     if (!d->name || !d->encoding || (d->n_dims && !d->dims) || (n_parts && !parts))
         return qtf__error(QTF_E_INVALID_ARG, "%s: tensor desc has a NULL field", w->path);
     size_t name_len = strlen(d->name);
@@ -537,10 +537,42 @@ static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
     return QTF_OK;
 }
 
-/* The level requested for this tensor; an encoding that records a zstd
- * level (e.g. parsed from "int4:zstd=3") asks for compression too. */
-static int zstd_level_of(const qtf_tensor_desc *d) {
-    return d->zstd_level > 0 ? d->zstd_level : (int)d->encoding->zstd_level;
+/* The one place that decides a tensor's zstd level: the encoding's, which
+ * the directory records, so the directory never says "plain" for a
+ * compressed part. desc->zstd_level is a shorthand for it (resolve_zstd). */
+static int zstd_level_of(const qtf_tensor_desc *d) { return (int)d->encoding->zstd_level; }
+
+/* Folds desc->zstd_level into a copy of the encoding (*enc, and
+ * out->encoding = enc): refused when the two levels disagree, or when the
+ * level would change the encoding's part layout (block codes are stored one
+ * per byte under zstd), since the parts were made without it. */
+static qtf_status resolve_zstd(qtf_tensor_desc *out, qtf_encoding *enc, const qtf_writer *w,
+                               const qtf_tensor_desc *d) {
+    *out = *d;
+    *enc = *d->encoding;
+    out->encoding = enc;
+    if (d->zstd_level == 0 || (uint32_t)d->zstd_level == enc->zstd_level) return QTF_OK;
+    if (enc->zstd_level)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor '%s': zstd level %d in the "
+                          "descriptor, %u in the encoding; set it in one place", w->path,
+                          d->name, d->zstd_level, enc->zstd_level);
+    qtf_encoding z = *enc;
+    z.zstd_level = (uint32_t)d->zstd_level;
+    qtf_part_layout a[QTF_MAX_PARTS], b[QTF_MAX_PARTS];
+    uint32_t na, nb;
+    qtf_status st = qtf_encoding_layout(a, &na, enc, d->n_dims, d->dims);
+    if (!st) st = qtf_encoding_layout(b, &nb, &z, d->n_dims, d->dims);
+    if (st) return st;
+    int same = na == nb;
+    for (uint32_t k = 0; same && k < na; k++)
+        same = a[k].role == b[k].role && a[k].type == b[k].type && a[k].size == b[k].size;
+    if (!same)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor '%s': zstd changes the part layout "
+                          "of this encoding; quantize with the level in the encoding (e.g. "
+                          "\"int4:zstd\")", w->path, d->name);
+    *enc = z;
+    out->zstd_level = d->zstd_level;
+    return QTF_OK;
 }
 
 /* Everything that can fail for lack of memory happens here, before a byte
@@ -619,6 +651,10 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
     qtf_part_layout lay[QTF_MAX_PARTS];
     qtf_status st = check_desc(w, desc, parts, n_parts, lay);
     if (st) return st;
+    qtf_tensor_desc resolved;
+    qtf_encoding enc;
+    if ((st = resolve_zstd(&resolved, &enc, w, desc))) return st;
+    desc = &resolved;
     uint32_t enc_id, n_params = 0;
     qtf_encoding_param params[QTF_MAX_PARAMS];
     st = qtf_encoding_to_params(&enc_id, params, &n_params, desc->encoding);

@@ -24,7 +24,7 @@
 #include <xxhash.h>
 
 #include "qtf.h"
-#include "convert/recipe.h"
+#include "cli/recipe.h"
 
 static PyObject *QtfError, *QtfNotFoundError;
 

@@ -13,6 +13,8 @@
 #   checkpoint/  -> common            (libqtf only through the public qtf.h)
 #   cli/         -> common            (libqtf only through the public qtf.h)
 #   convert/ inspect/ tools/ -> cli checkpoint
+#   python/      -> cli               (the _qtf extension: public qtf.h + recipes)
+#   include/     -> include/qtf/ only (the public headers use nothing private)
 #   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -26,6 +28,8 @@ declare -A allowed=(
     [convert]="cli checkpoint"
     [inspect]="cli checkpoint"
     [tools]="cli checkpoint"
+    [python]="cli"
+    [include]="qtf"
     [tests]="common format lib checkpoint cli convert"
     [fuzz]="common format lib checkpoint"
     [bench]="common format lib"
@@ -46,8 +50,8 @@ while IFS= read -r line; do
     fi
     if [[ $target != */* ]]; then        # same folder, or the public header
         [ "$target" = qtf.h ] && edges["$dir -> include(qtf.h)"]=1
-        if [ "$target" != qtf.h ] && [ ! -f "$dir/$target" ]; then
-            echo "check-layers: $file includes \"$target\", not in $dir/" >&2
+        if [ "$target" != qtf.h ] && [ ! -f "$(dirname "$file")/$target" ]; then
+            echo "check-layers: $file includes \"$target\", not in $(dirname "$file")/" >&2
             bad=1
         fi
         continue
@@ -71,7 +75,7 @@ while IFS= read -r line; do
     fi
 done < <(grep -rnE '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' \
              --include='*.c' --include='*.h' \
-             common format lib checkpoint cli convert inspect tools tests fuzz bench include)
+             common format lib checkpoint cli convert inspect tools python tests fuzz bench include)
 
 printf '%s\n' "${!edges[@]}" | sort
 if [ $bad = 0 ]; then

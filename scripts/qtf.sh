@@ -41,7 +41,10 @@ configure_and_build() {
     ninja -C "$build"
 }
 
-# Sums the Criterion synthesis lines of a meson test log into one closing line.
+# Sums the Criterion synthesis lines, the Criterion [SKIP] lines (the tests run
+# with --verbose so that skips are printed) and pytest's closing line of a
+# meson test log into one closing line; the skipped tests are listed so that a
+# test which could not run (../shared absent) never looks like a pass.
 summarize_criterion() {
     local log=$1 label=$2
     awk -v label="$label" '
@@ -52,7 +55,17 @@ summarize_criterion() {
                 if ($i == "Crashing:") c += $(i + 1)
             }
         }
-        END { printf "%s %d passed, %d failed\n", label, p, f + c }' "$log"
+        /^\[SKIP\] / { s++; if (s <= 20) skipped = skipped "\n  skipped: " substr($0, 8) }
+        /^SKIPPED \[/ { if (++s <= 20) skipped = skipped "\n  skipped: " substr($0, 9) }
+        /^[=]* *[0-9]+ (passed|failed|skipped)/ || / in [0-9.]+s *=*$/ {
+            for (i = 1; i <= NF; i++) {
+                if ($i ~ /^passed,?$/) p += $(i - 1)
+                if ($i ~ /^failed,?$/) f += $(i - 1)
+            }
+        }
+        END {
+            printf "%s %d passed, %d failed, %d skipped%s\n", label, p, f + c, s, skipped
+        }' "$log"
 }
 
 case "$mode" in

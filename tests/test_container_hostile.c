@@ -718,22 +718,14 @@ Test(container_hostile, part_offsets) {
 
 /* --- 10. encodings ------------------------------------------------------------------ */
 
-static qtf_status encoding_case(uint32_t id, uint32_t n_params, const uint32_t *kv,
-                                qtf_file **out, unsigned char **out_buf) {
-    tb d = { 0 }, data = { 0 };
-    tb_str32(&d, "w");
-    tb_u32(&d, 1);
-    tb_u64(&d, 2);
-    tb_u32(&d, QTF_DTYPE_F32);
-    tb_u32(&d, id);
-    tb_u32(&d, n_params);
-    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
-    tb_u32(&d, 1);
-    part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
+/* Opens one tensor record `d` over the 8 data bytes of `four`; with `out`,
+ * the open file and its buffer are returned (close and free them). */
+static qtf_status open_built(tb *d, qtf_file **out, unsigned char **out_buf) {
+    tb data = { 0 };
     tb_bytes(&data, four, 8);
     size_t len;
-    unsigned char *b = build(&len, 64, &data, 0, NULL, 1, &d);
-    free(d.p);
+    unsigned char *b = build(&len, 64, &data, 0, NULL, 1, d);
+    free(d->p);
     free(data.p);
     qtf_file *f = NULL;
     qtf_status st = qtf_file_open_memory(&f, b, len, "mem.qtf", NULL);
@@ -745,6 +737,21 @@ static qtf_status encoding_case(uint32_t id, uint32_t n_params, const uint32_t *
     qtf_file_close(f);
     free(b);
     return st;
+}
+
+static qtf_status encoding_case(uint32_t id, uint32_t n_params, const uint32_t *kv,
+                                qtf_file **out, unsigned char **out_buf) {
+    tb d = { 0 };
+    tb_str32(&d, "w");
+    tb_u32(&d, 1);
+    tb_u64(&d, 2);
+    tb_u32(&d, QTF_DTYPE_F32);
+    tb_u32(&d, id);
+    tb_u32(&d, n_params);
+    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
+    tb_u32(&d, 1);
+    part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
+    return open_built(&d, out, out_buf);
 }
 
 Test(container_hostile, unknown_encoding_is_listed_not_decoded) {
@@ -1007,4 +1014,54 @@ static void ed_dims_overflow_behind_zero(tb *d) {
 Test(container_hostile, dims_overflow_behind_a_zero_dim) {
     ASSERT_ST(open_one_tensor(ed_dims_overflow_behind_zero, NULL), QTF_E_OVERFLOW);
     cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+}
+
+/* spec/FORMAT.md section 11: a later minor version may add encodings that use
+ * part roles, element types and source dtypes this version does not know.
+ * With an unknown encoding id the tensor is listed with the numbers as
+ * stored (not a corrupt file); with a known id they are QTF_E_TYPE. */
+static void unknown_numbers(tb *d, uint32_t enc_id, uint16_t role, uint16_t type,
+                            uint32_t source) {
+    uint64_t dims[1] = { 2 };
+    tb_str32(d, "future");
+    tb_u32(d, 1);
+    tb_u64(d, dims[0]);
+    tb_u32(d, source);
+    tb_u32(d, enc_id);
+    tb_u32(d, 1);
+    tb_u32(d, 99);      /* a parameter key this version does not know */
+    tb_u32(d, 7);
+    tb_u32(d, 1);
+    part_rec(d, role, type, 0, 0, 8, 8, four);
+}
+
+Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_listed) {
+    tb d = { 0 }, data = { 0 };
+    unknown_numbers(&d, 4000, 42, 99, 77);
+    qtf_file *f = NULL;
+    unsigned char *b = NULL;
+    qtf_status st = open_built(&d, &f, &b);
+    cr_assert_eq(st, QTF_OK, "%s: %s", qtf_status_name(st), qtf_error_detail());
+    const qtf_tensor_info *t = qtf_tensor_get(f, 0);
+    cr_assert_eq(t->encoding_known, 0);
+    cr_assert_eq(t->encoding_id, 4000);
+    cr_assert_eq((unsigned)t->parts[0].role, 42);
+    cr_assert_eq((unsigned)t->parts[0].type, 99);
+    cr_assert_eq((unsigned)t->source_type, 77);
+    cr_assert_str_eq(qtf_part_role_name(t->parts[0].role), "?");
+    /* listed and verifiable, not decodable */
+    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK);
+    float out[2];
+    cr_assert_eq(qtf_tensor_dequantize(out, QTF_DTYPE_F32, 2, f, 0, 1), QTF_E_UNKNOWN_ENCODING);
+    qtf_file_close(f);
+    free(b);
+    /* the same role under a known encoding (f32) */
+    d = (tb){ 0 };
+    uint64_t dims[1] = { 2 };
+    tensor_head(&d, "w", 1, dims);
+    tb_u32(&d, 1);
+    part_rec(&d, 42, QTF_DTYPE_F32, 0, 0, 8, 8, NULL);
+    tb_bytes(&data, four, 8);
+    ASSERT_ST(open_dir(&d, 1, &data), QTF_E_TYPE);
+    cr_assert(strstr(qtf_error_detail(), "role 42"), "%s", qtf_error_detail());
 }

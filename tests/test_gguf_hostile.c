@@ -591,3 +591,46 @@ Test(gguf_hostile, metadata_only_file_truncated_in_data) {
     unlink(path);
     free(b.p);
 }
+
+/* A header larger than the first read of a metadata-only open (64 KiB):
+ * the private copy grows with pread, and values read afterwards are intact. */
+static char big_value[300001];
+static void kv_big(gb *b) {
+    memset(big_value, 'x', sizeof big_value - 1);
+    big_value[12345] = 'y';
+    gb_key(b, "general.description", GB_STRING);
+    gb_str(b, big_value);
+}
+
+Test(gguf_hostile, metadata_only_header_larger_than_first_read) {
+    gb_spec s = gb_default();
+    EXTRA(s, kv_big, 1);
+    gb b;
+    gb_build(&b, &s);
+    char path[] = "/tmp/qtf-gguf-big-XXXXXX";
+    int fd = mkstemp(path);
+    cr_assert_geq(fd, 0);
+    cr_assert_eq(write(fd, b.p, b.len), (ssize_t)b.len);
+    close(fd);
+    qtf_gguf *g;
+    cr_assert_eq(qtf_gguf_open(&g, path, QTF_GGUF_OPEN_METADATA_ONLY), QTF_OK, "%s",
+                 qtf_error_detail());
+    const char *v;
+    uint64_t len;
+    cr_assert_eq(qtf_gguf_get_string(&v, &len, g, "general.description"), QTF_OK);
+    cr_assert_eq(len, sizeof big_value - 1);
+    cr_assert_eq(v[12345], 'y');
+    cr_assert_eq(v[len - 1], 'x');
+    uint64_t idx;
+    cr_assert_eq(qtf_gguf_tensor_find(&idx, g, "b"), QTF_OK);
+    uint64_t h = qtf_gguf_get_info(g)->header_size;
+    cr_assert_gt(h, 300000);
+    cr_assert_leq(qtf_gguf_heap_bytes(g), QTF_GGUF_HEAP_BOUND(h) + 2 * h);
+    qtf_gguf_close(g);
+    /* cut inside the big value: truncated, named */
+    cr_assert_eq(truncate(path, 200000), 0);
+    cr_assert_eq(qtf_gguf_open(&g, path, QTF_GGUF_OPEN_METADATA_ONLY), QTF_E_TRUNCATED);
+    cr_assert(strstr(qtf_error_detail(), "key 'general.description'"), "%s", qtf_error_detail());
+    unlink(path);
+    free(b.p);
+}

@@ -5,7 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "convert/recipe.h"
+#include "cli/recipe.h"
 
 static char err[4096];
 

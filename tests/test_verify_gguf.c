@@ -216,3 +216,17 @@ Test(verify_gguf, malformed_file_is_a_usage_error) {
     cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 2, "%s", out);
     free(out);
 }
+
+/* The wrong checkpoint: every tensor reported, by the checkpoint's name. */
+Test(verify_gguf, wrong_checkpoint_reports_shapes_and_extras) {
+    GT_NEED(gguf, "gguf/aidreams-260k/model-Q8_0.gguf");
+    GT_NEED(ckpt, "gguf/synth-llama-hf");
+    char args[12288], *out;
+    snprintf(args, sizeof args, "'%s' --against '%s' -q", gguf, ckpt);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
+    cr_assert(strstr(out, "0 compared, 0 missing, 27 extra, 11 shape mismatches"), "%s", out);
+    cr_assert(strstr(out, "model.layers.0.self_attn.q_proj.weight: shape [64, 64], source has "
+                          "[256, 256]"), "%s", out);
+    cr_assert(strstr(out, "blk.3.ffn_up.weight: extra tensor"), "%s", out);
+    free(out);
+}

@@ -24,6 +24,7 @@
 
 #include "qtf.h"
 #include "checkpoint/source.h"
+#include "cli/output.h"
 
 typedef struct sample_opts {
     const char *out;
@@ -103,34 +104,15 @@ static char *join(const char *dir, const char *name) {
     return p;
 }
 
-/* Temp file + fsync + rename, like every other writer of the project. */
+/* The atomic output of the tools (cli/output.h); the sample folder is
+ * rewritten as a whole, so existing files are replaced. */
 static int write_file_atomic(const char *dir, const char *name, const char *text) {
     char *path = join(dir, name);
-    char *tmp = path ? malloc(strlen(path) + 16) : NULL;
-    int ok = 0;
-    if (tmp) {
-        sprintf(tmp, "%s.tmp-XXXXXX", path);
-        int fd = mkstemp(tmp);
-        if (fd >= 0) {
-            size_t len = strlen(text), off = 0;
-            ok = 1;
-            while (ok && off < len) {
-                ssize_t r = write(fd, text + off, len - off);
-                if (r < 0 && errno == EINTR) continue;
-                if (r <= 0) ok = 0;
-                else off += (size_t)r;
-            }
-            ok = ok && fchmod(fd, 0644) == 0 && fsync(fd) == 0;
-            ok = close(fd) == 0 && ok;
-            ok = ok && rename(tmp, path) == 0;
-            if (!ok) unlink(tmp);
-        }
-    }
-    if (!ok) fprintf(stderr, "qtf-make-sample: cannot write %s/%s: %s\n", dir, name,
-                     strerror(errno));
-    free(tmp);
+    qtf_status st = path ? cli_write_file(path, text, strlen(text), 1, NULL, 0) : QTF_E_NOMEM;
+    if (st) fprintf(stderr, "qtf-make-sample: cannot write %s/%s: %s\n", dir, name,
+                    path ? qtf_error_detail() : "out of memory");
     free(path);
-    return ok;
+    return st == QTF_OK;
 }
 
 static int write_json(const char *dir, const char *name, json_t *j) {

@@ -1,4 +1,4 @@
-/* convert/recipe.h — which encoding each tensor of a checkpoint gets.
+/* cli/recipe.h — which encoding each tensor of a checkpoint gets.
  *
  * A recipe is an ordered list of rules GLOB=SPEC (first match wins; fnmatch
  * without FNM_PATHNAME, so '*' also matches '.'), a default encoding for

@@ -1,4 +1,4 @@
-/* convert/recipe.c — parsing recipes and choosing each tensor's encoding. */
+/* cli/recipe.c — parsing recipes and choosing each tensor's encoding. */
 #include "recipe.h"
 
 #include <ctype.h>

@@ -1,0 +1,26 @@
+/* include/qtf/defs.h — library and format versions, the export macro.
+ * Part of the public API; include <qtf.h> (the umbrella) or a topic header. */
+#ifndef QTF_DEFS_H
+#define QTF_DEFS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(_WIN32)
+#define QTF_API
+#elif defined(__GNUC__)
+#define QTF_API __attribute__((visibility("default")))
+#else
+#define QTF_API
+#endif
+
+#define QTF_VERSION_MAJOR 0
+#define QTF_VERSION_MINOR 1
+#define QTF_VERSION_PATCH 0
+#define QTF_VERSION_STRING "0.1.0"
+
+/* Container format version written by this library. */
+#define QTF_FORMAT_MAJOR 1
+#define QTF_FORMAT_MINOR 0
+
+#endif /* QTF_DEFS_H */
