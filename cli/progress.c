@@ -2,8 +2,6 @@
 #include "progress.h"
 
 #include <signal.h>
-#include "cli_util.h"
-
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>

@@ -198,7 +198,7 @@ static qtf_status check_opts(const qtf_open_options *opts, const char *what) {
     if (!opts) return QTF_OK;
     /* every older version is accepted: fields it lacks keep their defaults */
     if (opts->version < 1 || opts->version > QTF_OPEN_OPTIONS_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected 1..%d", what,
+        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected 1 to %d", what,
                           opts->version, QTF_OPEN_OPTIONS_VERSION);
     if (opts->flags & ~(QTF_OPEN_METADATA_ONLY | QTF_OPEN_NO_MMAP))
         return qtf__error(QTF_E_INVALID_ARG, "%s: unknown open flags 0x%x", what, opts->flags);
