@@ -57,16 +57,6 @@ int cli_usage_error(const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-int cli_fail(char *err, size_t cap, const char *fmt, ...) {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 /* --- the command line ------------------------------------------------------------- */
 
 void cli_print_version(void) {
