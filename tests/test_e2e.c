@@ -306,23 +306,11 @@ Test(e2e, shared_bf16_lossless_round_trip) {
                  "%s", err_text);
     char orig[600];
     snprintf(orig, sizeof orig, "%s/model.safetensors", src);
-    qtf_source *a = NULL, *b = NULL;
-    cr_assert_eq(qtf_source_open(&a, orig), QTF_OK);
+    assert_same_tensors(orig, path_in("b.safetensors"));
+    qtf_source *b = NULL;
     cr_assert_eq(qtf_source_open(&b, path_in("b.safetensors")), QTF_OK);
-    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
-    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
-        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
-        uint64_t j;
-        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK);
-        unsigned char *x = malloc(ta->nbytes), *y = malloc(ta->nbytes);
-        cr_assert_eq(qtf_source_get_kind(b), QTF_SOURCE_SAFETENSORS);
+    cr_assert_eq(qtf_source_get_kind(b), QTF_SOURCE_SAFETENSORS);
+    for (uint64_t j = 0; j < qtf_source_tensor_count(b); j++)
         cr_assert_eq(qtf_source_tensor_get(b, j)->dtype, QTF_DTYPE_BF16);
-        cr_assert_eq(qtf_source_read_raw(x, ta->nbytes, a, i), QTF_OK);
-        cr_assert_eq(qtf_source_read_raw(y, ta->nbytes, b, j), QTF_OK);
-        cr_assert(memcmp(x, y, ta->nbytes) == 0, "%s", ta->name);
-        free(x);
-        free(y);
-    }
-    qtf_source_close(a);
     qtf_source_close(b);
 }
