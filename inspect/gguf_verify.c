@@ -342,6 +342,10 @@ static void check_tensor(ctx *c, uint64_t i) {
         v->fail |= VF_DECODE;
         return;
     }
+    /* as for a QTF file: only the float types can carry a NaN/Inf of the
+     * source; a quantized tensor decoding to one has a damaged scale */
+    report_check_decoded(v, c->deq, t->n_elements, t->type == QTF_GGML_F32 || t->type == QTF_GGML_F16 ||
+                                                       t->type == QTF_GGML_BF16 || t->type == QTF_GGML_F64);
     if (!st || v->ignored) return;
     qtf_status rs = qtf_source_read_f32(c->ref, st->n_elements, c->src, si, c->o->threads);
     if (rs != QTF_OK) {
@@ -350,6 +354,7 @@ static void check_tensor(ctx *c, uint64_t i) {
         return;
     }
     float *w = to_hf_layout(c, t, e);
+    if (w && !report_check_source(v, w, c->ref, t->n_elements)) return;
     if (!w || qtf_metrics_compute(&v->m, c->ref, w, t->n_elements, NULL, 0) != QTF_OK) {
         v->fail |= VF_SOURCE;
         v->source_error = cli_detail_dup();

@@ -311,15 +311,6 @@ static int ignored(const options *o, const char *name) {
     return 0;
 }
 
-/* NaN/Inf among x[0..n); *first = index of the first. */
-static uint64_t count_nonfinite(const float *x, uint64_t n, uint64_t *first) {
-    uint64_t c = 0;
-    for (uint64_t k = 0; k < n; k++) {
-        if (!isfinite(x[k]) && c++ == 0) *first = k;
-    }
-    return c;
-}
-
 static int is_float_encoding(const qtf_tensor_info *t) {
     qtf_encoding_id id = t->encoding.id;
     return id == QTF_ENC_RAW || id == QTF_ENC_F32 || id == QTF_ENC_F16 || id == QTF_ENC_BF16;
@@ -364,11 +355,9 @@ static void prepare_tensor(const tensor_job *job) {
         v->fail |= VF_DECODE;
         return;
     }
-    v->nonfinite = count_nonfinite(sg->deq.p, t->n_elements, &v->first_nonfinite);
-    /* Only the float encodings can hold a NaN or Inf of the source: the
-     * quantizers refuse them, so anything else decoding to one is damage
-     * (a NaN scale, say), whatever the checksums say. */
-    if (v->nonfinite && !is_float_encoding(t)) v->fail |= VF_NONFINITE;
+    /* Only the float encodings can hold a NaN or Inf of the source:
+     * anything else decoding to one is damage, whatever the checksums say. */
+    report_check_decoded(v, sg->deq.p, t->n_elements, is_float_encoding(t));
     if (!st || (v->fail & VF_SHAPE)) return;
     qtf_status rs = scratch_reserve(&sg->ref, st->n_elements);
     if (rs == QTF_OK) rs = qtf_source_read_f32(sg->ref.p, st->n_elements, job->src, si, job->threads);
@@ -385,21 +374,7 @@ static void prepare_tensor(const tensor_job *job) {
 static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
     vt_result *v = &r->t[i];
     if (!sg->compare) return;
-    /* NaN/Inf in the source is reported as such (the metrics are undefined
-     * then); the file fails only where it has one and the source does not. */
-    v->source_checked = 1;
-    uint64_t first = 0;
-    v->source_nonfinite = count_nonfinite(sg->ref.p, v->n_elements, &first);
-    if (v->nonfinite && !(v->fail & VF_NONFINITE)) {
-        for (uint64_t k = 0; k < v->n_elements; k++) {
-            if (!isfinite(sg->deq.p[k]) && isfinite(sg->ref.p[k])) {
-                v->first_nonfinite = k;
-                v->fail |= VF_NONFINITE;
-                break;
-            }
-        }
-    }
-    if (v->source_nonfinite || (v->fail & VF_NONFINITE)) return;
+    if (!report_check_source(v, sg->deq.p, sg->ref.p, v->n_elements)) return;
     if (qtf_metrics_compute(&v->m, sg->ref.p, sg->deq.p, v->n_elements, NULL, 0) != QTF_OK) {
         v->fail |= VF_SOURCE;
         v->source_error = dup_detail();

@@ -22,6 +22,36 @@ static int cmp_worst(const void *a, const void *b, void *ctx) {
     return i < j ? -1 : i > j;
 }
 
+/* NaN/Inf among x[0..n); *first = index of the first. */
+static uint64_t count_nonfinite(const float *x, uint64_t n, uint64_t *first) {
+    uint64_t c = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (!isfinite(x[k]) && c++ == 0) *first = k;
+    }
+    return c;
+}
+
+void report_check_decoded(vt_result *v, const float *deq, uint64_t n, int holds_nonfinite) {
+    v->nonfinite = count_nonfinite(deq, n, &v->first_nonfinite);
+    if (v->nonfinite && !holds_nonfinite) v->fail |= VF_NONFINITE;
+}
+
+int report_check_source(vt_result *v, const float *deq, const float *ref, uint64_t n) {
+    v->source_checked = 1;
+    uint64_t first = 0;
+    v->source_nonfinite = count_nonfinite(ref, n, &first);
+    if (v->nonfinite && !(v->fail & VF_NONFINITE)) {
+        for (uint64_t k = 0; k < n; k++) {
+            if (!isfinite(deq[k]) && isfinite(ref[k])) {
+                v->first_nonfinite = k;
+                v->fail |= VF_NONFINITE;
+                break;
+            }
+        }
+    }
+    return !v->source_nonfinite && !(v->fail & VF_NONFINITE);
+}
+
 int report_finish(verify_report *r) {
     double sum_rel = 0, sum_cos = 0, sum_snr = 0;
     uint64_t snr_elements = 0;

@@ -90,6 +90,18 @@ typedef struct verify_report {
 
 #define REPORT_WORST 10
 
+/* NaN/Inf checks shared by the QTF and GGUF paths.
+ * report_check_decoded: counts NaN/Inf among the decoded values deq[0..n)
+ * into v->nonfinite/first_nonfinite; when the encoding cannot hold them
+ * (`holds_nonfinite` 0: every quantized type, whose quantizers refuse
+ * NaN/Inf) any is damage (a NaN scale, say) and fails VF_NONFINITE.
+ * report_check_source: with the source values ref[0..n) in deq's layout,
+ * counts the source's NaN/Inf (reported as such: the metrics are undefined
+ * then) and fails where the file has one and the source does not. Returns
+ * 1 when the metrics can be computed. */
+void report_check_decoded(vt_result *v, const float *deq, uint64_t n, int holds_nonfinite);
+int report_check_source(vt_result *v, const float *deq, const float *ref, uint64_t n);
+
 /* Applies thresholds, counts failures, computes the weighted summary and
  * the worst list. 0 on allocation failure. */
 int report_finish(verify_report *r);

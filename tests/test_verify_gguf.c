@@ -21,6 +21,7 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
+#include "gguf_builder.h"
 #include "gguf_test_util.h"
 
 TestSuite(verify_gguf);
@@ -228,5 +229,129 @@ Test(verify_gguf, wrong_checkpoint_reports_shapes_and_extras) {
     cr_assert(strstr(out, "model.layers.0.self_attn.q_proj.weight: shape [64, 64], source has "
                           "[256, 256]"), "%s", out);
     cr_assert(strstr(out, "blk.3.ffn_up.weight: extra tensor"), "%s", out);
+    free(out);
+}
+
+/* Issue 11 item 11 on a GGUF file: a tensor decoding to NaN/Inf fails, with
+ * the same "nonfinite" JSON field and failure name as for a QTF file. */
+static void write_gguf(const char *path, const gb_spec *s) {
+    gb b;
+    gb_build(&b, s);
+    FILE *f = fopen(path, "wb");
+    cr_assert(f);
+    cr_assert_eq(fwrite(b.p, 1, b.len, f), b.len);
+    fclose(f);
+    free(b.p);
+}
+
+static json_t *tensor_json(json_t *root, const char *name) {
+    size_t k;
+    json_t *t;
+    json_array_foreach(json_object_get(root, "tensors"), k, t)
+        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0) return t;
+    cr_assert_fail("no tensor '%s' in the JSON", name);
+    return NULL;
+}
+
+static int has_failure(json_t *t, const char *what) {
+    size_t k;
+    json_t *f;
+    json_array_foreach(json_object_get(t, "failures"), k, f)
+        if (strcmp(json_string_value(f), what) == 0) return 1;
+    return 0;
+}
+
+Test(verify_gguf, nan_q8_0_scale_fails_naming_the_tensor) {
+    float a[16];
+    for (int i = 0; i < 16; i++) a[i] = 0.25f * (float)(i - 8);
+    unsigned char q[34];
+    q[0] = 0x00; /* f16 0x7e00: a quiet NaN scale */
+    q[1] = 0x7e;
+    for (int i = 0; i < 32; i++) q[2 + i] = (unsigned char)(i - 16);
+    gb_spec s = gb_default();
+    s.tensors[0].data = a;
+    s.tensors[1].data = q;
+    char path[512], args[1200], *out;
+    snprintf(path, sizeof path, "%s/nan-scale.gguf", gt_tmp());
+    write_gguf(path, &s);
+
+    snprintf(args, sizeof args, "'%s'", path);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
+    cr_assert(strstr(out, "b: decodes to 32 NaN/Inf values (first at element 0)"), "%s", out);
+    cr_assert(!strstr(out, "a: decodes"), "%s", out);
+    free(out);
+
+    snprintf(args, sizeof args, "'%s' --json", path);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert(root, "%s: %s", je.text, out);
+    json_t *tb = tensor_json(root, "b"), *ta = tensor_json(root, "a");
+    cr_assert_eq(json_integer_value(json_object_get(tb, "nonfinite")), 32, "%s", out);
+    cr_assert(has_failure(tb, "nonfinite"), "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(ta, "nonfinite")), 0, "%s", out);
+    cr_assert(!has_failure(ta, "nonfinite"), "%s", out);
+    json_decref(root);
+    free(out);
+}
+
+/* With --against: NaN in the source is reported as such (not compared, not
+ * a failure); a NaN in the file where the source is finite fails. */
+Test(verify_gguf, against_source_nonfinite_is_reported) {
+    const char *tmp = gt_tmp();
+    char st[512], g1[512], g2[512], args[2000], *out;
+    snprintf(st, sizeof st, "%s/nan-src.safetensors", tmp);
+    const char *hdr = "{\"model.embed_tokens.weight\":{\"dtype\":\"F32\",\"shape\":[2,8],"
+                      "\"data_offsets\":[0,64]}}";
+    uint64_t hl = strlen(hdr);
+    float a[16];
+    for (int i = 0; i < 16; i++) a[i] = 0.5f * (float)(i - 8);
+    a[3] = NAN;
+    FILE *f = fopen(st, "wb");
+    cr_assert(f);
+    fwrite(&hl, 8, 1, f); /* little-endian host */
+    fwrite(hdr, 1, hl, f);
+    fwrite(a, 4, 16, f);
+    fclose(f);
+
+    gb_spec s = gb_default();
+    s.n_tensors = 1;
+    s.tensors[0].name = "token_embd.weight";
+    s.tensors[0].data = a;
+    snprintf(g1, sizeof g1, "%s/nan-same.gguf", tmp);
+    write_gguf(g1, &s);
+    float b[16];
+    memcpy(b, a, sizeof b);
+    b[3] = 1.0f;
+    b[5] = INFINITY;
+    s.tensors[0].data = b;
+    snprintf(g2, sizeof g2, "%s/inf-new.gguf", tmp);
+    write_gguf(g2, &s);
+
+    json_error_t je;
+    snprintf(args, sizeof args, "'%s' --against '%s' --json", g1, st);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert(root, "%s: %s", je.text, out);
+    json_t *t = tensor_json(root, "model.embed_tokens.weight");
+    cr_assert_eq(json_integer_value(json_object_get(t, "source_nonfinite")), 1, "%s", out);
+    cr_assert_eq(json_integer_value(json_object_get(t, "nonfinite")), 1, "%s", out);
+    cr_assert(!has_failure(t, "nonfinite") && !has_failure(t, "source_read"), "%s", out);
+    json_decref(root);
+    free(out);
+
+    snprintf(args, sizeof args, "'%s' --against '%s' --json", g2, st);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
+    root = json_loads(out, 0, &je);
+    cr_assert(root, "%s: %s", je.text, out);
+    t = tensor_json(root, "model.embed_tokens.weight");
+    cr_assert_eq(json_integer_value(json_object_get(t, "source_nonfinite")), 1, "%s", out);
+    cr_assert(has_failure(t, "nonfinite"), "%s", out);
+    json_decref(root);
+    free(out);
+    snprintf(args, sizeof args, "'%s' --against '%s'", g2, st);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 1, "%s", out);
+    cr_assert(strstr(out, "model.embed_tokens.weight: decodes to 1 NaN/Inf value (first at element 5), "
+                          "where the source has finite values"), "%s", out);
     free(out);
 }
