@@ -6,7 +6,7 @@
 #include "source_internal.h"
 
 qtf_status qtf__qtf_source_load(qtf_source *s, const char *path) {
-    qtf_status st = qtf_file_open(&s->qtf, path, NULL);
+    qtf_status st = qtf_file_open(&s->qtf, path, &s->qtf_opts);
     if (st) return st;
     uint64_t n = qtf_tensor_count(s->qtf);
     for (uint64_t i = 0; i < n; i++) {

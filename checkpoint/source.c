@@ -1,6 +1,7 @@
 /* checkpoint/source.c — opening a checkpoint (folder or file), the tensor table
  * shared by every reader, and reading tensor data with pread. */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "common/content.h"
 #include "source_internal.h"
 
 /* --- I/O ------------------------------------------------------------------- */
@@ -69,6 +71,40 @@ qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, s
     return st;
 }
 
+/* 1 if `path` is `root` or below it (both resolved). */
+static int path_inside(const char *path, const char *root) {
+    size_t n = strlen(root);
+    if (n == 1 && root[0] == '/') return 1;
+    return strncmp(path, root, n) == 0 && (path[n] == '/' || path[n] == '\0');
+}
+
+/* Files read from the folder end up embedded in a file the user publishes:
+ * one that resolves outside the folder (tokenizer.json -> ~/secret.txt) is
+ * refused. A Hugging Face cache snapshot (<cache>/snapshots/<rev>/) links its
+ * files to <cache>/blobs/<hash>: that folder of the same cache is allowed.
+ * A path that does not resolve is left to the reader (not found). */
+static qtf_status check_folder_link(const char *dir, const char *path) {
+    char rdir[PATH_MAX], rfile[PATH_MAX], blobs[PATH_MAX];
+    if (!realpath(path, rfile)) return QTF_OK;
+    if (!realpath(dir, rdir))
+        return qtf__error(QTF_E_IO, "%s: cannot resolve the folder: %s", dir, strerror(errno));
+    if (path_inside(rfile, rdir)) return QTF_OK;
+    char *rev = strrchr(rdir, '/');
+    if (rev && rev != rdir) {
+        *rev = '\0';
+        char *snap = strrchr(rdir, '/');
+        if (snap && strcmp(snap + 1, "snapshots") == 0 &&
+            (size_t)snprintf(blobs, sizeof blobs, "%.*s/blobs", (int)(snap - rdir), rdir) <
+                sizeof blobs &&
+            path_inside(rfile, blobs))
+            return QTF_OK;
+        *rev = '/';
+    }
+    return qtf__error(QTF_E_VALUE, "%s links to %s, outside the model folder %s; refusing to "
+                      "embed it (copy the file into the folder if it belongs to the model)",
+                      path, rfile, rdir);
+}
+
 qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_source *s,
                                        const char *name, size_t cap) {
     *out = NULL;
@@ -79,7 +115,8 @@ qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_so
     char *path = malloc(n);
     if (!path) return qtf__error(QTF_E_NOMEM, "%s/%s: out of memory", s->dir, name);
     snprintf(path, n, "%s/%s", s->dir, name);
-    qtf_status st = qtf__read_small_file(out, out_len, path, cap);
+    qtf_status st = check_folder_link(s->dir, path);
+    if (st == QTF_OK) st = qtf__read_small_file(out, out_len, path, cap);
     free(path);
     return st;
 }
@@ -307,13 +344,28 @@ static const unsigned char qtf_magic[8] = {0x89, 'Q', 'T', 'F', 0x0D, 0x0A, 0x1A
 static qtf_status open_single(qtf_source *s, const char *path) {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
-    unsigned char head[9] = {0};
+    unsigned char head[QTF__CONTENT_HEAD] = {0};
     uint32_t fi;
     qtf_status st = qtf__source_add_file(s, path, base, &fi);
     if (st) return st;
-    size_t have = s->files[fi].size < 9 ? (size_t)s->files[fi].size : 9;
+    size_t have = s->files[fi].size < sizeof head ? (size_t)s->files[fi].size : sizeof head;
     st = qtf__pread_full(s->files[fi].fd, head, have, 0, path);
     if (st) return st;
+    /* Judge by content, not by name; a file of another kind is named for
+     * what it is rather than failing inside the safetensors parser. */
+    const char *kind = qtf__content_kind(head, have, s->files[fi].size);
+    if (kind && (strcmp(kind, "JSON") == 0 || strcmp(kind, "text") == 0 ||
+                 strcmp(kind, "GGUF") == 0)) {
+        const char *what = strcmp(kind, "GGUF") == 0
+                               ? "a GGUF file, not a safetensors, pytorch_model.bin or QTF file"
+                               : strcmp(kind, "JSON") == 0
+                                     ? "JSON, not a safetensors, pytorch_model.bin or QTF file"
+                                     : "text, not a safetensors, pytorch_model.bin or QTF file";
+        return qtf__error(QTF_E_MAGIC, "%s is %s%s", path, what,
+                          strcmp(kind, "JSON") == 0
+                              ? " (give the model folder to read an index or config)"
+                              : "");
+    }
     if (have >= 8 && memcmp(head, qtf_magic, 8) == 0) {
         s->kind = QTF_SOURCE_QTF;
         /* The container library reads the file itself. */
@@ -323,7 +375,7 @@ static qtf_status open_single(qtf_source *s, const char *path) {
     } else if (have >= 4 && head[0] == 'P' && head[1] == 'K' && head[2] == 3 && head[3] == 4) {
         s->kind = QTF_SOURCE_TORCH;
         st = qtf__torch_load_file(s, fi);
-    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5 && !(have == 9 && head[8] == '{')) {
+    } else if (have >= 2 && head[0] == 0x80 && head[1] <= 5 && !(have >= 9 && head[8] == '{')) {
         /* (A safetensors header of 128 + 256 k bytes, k <= 5, also starts
          * 80 0k: its JSON at byte 8 tells them apart.) */
         st = qtf__error(QTF_E_UNSUPPORTED, "%s: a bare pickle (torch's format before 1.6, or "
@@ -351,6 +403,11 @@ static char *dir_of(const char *path) {
 }
 
 qtf_status qtf_source_open(qtf_source **out, const char *path) {
+    return qtf_source_open_with(out, path, NULL);
+}
+
+qtf_status qtf_source_open_with(qtf_source **out, const char *path,
+                                const qtf_open_options *qtf_opts) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_source_open: NULL argument");
     *out = NULL;
     struct stat sb;
@@ -358,6 +415,8 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
         return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
     qtf_source *s = calloc(1, sizeof *s);
     if (!s) return qtf__error(QTF_E_NOMEM, "out of memory");
+    if (qtf_opts) s->qtf_opts = *qtf_opts;
+    else s->qtf_opts = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     qtf_status st = QTF_OK;
     if (S_ISDIR(sb.st_mode)) {
         s->dir = strdup(path);
@@ -369,10 +428,12 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
             const char *name;
             qtf_source_kind kind;
         } layouts[] = {
-            {"model.safetensors.index.json", QTF_SOURCE_SAFETENSORS_SHARDED},
+            /* transformers' order (modeling_utils: the single file is
+             * checked before the index, safetensors before .bin) */
             {"model.safetensors", QTF_SOURCE_SAFETENSORS},
-            {"pytorch_model.bin.index.json", QTF_SOURCE_TORCH_SHARDED},
+            {"model.safetensors.index.json", QTF_SOURCE_SAFETENSORS_SHARDED},
             {"pytorch_model.bin", QTF_SOURCE_TORCH},
+            {"pytorch_model.bin.index.json", QTF_SOURCE_TORCH_SHARDED},
         };
         size_t k;
         char *p = NULL;
@@ -382,6 +443,17 @@ qtf_status qtf_source_open(qtf_source **out, const char *path) {
             if (access(p, F_OK) == 0) break;
             free(p);
             p = NULL;
+        }
+        /* A single file next to its index is usually a stale leftover of
+         * one or the other: say which one is read (item 5 of issue 11). */
+        if (!st && p && (k == 0 || k == 2)) {
+            char *idx = NULL;
+            st = join_path(&idx, path, layouts[k + 1].name);
+            if (!st && access(idx, F_OK) == 0)
+                snprintf(s->note, sizeof s->note, "%s holds both %s and %s: reading %s, as "
+                         "transformers does (remove the stale one)", path, layouts[k].name,
+                         layouts[k + 1].name, layouts[k].name);
+            free(idx);
         }
         if (!st && !p)
             st = qtf__error(QTF_E_NOT_FOUND, "%s: no checkpoint found (looked for "
@@ -448,6 +520,7 @@ const char *qtf_source_kind_name(qtf_source_kind k) {
 }
 
 const char *qtf_source_dir(const qtf_source *s) { return s->dir; }
+const char *qtf_source_note(const qtf_source *s) { return s->note[0] ? s->note : NULL; }
 uint32_t qtf_source_file_count(const qtf_source *s) { return s->n_files; }
 
 const char *qtf_source_file_name(const qtf_source *s, uint32_t i) {
@@ -492,6 +565,14 @@ qtf_status qtf_source_tensor_find(uint64_t *out_index, const qtf_source *s, cons
 
 const qtf_file *qtf_source_qtf_file(const qtf_source *s) { return s->qtf; }
 
+/* BOOL tensors are copied as stored: a byte other than 0/1 is refused
+ * (naming file and tensor), never passed through. */
+static qtf_status bool_check(const void *data, const qtf_source_tensor *t, const char *path) {
+    char what[512];
+    snprintf(what, sizeof what, "%s: tensor '%s'", path, t->name);
+    return qtf__bool_check(data, t->nbytes, what);
+}
+
 qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s, uint64_t i) {
     if (!dst && dst_size) return qtf__error(QTF_E_INVALID_ARG, "qtf_source_read_raw: NULL dst");
     if (i >= s->n_tensors)
@@ -501,13 +582,19 @@ qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s
     if (dst_size != t->nbytes)
         return qtf__error(QTF_E_INVALID_ARG, "tensor '%s': dst_size %llu, expected %llu",
                           t->name, (unsigned long long)dst_size, (unsigned long long)t->nbytes);
-    if (s->kind == QTF_SOURCE_QTF) return qtf__qtf_source_read_raw(dst, dst_size, s, i);
+    if (s->kind == QTF_SOURCE_QTF) {
+        qtf_status st = qtf__qtf_source_read_raw(dst, dst_size, s, i);
+        if (st == QTF_OK && t->dtype == QTF_DTYPE_BOOL)
+            st = bool_check(dst, t, qtf_file_name(s->qtf));
+        return st;
+    }
     if (dst_size > SIZE_MAX)
         return qtf__error(QTF_E_LIMIT, "tensor '%s': %llu bytes do not fit in memory", t->name,
                           (unsigned long long)dst_size);
     const qtf__src_file *f = &s->files[t->file_index];
     qtf_status st = qtf__pread_full(f->fd, dst, (size_t)dst_size, s->offsets[i], f->path);
     if (st) qtf__error_prefix("tensor '%s': ", t->name);
+    else if (t->dtype == QTF_DTYPE_BOOL) st = bool_check(dst, t, f->path);
     return st;
 }
 

@@ -31,9 +31,16 @@ typedef struct qtf_source_tensor {
     uint32_t file_index;                /* which file holds it */
 } qtf_source_tensor;
 
-/* Opens a directory (detects the layout; prefers safetensors over .bin,
- * sharded index over single file) or a single file (by content). */
+/* Opens a directory (detects the layout in transformers' order:
+ * model.safetensors, model.safetensors.index.json, pytorch_model.bin,
+ * pytorch_model.bin.index.json) or a single file (by content). */
 qtf_status qtf_source_open(qtf_source **out, const char *path);
+/* The same; a .qtf source is opened with qtf_opts (NULL: defaults). */
+qtf_status qtf_source_open_with(qtf_source **out, const char *path,
+                                const qtf_open_options *qtf_opts);
+/* A warning about how the source was chosen (a single file next to an index
+ * it shadows), or NULL. Borrowed. */
+const char *qtf_source_note(const qtf_source *s);
 void qtf_source_close(qtf_source *s);
 
 qtf_source_kind qtf_source_get_kind(const qtf_source *s);
@@ -70,7 +77,8 @@ qtf_status qtf_source_read_f32(float *dst, uint64_t n, const qtf_source *s, uint
  * NUL-terminated buffer (free() it). Only a regular file is read: a FIFO or
  * any other kind is refused at once (QTF_E_IO), never waited on; larger than
  * `cap` bytes: QTF_E_LIMIT with the size in the detail; absent:
- * QTF_E_NOT_FOUND. */
+ * QTF_E_NOT_FOUND; a link resolving outside the folder (except into the
+ * blobs/ of the same Hugging Face cache): QTF_E_VALUE. */
 qtf_status qtf_source_read_folder_file(char **out, size_t *out_len, const qtf_source *s,
                                        const char *name, size_t cap);
 

@@ -12,6 +12,12 @@
 /* Limits applied before anything is allocated from a size read in a file. */
 #define QTF__ST_MAX_HEADER (100u * 1000u * 1000u) /* safetensors rule: 100 MB */
 #define QTF__INDEX_MAX_SIZE (16u << 20)           /* *.index.json (real ones: < 1 MB) */
+/* JSON values in one safetensors header, counted before jansson builds its
+ * tree (about 100 bytes per value): a tensor takes about 8 (name, dtype,
+ * shape, offsets), so this is ~250 000 tensors in one file, and the tree
+ * stays under ~200 MB whatever the header holds (issue 11, item 8). */
+#define QTF__ST_MAX_HEADER_VALUES (2u << 20)
+#define QTF__ST_MAX_HEADER_DEPTH 64u
 #define QTF__PICKLE_MAX_SIZE (256u << 20)         /* data.pkl */
 #define QTF__READ_CHUNK (8u << 20)                /* conversion buffer of read_f32 */
 
@@ -32,6 +38,8 @@ struct qtf_source {
     uint64_t *offsets;          /* absolute file offset of each tensor's first byte */
     uint64_t *by_name;          /* tensor indices sorted by name (strcmp) */
     qtf_file *qtf;              /* QTF sources only */
+    qtf_open_options qtf_opts;  /* how a QTF source is opened (decode limits, flags) */
+    char note[1024];            /* what the caller should be told (qtf_source_note) */
     char *index_path;           /* sharded sources: the *.index.json read */
 };
 

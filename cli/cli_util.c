@@ -1,5 +1,6 @@
 /* cli/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
+#include "progress.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -7,8 +8,10 @@
 #include <fnmatch.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -31,6 +34,11 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
+const char *cli_why(qtf_status st) {
+    const char *d = qtf_error_detail();
+    return d && d[0] ? d : qtf_status_text(st);
+}
+
 void cli_error_status(qtf_status st, const char *fmt, ...) {
     /* The detail is copied first: formatting below may call into libqtf. */
     char *saved = cli_detail_dup();
@@ -39,10 +47,12 @@ void cli_error_status(qtf_status st, const char *fmt, ...) {
     fprintf(stderr, "%s: ", program_name);
     vfprintf(stderr, fmt, ap);
     va_end(ap);
-    fprintf(stderr, ": %s", qtf_status_name(st));
-    /* The detail may quote file bytes; libqtf escapes them, and
-     * cli_detail_dup() makes sure of it without escaping twice. */
+    /* For people: the detail (file, tensor, expected and found), else a few
+     * words; the stable status name is for --json. The detail may quote
+     * file bytes; libqtf escapes them, and cli_detail_dup() makes sure of it
+     * without escaping twice. */
     if (saved && saved[0]) fprintf(stderr, ": %s", saved);
+    else fprintf(stderr, ": %s", qtf_status_text(st));
     fputc('\n', stderr);
     free(saved);
 }
@@ -124,6 +134,44 @@ int cli_parse_u64(uint64_t *out, const char *s, uint64_t max) {
     if (v > max) return 0;
     *out = v;
     return 1;
+}
+
+int cli_parse_size(uint64_t *out, const char *s) {
+    char *end;
+    errno = 0;
+    double v = s ? strtod(s, &end) : 0;
+    if (!s || errno || end == s || !(v > 0)) return 0;
+    static const struct { const char *unit; double mult; } units[] = {
+        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
+        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
+        { "TiB", 1099511627776.0 },
+    };
+    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
+        if (strcasecmp(end, units[i].unit) == 0 && v * units[i].mult < 1.8e19) {
+            *out = (uint64_t)(v * units[i].mult);
+            return *out != 0;
+        }
+    return 0;
+}
+
+int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg) {
+    uint64_t v = 0;
+    if (strcmp(opt, "no-mmap") == 0) {
+        oo->flags |= QTF_OPEN_NO_MMAP;
+        return 0;
+    }
+    if (strcmp(opt, "max-decoded-size") == 0) {
+        if (!cli_parse_size(&v, arg) || v == 0)
+            return cli_usage_error("--max-decoded-size wants a size such as 4GiB or 500MB, "
+                                   "not '%s'", arg);
+        oo->max_decoded_size = v;
+        return 0;
+    }
+    if (!cli_parse_u64(&v, arg, UINT32_MAX) || v == 0)
+        return cli_usage_error("--max-decoded-ratio wants a whole number from 1 to %u, not '%s'",
+                               UINT32_MAX, arg);
+    oo->max_decoded_ratio = (uint32_t)v;
+    return 0;
 }
 
 /* --- growable text ------------------------------------------------------------------ */
@@ -213,7 +261,19 @@ static int is_display_hazard(uint32_t cp) {
         || cp == 0x2028 || cp == 0x2029          /* line/paragraph separator */
         || (cp >= 0x202A && cp <= 0x202E)        /* bidi embeddings/overrides */
         || (cp >= 0x2066 && cp <= 0x2069)        /* bidi isolates */
-        || cp == 0xFEFF;                          /* BOM / zero-width no-break */
+        || cp == 0xFEFF                          /* BOM / zero-width no-break */
+        /* Invisible characters: a name holding one looks like another name. */
+        || cp == 0x00AD                          /* soft hyphen */
+        || cp == 0x034F                          /* combining grapheme joiner */
+        || cp == 0x115F || cp == 0x1160          /* Hangul fillers */
+        || cp == 0x17B4 || cp == 0x17B5          /* Khmer inherent vowels */
+        || (cp >= 0x180B && cp <= 0x180F)        /* Mongolian selectors, separator */
+        || (cp >= 0x200B && cp <= 0x200D)        /* zero-width space, (non-)joiner */
+        || (cp >= 0x2060 && cp <= 0x2064)        /* word joiner, invisible operators */
+        || (cp >= 0x206A && cp <= 0x206F)        /* deprecated format characters */
+        || cp == 0x3164 || cp == 0xFFA0          /* Hangul fillers */
+        || (cp >= 0xFFF9 && cp <= 0xFFFB)        /* interlinear annotation */
+        || (cp >= 0xE0000 && cp <= 0xE007F);     /* tags */
 }
 
 /* One display token of the input: its text (escape or raw bytes) and how many
@@ -248,8 +308,8 @@ static size_t next_token(const unsigned char *s, size_t len, unsigned flags, cha
     }
     *consumed = n;
     if (is_display_hazard(cp)) {
-        *tok_len = (size_t)snprintf(tok, 12, "\\u%04X", (unsigned)cp);
-        return 6;
+        *tok_len = (size_t)snprintf(tok, 12, cp > 0xFFFF ? "\\U%08X" : "\\u%04X", (unsigned)cp);
+        return *tok_len;
     }
     memcpy(tok, s, n);
     *tok_len = n;
@@ -356,6 +416,17 @@ const char *cli_format_double(char *buf, size_t cap, double v) {
 
 int cli_glob_match(const char *pattern, const char *name) {
     return fnmatch(pattern, name, 0) == 0;
+}
+
+const char *cli_unknown_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t) {
+    qtf_encoding e;
+    /* Asked again for its detail: the directory parse keeps only the flag. */
+    if (qtf_encoding_from_params(&e, t->encoding_id, t->params, t->n_params) != QTF_OK)
+        snprintf(buf, cap, "%s; this version of libqtf cannot decode it", qtf_error_detail());
+    else
+        snprintf(buf, cap, "encoding id %u is not known to this version of libqtf",
+                 (unsigned)t->encoding_id);
+    return buf;
 }
 
 const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t) {
@@ -589,7 +660,7 @@ struct cli_json_out {
     char buf[1 << 16];
 };
 
-#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER)
+#define JSON_FLAGS (JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER | JSON_ENCODE_ANY)
 
 static void out_flush(cli_json_out *o) {
     const char *p = o->buf, *end = o->buf + o->len, *del;
@@ -670,6 +741,38 @@ double cli_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+/* --- SIGBUS on mapped files ------------------------------------------------------------------- */
+
+static char sigbus_msg[4][1200];
+static volatile sig_atomic_t sigbus_n = 0;
+
+static void on_sigbus(int sig) {
+    (void)sig;
+    qtfc_progress_interrupted();
+    for (int i = 0; i < sigbus_n; i++) {
+        ssize_t w = write(2, sigbus_msg[i], strlen(sigbus_msg[i]));
+        (void)w;
+    }
+    _exit(CLI_EXIT_USAGE);
+}
+
+void cli_guard_mapped_file(const char *path) {
+    if (sigbus_n >= 4) return;
+    char *p = cli_escape_dup(path, strlen(path), 200);
+    snprintf(sigbus_msg[sigbus_n], sizeof sigbus_msg[0],
+             "%s: %s: I/O error: the file was truncated or could not be read while mapped "
+             "(SIGBUS); nothing was written. Check the file, or read it with --no-mmap\n",
+             program_name, p ? p : "?");
+    free(p);
+    if (sigbus_n++ == 0) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = on_sigbus;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGBUS, &sa, NULL);
+    }
 }
 
 void cli_value_stats_compute(cli_value_stats *out, const float *v, uint64_t n) {

@@ -31,6 +31,10 @@ void cli_error(const char *fmt, ...) CLI_PRINTF(1, 2);
 void cli_error_status(qtf_status st, const char *fmt, ...) CLI_PRINTF(2, 3);
 /* A usage error: the message plus "Try 'PROG --help'."; returns CLI_EXIT_USAGE. */
 int cli_usage_error(const char *fmt, ...) CLI_PRINTF(1, 2);
+/* What went wrong, for people: libqtf's detail of the last error (file,
+ * tensor, expected and found), or a few words for st when there is none. No
+ * raw status names: those are for --json. Borrowed until the next call. */
+const char *cli_why(qtf_status st);
 
 /* The error-out convention of the parsers and planners: formats the message
  * into err (when err && cap) and returns -1. */
@@ -55,6 +59,34 @@ int cli_take_one_path(const char **out, int argc, char **argv);
 /* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */
 int cli_parse_double(double *out, const char *s);
 int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
+/* A byte count > 0: a number, optionally with a unit as transformers writes
+ * it (B; KB MB GB TB decimal; KiB MiB GiB TiB binary; any case); 1 if
+ * parsed, 0 on junk or overflow. */
+int cli_parse_size(uint64_t *out, const char *s);
+
+/* --- how a .qtf is opened (--max-decoded-size, --max-decoded-ratio, --no-mmap) --
+ * Every tool that reads a .qtf takes all three; the text of --help: */
+#define CLI_OPEN_OPTIONS_HELP                                                           \
+    "      --max-decoded-size SIZE\n"                                                  \
+    "                        refuse a zstd part that decodes to more than SIZE bytes\n" \
+    "                        (units KB MB GB, KiB MiB GiB; default 32GiB), so that a\n" \
+    "                        small hostile file cannot make the tool allocate more\n"   \
+    "      --max-decoded-ratio N\n"                                                    \
+    "                        refuse a zstd part above 64 MiB that decodes to more\n"    \
+    "                        than N times its stored size (default 1024)\n"             \
+    "      --no-mmap         read the .qtf into memory instead of mapping it: a file\n" \
+    "                        truncated meanwhile is then an ordinary read error\n"
+/* Applies option `opt` (one of the three names, without dashes; arg NULL for
+ * --no-mmap) to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
+int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
+
+/* A mapped file that shrinks or fails under the reader raises SIGBUS, which
+ * would kill the tool without a word. After this call a SIGBUS prints
+ * "PROG: PATH: I/O error ..." naming every guarded path (the fault cannot
+ * tell which), ends a progress line, and exits with CLI_EXIT_USAGE (the
+ * input could not be read). Up to 4 paths; the message is built now, the
+ * handler only writes it. */
+void cli_guard_mapped_file(const char *path);
 
 /* --- growable text ----------------------------------------------------------- */
 
@@ -113,6 +145,9 @@ const char *cli_format_double(char *buf, size_t cap, double v);
 int cli_glob_match(const char *pattern, const char *name);
 /* Canonical encoding text, or "unknown(id=N)". buf >= 80 bytes. */
 const char *cli_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
+/* Why a tensor's encoding is not known to this libqtf (encoding_known == 0):
+ * an unknown encoding id, or a known id with a parameter key it does not know. */
+const char *cli_unknown_encoding_text(char *buf, size_t cap, const qtf_tensor_info *t);
 /* "[4096, 11008]". */
 void cli_shape_text(cli_buf *out, const qtf_tensor_info *t);
 /* The same for any dims (outermost first); _dup: malloc'ed, NULL on OOM. */

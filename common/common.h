@@ -86,6 +86,19 @@ qtf_status qtf__open_regular(int *out_fd, uint64_t *out_size, const char *path);
  * as fn treats items independently; callers rely on that for determinism.
  * Returns the error of the lowest-indexed failing chunk, or QTF_OK.
  * The error detail of that chunk is carried to the calling thread. */
+/* QTF_E_VALUE naming the first byte of a BOOL array that is neither 0 nor 1
+ * (`what` names the tensor); BOOL has no other values. */
+static inline qtf_status qtf__bool_check(const void *data, uint64_t n, const char *what) {
+    const unsigned char *b = data;
+    unsigned char any = 0;
+    for (uint64_t i = 0; i < n; i++) any |= b[i];
+    if (!(any & 0xfe)) return QTF_OK;
+    uint64_t i = 0;
+    while (b[i] <= 1) i++;
+    return qtf__error(QTF_E_VALUE, "%s: BOOL element %llu is byte %u, expected 0 or 1", what,
+                      (unsigned long long)i, (unsigned)b[i]);
+}
+
 typedef qtf_status (*qtf__range_fn)(void *ctx, uint64_t begin, uint64_t end);
 qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
                              qtf__range_fn fn, void *ctx);

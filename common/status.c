@@ -46,6 +46,42 @@ const char *qtf_status_name(qtf_status status) {
     return "QTF_E_UNKNOWN_STATUS";
 }
 
+const char *qtf_status_text(qtf_status status) {
+    static const char *const texts[QTF_STATUS_COUNT_] = {
+        "success",
+        "invalid argument",
+        "out of memory",
+        "input/output error",
+        "file ends too early",
+        "not a QTF file",
+        "unsupported format version",
+        "wrong byte order",
+        "invalid header",
+        "a limit is exceeded",
+        "size computation overflows",
+        "invalid UTF-8 text",
+        "duplicate name",
+        "wrong or unknown type",
+        "value out of range",
+        "invalid alignment",
+        "invalid data offsets",
+        "invalid shape",
+        "encoding not known to this version",
+        "invalid encoding",
+        "invalid compressed data",
+        "checksum mismatch",
+        "unknown checksum algorithm",
+        "not found",
+        "value has another type",
+        "not possible in this state",
+        "not supported",
+        "does not parse",
+        "numeric error",
+    };
+    if ((unsigned)status < QTF_STATUS_COUNT_) return texts[status];
+    return "unknown error";
+}
+
 const char *qtf_error_detail(void) { return detail; }
 
 /* Details quote names and keys from untrusted files: control bytes are

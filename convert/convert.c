@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "checkpoint/json_check.h"
 #include "cli/cli_util.h"
 #include "cli/progress.h"
 
@@ -74,6 +75,7 @@ typedef struct run {
     float *importance;
     uint64_t importance_cap;
     double t0;
+    char notes[2048];           /* the closing summary's line of warnings, or "" */
 } run;
 
 static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -95,11 +97,13 @@ static int interrupted(const run *r) {
 /* Metadata steps return 0, -1 for an input error (exit 2) or -2 for a
  * failure of the writer (exit 1). */
 #define INPUT_ERROR (-1)
+/* Nesting depth allowed in embedded JSON files (real ones: < 10). */
+#define EMBED_JSON_MAX_DEPTH 256
 #define WRITE_ERROR (-2)
 
 static int set_status(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    msg("%s: %s", what, cli_why(st));
     return WRITE_ERROR;
 }
 
@@ -208,16 +212,13 @@ static int embed_folder_files(run *r) {
         if (strcmp(known_files[i].name, "config.json") == 0) {
             have_config = 1;
             rc = embed_config(r, path, data, len);
-        } else if (strcmp(known_files[i].media_type, "application/json") == 0 &&
-                   strcmp(known_files[i].name, "generation_config.json") == 0) {
-            json_error_t jerr;
-            json_t *j = json_loadb((const char *)data, (size_t)len, 0, &jerr);
-            if (!j) {
-                msg("%s: not valid JSON: line %d column %d: %s", path, jerr.line, jerr.column,
-                    jerr.text);
+        } else if (strcmp(known_files[i].media_type, "application/json") == 0) {
+            /* Every embedded *.json must parse (checked without a DOM:
+             * tokenizer.json runs to tens of MB). */
+            if (qtf_json_check(NULL, data, (size_t)len, path, EMBED_JSON_MAX_DEPTH, 0) != QTF_OK) {
+                msg("%s", qtf_error_detail());
                 rc = INPUT_ERROR;
             }
-            json_decref(j);
         }
         char key[QTF_MAX_KEY_LEN];
         snprintf(key, sizeof key, "hf.file.%s", known_files[i].name);
@@ -249,8 +250,7 @@ static int copy_qtf_metadata(run *r) {
         if (!key || strncmp(key, "qtf.", 4) == 0) continue;
         qtf_status vst = qtf_meta_value(&v, f, i);
         if (vst != QTF_OK) {
-            msg("%s: metadata '%s': %s: %s", r->o->input, key, qtf_status_name(vst),
-                qtf_error_detail());
+            msg("%s: metadata '%s': %s", r->o->input, key, cli_why(vst));
             return INPUT_ERROR;
         }
         qtf_status st;
@@ -374,8 +374,8 @@ done:
 
 static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *what,
                        qtf_status st) {
-    msg("%s: tensor '%s': %s failed: %s: %s", file, it->tensor->name, what,
-        qtf_status_name(st), qtf_error_detail());
+    msg("%s: tensor '%s': %s failed: %s", file, it->tensor->name, what,
+        cli_why(st));
     return -1;
 }
 
@@ -402,8 +402,8 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     qtf_status st = qtf_source_read_f32(r->importance, v->n_elements, r->imp,
                                         (uint64_t)it->importance, r->o->threads);
     if (st != QTF_OK) {
-        msg("%s: importance '%s': %s: %s", r->o->importance_path, v->name,
-            qtf_status_name(st), qtf_error_detail());
+        msg("%s: importance '%s': %s", r->o->importance_path, v->name,
+            cli_why(st));
         return -1;
     }
     for (uint64_t j = 0; j < v->n_elements; j++) {
@@ -413,6 +413,25 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
                 (double)r->importance[j]);
             return -1;
         }
+    }
+    /* All-zero weights would disable the search: refuse. Sums far from 1
+     * overflow or vanish in the searches' f32 sums: rescale by a power of
+     * two (exact; only relative weights matter) and say so. */
+    double sum = 0.0;
+    for (uint64_t j = 0; j < v->n_elements; j++) sum += r->importance[j];
+    if (sum == 0.0) {
+        msg("%s: importance '%s': all %llu weights are zero, which would disable the search",
+            r->o->importance_path, v->name, (unsigned long long)v->n_elements);
+        return -1;
+    }
+    if (sum > 0x1p60 || sum < 0x1p-60) {
+        int e;
+        (void)frexp(sum / (double)v->n_elements, &e);
+        for (uint64_t j = 0; j < v->n_elements; j++)
+            r->importance[j] = ldexpf(r->importance[j], -e);
+        if (!r->o->quiet)
+            msg("warning: %s: importance '%s': weights sum to %g; rescaled by 2^%d",
+                r->o->importance_path, v->name, sum, -e);
     }
     *out = r->importance;
     return 0;
@@ -700,8 +719,8 @@ static int wait_written(writer_thread *wt, const run *r) {
     char detail[1024] = "";
     qtf_status st = writer_thread_wait(wt, &failed, detail, sizeof detail);
     if (st == QTF_OK) return 0;
-    msg("%s: tensor '%s': write failed: %s: %s", r->o->output, failed->tensor->name,
-        qtf_status_name(st), detail);
+    msg("%s: tensor '%s': write failed: %s", r->o->output, failed->tensor->name,
+        detail[0] ? detail : qtf_status_text(st));
     return -1;
 }
 
@@ -731,14 +750,128 @@ static void plan_pipeline(const run *r, int *read_ahead, int *write_behind) {
 
 /* --- the run -------------------------------------------------------------- */
 
+/* 1 if the quantizer of enc reads the importance vector (spec/encodings). */
+static int uses_importance(const qtf_encoding *e) {
+    switch (e->id) {
+    case QTF_ENC_INT: case QTF_ENC_NF4: case QTF_ENC_FP4: case QTF_ENC_MXFP4: return e->search != 0;
+    case QTF_ENC_PAL: return 1;
+    case QTF_ENC_RAW: case QTF_ENC_F32: case QTF_ENC_F16: case QTF_ENC_BF16:
+    case QTF_ENC_Q8_0: case QTF_ENC_GGML_MXFP4: return 0;
+    default: return 1; /* the other ggml types: weighted fits */
+    }
+}
+
+/* Appends ", name" for the first few of a list (and "..." once). */
+static void note_name(char *buf, size_t cap, uint64_t k, const char *name) {
+    size_t n = strlen(buf);
+    if (k < 4) snprintf(buf + n, cap - n, "%s'%s'", k ? ", " : "", name);
+    else if (k == 4) snprintf(buf + n, cap - n, ", ...");
+}
+
+/* What the user should hear about the plan (issue 11, item 14), as
+ * warnings now and one line of the closing summary: rules that matched no
+ * tensor, an importance file no encoding uses or that lacks vectors, the
+ * fallbacks taken; and a refusal to re-quantize an already lossy .qtf
+ * without --allow-requantize. 0, or -1 (usage error, message printed). */
+static int plan_notes(run *r) {
+    const qtfc_options *o = r->o;
+    const qtfc_plan *p = &r->plan;
+    char line[2048] = "";
+    size_t len = 0;
+#define NOTE(...)                                                                       \
+    do {                                                                                \
+        if (len < sizeof line)                                                          \
+            len += (size_t)snprintf(line + len, sizeof line - len, "%s", len ? "; " : ""); \
+        if (len < sizeof line) len += (size_t)snprintf(line + len, sizeof line - len, __VA_ARGS__); \
+    } while (0)
+    if (o->kind == QTFC_OUTPUT_QTF && qtf_source_get_kind(r->src) == QTF_SOURCE_QTF &&
+        !o->allow_requantize) {
+        const qtf_file *f = qtf_source_qtf_file(r->src);
+        uint64_t lossy = 0;
+        char names[512] = "";
+        for (uint64_t i = 0; i < p->n_items; i++) {
+            const qtfc_plan_item *it = &p->items[i];
+            const qtf_tensor_info *ti = f ? qtf_tensor_get(f, it->source_index) : NULL;
+            qtf_encoding_id was = ti && ti->encoding_known ? ti->encoding.id : QTF_ENC_F32;
+            int was_lossy = was != QTF_ENC_RAW && was != QTF_ENC_F32 && was != QTF_ENC_F16 &&
+                            was != QTF_ENC_BF16;
+            qtf_encoding_id now = it->choice.enc.id;
+            if (was_lossy && now != QTF_ENC_RAW && now != QTF_ENC_F32)
+                note_name(names, sizeof names, lossy++, it->tensor->name);
+        }
+        if (lossy) {
+            msg("%s is already quantized: re-quantizing %llu tensor%s (%s) adds a second "
+                "error on top of the first; convert from the original checkpoint, or give "
+                "--allow-requantize", o->input, (unsigned long long)lossy, lossy == 1 ? "" : "s",
+                names);
+            return -1;
+        }
+    }
+    if (o->kind == QTFC_OUTPUT_QTF) {
+        for (size_t k = 0; k < o->recipe->n_rules; k++) {
+            uint64_t hits = 0;
+            for (uint64_t i = 0; i < p->n_items; i++)
+                hits += p->items[i].choice.why == QTFC_WHY_RULE && p->items[i].choice.rule == (long)k;
+            if (!hits) {
+                const qtfc_rule *ru = &o->recipe->rules[k];
+                if (!o->quiet)
+                    msg("warning: %s '%s=%s' matches no tensor", ru->origin, ru->glob,
+                        ru->spec.text);
+                NOTE("%s matched no tensor", ru->origin);
+            }
+        }
+    }
+    if (o->importance_path) {
+        uint64_t users = 0, missing = 0;
+        char names[512] = "";
+        for (uint64_t i = 0; i < p->n_items; i++) {
+            const qtfc_plan_item *it = &p->items[i];
+            if (o->kind != QTFC_OUTPUT_QTF || !uses_importance(&it->choice.enc)) continue;
+            users++;
+            if (it->importance < 0) note_name(names, sizeof names, missing++, it->tensor->name);
+        }
+        if (!users) {
+            if (!o->quiet)
+                msg("warning: --importance %s: no tensor's encoding uses importance (int/nf4/"
+                    "fp4/mxfp4 need ',search'; pal and the ggml k-quants use it)",
+                    o->importance_path);
+            NOTE("--importance unused");
+        } else if (missing) {
+            if (!o->quiet && !r->imx) /* with an imatrix each one is named below */
+                msg("warning: --importance %s: no vector for %llu tensor%s that use%s one (%s): "
+                    "weighted uniformly", o->importance_path, (unsigned long long)missing,
+                    missing == 1 ? "" : "s", missing == 1 ? "s" : "", names);
+            NOTE("importance missing for %llu tensor%s", (unsigned long long)missing,
+                 missing == 1 ? "" : "s");
+        }
+    }
+    if (p->n_fallbacks) {
+        char names[512] = "";
+        uint64_t k = 0;
+        for (uint64_t i = 0; i < p->n_items; i++)
+            if (p->items[i].choice.fell_back) note_name(names, sizeof names, k++, p->items[i].tensor->name);
+        if (!o->quiet && !o->verbose && !o->dry_run)
+            msg("warning: %llu tensor%s got the fallback encoding %s: %s (-v says why)",
+                (unsigned long long)p->n_fallbacks, p->n_fallbacks == 1 ? "" : "s",
+                o->recipe->fallback.text, names);
+        NOTE("%llu fallback%s (%s)", (unsigned long long)p->n_fallbacks,
+             p->n_fallbacks == 1 ? "" : "s", names);
+    }
+#undef NOTE
+    snprintf(r->notes, sizeof r->notes, "%s", line);
+    return 0;
+}
+
 static int open_inputs(run *r) {
     const qtfc_options *o = r->o;
-    qtf_status st = qtf_source_open(&r->src, o->input);
+    qtf_status st = qtf_source_open_with(&r->src, o->input, &o->open);
     if (st != QTF_OK) {
-        msg("%s: cannot open checkpoint: %s: %s", o->input, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: cannot open checkpoint: %s", o->input, cli_why(st));
         return -1;
     }
+    if (qtf_source_get_kind(r->src) == QTF_SOURCE_QTF && !(o->open.flags & QTF_OPEN_NO_MMAP))
+        cli_guard_mapped_file(o->input);
+    if (qtf_source_note(r->src) && !o->quiet) msg("warning: %s", qtf_source_note(r->src));
     char ierr[2048];
     int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
                                                                 r->src, ierr, sizeof ierr) : 0;
@@ -749,8 +882,8 @@ static int open_inputs(run *r) {
     if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
-            msg("%s: cannot open importance file: %s: %s", o->importance_path,
-                qtf_status_name(st), qtf_error_detail());
+            msg("%s: cannot open importance file: %s", o->importance_path,
+                cli_why(st));
             return -1;
         }
     }
@@ -775,6 +908,7 @@ static int open_inputs(run *r) {
         if (r->plan.items[i].importance == -2)
             msg("warning: %s has no importance for '%s': weighted uniformly",
                 o->importance_path, r->plan.items[i].tensor->name);
+    if (plan_notes(r) != 0) return -1;
     /* Importance vectors are small: check them all before writing anything. */
     for (uint64_t i = 0; i < r->plan.n_items; i++) {
         const float *unused;
@@ -821,12 +955,13 @@ static void summary(run *r) {
     qtfc_human_bytes(ins, sizeof ins, in);
     qtfc_human_bytes(outs, sizeof outs, out);
     fprintf(stderr, "qtf-convert: %s -> %s: %llu tensors, %s -> %s (ratio %.3f), "
-            "%.3f bits/weight, %.2f s, %.1f MB/s\n", r->o->input, r->o->output,
+            "%.3f bits/weight, %.2f s, %.1f MiB/s\n", r->o->input, r->o->output,
             (unsigned long long)r->plan.n_items, ins, outs,
             in ? (double)out / (double)in : 0.0,
             r->plan.total_elements ? 8.0 * (double)tensor_bytes / (double)r->plan.total_elements
                                    : 0.0,
-            secs, secs > 0 ? (double)in / secs / 1e6 : 0.0);
+            secs, secs > 0 ? (double)in / secs / 1048576.0 : 0.0);
+    if (r->notes[0]) fprintf(stderr, "qtf-convert: warnings: %s\n", r->notes);
 }
 
 static void verbose_line(run *r, const qtfc_plan_item *it, double secs) {
@@ -892,14 +1027,13 @@ static int create_output(run *r) {
     free(folder);
     free(inputs);
     if (st != QTF_OK) {
-        msg("%s: cannot create output: %s: %s", r->o->output, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: cannot create output: %s", r->o->output, cli_why(st));
         return st == QTF_E_INVALID_ARG ? -2 : -1;
     }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
         st = qtf_st_writer_metadata(r->stw, "format", "pt");
         if (st != QTF_OK) {
-            msg("%s: %s: %s", r->o->output, qtf_status_name(st), qtf_error_detail());
+            msg("%s: %s", r->o->output, cli_why(st));
             return -1;
         }
         for (uint64_t i = 0; i < r->plan.n_items; i++) {
@@ -907,8 +1041,8 @@ static int create_output(run *r) {
             st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
                                        it->tensor->n_dims, it->tensor->dims);
             if (st != QTF_OK) {
-                msg("%s: tensor '%s': %s: %s", r->o->output, it->tensor->name,
-                    qtf_status_name(st), qtf_error_detail());
+                msg("%s: tensor '%s': %s", r->o->output, it->tensor->name,
+                    cli_why(st));
                 return -1;
             }
         }
@@ -973,6 +1107,7 @@ static int convert_run(run *r) {
         }
         const qtfc_plan_item *it = &r->plan.items[i];
         void *buf = (ahead && (i & 1)) ? r->buf2 : r->buf;
+        qtfc_progress_current(&r->progress, it->tensor->name);
         double t = cli_now();
         char detail[1024] = "";
         qtf_status st;
@@ -992,8 +1127,8 @@ static int convert_run(run *r) {
             if (st != QTF_OK) snprintf(detail, sizeof detail, "%s", qtf_error_detail());
         }
         if (st != QTF_OK) {
-            msg("%s: tensor '%s': read failed: %s: %s", o->input, it->tensor->name,
-                qtf_status_name(st), detail);
+            msg("%s: tensor '%s': read failed: %s", o->input, it->tensor->name,
+                detail[0] ? detail : qtf_status_text(st));
             code = QTFC_EXIT_FAILURE;
             break;
         }
@@ -1040,8 +1175,7 @@ static int convert_run(run *r) {
         r->stw = NULL;
     }
     if (st != QTF_OK) {
-        msg("%s: finishing the output failed: %s: %s", o->output, qtf_status_name(st),
-            qtf_error_detail());
+        msg("%s: finishing the output failed: %s", o->output, cli_why(st));
         return QTFC_EXIT_FAILURE;
     }
     if (!o->quiet) summary(r);

@@ -24,6 +24,8 @@ typedef struct qtfc_options {
     const char *importance_path;        /* optional */
     unsigned threads;                   /* 0 = all cores */
     int quiet, verbose, progress_bar, dry_run;
+    int allow_requantize;               /* a lossy .qtf input may be re-quantized */
+    qtf_open_options open;              /* how a .qtf input is opened (decode limits) */
     int force;                          /* replace an existing output */
     /* Files read besides the checkpoint and importance sources (recipes):
      * the output never replaces them, nor any file the sources read. */

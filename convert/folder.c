@@ -189,9 +189,8 @@ static int write_shard(const char *path, const qtf_file *f, const out_tensor *ts
         }
         st = write_tensor(w, f, &ts[i], opt->threads);
         if (st) {
-            fprintf(stderr, "qtf-convert: %s: tensor '%s': %s: %s\n", path,
-                    qtf_tensor_get(f, ts[i].index)->name, qtf_status_name(st),
-                    qtf_error_detail());
+            fprintf(stderr, "qtf-convert: %s: tensor '%s': %s\n", path,
+                    qtf_tensor_get(f, ts[i].index)->name, cli_why(st));
             qtf_st_writer_abort(w);
             return QTFC_EXIT_FAILURE;
         }
@@ -202,8 +201,7 @@ static int write_shard(const char *path, const qtf_file *f, const out_tensor *ts
     }
     if (st) {
         qtf_st_writer_abort(w);
-        fprintf(stderr, "qtf-convert: %s: %s: %s\n", path, qtf_status_name(st),
-                qtf_error_detail());
+        fprintf(stderr, "qtf-convert: %s: %s\n", path, cli_why(st));
         return QTFC_EXIT_FAILURE;
     }
     return 0;
@@ -239,10 +237,10 @@ static int write_index(const char *dir, const char *input, const qtf_file *f,
 
 int qtfc_export_folder(const qtfc_options *o, uint64_t max_shard) {
     qtf_file *f = NULL;
-    qtf_status st = qtf_file_open(&f, o->input, NULL);
+    qtf_status st = qtf_file_open(&f, o->input, &o->open);
     if (st) {
-        fprintf(stderr, "qtf-convert: %s: a folder output needs a .qtf input: %s: %s\n",
-                o->input, qtf_status_name(st), qtf_error_detail());
+        fprintf(stderr, "qtf-convert: %s: a folder output needs a .qtf input: %s\n",
+                o->input, cli_why(st));
         return QTFC_EXIT_USAGE;
     }
     uint64_t n = qtf_tensor_count(f);

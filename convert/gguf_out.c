@@ -22,6 +22,7 @@
 #include "checkpoint/gguf_writer.h"
 #include "checkpoint/imatrix.h"
 #include "checkpoint/source.h"
+#include "cli/cli_util.h"
 
 typedef struct gitem {
     uint64_t src;               /* source tensor index */
@@ -68,7 +69,7 @@ void qtfg_msg(const char *fmt, ...) {
 
 int qtfg_check(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    qtfg_msg("%s: %s: %s", what, qtf_status_name(st), qtf_error_detail());
+    qtfg_msg("%s: %s", what, cli_why(st));
     return -1;
 }
 
@@ -111,7 +112,7 @@ static int load_inputs(grun *r) {
     }
     qtf_status st = qtf_vocab_files_read_dir(&r->files, qtf_source_dir(r->src));
     if (st) {
-        qtfg_msg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s", cli_why(st));
         return -1;
     }
     return 0;
@@ -183,7 +184,7 @@ static int load_config(grun *r) {
     st = qtf_arch_config_load(&r->acfg, path);
     if (tmp) unlink(path);
     if (st) {
-        qtfg_msg("%s: %s: %s", r->o->input, qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s", r->o->input, cli_why(st));
         return -1;
     }
     r->arch = r->acfg.arch;
@@ -197,7 +198,7 @@ static int load_vocab(grun *r) {
     if (r->gguf_origin) return 0;      /* the tokenizer keys are among gguf.* */
     qtf_status st = qtf_vocab_load(&r->vocab, &r->files, r->o->input);
     if (st) {
-        qtfg_msg("%s: %s", qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s", cli_why(st));
         return -1;
     }
     r->have_vocab = 1;
@@ -780,7 +781,7 @@ int qtfg_convert(const qtfg_options *o) {
     int code = QTFC_EXIT_USAGE;
     qtf_status st = qtf_source_open(&r.src, o->input);
     if (st) {
-        qtfg_msg("%s: %s: %s", o->input, qtf_status_name(st), qtf_error_detail());
+        qtfg_msg("%s: %s", o->input, cli_why(st));
         return QTFC_EXIT_USAGE;
     }
     if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 ||

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "cli/cli_util.h"
+#include "cli/progress.h"
 #include "convert.h"
 #include "checkpoint/gguf.h"
 #include "gguf_in.h"
@@ -23,15 +24,28 @@
 
 static volatile sig_atomic_t got_signal = 0;
 
+/* Ends the process by signal `sig` (exit status 128+sig), leaving the
+ * terminal on a clean line. Async-signal-safe. */
+static void die_by(int sig) {
+    qtfc_progress_interrupted();
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+/* The first SIGINT/SIGTERM/SIGHUP asks the conversion to stop between
+ * tensors (the writers then clean up); a tool blocked in a read or busy with
+ * one large tensor would not get there, so a second later the process ends
+ * anyway. The writers' unnamed temp files (O_TMPFILE) leave nothing behind
+ * either way. A second signal ends it at once. */
+static void on_alarm(int sig) {
+    (void)sig;
+    die_by(got_signal ? (int)got_signal : SIGTERM);
+}
+
 static void on_signal(int sig) {
-    if (got_signal) {
-        /* Second signal: stop now. The .qtf writer's O_TMPFILE leaves
-         * nothing behind even so. */
-        signal(sig, SIG_DFL);
-        raise(sig);
-        return;
-    }
+    if (got_signal) die_by(sig);
     got_signal = sig;
+    alarm(1);
 }
 
 /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
@@ -44,6 +58,8 @@ static void install_signal_handlers(void) {
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGHUP, &sa, NULL);
+    sa.sa_handler = on_alarm;
+    sigaction(SIGALRM, &sa, NULL);
     /* A file-size limit must surface as a write error (EFBIG), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
 }
@@ -140,13 +156,17 @@ static void usage(FILE *f) {
 "Other options:\n"
 "  -n, --dry-run         print the plan (tensor, shape, source dtype, encoding,\n"
 "                        bytes, bits/weight) and totals; write nothing\n"
-"  -t, --threads N       worker threads (default 0 = all cores); the output is\n"
+"  -j, --threads N       worker threads (default 0 = all cores); the output is\n"
 "                        identical for any N; with N > 1 one of them reads the\n"
 "                        next tensor while the current one is written\n"
 "  -q, --quiet           no progress, summary or warnings (errors only)\n"
 "  -v, --verbose         one line per tensor and per fallback\n"
 "      --progress        force the progress line even when stderr is not a\n"
 "                        terminal (default: only on a terminal)\n"
+"  (for a .qtf INPUT)\n"
+"      --allow-requantize  re-quantize tensors that the .qtf INPUT already\n"
+"                        stores lossy (refused by default: the errors add up)\n"
+CLI_OPEN_OPTIONS_HELP
 "      --force           replace an existing OUTPUT (without it, an existing\n"
 "                        file is refused); an input (checkpoint file, shard,\n"
 "                        index, importance file, recipe, embedded file) is\n"
@@ -183,25 +203,60 @@ static int ends_with(const char *s, const char *suffix) {
     return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-
-/* --max-shard-size: bytes, or with a unit as transformers writes it
- * (KB MB GB TB decimal, KiB MiB GiB TiB binary). */
-static int parse_size(uint64_t *out, const char *s) {
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || !(v > 0)) return -1;
-    static const struct { const char *unit; double mult; } units[] = {
-        { "", 1 }, { "B", 1 }, { "KB", 1e3 }, { "MB", 1e6 }, { "GB", 1e9 }, { "TB", 1e12 },
-        { "KiB", 1024.0 }, { "MiB", 1048576.0 }, { "GiB", 1073741824.0 },
-        { "TiB", 1099511627776.0 },
-    };
-    for (size_t i = 0; i < sizeof units / sizeof *units; i++)
-        if (strcasecmp(end, units[i].unit) == 0 && v * units[i].mult < 1.8e19) {
-            *out = (uint64_t)(v * units[i].mult);
-            return *out ? 0 : -1;
-        }
+/* The one place that decides what OUTPUT becomes: an existing directory or a
+ * path ending in '/' is a Hugging Face folder back from a .qtf
+ * (convert/folder.c, *folder = 1); otherwise the extension: .qtf,
+ * .safetensors or .gguf (*gguf = 1), anything else refused except an existing device or FIFO without a known extension
+ * (/dev/null), which gets a QTF stream. 0, or -1 with why in err. */
+static int output_kind_of(qtfc_output_kind *out, int *folder, int *gguf, const char *path,
+                          char *err, size_t cap) {
+    struct stat sb;
+    int exists = stat(path, &sb) == 0;
+    *folder = 0;
+    *gguf = 0;
+    if ((exists && S_ISDIR(sb.st_mode)) || ends_with(path, "/")) {
+        *folder = 1;
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (ends_with(path, ".qtf")) {
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (ends_with(path, ".safetensors")) {
+        *out = QTFC_OUTPUT_SAFETENSORS;
+        return 0;
+    }
+    if (exists && !S_ISREG(sb.st_mode)) {
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    if (ends_with(path, ".gguf")) {
+        *gguf = 1; /* the GGUF writer (convert/gguf_convert.c) */
+        *out = QTFC_OUTPUT_QTF;
+        return 0;
+    }
+    snprintf(err, cap, "output '%s': unknown extension; name it FILE.qtf (QTF), FILE.gguf "
+             "(llama.cpp), FILE.safetensors (dequantized) or DIR/ (a Hugging Face folder)",
+             path);
     return -1;
+}
+
+/* A usage error (exit 2) when OUTPUT's directory does not exist: a typo in
+ * the command, not a failure of the conversion. */
+static int output_dir_exists(const char *path) {
+    char dir[4096];
+    size_t len = strlen(path);
+    while (len > 1 && path[len - 1] == '/') len--; /* a folder output "new/" */
+    if (len >= sizeof dir) return 1; /* let the writer report it */
+    memcpy(dir, path, len);
+    dir[len] = '\0';
+    char *slash = strrchr(dir, '/');
+    if (!slash) return 1;
+    if (slash == dir) slash[1] = '\0';
+    else *slash = '\0';
+    struct stat sb;
+    return stat(dir, &sb) == 0 && S_ISDIR(sb.st_mode);
 }
 
 /* --target-bpw X (0 < X <= 64) or --target-size BYTES (> 0). */
@@ -224,7 +279,8 @@ static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
 }
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
-       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_PURE, OPT_NAME };
+       OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_PURE, OPT_NAME,
+       OPT_OPEN, OPT_ALLOW_REQUANTIZE };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -240,7 +296,11 @@ int main(int argc, char **argv) {
         { "target-bpw", required_argument, NULL, OPT_TARGET_BPW },
         { "target-size", required_argument, NULL, OPT_TARGET_SIZE },
         { "dry-run", no_argument, NULL, 'n' },
-        { "threads", required_argument, NULL, 't' },
+        { "threads", required_argument, NULL, 'j' },
+        { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
+        { "max-decoded-size", required_argument, NULL, OPT_OPEN },
+        { "max-decoded-ratio", required_argument, NULL, OPT_OPEN },
+        { "no-mmap", no_argument, NULL, OPT_OPEN },
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
@@ -261,6 +321,7 @@ int main(int argc, char **argv) {
     qtfc_options o;
     memset(&o, 0, sizeof o);
     o.recipe = &recipe;
+    o.open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     const char *encoding = NULL;
     int force_progress = 0, recipe_options = 0, code = QTFC_EXIT_USAGE;
     unsigned long rule_no = 0;
@@ -277,8 +338,8 @@ int main(int argc, char **argv) {
     }
 
     opterr = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, ":e:r:nt:qvhV", long_opts, NULL)) != -1) {
+    int c, li = -1;
+    while ((c = getopt_long(argc, argv, ":e:r:nj:qvhV", long_opts, &li)) != -1) {
         switch (c) {
         case 'e': encoding = optarg; break;
         case 'r': {
@@ -334,7 +395,13 @@ int main(int argc, char **argv) {
             recipe_options = 1;
             break;
         case 'n': o.dry_run = 1; break;
-        case 't': {
+        case OPT_OPEN:
+            if (cli_open_option(&o.open, long_opts[li].name, optarg) != 0) {
+                code = QTFC_EXIT_USAGE;
+                goto out;
+            }
+            break;
+        case 'j': {
             uint64_t v;
             if (!cli_parse_u64(&v, optarg, 4096)) {
                 code = cli_usage_error("--threads: expected a number 0..4096, found '%s'", optarg);
@@ -346,14 +413,14 @@ int main(int argc, char **argv) {
         case 'q': o.quiet = 1; break;
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
+        case OPT_ALLOW_REQUANTIZE: o.allow_requantize = 1; break;
         case OPT_MAX_SHARD:
-            if (parse_size(&max_shard, optarg) != 0) {
+            if (!cli_parse_size(&max_shard, optarg)) {
                 code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
                                    "500MB, found '%s'", optarg);
                 goto out;
             }
             break;
-
         case OPT_FORCE: o.force = 1; break;
         case 'h':
             usage(stdout);
@@ -379,14 +446,18 @@ int main(int argc, char **argv) {
     o.extra_inputs = recipe_files;
     o.input = argv[optind];
     o.output = n_pos == 2 ? argv[optind + 1] : NULL;
-    struct stat st_out;
-    /* An existing directory or a path ending in '/': a Hugging Face folder
-     * back from a .qtf (convert/folder.c). */
-    int folder = o.output && ((stat(o.output, &st_out) == 0 && S_ISDIR(st_out.st_mode)) ||
-                              ends_with(o.output, "/"));
+    int folder = 0, gguf_out = 0;
+    o.kind = QTFC_OUTPUT_QTF;
+    if (o.output && output_kind_of(&o.kind, &folder, &gguf_out, o.output, err, sizeof err) != 0) {
+        code = cli_usage_error("%s", err);
+        goto out;
+    }
+    if (o.output && !output_dir_exists(o.output)) {
+        code = cli_usage_error("output '%s': the directory does not exist", o.output);
+        goto out;
+    }
     int gguf_in = qtf_gguf_file_is_gguf(o.input);
-    int gguf_out = o.output && !folder && ends_with(o.output, ".gguf");
-    int to_st = o.output && ends_with(o.output, ".safetensors");
+    int to_st = o.kind == QTFC_OUTPUT_SAFETENSORS;
     if (gguf_in || gguf_out) {
         qtfg_options g;
         memset(&g, 0, sizeof g);
@@ -436,8 +507,6 @@ int main(int argc, char **argv) {
         code = cli_usage_error("%s", rule_err);
         goto out;
     }
-    o.kind = o.output && ends_with(o.output, ".safetensors") ? QTFC_OUTPUT_SAFETENSORS
-                                                              : QTFC_OUTPUT_QTF;
     if (folder || o.kind == QTFC_OUTPUT_SAFETENSORS) {
         if (recipe_options) {
             code = cli_usage_error("%s", "a .safetensors or folder output takes only --encoding "

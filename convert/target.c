@@ -11,6 +11,7 @@
 #include "convert.h"
 #include "plan.h"
 #include "checkpoint/source.h"
+#include "cli/cli_util.h"
 
 static const char *const ladder[] = {
     "bf16",
@@ -122,8 +123,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         const qtf_source_tensor *t = it->tensor;
         qtf_status st = qtf_source_read_f32(w, t->n_elements, src, it->source_index, o->threads);
         if (st != QTF_OK) {
-            fprintf(stderr, "qtf-convert: %s: tensor '%s': %s: %s\n", o->input, t->name,
-                    qtf_status_name(st), qtf_error_detail());
+            fprintf(stderr, "qtf-convert: %s: tensor '%s': %s\n", o->input, t->name,
+                    cli_why(st));
             goto out;
         }
         const float *weights = NULL;
@@ -134,8 +135,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             const qtf_source_tensor *v = qtf_source_tensor_get(imp, (uint64_t)it->importance);
             st = qtf_source_read_f32(a, v->n_elements, imp, (uint64_t)it->importance, 1);
             if (st != QTF_OK) {
-                fprintf(stderr, "qtf-convert: %s: importance '%s': %s: %s\n", o->importance_path,
-                        v->name, qtf_status_name(st), qtf_error_detail());
+                fprintf(stderr, "qtf-convert: %s: importance '%s': %s\n", o->importance_path,
+                        v->name, cli_why(st));
                 goto out;
             }
             weights = a;
@@ -148,8 +149,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             double err;
             st = measure(&err, &encs[k], w, deq, t, weights, o->threads);
             if (st != QTF_OK) {
-                fprintf(stderr, "qtf-convert: tensor '%s': %s: %s: %s\n", t->name, ladder[k],
-                        qtf_status_name(st), qtf_error_detail());
+                fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, ladder[k],
+                        cli_why(st));
                 goto out;
             }
             if (!isfinite(err)) continue;   /* e.g. an all-zero weighting: not a candidate */
@@ -210,8 +211,8 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     }
     qtf_status st = qtf_source_open(&src, o->input);
     if (st != QTF_OK) {
-        fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s: %s\n", o->input,
-                qtf_status_name(st), qtf_error_detail());
+        fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s\n", o->input,
+                cli_why(st));
         goto out;
     }
     char ierr[2048];
@@ -224,8 +225,8 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&imp, o->importance_path);
         if (st != QTF_OK) {
-            fprintf(stderr, "qtf-convert: %s: cannot open importance file: %s: %s\n",
-                    o->importance_path, qtf_status_name(st), qtf_error_detail());
+            fprintf(stderr, "qtf-convert: %s: cannot open importance file: %s\n",
+                    o->importance_path, cli_why(st));
             goto out;
         }
     }

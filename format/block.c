@@ -49,6 +49,40 @@ float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t) {
     return v;
 }
 
+qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
+                                      uint64_t group_len, qtf__group_scale_fn scale_of,
+                                      const void *ctx, const char *type_name) {
+    const uint64_t per_row = group_len ? cols / group_len : 1;
+    const uint64_t len = group_len ? group_len : rows * cols;
+    const uint64_t n_groups = group_len ? rows * per_row : 1;
+    double lost = 0.0;
+    uint64_t n_lost = 0, first = 0;
+    for (uint64_t g = 0; g < n_groups; g++) {
+        float min = 0.0f;
+        if (fabsf(scale_of(ctx, g, &min)) >= FLT_MIN) continue;
+        /* Groups are contiguous: group g of row r starts at r*cols + k*len. */
+        const float *x = src + g * len;
+        double e = 0.0;
+        for (uint64_t j = 0; j < len; j++) {
+            double d = (double)x[j] - (double)min;
+            e += d * d;
+        }
+        if (e > 0.0 && n_lost++ == 0) first = g;
+        lost += e;
+    }
+    if (lost == 0.0) return QTF_OK;
+    double total = 0.0;
+    for (uint64_t i = 0; i < rows * cols; i++) total += (double)src[i] * src[i];
+    if (!(lost > total * 0x1p-20)) return QTF_OK;
+    return qtf__error(QTF_E_NUMERIC,
+                      "the scale of %llu group(s) underflows %s (first: row %llu): stored as 0, "
+                      "they decode to %s, a relative RMSE of %.3g; use a wider scale type "
+                      "(scale=f32)",
+                      (unsigned long long)n_lost, type_name,
+                      (unsigned long long)(group_len ? first / per_row : 0),
+                      "their minimum (0 if symmetric)", sqrt(lost / (total > 0 ? total : lost)));
+}
+
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {
     /* Branch-free scan of the exponent bits first (it vectorizes); locate the
      * culprit only on failure. */

@@ -183,6 +183,17 @@ static inline float qtf__block_settle_inline(void *part, uint64_t i, float v, qt
 /* Rounds v to the precision of t (F16, BF16, F32); magnitudes below FLT_MIN
  * become 0 (block.md, "How this implementation quantizes"). */
 float qtf__block_round_scale(float v, qtf_dtype t);
+/* Scale (and minimum, 0 if none) of group g as the decoder reads them. */
+typedef float (*qtf__group_scale_fn)(const void *ctx, uint64_t g, float *min);
+/* The underflow rule (block.md, "Numeric errors"), run after quantizing:
+ * groups whose stored scale is 0 (or below FLT_MIN) decode to their minimum;
+ * if that loses more than 2^-20 of the tensor's energy (sum x^2: a relative
+ * RMSE of 1/1024), QTF_E_NUMERIC naming the first such group's row. Exact
+ * zero groups lose nothing; nor do the rare tiny groups of a normal tensor.
+ * group_len: elements of a row per group (cols: per row); 0: one group. */
+qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
+                                      uint64_t group_len, qtf__group_scale_fn scale_of,
+                                      const void *ctx, const char *type_name);
 /* Stores v as t into slot i of part and returns qtf__block_round_scale(v). */
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
 void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);

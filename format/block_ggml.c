@@ -204,12 +204,52 @@ static uint64_t rows_per_chunk(uint64_t cols) {
     return cols >= 65536 ? 1 : 65536 / cols;
 }
 
+/* The 32-element types whose block starts with an F16 scale d (and, for
+ * Q4_1 and Q5_1, an F16 minimum m): block.md's numeric rules apply to them
+ * after quantizing. The K-quants' super-block scales and MXFP4's E8M0 are not
+ * checked. 0: not such a type; 2: d and m; 1: d only. */
+static int f16_scale_fields(qtf_encoding_id id) {
+    switch (id) {
+    case QTF_ENC_Q8_0: case QTF_ENC_Q4_0: case QTF_ENC_Q5_0: case QTF_ENC_IQ4_NL: return 1;
+    case QTF_ENC_Q4_1: case QTF_ENC_Q5_1: return 2;
+    default: return 0;
+    }
+}
+
+/* Block i's stored scale and minimum, for qtf__block_check_underflow. */
+static float block_scale_of(const void *ctx, uint64_t i, float *min) {
+    const ggml_ctx *g = ctx;
+    const uint8_t *blk = g->out + i * g->type->bytes;
+    if (f16_scale_fields(g->type->id) == 2) *min = qtf__f16_value(qtf__ld16(blk + 2));
+    return qtf__f16_value(qtf__ld16(blk));
+}
+
+/* An F16 scale or minimum that overflowed to Inf (llama.cpp would store it)
+ * is QTF_E_NUMERIC naming the block; then the underflow rule. */
+static qtf_status check_scales(const ggml_ctx *g, uint64_t rows) {
+    const int fields = f16_scale_fields(g->type->id);
+    if (!fields) return QTF_OK;
+    const uint64_t per_row = g->cols / g->type->block;
+    for (uint64_t i = 0; i < rows * per_row; i++) {
+        const uint8_t *blk = g->out + i * g->type->bytes;
+        for (int k = 0; k < fields; k++) {
+            if (!isfinite(qtf__f16_value(qtf__ld16(blk + 2 * k))))
+                return qtf__error(QTF_E_NUMERIC, "row %llu, block %llu: the %s is outside the "
+                                  "range of F16", (unsigned long long)(i / per_row),
+                                  (unsigned long long)(i % per_row), k ? "minimum" : "scale");
+        }
+    }
+    return qtf__block_check_underflow(g->src, rows, g->cols, g->type->block, block_scale_of, g,
+                                      "F16");
+}
+
 qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
                               uint64_t cols, const float *importance, unsigned threads,
                               void *const *parts) {
     ggml_ctx g = { .type = qtf__ggml_type_of(e->id), .src = src, .importance = importance,
                    .cols = cols, .out = parts[0] };
-    return qtf__parallel_for(rows, rows_per_chunk(cols), threads, quantize_rows, &g);
+    qtf_status st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, quantize_rows, &g);
+    return st != QTF_OK ? st : check_scales(&g, rows);
 }
 
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,

@@ -550,6 +550,14 @@ static qtf_status settle_scales(grouped_ctx *g, void *const *parts, unsigned thr
     return st;
 }
 
+/* The stored scale and minimum of group i, for qtf__block_check_underflow. */
+static float stored_scale_of(const void *ctx, uint64_t i, float *min) {
+    const grouped_ctx *g = ctx;
+    const qtf_encoding *e = g->e;
+    if (e->asym) *min = qtf__block_load_scale(g->parts[2], i, qtf__block_zeros_type(e));
+    return qtf__block_load_scale(g->parts[1], i, e->scale_type);
+}
+
 qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
                                  uint64_t cols, const float *importance, unsigned threads,
                                  void *const *parts) {
@@ -585,6 +593,10 @@ qtf_status qtf__grouped_quantize(const qtf_encoding *e, const float *src, uint64
     if (st != QTF_OK) goto done;
     st = qtf__parallel_for(rows, chunk, threads, encode_rows, &g);
 done:
+    /* Double-quantized scales have no scale type to underflow. */
+    if (st == QTF_OK && !e->dq)
+        st = qtf__block_check_underflow(src, rows, cols, g.tensor ? 0 : g.group_len,
+                                        stored_scale_of, &g, qtf_dtype_name(e->scale_type));
     free(g.scale);
     free(g.min);
     return st;

@@ -180,6 +180,9 @@ qtf_status qtf_convert_to_f32(float *dst, const void *src, qtf_dtype src_type, u
     case QTF_DTYPE_I64: CONVERT_INT(int64_t, 8); break;
     case QTF_DTYPE_U64: CONVERT_INT(uint64_t, 8); break;
     case QTF_DTYPE_BOOL: {
+        /* A byte other than 0/1 is not a BOOL: refuse rather than guess. */
+        qtf_status st = qtf__bool_check(src, n, "qtf_convert_to_f32");
+        if (st != QTF_OK) return st;
         const unsigned char *s = src;
         for (uint64_t i = 0; i < n; i++) dst[i] = s[i] ? 1.0f : 0.0f;
         break;

@@ -50,6 +50,19 @@ qtf_status qtf_quantize(qtf_encoded **out, const qtf_encoding *enc, const float 
                 return qtf__error(QTF_E_INVALID_ARG,
                                   "qtf_quantize: importance[%llu] is %g, expected a finite "
                                   "value >= 0", (unsigned long long)c, (double)importance[c]);
+        /* The searches sum w * x^2 in f32: all-zero weights make every
+         * choice equally good, and sums far from 1 overflow or vanish, so
+         * either would silently disable the search. Only relative weights
+         * matter: the caller can rescale. */
+        double sum = 0.0;
+        for (uint64_t c = 0; c < cols; c++) sum += importance[c];
+        if (sum == 0.0)
+            return qtf__error(QTF_E_INVALID_ARG, "qtf_quantize: importance is all zero (%llu "
+                              "weights): it would disable the search", (unsigned long long)cols);
+        if (sum > 0x1p60 || sum < 0x1p-60)
+            return qtf__error(QTF_E_INVALID_ARG, "qtf_quantize: importance weights sum to %g, "
+                              "outside [2^-60, 2^60] (only relative weights matter: rescale "
+                              "them)", sum);
     }
 
     qtf_encoded *e = qtf__calloc(1, sizeof *e);

@@ -122,6 +122,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (mode & 1) reseal(b, len);
     qtf_open_options o = QTF_OPEN_OPTIONS_INIT;
     o.flags = (mode & 2) ? QTF_OPEN_METADATA_ONLY : 0;
+    if (mode & 4) { /* tight decode limits: the QTF_E_LIMIT paths */
+        o.max_decoded_size = 4096;
+        o.max_decoded_ratio = 2;
+    }
     qtf_file *f = NULL;
     qtf_status st = qtf_file_open_memory(&f, b, len, "fuzz.qtf", &o);
     if (st == QTF_OK) {

@@ -173,7 +173,8 @@ static void print_detail(const qtf_gguf *g, uint64_t i, const detail *d, const g
     free(name);
     free(shape);
     if (d->st != QTF_OK) {
-        printf("  values       cannot decode: %s: %s\n", qtf_status_name(d->st), d->error ? d->error : "");
+        printf("  values       cannot decode: %s\n",
+               d->error && d->error[0] ? d->error : qtf_status_text(d->st));
         return;
     }
     uint64_t show = o->n_values < d->n ? o->n_values : d->n;

@@ -30,6 +30,7 @@ typedef struct options {
     size_t value_width;     /* 0 = never shorten */
     uint64_t n_values;
     unsigned threads;
+    qtf_open_options open;  /* decode limits */
     const char *extract;    /* --extract KEY */
     const char *out_path;   /* -o FILE */
     int force;              /* --force: -o may replace an existing file */
@@ -63,7 +64,8 @@ static void print_help(void) {
 "      --no-metadata     leave out the metadata table\n"
 "  -w, --width N         shorten metadata values to N characters (default %d,\n"
 "                        0 = never shorten; --json never shortens)\n"
-"      --threads N       threads for --detail dequantization (default: all cores)\n"
+"  -j, --threads N       threads for --detail dequantization (default: all cores)\n"
+CLI_OPEN_OPTIONS_HELP
 "  -x, --extract KEY     write the value of metadata KEY, a blob (embedded file,\n"
 "                        e.g. hf.file.config.json) or a string, byte for byte\n"
 "                        to standard output (refused on a terminal when it\n"
@@ -502,7 +504,7 @@ static int print_metadata(const qtf_file *f, const options *o) {
         qtf_status st = qtf_meta_value(&v, f, i);
         if (st != QTF_OK) {
             cli_buf_puts(&type, "?");
-            cli_buf_printf(&val, "(unreadable: %s)", qtf_status_name(st));
+            cli_buf_printf(&val, "(unreadable: %s)", qtf_status_text(st));
         } else {
             type_text(&type, &v);
             value_text(&val, f, i, &v, o->value_width);
@@ -586,8 +588,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
     d->n = t->n_elements;
     if (!t->encoding_known) {
         d->decode = QTF_E_UNKNOWN_ENCODING;
-        snprintf(d->decode_error, sizeof d->decode_error, "encoding id %u is not known to this version",
-                 (unsigned)t->encoding_id);
+        cli_unknown_encoding_text(d->decode_error, sizeof d->decode_error, t);
     } else if (t->n_elements > SIZE_MAX / sizeof(float)) {
         d->decode = QTF_E_LIMIT;
         snprintf(d->decode_error, sizeof d->decode_error, "%llu elements do not fit in memory",
@@ -619,7 +620,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
     }
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)
-        snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_name(d->hist_status));
+        snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_text(d->hist_status));
 }
 
 static void detail_free(detail *d) { free(d->values); }
@@ -677,7 +678,7 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     if (d->verify != QTF_OK) {
         cli_buf_clear(&b);
         cli_escape(&b, d->verify_error, strlen(d->verify_error), 0, CLI_ESC_KEEP_BACKSLASH);
-        printf("               %s: %s\n", qtf_status_name(d->verify), cli_buf_cstr(&b));
+        printf("               %s\n", b.len ? cli_buf_cstr(&b) : qtf_status_text(d->verify));
     }
     const char *hdr[] = {"#", "role", "type", "offset", "stored", "decoded", "compression", "checksum"};
     cli_table *tb = cli_table_new(8, hdr, "rllrrrll");
@@ -700,7 +701,8 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     if (d->decode != QTF_OK) {
         cli_buf_clear(&b);
         cli_escape(&b, d->decode_error, strlen(d->decode_error), 0, CLI_ESC_KEEP_BACKSLASH);
-        printf("  values       cannot decode: %s: %s\n", qtf_status_name(d->decode), cli_buf_cstr(&b));
+        printf("  values       cannot decode: %s\n",
+               b.len ? cli_buf_cstr(&b) : qtf_status_text(d->decode));
     } else {
         uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
         if (shown) {
@@ -872,41 +874,85 @@ static json_t *summary_json(const qtf_file *f, const summary *s, int *oom) {
     return j;
 }
 
-static json_t *metadata_json(const qtf_file *f, json_t **types_out, int *oom) {
-    json_t *meta = json_object(), *types = json_object();
-    if (!meta || !types) { *oom = 1; json_decref(meta); json_decref(types); return NULL; }
-    cli_buf type;
-    cli_buf_init(&type);
-    for (uint64_t i = 0; i < qtf_meta_count(f); i++) {
-        const char *k = qtf_meta_key(f, i);
-        qtf_value v;
-        if (!k) continue;
-        /* Keys are validated UTF-8 by the reader; jansson refuses anything
-         * else, so pass them through the same sanitiser as values. */
-        json_t *kj = cli_json_string(k, strlen(k));
-        if (!kj) { *oom = 1; break; }
-        const char *key = json_string_value(kj);
-        size_t key_len = json_string_length(kj);
-        cli_buf_clear(&type);
-        if (qtf_meta_value(&v, f, i) != QTF_OK) {
-            json_object_setn_new(meta, key, key_len, json_null());
-            json_object_setn_new(types, key, key_len, json_string("?"));
-        } else {
-            type_text(&type, &v);
-            json_t *vj = value_json(f, i, &v);
-            if (!vj || json_object_setn_new(meta, key, key_len, vj) != 0) *oom = 1;
-            if (json_object_setn_new(types, key, key_len, json_string(cli_buf_cstr(&type))) != 0) *oom = 1;
-        }
-        json_decref(kj);
-    }
-    cli_buf_free(&type);
-    *types_out = types;
-    return meta;
+/* One JSON value or string, written and freed at once. */
+static int out_json(cli_json_out *out, json_t *v, unsigned indent) {
+    if (!v) return -1;
+    int rc = cli_json_out_value(out, v, indent);
+    json_decref(v);
+    return rc;
 }
 
-/* Writes root with a final "tensors" member, one tensor object at a time:
- * a file with a million tensors never holds a million JSON trees. */
-static int print_json_with_tensors(json_t *root, const qtf_file *f, const options *o, int *exit_code) {
+/* A metadata value in the shape value_json gives it, written element by
+ * element: a huge array never becomes a tree (issue 11, item 8). */
+static int out_value(cli_json_out *out, const qtf_file *f, uint64_t i, const qtf_value *v) {
+    if (v->type != QTF_TYPE_ARRAY) return out_json(out, value_json(f, i, v), 4);
+    if (v->count == 0) {
+        cli_json_out_raw(out, "[]", 2);
+        return 0;
+    }
+    size_t es = qtf_type_size(v->elem_type);
+    cli_json_out_raw(out, "[", 1);
+    for (uint64_t j = 0; j < v->count; j++) {
+        cli_json_out_raw(out, j ? ",\n      " : "\n      ", j ? 8 : 7);
+        json_t *e;
+        if (v->elem_type == QTF_TYPE_STRING) {
+            const char *str;
+            uint64_t len;
+            e = qtf_meta_array_string(&str, &len, f, i, j) == QTF_OK
+                    ? cli_json_string(str, (size_t)len) : json_null();
+        } else if (es && v->data) {
+            e = scalar_json(load_elem((const unsigned char *)v->data + j * es, v->elem_type));
+        } else {
+            e = json_null();
+        }
+        if (out_json(out, e, 6) != 0) return -1;
+    }
+    cli_json_out_raw(out, "\n    ]", 6);
+    return 0;
+}
+
+/* ,"metadata_types": {...}, "metadata": {...} one entry at a time: memory
+ * stays that of the largest single value whatever the metadata holds. */
+static int out_metadata(cli_json_out *out, const qtf_file *f) {
+    cli_buf type;
+    cli_buf_init(&type);
+    int rc = 0;
+    for (int pass = 0; pass < 2 && rc == 0; pass++) {
+        static const char types_open[] = ",\n  \"metadata_types\": {";
+        static const char meta_open[] = ",\n  \"metadata\": {";
+        if (pass == 0) cli_json_out_raw(out, types_open, sizeof types_open - 1);
+        else cli_json_out_raw(out, meta_open, sizeof meta_open - 1);
+        int first = 1;
+        for (uint64_t i = 0; i < qtf_meta_count(f) && rc == 0; i++) {
+            const char *k = qtf_meta_key(f, i);
+            if (!k) continue;
+            cli_json_out_raw(out, first ? "\n    " : ",\n    ", first ? 5 : 6);
+            first = 0;
+            /* Keys are validated UTF-8 by the reader; cli_json_string
+             * sanitises them like values. */
+            rc = out_json(out, cli_json_string(k, strlen(k)), 4);
+            cli_json_out_raw(out, ": ", 2);
+            qtf_value v;
+            int readable = rc == 0 && qtf_meta_value(&v, f, i) == QTF_OK;
+            if (pass == 0) {
+                cli_buf_clear(&type);
+                if (readable) type_text(&type, &v);
+                else cli_buf_puts(&type, "?");
+                if (rc == 0) rc = out_json(out, json_string(cli_buf_cstr(&type)), 4);
+            } else if (rc == 0) {
+                rc = readable ? out_value(out, f, i, &v) : out_json(out, json_null(), 4);
+            }
+        }
+        cli_json_out_raw(out, first ? "}" : "\n  }", first ? 1 : 4);
+    }
+    cli_buf_free(&type);
+    return rc;
+}
+
+/* Writes root, then the metadata (out_metadata) and a final "tensors"
+ * member, one entry and one tensor object at a time: a file with a million
+ * tensors or keys never holds a million JSON trees. */
+static int print_json_streamed(json_t *root, const qtf_file *f, const options *o, int *exit_code) {
     char *head = json_dumps(root, JSON_INDENT(2) | JSON_ENSURE_ASCII | JSON_PRESERVE_ORDER);
     if (!head) return 0;
     size_t n = strlen(head);
@@ -921,9 +967,14 @@ static int print_json_with_tensors(json_t *root, const qtf_file *f, const option
     }
     cli_json_out_raw(out, head, n);
     free(head);
+    int ok = 1, first = 1;
+    if (!o->no_metadata && out_metadata(out, f) != 0) ok = 0;
+    if (o->metadata_only || o->no_tensors) {
+        cli_json_out_raw(out, "\n}\n", 3);
+        return cli_json_out_finish(out) == 0 && ok;
+    }
     static const char open[] = ",\n  \"tensors\": [";
     cli_json_out_raw(out, open, sizeof open - 1);
-    int ok = 1, first = 1;
     for (uint64_t i = 0; i < qtf_tensor_count(f) && ok; i++) {
         const qtf_tensor_info *t = qtf_tensor_get(f, i);
         if (!t || (o->tensor_glob && !cli_glob_match(o->tensor_glob, t->name))) continue;
@@ -1007,7 +1058,7 @@ static int extract_value(const qtf_file *f, const options *o) {
 /* --- main ---------------------------------------------------------------------------------------- */
 
 static int parse_args(options *o, int argc, char **argv) {
-    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_THREADS, OPT_JSON,
+    enum { OPT_META_ONLY = 256, OPT_NO_TENSORS, OPT_NO_METADATA, OPT_JSON, OPT_OPEN,
            OPT_FORCE };
     static const struct option longopts[] = {
         {"tensor", required_argument, NULL, 't'},
@@ -1017,8 +1068,11 @@ static int parse_args(options *o, int argc, char **argv) {
         {"no-tensors", no_argument, NULL, OPT_NO_TENSORS},
         {"no-metadata", no_argument, NULL, OPT_NO_METADATA},
         {"width", required_argument, NULL, 'w'},
-        {"threads", required_argument, NULL, OPT_THREADS},
+        {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
+        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
+        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
+        {"no-mmap", no_argument, NULL, OPT_OPEN},
         {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
@@ -1027,12 +1081,14 @@ static int parse_args(options *o, int argc, char **argv) {
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     o->value_width = DEFAULT_VALUE_WIDTH;
     o->n_values = DEFAULT_DETAIL_VALUES;
     opterr = 0;
     int c;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, ":t:dn:w:x:o:hV", longopts, NULL)) != -1) {
+    int li = -1;
+    while ((c = getopt_long(argc, argv, ":t:dn:w:j:x:o:hV", longopts, &li)) != -1) {
         switch (c) {
         case 'x': o->extract = optarg; break;
         case 'o': o->out_path = optarg; break;
@@ -1047,7 +1103,12 @@ static int parse_args(options *o, int argc, char **argv) {
                 return cli_usage_error("--width wants a number of characters, not '%s'", optarg);
             o->value_width = (size_t)v;
             break;
-        case OPT_THREADS:
+        case OPT_OPEN: {
+            int rc = cli_open_option(&o->open, longopts[li].name, optarg);
+            if (rc) return rc;
+            break;
+        }
+        case 'j':
             if (!cli_parse_u64(&v, optarg, 4096))
                 return cli_usage_error("--threads wants a number from 0 to 4096, not '%s'", optarg);
             o->threads = (unsigned)v;
@@ -1088,7 +1149,7 @@ int main(int argc, char **argv) {
         return gguf_inspect_main(&go);
     }
 
-    qtf_open_options oo = QTF_OPEN_OPTIONS_INIT;
+    qtf_open_options oo = o.open;
     if (!o.detail) oo.flags |= QTF_OPEN_METADATA_ONLY;
     qtf_file *f = NULL;
     qtf_status st = qtf_file_open(&f, o.path, &oo);
@@ -1098,6 +1159,7 @@ int main(int argc, char **argv) {
         free(p);
         return CLI_EXIT_USAGE;
     }
+    if (!(oo.flags & (QTF_OPEN_METADATA_ONLY | QTF_OPEN_NO_MMAP))) cli_guard_mapped_file(o.path);
     if (o.extract) {
         rc = extract_value(f, &o);
         qtf_file_close(f);
@@ -1139,16 +1201,9 @@ int main(int argc, char **argv) {
                 cli_json_set(root, "metadata_count", cli_json_u64(info->metadata_count), &oom);
                 cli_json_set(root, "summary", summary_json(f, &s, &oom), &oom);
             }
-            if (!o.no_metadata) {
-                json_t *types = NULL;
-                json_t *meta = metadata_json(f, &types, &oom);
-                cli_json_set(root, "metadata_types", types, &oom);
-                cli_json_set(root, "metadata", meta, &oom);
-            }
         }
         if (oom) ok = 0;
-        else if (o.metadata_only || o.no_tensors) ok = cli_json_print(root, stdout) == 0;
-        else ok = print_json_with_tensors(root, f, &o, &exit_code);
+        else ok = print_json_streamed(root, f, &o, &exit_code);
         json_decref(root);
     } else if (ok) {
         if (!o.metadata_only) print_summary(f, &s);

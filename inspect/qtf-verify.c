@@ -29,6 +29,7 @@ typedef struct options {
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
     unsigned threads;
+    qtf_open_options open;  /* decode limits, --no-mmap */
 } options;
 
 static void print_help(void) {
@@ -85,7 +86,11 @@ static void print_help(void) {
 "                        (the verified file, the source) is never replaced\n"
 "      --force           let --plot replace an existing file\n"
 "  -q, --quiet           leave the per-tensor table out of text and Markdown\n"
-"  -j, --threads N       threads (default: all cores, 0 = all cores)\n"
+"  -j, --threads N       threads (default: all cores, 0 = all cores)\n",
+        REPORT_WORST, MAX_IGNORE);
+    /* in two parts: C99 guarantees string literals of 4095 bytes only */
+    printf(
+CLI_OPEN_OPTIONS_HELP
 "  -h, --help            this text\n"
 "  -V, --version         program and library version\n"
 "\n"
@@ -101,8 +106,7 @@ static void print_help(void) {
 "  qtf-verify model.qtf --against ./Llama-3-8B --max-rel-rmse 0.1 \\\n"
 "             --min-cosine 0.99\n"
 "  qtf-verify model.qtf --against model.safetensors --plot errors.svg --quiet\n"
-"  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n",
-        REPORT_WORST, MAX_IGNORE);
+"  qtf-verify model.qtf --json | jq '.tensors[] | select(.ok | not) | .name'\n");
 }
 
 static int parse_threshold(double *out, int *has, const char *opt, const char *arg) {
@@ -114,7 +118,7 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE, OPT_FORCE, OPT_MANIFEST };
+           OPT_IGNORE, OPT_OPEN, OPT_FORCE, OPT_MANIFEST };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
@@ -129,15 +133,19 @@ static int parse_args(options *o, int argc, char **argv) {
         {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
+        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
+        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
+        {"no-mmap", no_argument, NULL, OPT_OPEN},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, 'V'},
         {NULL, 0, NULL, 0},
     };
     memset(o, 0, sizeof *o);
+    o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;
     opterr = 0;
-    int c, rc;
+    int c, rc, li = -1;
     uint64_t v;
-    while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, &li)) != -1) {
         switch (c) {
         case 'a': o->against = optarg; break;
         case OPT_MAX_REL:
@@ -150,6 +158,9 @@ static int parse_args(options *o, int argc, char **argv) {
             if ((rc = parse_threshold(&o->min_snr, &o->has_min_snr, "--min-snr", optarg))) return rc;
             break;
         case OPT_CSUM: o->checksums_only = 1; break;
+        case OPT_OPEN:
+            if ((rc = cli_open_option(&o->open, longopts[li].name, optarg))) return rc;
+            break;
         case OPT_IGNORE:
             if (o->n_ignore == MAX_IGNORE) return cli_usage_error("at most %d --ignore patterns", MAX_IGNORE);
             o->ignore[o->n_ignore++] = optarg;
@@ -253,13 +264,21 @@ static void check_checksums(verify_report *r, const qtf_file *f, unsigned thread
     free(res);
 }
 
-static int open_source(qtf_source **src, const char *path) {
-    qtf_status st = qtf_source_open(src, path);
+static int open_source(qtf_source **src, const char *path, const qtf_open_options *oo) {
+    qtf_status st = qtf_source_open_with(src, path, oo);
     if (st != QTF_OK) {
         char *p = dup_escaped(path);
         cli_error_status(st, "cannot open the source '%s'", p ? p : "?");
         free(p);
         return 0;
+    }
+    if (qtf_source_get_kind(*src) == QTF_SOURCE_QTF && !(oo->flags & QTF_OPEN_NO_MMAP))
+        cli_guard_mapped_file(path);
+    const char *note = qtf_source_note(*src);
+    if (note) {
+        char *n = dup_escaped(note);
+        cli_error("warning: %s", n ? n : "?");
+        free(n);
     }
     return 1;
 }
@@ -292,6 +311,20 @@ static int ignored(const options *o, const char *name) {
     return 0;
 }
 
+/* NaN/Inf among x[0..n); *first = index of the first. */
+static uint64_t count_nonfinite(const float *x, uint64_t n, uint64_t *first) {
+    uint64_t c = 0;
+    for (uint64_t k = 0; k < n; k++) {
+        if (!isfinite(x[k]) && c++ == 0) *first = k;
+    }
+    return c;
+}
+
+static int is_float_encoding(const qtf_tensor_info *t) {
+    qtf_encoding_id id = t->encoding.id;
+    return id == QTF_ENC_RAW || id == QTF_ENC_F32 || id == QTF_ENC_F16 || id == QTF_ENC_BF16;
+}
+
 /* Matches the tensor with the source, dequantizes it and reads the source
  * tensor as f32. */
 static void prepare_tensor(const tensor_job *job) {
@@ -314,8 +347,8 @@ static void prepare_tensor(const tensor_job *job) {
     v->decode_checked = 1;
     if (!t->encoding_known) {
         v->decode = QTF_E_UNKNOWN_ENCODING;
-        v->decode_error = dup_message("encoding id %llu is not known to this version of libqtf",
-                                      t->encoding_id);
+        char why[512];
+        v->decode_error = dup_escaped(cli_unknown_encoding_text(why, sizeof why, t));
         v->fail |= VF_DECODE;
         return;
     }
@@ -331,6 +364,11 @@ static void prepare_tensor(const tensor_job *job) {
         v->fail |= VF_DECODE;
         return;
     }
+    v->nonfinite = count_nonfinite(sg->deq.p, t->n_elements, &v->first_nonfinite);
+    /* Only the float encodings can hold a NaN or Inf of the source: the
+     * quantizers refuse them, so anything else decoding to one is damage
+     * (a NaN scale, say), whatever the checksums say. */
+    if (v->nonfinite && !is_float_encoding(t)) v->fail |= VF_NONFINITE;
     if (!st || (v->fail & VF_SHAPE)) return;
     qtf_status rs = scratch_reserve(&sg->ref, st->n_elements);
     if (rs == QTF_OK) rs = qtf_source_read_f32(sg->ref.p, st->n_elements, job->src, si, job->threads);
@@ -347,6 +385,21 @@ static void prepare_tensor(const tensor_job *job) {
 static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
     vt_result *v = &r->t[i];
     if (!sg->compare) return;
+    /* NaN/Inf in the source is reported as such (the metrics are undefined
+     * then); the file fails only where it has one and the source does not. */
+    v->source_checked = 1;
+    uint64_t first = 0;
+    v->source_nonfinite = count_nonfinite(sg->ref.p, v->n_elements, &first);
+    if (v->nonfinite && !(v->fail & VF_NONFINITE)) {
+        for (uint64_t k = 0; k < v->n_elements; k++) {
+            if (!isfinite(sg->deq.p[k]) && isfinite(sg->ref.p[k])) {
+                v->first_nonfinite = k;
+                v->fail |= VF_NONFINITE;
+                break;
+            }
+        }
+    }
+    if (v->source_nonfinite || (v->fail & VF_NONFINITE)) return;
     if (qtf_metrics_compute(&v->m, sg->ref.p, sg->deq.p, v->n_elements, NULL, 0) != QTF_OK) {
         v->fail |= VF_SOURCE;
         v->source_error = dup_detail();
@@ -519,7 +572,7 @@ int main(int argc, char **argv) {
                                "checksums)");
 
     qtf_file *f = NULL;
-    qtf_status st = qtf_file_open(&f, o.path, NULL);
+    qtf_status st = qtf_file_open(&f, o.path, &o.open);
     if (st != QTF_OK) {
         char *p = dup_escaped(o.path);
         cli_error_status(st, "cannot open '%s'", p ? p : "?");
@@ -528,8 +581,9 @@ int main(int argc, char **argv) {
          * (a check failed), not a file it could not read. */
         return st == QTF_E_CHECKSUM ? CLI_EXIT_FAIL : CLI_EXIT_USAGE;
     }
+    if (!(o.open.flags & QTF_OPEN_NO_MMAP)) cli_guard_mapped_file(o.path);
     qtf_source *src = NULL;
-    if (o.against && !open_source(&src, o.against)) {
+    if (o.against && !open_source(&src, o.against, &o.open)) {
         qtf_file_close(f);
         return CLI_EXIT_USAGE;
     }

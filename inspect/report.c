@@ -27,6 +27,7 @@ int report_finish(verify_report *r) {
     uint64_t snr_elements = 0;
     r->n_failed_tensors = r->n_checksum_failed = r->n_decode_failed = r->n_extra = 0;
     r->n_shape = r->n_threshold = r->n_compared = r->n_exact = r->n_ignored = 0;
+    r->n_source_nonfinite = 0;
     r->compared_elements = 0;
     r->max_abs_err = 0;
     for (uint64_t i = 0; i < r->n; i++) {
@@ -52,7 +53,8 @@ int report_finish(verify_report *r) {
         if (t->ignored) r->n_ignored++;
         if (t->fail) r->n_failed_tensors++;
         if (t->fail & VF_CHECKSUM) r->n_checksum_failed++;
-        if (t->fail & VF_DECODE) r->n_decode_failed++;
+        if (t->fail & (VF_DECODE | VF_NONFINITE)) r->n_decode_failed++;
+        if (t->source_nonfinite) r->n_source_nonfinite++;
         if (t->fail & VF_EXTRA) r->n_extra++;
         if (t->fail & VF_SHAPE) r->n_shape++;
         if (t->fail & (VF_REL_RMSE | VF_COSINE | VF_SNR)) r->n_threshold++;
@@ -109,11 +111,19 @@ static const char *fmt_num(char *buf, size_t cap, double v, const char *spec) {
 static void failure_lines(cli_buf *out, const verify_report *r, const vt_result *t, const char *bullet) {
     char a[32], b[32];
     if (t->fail & VF_CHECKSUM)
-        cli_buf_printf(out, "%s%s: checksum failed: %s: %s\n", bullet, t->name, qtf_status_name(t->checksum),
-                       t->checksum_error ? t->checksum_error : "");
+        cli_buf_printf(out, "%s%s: checksum failed: %s\n", bullet, t->name,
+                       t->checksum_error && t->checksum_error[0] ? t->checksum_error
+                                                                 : qtf_status_text(t->checksum));
     if (t->fail & VF_DECODE)
-        cli_buf_printf(out, "%s%s: cannot decode: %s: %s\n", bullet, t->name, qtf_status_name(t->decode),
-                       t->decode_error ? t->decode_error : "");
+        cli_buf_printf(out, "%s%s: cannot decode: %s\n", bullet, t->name,
+                       t->decode_error && t->decode_error[0] ? t->decode_error
+                                                             : qtf_status_text(t->decode));
+    if (t->fail & VF_NONFINITE)
+        cli_buf_printf(out, "%s%s: decodes to %llu NaN/Inf value%s (first at element %llu), %s\n",
+                       bullet, t->name, (unsigned long long)t->nonfinite, t->nonfinite == 1 ? "" : "s",
+                       (unsigned long long)t->first_nonfinite,
+                       t->source_checked ? "where the source has finite values"
+                                         : "which its encoding cannot hold: damaged scales or tables");
     if (t->fail & VF_EXTRA)
         cli_buf_printf(out, "%s%s: extra tensor, not in the source\n", bullet, t->name);
     if (t->fail & VF_SHAPE)
@@ -135,11 +145,12 @@ static void failure_lines(cli_buf *out, const verify_report *r, const vt_result 
 
 static const char *result_word(const vt_result *t) {
     if (t->fail & VF_CHECKSUM) return "CHECKSUM";
-    if (t->fail & VF_DECODE) return "DECODE";
+    if (t->fail & (VF_DECODE | VF_NONFINITE)) return "DECODE";
     if (t->fail & VF_EXTRA) return "EXTRA";
     if (t->fail & VF_SHAPE) return "SHAPE";
     if (t->fail & VF_SOURCE) return "SOURCE";
     if (t->fail & (VF_REL_RMSE | VF_COSINE | VF_SNR)) return "THRESHOLD";
+    if (t->source_nonfinite) return "ok (source NaN/Inf)";
     return t->ignored ? "ok (ignored)" : "ok";
 }
 
@@ -193,8 +204,9 @@ static cli_table *worst_table(const verify_report *r) {
 
 static void failures_text(cli_buf *out, const verify_report *r, const char *bullet) {
     if (r->structure != QTF_OK)
-        cli_buf_printf(out, "%sfile structure: %s: %s\n", bullet, qtf_status_name(r->structure),
-                       r->structure_error ? r->structure_error : "");
+        cli_buf_printf(out, "%sfile structure: %s\n", bullet,
+                       r->structure_error && r->structure_error[0] ? r->structure_error
+                                                                   : qtf_status_text(r->structure));
     for (uint64_t i = 0; i < r->n; i++)
         if (r->t[i].fail) failure_lines(out, r, &r->t[i], bullet);
     for (uint64_t i = 0; i < r->n_missing; i++)
@@ -219,7 +231,7 @@ static void print_checks(const verify_report *r, FILE *out, const char *indent) 
                 "%llu keys)\n", indent, (unsigned long long)r->n, (unsigned long long)r->metadata_count);
     else
         fprintf(out, "%sstructure   FAILED: %s (see the failures below)\n", indent,
-                qtf_status_name(r->structure));
+                qtf_status_text(r->structure));
     double rate = r->checksum_seconds > 0 ? (double)r->checksum_bytes / r->checksum_seconds : 0;
     if (gguf && !r->manifest) {
         fprintf(out, "%schecksums   none: GGUF stores no checksums; the data is not checked for "
@@ -248,6 +260,9 @@ static void print_checks(const verify_report *r, FILE *out, const char *indent) 
                 (unsigned long long)r->n_missing, (unsigned long long)r->n_extra,
                 (unsigned long long)r->n_shape);
         if (r->n_ignored) fprintf(out, ", %llu ignored", (unsigned long long)r->n_ignored);
+        if (r->n_source_nonfinite)
+            fprintf(out, ", %llu with NaN/Inf in the source (not compared)",
+                    (unsigned long long)r->n_source_nonfinite);
         fputc('\n', out);
         if (r->has_max_rel_rmse || r->has_min_cosine || r->has_min_snr) {
             fprintf(out, "%sthresholds  %s:", indent, r->n_threshold ? "FAILED" : "ok");
@@ -346,14 +361,16 @@ static json_t *str_or_null(const char *s) {
 
 static json_t *threshold_json(int has, double v) { return has ? cli_json_real(v) : json_null(); }
 
+/* The stable names of the failure bits in --json. */
+static const struct { unsigned bit; const char *check; } fail_checks[] = {
+    {VF_CHECKSUM, "checksum"}, {VF_DECODE, "decode"}, {VF_NONFINITE, "nonfinite"},
+    {VF_EXTRA, "extra"}, {VF_SHAPE, "shape"}, {VF_SOURCE, "source_read"},
+    {VF_REL_RMSE, "max_rel_rmse"}, {VF_COSINE, "min_cosine"}, {VF_SNR, "min_snr"},
+};
+
 static json_t *failures_json(const verify_report *r, int *oom) {
     json_t *arr = json_array();
     if (!arr) { *oom = 1; return NULL; }
-    static const struct { unsigned bit; const char *check; } checks[] = {
-        {VF_CHECKSUM, "checksum"}, {VF_DECODE, "decode"}, {VF_EXTRA, "extra"}, {VF_SHAPE, "shape"},
-        {VF_SOURCE, "source_read"}, {VF_REL_RMSE, "max_rel_rmse"}, {VF_COSINE, "min_cosine"},
-        {VF_SNR, "min_snr"},
-    };
     if (r->structure != QTF_OK) {
         json_t *o = json_pack("{s:n,s:s,s:s}", "tensor", "check", "structure", "status",
                               qtf_status_name(r->structure));
@@ -362,16 +379,16 @@ static json_t *failures_json(const verify_report *r, int *oom) {
     }
     for (uint64_t i = 0; i < r->n; i++) {
         const vt_result *t = &r->t[i];
-        for (size_t c = 0; c < sizeof checks / sizeof checks[0]; c++) {
-            if (!(t->fail & checks[c].bit)) continue;
+        for (size_t c = 0; c < sizeof fail_checks / sizeof fail_checks[0]; c++) {
+            if (!(t->fail & fail_checks[c].bit)) continue;
             json_t *o = json_object();
             if (!o) { *oom = 1; continue; }
             cli_json_set(o, "tensor", cli_json_string(t->raw_name, strlen(t->raw_name)), oom);
-            cli_json_set(o, "check", json_string(checks[c].check), oom);
+            cli_json_set(o, "check", json_string(fail_checks[c].check), oom);
             cli_buf msg;
             cli_buf_init(&msg);
             vt_result one = *t;
-            one.fail = checks[c].bit;
+            one.fail = fail_checks[c].bit;
             failure_lines(&msg, r, &one, "");
             if (msg.len && msg.p[msg.len - 1] == '\n') msg.p[--msg.len] = '\0';
             cli_json_set(o, "message", cli_json_string(cli_buf_cstr(&msg), msg.len), oom);
@@ -512,10 +529,14 @@ json_t *report_json(const verify_report *r) {
         cli_json_set(o, "decode_ok", t->decode_checked ? json_boolean(t->decode == QTF_OK) : json_null(), &oom);
         if (t->decode_checked && t->decode != QTF_OK)
             cli_json_set(o, "decode_error", str_or_null(t->decode_error), &oom);
+        if (t->decode_checked && t->decode == QTF_OK)
+            cli_json_set(o, "nonfinite", cli_json_u64(t->nonfinite), &oom);
         if (r->against) {
             cli_json_set(o, "ignored", json_boolean(t->ignored), &oom);
             cli_json_set(o, "in_source", json_boolean(t->in_source), &oom);
             cli_json_set(o, "shape_ok", json_boolean(!(t->fail & VF_SHAPE)), &oom);
+            cli_json_set(o, "source_nonfinite",
+                         t->source_checked ? cli_json_u64(t->source_nonfinite) : json_null(), &oom);
             if (t->compared) {
                 cli_json_set(o, "rel_rmse", cli_json_real(t->m.rel_rmse), &oom);
                 cli_json_set(o, "max_abs_err", cli_json_real(t->m.max_abs_err), &oom);
@@ -531,13 +552,9 @@ json_t *report_json(const verify_report *r) {
             }
         }
         json_t *f = json_array();
-        static const struct { unsigned bit; const char *check; } names[] = {
-            {VF_CHECKSUM, "checksum"}, {VF_DECODE, "decode"}, {VF_EXTRA, "extra"}, {VF_SHAPE, "shape"},
-            {VF_SOURCE, "source_read"}, {VF_REL_RMSE, "max_rel_rmse"}, {VF_COSINE, "min_cosine"},
-            {VF_SNR, "min_snr"},
-        };
-        for (size_t c = 0; c < sizeof names / sizeof names[0] && f; c++)
-            if (t->fail & names[c].bit) cli_json_append(f, json_string(names[c].check), &oom);
+        for (size_t c = 0; c < sizeof fail_checks / sizeof fail_checks[0] && f; c++)
+            if (t->fail & fail_checks[c].bit)
+                cli_json_append(f, json_string(fail_checks[c].check), &oom);
         cli_json_set(o, "failures", f, &oom);
         cli_json_append(tensors, o, &oom);
     }

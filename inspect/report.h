@@ -22,6 +22,7 @@ enum {
     VF_REL_RMSE = 1u << 5,      /* above --max-rel-rmse */
     VF_COSINE = 1u << 6,        /* below --min-cosine */
     VF_SNR = 1u << 7,           /* below --min-snr */
+    VF_NONFINITE = 1u << 8,     /* decodes to NaN/Inf the source (or encoding) cannot have */
 };
 
 typedef struct vt_result {
@@ -39,6 +40,10 @@ typedef struct vt_result {
     int in_source;
     char *source_shape;         /* on a shape mismatch */
     char *source_error;         /* source read failure */
+    uint64_t nonfinite;         /* NaN/Inf among the decoded values */
+    uint64_t first_nonfinite;   /* element index of the first (when nonfinite > 0) */
+    int source_checked;         /* source values read: source_nonfinite is valid */
+    uint64_t source_nonfinite;  /* NaN/Inf in the source tensor (then not compared) */
     int compared;               /* metrics valid */
     qtf_metrics m;
     unsigned fail;              /* VF_* */
@@ -74,7 +79,7 @@ typedef struct verify_report {
     uint64_t n_missing;
     /* derived by report_finish() */
     uint64_t n_failed_tensors, n_checksum_failed, n_decode_failed, n_extra, n_shape,
-        n_threshold, n_compared, n_exact, n_ignored;
+        n_threshold, n_compared, n_exact, n_ignored, n_source_nonfinite;
     uint64_t compared_elements;
     double w_rel_rmse, w_cosine, w_snr_db, max_abs_err;
     int have_snr;

@@ -87,6 +87,8 @@ struct qtf_file {
     char *name;
     qtf_file_info info;
     unsigned flags;             /* QTF_OPEN_* */
+    uint64_t max_decoded_size;  /* per zstd part (qtf_open_options) */
+    uint64_t max_decoded_ratio;
     const unsigned char *base;  /* the whole file; NULL on a metadata-only open */
     void *map;                  /* mmap'ed region (munmap on close) */
     size_t map_len;

@@ -73,6 +73,18 @@ qtf_status qtf__zstd_check_frame(const qtf_file *f, const qtf_tensor_info *t, ui
                           ": zstd content size %llu, expected the decoded size %" PRIu64,
                           f->name, t->name, part, p->offset, zfh.frameContentSize,
                           p->decoded_size);
+    /* decoded_size == frameContentSize here. Ratio: decoded > ratio * stored
+     * without overflowing (stored >= 1: a frame header was found). */
+    if (p->decoded_size > f->max_decoded_size ||
+        (p->decoded_size > QTF_DECODED_RATIO_FLOOR &&
+         p->decoded_size / f->max_decoded_ratio >= p->stored_size))
+        return qtf__error(QTF_E_LIMIT, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
+                          ": %" PRIu64 " stored bytes decode to %" PRIu64 " bytes, beyond the "
+                          "limits (%" PRIu64 " bytes, or %" PRIu64 " times the stored size "
+                          "above %llu bytes); raise them with --max-decoded-size / "
+                          "--max-decoded-ratio if the file is trusted", f->name, t->name, part,
+                          p->offset, p->stored_size, p->decoded_size, f->max_decoded_size,
+                          f->max_decoded_ratio, (unsigned long long)QTF_DECODED_RATIO_FLOOR);
     if (zfh.windowSize > (1ull << QTF_MAX_ZSTD_WINDOW_LOG))
         return qtf__error(QTF_E_COMPRESSION, "%s: tensor '%s' part %" PRIu32 " at offset %" PRIu64
                           ": zstd window %llu bytes exceeds the limit 2^%d", f->name, t->name,

@@ -13,6 +13,7 @@
 #include <xxhash.h>
 
 #include "container.h"
+#include "common/content.h"
 
 const unsigned char qtf__magic[8] = { 0x89, 'Q', 'T', 'F', 0x0D, 0x0A, 0x1A, 0x0A };
 
@@ -26,6 +27,11 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
         if (memcmp(h, qtf__magic, n) == 0)
             return qtf__error(QTF_E_TRUNCATED, "%s: file is %" PRIu64 " bytes, shorter than the "
                               "%u-byte header", nm, file_size, QTF__HEADER_SIZE);
+        const char *kind = qtf__content_kind(h, file_size < QTF__CONTENT_HEAD
+                                                    ? (size_t)file_size : QTF__CONTENT_HEAD,
+                                             file_size);
+        if (kind && strcmp(kind, "text") != 0)
+            return qtf__error(QTF_E_MAGIC, "%s is a %s file, not a QTF file", nm, kind);
         return qtf__error(QTF_E_MAGIC, "%s: not a QTF file (magic at offset 0 is %02X %02X %02X "
                           "%02X..., expected 89 51 54 46 0D 0A 1A 0A)", nm, h[0],
                           n > 1 ? h[1] : 0, n > 2 ? h[2] : 0, n > 3 ? h[3] : 0);
@@ -176,6 +182,12 @@ static qtf_status new_file(qtf_file **out, const char *name, const qtf_open_opti
     }
     memcpy(f->name, name, n + 1);
     f->flags = opts ? opts->flags : 0;
+    f->max_decoded_size = QTF_DEFAULT_MAX_DECODED_SIZE;
+    f->max_decoded_ratio = QTF_DEFAULT_MAX_DECODED_RATIO;
+    if (opts && opts->version >= 2) {
+        if (opts->max_decoded_size) f->max_decoded_size = opts->max_decoded_size;
+        if (opts->max_decoded_ratio) f->max_decoded_ratio = opts->max_decoded_ratio;
+    }
     qtf__name_index_init(&f->key_index);
     qtf__name_index_init(&f->tensor_index);
     *out = f;
@@ -186,7 +198,7 @@ static qtf_status check_opts(const qtf_open_options *opts, const char *what) {
     if (!opts) return QTF_OK;
     /* every older version is accepted: fields it lacks keep their defaults */
     if (opts->version < 1 || opts->version > QTF_OPEN_OPTIONS_VERSION)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected 1..%d", what,
+        return qtf__error(QTF_E_INVALID_ARG, "%s: options version %u, expected 1 to %d", what,
                           opts->version, QTF_OPEN_OPTIONS_VERSION);
     if (opts->flags & ~(QTF_OPEN_METADATA_ONLY | QTF_OPEN_NO_MMAP))
         return qtf__error(QTF_E_INVALID_ARG, "%s: unknown open flags 0x%x", what, opts->flags);

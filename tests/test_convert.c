@@ -429,9 +429,9 @@ Test(convert, deterministic_across_threads) {
     const char *model = make_model("m", 0);
     const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        cr_assert_eq(RUN("-q", "--force", "-t", "1", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-j", "1", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
-        cr_assert_eq(RUN("-q", "--force", "-t", "2", "-e", specs[i], "--fallback", "int8", model,
+        cr_assert_eq(RUN("-q", "--force", "-j", "2", "-e", specs[i], "--fallback", "int8", model,
                          path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
         size_t a_len, b_len;
         unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
@@ -580,6 +580,9 @@ Test(convert, malformed_safetensors_header) {
 Test(convert, bad_shard_index) {
     const char *model = make_model("m", 0);
     char p[600];
+    /* the index alone: next to model.safetensors it would not be read */
+    snprintf(p, sizeof p, "%s/model.safetensors", model);
+    cr_assert_eq(unlink(p), 0);
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", model);
     write_text(p, "{\"metadata\":{},\"weight_map\":{\"model.embed_tokens.weight\":"
                   "\"model-00001-of-00002.safetensors\"}}");
@@ -685,7 +688,8 @@ Test(convert, output_that_is_a_directory_is_refused_up_front) {
 
 Test(convert, output_in_missing_directory) {
     const char *model = make_model("m", 0);
-    cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 1);
+    /* a usage error (issue 11, item 16): exit 2, before converting */
+    cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 2);
     cr_assert(strstr(err_text, "no/such/dir/o.qtf"), "%s", err_text);
 }
 
@@ -730,7 +734,7 @@ static void interrupt_run(const char *threads) {
         dup2(fds[1], 2);
         int null = open("/dev/null", O_WRONLY);
         dup2(null, 1);
-        execl(exe, exe, "-v", "-t", threads, path_in("many"), out, (char *)NULL);
+        execl(exe, exe, "-v", "-j", threads, path_in("many"), out, (char *)NULL);
         _exit(98);
     }
     close(fds[1]);
@@ -803,9 +807,9 @@ Test(convert, target_bpw_meets_budget_records_rules_and_is_deterministic) {
         snprintf(t, sizeof t, "%g", targets[i]);
         unlink(path_in("t1.qtf"));
         unlink(path_in("t2.qtf"));
-        cr_assert_eq(RUN("-q", "-t", "1", "--all-layers", "--target-bpw", t, model,
+        cr_assert_eq(RUN("-q", "-j", "1", "--all-layers", "--target-bpw", t, model,
                          path_in("t1.qtf")), 0, "%s: %s", t, err_text);
-        cr_assert_eq(RUN("-q", "-t", "2", "--all-layers", "--target-bpw", t, model,
+        cr_assert_eq(RUN("-q", "-j", "2", "--all-layers", "--target-bpw", t, model,
                          path_in("t2.qtf")), 0, "%s: %s", t, err_text);
         double bpw = file_tensor_bpw(path_in("t1.qtf"));
         cr_assert_leq(bpw, targets[i], "target %g: file has %.4f bits/weight", targets[i], bpw);

@@ -257,7 +257,7 @@ Test(e2e, shared_layouts_give_identical_tensors) {
         for (int c = 0; c < 3; c++) {
             char name[32];
             snprintf(name, sizeof name, "c%d.qtf", c);
-            cr_assert_eq(CONVERT("-q", "--force", "-e", specs[s], "-t", c == 1 ? "1" : "2",
+            cr_assert_eq(CONVERT("-q", "--force", "-e", specs[s], "-j", c == 1 ? "1" : "2",
                                  shared(copies[c]), path_in(name)), 0, "%s: %s", copies[c],
                          err_text);
             f[c] = open_qtf(path_in(name));

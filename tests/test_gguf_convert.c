@@ -521,8 +521,8 @@ Test(gguf_convert, same_bytes_for_any_thread_count) {
     char a[512], b[512];
     snprintf(a, sizeof a, "%s", test_tmpdir_path("t1.gguf"));
     snprintf(b, sizeof b, "%s", test_tmpdir_path("t2.gguf"));
-    cr_assert_eq(CONVERT("-q", "-t", "1", "-e", "q4_k_m", model, a), 0, "%s", err_text);
-    cr_assert_eq(CONVERT("-q", "-t", "3", "-e", "q4_k_m", model, b), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-j", "1", "-e", "q4_k_m", model, a), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-j", "3", "-e", "q4_k_m", model, b), 0, "%s", err_text);
     FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
     cr_assert(fa && fb);
     int ca, cb;

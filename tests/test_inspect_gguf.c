@@ -122,7 +122,7 @@ Test(inspect_gguf, hostile_text_escaped_and_malformed_refused) {
     fwrite(b.p, 1, b.len - 50, f);
     fclose(f);
     cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 2, "%s", out);
-    cr_assert(strstr(out, "QTF_E_TRUNCATED"), "%s", out);
+    cr_assert(strstr(out, "but it ends at"), "%s", out);
     free(out);
     free(b.p);
 }

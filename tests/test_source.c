@@ -88,7 +88,9 @@ Test(source, sharded_folder_reads_in_shard_then_offset_order) {
     qtf_source_close(s);
 }
 
-Test(source, index_preferred_over_single_file) {
+/* transformers' order (issue 11, item 5): the single file wins, and the
+ * source says so, naming both. */
+Test(source, single_file_preferred_over_index_as_in_transformers) {
     good_shards();
     static const char *one[] = {"only"};
     write_shard("model.safetensors", one, 1);
@@ -98,7 +100,11 @@ Test(source, index_preferred_over_single_file) {
                "\"c\":\"model-00002-of-00002.safetensors\"}}");
     qtf_source *s;
     cr_assert_eq(open_dir(&s), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_get_kind(s), QTF_SOURCE_SAFETENSORS_SHARDED);
+    cr_assert_eq(qtf_source_get_kind(s), QTF_SOURCE_SAFETENSORS);
+    cr_assert_eq(qtf_source_tensor_count(s), 1);
+    const char *note = qtf_source_note(s);
+    cr_assert(note && strstr(note, "both model.safetensors and model.safetensors.index.json"),
+              "%s", note ? note : "(no note)");
     qtf_source_close(s);
 }
 

@@ -136,7 +136,7 @@ Test(verify, every_corrupted_tensor_is_named) {
     cr_assert_eq(r.code, 1);
     for (size_t k = 0; k < 3; k++) {
         char want[128];
-        snprintf(want, sizeof want, "%s: checksum failed: QTF_E_CHECKSUM", bad[k]);
+        snprintf(want, sizeof want, "%s: checksum failed: ", bad[k]);
         cr_assert(strstr(r.out, want), "missing '%s' in:\n%s", want, r.out);
     }
     cr_assert(strstr(r.out, "RESULT: FAILED"));
@@ -165,7 +165,7 @@ Test(verify, malformed_and_usage_exit_2) {
     fclose(out);
     r = tf_run(trunc, fx.dir);
     cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "QTF_E_MAGIC"), "%s", r.err);
+    cr_assert(strstr(r.err, "not a QTF file"), "%s", r.err);
     tf_run_free(&r);
 
     char *cases[][6] = {
@@ -224,7 +224,7 @@ Test(verify, header_checksum_failure_exits_1) {
     char *argv[] = {fx.tool, bad, NULL};
     tf_run_result r = tf_run(argv, fx.dir);
     cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.err);
-    cr_assert(strstr(r.err, "QTF_E_CHECKSUM"), "%s", r.err);
+    cr_assert(strstr(r.err, "hash to") && !strstr(r.err, "QTF_E_"), "%s", r.err);
     cr_assert(strstr(r.err, "header checksum"), "%s", r.err);
     tf_run_free(&r);
 
@@ -655,7 +655,7 @@ Test(verify, unknown_encoding_fails_decode_only) {
     char *detail[] = {inspect, fx.file, "--tensor", "norm.weight", "--detail", NULL};
     r = tf_run(detail, fx.dir);
     cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.out, "cannot decode: QTF_E_UNKNOWN_ENCODING"), "%s", r.out);
+    cr_assert(strstr(r.out, "cannot decode: encoding id 200 is not known"), "%s", r.out);
     tf_run_free(&r);
     free(inspect);
     tf_fixture_teardown(&fx);

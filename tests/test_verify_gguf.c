@@ -209,7 +209,7 @@ Test(verify_gguf, malformed_file_is_a_usage_error) {
     fclose(b);
     snprintf(args, sizeof args, "'%s'", bad);
     cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 2, "%s", out);
-    cr_assert(strstr(out, "QTF_E_TRUNCATED"), "%s", out);
+    cr_assert(strstr(out, "the file ends at offset"), "%s", out);
     free(out);
     /* --hash-manifest is for GGUF files */
     snprintf(args, sizeof args, "/dev/null --hash-manifest /dev/null");

@@ -19,12 +19,26 @@ typedef struct qtf_file qtf_file;
                                        tensor data is never mapped or read */
 #define QTF_OPEN_NO_MMAP 0x2u       /* read the whole file into memory */
 
+/* Bounds on what one zstd-compressed part may expand to, so that a small
+ * hostile file cannot make a reader allocate and fill gigabytes. A part whose
+ * decoded size exceeds max_decoded_size, or exceeds both
+ * QTF_DECODED_RATIO_FLOOR and max_decoded_ratio times its stored size, is
+ * refused with QTF_E_LIMIT when it is checked or decoded (qtf_part_decode,
+ * qtf_tensor_dequantize, qtf_tensor_verify, qtf_file_verify). The floor keeps
+ * small, very compressible parts (zero biases) valid whatever the ratio. */
+#define QTF_DEFAULT_MAX_DECODED_SIZE (1ull << 35)   /* 32 GiB per part */
+#define QTF_DEFAULT_MAX_DECODED_RATIO 1024u
+#define QTF_DECODED_RATIO_FLOOR (1ull << 26)        /* 64 MiB */
+
 typedef struct qtf_open_options {
     unsigned version;
     unsigned flags;             /* QTF_OPEN_* */
+    /* version >= 2; 0 = the defaults above */
+    uint64_t max_decoded_size;
+    uint32_t max_decoded_ratio;
 } qtf_open_options;
-#define QTF_OPEN_OPTIONS_VERSION 1
-#define QTF_OPEN_OPTIONS_INIT { QTF_OPEN_OPTIONS_VERSION, 0 }
+#define QTF_OPEN_OPTIONS_VERSION 2  /* version 1 (no limits fields) is still accepted */
+#define QTF_OPEN_OPTIONS_INIT { QTF_OPEN_OPTIONS_VERSION, 0, 0, 0 }
 
 /* Opens and fully validates header, metadata and directory (not tensor
  * checksums: see qtf_file_verify*). `opts` may be NULL (defaults).

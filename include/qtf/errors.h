@@ -52,8 +52,11 @@ typedef enum qtf_status {
     QTF_STATUS_COUNT_ = 29
 } qtf_status;
 
-/* Short stable name of a status, e.g. "QTF_E_TRUNCATED". Never NULL. */
+/* Short stable name of a status, e.g. "QTF_E_TRUNCATED". Never NULL. For
+ * programs (JSON reports, logs); people get qtf_status_text. */
 QTF_API const char *qtf_status_name(qtf_status status);
+/* A few words for people, e.g. "file ends too early". Never NULL. */
+QTF_API const char *qtf_status_text(qtf_status status);
 
 /* Human description of the most recent error on this thread (file, tensor or
  * key, offset, expected vs found). Borrowed; valid until the next libqtf call

@@ -80,7 +80,7 @@ def test_edit_refuses_and_leaves_the_file_alone(qfile, tmp_path):
         (["-s", "general.name=x"], 2, "reserved"),
         (["-d", "qtf.recipe"], 2, "reserved"),
         (["-d", "nope"], 1, "no such key"),
-        (["-f", "--set-int", "general.name=3"], 1, "QTF_E_TYPE"),
+        (["-f", "--set-int", "general.name=3"], 1, "must be string, found i64"),
         (["--set-int", "n=12x"], 2, "not a valid value"),
         (["--set-bool", "b=yes"], 2, "not a valid value"),
         (["--set-blob", f"k={tmp_path}/missing"], 1, "cannot read"),
