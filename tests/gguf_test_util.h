@@ -6,13 +6,14 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
-#include <ftw.h>
 #include <string.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
+
+#include "test_tmpdir.h"
 
 /* $QTF_SOURCE_ROOT/../shared/REL into buf, or NULL when it does not exist. */
 static inline const char *gt_shared(char *buf, size_t cap, const char *rel) {
@@ -29,26 +30,14 @@ static inline const char *gt_shared(char *buf, size_t cap, const char *rel) {
     const char *var = gt_shared(var##_buf, sizeof var##_buf, rel);           \
     if (!var) cr_skip_test("../shared/%s not available", rel)
 
-static char gt_tmp_dir[64];
-
-static inline int gt_rm_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw) {
-    (void)sb; (void)flag; (void)ftw;
-    return remove(path);
-}
-
-static inline void gt_tmp_cleanup(void) {
-    if (gt_tmp_dir[0]) nftw(gt_tmp_dir, gt_rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* A scratch folder for this test process, made on first use and removed
- * when the process exits. */
+/* A scratch folder for this test process (tests/test_tmpdir.h), made on
+ * first use and removed when the process exits. */
 static inline const char *gt_tmp(void) {
-    if (!gt_tmp_dir[0]) {
-        snprintf(gt_tmp_dir, sizeof gt_tmp_dir, "/tmp/qtf-gguf-test-XXXXXX");
-        cr_assert_not_null(mkdtemp(gt_tmp_dir));
-        atexit(gt_tmp_cleanup);
+    if (!test_tmpdir[0]) {
+        test_tmpdir_path(".");
+        atexit(test_tmpdir_remove);
     }
-    return gt_tmp_dir;
+    return test_tmpdir;
 }
 
 /* Runs $QTF_BUILD_ROOT/TOOL ARGS (a shell command line); stdout and stderr
