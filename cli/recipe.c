@@ -77,7 +77,7 @@ int qtfc_spec_parse(qtfc_spec *out, const char *text, char *err, size_t err_cap)
     st = qtf_encoding_format(out->text, sizeof out->text, &out->enc);
     if (st != QTF_OK)
         return cli_fail(err, err_cap, "encoding '%s' cannot be formatted: %s", text,
-                    qtf_error_detail());
+                        qtf_error_detail());
     return 0;
 }
 
@@ -97,7 +97,7 @@ static int add_rule_range(qtfc_recipe *r, const char *text, const char *end,
     const char *eq = memchr(text, '=', (size_t)(end - text));
     if (!eq)
         return cli_fail(err, err_cap, "%s: expected GLOB=SPEC (e.g. '*.mlp.*=int4:group=32'), "
-                    "found '%.*s'", origin, (int)(end - text), text);
+                        "found '%.*s'", origin, (int)(end - text), text);
     const char *g0 = skip_blank(text, eq), *g1 = trim_end(g0, eq);
     const char *s0 = skip_blank(eq + 1, end), *s1 = trim_end(s0, end);
     if (g0 == g1) return cli_fail(err, err_cap, "%s: empty glob before '='", origin);
@@ -156,7 +156,7 @@ int qtfc_recipe_load_file(qtfc_recipe *r, const char *path, char *err, size_t er
     if (n > RECIPE_MAX_FILE_BYTES) {
         free(buf);
         return cli_fail(err, err_cap, "%s: recipe larger than %u bytes", path,
-                    RECIPE_MAX_FILE_BYTES);
+                        RECIPE_MAX_FILE_BYTES);
     }
     int rc = 0;
     unsigned long line_no = 0;
@@ -319,17 +319,17 @@ int qtfc_recipe_choose(qtfc_choice *out, const qtfc_recipe *r, const char *name,
     format_shape(shape, sizeof shape, n_dims, dims);
     if (!r->has_fallback)
         return cli_fail(err, err_cap,
-                    "tensor '%s' %s: encoding %s (from %s) cannot apply: %s; "
-                    "add a --rule for this tensor or give --fallback SPEC",
-                    name, shape, spec->text, origin, why);
+                        "tensor '%s' %s: encoding %s (from %s) cannot apply: %s; "
+                        "add a --rule for this tensor or give --fallback SPEC",
+                        name, shape, spec->text, origin, why);
     snprintf(out->fallback_note, sizeof out->fallback_note, "%s (from %s) cannot apply: %s",
              spec->text, origin, why);
     resolve(&out->enc, &r->fallback, source);
     out->fell_back = 1;
     if (applies(&out->enc, n_dims, dims, why, sizeof why)) return 0;
     return cli_fail(err, err_cap,
-                "tensor '%s' %s: encoding %s (from %s) cannot apply, and neither can "
-                "the fallback %s: %s", name, shape, spec->text, origin, r->fallback.text, why);
+                    "tensor '%s' %s: encoding %s (from %s) cannot apply, and neither can "
+                    "the fallback %s: %s", name, shape, spec->text, origin, r->fallback.text, why);
 }
 
 const char *qtfc_reason_name(qtfc_reason why) {

@@ -115,16 +115,16 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
         const qtfc_budget_item *it = &items[i];
         if (it->n_options == 0 || it->n_options > MAX_OPTIONS || !it->options)
             return cli_fail(err, err_cap, "budget: item %zu has %u options, expected 1..%u", i,
-                        it->n_options, MAX_OPTIONS);
+                            it->n_options, MAX_OPTIONS);
         uint64_t lo = UINT64_MAX;
         for (uint32_t k = 0; k < it->n_options; k++) {
             const qtfc_budget_option *o = &it->options[k];
             if (!isfinite(o->error) || o->error < 0.0)
                 return cli_fail(err, err_cap, "budget: item %zu option %u: error %g, expected a "
-                            "finite value >= 0", i, k, o->error);
+                                "finite value >= 0", i, k, o->error);
             if (o->bytes > (UINT64_MAX >> 2))
                 return cli_fail(err, err_cap, "budget: item %zu option %u: %llu bytes is too "
-                            "large", i, k, (unsigned long long)o->bytes);
+                                "large", i, k, (unsigned long long)o->bytes);
             g = gcd64(g, o->bytes);
             if (o->bytes < lo) lo = o->bytes;
         }
@@ -133,8 +133,8 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
     }
     if (min_total > budget)
         return cli_fail(err, err_cap, "the budget of %llu bytes cannot be met: the smallest "
-                    "candidates already take %llu bytes", (unsigned long long)budget,
-                    (unsigned long long)min_total);
+                        "candidates already take %llu bytes", (unsigned long long)budget,
+                        (unsigned long long)min_total);
     if (g == 0) g = 1;   /* every option is empty */
 
     /* Resolution: the gcd if the table fits, else the smallest multiple that does. */
@@ -144,9 +144,9 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
         unit = g * k;
         if (!dp_extent(&cells, items, n_items, budget, unit))
             return cli_fail(err, err_cap, "the budget of %llu bytes is within the solver's "
-                        "resolution (%llu bytes per item) of the smallest possible size %llu",
-                        (unsigned long long)budget, (unsigned long long)unit,
-                        (unsigned long long)min_total);
+                            "resolution (%llu bytes per item) of the smallest possible size %llu",
+                            (unsigned long long)budget, (unsigned long long)unit,
+                            (unsigned long long)min_total);
         if (cells <= max_table_bytes / per_cell) break;
         uint64_t next = k + (k * cells) / (max_table_bytes / per_cell + 1);
         k = next > k ? next : k + 1;
@@ -161,7 +161,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
         free(nx);
         free(pick);
         return cli_fail(err, err_cap, "budget: out of memory for a %llu x %llu table",
-                    (unsigned long long)n_items, (unsigned long long)cells);
+                        (unsigned long long)n_items, (unsigned long long)cells);
     }
     /* dp[c]: least error of the items so far with extra size (over their
      * smallest options) at most c units. */
@@ -220,7 +220,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
     }
     if (bytes > budget)   /* impossible by construction; never report a plan that misses */
         return cli_fail(err, err_cap, "budget: internal error: plan of %llu bytes exceeds %llu",
-                    (unsigned long long)bytes, (unsigned long long)budget);
+                        (unsigned long long)bytes, (unsigned long long)budget);
     out_result->bytes = bytes;
     out_result->error = error;
     out_result->unit = unit;

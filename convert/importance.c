@@ -36,7 +36,7 @@ static int load_arch(const qtf_arch **out, const char *path, const qtf_source *s
     qtf_status st = qtf_arch_config_load(&c, cfg);
     if (st)
         return cli_fail(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
-                    path, cli_why(st));
+                        path, cli_why(st));
     *out = c.arch;
     return 0;
 }
@@ -53,19 +53,19 @@ static int map_entries(qtfc_imatrix_map *m, const char *path, char *err, size_t 
                                             (void *)m->src);
         if (st)
             return cli_fail(err, cap, "%s: importance entry '%s' names no tensor of the checkpoint "
-                        "(%s)", path, e->name, qtf_error_detail());
+                            "(%s)", path, e->name, qtf_error_detail());
         uint64_t ti;
         qtf_source_tensor_find(&ti, m->src, hf);
         const qtf_source_tensor *t = qtf_source_tensor_get(m->src, ti);
         if (at->transpose || at->input_axis != 1)
             return cli_fail(err, cap, "%s: importance entry '%s' -> '%s': the weight's input runs "
-                        "along its %s (a %s), QTF groups run along rows: not supported", path,
-                        e->name, hf, at->input_axis == 0 ? "rows" : "elements",
-                        at->transpose ? "Conv1D weight" : "tensor that is not a linear layer");
+                            "along its %s (a %s), QTF groups run along rows: not supported", path,
+                            e->name, hf, at->input_axis == 0 ? "rows" : "elements",
+                            at->transpose ? "Conv1D weight" : "tensor that is not a linear layer");
         if (e->n_experts != 1 || t->n_dims != 2 || e->n != t->dims[1])
             return cli_fail(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
-                        " expert(s)), but '%s' has rows of %" PRIu64 " elements", path, e->name,
-                        e->n, e->n_experts, hf, t->n_dims ? t->dims[t->n_dims - 1] : 1);
+                            " expert(s)), but '%s' has rows of %" PRIu64 " elements", path, e->name,
+                            e->n, e->n_experts, hf, t->n_dims ? t->dims[t->n_dims - 1] : 1);
         m->by_tensor[ti] = e;
     }
     return 0;
@@ -80,7 +80,7 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
         st = qtf_imatrix_open(&im, path);
         if (st)
             return cli_fail(err, cap, "%s: cannot read the importance matrix: %s", path,
-                        cli_why(st));
+                            cli_why(st));
     } else {
         qtf_source *probe;
         st = qtf_source_open(&probe, path);
@@ -92,8 +92,8 @@ int qtfc_imatrix_map_open(qtfc_imatrix_map **out, const char *path, const qtf_so
         snprintf(first, sizeof first, "%s", cli_why(st));
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return cli_fail(err, cap, "%s: neither a safetensors importance file (%s) nor a llama.cpp "
-                        "imatrix (%s)", path, first, cli_why(st));
+            return cli_fail(err, cap, "%s: neither a safetensors importance file (%s) nor a "
+                            "llama.cpp imatrix (%s)", path, first, cli_why(st));
     }
     qtfc_imatrix_map *m = calloc(1, sizeof *m);
     if (!m) {

@@ -69,9 +69,9 @@ static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char
         char shape[160];
         if (v) qtfc_format_shape(shape, sizeof shape, v->n_dims, v->dims);
         return cli_fail(err, cap, "importance vector '%s': expected a 1-D F32 tensor of %llu "
-                    "elements (the row length of the weight), found %s %s",
-                    t->name, (unsigned long long)cols, v ? qtf_dtype_name(v->dtype) : "?",
-                    v ? shape : "?");
+                        "elements (the row length of the weight), found %s %s",
+                        t->name, (unsigned long long)cols, v ? qtf_dtype_name(v->dtype) : "?",
+                        v ? shape : "?");
     }
     it->importance = (long)idx;
     return 0;
@@ -85,7 +85,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
     uint64_t f32_bytes;
     if (__builtin_mul_overflow(t->n_elements, (uint64_t)sizeof(float), &f32_bytes))
         return cli_fail(err, cap, "tensor '%s': %llu elements overflow a buffer size", t->name,
-                    (unsigned long long)t->n_elements);
+                        (unsigned long long)t->n_elements);
     it->importance = -1;
 
     if (o->kind == QTFC_OUTPUT_SAFETENSORS) {
@@ -119,7 +119,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
          * values exist only as f32 now, so f32 keeps them exactly. */
         if (qtfc_dtype_is_integer(t->dtype))
             return cli_fail(err, cap, "tensor '%s': integer tensor of the source .qtf is not "
-                        "stored losslessly", t->name);
+                            "stored losslessly", t->name);
         uint32_t zstd = enc->zstd_level;
         qtf_encoding_default(enc, QTF_ENC_F32);
         enc->zstd_level = zstd;
@@ -147,7 +147,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
     if (n > SIZE_MAX / sizeof *out->items) return cli_fail(err, err_cap, "too many tensors");
     out->items = calloc(n ? n : 1, sizeof *out->items);
     if (!out->items) return cli_fail(err, err_cap, "out of memory planning %llu tensors",
-                                 (unsigned long long)n);
+                                     (unsigned long long)n);
     out->n_items = n;
     /* Tensors the recipe cannot encode are all named in one message, so that
      * one run shows everything a --rule or --fallback has to cover. */
@@ -160,7 +160,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
         if (!it->tensor) {
             qtfc_plan_free(out);
             return cli_fail(err, err_cap, "tensor %llu missing from the source",
-                        (unsigned long long)i);
+                            (unsigned long long)i);
         }
         char *slot = n_unfit ? err + unfit_len : err;
         size_t slot_cap = n_unfit ? err_cap - unfit_len : err_cap;
