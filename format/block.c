@@ -51,7 +51,7 @@ float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t) {
 
 qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
                                       uint64_t group_len, qtf__group_scale_fn scale_of,
-                                      const void *ctx, const char *type_name) {
+                                      const void *ctx, const char *type_name, const char *remedy) {
     const uint64_t per_row = group_len ? cols / group_len : 1;
     const uint64_t len = group_len ? group_len : rows * cols;
     const uint64_t n_groups = group_len ? rows * per_row : 1;
@@ -76,11 +76,10 @@ qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t 
     if (!(lost > total * 0x1p-20)) return QTF_OK;
     return qtf__error(QTF_E_NUMERIC,
                       "the scale of %llu group(s) underflows %s (first: row %llu): stored as 0, "
-                      "they decode to %s, a relative RMSE of %.3g; use a wider scale type "
-                      "(scale=f32)",
+                      "they decode to %s, a relative RMSE of %.3g; use %s",
                       (unsigned long long)n_lost, type_name,
                       (unsigned long long)(group_len ? first / per_row : 0),
-                      "their minimum (0 if symmetric)", sqrt(lost / (total > 0 ? total : lost)));
+                      "their minimum (0 if symmetric)", sqrt(lost / (total > 0 ? total : lost)), remedy);
 }
 
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {

@@ -190,10 +190,11 @@ typedef float (*qtf__group_scale_fn)(const void *ctx, uint64_t g, float *min);
  * if that loses more than 2^-20 of the tensor's energy (sum x^2: a relative
  * RMSE of 1/1024), QTF_E_NUMERIC naming the first such group's row. Exact
  * zero groups lose nothing; nor do the rare tiny groups of a normal tensor.
- * group_len: elements of a row per group (cols: per row); 0: one group. */
+ * group_len: elements of a row per group (cols: per row); 0: one group.
+ * remedy completes the detail's "use ..." (what the encoding offers). */
 qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
                                       uint64_t group_len, qtf__group_scale_fn scale_of,
-                                      const void *ctx, const char *type_name);
+                                      const void *ctx, const char *type_name, const char *remedy);
 /* Stores v as t into slot i of part and returns qtf__block_round_scale(v). */
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
 void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);

@@ -240,7 +240,7 @@ static qtf_status check_scales(const ggml_ctx *g, uint64_t rows) {
         }
     }
     return qtf__block_check_underflow(g->src, rows, g->cols, g->type->block, block_scale_of, g,
-                                      "F16");
+                                      "F16", "a wider scale type (scale=f32)");
 }
 
 qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t rows,

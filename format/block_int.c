@@ -596,7 +596,8 @@ done:
     /* Double-quantized scales have no scale type to underflow. */
     if (st == QTF_OK && !e->dq)
         st = qtf__block_check_underflow(src, rows, cols, g.tensor ? 0 : g.group_len,
-                                        stored_scale_of, &g, qtf_dtype_name(e->scale_type));
+                                        stored_scale_of, &g, qtf_dtype_name(e->scale_type),
+                                        "a wider scale type (scale=f32)");
     free(g.scale);
     free(g.min);
     return st;

@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "block_family.h"
 #include "pal_family.h"
 
 /* ---- layout ------------------------------------------------------------- */
@@ -400,6 +401,13 @@ static qtf_status store_scales(pal_ctx *c) {
     return qtf__pal_store_scales(&c->g, c->scales, c->parts);
 }
 
+/* Stored scale of unit i for qtf__block_check_underflow: a zero scale
+ * decodes its unit to 0 whatever the table holds, so no minimum. */
+static float stored_scale_of(const void *ctx, uint64_t i, float *min) {
+    *min = 0.0f;
+    return ((const pal_ctx *)ctx)->scales[i];
+}
+
 qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t rows,
                              uint64_t cols, const float *importance, unsigned threads,
                              void *const *parts) {
@@ -442,6 +450,11 @@ qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t r
         }
     }
     st = qtf__parallel_for(rows, row_chunk, threads, assign_codes, &c);
+    /* F16 scales that round to 0 lose their units (block.md's underflow
+     * rule); double-quantized scales are stored through F32 steps. */
+    if (st == QTF_OK && c.g.unit && !c.g.dq)
+        st = qtf__block_check_underflow(src, rows, cols, c.g.unit, stored_scale_of, &c, "F16",
+                                        "double-quantized scales (dq), whose steps are F32");
 done:
     free(c.tables);
     free(c.scales);

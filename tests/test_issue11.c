@@ -203,6 +203,26 @@ Test(issue11, item10_no_false_alarm) {
     free(w);
 }
 
+Test(issue11, item10_pal_f16_scale_underflow) {
+    /* absmax ~1e-8 rounds to an F16 scale of 0: every row decodes to 0 */
+    float *x = weights(3e-9f, 7);
+    cr_assert_eq(quantize("pal4:rowscale", x, 64, 64, NULL), QTF_E_NUMERIC, "pal rowscale at 3e-9");
+    cr_assert(strstr(qtf_error_detail(), "64 group(s) underflows F16 (first: row 0)"), "%s",
+              qtf_error_detail());
+    cr_assert_eq(quantize("pal4:group=32", x, 64, 64, NULL), QTF_E_NUMERIC, "pal group at 3e-9");
+    cr_assert(strstr(qtf_error_detail(), "128 group(s) underflows F16"), "%s", qtf_error_detail());
+    cr_assert(strstr(qtf_error_detail(), "use double-quantized scales (dq)"), "%s", qtf_error_detail());
+    /* double-quantized scales go through F32 steps: nothing underflows */
+    cr_assert_eq(quantize("pal4:rowscale,dq", x, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    free(x);
+    /* no false alarm at ordinary magnitudes, nor for one tiny row */
+    x = weights(0.1f, 8);
+    for (unsigned j = 0; j < 64; j++) x[3 * 64 + j] *= 1e-9f;
+    cr_assert_eq(quantize("pal4:rowscale", x, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(quantize("pal4:group=32", x, 64, 64, NULL), QTF_OK, "%s", qtf_error_detail());
+    free(x);
+}
+
 Test(issue11, item10_q8_0_overflow_is_numeric_error) {
     float *x = weights(1e8f, 5);
     cr_assert_eq(quantize("q8_0", x, 64, 64, NULL), QTF_E_NUMERIC, "q8_0 at 1e7 quantized");
