@@ -8,7 +8,6 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
-#include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -78,16 +77,6 @@ typedef struct run {
     char notes[2048];           /* the closing summary's line of warnings, or "" */
 } run;
 
-static void msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static void msg(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("qtf-convert: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 static int interrupted(const run *r) {
     return r->o->interrupted && *r->o->interrupted;
 }
@@ -103,7 +92,7 @@ static int interrupted(const run *r) {
 
 static int set_status(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    msg("%s: %s", what, cli_why(st));
+    cli_error("%s: %s", what, cli_why(st));
     return WRITE_ERROR;
 }
 
@@ -153,7 +142,7 @@ static int embed_config(run *r, const char *path, const unsigned char *data, uin
     json_error_t jerr;
     json_t *config = json_loadb((const char *)data, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
     if (!config || !json_is_object(config)) {
-        msg("%s: not a JSON object: line %d column %d: %s", path, jerr.line, jerr.column,
+        cli_error("%s: not a JSON object: line %d column %d: %s", path, jerr.line, jerr.column,
             config ? "top level is not an object" : jerr.text);
         json_decref(config);
         return INPUT_ERROR;
@@ -188,7 +177,7 @@ static int embed_folder_files(run *r) {
     for (size_t i = 0; i < sizeof known_files / sizeof known_files[0]; i++) {
         char path[PATH_MAX];
         if ((size_t)snprintf(path, sizeof path, "%s/%s", dir, known_files[i].name) >= sizeof path) {
-            msg("%s/%s: path too long", dir, known_files[i].name);
+            cli_error("%s/%s: path too long", dir, known_files[i].name);
             return INPUT_ERROR;
         }
         char *text;
@@ -198,12 +187,12 @@ static int embed_folder_files(run *r) {
         if (rst == QTF_E_NOT_FOUND) continue;
         if (rst == QTF_E_LIMIT) {
             if (!r->o->quiet)
-                msg("warning: %s; more than expected of a %s: not embedded", qtf_error_detail(),
+                cli_error("warning: %s; more than expected of a %s: not embedded", qtf_error_detail(),
                     known_files[i].name);
             continue;
         }
         if (rst != QTF_OK) {
-            msg("%s", qtf_error_detail());
+            cli_error("%s", qtf_error_detail());
             return INPUT_ERROR;
         }
         unsigned char *data = (unsigned char *)text;
@@ -216,7 +205,7 @@ static int embed_folder_files(run *r) {
             /* Every embedded *.json must parse (checked without a DOM:
              * tokenizer.json runs to tens of MB). */
             if (qtf_json_check(NULL, data, (size_t)len, path, EMBED_JSON_MAX_DEPTH, 0) != QTF_OK) {
-                msg("%s", qtf_error_detail());
+                cli_error("%s", qtf_error_detail());
                 rc = INPUT_ERROR;
             }
         }
@@ -233,7 +222,7 @@ static int embed_folder_files(run *r) {
     }
     if (!have_config) {
         if (!r->o->quiet)
-            msg("warning: %s has no config.json; general.architecture not set", dir);
+            cli_error("warning: %s has no config.json; general.architecture not set", dir);
         if (set_general_name(r->w, NULL, dir) != 0) return WRITE_ERROR;
     }
     return 0;
@@ -250,7 +239,7 @@ static int copy_qtf_metadata(run *r) {
         if (!key || strncmp(key, "qtf.", 4) == 0) continue;
         qtf_status vst = qtf_meta_value(&v, f, i);
         if (vst != QTF_OK) {
-            msg("%s: metadata '%s': %s", r->o->input, key, cli_why(vst));
+            cli_error("%s: metadata '%s': %s", r->o->input, key, cli_why(vst));
             return INPUT_ERROR;
         }
         qtf_status st;
@@ -262,7 +251,7 @@ static int copy_qtf_metadata(run *r) {
         case QTF_TYPE_ARRAY:
             if (v.elem_type == QTF_TYPE_STRING) {
                 if (v.count > SIZE_MAX / sizeof(char *)) {
-                    msg("%s: metadata '%s': %llu strings do not fit in memory", r->o->input,
+                    cli_error("%s: metadata '%s': %llu strings do not fit in memory", r->o->input,
                         key, (unsigned long long)v.count);
                     return INPUT_ERROR;
                 }
@@ -277,7 +266,7 @@ static int copy_qtf_metadata(run *r) {
                 free(strs);
                 free(lens);
             } else if (v.elem_type == QTF_TYPE_ARRAY || v.elem_type == QTF_TYPE_BLOB) {
-                if (!r->o->quiet) msg("warning: %s: nested array not carried over", key);
+                if (!r->o->quiet) cli_error("warning: %s: nested array not carried over", key);
                 continue;
             } else {
                 st = qtf_writer_set_value(r->w, key, QTF_TYPE_ARRAY, v.elem_type, v.data,
@@ -323,7 +312,7 @@ static int set_source_metadata(run *r) {
     unsigned char *sizes = calloc(nf ? nf : 1, 8);
     int rc = WRITE_ERROR;
     if (!names || !lens || !sizes) {
-        msg("out of memory");
+        cli_error("out of memory");
         goto done;
     }
     for (uint32_t i = 0; i < nf; i++) {
@@ -347,7 +336,7 @@ static int set_source_metadata(run *r) {
         goto done;
     char *recipe = qtfc_recipe_describe(r->o->recipe);
     if (!recipe) {
-        msg("out of memory");
+        cli_error("out of memory");
         goto done;
     }
     /* The importance vectors change the result: name them with the recipe. */
@@ -360,7 +349,7 @@ static int set_source_metadata(run *r) {
     }
     rc = full ? set_status(qtf_writer_set_string(w, "qtf.recipe", full, strlen(full)),
                            "qtf.recipe")
-              : (msg("out of memory"), WRITE_ERROR);
+              : (cli_error("out of memory"), WRITE_ERROR);
     if (full != recipe) free(full);
     free(recipe);
 done:
@@ -374,7 +363,7 @@ done:
 
 static int fail_tensor(const char *file, const qtfc_plan_item *it, const char *what,
                        qtf_status st) {
-    msg("%s: tensor '%s': %s failed: %s", file, it->tensor->name, what,
+    cli_error("%s: tensor '%s': %s failed: %s", file, it->tensor->name, what,
         cli_why(st));
     return -1;
 }
@@ -394,7 +383,7 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
         r->importance_cap = 0;
         r->importance = malloc((size_t)v->n_elements * sizeof(float));
         if (!r->importance) {
-            msg("%s: out of memory for importance '%s'", r->o->importance_path, v->name);
+            cli_error("%s: out of memory for importance '%s'", r->o->importance_path, v->name);
             return -1;
         }
         r->importance_cap = v->n_elements;
@@ -402,13 +391,13 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     qtf_status st = qtf_source_read_f32(r->importance, v->n_elements, r->imp,
                                         (uint64_t)it->importance, r->o->threads);
     if (st != QTF_OK) {
-        msg("%s: importance '%s': %s", r->o->importance_path, v->name,
+        cli_error("%s: importance '%s': %s", r->o->importance_path, v->name,
             cli_why(st));
         return -1;
     }
     for (uint64_t j = 0; j < v->n_elements; j++) {
         if (!(r->importance[j] >= 0.0f) || isinf(r->importance[j])) {
-            msg("%s: importance '%s': element %llu is %g, expected a finite value >= 0",
+            cli_error("%s: importance '%s': element %llu is %g, expected a finite value >= 0",
                 r->o->importance_path, v->name, (unsigned long long)j,
                 (double)r->importance[j]);
             return -1;
@@ -420,7 +409,7 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     double sum = 0.0;
     for (uint64_t j = 0; j < v->n_elements; j++) sum += r->importance[j];
     if (sum == 0.0) {
-        msg("%s: importance '%s': all %llu weights are zero, which would disable the search",
+        cli_error("%s: importance '%s': all %llu weights are zero, which would disable the search",
             r->o->importance_path, v->name, (unsigned long long)v->n_elements);
         return -1;
     }
@@ -430,7 +419,7 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
         for (uint64_t j = 0; j < v->n_elements; j++)
             r->importance[j] = ldexpf(r->importance[j], -e);
         if (!r->o->quiet)
-            msg("warning: %s: importance '%s': weights sum to %g; rescaled by 2^%d",
+            cli_error("warning: %s: importance '%s': weights sum to %g; rescaled by 2^%d",
                 r->o->importance_path, v->name, sum, -e);
     }
     *out = r->importance;
@@ -467,7 +456,7 @@ static int encode_tensor(run *r, const qtfc_plan_item *it, void *buf, encoded_te
         st = qtf_encoding_layout(layout, &n, &it->choice.enc, t->n_dims, t->dims);
         if (st != QTF_OK) return fail_tensor(r->o->output, it, "layout", st);
         if (n != 1 || layout[0].size != t->nbytes) {
-            msg("tensor '%s': encoding stores %llu bytes in %u parts, source holds %llu",
+            cli_error("tensor '%s': encoding stores %llu bytes in %u parts, source holds %llu",
                 t->name, (unsigned long long)layout[0].size, n, (unsigned long long)t->nbytes);
             return -1;
         }
@@ -719,7 +708,7 @@ static int wait_written(writer_thread *wt, const run *r) {
     char detail[1024] = "";
     qtf_status st = writer_thread_wait(wt, &failed, detail, sizeof detail);
     if (st == QTF_OK) return 0;
-    msg("%s: tensor '%s': write failed: %s", r->o->output, failed->tensor->name,
+    cli_error("%s: tensor '%s': write failed: %s", r->o->output, failed->tensor->name,
         detail[0] ? detail : qtf_status_text(st));
     return -1;
 }
@@ -800,7 +789,7 @@ static int plan_notes(run *r) {
                 note_name(names, sizeof names, lossy++, it->tensor->name);
         }
         if (lossy) {
-            msg("%s is already quantized: re-quantizing %llu tensor%s (%s) adds a second "
+            cli_error("%s is already quantized: re-quantizing %llu tensor%s (%s) adds a second "
                 "error on top of the first; convert from the original checkpoint, or give "
                 "--allow-requantize", o->input, (unsigned long long)lossy, lossy == 1 ? "" : "s",
                 names);
@@ -815,7 +804,7 @@ static int plan_notes(run *r) {
             if (!hits) {
                 const qtfc_rule *ru = &o->recipe->rules[k];
                 if (!o->quiet)
-                    msg("warning: %s '%s=%s' matches no tensor", ru->origin, ru->glob,
+                    cli_error("warning: %s '%s=%s' matches no tensor", ru->origin, ru->glob,
                         ru->spec.text);
                 NOTE("%s matched no tensor", ru->origin);
             }
@@ -832,13 +821,13 @@ static int plan_notes(run *r) {
         }
         if (!users) {
             if (!o->quiet)
-                msg("warning: --importance %s: no tensor's encoding uses importance (int/nf4/"
+                cli_error("warning: --importance %s: no tensor's encoding uses importance (int/nf4/"
                     "fp4/mxfp4 need ',search'; pal and the ggml k-quants use it)",
                     o->importance_path);
             NOTE("--importance unused");
         } else if (missing) {
             if (!o->quiet && !r->imx) /* with an imatrix each one is named below */
-                msg("warning: --importance %s: no vector for %llu tensor%s that use%s one (%s): "
+                cli_error("warning: --importance %s: no vector for %llu tensor%s that use%s one (%s): "
                     "weighted uniformly", o->importance_path, (unsigned long long)missing,
                     missing == 1 ? "" : "s", missing == 1 ? "s" : "", names);
             NOTE("importance missing for %llu tensor%s", (unsigned long long)missing,
@@ -851,7 +840,7 @@ static int plan_notes(run *r) {
         for (uint64_t i = 0; i < p->n_items; i++)
             if (p->items[i].choice.fell_back) note_name(names, sizeof names, k++, p->items[i].tensor->name);
         if (!o->quiet && !o->verbose && !o->dry_run)
-            msg("warning: %llu tensor%s got the fallback encoding %s: %s (-v says why)",
+            cli_error("warning: %llu tensor%s got the fallback encoding %s: %s (-v says why)",
                 (unsigned long long)p->n_fallbacks, p->n_fallbacks == 1 ? "" : "s",
                 o->recipe->fallback.text, names);
         NOTE("%llu fallback%s (%s)", (unsigned long long)p->n_fallbacks,
@@ -866,23 +855,23 @@ static int open_inputs(run *r) {
     const qtfc_options *o = r->o;
     qtf_status st = qtf_source_open_with(&r->src, o->input, &o->open);
     if (st != QTF_OK) {
-        msg("%s: cannot open checkpoint: %s", o->input, cli_why(st));
+        cli_error("%s: cannot open checkpoint: %s", o->input, cli_why(st));
         return -1;
     }
     if (qtf_source_get_kind(r->src) == QTF_SOURCE_QTF && !(o->open.flags & QTF_OPEN_NO_MMAP))
         cli_guard_mapped_file(o->input);
-    if (qtf_source_note(r->src) && !o->quiet) msg("warning: %s", qtf_source_note(r->src));
+    if (qtf_source_note(r->src) && !o->quiet) cli_error("warning: %s", qtf_source_note(r->src));
     char ierr[2048];
     int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
                                                                 r->src, ierr, sizeof ierr) : 0;
     if (is_imatrix < 0) {
-        msg("%s", ierr);
+        cli_error("%s", ierr);
         return -1;
     }
     if (o->importance_path && !is_imatrix) {
         st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
-            msg("%s: cannot open importance file: %s", o->importance_path,
+            cli_error("%s: cannot open importance file: %s", o->importance_path,
                 cli_why(st));
             return -1;
         }
@@ -890,7 +879,7 @@ static int open_inputs(run *r) {
     qtfc_plan_options po = { o->kind, o->recipe, o->st_keep, o->st_dtype, r->imp, r->imx };
     char err[8192];
     if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
-        msg("%s", err);
+        cli_error("%s", err);
         return -1;
     }
     if (o->verbose || (o->dry_run && !o->quiet)) {
@@ -899,14 +888,14 @@ static int open_inputs(run *r) {
             if (!it->choice.fell_back) continue;
             char enc[96];
             qtfc_item_encoding_text(enc, sizeof enc, &r->plan, it);
-            msg("fallback: tensor '%s' gets %s: %s", it->tensor->name, enc,
+            cli_error("fallback: tensor '%s' gets %s: %s", it->tensor->name, enc,
                 it->choice.fallback_note);
         }
     }
     /* llama.cpp quantizes a weight its imatrix does not cover without one */
     for (uint64_t i = 0; r->imx && !o->quiet && i < r->plan.n_items; i++)
         if (r->plan.items[i].importance == -2)
-            msg("warning: %s has no importance for '%s': weighted uniformly",
+            cli_error("warning: %s has no importance for '%s': weighted uniformly",
                 o->importance_path, r->plan.items[i].tensor->name);
     if (plan_notes(r) != 0) return -1;
     /* Importance vectors are small: check them all before writing anything. */
@@ -915,7 +904,7 @@ static int open_inputs(run *r) {
         if (load_importance(r, &r->plan.items[i], &unused) != 0) return -1;
     }
     if (r->plan.max_read_bytes > SIZE_MAX - 64) {
-        msg("%s: a tensor of %llu bytes does not fit in memory here", o->input,
+        cli_error("%s: a tensor of %llu bytes does not fit in memory here", o->input,
             (unsigned long long)r->plan.max_read_bytes);
         return -1;
     }
@@ -1014,7 +1003,7 @@ static int create_output(run *r) {
     char *folder;
     const char **inputs = input_paths(r, &n_inputs, &folder);
     if (!inputs) {
-        msg("out of memory");
+        cli_error("out of memory");
         return -1;
     }
     qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
@@ -1027,13 +1016,13 @@ static int create_output(run *r) {
     free(folder);
     free(inputs);
     if (st != QTF_OK) {
-        msg("%s: cannot create output: %s", r->o->output, cli_why(st));
+        cli_error("%s: cannot create output: %s", r->o->output, cli_why(st));
         return st == QTF_E_INVALID_ARG ? -2 : -1;
     }
     if (r->o->kind == QTFC_OUTPUT_SAFETENSORS) {
         st = qtf_st_writer_metadata(r->stw, "format", "pt");
         if (st != QTF_OK) {
-            msg("%s: %s", r->o->output, cli_why(st));
+            cli_error("%s: %s", r->o->output, cli_why(st));
             return -1;
         }
         for (uint64_t i = 0; i < r->plan.n_items; i++) {
@@ -1041,7 +1030,7 @@ static int create_output(run *r) {
             st = qtf_st_writer_declare(r->stw, it->tensor->name, it->out_dtype,
                                        it->tensor->n_dims, it->tensor->dims);
             if (st != QTF_OK) {
-                msg("%s: tensor '%s': %s", r->o->output, it->tensor->name,
+                cli_error("%s: tensor '%s': %s", r->o->output, it->tensor->name,
                     cli_why(st));
                 return -1;
             }
@@ -1060,7 +1049,7 @@ static void abort_output(run *r) {
 
 static int signal_exit(const run *r) {
     int sig = (int)*r->o->interrupted;
-    msg("interrupted by signal %d; %s not written", sig, r->o->output);
+    cli_error("interrupted by signal %d; %s not written", sig, r->o->output);
     return QTFC_EXIT_SIGNAL_BASE + sig;
 }
 
@@ -1077,7 +1066,7 @@ static int convert_run(run *r) {
     r->buf = malloc(buf_size);
     r->buf2 = ahead ? malloc(buf_size) : NULL;
     if (!r->buf || (ahead && !r->buf2)) {
-        msg("out of memory: the largest tensor needs a %llu-byte buffer",
+        cli_error("out of memory: the largest tensor needs a %llu-byte buffer",
             (unsigned long long)r->plan.max_read_bytes);
         return QTFC_EXIT_FAILURE;
     }
@@ -1127,7 +1116,7 @@ static int convert_run(run *r) {
             if (st != QTF_OK) snprintf(detail, sizeof detail, "%s", qtf_error_detail());
         }
         if (st != QTF_OK) {
-            msg("%s: tensor '%s': read failed: %s", o->input, it->tensor->name,
+            cli_error("%s: tensor '%s': read failed: %s", o->input, it->tensor->name,
                 detail[0] ? detail : qtf_status_text(st));
             code = QTFC_EXIT_FAILURE;
             break;
@@ -1175,7 +1164,7 @@ static int convert_run(run *r) {
         r->stw = NULL;
     }
     if (st != QTF_OK) {
-        msg("%s: finishing the output failed: %s", o->output, cli_why(st));
+        cli_error("%s: finishing the output failed: %s", o->output, cli_why(st));
         return QTFC_EXIT_FAILURE;
     }
     if (!o->quiet) summary(r);

@@ -14,6 +14,7 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
+#include "cli/cli_util.h"
 #include "convert.h"
 #include "gguf_in.h"
 
@@ -63,7 +64,7 @@ static int open_input(gin *r) {
     }
     r->arch = qtf_arch_by_gguf_name(name);
     if (!r->arch) {
-        qtfg_msg("%s: general.architecture '%s' has no Hugging Face mapping in this build "
+        cli_error("%s: general.architecture '%s' has no Hugging Face mapping in this build "
              "(supported: llama)", r->o->input, name);
         return -1;
     }
@@ -71,7 +72,7 @@ static int open_input(gin *r) {
     uint64_t v;
     snprintf(key, sizeof key, "%s.attention.head_count", name);
     if (qtf_gguf_get_u64(&v, r->g, key) != QTF_OK || v == 0 || v > UINT32_MAX) {
-        qtfg_msg("%s: %s missing or not a positive integer", r->o->input, key);
+        cli_error("%s: %s missing or not a positive integer", r->o->input, key);
         return -1;
     }
     r->n_head = (uint32_t)v;
@@ -83,7 +84,7 @@ static int open_input(gin *r) {
     r->heads = calloc(n ? n : 1, sizeof *r->heads);
     r->transposed = calloc(n ? n : 1, 1);
     if (!r->hf_names || !r->heads || !r->transposed) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         return -1;
     }
     for (uint64_t i = 0; i < n; i++) {
@@ -91,7 +92,7 @@ static int open_input(gin *r) {
         const qtf_arch_tensor *e;
         if (qtf_arch_gguf_to_hf(r->hf_names[i], sizeof r->hf_names[i], &e, NULL, r->arch,
                                 t->name, NULL, NULL) != QTF_OK) {
-            qtfg_msg("%s: tensor '%s' has no Hugging Face name for architecture %s", r->o->input,
+            cli_error("%s: tensor '%s' has no Hugging Face name for architecture %s", r->o->input,
                  t->name, r->arch->gguf_arch);
             return -1;
         }
@@ -100,7 +101,7 @@ static int open_input(gin *r) {
         uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
         if ((r->heads[i] && qtf_arch_permute_check(rows, r->heads[i]) != QTF_OK) ||
             (e->transpose && t->n_dims != 2)) {
-            qtfg_msg("%s: tensor '%s': %s", r->o->input, t->name,
+            cli_error("%s: tensor '%s': %s", r->o->input, t->name,
                  e->transpose ? "a transposed weight must be 2-D" : qtf_error_detail());
             return -1;
         }
@@ -123,7 +124,7 @@ static int unpermute(const gin *r, uint64_t i, void *data, uint64_t n_bytes) {
     uint64_t rows = t->n_dims > 1 ? t->ne[1] : t->ne[0];
     void *scratch = malloc((size_t)(n_bytes ? n_bytes : 1));
     if (!scratch) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         return -1;
     }
     int rc = qtfg_check(qtf_arch_permute_rows(scratch, data, rows, n_bytes / rows, r->heads[i],
@@ -149,7 +150,7 @@ static int copy_kv_to_qtf(gin *r, qtf_writer *w) {
         const char *key = qtf_gguf_kv_key(r->g, i);
         char qkey[QTF_MAX_KEY_LEN + 1];
         if ((size_t)snprintf(qkey, sizeof qkey, "gguf.%s", key) > QTF_MAX_KEY_LEN) {
-            qtfg_msg("%s: key '%.64s...' is too long to keep", r->o->input, key);
+            cli_error("%s: key '%.64s...' is too long to keep", r->o->input, key);
             return -1;
         }
         qtf_value v;
@@ -202,14 +203,14 @@ static int to_qtf(gin *r) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(r->g, i);
         qtf_encoding enc;
         if (qtfg_encoding_of_ggml(&enc, t->type) != 0) {
-            qtfg_msg("%s: tensor '%s' is %s, which has no QTF encoding in this build", r->o->input,
+            cli_error("%s: tensor '%s' is %s, which has no QTF encoding in this build", r->o->input,
                  t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
         if (r->transposed[i]) {
             /* QTF's blocks run along the stored rows; a transposed copy
              * would have to be re-quantized. */
-            qtfg_msg("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
+            cli_error("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
                  ".safetensors instead", r->o->input, t->name);
             goto out;
         }
@@ -219,7 +220,7 @@ static int to_qtf(gin *r) {
         uint32_t np;
         if (qtfg_check(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) goto out;
         if (np != 1 || lay[0].size != t->nbytes) {
-            qtfg_msg("%s: tensor '%s': the QTF encoding of %s does not store ggml's block layout",
+            cli_error("%s: tensor '%s': the QTF encoding of %s does not store ggml's block layout",
                  r->o->input, t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
@@ -228,7 +229,7 @@ static int to_qtf(gin *r) {
         if (qtfg_check(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) goto out;
         void *bytes = malloc((size_t)(n ? n : 1));
         if (!bytes) {
-            qtfg_msg("out of memory");
+            cli_error("out of memory");
             goto out;
         }
         memcpy(bytes, src, (size_t)n);
@@ -243,7 +244,7 @@ static int to_qtf(gin *r) {
         free(bytes);
         if (bad) goto out;
         if (r->o->verbose)
-            qtfg_msg("%s -> %s %s (blocks copied)", t->name, r->hf_names[i],
+            cli_error("%s -> %s %s (blocks copied)", t->name, r->hf_names[i],
                  qtf_ggml_type_name(t->type));
     }
     rc = qtfg_check(qtf_writer_finish(w), r->o->output) ? 1 : 0;
@@ -263,7 +264,7 @@ static int dequantize(gin *r, uint64_t i, float *dst) {
     if (qtfg_check(qtf_gguf_tensor_data(&src, &n, r->g, i), t->name)) return -1;
     qtf_encoding enc;
     if (qtfg_encoding_of_ggml(&enc, t->type) != 0) {
-        qtfg_msg("%s: tensor '%s' is %s, which this build cannot dequantize", r->o->input, t->name,
+        cli_error("%s: tensor '%s' is %s, which this build cannot dequantize", r->o->input, t->name,
              qtf_ggml_type_name(t->type));
         return -1;
     }
@@ -302,7 +303,7 @@ static int to_safetensors(gin *r) {
     }
     if (max_el > SIZE_MAX / 4 || !(buf = malloc((size_t)max_el * 4)) ||
         !(out = malloc((size_t)max_el * 4))) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         goto done;
     }
     for (uint64_t i = 0; i < n; i++) {

@@ -5,7 +5,6 @@
  * apply, an encoding llama.cpp cannot read) is found while planning, before
  * the output is created. */
 #include <limits.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,18 +57,9 @@ typedef struct grun {
     qtf_imatrix *imatrix;       /* --importance */
 } grun;
 
-void qtfg_msg(const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    fputs("qtf-convert: ", stderr);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
-    va_end(ap);
-}
-
 int qtfg_check(qtf_status st, const char *what) {
     if (st == QTF_OK) return 0;
-    qtfg_msg("%s: %s", what, cli_why(st));
+    cli_error("%s: %s", what, cli_why(st));
     return -1;
 }
 
@@ -112,7 +102,7 @@ static int load_inputs(grun *r) {
     }
     qtf_status st = qtf_vocab_files_read_dir(&r->files, qtf_source_dir(r->src));
     if (st) {
-        qtfg_msg("%s", cli_why(st));
+        cli_error("%s", cli_why(st));
         return -1;
     }
     return 0;
@@ -127,18 +117,18 @@ static int load_gguf_origin(grun *r) {
     char key[128];
     if (qtf_meta_get_string(&s, &len, f, "gguf.general.architecture") != QTF_OK ||
         len >= sizeof r->arch_name) {
-        qtfg_msg("%s: gguf.general.architecture is not a string", r->o->input);
+        cli_error("%s: gguf.general.architecture is not a string", r->o->input);
         return -1;
     }
     memcpy(r->arch_name, s, (size_t)len);
     r->arch_name[len] = '\0';
     if (!(r->arch = qtf_arch_by_gguf_name(r->arch_name))) {
-        qtfg_msg("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
+        cli_error("%s: GGUF architecture '%s' is not supported", r->o->input, r->arch_name);
         return -1;
     }
     snprintf(key, sizeof key, "gguf.%s.attention.head_count", r->arch_name);
     if (qtf_meta_get_u64(&v, f, key) != QTF_OK || v == 0 || v > UINT32_MAX) {
-        qtfg_msg("%s: %s missing or not a positive integer", r->o->input, key);
+        cli_error("%s: %s missing or not a positive integer", r->o->input, key);
         return -1;
     }
     r->n_head = (uint32_t)v;
@@ -155,7 +145,7 @@ static int load_gguf_origin(grun *r) {
 static int load_config(grun *r) {
     if (r->gguf_origin) return load_gguf_origin(r);
     if (!r->files.config) {
-        qtfg_msg("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
+        cli_error("%s: no config.json: a GGUF needs the architecture and its hyperparameters",
              r->o->input);
         return -1;
     }
@@ -167,7 +157,7 @@ static int load_config(grun *r) {
         snprintf(path, sizeof path, "%s/qtf-config-XXXXXX.json", dir && *dir ? dir : "/tmp");
         int fd = mkstemps(path, 5);
         if (fd < 0) {
-            qtfg_msg("%s: cannot create a temporary file for config.json: %s", path,
+            cli_error("%s: cannot create a temporary file for config.json: %s", path,
                      strerror(errno));
             return -1;
         }
@@ -175,7 +165,7 @@ static int load_config(grun *r) {
         close(fd);
         if (n < 0 || (size_t)n != r->files.config_len) {
             unlink(path);
-            qtfg_msg("%s: cannot write the embedded config.json", path);
+            cli_error("%s: cannot write the embedded config.json", path);
             return -1;
         }
     } else {
@@ -184,7 +174,7 @@ static int load_config(grun *r) {
     st = qtf_arch_config_load(&r->acfg, path);
     if (tmp) unlink(path);
     if (st) {
-        qtfg_msg("%s: %s", r->o->input, cli_why(st));
+        cli_error("%s: %s", r->o->input, cli_why(st));
         return -1;
     }
     r->arch = r->acfg.arch;
@@ -198,7 +188,7 @@ static int load_vocab(grun *r) {
     if (r->gguf_origin) return 0;      /* the tokenizer keys are among gguf.* */
     qtf_status st = qtf_vocab_load(&r->vocab, &r->files, r->o->input);
     if (st) {
-        qtfg_msg("%s", cli_why(st));
+        cli_error("%s", cli_why(st));
         return -1;
     }
     r->have_vocab = 1;
@@ -215,7 +205,7 @@ static int load_imatrix(grun *r) {
         const qtf_imatrix_entry *e = qtf_imatrix_find(r->imatrix, it->name);
         if (!e) continue;
         if (e->n_experts != 1 || e->n != it->t.ne[0]) {
-            qtfg_msg("%s: entry %s has %llu values x %llu experts; the tensor's rows have %llu",
+            cli_error("%s: entry %s has %llu values x %llu experts; the tensor's rows have %llu",
                  r->o->importance, it->name, (unsigned long long)(e->n / e->n_experts),
                  (unsigned long long)e->n_experts, (unsigned long long)it->t.ne[0]);
             return -1;
@@ -281,7 +271,7 @@ static int build_items(grun *r) {
     uint64_t n = qtf_source_tensor_count(r->src);
     r->items = calloc(n ? n : 1, sizeof *r->items);
     if (!r->items) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         return -1;
     }
     /* A GGUF-made .qtf holds exactly the GGUF's tensors, output head included. */
@@ -292,22 +282,22 @@ static int build_items(grun *r) {
         const qtf_arch_tensor *e = NULL;
         if (qtf_arch_hf_to_gguf(it->name, sizeof it->name, &e, NULL, r->arch, t->name) !=
             QTF_OK) {
-            qtfg_msg("%s: tensor '%s' has no GGUF name for architecture %s: %s", r->o->input,
+            cli_error("%s: tensor '%s' has no GGUF name for architecture %s: %s", r->o->input,
                  t->name, r->arch->gguf_arch, qtf_error_detail());
             return -1;
         }
         if (!e->gguf) continue;         /* not part of a llama.cpp model */
         if (tied && strcmp(it->name, "output.weight") == 0) {
-            if (r->o->verbose) qtfg_msg("%s: skipped (tied to the token embedding)", t->name);
+            if (r->o->verbose) cli_error("%s: skipped (tied to the token embedding)", t->name);
             continue;
         }
         if (t->n_dims == 0 || t->n_dims > 4) {
-            qtfg_msg("%s: tensor '%s' has %u dimensions; GGUF allows 1..4", r->o->input, t->name,
+            cli_error("%s: tensor '%s' has %u dimensions; GGUF allows 1..4", r->o->input, t->name,
                  t->n_dims);
             return -1;
         }
         if (qtfc_dtype_is_integer(t->dtype)) {
-            qtfg_msg("%s: tensor '%s' is %s; only float tensors go into a GGUF model", r->o->input,
+            cli_error("%s: tensor '%s' is %s; only float tensors go into a GGUF model", r->o->input,
                  t->name, qtf_dtype_name(t->dtype));
             return -1;
         }
@@ -316,7 +306,7 @@ static int build_items(grun *r) {
         it->t.n_dims = t->n_dims;
         it->transpose = e->transpose;
         if (it->transpose && t->n_dims != 2) {
-            qtfg_msg("%s: tensor '%s': a transposed weight must be 2-D", r->o->input, t->name);
+            cli_error("%s: tensor '%s': a transposed weight must be 2-D", r->o->input, t->name);
             return -1;
         }
         /* GGUF ne is the written shape reversed; a transposed [in, out]
@@ -326,7 +316,7 @@ static int build_items(grun *r) {
         it->rows = (uint32_t)(t->n_dims > 1 ? it->t.ne[1] : it->t.ne[0]);
         it->heads = qtf_arch_permute_heads(e, r->n_head, r->n_head_kv);
         if (it->heads && qtf_arch_permute_check(t->dims[0], it->heads) != QTF_OK) {
-            qtfg_msg("%s: tensor '%s': %s", r->o->input, t->name, qtf_error_detail());
+            cli_error("%s: tensor '%s': %s", r->o->input, t->name, qtf_error_detail());
             return -1;
         }
         r->n_items++;
@@ -367,7 +357,7 @@ static int plan(grun *r) {
         char origin[32];
         snprintf(origin, sizeof origin, "--rule %zu", i + 1);
         if (qtfg_recipe_add_rule(&r->recipe, o->rules[i], origin, err, sizeof err) != 0) {
-            qtfg_msg("%s", err);
+            cli_error("%s", err);
             return -1;
         }
     }
@@ -377,12 +367,12 @@ static int plan(grun *r) {
         if (!p) {
             char names[256];
             qtfg_preset_names(names, sizeof names);
-            qtfg_msg("-e %s: not a GGUF preset; expected one of: %s", preset, names);
+            cli_error("-e %s: not a GGUF preset; expected one of: %s", preset, names);
             return -1;
         }
         qtfg_tensor *ts = calloc(r->n_items ? r->n_items : 1, sizeof *ts);
         if (!ts) {
-            qtfg_msg("out of memory");
+            cli_error("out of memory");
             return -1;
         }
         for (size_t i = 0; i < r->n_items; i++) ts[i] = r->items[i].t;
@@ -391,7 +381,7 @@ static int plan(grun *r) {
         int rc = qtfg_recipe_build(&r->recipe, p, o->pure, &m, err, sizeof err);
         free(ts);
         if (rc != 0) {
-            qtfg_msg("%s", err);
+            cli_error("%s", err);
             return -1;
         }
         r->file_type = p->file_type;
@@ -412,7 +402,7 @@ static int plan(grun *r) {
                     uint64_t idx;
                     if (qtf_tensor_find(&idx, qf, t->name) == QTF_OK)
                         qtf_encoding_format(enc, sizeof enc, &qtf_tensor_get(qf, idx)->encoding);
-                    qtfg_msg("%s: tensor '%s' is stored as %s, which llama.cpp cannot read; give "
+                    cli_error("%s: tensor '%s' is stored as %s, which llama.cpp cannot read; give "
                          "-e PRESET (or --rule) to re-quantize it", o->input, t->name, enc);
                     return -1;
                 }
@@ -425,7 +415,7 @@ static int plan(grun *r) {
             it->fell_back = fb;
         }
         if (qtf_ggml_nbytes(&it->nbytes, it->type, it->t.n_dims, it->t.ne) != QTF_OK) {
-            qtfg_msg("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
+            cli_error("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
             return -1;
         }
         it->copy = stored >= 0 && (uint32_t)stored == it->type;
@@ -534,7 +524,7 @@ static int write_provenance(grun *r) {
         return -1;
     char *recipe = qtfg_recipe_describe(&r->recipe);
     if (!recipe) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         return -1;
     }
     int rc = put_str(r->w, "qtf.recipe", recipe);
@@ -606,7 +596,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     if (type == QTF_GGML_F16 || type == QTF_GGML_BF16) {
         void *d = malloc((size_t)nbytes ? (size_t)nbytes : 1);
         if (!d) {
-            qtfg_msg("%s: out of memory", name);
+            cli_error("%s: out of memory", name);
             return -1;
         }
         qtf_dtype dt = type == QTF_GGML_F16 ? QTF_DTYPE_F16 : QTF_DTYPE_BF16;
@@ -620,7 +610,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     const char *tn = qtf_ggml_type_name(type);
     qtf_encoding enc;
     if (qtfg_encoding_of_ggml(&enc, type) != 0) {
-        qtfg_msg("%s: ggml type %s has no quantizer in this build", name, tn);
+        cli_error("%s: ggml type %s has no quantizer in this build", name, tn);
         return -1;
     }
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
@@ -629,7 +619,7 @@ static int encode(void **out, uint32_t type, float *x, const qtf_source_tensor *
     qtf_encoded *e = NULL;
     if (qtfg_check(qtf_quantize(&e, &enc, x, t->n_dims, t->dims, &qo), name)) return -1;
     if (e->n_parts != 1 || e->layout[0].size != nbytes) {
-        qtfg_msg("%s: the QTF encoding of %s does not produce its block layout (%u parts, %llu "
+        cli_error("%s: the QTF encoding of %s does not produce its block layout (%u parts, %llu "
              "bytes, expected 1 part of %llu)", name, tn, e->n_parts,
              (unsigned long long)e->layout[0].size, (unsigned long long)nbytes);
         qtf_encoded_free(e);
@@ -704,7 +694,7 @@ static int create_output(grun *r) {
     char(*paths)[PATH_MAX] = calloc(n_side, sizeof *paths);
     int rc = -1;
     if (!p || !paths) {
-        qtfg_msg("out of memory");
+        cli_error("out of memory");
         goto done;
     }
     p[n++] = r->o->input;
@@ -733,14 +723,14 @@ static int write_all(grun *r) {
         if (r->items[i].nbytes > max_bytes) max_bytes = r->items[i].nbytes;
     }
     if (max_elems > SIZE_MAX / 4) {
-        qtfg_msg("a tensor is too large for this machine's address space");
+        cli_error("a tensor is too large for this machine's address space");
         return 1;
     }
     int rc = 1;
     gbufs b = { malloc((size_t)max_elems * 4), malloc((size_t)max_elems * 4),
                 malloc((size_t)max_bytes) };
     if (!b.f32 || !b.f32b || !b.scratch) {
-        qtfg_msg("out of memory allocating %llu bytes of buffers",
+        cli_error("out of memory allocating %llu bytes of buffers",
              (unsigned long long)(max_elems * 8 + max_bytes));
         goto done;
     }
@@ -759,7 +749,7 @@ static int write_all(grun *r) {
         }
         if (write_tensor(r, &r->items[i], &b) != 0) rc = 1;
         else if (r->o->verbose)
-            qtfg_msg("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
+            cli_error("%s -> %s %s", qtf_source_tensor_get(r->src, r->items[i].src)->name,
                  r->items[i].name, qtf_ggml_type_name(r->items[i].type));
     }
     if (rc == 0) {
@@ -781,7 +771,7 @@ int qtfg_convert(const qtfg_options *o) {
     int code = QTFC_EXIT_USAGE;
     qtf_status st = qtf_source_open(&r.src, o->input);
     if (st) {
-        qtfg_msg("%s: %s", o->input, cli_why(st));
+        cli_error("%s: %s", o->input, cli_why(st));
         return QTFC_EXIT_USAGE;
     }
     if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 ||

@@ -28,8 +28,6 @@ typedef struct qtfg_options {
     volatile sig_atomic_t *interrupted;
 } qtfg_options;
 
-/* "qtf-convert: " + message on stderr (GGUF paths of qtf-convert). */
-void qtfg_msg(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* 0 for QTF_OK; otherwise prints "what: STATUS: detail" and returns -1. */
 int qtfg_check(qtf_status st, const char *what);
 
