@@ -22,8 +22,8 @@ Quantization goes through the built tools: the model is converted with
 `qtf-convert --all-layers` (every matrix, embeddings and head included) to a
 .qtf, decoded back with `qtf-convert x.qtf y.safetensors -e f32`, and
 evaluated. Bits per weight count every float tensor of the model (norms too):
-`tensor bpw` is the encoded tensor bytes over the element count, as
-qtf-convert's plan reports it; `file bpw` is the whole .qtf (headers, index,
+`tensor bpw` is the tensor bytes as stored (after zstd) over the element
+count, as qtf-convert's closing line reports it; `file bpw` is the whole .qtf (headers, index,
 metadata, checksums, embedded config) over the element count.
 
 Importance: E[x_j^2] of each linear layer's input column j over the
@@ -328,17 +328,20 @@ def quantize(args, model, spec, importance, tmp, extra=()):
         cmd += ["--importance", importance]
     cmd += list(extra)
     plan = run(cmd + ["-n", MODELS[model]["dir"]])
-    run(cmd + [MODELS[model]["dir"], q])
+    # without -q: the closing line gives the bits/weight of the tensor bytes
+    # as stored (after zstd), where the plan counts a zstd encoding's layout
+    done = run([c for c in cmd if c != "-q"] + [MODELS[model]["dir"], q])
     run([conv, "-q", q, out, "-e", "f32"])
     w = st_read(out)
-    m = re.search(r"total: \d+ tensors, (\d+) elements.*?\(([\d.]+) bits/weight", plan)
-    if not m:
-        raise RuntimeError("no total line in the plan:\n" + plan)
+    m = re.search(r"total: \d+ tensors, (\d+) elements", plan)
+    s = re.search(r", ([\d.]+) bits/weight, [\d.]+ s", done)
+    if not m or not s:
+        raise RuntimeError("no total line in the plan or no summary line:\n" + plan + done)
     elements = int(m.group(1))
     file_bpw = os.path.getsize(q) * 8.0 / elements
     for p in (q, out):
         os.unlink(p)
-    return w, float(m.group(2)), file_bpw, plan
+    return w, float(s.group(1)), file_bpw, plan
 
 
 def cmd_baseline(args):

@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getCParams, as lib/writer.c uses it */
+#include <zstd.h>
 
 #include "budget.h"
 #include "convert.h"
@@ -33,14 +35,47 @@ static const char *const ladder[] = {
     "int2:group=32,search",
     "int2:group=32,dq,search",
     "pal2:group=32,dq",
+    /* Entropy-coded rungs: one code per byte, zstd level 1 (the level
+     * spec/encodings/block.md recommends). Their stored size is measured by
+     * compressing the candidate's parts exactly as the writer will. With a
+     * row-wide scale the codes of heavy-tailed weights are far from uniform:
+     * on bytes-c int4:group=row,search,zstd stores 3.61 bits/weight with a
+     * relative RMSE of 0.107, against 0.167 for pal3:group=32,dq at 3.27
+     * and 0.080 for pal4:group=32,dq at 4.27 (bench/RESULTS.md). */
+    "int6:group=row,search,zstd",
+    "int5:group=row,zstd",
+    "int5:group=row,search,zstd",
+    "int5:group=128,search,zstd",
+    "int4:group=row,zstd",
+    "int4:group=row,search,zstd",
+    "int4:group=128,search,zstd",
+    "int3:group=row,search,zstd",
+    "int3:group=128,search,zstd",
 };
 #define N_LADDER (sizeof ladder / sizeof ladder[0])
+
+/* Tensors larger than this are measured on a sample of their rows (evenly
+ * spaced, the same for any thread count): errors are relative, so a few
+ * hundred thousand elements estimate them closely, and measuring every
+ * candidate on every element of a 1 GB checkpoint took minutes per
+ * candidate (bench/RESULTS.md). Plain sizes stay exact (the layout of the
+ * full shape); a sampled zstd size is an estimate until the solver picks it,
+ * then it is measured on the whole tensor and the knapsack solved again
+ * (qtfc_target_apply), so the budget holds on the sizes of the file. */
+#define SAMPLE_ELEMENTS (1u << 18)
+
+/* Budgets (bits per weight over all elements) from which the zstd rungs
+ * are candidates (target.h). */
+#define ZSTD_MIN_BPW 4.0
 
 typedef struct free_tensor {
     const qtfc_plan_item *item;
     qtfc_budget_option options[N_LADDER];
     uint32_t which[N_LADDER];          /* ladder index of each option */
+    unsigned char exact[N_LADDER];     /* 0: a zstd size estimated from the sample */
     uint32_t n;
+    uint64_t rows, cols, sample_rows;  /* sample_rows == rows: measured whole */
+    float *importance;                 /* a copy of its vector (cols values), or NULL */
 } free_tensor;
 
 static int is_free(const qtfc_plan_item *it) {
@@ -64,24 +99,69 @@ static uint64_t layout_bytes(const qtf_encoding *e, const qtf_source_tensor *t, 
     return total;
 }
 
-/* Normalized importance-weighted error of `enc` on w (rows x cols). */
-static qtf_status measure(double *out, const qtf_encoding *enc, const float *w, float *deq,
-                          const qtf_source_tensor *t, const float *imp, unsigned threads) {
+/* Bytes the writer will store for these parts under zstd at `level`: each
+ * part compressed alone with the writer's parameters (lib/writer.c: content
+ * size recorded, no frame checksum, window capped), kept plain when that is
+ * not smaller. zstd is deterministic for given input and parameters, so
+ * this is the size of the file, not an estimate. */
+static qtf_status zstd_stored_bytes(uint64_t *out, ZSTD_CCtx *c, void **buf, size_t *cap,
+                                    const qtf_part_view *views, uint32_t nv, int level) {
+    uint64_t total = 0;
+    for (uint32_t k = 0; k < nv; k++) {
+        size_t n = (size_t)views[k].size, r = 0;
+        if (n > 0) {
+            size_t bound = ZSTD_compressBound(n);
+            if (ZSTD_isError(bound)) return QTF_E_LIMIT;
+            if (bound > *cap) {
+                free(*buf);
+                *buf = malloc(bound);
+                *cap = *buf ? bound : 0;
+                if (!*buf) return QTF_E_NOMEM;
+            }
+            ZSTD_CCtx_reset(c, ZSTD_reset_session_and_parameters);
+            r = ZSTD_CCtx_setParameter(c, ZSTD_c_compressionLevel, level);
+            if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_contentSizeFlag, 1);
+            if (!ZSTD_isError(r)) r = ZSTD_CCtx_setParameter(c, ZSTD_c_checksumFlag, 0);
+            ZSTD_compressionParameters cp = ZSTD_getCParams(level, n, 0);
+            if (!ZSTD_isError(r) && cp.windowLog > QTF_MAX_ZSTD_WINDOW_LOG)
+                r = ZSTD_CCtx_setParameter(c, ZSTD_c_windowLog, QTF_MAX_ZSTD_WINDOW_LOG);
+            if (!ZSTD_isError(r)) r = ZSTD_compress2(c, *buf, *cap, views[k].data, n);
+            if (ZSTD_isError(r)) return QTF_E_COMPRESSION;
+        }
+        total += r > 0 && r < n ? r : n;
+    }
+    *out = total;
+    return QTF_OK;
+}
+
+typedef struct zstd_ctx {
+    ZSTD_CCtx *cctx;
+    void *buf;
+    size_t cap;
+} zstd_ctx;
+
+/* Normalized importance-weighted error of `enc` on w (rows x cols), and
+ * for a zstd encoding the bytes it will be stored in (*bytes is left alone
+ * otherwise: the layout size is exact). */
+static qtf_status measure(double *out, uint64_t *bytes, const qtf_encoding *enc, const float *w,
+                          float *deq, uint32_t n_dims, const uint64_t *dims, uint64_t n,
+                          const float *imp, unsigned threads, zstd_ctx *z) {
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = threads;
     qo.importance = imp;
     qtf_encoded *e = NULL;
-    qtf_status st = qtf_quantize(&e, enc, w, t->n_dims, t->dims, &qo);
+    qtf_status st = qtf_quantize(&e, enc, w, n_dims, dims, &qo);
     if (st != QTF_OK) return st;
     qtf_part_view views[QTF_MAX_PARTS];
     uint32_t nv = qtf_encoded_views(views, e);
-    st = qtf_dequantize(deq, QTF_DTYPE_F32, t->n_elements, enc, t->n_dims, t->dims, views, nv,
-                        threads);
+    if (enc->zstd_level > 0)
+        st = zstd_stored_bytes(bytes, z->cctx, &z->buf, &z->cap, views, nv, (int)enc->zstd_level);
+    if (st == QTF_OK && deq)
+        st = qtf_dequantize(deq, QTF_DTYPE_F32, n, enc, n_dims, dims, views, nv, threads);
     qtf_encoded_free(e);
-    if (st != QTF_OK) return st;
+    if (st != QTF_OK || !deq) return st;
     qtf_metrics m;
-    uint64_t cols = t->dims[t->n_dims - 1];
-    st = qtf_metrics_compute(&m, w, deq, t->n_elements, imp, cols);
+    st = qtf_metrics_compute(&m, w, deq, n, imp, dims[n_dims - 1]);
     if (st != QTF_OK) return st;
     *out = m.rel_rmse * m.rel_rmse;
     return QTF_OK;
@@ -97,24 +177,43 @@ static void escape_glob(char *out, size_t cap, const char *name) {
     out[j] = '\0';
 }
 
+/* Rows of the sample: row k of rows_s is (2k+1) rows / (2 rows_s), evenly
+ * spread over the tensor. */
+static void take_sample(float *dst, const float *w, uint64_t rows, uint64_t cols,
+                        uint64_t rows_s) {
+    for (uint64_t k = 0; k < rows_s; k++) {
+        uint64_t r = (2 * k + 1) * rows / (2 * rows_s);
+        memcpy(dst + k * cols, w + r * cols, (size_t)cols * sizeof *dst);
+    }
+}
+
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
                        const qtf_source *imp, const qtf_imatrix_map *imx,
-                       const qtf_encoding *encs, const qtfc_target_options *o) {
-    uint64_t max_n = 0, max_cols = 0;
+                       const qtf_encoding *encs, int with_zstd, const qtfc_target_options *o) {
+    uint64_t max_n = 0, max_cols = 0, max_s = 0;
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
+        ft[i].cols = t->dims[t->n_dims - 1];
+        ft[i].rows = ft[i].cols ? t->n_elements / ft[i].cols : 0;
+        uint64_t want = ft[i].cols ? (SAMPLE_ELEMENTS + ft[i].cols - 1) / ft[i].cols : 0;
+        ft[i].sample_rows = want < ft[i].rows ? want : ft[i].rows;
+        uint64_t measured = ft[i].sample_rows * ft[i].cols;
         if (t->n_elements > max_n) max_n = t->n_elements;
-        if (t->dims[t->n_dims - 1] > max_cols) max_cols = t->dims[t->n_dims - 1];
+        if (measured > max_s) max_s = measured;
+        if (ft[i].cols > max_cols) max_cols = ft[i].cols;
     }
     if (max_n > SIZE_MAX / 2 / sizeof(float)) {
         fprintf(stderr, "qtf-convert: --target: a tensor of %llu elements does not fit in memory\n",
                 (unsigned long long)max_n);
         return -1;
     }
-    float *w = malloc((size_t)max_n * sizeof *w), *deq = malloc((size_t)max_n * sizeof *deq);
+    float *w = malloc((size_t)(max_n ? max_n : 1) * sizeof *w);
+    float *ws = malloc((size_t)(max_s ? max_s : 1) * sizeof *ws);
+    float *deq = malloc((size_t)(max_s ? max_s : 1) * sizeof *deq);
     float *a = malloc((size_t)(max_cols ? max_cols : 1) * sizeof *a);
+    zstd_ctx z = { ZSTD_createCCtx(), NULL, 0 };
     int rc = -1;
-    if (!w || !deq || !a) {
+    if (!w || !ws || !deq || !a || !z.cctx) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
         goto out;
     }
@@ -141,31 +240,114 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             }
             weights = a;
         }
+        if (weights) {   /* kept for measure_chosen: search depends on it */
+            ft[i].importance = malloc((size_t)ft[i].cols * sizeof *weights);
+            if (!ft[i].importance) {
+                fprintf(stderr, "qtf-convert: --target: out of memory\n");
+                goto out;
+            }
+            memcpy(ft[i].importance, weights, (size_t)ft[i].cols * sizeof *weights);
+        }
+        int sampled = ft[i].sample_rows < ft[i].rows;
+        const float *x = w;
+        uint32_t nd = t->n_dims;
+        const uint64_t *dims = t->dims;
+        uint64_t sdims[2] = { ft[i].sample_rows, ft[i].cols }, n = t->n_elements;
+        if (sampled) {
+            take_sample(ws, w, ft[i].rows, ft[i].cols, ft[i].sample_rows);
+            x = ws;
+            nd = 2;
+            dims = sdims;
+            n = sdims[0] * sdims[1];
+        }
+        /* Rows that take no group of 32 have only int8 and bf16 besides the
+         * row-wide zstd rungs: those stay candidates at any budget. */
+        int rows_take_groups = ft[i].cols % 32 == 0;
         ft[i].n = 0;
         for (uint32_t k = 0; k < N_LADDER; k++) {
             int ok;
             uint64_t bytes = layout_bytes(&encs[k], t, &ok);
-            if (!ok) continue;
+            if (!ok || (encs[k].zstd_level > 0 && !with_zstd && rows_take_groups)) continue;
             double err;
-            st = measure(&err, &encs[k], w, deq, t, weights, o->threads);
+            st = measure(&err, &bytes, &encs[k], x, deq, nd, dims, n, weights, o->threads, &z);
             if (st != QTF_OK) {
                 fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, ladder[k],
                         cli_why(st));
                 goto out;
             }
             if (!isfinite(err)) continue;   /* e.g. an all-zero weighting: not a candidate */
+            int exact = !sampled || encs[k].zstd_level == 0;
+            if (!exact) {   /* the sample's stored bytes scaled to the whole tensor */
+                double b = ceil((double)bytes * (double)ft[i].rows / (double)ft[i].sample_rows);
+                bytes = (uint64_t)b;
+            }
             ft[i].options[ft[i].n] = (qtfc_budget_option){ bytes, err };
+            ft[i].exact[ft[i].n] = (unsigned char)exact;
             ft[i].which[ft[i].n++] = k;
         }
         if (o->verbose && !o->dry_run)
-            fprintf(stderr, "qtf-convert: target: measured %s (%u candidates)\n", t->name, ft[i].n);
+            fprintf(stderr, "qtf-convert: target: measured %s (%u candidates%s)\n", t->name,
+                    ft[i].n, sampled ? ", on a sample of rows" : "");
     }
     rc = 0;
 out:
     free(w);
+    free(ws);
     free(deq);
     free(a);
+    free(z.buf);
+    ZSTD_freeCCtx(z.cctx);
     return rc;
+}
+
+/* The chosen options whose size is a sample's estimate get their stored
+ * size measured on the whole tensor. Returns the number of options
+ * updated, or -1 after a message. */
+static long measure_chosen(free_tensor *ft, uint64_t n_free, const uint32_t *choice,
+                           const qtf_source *src, const qtf_encoding *encs,
+                           const qtfc_target_options *o) {
+    long updated = 0;
+    float *w = NULL;
+    uint64_t cap = 0;
+    zstd_ctx z = { ZSTD_createCCtx(), NULL, 0 };
+    if (!z.cctx) goto oom;
+    for (uint64_t i = 0; i < n_free; i++) {
+        uint32_t c = choice[i];
+        if (ft[i].exact[c]) continue;
+        const qtf_source_tensor *t = ft[i].item->tensor;
+        if (t->n_elements > cap) {
+            free(w);
+            w = malloc((size_t)t->n_elements * sizeof *w);
+            cap = w ? t->n_elements : 0;
+            if (!w) goto oom;
+        }
+        qtf_status st = qtf_source_read_f32(w, t->n_elements, src, ft[i].item->source_index,
+                                            o->threads);
+        uint64_t bytes = 0;
+        double unused;
+        /* with the importance: search's scales, hence the codes and their
+         * size, depend on it */
+        if (st == QTF_OK)
+            st = measure(&unused, &bytes, &encs[ft[i].which[c]], w, NULL, t->n_dims, t->dims,
+                         t->n_elements, ft[i].importance, o->threads, &z);
+        if (st != QTF_OK) {
+            fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name,
+                    ladder[ft[i].which[c]], cli_why(st));
+            updated = -1;
+            goto out;
+        }
+        ft[i].options[c].bytes = bytes;
+        ft[i].exact[c] = 1;
+        updated++;
+    }
+    goto out;
+oom:
+    fprintf(stderr, "qtf-convert: --target: out of memory\n");
+    updated = -1;
+out:
+    free(w);
+    ZSTD_freeCCtx(z.cctx);
+    return updated;
 }
 
 static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
@@ -196,6 +378,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     qtfc_plan plan;
     memset(&plan, 0, sizeof plan);
     free_tensor *ft = NULL;
+    uint64_t n_free = 0;
     uint32_t *choice = NULL;
     qtfc_budget_item *items = NULL;
     int code = QTFC_EXIT_USAGE;
@@ -243,7 +426,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     } else {
         budget = o->target_bytes;
     }
-    uint64_t n_free = 0, fixed = 0;
+    uint64_t fixed = 0;
     ft = calloc(plan.n_items ? plan.n_items : 1, sizeof *ft);
     if (!ft) goto oom;
     for (uint64_t i = 0; i < plan.n_items; i++) {
@@ -257,7 +440,11 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         goto out;
     }
     code = QTFC_EXIT_FAILURE;
-    if (measure_all(ft, n_free, src, imp, imx, encs, o) != 0) goto out;
+    /* The entropy-coded rungs only for budgets of ZSTD_MIN_BPW and more:
+     * below, mixing them with the palettized rungs scored better on the
+     * predicted error but worse on the model's loss (target.h). */
+    int with_zstd = 8.0 * (double)budget >= ZSTD_MIN_BPW * (double)plan.total_elements;
+    if (measure_all(ft, n_free, src, imp, imx, encs, with_zstd, o) != 0) goto out;
 
     items = calloc(n_free ? n_free : 1, sizeof *items);
     choice = calloc(n_free ? n_free : 1, sizeof *choice);
@@ -272,11 +459,22 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         items[i] = (qtfc_budget_item){ ft[i].options, ft[i].n };
     }
     qtfc_budget_result res;
-    if (qtfc_budget_solve(choice, &res, items, n_free, budget - fixed, 0, err, sizeof err) != 0) {
-        fprintf(stderr, "qtf-convert: --target: %s (%llu of the budget's %llu bytes are taken "
-                "by pinned and kept tensors)\n", err, (unsigned long long)fixed,
-                (unsigned long long)budget);
-        goto out;
+    for (;;) {
+        if (qtfc_budget_solve(choice, &res, items, n_free, budget - fixed, 0, err, sizeof err)
+            != 0) {
+            fprintf(stderr, "qtf-convert: --target: %s (%llu of the budget's %llu bytes are "
+                    "taken by pinned and kept tensors)\n", err, (unsigned long long)fixed,
+                    (unsigned long long)budget);
+            goto out;
+        }
+        /* Until every chosen size is measured on its whole tensor: each
+         * round makes at least one estimate exact, so this ends. */
+        long updated = measure_chosen(ft, n_free, choice, src, encs, o);
+        if (updated < 0) {
+            code = QTFC_EXIT_FAILURE;
+            goto out;
+        }
+        if (updated == 0) break;
     }
     for (uint64_t i = 0; i < n_free; i++) {
         char glob[1024], rule[1200];
@@ -305,6 +503,7 @@ oom:
 out:
     free(items);
     free(choice);
+    for (uint64_t i = 0; ft && i < n_free; i++) free(ft[i].importance);
     free(ft);
     qtfc_plan_free(&plan);
     qtf_imatrix_map_free(imx);

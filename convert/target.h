@@ -6,9 +6,30 @@
  *   bf16; int8; int6:group=32; int5:group=32; int4:group=32 and ,search;
  *   int4:group=64 and ,search; pal4:group=32,dq; int3:group=32 and ,search;
  *   int3:group=64 and ,search; int3:group=32,dq,search; pal3:group=32,dq;
- *   int2:group=32 and ,search; int2:group=32,dq,search; pal2:group=32,dq.
- * Sizes are the encodings' exact layout sizes (no zstd candidates: their
- * size would have to be measured by compressing, not yet done).
+ *   int2:group=32 and ,search; int2:group=32,dq,search; pal2:group=32,dq;
+ *   and entropy-coded rungs (one code per byte, zstd level 1):
+ *   int6:group=row,search,zstd; int5:group=row,zstd and ,search,zstd;
+ *   int5:group=128,search,zstd; int4:group=row,zstd and ,search,zstd;
+ *   int4:group=128,search,zstd; int3:group=row,search,zstd;
+ *   int3:group=128,search,zstd.
+ * The zstd rungs are candidates only when the budget is 4 bits per weight
+ * or more, or for tensors whose rows take no group of 32 (e.g. rows of
+ * 172), which would otherwise have only int8 and bf16. Measured on bytes-c (bench/RESULTS.md, model-level table), with
+ * them at 4.25 bits the loss fell from +0.071% to -0.060% (pal4 alone:
+ * +0.050%), but at 3.25 and 3.5 bits the solver mixed int4/int3 zstd rungs
+ * with pal3/pal2 for a lower predicted error and a much higher loss (+1.27%
+ * and +1.44% against +0.14% and -0.11% without them); keeping only the
+ * int5/int6 zstd rungs did not help either (+0.48% at 3.25, +0.10% at
+ * 4.25). The predicted error ranks encodings within a family far better
+ * than across families.
+ * Sizes are stored bytes: the layout size for plain encodings, and for the
+ * zstd rungs the size of the parts compressed exactly as the writer will
+ * (same level and parameters; zstd is deterministic), so the budget is met
+ * by the file as written. The budget (--target-bpw X: X * elements / 8;
+ * --target-size) counts the stored tensor bytes; pinned tensors count
+ * their layout size. The plan printed after the allocation shows layout
+ * sizes (a zstd encoding's codes at 8 bits each); the allocation table
+ * above it shows the stored ones.
  *
  * Predicted error of a tensor W under candidate Q, normalized so that
  * tensors of different sizes and scales compare:
