@@ -95,8 +95,8 @@ qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row
     for (uint64_t j = 0; j < cols; j++) {
         if (!isfinite(row[j]))
             return qtf__error(QTF_E_NUMERIC,
-                              "row %llu, column %llu: %s in the input; block encodings "
-                              "quantize finite values only",
+                              "row %llu, column %llu: %s in the input; quantized "
+                              "encodings need finite values",
                               (unsigned long long)row_index, (unsigned long long)j,
                               isnan(row[j]) ? "NaN" : "Inf");
     }
