@@ -194,6 +194,8 @@ void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);
 float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t);
 /* QTF_E_NUMERIC naming row and column if any element is NaN or Inf. */
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index);
+/* Index of the first NaN or Inf of x[0..n), or n when all are finite. */
+uint64_t qtf__first_nonfinite(const float *x, uint64_t n);
 /* LSB-first bit stream of n codes of `bits` bits (each code < 2^bits). dst
  * holds ceil(n*bits/8) bytes; unused high bits of the last byte are zero. */
 void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits);

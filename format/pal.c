@@ -160,8 +160,14 @@ typedef struct pal_ctx {
 static qtf_status check_finite(void *vc, uint64_t begin, uint64_t end) {
     const pal_ctx *c = vc;
     for (uint64_t r = begin; r < end; r++) {
-        qtf_status st = qtf__block_check_finite(c->src + r * c->g.cols, c->g.cols, r);
-        if (st) return st;
+        const float *x = c->src + r * c->g.cols;
+        uint64_t j = qtf__first_nonfinite(x, c->g.cols);
+        if (j < c->g.cols)
+            return qtf__error(QTF_E_NUMERIC,
+                              "pal: element [row %llu, col %llu] is %s; palettization "
+                              "needs finite values",
+                              (unsigned long long)r, (unsigned long long)j,
+                              isnan(x[j]) ? "NaN" : "Inf");
     }
     return QTF_OK;
 }
