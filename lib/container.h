@@ -55,6 +55,12 @@ typedef struct qtf__cursor {
 
 static inline uint64_t qtf__left(const qtf__cursor *c) { return c->len - c->pos; }
 static inline uint64_t qtf__at(const qtf__cursor *c) { return c->file_off + c->pos; }
+/* QTF_E_TRUNCATED for record `i` ('name') of a section: "FILE: KIND I
+ * ('NAME'): WHAT needs NEED bytes at offset O but the SECTION section has L
+ * left". */
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section);
 static inline uint32_t qtf__take32(qtf__cursor *c) {
     uint32_t v = qtf__ld32(c->p + c->pos);
     c->pos += 4;

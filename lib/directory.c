@@ -13,10 +13,8 @@ static void tensor_name(const void *ctx, uint32_t item, const char **s, size_t *
     *len = t[item].name_len;
 }
 
-#define TRUNC(c, need, what)                                                                \
-    qtf__error(QTF_E_TRUNCATED, "%s: tensor %" PRIu64 " ('%s'): %s needs %" PRIu64           \
-               " bytes at offset %" PRIu64 " but the directory section has %" PRIu64 " left", \
-               f->name, i, name, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+#define TRUNC(c, need, what) \
+    qtf__truncated(f->name, "tensor", i, name, what, (uint64_t)(need), c, "directory")
 
 /* Data-section placement: part k starts exactly at the running end rounded
  * up to the alignment, so parts never overlap, leave holes or move. */

@@ -124,10 +124,16 @@ static void entry_name(const void *ctx, uint32_t item, const char **s, size_t *l
     *len = e[item].key_len;
 }
 
-#define TRUNC(c, need, what)                                                              \
-    qtf__error(QTF_E_TRUNCATED, "%s: metadata entry %" PRIu64 " ('%s'): %s needs %" PRIu64 \
-               " bytes at offset %" PRIu64 " but the metadata section has %" PRIu64 " left", \
-               f->name, i, key, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+#define TRUNC(c, need, what) \
+    qtf__truncated(f->name, "metadata entry", i, key, what, (uint64_t)(need), c, "metadata")
+
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section) {
+    return qtf__error(QTF_E_TRUNCATED, "%s: %s %" PRIu64 " ('%s'): %s needs %" PRIu64
+                      " bytes at offset %" PRIu64 " but the %s section has %" PRIu64 " left",
+                      file, kind, i, name, what, need, qtf__at(c), section, qtf__left(c));
+}
 
 static qtf_status check_bools(const qtf_file *f, uint64_t i, const char *key,
                               const unsigned char *p, uint64_t n, uint64_t at) {
