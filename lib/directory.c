@@ -185,11 +185,7 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
         st = qtf__check_name(f->name, "tensor name", c->p + c->pos, name_len, QTF_MAX_NAME_LEN,
                              name_at + 4);
         if (st) return st;
-        char *s = *pool_cursor;
-        memcpy(s, c->p + c->pos, name_len);
-        s[name_len] = '\0';
-        *pool_cursor += name_len + 1;
-        c->pos += name_len;
+        char *s = qtf__pool_take(c, pool_cursor, name_len);
         t->name = name = s;
         t->name_len = name_len;
         uint32_t dup;
