@@ -672,8 +672,9 @@ static qtf_status open_buffer(qtf_gguf *g, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-/* fd: a regular file of `size` bytes (qtf__open_regular). */
-static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
+/* fd: a regular file of `size` bytes (qtf__parse_path). */
+static qtf_status open_fd(void *ctx, int fd, uint64_t size) {
+    qtf_gguf *g = ctx;
     static const unsigned char empty[4];
     if (g->flags & QTF_GGUF_OPEN_METADATA_ONLY) {
         rd r = { .g = g, .buf = empty, .have = 0, .size = size, .fd = fd };
@@ -686,14 +687,10 @@ static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
         g->hdr = r.buf;
         return st;
     }
-    if (size > SIZE_MAX)
-        return qtf__error(QTF_E_NOMEM, "%s: %" PRIu64 " bytes do not fit this address space",
-                          g->name, size);
     if (size == 0) return open_buffer(g, empty, 0); /* mmap of 0 bytes fails */
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return qtf__error(QTF_E_IO, "%s: mmap of %" PRIu64 " bytes failed: %s", g->name, size,
-                          strerror(errno));
+    void *m;
+    qtf_status st = qtf__map_readonly(&m, fd, size, g->name);
+    if (st) return st;
     g->map = m;
     g->map_len = (size_t)size;
     return open_buffer(g, m, size);
@@ -705,13 +702,7 @@ qtf_status qtf_gguf_open(qtf_gguf **out, const char *path, unsigned flags) {
     qtf_gguf *g;
     qtf_status st = new_gguf(&g, path, flags);
     if (st) return st;
-    int fd;
-    uint64_t size;
-    st = qtf__open_regular(&fd, &size, path);
-    if (!st) {
-        st = open_fd(g, fd, size);
-        close(fd);
-    }
+    st = qtf__parse_path(path, open_fd, g);
     if (st) {
         qtf_gguf_close(g);
         return st;

@@ -811,3 +811,12 @@ int cli_finish_stdout(int exit_code) {
     }
     return exit_code;
 }
+
+void cli_on_signal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}

@@ -80,6 +80,18 @@ int cli_parse_size(uint64_t *out, const char *s);
  * --no-mmap) to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
 int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
 
+/* The long options every tool that opens .qtf files shares (handled by
+ * cli_open_option under one getopt id), and the table's closing rows
+ * (--help, --version, the terminator). */
+#define CLI_OPEN_LONG_OPTIONS(id)                            \
+    { "max-decoded-size", required_argument, NULL, (id) },  \
+    { "max-decoded-ratio", required_argument, NULL, (id) }, \
+    { "no-mmap", no_argument, NULL, (id) }
+#define CLI_END_LONG_OPTIONS                      \
+    { "help", no_argument, NULL, 'h' },           \
+    { "version", no_argument, NULL, 'V' },        \
+    { NULL, 0, NULL, 0 }
+
 /* A mapped file that shrinks or fails under the reader raises SIGBUS, which
  * would kill the tool without a word. After this call a SIGBUS prints
  * "PROG: PATH: I/O error ..." naming every guarded path (the fault cannot
@@ -87,6 +99,10 @@ int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
  * input could not be read). Up to 4 paths; the message is built now, the
  * handler only writes it. */
 void cli_guard_mapped_file(const char *path);
+
+/* Installs handler for sig with SA_RESTART (slow system calls resume
+ * rather than fail with EINTR) and an empty mask. */
+void cli_on_signal(int sig, void (*handler)(int));
 
 /* --- growable text ----------------------------------------------------------- */
 

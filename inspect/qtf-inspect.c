@@ -1083,15 +1083,11 @@ static int parse_args(options *o, int argc, char **argv) {
         {"width", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
-        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
-        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
-        {"no-mmap", no_argument, NULL, OPT_OPEN},
+        CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
         {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        CLI_END_LONG_OPTIONS,
     };
     memset(o, 0, sizeof *o);
     o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;

@@ -105,6 +105,8 @@ struct qtf_file {
 /* Parse the metadata / directory section of f (f->meta, f->dir and the info
  * set); the pool has room for every key, name and media type plus NULs. */
 qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor);
+/* Entry i of f's metadata, or QTF_E_INVALID_ARG naming f and the range. */
+qtf_status qtf__meta_entry_at(const qtf__meta_entry **out, const qtf_file *f, uint64_t i);
 qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor);
 
 /* Stored bytes of a part, or QTF_E_STATE on a metadata-only open. */

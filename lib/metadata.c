@@ -331,12 +331,19 @@ qtf_status qtf_meta_find(uint64_t *out_index, const qtf_file *f, const char *key
     return QTF_OK;
 }
 
-qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
-    if (!out || !f) return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_value: NULL argument");
+qtf_status qtf__meta_entry_at(const qtf__meta_entry **out, const qtf_file *f, uint64_t i) {
     if (i >= f->info.metadata_count)
         return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
                           PRIu64 " entries)", f->name, i, f->info.metadata_count);
-    const qtf__meta_entry *e = &f->entries[i];
+    *out = &f->entries[i];
+    return QTF_OK;
+}
+
+qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
+    if (!out || !f) return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_value: NULL argument");
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, f, i);
+    if (st) return st;
     memset(out, 0, sizeof *out);
     out->type = e->type;
     switch (e->type) {
@@ -471,10 +478,9 @@ qtf_status qtf_meta_array_string(const char **out, uint64_t *out_len, const qtf_
                                  uint64_t i, uint64_t j) {
     if (!out || !out_len || !f)
         return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_array_string: NULL argument");
-    if (i >= f->info.metadata_count)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
-                          PRIu64 " entries)", f->name, i, f->info.metadata_count);
-    const qtf__meta_entry *e = &f->entries[i];
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, f, i);
+    if (st) return st;
     if (e->type != QTF_TYPE_ARRAY || e->elem_type != QTF_TYPE_STRING)
         return qtf__error(QTF_E_TYPE_MISMATCH, "%s: key '%s' is not an array of strings",
                           f->name, e->key);

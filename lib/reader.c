@@ -265,12 +265,10 @@ static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     return parse_sections(f, h);
 }
 
-/* fd: a regular file of `size` bytes (qtf__open_regular). */
-static qtf_status open_fd(qtf_file *f, int fd, uint64_t size) {
+/* fd: a regular file of `size` bytes (qtf__parse_path). */
+static qtf_status open_fd(void *ctx, int fd, uint64_t size) {
+    qtf_file *f = ctx;
     if (f->flags & QTF_OPEN_METADATA_ONLY) return open_metadata_only(f, fd, size);
-    if (size > SIZE_MAX)
-        return qtf__error(QTF_E_NOMEM, "%s: %" PRIu64 " bytes do not fit this address space",
-                          f->name, size);
     if (size < QTF__HEADER_SIZE || (f->flags & QTF_OPEN_NO_MMAP)) {
         /* even with mmap, a file this small is read: mmap of 0 bytes fails */
         f->owned = qtf__malloc(size ? (size_t)size : 1);
@@ -281,13 +279,10 @@ static qtf_status open_fd(qtf_file *f, int fd, uint64_t size) {
         if (st) return st;
         return open_buffer(f, f->owned, size);
     }
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return qtf__error(QTF_E_IO, "%s: mmap of %" PRIu64 " bytes failed: %s", f->name, size,
-                          strerror(errno));
-    f->map = m;
+    qtf_status st = qtf__map_readonly(&f->map, fd, size, f->name);
+    if (st) return st;
     f->map_len = (size_t)size;
-    return open_buffer(f, m, size);
+    return open_buffer(f, f->map, size);
 }
 
 qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_options *opts) {
@@ -298,13 +293,7 @@ qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_option
     qtf_file *f;
     st = new_file(&f, path, opts);
     if (st) return st;
-    int fd;
-    uint64_t size;
-    st = qtf__open_regular(&fd, &size, path);
-    if (!st) {
-        st = open_fd(f, fd, size);
-        close(fd);
-    }
+    st = qtf__parse_path(path, open_fd, f);
     if (st) {
         qtf_file_close(f);
         return st;

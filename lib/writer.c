@@ -957,13 +957,12 @@ qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path, const qtf_
 
 qtf_status qtf_writer_copy_meta(qtf_writer *w, const qtf_file *src, uint64_t i) {
     if (!w || !src) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_copy_meta: NULL argument");
-    if (i >= src->info.metadata_count)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
-                          PRIu64 " entries)", src->name, i, src->info.metadata_count);
-    const qtf__meta_entry *e = &src->entries[i];
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, src, i);
+    if (st) return st;
     /* the record is copied as stored: key, type and value were validated by
      * the reader and are re-validated by the next open */
-    qtf_status st = begin_entry(w, e->key, e->type, e->elem_type, e->rec_len - 8 - e->key_len);
+    st = begin_entry(w, e->key, e->type, e->elem_type, e->rec_len - 8 - e->key_len);
     if (st) return st;
     put(&w->meta, e->rec + 8 + e->key_len, (size_t)(e->rec_len - 8 - e->key_len));
     qtf__error_clear();
