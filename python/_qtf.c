@@ -386,7 +386,9 @@ static PyObject *file_zero_copy(FileObject *self, PyObject *name_obj) {
     uint64_t idx;
     if (find_tensor(&idx, self, name_obj)) return NULL;
     const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
-    if (!t->encoding_known || t->n_parts != 1 || t->parts[0].role != QTF_ROLE_DATA ||
+    /* a transposed tensor's bytes are its transpose: never a view of it */
+    if (!t->encoding_known || t->layout != QTF_LAYOUT_ROW_MAJOR || t->n_parts != 1 ||
+        t->parts[0].role != QTF_ROLE_DATA ||
         t->parts[0].compression != QTF_COMPRESSION_NONE || t->parts[0].type == QTF_DTYPE_PACKED)
         Py_RETURN_NONE;
     const void *p = NULL;

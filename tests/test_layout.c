@@ -110,6 +110,19 @@ Test(layout, groups_run_along_the_input_axis) {
     cr_assert_eq(mismatches(d, w, IN * OUT), 0, "groups along the input: exact");
     cr_assert_eq(qtf_tensor_dequantize(d, QTF_DTYPE_F32, IN * OUT, f, 1, 2), QTF_OK);
     cr_assert_gt(mismatches(d, w, IN * OUT), IN * OUT / 4, "groups along the output: lossy");
+    /* a metadata edit copies the directory: the file stays 1.1 */
+    char *edited = tmp_path("edited.qtf");
+    cr_assert_eq(qtf_writer_create_edit(&wr, edited, f, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_set_string(wr, "general.name", "x", 1), QTF_OK);
+    cr_assert_eq(qtf_writer_finish(wr), QTF_OK, "%s", qtf_error_detail());
+    qtf_file *g;
+    cr_assert_eq(qtf_file_open(&g, edited, NULL), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_file_get_info(g)->minor, 1);
+    cr_assert_eq(qtf_tensor_get(g, 0)->layout, QTF_LAYOUT_TRANSPOSED);
+    cr_assert_eq(qtf_tensor_dequantize(d, QTF_DTYPE_F32, IN * OUT, g, 0, 1), QTF_OK);
+    cr_assert_eq(mismatches(d, w, IN * OUT), 0);
+    qtf_file_close(g);
+    free(edited);
     qtf_file_close(f);
     free(d);
     free(w);

@@ -210,6 +210,12 @@ class safe_open:
         if zc is not None and n:
             full = np.frombuffer(self._f, dtype=npd, count=info["n_elements"], offset=zc[0])
             full = full.reshape(info["shape"])
+        elif info.get("layout") == "transposed":
+            # the part holds the [shape[1], shape[0]] transpose (format 1.1)
+            full = np.empty(info["shape"][::-1], dtype=npd)
+            if info["n_elements"]:
+                self._f.raw(name, full)
+            full = np.ascontiguousarray(full.T)
         else:
             full = np.empty(info["shape"], dtype=npd)
             if info["n_elements"]:
