@@ -499,6 +499,50 @@ Test(layout, imatrix_entry_for_conv1d) {
 
 /* --- GGUF: llama.cpp wants GPT-2's Conv1D weights as [out, in] too --------------- */
 
+/* A copy of `src` as a writer before format 1.1 made it: every transposed
+ * tensor re-encoded row-major (groups along its output axis), the rest and
+ * the metadata copied. */
+static void write_row_major_copy(const char *src, const char *dst) {
+    qtf_file *f;
+    cr_assert_eq(qtf_file_open(&f, src, NULL), QTF_OK);
+    qtf_writer *w;
+    cr_assert_eq(qtf_writer_create(&w, dst, NULL), QTF_OK);
+    for (uint64_t i = 0; i < qtf_meta_count(f); i++)
+        cr_assert_eq(qtf_writer_copy_meta(w, f, i), QTF_OK);
+    for (uint64_t i = 0; i < qtf_tensor_count(f); i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
+        d.name = t->name;
+        d.n_dims = t->n_dims;
+        d.dims = t->dims;
+        d.source_type = t->source_type;
+        d.encoding = &t->encoding;
+        qtf_part_view v[QTF_MAX_PARTS];
+        void *bufs[QTF_MAX_PARTS] = { 0 };
+        qtf_encoded *e = NULL;
+        uint32_t n = t->n_parts;
+        if (t->layout == QTF_LAYOUT_TRANSPOSED) {
+            float *x = malloc(t->n_elements * 4);
+            cr_assert_eq(qtf_tensor_dequantize(x, QTF_DTYPE_F32, t->n_elements, f, i, 1), QTF_OK);
+            cr_assert_eq(qtf_quantize(&e, &t->encoding, x, t->n_dims, t->dims, NULL), QTF_OK);
+            n = qtf_encoded_views(v, e);
+            free(x);
+        } else {
+            for (uint32_t k = 0; k < n; k++) {
+                bufs[k] = malloc(t->parts[k].decoded_size + 1);
+                cr_assert_eq(qtf_part_decode(bufs[k], t->parts[k].decoded_size, f, i, k), QTF_OK);
+                v[k] = (qtf_part_view){ t->parts[k].role, t->parts[k].type, bufs[k],
+                                        t->parts[k].decoded_size };
+            }
+        }
+        cr_assert_eq(qtf_writer_add_tensor(w, &d, v, n), QTF_OK, "%s", qtf_error_detail());
+        qtf_encoded_free(e);
+        for (uint32_t k = 0; k < QTF_MAX_PARTS; k++) free(bufs[k]);
+    }
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+    qtf_file_close(f);
+}
+
 static const void *gguf_data(const qtf_gguf *g, const char *name, uint64_t *n) {
     for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
@@ -563,6 +607,45 @@ Test(layout, gguf_blocks_copied_both_ways) {
     snprintf(args, sizeof args, "'%s' --against '%s'", back, ck);
     cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
     free(out);
+    /* A 1.0 file (Conv1D weights row-major, groups along the output) has
+     * q8_0 blocks in the wrong order for GGUF: re-quantized, not copied
+     * (copying them gave a rel. RMSE of 1.4 before format 1.1) */
+    char *old = tmp_path("old.qtf"), *oldg = tmp_path("old.gguf");
+    write_row_major_copy(q, old);
+    snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --dry-run", old, oldg);
+    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
+    char *line = strstr(out, "blk.0.attn_qkv.weight");
+    cr_assert(line && strstr(line, "transposed\n"), "%s", out);
+    free(out);
+    snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", old, oldg);
+    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
+    free(out);
+    qtf_gguf *og;
+    cr_assert_eq(qtf_gguf_open(&og, oldg, 0), QTF_OK);
+    uint64_t on;
+    const void *od = gguf_data(og, "blk.0.attn_qkv.weight", &on);
+    qtf_encoding q8;
+    qtf_encoding_parse(&q8, "q8_0");
+    uint64_t sd[2] = { 192, 64 };
+    float *got = malloc(64 * 192 * 4), *want = malloc(64 * 192 * 4);
+    qtf_part_view pv = { QTF_ROLE_BLOCKS, QTF_DTYPE_PACKED, od, on };
+    cr_assert_eq(qtf_dequantize(got, QTF_DTYPE_F32, 64 * 192, &q8, 2, sd, &pv, 1, 1), QTF_OK,
+                 "%s", qtf_error_detail());
+    x = read_tensor(old, "transformer.h.0.attn.c_attn.weight", d1);
+    transpose(want, x, 64, 192);
+    double num = 0, den = 0;
+    for (int k = 0; k < 64 * 192; k++) {
+        num += (got[k] - want[k]) * (double)(got[k] - want[k]);
+        den += (double)want[k] * want[k];
+    }
+    cr_assert_lt(sqrt(num / den), 0.02, "GGUF rows are the input axis: rel. RMSE %g",
+                 sqrt(num / den));
+    free(x);
+    free(got);
+    free(want);
+    qtf_gguf_close(og);
+    free(old);
+    free(oldg);
     free(direct);
     free(q);
     free(via);
