@@ -283,7 +283,7 @@ static qtf_status take_name(char **out, uint32_t *out_len, rd *r, uint64_t max,
 
 static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uint64_t at0,
                                    const char *what) {
-    if (t <= QTF_TYPE_F64) return QTF_OK;
+    if (t <= qtf_type_code(QTF_TYPE_F64)) return QTF_OK;
     return qtf__error(QTF_E_TYPE, "%s: key '%s': %s at offset %" PRIu64 " is %" PRIu32
                       ", expected 0..12 (GGUF value types)", r->g->name, key, what, at0, t);
 }
@@ -291,7 +291,7 @@ static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uin
 static qtf_status parse_value(rd *r, gg_kv *kv) {
     qtf_gguf *g = r->g;
     qtf_status st;
-    size_t fixed = qtf_type_size((qtf_type)kv->type);
+    size_t fixed = qtf_type_size(kv->type);
     if (fixed) {
         kv->val_off = r->pos;
         st = need(r, fixed, "value", UINT64_MAX);
@@ -312,10 +312,10 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
     if (st) return st;
     st = check_value_type(r, et, kv->key, at0, "array element type");
     if (st) return st;
-    if (et == QTF_TYPE_ARRAY)
+    if (qtf_type_from_code(et) == QTF_TYPE_ARRAY)
         return qtf__error(QTF_E_TYPE, "%s: key '%s': nested array at offset %" PRIu64
                           " (GGUF arrays hold scalars or strings)", g->name, kv->key, at0);
-    kv->elem_type = (qtf_type)et;
+    kv->elem_type = qtf_type_from_code(et);
     at0 = r->pos;
     st = take_u64(&kv->count, r, "array length", UINT64_MAX);
     if (st) return st;
@@ -324,18 +324,18 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
                           " exceeds the limit %llu", g->name, kv->key, kv->count, at0,
                           (unsigned long long)QTF_GGUF_MAX_ARRAY_LEN);
     kv->val_off = r->pos;
-    size_t es = qtf_type_size((qtf_type)et);
+    size_t es = qtf_type_size(kv->elem_type);
     /* strings take at least their 8-byte length each */
     uint64_t min_bytes = kv->count * (es ? es : 8); /* count <= 2^30: no overflow */
     if (min_bytes > r->size - r->pos)
         return qtf__error(QTF_E_TRUNCATED, "%s: key '%s': array of %" PRIu64 " %s at offset %"
                           PRIu64 " needs at least %" PRIu64 " bytes but only %" PRIu64 " remain",
-                          g->name, kv->key, kv->count, qtf_type_name((qtf_type)et), at0,
+                          g->name, kv->key, kv->count, qtf_type_name(kv->elem_type), at0,
                           min_bytes, r->size - r->pos);
     if (es) {
         st = need(r, min_bytes, "array data", UINT64_MAX);
         if (st) return st;
-        if (et == QTF_TYPE_BOOL)
+        if (kv->elem_type == QTF_TYPE_BOOL)
             for (uint64_t j = 0; j < kv->count; j++)
                 if (at(r)[j] > 1)
                     return qtf__error(QTF_E_VALUE, "%s: key '%s': bool element %" PRIu64
@@ -388,7 +388,7 @@ static qtf_status parse_kvs(rd *r) {
         if (st) return st;
         st = check_value_type(r, t, kv->key, at0, "value type");
         if (st) return st;
-        kv->type = (qtf_type)t;
+        kv->type = qtf_type_from_code(t);
         st = parse_value(r, kv);
         if (st) return st;
         st = check_typed_key(g, kv);
@@ -831,7 +831,7 @@ qtf_status qtf_gguf_array_elem(qtf_value *out, const qtf_gguf *g, uint64_t i, ui
         out->len = qtf__ld64(g->hdr + kv->str_offs[j]);
         out->str = (const char *)g->hdr + kv->str_offs[j] + 8;
     } else {
-        qtf__value_load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
+        qtf__value_load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size(kv->elem_type));
     }
     return QTF_OK;
 }

@@ -1,5 +1,6 @@
 /* cli/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
+#include "common/common.h"
 #include "progress.h"
 
 #include <ctype.h>
@@ -820,3 +821,5 @@ void cli_on_signal(int sig, void (*handler)(int)) {
     sigemptyset(&sa.sa_mask);
     sigaction(sig, &sa, NULL);
 }
+
+uint64_t cli_gcd_u64(uint64_t a, uint64_t b) { return qtf__gcd_u64(a, b); }

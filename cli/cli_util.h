@@ -57,6 +57,10 @@ int cli_take_one_path(const char **out, int argc, char **argv);
 /* --- option values --------------------------------------------------------- */
 
 /* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */
+/* Greatest common divisor (the library's, for tools that may not include
+ * common/). */
+uint64_t cli_gcd_u64(uint64_t a, uint64_t b);
+
 int cli_parse_double(double *out, const char *s);
 int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
 /* A byte count > 0: a number, optionally with a unit as transformers writes

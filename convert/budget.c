@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "cli/cli_util.h"
-#include "common/common.h"
 
 #define MAX_OPTIONS 255u     /* choices are stored in one byte per DP cell */
 
@@ -117,7 +116,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
             if (o->bytes > (UINT64_MAX >> 2))
                 return cli_fail(err, err_cap, "budget: item %zu option %u: %llu bytes is too "
                                 "large", i, k, (unsigned long long)o->bytes);
-            g = qtf__gcd_u64(g, o->bytes);
+            g = cli_gcd_u64(g, o->bytes);
             if (o->bytes < lo) lo = o->bytes;
         }
         if (__builtin_add_overflow(min_total, lo, &min_total) || min_total > (UINT64_MAX >> 2))

@@ -29,7 +29,7 @@ extern const unsigned char qtf__magic[8];
 
 /* Fixed size of a scalar of type t (1 for BOOL), 0 for STRING/ARRAY/BLOB or
  * values outside the enum. */
-size_t qtf__type_fixed_size(uint32_t t);
+size_t qtf__type_fixed_size(qtf_type t);
 /* QTF_E_TYPE when `key` is reserved with another type (spec "Reserved keys"). */
 qtf_status qtf__meta_check_reserved(const char *file, const char *key, size_t key_len,
                                     qtf_type type, qtf_type elem_type);

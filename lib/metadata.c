@@ -7,7 +7,7 @@
 
 #include "container.h"
 
-size_t qtf__type_fixed_size(uint32_t t) {
+size_t qtf__type_fixed_size(qtf_type t) {
     switch (t) {
     case QTF_TYPE_U8: case QTF_TYPE_I8: case QTF_TYPE_BOOL: return 1;
     case QTF_TYPE_U16: case QTF_TYPE_I16: return 2;
@@ -17,7 +17,7 @@ size_t qtf__type_fixed_size(uint32_t t) {
     }
 }
 
-size_t qtf_type_size(qtf_type t) { return qtf__type_fixed_size((uint32_t)t); }
+size_t qtf_type_size(qtf_type t) { return qtf__type_fixed_size(t); }
 
 /* Keys whose type the spec fixes; other qtf.* and general.* keys are reserved
  * for future definition and accepted with any type. */
@@ -162,17 +162,18 @@ static qtf_status parse_array(qtf__cursor *c, qtf_file *f, uint64_t i, qtf__meta
     const char *key = e->key;
     if (qtf__left(c) < 12) return TRUNC(c, 12, "array header");
     uint64_t at = qtf__at(c);
-    uint32_t elem = qtf__take32(c);
+    uint32_t elem_code = qtf__take32(c);
     uint64_t count = qtf__take64(c);
-    if (elem >= QTF_TYPE_COUNT_ || elem == QTF_TYPE_ARRAY || elem == QTF_TYPE_BLOB)
+    qtf_type elem = qtf_type_from_code(elem_code);
+    if (elem_code >= QTF_TYPE_COUNT_ || elem == QTF_TYPE_ARRAY || elem == QTF_TYPE_BLOB)
         return qtf__error(QTF_E_TYPE, "%s: metadata entry %" PRIu64 " ('%s'): array element type %"
                           PRIu32 " at offset %" PRIu64 " is not a scalar or string type (0..8, "
-                          "10..12)", f->name, i, key, elem, at);
+                          "10..12)", f->name, i, key, elem_code, at);
     if (count > QTF_MAX_ARRAY_LEN)
         return qtf__error(QTF_E_LIMIT, "%s: metadata entry %" PRIu64 " ('%s'): array count %" PRIu64
                           " at offset %" PRIu64 " exceeds the limit %llu", f->name, i, key, count,
                           at + 4, (unsigned long long)QTF_MAX_ARRAY_LEN);
-    e->elem_type = (qtf_type)elem;
+    e->elem_type = elem;
     e->count = count;
     e->value = c->p + c->pos;
     if (elem != QTF_TYPE_STRING) {
@@ -253,12 +254,13 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
                               key, dup);
         if (qtf__left(c) < 4) return TRUNC(c, 4, "value type");
         uint64_t type_at = qtf__at(c);
-        uint32_t type = qtf__take32(c);
-        if (type >= QTF_TYPE_COUNT_)
+        uint32_t code = qtf__take32(c);
+        if (code >= QTF_TYPE_COUNT_)
             return qtf__error(QTF_E_TYPE, "%s: metadata entry %" PRIu64 " ('%s'): value type %"
                               PRIu32 " at offset %" PRIu64 " is not a known type (0..%d)",
-                              f->name, i, key, type, type_at, QTF_TYPE_COUNT_ - 1);
-        e->type = (qtf_type)type;
+                              f->name, i, key, code, type_at, QTF_TYPE_COUNT_ - 1);
+        const qtf_type type = qtf_type_from_code(code);
+        e->type = type;
         e->value = c->p + c->pos;
         size_t fixed = qtf__type_fixed_size(type);
         if (fixed) {
