@@ -149,7 +149,9 @@ class safe_open:
 
     def info(self, name):
         """shape, n_elements, source_type, encoding (canonical text),
-        bits_per_weight, checksum (as qtf-inspect prints it) and parts."""
+        bits_per_weight, checksum (as qtf-inspect prints it), parts and layout
+        ("row-major", or "transposed": the parts encode the 2-D transpose,
+        e.g. a GPT-2 Conv1D weight; shape and values are the tensor's own)."""
         return self._f.info(name)
 
     def get_slice(self, name):
