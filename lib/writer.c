@@ -687,12 +687,13 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
     /* the layout is a container parameter after the encoding's (key 13 is
      * above every encoding key); row-major is the absence of the key */
     uint32_t layout = layout_of(desc);
-    if (layout != QTF_LAYOUT_ROW_MAJOR && n_params < QTF_MAX_PARAMS)
+    if (n_params > QTF_MAX_PARAMS ||
+        (layout != QTF_LAYOUT_ROW_MAJOR && n_params == QTF_MAX_PARAMS))
+        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %" PRIu32 " encoding parameters%s",
+                          w->path, desc->name, n_params,
+                          layout != QTF_LAYOUT_ROW_MAJOR ? " leave no room for the layout" : "");
+    if (layout != QTF_LAYOUT_ROW_MAJOR)
         params[n_params++] = (qtf_encoding_param){ QTF_PARAM_LAYOUT, layout };
-    else if (layout != QTF_LAYOUT_ROW_MAJOR) n_params = QTF_MAX_PARAMS + 1;
-    if (n_params > QTF_MAX_PARAMS)
-        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %" PRIu32 " encoding parameters",
-                          w->path, desc->name, n_params);
     size_t name_len = strlen(desc->name);
     uint64_t rec = 4 + name_len + 4 + 8ull * desc->n_dims + 12 + 8ull * n_params + 4 +
                    (uint64_t)QTF__PART_RECORD_SIZE * n_parts, total;

@@ -569,7 +569,9 @@ Test(layout, gguf_blocks_copied_both_ways) {
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", ck, direct);
     cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
     free(out);
-    snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", ck, q);
+    /* --all-layers: the embeddings in q8_0 too, so that every tensor's
+     * type is the one the GGUF preset picks and all blocks are copied */
+    snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --all-layers -q", ck, q);
     cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
     free(out);
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --dry-run", q, via);
@@ -582,12 +584,14 @@ Test(layout, gguf_blocks_copied_both_ways) {
     qtf_gguf *a, *b;
     cr_assert_eq(qtf_gguf_open(&a, direct, 0), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_gguf_open(&b, via, 0), QTF_OK, "%s", qtf_error_detail());
-    static const char *const conv[] = { "blk.0.attn_qkv.weight", "blk.0.attn_output.weight",
-                                        "blk.3.ffn_up.weight", "blk.3.ffn_down.weight" };
-    for (size_t k = 0; k < sizeof conv / sizeof conv[0]; k++) {
+    /* every tensor: the Conv1D weights (attn_qkv, attn_output, ffn_up,
+     * ffn_down) among them, as llama.cpp wants them ([out, in] rows) */
+    cr_assert_eq(qtf_gguf_tensor_count(a), qtf_gguf_tensor_count(b));
+    for (uint64_t k = 0; k < qtf_gguf_tensor_count(a); k++) {
+        const qtf_gguf_tensor *ta = qtf_gguf_tensor_get(a, k);
         uint64_t na, nb;
-        const void *da = gguf_data(a, conv[k], &na), *db = gguf_data(b, conv[k], &nb);
-        cr_assert(na == nb && memcmp(da, db, na) == 0, "%s: blocks equal", conv[k]);
+        const void *da = gguf_data(a, ta->name, &na), *db = gguf_data(b, ta->name, &nb);
+        cr_assert(na == nb && memcmp(da, db, na) == 0, "%s: blocks equal", ta->name);
     }
     qtf_gguf_close(a);
     qtf_gguf_close(b);
