@@ -372,6 +372,21 @@ Test(layout, converter_transposes_conv1d_weights) {
     free(x);
     qtf_source_close(s);
     free(st);
+    /* the same through a folder export (what transformers loads) */
+    char *folder = tmp_path("exported");
+    snprintf(args, sizeof args, "'%s' '%s/' -q", q1, folder);
+    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
+    free(out);
+    cr_assert_eq(qtf_source_open(&s, folder), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "transformer.h.0.mlp.c_fc.weight"), QTF_OK);
+    stt = qtf_source_tensor_get(s, i);
+    cr_assert(stt->n_dims == 2 && stt->dims[0] == IN && stt->dims[1] == OUT);
+    x = malloc(IN * OUT * 4);
+    cr_assert_eq(qtf_source_read_f32(x, IN * OUT, s, i, 1), QTF_OK);
+    cr_assert_eq(mismatches(x, w, IN * OUT), 0);
+    free(x);
+    qtf_source_close(s);
+    free(folder);
 
     /* a .qtf source: re-encoding keeps the layout decision (and f16 is
      * lossless, so row-major) */
@@ -405,6 +420,27 @@ Test(layout, converter_transposes_conv1d_weights) {
     free(q1);
     free(q2);
     free(q3);
+}
+
+/* Llama has no input-first weight: its .qtf files keep every tensor
+ * row-major and stay format 1.0 (byte-identical to before). */
+Test(layout, llama_stays_row_major) {
+    GT_NEED(ck, "checkpoints/aidreams-llama-260k-hf");
+    char *q = tmp_path("llama.qtf"), args[16384], *out = NULL;
+    snprintf(args, sizeof args, "'%s' '%s' -e int4:group=4,search --fallback f16 -q", ck, q);
+    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
+    free(out);
+    qtf_file *f;
+    cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK);
+    cr_assert_eq(qtf_file_get_info(f)->minor, 0);
+    for (uint64_t i = 0; i < qtf_tensor_count(f); i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(f, i);
+        cr_assert_eq(t->layout, QTF_LAYOUT_ROW_MAJOR, "%s", t->name);
+        for (uint32_t k = 0; k < t->n_params; k++)
+            cr_assert_neq(t->params[k].key, QTF_PARAM_LAYOUT, "%s", t->name);
+    }
+    qtf_file_close(f);
+    free(q);
 }
 
 /* --importance on a Conv1D weight: one value per input (dims[0]). */
