@@ -87,25 +87,6 @@ typedef struct rd {
     const char *subj;
 } rd;
 
-static qtf_status pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name) {
-    unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pread(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %" PRIu64 " failed: %s",
-                              name, chunk, off, strerror(errno));
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
-                              " while reading (it shrank while open?)", name, off);
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return QTF_OK;
-}
-
 /* " key 'x'" / " tensor 'y'" naming what is being parsed, for messages. */
 static const char *subject(char *buf, size_t cap, const rd *r) {
     char esc[QTF__ESC_CAP];
@@ -148,7 +129,7 @@ static qtf_status need(rd *r, uint64_t n, const char *what, uint64_t idx) {
     r->g->heap += cap - r->cap;
     r->grow = p;
     r->cap = cap;
-    qtf_status st = pread_all(r->fd, p + r->have, cap - r->have, r->have, r->g->name);
+    qtf_status st = qtf__pread_all(r->fd, p + r->have, cap - r->have, r->have, r->g->name);
     if (st) return st;
     r->have = cap;
     r->buf = p;
@@ -755,12 +736,14 @@ void qtf_gguf_close(qtf_gguf *g) {
 
 int qtf_gguf_file_is_gguf(const char *path) {
     if (!path) return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return 0;
-    struct stat sb;
+    int fd;
+    uint64_t size;
+    if (qtf__open_regular(&fd, &size, path)) {
+        qtf__error_clear();
+        return 0;
+    }
     unsigned char m[4];
-    int ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && pread(fd, m, 4, 0) == 4 &&
-             qtf_gguf_has_magic(m, 4);
+    int ok = size >= 4 && pread(fd, m, 4, 0) == 4 && qtf_gguf_has_magic(m, 4);
     close(fd);
     return ok;
 }

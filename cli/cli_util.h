@@ -238,6 +238,13 @@ typedef struct cli_value_stats {
     uint64_t n_nan, n_inf;
 } cli_value_stats;
 void cli_value_stats_compute(cli_value_stats *out, const float *v, uint64_t n);
+/* The detail view of decoded values, the same for every container: text
+ * ("  values       first K of N:" in rows of 8, then "  statistics   ...")
+ * and JSON ("values": the first K, "statistics": {min,max,mean,std,nan,inf}
+ * set on obj). K = min(n_show, n). */
+void cli_values_print(const float *v, uint64_t n, uint64_t n_show, const cli_value_stats *s);
+void cli_values_json(json_t *obj, const float *v, uint64_t n, uint64_t n_show,
+                     const cli_value_stats *s, int *oom);
 
 /* Flushes stdout: exit_code, or CLI_EXIT_FAIL (with a message) when the
  * output could not be written. */

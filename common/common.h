@@ -104,6 +104,8 @@ void qtf__value_load_scalar(qtf_value *v, qtf_type t, const unsigned char *p);
  * path: QTF_E_IO "cannot open: REASON", "fstat failed: REASON", "not a
  * regular file"; then *out_fd is -1 and nothing is left open. */
 qtf_status qtf__open_regular(int *out_fd, uint64_t *out_size, const char *path);
+/* The same; a path that does not exist is QTF_E_NOT_FOUND (optional files). */
+qtf_status qtf__open_regular_optional(int *out_fd, uint64_t *out_size, const char *path);
 
 /* The one way a reader opens a path: qtf__open_regular, then
  * parse(ctx, fd, size), then the descriptor is closed whatever parse
@@ -115,6 +117,10 @@ qtf_status qtf__parse_path(const char *path, qtf_status (*parse)(void *ctx, int 
 /* Maps the whole of fd (`size` bytes, size > 0) read-only and shared into
  * *out_map; errors name `name`: QTF_E_NOMEM when size exceeds the address
  * space, QTF_E_IO when mmap fails. The caller munmaps (size bytes). */
+/* Reads exactly len bytes at offset off (EINTR retried, reads of at most
+ * 1 GiB); a file that ends first is QTF_E_TRUNCATED, naming `name`. */
+qtf_status qtf__pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name);
+
 qtf_status qtf__map_readonly(void **out_map, int fd, uint64_t size, const char *name);
 
 /* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <string.h>
+
 #include "common/common.h"
 #include "common/names.h"
 
@@ -55,6 +57,23 @@ typedef struct qtf__cursor {
 
 static inline uint64_t qtf__left(const qtf__cursor *c) { return c->len - c->pos; }
 static inline uint64_t qtf__at(const qtf__cursor *c) { return c->file_off + c->pos; }
+/* Copies the next len bytes of c (checked to be there) into the string pool
+ * as a NUL-terminated string, advancing both; returns the copy. */
+static inline char *qtf__pool_take(qtf__cursor *c, char **pool_cursor, uint32_t len) {
+    char *s = *pool_cursor;
+    memcpy(s, c->p + c->pos, len);
+    s[len] = '\0';
+    *pool_cursor += len + 1;
+    c->pos += len;
+    return s;
+}
+
+/* QTF_E_TRUNCATED for record `i` ('name') of a section: "FILE: KIND I
+ * ('NAME'): WHAT needs NEED bytes at offset O but the SECTION section has L
+ * left". */
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section);
 static inline uint32_t qtf__take32(qtf__cursor *c) {
     uint32_t v = qtf__ld32(c->p + c->pos);
     c->pos += 4;

@@ -124,10 +124,16 @@ static void entry_name(const void *ctx, uint32_t item, const char **s, size_t *l
     *len = e[item].key_len;
 }
 
-#define TRUNC(c, need, what)                                                              \
-    qtf__error(QTF_E_TRUNCATED, "%s: metadata entry %" PRIu64 " ('%s'): %s needs %" PRIu64 \
-               " bytes at offset %" PRIu64 " but the metadata section has %" PRIu64 " left", \
-               f->name, i, key, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+#define TRUNC(c, need, what) \
+    qtf__truncated(f->name, "metadata entry", i, key, what, (uint64_t)(need), c, "metadata")
+
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section) {
+    return qtf__error(QTF_E_TRUNCATED, "%s: %s %" PRIu64 " ('%s'): %s needs %" PRIu64
+                      " bytes at offset %" PRIu64 " but the %s section has %" PRIu64 " left",
+                      file, kind, i, name, what, need, qtf__at(c), section, qtf__left(c));
+}
 
 static qtf_status check_bools(const qtf_file *f, uint64_t i, const char *key,
                               const unsigned char *p, uint64_t n, uint64_t at) {
@@ -239,11 +245,7 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         snprintf(what, sizeof what, "metadata entry %" PRIu64 " key", i);
         st = qtf__check_name(f->name, what, c->p + c->pos, key_len, QTF_MAX_KEY_LEN, key_at + 4);
         if (st) return st;
-        char *k = *pool_cursor;
-        memcpy(k, c->p + c->pos, key_len);
-        k[key_len] = '\0';
-        *pool_cursor += key_len + 1;
-        c->pos += key_len;
+        char *k = qtf__pool_take(c, pool_cursor, key_len);
         e->key = key = k;
         e->key_len = key_len;
         uint32_t dup;
@@ -284,12 +286,7 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
                 return TRUNC(c, mlen, "media type");
             st = qtf__check_media_type(f->name, key, c->p + c->pos, mlen, mt_at);
             if (st) return st;
-            char *m = *pool_cursor;
-            memcpy(m, c->p + c->pos, mlen);
-            m[mlen] = '\0';
-            *pool_cursor += mlen + 1;
-            e->media_type = m;
-            c->pos += mlen;
+            e->media_type = qtf__pool_take(c, pool_cursor, mlen);
             if (qtf__left(c) < 8) return TRUNC(c, 8, "blob size");
             e->len = qtf__take64(c);
             if (qtf__left(c) < e->len) return TRUNC(c, e->len, "blob bytes");

@@ -223,29 +223,10 @@ static qtf_status open_buffer(qtf_file *f, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-static qtf_status pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name) {
-    unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pread(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %" PRIu64 " failed: %s",
-                              name, chunk, off, strerror(errno));
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
-                              " while reading (it shrank while open?)", name, off);
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return QTF_OK;
-}
-
 static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     unsigned char h[QTF__HEADER_SIZE] = { 0 };
     uint64_t hl = size < QTF__HEADER_SIZE ? size : QTF__HEADER_SIZE;
-    qtf_status st = pread_all(fd, h, hl, 0, f->name);
+    qtf_status st = qtf__pread_all(fd, h, hl, 0, f->name);
     if (st) return st;
     st = parse_header(f, h, size);
     if (st) return st;
@@ -258,7 +239,7 @@ static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     if (!f->owned)
         return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " bytes for metadata and "
                           "directory", f->name, tail);
-    st = pread_all(fd, f->owned, tail, f->info.metadata_offset, f->name);
+    st = qtf__pread_all(fd, f->owned, tail, f->info.metadata_offset, f->name);
     if (st) return st;
     f->meta = f->owned;
     f->dir = f->owned + f->info.metadata_size;
@@ -275,7 +256,7 @@ static qtf_status open_fd(void *ctx, int fd, uint64_t size) {
         if (!f->owned)
             return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " bytes to read the file",
                               f->name, size);
-        qtf_status st = pread_all(fd, f->owned, size, 0, f->name);
+        qtf_status st = qtf__pread_all(fd, f->owned, size, 0, f->name);
         if (st) return st;
         return open_buffer(f, f->owned, size);
     }
