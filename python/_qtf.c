@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -453,6 +455,256 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
     Py_RETURN_NONE;
 }
 
+/* ---- Arena: one anonymous mapping holding many decoded tensors -------------
+ *
+ * load_many() decodes every tensor of a state dict into one mapping, and the
+ * package makes the tensors views of it (torch.frombuffer / np.frombuffer,
+ * which keep the Arena alive). Why: a torch.empty() per tensor is a malloc
+ * whose pages one thread faults in; here the pages are first touched (and
+ * zeroed by the kernel) by the decoding threads, spread over the cores.
+ * Transparent huge pages (MADV_HUGEPAGE) were measured and left out: on this
+ * project's VM (THP "madvise", defrag "madvise") a 1.06 G-weight bf16 load
+ * spent 5.2-5.8 s of system time in huge-page clearing against 0.8 s with
+ * 4 KiB pages (bench/RESULTS.md). The memory is returned when the last
+ * tensor viewing it is freed (one tensor kept alive keeps the whole arena). */
+typedef struct {
+    PyObject_HEAD
+    void *map;       /* what mmap returned */
+    size_t map_len;
+    unsigned char *base; /* 2 MiB aligned start inside map */
+    size_t len;
+} ArenaObject;
+
+static void arena_dealloc(ArenaObject *self) {
+    if (self->map) munmap(self->map, self->map_len);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int arena_getbuffer(ArenaObject *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->base, (Py_ssize_t)self->len, 0,
+                             flags);
+}
+
+static PyBufferProcs arena_as_buffer = { (getbufferproc)arena_getbuffer, NULL };
+
+static PyTypeObject ArenaType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.Arena",
+    .tp_basicsize = sizeof(ArenaObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory of tensors decoded by File.load_many (a writable buffer).",
+    .tp_dealloc = (destructor)arena_dealloc,
+    .tp_as_buffer = &arena_as_buffer,
+};
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* An arena of `len` bytes (len > 0), 2 MiB aligned (cheap, and ready for
+ * huge pages should they pay elsewhere). The pages are not touched here. */
+static ArenaObject *arena_new(size_t len) {
+    if (len > SIZE_MAX - 2 * HUGE_PAGE) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    size_t map_len = (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
+    void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        PyErr_Format(PyExc_MemoryError, "cannot map %zu bytes for the decoded tensors: %s",
+                     len, strerror(errno));
+        return NULL;
+    }
+    unsigned char *base =
+        (unsigned char *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    ArenaObject *a = PyObject_New(ArenaObject, &ArenaType);
+    if (!a) {
+        munmap(map, map_len);
+        return NULL;
+    }
+    a->map = map;
+    a->map_len = map_len;
+    a->base = base;
+    a->len = len;
+    return a;
+}
+
+/* One unit of work of load_many: rows [r0, r1) of a tensor (whole = decode
+ * the whole tensor with qtf_tensor_dequantize). */
+typedef struct {
+    uint64_t tensor, r0, r1;
+    unsigned char *dst;
+    qtf_dtype dt;
+    int whole;
+} load_item;
+
+typedef struct {
+    const qtf_file *f;
+    load_item *items;
+    size_t n_items;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock;
+    qtf_status st;      /* the first failure, under lock */
+    char detail[2048];
+} load_job;
+
+static void *load_worker(void *arg) {
+    load_job *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n_items || atomic_load(&j->failed)) break;
+        const load_item *it = &j->items[i];
+        const qtf_tensor_info *t = qtf_tensor_get(j->f, it->tensor);
+        qtf_status st;
+        if (it->whole) {
+            st = qtf_tensor_dequantize(it->dst, it->dt, t->n_elements, j->f, it->tensor, 1);
+        } else {
+            uint64_t cols = t->dims[t->n_dims - 1];
+            st = qtf_tensor_dequantize_rows(it->dst, it->dt, (it->r1 - it->r0) * cols, j->f,
+                                            it->tensor, it->r0, it->r1, 1);
+        }
+        if (st) {
+            pthread_mutex_lock(&j->lock);
+            if (!j->st) {
+                j->st = st;
+                snprintf(j->detail, sizeof j->detail, "%s", qtf_error_detail());
+            }
+            pthread_mutex_unlock(&j->lock);
+            atomic_store(&j->failed, 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Elements per work item: big enough that the per-call set-up (layouts,
+ * scale loading) is noise, small enough (2 MiB of bf16, one huge page) that
+ * two threads stay balanced over a few hundred tensors of unequal sizes. */
+#define LOAD_ITEM_ELEMENTS ((uint64_t)1 << 20)
+
+/* load_many(items, threads=0) -> (Arena or None, [byte offset, ...]).
+ * items: [(name, dtype name F32/F16/BF16)]. Every tensor decoded into one
+ * arena (64-byte aligned offsets), by `threads` threads (0 = all cores)
+ * taking (tensor, row range) items from a shared counter: tensors of any
+ * size keep every thread busy, and the values are those of
+ * qtf_tensor_dequantize (row ranges decode bit-identically), whatever the
+ * thread count. The GIL is released while decoding. */
+static PyObject *file_load_many(FileObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "items", "threads", NULL };
+    PyObject *items;
+    unsigned threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I", kwlist, &items, &threads)) return NULL;
+    if (check_open(self)) return NULL;
+    PyObject *seq = PySequence_Fast(items, "items must be a sequence of (name, dtype)");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint64_t *idx = PyMem_Calloc(n ? (size_t)n : 1, sizeof *idx);
+    qtf_dtype *dts = PyMem_Calloc(n ? (size_t)n : 1, sizeof *dts);
+    PyObject *offsets = PyList_New(n), *result = NULL;
+    load_item *work = NULL;
+    ArenaObject *arena = NULL;
+    if (!idx || !dts || !offsets) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto out;
+    }
+    size_t total = 0, n_work = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name, *dtname;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "UU", &name, &dtname)) goto out;
+        const char *dn = PyUnicode_AsUTF8(dtname);
+        if (!dn || find_tensor(&idx[i], self, name) || dtype_from_name(&dts[i], dn)) goto out;
+        if (dts[i] != QTF_DTYPE_F32 && dts[i] != QTF_DTYPE_F16 && dts[i] != QTF_DTYPE_BF16) {
+            PyErr_Format(PyExc_ValueError, "load_many decodes to F32, F16 or BF16, not %s", dn);
+            goto out;
+        }
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, idx[i]);
+        uint64_t bytes = t->n_elements * qtf_dtype_size(dts[i]);
+        total = (total + 63) & ~(size_t)63;
+        PyObject *o = PyLong_FromSize_t(total);
+        if (!o) goto out;
+        PyList_SET_ITEM(offsets, i, o);
+        if (bytes > SIZE_MAX - total - 64) {
+            PyErr_NoMemory();
+            goto out;
+        }
+        total += (size_t)bytes;
+        if (!t->n_elements) continue;
+        int compressed = 0;
+        for (uint32_t k = 0; k < t->n_parts; k++)
+            compressed |= t->parts[k].compression != QTF_COMPRESSION_NONE;
+        uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+        /* zstd parts are decoded whole per call: one item per tensor */
+        if (compressed || t->n_dims < 2) n_work++;
+        else {
+            uint64_t per = LOAD_ITEM_ELEMENTS / cols;
+            per = per ? per : 1;
+            n_work += (size_t)((t->n_elements / cols + per - 1) / per);
+        }
+    }
+    if (total) {
+        arena = arena_new(total);
+        if (!arena) goto out;
+    }
+    work = PyMem_RawCalloc(n_work ? n_work : 1, sizeof *work);
+    if (!work) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    size_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, idx[i]);
+        if (!t->n_elements) continue;
+        unsigned char *dst = arena->base + PyLong_AsSize_t(PyList_GET_ITEM(offsets, i));
+        int compressed = 0;
+        for (uint32_t k = 0; k < t->n_parts; k++)
+            compressed |= t->parts[k].compression != QTF_COMPRESSION_NONE;
+        if (compressed || t->n_dims < 2) {
+            work[w++] = (load_item){ idx[i], 0, 0, dst, dts[i], 1 };
+            continue;
+        }
+        uint64_t cols = t->dims[t->n_dims - 1], rows = t->n_elements / cols;
+        uint64_t per = LOAD_ITEM_ELEMENTS / cols;
+        per = per ? per : 1;
+        for (uint64_t r = 0; r < rows; r += per) {
+            uint64_t r1 = rows - r < per ? rows : r + per;
+            work[w++] = (load_item){ idx[i], r, r1, dst + r * cols * qtf_dtype_size(dts[i]),
+                                     dts[i], 0 };
+        }
+    }
+    if (threads == 0) threads = qtf_default_threads();
+    if ((size_t)threads > n_work) threads = n_work ? (unsigned)n_work : 1;
+    load_job job = { .f = self->f, .items = work, .n_items = n_work };
+    atomic_init(&job.next, 0);
+    atomic_init(&job.failed, 0);
+    pthread_mutex_init(&job.lock, NULL);
+    file_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t tids[256];
+    int started[256] = { 0 };
+    unsigned nt = threads > 256 ? 256 : threads;
+    for (unsigned k = 1; k < nt; k++)
+        started[k] = pthread_create(&tids[k], NULL, load_worker, &job) == 0;
+    load_worker(&job); /* the calling thread works too; a thread that did not start
+                          leaves its share to the others */
+    for (unsigned k = 1; k < nt; k++)
+        if (started[k]) pthread_join(tids[k], NULL);
+    Py_END_ALLOW_THREADS
+    file_leave(self);
+    pthread_mutex_destroy(&job.lock);
+    if (job.st) {
+        raise_status(job.st, job.detail);
+        goto out;
+    }
+    result = Py_BuildValue("(OO)", arena ? (PyObject *)arena : Py_None, offsets);
+out:
+    Py_XDECREF(arena);
+    Py_XDECREF(offsets);
+    Py_DECREF(seq);
+    PyMem_Free(idx);
+    PyMem_Free(dts);
+    PyMem_RawFree(work);
+    return result;
+}
+
 /* raw(name, out): the single DATA part of a RAW/float tensor, decoded
  * (zstd) into `out`, bytes as stored. */
 static PyObject *file_raw(FileObject *self, PyObject *args) {
@@ -590,6 +842,8 @@ static PyMethodDef file_methods[] = {
     { "dequantize", (PyCFunction)(void (*)(void))file_dequantize, METH_VARARGS | METH_KEYWORDS,
       "dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None)" },
     { "raw", (PyCFunction)file_raw, METH_VARARGS, "raw(name, out): stored elements." },
+    { "load_many", (PyCFunction)(void (*)(void))file_load_many, METH_VARARGS | METH_KEYWORDS,
+      "load_many(items, threads=0) -> (Arena, offsets)" },
     { "check", (PyCFunction)(void (*)(void))file_check, METH_VARARGS | METH_KEYWORDS,
       "check(threads=0, decode=True)" },
     { NULL, NULL, 0, NULL }
@@ -1001,7 +1255,9 @@ static struct PyModuleDef qtf_module = {
 
 PyMODINIT_FUNC PyInit__qtf(void);
 PyMODINIT_FUNC PyInit__qtf(void) {
-    if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0) return NULL;
+    if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0 ||
+        PyType_Ready(&ArenaType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&qtf_module);
     if (!m) return NULL;
     QtfError = PyErr_NewExceptionWithDoc(

@@ -226,6 +226,16 @@ class safe_open:
                              offset=offset).reshape(shape)
         return t if str(self._device) == "cpu" else t.to(self._device)
 
+    def _arena_view(self, arena, offset, want, shape):
+        """A tensor over bytes of a load_many arena (which it keeps alive)."""
+        n = math.prod(shape)
+        if self._fw == "np":
+            return np.frombuffer(arena, dtype=_NP[want], count=n, offset=offset).reshape(shape)
+        torch = _torch()
+        t = torch.frombuffer(arena, dtype=_torch_dtypes(torch)[want], count=n,
+                             offset=offset).reshape(shape)
+        return self._finish(t)
+
     def _empty(self, want, shape):
         """(result object, writable buffer over it)."""
         if self._fw == "np":
@@ -258,9 +268,30 @@ class safe_open:
 
 
 def load_tensors(path, framework, dtype=None, threads=0, device="cpu"):
+    """Every tensor, as get_tensor(name, dtype) gives it. The tensors to
+    decode are decoded together (_qtf File.load_many): one allocation whose
+    tensors are views, all threads working over all tensors, one GIL
+    release; plain ones stay zero-copy views of the mapping."""
     with safe_open(path, framework=framework, device=device) as f:
         f._threads = int(threads)
-        return {k: f.get_tensor(k, dtype) for k in f.keys()}
+        out, batch = {}, []
+        for k in f.keys():
+            info = f._f.info(k)
+            want, raw = f._target(info, dtype)
+            zc = None if raw or not info["n_elements"] else f._f.zero_copy(k)
+            if raw or not info["n_elements"] or (zc is not None and zc[1] == want):
+                out[k] = None  # keeps the file's order
+                batch.append((k, None, None))
+            else:
+                out[k] = None
+                batch.append((k, want, tuple(info["shape"])))
+        todo = [(k, w) for k, w, _s in batch if w is not None]
+        arena, offsets = f._f.load_many(todo, int(threads)) if todo else (None, [])
+        offs = iter(offsets)
+        for k, want, shape in batch:
+            out[k] = f.get_tensor(k, dtype) if want is None else \
+                f._arena_view(arena, next(offs), want, shape)
+        return out
 
 
 # ---- writing --------------------------------------------------------------
