@@ -16,8 +16,9 @@ def tool(name):
     return os.path.join(BUILD, sub, name)
 
 
-def run(*args, check=True):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+def run(*args, check=True, env_extra=None):
+    env = dict(os.environ, **env_extra) if env_extra else None
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"{args}: exit {r.returncode}\n{r.stderr}")
     return r
