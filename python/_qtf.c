@@ -27,6 +27,8 @@
 
 #include "qtf.h"
 #include "cli/recipe.h"
+#include "checkpoint/gguf.h"
+#include "common/common.h"
 
 static PyObject *QtfError, *QtfNotFoundError;
 
@@ -1110,6 +1112,310 @@ static PyTypeObject WriterType = {
     .tp_methods = writer_methods,
 };
 
+/* ---- GGUF -------------------------------------------------------------------
+ *
+ * A GGUF file (llama.cpp) read by the project's hostile-safe reader
+ * (checkpoint/gguf_reader.c, compiled into this module with its internal
+ * helpers: the module links libqtf statically for them). Tensors keep the
+ * GGUF's names and its element order (shape = ne reversed, outermost
+ * first); every ggml block type of libqtf's encoding table decodes through
+ * qtf_dequantize, bit-identical to ggml (checkpoint/gguf_decode.c). */
+typedef struct {
+    PyObject_HEAD
+    qtf_gguf *g;
+    PyObject *path;
+    int busy, closing;
+} GGUFObject;
+
+static int gguf_init(GGUFObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", NULL };
+    PyObject *pathobj = NULL;
+    if (self->g) {
+        PyErr_SetString(PyExc_RuntimeError, "GGUF is already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &pathobj))
+        return -1;
+    qtf_status st;
+    qtf_gguf *g = NULL;
+    const char *path = PyBytes_AS_STRING(pathobj);
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_gguf_open(&g, path, 0);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        Py_DECREF(pathobj);
+        raise_last(st);
+        return -1;
+    }
+    self->g = g;
+    self->path = PyUnicode_DecodeFSDefault(path);
+    Py_DECREF(pathobj);
+    return self->path ? 0 : -1;
+}
+
+static void gguf_dealloc(GGUFObject *self) {
+    qtf_gguf_close(self->g);
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int gguf_check(GGUFObject *self) {
+    if (self->g && !self->closing) return 0;
+    PyErr_SetString(PyExc_ValueError, "the GGUF file is closed");
+    return -1;
+}
+
+static PyObject *gguf_close(GGUFObject *self, PyObject *unused) {
+    if (self->busy) self->closing = 1;
+    else {
+        qtf_gguf_close(self->g);
+        self->g = NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int gguf_find(uint64_t *out, GGUFObject *self, PyObject *name_obj) {
+    if (gguf_check(self)) return -1;
+    const char *name = PyUnicode_AsUTF8(name_obj);
+    if (!name) return -1;
+    if (qtf_gguf_tensor_find(out, self->g, name)) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "%s: no tensor named '%.1024s'", PyUnicode_AsUTF8(self->path),
+                 name);
+        raise_status(QTF_E_NOT_FOUND, buf);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *gguf_keys(GGUFObject *self, PyObject *unused) {
+    if (gguf_check(self)) return NULL;
+    uint64_t n = qtf_gguf_tensor_count(self->g);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (uint64_t i = 0; list && i < n; i++) {
+        const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+        PyObject *s = PyUnicode_FromStringAndSize(t->name, t->name_len);
+        if (!s) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+}
+
+static PyObject *gguf_scalar(const qtf_value *v) {
+    switch (v->type) {
+    case QTF_TYPE_U8: case QTF_TYPE_U16: case QTF_TYPE_U32: case QTF_TYPE_U64:
+        return PyLong_FromUnsignedLongLong(v->num.u64);
+    case QTF_TYPE_I8: case QTF_TYPE_I16: case QTF_TYPE_I32: case QTF_TYPE_I64:
+        return PyLong_FromLongLong(v->num.i64);
+    case QTF_TYPE_F32: case QTF_TYPE_F64: return PyFloat_FromDouble(v->num.f64);
+    case QTF_TYPE_BOOL: return PyBool_FromLong(v->num.u64 != 0);
+    case QTF_TYPE_STRING:
+        return PyUnicode_DecodeUTF8(v->str, (Py_ssize_t)v->len, "surrogateescape");
+    default: Py_RETURN_NONE;
+    }
+}
+
+/* meta() -> [(key, type name, value)]: "array[f32]" etc. for arrays, whose
+ * value is a list. */
+static PyObject *gguf_meta(GGUFObject *self, PyObject *unused) {
+    if (gguf_check(self)) return NULL;
+    uint64_t n = qtf_gguf_kv_count(self->g);
+    PyObject *list = PyList_New(0);
+    for (uint64_t i = 0; list && i < n; i++) {
+        qtf_value v;
+        qtf_status st = qtf_gguf_kv_value(&v, self->g, i);
+        if (st) {
+            Py_DECREF(list);
+            return raise_last(st);
+        }
+        PyObject *val = NULL, *tname;
+        if (v.type == QTF_TYPE_ARRAY) {
+            val = PyList_New((Py_ssize_t)v.count);
+            for (uint64_t j = 0; val && j < v.count; j++) {
+                qtf_value e;
+                if ((st = qtf_gguf_array_elem(&e, self->g, i, j))) {
+                    Py_CLEAR(val);
+                    raise_last(st);
+                    break;
+                }
+                PyObject *x = gguf_scalar(&e);
+                if (!x) Py_CLEAR(val);
+                else PyList_SET_ITEM(val, (Py_ssize_t)j, x);
+            }
+            tname = PyUnicode_FromFormat("array[%s]", qtf_type_name(v.elem_type));
+        } else {
+            val = gguf_scalar(&v);
+            tname = PyUnicode_FromString(qtf_type_name(v.type));
+        }
+        PyObject *tup = val && tname ? Py_BuildValue("(sOO)", qtf_gguf_kv_key(self->g, i), tname,
+                                                     val)
+                                     : NULL;
+        Py_XDECREF(val);
+        Py_XDECREF(tname);
+        if (!tup || PyList_Append(list, tup) < 0) {
+            Py_XDECREF(tup);
+            Py_CLEAR(list);
+        } else {
+            Py_DECREF(tup);
+        }
+    }
+    return list;
+}
+
+/* info(name) -> dict: shape (ne reversed), ggml_type, n_elements, nbytes,
+ * bits_per_weight, offset (file offset of the data), encoding (the QTF
+ * encoding that decodes it, "" when none does), decodable. */
+static PyObject *gguf_info(GGUFObject *self, PyObject *name_obj) {
+    uint64_t i;
+    if (gguf_find(&i, self, name_obj)) return NULL;
+    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+    uint64_t dims[QTF_GGUF_MAX_DIMS];
+    uint32_t nd = t->n_dims ? qtf_gguf_tensor_dims(dims, t) : 0;
+    PyObject *shape = PyTuple_New(nd);
+    if (!shape) return NULL;
+    for (uint32_t d = 0; d < nd; d++)
+        PyTuple_SET_ITEM(shape, d, PyLong_FromUnsignedLongLong(dims[d]));
+    qtf_encoding enc;
+    char text[96] = "";
+    int ok = qtf_gguf_type_encoding(&enc, t->type) == QTF_OK;
+    if (ok && qtf_encoding_format(text, sizeof text, &enc)) text[0] = '\0';
+    qtf__error_clear();
+    const char *tn = qtf_ggml_type_name(t->type);
+    return Py_BuildValue("{s:s#,s:N,s:s,s:I,s:K,s:K,s:d,s:K,s:s,s:O}", "name", t->name,
+                         (Py_ssize_t)t->name_len, "shape", shape, "ggml_type", tn ? tn : "?",
+                         "ggml_type_id", t->type, "n_elements",
+                         (unsigned long long)t->n_elements, "nbytes",
+                         (unsigned long long)t->nbytes, "bits_per_weight",
+                         t->n_elements ? 8.0 * (double)t->nbytes / (double)t->n_elements : 0.0,
+                         "offset",
+                         (unsigned long long)(qtf_gguf_get_info(self->g)->data_offset + t->offset),
+                         "encoding", text, "decodable", ok ? Py_True : Py_False);
+}
+
+/* dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None): rows
+ * [row_begin, row_end) of the tensor seen as rows x ne[0] (every ggml block
+ * lies within one row, so a row range is a byte range) into `out` as F32,
+ * F16 or BF16. */
+static PyObject *gguf_dequantize(GGUFObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "name", "dtype", "out", "threads", "row_begin", "row_end", NULL };
+    PyObject *name_obj, *out, *row_end_obj = Py_None;
+    const char *dtype_name;
+    unsigned threads = 0;
+    unsigned long long row_begin = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UsO|IKO", kwlist, &name_obj, &dtype_name, &out,
+                                     &threads, &row_begin, &row_end_obj))
+        return NULL;
+    uint64_t i;
+    if (gguf_find(&i, self, name_obj)) return NULL;
+    qtf_dtype dt;
+    if (dtype_from_name(&dt, dtype_name)) return NULL;
+    if (dt != QTF_DTYPE_F32 && dt != QTF_DTYPE_F16 && dt != QTF_DTYPE_BF16) {
+        PyErr_Format(PyExc_ValueError, "GGUF tensors decode to F32, F16 or BF16, not %s",
+                     dtype_name);
+        return NULL;
+    }
+    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+    uint64_t cols = t->ne[0], rows = cols ? t->n_elements / cols : 0;
+    unsigned long long row_end = rows;
+    if (row_end_obj != Py_None) {
+        row_end = PyLong_AsUnsignedLongLong(row_end_obj);
+        if (PyErr_Occurred()) return NULL;
+    }
+    if (row_begin > row_end || row_end > rows) {
+        PyErr_Format(PyExc_IndexError, "rows %llu..%llu of tensor '%s' with %llu rows",
+                     row_begin, row_end, t->name, (unsigned long long)rows);
+        return NULL;
+    }
+    qtf_encoding enc;
+    qtf_status st = qtf_gguf_type_encoding(&enc, t->type);
+    if (st) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "%s: tensor '%s': %s", PyUnicode_AsUTF8(self->path), t->name,
+                 qtf_error_detail());
+        return raise_status(st, buf);
+    }
+    uint64_t n = (row_end - row_begin) * cols;
+    Py_buffer b;
+    if (get_out(&b, out, n * qtf_dtype_size(dt))) return NULL;
+    const void *data = NULL;
+    uint64_t size = 0;
+    self->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_gguf_tensor_data(&data, &size, self->g, i);
+    if (!st && n) {
+        uint64_t row_bytes = rows ? size / rows : 0;
+        uint64_t dims[2] = { row_end - row_begin, cols };
+        qtf_part_layout l[QTF_MAX_PARTS];
+        uint32_t np = 0;
+        st = qtf_encoding_layout(l, &np, &enc, 2, dims);
+        if (!st && (np != 1 || l[0].size != dims[0] * row_bytes || row_bytes * rows != size))
+            st = qtf__error(QTF_E_ENCODING, "the %s layout does not match the %llu bytes "
+                            "stored", qtf_ggml_type_name(t->type), (unsigned long long)size);
+        if (!st) {
+            qtf_part_view v = { l[0].role, l[0].type,
+                                (const unsigned char *)data + row_begin * row_bytes, l[0].size };
+            st = qtf_dequantize(b.buf, dt, n, &enc, 2, dims, &v, 1, threads);
+        }
+        if (st) qtf__error_prefix("%s: tensor '%s' (%s): ", qtf_gguf_name(self->g), t->name,
+                                  qtf_ggml_type_name(t->type));
+    }
+    Py_END_ALLOW_THREADS
+    if (--self->busy == 0 && self->closing) {
+        qtf_gguf_close(self->g);
+        self->g = NULL;
+    }
+    PyBuffer_Release(&b);
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *gguf_get_header(GGUFObject *self, void *c) {
+    if (gguf_check(self)) return NULL;
+    const qtf_gguf_info *i = qtf_gguf_get_info(self->g);
+    return Py_BuildValue("{s:I,s:K,s:K,s:I,s:K,s:K}", "version", i->version, "tensor_count",
+                         (unsigned long long)i->tensor_count, "kv_count",
+                         (unsigned long long)i->kv_count, "alignment", i->alignment,
+                         "data_offset", (unsigned long long)i->data_offset, "file_size",
+                         (unsigned long long)i->file_size);
+}
+
+static PyMethodDef gguf_methods[] = {
+    { "close", (PyCFunction)gguf_close, METH_NOARGS, "Closes the file." },
+    { "keys", (PyCFunction)gguf_keys, METH_NOARGS, "Tensor names in file order." },
+    { "meta", (PyCFunction)gguf_meta, METH_NOARGS, "[(key, type, value)]" },
+    { "info", (PyCFunction)gguf_info, METH_O, "Tensor info as a dict." },
+    { "dequantize", (PyCFunction)(void (*)(void))gguf_dequantize, METH_VARARGS | METH_KEYWORDS,
+      "dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None)" },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef gguf_getset[] = {
+    { "header", (getter)gguf_get_header, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject GGUFType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.GGUF",
+    .tp_basicsize = sizeof(GGUFObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An open GGUF file (memory-mapped, read-only).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)gguf_init,
+    .tp_dealloc = (destructor)gguf_dealloc,
+    .tp_methods = gguf_methods,
+    .tp_getset = gguf_getset,
+};
+
+/* is_gguf(path) -> bool: by content (the magic), not the extension. */
+static PyObject *mod_is_gguf(PyObject *m, PyObject *arg) {
+    PyObject *b = NULL;
+    if (!PyUnicode_FSConverter(arg, &b)) return NULL;
+    int r = qtf_gguf_file_is_gguf(PyBytes_AS_STRING(b));
+    Py_DECREF(b);
+    return PyBool_FromLong(r);
+}
+
 /* ---- module functions ------------------------------------------------------- */
 
 /* plan(default, rules, fallback, all_layers, tensors) -> (list of (encoding
@@ -1245,6 +1551,7 @@ static PyMethodDef mod_methods[] = {
     { "encoding", mod_encoding, METH_O, "Canonical text of an encoding." },
     { "metrics", mod_metrics, METH_VARARGS, "metrics(ref, approx) over float32 buffers" },
     { "default_threads", mod_default_threads, METH_NOARGS, "Online CPUs." },
+    { "is_gguf", mod_is_gguf, METH_O, "is_gguf(path): starts with the GGUF magic." },
     { NULL, NULL, 0, NULL }
 };
 
@@ -1256,7 +1563,7 @@ static struct PyModuleDef qtf_module = {
 PyMODINIT_FUNC PyInit__qtf(void);
 PyMODINIT_FUNC PyInit__qtf(void) {
     if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0 ||
-        PyType_Ready(&ArenaType) < 0)
+        PyType_Ready(&ArenaType) < 0 || PyType_Ready(&GGUFType) < 0)
         return NULL;
     PyObject *m = PyModule_Create(&qtf_module);
     if (!m) return NULL;
@@ -1272,6 +1579,7 @@ PyMODINIT_FUNC PyInit__qtf(void) {
         PyModule_AddObjectRef(m, "QtfNotFoundError", QtfNotFoundError) < 0 ||
         PyModule_AddObjectRef(m, "File", (PyObject *)&FileType) < 0 ||
         PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddObjectRef(m, "GGUF", (PyObject *)&GGUFType) < 0 ||
         PyModule_AddStringConstant(m, "version", QTF_VERSION_STRING) < 0) {
         Py_DECREF(m);
         return NULL;

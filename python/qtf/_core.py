@@ -85,7 +85,7 @@ class _Slice:
         return list(self._info["shape"])
 
     def get_dtype(self):
-        return self._info["source_type"] or "F32"
+        return self._info.get("source_type") or "F32"
 
     def __getitem__(self, idx):
         rest = ()
@@ -114,14 +114,23 @@ class _Slice:
 
 
 class safe_open:
-    """safe_open(path, framework="pt"|"np", device="cpu") as a context manager."""
+    """safe_open(path, framework="pt"|"np", device="cpu") as a context manager.
 
-    def __init__(self, path, framework="pt", device="cpu"):
+    A GGUF file (recognized by its magic) gives a qtf._gguf.GGUFOpen, with
+    the same methods (names and shapes as in the GGUF: see that module)."""
+
+    def __new__(cls, path, framework="pt", device="cpu", **kw):
+        if cls is safe_open and _qtf.is_gguf(os.fspath(path)):
+            from ._gguf import GGUFOpen
+            return GGUFOpen(path, framework, device)
+        return super().__new__(cls)
+
+    def __init__(self, path, framework="pt", device="cpu", _gguf=False):
         self._fw = _framework(framework)
         if self._fw == "np" and str(device) != "cpu":
             raise ValueError("framework='np' only supports device='cpu'")
         self._device = device
-        self._f = _qtf.File(os.fspath(path))
+        self._f = (_qtf.GGUF if _gguf else _qtf.File)(os.fspath(path))
         self._threads = 0
 
     def __enter__(self):
@@ -274,6 +283,8 @@ def load_tensors(path, framework, dtype=None, threads=0, device="cpu"):
     release; plain ones stay zero-copy views of the mapping."""
     with safe_open(path, framework=framework, device=device) as f:
         f._threads = int(threads)
+        if isinstance(f._f, _qtf.GGUF):  # GGUF: tensor by tensor, float32 by default
+            return {k: f.get_tensor(k, dtype) for k in f.keys()}
         out, batch = {}, []
         for k in f.keys():
             info = f._f.info(k)

@@ -40,6 +40,16 @@ def aidreams():
     return p
 
 
+@pytest.fixture(scope="session")
+def gguf_dir():
+    """../shared/gguf: GGUF files written by llama.cpp, with *.ref.safetensors
+    (every tensor as ggml dequantizes it, F32)."""
+    p = os.path.join(SHARED, "..", "gguf")
+    if not os.path.isdir(os.path.join(p, "synth")):
+        pytest.skip(f"needs ../shared: {os.path.normpath(p)} is missing")
+    return p
+
+
 def pytest_configure(config):
     config.addinivalue_line("markers", "shared: needs ../shared (run as the python_shared "
                                        "meson test, which exits 77 = skipped without it)")
