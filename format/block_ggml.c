@@ -24,6 +24,7 @@
 #include "block_family.h"
 #include "ggml_kquants.h"
 #include "ggml_legacy.h"
+#include "stream.h"
 
 #define QK 32
 
@@ -174,6 +175,7 @@ typedef struct ggml_ctx {
     uint64_t cols;
     uint8_t *out;
     const uint8_t *in;
+    int stream; /* destination larger than the caches: format/stream.h */
 } ggml_ctx;
 
 static uint64_t row_bytes(const ggml_ctx *g) {
@@ -192,11 +194,29 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
+/* Rows are whole blocks and the blocks of consecutive rows are contiguous, so
+ * the rows [begin, end) are one run of blocks: a large destination receives
+ * it chunk by chunk through an L1 buffer and streaming stores. */
 static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
+    const qtf__ggml_type *t = g->type;
     const uint64_t rb = row_bytes(g);
-    for (uint64_t r = begin; r < end; r++)
-        g->type->dequantize_row(g->in + r * rb, g->dst + r * g->cols, (int64_t)g->cols);
+    if (!g->stream) {
+        for (uint64_t r = begin; r < end; r++)
+            t->dequantize_row(g->in + r * rb, g->dst + r * g->cols, (int64_t)g->cols);
+        return QTF_OK;
+    }
+    _Alignas(64) float buf[QTF__STREAM_CHUNK];
+    const uint64_t step = QTF__STREAM_CHUNK / t->block * t->block;
+    const uint8_t *in = g->in + begin * rb;
+    for (uint64_t e = begin * g->cols, stop = end * g->cols; e < stop;) {
+        const uint64_t m = stop - e < step ? stop - e : step;
+        t->dequantize_row(in, buf, (int64_t)m);
+        qtf__stream_copy(g->dst + e, buf, (size_t)m);
+        in += m / t->block * t->bytes;
+        e += m;
+    }
+    qtf__stream_fence();
     return QTF_OK;
 }
 
@@ -255,6 +275,6 @@ qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t 
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
                                 const void *const *parts, unsigned threads) {
     ggml_ctx g = { .type = qtf__ggml_type_of(e->id), .dst = dst, .cols = cols,
-                   .in = parts[0] };
+                   .in = parts[0], .stream = qtf__stream_wanted(rows * cols) };
     return qtf__parallel_for(rows, rows_per_chunk(cols), threads, dequantize_rows, &g);
 }
