@@ -613,3 +613,29 @@ Test(dequantize, large_destination_streams_the_same_values) {
     free(want);
     free(base);
 }
+
+/* qtf__ggml_mxfp4_row picks an AVX2 form at run time: the same blocks as the
+ * portable form on t4 data at scales from subnormal to large, on exact ties
+ * between levels (multiples of d/2), signed zeros and all-zero blocks. */
+Test(ggml_mxfp4, avx2_and_portable_quantizers_agree) {
+    const int64_t n = 32 * 64;
+    float *x = t4_like((uint64_t)n, 33);
+    const float scales[] = { 1.0f, 0x1p-140f, 0x1p-126f, 0x1p-3f, 0x1p20f, 0x1p100f };
+    uint8_t *a = malloc((size_t)n / 32 * 17), *b = malloc((size_t)n / 32 * 17);
+    for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
+        float *y = malloc((size_t)n * sizeof *y);
+        for (int64_t j = 0; j < n; j++) y[j] = x[j] * scales[s];
+        for (int64_t j = 0; j < 32; j++) y[32 + j] = (float)(j - 16) * 0.25f * scales[s];
+        for (int64_t j = 0; j < 32; j++) y[64 + j] = j % 2 ? -0.0f : 0.0f;
+        y[96 + 5] = -0.0f;
+        y[96 + 6] = 3.0f * scales[s];
+        const qtf__ggml_type *t = qtf__ggml_type_of(QTF_ENC_GGML_MXFP4);
+        t->quantize_row(y, a, n, NULL);
+        qtf__ggml_mxfp4_row_scalar(y, b, n);
+        cr_assert_eq(memcmp(a, b, (size_t)n / 32 * 17), 0, "scale %g", (double)scales[s]);
+        free(y);
+    }
+    free(a);
+    free(b);
+    free(x);
+}
