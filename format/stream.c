@@ -13,8 +13,10 @@
 #define QTF__STREAM_SSE2 0
 #endif
 
+uint64_t qtf__stream_min_values = QTF__STREAM_MIN_BYTES / 4;
+
 int qtf__stream_wanted(uint64_t n) {
-    return QTF__STREAM_SSE2 && n >= QTF__STREAM_MIN_BYTES / 4;
+    return QTF__STREAM_SSE2 && n >= qtf__stream_min_values;
 }
 
 void qtf__stream_copy(float *dst, const float *src, size_t n) {

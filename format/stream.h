@@ -24,8 +24,11 @@
  * (4096-element chunks ran 1.3-1.6x slower in bench/RESULTS.md's measurement). */
 #define QTF__STREAM_CHUNK 512
 
-/* Whether a destination of n f32 values is written with streaming stores. */
+/* Whether a destination of n f32 values is written with streaming stores:
+ * n >= qtf__stream_min_values (QTF__STREAM_MIN_BYTES / 4; tests set it to 0
+ * or UINT64_MAX to compare the two paths on small tensors). */
 int qtf__stream_wanted(uint64_t n);
+extern uint64_t qtf__stream_min_values;
 
 /* dst[0..n) = src[0..n): non-temporal stores where the target has them and
  * dst is float-aligned (normal stores for the unaligned head and tail), else
