@@ -89,7 +89,10 @@ Test(stream, grouped_encodings_decode_the_same_bits) {
         { "int7:group=64", 1280, 128 }, { "int4:zstd=1", 1280, 128 },
         { "int6:group=1024,zstd=1", 2048, 1024 }, { "nf4", 1280, 128 }, { "nf4:dq", 1280, 128 },
         { "nf4:group=50", 1200, 200 }, { "nf4:group=row", 1201, 201 }, { "fp4", 1280, 128 },
-        { "fp4:group=32", 1280, 128 },
+        { "fp4:group=32", 1280, 128 }, { "mxfp4", 1248, 96 }, { "mxfp4:zstd=1", 1248, 96 },
+        { "pal4", 1200, 200 }, { "pal4:rows=2", 1200, 200 }, { "pal4:group=32,dq", 1280, 128 },
+        { "pal3:group=48", 1200, 240 }, { "pal2:rowscale", 1201, 201 },
+        { "pal4:dim=2", 1200, 200 }, { "pal4:dim=4,group=1024", 2048, 1024 },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
         check_spec(t[i].spec, 6, t[i].cols);
