@@ -93,25 +93,25 @@ qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t 
                       "their minimum (0 if symmetric)", sqrt(lost / (total > 0 ? total : lost)), remedy);
 }
 
-qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {
+uint64_t qtf__first_nonfinite(const float *x, uint64_t n) {
     /* Branch-free scan of the exponent bits first (it vectorizes); locate the
      * culprit only on failure. */
     uint32_t bad = 0;
-    for (uint64_t j = 0; j < cols; j++) {
-        uint32_t u;
-        memcpy(&u, &row[j], 4);
-        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (!bad) return QTF_OK;
-    for (uint64_t j = 0; j < cols; j++) {
-        if (!isfinite(row[j]))
-            return qtf__error(QTF_E_NUMERIC,
-                              "row %llu, column %llu: %s in the input; block encodings "
-                              "quantize finite values only",
-                              (unsigned long long)row_index, (unsigned long long)j,
-                              isnan(row[j]) ? "NaN" : "Inf");
-    }
-    return QTF_OK;
+    for (uint64_t j = 0; j < n; j++) bad |= (uint32_t)((qtf__f32_bits(x[j]) & 0x7f800000u) == 0x7f800000u);
+    if (!bad) return n;
+    uint64_t j = 0;
+    while (isfinite(x[j])) j++;
+    return j;
+}
+
+qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {
+    uint64_t j = qtf__first_nonfinite(row, cols);
+    if (j == cols) return QTF_OK;
+    return qtf__error(QTF_E_NUMERIC,
+                      "row %llu, column %llu: %s in the input; block encodings "
+                      "quantize finite values only",
+                      (unsigned long long)row_index, (unsigned long long)j,
+                      isnan(row[j]) ? "NaN" : "Inf");
 }
 
 /* ---- bit packing --------------------------------------------------------- */

@@ -10,16 +10,8 @@
 
 #include "family.h"
 
-static inline uint32_t f32_bits(float x) {
-    uint32_t u;
-    memcpy(&u, &x, 4);
-    return u;
-}
-static inline float bits_f32(uint32_t u) {
-    float x;
-    memcpy(&x, &u, 4);
-    return x;
-}
+#define f32_bits qtf__f32_bits
+#define bits_f32 qtf__f32_from_bits
 
 /* --- scalar conversions ---------------------------------------------------- */
 

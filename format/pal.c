@@ -162,13 +162,13 @@ static qtf_status check_finite(void *vc, uint64_t begin, uint64_t end) {
     const pal_ctx *c = vc;
     for (uint64_t r = begin; r < end; r++) {
         const float *x = c->src + r * c->g.cols;
-        for (uint64_t j = 0; j < c->g.cols; j++)
-            if (!isfinite(x[j]))
-                return qtf__error(QTF_E_NUMERIC,
-                                  "pal: element [row %llu, col %llu] is %s; palettization "
-                                  "needs finite values",
-                                  (unsigned long long)r, (unsigned long long)j,
-                                  isnan(x[j]) ? "NaN" : "Inf");
+        uint64_t j = qtf__first_nonfinite(x, c->g.cols);
+        if (j < c->g.cols)
+            return qtf__error(QTF_E_NUMERIC,
+                              "pal: element [row %llu, col %llu] is %s; palettization "
+                              "needs finite values",
+                              (unsigned long long)r, (unsigned long long)j,
+                              isnan(x[j]) ? "NaN" : "Inf");
     }
     return QTF_OK;
 }

@@ -574,8 +574,7 @@ typedef struct detail {
     char decode_error[512];
     float *values;              /* the whole tensor as f32, NULL if not decoded */
     uint64_t n;
-    double min, max, mean, std;
-    uint64_t n_nan, n_inf;
+    cli_value_stats s;
     qtf_status hist_status;
     code_histogram hist;
 } detail;
@@ -608,16 +607,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
             }
         }
     }
-    if (d->values) {
-        cli_value_stats vs;
-        cli_value_stats_compute(&vs, d->values, d->n);
-        d->min = vs.min;
-        d->max = vs.max;
-        d->mean = vs.mean;
-        d->std = vs.std;
-        d->n_nan = vs.n_nan;
-        d->n_inf = vs.n_inf;
-    }
+    if (d->values) cli_value_stats_compute(&d->s, d->values, d->n);
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)
         snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_text(d->hist_status));
@@ -704,19 +694,7 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
         printf("  values       cannot decode: %s\n",
                b.len ? cli_buf_cstr(&b) : qtf_status_text(d->decode));
     } else {
-        uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
-        if (shown) {
-            printf("  values       first %llu of %llu:\n   ", (unsigned long long)shown,
-                   (unsigned long long)d->n);
-            for (uint64_t i = 0; i < shown; i++) {
-                printf(" %.6g", (double)d->values[i]);
-                if (i % 8 == 7 && i + 1 < shown) printf("\n   ");
-            }
-            printf("\n");
-        }
-        printf("  statistics   min %.6g, max %.6g, mean %.6g, std %.6g, NaN %llu, Inf %llu\n",
-               d->min, d->max, d->mean, d->std, (unsigned long long)d->n_nan,
-               (unsigned long long)d->n_inf);
+        cli_values_print(d->values, d->n, o->n_values, &d->s);
     }
     if (d->hist.available) print_histogram(&d->hist);
     else printf("  histogram    none (%s)\n", d->hist.reason);
@@ -736,20 +714,7 @@ static json_t *detail_json(const detail *d, const options *o) {
         cli_json_set(j, "decode_status", json_string(qtf_status_name(d->decode)), &oom);
         cli_json_set(j, "decode_error", cli_json_string(d->decode_error, strlen(d->decode_error)), &oom);
     } else {
-        json_t *vals = json_array();
-        uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
-        for (uint64_t i = 0; i < shown && vals; i++) cli_json_append(vals, cli_json_real(d->values[i]), &oom);
-        cli_json_set(j, "values", vals, &oom);
-        json_t *stats = json_object();
-        if (stats) {
-            cli_json_set(stats, "min", cli_json_real(d->min), &oom);
-            cli_json_set(stats, "max", cli_json_real(d->max), &oom);
-            cli_json_set(stats, "mean", cli_json_real(d->mean), &oom);
-            cli_json_set(stats, "std", cli_json_real(d->std), &oom);
-            cli_json_set(stats, "nan", cli_json_u64(d->n_nan), &oom);
-            cli_json_set(stats, "inf", cli_json_u64(d->n_inf), &oom);
-        }
-        cli_json_set(j, "statistics", stats, &oom);
+        cli_values_json(j, d->values, d->n, o->n_values, &d->s, &oom);
     }
     if (d->hist.available) {
         json_t *h = json_object();
@@ -1070,15 +1035,11 @@ static int parse_args(options *o, int argc, char **argv) {
         {"width", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
-        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
-        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
-        {"no-mmap", no_argument, NULL, OPT_OPEN},
+        CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
         {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        CLI_END_LONG_OPTIONS,
     };
     memset(o, 0, sizeof *o);
     o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;

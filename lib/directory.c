@@ -13,10 +13,8 @@ static void tensor_name(const void *ctx, uint32_t item, const char **s, size_t *
     *len = t[item].name_len;
 }
 
-#define TRUNC(c, need, what)                                                                \
-    qtf__error(QTF_E_TRUNCATED, "%s: tensor %" PRIu64 " ('%s'): %s needs %" PRIu64           \
-               " bytes at offset %" PRIu64 " but the directory section has %" PRIu64 " left", \
-               f->name, i, name, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+#define TRUNC(c, need, what) \
+    qtf__truncated(f->name, "tensor", i, name, what, (uint64_t)(need), c, "directory")
 
 /* Data-section placement: part k starts exactly at the running end rounded
  * up to the alignment, so parts never overlap, leave holes or move. */
@@ -187,11 +185,7 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
         st = qtf__check_name(f->name, "tensor name", c->p + c->pos, name_len, QTF_MAX_NAME_LEN,
                              name_at + 4);
         if (st) return st;
-        char *s = *pool_cursor;
-        memcpy(s, c->p + c->pos, name_len);
-        s[name_len] = '\0';
-        *pool_cursor += name_len + 1;
-        c->pos += name_len;
+        char *s = qtf__pool_take(c, pool_cursor, name_len);
         t->name = name = s;
         t->name_len = name_len;
         uint32_t dup;

@@ -297,7 +297,7 @@ static qtf_status begin_entry(qtf_writer *w, const char *key, qtf_type type, qtf
     put32(&w->meta, (uint32_t)key_len);
     w->keys[w->n_meta] = (name_ref){ w->meta.len, (uint32_t)key_len };
     put(&w->meta, key, key_len);
-    put32(&w->meta, (uint32_t)type);
+    put32(&w->meta, qtf_type_code(type));
     qtf__name_index_add(&w->key_ix, key, key_len, (uint32_t)w->n_meta, key_of, w, &dup);
     w->n_meta++;
     return QTF_OK;
@@ -394,9 +394,11 @@ static qtf_status check_bools(const qtf_writer *w, const char *key, const unsign
 qtf_status qtf_writer_set_value(qtf_writer *w, const char *key, qtf_type type,
                                 qtf_type elem_type, const void *data, uint64_t count) {
     if (!w || !key) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_set_value: NULL argument");
-    if ((unsigned)type >= QTF_TYPE_COUNT_)
-        return qtf__error(QTF_E_TYPE, "%s: key '%s': type %u is not a known type", w->path, key,
-                          (unsigned)type);
+    if (qtf_type_code(type) == UINT32_MAX)
+        return qtf__error(QTF_E_TYPE, "%s: key '%s': type %u is not a metadata value type%s",
+                          w->path, key, (unsigned)type,
+                          (unsigned)type < QTF_DTYPE_COUNT_ ? " (an element type, QTF_DTYPE_*? "
+                          "metadata types are QTF_TYPE_*)" : "");
     qtf_status st;
     if (type != QTF_TYPE_ARRAY) {
         /* scalars: `data` holds one element, elem_type and count are unused */
@@ -407,7 +409,7 @@ qtf_status qtf_writer_set_value(qtf_writer *w, const char *key, qtf_type type,
         if (type == QTF_TYPE_BOOL && (st = check_bools(w, key, data, 1))) return st;
         return set_fixed(w, key, type, data);
     }
-    if ((unsigned)elem_type >= QTF_TYPE_COUNT_ || elem_type == QTF_TYPE_ARRAY ||
+    if (qtf_type_code(elem_type) == UINT32_MAX || elem_type == QTF_TYPE_ARRAY ||
         elem_type == QTF_TYPE_BLOB)
         return qtf__error(QTF_E_TYPE, "%s: key '%s': array element type %u is not a scalar or "
                           "string type", w->path, key, (unsigned)elem_type);
@@ -422,7 +424,7 @@ qtf_status qtf_writer_set_value(qtf_writer *w, const char *key, qtf_type type,
     uint64_t bytes = count * qtf__type_fixed_size(elem_type);
     if (elem_type == QTF_TYPE_BOOL && (st = check_bools(w, key, data, count))) return st;
     if ((st = begin_entry(w, key, QTF_TYPE_ARRAY, elem_type, 12 + bytes))) return st;
-    put32(&w->meta, (uint32_t)elem_type);
+    put32(&w->meta, qtf_type_code(elem_type));
     put64(&w->meta, count);
     put(&w->meta, data, (size_t)bytes);
     qtf__error_clear();
@@ -450,7 +452,7 @@ qtf_status qtf_writer_set_string_array(qtf_writer *w, const char *key, const cha
     }
     qtf_status st = begin_entry(w, key, QTF_TYPE_ARRAY, QTF_TYPE_STRING, bytes);
     if (st) return st;
-    put32(&w->meta, QTF_TYPE_STRING);
+    put32(&w->meta, qtf_type_code(QTF_TYPE_STRING));
     put64(&w->meta, count);
     for (uint64_t j = 0; j < count; j++) {
         uint64_t len = lens ? lens[j] : (strs[j] ? strlen(strs[j]) : 0);
@@ -919,13 +921,12 @@ qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path, const qtf_
 
 qtf_status qtf_writer_copy_meta(qtf_writer *w, const qtf_file *src, uint64_t i) {
     if (!w || !src) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_copy_meta: NULL argument");
-    if (i >= src->info.metadata_count)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
-                          PRIu64 " entries)", src->name, i, src->info.metadata_count);
-    const qtf__meta_entry *e = &src->entries[i];
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, src, i);
+    if (st) return st;
     /* the record is copied as stored: key, type and value were validated by
      * the reader and are re-validated by the next open */
-    qtf_status st = begin_entry(w, e->key, e->type, e->elem_type, e->rec_len - 8 - e->key_len);
+    st = begin_entry(w, e->key, e->type, e->elem_type, e->rec_len - 8 - e->key_len);
     if (st) return st;
     put(&w->meta, e->rec + 8 + e->key_len, (size_t)(e->rec_len - 8 - e->key_len));
     qtf__error_clear();

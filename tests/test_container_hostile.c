@@ -33,9 +33,15 @@ static void tb_str32(tb *b, const char *s) { tb_u32(b, (uint32_t)strlen(s)); tb_
 static void tb_zero(tb *b, size_t n) { while (n--) tb_u8(b, 0); }
 
 /* A metadata key and type; the caller appends the value. */
+/* A value type as the file stores it: QTF_TYPE_* as its code, any other
+ * number (a deliberately bad code) as is. */
+static uint32_t type_code(uint32_t type) {
+    return type >= (uint32_t)QTF_TYPE_BASE_ ? qtf_type_code((qtf_type)type) : type;
+}
+
 static void meta_key(tb *m, const char *key, uint32_t type) {
     tb_str32(m, key);
-    tb_u32(m, type);
+    tb_u32(m, type_code(type));
 }
 
 /* One part record. */
@@ -348,7 +354,7 @@ Test(container_hostile, counts) {
 
 Test(container_hostile, metadata_keys) {
     tb m = { 0 };
-    tb_u32(&m, 0); tb_u32(&m, QTF_TYPE_U8); tb_u8(&m, 1); tb_zero(&m, 2);
+    tb_u32(&m, 0); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 1); tb_zero(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     m = (tb){ 0 };
     tb_u32(&m, 257); tb_zero(&m, 300);
@@ -379,7 +385,7 @@ Test(container_hostile, metadata_keys) {
         ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     }
     m = (tb){ 0 };
-    tb_u32(&m, 3); tb_bytes(&m, "a\0b", 3); tb_u32(&m, QTF_TYPE_U8); tb_u8(&m, 0);
+    tb_u32(&m, 3); tb_bytes(&m, "a\0b", 3); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     cr_assert(strstr(qtf_error_detail(), "NUL") != NULL, "%s", qtf_error_detail());
     /* valid edge code points are accepted */
@@ -441,31 +447,31 @@ Test(container_hostile, metadata_arrays) {
         ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     }
     tb m = { 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U8); tb_u64(&m, (1ull << 30) + 1);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u64(&m, (1ull << 30) + 1);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 1ull << 30);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 1ull << 30);
     tb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     /* 2^30 strings claimed in 64 bytes: refused before any allocation */
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 1ull << 30);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 1ull << 30);
     tb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 2);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
     tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1ull << 40);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 2);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
     tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1); tb_u8(&m, 0xFE);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_BOOL); tb_u64(&m, 3);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_BOOL)); tb_u64(&m, 3);
     tb_u8(&m, 1); tb_u8(&m, 0); tb_u8(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_I16); tb_u64(&m, 0);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_I16)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
 }
 
@@ -504,10 +510,10 @@ Test(container_hostile, reserved_key_types) {
     meta_key(&m, "hf.file.config.json", QTF_TYPE_STRING); tb_u64(&m, 2); tb_bytes(&m, "{}", 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     m = (tb){ 0 };
-    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 0);
+    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     m = (tb){ 0 };
-    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 0);
+    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
     m = (tb){ 0 };
     meta_key(&m, "qtf.whatever", QTF_TYPE_F32); tb_u32(&m, 0);

@@ -126,9 +126,7 @@ static int parse_args(options *o, int argc, char **argv) {
         {"force", no_argument, NULL, 'f'},
         {"output", required_argument, NULL, 'o'},
         {"quiet", no_argument, NULL, 'q'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        CLI_END_LONG_OPTIONS,
     };
     memset(o, 0, sizeof *o);
     const char *media = NULL;
