@@ -632,14 +632,13 @@ qtf_status qtf__grouped_dequantize(float *dst, const qtf_encoding *e, uint64_t r
         free(bs);
         p += 3;
     } else {
-        for (uint64_t i = 0; i < n; i++)
-            g.scale[i] = qtf__block_load_scale(parts[1], i, e->scale_type);
+        /* in bulk: the same conversion as qtf__block_load_scale, vectorized
+         * (one call per scale was a tenth of an int4 -> bf16 decode) */
+        if ((st = qtf_convert_to_f32(g.scale, parts[1], e->scale_type, n))) goto done;
         p += 1;
     }
-    if (e->asym) {
-        const qtf_dtype zt = qtf__block_zeros_type(e);
-        for (uint64_t i = 0; i < n; i++) g.min[i] = qtf__block_load_scale(parts[p], i, zt);
-    }
+    if (e->asym && (st = qtf_convert_to_f32(g.min, parts[p], qtf__block_zeros_type(e), n)))
+        goto done;
     st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, decode_rows, &g);
 done:
     free(g.scale);

@@ -15,6 +15,7 @@
 #define QTF__HEADER_HASHED 120u      /* the header checksum covers [0,120) */
 #define QTF__BYTE_ORDER_MARK 0x01020304u
 #define QTF__CHECKSUM_XXH3_64 1u
+#define QTF__FLAG_EDITING QTF_FILE_FLAG_EDITING
 #define QTF__PART_RECORD_SIZE 40u
 #define QTF__MAX_ELEMENTS (1ull << 62)
 #define QTF__MAX_ZSTD_LEVEL 22

@@ -265,7 +265,10 @@ Test(container_hostile, byte_order) {
 Test(container_hostile, header_fields) {
     ASSERT_ST(header_case(H_HSIZE, 4, 256, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_HSIZE, 4, 0, 1), QTF_E_HEADER);
-    ASSERT_ST(header_case(H_FLAGS, 4, 1, 1), QTF_E_HEADER);
+    ASSERT_ST(header_case(H_FLAGS, 4, 2, 1), QTF_E_HEADER);
+    /* bit 0 is EDITING (FORMAT.md 13.1): the canonical layout stays valid */
+    ASSERT_ST(header_case(H_FLAGS, 4, 1, 1), QTF_OK);
+    ASSERT_ST(header_case(H_FLAGS, 4, 3, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_FLAGS, 4, 0x8000, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_FLAGS, 4, 0xFFFF0000u, 1), QTF_OK); /* optional bits ignored */
     /* reserved bytes are ignored (but covered by the checksum) */

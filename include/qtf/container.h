@@ -54,6 +54,12 @@ QTF_API qtf_status qtf_file_open_memory(qtf_file **out, const void *buf, size_t 
 /* NULL is a no-op. */
 QTF_API void qtf_file_close(qtf_file *f);
 
+/* Header flag (required, bit 0): an in-place metadata edit is under way or
+ * was interrupted; metadata and directory may sit after a gap and be
+ * followed by stale bytes (spec/FORMAT.md sections 3 and 13). A finished
+ * file never has it. */
+#define QTF_FILE_FLAG_EDITING 0x1u
+
 typedef struct qtf_file_info {
     uint16_t major, minor;
     uint32_t flags;

@@ -304,3 +304,31 @@ def test_conv1d_weight_comes_back_in_its_own_shape(tmp_path):
         assert np.array_equal(h, w.astype(np.float16))
     with qtf.safe_open(q, framework="pt") as f:
         assert torch.equal(f.get_tensor(name), torch.from_numpy(w))
+
+
+@pytest.mark.parametrize("enc", ["int4:group=32", "int4:group=32,zstd", "pal3:rows=3,rowscale",
+                                 "q4_k", "int3:group=16,asym", "f16"])
+def test_load_file_batch_equals_get_tensor(converted, enc):
+    """load_file decodes all tensors at once into one arena, in (tensor, row
+    range) items over threads: the same values as get_tensor, tensor by
+    tensor, for every thread count and dtype, and the views outlive the file
+    and the other tensors."""
+    import gc
+    q, _ = converted[enc]
+    for dt in (torch.bfloat16, torch.float16, torch.float32):
+        with qtf.safe_open(q, "pt") as f:
+            ref = {k: f.get_tensor(k, dtype=dt) for k in f.keys()}
+        for threads in (1, 2, 3):
+            got = qtf.torch.load_file(q, dtype=dt, threads=threads)
+            assert list(got) == list(ref)
+            for k in ref:
+                assert got[k].dtype == dt and got[k].shape == ref[k].shape
+                assert torch.equal(got[k].view(torch.int8), ref[k].view(torch.int8)), (enc, k)
+    big = max(got, key=lambda k: got[k].numel())
+    keep, expect = got[big], ref[big].clone()
+    del got
+    gc.collect()
+    junk = [torch.ones(1 << 20) for _ in range(8)]  # would reuse freed memory
+    assert torch.equal(keep, expect) and len(junk) == 8
+    n = qtf.numpy.load_file(q, dtype="float16", threads=2)
+    assert all(np.array_equal(n[k], ref[k].to(torch.float16).numpy()) for k in ref)
