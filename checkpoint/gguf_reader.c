@@ -87,25 +87,6 @@ typedef struct rd {
     const char *subj;
 } rd;
 
-static qtf_status pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name) {
-    unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pread(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %" PRIu64 " failed: %s",
-                              name, chunk, off, strerror(errno));
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
-                              " while reading (it shrank while open?)", name, off);
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return QTF_OK;
-}
-
 /* " key 'x'" / " tensor 'y'" naming what is being parsed, for messages. */
 static const char *subject(char *buf, size_t cap, const rd *r) {
     char esc[QTF__ESC_CAP];
@@ -148,7 +129,7 @@ static qtf_status need(rd *r, uint64_t n, const char *what, uint64_t idx) {
     r->g->heap += cap - r->cap;
     r->grow = p;
     r->cap = cap;
-    qtf_status st = pread_all(r->fd, p + r->have, cap - r->have, r->have, r->g->name);
+    qtf_status st = qtf__pread_all(r->fd, p + r->have, cap - r->have, r->have, r->g->name);
     if (st) return st;
     r->have = cap;
     r->buf = p;
@@ -283,7 +264,7 @@ static qtf_status take_name(char **out, uint32_t *out_len, rd *r, uint64_t max,
 
 static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uint64_t at0,
                                    const char *what) {
-    if (t <= QTF_TYPE_F64) return QTF_OK;
+    if (t <= qtf_type_code(QTF_TYPE_F64)) return QTF_OK;
     return qtf__error(QTF_E_TYPE, "%s: key '%s': %s at offset %" PRIu64 " is %" PRIu32
                       ", expected 0..12 (GGUF value types)", r->g->name, key, what, at0, t);
 }
@@ -291,7 +272,7 @@ static qtf_status check_value_type(const rd *r, uint32_t t, const char *key, uin
 static qtf_status parse_value(rd *r, gg_kv *kv) {
     qtf_gguf *g = r->g;
     qtf_status st;
-    size_t fixed = qtf_type_size((qtf_type)kv->type);
+    size_t fixed = qtf_type_size(kv->type);
     if (fixed) {
         kv->val_off = r->pos;
         st = need(r, fixed, "value", UINT64_MAX);
@@ -312,10 +293,10 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
     if (st) return st;
     st = check_value_type(r, et, kv->key, at0, "array element type");
     if (st) return st;
-    if (et == QTF_TYPE_ARRAY)
+    if (qtf_type_from_code(et) == QTF_TYPE_ARRAY)
         return qtf__error(QTF_E_TYPE, "%s: key '%s': nested array at offset %" PRIu64
                           " (GGUF arrays hold scalars or strings)", g->name, kv->key, at0);
-    kv->elem_type = (qtf_type)et;
+    kv->elem_type = qtf_type_from_code(et);
     at0 = r->pos;
     st = take_u64(&kv->count, r, "array length", UINT64_MAX);
     if (st) return st;
@@ -324,18 +305,18 @@ static qtf_status parse_value(rd *r, gg_kv *kv) {
                           " exceeds the limit %llu", g->name, kv->key, kv->count, at0,
                           (unsigned long long)QTF_GGUF_MAX_ARRAY_LEN);
     kv->val_off = r->pos;
-    size_t es = qtf_type_size((qtf_type)et);
+    size_t es = qtf_type_size(kv->elem_type);
     /* strings take at least their 8-byte length each */
     uint64_t min_bytes = kv->count * (es ? es : 8); /* count <= 2^30: no overflow */
     if (min_bytes > r->size - r->pos)
         return qtf__error(QTF_E_TRUNCATED, "%s: key '%s': array of %" PRIu64 " %s at offset %"
                           PRIu64 " needs at least %" PRIu64 " bytes but only %" PRIu64 " remain",
-                          g->name, kv->key, kv->count, qtf_type_name((qtf_type)et), at0,
+                          g->name, kv->key, kv->count, qtf_type_name(kv->elem_type), at0,
                           min_bytes, r->size - r->pos);
     if (es) {
         st = need(r, min_bytes, "array data", UINT64_MAX);
         if (st) return st;
-        if (et == QTF_TYPE_BOOL)
+        if (kv->elem_type == QTF_TYPE_BOOL)
             for (uint64_t j = 0; j < kv->count; j++)
                 if (at(r)[j] > 1)
                     return qtf__error(QTF_E_VALUE, "%s: key '%s': bool element %" PRIu64
@@ -388,7 +369,7 @@ static qtf_status parse_kvs(rd *r) {
         if (st) return st;
         st = check_value_type(r, t, kv->key, at0, "value type");
         if (st) return st;
-        kv->type = (qtf_type)t;
+        kv->type = qtf_type_from_code(t);
         st = parse_value(r, kv);
         if (st) return st;
         st = check_typed_key(g, kv);
@@ -672,8 +653,9 @@ static qtf_status open_buffer(qtf_gguf *g, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-/* fd: a regular file of `size` bytes (qtf__open_regular). */
-static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
+/* fd: a regular file of `size` bytes (qtf__parse_path). */
+static qtf_status open_fd(void *ctx, int fd, uint64_t size) {
+    qtf_gguf *g = ctx;
     static const unsigned char empty[4];
     if (g->flags & QTF_GGUF_OPEN_METADATA_ONLY) {
         rd r = { .g = g, .buf = empty, .have = 0, .size = size, .fd = fd };
@@ -686,14 +668,10 @@ static qtf_status open_fd(qtf_gguf *g, int fd, uint64_t size) {
         g->hdr = r.buf;
         return st;
     }
-    if (size > SIZE_MAX)
-        return qtf__error(QTF_E_NOMEM, "%s: %" PRIu64 " bytes do not fit this address space",
-                          g->name, size);
     if (size == 0) return open_buffer(g, empty, 0); /* mmap of 0 bytes fails */
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return qtf__error(QTF_E_IO, "%s: mmap of %" PRIu64 " bytes failed: %s", g->name, size,
-                          strerror(errno));
+    void *m;
+    qtf_status st = qtf__map_readonly(&m, fd, size, g->name);
+    if (st) return st;
     g->map = m;
     g->map_len = (size_t)size;
     return open_buffer(g, m, size);
@@ -705,13 +683,7 @@ qtf_status qtf_gguf_open(qtf_gguf **out, const char *path, unsigned flags) {
     qtf_gguf *g;
     qtf_status st = new_gguf(&g, path, flags);
     if (st) return st;
-    int fd;
-    uint64_t size;
-    st = qtf__open_regular(&fd, &size, path);
-    if (!st) {
-        st = open_fd(g, fd, size);
-        close(fd);
-    }
+    st = qtf__parse_path(path, open_fd, g);
     if (st) {
         qtf_gguf_close(g);
         return st;
@@ -764,12 +736,14 @@ void qtf_gguf_close(qtf_gguf *g) {
 
 int qtf_gguf_file_is_gguf(const char *path) {
     if (!path) return 0;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return 0;
-    struct stat sb;
+    int fd;
+    uint64_t size;
+    if (qtf__open_regular(&fd, &size, path)) {
+        qtf__error_clear();
+        return 0;
+    }
     unsigned char m[4];
-    int ok = fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && pread(fd, m, 4, 0) == 4 &&
-             qtf_gguf_has_magic(m, 4);
+    int ok = size >= 4 && pread(fd, m, 4, 0) == 4 && qtf_gguf_has_magic(m, 4);
     close(fd);
     return ok;
 }
@@ -840,7 +814,7 @@ qtf_status qtf_gguf_array_elem(qtf_value *out, const qtf_gguf *g, uint64_t i, ui
         out->len = qtf__ld64(g->hdr + kv->str_offs[j]);
         out->str = (const char *)g->hdr + kv->str_offs[j] + 8;
     } else {
-        qtf__value_load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size((qtf_type)kv->elem_type));
+        qtf__value_load_scalar(out, kv->elem_type, g->hdr + kv->val_off + j * qtf_type_size(kv->elem_type));
     }
     return QTF_OK;
 }

@@ -178,7 +178,7 @@ static qtf_status begin_kv(qtf_gguf_writer *w, const char *key, qtf_type type) {
     if (!keys) return qtf__error(QTF_E_NOMEM, "out of memory");
     w->keys = keys;
     if (!(w->keys[w->n_kv] = strdup(key)) || !buf_str(&w->kv, key, strlen(key)) ||
-        !buf_u32(&w->kv, (uint32_t)type)) {
+        !buf_u32(&w->kv, qtf_type_code(type))) {
         free(w->keys[w->n_kv]);
         return qtf__error(QTF_E_NOMEM, "out of memory");
     }
@@ -262,7 +262,7 @@ qtf_status qtf_gguf_writer_set_array(qtf_gguf_writer *w, const char *key, qtf_ty
     qtf_status st = begin_kv(w, key, QTF_TYPE_ARRAY);
     if (st) return st;
     uint64_t bytes;
-    if (!qtf__mul_u64(&bytes, count, es) || bytes > SIZE_MAX || !buf_u32(&w->kv, elem_type) ||
+    if (!qtf__mul_u64(&bytes, count, es) || bytes > SIZE_MAX || !buf_u32(&w->kv, qtf_type_code(elem_type)) ||
         !buf_u64(&w->kv, count) || !buf_reserve(&w->kv, (size_t)bytes))
         return drop_kv(w, mark, qtf__error(QTF_E_NOMEM, "out of memory"));
     const unsigned char *p = data;
@@ -283,7 +283,7 @@ qtf_status qtf_gguf_writer_set_string_array(qtf_gguf_writer *w, const char *key,
     size_t mark = w ? w->kv.len : 0;
     qtf_status st = begin_kv(w, key, QTF_TYPE_ARRAY);
     if (st) return st;
-    int ok = buf_u32(&w->kv, QTF_TYPE_STRING) && buf_u64(&w->kv, count);
+    int ok = buf_u32(&w->kv, qtf_type_code(QTF_TYPE_STRING)) && buf_u64(&w->kv, count);
     for (uint64_t i = 0; i < count && ok; i++) ok = buf_str(&w->kv, strs[i], lens[i]);
     if (!ok) return drop_kv(w, mark, qtf__error(QTF_E_NOMEM, "out of memory"));
     return QTF_OK;

@@ -358,37 +358,24 @@ qtf_status qtf_imatrix_open_memory(qtf_imatrix **out, const void *buf, size_t le
 qtf_status qtf_imatrix_open(qtf_imatrix **out, const char *path) {
     if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_imatrix_open: NULL argument");
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return qtf__error(QTF_E_IO, "%s: not a regular file", path);
-    }
-    uint64_t size = (uint64_t)sb.st_size;
+    int fd;
+    uint64_t size;
+    qtf_status st = qtf__open_regular(&fd, &size, path);
+    if (st) return st;
     unsigned char *buf = size <= SIZE_MAX ? qtf__malloc(size ? (size_t)size : 1) : NULL;
     if (!buf) {
         close(fd);
         return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " bytes", path, size);
     }
-    uint64_t got = 0;
-    while (got < size) {
-        ssize_t r = pread(fd, buf + got, (size_t)(size - got > (1u << 30) ? (1u << 30) : size - got),
-                          (off_t)got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) {
-            qtf_status st = qtf__error(r < 0 ? QTF_E_IO : QTF_E_TRUNCATED, "%s: read failed at "
-                                       "offset %" PRIu64 ": %s", path, got,
-                                       r < 0 ? strerror(errno) : "file shrank");
-            close(fd);
-            free(buf);
-            return st;
-        }
-        got += (uint64_t)r;
+    st = qtf__pread_all(fd, buf, size, 0, path);
+    if (st) {
+        close(fd);
+        free(buf);
+        return st;
     }
     close(fd);
     qtf_imatrix *m;
-    qtf_status st = new_imatrix(&m, path);
+    st = new_imatrix(&m, path);
     if (!st) st = load(m, buf, size);
     free(buf);
     if (st) {

@@ -636,11 +636,7 @@ static qtf_status collect(vm *m, uint32_t root, qtf__pkl_state_dict *out) {
 qtf_status qtf__pickle_load_state_dict(qtf__pkl_state_dict *out, const void *buf, size_t len,
                                        const char *label) {
     memset(out, 0, sizeof *out);
-    vm m;
-    memset(&m, 0, sizeof m);
-    m.buf = buf;
-    m.len = len;
-    m.label = label;
+    vm m = { .buf = buf, .len = len, .label = label };
     uint32_t root = 0;
     qtf_status st = run(&m, &root);
     if (!st) st = collect(&m, root, out);

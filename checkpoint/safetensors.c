@@ -331,14 +331,14 @@ qtf_status qtf__st_load_file(qtf_source *s, uint32_t file_index) {
     unsigned char p8[8];
     uint64_t n = 0;
     qtf_status st = QTF_OK;
-    if (f->size >= 8) st = qtf__pread_full(f->fd, p8, 8, 0, f->path);
+    if (f->size >= 8) st = qtf__pread_all(f->fd, p8, 8, 0, f->path);
     if (st) return st;
     st = check_header_len(&n, f->path, p8, f->size);
     if (st) return st;
     char *json = malloc((size_t)n);
     if (!json) return qtf__error(QTF_E_NOMEM, "%s: out of memory for a %llu-byte header",
                                  f->path, (unsigned long long)n);
-    st = qtf__pread_full(f->fd, json, (size_t)n, 8, f->path);
+    st = qtf__pread_all(f->fd, json, (size_t)n, 8, f->path);
     qtf__st_header h;
     if (!st) st = qtf__st_parse_header(&h, f->path, json, (size_t)n, f->size - 8 - n);
     free(json);

@@ -14,51 +14,21 @@
 
 /* --- I/O ------------------------------------------------------------------- */
 
-qtf_status qtf__pread_full(int fd, void *buf, size_t len, uint64_t off, const char *path) {
-    unsigned char *p = buf;
-    while (len > 0) {
-        if (off > (uint64_t)INT64_MAX)
-            return qtf__error(QTF_E_OVERFLOW, "%s: read offset %llu out of range", path,
-                              (unsigned long long)off);
-        size_t want = len > ((size_t)1 << 30) ? ((size_t)1 << 30) : len;
-        ssize_t r = pread(fd, p, want, (off_t)off);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %llu failed: %s", path,
-                              want, (unsigned long long)off, strerror(errno));
-        }
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ends at offset %llu, %zu bytes short "
-                              "(did it change while open?)", path, (unsigned long long)off, len);
-        p += r;
-        len -= (size_t)r;
-        off += (uint64_t)r;
-    }
-    return QTF_OK;
-}
-
 qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, size_t cap) {
     *out = NULL;
     *out_len = 0;
-    /* O_NONBLOCK: a FIFO reaches the regular-file check instead of blocking. */
-    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (fd < 0)
-        return qtf__error(errno == ENOENT ? QTF_E_NOT_FOUND : QTF_E_IO, "%s: cannot open: %s",
-                          path, strerror(errno));
-    struct stat sb;
-    qtf_status st = QTF_OK;
-    if (fstat(fd, &sb) != 0) {
-        st = qtf__error(QTF_E_IO, "%s: cannot stat: %s", path, strerror(errno));
-    } else if (!S_ISREG(sb.st_mode)) {
-        st = qtf__error(QTF_E_IO, "%s: not a regular file", path);
-    } else if ((uint64_t)sb.st_size > cap) {
+    int fd;
+    uint64_t size;
+    qtf_status st = qtf__open_regular_optional(&fd, &size, path);
+    if (st) return st;
+    if (size > cap) {
         st = qtf__error(QTF_E_LIMIT, "%s: %llu bytes, larger than the %zu-byte limit for this "
-                        "file", path, (unsigned long long)sb.st_size, cap);
+                        "file", path, (unsigned long long)size, cap);
     } else {
-        size_t len = (size_t)sb.st_size;
+        size_t len = (size_t)size;
         char *buf = malloc(len + 1);
         if (!buf) st = qtf__error(QTF_E_NOMEM, "%s: out of memory for %zu bytes", path, len);
-        if (!st) st = qtf__pread_full(fd, buf, len, 0, path);
+        if (!st) st = qtf__pread_all(fd, buf, len, 0, path);
         if (st) {
             free(buf);
         } else {
@@ -134,14 +104,8 @@ qtf_status qtf__source_add_file(qtf_source *s, const char *path, const char *nam
     }
     qtf__src_file *f = &s->files[s->n_files];
     memset(f, 0, sizeof *f);
-    f->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
-    if (f->fd < 0) return qtf__error(QTF_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(f->fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(f->fd);
-        return qtf__error(QTF_E_IO, "%s: not a regular file", path);
-    }
-    f->size = (uint64_t)sb.st_size;
+    qtf_status st = qtf__open_regular(&f->fd, &f->size, path);
+    if (st) return st;
     f->path = strdup(path);
     f->name = strdup(name);
     if (!f->path || !f->name) {
@@ -349,7 +313,7 @@ static qtf_status open_single(qtf_source *s, const char *path) {
     qtf_status st = qtf__source_add_file(s, path, base, &fi);
     if (st) return st;
     size_t have = s->files[fi].size < sizeof head ? (size_t)s->files[fi].size : sizeof head;
-    st = qtf__pread_full(s->files[fi].fd, head, have, 0, path);
+    st = qtf__pread_all(s->files[fi].fd, head, have, 0, path);
     if (st) return st;
     /* Judge by content, not by name; a file of another kind is named for
      * what it is rather than failing inside the safetensors parser. */
@@ -592,7 +556,7 @@ qtf_status qtf_source_read_raw(void *dst, uint64_t dst_size, const qtf_source *s
         return qtf__error(QTF_E_LIMIT, "tensor '%s': %llu bytes do not fit in memory", t->name,
                           (unsigned long long)dst_size);
     const qtf__src_file *f = &s->files[t->file_index];
-    qtf_status st = qtf__pread_full(f->fd, dst, (size_t)dst_size, s->offsets[i], f->path);
+    qtf_status st = qtf__pread_all(f->fd, dst, (size_t)dst_size, s->offsets[i], f->path);
     if (st) qtf__error_prefix("tensor '%s': ", t->name);
     else if (t->dtype == QTF_DTYPE_BOOL) st = bool_check(dst, t, f->path);
     return st;
@@ -621,7 +585,7 @@ qtf_status qtf_source_read_f32(float *dst, uint64_t n, const qtf_source *s, uint
     qtf_status st = QTF_OK;
     for (uint64_t done = 0; done < n && !st;) {
         uint64_t k = n - done < per_chunk ? n - done : per_chunk;
-        st = qtf__pread_full(f->fd, buf, (size_t)(k * es), s->offsets[i] + done * es, f->path);
+        st = qtf__pread_all(f->fd, buf, (size_t)(k * es), s->offsets[i] + done * es, f->path);
         if (!st) st = qtf_convert_to_f32(dst + done, buf, t->dtype, k);
         done += k;
     }

@@ -52,8 +52,6 @@ qtf_status qtf__source_add_file(qtf_source *s, const char *path, const char *nam
 /* Appends a tensor; takes ownership of `name` (malloc'ed) in every case. */
 qtf_status qtf__source_add_tensor(qtf_source *s, char *name, qtf_dtype dtype, uint32_t n_dims,
                                   const uint64_t *dims, uint32_t file_index, uint64_t offset);
-/* Reads exactly len bytes at off (EINTR-safe); a short read is QTF_E_TRUNCATED. */
-qtf_status qtf__pread_full(int fd, void *buf, size_t len, uint64_t off, const char *path);
 /* Reads a whole small file (at most `cap` bytes, else QTF_E_LIMIT). *out is
  * NUL-terminated; free() it. */
 qtf_status qtf__read_small_file(char **out, size_t *out_len, const char *path, size_t cap);

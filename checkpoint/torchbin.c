@@ -122,7 +122,7 @@ qtf_status qtf__torch_load_file(qtf_source *s, uint32_t fi) {
                             "\"little\"", f->path, (unsigned long long)bo->size);
             goto done;
         }
-        st = qtf__pread_full(f->fd, order, (size_t)bo->size, bo->data_offset, f->path);
+        st = qtf__pread_all(f->fd, order, (size_t)bo->size, bo->data_offset, f->path);
         if (st) goto done;
         if (strcmp(order, "little") != 0) {
             char esc[QTF__ESC_CAP];
@@ -142,7 +142,7 @@ qtf_status qtf__torch_load_file(qtf_source *s, uint32_t fi) {
         st = qtf__error(QTF_E_NOMEM, "%s: out of memory for data.pkl", f->path);
         goto done;
     }
-    st = qtf__pread_full(f->fd, pkl, (size_t)pk->size, pk->data_offset, f->path);
+    st = qtf__pread_all(f->fd, pkl, (size_t)pk->size, pk->data_offset, f->path);
     if (st) goto done;
     {
         size_t ll = strlen(f->path) + plen + 16;

@@ -38,7 +38,7 @@ static qtf_status zread(const zsrc *z, void *buf, size_t len, uint64_t off) {
         memcpy(buf, z->mem + off, len);
         return QTF_OK;
     }
-    return qtf__pread_full(z->fd, buf, len, off, z->path);
+    return qtf__pread_all(z->fd, buf, len, off, z->path);
 }
 
 void qtf__zip_free(qtf__zip *z) {

@@ -1,5 +1,6 @@
 /* cli/cli_util.c — see cli_util.h. */
 #include "cli_util.h"
+#include "common/common.h"
 #include "progress.h"
 
 #include <ctype.h>
@@ -481,7 +482,7 @@ uint64_t cli_tensor_decoded_bytes(const qtf_tensor_info *t) {
 double cli_tensor_bits_per_weight(const qtf_tensor_info *t) {
     if (t->n_elements == 0) return NAN;
     if (t->encoding_known) {
-        double b = qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->dims);
+        double b = qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->stored_dims);
         if (b > 0 && isfinite(b)) return b;
     }
     return (double)cli_tensor_decoded_bytes(t) * 8.0 / (double)t->n_elements;
@@ -810,4 +811,49 @@ int cli_finish_stdout(int exit_code) {
         return CLI_EXIT_FAIL;
     }
     return exit_code;
+}
+
+void cli_on_signal(int sig, void (*handler)(int)) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(sig, &sa, NULL);
+}
+
+uint64_t cli_gcd_u64(uint64_t a, uint64_t b) { return qtf__gcd_u64(a, b); }
+
+void cli_values_print(const float *v, uint64_t n, uint64_t n_show, const cli_value_stats *s) {
+    uint64_t shown = n_show < n ? n_show : n;
+    if (shown) {
+        printf("  values       first %llu of %llu:\n   ", (unsigned long long)shown,
+               (unsigned long long)n);
+        for (uint64_t i = 0; i < shown; i++) {
+            printf(" %.6g", (double)v[i]);
+            if (i % 8 == 7 && i + 1 < shown) printf("\n   ");
+        }
+        printf("\n");
+    }
+    printf("  statistics   min %.6g, max %.6g, mean %.6g, std %.6g, NaN %llu, Inf %llu\n",
+           s->min, s->max, s->mean, s->std, (unsigned long long)s->n_nan,
+           (unsigned long long)s->n_inf);
+}
+
+void cli_values_json(json_t *obj, const float *v, uint64_t n, uint64_t n_show,
+                     const cli_value_stats *s, int *oom) {
+    json_t *vals = json_array();
+    uint64_t shown = n_show < n ? n_show : n;
+    for (uint64_t i = 0; i < shown && vals; i++) cli_json_append(vals, cli_json_real(v[i]), oom);
+    cli_json_set(obj, "values", vals, oom);
+    json_t *stats = json_object();
+    if (stats) {
+        cli_json_set(stats, "min", cli_json_real(s->min), oom);
+        cli_json_set(stats, "max", cli_json_real(s->max), oom);
+        cli_json_set(stats, "mean", cli_json_real(s->mean), oom);
+        cli_json_set(stats, "std", cli_json_real(s->std), oom);
+        cli_json_set(stats, "nan", cli_json_u64(s->n_nan), oom);
+        cli_json_set(stats, "inf", cli_json_u64(s->n_inf), oom);
+    }
+    cli_json_set(obj, "statistics", stats, oom);
 }

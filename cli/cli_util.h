@@ -57,6 +57,10 @@ int cli_take_one_path(const char **out, int argc, char **argv);
 /* --- option values --------------------------------------------------------- */
 
 /* Whole-string decimal/float parsing; 0 on any junk, overflow or NaN. */
+/* Greatest common divisor (the library's, for tools that may not include
+ * common/). */
+uint64_t cli_gcd_u64(uint64_t a, uint64_t b);
+
 int cli_parse_double(double *out, const char *s);
 int cli_parse_u64(uint64_t *out, const char *s, uint64_t max);
 /* A byte count > 0: a number, optionally with a unit as transformers writes
@@ -80,6 +84,18 @@ int cli_parse_size(uint64_t *out, const char *s);
  * --no-mmap) to oo. 0, or a usage error (printed; returns CLI_EXIT_USAGE). */
 int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
 
+/* The long options every tool that opens .qtf files shares (handled by
+ * cli_open_option under one getopt id), and the table's closing rows
+ * (--help, --version, the terminator). */
+#define CLI_OPEN_LONG_OPTIONS(id)                            \
+    { "max-decoded-size", required_argument, NULL, (id) },  \
+    { "max-decoded-ratio", required_argument, NULL, (id) }, \
+    { "no-mmap", no_argument, NULL, (id) }
+#define CLI_END_LONG_OPTIONS                      \
+    { "help", no_argument, NULL, 'h' },           \
+    { "version", no_argument, NULL, 'V' },        \
+    { NULL, 0, NULL, 0 }
+
 /* A mapped file that shrinks or fails under the reader raises SIGBUS, which
  * would kill the tool without a word. After this call a SIGBUS prints
  * "PROG: PATH: I/O error ..." naming every guarded path (the fault cannot
@@ -87,6 +103,10 @@ int cli_open_option(qtf_open_options *oo, const char *opt, const char *arg);
  * input could not be read). Up to 4 paths; the message is built now, the
  * handler only writes it. */
 void cli_guard_mapped_file(const char *path);
+
+/* Installs handler for sig with SA_RESTART (slow system calls resume
+ * rather than fail with EINTR) and an empty mask. */
+void cli_on_signal(int sig, void (*handler)(int));
 
 /* --- growable text ----------------------------------------------------------- */
 
@@ -218,6 +238,13 @@ typedef struct cli_value_stats {
     uint64_t n_nan, n_inf;
 } cli_value_stats;
 void cli_value_stats_compute(cli_value_stats *out, const float *v, uint64_t n);
+/* The detail view of decoded values, the same for every container: text
+ * ("  values       first K of N:" in rows of 8, then "  statistics   ...")
+ * and JSON ("values": the first K, "statistics": {min,max,mean,std,nan,inf}
+ * set on obj). K = min(n_show, n). */
+void cli_values_print(const float *v, uint64_t n, uint64_t n_show, const cli_value_stats *s);
+void cli_values_json(json_t *obj, const float *v, uint64_t n, uint64_t n_show,
+                     const cli_value_stats *s, int *oom);
 
 /* Flushes stdout: exit_code, or CLI_EXIT_FAIL (with a message) when the
  * output could not be written. */

@@ -127,12 +127,7 @@ void qtfc_progress_begin(qtfc_progress *p, FILE *out, int bar, uint64_t total_it
     p->start = cli_now();
     p->width = 80;
     if (p->bar) {
-        struct sigaction sa;
-        memset(&sa, 0, sizeof sa);
-        sa.sa_handler = on_winch;
-        sa.sa_flags = SA_RESTART;
-        sigemptyset(&sa.sa_mask);
-        sigaction(SIGWINCH, &sa, NULL);
+        cli_on_signal(SIGWINCH, on_winch);
         resized = 1;
         draw(p, p->start);
     }

@@ -4,6 +4,8 @@
 #ifndef QTF_COMMON_H
 #define QTF_COMMON_H
 
+#include <string.h>
+
 #include "qtf.h"
 #include "utf8.h"
 
@@ -60,6 +62,28 @@ static inline void qtf__st32(unsigned char *p, uint32_t v) {
 static inline void qtf__st64(unsigned char *p, uint64_t v) {
     qtf__st32(p, (uint32_t)v); qtf__st32(p + 4, (uint32_t)(v >> 32));
 }
+/* The bits of an f32 and back (memcpy: no aliasing or union tricks). */
+static inline uint32_t qtf__f32_bits(float x) {
+    uint32_t u;
+    memcpy(&u, &x, 4);
+    return u;
+}
+static inline float qtf__f32_from_bits(uint32_t u) {
+    float x;
+    memcpy(&x, &u, 4);
+    return x;
+}
+
+/* Greatest common divisor (gcd(a, 0) = a). */
+static inline uint64_t qtf__gcd_u64(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 /* Canonical (big-endian) hash bytes, as xxHash's XXH64_canonical_t. */
 static inline void qtf__st_hash(unsigned char *p, uint64_t h) {
     for (int i = 0; i < 8; i++) p[i] = (unsigned char)(h >> (56 - 8 * i));
@@ -80,6 +104,24 @@ void qtf__value_load_scalar(qtf_value *v, qtf_type t, const unsigned char *p);
  * path: QTF_E_IO "cannot open: REASON", "fstat failed: REASON", "not a
  * regular file"; then *out_fd is -1 and nothing is left open. */
 qtf_status qtf__open_regular(int *out_fd, uint64_t *out_size, const char *path);
+/* The same; a path that does not exist is QTF_E_NOT_FOUND (optional files). */
+qtf_status qtf__open_regular_optional(int *out_fd, uint64_t *out_size, const char *path);
+
+/* The one way a reader opens a path: qtf__open_regular, then
+ * parse(ctx, fd, size), then the descriptor is closed whatever parse
+ * returned (a parser that keeps the bytes maps or reads them before it
+ * returns). Returns the first error. */
+qtf_status qtf__parse_path(const char *path, qtf_status (*parse)(void *ctx, int fd, uint64_t size),
+                           void *ctx);
+
+/* Maps the whole of fd (`size` bytes, size > 0) read-only and shared into
+ * *out_map; errors name `name`: QTF_E_NOMEM when size exceeds the address
+ * space, QTF_E_IO when mmap fails. The caller munmaps (size bytes). */
+/* Reads exactly len bytes at offset off (EINTR retried, reads of at most
+ * 1 GiB); a file that ends first is QTF_E_TRUNCATED, naming `name`. */
+qtf_status qtf__pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name);
+
+qtf_status qtf__map_readonly(void **out_map, int fd, uint64_t size, const char *name);
 
 /* Runs fn(ctx, begin, end) over [0, n) in contiguous chunks on up to
  * `threads` threads (0 = all cores). Chunking never affects results as long
@@ -98,6 +140,10 @@ static inline qtf_status qtf__bool_check(const void *data, uint64_t n, const cha
     return qtf__error(QTF_E_VALUE, "%s: BOOL element %llu is byte %u, expected 0 or 1", what,
                       (unsigned long long)i, (unsigned)b[i]);
 }
+
+/* dst (cols x rows) = the transpose of src (rows x cols), both row-major,
+ * elements of `elem` bytes copied unchanged; dst and src do not overlap. */
+void qtf__transpose(void *dst, const void *src, uint64_t rows, uint64_t cols, size_t elem);
 
 typedef qtf_status (*qtf__range_fn)(void *ctx, uint64_t begin, uint64_t end);
 qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,

@@ -12,15 +12,6 @@
 
 #define MAX_OPTIONS 255u     /* choices are stored in one byte per DP cell */
 
-static uint64_t gcd64(uint64_t a, uint64_t b) {
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 static uint64_t units_of(uint64_t bytes, uint64_t unit) {
     return bytes / unit + (bytes % unit != 0);
 }
@@ -125,7 +116,7 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
             if (o->bytes > (UINT64_MAX >> 2))
                 return cli_fail(err, err_cap, "budget: item %zu option %u: %llu bytes is too "
                                 "large", i, k, (unsigned long long)o->bytes);
-            g = gcd64(g, o->bytes);
+            g = cli_gcd_u64(g, o->bytes);
             if (o->bytes < lo) lo = o->bytes;
         }
         if (__builtin_add_overflow(min_total, lo, &min_total) || min_total > (UINT64_MAX >> 2))

@@ -50,16 +50,10 @@ static void on_signal(int sig) {
 
 /* Stop between tensors on SIGINT/SIGTERM so the writers can clean up. */
 static void install_signal_handlers(void) {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sa.sa_flags = SA_RESTART;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    sa.sa_handler = on_alarm;
-    sigaction(SIGALRM, &sa, NULL);
+    cli_on_signal(SIGINT, on_signal);
+    cli_on_signal(SIGTERM, on_signal);
+    cli_on_signal(SIGHUP, on_signal);
+    cli_on_signal(SIGALRM, on_alarm);
     /* A file-size limit must surface as a write error (EFBIG), not kill us. */
     signal(SIGXFSZ, SIG_IGN);
 }
@@ -124,8 +118,9 @@ static void usage(FILE *f) {
 "                        too\n"
 "      --importance FILE\n"
 "                        per-column importance for the search quantizers:\n"
-"                        FILE.safetensors (1-D F32, one value per element of a\n"
-"                        row, by tensor name), or llama.cpp's imatrix (GGUF or\n"
+"                        FILE.safetensors (1-D F32, one value per input feature:\n"
+"                        an element of a row, dims[0] for a GPT-2 Conv1D weight;\n"
+"                        by tensor name), or llama.cpp's imatrix (GGUF or\n"
 "                        legacy .dat, llama.cpp names mapped through config.json);\n"
 "                        a tensor without a vector is weighted uniformly\n"
 "      --target-bpw X    choose each weight matrix's encoding from a candidate\n"
@@ -152,6 +147,10 @@ static void usage(FILE *f) {
 "       *lm_head*, *embed_out*, *word_embeddings*): int8 when the default is\n"
 "       narrower than 8 bits, unless --all-layers;\n"
 "    5. everything else: the --encoding.\n"
+"  Weights whose input is their first axis (GPT-2's Conv1D [in, out], from the\n"
+"  architecture of config.json) are stored transposed when their encoding is\n"
+"  lossy, so that groups run along the input (container format 1.1); every\n"
+"  reader still returns them as [in, out].\n"
 "\n"
 "Other options:\n"
 "  -n, --dry-run         print the plan (tensor, shape, source dtype, encoding,\n"
@@ -298,9 +297,7 @@ int main(int argc, char **argv) {
         { "dry-run", no_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 'j' },
         { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
-        { "max-decoded-size", required_argument, NULL, OPT_OPEN },
-        { "max-decoded-ratio", required_argument, NULL, OPT_OPEN },
-        { "no-mmap", no_argument, NULL, OPT_OPEN },
+        CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
         { "progress", no_argument, NULL, OPT_PROGRESS },
@@ -308,9 +305,7 @@ int main(int argc, char **argv) {
         { "name", required_argument, NULL, OPT_NAME },
         { "max-shard-size", required_argument, NULL, OPT_MAX_SHARD },
         { "force", no_argument, NULL, OPT_FORCE },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
+        CLI_END_LONG_OPTIONS,
     };
     cli_set_program("qtf-convert");
     qtfc_recipe recipe;

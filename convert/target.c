@@ -193,7 +193,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     uint64_t max_n = 0, max_cols = 0, max_s = 0;
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
-        ft[i].cols = t->dims[t->n_dims - 1];
+        /* a Conv1D weight is measured as its transpose: rows of dims[0] */
+        ft[i].cols = ft[i].item->input_first ? t->dims[0] : t->dims[t->n_dims - 1];
         ft[i].rows = ft[i].cols ? t->n_elements / ft[i].cols : 0;
         uint64_t want = ft[i].cols ? (SAMPLE_ELEMENTS + ft[i].cols - 1) / ft[i].cols : 0;
         ft[i].sample_rows = want < ft[i].rows ? want : ft[i].rows;
@@ -212,6 +213,9 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     float *deq = malloc((size_t)(max_s ? max_s : 1) * sizeof *deq);
     float *a = malloc((size_t)(max_cols ? max_cols : 1) * sizeof *a);
     zstd_ctx z = { ZSTD_createCCtx(), NULL, 0 };
+    float *wt = NULL;           /* the transpose of an input-first (Conv1D) weight */
+    for (uint64_t i = 0; i < n_free && !wt; i++)
+        if (ft[i].item->input_first) wt = malloc((size_t)max_n * sizeof *wt);
     int rc = -1;
     if (!w || !ws || !deq || !a || !z.cctx) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
@@ -248,13 +252,27 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             }
             memcpy(ft[i].importance, weights, (size_t)ft[i].cols * sizeof *weights);
         }
-        int sampled = ft[i].sample_rows < ft[i].rows;
+        /* A Conv1D weight is encoded as its transpose (groups along the
+         * input, plan.c): measured in that form. bf16, the one lossless
+         * candidate, stays row-major, with the same size and error. */
+        qtf_source_tensor shape = *t;
         const float *x = w;
-        uint32_t nd = t->n_dims;
-        const uint64_t *dims = t->dims;
+        if (it->input_first) {
+            if (!wt) {
+                fprintf(stderr, "qtf-convert: --target: out of memory\n");
+                goto out;
+            }
+            qtfc_transpose_f32(wt, w, t->dims[0], t->dims[1]);
+            shape.dims[0] = t->dims[1];
+            shape.dims[1] = t->dims[0];
+            x = wt;
+        }
+        int sampled = ft[i].sample_rows < ft[i].rows;
+        uint32_t nd = shape.n_dims;
+        const uint64_t *dims = shape.dims;
         uint64_t sdims[2] = { ft[i].sample_rows, ft[i].cols }, n = t->n_elements;
         if (sampled) {
-            take_sample(ws, w, ft[i].rows, ft[i].cols, ft[i].sample_rows);
+            take_sample(ws, x, ft[i].rows, ft[i].cols, ft[i].sample_rows);
             x = ws;
             nd = 2;
             dims = sdims;
@@ -266,7 +284,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         ft[i].n = 0;
         for (uint32_t k = 0; k < N_LADDER; k++) {
             int ok;
-            uint64_t bytes = layout_bytes(&encs[k], t, &ok);
+            uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
             if (!ok || (encs[k].zstd_level > 0 && !with_zstd && rows_take_groups)) continue;
             double err;
             st = measure(&err, &bytes, &encs[k], x, deq, nd, dims, n, weights, o->threads, &z);
@@ -293,6 +311,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
 out:
     free(w);
     free(ws);
+    free(wt);
     free(deq);
     free(a);
     free(z.buf);
@@ -307,7 +326,7 @@ static long measure_chosen(free_tensor *ft, uint64_t n_free, const uint32_t *cho
                            const qtf_source *src, const qtf_encoding *encs,
                            const qtfc_target_options *o) {
     long updated = 0;
-    float *w = NULL;
+    float *w = NULL, *wt = NULL;
     uint64_t cap = 0;
     zstd_ctx z = { ZSTD_createCCtx(), NULL, 0 };
     if (!z.cctx) goto oom;
@@ -317,18 +336,29 @@ static long measure_chosen(free_tensor *ft, uint64_t n_free, const uint32_t *cho
         const qtf_source_tensor *t = ft[i].item->tensor;
         if (t->n_elements > cap) {
             free(w);
+            free(wt);
             w = malloc((size_t)t->n_elements * sizeof *w);
-            cap = w ? t->n_elements : 0;
-            if (!w) goto oom;
+            wt = malloc((size_t)t->n_elements * sizeof *wt);
+            cap = w && wt ? t->n_elements : 0;
+            if (!w || !wt) goto oom;
         }
         qtf_status st = qtf_source_read_f32(w, t->n_elements, src, ft[i].item->source_index,
                                             o->threads);
         uint64_t bytes = 0;
         double unused;
+        uint64_t dims[QTF_MAX_DIMS];
+        memcpy(dims, t->dims, sizeof dims);
+        const float *x = w;
+        if (ft[i].item->input_first) {  /* measured as stored: transposed (plan.c) */
+            qtfc_transpose_f32(wt, w, t->dims[0], t->dims[1]);
+            dims[0] = t->dims[1];
+            dims[1] = t->dims[0];
+            x = wt;
+        }
         /* with the importance: search's scales, hence the codes and their
          * size, depend on it */
         if (st == QTF_OK)
-            st = measure(&unused, &bytes, &encs[ft[i].which[c]], w, NULL, t->n_dims, t->dims,
+            st = measure(&unused, &bytes, &encs[ft[i].which[c]], x, NULL, t->n_dims, dims,
                          t->n_elements, ft[i].importance, o->threads, &z);
         if (st != QTF_OK) {
             fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name,
@@ -346,6 +376,7 @@ oom:
     updated = -1;
 out:
     free(w);
+    free(wt);
     ZSTD_freeCCtx(z.cctx);
     return updated;
 }

@@ -49,6 +49,17 @@ float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t) {
     return v;
 }
 
+void qtf__block_load_scales(float *dst, const void *part, uint64_t n, qtf_dtype t) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* the stored little-endian values are the host's: the vectorized bulk
+     * conversion, with the same rules as qtf_f16_to_f32 / qtf_bf16_to_f32 */
+    if (t == QTF_DTYPE_F16 || t == QTF_DTYPE_BF16 || t == QTF_DTYPE_F32) {
+        if (qtf_convert_to_f32(dst, part, t, n) == QTF_OK) return;
+    }
+#endif
+    for (uint64_t i = 0; i < n; i++) dst[i] = qtf__block_load_scale(part, i, t);
+}
+
 qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
                                       uint64_t group_len, qtf__group_scale_fn scale_of,
                                       const void *ctx, const char *type_name, const char *remedy) {
@@ -82,25 +93,25 @@ qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t 
                       "their minimum (0 if symmetric)", sqrt(lost / (total > 0 ? total : lost)), remedy);
 }
 
-qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {
+uint64_t qtf__first_nonfinite(const float *x, uint64_t n) {
     /* Branch-free scan of the exponent bits first (it vectorizes); locate the
      * culprit only on failure. */
     uint32_t bad = 0;
-    for (uint64_t j = 0; j < cols; j++) {
-        uint32_t u;
-        memcpy(&u, &row[j], 4);
-        bad |= (uint32_t)((u & 0x7f800000u) == 0x7f800000u);
-    }
-    if (!bad) return QTF_OK;
-    for (uint64_t j = 0; j < cols; j++) {
-        if (!isfinite(row[j]))
-            return qtf__error(QTF_E_NUMERIC,
-                              "row %llu, column %llu: %s in the input; block encodings "
-                              "quantize finite values only",
-                              (unsigned long long)row_index, (unsigned long long)j,
-                              isnan(row[j]) ? "NaN" : "Inf");
-    }
-    return QTF_OK;
+    for (uint64_t j = 0; j < n; j++) bad |= (uint32_t)((qtf__f32_bits(x[j]) & 0x7f800000u) == 0x7f800000u);
+    if (!bad) return n;
+    uint64_t j = 0;
+    while (isfinite(x[j])) j++;
+    return j;
+}
+
+qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index) {
+    uint64_t j = qtf__first_nonfinite(row, cols);
+    if (j == cols) return QTF_OK;
+    return qtf__error(QTF_E_NUMERIC,
+                      "row %llu, column %llu: %s in the input; block encodings "
+                      "quantize finite values only",
+                      (unsigned long long)row_index, (unsigned long long)j,
+                      isnan(row[j]) ? "NaN" : "Inf");
 }
 
 /* ---- bit packing --------------------------------------------------------- */

@@ -103,8 +103,7 @@ double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, float scal
  * two out-of-line calls per scale were a visible share of the quantizer's
  * time; inlined, the common (normal) case is a few integer operations. */
 static inline uint16_t qtf__f16_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
+    const uint32_t u = qtf__f32_bits(f);
     const uint32_t sign = (u >> 16) & 0x8000u, a = u & 0x7fffffffu;
     if (a >= 0x47800000u) /* 2^16 and up round beyond 65504; Inf; NaN */
         return (uint16_t)(sign | 0x7c00u | (a > 0x7f800000u ? 0x200u | ((a >> 13) & 0x3ffu) : 0));
@@ -134,15 +133,11 @@ static inline float qtf__f16_value(uint16_t h) {
     } else {
         u = (a << 13) + 0x38000000u;
     }
-    u |= sign;
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
+    return qtf__f32_from_bits(u | sign);
 }
 
 static inline uint16_t qtf__bf16_bits(float f) {
-    uint32_t u;
-    memcpy(&u, &f, 4);
+    const uint32_t u = qtf__f32_bits(f);
     if ((u & 0x7fffffffu) > 0x7f800000u) return (uint16_t)((u >> 16) | 0x0040u);
     return (uint16_t)((u + 0x7fffu + ((u >> 16) & 1u)) >> 16);
 }
@@ -150,9 +145,7 @@ static inline uint16_t qtf__bf16_bits(float f) {
 static inline float qtf__bf16_value(uint16_t h) {
     uint32_t u = (uint32_t)h << 16;
     if ((u & 0x7fffffffu) > 0x7f800000u) u |= 0x00400000u;
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
+    return qtf__f32_from_bits(u);
 }
 
 /* qtf__block_settle_scale (below), inline for the per-group hot paths. */
@@ -199,8 +192,13 @@ qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t 
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
 void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);
 float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t);
+/* dst[i] = qtf__block_load_scale(part, i, t) for i < n, in bulk (one
+ * vectorized conversion rather than a call per scale). */
+void qtf__block_load_scales(float *dst, const void *part, uint64_t n, qtf_dtype t);
 /* QTF_E_NUMERIC naming row and column if any element is NaN or Inf. */
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index);
+/* Index of the first NaN or Inf of x[0..n), or n when all are finite. */
+uint64_t qtf__first_nonfinite(const float *x, uint64_t n);
 /* LSB-first bit stream of n codes of `bits` bits (each code < 2^bits). dst
  * holds ceil(n*bits/8) bytes; unused high bits of the last byte are zero. */
 void qtf__block_pack(uint8_t *dst, const uint8_t *codes, uint64_t n, unsigned bits);
@@ -234,10 +232,7 @@ static inline float qtf__e2m1_unit(uint32_t c) {
     uint32_t c3 = c & 7;
     uint32_t normal = (c3 << 22) + (126u << 23);
     uint32_t small = (c3 & 1) ? 0x3f000000u : 0u;
-    uint32_t u = (c3 >= 2 ? normal : small) | ((c & 8u) << 28);
-    float v;
-    memcpy(&v, &u, 4);
-    return v;
+    return qtf__f32_from_bits((c3 >= 2 ? normal : small) | ((c & 8u) << 28));
 }
 
 /* dst[j] = E2M1 value of codes[j] * scale (format/block_codebook.c). */

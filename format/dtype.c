@@ -30,13 +30,20 @@ const char *qtf_dtype_name(qtf_dtype t) {
 
 const char *qtf_type_name(qtf_type t) {
     static const char *const names[QTF_TYPE_COUNT_] = {
-        [QTF_TYPE_U8] = "u8",       [QTF_TYPE_I8] = "i8",         [QTF_TYPE_U16] = "u16",
-        [QTF_TYPE_I16] = "i16",     [QTF_TYPE_U32] = "u32",       [QTF_TYPE_I32] = "i32",
-        [QTF_TYPE_F32] = "f32",     [QTF_TYPE_BOOL] = "bool",     [QTF_TYPE_STRING] = "string",
-        [QTF_TYPE_ARRAY] = "array", [QTF_TYPE_U64] = "u64",       [QTF_TYPE_I64] = "i64",
-        [QTF_TYPE_F64] = "f64",     [QTF_TYPE_BLOB] = "blob",
+        "u8", "i8", "u16", "i16", "u32", "i32", "f32", "bool", "string", "array",
+        "u64", "i64", "f64", "blob",
     };
-    return (unsigned)t < QTF_TYPE_COUNT_ ? names[t] : "?";
+    uint32_t code = qtf_type_code(t);
+    return code < QTF_TYPE_COUNT_ ? names[code] : "?";
+}
+
+uint32_t qtf_type_code(qtf_type t) {
+    uint32_t code = (uint32_t)t - (uint32_t)QTF_TYPE_BASE_;
+    return code < QTF_TYPE_COUNT_ ? code : UINT32_MAX;
+}
+
+qtf_type qtf_type_from_code(uint32_t code) {
+    return code < QTF_TYPE_COUNT_ ? (qtf_type)((uint32_t)QTF_TYPE_BASE_ + code) : (qtf_type)0;
 }
 
 const char *qtf_part_role_name(qtf_part_role r) {

@@ -13,18 +13,9 @@
  * shared by every row and are passed whole. */
 #include "family.h"
 
-static uint64_t gcd_u64(uint64_t a, uint64_t b) {
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 /* lcm capped at `cap` (any unit >= cap means "the whole tensor"). */
 static uint64_t lcm_capped(uint64_t a, uint64_t b, uint64_t cap) {
-    uint64_t g = gcd_u64(a, b), m;
+    uint64_t g = qtf__gcd_u64(a, b), m;
     if (!qtf__mul_u64(&m, a / g, b) || m > cap) return cap;
     return m;
 }
@@ -47,7 +38,7 @@ qtf_status qtf__encoding_row_unit(uint64_t *out, const qtf_encoding *e, uint64_t
         if (st) return st;
         for (uint32_t i = 0; i < n; i++)
             if (l[i].role == QTF_ROLE_DQ_CODES && l[i].size)
-                unit = lcm_capped(unit, QTF__DQ_BLOCK / gcd_u64(QTF__DQ_BLOCK, l[i].size), rows);
+                unit = lcm_capped(unit, QTF__DQ_BLOCK / qtf__gcd_u64(QTF__DQ_BLOCK, l[i].size), rows);
     }
     *out = unit < rows ? unit : rows;
     return QTF_OK;

@@ -177,15 +177,7 @@ static void print_detail(const qtf_gguf *g, uint64_t i, const detail *d, const g
                d->error && d->error[0] ? d->error : qtf_status_text(d->st));
         return;
     }
-    uint64_t show = o->n_values < d->n ? o->n_values : d->n;
-    if (show) {
-        printf("  values       first %llu of %llu:\n   ", (unsigned long long)show, (unsigned long long)d->n);
-        for (uint64_t k = 0; k < show; k++)
-            printf(" %g%s", (double)d->values[k], (k + 1) % 8 == 0 && k + 1 < show ? "\n   " : "");
-        printf("\n");
-    }
-    printf("  statistics   min %g, max %g, mean %g, std %g, NaN %llu, Inf %llu\n", d->s.min, d->s.max,
-           d->s.mean, d->s.std, (unsigned long long)d->s.n_nan, (unsigned long long)d->s.n_inf);
+    cli_values_print(d->values, d->n, o->n_values, &d->s);
 }
 
 static json_t *detail_json(const detail *d, const gguf_inspect_options *o, int *oom) {
@@ -199,20 +191,7 @@ static json_t *detail_json(const detail *d, const gguf_inspect_options *o, int *
         cli_json_set(j, "decode_error", json_string(d->error ? d->error : ""), oom);
         return j;
     }
-    json_t *vals = json_array();
-    for (uint64_t k = 0; vals && k < d->n && k < o->n_values; k++)
-        cli_json_append(vals, cli_json_real(d->values[k]), oom);
-    cli_json_set(j, "values", vals, oom);
-    json_t *s = json_object();
-    if (s) {
-        cli_json_set(s, "min", cli_json_real(d->s.min), oom);
-        cli_json_set(s, "max", cli_json_real(d->s.max), oom);
-        cli_json_set(s, "mean", cli_json_real(d->s.mean), oom);
-        cli_json_set(s, "std", cli_json_real(d->s.std), oom);
-        cli_json_set(s, "nan", cli_json_u64(d->s.n_nan), oom);
-        cli_json_set(s, "inf", cli_json_u64(d->s.n_inf), oom);
-    }
-    cli_json_set(j, "statistics", s, oom);
+    cli_values_json(j, d->values, d->n, o->n_values, &d->s, oom);
     cli_json_set(j, "histogram", json_null(), oom);
     return j;
 }
@@ -235,6 +214,7 @@ static json_t *tensor_json(const qtf_gguf *g, uint64_t i, int *oom) {
     cli_json_set(j, "encoding", json_string(enc), oom);
     cli_json_set(j, "encoding_id", json_integer(t->type), oom);     /* the ggml type id */
     cli_json_set(j, "encoding_known", json_boolean(decodable(t->type)), oom);
+    cli_json_set(j, "layout", json_string("row-major"), oom);  /* GGUF shapes as stored */
     cli_json_set(j, "params", json_array(), oom);
     cli_json_set(j, "bits_per_weight", isnan(bpw) ? json_null() : cli_json_real(bpw), oom);
     cli_json_set(j, "stored_bits_per_weight", isnan(bpw) ? json_null() : cli_json_real(bpw), oom);

@@ -430,11 +430,7 @@ int gguf_verify_build(verify_report *r, const gguf_verify_options *o) {
         free(p);
         return 2;
     }
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.o = o;
-    c.r = r;
-    c.g = g;
+    ctx c = { .o = o, .r = r, .g = g };
     int rc = 0;
     qtf_source *src = NULL;
     qtf_importance *imp = NULL;

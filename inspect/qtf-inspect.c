@@ -541,6 +541,9 @@ static int print_tensors(const qtf_file *f, const options *o, uint64_t *matched)
         cli_buf_clear(&shape);
         cli_escape(&name, t->name, t->name_len, 0, 0);
         cli_shape_text(&shape, t);
+        /* format 1.1: the logical shape is shown; the layout follows it */
+        if (t->layout == QTF_LAYOUT_TRANSPOSED) cli_buf_puts(&shape, " transposed");
+        else if (t->layout != QTF_LAYOUT_ROW_MAJOR) cli_buf_puts(&shape, " layout?");
         cli_encoding_text(enc, sizeof enc, t);
         double b = cli_tensor_bits_per_weight(t);
         if (isnan(b)) snprintf(bpw, sizeof bpw, "-");
@@ -574,8 +577,7 @@ typedef struct detail {
     char decode_error[512];
     float *values;              /* the whole tensor as f32, NULL if not decoded */
     uint64_t n;
-    double min, max, mean, std;
-    uint64_t n_nan, n_inf;
+    cli_value_stats s;
     qtf_status hist_status;
     code_histogram hist;
 } detail;
@@ -608,16 +610,7 @@ static void detail_compute(detail *d, const qtf_file *f, uint64_t ti, unsigned t
             }
         }
     }
-    if (d->values) {
-        cli_value_stats vs;
-        cli_value_stats_compute(&vs, d->values, d->n);
-        d->min = vs.min;
-        d->max = vs.max;
-        d->mean = vs.mean;
-        d->std = vs.std;
-        d->n_nan = vs.n_nan;
-        d->n_inf = vs.n_inf;
-    }
+    if (d->values) cli_value_stats_compute(&d->s, d->values, d->n);
     d->hist_status = code_histogram_compute(&d->hist, f, ti);
     if (d->hist_status != QTF_OK)
         snprintf(d->hist.reason, sizeof d->hist.reason, "%s", qtf_status_text(d->hist_status));
@@ -673,6 +666,13 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     else snprintf(num, sizeof num, "%.3f", bpw);
     printf("  encoding     %s (id %u), %s bits/weight\n", cli_encoding_text(enc, sizeof enc, t),
            (unsigned)t->encoding_id, num);
+    if (t->layout == QTF_LAYOUT_TRANSPOSED)
+        printf("  layout       transposed: the parts encode the [%llu, %llu] transpose, so groups "
+               "run along dim 0; values are shown in the shape above\n",
+               (unsigned long long)t->stored_dims[0], (unsigned long long)t->stored_dims[1]);
+    else if (t->layout != QTF_LAYOUT_ROW_MAJOR)
+        printf("  layout       %u, not known to this version (format 1.%u)\n", (unsigned)t->layout,
+               (unsigned)QTF_FORMAT_MINOR);
     printf("  checksum     %s (%s)\n", cli_hex64(sum, cli_tensor_digest(t)),
            d->verify == QTF_OK ? "parts match" : "MISMATCH");
     if (d->verify != QTF_OK) {
@@ -704,19 +704,7 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
         printf("  values       cannot decode: %s\n",
                b.len ? cli_buf_cstr(&b) : qtf_status_text(d->decode));
     } else {
-        uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
-        if (shown) {
-            printf("  values       first %llu of %llu:\n   ", (unsigned long long)shown,
-                   (unsigned long long)d->n);
-            for (uint64_t i = 0; i < shown; i++) {
-                printf(" %.6g", (double)d->values[i]);
-                if (i % 8 == 7 && i + 1 < shown) printf("\n   ");
-            }
-            printf("\n");
-        }
-        printf("  statistics   min %.6g, max %.6g, mean %.6g, std %.6g, NaN %llu, Inf %llu\n",
-               d->min, d->max, d->mean, d->std, (unsigned long long)d->n_nan,
-               (unsigned long long)d->n_inf);
+        cli_values_print(d->values, d->n, o->n_values, &d->s);
     }
     if (d->hist.available) print_histogram(&d->hist);
     else printf("  histogram    none (%s)\n", d->hist.reason);
@@ -736,20 +724,7 @@ static json_t *detail_json(const detail *d, const options *o) {
         cli_json_set(j, "decode_status", json_string(qtf_status_name(d->decode)), &oom);
         cli_json_set(j, "decode_error", cli_json_string(d->decode_error, strlen(d->decode_error)), &oom);
     } else {
-        json_t *vals = json_array();
-        uint64_t shown = o->n_values < d->n ? o->n_values : d->n;
-        for (uint64_t i = 0; i < shown && vals; i++) cli_json_append(vals, cli_json_real(d->values[i]), &oom);
-        cli_json_set(j, "values", vals, &oom);
-        json_t *stats = json_object();
-        if (stats) {
-            cli_json_set(stats, "min", cli_json_real(d->min), &oom);
-            cli_json_set(stats, "max", cli_json_real(d->max), &oom);
-            cli_json_set(stats, "mean", cli_json_real(d->mean), &oom);
-            cli_json_set(stats, "std", cli_json_real(d->std), &oom);
-            cli_json_set(stats, "nan", cli_json_u64(d->n_nan), &oom);
-            cli_json_set(stats, "inf", cli_json_u64(d->n_inf), &oom);
-        }
-        cli_json_set(j, "statistics", stats, &oom);
+        cli_values_json(j, d->values, d->n, o->n_values, &d->s, &oom);
     }
     if (d->hist.available) {
         json_t *h = json_object();
@@ -790,6 +765,9 @@ static json_t *tensor_json(const qtf_file *f, uint64_t i, int *oom) {
     cli_json_set(j, "encoding", json_string(cli_encoding_text(enc, sizeof enc, t)), oom);
     cli_json_set(j, "encoding_id", json_integer(t->encoding_id), oom);
     cli_json_set(j, "encoding_known", json_boolean(t->encoding_known), oom);
+    cli_json_set(j, "layout", json_string(t->layout == QTF_LAYOUT_ROW_MAJOR ? "row-major"
+                                          : t->layout == QTF_LAYOUT_TRANSPOSED ? "transposed"
+                                                                                : "unknown"), oom);
     json_t *params = json_array();
     for (uint32_t p = 0; p < t->n_params && p < QTF_MAX_PARAMS && params; p++) {
         json_t *kv = json_pack("[II]", (json_int_t)t->params[p].key, (json_int_t)t->params[p].value);
@@ -1070,15 +1048,11 @@ static int parse_args(options *o, int argc, char **argv) {
         {"width", required_argument, NULL, 'w'},
         {"threads", required_argument, NULL, 'j'},
         {"json", no_argument, NULL, OPT_JSON},
-        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
-        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
-        {"no-mmap", no_argument, NULL, OPT_OPEN},
+        CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
         {"force", no_argument, NULL, OPT_FORCE},
         {"extract", required_argument, NULL, 'x'},
         {"output", required_argument, NULL, 'o'},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        CLI_END_LONG_OPTIONS,
     };
     memset(o, 0, sizeof *o);
     o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;

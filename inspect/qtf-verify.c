@@ -141,12 +141,8 @@ static int parse_args(options *o, int argc, char **argv) {
         {"force", no_argument, NULL, OPT_FORCE},
         {"quiet", no_argument, NULL, 'q'},
         {"threads", required_argument, NULL, 'j'},
-        {"max-decoded-size", required_argument, NULL, OPT_OPEN},
-        {"max-decoded-ratio", required_argument, NULL, OPT_OPEN},
-        {"no-mmap", no_argument, NULL, OPT_OPEN},
-        {"help", no_argument, NULL, 'h'},
-        {"version", no_argument, NULL, 'V'},
-        {NULL, 0, NULL, 0},
+        CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
+        CLI_END_LONG_OPTIONS,
     };
     memset(o, 0, sizeof *o);
     o->open = (qtf_open_options)QTF_OPEN_OPTIONS_INIT;

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include <string.h>
+
 #include "common/common.h"
 #include "common/names.h"
 
@@ -13,6 +15,7 @@
 #define QTF__HEADER_HASHED 120u      /* the header checksum covers [0,120) */
 #define QTF__BYTE_ORDER_MARK 0x01020304u
 #define QTF__CHECKSUM_XXH3_64 1u
+#define QTF__FLAG_EDITING QTF_FILE_FLAG_EDITING
 #define QTF__PART_RECORD_SIZE 40u
 #define QTF__MAX_ELEMENTS (1ull << 62)
 #define QTF__MAX_ZSTD_LEVEL 22
@@ -29,7 +32,7 @@ extern const unsigned char qtf__magic[8];
 
 /* Fixed size of a scalar of type t (1 for BOOL), 0 for STRING/ARRAY/BLOB or
  * values outside the enum. */
-size_t qtf__type_fixed_size(uint32_t t);
+size_t qtf__type_fixed_size(qtf_type t);
 /* QTF_E_TYPE when `key` is reserved with another type (spec "Reserved keys"). */
 qtf_status qtf__meta_check_reserved(const char *file, const char *key, size_t key_len,
                                     qtf_type type, qtf_type elem_type);
@@ -55,6 +58,38 @@ typedef struct qtf__cursor {
 
 static inline uint64_t qtf__left(const qtf__cursor *c) { return c->len - c->pos; }
 static inline uint64_t qtf__at(const qtf__cursor *c) { return c->file_off + c->pos; }
+/* Copies the next len bytes of c (checked to be there) into the string pool
+ * as a NUL-terminated string, advancing both; returns the copy. */
+static inline char *qtf__pool_take(qtf__cursor *c, char **pool_cursor, uint32_t len) {
+    char *s = *pool_cursor;
+    memcpy(s, c->p + c->pos, len);
+    s[len] = '\0';
+    *pool_cursor += len + 1;
+    c->pos += len;
+    return s;
+}
+
+/* The length-prefixed name of record i of a section (a tensor name, a
+ * metadata key): u32 length (at most `limit`), bytes checked as a name
+ * (qtf__check_name, `what` naming it) and copied to the pool. Errors say
+ * "FILE: KIND I: FIELD length N at offset O exceeds the limit L" or are
+ * qtf__truncated / qtf__check_name's. *out_at: the offset of the length. */
+typedef struct qtf__name_field {
+    const char *kind;           /* "tensor", "metadata entry" */
+    const char *field;          /* "name", "key" */
+    const char *section;        /* "directory", "metadata" */
+    uint32_t limit;
+} qtf__name_field;
+qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__cursor *c,
+                          const char *file, const qtf__name_field *nf, uint64_t i,
+                          const char *what, char **pool_cursor);
+
+/* QTF_E_TRUNCATED for record `i` ('name') of a section: "FILE: KIND I
+ * ('NAME'): WHAT needs NEED bytes at offset O but the SECTION section has L
+ * left". */
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section);
 static inline uint32_t qtf__take32(qtf__cursor *c) {
     uint32_t v = qtf__ld32(c->p + c->pos);
     c->pos += 4;
@@ -105,6 +140,8 @@ struct qtf_file {
 /* Parse the metadata / directory section of f (f->meta, f->dir and the info
  * set); the pool has room for every key, name and media type plus NULs. */
 qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor);
+/* Entry i of f's metadata, or QTF_E_INVALID_ARG naming f and the range. */
+qtf_status qtf__meta_entry_at(const qtf__meta_entry **out, const qtf_file *f, uint64_t i);
 qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor);
 
 /* Stored bytes of a part, or QTF_E_STATE on a metadata-only open. */

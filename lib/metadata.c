@@ -7,7 +7,7 @@
 
 #include "container.h"
 
-size_t qtf__type_fixed_size(uint32_t t) {
+size_t qtf__type_fixed_size(qtf_type t) {
     switch (t) {
     case QTF_TYPE_U8: case QTF_TYPE_I8: case QTF_TYPE_BOOL: return 1;
     case QTF_TYPE_U16: case QTF_TYPE_I16: return 2;
@@ -17,7 +17,7 @@ size_t qtf__type_fixed_size(uint32_t t) {
     }
 }
 
-size_t qtf_type_size(qtf_type t) { return qtf__type_fixed_size((uint32_t)t); }
+size_t qtf_type_size(qtf_type t) { return qtf__type_fixed_size(t); }
 
 /* Keys whose type the spec fixes; other qtf.* and general.* keys are reserved
  * for future definition and accepted with any type. */
@@ -124,10 +124,37 @@ static void entry_name(const void *ctx, uint32_t item, const char **s, size_t *l
     *len = e[item].key_len;
 }
 
-#define TRUNC(c, need, what)                                                              \
-    qtf__error(QTF_E_TRUNCATED, "%s: metadata entry %" PRIu64 " ('%s'): %s needs %" PRIu64 \
-               " bytes at offset %" PRIu64 " but the metadata section has %" PRIu64 " left", \
-               f->name, i, key, what, (uint64_t)(need), qtf__at(c), qtf__left(c))
+#define TRUNC(c, need, what) \
+    qtf__truncated(f->name, "metadata entry", i, key, what, (uint64_t)(need), c, "metadata")
+
+qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__cursor *c,
+                          const char *file, const qtf__name_field *nf, uint64_t i,
+                          const char *what, char **pool_cursor) {
+    char len_what[32];
+    snprintf(len_what, sizeof len_what, "%s length", nf->field);
+    if (qtf__left(c) < 4) return qtf__truncated(file, nf->kind, i, "?", len_what, 4, c, nf->section);
+    const uint64_t at = qtf__at(c);
+    const uint32_t len = qtf__take32(c);
+    *out_at = at;
+    if (len > nf->limit)
+        return qtf__error(QTF_E_LIMIT, "%s: %s %" PRIu64 ": %s %" PRIu32 " at offset %" PRIu64
+                          " exceeds the limit %" PRIu32, file, nf->kind, i, len_what, len, at,
+                          nf->limit);
+    if (qtf__left(c) < len) return qtf__truncated(file, nf->kind, i, "?", nf->field, len, c, nf->section);
+    qtf_status st = qtf__check_name(file, what, c->p + c->pos, len, nf->limit, at + 4);
+    if (st) return st;
+    *out = qtf__pool_take(c, pool_cursor, len);
+    *out_len = len;
+    return QTF_OK;
+}
+
+qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
+                          const char *what, uint64_t need, const qtf__cursor *c,
+                          const char *section) {
+    return qtf__error(QTF_E_TRUNCATED, "%s: %s %" PRIu64 " ('%s'): %s needs %" PRIu64
+                      " bytes at offset %" PRIu64 " but the %s section has %" PRIu64 " left",
+                      file, kind, i, name, what, need, qtf__at(c), section, qtf__left(c));
+}
 
 static qtf_status check_bools(const qtf_file *f, uint64_t i, const char *key,
                               const unsigned char *p, uint64_t n, uint64_t at) {
@@ -162,17 +189,18 @@ static qtf_status parse_array(qtf__cursor *c, qtf_file *f, uint64_t i, qtf__meta
     const char *key = e->key;
     if (qtf__left(c) < 12) return TRUNC(c, 12, "array header");
     uint64_t at = qtf__at(c);
-    uint32_t elem = qtf__take32(c);
+    uint32_t elem_code = qtf__take32(c);
     uint64_t count = qtf__take64(c);
-    if (elem >= QTF_TYPE_COUNT_ || elem == QTF_TYPE_ARRAY || elem == QTF_TYPE_BLOB)
+    qtf_type elem = qtf_type_from_code(elem_code);
+    if (elem_code >= QTF_TYPE_COUNT_ || elem == QTF_TYPE_ARRAY || elem == QTF_TYPE_BLOB)
         return qtf__error(QTF_E_TYPE, "%s: metadata entry %" PRIu64 " ('%s'): array element type %"
                           PRIu32 " at offset %" PRIu64 " is not a scalar or string type (0..8, "
-                          "10..12)", f->name, i, key, elem, at);
+                          "10..12)", f->name, i, key, elem_code, at);
     if (count > QTF_MAX_ARRAY_LEN)
         return qtf__error(QTF_E_LIMIT, "%s: metadata entry %" PRIu64 " ('%s'): array count %" PRIu64
                           " at offset %" PRIu64 " exceeds the limit %llu", f->name, i, key, count,
                           at + 4, (unsigned long long)QTF_MAX_ARRAY_LEN);
-    e->elem_type = (qtf_type)elem;
+    e->elem_type = elem;
     e->count = count;
     e->value = c->p + c->pos;
     if (elem != QTF_TYPE_STRING) {
@@ -226,23 +254,14 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         qtf__meta_entry *e = &f->entries[i];
         const char *key = "?";
         uint64_t rec_start = c->pos;
-        if (qtf__left(c) < 4) return TRUNC(c, 4, "key length");
-        uint64_t key_at = qtf__at(c);
-        uint32_t key_len = qtf__take32(c);
-        if (key_len > QTF_MAX_KEY_LEN)
-            return qtf__error(QTF_E_LIMIT, "%s: metadata entry %" PRIu64 ": key length %" PRIu32
-                              " at offset %" PRIu64 " exceeds the limit %u", f->name, i, key_len,
-                              key_at, QTF_MAX_KEY_LEN);
-        if (qtf__left(c) < key_len) return TRUNC(c, key_len, "key");
-        char what[48];
+        static const qtf__name_field key_field = { "metadata entry", "key", "metadata",
+                                                   QTF_MAX_KEY_LEN };
+        char what[48], *k;
+        uint32_t key_len;
+        uint64_t key_at;
         snprintf(what, sizeof what, "metadata entry %" PRIu64 " key", i);
-        st = qtf__check_name(f->name, what, c->p + c->pos, key_len, QTF_MAX_KEY_LEN, key_at + 4);
+        st = qtf__take_name(&k, &key_len, &key_at, c, f->name, &key_field, i, what, pool_cursor);
         if (st) return st;
-        char *k = *pool_cursor;
-        memcpy(k, c->p + c->pos, key_len);
-        k[key_len] = '\0';
-        *pool_cursor += key_len + 1;
-        c->pos += key_len;
         e->key = key = k;
         e->key_len = key_len;
         uint32_t dup;
@@ -253,12 +272,13 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
                               key, dup);
         if (qtf__left(c) < 4) return TRUNC(c, 4, "value type");
         uint64_t type_at = qtf__at(c);
-        uint32_t type = qtf__take32(c);
-        if (type >= QTF_TYPE_COUNT_)
+        uint32_t code = qtf__take32(c);
+        if (code >= QTF_TYPE_COUNT_)
             return qtf__error(QTF_E_TYPE, "%s: metadata entry %" PRIu64 " ('%s'): value type %"
                               PRIu32 " at offset %" PRIu64 " is not a known type (0..%d)",
-                              f->name, i, key, type, type_at, QTF_TYPE_COUNT_ - 1);
-        e->type = (qtf_type)type;
+                              f->name, i, key, code, type_at, QTF_TYPE_COUNT_ - 1);
+        const qtf_type type = qtf_type_from_code(code);
+        e->type = type;
         e->value = c->p + c->pos;
         size_t fixed = qtf__type_fixed_size(type);
         if (fixed) {
@@ -282,12 +302,7 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
                 return TRUNC(c, mlen, "media type");
             st = qtf__check_media_type(f->name, key, c->p + c->pos, mlen, mt_at);
             if (st) return st;
-            char *m = *pool_cursor;
-            memcpy(m, c->p + c->pos, mlen);
-            m[mlen] = '\0';
-            *pool_cursor += mlen + 1;
-            e->media_type = m;
-            c->pos += mlen;
+            e->media_type = qtf__pool_take(c, pool_cursor, mlen);
             if (qtf__left(c) < 8) return TRUNC(c, 8, "blob size");
             e->len = qtf__take64(c);
             if (qtf__left(c) < e->len) return TRUNC(c, e->len, "blob bytes");
@@ -331,12 +346,19 @@ qtf_status qtf_meta_find(uint64_t *out_index, const qtf_file *f, const char *key
     return QTF_OK;
 }
 
-qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
-    if (!out || !f) return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_value: NULL argument");
+qtf_status qtf__meta_entry_at(const qtf__meta_entry **out, const qtf_file *f, uint64_t i) {
     if (i >= f->info.metadata_count)
         return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
                           PRIu64 " entries)", f->name, i, f->info.metadata_count);
-    const qtf__meta_entry *e = &f->entries[i];
+    *out = &f->entries[i];
+    return QTF_OK;
+}
+
+qtf_status qtf_meta_value(qtf_value *out, const qtf_file *f, uint64_t i) {
+    if (!out || !f) return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_value: NULL argument");
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, f, i);
+    if (st) return st;
     memset(out, 0, sizeof *out);
     out->type = e->type;
     switch (e->type) {
@@ -471,10 +493,9 @@ qtf_status qtf_meta_array_string(const char **out, uint64_t *out_len, const qtf_
                                  uint64_t i, uint64_t j) {
     if (!out || !out_len || !f)
         return qtf__error(QTF_E_INVALID_ARG, "qtf_meta_array_string: NULL argument");
-    if (i >= f->info.metadata_count)
-        return qtf__error(QTF_E_INVALID_ARG, "%s: metadata index %" PRIu64 " out of range (%"
-                          PRIu64 " entries)", f->name, i, f->info.metadata_count);
-    const qtf__meta_entry *e = &f->entries[i];
+    const qtf__meta_entry *e = NULL;
+    qtf_status st = qtf__meta_entry_at(&e, f, i);
+    if (st) return st;
     if (e->type != QTF_TYPE_ARRAY || e->elem_type != QTF_TYPE_STRING)
         return qtf__error(QTF_E_TYPE_MISMATCH, "%s: key '%s' is not an array of strings",
                           f->name, e->key);

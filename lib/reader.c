@@ -61,9 +61,12 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
         return qtf__error(QTF_E_HEADER, "%s: header size at offset 16 is %" PRIu32 ", expected %u",
                           nm, hsize, QTF__HEADER_SIZE);
     in->flags = qtf__ld32(h + 20);
-    if (in->flags & 0xFFFFu)
+    if (in->flags & 0xFFFFu & ~(uint32_t)QTF__FLAG_EDITING)
         return qtf__error(QTF_E_HEADER, "%s: required flags 0x%04" PRIX32 " at offset 20 are not "
                           "known to this reader", nm, in->flags & 0xFFFFu);
+    /* an in-place metadata edit is under way (FORMAT.md section 13): the
+     * sections may sit further on, with stale bytes before and after them */
+    const int editing = (in->flags & QTF__FLAG_EDITING) != 0;
     in->alignment = qtf__ld32(h + 24);
     uint32_t a = in->alignment;
     if (a < QTF_MIN_ALIGNMENT || a > QTF_MAX_ALIGNMENT || (a & (a - 1)))
@@ -101,10 +104,12 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
     if (!qtf__add_u64(&end, in->data_offset, in->data_size))
         return qtf__error(QTF_E_OVERFLOW, "%s: data offset %" PRIu64 " + data size %" PRIu64
                           " overflows", nm, in->data_offset, in->data_size);
-    if (in->metadata_offset != end)
+    if (editing ? in->metadata_offset < end || in->metadata_offset % a
+                : in->metadata_offset != end)
         return qtf__error(QTF_E_HEADER, "%s: metadata offset at offset 64 is %" PRIu64
-                          ", expected %" PRIu64 " (end of the data section)", nm,
-                          in->metadata_offset, end);
+                          ", expected %s%" PRIu64 " (end of the data section)%s", nm,
+                          in->metadata_offset, editing ? "an aligned offset >= " : "", end,
+                          editing ? ", editing flag set" : "");
     if (in->metadata_size > QTF_MAX_METADATA_SIZE)
         return qtf__error(QTF_E_LIMIT, "%s: metadata size %" PRIu64 " at offset 72 exceeds the "
                           "limit %llu", nm, in->metadata_size,
@@ -128,7 +133,7 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
                           PRIu64 " (data %" PRIu64 " + metadata %" PRIu64 " + directory %" PRIu64
                           " bytes)", nm, file_size, end, in->data_size, in->metadata_size,
                           in->directory_size);
-    if (file_size > end)
+    if (file_size > end && !editing)
         return qtf__error(QTF_E_HEADER, "%s: file is %" PRIu64 " bytes but its header declares %"
                           PRIu64 ": %" PRIu64 " trailing bytes after the directory", nm,
                           file_size, end, file_size - end);
@@ -223,29 +228,10 @@ static qtf_status open_buffer(qtf_file *f, const unsigned char *buf, uint64_t le
     return QTF_OK;
 }
 
-static qtf_status pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name) {
-    unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pread(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %" PRIu64 " failed: %s",
-                              name, chunk, off, strerror(errno));
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
-                              " while reading (it shrank while open?)", name, off);
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return QTF_OK;
-}
-
 static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     unsigned char h[QTF__HEADER_SIZE] = { 0 };
     uint64_t hl = size < QTF__HEADER_SIZE ? size : QTF__HEADER_SIZE;
-    qtf_status st = pread_all(fd, h, hl, 0, f->name);
+    qtf_status st = qtf__pread_all(fd, h, hl, 0, f->name);
     if (st) return st;
     st = parse_header(f, h, size);
     if (st) return st;
@@ -258,36 +244,31 @@ static qtf_status open_metadata_only(qtf_file *f, int fd, uint64_t size) {
     if (!f->owned)
         return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " bytes for metadata and "
                           "directory", f->name, tail);
-    st = pread_all(fd, f->owned, tail, f->info.metadata_offset, f->name);
+    st = qtf__pread_all(fd, f->owned, tail, f->info.metadata_offset, f->name);
     if (st) return st;
     f->meta = f->owned;
     f->dir = f->owned + f->info.metadata_size;
     return parse_sections(f, h);
 }
 
-/* fd: a regular file of `size` bytes (qtf__open_regular). */
-static qtf_status open_fd(qtf_file *f, int fd, uint64_t size) {
+/* fd: a regular file of `size` bytes (qtf__parse_path). */
+static qtf_status open_fd(void *ctx, int fd, uint64_t size) {
+    qtf_file *f = ctx;
     if (f->flags & QTF_OPEN_METADATA_ONLY) return open_metadata_only(f, fd, size);
-    if (size > SIZE_MAX)
-        return qtf__error(QTF_E_NOMEM, "%s: %" PRIu64 " bytes do not fit this address space",
-                          f->name, size);
     if (size < QTF__HEADER_SIZE || (f->flags & QTF_OPEN_NO_MMAP)) {
         /* even with mmap, a file this small is read: mmap of 0 bytes fails */
         f->owned = qtf__malloc(size ? (size_t)size : 1);
         if (!f->owned)
             return qtf__error(QTF_E_NOMEM, "%s: cannot allocate %" PRIu64 " bytes to read the file",
                               f->name, size);
-        qtf_status st = pread_all(fd, f->owned, size, 0, f->name);
+        qtf_status st = qtf__pread_all(fd, f->owned, size, 0, f->name);
         if (st) return st;
         return open_buffer(f, f->owned, size);
     }
-    void *m = mmap(NULL, (size_t)size, PROT_READ, MAP_SHARED, fd, 0);
-    if (m == MAP_FAILED)
-        return qtf__error(QTF_E_IO, "%s: mmap of %" PRIu64 " bytes failed: %s", f->name, size,
-                          strerror(errno));
-    f->map = m;
+    qtf_status st = qtf__map_readonly(&f->map, fd, size, f->name);
+    if (st) return st;
     f->map_len = (size_t)size;
-    return open_buffer(f, m, size);
+    return open_buffer(f, f->map, size);
 }
 
 qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_options *opts) {
@@ -298,13 +279,7 @@ qtf_status qtf_file_open(qtf_file **out, const char *path, const qtf_open_option
     qtf_file *f;
     st = new_file(&f, path, opts);
     if (st) return st;
-    int fd;
-    uint64_t size;
-    st = qtf__open_regular(&fd, &size, path);
-    if (!st) {
-        st = open_fd(f, fd, size);
-        close(fd);
-    }
+    st = qtf__parse_path(path, open_fd, f);
     if (st) {
         qtf_file_close(f);
         return st;

@@ -33,9 +33,15 @@ static void tb_str32(tb *b, const char *s) { tb_u32(b, (uint32_t)strlen(s)); tb_
 static void tb_zero(tb *b, size_t n) { while (n--) tb_u8(b, 0); }
 
 /* A metadata key and type; the caller appends the value. */
+/* A value type as the file stores it: QTF_TYPE_* as its code, any other
+ * number (a deliberately bad code) as is. */
+static uint32_t type_code(uint32_t type) {
+    return type >= (uint32_t)QTF_TYPE_BASE_ ? qtf_type_code((qtf_type)type) : type;
+}
+
 static void meta_key(tb *m, const char *key, uint32_t type) {
     tb_str32(m, key);
-    tb_u32(m, type);
+    tb_u32(m, type_code(type));
 }
 
 /* One part record. */
@@ -259,7 +265,10 @@ Test(container_hostile, byte_order) {
 Test(container_hostile, header_fields) {
     ASSERT_ST(header_case(H_HSIZE, 4, 256, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_HSIZE, 4, 0, 1), QTF_E_HEADER);
-    ASSERT_ST(header_case(H_FLAGS, 4, 1, 1), QTF_E_HEADER);
+    ASSERT_ST(header_case(H_FLAGS, 4, 2, 1), QTF_E_HEADER);
+    /* bit 0 is EDITING (FORMAT.md 13.1): the canonical layout stays valid */
+    ASSERT_ST(header_case(H_FLAGS, 4, 1, 1), QTF_OK);
+    ASSERT_ST(header_case(H_FLAGS, 4, 3, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_FLAGS, 4, 0x8000, 1), QTF_E_HEADER);
     ASSERT_ST(header_case(H_FLAGS, 4, 0xFFFF0000u, 1), QTF_OK); /* optional bits ignored */
     /* reserved bytes are ignored (but covered by the checksum) */
@@ -348,7 +357,7 @@ Test(container_hostile, counts) {
 
 Test(container_hostile, metadata_keys) {
     tb m = { 0 };
-    tb_u32(&m, 0); tb_u32(&m, QTF_TYPE_U8); tb_u8(&m, 1); tb_zero(&m, 2);
+    tb_u32(&m, 0); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 1); tb_zero(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     m = (tb){ 0 };
     tb_u32(&m, 257); tb_zero(&m, 300);
@@ -379,7 +388,7 @@ Test(container_hostile, metadata_keys) {
         ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     }
     m = (tb){ 0 };
-    tb_u32(&m, 3); tb_bytes(&m, "a\0b", 3); tb_u32(&m, QTF_TYPE_U8); tb_u8(&m, 0);
+    tb_u32(&m, 3); tb_bytes(&m, "a\0b", 3); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     cr_assert(strstr(qtf_error_detail(), "NUL") != NULL, "%s", qtf_error_detail());
     /* valid edge code points are accepted */
@@ -441,31 +450,31 @@ Test(container_hostile, metadata_arrays) {
         ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     }
     tb m = { 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U8); tb_u64(&m, (1ull << 30) + 1);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u64(&m, (1ull << 30) + 1);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 1ull << 30);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 1ull << 30);
     tb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     /* 2^30 strings claimed in 64 bytes: refused before any allocation */
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 1ull << 30);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 1ull << 30);
     tb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 2);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
     tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1ull << 40);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_STRING); tb_u64(&m, 2);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
     tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1); tb_u8(&m, 0xFE);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_BOOL); tb_u64(&m, 3);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_BOOL)); tb_u64(&m, 3);
     tb_u8(&m, 1); tb_u8(&m, 0); tb_u8(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
     m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_I16); tb_u64(&m, 0);
+    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_I16)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
 }
 
@@ -504,10 +513,10 @@ Test(container_hostile, reserved_key_types) {
     meta_key(&m, "hf.file.config.json", QTF_TYPE_STRING); tb_u64(&m, 2); tb_bytes(&m, "{}", 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     m = (tb){ 0 };
-    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 0);
+    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     m = (tb){ 0 };
-    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); tb_u32(&m, QTF_TYPE_U64); tb_u64(&m, 0);
+    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
     m = (tb){ 0 };
     meta_key(&m, "qtf.whatever", QTF_TYPE_F32); tb_u32(&m, 0);
@@ -1064,4 +1073,72 @@ Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_liste
     tb_bytes(&data, four, 8);
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_TYPE);
     cr_assert(strstr(qtf_error_detail(), "role 42"), "%s", qtf_error_detail());
+}
+
+/* --- tensor layout (spec/FORMAT.md 6.4, format 1.1) ----------------------------- */
+
+/* Tensor "w" of F32 with the parameters kv (zstd_level first) over one
+ * 8-byte part holding {1, 2}. */
+static qtf_status layout_case(uint32_t n_dims, const uint64_t *dims, uint32_t n_params,
+                              const uint32_t *kv, qtf_file **out, unsigned char **out_buf) {
+    tb d = { 0 };
+    tb_str32(&d, "w");
+    tb_u32(&d, n_dims);
+    for (uint32_t i = 0; i < n_dims; i++) tb_u64(&d, dims[i]);
+    tb_u32(&d, QTF_DTYPE_F32);
+    tb_u32(&d, QTF_ENC_F32);
+    tb_u32(&d, n_params);
+    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
+    tb_u32(&d, 1);
+    part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
+    return open_built(&d, out, out_buf);
+}
+
+Test(container_hostile, layout_parameter) {
+    static const uint64_t m12[2] = { 1, 2 }, v2[1] = { 2 }, c3[3] = { 1, 1, 2 };
+    static const uint32_t zero[4] = { 11, 0, 13, 0 }, one[4] = { 11, 0, 13, 1 };
+    static const uint32_t two[4] = { 11, 0, 13, 2 }, after[6] = { 11, 0, 13, 1, 14, 1 };
+    /* row-major is the absence of the key: 0 is not a canonical file */
+    ASSERT_ST(layout_case(2, m12, 2, zero, NULL, NULL), QTF_E_ENCODING);
+    cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+    /* transposed needs a matrix */
+    ASSERT_ST(layout_case(1, v2, 2, one, NULL, NULL), QTF_E_SHAPE);
+    ASSERT_ST(layout_case(3, c3, 2, one, NULL, NULL), QTF_E_SHAPE);
+    cr_assert(strstr(qtf_error_detail(), "transposed") != NULL, "%s", qtf_error_detail());
+    /* a valid transposed tensor: stored [2, 1], returned [1, 2] */
+    qtf_file *f = NULL;
+    unsigned char *buf = NULL;
+    ASSERT_ST(layout_case(2, m12, 2, one, &f, &buf), QTF_OK);
+    const qtf_tensor_info *t = qtf_tensor_get(f, 0);
+    cr_assert_eq(t->encoding_known, 1);
+    cr_assert_eq(t->layout, QTF_LAYOUT_TRANSPOSED);
+    cr_assert_eq(t->stored_dims[0], 2);
+    cr_assert_eq(t->stored_dims[1], 1);
+    cr_assert_eq(t->dims[0], 1);
+    cr_assert_eq(t->n_params, 2, "params are listed as stored");
+    float v[2];
+    ASSERT_ST(qtf_tensor_dequantize(v, QTF_DTYPE_F32, 2, f, 0, 1), QTF_OK);
+    cr_assert(v[0] == 1.0f && v[1] == 2.0f);
+    /* what a 1.0 reader does with these parameters: an unknown encoding,
+     * never a row-major decode of the stored transpose */
+    qtf_encoding e;
+    ASSERT_ST(qtf_encoding_from_params(&e, QTF_ENC_F32, t->params, t->n_params),
+              QTF_E_UNKNOWN_ENCODING);
+    qtf_file_close(f);
+    free(buf);
+    /* a later minor version's layout, or a key after it: listed, not decoded */
+    f = NULL;
+    ASSERT_ST(layout_case(2, m12, 2, two, &f, &buf), QTF_OK);
+    cr_assert_eq(qtf_tensor_get(f, 0)->encoding_known, 0);
+    cr_assert_eq(qtf_tensor_get(f, 0)->layout, 2);
+    ASSERT_ST(qtf_tensor_dequantize(v, QTF_DTYPE_F32, 2, f, 0, 1), QTF_E_UNKNOWN_ENCODING);
+    cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+    ASSERT_ST(qtf_tensor_verify(f, 0), QTF_OK);
+    qtf_file_close(f);
+    free(buf);
+    f = NULL;
+    ASSERT_ST(layout_case(2, m12, 3, after, &f, &buf), QTF_OK);
+    cr_assert_eq(qtf_tensor_get(f, 0)->encoding_known, 0);
+    qtf_file_close(f);
+    free(buf);
 }

@@ -228,6 +228,27 @@ Test(container_meta, reserved_keys_and_key_rules) {
     cr_assert_eq(qtf_writer_set_value(w, "t", (qtf_type)14, 0, "x", 1), QTF_E_TYPE);
     uint8_t two = 2;
     cr_assert_eq(qtf_writer_set_value(w, "b", QTF_TYPE_BOOL, 0, &two, 1), QTF_E_VALUE);
+    /* Element types and metadata types are disjoint numbers: a QTF_DTYPE_*
+     * given as a metadata type (or the other way round) is refused, where
+     * QTF_DTYPE_F32 (1) used to be stored as an i8. The casts stand for a
+     * caller who ignored -Wenum-conversion. */
+    float one = 1.0f;
+    cr_assert_eq(qtf_writer_set_value(w, "f", (qtf_type)QTF_DTYPE_F32, 0, &one, 1), QTF_E_TYPE);
+    cr_assert(strstr(qtf_error_detail(), "an element type") != NULL, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_set_value(w, "a", QTF_TYPE_ARRAY, (qtf_type)QTF_DTYPE_U8, &two, 1),
+                 QTF_E_TYPE);
+    cr_assert_eq(qtf_dtype_size((qtf_dtype)QTF_TYPE_F32), 0);
+    cr_assert_eq(qtf_type_size((qtf_type)QTF_DTYPE_F32), 0);
+    cr_assert_str_eq(qtf_type_name((qtf_type)QTF_DTYPE_F32), "?");
+    float dst[1];
+    cr_assert_eq(qtf_convert_to_f32(dst, &one, (qtf_dtype)QTF_TYPE_F32, 1), QTF_E_TYPE);
+    /* the file's codes are the spec's (GGUF's) numbers */
+    cr_assert_eq(qtf_type_code(QTF_TYPE_U8), 0);
+    cr_assert_eq(qtf_type_code(QTF_TYPE_F64), 12);
+    cr_assert_eq(qtf_type_code(QTF_TYPE_BLOB), 13);
+    cr_assert_eq(qtf_type_code((qtf_type)QTF_DTYPE_F32), UINT32_MAX);
+    cr_assert_eq(qtf_type_from_code(8), QTF_TYPE_STRING);
+    cr_assert_eq(qtf_type_code(qtf_type_from_code(14)), UINT32_MAX);
     qtf_file *f = reopen(w, 0);
     cr_assert_eq(qtf_meta_count(f), 4);
     const char *s;

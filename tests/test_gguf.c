@@ -41,7 +41,8 @@ static const char *dump_type_name(qtf_type t) {
     static const char *const names[] = { "UINT8", "INT8", "UINT16", "INT16", "UINT32", "INT32",
                                          "FLOAT32", "BOOL", "STRING", "ARRAY", "UINT64", "INT64",
                                          "FLOAT64" };
-    return (unsigned)t < 13 ? names[t] : "?";
+    uint32_t code = qtf_type_code(t);
+    return code < 13 ? names[code] : "?";
 }
 
 /* Checks g against the dump listing at dump_path; returns the number of

@@ -41,26 +41,37 @@ QTF_API size_t qtf_dtype_size(qtf_dtype t);
 /* "F32", "BF16", ... (safetensors spelling); "?" when unknown. */
 QTF_API const char *qtf_dtype_name(qtf_dtype t);
 
-/* Metadata value types: GGUF's 13 (same numbers) plus a binary blob. */
+/* Metadata value types: GGUF's 13 plus a binary blob. In the file (and in
+ * GGUF) a value type is its code 0..13 (spec/FORMAT.md); the API spells it
+ * QTF_TYPE_BASE_ + code, a range disjoint from the element types (qtf_dtype
+ * 0..17), so that one passed for the other is refused with QTF_E_TYPE instead
+ * of being read as a different type (QTF_DTYPE_F32 would otherwise be code 1,
+ * i8). Compilers also warn (-Wenum-conversion, in -Wextra). */
 typedef enum qtf_type {
-    QTF_TYPE_U8 = 0,
-    QTF_TYPE_I8 = 1,
-    QTF_TYPE_U16 = 2,
-    QTF_TYPE_I16 = 3,
-    QTF_TYPE_U32 = 4,
-    QTF_TYPE_I32 = 5,
-    QTF_TYPE_F32 = 6,
-    QTF_TYPE_BOOL = 7,
-    QTF_TYPE_STRING = 8,
-    QTF_TYPE_ARRAY = 9,
-    QTF_TYPE_U64 = 10,
-    QTF_TYPE_I64 = 11,
-    QTF_TYPE_F64 = 12,
-    QTF_TYPE_BLOB = 13,         /* media type string + bytes (embedded files) */
-    QTF_TYPE_COUNT_ = 14
+    QTF_TYPE_U8 = 0x4d00,        /* QTF_TYPE_BASE_: 'M'etadata << 8 */
+    QTF_TYPE_I8 = QTF_TYPE_U8 + 1,
+    QTF_TYPE_U16 = QTF_TYPE_U8 + 2,
+    QTF_TYPE_I16 = QTF_TYPE_U8 + 3,
+    QTF_TYPE_U32 = QTF_TYPE_U8 + 4,
+    QTF_TYPE_I32 = QTF_TYPE_U8 + 5,
+    QTF_TYPE_F32 = QTF_TYPE_U8 + 6,
+    QTF_TYPE_BOOL = QTF_TYPE_U8 + 7,
+    QTF_TYPE_STRING = QTF_TYPE_U8 + 8,
+    QTF_TYPE_ARRAY = QTF_TYPE_U8 + 9,
+    QTF_TYPE_U64 = QTF_TYPE_U8 + 10,
+    QTF_TYPE_I64 = QTF_TYPE_U8 + 11,
+    QTF_TYPE_F64 = QTF_TYPE_U8 + 12,
+    QTF_TYPE_BLOB = QTF_TYPE_U8 + 13,         /* media type string + bytes (embedded files) */
+    QTF_TYPE_BASE_ = QTF_TYPE_U8,
+    QTF_TYPE_COUNT_ = 14        /* number of types (codes 0..13) */
 } qtf_type;
 
 QTF_API const char *qtf_type_name(qtf_type t);
+/* The file's code (0..13) of a metadata value type, or UINT32_MAX when t is
+ * not one (an element type, say); and back: the type of a code, or
+ * (qtf_type)0, which is no type, when code > 13. */
+QTF_API uint32_t qtf_type_code(qtf_type t);
+QTF_API qtf_type qtf_type_from_code(uint32_t code);
 /* Size in bytes of one value of a fixed-size type (the numbers and BOOL),
  * i.e. the element stride of an ARRAY's `data`; 0 for STRING, ARRAY, BLOB
  * and unknown types. */
