@@ -523,8 +523,7 @@ json_t *report_json(const verify_report *r) {
         if (a) {
             cli_json_set(a, "path", str_or_null(r->against_raw), &oom);
             cli_json_set(a, "kind", str_or_null(r->against_kind), &oom);
-            if (r->importance_raw)  /* only with --importance, like summary.importance */
-                cli_json_set(a, "importance", str_or_null(r->importance_raw), &oom);
+            cli_json_set(a, "importance", str_or_null(r->importance_raw), &oom);
             cli_json_set(a, "tensors", cli_json_u64(r->source_tensors), &oom);
             cli_json_set(a, "compared", cli_json_u64(r->n_compared), &oom);
             cli_json_set(a, "ignored", cli_json_u64(r->n_ignored), &oom);
