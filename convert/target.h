@@ -31,6 +31,12 @@
  * sizes (a zstd encoding's codes at 8 bits each); the allocation table
  * above it shows the stored ones.
  *
+ * Tensors above 2^18 elements are measured on an evenly spaced sample of
+ * their rows (the same for any thread count); a zstd size estimated on the
+ * sample is measured on the whole tensor once the solver picks it, and the
+ * knapsack solved again, so every chosen size is exact (target.c). On the
+ * 1 GB bench checkpoint this takes about 40 s of CPU (bench/RESULTS.md).
+ *
  * Predicted error of a tensor W under candidate Q, normalized so that
  * tensors of different sizes and scales compare:
  *     sum_ij a_j (W_ij - Q_ij)^2 / sum_ij a_j W_ij^2
