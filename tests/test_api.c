@@ -90,7 +90,7 @@ Test(api, option_structs_accept_older_versions_only) {
     cr_assert_eq(qtf_quantize(&q, &e, x, 1, dims, &qo), QTF_E_INVALID_ARG);
     /* writer options: version 1 (no protected paths) and the current one */
     qtf_writer *w;
-    qtf_writer_options v1 = { 1, 0, 0, NULL, 0 };
+    qtf_writer_options v1 = { 1, 0, 0, NULL, 0, NULL, NULL };
     cr_assert_eq(qtf_writer_create(&w, path, &v1), QTF_OK);
     qtf_writer_abort(w);
     qtf_writer_options cur = QTF_WRITER_OPTIONS_INIT;

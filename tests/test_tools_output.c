@@ -400,7 +400,7 @@ Test(tools_output, writer_options_protect_inputs) {
     cr_assert_eq(qtf_st_writer_create(&sw, in, &o), QTF_E_INVALID_ARG);
     cr_assert(same_bytes(in, "input"));
     /* an older version of the options is still accepted */
-    qtf_writer_options v1 = { 1, 0, 0, NULL, 0 };
+    qtf_writer_options v1 = { 1, 0, 0, NULL, 0, NULL, NULL };
     cr_assert_eq(qtf_writer_create(&w, path_in("new.qtf"), &v1), QTF_OK, "%s",
                  qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
