@@ -22,7 +22,7 @@ import json, os, resource, sys, time
 mode, path, threads = sys.argv[1], sys.argv[2], int(sys.argv[3])
 import numpy as np, torch
 torch.set_num_threads(max(threads, 1))
-t0 = time.perf_counter()
+t0, r0 = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
 if mode == "qtf":
     import qtf
     sd = qtf.torch.load_file(path, dtype=torch.bfloat16, threads=threads)
@@ -43,8 +43,10 @@ else:
             arr = np.frombuffer(buf, dtype=np.int16, count=(b - a) // 2, offset=8 + n + a)
             sd[k] = torch.from_numpy(arr).view(torch.bfloat16).reshape(e["shape"])
 secs = time.perf_counter() - t0
+r1 = resource.getrusage(resource.RUSAGE_SELF)
+cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
 params = sum(v.numel() for v in sd.values())
-print(json.dumps({"seconds": secs, "params": params,
+print(json.dumps({"seconds": secs, "params": params, "cpu": cpu,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
 
@@ -75,16 +77,18 @@ def main():
     warm(qfile)
     size = lambda p: (os.path.getsize(p) if os.path.isfile(p) else
                       sum(os.path.getsize(os.path.join(p, f)) for f in os.listdir(p)))
-    print(f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}; "
+    print(f"nproc {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} (before); "
           f"bf16 checkpoint {size(ckpt) / 1e9:.2f} GB, .qtf {size(qfile) / 1e9:.2f} GB; "
           f"best of {reps}, warm page cache")
-    print("| load | threads | seconds | params | G weights/s | peak RSS MB |")
-    print("|---|---|---|---|---|---|")
+    print("| load | threads | seconds | CPU seconds | params | G weights/s | peak RSS MB |")
+    print("|---|---|---|---|---|---|---|")
     for mode, path in (("safetensors-bf16", ckpt), ("qtf", qfile)):
         for threads in (1, 2):
             r = run("qtf" if mode == "qtf" else "st", path, threads, reps)
-            print(f"| {mode} | {threads} | {r['seconds']:.3f} | {r['params'] / 1e9:.3f} G | "
+            print(f"| {mode} | {threads} | {r['seconds']:.3f} | {r['cpu']:.2f} | "
+                  f"{r['params'] / 1e9:.3f} G | "
                   f"{r['params'] / r['seconds'] / 1e9:.2f} | {r['rss_mb']:.0f} |", flush=True)
+    print(f"load average {os.getloadavg()[0]:.1f} (after)")
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ typedef struct run {
     const qtfc_options *o;
     qtf_source *src;
     qtf_source *imp;
-    qtfc_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
+    qtf_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
     qtfc_plan plan;
     qtfc_progress progress;
     qtf_writer *w;
@@ -73,6 +73,8 @@ typedef struct run {
     void *buf, *buf2;           /* read buffers (buf2: read-ahead) */
     float *importance;
     uint64_t importance_cap;
+    float *transposed;          /* stored form of a tensor with a transposed layout */
+    uint64_t transposed_cap;
     double t0;
     char notes[2048];           /* the closing summary's line of warnings, or "" */
 } run;
@@ -374,7 +376,7 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     if (it->importance < 0) return 0;
     if (r->imx) { /* checked when the imatrix was read and mapped */
         uint64_t n;
-        *out = qtfc_imatrix_map_find(r->imx, it->tensor->name, &n);
+        *out = qtf_imatrix_map_find(r->imx, it->tensor->name, &n);
         return 0;
     }
     const qtf_source_tensor *v = qtf_source_tensor_get(r->imp, (uint64_t)it->importance);
@@ -467,7 +469,24 @@ static int encode_tensor(run *r, const qtfc_plan_item *it, void *buf, encoded_te
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = r->o->threads;
     if (load_importance(r, it, &qo.importance) != 0) return -2;
-    st = qtf_quantize(&out->enc, &it->choice.enc, buf, t->n_dims, t->dims, &qo);
+    const float *x = buf;
+    if (it->layout == QTF_LAYOUT_TRANSPOSED) {
+        /* the encoding sees the [out, in] transpose: groups along the input */
+        if (t->n_elements > r->transposed_cap) {
+            free(r->transposed);
+            r->transposed_cap = 0;
+            r->transposed = malloc((size_t)t->n_elements * sizeof(float));
+            if (!r->transposed) {
+                cli_error("tensor '%s': out of memory for its transpose (%llu floats)", t->name,
+                    (unsigned long long)t->n_elements);
+                return -1;
+            }
+            r->transposed_cap = t->n_elements;
+        }
+        qtfc_transpose_f32(r->transposed, buf, t->dims[0], t->dims[1]);
+        x = r->transposed;
+    }
+    st = qtf_quantize(&out->enc, &it->choice.enc, x, t->n_dims, it->stored_dims, &qo);
     if (st != QTF_OK) return fail_tensor(r->o->input, it, "quantization", st);
     out->n_views = qtf_encoded_views(out->views, out->enc);
     return 0;
@@ -484,6 +503,7 @@ static qtf_status write_encoded(qtf_writer *w, encoded_tensor *e) {
     desc.source_type = t->dtype;
     desc.encoding = &e->it->choice.enc;
     desc.zstd_level = (int)e->it->choice.enc.zstd_level;
+    desc.layout = e->it->layout;
     qtf_status st = qtf_writer_add_tensor(w, &desc, e->views, e->n_views);
     qtf_encoded_free(e->enc);
     e->enc = NULL;
@@ -862,7 +882,7 @@ static int open_inputs(run *r) {
         cli_guard_mapped_file(o->input);
     if (qtf_source_note(r->src) && !o->quiet) cli_error("warning: %s", qtf_source_note(r->src));
     char ierr[2048];
-    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
+    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&r->imx, o->importance_path,
                                                                 r->src, ierr, sizeof ierr) : 0;
     if (is_imatrix < 0) {
         cli_error("%s", ierr);
@@ -1184,9 +1204,10 @@ int qtfc_convert(const qtfc_options *o) {
     free(r.buf);
     free(r.buf2);
     free(r.importance);
+    free(r.transposed);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);
-    qtfc_imatrix_map_free(r.imx);
+    qtf_imatrix_map_free(r.imx);
     qtf_source_close(r.src);
     return code;
 }

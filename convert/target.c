@@ -98,13 +98,14 @@ static void escape_glob(char *out, size_t cap, const char *name) {
 }
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
-                       const qtf_source *imp, const qtfc_imatrix_map *imx,
+                       const qtf_source *imp, const qtf_imatrix_map *imx,
                        const qtf_encoding *encs, const qtfc_target_options *o) {
     uint64_t max_n = 0, max_cols = 0;
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
         if (t->n_elements > max_n) max_n = t->n_elements;
-        if (t->dims[t->n_dims - 1] > max_cols) max_cols = t->dims[t->n_dims - 1];
+        for (uint32_t d = 0; d < t->n_dims; d++)   /* dims[0]: a Conv1D weight's input */
+            if (t->dims[d] > max_cols) max_cols = t->dims[d];
     }
     if (max_n > SIZE_MAX / 2 / sizeof(float)) {
         fprintf(stderr, "qtf-convert: --target: a tensor of %llu elements does not fit in memory\n",
@@ -113,6 +114,9 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     }
     float *w = malloc((size_t)max_n * sizeof *w), *deq = malloc((size_t)max_n * sizeof *deq);
     float *a = malloc((size_t)(max_cols ? max_cols : 1) * sizeof *a);
+    float *wt = NULL;           /* the transpose of an input-first (Conv1D) weight */
+    for (uint64_t i = 0; i < n_free && !wt; i++)
+        if (ft[i].item->input_first) wt = malloc((size_t)max_n * sizeof *wt);
     int rc = -1;
     if (!w || !deq || !a) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
@@ -130,7 +134,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         const float *weights = NULL;
         if (it->importance >= 0 && imx) {   /* checked when the imatrix was mapped */
             uint64_t nv;
-            weights = qtfc_imatrix_map_find(imx, t->name, &nv);
+            weights = qtf_imatrix_map_find(imx, t->name, &nv);
         } else if (it->importance >= 0) {
             const qtf_source_tensor *v = qtf_source_tensor_get(imp, (uint64_t)it->importance);
             st = qtf_source_read_f32(a, v->n_elements, imp, (uint64_t)it->importance, 1);
@@ -142,12 +146,27 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             weights = a;
         }
         ft[i].n = 0;
+        /* A Conv1D weight is encoded as its transpose (groups along the
+         * input, plan.c): measured in that form. bf16, the one lossless
+         * candidate, stays row-major, with the same size and error. */
+        qtf_source_tensor shape = *t;
+        const float *x = w;
+        if (it->input_first) {
+            if (!wt) {
+                fprintf(stderr, "qtf-convert: --target: out of memory\n");
+                goto out;
+            }
+            qtfc_transpose_f32(wt, w, t->dims[0], t->dims[1]);
+            shape.dims[0] = t->dims[1];
+            shape.dims[1] = t->dims[0];
+            x = wt;
+        }
         for (uint32_t k = 0; k < N_LADDER; k++) {
             int ok;
-            uint64_t bytes = layout_bytes(&encs[k], t, &ok);
+            uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
             if (!ok) continue;
             double err;
-            st = measure(&err, &encs[k], w, deq, t, weights, o->threads);
+            st = measure(&err, &encs[k], x, deq, &shape, weights, o->threads);
             if (st != QTF_OK) {
                 fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, ladder[k],
                         cli_why(st));
@@ -163,6 +182,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     rc = 0;
 out:
     free(w);
+    free(wt);
     free(deq);
     free(a);
     return rc;
@@ -192,7 +212,7 @@ static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
 
 int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     qtf_source *src = NULL, *imp = NULL;
-    qtfc_imatrix_map *imx = NULL;
+    qtf_imatrix_map *imx = NULL;
     qtfc_plan plan;
     memset(&plan, 0, sizeof plan);
     free_tensor *ft = NULL;
@@ -216,7 +236,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         goto out;
     }
     char ierr[2048];
-    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&imx, o->importance_path, src,
+    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&imx, o->importance_path, src,
                                                                 ierr, sizeof ierr) : 0;
     if (is_imatrix < 0) {
         fprintf(stderr, "qtf-convert: %s\n", ierr);
@@ -307,7 +327,7 @@ out:
     free(choice);
     free(ft);
     qtfc_plan_free(&plan);
-    qtfc_imatrix_map_free(imx);
+    qtf_imatrix_map_free(imx);
     qtf_source_close(imp);
     qtf_source_close(src);
     return code;

@@ -199,6 +199,11 @@ qtf_status qtf_convert_from_f32(void *dst, qtf_dtype dst_type, const float *src,
     switch (dst_type) {
     case QTF_DTYPE_F32: memmove(dst, src, (size_t)n * 4); break;
     case QTF_DTYPE_F16: case QTF_DTYPE_BF16: {
+        if (((uintptr_t)dst & 1) == 0) { /* aligned: no bounce through the stack */
+            if (dst_type == QTF_DTYPE_F16) f32_to_f16_n(dst, src, n);
+            else f32_to_bf16_n(dst, src, n);
+            break;
+        }
         uint16_t tmp[1024];
         unsigned char *d = dst;
         for (uint64_t i = 0; i < n; i += 1024) {

@@ -61,9 +61,12 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
         return qtf__error(QTF_E_HEADER, "%s: header size at offset 16 is %" PRIu32 ", expected %u",
                           nm, hsize, QTF__HEADER_SIZE);
     in->flags = qtf__ld32(h + 20);
-    if (in->flags & 0xFFFFu)
+    if (in->flags & 0xFFFFu & ~(uint32_t)QTF__FLAG_EDITING)
         return qtf__error(QTF_E_HEADER, "%s: required flags 0x%04" PRIX32 " at offset 20 are not "
                           "known to this reader", nm, in->flags & 0xFFFFu);
+    /* an in-place metadata edit is under way (FORMAT.md section 13): the
+     * sections may sit further on, with stale bytes before and after them */
+    const int editing = (in->flags & QTF__FLAG_EDITING) != 0;
     in->alignment = qtf__ld32(h + 24);
     uint32_t a = in->alignment;
     if (a < QTF_MIN_ALIGNMENT || a > QTF_MAX_ALIGNMENT || (a & (a - 1)))
@@ -101,10 +104,12 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
     if (!qtf__add_u64(&end, in->data_offset, in->data_size))
         return qtf__error(QTF_E_OVERFLOW, "%s: data offset %" PRIu64 " + data size %" PRIu64
                           " overflows", nm, in->data_offset, in->data_size);
-    if (in->metadata_offset != end)
+    if (editing ? in->metadata_offset < end || in->metadata_offset % a
+                : in->metadata_offset != end)
         return qtf__error(QTF_E_HEADER, "%s: metadata offset at offset 64 is %" PRIu64
-                          ", expected %" PRIu64 " (end of the data section)", nm,
-                          in->metadata_offset, end);
+                          ", expected %s%" PRIu64 " (end of the data section)%s", nm,
+                          in->metadata_offset, editing ? "an aligned offset >= " : "", end,
+                          editing ? ", editing flag set" : "");
     if (in->metadata_size > QTF_MAX_METADATA_SIZE)
         return qtf__error(QTF_E_LIMIT, "%s: metadata size %" PRIu64 " at offset 72 exceeds the "
                           "limit %llu", nm, in->metadata_size,
@@ -128,7 +133,7 @@ static qtf_status parse_header(qtf_file *f, const unsigned char *h, uint64_t fil
                           PRIu64 " (data %" PRIu64 " + metadata %" PRIu64 " + directory %" PRIu64
                           " bytes)", nm, file_size, end, in->data_size, in->metadata_size,
                           in->directory_size);
-    if (file_size > end)
+    if (file_size > end && !editing)
         return qtf__error(QTF_E_HEADER, "%s: file is %" PRIu64 " bytes but its header declares %"
                           PRIu64 ": %" PRIu64 " trailing bytes after the directory", nm,
                           file_size, end, file_size - end);

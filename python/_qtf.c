@@ -15,6 +15,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -25,6 +27,8 @@
 
 #include "qtf.h"
 #include "cli/recipe.h"
+#include "checkpoint/gguf.h"
+#include "common/common.h"
 
 static PyObject *QtfError, *QtfNotFoundError;
 
@@ -55,6 +59,12 @@ static PyObject *raise_status(qtf_status st, const char *detail) {
 }
 
 static PyObject *raise_last(qtf_status st) { return raise_status(st, NULL); }
+
+/* "row-major", "transposed" (spec/FORMAT.md section 6.4), or "unknown". */
+static const char *layout_name(uint32_t layout) {
+    return layout == QTF_LAYOUT_ROW_MAJOR ? "row-major"
+           : layout == QTF_LAYOUT_TRANSPOSED ? "transposed" : "unknown";
+}
 
 static int dtype_from_name(qtf_dtype *out, const char *name) {
     for (int t = 1; t < QTF_DTYPE_COUNT_; t++)
@@ -337,7 +347,8 @@ static PyObject *file_info(FileObject *self, PyObject *name_obj) {
     double bpw = 0.0;
     if (t->encoding_known) {
         if (qtf_encoding_format(enc, sizeof enc, &t->encoding)) strcpy(enc, "?");
-        bpw = t->n_elements ? qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->dims)
+        bpw = t->n_elements ? qtf_encoding_bits_per_weight(&t->encoding, t->n_dims,
+                                                           t->stored_dims)
                             : 0.0;
     } else {
         snprintf(enc, sizeof enc, "unknown(id=%u)", t->encoding_id);
@@ -365,11 +376,11 @@ static PyObject *file_info(FileObject *self, PyObject *name_obj) {
     char sum[17];
     snprintf(sum, sizeof sum, "%016llx", (unsigned long long)XXH3_64bits(cat, 8 * (size_t)t->n_parts));
     PyObject *r = Py_BuildValue(
-        "{s:s,s:s#,s:N,s:K,s:s,s:s,s:O,s:d,s:N}", "checksum", sum, "name", t->name, (Py_ssize_t)t->name_len, "shape",
+        "{s:s,s:s#,s:N,s:K,s:s,s:s,s:O,s:d,s:N,s:s}", "checksum", sum, "name", t->name, (Py_ssize_t)t->name_len, "shape",
         shape, "n_elements", (unsigned long long)t->n_elements, "source_type",
         t->source_type == QTF_DTYPE_NONE ? "" : qtf_dtype_name(t->source_type), "encoding", enc,
         "encoding_known", t->encoding_known ? Py_True : Py_False, "bits_per_weight", bpw,
-        "parts", parts);
+        "parts", parts, "layout", layout_name(t->layout));
     return r;
 }
 
@@ -379,7 +390,9 @@ static PyObject *file_zero_copy(FileObject *self, PyObject *name_obj) {
     uint64_t idx;
     if (find_tensor(&idx, self, name_obj)) return NULL;
     const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
-    if (!t->encoding_known || t->n_parts != 1 || t->parts[0].role != QTF_ROLE_DATA ||
+    /* a transposed tensor's bytes are its transpose: never a view of it */
+    if (!t->encoding_known || t->layout != QTF_LAYOUT_ROW_MAJOR || t->n_parts != 1 ||
+        t->parts[0].role != QTF_ROLE_DATA ||
         t->parts[0].compression != QTF_COMPRESSION_NONE || t->parts[0].type == QTF_DTYPE_PACKED)
         Py_RETURN_NONE;
     const void *p = NULL;
@@ -451,6 +464,256 @@ static PyObject *file_dequantize(FileObject *self, PyObject *args, PyObject *kw)
     PyBuffer_Release(&b);
     if (st) return raise_last(st);
     Py_RETURN_NONE;
+}
+
+/* ---- Arena: one anonymous mapping holding many decoded tensors -------------
+ *
+ * load_many() decodes every tensor of a state dict into one mapping, and the
+ * package makes the tensors views of it (torch.frombuffer / np.frombuffer,
+ * which keep the Arena alive). Why: a torch.empty() per tensor is a malloc
+ * whose pages one thread faults in; here the pages are first touched (and
+ * zeroed by the kernel) by the decoding threads, spread over the cores.
+ * Transparent huge pages (MADV_HUGEPAGE) were measured and left out: on this
+ * project's VM (THP "madvise", defrag "madvise") a 1.06 G-weight bf16 load
+ * spent 5.2-5.8 s of system time in huge-page clearing against 0.8 s with
+ * 4 KiB pages (bench/RESULTS.md). The memory is returned when the last
+ * tensor viewing it is freed (one tensor kept alive keeps the whole arena). */
+typedef struct {
+    PyObject_HEAD
+    void *map;       /* what mmap returned */
+    size_t map_len;
+    unsigned char *base; /* 2 MiB aligned start inside map */
+    size_t len;
+} ArenaObject;
+
+static void arena_dealloc(ArenaObject *self) {
+    if (self->map) munmap(self->map, self->map_len);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int arena_getbuffer(ArenaObject *self, Py_buffer *view, int flags) {
+    return PyBuffer_FillInfo(view, (PyObject *)self, self->base, (Py_ssize_t)self->len, 0,
+                             flags);
+}
+
+static PyBufferProcs arena_as_buffer = { (getbufferproc)arena_getbuffer, NULL };
+
+static PyTypeObject ArenaType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.Arena",
+    .tp_basicsize = sizeof(ArenaObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "Memory of tensors decoded by File.load_many (a writable buffer).",
+    .tp_dealloc = (destructor)arena_dealloc,
+    .tp_as_buffer = &arena_as_buffer,
+};
+
+#define HUGE_PAGE ((size_t)2 << 20)
+
+/* An arena of `len` bytes (len > 0), 2 MiB aligned (cheap, and ready for
+ * huge pages should they pay elsewhere). The pages are not touched here. */
+static ArenaObject *arena_new(size_t len) {
+    if (len > SIZE_MAX - 2 * HUGE_PAGE) {
+        PyErr_NoMemory();
+        return NULL;
+    }
+    size_t map_len = (len + HUGE_PAGE - 1) / HUGE_PAGE * HUGE_PAGE + HUGE_PAGE;
+    void *map = mmap(NULL, map_len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (map == MAP_FAILED) {
+        PyErr_Format(PyExc_MemoryError, "cannot map %zu bytes for the decoded tensors: %s",
+                     len, strerror(errno));
+        return NULL;
+    }
+    unsigned char *base =
+        (unsigned char *)(((uintptr_t)map + HUGE_PAGE - 1) & ~(uintptr_t)(HUGE_PAGE - 1));
+    ArenaObject *a = PyObject_New(ArenaObject, &ArenaType);
+    if (!a) {
+        munmap(map, map_len);
+        return NULL;
+    }
+    a->map = map;
+    a->map_len = map_len;
+    a->base = base;
+    a->len = len;
+    return a;
+}
+
+/* One unit of work of load_many: rows [r0, r1) of a tensor (whole = decode
+ * the whole tensor with qtf_tensor_dequantize). */
+typedef struct {
+    uint64_t tensor, r0, r1;
+    unsigned char *dst;
+    qtf_dtype dt;
+    int whole;
+} load_item;
+
+typedef struct {
+    const qtf_file *f;
+    load_item *items;
+    size_t n_items;
+    atomic_size_t next;
+    atomic_int failed;
+    pthread_mutex_t lock;
+    qtf_status st;      /* the first failure, under lock */
+    char detail[2048];
+} load_job;
+
+static void *load_worker(void *arg) {
+    load_job *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->n_items || atomic_load(&j->failed)) break;
+        const load_item *it = &j->items[i];
+        const qtf_tensor_info *t = qtf_tensor_get(j->f, it->tensor);
+        qtf_status st;
+        if (it->whole) {
+            st = qtf_tensor_dequantize(it->dst, it->dt, t->n_elements, j->f, it->tensor, 1);
+        } else {
+            uint64_t cols = t->dims[t->n_dims - 1];
+            st = qtf_tensor_dequantize_rows(it->dst, it->dt, (it->r1 - it->r0) * cols, j->f,
+                                            it->tensor, it->r0, it->r1, 1);
+        }
+        if (st) {
+            pthread_mutex_lock(&j->lock);
+            if (!j->st) {
+                j->st = st;
+                snprintf(j->detail, sizeof j->detail, "%s", qtf_error_detail());
+            }
+            pthread_mutex_unlock(&j->lock);
+            atomic_store(&j->failed, 1);
+            break;
+        }
+    }
+    return NULL;
+}
+
+/* Elements per work item: big enough that the per-call set-up (layouts,
+ * scale loading) is noise, small enough (2 MiB of bf16, one huge page) that
+ * two threads stay balanced over a few hundred tensors of unequal sizes. */
+#define LOAD_ITEM_ELEMENTS ((uint64_t)1 << 20)
+
+/* load_many(items, threads=0) -> (Arena or None, [byte offset, ...]).
+ * items: [(name, dtype name F32/F16/BF16)]. Every tensor decoded into one
+ * arena (64-byte aligned offsets), by `threads` threads (0 = all cores)
+ * taking (tensor, row range) items from a shared counter: tensors of any
+ * size keep every thread busy, and the values are those of
+ * qtf_tensor_dequantize (row ranges decode bit-identically), whatever the
+ * thread count. The GIL is released while decoding. */
+static PyObject *file_load_many(FileObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "items", "threads", NULL };
+    PyObject *items;
+    unsigned threads = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O|I", kwlist, &items, &threads)) return NULL;
+    if (check_open(self)) return NULL;
+    PyObject *seq = PySequence_Fast(items, "items must be a sequence of (name, dtype)");
+    if (!seq) return NULL;
+    Py_ssize_t n = PySequence_Fast_GET_SIZE(seq);
+    uint64_t *idx = PyMem_Calloc(n ? (size_t)n : 1, sizeof *idx);
+    qtf_dtype *dts = PyMem_Calloc(n ? (size_t)n : 1, sizeof *dts);
+    PyObject *offsets = PyList_New(n), *result = NULL;
+    load_item *work = NULL;
+    ArenaObject *arena = NULL;
+    if (!idx || !dts || !offsets) {
+        if (!PyErr_Occurred()) PyErr_NoMemory();
+        goto out;
+    }
+    size_t total = 0, n_work = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        PyObject *name, *dtname;
+        if (!PyArg_ParseTuple(PySequence_Fast_GET_ITEM(seq, i), "UU", &name, &dtname)) goto out;
+        const char *dn = PyUnicode_AsUTF8(dtname);
+        if (!dn || find_tensor(&idx[i], self, name) || dtype_from_name(&dts[i], dn)) goto out;
+        if (dts[i] != QTF_DTYPE_F32 && dts[i] != QTF_DTYPE_F16 && dts[i] != QTF_DTYPE_BF16) {
+            PyErr_Format(PyExc_ValueError, "load_many decodes to F32, F16 or BF16, not %s", dn);
+            goto out;
+        }
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, idx[i]);
+        uint64_t bytes = t->n_elements * qtf_dtype_size(dts[i]);
+        total = (total + 63) & ~(size_t)63;
+        PyObject *o = PyLong_FromSize_t(total);
+        if (!o) goto out;
+        PyList_SET_ITEM(offsets, i, o);
+        if (bytes > SIZE_MAX - total - 64) {
+            PyErr_NoMemory();
+            goto out;
+        }
+        total += (size_t)bytes;
+        if (!t->n_elements) continue;
+        int compressed = 0;
+        for (uint32_t k = 0; k < t->n_parts; k++)
+            compressed |= t->parts[k].compression != QTF_COMPRESSION_NONE;
+        uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+        /* zstd parts are decoded whole per call: one item per tensor */
+        if (compressed || t->n_dims < 2) n_work++;
+        else {
+            uint64_t per = LOAD_ITEM_ELEMENTS / cols;
+            per = per ? per : 1;
+            n_work += (size_t)((t->n_elements / cols + per - 1) / per);
+        }
+    }
+    if (total) {
+        arena = arena_new(total);
+        if (!arena) goto out;
+    }
+    work = PyMem_RawCalloc(n_work ? n_work : 1, sizeof *work);
+    if (!work) {
+        PyErr_NoMemory();
+        goto out;
+    }
+    size_t w = 0;
+    for (Py_ssize_t i = 0; i < n; i++) {
+        const qtf_tensor_info *t = qtf_tensor_get(self->f, idx[i]);
+        if (!t->n_elements) continue;
+        unsigned char *dst = arena->base + PyLong_AsSize_t(PyList_GET_ITEM(offsets, i));
+        int compressed = 0;
+        for (uint32_t k = 0; k < t->n_parts; k++)
+            compressed |= t->parts[k].compression != QTF_COMPRESSION_NONE;
+        if (compressed || t->n_dims < 2) {
+            work[w++] = (load_item){ idx[i], 0, 0, dst, dts[i], 1 };
+            continue;
+        }
+        uint64_t cols = t->dims[t->n_dims - 1], rows = t->n_elements / cols;
+        uint64_t per = LOAD_ITEM_ELEMENTS / cols;
+        per = per ? per : 1;
+        for (uint64_t r = 0; r < rows; r += per) {
+            uint64_t r1 = rows - r < per ? rows : r + per;
+            work[w++] = (load_item){ idx[i], r, r1, dst + r * cols * qtf_dtype_size(dts[i]),
+                                     dts[i], 0 };
+        }
+    }
+    if (threads == 0) threads = qtf_default_threads();
+    if ((size_t)threads > n_work) threads = n_work ? (unsigned)n_work : 1;
+    load_job job = { .f = self->f, .items = work, .n_items = n_work };
+    atomic_init(&job.next, 0);
+    atomic_init(&job.failed, 0);
+    pthread_mutex_init(&job.lock, NULL);
+    file_enter(self);
+    Py_BEGIN_ALLOW_THREADS
+    pthread_t tids[256];
+    int started[256] = { 0 };
+    unsigned nt = threads > 256 ? 256 : threads;
+    for (unsigned k = 1; k < nt; k++)
+        started[k] = pthread_create(&tids[k], NULL, load_worker, &job) == 0;
+    load_worker(&job); /* the calling thread works too; a thread that did not start
+                          leaves its share to the others */
+    for (unsigned k = 1; k < nt; k++)
+        if (started[k]) pthread_join(tids[k], NULL);
+    Py_END_ALLOW_THREADS
+    file_leave(self);
+    pthread_mutex_destroy(&job.lock);
+    if (job.st) {
+        raise_status(job.st, job.detail);
+        goto out;
+    }
+    result = Py_BuildValue("(OO)", arena ? (PyObject *)arena : Py_None, offsets);
+out:
+    Py_XDECREF(arena);
+    Py_XDECREF(offsets);
+    Py_DECREF(seq);
+    PyMem_Free(idx);
+    PyMem_Free(dts);
+    PyMem_RawFree(work);
+    return result;
 }
 
 /* raw(name, out): the single DATA part of a RAW/float tensor, decoded
@@ -590,6 +853,8 @@ static PyMethodDef file_methods[] = {
     { "dequantize", (PyCFunction)(void (*)(void))file_dequantize, METH_VARARGS | METH_KEYWORDS,
       "dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None)" },
     { "raw", (PyCFunction)file_raw, METH_VARARGS, "raw(name, out): stored elements." },
+    { "load_many", (PyCFunction)(void (*)(void))file_load_many, METH_VARARGS | METH_KEYWORDS,
+      "load_many(items, threads=0) -> (Arena, offsets)" },
     { "check", (PyCFunction)(void (*)(void))file_check, METH_VARARGS | METH_KEYWORDS,
       "check(threads=0, decode=True)" },
     { NULL, NULL, 0, NULL }
@@ -856,6 +1121,310 @@ static PyTypeObject WriterType = {
     .tp_methods = writer_methods,
 };
 
+/* ---- GGUF -------------------------------------------------------------------
+ *
+ * A GGUF file (llama.cpp) read by the project's hostile-safe reader
+ * (checkpoint/gguf_reader.c, compiled into this module with its internal
+ * helpers: the module links libqtf statically for them). Tensors keep the
+ * GGUF's names and its element order (shape = ne reversed, outermost
+ * first); every ggml block type of libqtf's encoding table decodes through
+ * qtf_dequantize, bit-identical to ggml (checkpoint/gguf_decode.c). */
+typedef struct {
+    PyObject_HEAD
+    qtf_gguf *g;
+    PyObject *path;
+    int busy, closing;
+} GGUFObject;
+
+static int gguf_init(GGUFObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "path", NULL };
+    PyObject *pathobj = NULL;
+    if (self->g) {
+        PyErr_SetString(PyExc_RuntimeError, "GGUF is already initialised");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "O&", kwlist, PyUnicode_FSConverter, &pathobj))
+        return -1;
+    qtf_status st;
+    qtf_gguf *g = NULL;
+    const char *path = PyBytes_AS_STRING(pathobj);
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_gguf_open(&g, path, 0);
+    Py_END_ALLOW_THREADS
+    if (st) {
+        Py_DECREF(pathobj);
+        raise_last(st);
+        return -1;
+    }
+    self->g = g;
+    self->path = PyUnicode_DecodeFSDefault(path);
+    Py_DECREF(pathobj);
+    return self->path ? 0 : -1;
+}
+
+static void gguf_dealloc(GGUFObject *self) {
+    qtf_gguf_close(self->g);
+    Py_XDECREF(self->path);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static int gguf_check(GGUFObject *self) {
+    if (self->g && !self->closing) return 0;
+    PyErr_SetString(PyExc_ValueError, "the GGUF file is closed");
+    return -1;
+}
+
+static PyObject *gguf_close(GGUFObject *self, PyObject *unused) {
+    if (self->busy) self->closing = 1;
+    else {
+        qtf_gguf_close(self->g);
+        self->g = NULL;
+    }
+    Py_RETURN_NONE;
+}
+
+static int gguf_find(uint64_t *out, GGUFObject *self, PyObject *name_obj) {
+    if (gguf_check(self)) return -1;
+    const char *name = PyUnicode_AsUTF8(name_obj);
+    if (!name) return -1;
+    if (qtf_gguf_tensor_find(out, self->g, name)) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "%s: no tensor named '%.1024s'", PyUnicode_AsUTF8(self->path),
+                 name);
+        raise_status(QTF_E_NOT_FOUND, buf);
+        return -1;
+    }
+    return 0;
+}
+
+static PyObject *gguf_keys(GGUFObject *self, PyObject *unused) {
+    if (gguf_check(self)) return NULL;
+    uint64_t n = qtf_gguf_tensor_count(self->g);
+    PyObject *list = PyList_New((Py_ssize_t)n);
+    for (uint64_t i = 0; list && i < n; i++) {
+        const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+        PyObject *s = PyUnicode_FromStringAndSize(t->name, t->name_len);
+        if (!s) Py_CLEAR(list);
+        else PyList_SET_ITEM(list, (Py_ssize_t)i, s);
+    }
+    return list;
+}
+
+static PyObject *gguf_scalar(const qtf_value *v) {
+    switch (v->type) {
+    case QTF_TYPE_U8: case QTF_TYPE_U16: case QTF_TYPE_U32: case QTF_TYPE_U64:
+        return PyLong_FromUnsignedLongLong(v->num.u64);
+    case QTF_TYPE_I8: case QTF_TYPE_I16: case QTF_TYPE_I32: case QTF_TYPE_I64:
+        return PyLong_FromLongLong(v->num.i64);
+    case QTF_TYPE_F32: case QTF_TYPE_F64: return PyFloat_FromDouble(v->num.f64);
+    case QTF_TYPE_BOOL: return PyBool_FromLong(v->num.u64 != 0);
+    case QTF_TYPE_STRING:
+        return PyUnicode_DecodeUTF8(v->str, (Py_ssize_t)v->len, "surrogateescape");
+    default: Py_RETURN_NONE;
+    }
+}
+
+/* meta() -> [(key, type name, value)]: "array[f32]" etc. for arrays, whose
+ * value is a list. */
+static PyObject *gguf_meta(GGUFObject *self, PyObject *unused) {
+    if (gguf_check(self)) return NULL;
+    uint64_t n = qtf_gguf_kv_count(self->g);
+    PyObject *list = PyList_New(0);
+    for (uint64_t i = 0; list && i < n; i++) {
+        qtf_value v;
+        qtf_status st = qtf_gguf_kv_value(&v, self->g, i);
+        if (st) {
+            Py_DECREF(list);
+            return raise_last(st);
+        }
+        PyObject *val = NULL, *tname;
+        if (v.type == QTF_TYPE_ARRAY) {
+            val = PyList_New((Py_ssize_t)v.count);
+            for (uint64_t j = 0; val && j < v.count; j++) {
+                qtf_value e;
+                if ((st = qtf_gguf_array_elem(&e, self->g, i, j))) {
+                    Py_CLEAR(val);
+                    raise_last(st);
+                    break;
+                }
+                PyObject *x = gguf_scalar(&e);
+                if (!x) Py_CLEAR(val);
+                else PyList_SET_ITEM(val, (Py_ssize_t)j, x);
+            }
+            tname = PyUnicode_FromFormat("array[%s]", qtf_type_name(v.elem_type));
+        } else {
+            val = gguf_scalar(&v);
+            tname = PyUnicode_FromString(qtf_type_name(v.type));
+        }
+        PyObject *tup = val && tname ? Py_BuildValue("(sOO)", qtf_gguf_kv_key(self->g, i), tname,
+                                                     val)
+                                     : NULL;
+        Py_XDECREF(val);
+        Py_XDECREF(tname);
+        if (!tup || PyList_Append(list, tup) < 0) {
+            Py_XDECREF(tup);
+            Py_CLEAR(list);
+        } else {
+            Py_DECREF(tup);
+        }
+    }
+    return list;
+}
+
+/* info(name) -> dict: shape (ne reversed), ggml_type, n_elements, nbytes,
+ * bits_per_weight, offset (file offset of the data), encoding (the QTF
+ * encoding that decodes it, "" when none does), decodable. */
+static PyObject *gguf_info(GGUFObject *self, PyObject *name_obj) {
+    uint64_t i;
+    if (gguf_find(&i, self, name_obj)) return NULL;
+    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+    uint64_t dims[QTF_GGUF_MAX_DIMS];
+    uint32_t nd = t->n_dims ? qtf_gguf_tensor_dims(dims, t) : 0;
+    PyObject *shape = PyTuple_New(nd);
+    if (!shape) return NULL;
+    for (uint32_t d = 0; d < nd; d++)
+        PyTuple_SET_ITEM(shape, d, PyLong_FromUnsignedLongLong(dims[d]));
+    qtf_encoding enc;
+    char text[96] = "";
+    int ok = qtf_gguf_type_encoding(&enc, t->type) == QTF_OK;
+    if (ok && qtf_encoding_format(text, sizeof text, &enc)) text[0] = '\0';
+    qtf__error_clear();
+    const char *tn = qtf_ggml_type_name(t->type);
+    return Py_BuildValue("{s:s#,s:N,s:s,s:I,s:K,s:K,s:d,s:K,s:s,s:O}", "name", t->name,
+                         (Py_ssize_t)t->name_len, "shape", shape, "ggml_type", tn ? tn : "?",
+                         "ggml_type_id", t->type, "n_elements",
+                         (unsigned long long)t->n_elements, "nbytes",
+                         (unsigned long long)t->nbytes, "bits_per_weight",
+                         t->n_elements ? 8.0 * (double)t->nbytes / (double)t->n_elements : 0.0,
+                         "offset",
+                         (unsigned long long)(qtf_gguf_get_info(self->g)->data_offset + t->offset),
+                         "encoding", text, "decodable", ok ? Py_True : Py_False);
+}
+
+/* dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None): rows
+ * [row_begin, row_end) of the tensor seen as rows x ne[0] (every ggml block
+ * lies within one row, so a row range is a byte range) into `out` as F32,
+ * F16 or BF16. */
+static PyObject *gguf_dequantize(GGUFObject *self, PyObject *args, PyObject *kw) {
+    static char *kwlist[] = { "name", "dtype", "out", "threads", "row_begin", "row_end", NULL };
+    PyObject *name_obj, *out, *row_end_obj = Py_None;
+    const char *dtype_name;
+    unsigned threads = 0;
+    unsigned long long row_begin = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "UsO|IKO", kwlist, &name_obj, &dtype_name, &out,
+                                     &threads, &row_begin, &row_end_obj))
+        return NULL;
+    uint64_t i;
+    if (gguf_find(&i, self, name_obj)) return NULL;
+    qtf_dtype dt;
+    if (dtype_from_name(&dt, dtype_name)) return NULL;
+    if (dt != QTF_DTYPE_F32 && dt != QTF_DTYPE_F16 && dt != QTF_DTYPE_BF16) {
+        PyErr_Format(PyExc_ValueError, "GGUF tensors decode to F32, F16 or BF16, not %s",
+                     dtype_name);
+        return NULL;
+    }
+    const qtf_gguf_tensor *t = qtf_gguf_tensor_get(self->g, i);
+    uint64_t cols = t->ne[0], rows = cols ? t->n_elements / cols : 0;
+    unsigned long long row_end = rows;
+    if (row_end_obj != Py_None) {
+        row_end = PyLong_AsUnsignedLongLong(row_end_obj);
+        if (PyErr_Occurred()) return NULL;
+    }
+    if (row_begin > row_end || row_end > rows) {
+        PyErr_Format(PyExc_IndexError, "rows %llu..%llu of tensor '%s' with %llu rows",
+                     row_begin, row_end, t->name, (unsigned long long)rows);
+        return NULL;
+    }
+    qtf_encoding enc;
+    qtf_status st = qtf_gguf_type_encoding(&enc, t->type);
+    if (st) {
+        char buf[1400];
+        snprintf(buf, sizeof buf, "%s: tensor '%s': %s", PyUnicode_AsUTF8(self->path), t->name,
+                 qtf_error_detail());
+        return raise_status(st, buf);
+    }
+    uint64_t n = (row_end - row_begin) * cols;
+    Py_buffer b;
+    if (get_out(&b, out, n * qtf_dtype_size(dt))) return NULL;
+    const void *data = NULL;
+    uint64_t size = 0;
+    self->busy++;
+    Py_BEGIN_ALLOW_THREADS
+    st = qtf_gguf_tensor_data(&data, &size, self->g, i);
+    if (!st && n) {
+        uint64_t row_bytes = rows ? size / rows : 0;
+        uint64_t dims[2] = { row_end - row_begin, cols };
+        qtf_part_layout l[QTF_MAX_PARTS];
+        uint32_t np = 0;
+        st = qtf_encoding_layout(l, &np, &enc, 2, dims);
+        if (!st && (np != 1 || l[0].size != dims[0] * row_bytes || row_bytes * rows != size))
+            st = qtf__error(QTF_E_ENCODING, "the %s layout does not match the %llu bytes "
+                            "stored", qtf_ggml_type_name(t->type), (unsigned long long)size);
+        if (!st) {
+            qtf_part_view v = { l[0].role, l[0].type,
+                                (const unsigned char *)data + row_begin * row_bytes, l[0].size };
+            st = qtf_dequantize(b.buf, dt, n, &enc, 2, dims, &v, 1, threads);
+        }
+        if (st) qtf__error_prefix("%s: tensor '%s' (%s): ", qtf_gguf_name(self->g), t->name,
+                                  qtf_ggml_type_name(t->type));
+    }
+    Py_END_ALLOW_THREADS
+    if (--self->busy == 0 && self->closing) {
+        qtf_gguf_close(self->g);
+        self->g = NULL;
+    }
+    PyBuffer_Release(&b);
+    if (st) return raise_last(st);
+    Py_RETURN_NONE;
+}
+
+static PyObject *gguf_get_header(GGUFObject *self, void *c) {
+    if (gguf_check(self)) return NULL;
+    const qtf_gguf_info *i = qtf_gguf_get_info(self->g);
+    return Py_BuildValue("{s:I,s:K,s:K,s:I,s:K,s:K}", "version", i->version, "tensor_count",
+                         (unsigned long long)i->tensor_count, "kv_count",
+                         (unsigned long long)i->kv_count, "alignment", i->alignment,
+                         "data_offset", (unsigned long long)i->data_offset, "file_size",
+                         (unsigned long long)i->file_size);
+}
+
+static PyMethodDef gguf_methods[] = {
+    { "close", (PyCFunction)gguf_close, METH_NOARGS, "Closes the file." },
+    { "keys", (PyCFunction)gguf_keys, METH_NOARGS, "Tensor names in file order." },
+    { "meta", (PyCFunction)gguf_meta, METH_NOARGS, "[(key, type, value)]" },
+    { "info", (PyCFunction)gguf_info, METH_O, "Tensor info as a dict." },
+    { "dequantize", (PyCFunction)(void (*)(void))gguf_dequantize, METH_VARARGS | METH_KEYWORDS,
+      "dequantize(name, dtype, out, threads=0, row_begin=0, row_end=None)" },
+    { NULL, NULL, 0, NULL }
+};
+
+static PyGetSetDef gguf_getset[] = {
+    { "header", (getter)gguf_get_header, NULL, NULL, NULL },
+    { NULL, NULL, NULL, NULL, NULL }
+};
+
+static PyTypeObject GGUFType = {
+    PyVarObject_HEAD_INIT(NULL, 0)
+    .tp_name = "qtf._qtf.GGUF",
+    .tp_basicsize = sizeof(GGUFObject),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_doc = "An open GGUF file (memory-mapped, read-only).",
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)gguf_init,
+    .tp_dealloc = (destructor)gguf_dealloc,
+    .tp_methods = gguf_methods,
+    .tp_getset = gguf_getset,
+};
+
+/* is_gguf(path) -> bool: by content (the magic), not the extension. */
+static PyObject *mod_is_gguf(PyObject *m, PyObject *arg) {
+    PyObject *b = NULL;
+    if (!PyUnicode_FSConverter(arg, &b)) return NULL;
+    int r = qtf_gguf_file_is_gguf(PyBytes_AS_STRING(b));
+    Py_DECREF(b);
+    return PyBool_FromLong(r);
+}
+
 /* ---- module functions ------------------------------------------------------- */
 
 /* plan(default, rules, fallback, all_layers, tensors) -> (list of (encoding
@@ -991,6 +1560,7 @@ static PyMethodDef mod_methods[] = {
     { "encoding", mod_encoding, METH_O, "Canonical text of an encoding." },
     { "metrics", mod_metrics, METH_VARARGS, "metrics(ref, approx) over float32 buffers" },
     { "default_threads", mod_default_threads, METH_NOARGS, "Online CPUs." },
+    { "is_gguf", mod_is_gguf, METH_O, "is_gguf(path): starts with the GGUF magic." },
     { NULL, NULL, 0, NULL }
 };
 
@@ -1001,7 +1571,9 @@ static struct PyModuleDef qtf_module = {
 
 PyMODINIT_FUNC PyInit__qtf(void);
 PyMODINIT_FUNC PyInit__qtf(void) {
-    if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0) return NULL;
+    if (PyType_Ready(&FileType) < 0 || PyType_Ready(&WriterType) < 0 ||
+        PyType_Ready(&ArenaType) < 0 || PyType_Ready(&GGUFType) < 0)
+        return NULL;
     PyObject *m = PyModule_Create(&qtf_module);
     if (!m) return NULL;
     QtfError = PyErr_NewExceptionWithDoc(
@@ -1016,6 +1588,7 @@ PyMODINIT_FUNC PyInit__qtf(void) {
         PyModule_AddObjectRef(m, "QtfNotFoundError", QtfNotFoundError) < 0 ||
         PyModule_AddObjectRef(m, "File", (PyObject *)&FileType) < 0 ||
         PyModule_AddObjectRef(m, "Writer", (PyObject *)&WriterType) < 0 ||
+        PyModule_AddObjectRef(m, "GGUF", (PyObject *)&GGUFType) < 0 ||
         PyModule_AddStringConstant(m, "version", QTF_VERSION_STRING) < 0) {
         Py_DECREF(m);
         return NULL;

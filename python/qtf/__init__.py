@@ -14,6 +14,7 @@ The API mirrors safetensors::
                         rules=["*embed*=int8"], metadata={"note": "hi"})
     report = qtf.verify("out.qtf")            # the fields of `qtf-verify --json`
     qtf.export_folder("model.qtf", "hf-folder/")   # config, tokenizer, safetensors
+    qtf.safe_open("model.gguf")               # GGUF too (see qtf._gguf)
 
 All decoding is done by libqtf (the _qtf extension), with the GIL released.
 Errors are qtf.QtfError with .status (e.g. "QTF_E_CHECKSUM") and .detail.

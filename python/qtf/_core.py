@@ -85,7 +85,7 @@ class _Slice:
         return list(self._info["shape"])
 
     def get_dtype(self):
-        return self._info["source_type"] or "F32"
+        return self._info.get("source_type") or "F32"
 
     def __getitem__(self, idx):
         rest = ()
@@ -114,14 +114,23 @@ class _Slice:
 
 
 class safe_open:
-    """safe_open(path, framework="pt"|"np", device="cpu") as a context manager."""
+    """safe_open(path, framework="pt"|"np", device="cpu") as a context manager.
 
-    def __init__(self, path, framework="pt", device="cpu"):
+    A GGUF file (recognized by its magic) gives a qtf._gguf.GGUFOpen, with
+    the same methods (names and shapes as in the GGUF: see that module)."""
+
+    def __new__(cls, path, framework="pt", device="cpu", **kw):
+        if cls is safe_open and _qtf.is_gguf(os.fspath(path)):
+            from ._gguf import GGUFOpen
+            return GGUFOpen(path, framework, device)
+        return super().__new__(cls)
+
+    def __init__(self, path, framework="pt", device="cpu", _gguf=False):
         self._fw = _framework(framework)
         if self._fw == "np" and str(device) != "cpu":
             raise ValueError("framework='np' only supports device='cpu'")
         self._device = device
-        self._f = _qtf.File(os.fspath(path))
+        self._f = (_qtf.GGUF if _gguf else _qtf.File)(os.fspath(path))
         self._threads = 0
 
     def __enter__(self):
@@ -149,7 +158,9 @@ class safe_open:
 
     def info(self, name):
         """shape, n_elements, source_type, encoding (canonical text),
-        bits_per_weight, checksum (as qtf-inspect prints it) and parts."""
+        bits_per_weight, checksum (as qtf-inspect prints it), parts and layout
+        ("row-major", or "transposed": the parts encode the 2-D transpose,
+        e.g. a GPT-2 Conv1D weight; shape and values are the tensor's own)."""
         return self._f.info(name)
 
     def get_slice(self, name):
@@ -210,6 +221,12 @@ class safe_open:
         if zc is not None and n:
             full = np.frombuffer(self._f, dtype=npd, count=info["n_elements"], offset=zc[0])
             full = full.reshape(info["shape"])
+        elif info.get("layout") == "transposed":
+            # the part holds the [shape[1], shape[0]] transpose (format 1.1)
+            full = np.empty(info["shape"][::-1], dtype=npd)
+            if info["n_elements"]:
+                self._f.raw(name, full)
+            full = np.ascontiguousarray(full.T)
         else:
             full = np.empty(info["shape"], dtype=npd)
             if info["n_elements"]:
@@ -225,6 +242,16 @@ class safe_open:
         t = torch.frombuffer(self._f, dtype=_torch_dtypes(torch)[want], count=n,
                              offset=offset).reshape(shape)
         return t if str(self._device) == "cpu" else t.to(self._device)
+
+    def _arena_view(self, arena, offset, want, shape):
+        """A tensor over bytes of a load_many arena (which it keeps alive)."""
+        n = math.prod(shape)
+        if self._fw == "np":
+            return np.frombuffer(arena, dtype=_NP[want], count=n, offset=offset).reshape(shape)
+        torch = _torch()
+        t = torch.frombuffer(arena, dtype=_torch_dtypes(torch)[want], count=n,
+                             offset=offset).reshape(shape)
+        return self._finish(t)
 
     def _empty(self, want, shape):
         """(result object, writable buffer over it)."""
@@ -258,9 +285,32 @@ class safe_open:
 
 
 def load_tensors(path, framework, dtype=None, threads=0, device="cpu"):
+    """Every tensor, as get_tensor(name, dtype) gives it. The tensors to
+    decode are decoded together (_qtf File.load_many): one allocation whose
+    tensors are views, all threads working over all tensors, one GIL
+    release; plain ones stay zero-copy views of the mapping."""
     with safe_open(path, framework=framework, device=device) as f:
         f._threads = int(threads)
-        return {k: f.get_tensor(k, dtype) for k in f.keys()}
+        if isinstance(f._f, _qtf.GGUF):  # GGUF: tensor by tensor, float32 by default
+            return {k: f.get_tensor(k, dtype) for k in f.keys()}
+        out, batch = {}, []
+        for k in f.keys():
+            info = f._f.info(k)
+            want, raw = f._target(info, dtype)
+            zc = None if raw or not info["n_elements"] else f._f.zero_copy(k)
+            if raw or not info["n_elements"] or (zc is not None and zc[1] == want):
+                out[k] = None  # keeps the file's order
+                batch.append((k, None, None))
+            else:
+                out[k] = None
+                batch.append((k, want, tuple(info["shape"])))
+        todo = [(k, w) for k, w, _s in batch if w is not None]
+        arena, offsets = f._f.load_many(todo, int(threads)) if todo else (None, [])
+        offs = iter(offsets)
+        for k, want, shape in batch:
+            out[k] = f.get_tensor(k, dtype) if want is None else \
+                f._arena_view(arena, next(offs), want, shape)
+        return out
 
 
 # ---- writing --------------------------------------------------------------
@@ -405,7 +455,8 @@ def verify(path, against=None, threads=0, checksums_only=False, max_rel_rmse=Non
         failures += [{"tensor": n, "check": "missing",
                       "message": "in the source but not in the file"} for n in missing]
         cmp_ = [t for t in tensors if t.get("rel_rmse") is not None]
-        against_obj = {"path": os.fspath(against), "kind": src.kind, "tensors": len(src.names()),
+        against_obj = {"path": os.fspath(against), "kind": src.kind, "importance": None,
+                       "tensors": len(src.names()),
                        "compared": len(cmp_), "ignored": 0, "missing": missing,
                        "extra": [t["name"] for t in tensors if not t.get("in_source", True)],
                        "shape_mismatch": [t["name"] for t in tensors

@@ -16,8 +16,9 @@ def tool(name):
     return os.path.join(BUILD, sub, name)
 
 
-def run(*args, check=True):
-    r = subprocess.run([str(a) for a in args], capture_output=True, text=True)
+def run(*args, check=True, env_extra=None):
+    env = dict(os.environ, **env_extra) if env_extra else None
+    r = subprocess.run([str(a) for a in args], capture_output=True, text=True, env=env)
     if check and r.returncode != 0:
         raise AssertionError(f"{args}: exit {r.returncode}\n{r.stderr}")
     return r
@@ -36,6 +37,16 @@ def aidreams():
     p = os.path.join(SHARED, "aidreams-llama-260k-hf")
     if not os.path.isdir(p):
         pytest.skip(f"needs ../shared: {p} is missing")
+    return p
+
+
+@pytest.fixture(scope="session")
+def gguf_dir():
+    """../shared/gguf: GGUF files written by llama.cpp, with *.ref.safetensors
+    (every tensor as ggml dequantizes it, F32)."""
+    p = os.path.join(SHARED, "..", "gguf")
+    if not os.path.isdir(os.path.join(p, "synth")):
+        pytest.skip(f"needs ../shared: {os.path.normpath(p)} is missing")
     return p
 
 

@@ -107,3 +107,77 @@ def test_edit_refuses_and_leaves_the_file_alone(qfile, tmp_path):
     bad.write_bytes(b"junk")
     r = run(tool("qtf-edit"), bad, "-s", "k=v", check=False)
     assert r.returncode == 2 and bad.read_bytes() == b"junk"
+
+
+def test_edit_in_place_keeps_inode_and_data_and_equals_the_copy(qfile, tmp_path):
+    """In place: same inode, tensor bytes identical, and the result is byte for
+    byte what the copy-and-rename path writes (the canonical layout)."""
+    data_before, sums_before = data_region(qfile)
+    ino = os.stat(qfile).st_ino
+    orig = tmp_path / "orig.qtf"
+    shutil.copy(qfile, orig)
+    cfg = tmp_path / "config.json"
+    cfg.write_bytes(b'{"edited": true}\n')
+    args = ["-s", "note=in place", "--embed", cfg, "-d", "qtf.recipe", "-f"]
+    r = run(tool("qtf-edit"), qfile, *args)
+    assert "edited in place" in r.stderr
+    assert os.stat(qfile).st_ino == ino
+    assert data_region(qfile) == (data_before, sums_before)
+    ref = tmp_path / "ref.qtf"
+    r = run(tool("qtf-edit"), orig, *args, "-o", ref)
+    assert "copied and renamed" in r.stderr
+    assert qfile.read_bytes() == ref.read_bytes()
+    assert run(tool("qtf-verify"), qfile).returncode == 0
+    with qtf.safe_open(qfile, "np") as f:
+        m = f.metadata()
+        assert m["note"] == "in place" and m["hf.file.config.json"] == cfg.read_bytes()
+        assert "qtf.recipe" not in m
+        assert qtf.verify(qfile)["ok"]
+    del f  # its mapping lives as long as the object (views may outlive close())
+    # a metadata section that shrinks: the file is truncated after it
+    size = os.path.getsize(qfile)
+    run(tool("qtf-edit"), qfile, "-d", "hf.file.tokenizer.json", "-q")
+    assert os.path.getsize(qfile) < size and os.stat(qfile).st_ino == ino
+    assert data_region(qfile) == (data_before, sums_before)
+    assert run(tool("qtf-verify"), qfile).returncode == 0
+
+
+@pytest.mark.parametrize("step", [1, 2, 3, 4, 5, 6, 7])
+def test_edit_in_place_crash_at_every_step_leaves_a_valid_file(qfile, tmp_path, step):
+    """QTF_EDIT_CRASH_AFTER=N kills qtf-edit right after step N: the file opens
+    and verifies, with the old metadata before the commit (step 3) and the
+    new one from it on; --finish then gives the canonical file."""
+    orig = tmp_path / "orig.qtf"
+    shutil.copy(qfile, orig)
+    new = tmp_path / "new.qtf"
+    run(tool("qtf-edit"), orig, "-s", "note=after", "-o", new, "-q")
+    data_before, sums_before = data_region(qfile)
+    r = run(tool("qtf-edit"), qfile, "-s", "note=after", "-q", check=False,
+            env_extra={"QTF_EDIT_CRASH_AFTER": str(step)})
+    assert r.returncode == 70, r.stderr
+    assert run(tool("qtf-verify"), qfile).returncode == 0
+    with qtf.safe_open(qfile, "np") as f:
+        assert f.metadata().get("note") == (None if step < 3 else "after")
+        assert [f.info(k)["checksum"] for k in f.keys()] == list(sums_before.values())
+        assert f._f.header["tensor_count"] == len(sums_before)
+    del f
+    with open(qfile, "rb") as fp:
+        editing = int.from_bytes(fp.read(24)[20:24], "little") & 1
+    assert editing == (step < 7)
+    run(tool("qtf-edit"), qfile, "--finish", "-q")
+    assert qfile.read_bytes() == (orig if step < 3 else new).read_bytes()
+
+
+def test_edit_falls_back_to_copy_when_the_file_is_open(qfile):
+    """A process holding the file mapped must not see it change under it: the
+    in-place edit is refused (no write lease) and the copy replaces the file."""
+    ino = os.stat(qfile).st_ino
+    with qtf.safe_open(qfile, "np") as f:
+        r = run(tool("qtf-edit"), qfile, "-s", "note=copied")
+        assert "not in place (another process has it open or mapped)" in r.stderr
+        assert "note" not in f.metadata()  # the reader keeps the old file
+    assert os.stat(qfile).st_ino != ino
+    with qtf.safe_open(qfile, "np") as f:
+        assert f.metadata()["note"] == "copied"
+    r = run(tool("qtf-edit"), qfile, "--copy", "-s", "note=again")
+    assert "not in place (--copy)" in r.stderr
