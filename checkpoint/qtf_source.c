@@ -24,7 +24,8 @@ qtf_status qtf__qtf_source_load(qtf_source *s, const char *path) {
 
 /* Element type of the stored data when the encoding is lossless, else NONE. */
 static qtf_dtype lossless_type(const qtf_tensor_info *ti) {
-    if (!ti->encoding_known) return QTF_DTYPE_NONE;
+    /* a transposed tensor's bytes are not in the order of its shape */
+    if (!ti->encoding_known || ti->layout != QTF_LAYOUT_ROW_MAJOR) return QTF_DTYPE_NONE;
     switch (ti->encoding.id) {
     case QTF_ENC_F32: return QTF_DTYPE_F32;
     case QTF_ENC_F16: return QTF_DTYPE_F16;

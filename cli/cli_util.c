@@ -482,7 +482,7 @@ uint64_t cli_tensor_decoded_bytes(const qtf_tensor_info *t) {
 double cli_tensor_bits_per_weight(const qtf_tensor_info *t) {
     if (t->n_elements == 0) return NAN;
     if (t->encoding_known) {
-        double b = qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->dims);
+        double b = qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->stored_dims);
         if (b > 0 && isfinite(b)) return b;
     }
     return (double)cli_tensor_decoded_bytes(t) * 8.0 / (double)t->n_elements;

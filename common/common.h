@@ -141,6 +141,10 @@ static inline qtf_status qtf__bool_check(const void *data, uint64_t n, const cha
                       (unsigned long long)i, (unsigned)b[i]);
 }
 
+/* dst (cols x rows) = the transpose of src (rows x cols), both row-major,
+ * elements of `elem` bytes copied unchanged; dst and src do not overlap. */
+void qtf__transpose(void *dst, const void *src, uint64_t rows, uint64_t cols, size_t elem);
+
 typedef qtf_status (*qtf__range_fn)(void *ctx, uint64_t begin, uint64_t end);
 qtf_status qtf__parallel_for(uint64_t n, uint64_t min_chunk, unsigned threads,
                              qtf__range_fn fn, void *ctx);

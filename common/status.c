@@ -1,5 +1,6 @@
-/* common/status.c — status names, the thread-local error detail, and the
- * allocation wrappers used for failure injection in tests. */
+/* common/status.c — status names and the thread-local error detail: public
+ * API, so this file is compiled into libqtf only (one detail per thread for
+ * the library and everything built over it; common/error.c writes it). */
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,63 +87,12 @@ const char *qtf_error_detail(void) { return detail; }
 
 /* Details quote names and keys from untrusted files: control bytes are
  * replaced so that printing a detail cannot drive the terminal. */
-static void defuse_controls(char *s) {
-    for (; *s; s++)
+void qtf_error_set_detail(const char *text) {
+    if (!text) text = "";
+    size_t n = strlen(text);
+    if (n >= sizeof detail) n = sizeof detail - 1;
+    memcpy(detail, text, n);
+    detail[n] = '\0';
+    for (char *s = detail; *s; s++)
         if (((unsigned char)*s < 0x20 && *s != '\n' && *s != '\t') || *s == 0x7F) *s = '?';
-}
-
-qtf_status qtf__error(qtf_status status, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(detail, sizeof detail, fmt, ap);
-    va_end(ap);
-    defuse_controls(detail);
-    return status;
-}
-
-void qtf__error_prefix(const char *fmt, ...) {
-    char prefix[512], old[sizeof detail];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
-    memcpy(old, detail, sizeof old);
-    size_t pl = strlen(prefix);
-    if (pl >= sizeof detail) pl = sizeof detail - 1;
-    memcpy(detail, prefix, pl);
-    size_t ol = strlen(old);
-    if (ol > sizeof detail - 1 - pl) ol = sizeof detail - 1 - pl;
-    memcpy(detail + pl, old, ol);
-    detail[pl + ol] = '\0';
-    defuse_controls(detail);
-}
-
-void qtf__error_clear(void) { detail[0] = '\0'; }
-
-/* Failure injection: a process-wide countdown (tests are single-threaded
- * when they use it). */
-static long alloc_countdown = -1;
-
-void qtf__test_fail_alloc_after(long n) { alloc_countdown = n; }
-
-static int alloc_should_fail(void) {
-    if (alloc_countdown < 0) return 0;
-    if (alloc_countdown == 0) return 1;
-    alloc_countdown--;
-    return 0;
-}
-
-void *qtf__malloc(size_t n) { return alloc_should_fail() ? NULL : malloc(n ? n : 1); }
-void *qtf__calloc(size_t n, size_t size) {
-    return alloc_should_fail() ? NULL : calloc(n ? n : 1, size ? size : 1);
-}
-void *qtf__realloc(void *p, size_t n) { return alloc_should_fail() ? NULL : realloc(p, n ? n : 1); }
-
-char *qtf__strndup(const char *s, size_t n) {
-    char *p = qtf__malloc(n + 1);
-    if (p) {
-        memcpy(p, s, n);
-        p[n] = '\0';
-    }
-    return p;
 }

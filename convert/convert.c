@@ -73,6 +73,8 @@ typedef struct run {
     void *buf, *buf2;           /* read buffers (buf2: read-ahead) */
     float *importance;
     uint64_t importance_cap;
+    float *transposed;          /* stored form of a tensor with a transposed layout */
+    uint64_t transposed_cap;
     double t0;
     char notes[2048];           /* the closing summary's line of warnings, or "" */
 } run;
@@ -467,7 +469,24 @@ static int encode_tensor(run *r, const qtfc_plan_item *it, void *buf, encoded_te
     qtf_quantize_options qo = QTF_QUANTIZE_OPTIONS_INIT;
     qo.threads = r->o->threads;
     if (load_importance(r, it, &qo.importance) != 0) return -2;
-    st = qtf_quantize(&out->enc, &it->choice.enc, buf, t->n_dims, t->dims, &qo);
+    const float *x = buf;
+    if (it->layout == QTF_LAYOUT_TRANSPOSED) {
+        /* the encoding sees the [out, in] transpose: groups along the input */
+        if (t->n_elements > r->transposed_cap) {
+            free(r->transposed);
+            r->transposed_cap = 0;
+            r->transposed = malloc((size_t)t->n_elements * sizeof(float));
+            if (!r->transposed) {
+                cli_error("tensor '%s': out of memory for its transpose (%llu floats)", t->name,
+                    (unsigned long long)t->n_elements);
+                return -1;
+            }
+            r->transposed_cap = t->n_elements;
+        }
+        qtfc_transpose_f32(r->transposed, buf, t->dims[0], t->dims[1]);
+        x = r->transposed;
+    }
+    st = qtf_quantize(&out->enc, &it->choice.enc, x, t->n_dims, it->stored_dims, &qo);
     if (st != QTF_OK) return fail_tensor(r->o->input, it, "quantization", st);
     out->n_views = qtf_encoded_views(out->views, out->enc);
     return 0;
@@ -484,6 +503,7 @@ static qtf_status write_encoded(qtf_writer *w, encoded_tensor *e) {
     desc.source_type = t->dtype;
     desc.encoding = &e->it->choice.enc;
     desc.zstd_level = (int)e->it->choice.enc.zstd_level;
+    desc.layout = e->it->layout;
     qtf_status st = qtf_writer_add_tensor(w, &desc, e->views, e->n_views);
     qtf_encoded_free(e->enc);
     e->enc = NULL;
@@ -1184,6 +1204,7 @@ int qtfc_convert(const qtfc_options *o) {
     free(r.buf);
     free(r.buf2);
     free(r.importance);
+    free(r.transposed);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);
     qtfc_imatrix_map_free(r.imx);

@@ -207,15 +207,16 @@ static int to_qtf(gin *r) {
                  t->name, qtf_ggml_type_name(t->type));
             goto out;
         }
-        if (r->transposed[i]) {
-            /* QTF's blocks run along the stored rows; a transposed copy
-             * would have to be re-quantized. */
-            cli_error("%s: tensor '%s' is stored transposed (GPT-2 Conv1D); convert to "
-                 ".safetensors instead", r->o->input, t->name);
-            goto out;
-        }
         uint64_t dims[QTF_GGUF_MAX_DIMS];
         uint32_t nd = stored_dims(dims, t);
+        /* GGUF stores a Conv1D weight [in, out] as its [out, in] transpose:
+         * the blocks are copied as a .qtf tensor with a transposed layout
+         * (spec/FORMAT.md 6.4), whose shape is the HF one */
+        uint64_t hf_dims[2];
+        if (r->transposed[i]) {
+            hf_dims[0] = dims[1];
+            hf_dims[1] = dims[0];
+        }
         qtf_part_layout lay[QTF_MAX_PARTS];
         uint32_t np;
         if (qtfg_check(qtf_encoding_layout(lay, &np, &enc, nd, dims), t->name)) goto out;
@@ -238,7 +239,8 @@ static int to_qtf(gin *r) {
         qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
         desc.name = r->hf_names[i];
         desc.n_dims = nd;
-        desc.dims = dims;
+        desc.dims = r->transposed[i] ? hf_dims : dims;
+        desc.layout = r->transposed[i] ? QTF_LAYOUT_TRANSPOSED : QTF_LAYOUT_ROW_MAJOR;
         desc.encoding = &enc;
         bad = bad || qtfg_check(qtf_writer_add_tensor(w, &desc, &view, 1), r->hf_names[i]);
         free(bytes);

@@ -267,6 +267,17 @@ static int stored_ggml_type(const qtf_file *f, const char *name) {
     return (int)type;
 }
 
+/* Whether the blocks of a .qtf tensor stored in a ggml type are laid out
+ * as GGUF wants them: a weight GGUF stores transposed (GPT-2's Conv1D) has
+ * blocks along its input only when the .qtf stores it transposed too
+ * (spec/FORMAT.md 6.4); any other weight only when stored row-major. */
+static int blocks_in_gguf_order(const qtf_file *f, const char *name, int transpose) {
+    uint64_t idx;
+    if (!f || qtf_tensor_find(&idx, f, name) != QTF_OK) return 0;
+    uint32_t layout = qtf_tensor_get(f, idx)->layout;
+    return transpose ? layout == QTF_LAYOUT_TRANSPOSED : layout == QTF_LAYOUT_ROW_MAJOR;
+}
+
 static int build_items(grun *r) {
     uint64_t n = qtf_source_tensor_count(r->src);
     r->items = calloc(n ? n : 1, sizeof *r->items);
@@ -418,7 +429,10 @@ static int plan(grun *r) {
             cli_error("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
             return -1;
         }
-        it->copy = stored >= 0 && (uint32_t)stored == it->type;
+        /* same type and same block order: copied; a Conv1D weight of a .qtf
+         * written before format 1.1 (groups along its output) is re-quantized */
+        it->copy = stored >= 0 && (uint32_t)stored == it->type &&
+                   blocks_in_gguf_order(qf, t->name, it->transpose);
     }
     uint64_t stored_ft;
     if (!preset && r->gguf_origin && r->recipe.n_user == 0 &&

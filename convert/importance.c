@@ -57,15 +57,18 @@ static int map_entries(qtfc_imatrix_map *m, const char *path, char *err, size_t 
         uint64_t ti;
         qtf_source_tensor_find(&ti, m->src, hf);
         const qtf_source_tensor *t = qtf_source_tensor_get(m->src, ti);
-        if (at->transpose || at->input_axis != 1)
-            return cli_fail(err, cap, "%s: importance entry '%s' -> '%s': the weight's input runs "
-                            "along its %s (a %s), QTF groups run along rows: not supported", path,
-                            e->name, hf, at->input_axis == 0 ? "rows" : "elements",
-                            at->transpose ? "Conv1D weight" : "tensor that is not a linear layer");
-        if (e->n_experts != 1 || t->n_dims != 2 || e->n != t->dims[1])
+        if (at->input_axis != 0 && at->input_axis != 1)
+            return cli_fail(err, cap, "%s: importance entry '%s' -> '%s': not a linear layer's "
+                            "weight, which has no input axis", path, e->name, hf);
+        /* one value per input feature: dims[1] of an nn.Linear [out, in],
+         * dims[0] of a Conv1D [in, out] (stored transposed, plan.c) */
+        uint32_t ax = (uint32_t)at->input_axis;
+        if (e->n_experts != 1 || t->n_dims != 2 || e->n != t->dims[ax])
             return cli_fail(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
-                            " expert(s)), but '%s' has rows of %" PRIu64 " elements", path, e->name,
-                            e->n, e->n_experts, hf, t->n_dims ? t->dims[t->n_dims - 1] : 1);
+                            " expert(s)), but '%s' has %s of %" PRIu64 " elements", path, e->name,
+                            e->n, e->n_experts, hf,
+                            ax == 0 ? "an input dimension (dims[0] of a Conv1D weight)" : "rows",
+                            t->n_dims == 2 ? t->dims[ax] : t->n_dims ? t->dims[t->n_dims - 1] : 1);
         m->by_tensor[ti] = e;
     }
     return 0;

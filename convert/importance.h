@@ -4,11 +4,12 @@
  * the architecture table of its config.json, each checked against the
  * weight's row length.
  *
- * Importance is per input column (one value per element of a row, for HF
+ * Importance is per input feature (one value per element of a row, for HF
  * nn.Linear weights [out, in]). The Q/K permutation llama.cpp applies
  * reorders rows (outputs) only, so the vectors apply unchanged. GPT-2's
- * Conv1D weights ([in, out]) have their input along the rows: refused with
- * an error, as QTF groups run along a row. */
+ * Conv1D weights ([in, out]) have their input along dims[0]: qtf-convert
+ * stores them transposed (spec/FORMAT.md 6.4), so the vector again weighs
+ * one stored column per value. */
 #ifndef QTF_CONVERT_IMPORTANCE_H
 #define QTF_CONVERT_IMPORTANCE_H
 

@@ -1,11 +1,64 @@
 /* convert/plan.c — deciding, before writing anything, what every tensor becomes. */
 #include "plan.h"
 
+#include "checkpoint/arch.h"
 #include "cli/cli_util.h"
 #include "cli/progress.h"
 
+#include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+
+/* Config files larger than this are not a model's config.json. */
+#define CONFIG_MAX_BYTES (4u << 20)
+
+const qtf_arch *qtfc_source_arch(const qtf_source *src) {
+    const qtf_file *f = qtf_source_qtf_file(src);
+    if (f) {
+        const char *s;
+        uint64_t len;
+        char cls[128];
+        if (qtf_meta_get_string(&s, &len, f, "general.architecture") != QTF_OK ||
+            len >= sizeof cls)
+            return NULL;
+        memcpy(cls, s, (size_t)len);
+        cls[len] = '\0';
+        return qtf_arch_by_hf_class(cls);
+    }
+    char *text = NULL;
+    size_t n = 0;
+    if (qtf_source_read_folder_file(&text, &n, src, "config.json", CONFIG_MAX_BYTES) != QTF_OK)
+        return NULL;
+    json_t *root = json_loadb(text, n, 0, NULL);
+    free(text);
+    const json_t *a = root ? json_object_get(root, "architectures") : NULL;
+    const json_t *cls = json_is_array(a) ? json_array_get(a, 0) : NULL;
+    const qtf_arch *arch = json_is_string(cls) ? qtf_arch_by_hf_class(json_string_value(cls))
+                                               : NULL;
+    json_decref(root);
+    return arch;
+}
+
+/* Whether the table says tensor t's input is its first axis. */
+static int input_first(const qtf_arch *arch, const qtf_source_tensor *t) {
+    char gguf[1100];
+    const qtf_arch_tensor *e = NULL;
+    if (!arch || t->n_dims != 2 ||
+        qtf_arch_hf_to_gguf(gguf, sizeof gguf, &e, NULL, arch, t->name) != QTF_OK)
+        return 0;
+    return e && e->input_axis == 0;
+}
+
+void qtfc_transpose_f32(float *dst, const float *src, uint64_t rows, uint64_t cols) {
+    enum { TILE = 32 };
+    for (uint64_t r0 = 0; r0 < rows; r0 += TILE)
+        for (uint64_t c0 = 0; c0 < cols; c0 += TILE) {
+            uint64_t r1 = rows - r0 < TILE ? rows : r0 + TILE;
+            uint64_t c1 = cols - c0 < TILE ? cols : c0 + TILE;
+            for (uint64_t r = r0; r < r1; r++)
+                for (uint64_t c = c0; c < c1; c++) dst[c * rows + r] = src[r * cols + c];
+        }
+}
 
 void qtfc_format_shape(char *buf, size_t cap, uint32_t n_dims, const uint64_t *dims) {
     size_t used = (size_t)snprintf(buf, cap, "[");
@@ -47,7 +100,9 @@ static int source_has_raw(const qtf_source *src, const qtf_source_tensor *t, qtf
     uint64_t idx;
     if (!f || qtf_tensor_find(&idx, f, t->name) != QTF_OK) return 0;
     const qtf_tensor_info *ti = qtf_tensor_get(f, idx);
-    return ti && ti->encoding_known && lossless_type(&ti->encoding) == type;
+    /* a transposed tensor's bytes are not in the order of its shape */
+    return ti && ti->encoding_known && ti->layout == QTF_LAYOUT_ROW_MAJOR &&
+           lossless_type(&ti->encoding) == type;
 }
 
 static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char *err, size_t cap) {
@@ -64,14 +119,18 @@ static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char
     if (!imp || qtf_source_tensor_find(&idx, imp, it->tensor->name) != QTF_OK) return 0;
     const qtf_source_tensor *v = qtf_source_tensor_get(imp, idx);
     const qtf_source_tensor *t = it->tensor;
-    uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+    /* one weight per input feature: a stored column, dims[0] of a weight
+     * stored transposed */
+    uint64_t cols = t->n_dims ? it->stored_dims[t->n_dims - 1] : 1;
     if (!v || v->n_dims != 1 || v->dtype != QTF_DTYPE_F32 || v->dims[0] != cols) {
         char shape[160];
         if (v) qtfc_format_shape(shape, sizeof shape, v->n_dims, v->dims);
         return cli_fail(err, cap, "importance vector '%s': expected a 1-D F32 tensor of %llu "
-                        "elements (the row length of the weight), found %s %s",
-                        t->name, (unsigned long long)cols, v ? qtf_dtype_name(v->dtype) : "?",
-                        v ? shape : "?");
+                        "elements (%s), found %s %s", t->name, (unsigned long long)cols,
+                        it->layout == QTF_LAYOUT_TRANSPOSED
+                            ? "the input dimension, dims[0], of this Conv1D weight"
+                            : "the row length of the weight",
+                        v ? qtf_dtype_name(v->dtype) : "?", v ? shape : "?");
     }
     it->importance = (long)idx;
     return 0;
@@ -80,8 +139,10 @@ static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char
 /* Returns 0, -1 (error in err) or 1 (the recipe cannot encode this tensor:
  * reported together with every other such tensor). */
 static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_options *o,
-                     char *err, size_t cap) {
+                     const qtf_arch *arch, char *err, size_t cap) {
     const qtf_source_tensor *t = it->tensor;
+    it->layout = QTF_LAYOUT_ROW_MAJOR;
+    for (uint32_t d = 0; d < t->n_dims; d++) it->stored_dims[d] = t->dims[d];
     uint64_t f32_bytes;
     if (__builtin_mul_overflow(t->n_elements, (uint64_t)sizeof(float), &f32_bytes))
         return cli_fail(err, cap, "tensor '%s': %llu elements overflow a buffer size", t->name,
@@ -107,11 +168,25 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
         return 0;
     }
 
-    if (qtfc_recipe_choose(&it->choice, o->recipe, t->name, t->dtype, t->n_dims, t->dims,
+    /* A weight whose input is dims[0] is encoded as its transpose, so that
+     * groups (and importance) run along the input as for nn.Linear; the
+     * recipe decides on the shape the encoding will see. Lossless encodings
+     * gain nothing from it and stay row-major (and byte-identical). */
+    it->input_first = input_first(arch, t);
+    if (it->input_first) {
+        it->stored_dims[0] = t->dims[1];
+        it->stored_dims[1] = t->dims[0];
+    }
+    if (qtfc_recipe_choose(&it->choice, o->recipe, t->name, t->dtype, t->n_dims, it->stored_dims,
                            err, cap) != 0)
         return 1;
     qtf_encoding *enc = &it->choice.enc;
     qtf_dtype stored = lossless_type(enc);
+    if (it->input_first && stored == QTF_DTYPE_NONE) {
+        it->layout = QTF_LAYOUT_TRANSPOSED;
+    } else {
+        for (uint32_t d = 0; d < t->n_dims; d++) it->stored_dims[d] = t->dims[d];
+    }
     it->read_raw = source_has_raw(src, t, stored);
     if (enc->id == QTF_ENC_RAW && !it->read_raw) {
         /* `keep` of a float type the encodings cannot produce from f32 (f64,
@@ -126,7 +201,7 @@ static int plan_item(qtfc_plan_item *it, const qtf_source *src, const qtfc_plan_
     }
     qtf_part_layout layout[QTF_MAX_PARTS];
     uint32_t n_parts = 0;
-    qtf_status st = qtf_encoding_layout(layout, &n_parts, enc, t->n_dims, t->dims);
+    qtf_status st = qtf_encoding_layout(layout, &n_parts, enc, t->n_dims, it->stored_dims);
     if (st != QTF_OK)
         return cli_fail(err, cap, "tensor '%s': %s", t->name, cli_why(st));
     it->out_bytes = 0;
@@ -149,6 +224,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
     if (!out->items) return cli_fail(err, err_cap, "out of memory planning %llu tensors",
                                      (unsigned long long)n);
     out->n_items = n;
+    const qtf_arch *arch = o->kind == QTFC_OUTPUT_QTF ? qtfc_source_arch(src) : NULL;
     /* Tensors the recipe cannot encode are all named in one message, so that
      * one run shows everything a --rule or --fallback has to cover. */
     uint64_t n_unfit = 0;
@@ -164,7 +240,7 @@ int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_optio
         }
         char *slot = n_unfit ? err + unfit_len : err;
         size_t slot_cap = n_unfit ? err_cap - unfit_len : err_cap;
-        int rc = plan_item(it, src, o, slot, slot_cap);
+        int rc = plan_item(it, src, o, arch, slot, slot_cap);
         if (rc < 0) {
             if (n_unfit) memmove(err, slot, strlen(slot) + 1);
             qtfc_plan_free(out);
@@ -223,10 +299,11 @@ void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
         qtfc_item_encoding_text(enc, sizeof enc, p, it);
         const char *why = p->kind == QTFC_OUTPUT_SAFETENSORS ? "output"
                           : qtfc_reason_name(it->choice.why);
-        fprintf(f, "%-*s  %-16s %-5s %-28s %12llu %7.3f  %s%s%s\n", (int)name_w,
+        fprintf(f, "%-*s  %-16s %-5s %-28s %12llu %7.3f  %s%s%s%s\n", (int)name_w,
                 it->tensor->name, shape, qtf_dtype_name(it->tensor->dtype), enc,
                 (unsigned long long)it->out_bytes, it->bpw, why,
-                it->choice.fell_back ? ", fallback" : "", it->importance >= 0 ? ", importance" : "");
+                it->choice.fell_back ? ", fallback" : "", it->importance >= 0 ? ", importance" : "",
+                it->layout == QTF_LAYOUT_TRANSPOSED ? ", transposed (groups along dim 0)" : "");
     }
     char in[32], out[32];
     qtfc_human_bytes(in, sizeof in, p->total_source_bytes);

@@ -29,6 +29,13 @@ typedef struct qtfc_plan_item {
     long importance;                   /* index in the importance source, or -1;
                                           with an imatrix: >= 0 has a vector, -2 is a
                                           linear weight the imatrix does not cover */
+    int input_first;                   /* 1: a 2-D weight whose input is dims[0] (the
+                                          architecture table: GPT-2's Conv1D [in, out]) */
+    uint32_t layout;                   /* QTF output: QTF_LAYOUT_TRANSPOSED for an
+                                          input_first weight with a lossy encoding, so
+                                          that its groups run along the input */
+    uint64_t stored_dims[QTF_MAX_DIMS];/* the shape the encoding sees (dims, or the
+                                          transpose for a transposed layout) */
 } qtfc_plan_item;
 
 typedef struct qtfc_plan {
@@ -55,6 +62,16 @@ typedef struct qtfc_plan_options {
 int qtfc_plan_build(qtfc_plan *out, const qtf_source *src, const qtfc_plan_options *opts,
                     char *err, size_t err_cap);
 void qtfc_plan_free(qtfc_plan *p);
+
+/* The architecture table of the source: config.json's "architectures"[0]
+ * in the checkpoint folder, or general.architecture of a .qtf source. NULL
+ * when there is none or it is not covered (then every tensor keeps the
+ * row-major layout). */
+const struct qtf_arch *qtfc_source_arch(const qtf_source *src);
+
+/* Row-major f32 [rows, cols] -> [cols, rows] (the stored form of a
+ * transposed tensor). */
+void qtfc_transpose_f32(float *dst, const float *src, uint64_t rows, uint64_t cols);
 
 /* Prints one line per tensor (name, shape, source dtype, encoding, bytes,
  * bpw, reason) and the totals. */

@@ -104,7 +104,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
         if (t->n_elements > max_n) max_n = t->n_elements;
-        if (t->dims[t->n_dims - 1] > max_cols) max_cols = t->dims[t->n_dims - 1];
+        for (uint32_t d = 0; d < t->n_dims; d++)   /* dims[0]: a Conv1D weight's input */
+            if (t->dims[d] > max_cols) max_cols = t->dims[d];
     }
     if (max_n > SIZE_MAX / 2 / sizeof(float)) {
         fprintf(stderr, "qtf-convert: --target: a tensor of %llu elements does not fit in memory\n",
@@ -113,6 +114,9 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     }
     float *w = malloc((size_t)max_n * sizeof *w), *deq = malloc((size_t)max_n * sizeof *deq);
     float *a = malloc((size_t)(max_cols ? max_cols : 1) * sizeof *a);
+    float *wt = NULL;           /* the transpose of an input-first (Conv1D) weight */
+    for (uint64_t i = 0; i < n_free && !wt; i++)
+        if (ft[i].item->input_first) wt = malloc((size_t)max_n * sizeof *wt);
     int rc = -1;
     if (!w || !deq || !a) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
@@ -142,12 +146,27 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
             weights = a;
         }
         ft[i].n = 0;
+        /* A Conv1D weight is encoded as its transpose (groups along the
+         * input, plan.c): measured in that form. bf16, the one lossless
+         * candidate, stays row-major, with the same size and error. */
+        qtf_source_tensor shape = *t;
+        const float *x = w;
+        if (it->input_first) {
+            if (!wt) {
+                fprintf(stderr, "qtf-convert: --target: out of memory\n");
+                goto out;
+            }
+            qtfc_transpose_f32(wt, w, t->dims[0], t->dims[1]);
+            shape.dims[0] = t->dims[1];
+            shape.dims[1] = t->dims[0];
+            x = wt;
+        }
         for (uint32_t k = 0; k < N_LADDER; k++) {
             int ok;
-            uint64_t bytes = layout_bytes(&encs[k], t, &ok);
+            uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
             if (!ok) continue;
             double err;
-            st = measure(&err, &encs[k], w, deq, t, weights, o->threads);
+            st = measure(&err, &encs[k], x, deq, &shape, weights, o->threads);
             if (st != QTF_OK) {
                 fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, ladder[k],
                         cli_why(st));
@@ -163,6 +182,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     rc = 0;
 out:
     free(w);
+    free(wt);
     free(deq);
     free(a);
     return rc;

@@ -49,6 +49,17 @@ float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t) {
     return v;
 }
 
+void qtf__block_load_scales(float *dst, const void *part, uint64_t n, qtf_dtype t) {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* the stored little-endian values are the host's: the vectorized bulk
+     * conversion, with the same rules as qtf_f16_to_f32 / qtf_bf16_to_f32 */
+    if (t == QTF_DTYPE_F16 || t == QTF_DTYPE_BF16 || t == QTF_DTYPE_F32) {
+        if (qtf_convert_to_f32(dst, part, t, n) == QTF_OK) return;
+    }
+#endif
+    for (uint64_t i = 0; i < n; i++) dst[i] = qtf__block_load_scale(part, i, t);
+}
+
 qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t cols,
                                       uint64_t group_len, qtf__group_scale_fn scale_of,
                                       const void *ctx, const char *type_name, const char *remedy) {

@@ -192,6 +192,9 @@ qtf_status qtf__block_check_underflow(const float *src, uint64_t rows, uint64_t 
 float qtf__block_settle_scale(void *part, uint64_t i, float v, qtf_dtype t);
 void qtf__block_store_scale(void *part, uint64_t i, float v, qtf_dtype t);
 float qtf__block_load_scale(const void *part, uint64_t i, qtf_dtype t);
+/* dst[i] = qtf__block_load_scale(part, i, t) for i < n, in bulk (one
+ * vectorized conversion rather than a call per scale). */
+void qtf__block_load_scales(float *dst, const void *part, uint64_t n, qtf_dtype t);
 /* QTF_E_NUMERIC naming row and column if any element is NaN or Inf. */
 qtf_status qtf__block_check_finite(const float *row, uint64_t cols, uint64_t row_index);
 /* Index of the first NaN or Inf of x[0..n), or n when all are finite. */

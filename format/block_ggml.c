@@ -24,6 +24,7 @@
 #include "block_family.h"
 #include "ggml_kquants.h"
 #include "ggml_legacy.h"
+#include "stream.h"
 
 #define QK 32
 
@@ -174,6 +175,7 @@ typedef struct ggml_ctx {
     uint64_t cols;
     uint8_t *out;
     const uint8_t *in;
+    int stream; /* destination larger than the caches: format/stream.h */
 } ggml_ctx;
 
 static uint64_t row_bytes(const ggml_ctx *g) {
@@ -192,11 +194,29 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
+/* Rows are whole blocks and the blocks of consecutive rows are contiguous, so
+ * the rows [begin, end) are one run of blocks: a large destination receives
+ * it chunk by chunk through an L1 buffer and streaming stores. */
 static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const ggml_ctx *g = ctx;
+    const qtf__ggml_type *t = g->type;
     const uint64_t rb = row_bytes(g);
-    for (uint64_t r = begin; r < end; r++)
-        g->type->dequantize_row(g->in + r * rb, g->dst + r * g->cols, (int64_t)g->cols);
+    if (!g->stream) {
+        for (uint64_t r = begin; r < end; r++)
+            t->dequantize_row(g->in + r * rb, g->dst + r * g->cols, (int64_t)g->cols);
+        return QTF_OK;
+    }
+    _Alignas(64) float buf[QTF__STREAM_CHUNK];
+    const uint64_t step = QTF__STREAM_CHUNK / t->block * t->block;
+    const uint8_t *in = g->in + begin * rb;
+    for (uint64_t e = begin * g->cols, stop = end * g->cols; e < stop;) {
+        const uint64_t m = stop - e < step ? stop - e : step;
+        t->dequantize_row(in, buf, (int64_t)m);
+        qtf__stream_copy(g->dst + e, buf, (size_t)m);
+        in += m / t->block * t->bytes;
+        e += m;
+    }
+    qtf__stream_fence();
     return QTF_OK;
 }
 
@@ -229,9 +249,21 @@ static float block_scale_of(const void *ctx, uint64_t i, float *min) {
 static qtf_status check_scales(const ggml_ctx *g, uint64_t rows) {
     const int fields = f16_scale_fields(g->type->id);
     if (!fields) return QTF_OK;
-    const uint64_t per_row = g->cols / g->type->block;
-    for (uint64_t i = 0; i < rows * per_row; i++) {
-        const uint8_t *blk = g->out + i * g->type->bytes;
+    const uint64_t per_row = g->cols / g->type->block, bytes = g->type->bytes;
+    const uint64_t n = rows * per_row;
+    /* On the F16 bits, in one pass that does not convert: exponent all ones
+     * is Inf or NaN; a scale d of +-0 is the only one below FLT_MIN (the
+     * smallest F16 subnormal is 2^-24), so without one the underflow rule
+     * has nothing to look at. */
+    uint32_t bad = 0, zero = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        const uint8_t *blk = g->out + i * bytes;
+        const uint32_t d = qtf__ld16(blk), m = fields == 2 ? qtf__ld16(blk + 2) : 0;
+        bad |= (uint32_t)((d & 0x7c00u) == 0x7c00u) | (uint32_t)((m & 0x7c00u) == 0x7c00u);
+        zero |= (uint32_t)((d & 0x7fffu) == 0);
+    }
+    for (uint64_t i = 0; bad && i < n; i++) {
+        const uint8_t *blk = g->out + i * bytes;
         for (int k = 0; k < fields; k++) {
             if (!isfinite(qtf__f16_value(qtf__ld16(blk + 2 * k))))
                 return qtf__error(QTF_E_NUMERIC, "row %llu, block %llu: the %s is outside the "
@@ -239,6 +271,7 @@ static qtf_status check_scales(const ggml_ctx *g, uint64_t rows) {
                                   (unsigned long long)(i % per_row), k ? "minimum" : "scale");
         }
     }
+    if (!zero) return QTF_OK;
     return qtf__block_check_underflow(g->src, rows, g->cols, g->type->block, block_scale_of, g,
                                       "F16", "a wider scale type (scale=f32)");
 }
@@ -255,6 +288,6 @@ qtf_status qtf__ggml_quantize(const qtf_encoding *e, const float *src, uint64_t 
 qtf_status qtf__ggml_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
                                 const void *const *parts, unsigned threads) {
     ggml_ctx g = { .type = qtf__ggml_type_of(e->id), .dst = dst, .cols = cols,
-                   .in = parts[0] };
+                   .in = parts[0], .stream = qtf__stream_wanted(rows * cols) };
     return qtf__parallel_for(rows, rows_per_chunk(cols), threads, dequantize_rows, &g);
 }

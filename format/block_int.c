@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "block_family.h"
+#include "stream.h"
 
 /* Adding then subtracting 1.5 * 2^23 rounds a float of magnitude < 2^22 to
  * the nearest integer, ties to even, in the current (default) rounding mode;
@@ -151,6 +152,7 @@ typedef struct grouped_ctx {
     const uint8_t *codes_in;
     uint64_t row_bytes;
     int unpacked;              /* codes stored one per byte */
+    int stream;                /* dequantize: streaming stores (format/stream.h) */
     void *const *parts;        /* quantize: the output parts */
 } grouped_ctx;
 
@@ -393,47 +395,90 @@ static qtf_status encode_rows(void *ctx, uint64_t begin, uint64_t end) {
 
 /* NF4 from packed bytes: each byte's pair of unscaled values comes from a
  * 256-entry table (one 8-byte copy instead of two 16-entry look-ups and an
- * unpack pass), then the group is scaled in place. The products are the same
- * value[c] * scale as the generic path. Needs groups of even length, so that
- * every group starts on a byte. */
-QTF__HOT static void nf4_decode_packed(const grouped_ctx *g, const uint8_t *in, float *out,
-                                       uint64_t row) {
+ * unpack pass), then each group's part is scaled in place. The products are
+ * the same value[c] * scale as the generic path. Needs groups of even length,
+ * so that every group starts on a byte (and even range bounds). Decodes the
+ * columns [c0, c1) of a row into y[0 .. c1 - c0). */
+QTF__HOT static void nf4_decode_packed(const grouped_ctx *g, const uint8_t *in, float *y,
+                                       uint64_t row, uint64_t c0, uint64_t c1) {
     const float(*pair)[2] = g->codec.nf4_pair;
-    for (uint64_t k = 0; k < g->groups_per_row; k++) {
-        uint64_t at = k * g->group_len;
-        float *y = out + at;
-        const uint8_t *b = in + at / 2;
-        for (uint64_t j = 0; j < g->group_len / 2; j++) memcpy(y + 2 * j, pair[b[j]], 8);
+    const uint8_t *b = in + c0 / 2;
+    for (uint64_t j = 0; j < (c1 - c0) / 2; j++) memcpy(y + 2 * j, pair[b[j]], 8);
+    for (uint64_t at = c0, k = c0 / g->group_len; at < c1; k++) {
+        const uint64_t stop = (k + 1) * g->group_len < c1 ? (k + 1) * g->group_len : c1;
         const float s = g->scale[group_index(g, row, k)];
-        for (uint64_t j = 0; j < g->group_len; j++) y[j] *= s;
+        for (uint64_t j = at - c0; j < stop - c0; j++) y[j] *= s;
+        at = stop;
     }
 }
 
+/* The columns [c0, c1) of row `row` from their codes codes[0 .. c1 - c0)
+ * (one per byte) into y[0 .. c1 - c0): groups cut by the range are decoded in part (decoding is
+ * per element). The INT codecs' arithmetic is qtf__codec_decode's, inlined
+ * here so that short groups do not pay a call each. */
+QTF__HOT static void decode_range(const grouped_ctx *g, const uint8_t *codes, float *y,
+                                  uint64_t row, uint64_t c0, uint64_t c1) {
+    const qtf__codec *c = &g->codec;
+    const uint8_t mask = (uint8_t)(c->n_codes - 1);
+    const int32_t zero = (int32_t)c->zero;
+    for (uint64_t at = c0, k = c0 / g->group_len; at < c1; k++) {
+        const uint64_t stop = (k + 1) * g->group_len < c1 ? (k + 1) * g->group_len : c1;
+        const uint64_t i = group_index(g, row, k), n = stop - at;
+        const float scale = g->scale[i], min = g->min[i];
+        const uint8_t *restrict q = codes + (at - c0);
+        float *restrict d = y + (at - c0);
+        if (!c->uniform)
+            qtf__codec_decode(c, q, n, scale, min, d);
+        else if (c->asym)
+            for (uint64_t j = 0; j < n; j++) d[j] = scale * (float)(q[j] & mask) + min;
+        else
+            for (uint64_t j = 0; j < n; j++) d[j] = scale * (float)((int32_t)(q[j] & mask) - zero);
+        at = stop;
+    }
+}
+
+/* A destination larger than the caches (format/stream.h) receives each row
+ * chunk by chunk through an L1 buffer and streaming stores. */
 static qtf_status decode_rows(void *ctx, uint64_t begin, uint64_t end) {
     const grouped_ctx *g = ctx;
-    if (g->codec.nf4 && !g->unpacked && g->group_len % 2 == 0) {
-        for (uint64_t r = begin; r < end; r++)
-            nf4_decode_packed(g, g->codes_in + r * g->row_bytes, g->dst + r * g->cols, r);
-        return QTF_OK;
-    }
+    _Alignas(64) float buf[QTF__STREAM_CHUNK];
+    const int nf4 = g->codec.nf4 && !g->unpacked && g->group_len % 2 == 0;
     uint8_t *tmp = NULL;
-    if (!g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
+    if (!nf4 && !g->unpacked && !(tmp = qtf__malloc((size_t)g->cols)))
         return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
                           (unsigned long long)g->cols);
+    const unsigned bits = g->codec.bits;
     for (uint64_t r = begin; r < end; r++) {
         const uint8_t *in = g->codes_in + r * g->row_bytes;
-        const uint8_t *codes = in;
-        if (!g->unpacked) {
-            qtf__block_unpack(tmp, in, g->cols, g->codec.bits);
-            codes = tmp;
-        }
         float *out = g->dst + r * g->cols;
-        for (uint64_t k = 0; k < g->groups_per_row; k++) {
-            uint64_t at = k * g->group_len, i = group_index(g, r, k);
-            qtf__codec_decode(&g->codec, codes + at, g->group_len, g->scale[i], g->min[i],
-                              out + at);
+        if (!g->stream) {
+            if (nf4) {
+                nf4_decode_packed(g, in, out, r, 0, g->cols);
+            } else if (g->unpacked) {
+                decode_range(g, in, out, r, 0, g->cols);
+            } else {
+                qtf__block_unpack(tmp, in, g->cols, bits);
+                decode_range(g, tmp, out, r, 0, g->cols);
+            }
+            continue;
+        }
+        /* Chunks start at multiples of 8 codes, so on a byte of the packed
+         * row: each chunk's codes are unpacked with it, and that work
+         * overlaps the streaming stores of the chunk before. */
+        for (uint64_t c0 = 0; c0 < g->cols; c0 += QTF__STREAM_CHUNK) {
+            const uint64_t c1 = g->cols - c0 < QTF__STREAM_CHUNK ? g->cols : c0 + QTF__STREAM_CHUNK;
+            if (nf4) {
+                nf4_decode_packed(g, in, buf, r, c0, c1);
+            } else if (g->unpacked) {
+                decode_range(g, in + c0, buf, r, c0, c1);
+            } else {
+                qtf__block_unpack(tmp, in + c0 / 8 * bits, c1 - c0, bits);
+                decode_range(g, tmp, buf, r, c0, c1);
+            }
+            qtf__stream_copy(out + c0, buf, (size_t)(c1 - c0));
         }
     }
+    if (g->stream) qtf__stream_fence();
     free(tmp);
     return QTF_OK;
 }
@@ -609,6 +654,7 @@ qtf_status qtf__grouped_dequantize(float *dst, const qtf_encoding *e, uint64_t r
     init_ctx(&g, e, rows, cols);
     g.dst = dst;
     g.codes_in = parts[0];
+    g.stream = qtf__stream_wanted(rows * cols);
     uint64_t n = n_groups_of(&g);
     g.scale = qtf__malloc((size_t)n * sizeof(float));
     g.min = qtf__calloc((size_t)n, sizeof(float));
@@ -632,13 +678,13 @@ qtf_status qtf__grouped_dequantize(float *dst, const qtf_encoding *e, uint64_t r
         free(bs);
         p += 3;
     } else {
-        /* in bulk: the same conversion as qtf__block_load_scale, vectorized
-         * (one call per scale was a tenth of an int4 -> bf16 decode) */
-        if ((st = qtf_convert_to_f32(g.scale, parts[1], e->scale_type, n))) goto done;
+        qtf__block_load_scales(g.scale, parts[1], n, e->scale_type);
         p += 1;
     }
-    if (e->asym && (st = qtf_convert_to_f32(g.min, parts[p], qtf__block_zeros_type(e), n)))
-        goto done;
+    if (e->asym) {
+        const qtf_dtype zt = qtf__block_zeros_type(e);
+        qtf__block_load_scales(g.min, parts[p], n, zt);
+    }
     st = qtf__parallel_for(rows, rows_per_chunk(cols), threads, decode_rows, &g);
 done:
     free(g.scale);

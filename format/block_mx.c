@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "block_family.h"
+#include "stream.h"
 
 #define MX_BLOCK 32
 
@@ -83,6 +84,7 @@ typedef struct mx_ctx {
     uint64_t cols;
     int search;
     int unpacked;
+    int stream; /* dequantize: streaming stores (format/stream.h) */
     uint8_t *codes, *scales;
     const uint8_t *codes_in, *scales_in;
 } mx_ctx;
@@ -119,6 +121,22 @@ static qtf_status quantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     return QTF_OK;
 }
 
+/* Blocks [b0, b1) of row r from their codes (one per byte, codes[0] the
+ * first of block b0) into y. */
+QTF__HOT static void decode_blocks(const mx_ctx *m, const uint8_t *codes, float *y, uint64_t r,
+                                   uint64_t b0, uint64_t b1) {
+    const uint64_t nb = m->cols / MX_BLOCK;
+    for (uint64_t b = b0; b < b1; b++) {
+        const float scale = e8m0_value(m->scales_in[r * nb + b]);
+        const uint8_t *q = codes + (b - b0) * MX_BLOCK;
+        float *d = y + (b - b0) * MX_BLOCK;
+        for (int j = 0; j < MX_BLOCK; j++) d[j] = qtf__e2m1_unit(q[j]) * scale;
+    }
+}
+
+/* A destination larger than the caches (format/stream.h) receives each row
+ * chunk by chunk (codes unpacked per chunk) through an L1 buffer and
+ * streaming stores. */
 static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     const mx_ctx *m = ctx;
     const uint64_t nb = m->cols / MX_BLOCK;
@@ -127,17 +145,24 @@ static qtf_status dequantize_rows(void *ctx, uint64_t begin, uint64_t end) {
     if (!m->unpacked && !(tmp = qtf__malloc((size_t)m->cols)))
         return qtf__error(QTF_E_NOMEM, "%llu bytes for a row of codes",
                           (unsigned long long)m->cols);
+    _Alignas(64) float buf[QTF__STREAM_CHUNK];
+    const uint64_t step = m->stream ? QTF__STREAM_CHUNK / MX_BLOCK : nb;
     for (uint64_t r = begin; r < end; r++) {
-        const uint8_t *codes = m->codes_in + r * row_bytes;
-        if (!m->unpacked) {
-            qtf__block_unpack(tmp, codes, m->cols, 4);
-            codes = tmp;
-        }
+        const uint8_t *in = m->codes_in + r * row_bytes;
         float *out = m->dst + r * m->cols;
-        for (uint64_t b = 0; b < nb; b++)
-            qtf__e2m1_decode(out + b * MX_BLOCK, codes + b * MX_BLOCK, MX_BLOCK,
-                             e8m0_value(m->scales_in[r * nb + b]));
+        for (uint64_t b0 = 0; b0 < nb; b0 += step) {
+            const uint64_t b1 = nb - b0 < step ? nb : b0 + step;
+            const uint64_t c0 = b0 * MX_BLOCK, n = (b1 - b0) * MX_BLOCK;
+            const uint8_t *codes = in + c0;
+            if (!m->unpacked) {
+                qtf__block_unpack(tmp, in + c0 / 2, n, 4);
+                codes = tmp;
+            }
+            decode_blocks(m, codes, m->stream ? buf : out + c0, r, b0, b1);
+            if (m->stream) qtf__stream_copy(out + c0, buf, (size_t)n);
+        }
     }
+    if (m->stream) qtf__stream_fence();
     free(tmp);
     return QTF_OK;
 }
@@ -157,6 +182,7 @@ qtf_status qtf__mx_quantize(const qtf_encoding *e, const float *src, uint64_t ro
 qtf_status qtf__mx_dequantize(float *dst, const qtf_encoding *e, uint64_t rows, uint64_t cols,
                               const void *const *parts, unsigned threads) {
     mx_ctx m = { .dst = dst, .cols = cols, .unpacked = e->zstd_level > 0,
-                 .codes_in = parts[0], .scales_in = parts[1] };
+                 .codes_in = parts[0], .scales_in = parts[1],
+                 .stream = qtf__stream_wanted(rows * cols) };
     return qtf__parallel_for(rows, rows_per_chunk(cols), threads, dequantize_rows, &m);
 }

@@ -324,23 +324,81 @@ static QTF__ALWAYS_INLINE void mxfp4_codes(int32_t *code, const float *xb, float
     for (int j = 0; j < QTF__QK; j++) code[j] += (xb[j] < 0.0f && code[j] > 0) ? 8 : 0;
 }
 
-QTF__HOT void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
-    (void)imp; /* quantize_mxfp4 ignores the importance */
+/* ggml's E8M0 exponent of a block: floor(log2f(amax)) - 2 + 127, converted
+ * straight to uint8_t; finite rows keep the value in 0..254 for amax >=
+ * 2^-125, and smaller blocks go through int as x86 does. */
+static inline uint8_t mxfp4_exponent(float amax) {
+    return amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
+}
+
+QTF__HOT void qtf__ggml_mxfp4_row_scalar(const float *x, uint8_t *out, int64_t n) {
     for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__MXFP4_GGML_BYTES) {
         const float *xb = x + b * QTF__QK;
         float amax = 0.0f;
         for (int j = 0; j < QTF__QK; j++)
             if (amax < fabsf(xb[j])) amax = fabsf(xb[j]);
-        /* ggml converts the float straight to uint8_t; finite rows keep the
-         * value in 0..254 for amax >= 2^-125, and smaller blocks go through
-         * int as x86 does. */
-        const uint8_t e = amax > 0.0f ? (uint8_t)(int)(floorf(log2f(amax)) - 2.0f + 127.0f) : 0;
+        const uint8_t e = mxfp4_exponent(amax);
         const float d = e8m0_half(e);
         out[0] = e;
         int32_t code[QTF__QK];
         mxfp4_codes(code, xb, d);
         for (int j = 0; j < 16; j++) out[1 + j] = (uint8_t)(code[j] | (code[j + 16] << 4));
     }
+}
+
+#if QTF__GGML_AVX2
+/* mxfp4_codes on 8 elements per vector: the same errors |k*d - |x||, the
+ * same strict comparison (the first code of least error kept), so the same
+ * codes; the largest |x| by vector max (inputs are finite, |x| >= +0). */
+QTF__AVX2 static void mxfp4_row_avx2(const float *x, uint8_t *out, int64_t n) {
+    const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+    const __m256 zero = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / QTF__QK; b++, out += QTF__MXFP4_GGML_BYTES) {
+        const float *xb = x + b * QTF__QK;
+        __m256 xv[4], a[4];
+        for (int k = 0; k < 4; k++) {
+            xv[k] = _mm256_loadu_ps(xb + 8 * k);
+            a[k] = _mm256_and_ps(xv[k], abs_mask);
+        }
+        __m256 m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_shuffle_ps(m4, m4, 1));
+        const uint8_t e = mxfp4_exponent(_mm_cvtss_f32(m4));
+        const float d = e8m0_half(e);
+        out[0] = e;
+        __m256i code[4];
+        for (int k = 0; k < 4; k++) {
+            __m256 best = a[k];
+            __m256i c = _mm256_setzero_si256();
+            for (int i = 1; i < 8; i++) {
+                const __m256 v = _mm256_set1_ps((float)mxfp4_values[i] * d);
+                const __m256 err = _mm256_and_ps(_mm256_sub_ps(v, a[k]), abs_mask);
+                const __m256 better = _mm256_cmp_ps(err, best, _CMP_LT_OQ);
+                best = _mm256_blendv_ps(best, err, better);
+                c = _mm256_blendv_epi8(c, _mm256_set1_epi32(i), _mm256_castps_si256(better));
+            }
+            /* negative x with a nonzero code: code + 8 */
+            const __m256i neg = _mm256_and_si256(
+                _mm256_castps_si256(_mm256_cmp_ps(xv[k], zero, _CMP_LT_OQ)),
+                _mm256_cmpgt_epi32(c, _mm256_setzero_si256()));
+            code[k] = _mm256_add_epi32(c, _mm256_and_si256(neg, _mm256_set1_epi32(8)));
+        }
+        /* byte j = code[j] | code[j + 16] << 4 */
+        const __m256i lo = _mm256_or_si256(code[0], _mm256_slli_epi32(code[2], 4));
+        const __m256i hi = _mm256_or_si256(code[1], _mm256_slli_epi32(code[3], 4));
+        const __m256i w = _mm256_permute4x64_epi64(_mm256_packus_epi32(lo, hi), 0xD8);
+        const __m128i bytes = _mm_packus_epi16(_mm256_castsi256_si128(w),
+                                               _mm256_extracti128_si256(w, 1));
+        _mm_storeu_si128((__m128i *)(void *)(out + 1), bytes);
+    }
+}
+#endif
+
+void qtf__ggml_mxfp4_row(const float *x, uint8_t *out, int64_t n, const float *imp) {
+    (void)imp; /* quantize_mxfp4 ignores the importance */
+    QTF__TRY_AVX2(mxfp4_row_avx2, x, out, n);
+    qtf__ggml_mxfp4_row_scalar(x, out, n);
 }
 
 #define MXFP4_BLOCKS(lut)                                                                \

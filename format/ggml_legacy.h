@@ -136,4 +136,8 @@ void qtf__ggml_iq4_nl_dequant_scalar(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_iq4_xs_dequant_scalar(const uint8_t *in, float *y, int64_t n);
 void qtf__ggml_mxfp4_dequant_scalar(const uint8_t *in, float *y, int64_t n);
 
+/* The portable form of qtf__ggml_mxfp4_row, which picks an AVX2 form at run
+ * time (tests compare the two). */
+void qtf__ggml_mxfp4_row_scalar(const float *x, uint8_t *out, int64_t n);
+
 #endif

@@ -21,6 +21,7 @@
 
 #include "block_family.h"
 #include "pal_family.h"
+#include "stream.h"
 
 /* ---- layout ------------------------------------------------------------- */
 
@@ -469,11 +470,19 @@ typedef struct pal_deq_ctx {
     float *dst;
     const float *scales;
     const void *const *parts;
+    int stream; /* streaming stores (format/stream.h) */
+    int lut16;  /* scalar tables of <= 16 entries on an AVX2 CPU: lut16_avx2 */
 } pal_deq_ctx;
 
 /* Indices of one row into idx[0..n). Byte-aligned widths unpack a byte at a
  * time; 3 and 6 bits go through a bit accumulator. */
-static void unpack_row(uint8_t *idx, const unsigned char *in, uint64_t n, uint32_t bits) {
+QTF__HOT static void unpack_row(uint8_t *idx, const unsigned char *in, uint64_t n, uint32_t bits) {
+    /* the block family's packing is the same (code i at bit i * bits, least
+     * significant first), and its unpacker is vectorized */
+    if (bits >= 2) {
+        qtf__block_unpack(idx, in, n, bits);
+        return;
+    }
     uint64_t i = 0;
     switch (bits) {
     case 8:
@@ -511,15 +520,89 @@ static void unpack_row(uint8_t *idx, const unsigned char *in, uint64_t n, uint32
     }
 }
 
+/* y[v] = table[idx[v]] (* s when scaled) for tables of up to 16 scalar
+ * entries, 8 at a time: the entry is picked from the two halves of the table
+ * by two permutes and index bit 3; the same single product as the loops of
+ * decode_cols. */
+#if defined(__GNUC__) && defined(__x86_64__)
+#include <immintrin.h>
+#define PAL_AVX2 1
+__attribute__((target("avx2"))) static void lut16_avx2(float *y, const uint8_t *idx, uint64_t n,
+                                                       const float *table, float s, int scaled) {
+    const __m256 lo = _mm256_loadu_ps(table), hi = _mm256_loadu_ps(table + 8);
+    const __m256 sv = _mm256_set1_ps(s);
+    uint64_t v = 0;
+    for (; v + 8 <= n; v += 8) {
+        const __m256i i = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)(idx + v)));
+        const __m256 a = _mm256_permutevar8x32_ps(lo, i), b = _mm256_permutevar8x32_ps(hi, i);
+        __m256 r = _mm256_blendv_ps(a, b, _mm256_castsi256_ps(_mm256_slli_epi32(i, 28)));
+        if (scaled) r = _mm256_mul_ps(r, sv);
+        _mm256_storeu_ps(y + v, r);
+    }
+    for (; v < n; v++) y[v] = scaled ? table[idx[v]] * s : table[idx[v]];
+}
+#else
+#define PAL_AVX2 0
+#endif
+
+/* The columns [c0, c1) of row r (c0 and c1 multiples of dim) from the row's
+ * indices into y[0 .. c1 - c0); scale units cut by the range are decoded in
+ * part (each element is its entry times its unit's scale). */
+QTF__HOT static void decode_cols(const pal_deq_ctx *c, const uint8_t *idx, const float *table,
+                                 uint64_t r, uint64_t c0, uint64_t c1, float *y) {
+    const qtf__pal_geom *g = &c->g;
+    const uint32_t dim = g->dim;
+    if (!g->unit) {
+#if PAL_AVX2
+        if (c->lut16) {
+            lut16_avx2(y, idx + c0, c1 - c0, table, 1.0f, 0);
+            return;
+        }
+#endif
+        if (dim == 1) {
+            for (uint64_t v = c0; v < c1; v++) y[v - c0] = table[idx[v]];
+        } else {
+            for (uint64_t v = c0 / dim; v < c1 / dim; v++)
+                for (uint32_t d = 0; d < dim; d++)
+                    y[v * dim + d - c0] = table[idx[v] * dim + d];
+        }
+        return;
+    }
+    const float *sc = c->scales + r * g->units_per_row;
+    for (uint64_t at = c0, u = c0 / g->unit; at < c1; u++) {
+        const uint64_t stop = (u + 1) * g->unit < c1 ? (u + 1) * g->unit : c1;
+        const float s = sc[u];
+#if PAL_AVX2
+        if (c->lut16) {
+            lut16_avx2(y + (at - c0), idx + at, stop - at, table, s, 1);
+            at = stop;
+            continue;
+        }
+#endif
+        if (dim == 1) {
+            for (uint64_t v = at; v < stop; v++) y[v - c0] = table[idx[v]] * s;
+        } else {
+            for (uint64_t v = at / dim; v < stop / dim; v++)
+                for (uint32_t d = 0; d < dim; d++)
+                    y[v * dim + d - c0] = table[idx[v] * dim + d] * s;
+        }
+        at = stop;
+    }
+}
+
+/* A destination larger than the caches (format/stream.h) receives each row
+ * in chunks of whole vectors through a small buffer and streaming stores. */
 static qtf_status dequantize_rows(void *vc, uint64_t begin, uint64_t end) {
     const pal_deq_ctx *c = vc;
     const qtf__pal_geom *g = &c->g;
-    const uint32_t dim = g->dim;
     const uint64_t V = g->vecs_per_row;
+    const uint64_t step = !c->stream ? g->cols : QTF__STREAM_CHUNK / g->dim * g->dim;
+    _Alignas(64) float buf[QTF__STREAM_CHUNK];
     uint8_t *idx = qtf__malloc(V ? (size_t)V : 1);
     if (!idx) return qtf__error(QTF_E_NOMEM, "pal: no memory for %llu indices",
                                 (unsigned long long)V);
     float table[QTF__KMEANS_MAX_K * 4];
+    memset(table, 0, sizeof table); /* lut16_avx2 loads 16 entries of smaller tables */
     uint64_t cur = UINT64_MAX;
     const unsigned char *codes = c->parts[g->p_codes];
     for (uint64_t r = begin; r < end; r++) {
@@ -530,30 +613,13 @@ static qtf_status dequantize_rows(void *vc, uint64_t begin, uint64_t end) {
         }
         unpack_row(idx, codes + r * g->row_bytes, V, g->bits);
         float *y = c->dst + r * g->cols;
-        if (!g->unit) {
-            if (dim == 1) {
-                for (uint64_t v = 0; v < V; v++) y[v] = table[idx[v]];
-            } else {
-                for (uint64_t v = 0; v < V; v++)
-                    for (uint32_t d = 0; d < dim; d++) y[v * dim + d] = table[idx[v] * dim + d];
-            }
-            continue;
-        }
-        const float *sc = c->scales + r * g->units_per_row;
-        const uint64_t vpu = g->unit / dim; /* vectors per scale unit */
-        for (uint64_t u = 0; u < g->units_per_row; u++) {
-            const float s = sc[u];
-            const uint8_t *iu = idx + u * vpu;
-            float *yu = y + u * g->unit;
-            if (dim == 1) {
-                for (uint64_t v = 0; v < vpu; v++) yu[v] = table[iu[v]] * s;
-            } else {
-                for (uint64_t v = 0; v < vpu; v++)
-                    for (uint32_t d = 0; d < dim; d++)
-                        yu[v * dim + d] = table[iu[v] * dim + d] * s;
-            }
+        for (uint64_t c0 = 0; c0 < g->cols; c0 += step) {
+            const uint64_t c1 = g->cols - c0 < step ? g->cols : c0 + step;
+            decode_cols(c, idx, table, r, c0, c1, c->stream ? buf : y + c0);
+            if (c->stream) qtf__stream_copy(y + c0, buf, (size_t)(c1 - c0));
         }
     }
+    if (c->stream) qtf__stream_fence();
     free(idx);
     return QTF_OK;
 }
@@ -578,6 +644,10 @@ qtf_status qtf__pal_dequantize(float *dst, const qtf_encoding *e, uint64_t rows,
     c.dst = dst;
     c.scales = scales;
     c.parts = parts;
+    c.stream = qtf__stream_wanted(rows * cols);
+#if PAL_AVX2
+    c.lut16 = c.g.dim == 1 && c.g.k <= 16 && __builtin_cpu_supports("avx2");
+#endif
     st = qtf__parallel_for(rows, cols ? 1 + 65536 / cols : 1, threads, dequantize_rows, &c);
     free(scales);
     return st;

@@ -102,6 +102,10 @@ static void walk_tensors(const qtf_file *f, int data) {
             float *out = malloc(t->n_elements ? (size_t)t->n_elements * sizeof *out : 1);
             if (!out) continue;
             qtf_tensor_dequantize(out, QTF_DTYPE_F32, t->n_elements, f, i, 1);
+            /* the first rows alone (a transposed tensor gathers columns) */
+            uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 1;
+            uint64_t rows = cols ? t->n_elements / cols : 0, r = rows > 1 ? 2 : rows;
+            if (r) qtf_tensor_dequantize_rows(out, QTF_DTYPE_F32, r * cols, f, i, 0, r, 1);
             free(out);
         }
     }

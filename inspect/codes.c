@@ -41,7 +41,8 @@ qtf_status code_histogram_compute(code_histogram *h, const qtf_file *f, uint64_t
     qtf_status st = qtf_part_decode(buf, size, f, ti, info.part);
     uint64_t n = 0;
     if (st == QTF_OK &&
-        qtf_encoding_unpack_codes(codes, t->n_elements, &n, e, t->n_dims, t->dims, buf, size) !=
+        qtf_encoding_unpack_codes(codes, t->n_elements, &n, e, t->n_dims, t->stored_dims, buf,
+                                  size) !=
             QTF_OK) {
         snprintf(h->reason, sizeof h->reason, "code layout not recognised");
         n = 0;

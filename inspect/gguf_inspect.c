@@ -214,6 +214,7 @@ static json_t *tensor_json(const qtf_gguf *g, uint64_t i, int *oom) {
     cli_json_set(j, "encoding", json_string(enc), oom);
     cli_json_set(j, "encoding_id", json_integer(t->type), oom);     /* the ggml type id */
     cli_json_set(j, "encoding_known", json_boolean(decodable(t->type)), oom);
+    cli_json_set(j, "layout", json_string("row-major"), oom);  /* GGUF shapes as stored */
     cli_json_set(j, "params", json_array(), oom);
     cli_json_set(j, "bits_per_weight", isnan(bpw) ? json_null() : cli_json_real(bpw), oom);
     cli_json_set(j, "stored_bits_per_weight", isnan(bpw) ? json_null() : cli_json_real(bpw), oom);

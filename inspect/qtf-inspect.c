@@ -541,6 +541,9 @@ static int print_tensors(const qtf_file *f, const options *o, uint64_t *matched)
         cli_buf_clear(&shape);
         cli_escape(&name, t->name, t->name_len, 0, 0);
         cli_shape_text(&shape, t);
+        /* format 1.1: the logical shape is shown; the layout follows it */
+        if (t->layout == QTF_LAYOUT_TRANSPOSED) cli_buf_puts(&shape, " transposed");
+        else if (t->layout != QTF_LAYOUT_ROW_MAJOR) cli_buf_puts(&shape, " layout?");
         cli_encoding_text(enc, sizeof enc, t);
         double b = cli_tensor_bits_per_weight(t);
         if (isnan(b)) snprintf(bpw, sizeof bpw, "-");
@@ -663,6 +666,13 @@ static void print_detail(const qtf_file *f, uint64_t ti, const detail *d, const 
     else snprintf(num, sizeof num, "%.3f", bpw);
     printf("  encoding     %s (id %u), %s bits/weight\n", cli_encoding_text(enc, sizeof enc, t),
            (unsigned)t->encoding_id, num);
+    if (t->layout == QTF_LAYOUT_TRANSPOSED)
+        printf("  layout       transposed: the parts encode the [%llu, %llu] transpose, so groups "
+               "run along dim 0; values are shown in the shape above\n",
+               (unsigned long long)t->stored_dims[0], (unsigned long long)t->stored_dims[1]);
+    else if (t->layout != QTF_LAYOUT_ROW_MAJOR)
+        printf("  layout       %u, not known to this version (format 1.%u)\n", (unsigned)t->layout,
+               (unsigned)QTF_FORMAT_MINOR);
     printf("  checksum     %s (%s)\n", cli_hex64(sum, cli_tensor_digest(t)),
            d->verify == QTF_OK ? "parts match" : "MISMATCH");
     if (d->verify != QTF_OK) {
@@ -755,6 +765,9 @@ static json_t *tensor_json(const qtf_file *f, uint64_t i, int *oom) {
     cli_json_set(j, "encoding", json_string(cli_encoding_text(enc, sizeof enc, t)), oom);
     cli_json_set(j, "encoding_id", json_integer(t->encoding_id), oom);
     cli_json_set(j, "encoding_known", json_boolean(t->encoding_known), oom);
+    cli_json_set(j, "layout", json_string(t->layout == QTF_LAYOUT_ROW_MAJOR ? "row-major"
+                                          : t->layout == QTF_LAYOUT_TRANSPOSED ? "transposed"
+                                                                                : "unknown"), oom);
     json_t *params = json_array();
     for (uint32_t p = 0; p < t->n_params && p < QTF_MAX_PARAMS && params; p++) {
         json_t *kv = json_pack("[II]", (json_int_t)t->params[p].key, (json_int_t)t->params[p].value);

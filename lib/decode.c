@@ -191,11 +191,26 @@ qtf_status qtf_tensor_dequantize(void *dst, qtf_dtype dst_type, uint64_t dst_cou
         st = decode_part(temp[k], f, tensor, k);
         views[k].data = temp[k];
     }
-    if (!st) {
-        st = qtf_dequantize(dst, dst_type, dst_count, &t->encoding, t->n_dims, t->dims, views,
-                            t->n_parts, threads);
-        if (st) qtf__error_prefix("%s: tensor '%s': ", f->name, t->name);
+    /* A transposed tensor's parts encode [dims[1], dims[0]]: decoded in that
+     * shape, then transposed into dst so that callers get dims. */
+    void *stored = dst;
+    size_t es = qtf_dtype_size(dst_type);
+    int float_dst = dst_type == QTF_DTYPE_F32 || dst_type == QTF_DTYPE_F16 ||
+                    dst_type == QTF_DTYPE_BF16;    /* others: refused by qtf_dequantize */
+    if (!st && t->layout == QTF_LAYOUT_TRANSPOSED && dst_count && float_dst) {
+        stored = es && dst_count <= SIZE_MAX / es ? qtf__malloc((size_t)dst_count * es) : NULL;
+        if (!stored)
+            st = qtf__error(QTF_E_NOMEM, "%s: tensor '%s': cannot allocate %" PRIu64 " elements "
+                            "to transpose it", f->name, t->name, dst_count);
     }
+    if (!st) {
+        st = qtf_dequantize(stored, dst_type, dst_count, &t->encoding, t->n_dims, t->stored_dims,
+                            views, t->n_parts, threads);
+        if (st) qtf__error_prefix("%s: tensor '%s': ", f->name, t->name);
+        else if (stored != dst)
+            qtf__transpose(dst, stored, t->stored_dims[0], t->stored_dims[1], es);
+    }
+    if (stored != dst) free(stored);
     for (uint32_t k = 0; k < QTF_MAX_PARTS; k++) free(temp[k]);
     if (!st) qtf__error_clear();
     return st;

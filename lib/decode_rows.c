@@ -158,6 +158,36 @@ static qtf_status prepare(rows_ctx *c, void **owned) {
     return QTF_OK;
 }
 
+/* Rows [r0, r1) of a transposed tensor (spec/FORMAT.md section 6.4): they
+ * are stored columns, so every stored row is decoded, in pieces of about
+ * CHUNK_ELEMENTS (whole row units), and the columns asked for are gathered
+ * into an f32 result, converted to dst_type at the end. Values are those
+ * of the whole-tensor decode (same kernels on the same stored rows). */
+static qtf_status decode_columns(void *dst, qtf_dtype dst_type, const rows_ctx *c, uint64_t r0,
+                                 uint64_t r1, unsigned threads) {
+    uint64_t n = r1 - r0, srows = c->rows, scols = c->cols;
+    uint64_t units = CHUNK_ELEMENTS / (scols ? scols : 1) / c->unit;
+    uint64_t step = (units ? units : 1) * c->unit;
+    float *acc = dst_type == QTF_DTYPE_F32 ? dst : NULL;
+    float *tmp = qtf__malloc((size_t)(step * scols * 4));
+    if (!acc && n * srows <= SIZE_MAX / 4) acc = qtf__malloc((size_t)(n * srows * 4));
+    qtf_status st = QTF_OK;
+    if (!tmp || !acc)
+        st = qtf__error(QTF_E_NOMEM, "%s: tensor '%s': cannot allocate buffers to gather rows "
+                        "%llu..%llu", qtf_file_name(c->f), c->t->name, (unsigned long long)r0,
+                        (unsigned long long)r1);
+    for (uint64_t s = 0; !st && s < srows; s += step) {
+        uint64_t s2 = srows - s < step ? srows : s + step;
+        st = decode_span(tmp, QTF_DTYPE_F32, threads, c, s, s2);
+        for (uint64_t r = r0; !st && r < r1; r++)
+            for (uint64_t j = s; j < s2; j++) acc[(r - r0) * srows + j] = tmp[(j - s) * scols + r];
+    }
+    if (!st && acc != dst) st = qtf_convert_from_f32(dst, dst_type, acc, n * srows);
+    free(tmp);
+    if (acc != dst) free(acc);
+    return st;
+}
+
 qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t dst_count,
                                       const qtf_file *f, uint64_t tensor, uint64_t row_begin,
                                       uint64_t row_end, unsigned threads) {
@@ -168,18 +198,22 @@ qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t ds
     if (!t->encoding_known)
         return qtf__error(QTF_E_UNKNOWN_ENCODING, "tensor '%s': encoding %u is not known to "
                           "this version of libqtf", t->name, t->encoding_id);
+    /* rows/cols of the logical tensor (what is asked for); c.rows/c.cols
+     * those of the stored matrix (what the parts encode) */
+    uint64_t rows, cols;
     rows_ctx c = { .f = f, .tensor = tensor, .t = t };
-    qtf_status st = qtf__shape_rows_cols(&c.rows, &c.cols, t->n_dims, t->dims);
+    qtf_status st = qtf__shape_rows_cols(&rows, &cols, t->n_dims, t->dims);
+    if (!st) st = qtf__shape_rows_cols(&c.rows, &c.cols, t->n_dims, t->stored_dims);
     if (st) return st;
-    if (row_begin > row_end || row_end > c.rows)
+    if (row_begin > row_end || row_end > rows)
         return qtf__error(QTF_E_INVALID_ARG, "tensor '%s': rows %llu..%llu asked, it has %llu "
                           "rows", t->name, (unsigned long long)row_begin,
-                          (unsigned long long)row_end, (unsigned long long)c.rows);
-    if (dst_count != (row_end - row_begin) * c.cols || (!dst && dst_count))
+                          (unsigned long long)row_end, (unsigned long long)rows);
+    if (dst_count != (row_end - row_begin) * cols || (!dst && dst_count))
         return qtf__error(QTF_E_INVALID_ARG, "tensor '%s': destination holds %llu elements, "
                           "rows %llu..%llu have %llu", t->name, (unsigned long long)dst_count,
                           (unsigned long long)row_begin, (unsigned long long)row_end,
-                          (unsigned long long)((row_end - row_begin) * c.cols));
+                          (unsigned long long)((row_end - row_begin) * cols));
     if (dst_type != QTF_DTYPE_F32 && dst_type != QTF_DTYPE_F16 && dst_type != QTF_DTYPE_BF16)
         return qtf__error(QTF_E_INVALID_ARG, "qtf_tensor_dequantize_rows: destination type %s,"
                           " expected F32, F16 or BF16", qtf_dtype_name(dst_type));
@@ -193,7 +227,9 @@ qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t ds
     size_t es = qtf_dtype_size(dst_type);
     void *owned[QTF_MAX_PARTS] = { 0 };
     if ((st = prepare(&c, owned))) goto out;
-    if (a == row_begin && b == row_end) {
+    if (t->layout == QTF_LAYOUT_TRANSPOSED) {
+        st = decode_columns(dst, dst_type, &c, row_begin, row_end, threads);
+    } else if (a == row_begin && b == row_end) {
         st = decode_aligned(dst, dst_type, &c, a, b, threads);
     } else {
         /* rows outside the request but inside its units: decode and drop */

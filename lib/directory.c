@@ -49,11 +49,46 @@ static qtf_status place_part(const qtf_file *f, uint64_t i, const char *name, ui
     return QTF_OK;
 }
 
+/* Takes the container's layout parameter (key 13, spec/FORMAT.md section
+ * 6.4) out of the tensor's parameter list: *n_enc gets the count of the
+ * encoding's own parameters, which come before it (keys ascending), and
+ * *unknown is set for a layout this version does not know (the tensor is
+ * then listed like one of unknown encoding, never decoded as row-major). */
+static qtf_status take_layout(const qtf_file *f, qtf_tensor_info *t, uint32_t *n_enc,
+                              int *unknown) {
+    *n_enc = t->n_params;
+    *unknown = 0;
+    t->layout = QTF_LAYOUT_ROW_MAJOR;
+    for (uint32_t d = 0; d < t->n_dims; d++) t->stored_dims[d] = t->dims[d];
+    if (t->n_params == 0 || t->params[t->n_params - 1].key != QTF_PARAM_LAYOUT) return QTF_OK;
+    uint32_t v = t->params[t->n_params - 1].value;
+    *n_enc = t->n_params - 1;
+    if (v == QTF_LAYOUT_ROW_MAJOR)
+        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': layout parameter (key %u) is 0; the "
+                          "row-major layout is written as the absence of the key", f->name,
+                          t->name, QTF_PARAM_LAYOUT);
+    if (v != QTF_LAYOUT_TRANSPOSED) {
+        t->layout = v;
+        *unknown = 1;
+        return QTF_OK;
+    }
+    if (t->n_dims != 2)
+        return qtf__error(QTF_E_SHAPE, "%s: tensor '%s': transposed layout on a tensor of %"
+                          PRIu32 " dims, it needs 2", f->name, t->name, t->n_dims);
+    t->layout = QTF_LAYOUT_TRANSPOSED;
+    t->stored_dims[0] = t->dims[1];
+    t->stored_dims[1] = t->dims[0];
+    return QTF_OK;
+}
+
 static qtf_status check_layout(const qtf_file *f, qtf_tensor_info *t) {
     qtf_part_layout lay[QTF_MAX_PARTS];
-    uint32_t n = 0;
-    qtf_status st = qtf_encoding_from_params(&t->encoding, t->encoding_id, t->params,
-                                             t->n_params);
+    uint32_t n = 0, n_enc;
+    int unknown_layout;
+    qtf_status st = take_layout(f, t, &n_enc, &unknown_layout);
+    if (st) return st;
+    st = unknown_layout ? QTF_E_UNKNOWN_ENCODING
+                        : qtf_encoding_from_params(&t->encoding, t->encoding_id, t->params, n_enc);
     if (st == QTF_E_UNKNOWN_ENCODING) {
         /* listed, verifiable, but not decodable by this version; its part roles,
          * part types and source dtype may be numbers this version does not know */
@@ -82,7 +117,7 @@ static qtf_status check_layout(const qtf_file *f, qtf_tensor_info *t) {
                               "not a known type (1..%d)", f->name, t->name, k,
                               (unsigned)p->type, QTF_DTYPE_COUNT_ - 1);
     }
-    st = qtf_encoding_layout(lay, &n, &t->encoding, t->n_dims, t->dims);
+    st = qtf_encoding_layout(lay, &n, &t->encoding, t->n_dims, t->stored_dims);
     if (st) {
         qtf__error_prefix("%s: tensor '%s': ", f->name, t->name);
         return st;

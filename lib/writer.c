@@ -50,6 +50,7 @@ struct qtf_writer {
     uint64_t writeback_from;    /* writeback started for [0, writeback_from) */
     int no_writeback;           /* sync_file_range unsupported here */
     qtf_status failed;          /* nonzero once the file state is unknown */
+    uint16_t minor;             /* lowest minor version the tensors need */
 };
 
 /* Parts are hashed and written in pieces of this size, so that each piece
@@ -466,6 +467,30 @@ qtf_status qtf_writer_set_string_array(qtf_writer *w, const char *key, const cha
 /* ------------------------------------------------------------------------- */
 /* tensors                                                                    */
 
+/* The layout of a descriptor (version 1 has none: row-major). */
+static uint32_t layout_of(const qtf_tensor_desc *d) {
+    return d->version >= 2 ? d->layout : QTF_LAYOUT_ROW_MAJOR;
+}
+
+/* The shape the parts encode (spec/FORMAT.md section 6.4): dims, or for a
+ * transposed tensor its transpose. */
+static qtf_status stored_shape(uint64_t *out, const qtf_writer *w, const qtf_tensor_desc *d) {
+    uint32_t layout = layout_of(d);
+    if (layout != QTF_LAYOUT_ROW_MAJOR && layout != QTF_LAYOUT_TRANSPOSED)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: tensor '%s': layout %" PRIu32 ", expected %u "
+                          "(row-major) or %u (transposed)", w->path, d->name, layout,
+                          QTF_LAYOUT_ROW_MAJOR, QTF_LAYOUT_TRANSPOSED);
+    if (layout == QTF_LAYOUT_TRANSPOSED && d->n_dims != 2)
+        return qtf__error(QTF_E_SHAPE, "%s: tensor '%s': a transposed layout needs 2 dims, the "
+                          "tensor has %" PRIu32, w->path, d->name, d->n_dims);
+    for (uint32_t k = 0; k < d->n_dims; k++) out[k] = d->dims[k];
+    if (layout == QTF_LAYOUT_TRANSPOSED) {
+        out[0] = d->dims[1];
+        out[1] = d->dims[0];
+    }
+    return QTF_OK;
+}
+
 static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
                              const qtf_part_view *parts, uint32_t n_parts,
                              qtf_part_layout *lay) {
@@ -502,8 +527,10 @@ static qtf_status check_desc(const qtf_writer *w, const qtf_tensor_desc *d,
     if (d->zstd_level < 0 || d->zstd_level > QTF__MAX_ZSTD_LEVEL)
         return qtf__error(QTF_E_INVALID_ARG, "%s: tensor '%s': zstd level %d, expected 0..%d",
                           w->path, nm, d->zstd_level, QTF__MAX_ZSTD_LEVEL);
+    uint64_t stored[QTF_MAX_DIMS];
+    if ((st = stored_shape(stored, w, d))) return st;
     uint32_t n = 0;
-    st = qtf_encoding_layout(lay, &n, d->encoding, d->n_dims, d->dims);
+    st = qtf_encoding_layout(lay, &n, d->encoding, d->n_dims, stored);
     if (st) {
         qtf__error_prefix("%s: tensor '%s': ", w->path, nm);
         return st;
@@ -553,8 +580,10 @@ static qtf_status resolve_zstd(qtf_tensor_desc *out, qtf_encoding *enc, const qt
     z.zstd_level = (uint32_t)d->zstd_level;
     qtf_part_layout a[QTF_MAX_PARTS], b[QTF_MAX_PARTS];
     uint32_t na, nb;
-    qtf_status st = qtf_encoding_layout(a, &na, enc, d->n_dims, d->dims);
-    if (!st) st = qtf_encoding_layout(b, &nb, &z, d->n_dims, d->dims);
+    uint64_t stored[QTF_MAX_DIMS];
+    qtf_status st = stored_shape(stored, w, d);
+    if (!st) st = qtf_encoding_layout(a, &na, enc, d->n_dims, stored);
+    if (!st) st = qtf_encoding_layout(b, &nb, &z, d->n_dims, stored);
     if (st) return st;
     int same = na == nb;
     for (uint32_t k = 0; same && k < na; k++)
@@ -655,9 +684,16 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
         qtf__error_prefix("%s: tensor '%s': ", w->path, desc->name);
         return st;
     }
-    if (n_params > QTF_MAX_PARAMS)
-        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %" PRIu32 " encoding parameters",
-                          w->path, desc->name, n_params);
+    /* the layout is a container parameter after the encoding's (key 13 is
+     * above every encoding key); row-major is the absence of the key */
+    uint32_t layout = layout_of(desc);
+    if (n_params > QTF_MAX_PARAMS ||
+        (layout != QTF_LAYOUT_ROW_MAJOR && n_params == QTF_MAX_PARAMS))
+        return qtf__error(QTF_E_ENCODING, "%s: tensor '%s': %" PRIu32 " encoding parameters%s",
+                          w->path, desc->name, n_params,
+                          layout != QTF_LAYOUT_ROW_MAJOR ? " leave no room for the layout" : "");
+    if (layout != QTF_LAYOUT_ROW_MAJOR)
+        params[n_params++] = (qtf_encoding_param){ QTF_PARAM_LAYOUT, layout };
     size_t name_len = strlen(desc->name);
     uint64_t rec = 4 + name_len + 4 + 8ull * desc->n_dims + 12 + 8ull * n_params + 4 +
                    (uint64_t)QTF__PART_RECORD_SIZE * n_parts, total;
@@ -721,6 +757,7 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
     qtf__name_index_add(&w->name_ix, desc->name, name_len, (uint32_t)w->n_tensors, name_of, w,
                         &dup);
     w->n_tensors++;
+    if (layout != QTF_LAYOUT_ROW_MAJOR && w->minor < 1) w->minor = 1; /* format 1.1 */
     qtf__error_clear();
     return QTF_OK;
 }
@@ -733,7 +770,7 @@ static qtf_status write_header(qtf_writer *w, uint64_t data_size) {
     uint64_t meta_off = w->data_offset + data_size;
     memcpy(h, qtf__magic, 8);
     qtf__st16(h + 8, QTF_FORMAT_MAJOR);
-    qtf__st16(h + 10, QTF_FORMAT_MINOR);
+    qtf__st16(h + 10, w->minor);
     qtf__st32(h + 12, QTF__BYTE_ORDER_MARK);
     qtf__st32(h + 16, QTF__HEADER_SIZE);
     qtf__st32(h + 20, 0);
@@ -914,6 +951,8 @@ qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path, const qtf_
               (size_t)QTF__PART_RECORD_SIZE * t->n_parts;
     }
     w->n_tensors = n;
+    /* the directory is copied as is, with whatever features it uses */
+    w->minor = src->info.minor;
     *out = w;
     qtf__error_clear();
     return QTF_OK;

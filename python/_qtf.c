@@ -60,6 +60,12 @@ static PyObject *raise_status(qtf_status st, const char *detail) {
 
 static PyObject *raise_last(qtf_status st) { return raise_status(st, NULL); }
 
+/* "row-major", "transposed" (spec/FORMAT.md section 6.4), or "unknown". */
+static const char *layout_name(uint32_t layout) {
+    return layout == QTF_LAYOUT_ROW_MAJOR ? "row-major"
+           : layout == QTF_LAYOUT_TRANSPOSED ? "transposed" : "unknown";
+}
+
 static int dtype_from_name(qtf_dtype *out, const char *name) {
     for (int t = 1; t < QTF_DTYPE_COUNT_; t++)
         if (strcmp(qtf_dtype_name((qtf_dtype)t), name) == 0) {
@@ -341,7 +347,8 @@ static PyObject *file_info(FileObject *self, PyObject *name_obj) {
     double bpw = 0.0;
     if (t->encoding_known) {
         if (qtf_encoding_format(enc, sizeof enc, &t->encoding)) strcpy(enc, "?");
-        bpw = t->n_elements ? qtf_encoding_bits_per_weight(&t->encoding, t->n_dims, t->dims)
+        bpw = t->n_elements ? qtf_encoding_bits_per_weight(&t->encoding, t->n_dims,
+                                                           t->stored_dims)
                             : 0.0;
     } else {
         snprintf(enc, sizeof enc, "unknown(id=%u)", t->encoding_id);
@@ -369,11 +376,11 @@ static PyObject *file_info(FileObject *self, PyObject *name_obj) {
     char sum[17];
     snprintf(sum, sizeof sum, "%016llx", (unsigned long long)XXH3_64bits(cat, 8 * (size_t)t->n_parts));
     PyObject *r = Py_BuildValue(
-        "{s:s,s:s#,s:N,s:K,s:s,s:s,s:O,s:d,s:N}", "checksum", sum, "name", t->name, (Py_ssize_t)t->name_len, "shape",
+        "{s:s,s:s#,s:N,s:K,s:s,s:s,s:O,s:d,s:N,s:s}", "checksum", sum, "name", t->name, (Py_ssize_t)t->name_len, "shape",
         shape, "n_elements", (unsigned long long)t->n_elements, "source_type",
         t->source_type == QTF_DTYPE_NONE ? "" : qtf_dtype_name(t->source_type), "encoding", enc,
         "encoding_known", t->encoding_known ? Py_True : Py_False, "bits_per_weight", bpw,
-        "parts", parts);
+        "parts", parts, "layout", layout_name(t->layout));
     return r;
 }
 
@@ -383,7 +390,9 @@ static PyObject *file_zero_copy(FileObject *self, PyObject *name_obj) {
     uint64_t idx;
     if (find_tensor(&idx, self, name_obj)) return NULL;
     const qtf_tensor_info *t = qtf_tensor_get(self->f, idx);
-    if (!t->encoding_known || t->n_parts != 1 || t->parts[0].role != QTF_ROLE_DATA ||
+    /* a transposed tensor's bytes are its transpose: never a view of it */
+    if (!t->encoding_known || t->layout != QTF_LAYOUT_ROW_MAJOR || t->n_parts != 1 ||
+        t->parts[0].role != QTF_ROLE_DATA ||
         t->parts[0].compression != QTF_COMPRESSION_NONE || t->parts[0].type == QTF_DTYPE_PACKED)
         Py_RETURN_NONE;
     const void *p = NULL;

@@ -3,8 +3,10 @@
 # into a temporary prefix, then (1) compiles the installed qtf.h on its own
 # with -Wpedantic (C11 and C++), (2) builds tests/install/consumer.c against
 # the installed header and shared library through pkg-config only, runs it,
-# and (3) checks that libqtf.so exports the public API only (nm -D: no
-# qtf__ helpers or test hooks). Run by .ci/run.
+# (3) checks that libqtf.so exports the public API only (nm -D: no
+# qtf__ helpers or test hooks), and (4) that the installed tools are linked
+# to that libqtf.so and carry no copy of its code (no symbol the .so exports
+# is defined in a tool), and run from the prefix. Run by .ci/run.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 work=$(mktemp -d "${TMPDIR:-/tmp}/qtf-install-XXXXXX")
@@ -43,4 +45,24 @@ if [ -n "$extra" ]; then
     echo "$extra" >&2
     exit 1
 fi
-echo "check-install: OK ($(nm -D --defined-only "$lib/libqtf.so" | grep -c ' T ') functions exported)"
+
+echo "check-install: the installed tools use the installed libqtf.so"
+api=$(nm -D --defined-only "$lib/libqtf.so" | awk '{print $3}' | sort -u)
+for tool in qtf-convert qtf-inspect qtf-verify qtf-edit; do
+    exe="$work/prefix/bin/$tool"
+    deps=$(ldd "$exe")
+    if [[ "$deps" != *"$lib/libqtf.so"* ]]; then
+        echo "check-install: $tool is not linked to $lib/libqtf.so:" >&2
+        echo "$deps" >&2
+        exit 1
+    fi
+    copies=$(comm -12 <(echo "$api") <(nm --defined-only "$exe" | awk '{print $3}' | sort -u))
+    if [ -n "$copies" ]; then
+        echo "check-install: $tool defines libqtf's own symbols (a static copy):" >&2
+        echo "$copies" >&2
+        exit 1
+    fi
+    "$exe" --version >/dev/null
+done
+"$work/prefix/bin/qtf-inspect" "$work/out.qtf" >/dev/null
+echo "check-install: OK ($(nm -D --defined-only "$lib/libqtf.so" | grep -c ' T ') functions exported; 4 tools over the shared library)"

@@ -1074,3 +1074,71 @@ Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_liste
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_TYPE);
     cr_assert(strstr(qtf_error_detail(), "role 42"), "%s", qtf_error_detail());
 }
+
+/* --- tensor layout (spec/FORMAT.md 6.4, format 1.1) ----------------------------- */
+
+/* Tensor "w" of F32 with the parameters kv (zstd_level first) over one
+ * 8-byte part holding {1, 2}. */
+static qtf_status layout_case(uint32_t n_dims, const uint64_t *dims, uint32_t n_params,
+                              const uint32_t *kv, qtf_file **out, unsigned char **out_buf) {
+    tb d = { 0 };
+    tb_str32(&d, "w");
+    tb_u32(&d, n_dims);
+    for (uint32_t i = 0; i < n_dims; i++) tb_u64(&d, dims[i]);
+    tb_u32(&d, QTF_DTYPE_F32);
+    tb_u32(&d, QTF_ENC_F32);
+    tb_u32(&d, n_params);
+    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
+    tb_u32(&d, 1);
+    part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
+    return open_built(&d, out, out_buf);
+}
+
+Test(container_hostile, layout_parameter) {
+    static const uint64_t m12[2] = { 1, 2 }, v2[1] = { 2 }, c3[3] = { 1, 1, 2 };
+    static const uint32_t zero[4] = { 11, 0, 13, 0 }, one[4] = { 11, 0, 13, 1 };
+    static const uint32_t two[4] = { 11, 0, 13, 2 }, after[6] = { 11, 0, 13, 1, 14, 1 };
+    /* row-major is the absence of the key: 0 is not a canonical file */
+    ASSERT_ST(layout_case(2, m12, 2, zero, NULL, NULL), QTF_E_ENCODING);
+    cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+    /* transposed needs a matrix */
+    ASSERT_ST(layout_case(1, v2, 2, one, NULL, NULL), QTF_E_SHAPE);
+    ASSERT_ST(layout_case(3, c3, 2, one, NULL, NULL), QTF_E_SHAPE);
+    cr_assert(strstr(qtf_error_detail(), "transposed") != NULL, "%s", qtf_error_detail());
+    /* a valid transposed tensor: stored [2, 1], returned [1, 2] */
+    qtf_file *f = NULL;
+    unsigned char *buf = NULL;
+    ASSERT_ST(layout_case(2, m12, 2, one, &f, &buf), QTF_OK);
+    const qtf_tensor_info *t = qtf_tensor_get(f, 0);
+    cr_assert_eq(t->encoding_known, 1);
+    cr_assert_eq(t->layout, QTF_LAYOUT_TRANSPOSED);
+    cr_assert_eq(t->stored_dims[0], 2);
+    cr_assert_eq(t->stored_dims[1], 1);
+    cr_assert_eq(t->dims[0], 1);
+    cr_assert_eq(t->n_params, 2, "params are listed as stored");
+    float v[2];
+    ASSERT_ST(qtf_tensor_dequantize(v, QTF_DTYPE_F32, 2, f, 0, 1), QTF_OK);
+    cr_assert(v[0] == 1.0f && v[1] == 2.0f);
+    /* what a 1.0 reader does with these parameters: an unknown encoding,
+     * never a row-major decode of the stored transpose */
+    qtf_encoding e;
+    ASSERT_ST(qtf_encoding_from_params(&e, QTF_ENC_F32, t->params, t->n_params),
+              QTF_E_UNKNOWN_ENCODING);
+    qtf_file_close(f);
+    free(buf);
+    /* a later minor version's layout, or a key after it: listed, not decoded */
+    f = NULL;
+    ASSERT_ST(layout_case(2, m12, 2, two, &f, &buf), QTF_OK);
+    cr_assert_eq(qtf_tensor_get(f, 0)->encoding_known, 0);
+    cr_assert_eq(qtf_tensor_get(f, 0)->layout, 2);
+    ASSERT_ST(qtf_tensor_dequantize(v, QTF_DTYPE_F32, 2, f, 0, 1), QTF_E_UNKNOWN_ENCODING);
+    cr_assert(strstr(qtf_error_detail(), "'w'") != NULL, "%s", qtf_error_detail());
+    ASSERT_ST(qtf_tensor_verify(f, 0), QTF_OK);
+    qtf_file_close(f);
+    free(buf);
+    f = NULL;
+    ASSERT_ST(layout_case(2, m12, 3, after, &f, &buf), QTF_OK);
+    cr_assert_eq(qtf_tensor_get(f, 0)->encoding_known, 0);
+    qtf_file_close(f);
+    free(buf);
+}

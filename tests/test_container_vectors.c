@@ -49,6 +49,30 @@ static void gen_tiny_zstd(const char *path) {
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
 }
 
+/* Format 1.1: a Conv1D-like weight [in = 2, out = 3] stored transposed.
+ * f32 so that the stored order (the transpose) shows in the dump. */
+static const float conv_values[6] = { 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f };
+
+static void gen_tiny_transposed(const char *path) {
+    qtf_writer *w;
+    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
+    o.alignment = 8;
+    cr_assert_eq(qtf_writer_create(&w, path, &o), QTF_OK);
+    uint64_t dims[2] = { 2, 3 };
+    float stored[6] = { 1.0f, 4.0f, 2.0f, 5.0f, 3.0f, 6.0f };
+    qtf_encoding f32 = tu_enc(QTF_ENC_F32);
+    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
+    d.name = "c";
+    d.n_dims = 2;
+    d.dims = dims;
+    d.encoding = &f32;
+    d.source_type = QTF_DTYPE_F32;
+    d.layout = QTF_LAYOUT_TRANSPOSED;
+    qtf_part_view v = { QTF_ROLE_DATA, QTF_DTYPE_F32, stored, sizeof stored };
+    cr_assert_eq(qtf_writer_add_tensor(w, &d, &v, 1), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
+}
+
 static unsigned char *committed(const char *name, size_t *len) {
     const char *root = getenv("QTF_SOURCE_ROOT");
     cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by meson");
@@ -167,6 +191,30 @@ Test(container_vectors, tiny_zstd) {
     memset(out, 0xFF, sizeof out);
     cr_assert_eq(qtf_tensor_dequantize(out, QTF_DTYPE_F32, 256, f, 0, 1), QTF_OK);
     for (int i = 0; i < 256; i++) cr_assert_eq(out[i], 0.0f);
+    qtf_file_close(f);
+    free(b);
+}
+
+Test(container_vectors, tiny_transposed) {
+    check_regen("tiny-transposed.qtf", gen_tiny_transposed, 1);
+    unsigned char *b;
+    qtf_file *f = open_committed("tiny-transposed.qtf", &b);
+    const qtf_file_info *in = qtf_file_get_info(f);
+    cr_assert_eq(in->minor, 1);
+    cr_assert_eq(in->file_size, 128 + 24 + 97); /* header, data, directory */
+    const qtf_tensor_info *t = qtf_tensor_get(f, 0);
+    cr_assert_eq(t->n_params, 2);
+    cr_assert_eq(t->params[1].key, 13); /* layout */
+    cr_assert_eq(t->params[1].value, 1); /* transposed */
+    cr_assert_eq(t->layout, QTF_LAYOUT_TRANSPOSED);
+    /* stored: the [3, 2] transpose, column by column of the tensor */
+    static const float stored[6] = { 1.0f, 4.0f, 2.0f, 5.0f, 3.0f, 6.0f };
+    cr_assert_eq(memcmp(b + 128, stored, 24), 0);
+    float out[6];
+    cr_assert_eq(qtf_tensor_dequantize(out, QTF_DTYPE_F32, 6, f, 0, 1), QTF_OK);
+    cr_assert_eq(memcmp(out, conv_values, 24), 0);
+    cr_assert_eq(qtf_tensor_dequantize_rows(out, QTF_DTYPE_F32, 3, f, 0, 1, 2, 1), QTF_OK);
+    cr_assert_eq(memcmp(out, conv_values + 3, 12), 0);
     qtf_file_close(f);
     free(b);
 }

@@ -14,6 +14,7 @@
 #include "common/common.h"
 #include "format/encodings.h"
 #include "format/ggml_legacy.h"
+#include "format/stream.h"
 #include "qtf.h"
 
 static qtf_encoding enc(const char *text) {
@@ -571,4 +572,70 @@ Test(dequantize, avx2_and_portable_forms_agree) {
     free(blocks);
     free(a);
     free(b);
+}
+
+/* A destination of at least QTF__STREAM_MIN_BYTES is written through an L1
+ * chunk buffer and streaming stores (format/stream.h): the values are those
+ * of the row decoder, whatever the destination's alignment and the number
+ * of threads. */
+Test(dequantize, large_destination_streams_the_same_values) {
+    static const char *const types[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
+                                         "iq4_xs", "ggml_mxfp4", "q2_k", "q3_k", "q4_k",
+                                         "q5_k", "q6_k" };
+    const uint64_t rows = 1024, cols = 2048, n = rows * cols;
+    cr_assert_geq(n * 4, QTF__STREAM_MIN_BYTES);
+    float *x = t4_like(n, 21);
+    float *want = malloc(n * sizeof *want), *base = malloc((n + 8) * sizeof *base);
+    cr_assert(want && base);
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
+        qtf_encoding e = enc(types[i]);
+        const qtf__ggml_type *t = qtf__ggml_type_of(e.id);
+        qtf_encoded *q = quant(types[i], x, rows, cols, NULL, 2);
+        const uint64_t rb = cols / t->block * t->bytes;
+        for (uint64_t r = 0; r < rows; r++)
+            t->dequantize_row(bytes_of(q) + r * rb, want + r * cols, (int64_t)cols);
+        qtf_part_view v[QTF_MAX_PARTS];
+        uint32_t nv = qtf_encoded_views(v, q);
+        const uint64_t dims[2] = { rows, cols };
+        for (unsigned shift = 0; shift < 4; shift += 3) {   /* 16-byte aligned, then not */
+            for (unsigned threads = 1; threads <= 2; threads++) {
+                float *y = base + ((4 - ((uintptr_t)base & 15) / 4) & 3) + shift;
+                memset(base, 0xff, (n + 8) * sizeof *base);
+                cr_assert_eq(qtf_dequantize(y, QTF_DTYPE_F32, n, &e, 2, dims, v, nv, threads),
+                             QTF_OK, "%s: %s", types[i], qtf_error_detail());
+                cr_assert_eq(memcmp(y, want, n * sizeof *y), 0, "%s, shift %u, %u threads",
+                             types[i], shift, threads);
+            }
+        }
+        qtf_encoded_free(q);
+    }
+    free(x);
+    free(want);
+    free(base);
+}
+
+/* qtf__ggml_mxfp4_row picks an AVX2 form at run time: the same blocks as the
+ * portable form on t4 data at scales from subnormal to large, on exact ties
+ * between levels (multiples of d/2), signed zeros and all-zero blocks. */
+Test(ggml_mxfp4, avx2_and_portable_quantizers_agree) {
+    const int64_t n = 32 * 64;
+    float *x = t4_like((uint64_t)n, 33);
+    const float scales[] = { 1.0f, 0x1p-140f, 0x1p-126f, 0x1p-3f, 0x1p20f, 0x1p100f };
+    uint8_t *a = malloc((size_t)n / 32 * 17), *b = malloc((size_t)n / 32 * 17);
+    for (size_t s = 0; s < sizeof scales / sizeof scales[0]; s++) {
+        float *y = malloc((size_t)n * sizeof *y);
+        for (int64_t j = 0; j < n; j++) y[j] = x[j] * scales[s];
+        for (int64_t j = 0; j < 32; j++) y[32 + j] = (float)(j - 16) * 0.25f * scales[s];
+        for (int64_t j = 0; j < 32; j++) y[64 + j] = j % 2 ? -0.0f : 0.0f;
+        y[96 + 5] = -0.0f;
+        y[96 + 6] = 3.0f * scales[s];
+        const qtf__ggml_type *t = qtf__ggml_type_of(QTF_ENC_GGML_MXFP4);
+        t->quantize_row(y, a, n, NULL);
+        qtf__ggml_mxfp4_row_scalar(y, b, n);
+        cr_assert_eq(memcmp(a, b, (size_t)n / 32 * 17), 0, "scale %g", (double)scales[s]);
+        free(y);
+    }
+    free(a);
+    free(b);
+    free(x);
 }

@@ -134,6 +134,16 @@ typedef struct qtf_part_info {
     uint64_t checksum;          /* XXH3-64 of the stored bytes */
 } qtf_part_info;
 
+/* Tensor layouts (spec/FORMAT.md section 6.4, format 1.1). dims is always
+ * the logical shape, the one readers return; a TRANSPOSED tensor (2-D only)
+ * stores the encoding of its transpose, so that groups run along dims[0]
+ * (the input axis of a GPT-2 Conv1D weight [in, out]). */
+#define QTF_LAYOUT_ROW_MAJOR 0u
+#define QTF_LAYOUT_TRANSPOSED 1u
+/* Directory parameter key that records a layout (a container parameter:
+ * never part of an encoding's parameters). */
+#define QTF_PARAM_LAYOUT 13u
+
 typedef struct qtf_tensor_info {
     const char *name;           /* NUL-terminated UTF-8 */
     uint32_t name_len;
@@ -148,6 +158,12 @@ typedef struct qtf_tensor_info {
     qtf_encoding encoding;
     uint32_t n_parts;
     qtf_part_info parts[QTF_MAX_PARTS];
+    /* format 1.1: QTF_LAYOUT_*, and the shape the parts encode (dims itself
+     * for ROW_MAJOR; {dims[1], dims[0]} for TRANSPOSED). Part layouts, bits
+     * per weight and code unpacking use stored_dims; values are returned in
+     * dims. `params` above lists the parameters as stored, key 13 included. */
+    uint32_t layout;
+    uint64_t stored_dims[QTF_MAX_DIMS];
 } qtf_tensor_info;
 
 QTF_API uint64_t qtf_tensor_count(const qtf_file *f);
@@ -165,9 +181,9 @@ QTF_API qtf_status qtf_part_data(const void **out, const qtf_file *f, uint64_t t
 QTF_API qtf_status qtf_part_decode(void *dst, uint64_t dst_size, const qtf_file *f,
                                    uint64_t tensor, uint32_t part);
 
-/* Dequantizes a whole tensor to dst_type (F32, F16 or BF16). Precondition:
- * dst_count == n_elements. QTF_E_UNKNOWN_ENCODING for unknown encodings.
- * threads: 0 = all cores. */
+/* Dequantizes a whole tensor to dst_type (F32, F16 or BF16), in its logical
+ * shape (dims) whatever its layout. Precondition: dst_count == n_elements.
+ * QTF_E_UNKNOWN_ENCODING for unknown encodings. threads: 0 = all cores. */
 QTF_API qtf_status qtf_tensor_dequantize(void *dst, qtf_dtype dst_type, uint64_t dst_count,
                                          const qtf_file *f, uint64_t tensor,
                                          unsigned threads);
@@ -176,7 +192,9 @@ QTF_API qtf_status qtf_tensor_dequantize(void *dst, qtf_dtype dst_type, uint64_t
  * (cols = the last dim, rows = the product of the others), reading only the
  * bytes of the parts that cover those rows: rounded out to the encoding's row
  * unit (rows sharing a palette table or a double-quantization block); parts
- * shared by all rows are read whole, and so are zstd-compressed parts.
+ * shared by all rows are read whole, and so are zstd-compressed parts. Rows
+ * are those of the logical tensor: for a TRANSPOSED tensor a row is a stored
+ * column, so every stored row is decoded (in pieces of bounded size).
  * Values are bit-identical to the same rows of qtf_tensor_dequantize().
  * Precondition: dst_count == (row_end - row_begin) * cols. */
 QTF_API qtf_status qtf_tensor_dequantize_rows(void *dst, qtf_dtype dst_type, uint64_t dst_count,
@@ -256,13 +274,20 @@ typedef struct qtf_tensor_desc {
                                    or, when that is 0, not change its layout
                                    (QTF_E_INVALID_ARG). Parts are kept plain when
                                    compression does not shrink them. */
+    /* version 2 */
+    uint32_t layout;            /* QTF_LAYOUT_*: TRANSPOSED needs n_dims == 2 and
+                                   parts that encode the [dims[1], dims[0]]
+                                   transpose (QTF_E_SHAPE / QTF_E_ENCODING);
+                                   the file is then written as format 1.1 */
 } qtf_tensor_desc;
-#define QTF_TENSOR_DESC_VERSION 1
-#define QTF_TENSOR_DESC_INIT { QTF_TENSOR_DESC_VERSION, NULL, 0, NULL, QTF_DTYPE_NONE, NULL, 0 }
+#define QTF_TENSOR_DESC_VERSION 2   /* version 1 (no layout: row-major) is still accepted */
+#define QTF_TENSOR_DESC_INIT { QTF_TENSOR_DESC_VERSION, NULL, 0, NULL, QTF_DTYPE_NONE, NULL, 0, \
+                               QTF_LAYOUT_ROW_MAJOR }
 
 /* Appends one tensor: parts must match qtf_encoding_layout() for the
- * encoding and shape (QTF_E_ENCODING otherwise). Data is written (and
- * hashed, compressed) before return; the writer keeps no reference. */
+ * encoding and the stored shape (dims, or its transpose for a TRANSPOSED
+ * layout; QTF_E_ENCODING otherwise). Data is written (and hashed,
+ * compressed) before return; the writer keeps no reference. */
 QTF_API qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
                                          const qtf_part_view *parts, uint32_t n_parts);
 

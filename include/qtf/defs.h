@@ -19,8 +19,10 @@
 #define QTF_VERSION_PATCH 0
 #define QTF_VERSION_STRING "0.1.0"
 
-/* Container format version written by this library. */
+/* Container format version this library reads and writes. Files are written
+ * with the lowest minor version whose features they use (0 unless a tensor
+ * has a layout: spec/FORMAT.md section 6.4). */
 #define QTF_FORMAT_MAJOR 1
-#define QTF_FORMAT_MINOR 0
+#define QTF_FORMAT_MINOR 1
 
 #endif /* QTF_DEFS_H */

@@ -63,6 +63,12 @@ QTF_API const char *qtf_status_text(qtf_status status);
  * on this thread. "" when there is none. */
 QTF_API const char *qtf_error_detail(void);
 
+/* Replaces this thread's error detail with a copy of `text` (truncated to
+ * 1023 bytes; control characters but newline and tab become '?'); NULL or ""
+ * clears it. For code built over libqtf that reports its errors through
+ * qtf_error_detail, as QTF's own tools and readers of foreign formats do. */
+QTF_API void qtf_error_set_detail(const char *text);
+
 #ifdef __cplusplus
 }
 #endif

@@ -158,7 +158,9 @@ class safe_open:
 
     def info(self, name):
         """shape, n_elements, source_type, encoding (canonical text),
-        bits_per_weight, checksum (as qtf-inspect prints it) and parts."""
+        bits_per_weight, checksum (as qtf-inspect prints it), parts and layout
+        ("row-major", or "transposed": the parts encode the 2-D transpose,
+        e.g. a GPT-2 Conv1D weight; shape and values are the tensor's own)."""
         return self._f.info(name)
 
     def get_slice(self, name):
@@ -219,6 +221,12 @@ class safe_open:
         if zc is not None and n:
             full = np.frombuffer(self._f, dtype=npd, count=info["n_elements"], offset=zc[0])
             full = full.reshape(info["shape"])
+        elif info.get("layout") == "transposed":
+            # the part holds the [shape[1], shape[0]] transpose (format 1.1)
+            full = np.empty(info["shape"][::-1], dtype=npd)
+            if info["n_elements"]:
+                self._f.raw(name, full)
+            full = np.ascontiguousarray(full.T)
         else:
             full = np.empty(info["shape"], dtype=npd)
             if info["n_elements"]:

@@ -265,6 +265,47 @@ def test_numpy_works_without_torch(converted):
     assert r.returncode == 0 and r.stdout.strip() == "ok", r.stderr
 
 
+def _st_write(path, tensors):
+    """Minimal safetensors writer (F32 only) for hand-made checkpoints."""
+    header, blobs, off = {}, [], 0
+    for k, a in tensors.items():
+        b = np.ascontiguousarray(a, dtype=np.float32).tobytes()
+        header[k] = {"dtype": "F32", "shape": list(a.shape), "data_offsets": [off, off + len(b)]}
+        blobs.append(b)
+        off += len(b)
+    h = json.dumps(header).encode()
+    h += b" " * (-len(h) % 8)
+    with open(path, "wb") as fp:
+        fp.write(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def test_conv1d_weight_comes_back_in_its_own_shape(tmp_path):
+    """GPT-2's Conv1D weight [in, out] is stored transposed (groups along the
+    input, format 1.1); get_tensor, get_slice and info see [in, out]. The
+    values are exactly int4-representable along the input axis only."""
+    i_, o_ = np.arange(128)[:, None], np.arange(64)[None, :]
+    k = np.where(i_ % 32 == 0, -8, (i_ * 7 + o_ * 3) % 15 - 7)
+    w = np.ldexp(k.astype(np.float32), -(o_ % 8)).astype(np.float32)
+    ck = tmp_path / "gpt2ish"
+    ck.mkdir()
+    _st_write(ck / "model.safetensors", {"transformer.h.0.mlp.c_fc.weight": w})
+    (ck / "config.json").write_text('{"architectures": ["GPT2LMHeadModel"], "n_embd": 64}')
+    q = tmp_path / "g.qtf"
+    run(tool("qtf-convert"), ck, q, "-e", "int4:group=32", "-q")
+    with qtf.safe_open(q, framework="np") as f:
+        name = "transformer.h.0.mlp.c_fc.weight"
+        info = f.info(name)
+        assert info["layout"] == "transposed" and list(info["shape"]) == [128, 64]
+        got = f.get_tensor(name)
+        assert got.shape == (128, 64) and np.array_equal(got, w)
+        assert np.array_equal(f.get_slice(name)[3:40], w[3:40])
+        assert np.array_equal(f.get_slice(name)[77], w[77])
+        h = f.get_tensor(name, dtype="float16")
+        assert np.array_equal(h, w.astype(np.float16))
+    with qtf.safe_open(q, framework="pt") as f:
+        assert torch.equal(f.get_tensor(name), torch.from_numpy(w))
+
+
 @pytest.mark.parametrize("enc", ["int4:group=32", "int4:group=32,zstd", "pal3:rows=3,rowscale",
                                  "q4_k", "int3:group=16,asym", "f16"])
 def test_load_file_batch_equals_get_tensor(converted, enc):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Prints an annotated hex dump of a QTF v1.0 file (used for spec/FORMAT.md).
+"""Prints an annotated hex dump of a QTF v1.x file (used for spec/FORMAT.md).
 
 Usage: annotate.py FILE. Walks the header, data, metadata and directory
 exactly as the spec describes them; it trusts the file (vectors only)."""
@@ -61,7 +61,11 @@ def main(path):
         recs.append((p, 4, "encoding id = %d" % u32(p))); p += 4
         np_ = u32(p); recs.append((p, 4, "n_params = %d" % np_)); p += 4
         for k in range(np_):
-            recs.append((p, 8, "param key %d = %d" % (u32(p), u32(p + 4)))); p += 8
+            key, val = u32(p), u32(p + 4)
+            note = "param key %d = %d" % (key, val)
+            if key == 13:
+                note += " (layout: %s)" % ("transposed" if val == 1 else "?")
+            recs.append((p, 8, note)); p += 8
         npart = u32(p); recs.append((p, 4, "n_parts = %d" % npart)); p += 4
         for k in range(npart):
             role, typ, comp = u16(p), u16(p + 2), b[p + 4]
