@@ -65,7 +65,7 @@ typedef struct run {
     const qtfc_options *o;
     qtf_source *src;
     qtf_source *imp;
-    qtfc_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
+    qtf_imatrix_map *imx;      /* --importance given a llama.cpp imatrix */
     qtfc_plan plan;
     qtfc_progress progress;
     qtf_writer *w;
@@ -376,7 +376,7 @@ static int load_importance(run *r, const qtfc_plan_item *it, const float **out) 
     if (it->importance < 0) return 0;
     if (r->imx) { /* checked when the imatrix was read and mapped */
         uint64_t n;
-        *out = qtfc_imatrix_map_find(r->imx, it->tensor->name, &n);
+        *out = qtf_imatrix_map_find(r->imx, it->tensor->name, &n);
         return 0;
     }
     const qtf_source_tensor *v = qtf_source_tensor_get(r->imp, (uint64_t)it->importance);
@@ -882,7 +882,7 @@ static int open_inputs(run *r) {
         cli_guard_mapped_file(o->input);
     if (qtf_source_note(r->src) && !o->quiet) cli_error("warning: %s", qtf_source_note(r->src));
     char ierr[2048];
-    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&r->imx, o->importance_path,
+    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&r->imx, o->importance_path,
                                                                 r->src, ierr, sizeof ierr) : 0;
     if (is_imatrix < 0) {
         cli_error("%s", ierr);
@@ -1207,7 +1207,7 @@ int qtfc_convert(const qtfc_options *o) {
     free(r.transposed);
     qtfc_plan_free(&r.plan);
     qtf_source_close(r.imp);
-    qtfc_imatrix_map_free(r.imx);
+    qtf_imatrix_map_free(r.imx);
     qtf_source_close(r.src);
     return code;
 }

@@ -112,8 +112,8 @@ static int check_importance(qtfc_plan_item *it, const qtfc_plan_options *o, char
     if (o->imatrix) {
         /* sizes were checked when the entries were mapped onto the tensors */
         uint64_t n;
-        if (qtfc_imatrix_map_find(o->imatrix, it->tensor->name, &n)) it->importance = (long)it->source_index;
-        else if (qtfc_imatrix_map_expects(o->imatrix, it->tensor->name)) it->importance = -2;
+        if (qtf_imatrix_map_find(o->imatrix, it->tensor->name, &n)) it->importance = (long)it->source_index;
+        else if (qtf_imatrix_map_expects(o->imatrix, it->tensor->name)) it->importance = -2;
         return 0;
     }
     if (!imp || qtf_source_tensor_find(&idx, imp, it->tensor->name) != QTF_OK) return 0;

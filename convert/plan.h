@@ -9,7 +9,7 @@
 #include <stdio.h>
 
 #include "cli/recipe.h"
-#include "importance.h"
+#include "checkpoint/importance.h"
 #include "checkpoint/source.h"
 
 typedef enum qtfc_output_kind {
@@ -55,7 +55,7 @@ typedef struct qtfc_plan_options {
     int st_keep;                       /* safetensors output: each tensor's source type */
     qtf_dtype st_dtype;                /* safetensors output: F32, F16 or BF16 */
     const qtf_source *importance;      /* optional importance vectors (1-D F32) */
-    const qtfc_imatrix_map *imatrix;   /* or a llama.cpp importance matrix */
+    const qtf_imatrix_map *imatrix;   /* or a llama.cpp importance matrix */
 } qtfc_plan_options;
 
 /* Builds the plan. Returns 0, or -1 with a message in err naming the tensor. */

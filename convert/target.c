@@ -98,7 +98,7 @@ static void escape_glob(char *out, size_t cap, const char *name) {
 }
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
-                       const qtf_source *imp, const qtfc_imatrix_map *imx,
+                       const qtf_source *imp, const qtf_imatrix_map *imx,
                        const qtf_encoding *encs, const qtfc_target_options *o) {
     uint64_t max_n = 0, max_cols = 0;
     for (uint64_t i = 0; i < n_free; i++) {
@@ -134,7 +134,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         const float *weights = NULL;
         if (it->importance >= 0 && imx) {   /* checked when the imatrix was mapped */
             uint64_t nv;
-            weights = qtfc_imatrix_map_find(imx, t->name, &nv);
+            weights = qtf_imatrix_map_find(imx, t->name, &nv);
         } else if (it->importance >= 0) {
             const qtf_source_tensor *v = qtf_source_tensor_get(imp, (uint64_t)it->importance);
             st = qtf_source_read_f32(a, v->n_elements, imp, (uint64_t)it->importance, 1);
@@ -212,7 +212,7 @@ static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
 
 int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     qtf_source *src = NULL, *imp = NULL;
-    qtfc_imatrix_map *imx = NULL;
+    qtf_imatrix_map *imx = NULL;
     qtfc_plan plan;
     memset(&plan, 0, sizeof plan);
     free_tensor *ft = NULL;
@@ -236,7 +236,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         goto out;
     }
     char ierr[2048];
-    int is_imatrix = o->importance_path ? qtfc_imatrix_map_open(&imx, o->importance_path, src,
+    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&imx, o->importance_path, src,
                                                                 ierr, sizeof ierr) : 0;
     if (is_imatrix < 0) {
         fprintf(stderr, "qtf-convert: %s\n", ierr);
@@ -327,7 +327,7 @@ out:
     free(choice);
     free(ft);
     qtfc_plan_free(&plan);
-    qtfc_imatrix_map_free(imx);
+    qtf_imatrix_map_free(imx);
     qtf_source_close(imp);
     qtf_source_close(src);
     return code;

@@ -22,6 +22,7 @@
 
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
+#include "checkpoint/importance.h"
 #include "checkpoint/sha256.h"
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
@@ -225,6 +226,7 @@ typedef struct ctx {
     verify_report *r;
     const qtf_gguf *g;
     const qtf_source *src;
+    const qtf_importance *importance;
     const qtf_arch *arch;
     uint32_t n_head, n_head_kv;
     unsigned char *covered;     /* per source tensor: a GGUF tensor maps onto it */
@@ -355,7 +357,12 @@ static void check_tensor(ctx *c, uint64_t i) {
     }
     float *w = to_hf_layout(c, t, e);
     if (w && !report_check_source(v, w, c->ref, t->n_elements)) return;
-    if (!w || qtf_metrics_compute(&v->m, c->ref, w, t->n_elements, NULL, 0) != QTF_OK) {
+    /* w is in the checkpoint's layout and v->raw_name its name by now, so a
+     * vector per HF input column applies as it does to a .qtf file */
+    uint64_t cols = 0;
+    const float *a = c->importance ? qtf_importance_find(c->importance, v->raw_name, &cols) : NULL;
+    if (!w || qtf_metrics_compute(&v->m, c->ref, w, t->n_elements, NULL, 0) != QTF_OK ||
+        (a && report_importance_error(v, c->ref, w, t->n_elements, a, cols) != QTF_OK)) {
         v->fail |= VF_SOURCE;
         v->source_error = cli_detail_dup();
         return;
@@ -426,6 +433,7 @@ int gguf_verify_build(verify_report *r, const gguf_verify_options *o) {
     ctx c = { .o = o, .r = r, .g = g };
     int rc = 0;
     qtf_source *src = NULL;
+    qtf_importance *imp = NULL;
     manifest m;
     memset(&m, 0, sizeof m);
     if (o->manifest && !manifest_load(&m, o->manifest, o->path)) rc = 2;
@@ -438,8 +446,17 @@ int gguf_verify_build(verify_report *r, const gguf_verify_options *o) {
             rc = 2;
         } else if (!load_arch(&c)) {
             rc = 2;
+        } else if (o->importance) {
+            char err[4096];
+            if (qtf_importance_open(&imp, o->importance, src, err, sizeof err) != 0) {
+                char *m2 = cli_escape_dup(err, strlen(err), 0);
+                cli_error("%s", m2 ? m2 : "cannot read the importance file");
+                free(m2);
+                rc = 2;
+            }
         }
     }
+    c.importance = imp;
     c.src = src;
     r->format = "gguf";
     r->against_kind = src ? qtf_source_kind_name(qtf_source_get_kind(src)) : NULL;
@@ -480,6 +497,7 @@ int gguf_verify_build(verify_report *r, const gguf_verify_options *o) {
     free(c.deq);
     free(c.tmp);
     free(c.ref);
+    qtf_importance_close(imp);
     qtf_source_close(src);
     qtf_gguf_close(g);
     return rc;

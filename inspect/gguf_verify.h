@@ -18,6 +18,7 @@ typedef struct gguf_verify_options {
     unsigned n_ignore;
     int checksums_only;
     unsigned threads;
+    const char *importance;     /* --importance FILE (needs against), or NULL */
 } gguf_verify_options;
 
 /* Fills r (zeroed by the caller; thresholds set by the caller before

@@ -13,6 +13,7 @@
 #include "gguf_verify.h"
 #include "report.h"
 #include "checkpoint/gguf.h"
+#include "checkpoint/importance.h"
 #include "checkpoint/source.h"
 
 #define MAX_IGNORE 64
@@ -22,6 +23,7 @@ typedef struct options {
     const char *ignore[MAX_IGNORE];     /* --ignore globs */
     unsigned n_ignore;
     const char *against;
+    const char *importance;             /* --importance FILE, or NULL */
     const char *plot;
     int force;
     const char *manifest;               /* --hash-manifest (GGUF) */
@@ -62,6 +64,11 @@ static void print_help(void) {
 "  -a, --against SOURCE  compare with a checkpoint: a directory (safetensors,\n"
 "                        sharded safetensors, pytorch_model.bin), a .safetensors\n"
 "                        or pytorch_model.bin file, or another .qtf file\n"
+"      --importance FILE with --against: also report the importance-weighted\n"
+"                        relative error sqrt(sum a_j (W-W')^2 / sum a_j W^2)\n"
+"                        per tensor and overall (a_j = E[x_j^2] of input column\n"
+"                        j): the files qtf-convert --importance reads (1-D F32\n"
+"                        vectors named like the weights, or a llama.cpp imatrix)\n"
 "      --max-rel-rmse X  fail a tensor whose relative RMSE is above X\n"
 "      --min-cosine X    fail a tensor whose cosine similarity is below X\n"
 "      --min-snr X       fail a tensor whose SNR is below X dB\n"
@@ -118,9 +125,10 @@ static int parse_threshold(double *out, int *has, const char *opt, const char *a
 
 static int parse_args(options *o, int argc, char **argv) {
     enum { OPT_MAX_REL = 256, OPT_MIN_COS, OPT_MIN_SNR, OPT_JSON, OPT_MD, OPT_PLOT, OPT_CSUM,
-           OPT_IGNORE, OPT_OPEN, OPT_FORCE, OPT_MANIFEST };
+           OPT_IGNORE, OPT_OPEN, OPT_FORCE, OPT_MANIFEST, OPT_IMPORTANCE };
     static const struct option longopts[] = {
         {"against", required_argument, NULL, 'a'},
+        {"importance", required_argument, NULL, OPT_IMPORTANCE},
         {"max-rel-rmse", required_argument, NULL, OPT_MAX_REL},
         {"min-cosine", required_argument, NULL, OPT_MIN_COS},
         {"min-snr", required_argument, NULL, OPT_MIN_SNR},
@@ -144,6 +152,7 @@ static int parse_args(options *o, int argc, char **argv) {
     while ((c = getopt_long(argc, argv, ":a:qj:hV", longopts, &li)) != -1) {
         switch (c) {
         case 'a': o->against = optarg; break;
+        case OPT_IMPORTANCE: o->importance = optarg; break;
         case OPT_MAX_REL:
             if ((rc = parse_threshold(&o->max_rel_rmse, &o->has_max_rel_rmse, "--max-rel-rmse", optarg))) return rc;
             break;
@@ -183,6 +192,8 @@ static int parse_args(options *o, int argc, char **argv) {
     if ((o->has_max_rel_rmse || o->has_min_cosine || o->has_min_snr) && !o->against)
         return cli_usage_error("thresholds need --against SOURCE");
     if (o->plot && !o->against) return cli_usage_error("--plot needs --against SOURCE");
+    if (o->importance && !o->against)
+        return cli_usage_error("--importance needs --against SOURCE");
     if (o->force && !o->plot) return cli_usage_error("--force needs --plot FILE");
     if (o->n_ignore && !o->against) return cli_usage_error("--ignore needs --against SOURCE");
     if (o->checksums_only && o->against)
@@ -290,6 +301,7 @@ typedef struct tensor_job {
     verify_report *r;
     const qtf_file *f;
     const qtf_source *src;
+    const qtf_importance *importance;
     unsigned threads;
     uint64_t index;
     stage *stage;
@@ -367,11 +379,15 @@ static void prepare_tensor(const tensor_job *job) {
     sg->compare = 1;
 }
 
-static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
+static void compare_tensor(verify_report *r, uint64_t i, const stage *sg,
+                           const qtf_importance *imp) {
     vt_result *v = &r->t[i];
     if (!sg->compare) return;
     if (!report_check_source(v, sg->deq.p, sg->ref.p, v->n_elements)) return;
-    if (qtf_metrics_compute(&v->m, sg->ref.p, sg->deq.p, v->n_elements, NULL, 0) != QTF_OK) {
+    uint64_t cols = 0;
+    const float *a = imp ? qtf_importance_find(imp, v->raw_name, &cols) : NULL;
+    if (qtf_metrics_compute(&v->m, sg->ref.p, sg->deq.p, v->n_elements, NULL, 0) != QTF_OK ||
+        (a && report_importance_error(v, sg->ref.p, sg->deq.p, v->n_elements, a, cols) != QTF_OK)) {
         v->fail |= VF_SOURCE;
         v->source_error = dup_detail();
         return;
@@ -386,15 +402,15 @@ static void compare_tensor(verify_report *r, uint64_t i, const stage *sg) {
  * side was measured slower (bench/RESULTS-tools.md): the work streams
  * through memory, and more buffers cost more page faults than they save. */
 static void check_tensors(const options *o, verify_report *r, const qtf_file *f, const qtf_source *src,
-                          unsigned threads) {
+                          const qtf_importance *imp, unsigned threads) {
     stage sg;
     memset(&sg, 0, sizeof sg);
     double t0 = cli_now();
-    tensor_job job = {o, r, f, src, threads, 0, &sg};
+    tensor_job job = {o, r, f, src, imp, threads, 0, &sg};
     for (uint64_t i = 0; i < r->n; i++) {
         job.index = i;
         prepare_tensor(&job);
-        compare_tensor(r, i, &sg);
+        compare_tensor(r, i, &sg, imp);
     }
     r->decode_seconds = cli_now() - t0;
     free(sg.deq.p);
@@ -513,9 +529,13 @@ static int verify_gguf(const options *o) {
     r.against_raw = o->against;
     r.manifest = manifest_disp;
     r.manifest_raw = o->manifest;
+    char *importance_disp = o->importance ? dup_escaped(o->importance) : NULL;
+    r.importance = importance_disp;
+    r.importance_raw = o->importance;
     gguf_verify_options go = { o->path, o->against, o->manifest, o->ignore, o->n_ignore,
-                               o->checksums_only, o->threads };
-    int rc = file_disp && (!o->against || against_disp) && (!o->manifest || manifest_disp)
+                               o->checksums_only, o->threads, o->importance };
+    int rc = file_disp && (!o->against || against_disp) && (!o->manifest || manifest_disp) &&
+                     (!o->importance || importance_disp)
                  ? gguf_verify_build(&r, &go) : 1;
     int exit_code;
     if (rc == 2) {
@@ -529,6 +549,7 @@ static int verify_gguf(const options *o) {
     free(file_disp);
     free(against_disp);
     free(manifest_disp);
+    free(importance_disp);
     return cli_finish_stdout(exit_code);
 }
 
@@ -559,8 +580,22 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
 
+    qtf_importance *imp = NULL;
+    if (o.importance) {
+        char err[4096];
+        if (qtf_importance_open(&imp, o.importance, src, err, sizeof err) != 0) {
+            char *m = dup_escaped(err);
+            cli_error("%s", m ? m : "cannot read the importance file");
+            free(m);
+            qtf_source_close(src);
+            qtf_file_close(f);
+            return CLI_EXIT_USAGE;
+        }
+    }
+
     cli_output *plot = NULL;
     if (o.plot && !open_plot(&plot, &o, src)) {
+        qtf_importance_close(imp);
         qtf_source_close(src);
         qtf_file_close(f);
         return CLI_EXIT_USAGE;
@@ -570,15 +605,18 @@ int main(int argc, char **argv) {
     memset(&r, 0, sizeof r);
     char *file_disp = dup_escaped(o.path);
     char *against_disp = o.against ? dup_escaped(o.against) : NULL;
+    char *importance_disp = o.importance ? dup_escaped(o.importance) : NULL;
     r.file = file_disp;
     r.against = against_disp;
+    r.importance = importance_disp;
+    r.importance_raw = o.importance;
     r.file_raw = o.path;
     r.against_raw = o.against;
     r.against_kind = src ? qtf_source_kind_name(qtf_source_get_kind(src)) : NULL;
     r.metadata_count = qtf_meta_count(f);
     r.n = qtf_tensor_count(f);
     r.t = calloc(r.n ? r.n : 1, sizeof *r.t);
-    int ok = r.t && file_disp && (!o.against || against_disp);
+    int ok = r.t && file_disp && (!o.against || against_disp) && (!o.importance || importance_disp);
     for (uint64_t i = 0; ok && i < r.n; i++) {
         const qtf_tensor_info *t = qtf_tensor_get(f, i);
         vt_result *v = &r.t[i];
@@ -594,13 +632,15 @@ int main(int argc, char **argv) {
     }
     if (ok) {
         check_checksums(&r, f, o.threads);
-        if (!o.checksums_only) check_tensors(&o, &r, f, src, o.threads);
+        if (!o.checksums_only) check_tensors(&o, &r, f, src, imp, o.threads);
         if (src) ok = find_missing(&o, &r, f, src);
     }
     int exit_code = emit_report(&o, &r, ok, file_disp, plot);
     report_free(&r);
     free(file_disp);
     free(against_disp);
+    free(importance_disp);
+    qtf_importance_close(imp);
     qtf_source_close(src);
     qtf_file_close(f);
     if (fflush(stdout) != 0 || ferror(stdout)) {

@@ -52,14 +52,26 @@ int report_check_source(vt_result *v, const float *deq, const float *ref, uint64
     return !v->source_nonfinite && !(v->fail & VF_NONFINITE);
 }
 
+qtf_status report_importance_error(vt_result *v, const float *ref, const float *deq, uint64_t n,
+                                   const float *a, uint64_t cols) {
+    qtf_metrics m;
+    qtf_status st = qtf_metrics_compute(&m, ref, deq, n, a, cols);
+    if (st != QTF_OK) return st;
+    v->has_importance = 1;
+    v->imp_rel_rmse = m.rel_rmse;
+    return QTF_OK;
+}
+
 int report_finish(verify_report *r) {
-    double sum_rel = 0, sum_cos = 0, sum_snr = 0;
+    double sum_rel = 0, sum_cos = 0, sum_snr = 0, sum_imp = 0;
     uint64_t snr_elements = 0;
     r->n_failed_tensors = r->n_checksum_failed = r->n_decode_failed = r->n_extra = 0;
     r->n_shape = r->n_threshold = r->n_compared = r->n_exact = r->n_ignored = 0;
     r->n_source_nonfinite = 0;
     r->compared_elements = 0;
     r->max_abs_err = 0;
+    r->n_importance = r->importance_elements = 0;
+    r->imp_error_sum = 0;
     for (uint64_t i = 0; i < r->n; i++) {
         vt_result *t = &r->t[i];
         if (t->compared) {
@@ -79,6 +91,12 @@ int report_finish(verify_report *r) {
                 r->n_exact++;
             }
             if (t->m.max_abs_err > r->max_abs_err || isnan(t->m.max_abs_err)) r->max_abs_err = t->m.max_abs_err;
+            if (t->has_importance) {
+                r->n_importance++;
+                r->importance_elements += t->n_elements;
+                sum_imp += w * t->imp_rel_rmse;
+                r->imp_error_sum += t->imp_rel_rmse * t->imp_rel_rmse;
+            }
         }
         if (t->ignored) r->n_ignored++;
         if (t->fail) r->n_failed_tensors++;
@@ -92,6 +110,7 @@ int report_finish(verify_report *r) {
     double total = (double)r->compared_elements;
     r->w_rel_rmse = total > 0 ? sum_rel / total : NAN;
     r->w_cosine = total > 0 ? sum_cos / total : NAN;
+    r->w_imp_rel_rmse = r->importance_elements ? sum_imp / (double)r->importance_elements : NAN;
     r->have_snr = snr_elements > 0;
     r->w_snr_db = snr_elements ? sum_snr / (double)snr_elements : INFINITY;
     free(r->worst);
@@ -186,7 +205,11 @@ static const char *result_word(const vt_result *t) {
 
 static cli_table *tensor_table(const verify_report *r) {
     cli_table *tb;
-    if (r->against) {
+    if (r->against && r->importance) {
+        const char *hdr[] = {"tensor", "encoding", "elements", "rel.RMSE", "imp.RMSE", "max|err|",
+                             "SNR dB", "cosine", "result"};
+        tb = cli_table_new(9, hdr, "llrrrrrrl");
+    } else if (r->against) {
         const char *hdr[] = {"tensor", "encoding", "elements", "rel.RMSE", "max|err|", "SNR dB", "cosine", "result"};
         tb = cli_table_new(8, hdr, "llrrrrrl");
     } else {
@@ -195,7 +218,7 @@ static cli_table *tensor_table(const verify_report *r) {
     }
     for (uint64_t i = 0; i < r->n && tb; i++) {
         const vt_result *t = &r->t[i];
-        char el[32], c1[32], c2[32], c3[32], c4[32];
+        char el[32], c1[32], c2[32], c3[32], c4[32], c5[32] = "-";
         snprintf(el, sizeof el, "%llu", (unsigned long long)t->n_elements);
         if (r->against) {
             if (t->compared) {
@@ -203,11 +226,17 @@ static cli_table *tensor_table(const verify_report *r) {
                 fmt_num(c2, sizeof c2, t->m.max_abs_err, "%.4g");
                 fmt_num(c3, sizeof c3, t->m.snr_db, "%.2f");
                 fmt_num(c4, sizeof c4, t->m.cosine, "%.6f");
+                if (t->has_importance) fmt_num(c5, sizeof c5, t->imp_rel_rmse, "%.4g");
             } else {
                 strcpy(c1, "-"); strcpy(c2, "-"); strcpy(c3, "-"); strcpy(c4, "-");
             }
-            const char *row[] = {t->name, t->encoding, el, c1, c2, c3, c4, result_word(t)};
-            cli_table_add(tb, row);
+            if (r->importance) {
+                const char *row[] = {t->name, t->encoding, el, c1, c5, c2, c3, c4, result_word(t)};
+                cli_table_add(tb, row);
+            } else {
+                const char *row[] = {t->name, t->encoding, el, c1, c2, c3, c4, result_word(t)};
+                cli_table_add(tb, row);
+            }
         } else {
             const char *dec = !t->decode_checked ? "-" : t->decode == QTF_OK ? "ok" : "FAILED";
             const char *sum = r->format && !r->manifest ? "none" : t->checksum == QTF_OK ? "ok" : "BAD";
@@ -313,6 +342,15 @@ static void summary_line(const verify_report *r, FILE *out, const char *prefix) 
             fmt_num(c, sizeof c, r->w_cosine, "%.6f"), fmt_num(d, sizeof d, r->max_abs_err, "%.4g"));
     fprintf(out, " (%llu tensors, %llu elements, %llu exact)\n", (unsigned long long)r->n_compared,
             (unsigned long long)r->compared_elements, (unsigned long long)r->n_exact);
+    if (r->importance) {
+        char e[32], f[32];
+        fprintf(out, "%simportance-weighted rel.RMSE %s, sum of squares %s (%llu tensors with a "
+                "vector in %s, %llu elements)\n", prefix,
+                fmt_num(e, sizeof e, r->w_imp_rel_rmse, "%.4g"),
+                fmt_num(f, sizeof f, r->imp_error_sum, "%.6g"),
+                (unsigned long long)r->n_importance, r->importance,
+                (unsigned long long)r->importance_elements);
+    }
 }
 
 void report_print_text(const verify_report *r, FILE *out, int quiet) {
@@ -485,6 +523,7 @@ json_t *report_json(const verify_report *r) {
         if (a) {
             cli_json_set(a, "path", str_or_null(r->against_raw), &oom);
             cli_json_set(a, "kind", str_or_null(r->against_kind), &oom);
+            cli_json_set(a, "importance", str_or_null(r->importance_raw), &oom);
             cli_json_set(a, "tensors", cli_json_u64(r->source_tensors), &oom);
             cli_json_set(a, "compared", cli_json_u64(r->n_compared), &oom);
             cli_json_set(a, "ignored", cli_json_u64(r->n_ignored), &oom);
@@ -525,6 +564,17 @@ json_t *report_json(const verify_report *r) {
             cli_json_set(s, "cosine", cli_json_real(r->w_cosine), &oom);
             cli_json_set(s, "max_abs_err", cli_json_real(r->max_abs_err), &oom);
             cli_json_set(s, "exact_tensors", cli_json_u64(r->n_exact), &oom);
+            if (r->importance) {
+                json_t *im = json_object();
+                if (im) {
+                    cli_json_set(im, "tensors", cli_json_u64(r->n_importance), &oom);
+                    cli_json_set(im, "elements", cli_json_u64(r->importance_elements), &oom);
+                    cli_json_set(im, "rel_rmse", r->n_importance ? cli_json_real(r->w_imp_rel_rmse)
+                                                                 : json_null(), &oom);
+                    cli_json_set(im, "error_sum", cli_json_real(r->imp_error_sum), &oom);
+                }
+                cli_json_set(s, "importance", im, &oom);
+            }
         }
         cli_json_set(root, "summary", s, &oom);
         json_t *w = json_array();
@@ -573,12 +623,16 @@ json_t *report_json(const verify_report *r) {
                 cli_json_set(o, "snr_db", cli_json_real(t->m.snr_db), &oom);
                 cli_json_set(o, "cosine", cli_json_real(t->m.cosine), &oom);
                 cli_json_set(o, "mse", cli_json_real(t->m.mse), &oom);
+                if (r->importance)
+                    cli_json_set(o, "importance_rel_rmse", t->has_importance
+                                 ? cli_json_real(t->imp_rel_rmse) : json_null(), &oom);
             } else {
                 cli_json_set(o, "rel_rmse", json_null(), &oom);
                 cli_json_set(o, "max_abs_err", json_null(), &oom);
                 cli_json_set(o, "snr_db", json_null(), &oom);
                 cli_json_set(o, "cosine", json_null(), &oom);
                 cli_json_set(o, "mse", json_null(), &oom);
+                if (r->importance) cli_json_set(o, "importance_rel_rmse", json_null(), &oom);
             }
         }
         json_t *f = json_array();

@@ -46,6 +46,12 @@ typedef struct vt_result {
     uint64_t source_nonfinite;  /* NaN/Inf in the source tensor (then not compared) */
     int compared;               /* metrics valid */
     qtf_metrics m;
+    /* --importance: the importance-weighted relative error
+     *   sqrt(sum_ij a_j (W_ij - W'_ij)^2 / sum_ij a_j W_ij^2),
+     * a_j the importance of input column j, normalized like m.rel_rmse (its
+     * square is what qtf-convert --target-bpw sums over tensors) */
+    int has_importance;         /* the file had a vector for this tensor */
+    double imp_rel_rmse;
     unsigned fail;              /* VF_* */
 } vt_result;
 
@@ -64,6 +70,8 @@ typedef struct verify_report {
     const char *manifest;       /* GGUF: manifest path (escaped), NULL without */
     const char *manifest_raw;
     const char *manifest_algos; /* "sha256", "xxh64", "sha256+xxh64" */
+    const char *importance;     /* --importance path (escaped), NULL without */
+    const char *importance_raw;
     /* thresholds (set when has_*) */
     int has_max_rel_rmse, has_min_cosine, has_min_snr;
     double max_rel_rmse, min_cosine, min_snr;
@@ -82,6 +90,9 @@ typedef struct verify_report {
         n_threshold, n_compared, n_exact, n_ignored, n_source_nonfinite;
     uint64_t compared_elements;
     double w_rel_rmse, w_cosine, w_snr_db, max_abs_err;
+    uint64_t n_importance, importance_elements;  /* compared tensors with a vector */
+    double w_imp_rel_rmse;      /* their imp_rel_rmse weighted by element count */
+    double imp_error_sum;       /* sum of their imp_rel_rmse^2 */
     int have_snr;
     uint64_t *worst;            /* indices of compared tensors, worst rel. RMSE first */
     uint64_t n_worst;
@@ -101,6 +112,12 @@ typedef struct verify_report {
  * 1 when the metrics can be computed. */
 void report_check_decoded(vt_result *v, const float *deq, uint64_t n, int holds_nonfinite);
 int report_check_source(vt_result *v, const float *deq, const float *ref, uint64_t n);
+
+/* With an importance vector a[0..cols) for the tensor: sets v's
+ * importance-weighted error of deq against ref (n elements, rows of cols).
+ * Returns 0 or a status (the detail set). */
+qtf_status report_importance_error(vt_result *v, const float *ref, const float *deq, uint64_t n,
+                                   const float *a, uint64_t cols);
 
 /* Applies thresholds, counts failures, computes the weighted summary and
  * the worst list. 0 on allocation failure. */

@@ -69,6 +69,21 @@ static inline char *qtf__pool_take(qtf__cursor *c, char **pool_cursor, uint32_t 
     return s;
 }
 
+/* The length-prefixed name of record i of a section (a tensor name, a
+ * metadata key): u32 length (at most `limit`), bytes checked as a name
+ * (qtf__check_name, `what` naming it) and copied to the pool. Errors say
+ * "FILE: KIND I: FIELD length N at offset O exceeds the limit L" or are
+ * qtf__truncated / qtf__check_name's. *out_at: the offset of the length. */
+typedef struct qtf__name_field {
+    const char *kind;           /* "tensor", "metadata entry" */
+    const char *field;          /* "name", "key" */
+    const char *section;        /* "directory", "metadata" */
+    uint32_t limit;
+} qtf__name_field;
+qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__cursor *c,
+                          const char *file, const qtf__name_field *nf, uint64_t i,
+                          const char *what, char **pool_cursor);
+
 /* QTF_E_TRUNCATED for record `i` ('name') of a section: "FILE: KIND I
  * ('NAME'): WHAT needs NEED bytes at offset O but the SECTION section has L
  * left". */

@@ -209,18 +209,14 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
     for (uint64_t i = 0; i < n; i++) {
         qtf_tensor_info *t = &f->tensors[i];
         const char *name = "?";
-        if (qtf__left(c) < 4) return TRUNC(c, 4, "name length");
-        uint64_t name_at = qtf__at(c);
-        uint32_t name_len = qtf__take32(c);
-        if (name_len > QTF_MAX_NAME_LEN)
-            return qtf__error(QTF_E_LIMIT, "%s: tensor %" PRIu64 ": name length %" PRIu32
-                              " at offset %" PRIu64 " exceeds the limit %u", f->name, i, name_len,
-                              name_at, QTF_MAX_NAME_LEN);
-        if (qtf__left(c) < name_len) return TRUNC(c, name_len, "name");
-        st = qtf__check_name(f->name, "tensor name", c->p + c->pos, name_len, QTF_MAX_NAME_LEN,
-                             name_at + 4);
+        static const qtf__name_field name_field = { "tensor", "name", "directory",
+                                                    QTF_MAX_NAME_LEN };
+        char *s;
+        uint32_t name_len;
+        uint64_t name_at;
+        st = qtf__take_name(&s, &name_len, &name_at, c, f->name, &name_field, i, "tensor name",
+                            pool_cursor);
         if (st) return st;
-        char *s = qtf__pool_take(c, pool_cursor, name_len);
         t->name = name = s;
         t->name_len = name_len;
         uint32_t dup;

@@ -127,6 +127,27 @@ static void entry_name(const void *ctx, uint32_t item, const char **s, size_t *l
 #define TRUNC(c, need, what) \
     qtf__truncated(f->name, "metadata entry", i, key, what, (uint64_t)(need), c, "metadata")
 
+qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__cursor *c,
+                          const char *file, const qtf__name_field *nf, uint64_t i,
+                          const char *what, char **pool_cursor) {
+    char len_what[32];
+    snprintf(len_what, sizeof len_what, "%s length", nf->field);
+    if (qtf__left(c) < 4) return qtf__truncated(file, nf->kind, i, "?", len_what, 4, c, nf->section);
+    const uint64_t at = qtf__at(c);
+    const uint32_t len = qtf__take32(c);
+    *out_at = at;
+    if (len > nf->limit)
+        return qtf__error(QTF_E_LIMIT, "%s: %s %" PRIu64 ": %s %" PRIu32 " at offset %" PRIu64
+                          " exceeds the limit %" PRIu32, file, nf->kind, i, len_what, len, at,
+                          nf->limit);
+    if (qtf__left(c) < len) return qtf__truncated(file, nf->kind, i, "?", nf->field, len, c, nf->section);
+    qtf_status st = qtf__check_name(file, what, c->p + c->pos, len, nf->limit, at + 4);
+    if (st) return st;
+    *out = qtf__pool_take(c, pool_cursor, len);
+    *out_len = len;
+    return QTF_OK;
+}
+
 qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
                           const char *what, uint64_t need, const qtf__cursor *c,
                           const char *section) {
@@ -233,19 +254,14 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         qtf__meta_entry *e = &f->entries[i];
         const char *key = "?";
         uint64_t rec_start = c->pos;
-        if (qtf__left(c) < 4) return TRUNC(c, 4, "key length");
-        uint64_t key_at = qtf__at(c);
-        uint32_t key_len = qtf__take32(c);
-        if (key_len > QTF_MAX_KEY_LEN)
-            return qtf__error(QTF_E_LIMIT, "%s: metadata entry %" PRIu64 ": key length %" PRIu32
-                              " at offset %" PRIu64 " exceeds the limit %u", f->name, i, key_len,
-                              key_at, QTF_MAX_KEY_LEN);
-        if (qtf__left(c) < key_len) return TRUNC(c, key_len, "key");
-        char what[48];
+        static const qtf__name_field key_field = { "metadata entry", "key", "metadata",
+                                                   QTF_MAX_KEY_LEN };
+        char what[48], *k;
+        uint32_t key_len;
+        uint64_t key_at;
         snprintf(what, sizeof what, "metadata entry %" PRIu64 " key", i);
-        st = qtf__check_name(f->name, what, c->p + c->pos, key_len, QTF_MAX_KEY_LEN, key_at + 4);
+        st = qtf__take_name(&k, &key_len, &key_at, c, f->name, &key_field, i, what, pool_cursor);
         if (st) return st;
-        char *k = qtf__pool_take(c, pool_cursor, key_len);
         e->key = key = k;
         e->key_len = key_len;
         uint32_t dup;

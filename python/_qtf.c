@@ -28,7 +28,6 @@
 #include "qtf.h"
 #include "cli/recipe.h"
 #include "checkpoint/gguf.h"
-#include "common/common.h"
 
 static PyObject *QtfError, *QtfNotFoundError;
 
@@ -1339,7 +1338,7 @@ static PyObject *gguf_info(GGUFObject *self, PyObject *name_obj) {
     char text[96] = "";
     int ok = qtf_gguf_type_encoding(&enc, t->type) == QTF_OK;
     if (ok && qtf_encoding_format(text, sizeof text, &enc)) text[0] = '\0';
-    qtf__error_clear();
+    qtf_error_set_detail(NULL);
     const char *tn = qtf_ggml_type_name(t->type);
     return Py_BuildValue("{s:s#,s:N,s:s,s:I,s:K,s:K,s:d,s:K,s:s,s:O}", "name", t->name,
                          (Py_ssize_t)t->name_len, "shape", shape, "ggml_type", tn ? tn : "?",
@@ -1408,16 +1407,24 @@ static PyObject *gguf_dequantize(GGUFObject *self, PyObject *args, PyObject *kw)
         qtf_part_layout l[QTF_MAX_PARTS];
         uint32_t np = 0;
         st = qtf_encoding_layout(l, &np, &enc, 2, dims);
-        if (!st && (np != 1 || l[0].size != dims[0] * row_bytes || row_bytes * rows != size))
-            st = qtf__error(QTF_E_ENCODING, "the %s layout does not match the %llu bytes "
-                            "stored", qtf_ggml_type_name(t->type), (unsigned long long)size);
+        if (!st && (np != 1 || l[0].size != dims[0] * row_bytes || row_bytes * rows != size)) {
+            char why[160];
+            snprintf(why, sizeof why, "the %s layout does not match the %llu bytes stored",
+                     qtf_ggml_type_name(t->type), (unsigned long long)size);
+            qtf_error_set_detail(why);
+            st = QTF_E_ENCODING;
+        }
         if (!st) {
             qtf_part_view v = { l[0].role, l[0].type,
                                 (const unsigned char *)data + row_begin * row_bytes, l[0].size };
             st = qtf_dequantize(b.buf, dt, n, &enc, 2, dims, &v, 1, threads);
         }
-        if (st) qtf__error_prefix("%s: tensor '%s' (%s): ", qtf_gguf_name(self->g), t->name,
-                                  qtf_ggml_type_name(t->type));
+        if (st) {
+            char why[1024];
+            snprintf(why, sizeof why, "%s: tensor '%s' (%s): %s", qtf_gguf_name(self->g), t->name,
+                     qtf_ggml_type_name(t->type), qtf_error_detail());
+            qtf_error_set_detail(why);
+        }
     }
     Py_END_ALLOW_THREADS
     if (--self->busy == 0 && self->closing) {

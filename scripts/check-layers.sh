@@ -13,7 +13,7 @@
 #   checkpoint/  -> common            (libqtf only through the public qtf.h)
 #   cli/         -> common            (libqtf only through the public qtf.h)
 #   convert/ inspect/ tools/ -> cli checkpoint
-#   python/      -> cli               (the _qtf extension: public qtf.h + recipes)
+#   python/      -> cli checkpoint    (the _qtf extension: public qtf.h, recipes, GGUF)
 #   include/     -> include/qtf/ only (the public headers use nothing private)
 #   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
 set -euo pipefail
@@ -28,7 +28,7 @@ declare -A allowed=(
     [convert]="cli checkpoint"
     [inspect]="cli checkpoint"
     [tools]="cli checkpoint"
-    [python]="cli"
+    [python]="cli checkpoint"
     [include]="qtf"
     [tests]="common format lib checkpoint cli convert"
     [fuzz]="common format lib checkpoint"

@@ -723,3 +723,133 @@ Test(verify, padding_must_be_zero) {
     tf_run_free(&r);
     tf_fixture_teardown(&fx);
 }
+
+/* Writes a safetensors file of F32 tensors. */
+static void write_st(const char *path, unsigned n, const char *const *names, const uint32_t *n_dims,
+                     const uint64_t (*dims)[2], const float *const *values) {
+    qtf_st_writer *w = NULL;
+    cr_assert_eq(qtf_st_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
+    for (unsigned k = 0; k < n; k++)
+        cr_assert_eq(qtf_st_writer_declare(w, names[k], QTF_DTYPE_F32, n_dims[k], dims[k]), QTF_OK);
+    for (unsigned k = 0; k < n; k++) {
+        uint64_t e = dims[k][0] * (n_dims[k] == 2 ? dims[k][1] : 1);
+        cr_assert_eq(qtf_st_writer_write(w, values[k], e * 4), QTF_OK, "%s", qtf_error_detail());
+    }
+    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+}
+
+/* --importance: the importance-weighted relative error computed by hand.
+ * File (f32, exact) W' against source W, importance a per column:
+ *   w:  W  = [[1,2,0,0],[0,0,2,1]], W' = [[1,1,0,0],[0,0,2,3]], a = [1,4,0.5,2]
+ *       sum a (W-W')^2 = 4*1 + 2*4 = 12; sum a W^2 = 1+16 + 2+2 = 21
+ *       -> sqrt(12/21); plain: sqrt((1+4)/10)
+ *   u:  W = [[3,4]], W' = [[3,0]], a = [1,1] -> sqrt(16/25) = 0.8
+ *   v:  no vector -> null, not in the importance summary
+ * Summary: element-weighted (8 sqrt(12/21) + 2 * 0.8) / 10 over 2 tensors;
+ * sum of squares 12/21 + 16/25. */
+Test(verify, importance_weighted_error_by_hand) {
+    char *dir = tf_tmpdir();
+    char *file = tf_path(dir, "file.qtf"), *ckpt = tf_path(dir, "ckpt.safetensors");
+    char *imp = tf_path(dir, "imp.safetensors"), *bad = tf_path(dir, "bad.safetensors");
+    static const float w_ref[8] = {1, 2, 0, 0, 0, 0, 2, 1}, w_q[8] = {1, 1, 0, 0, 0, 0, 2, 3};
+    static const float u_ref[2] = {3, 4}, u_q[2] = {3, 0};
+    static const float v_ref[4] = {1, 1, 1, 1}, v_q[4] = {1, 1, 1, 0};
+    static const float a_w[4] = {1, 4, 0.5f, 2}, a_u[2] = {1, 1};
+    const char *names[3] = {"u", "v", "w"};
+    const uint32_t nd[3] = {2, 2, 2};
+    const uint64_t dims[3][2] = {{1, 2}, {1, 4}, {2, 4}};
+    const float *refs[3] = {u_ref, v_ref, w_ref}, *qs[3] = {u_q, v_q, w_q};
+    write_st(ckpt, 3, names, nd, dims, refs);
+    qtf_writer *wr = NULL;
+    cr_assert_eq(qtf_writer_create(&wr, file, NULL), QTF_OK);
+    qtf_encoding e;
+    cr_assert_eq(qtf_encoding_parse(&e, "f32"), QTF_OK);
+    for (unsigned k = 0; k < 3; k++) {
+        qtf_encoded *enc = NULL;
+        cr_assert_eq(qtf_quantize(&enc, &e, qs[k], 2, dims[k], NULL), QTF_OK);
+        qtf_part_view pv[QTF_MAX_PARTS];
+        uint32_t np = qtf_encoded_views(pv, enc);
+        qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
+        d.name = names[k];
+        d.n_dims = 2;
+        d.dims = dims[k];
+        d.encoding = &e;
+        d.source_type = QTF_DTYPE_F32;
+        cr_assert_eq(qtf_writer_add_tensor(wr, &d, pv, np), QTF_OK, "%s", qtf_error_detail());
+        qtf_encoded_free(enc);
+    }
+    cr_assert_eq(qtf_writer_finish(wr), QTF_OK, "%s", qtf_error_detail());
+    const char *inames[2] = {"u", "w"};
+    const uint32_t ind[2] = {1, 1};
+    const uint64_t idims[2][2] = {{2, 0}, {4, 0}};
+    const float *ivals[2] = {a_u, a_w};
+    write_st(imp, 2, inames, ind, idims, ivals);
+
+    char *tool = tf_tool("qtf-verify");
+    char *argv[] = {tool, file, "--against", ckpt, "--importance", imp, "--json", NULL};
+    tf_run_result r = tf_run(argv, dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    json_error_t je;
+    json_t *j = json_loadb(r.out, r.out_len, 0, &je);
+    cr_assert(j, "%s", je.text);
+    double want_w = sqrt(12.0 / 21.0), want_u = 0.8;
+    json_t *tw = tensor_by_name(j, "w"), *tu = tensor_by_name(j, "u"), *tv = tensor_by_name(j, "v");
+    cr_assert_float_eq(json_number_value(json_object_get(tw, "importance_rel_rmse")), want_w, 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(tw, "rel_rmse")), sqrt(0.5), 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(tu, "importance_rel_rmse")), want_u, 1e-12);
+    cr_assert(json_is_null(json_object_get(tv, "importance_rel_rmse")));
+    cr_assert_float_eq(json_number_value(json_object_get(tv, "rel_rmse")), 0.5, 1e-12);
+    json_t *si = json_object_get(json_object_get(j, "summary"), "importance");
+    cr_assert_eq(json_integer_value(json_object_get(si, "tensors")), 2);
+    cr_assert_eq(json_integer_value(json_object_get(si, "elements")), 10);
+    cr_assert_float_eq(json_number_value(json_object_get(si, "rel_rmse")),
+                       (8 * want_w + 2 * want_u) / 10, 1e-12);
+    cr_assert_float_eq(json_number_value(json_object_get(si, "error_sum")),
+                       12.0 / 21.0 + 16.0 / 25.0, 1e-12);
+    cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "against"), "importance")),
+                     imp);
+    json_decref(j);
+    tf_run_free(&r);
+
+    /* text: the column and the summary line, with the same figures */
+    char *argt[] = {tool, file, "--against", ckpt, "--importance", imp, NULL};
+    r = tf_run(argt, dir);
+    cr_assert_eq(r.code, 0, "%s", r.err);
+    cr_assert(strstr(r.out, "imp.RMSE"), "%s", r.out);
+    char line[128];
+    snprintf(line, sizeof line, "importance-weighted rel.RMSE %.4g, sum of squares %.6g (2 tensors",
+             (8 * want_w + 2 * want_u) / 10, 12.0 / 21.0 + 16.0 / 25.0);
+    cr_assert(strstr(r.out, line), "want '%s' in\n%s", line, r.out);
+    tf_run_free(&r);
+
+    /* usage: --importance without --against; a vector of the wrong length
+     * and a negative weight are input errors naming the file and vector */
+    char *argu[] = {tool, file, "--importance", imp, NULL};
+    r = tf_run(argu, dir);
+    cr_assert_eq(r.code, 2);
+    cr_assert(strstr(r.err, "--importance needs --against"), "%s", r.err);
+    tf_run_free(&r);
+    const uint64_t bdims[2][2] = {{2, 0}, {3, 0}};
+    write_st(bad, 2, inames, ind, bdims, ivals);
+    char *argb[] = {tool, file, "--against", ckpt, "--importance", bad, NULL};
+    r = tf_run(argb, dir);
+    cr_assert_eq(r.code, 2, "%s", r.out);
+    cr_assert(strstr(r.err, "bad.safetensors: importance vector 'w': expected a 1-D tensor of 4 "
+                            "elements"), "%s", r.err);
+    tf_run_free(&r);
+    static const float neg[4] = {1, -1, 1, 1};
+    const float *nvals[2] = {a_u, neg};
+    write_st(bad, 2, inames, ind, idims, nvals);
+    r = tf_run(argb, dir);
+    cr_assert_eq(r.code, 2, "%s", r.out);
+    cr_assert(strstr(r.err, "importance for 'w': element 1 is -1"), "%s", r.err);
+    tf_run_free(&r);
+
+    free(tool);
+    tf_rm_rf(dir);
+    free(dir);
+    free(file);
+    free(ckpt);
+    free(imp);
+    free(bad);
+}

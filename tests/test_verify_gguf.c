@@ -20,6 +20,7 @@
 
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
+#include "checkpoint/imatrix.h"
 #include "checkpoint/source.h"
 #include "gguf_builder.h"
 #include "gguf_test_util.h"
@@ -95,6 +96,82 @@ Test(verify_gguf, against_checkpoint_equals_error_from_ref_file) {
     json_t *cs = json_object_get(json_object_get(root, "checks"), "checksums");
     cr_assert(json_is_false(json_object_get(cs, "available")));
     json_decref(root);
+    qtf_source_close(ref);
+    qtf_source_close(src);
+    free(out);
+}
+
+/* --importance on a GGUF input: llama.cpp's own imatrix of the synth model
+ * (llama.cpp names, mapped through the checkpoint's config.json); every
+ * covered tensor's importance-weighted error equals qtf_metrics_compute with
+ * the imatrix means as column weights on ggml's dequantized values in HF
+ * layout (Q/K rows un-permuted: the vectors weight input columns). */
+Test(verify_gguf, importance_weighted_error_from_imatrix) {
+    GT_NEED(gguf, "gguf/synth/model-Q4_K_M.gguf");
+    GT_NEED(ref_path, "gguf/synth/model-Q4_K_M.ref.safetensors");
+    GT_NEED(ckpt, "gguf/synth-llama-hf");
+    GT_NEED(imx, "gguf/synth/imatrix.gguf");
+    char args[16384], *out;
+    snprintf(args, sizeof args, "'%s' --against '%s' --importance '%s' --json", gguf, ckpt, imx);
+    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
+    json_error_t je;
+    json_t *root = json_loads(out, 0, &je);
+    cr_assert(root, "%s: %s", je.text, out);
+    qtf_source *ref, *src;
+    qtf_imatrix *im;
+    cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK);
+    cr_assert_eq(qtf_source_open(&src, ckpt), QTF_OK);
+    cr_assert_eq(qtf_imatrix_open(&im, imx), QTF_OK);
+    const qtf_arch *a = qtf_arch_by_gguf_name("llama");
+    size_t k;
+    json_t *t;
+    int with = 0, permuted = 0;
+    double sum_sq = 0;
+    json_array_foreach(json_object_get(root, "tensors"), k, t) {
+        const char *hf = json_string_value(json_object_get(t, "name"));
+        char gname[256];
+        const qtf_arch_tensor *e;
+        cr_assert_eq(qtf_arch_hf_to_gguf(gname, sizeof gname, &e, NULL, a, hf), QTF_OK, "%s", hf);
+        const qtf_imatrix_entry *ie = NULL;
+        for (uint64_t i = 0; i < qtf_imatrix_count(im); i++)
+            if (strcmp(qtf_imatrix_get(im, i)->name, gname) == 0) ie = qtf_imatrix_get(im, i);
+        json_t *v = json_object_get(t, "importance_rel_rmse");
+        if (!ie) {
+            cr_assert(json_is_null(v), "%s has no imatrix entry", hf);
+            continue;
+        }
+        uint64_t ri, si;
+        cr_assert_eq(qtf_source_tensor_find(&ri, ref, gname), QTF_OK, "%s", gname);
+        cr_assert_eq(qtf_source_tensor_find(&si, src, hf), QTF_OK);
+        const qtf_source_tensor *st = qtf_source_tensor_get(src, si);
+        uint64_t n = st->n_elements;
+        float *w = malloc(n * 4), *r = malloc(n * 4), *rh = malloc(n * 4);
+        cr_assert_eq(qtf_source_read_f32(w, n, src, si, 1), QTF_OK);
+        cr_assert_eq(qtf_source_read_f32(r, n, ref, ri, 1), QTF_OK);
+        uint32_t heads = qtf_arch_permute_heads(e, 4, 2);
+        if (heads) {
+            cr_assert_eq(qtf_arch_permute_rows(rh, r, st->dims[0], st->dims[1] * 4, heads, 1), QTF_OK);
+            permuted++;
+        } else {
+            memcpy(rh, r, n * 4);
+        }
+        cr_assert_eq(ie->n, st->dims[1]);
+        qtf_metrics m;
+        cr_assert_eq(qtf_metrics_compute(&m, w, rh, n, ie->values, ie->n), QTF_OK);
+        cr_assert_eq(jnum(v), m.rel_rmse, "%s", hf);
+        sum_sq += m.rel_rmse * m.rel_rmse;
+        with++;
+        free(w);
+        free(r);
+        free(rh);
+    }
+    cr_assert_gt(with, 0);
+    cr_assert_eq(permuted, 2, "the imatrix covers attn_q and attn_k");
+    json_t *si = json_object_get(json_object_get(root, "summary"), "importance");
+    cr_assert_eq(json_integer_value(json_object_get(si, "tensors")), with);
+    cr_assert_float_eq(jnum(json_object_get(si, "error_sum")), sum_sq, 1e-12);
+    json_decref(root);
+    qtf_imatrix_close(im);
     qtf_source_close(ref);
     qtf_source_close(src);
     free(out);

@@ -455,7 +455,8 @@ def verify(path, against=None, threads=0, checksums_only=False, max_rel_rmse=Non
         failures += [{"tensor": n, "check": "missing",
                       "message": "in the source but not in the file"} for n in missing]
         cmp_ = [t for t in tensors if t.get("rel_rmse") is not None]
-        against_obj = {"path": os.fspath(against), "kind": src.kind, "tensors": len(src.names()),
+        against_obj = {"path": os.fspath(against), "kind": src.kind, "importance": None,
+                       "tensors": len(src.names()),
                        "compared": len(cmp_), "ignored": 0, "missing": missing,
                        "extra": [t["name"] for t in tensors if not t.get("in_source", True)],
                        "shape_mismatch": [t["name"] for t in tensors
