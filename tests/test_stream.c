@@ -46,13 +46,16 @@ static void check_spec(const char *spec, uint64_t rows, uint64_t cols) {
     qtf_encoded *q = NULL;
     cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, &o), QTF_OK, "%s: %s", spec,
                  qtf_error_detail());
-    float *want = malloc(n * sizeof *want), *base = malloc((n + 8) * sizeof *base);
+    float *want = malloc(n * sizeof *want), *base = malloc((n + 16) * sizeof *base);
     cr_assert(want && base);
     decode(want, &e, dims, q, UINT64_MAX, 1, spec);
-    for (unsigned shift = 0; shift < 4; shift += 3) {
+    /* 32-byte aligned, 16-byte but not 32-byte aligned, float aligned only */
+    static const unsigned shifts[] = { 0, 4, 3 };
+    for (unsigned si = 0; si < 3; si++) {
+        const unsigned shift = shifts[si];
         for (unsigned threads = 1; threads <= 2; threads++) {
-            float *y = base + ((4 - ((uintptr_t)base & 15) / 4) & 3) + shift;
-            memset(base, 0xff, (n + 8) * sizeof *base);
+            float *y = base + ((8 - ((uintptr_t)base & 31) / 4) & 7) + shift;
+            memset(base, 0xff, (n + 16) * sizeof *base);
             decode(y, &e, dims, q, 0, threads, spec);
             cr_assert_eq(memcmp(y, want, n * sizeof *y), 0, "%s %llux%llu, shift %u, %u threads",
                          spec, (unsigned long long)rows, (unsigned long long)cols, shift,
