@@ -12,17 +12,8 @@
 
 #include "format/stream.h"
 #include "qtf.h"
-
-static float *t4_like(uint64_t n, uint64_t seed) {
-    float *x = malloc(n * sizeof *x);
-    uint64_t s = seed;
-    for (uint64_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-        x[i] = (float)((u - 0.5) * 4.0 / (0.3 + (u > 0.5 ? u - 0.5 : 0.5 - u)));
-    }
-    return x;
-}
+#include "support/encoding.h"
+#include "support/rng.h"
 
 /* Dequantizes q into dst (f32) with the given threshold and threads. */
 static void decode(float *dst, const qtf_encoding *e, const uint64_t *dims, const qtf_encoded *q,
@@ -72,12 +63,9 @@ static void check_spec(const char *spec, uint64_t rows, uint64_t cols) {
 }
 
 Test(stream, ggml_types_decode_the_same_bits) {
-    static const char *const specs[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
-                                         "iq4_xs", "ggml_mxfp4", "q2_k", "q3_k", "q4_k",
-                                         "q5_k", "q6_k" };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        check_spec(specs[i], 5, 1280); /* 2.5 chunks per row */
-        check_spec(specs[i], 3, 256);  /* rows shorter than a chunk */
+    for (size_t i = 0; i < TS_GGML_BLOCK_TYPE_COUNT; i++) {
+        check_spec(ts_ggml_block_types[i], 5, 1280); /* 2.5 chunks per row */
+        check_spec(ts_ggml_block_types[i], 3, 256);  /* rows shorter than a chunk */
     }
 }
 
