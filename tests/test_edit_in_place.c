@@ -8,7 +8,16 @@
 #include <fcntl.h>
 #include <sys/wait.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "qtf.h"
+#include "support/container.h"
+#include "support/files.h"
 
 static char *dir, *path, *ref;
 static void setup(void) {
