@@ -9,9 +9,11 @@
  * importance: a fixed positive per-column vector (mean of squared
  * activations is what llama-imatrix produces: here g^2 + 0.05 for Gaussian g).
  * Times are thread CPU time (a shared machine's other jobs do not count);
- * quantize best of 2, dequantize the whole matrix best of 7 (bound by memory
- * bandwidth on a busy machine) and a 64-row chunk (L2-resident output) best of
- * 200 (the compute rate). With QTF_BENCH_GGML, ggml's
+ * quantize best of 2, dequantize the whole matrix best of 7 through the
+ * public qtf_dequantize (which streams a destination larger than the caches,
+ * format/stream.h; ggml's row function writes with normal stores) and a
+ * 64-row chunk (L2-resident output, the row function itself) best of 200 (the
+ * compute rate). With QTF_BENCH_GGML, ggml's
  * quantize_<type> and dequantize_row_<type> from that library run on the same
  * data, and the output bytes are compared (the target is ratio >= 1.0 with
  * identical bytes). */
@@ -24,22 +26,23 @@
 
 #include "bench_util.h"
 #include "format/ggml_kquants.h"
+#include "qtf.h"
 
 typedef void (*quant_fn)(const float *, void *, int64_t, int64_t, const float *);
 typedef void (*dequant_fn)(const void *, float *, int64_t);
 typedef size_t (*ggml_quant_fn)(const float *, void *, int64_t, int64_t, const float *);
 
 static const struct {
-    const char *name, *ggml_name;
+    const char *name, *ggml_name, *spec;
     size_t bytes;
     quant_fn quantize;
     dequant_fn dequantize;
 } TYPES[] = {
-    {"Q2_K", "q2_K", 84, qtf__ggml_quantize_q2_k, qtf__ggml_dequantize_q2_k},
-    {"Q3_K", "q3_K", 110, qtf__ggml_quantize_q3_k, qtf__ggml_dequantize_q3_k},
-    {"Q4_K", "q4_K", 144, qtf__ggml_quantize_q4_k, qtf__ggml_dequantize_q4_k},
-    {"Q5_K", "q5_K", 176, qtf__ggml_quantize_q5_k, qtf__ggml_dequantize_q5_k},
-    {"Q6_K", "q6_K", 210, qtf__ggml_quantize_q6_k, qtf__ggml_dequantize_q6_k},
+    {"Q2_K", "q2_K", "q2_k", 84, qtf__ggml_quantize_q2_k, qtf__ggml_dequantize_q2_k},
+    {"Q3_K", "q3_K", "q3_k", 110, qtf__ggml_quantize_q3_k, qtf__ggml_dequantize_q3_k},
+    {"Q4_K", "q4_K", "q4_k", 144, qtf__ggml_quantize_q4_k, qtf__ggml_dequantize_q4_k},
+    {"Q5_K", "q5_K", "q5_k", 176, qtf__ggml_quantize_q5_k, qtf__ggml_dequantize_q5_k},
+    {"Q6_K", "q6_K", "q6_k", 210, qtf__ggml_quantize_q6_k, qtf__ggml_dequantize_q6_k},
 };
 
 int main(int argc, char **argv) {
@@ -99,10 +102,24 @@ int main(int argc, char **argv) {
                     if (t < gbest) gbest = t;
                 }
             }
+            qtf_encoding enc;
+            qtf_part_layout lay[QTF_MAX_PARTS];
+            uint32_t n_lay = 0;
+            const uint64_t dims[2] = { (uint64_t)rows, (uint64_t)cols };
+            if (qtf_encoding_parse(&enc, TYPES[k].spec) != QTF_OK ||
+                qtf_encoding_layout(lay, &n_lay, &enc, 2, dims) != QTF_OK || n_lay != 1) {
+                fprintf(stderr, "%s: %s\n", TYPES[k].spec, qtf_error_detail());
+                return 1;
+            }
+            const qtf_part_view view = { .role = lay[0].role, .type = lay[0].type,
+                                         .size = lay[0].size, .data = ours };
             double dq = 1e30, gdq = 1e30;
             for (int rep = 0; rep < 7; rep++) {
                 double t0 = bench_now();
-                TYPES[k].dequantize(ours, y, (int64_t)n);
+                if (qtf_dequantize(y, QTF_DTYPE_F32, n, &enc, 2, dims, &view, 1, 1) != QTF_OK) {
+                    fprintf(stderr, "%s: %s\n", TYPES[k].spec, qtf_error_detail());
+                    return 1;
+                }
                 double t = bench_now() - t0;
                 if (t < dq) dq = t;
                 if (gd) {

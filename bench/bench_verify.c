@@ -25,6 +25,7 @@
 #include <xxhash.h>
 
 #include "qtf.h"
+#include "support/container.h"
 
 extern char **environ;
 
@@ -133,13 +134,7 @@ static void make_big(const char *path, uint64_t mib) {
         char name[64];
         snprintf(name, sizeof name, "blk.%u.weight", k);
         buf[k % 4096] ^= 1; /* distinct tensors */
-        qtf_part_view v = {QTF_ROLE_DATA, QTF_DTYPE_F16, buf, dims[0] * dims[1] * 2};
-        qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-        d.name = name;
-        d.n_dims = 2;
-        d.dims = dims;
-        d.encoding = &e;
-        if (qtf_writer_add_tensor(w, &d, &v, 1)) die("add");
+        if (tu_add(w, name, 2, dims, &e, buf, dims[0] * dims[1] * 2, 0)) die("add");
         done += dims[0] * dims[1] * 2;
     }
     if (qtf_writer_finish(w)) die("finish");
@@ -162,17 +157,9 @@ static void make_model(const char *path, const char *spec, unsigned n_tensors, u
         uint64_t dims[2] = {rows, cols};
         qtf_encoded *enc;
         if (qtf_quantize(&enc, &e, x, 2, dims, NULL)) die("quantize");
-        qtf_part_view v[QTF_MAX_PARTS];
-        uint32_t np = qtf_encoded_views(v, enc);
         char name[64];
         snprintf(name, sizeof name, "layers.%u.weight", k);
-        qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-        d.name = name;
-        d.n_dims = 2;
-        d.dims = dims;
-        d.encoding = &e;
-        d.source_type = QTF_DTYPE_F32;
-        if (qtf_writer_add_tensor(w, &d, v, np)) die("add");
+        if (ts_add_encoded(w, name, &e, enc, 2, dims, QTF_DTYPE_F32, 0)) die("add");
         qtf_encoded_free(enc);
     }
     if (qtf_writer_finish(w)) die("finish");
@@ -195,13 +182,7 @@ static void make_many(const char *path, unsigned n) {
         snprintf(name, sizeof name, "model.layers.%u.block.%u.weight", k / 16, k % 16);
         uint64_t dims[2] = {4, 16};
         data[0] = (uint16_t)k;
-        qtf_part_view v = {QTF_ROLE_DATA, QTF_DTYPE_F16, data, sizeof data};
-        qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-        d.name = name;
-        d.n_dims = 2;
-        d.dims = dims;
-        d.encoding = &e;
-        if (qtf_writer_add_tensor(w, &d, &v, 1)) die("add");
+        if (tu_add(w, name, 2, dims, &e, data, sizeof data, 0)) die("add");
     }
     if (qtf_writer_finish(w)) die("finish");
 }

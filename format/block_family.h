@@ -36,6 +36,15 @@ typedef struct qtf__span {
     uint64_t stride;
 } qtf__span;
 
+/* Visits span s row by row in chunks of at most `chunk` elements, in order:
+ * the body sees the row r, the chunk's first column `at` and its length n
+ * (the chunk's values start at s->x + r * s->stride + at). */
+#define QTF__SPAN_CHUNKS(s, chunk, r, at, n)                                                  \
+    for (uint64_t r = 0; r < (s)->count; r++)                                                 \
+        for (uint64_t at = 0, n = 0;                                                          \
+             at < (s)->n && ((n = (s)->n - at < (chunk) ? (s)->n - at : (chunk)), 1);          \
+             at += (chunk))
+
 /* ---- scalar codecs: INT, NF4, FP4 (format/block_int.c, block_codebook.c) ----
  * A codec maps (scale, min) and a code to a value. `value[c]` is the decoded
  * value of code c at scale 1 (INT sym: c - 2^(N-1); INT asym: c; NF4/FP4: the

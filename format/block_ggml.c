@@ -63,12 +63,8 @@ static QTF__ALWAYS_INLINE void q4_0_block(const float *x, uint8_t *out) {
 }
 
 static QTF__ALWAYS_INLINE void q4_1_block(const float *x, uint8_t *out) {
-    float min, max;
-    qtf__ggml_minmax(&min, &max, x, QK);
-    const float d = (max - min) / 15.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    qtf__st16(out, qtf__f16_bits(d));
-    qtf__st16(out + 2, qtf__f16_bits(min));
+    float min;
+    const float id = qtf__ggml_asym_header(out, &min, x, 15.0f);
     for (int j = 0; j < QK / 2; j++) {
         /* the value lies in [0.5, 15.5]: ggml's int8 conversion truncates
          * like int's */

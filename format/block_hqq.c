@@ -44,30 +44,26 @@ static void pass(const qtf__codec *c, const qtf__span *s, float scale, float min
                  double sigma_inv, double beta, fit_sums *out) {
     uint8_t codes[CHUNK];
     memset(out, 0, sizeof *out);
-    for (uint64_t r = 0; r < s->count; r++) {
-        const float *xr = s->x + r * s->stride;
-        for (uint64_t at = 0; at < s->n; at += CHUNK) {
-            uint64_t n = s->n - at < CHUNK ? s->n - at : CHUNK;
-            const float *x = xr + at;
-            qtf__codec_encode(c, x, n, scale, min, codes);
-            for (uint64_t j = 0; j < n; j++) {
-                double w = s->w ? (double)s->w[at + j] : 1.0;
-                double v = value_of(c, codes[j]);
-                double e = (double)x[j] - ((double)scale * v + (double)min);
-                double y = x[j];
-                if (sigma_inv > 0.0) {
-                    /* prox of |u|^p / beta: |u| - |u|^(p-1) / beta, floored at 0 */
-                    double u = fabs(e) * sigma_inv;
-                    double keep = u > 0.0 ? u - pow(u, P_NORM - 1.0) / beta : 0.0;
-                    if (keep > 0.0) y -= copysign(keep / sigma_inv, e);
-                }
-                out->w += w;
-                out->v += w * v;
-                out->vv += w * v * v;
-                out->y += w * y;
-                out->vy += w * v * y;
-                out->rr += w * e * e;
+    QTF__SPAN_CHUNKS(s, CHUNK, r, at, n) {
+        const float *x = s->x + r * s->stride + at;
+        qtf__codec_encode(c, x, n, scale, min, codes);
+        for (uint64_t j = 0; j < n; j++) {
+            double w = s->w ? (double)s->w[at + j] : 1.0;
+            double v = value_of(c, codes[j]);
+            double e = (double)x[j] - ((double)scale * v + (double)min);
+            double y = x[j];
+            if (sigma_inv > 0.0) {
+                /* prox of |u|^p / beta: |u| - |u|^(p-1) / beta, floored at 0 */
+                double u = fabs(e) * sigma_inv;
+                double keep = u > 0.0 ? u - pow(u, P_NORM - 1.0) / beta : 0.0;
+                if (keep > 0.0) y -= copysign(keep / sigma_inv, e);
             }
+            out->w += w;
+            out->v += w * v;
+            out->vv += w * v * v;
+            out->y += w * y;
+            out->vy += w * v * y;
+            out->rr += w * e * e;
         }
     }
 }

@@ -39,32 +39,28 @@ static const float ones[CHUNK] = { ONE64, ONE64, ONE64, ONE64 };
 /* Moments that do not depend on the codes: sum w, sum wx, sum wx^2. */
 static void data_moments(const qtf__span *s, sums *out) {
     memset(out, 0, sizeof *out);
-    for (uint64_t r = 0; r < s->count; r++) {
-        const float *xr = s->x + r * s->stride;
-        for (uint64_t at = 0; at < s->n; at += CHUNK) {
-            uint64_t n = s->n - at < CHUNK ? s->n - at : CHUNK;
-            const float *x = xr + at, *w = s->w ? s->w + at : ones;
-            float sw[LANES] = { 0 }, sx[LANES] = { 0 }, sxx[LANES] = { 0 };
-            uint64_t j = 0;
-            for (; j + LANES <= n; j += LANES) {
-                for (int k = 0; k < LANES; k++) {
-                    float wx = w[j + k] * x[j + k];
-                    sw[k] += w[j + k];
-                    sx[k] += wx;
-                    sxx[k] += wx * x[j + k];
-                }
-            }
-            for (int k = 0; j < n; j++, k++) {
-                float wx = w[j] * x[j];
-                sw[k] += w[j];
-                sx[k] += wx;
-                sxx[k] += wx * x[j];
-            }
+    QTF__SPAN_CHUNKS(s, CHUNK, r, at, n) {
+        const float *x = s->x + r * s->stride + at, *w = s->w ? s->w + at : ones;
+        float sw[LANES] = { 0 }, sx[LANES] = { 0 }, sxx[LANES] = { 0 };
+        uint64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
             for (int k = 0; k < LANES; k++) {
-                out->w += sw[k];
-                out->x += sx[k];
-                out->xx += sxx[k];
+                float wx = w[j + k] * x[j + k];
+                sw[k] += w[j + k];
+                sx[k] += wx;
+                sxx[k] += wx * x[j + k];
             }
+        }
+        for (int k = 0; j < n; j++, k++) {
+            float wx = w[j] * x[j];
+            sw[k] += w[j];
+            sx[k] += wx;
+            sxx[k] += wx * x[j];
+        }
+        for (int k = 0; k < LANES; k++) {
+            out->w += sw[k];
+            out->x += sx[k];
+            out->xx += sxx[k];
         }
     }
 }
@@ -76,47 +72,43 @@ QTF__HOT static void accumulate(const qtf__codec *c, const qtf__span *s, float s
     float v[CHUNK];
     *out = *data;
     out->q = out->qq = out->xq = 0.0;
-    for (uint64_t r = 0; r < s->count; r++) {
-        const float *xr = s->x + r * s->stride;
-        for (uint64_t at = 0; at < s->n; at += CHUNK) {
-            uint64_t n = s->n - at < CHUNK ? s->n - at : CHUNK;
-            const float *x = xr + at, *w = s->w ? s->w + at : ones;
-            if (c->uniform) {
-                /* the value at scale 1 is the rounded, clamped coordinate */
-                const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
-                const float lo = c->qmin, hi = c->qmax;
-                for (uint64_t j = 0; j < n; j++) {
-                    float t = (x[j] - min) * inv;
-                    t = t < lo ? lo : t;
-                    t = t > hi ? hi : t;
-                    v[j] = (t + ROUND_MAGIC) - ROUND_MAGIC;
-                }
-            } else {
-                qtf__codebook_values(c, x, n, scale, v);
+    QTF__SPAN_CHUNKS(s, CHUNK, r, at, n) {
+        const float *x = s->x + r * s->stride + at, *w = s->w ? s->w + at : ones;
+        if (c->uniform) {
+            /* the value at scale 1 is the rounded, clamped coordinate */
+            const float inv = fabsf(scale) >= FLT_MIN ? 1.0f / scale : 0.0f;
+            const float lo = c->qmin, hi = c->qmax;
+            for (uint64_t j = 0; j < n; j++) {
+                float t = (x[j] - min) * inv;
+                t = t < lo ? lo : t;
+                t = t > hi ? hi : t;
+                v[j] = (t + ROUND_MAGIC) - ROUND_MAGIC;
             }
-            /* Eight independent partial sums per moment: a fixed summation
-             * order that the compiler can map onto vector lanes. */
-            float sq[LANES] = { 0 }, sqq[LANES] = { 0 }, sxq[LANES] = { 0 };
-            uint64_t j = 0;
-            for (; j + LANES <= n; j += LANES) {
-                for (int k = 0; k < LANES; k++) {
-                    float wq = w[j + k] * v[j + k];
-                    sq[k] += wq;
-                    sqq[k] += wq * v[j + k];
-                    sxq[k] += wq * x[j + k];
-                }
-            }
-            for (int k = 0; j < n; j++, k++) {
-                float wq = w[j] * v[j];
-                sq[k] += wq;
-                sqq[k] += wq * v[j];
-                sxq[k] += wq * x[j];
-            }
+        } else {
+            qtf__codebook_values(c, x, n, scale, v);
+        }
+        /* Eight independent partial sums per moment: a fixed summation
+         * order that the compiler can map onto vector lanes. */
+        float sq[LANES] = { 0 }, sqq[LANES] = { 0 }, sxq[LANES] = { 0 };
+        uint64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
             for (int k = 0; k < LANES; k++) {
-                out->q += sq[k];
-                out->qq += sqq[k];
-                out->xq += sxq[k];
+                float wq = w[j + k] * v[j + k];
+                sq[k] += wq;
+                sqq[k] += wq * v[j + k];
+                sxq[k] += wq * x[j + k];
             }
+        }
+        for (int k = 0; j < n; j++, k++) {
+            float wq = w[j] * v[j];
+            sq[k] += wq;
+            sqq[k] += wq * v[j];
+            sxq[k] += wq * x[j];
+        }
+        for (int k = 0; k < LANES; k++) {
+            out->q += sq[k];
+            out->qq += sqq[k];
+            out->xq += sxq[k];
         }
     }
 }
@@ -126,28 +118,24 @@ QTF__HOT double qtf__codec_span_error(const qtf__codec *c, const qtf__span *s, f
     uint8_t codes[CHUNK];
     float y[CHUNK];
     double total = 0.0;
-    for (uint64_t r = 0; r < s->count; r++) {
-        const float *xr = s->x + r * s->stride;
-        for (uint64_t at = 0; at < s->n; at += CHUNK) {
-            uint64_t n = s->n - at < CHUNK ? s->n - at : CHUNK;
-            const float *x = xr + at;
-            qtf__codec_encode(c, x, n, scale, min, codes);
-            qtf__codec_decode(c, codes, n, scale, min, y);
-            float e[LANES] = { 0 };
-            const float *w = s->w ? s->w + at : ones;
-            uint64_t j = 0;
-            for (; j + LANES <= n; j += LANES) {
-                for (int k = 0; k < LANES; k++) {
-                    float d = x[j + k] - y[j + k];
-                    e[k] += w[j + k] * d * d;
-                }
+    QTF__SPAN_CHUNKS(s, CHUNK, r, at, n) {
+        const float *x = s->x + r * s->stride + at;
+        qtf__codec_encode(c, x, n, scale, min, codes);
+        qtf__codec_decode(c, codes, n, scale, min, y);
+        float e[LANES] = { 0 };
+        const float *w = s->w ? s->w + at : ones;
+        uint64_t j = 0;
+        for (; j + LANES <= n; j += LANES) {
+            for (int k = 0; k < LANES; k++) {
+                float d = x[j + k] - y[j + k];
+                e[k] += w[j + k] * d * d;
             }
-            for (int k = 0; j < n; j++, k++) {
-                float d = x[j] - y[j];
-                e[k] += w[j] * d * d;
-            }
-            for (int k = 0; k < LANES; k++) total += e[k];
         }
+        for (int k = 0; j < n; j++, k++) {
+            float d = x[j] - y[j];
+            e[k] += w[j] * d * d;
+        }
+        for (int k = 0; k < LANES; k++) total += e[k];
     }
     return total;
 }

@@ -138,12 +138,8 @@ static QTF__ALWAYS_INLINE void q5_0_block_ref(const float *x, uint8_t *out) {
  * (x - min)/d + 0.5. (x - min) * (1/d) never reaches 31.5, so ggml's missing
  * clip at 31 does not matter; the code is kept as ggml computes it. */
 static QTF__ALWAYS_INLINE void q5_1_block_ref(const float *x, uint8_t *out) {
-    float min, max;
-    qtf__ggml_minmax(&min, &max, x, QTF__QK);
-    const float d = (max - min) / 31.0f;
-    const float id = d != 0.0f ? 1.0f / d : 0.0f;
-    qtf__st16(out, qtf__f16_bits(d));
-    qtf__st16(out + 2, qtf__f16_bits(min));
+    float min;
+    const float id = qtf__ggml_asym_header(out, &min, x, 31.0f);
     uint8_t L[QTF__QK];
     for (int j = 0; j < QTF__QK; j++) L[j] = (uint8_t)(int)((x[j] - min) * id + 0.5f);
     pack5(out + 4, L);

@@ -100,6 +100,19 @@ static QTF__ALWAYS_INLINE void qtf__ggml_minmax(float *min, float *max, const fl
     *max = v[1];
 }
 
+/* The block header of the asymmetric types (Q4_1: levels 15, Q5_1: 31), as
+ * ggml's reference quantizers compute it: d = (max - min) / levels and min,
+ * both stored as f16 at out[0..4). Returns 1/d (0 when d is 0); *min. */
+static QTF__ALWAYS_INLINE float qtf__ggml_asym_header(uint8_t *out, float *min, const float *x,
+                                                      float levels) {
+    float max;
+    qtf__ggml_minmax(min, &max, x, QTF__QK);
+    const float d = (max - *min) / levels;
+    qtf__st16(out, qtf__f16_bits(d));
+    qtf__st16(out + 2, qtf__f16_bits(*min));
+    return d != 0.0f ? 1.0f / d : 0.0f;
+}
+
 /* The 16 IQ4_NL / IQ4_XS levels (kvalues_iq4nl), ascending. */
 extern const int8_t qtf__iq4nl_values[16];
 

@@ -21,7 +21,7 @@
 /* Elements of the chunk buffer: 2 KiB of f32, a multiple of every block (32,
  * 256). Small on purpose: the streaming stores of one chunk are still
  * draining to memory while the next chunk is decoded, which overlaps the two
- * (4096-element chunks ran 1.3-1.6x slower in bench/RESULTS.md's measurement). */
+ * (4096-element chunks ran 1.2-1.6x slower, bench/RESULTS.md). */
 #define QTF__STREAM_CHUNK 512
 
 /* Whether a destination of n f32 values is written with streaming stores:

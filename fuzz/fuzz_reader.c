@@ -13,6 +13,7 @@
 
 #include "common/common.h"
 #include "qtf.h"
+#include "support/container.h"
 
 #define MAX_DECODE (1u << 20)
 #define MAX_DEQUANT_ELEMENTS (1u << 16)
@@ -21,20 +22,6 @@
 static volatile uint64_t sink;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-static void reseal(unsigned char *b, size_t len) {
-    if (len < 128) return;
-    uint64_t mo = qtf__ld64(b + 64), ms = qtf__ld64(b + 72);
-    uint64_t dof = qtf__ld64(b + 80), ds = qtf__ld64(b + 88);
-    XXH3_state_t *s = XXH3_createState();
-    if (!s) return;
-    XXH3_64bits_reset(s);
-    XXH3_64bits_update(s, b, 120);
-    if (mo <= len && ms <= len - mo) XXH3_64bits_update(s, b + mo, (size_t)ms);
-    if (dof <= len && ds <= len - dof) XXH3_64bits_update(s, b + dof, (size_t)ds);
-    qtf__st_hash(b + 120, XXH3_64bits_digest(s));
-    XXH3_freeState(s);
-}
 
 static void walk_metadata(const qtf_file *f) {
     uint64_t n = qtf_meta_count(f);
@@ -62,8 +49,7 @@ static void walk_metadata(const qtf_file *f) {
             sink ^= XXH3_64bits(blob, len);
         }
         if (v.type == QTF_TYPE_ARRAY && v.elem_type != QTF_TYPE_STRING) {
-            static const unsigned sizes[] = { 1, 1, 2, 2, 4, 4, 4, 1, 0, 0, 8, 8, 8 };
-            sink ^= XXH3_64bits(v.data, v.count * sizes[v.elem_type]);
+            sink ^= XXH3_64bits(v.data, v.count * qtf_type_size(v.elem_type));
         }
         if (v.type == QTF_TYPE_ARRAY && v.elem_type == QTF_TYPE_STRING) {
             for (uint64_t j = 0; j < v.count && j < 64; j++) {
@@ -123,7 +109,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     unsigned char *b = malloc(len ? len : 1); /* exact size: over-reads are caught */
     if (!b) return 0;
     memcpy(b, data + 1, len);
-    if (mode & 1) reseal(b, len);
+    if (mode & 1) tu_reseal(b, len);
     qtf_open_options o = QTF_OPEN_OPTIONS_INIT;
     o.flags = (mode & 2) ? QTF_OPEN_METADATA_ONLY : 0;
     if (mode & 4) { /* tight decode limits: the QTF_E_LIMIT paths */

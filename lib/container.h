@@ -84,6 +84,12 @@ qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__
                           const char *file, const qtf__name_field *nf, uint64_t i,
                           const char *what, char **pool_cursor);
 
+/* QTF_E_HEADER unless the n records of a section end exactly where the
+ * header says the section ends: "FILE: SECTION size is L but its N RECORDS
+ * end after P bytes (offset O)". */
+qtf_status qtf__section_end(const qtf__cursor *c, const char *file, const char *section,
+                            uint64_t n, const char *records);
+
 /* QTF_E_TRUNCATED for record `i` ('name') of a section: "FILE: KIND I
  * ('NAME'): WHAT needs NEED bytes at offset O but the SECTION section has L
  * left". */

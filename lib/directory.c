@@ -295,10 +295,8 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
         if (st) return st;
     }
 done:
-    if (c->pos != c->len)
-        return qtf__error(QTF_E_HEADER, "%s: directory size is %" PRIu64 " but its %" PRIu64
-                          " tensors end after %" PRIu64 " bytes (offset %" PRIu64 ")", f->name,
-                          c->len, n, c->pos, qtf__at(c));
+    st = qtf__section_end(c, f->name, "directory", n, "tensors");
+    if (st) return st;
     uint64_t data_end;
     if (!qtf__align_up_u64(&data_end, running_end, f->info.alignment))
         return qtf__error(QTF_E_OVERFLOW, "%s: data end %" PRIu64 " overflows when aligned",

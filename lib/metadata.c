@@ -148,6 +148,14 @@ qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__
     return QTF_OK;
 }
 
+qtf_status qtf__section_end(const qtf__cursor *c, const char *file, const char *section,
+                            uint64_t n, const char *records) {
+    if (c->pos == c->len) return QTF_OK;
+    return qtf__error(QTF_E_HEADER, "%s: %s size is %" PRIu64 " but its %" PRIu64 " %s end after %"
+                      PRIu64 " bytes (offset %" PRIu64 ")", file, section, c->len, n, records,
+                      c->pos, qtf__at(c));
+}
+
 qtf_status qtf__truncated(const char *file, const char *kind, uint64_t i, const char *name,
                           const char *what, uint64_t need, const qtf__cursor *c,
                           const char *section) {
@@ -315,11 +323,7 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         e->rec_len = c->pos - rec_start;
     }
 done:
-    if (c->pos != c->len)
-        return qtf__error(QTF_E_HEADER, "%s: metadata size is %" PRIu64 " but its %" PRIu64
-                          " entries end after %" PRIu64 " bytes (offset %" PRIu64 ")", f->name,
-                          c->len, n, c->pos, qtf__at(c));
-    return QTF_OK;
+    return qtf__section_end(c, f->name, "metadata", n, "entries");
 }
 
 /* ------------------------------------------------------------------------- */

@@ -2,7 +2,9 @@
  * (memory: one tensor's parts plus the metadata and directory); metadata,
  * directory and the real header are written at finish, then the file is
  * fsynced and given the destination name by common/outfile.c (temp file in
- * the destination directory, the rules on existing files and inputs). */
+ * the destination directory, the rules on existing files and inputs). An
+ * edit writer made with QTF_WRITER_IN_PLACE has no output file: it collects
+ * the metadata in memory and its finish hands it to lib/edit.c. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -19,6 +21,7 @@
 
 #include "common/outfile.h"
 #include "container.h"
+#include "edit.h"
 
 typedef struct byte_buf {
     unsigned char *p;
@@ -51,6 +54,8 @@ struct qtf_writer {
     int no_writeback;           /* sync_file_range unsupported here */
     qtf_status failed;          /* nonzero once the file state is unknown */
     uint16_t minor;             /* lowest minor version the tensors need */
+    int in_place;               /* QTF_WRITER_IN_PLACE: no output file (fd -1) */
+    qtf__edit_target edit;      /* in_place: the file edited */
 };
 
 /* Parts are hashed and written in pieces of this size, so that each piece
@@ -175,6 +180,7 @@ static void writer_free(qtf_writer *w) {
     ZSTD_freeCCtx(w->cctx);
     free(w->zbuf);
     XXH3_freeState(w->hash);
+    free(w->edit.path);
     free(w);
 }
 
@@ -182,27 +188,36 @@ void qtf_writer_abort(qtf_writer *w) {
     if (w) writer_free(w);
 }
 
-qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_writer_options *opts) {
-    if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create: NULL argument");
-    *out = NULL;
-    /* every older version is accepted: fields it lacks keep their defaults */
-    if (opts && (opts->version < 1 || opts->version > QTF_WRITER_OPTIONS_VERSION))
+/* *o = the caller's options, reading only the fields its version has (an
+ * older caller's struct is smaller): the others keep their defaults. */
+static qtf_status read_options(qtf_writer_options *o, const qtf_writer_options *opts,
+                               const char *path) {
+    *o = (qtf_writer_options)QTF_WRITER_OPTIONS_INIT;
+    if (!opts) return QTF_OK;
+    if (opts->version < 1 || opts->version > QTF_WRITER_OPTIONS_VERSION)
         return qtf__error(QTF_E_INVALID_ARG, "%s: writer options version %u, expected 1..%d",
                           path, opts->version, QTF_WRITER_OPTIONS_VERSION);
-    if (opts && (opts->flags & ~(unsigned)QTF_WRITER_NO_REPLACE))
-        return qtf__error(QTF_E_INVALID_ARG, "%s: unknown writer flags 0x%x", path, opts->flags);
-    const char *const *protect = NULL;
-    size_t n_protect = 0;
-    if (opts && opts->version >= 2) {
-        protect = opts->protected_paths;
-        n_protect = opts->n_protected;
-        if (n_protect && !protect)
-            return qtf__error(QTF_E_INVALID_ARG, "%s: n_protected is %zu but protected_paths is "
-                              "NULL", path, n_protect);
+    o->alignment = opts->alignment;
+    o->flags = opts->flags;
+    if (opts->version >= 2) {
+        o->protected_paths = opts->protected_paths;
+        o->n_protected = opts->n_protected;
     }
-    unsigned out_flags = QTF__OUT_SEEKS;
-    if (!(opts && (opts->flags & QTF_WRITER_NO_REPLACE))) out_flags |= QTF__OUT_REPLACE;
-    uint32_t a = opts && opts->alignment ? opts->alignment : QTF_DEFAULT_ALIGNMENT;
+    if (opts->version >= 3) {
+        o->on_step = opts->on_step;
+        o->step_ctx = opts->step_ctx;
+    }
+    if (o->flags & ~(unsigned)(QTF_WRITER_NO_REPLACE | QTF_WRITER_IN_PLACE))
+        return qtf__error(QTF_E_INVALID_ARG, "%s: unknown writer flags 0x%x", path, o->flags);
+    if (o->n_protected && !o->protected_paths)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: n_protected is %zu but protected_paths is "
+                          "NULL", path, o->n_protected);
+    return QTF_OK;
+}
+
+/* A writer with no output yet: buffers, hash state, alignment. */
+static qtf_status writer_new(qtf_writer **out, const char *path, uint32_t alignment) {
+    uint32_t a = alignment ? alignment : QTF_DEFAULT_ALIGNMENT;
     if (a < QTF_MIN_ALIGNMENT || a > QTF_MAX_ALIGNMENT || (a & (a - 1)))
         return qtf__error(QTF_E_ALIGNMENT, "%s: alignment %" PRIu32 " is not a power of two in "
                           "%u..%u", path, a, QTF_MIN_ALIGNMENT, QTF_MAX_ALIGNMENT);
@@ -210,7 +225,6 @@ qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_write
     const char *base = slash ? slash + 1 : path;
     if (!*base || !strcmp(base, ".") || !strcmp(base, ".."))
         return qtf__error(QTF_E_INVALID_ARG, "%s: destination has no file name", path);
-
     qtf_writer *w = qtf__calloc(1, sizeof *w);
     if (!w) return qtf__error(QTF_E_NOMEM, "%s: cannot allocate the writer", path);
     qtf__outfile_init(&w->out);
@@ -226,10 +240,30 @@ qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_write
         w->hash = XXH3_createState();
         if (!w->hash) st = qtf__error(QTF_E_NOMEM, "%s: cannot allocate a hash state", path);
     }
-    if (!st) {
-        st = qtf__outfile_open(&w->out, path, out_flags, protect, n_protect);
-        w->fd = w->out.fd;
+    if (st) {
+        writer_free(w);
+        return st;
     }
+    *out = w;
+    return QTF_OK;
+}
+
+qtf_status qtf_writer_create(qtf_writer **out, const char *path, const qtf_writer_options *opts) {
+    if (!out || !path) return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create: NULL argument");
+    *out = NULL;
+    /* every older version is accepted: fields it lacks keep their defaults */
+    qtf_writer_options o;
+    qtf_status st = read_options(&o, opts, path);
+    if (st) return st;
+    if (o.flags & QTF_WRITER_IN_PLACE)
+        return qtf__error(QTF_E_INVALID_ARG, "%s: QTF_WRITER_IN_PLACE is for "
+                          "qtf_writer_create_edit only", path);
+    unsigned out_flags = QTF__OUT_SEEKS;
+    if (!(o.flags & QTF_WRITER_NO_REPLACE)) out_flags |= QTF__OUT_REPLACE;
+    qtf_writer *w = NULL;
+    if ((st = writer_new(&w, path, o.alignment))) return st;
+    st = qtf__outfile_open(&w->out, path, out_flags, o.protected_paths, o.n_protected);
+    w->fd = w->out.fd;
     /* placeholder header: zero, rewritten with the real one at finish */
     if (!st) st = write_zeros(w, w->data_offset);
     if (st) {
@@ -670,6 +704,9 @@ qtf_status qtf_writer_add_tensor(qtf_writer *w, const qtf_tensor_desc *desc,
     if (w->failed)
         return qtf__error(QTF_E_STATE, "%s: the writer failed earlier and can only be aborted",
                           w->path);
+    if (w->in_place)
+        return qtf__error(QTF_E_STATE, "%s: tensor '%s': an in-place edit changes metadata only",
+                          w->path, desc->name ? desc->name : "(null)");
     qtf_part_layout lay[QTF_MAX_PARTS];
     qtf_status st = check_desc(w, desc, parts, n_parts, lay);
     if (st) return st;
@@ -806,6 +843,14 @@ qtf_status qtf_writer_finish(qtf_writer *w) {
     qtf_status st = QTF_OK;
     if (w->failed)
         st = qtf__error(QTF_E_STATE, "%s: the writer failed earlier; nothing was written", w->path);
+    if (!st && w->in_place) {
+        /* the metadata serialized in memory; the directory is the file's */
+        st = qtf__edit_in_place(&w->edit, w->meta.p, w->meta.len, w->n_meta, w->dir.p,
+                                w->dir.len);
+        writer_free(w);
+        if (!st) qtf__error_clear();
+        return st;
+    }
     uint64_t data_size = 0;
     if (!st && !qtf__align_up_u64(&data_size, w->data_end, w->alignment))
         st = qtf__error(QTF_E_OVERFLOW, "%s: data size overflows", w->path);
@@ -913,21 +958,40 @@ qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path, const qtf_
     if (!out || !path || !src)
         return qtf__error(QTF_E_INVALID_ARG, "qtf_writer_create_edit: NULL argument");
     *out = NULL;
-    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
-    if (opts) o = *opts;
+    qtf_writer_options o;
+    qtf_status st = read_options(&o, opts, path);
+    if (st) return st;
     if (o.alignment && o.alignment != src->info.alignment)
         return qtf__error(QTF_E_ALIGNMENT, "%s: alignment %" PRIu32 " differs from the source's %"
                           PRIu32 "; changing it moves the data: write a new file instead", path,
                           o.alignment, src->info.alignment);
     o.alignment = src->info.alignment;
-    int src_fd;
-    const unsigned char *src_mem;
-    qtf_status st = open_source(&src_fd, &src_mem, src);
-    if (st) return st;
+    o.version = QTF_WRITER_OPTIONS_VERSION; /* o is complete (read_options) */
     qtf_writer *w = NULL;
-    st = qtf_writer_create(&w, path, &o);
-    if (!st) st = copy_data(w, src_fd, src_mem, src->info.data_offset, src->info.data_size);
-    if (src_fd >= 0) close(src_fd);
+    if (o.flags & QTF_WRITER_IN_PLACE) {
+        /* nothing is opened or written here: the file is checked, leased and
+         * changed at finish (lib/edit.c), when the metadata is complete */
+        if ((o.flags & QTF_WRITER_NO_REPLACE) || o.n_protected)
+            return qtf__error(QTF_E_INVALID_ARG, "%s: an in-place edit changes the file itself: "
+                              "QTF_WRITER_NO_REPLACE and protected paths do not apply", path);
+        st = writer_new(&w, path, o.alignment);
+        if (!st) {
+            w->in_place = 1;
+            w->edit.src = src->info;
+            w->edit.on_step = o.on_step;
+            w->edit.step_ctx = o.step_ctx;
+            w->edit.path = qtf__strndup(path, strlen(path));
+            if (!w->edit.path) st = qtf__error(QTF_E_NOMEM, "%s: cannot copy the path", path);
+        }
+    } else {
+        int src_fd;
+        const unsigned char *src_mem;
+        st = open_source(&src_fd, &src_mem, src);
+        if (st) return st;
+        st = qtf_writer_create(&w, path, &o);
+        if (!st) st = copy_data(w, src_fd, src_mem, src->info.data_offset, src->info.data_size);
+        if (src_fd >= 0) close(src_fd);
+    }
     uint64_t n = src->info.tensor_count;
     if (!st) {
         w->data_end = src->info.data_size;

@@ -15,7 +15,9 @@
 #   convert/ inspect/ tools/ -> cli checkpoint
 #   python/      -> cli checkpoint    (the _qtf extension: public qtf.h, recipes, GGUF)
 #   include/     -> include/qtf/ only (the public headers use nothing private)
-#   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders
+#   tests/ fuzz/ bench/      -> anything but .c files and other tools' folders,
+#                               and the test-support library tests/support/
+#                               (included as "support/NAME.h")
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 
@@ -30,9 +32,9 @@ declare -A allowed=(
     [tools]="cli checkpoint"
     [python]="cli checkpoint"
     [include]="qtf"
-    [tests]="common format lib checkpoint cli convert"
-    [fuzz]="common format lib checkpoint"
-    [bench]="common format lib"
+    [tests]="common format lib checkpoint cli convert support"
+    [fuzz]="common format lib checkpoint support"
+    [bench]="common format lib support"
 )
 
 bad=0

@@ -9,45 +9,24 @@
 #include <unistd.h>
 
 #include "qtf.h"
+#include "support/container.h"
+#include "support/files.h"
 
-static char path[256];
-
-static void setup(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(path, sizeof path, "%s/qtf-test-api-XXXXXX", base && *base ? base : "/tmp");
-    int fd = mkstemp(path);
-    cr_assert(fd >= 0);
-    close(fd);
-}
-
-static void teardown(void) { unlink(path); }
-
-TestSuite(api, .init = setup, .fini = teardown);
+/* The file of every test, in this process's temp folder. */
+static const char *path;
+static void setup(void) { path = test_tmpdir_path("api.qtf"); }
+TestSuite(api, .init = setup, .fini = test_tmpdir_remove);
 
 static qtf_status add(qtf_writer *w, const char *name, const char *enc_text, int desc_level) {
     static float x[4 * 64];
     for (int i = 0; i < 4 * 64; i++) x[i] = (float)(i % 13) - 6.0f;
     uint64_t dims[2] = { 4, 64 };
-    qtf_encoding e;
-    cr_assert_eq(qtf_encoding_parse(&e, enc_text), QTF_OK);
-    qtf_encoded *q;
-    cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, NULL), QTF_OK);
-    qtf_part_view v[QTF_MAX_PARTS];
-    uint32_t n = qtf_encoded_views(v, q);
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = name;
-    d.n_dims = 2;
-    d.dims = dims;
-    d.encoding = &e;
-    d.zstd_level = desc_level;
-    qtf_status st = qtf_writer_add_tensor(w, &d, v, n);
-    qtf_encoded_free(q);
-    return st;
+    qtf_encoding e = ts_parse(enc_text);
+    return ts_add_quantized(w, name, &e, x, 2, dims, QTF_DTYPE_NONE, desc_level);
 }
 
 Test(api, zstd_level_lives_in_one_place) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     /* two levels that disagree */
     cr_assert_eq(add(w, "a", "int8:zstd=3", 5), QTF_E_INVALID_ARG);
     cr_assert(strstr(qtf_error_detail(), "one place"), "%s", qtf_error_detail());
@@ -90,7 +69,7 @@ Test(api, option_structs_accept_older_versions_only) {
     cr_assert_eq(qtf_quantize(&q, &e, x, 1, dims, &qo), QTF_E_INVALID_ARG);
     /* writer options: version 1 (no protected paths) and the current one */
     qtf_writer *w;
-    qtf_writer_options v1 = { 1, 0, 0, NULL, 0 };
+    qtf_writer_options v1 = { 1, 0, 0, NULL, 0, NULL, NULL };
     cr_assert_eq(qtf_writer_create(&w, path, &v1), QTF_OK);
     qtf_writer_abort(w);
     qtf_writer_options cur = QTF_WRITER_OPTIONS_INIT;

@@ -14,10 +14,22 @@
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
-#include "gguf_test_util.h"
+#include <dirent.h>
+#include <sys/wait.h>
+#include "support/files.h"
+#include "support/gguf.h"
 
 TestSuite(arch);
 
+
+/* DIR/config.json, which must load. */
+static qtf_arch_config load_config(const char *dir) {
+    char cfg[4200];
+    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
+    qtf_arch_config c;
+    cr_assert_eq(qtf_arch_config_load(&c, cfg), QTF_OK, "%s: %s", cfg, qtf_error_detail());
+    return c;
+}
 
 Test(arch, lookup) {
     cr_assert_str_eq(qtf_arch_by_hf_class("LlamaForCausalLM")->gguf_arch, "llama");
@@ -103,7 +115,7 @@ Test(arch, gpt2_conv1d_transposed_input_axis_0) {
 }
 
 Test(arch, gpt2_checkpoint_every_name_maps) {
-    GT_NEED(dir, "checkpoints/capp-gpt2-tiny-hf");
+    TS_NEED(dir, "checkpoints/capp-gpt2-tiny-hf");
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, dir), QTF_OK, "%s", qtf_error_detail());
     const qtf_arch *a = qtf_arch_by_hf_class("GPT2LMHeadModel");
@@ -131,8 +143,8 @@ Test(arch, gpt2_checkpoint_every_name_maps) {
 /* Every tensor of synth-llama-hf maps to a tensor of llama.cpp's conversion
  * with ne = HF shape reversed, and back. */
 Test(arch, llama_names_match_llama_cpp_conversion) {
-    GT_NEED(dir, "gguf/synth-llama-hf");
-    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
+    TS_NEED(dir, "gguf/synth-llama-hf");
+    TS_NEED(gpath, "gguf/synth/model-f32.gguf");
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, dir), QTF_OK, "%s", qtf_error_detail());
     qtf_gguf *g;
@@ -164,12 +176,9 @@ Test(arch, llama_names_match_llama_cpp_conversion) {
  * k_proj rows permuted == the F32 GGUF's attn_q / attn_k, and the inverse
  * gives HF back. K has 2 KV heads, Q 4 heads. */
 Test(arch, permutation_equals_llama_cpp_converter) {
-    GT_NEED(dir, "gguf/synth-llama-hf");
-    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
-    char cfg[4200];
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    qtf_arch_config c;
-    cr_assert_eq(qtf_arch_config_load(&c, cfg), QTF_OK, "%s", qtf_error_detail());
+    TS_NEED(dir, "gguf/synth-llama-hf");
+    TS_NEED(gpath, "gguf/synth/model-f32.gguf");
+    qtf_arch_config c = load_config(dir);
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, dir), QTF_OK);
     qtf_gguf *g;
@@ -231,12 +240,9 @@ Test(arch, permutation_by_hand) {
 
 /* config.json -> the hyperparameters llama.cpp wrote into the fixture. */
 Test(arch, config_hparams_equal_fixture_metadata) {
-    GT_NEED(dir, "gguf/synth-llama-hf");
-    GT_NEED(gpath, "gguf/synth/model-f32.gguf");
-    char cfg[4200];
-    snprintf(cfg, sizeof cfg, "%s/config.json", dir);
-    qtf_arch_config c;
-    cr_assert_eq(qtf_arch_config_load(&c, cfg), QTF_OK, "%s", qtf_error_detail());
+    TS_NEED(dir, "gguf/synth-llama-hf");
+    TS_NEED(gpath, "gguf/synth/model-f32.gguf");
+    qtf_arch_config c = load_config(dir);
     cr_assert_eq(c.n_layer, 1);
     cr_assert_eq(c.n_embd, 256);
     cr_assert_eq(c.n_head, 4);
@@ -274,21 +280,15 @@ Test(arch, config_errors_name_the_key) {
     qtf_arch_config c;
     cr_assert_eq(qtf_arch_config_load(&c, path), QTF_E_NOT_FOUND);
     cr_assert(strstr(qtf_error_detail(), "\"vocab_size\" is missing"), "%s", qtf_error_detail());
-    f = fopen(path, "w");
-    fputs("{\"architectures\": [\"BertModel\"]}", f);
-    fclose(f);
+    tu_write_text(path, "{\"architectures\": [\"BertModel\"]}");
     cr_assert_eq(qtf_arch_config_load(&c, path), QTF_E_UNSUPPORTED);
     cr_assert(strstr(qtf_error_detail(), "'BertModel'"));
-    f = fopen(path, "w");
-    fputs("{\"architectures\": [\"GPT2LMHeadModel\"], \"n_layer\": 2, \"n_ctx\": null, "
-          "\"n_positions\": 32, \"n_embd\": 64, \"n_head\": -4, \"layer_norm_epsilon\": 1e-5}", f);
-    fclose(f);
+    tu_write_text(path, "{\"architectures\": [\"GPT2LMHeadModel\"], \"n_layer\": 2, \"n_ctx\": null, "
+          "\"n_positions\": 32, \"n_embd\": 64, \"n_head\": -4, \"layer_norm_epsilon\": 1e-5}");
     cr_assert_eq(qtf_arch_config_load(&c, path), QTF_E_VALUE);
     cr_assert(strstr(qtf_error_detail(), "\"n_head\" is -4"), "%s", qtf_error_detail());
-    f = fopen(path, "w");
-    fputs("{\"architectures\": [\"GPT2LMHeadModel\"], \"n_layer\": 2, \"n_ctx\": null, "
-          "\"n_positions\": 32, \"n_embd\": 64, \"n_head\": 4, \"layer_norm_epsilon\": 1e-5}", f);
-    fclose(f);
+    tu_write_text(path, "{\"architectures\": [\"GPT2LMHeadModel\"], \"n_layer\": 2, \"n_ctx\": null, "
+          "\"n_positions\": 32, \"n_embd\": 64, \"n_head\": 4, \"layer_norm_epsilon\": 1e-5}");
     cr_assert_eq(qtf_arch_config_load(&c, path), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(c.values[1].u, 32);   /* context_length from n_positions */
     cr_assert_eq(c.values[3].u, 256);  /* feed_forward_length = 4 x n_embd */

@@ -1,6 +1,11 @@
 /* Double quantization of group scales (format/dq.c) and its use by the
  * grouped encodings: sizes, the reconstruction bound, degenerate inputs. */
-#include "test_block_util.h"
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/common.h"
+#include "support/blocks.h"
 
 #include "format/block_family.h"
 
@@ -102,19 +107,10 @@ Test(dq, search_picks_better_dq_codes) {
     const uint64_t rows = 64, cols = 256;
     float *x = t4_data(rows * cols, 19);
     qtf_encoding r = enc("int8:group=32,dq"), s = enc("int8:group=32,dq,search");
-    blk a, b;
-    cr_assert_eq(blk_quantize(&a, &r, x, rows, cols, NULL, 1), QTF_OK);
-    cr_assert_eq(blk_quantize(&b, &s, x, rows, cols, NULL, 1), QTF_OK);
-    float *ya = blk_dequantize(&a, 1), *yb = blk_dequantize(&b, 1);
-    qtf_metrics ma, mb;
-    cr_assert_eq(qtf_metrics_compute(&ma, x, ya, rows * cols, NULL, 0), QTF_OK);
-    cr_assert_eq(qtf_metrics_compute(&mb, x, yb, rows * cols, NULL, 0), QTF_OK);
+    qtf_metrics ma = blk_metrics(&r, x, rows, cols, NULL, NULL);
+    qtf_metrics mb = blk_metrics(&s, x, rows, cols, NULL, NULL);
     cr_assert(mb.mse < ma.mse * 0.85, "dq search %g vs dq rtn %g", mb.mse, ma.mse);
-    free(ya);
-    free(yb);
     free(x);
-    blk_free(&a);
-    blk_free(&b);
 }
 
 Test(dq, costs_little_error_for_nf4) {
@@ -124,14 +120,7 @@ Test(dq, costs_little_error_for_nf4) {
     double err[2];
     for (int t = 0; t < 2; t++) {
         qtf_encoding e = enc(texts[t]);
-        blk b;
-        cr_assert_eq(blk_quantize(&b, &e, x, rows, cols, NULL, 1), QTF_OK);
-        float *y = blk_dequantize(&b, 1);
-        qtf_metrics m;
-        cr_assert_eq(qtf_metrics_compute(&m, x, y, rows * cols, NULL, 0), QTF_OK);
-        err[t] = m.rel_rmse;
-        free(y);
-        blk_free(&b);
+        err[t] = blk_metrics(&e, x, rows, cols, NULL, NULL).rel_rmse;
     }
     cr_assert(err[1] < err[0] * 1.01, "dq %g vs f32 scales %g", err[1], err[0]);
     free(x);

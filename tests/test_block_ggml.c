@@ -1,7 +1,12 @@
 /* Q8_0, Q4_0, Q4_1 (format/block_ggml.c) against ggml's reference formulas,
  * restated here from the ggml block definitions (ggml-common.h) and
  * reference quantizers (ggml-quants.c): bytes must be identical. */
-#include "test_block_util.h"
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/common.h"
+#include "support/blocks.h"
 
 #include <float.h>
 

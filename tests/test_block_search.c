@@ -1,6 +1,11 @@
 /* Scale search (format/block_search.c): never worse than rtn on any group,
  * close to a brute-force optimum, and importance weights steer it. */
-#include "test_block_util.h"
+#include <criterion/criterion.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/common.h"
+#include "support/blocks.h"
 
 #include "format/block_family.h"
 
@@ -90,19 +95,10 @@ Test(search, importance_weights_lower_the_weighted_error) {
                             "nf4:group=64,search" };
     for (size_t t = 0; t < sizeof texts / sizeof texts[0]; t++) {
         qtf_encoding e = enc(texts[t]);
-        blk a, b;
-        cr_assert_eq(blk_quantize(&a, &e, x, rows, cols, NULL, 1), QTF_OK);
-        cr_assert_eq(blk_quantize(&b, &e, x, rows, cols, w, 1), QTF_OK);
-        float *ya = blk_dequantize(&a, 1), *yb = blk_dequantize(&b, 1);
-        qtf_metrics ma, mb;
-        cr_assert_eq(qtf_metrics_compute(&ma, x, ya, rows * cols, w, cols), QTF_OK);
-        cr_assert_eq(qtf_metrics_compute(&mb, x, yb, rows * cols, w, cols), QTF_OK);
+        qtf_metrics ma = blk_metrics(&e, x, rows, cols, NULL, w);
+        qtf_metrics mb = blk_metrics(&e, x, rows, cols, w, w);
         cr_assert(mb.mse < ma.mse * 0.95, "%s: weighted mse %g (weighted) vs %g (unweighted)",
                   texts[t], mb.mse, ma.mse);
-        free(ya);
-        free(yb);
-        blk_free(&a);
-        blk_free(&b);
     }
     free(x);
 }
@@ -114,9 +110,7 @@ Test(search, close_to_a_brute_force_optimum) {
     const uint64_t groups = 200, group = 16;
     float *x = t4_data(groups * group, 47);
     qtf_encoding e = enc("int3:group=16,scale=f32,search");
-    blk b;
-    cr_assert_eq(blk_quantize(&b, &e, x, groups, group, NULL, 1), QTF_OK);
-    float *y = blk_dequantize(&b, 1);
+    float *y = blk_decode(&e, x, groups, group, NULL, 1);
     double ours = 0, oracle = 0;
     for (uint64_t g = 0; g < groups; g++) {
         const float *v = x + g * group;
@@ -144,7 +138,6 @@ Test(search, close_to_a_brute_force_optimum) {
     cr_assert(ours <= oracle * 1.10, "search %g vs brute force %g", ours, oracle);
     free(x);
     free(y);
-    blk_free(&b);
 }
 
 /* --- opt (format/block_hqq.c) ---------------------------------------------- */

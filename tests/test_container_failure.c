@@ -9,7 +9,14 @@
 
 #include "common/outfile.h"
 #include "lib/container.h"
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }
@@ -53,8 +60,10 @@ static qtf_status write_rich(const char *path) {
     return qtf_writer_finish(w);
 }
 
-Test(container_failure, allocation_failure_at_every_point_of_write) {
-    char *p = tu_path(dir, "w.qtf");
+/* write_rich(p) with allocation n failing, for n = 0, 1, ... until it
+ * succeeds: each failure is QTF_E_NOMEM and leaves `entries` entries in dir.
+ * Returns the number of failures. */
+static long fail_each_allocation_of_write(const char *p, int entries) {
     long n;
     for (n = 0; n < 100000; n++) {
         qtf__test_fail_alloc_after(n);
@@ -63,14 +72,16 @@ Test(container_failure, allocation_failure_at_every_point_of_write) {
         if (st == QTF_OK) break;
         cr_assert_eq(st, QTF_E_NOMEM, "allocation %ld: %s (%s)", n, qtf_status_name(st),
                      qtf_error_detail());
-        cr_assert_eq(tu_dir_entries(dir), 0, "allocation %ld left a file", n);
+        cr_assert_eq(tu_dir_entries(dir), entries, "allocation %ld left a (temp) file", n);
     }
+    return n;
+}
+
+Test(container_failure, allocation_failure_at_every_point_of_write) {
+    char *p = tu_path(dir, "w.qtf");
+    long n = fail_each_allocation_of_write(p, 0);
     cr_assert_gt(n, 20, "the write path makes more allocations than that");
-    qtf_file *f;
-    cr_assert_eq(qtf_file_open(&f, p, NULL), QTF_OK);
-    cr_assert_eq(qtf_tensor_count(f), 42);
-    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK);
-    qtf_file_close(f);
+    ts_expect_valid(p, 42);
     free(p);
 }
 
@@ -151,8 +162,7 @@ Test(container_failure, file_size_limit_during_tensor_data) {
     char *p = tu_path(dir, "big.qtf");
     tu_write(p, "old", 3);
     limit_file_size(64 * 1024);
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     size_t n = 1u << 18;
     float *data = calloc(n, 4);
     uint64_t dims[1] = { n };
@@ -180,8 +190,7 @@ Test(container_failure, file_size_limit_during_finish_leaves_destination_untouch
     char *p = tu_path(dir, "dest.qtf");
     tu_write(p, "old", 3);
     limit_file_size(48 * 1024);
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     float data[1024] = { 0 };
     uint64_t dims[1] = { 1024 };
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
@@ -259,8 +268,7 @@ Test(container_failure, bad_destinations) {
 Test(container_failure, named_temp_fallback) {
     qtf__test_force_named_temp(1);
     char *p = tu_path(dir, "n.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     cr_assert_eq(tu_dir_entries(dir), 1); /* the visible temp file */
     qtf_writer_abort(w);
     cr_assert_eq(tu_dir_entries(dir), 0);
@@ -269,31 +277,11 @@ Test(container_failure, named_temp_fallback) {
     struct stat sb;
     cr_assert_eq(stat(p, &sb), 0);
     cr_assert_eq(sb.st_mode & 0777, 0644);
-    qtf_file *f;
-    cr_assert_eq(qtf_file_open(&f, p, NULL), QTF_OK);
-    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK);
-    qtf_file_close(f);
-    long n;
-    for (n = 0; n < 100000; n++) {
-        qtf__test_fail_alloc_after(n);
-        qtf_status st = write_rich(p);
-        qtf__test_fail_alloc_after(-1);
-        if (st == QTF_OK) break;
-        cr_assert_eq(st, QTF_E_NOMEM);
-        cr_assert_eq(tu_dir_entries(dir), 1, "allocation %ld left a temp file", n);
-    }
+    ts_expect_valid(p, 42);
+    fail_each_allocation_of_write(p, 1);
     /* a killed writer leaves only its hidden temp file, never the destination */
     char *k = tu_path(dir, "killed.qtf");
-    pid_t pid = fork();
-    cr_assert_geq(pid, 0);
-    if (pid == 0) {
-        qtf_writer *cw;
-        if (qtf_writer_create(&cw, k, NULL)) _exit(1);
-        raise(SIGKILL);
-        _exit(2);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
+    ts_killed_writer(0, k);
     cr_assert_eq(tu_dir_entries(dir), 2);
     cr_assert_neq(access(k, F_OK), 0);
     qtf__test_force_named_temp(0);

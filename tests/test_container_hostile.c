@@ -6,31 +6,25 @@
 #include <zstd.h>
 
 #include "lib/container.h"
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include <xxhash.h>
+
+#include "support/bytes.h"
+#include "support/container.h"
+#include "support/files.h"
 
 TestSuite(container_hostile);
 
 /* --- byte builder ----------------------------------------------------------- */
 
-typedef struct tb {
-    unsigned char *p;
-    size_t len, cap;
-} tb;
-
-static void tb_bytes(tb *b, const void *s, size_t n) {
-    if (b->len + n > b->cap) {
-        b->cap = (b->len + n) * 2 + 64;
-        b->p = realloc(b->p, b->cap);
-    }
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-}
-static void tb_u8(tb *b, uint8_t v) { tb_bytes(b, &v, 1); }
-static void tb_u16(tb *b, uint16_t v) { unsigned char t[2]; qtf__st16(t, v); tb_bytes(b, t, 2); }
-static void tb_u32(tb *b, uint32_t v) { unsigned char t[4]; qtf__st32(t, v); tb_bytes(b, t, 4); }
-static void tb_u64(tb *b, uint64_t v) { unsigned char t[8]; qtf__st64(t, v); tb_bytes(b, t, 8); }
-static void tb_str32(tb *b, const char *s) { tb_u32(b, (uint32_t)strlen(s)); tb_bytes(b, s, strlen(s)); }
-static void tb_zero(tb *b, size_t n) { while (n--) tb_u8(b, 0); }
+static void tb_str32(gb *b, const char *s) { gb_u32(b, (uint32_t)strlen(s)); gb_bytes(b, s, strlen(s)); }
 
 /* A metadata key and type; the caller appends the value. */
 /* A value type as the file stores it: QTF_TYPE_* as its code, any other
@@ -39,51 +33,51 @@ static uint32_t type_code(uint32_t type) {
     return type >= (uint32_t)QTF_TYPE_BASE_ ? qtf_type_code((qtf_type)type) : type;
 }
 
-static void meta_key(tb *m, const char *key, uint32_t type) {
+static void meta_key(gb *m, const char *key, uint32_t type) {
     tb_str32(m, key);
-    tb_u32(m, type_code(type));
+    gb_u32(m, type_code(type));
 }
 
 /* One part record. */
-static void part_rec(tb *d, uint16_t role, uint16_t type, uint8_t comp, uint64_t off,
+static void part_rec(gb *d, uint16_t role, uint16_t type, uint8_t comp, uint64_t off,
                      uint64_t stored, uint64_t decoded, const void *bytes) {
-    tb_u16(d, role);
-    tb_u16(d, type);
-    tb_u8(d, comp);
-    tb_zero(d, 3);
-    tb_u64(d, off);
-    tb_u64(d, stored);
-    tb_u64(d, decoded);
+    gb_u16(d, role);
+    gb_u16(d, type);
+    gb_u8(d, comp);
+    gb_zero(d, 3);
+    gb_u64(d, off);
+    gb_u64(d, stored);
+    gb_u64(d, decoded);
     unsigned char h[8];
     qtf__st_hash(h, bytes ? XXH3_64bits(bytes, (size_t)stored) : 0);
-    tb_bytes(d, h, 8);
+    gb_bytes(d, h, 8);
 }
 
 /* Tensor record header up to (excluding) n_parts, encoding F32 with its one
  * parameter (key 11 zstd_level = 0). */
-static void tensor_head(tb *d, const char *name, uint32_t n_dims, const uint64_t *dims) {
+static void tensor_head(gb *d, const char *name, uint32_t n_dims, const uint64_t *dims) {
     tb_str32(d, name);
-    tb_u32(d, n_dims);
-    for (uint32_t i = 0; i < n_dims; i++) tb_u64(d, dims[i]);
-    tb_u32(d, QTF_DTYPE_F32);
-    tb_u32(d, QTF_ENC_F32);
-    tb_u32(d, 1);
-    tb_u32(d, 11);
-    tb_u32(d, 0);
+    gb_u32(d, n_dims);
+    for (uint32_t i = 0; i < n_dims; i++) gb_u64(d, dims[i]);
+    gb_u32(d, QTF_DTYPE_F32);
+    gb_u32(d, QTF_ENC_F32);
+    gb_u32(d, 1);
+    gb_u32(d, 11);
+    gb_u32(d, 0);
 }
 
 /* Plain f32 tensor with one part. */
-static void tensor_f32(tb *d, const char *name, uint64_t n, uint64_t off, const void *bytes) {
+static void tensor_f32(gb *d, const char *name, uint64_t n, uint64_t off, const void *bytes) {
     uint64_t dims[1] = { n };
     tensor_head(d, name, 1, dims);
-    tb_u32(d, 1);
+    gb_u32(d, 1);
     part_rec(d, QTF_ROLE_DATA, QTF_DTYPE_F32, 0, off, n * 4, n * 4, bytes);
 }
 
 /* Assembles header + data + metadata + directory with a valid checksum.
  * data_size is data->len rounded up to the alignment. */
-static unsigned char *build(size_t *out_len, uint32_t align, const tb *data, uint64_t n_meta,
-                            const tb *meta, uint64_t n_tensors, const tb *dir) {
+static unsigned char *build(size_t *out_len, uint32_t align, const gb *data, uint64_t n_meta,
+                            const gb *meta, uint64_t n_tensors, const gb *dir) {
     uint64_t doff = (128 + (uint64_t)align - 1) & ~((uint64_t)align - 1);
     uint64_t dlen = data ? data->len : 0;
     uint64_t dsize = (dlen + align - 1) & ~((uint64_t)align - 1);
@@ -95,16 +89,15 @@ static unsigned char *build(size_t *out_len, uint32_t align, const tb *data, uin
     qtf__st16(b + 10, 0);
     qtf__st32(b + 12, 0x01020304);
     qtf__st32(b + 16, 128);
-    qtf__st32(b + 24, align);
-    qtf__st32(b + 28, 1);
-    qtf__st64(b + 32, n_tensors);
-    qtf__st64(b + 40, n_meta);
-    qtf__st64(b + 48, doff);
-    qtf__st64(b + 56, dsize);
-    qtf__st64(b + 64, doff + dsize);
-    qtf__st64(b + 72, mlen);
-    qtf__st64(b + 80, doff + dsize + mlen);
-    qtf__st64(b + 88, dirlen);
+    qtf__st32(b + H_ALIGN, align);
+    qtf__st32(b + H_ALGO, 1);
+    /* the u64 fields: counts, then each section's offset and size */
+    const struct { int at; uint64_t v; } u64s[] = {
+        { H_NT, n_tensors }, { H_NM, n_meta }, { H_DOFF, doff }, { H_DSIZE, dsize },
+        { H_MOFF, doff + dsize }, { H_MSIZE, mlen }, { H_DIROFF, doff + dsize + mlen },
+        { H_DIRSIZE, dirlen },
+    };
+    for (size_t i = 0; i < sizeof u64s / sizeof u64s[0]; i++) qtf__st64(b + u64s[i].at, u64s[i].v);
     if (dlen) memcpy(b + doff, data->p, (size_t)dlen);
     if (mlen) memcpy(b + doff + dsize, meta->p, (size_t)mlen);
     if (dirlen) memcpy(b + doff + dsize + mlen, dir->p, (size_t)dirlen);
@@ -114,7 +107,7 @@ static unsigned char *build(size_t *out_len, uint32_t align, const tb *data, uin
 }
 
 /* Opens a file made of one metadata record in `m` (no tensors). */
-static qtf_status open_meta(tb *m, uint64_t count) {
+static qtf_status open_meta(gb *m, uint64_t count) {
     size_t len;
     unsigned char *b = build(&len, 64, NULL, count, m, 0, NULL);
     qtf_status st = tu_open_mem(b, len, 0);
@@ -126,7 +119,7 @@ static qtf_status open_meta(tb *m, uint64_t count) {
 }
 
 /* Opens a file with the given directory and data (no metadata). */
-static qtf_status open_dir(tb *d, uint64_t count, tb *data) {
+static qtf_status open_dir(gb *d, uint64_t count, gb *data) {
     size_t len;
     unsigned char *b = build(&len, 64, data, 0, NULL, count, d);
     qtf_status st = tu_open_mem(b, len, 0);
@@ -140,10 +133,10 @@ static const float four[2] = { 1.0f, 2.0f };
 
 /* The valid baseline for header tests: one key, one 2-element f32 tensor. */
 static unsigned char *baseline(size_t *len) {
-    tb m = { 0 }, d = { 0 }, data = { 0 };
+    gb m = { 0 }, d = { 0 }, data = { 0 };
     meta_key(&m, "k", QTF_TYPE_U32);
-    tb_u32(&m, 7);
-    tb_bytes(&data, four, 8);
+    gb_u32(&m, 7);
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "w", 2, 0, four);
     unsigned char *b = build(len, 64, &data, 1, &m, 1, &d);
     free(m.p);
@@ -187,8 +180,7 @@ Test(container_hostile, baseline_is_valid) {
 Test(container_hostile, truncation_at_every_offset) {
     char *dir = tu_mkdtemp();
     char *p = tu_path(dir, "t.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     cr_assert_eq(qtf_writer_set_string(w, "general.name", "x", 1), QTF_OK);
     const char *toks[2] = { "a", "bc" };
     cr_assert_eq(qtf_writer_set_string_array(w, "toks", toks, NULL, 2), QTF_OK);
@@ -356,17 +348,17 @@ Test(container_hostile, counts) {
 /* --- 6, 7. metadata records ------------------------------------------------------ */
 
 Test(container_hostile, metadata_keys) {
-    tb m = { 0 };
-    tb_u32(&m, 0); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 1); tb_zero(&m, 2);
+    gb m = { 0 };
+    gb_u32(&m, 0); gb_u32(&m, type_code(QTF_TYPE_U8)); gb_u8(&m, 1); gb_zero(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
-    m = (tb){ 0 };
-    tb_u32(&m, 257); tb_zero(&m, 300);
+    m = (gb){ 0 };
+    gb_u32(&m, 257); gb_zero(&m, 300);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    tb_u32(&m, 0xFFFFFFFFu); tb_zero(&m, 8);
+    m = (gb){ 0 };
+    gb_u32(&m, 0xFFFFFFFFu); gb_zero(&m, 8);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    tb_u32(&m, 200); tb_zero(&m, 10);
+    m = (gb){ 0 };
+    gb_u32(&m, 200); gb_zero(&m, 10);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     static const char *const bad[] = {
         "\xC0\x80",             /* overlong NUL */
@@ -382,239 +374,239 @@ Test(container_hostile, metadata_keys) {
         "a\xC3(",               /* bad continuation */
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        m = (tb){ 0 };
+        m = (gb){ 0 };
         meta_key(&m, bad[i], QTF_TYPE_U8);
-        tb_u8(&m, 0);
+        gb_u8(&m, 0);
         ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     }
-    m = (tb){ 0 };
-    tb_u32(&m, 3); tb_bytes(&m, "a\0b", 3); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u8(&m, 0);
+    m = (gb){ 0 };
+    gb_u32(&m, 3); gb_bytes(&m, "a\0b", 3); gb_u32(&m, type_code(QTF_TYPE_U8)); gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     cr_assert(strstr(qtf_error_detail(), "NUL") != NULL, "%s", qtf_error_detail());
     /* valid edge code points are accepted */
-    m = (tb){ 0 };
+    m = (gb){ 0 };
     meta_key(&m, "\xF4\x8F\xBF\xBF\xEF\xBF\xBF\xE0\xA0\x80\xC2\x80", QTF_TYPE_U8);
-    tb_u8(&m, 0);
+    gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
-    m = (tb){ 0 };
-    meta_key(&m, "dup", QTF_TYPE_U8); tb_u8(&m, 0);
-    meta_key(&m, "other", QTF_TYPE_U8); tb_u8(&m, 0);
-    meta_key(&m, "dup", QTF_TYPE_U16); tb_u16(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "dup", QTF_TYPE_U8); gb_u8(&m, 0);
+    meta_key(&m, "other", QTF_TYPE_U8); gb_u8(&m, 0);
+    meta_key(&m, "dup", QTF_TYPE_U16); gb_u16(&m, 0);
     ASSERT_ST(open_meta(&m, 3), QTF_E_DUPLICATE);
     cr_assert(strstr(qtf_error_detail(), "'dup'") != NULL, "%s", qtf_error_detail());
 }
 
 Test(container_hostile, metadata_values) {
-    tb m = { 0 };
-    meta_key(&m, "t", 14); tb_u8(&m, 0);
+    gb m = { 0 };
+    meta_key(&m, "t", 14); gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
-    m = (tb){ 0 };
-    meta_key(&m, "t", 0xFFFFFFFFu); tb_u8(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "t", 0xFFFFFFFFu); gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
-    m = (tb){ 0 };
-    meta_key(&m, "b", QTF_TYPE_BOOL); tb_u8(&m, 2);
+    m = (gb){ 0 };
+    meta_key(&m, "b", QTF_TYPE_BOOL); gb_u8(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
-    m = (tb){ 0 };
-    meta_key(&m, "b", QTF_TYPE_BOOL); tb_u8(&m, 1);
+    m = (gb){ 0 };
+    meta_key(&m, "b", QTF_TYPE_BOOL); gb_u8(&m, 1);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
-    m = (tb){ 0 };
-    meta_key(&m, "u", QTF_TYPE_U64); tb_u32(&m, 0); /* cut value at section end */
+    m = (gb){ 0 };
+    meta_key(&m, "u", QTF_TYPE_U64); gb_u32(&m, 0); /* cut value at section end */
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     /* strings */
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, (1ull << 30) + 1);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, (1ull << 30) + 1);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, UINT64_MAX);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, UINT64_MAX);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, 100); tb_bytes(&m, "abc", 3);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, 100); gb_bytes(&m, "abc", 3);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, 2); tb_bytes(&m, "\xC3\x28", 2);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, 2); gb_bytes(&m, "\xC3\x28", 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
     /* trailing bytes inside the metadata section */
-    m = (tb){ 0 };
-    meta_key(&m, "s", QTF_TYPE_STRING); tb_u64(&m, 0); tb_zero(&m, 3);
+    m = (gb){ 0 };
+    meta_key(&m, "s", QTF_TYPE_STRING); gb_u64(&m, 0); gb_zero(&m, 3);
     ASSERT_ST(open_meta(&m, 1), QTF_E_HEADER);
 }
 
 Test(container_hostile, metadata_arrays) {
     static const uint32_t bad_elems[] = { QTF_TYPE_ARRAY, QTF_TYPE_BLOB, 14, 0xFFFFFFFFu };
     for (int i = 0; i < 4; i++) {
-        tb m = { 0 };
-        meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, bad_elems[i]); tb_u64(&m, 1); tb_zero(&m, 16);
+        gb m = { 0 };
+        meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, bad_elems[i]); gb_u64(&m, 1); gb_zero(&m, 16);
         ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     }
-    tb m = { 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U8)); tb_u64(&m, (1ull << 30) + 1);
+    gb m = { 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_U8)); gb_u64(&m, (1ull << 30) + 1);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 1ull << 30);
-    tb_zero(&m, 64);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_U64)); gb_u64(&m, 1ull << 30);
+    gb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
     /* 2^30 strings claimed in 64 bytes: refused before any allocation */
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 1ull << 30);
-    tb_zero(&m, 64);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_STRING)); gb_u64(&m, 1ull << 30);
+    gb_zero(&m, 64);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
-    tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1ull << 40);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_STRING)); gb_u64(&m, 2);
+    gb_u64(&m, 1); gb_u8(&m, 'x'); gb_u64(&m, 1ull << 40);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_STRING)); tb_u64(&m, 2);
-    tb_u64(&m, 1); tb_u8(&m, 'x'); tb_u64(&m, 1); tb_u8(&m, 0xFE);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_STRING)); gb_u64(&m, 2);
+    gb_u64(&m, 1); gb_u8(&m, 'x'); gb_u64(&m, 1); gb_u8(&m, 0xFE);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_BOOL)); tb_u64(&m, 3);
-    tb_u8(&m, 1); tb_u8(&m, 0); tb_u8(&m, 2);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_BOOL)); gb_u64(&m, 3);
+    gb_u8(&m, 1); gb_u8(&m, 0); gb_u8(&m, 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
-    m = (tb){ 0 };
-    meta_key(&m, "a", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_I16)); tb_u64(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "a", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_I16)); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
 }
 
 Test(container_hostile, metadata_blobs) {
-    tb m = { 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_u32(&m, 0); tb_u64(&m, 0);
+    gb m = { 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); gb_u32(&m, 0); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_u32(&m, 128); tb_zero(&m, 140);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); gb_u32(&m, 128); gb_zero(&m, 140);
     ASSERT_ST(open_meta(&m, 1), QTF_E_LIMIT);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/\x7F"); tb_u64(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/\x7F"); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_VALUE);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/plain"); tb_u64(&m, 5);
-    tb_bytes(&m, "abc", 3);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/plain"); gb_u64(&m, 5);
+    gb_bytes(&m, "abc", 3);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/plain"); tb_u64(&m, UINT64_MAX);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "text/plain"); gb_u64(&m, UINT64_MAX);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_u32(&m, 50); tb_bytes(&m, "text", 4);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); gb_u32(&m, 50); gb_bytes(&m, "text", 4);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TRUNCATED);
-    m = (tb){ 0 };
+    m = (gb){ 0 };
     meta_key(&m, "hf.file.x", QTF_TYPE_BLOB); tb_str32(&m, "application/octet-stream");
-    tb_u64(&m, 3); tb_bytes(&m, "\0\1\2", 3);
+    gb_u64(&m, 3); gb_bytes(&m, "\0\1\2", 3);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
 }
 
 Test(container_hostile, reserved_key_types) {
-    tb m = { 0 };
-    meta_key(&m, "general.name", QTF_TYPE_U32); tb_u32(&m, 1);
+    gb m = { 0 };
+    meta_key(&m, "general.name", QTF_TYPE_U32); gb_u32(&m, 1);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
     cr_assert(strstr(qtf_error_detail(), "general.name") != NULL);
-    m = (tb){ 0 };
-    meta_key(&m, "hf.file.config.json", QTF_TYPE_STRING); tb_u64(&m, 2); tb_bytes(&m, "{}", 2);
+    m = (gb){ 0 };
+    meta_key(&m, "hf.file.config.json", QTF_TYPE_STRING); gb_u64(&m, 2); gb_bytes(&m, "{}", 2);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
-    m = (tb){ 0 };
-    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "qtf.source.files", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_U64)); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_TYPE);
-    m = (tb){ 0 };
-    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); tb_u32(&m, type_code(QTF_TYPE_U64)); tb_u64(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "qtf.source.sizes", QTF_TYPE_ARRAY); gb_u32(&m, type_code(QTF_TYPE_U64)); gb_u64(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
-    m = (tb){ 0 };
-    meta_key(&m, "qtf.whatever", QTF_TYPE_F32); tb_u32(&m, 0);
+    m = (gb){ 0 };
+    meta_key(&m, "qtf.whatever", QTF_TYPE_F32); gb_u32(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_OK);
 }
 
 /* --- directory records ------------------------------------------------------------- */
 
-static qtf_status open_one_tensor(void (*edit)(tb *d), tb *data) {
-    tb d = { 0 };
+static qtf_status open_one_tensor(void (*edit)(gb *d), gb *data) {
+    gb d = { 0 };
     edit(&d);
     return open_dir(&d, 1, data);
 }
 
 Test(container_hostile, tensor_names) {
-    tb d = { 0 };
+    gb d = { 0 };
     tensor_f32(&d, "", 2, 0, NULL);
     ASSERT_ST(open_dir(&d, 1, NULL), QTF_E_UTF8);
-    d = (tb){ 0 };
-    tb_u32(&d, 1025); tb_zero(&d, 1100);
+    d = (gb){ 0 };
+    gb_u32(&d, 1025); gb_zero(&d, 1100);
     ASSERT_ST(open_dir(&d, 1, NULL), QTF_E_LIMIT);
-    d = (tb){ 0 };
-    tb_u32(&d, 1000); tb_zero(&d, 100);
+    d = (gb){ 0 };
+    gb_u32(&d, 1000); gb_zero(&d, 100);
     ASSERT_ST(open_dir(&d, 1, NULL), QTF_E_TRUNCATED);
-    d = (tb){ 0 };
+    d = (gb){ 0 };
     tensor_f32(&d, "\xED\xB0\x80", 2, 0, NULL);
     ASSERT_ST(open_dir(&d, 1, NULL), QTF_E_UTF8);
-    tb data = { 0 };
-    tb_bytes(&data, four, 8);
-    tb_zero(&data, 56);
-    tb_bytes(&data, four, 8);
-    d = (tb){ 0 };
+    gb data = { 0 };
+    gb_bytes(&data, four, 8);
+    gb_zero(&data, 56);
+    gb_bytes(&data, four, 8);
+    d = (gb){ 0 };
     tensor_f32(&d, "same", 2, 0, four);
     tensor_f32(&d, "same", 2, 64, four);
     ASSERT_ST(open_dir(&d, 2, &data), QTF_E_DUPLICATE);
     cr_assert(strstr(qtf_error_detail(), "'same'") != NULL);
 }
 
-static void ed_dims9(tb *d) {
+static void ed_dims9(gb *d) {
     uint64_t dims[9] = { 1, 1, 1, 1, 1, 1, 1, 1, 2 };
     tensor_head(d, "w", 9, dims);
-    tb_u32(d, 1);
+    gb_u32(d, 1);
     part_rec(d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
 }
-static void ed_dims_overflow(tb *d) {
+static void ed_dims_overflow(gb *d) {
     uint64_t dims[3] = { 1ull << 32, 1ull << 32, 0 };
     tensor_head(d, "w", 3, dims);
-    tb_u32(d, 1);
+    gb_u32(d, 1);
     part_rec(d, 0, QTF_DTYPE_F32, 0, 0, 0, 0, NULL);
 }
-static void ed_dims_too_many_elements(tb *d) {
+static void ed_dims_too_many_elements(gb *d) {
     uint64_t dims[2] = { 1ull << 31, 1ull << 32 };
     tensor_head(d, "w", 2, dims);
-    tb_u32(d, 1);
+    gb_u32(d, 1);
     part_rec(d, 0, QTF_DTYPE_F32, 0, 0, 0, 0, NULL);
 }
-static void ed_dims_cut(tb *d) {
+static void ed_dims_cut(gb *d) {
     tb_str32(d, "w");
-    tb_u32(d, 8);
-    tb_zero(d, 70); /* 8 dims fit, the dtype/encoding/n_params do not */
+    gb_u32(d, 8);
+    gb_zero(d, 70); /* 8 dims fit, the dtype/encoding/n_params do not */
 }
-static void ed_source_dtype(tb *d) {
+static void ed_source_dtype(gb *d) {
     tensor_f32(d, "w", 2, 0, four);
     qtf__st32(d->p + 4 + 1 + 4 + 8, QTF_DTYPE_COUNT_);
 }
-static void ed_params17(tb *d) {
-    tb_str32(d, "w"); tb_u32(d, 1); tb_u64(d, 2);
-    tb_u32(d, QTF_DTYPE_F32); tb_u32(d, QTF_ENC_F32); tb_u32(d, 17);
-    tb_zero(d, 17 * 8 + 4 + 40);
+static void ed_params17(gb *d) {
+    tb_str32(d, "w"); gb_u32(d, 1); gb_u64(d, 2);
+    gb_u32(d, QTF_DTYPE_F32); gb_u32(d, QTF_ENC_F32); gb_u32(d, 17);
+    gb_zero(d, 17 * 8 + 4 + 40);
 }
-static void ed_parts0(tb *d) {
+static void ed_parts0(gb *d) {
     uint64_t dims[1] = { 2 };
     tensor_head(d, "w", 1, dims);
-    tb_u32(d, 0);
-    tb_zero(d, 40);
+    gb_u32(d, 0);
+    gb_zero(d, 40);
 }
-static void ed_parts9(tb *d) {
+static void ed_parts9(gb *d) {
     uint64_t dims[1] = { 2 };
     tensor_head(d, "w", 1, dims);
-    tb_u32(d, 9);
-    tb_zero(d, 9 * 40);
+    gb_u32(d, 9);
+    gb_zero(d, 9 * 40);
 }
-static void ed_parts_cut(tb *d) {
+static void ed_parts_cut(gb *d) {
     uint64_t dims[1] = { 2 };
     tensor_head(d, "w", 1, dims);
-    tb_u32(d, 2);
+    gb_u32(d, 2);
     part_rec(d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
 }
 
 Test(container_hostile, tensor_shape_and_counts) {
-    tb data = { 0 };
-    tb_bytes(&data, four, 8);
+    gb data = { 0 };
+    gb_bytes(&data, four, 8);
     ASSERT_ST(open_one_tensor(ed_dims9, &data), QTF_E_LIMIT);
     ASSERT_ST(open_one_tensor(ed_dims_overflow, NULL), QTF_E_OVERFLOW);
     ASSERT_ST(open_one_tensor(ed_dims_too_many_elements, NULL), QTF_E_LIMIT);
     ASSERT_ST(open_one_tensor(ed_dims_cut, NULL), QTF_E_TRUNCATED);
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
     ASSERT_ST(open_one_tensor(ed_source_dtype, &data), QTF_E_TYPE);
     ASSERT_ST(open_one_tensor(ed_params17, NULL), QTF_E_LIMIT);
     ASSERT_ST(open_one_tensor(ed_parts0, NULL), QTF_E_ENCODING);
@@ -625,13 +617,13 @@ Test(container_hostile, tensor_shape_and_counts) {
 /* One f32 tensor of 2 elements whose single part record is given. */
 static qtf_status part_case(uint16_t role, uint16_t type, uint8_t comp, uint64_t off,
                             uint64_t stored, uint64_t decoded, uint8_t reserved) {
-    tb d = { 0 }, data = { 0 };
+    gb d = { 0 }, data = { 0 };
     uint64_t dims[1] = { 2 };
     tensor_head(&d, "w", 1, dims);
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
     part_rec(&d, role, type, comp, off, stored, decoded, NULL);
     d.p[d.len - 40 + 5] = reserved;
-    tb_bytes(&data, four, 8);
+    gb_bytes(&data, four, 8);
     return open_dir(&d, 1, &data);
 }
 
@@ -665,63 +657,63 @@ Test(container_hostile, part_offsets) {
     ASSERT_ST(part_case(0, QTF_DTYPE_F32, 0, 0, 72, 72, 0), QTF_E_OFFSET);
     cr_assert(strstr(qtf_error_detail(), "past the end") != NULL);
     /* overlap: second tensor at the first one's offset */
-    tb d = { 0 }, data = { 0 };
-    tb_bytes(&data, four, 8);
-    tb_zero(&data, 56);
-    tb_bytes(&data, four, 8);
+    gb d = { 0 }, data = { 0 };
+    gb_bytes(&data, four, 8);
+    gb_zero(&data, 56);
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "a", 2, 0, four);
     tensor_f32(&d, "b", 2, 0, four);
     ASSERT_ST(open_dir(&d, 2, &data), QTF_E_OFFSET);
     cr_assert(strstr(qtf_error_detail(), "overlaps") != NULL);
     /* out of order */
-    d = (tb){ 0 };
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
-    tb_zero(&data, 56);
-    tb_bytes(&data, four, 8);
+    d = (gb){ 0 };
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
+    gb_zero(&data, 56);
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "a", 2, 64, four);
     tensor_f32(&d, "b", 2, 0, four);
     ASSERT_ST(open_dir(&d, 2, &data), QTF_E_OFFSET);
     /* beyond the data section */
-    d = (tb){ 0 };
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
+    d = (gb){ 0 };
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "a", 2, 0, four);
     tensor_f32(&d, "b", 2, 64, four);
     ASSERT_ST(open_dir(&d, 2, &data), QTF_E_OFFSET);
     cr_assert(strstr(qtf_error_detail(), "past the end") != NULL);
     /* offset + size overflows */
-    d = (tb){ 0 };
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
+    d = (gb){ 0 };
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "a", 2, 0, four);
     uint64_t dims[1] = { 2 };
     tensor_head(&d, "b", 1, dims);
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
     part_rec(&d, 0, QTF_DTYPE_F32, 1, 64, UINT64_MAX - 10, 8, NULL);
     ASSERT_ST(open_dir(&d, 2, &data), QTF_E_OVERFLOW);
     /* trailing data: data section larger than its parts */
-    d = (tb){ 0 };
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
-    tb_zero(&data, 100);
+    d = (gb){ 0 };
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
+    gb_zero(&data, 100);
     tensor_f32(&d, "a", 2, 0, four);
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_OFFSET);
     cr_assert(strstr(qtf_error_detail(), "trailing") != NULL);
     /* data but no tensors */
-    data = (tb){ 0 };
-    tb_zero(&data, 64);
+    data = (gb){ 0 };
+    gb_zero(&data, 64);
     size_t len;
     unsigned char *b = build(&len, 64, &data, 0, NULL, 0, NULL);
     ASSERT_ST(tu_open_mem(b, len, 0), QTF_E_OFFSET);
     free(b);
     free(data.p);
     /* directory bytes left over */
-    d = (tb){ 0 };
-    data = (tb){ 0 };
-    tb_bytes(&data, four, 8);
+    d = (gb){ 0 };
+    data = (gb){ 0 };
+    gb_bytes(&data, four, 8);
     tensor_f32(&d, "a", 2, 0, four);
-    tb_zero(&d, 7);
+    gb_zero(&d, 7);
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_HEADER);
 }
 
@@ -729,9 +721,9 @@ Test(container_hostile, part_offsets) {
 
 /* Opens one tensor record `d` over the 8 data bytes of `four`; with `out`,
  * the open file and its buffer are returned (close and free them). */
-static qtf_status open_built(tb *d, qtf_file **out, unsigned char **out_buf) {
-    tb data = { 0 };
-    tb_bytes(&data, four, 8);
+static qtf_status open_built(gb *d, qtf_file **out, unsigned char **out_buf) {
+    gb data = { 0 };
+    gb_bytes(&data, four, 8);
     size_t len;
     unsigned char *b = build(&len, 64, &data, 0, NULL, 1, d);
     free(d->p);
@@ -750,15 +742,15 @@ static qtf_status open_built(tb *d, qtf_file **out, unsigned char **out_buf) {
 
 static qtf_status encoding_case(uint32_t id, uint32_t n_params, const uint32_t *kv,
                                 qtf_file **out, unsigned char **out_buf) {
-    tb d = { 0 };
+    gb d = { 0 };
     tb_str32(&d, "w");
-    tb_u32(&d, 1);
-    tb_u64(&d, 2);
-    tb_u32(&d, QTF_DTYPE_F32);
-    tb_u32(&d, id);
-    tb_u32(&d, n_params);
-    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
+    gb_u64(&d, 2);
+    gb_u32(&d, QTF_DTYPE_F32);
+    gb_u32(&d, id);
+    gb_u32(&d, n_params);
+    for (uint32_t i = 0; i < 2 * n_params; i++) gb_u32(&d, kv[i]);
+    gb_u32(&d, 1);
     part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
     return open_built(&d, out, out_buf);
 }
@@ -806,20 +798,20 @@ Test(container_hostile, shape_incompatible_with_encoding) {
     qtf_encoding_param params[QTF_MAX_PARAMS];
     uint32_t id, n;
     cr_assert_eq(qtf_encoding_to_params(&id, params, &n, &q), QTF_OK);
-    tb d = { 0 }, data = { 0 };
+    gb d = { 0 }, data = { 0 };
     tb_str32(&d, "q");
-    tb_u32(&d, 1);
-    tb_u64(&d, 33);
-    tb_u32(&d, QTF_DTYPE_F32);
-    tb_u32(&d, id);
-    tb_u32(&d, n);
+    gb_u32(&d, 1);
+    gb_u64(&d, 33);
+    gb_u32(&d, QTF_DTYPE_F32);
+    gb_u32(&d, id);
+    gb_u32(&d, n);
     for (uint32_t i = 0; i < n; i++) {
-        tb_u32(&d, params[i].key);
-        tb_u32(&d, params[i].value);
+        gb_u32(&d, params[i].key);
+        gb_u32(&d, params[i].value);
     }
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
     part_rec(&d, QTF_ROLE_BLOCKS, QTF_DTYPE_PACKED, 0, 0, 34, 34, NULL);
-    tb_zero(&data, 34);
+    gb_zero(&data, 34);
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_SHAPE);
 }
 
@@ -833,12 +825,12 @@ typedef struct zcase {
 
 /* A file whose tensor "w" (2 x f32) has one zstd part with these bytes. */
 static zcase zfile(const void *frame, size_t n) {
-    tb d = { 0 }, data = { 0 };
+    gb d = { 0 }, data = { 0 };
     uint64_t dims[1] = { 2 };
     tensor_head(&d, "w", 1, dims);
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
     part_rec(&d, 0, QTF_DTYPE_F32, 1, 0, n, 8, frame);
-    tb_bytes(&data, frame, n);
+    gb_bytes(&data, frame, n);
     zcase z;
     z.file = build(&z.len, 64, &data, 0, NULL, 1, &d);
     free(d.p);
@@ -941,16 +933,16 @@ Test(container_hostile, zstd_frames) {
 /* --- messages escape what they quote -------------------------------------------------- */
 
 Test(container_hostile, error_detail_escapes_control_bytes) {
-    tb m = { 0 };
-    meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); tb_u8(&m, 0);
-    meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); tb_u8(&m, 0);
+    gb m = { 0 };
+    meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); gb_u8(&m, 0);
+    meta_key(&m, "a\x1b[31mred", QTF_TYPE_U8); gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 2), QTF_E_DUPLICATE);
     cr_assert_null(strchr(qtf_error_detail(), 0x1b), "%s", qtf_error_detail());
 }
 
 Test(container_hostile, error_detail_is_valid_utf8) {
-    tb m = { 0 };
-    meta_key(&m, "ok\xE2\x82\xAC-\xC0\x80-\xF0\x9F\x98", QTF_TYPE_U8); tb_u8(&m, 0);
+    gb m = { 0 };
+    meta_key(&m, "ok\xE2\x82\xAC-\xC0\x80-\xF0\x9F\x98", QTF_TYPE_U8); gb_u8(&m, 0);
     ASSERT_ST(open_meta(&m, 1), QTF_E_UTF8);
     const char *d = qtf_error_detail();
     cr_assert(qtf__utf8_check((const unsigned char *)d, strlen(d), NULL), "%s", d);
@@ -963,10 +955,7 @@ Test(container_hostile, error_detail_is_valid_utf8) {
  * as in fuzz_reader.c): every file opens or fails cleanly in every mode, and
  * the modes agree. */
 Test(container_hostile, fuzz_corpus_replay) {
-    const char *root = getenv("QTF_SOURCE_ROOT");
-    cr_assert_not_null(root);
-    char d[4096];
-    snprintf(d, sizeof d, "%s/fuzz/corpus/reader", root);
+    const char *d = ts_source_path("fuzz/corpus/reader");
     DIR *dp = opendir(d);
     if (!dp) cr_skip_test("no corpus at %s", d);
     struct dirent *e;
@@ -1008,15 +997,15 @@ Test(container_hostile, fuzz_corpus_replay) {
 /* The element count rule does not depend on where a zero dim sits nor on
  * whether the reader knows the encoding (spec/encodings/README.md, "Shapes"):
  * a zero in front of two 2^40 dims does not hide their overflow. */
-static void ed_dims_overflow_behind_zero(tb *d) {
+static void ed_dims_overflow_behind_zero(gb *d) {
     uint64_t dims[3] = { 0, 1ull << 40, 1ull << 40 };
     tb_str32(d, "w");
-    tb_u32(d, 3);
-    for (int i = 0; i < 3; i++) tb_u64(d, dims[i]);
-    tb_u32(d, QTF_DTYPE_F32);
-    tb_u32(d, 200); /* an encoding id this reader does not know */
-    tb_u32(d, 0);
-    tb_u32(d, 1);
+    gb_u32(d, 3);
+    for (int i = 0; i < 3; i++) gb_u64(d, dims[i]);
+    gb_u32(d, QTF_DTYPE_F32);
+    gb_u32(d, 200); /* an encoding id this reader does not know */
+    gb_u32(d, 0);
+    gb_u32(d, 1);
     part_rec(d, QTF_ROLE_DATA, QTF_DTYPE_F32, 0, 0, 0, 0, NULL);
 }
 
@@ -1029,23 +1018,23 @@ Test(container_hostile, dims_overflow_behind_a_zero_dim) {
  * part roles, element types and source dtypes this version does not know.
  * With an unknown encoding id the tensor is listed with the numbers as
  * stored (not a corrupt file); with a known id they are QTF_E_TYPE. */
-static void unknown_numbers(tb *d, uint32_t enc_id, uint16_t role, uint16_t type,
+static void unknown_numbers(gb *d, uint32_t enc_id, uint16_t role, uint16_t type,
                             uint32_t source) {
     uint64_t dims[1] = { 2 };
     tb_str32(d, "future");
-    tb_u32(d, 1);
-    tb_u64(d, dims[0]);
-    tb_u32(d, source);
-    tb_u32(d, enc_id);
-    tb_u32(d, 1);
-    tb_u32(d, 99);      /* a parameter key this version does not know */
-    tb_u32(d, 7);
-    tb_u32(d, 1);
+    gb_u32(d, 1);
+    gb_u64(d, dims[0]);
+    gb_u32(d, source);
+    gb_u32(d, enc_id);
+    gb_u32(d, 1);
+    gb_u32(d, 99);      /* a parameter key this version does not know */
+    gb_u32(d, 7);
+    gb_u32(d, 1);
     part_rec(d, role, type, 0, 0, 8, 8, four);
 }
 
 Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_listed) {
-    tb d = { 0 }, data = { 0 };
+    gb d = { 0 }, data = { 0 };
     unknown_numbers(&d, 4000, 42, 99, 77);
     qtf_file *f = NULL;
     unsigned char *b = NULL;
@@ -1065,12 +1054,12 @@ Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_liste
     qtf_file_close(f);
     free(b);
     /* the same role under a known encoding (f32) */
-    d = (tb){ 0 };
+    d = (gb){ 0 };
     uint64_t dims[1] = { 2 };
     tensor_head(&d, "w", 1, dims);
-    tb_u32(&d, 1);
+    gb_u32(&d, 1);
     part_rec(&d, 42, QTF_DTYPE_F32, 0, 0, 8, 8, NULL);
-    tb_bytes(&data, four, 8);
+    gb_bytes(&data, four, 8);
     ASSERT_ST(open_dir(&d, 1, &data), QTF_E_TYPE);
     cr_assert(strstr(qtf_error_detail(), "role 42"), "%s", qtf_error_detail());
 }
@@ -1081,15 +1070,15 @@ Test(container_hostile, unknown_roles_and_types_of_an_unknown_encoding_are_liste
  * 8-byte part holding {1, 2}. */
 static qtf_status layout_case(uint32_t n_dims, const uint64_t *dims, uint32_t n_params,
                               const uint32_t *kv, qtf_file **out, unsigned char **out_buf) {
-    tb d = { 0 };
+    gb d = { 0 };
     tb_str32(&d, "w");
-    tb_u32(&d, n_dims);
-    for (uint32_t i = 0; i < n_dims; i++) tb_u64(&d, dims[i]);
-    tb_u32(&d, QTF_DTYPE_F32);
-    tb_u32(&d, QTF_ENC_F32);
-    tb_u32(&d, n_params);
-    for (uint32_t i = 0; i < 2 * n_params; i++) tb_u32(&d, kv[i]);
-    tb_u32(&d, 1);
+    gb_u32(&d, n_dims);
+    for (uint32_t i = 0; i < n_dims; i++) gb_u64(&d, dims[i]);
+    gb_u32(&d, QTF_DTYPE_F32);
+    gb_u32(&d, QTF_ENC_F32);
+    gb_u32(&d, n_params);
+    for (uint32_t i = 0; i < 2 * n_params; i++) gb_u32(&d, kv[i]);
+    gb_u32(&d, 1);
     part_rec(&d, 0, QTF_DTYPE_F32, 0, 0, 8, 8, four);
     return open_built(&d, out, out_buf);
 }

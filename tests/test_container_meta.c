@@ -3,7 +3,16 @@
  * the reader does. */
 #include <math.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
 
 static char *dir, *path;
 static void setup(void) {
@@ -26,9 +35,21 @@ static qtf_file *reopen(qtf_writer *w, unsigned flags) {
     return f;
 }
 
+/* expect_T(f, key, want): the typed getter of `key` succeeds and reads
+ * back `want`. */
+#define EXPECT_GETTER(name, type, getter)                                              \
+    static void name(const qtf_file *f, const char *key, type want) {                  \
+        type got;                                                                      \
+        cr_assert_eq(getter(&got, f, key), QTF_OK, "%s: %s", key, qtf_error_detail()); \
+        cr_assert_eq(got, want, "%s", key);                                            \
+    }
+EXPECT_GETTER(expect_u64, uint64_t, qtf_meta_get_u64)
+EXPECT_GETTER(expect_i64, int64_t, qtf_meta_get_i64)
+EXPECT_GETTER(expect_f64, double, qtf_meta_get_f64)
+EXPECT_GETTER(expect_bool, int, qtf_meta_get_bool)
+
 Test(container_meta, every_scalar_type) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     uint8_t u8 = 200;
     int8_t i8 = -100;
     uint16_t u16 = 60000;
@@ -63,30 +84,18 @@ Test(container_meta, every_scalar_type) {
     int64_t i;
     double d;
     int b;
-    cr_assert_eq(qtf_meta_get_u64(&u, f, "u8"), QTF_OK);
-    cr_assert_eq(u, 200);
-    cr_assert_eq(qtf_meta_get_i64(&i, f, "i8"), QTF_OK);
-    cr_assert_eq(i, -100);
-    cr_assert_eq(qtf_meta_get_u64(&u, f, "u16"), QTF_OK);
-    cr_assert_eq(u, 60000);
-    cr_assert_eq(qtf_meta_get_i64(&i, f, "i16"), QTF_OK);
-    cr_assert_eq(i, -30000);
-    cr_assert_eq(qtf_meta_get_u64(&u, f, "u32"), QTF_OK);
-    cr_assert_eq(u, 4000000000u);
-    cr_assert_eq(qtf_meta_get_i64(&i, f, "i32"), QTF_OK);
-    cr_assert_eq(i, -2000000000);
-    cr_assert_eq(qtf_meta_get_f64(&d, f, "f32"), QTF_OK);
-    cr_assert_eq(d, 1.5);
-    cr_assert_eq(qtf_meta_get_bool(&b, f, "bool"), QTF_OK);
-    cr_assert_eq(b, 1);
-    cr_assert_eq(qtf_meta_get_bool(&b, f, "bool2"), QTF_OK);
-    cr_assert_eq(b, 1);
-    cr_assert_eq(qtf_meta_get_u64(&u, f, "u64"), QTF_OK);
-    cr_assert_eq(u, UINT64_MAX);
-    cr_assert_eq(qtf_meta_get_i64(&i, f, "i64"), QTF_OK);
-    cr_assert_eq(i, INT64_MIN);
-    cr_assert_eq(qtf_meta_get_f64(&d, f, "f64"), QTF_OK);
-    cr_assert_eq(d, -0.1);
+    expect_u64(f, "u8", 200);
+    expect_i64(f, "i8", -100);
+    expect_u64(f, "u16", 60000);
+    expect_i64(f, "i16", -30000);
+    expect_u64(f, "u32", 4000000000u);
+    expect_i64(f, "i32", -2000000000);
+    expect_f64(f, "f32", 1.5);
+    expect_bool(f, "bool", 1);
+    expect_bool(f, "bool2", 1);
+    expect_u64(f, "u64", UINT64_MAX);
+    expect_i64(f, "i64", INT64_MIN);
+    expect_f64(f, "f64", -0.1);
     const char *s;
     uint64_t len;
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "str"), QTF_OK);
@@ -104,8 +113,7 @@ Test(container_meta, every_scalar_type) {
     /* conversions only when the value fits; never an abort */
     cr_assert_eq(qtf_meta_get_i64(&i, f, "u64"), QTF_E_TYPE_MISMATCH);
     cr_assert_eq(qtf_meta_get_u64(&u, f, "i8"), QTF_E_TYPE_MISMATCH);
-    cr_assert_eq(qtf_meta_get_i64(&i, f, "u32"), QTF_OK);
-    cr_assert_eq(i, 4000000000);
+    expect_i64(f, "u32", 4000000000);
     cr_assert_eq(qtf_meta_get_u64(&u, f, "f32"), QTF_E_TYPE_MISMATCH);
     cr_assert_eq(qtf_meta_get_u64(&u, f, "bool"), QTF_E_TYPE_MISMATCH);
     cr_assert_eq(qtf_meta_get_f64(&d, f, "u8"), QTF_E_TYPE_MISMATCH);
@@ -123,8 +131,7 @@ Test(container_meta, every_scalar_type) {
 }
 
 Test(container_meta, arrays) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     uint64_t sizes[3] = { 10, 20, 1ull << 40 };
     cr_assert_eq(qtf_writer_set_value(w, "qtf.source.sizes", QTF_TYPE_ARRAY, QTF_TYPE_U64, sizes,
                                       3), QTF_OK);
@@ -147,12 +154,7 @@ Test(container_meta, arrays) {
     cr_assert_eq(qtf_writer_set_string_array(w, "bad", bad, NULL, 1), QTF_E_UTF8);
     qtf_file *f = reopen(w, QTF_OPEN_METADATA_ONLY);
     uint64_t i;
-    qtf_value v;
-    cr_assert_eq(qtf_meta_find(&i, f, "qtf.source.sizes"), QTF_OK);
-    cr_assert_eq(qtf_meta_value(&v, f, i), QTF_OK);
-    cr_assert_eq(v.type, QTF_TYPE_ARRAY);
-    cr_assert_eq(v.elem_type, QTF_TYPE_U64);
-    cr_assert_eq(v.count, 3);
+    qtf_value v = ts_meta_array(f, "qtf.source.sizes", QTF_TYPE_U64, 3);
     cr_assert_eq(qtf__ld64((const unsigned char *)v.data + 16), 1ull << 40);
     cr_assert_eq(qtf_meta_find(&i, f, "qtf.source.files"), QTF_OK);
     const char *s;
@@ -191,8 +193,7 @@ Test(container_meta, arrays) {
 }
 
 Test(container_meta, reserved_keys_and_key_rules) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     cr_assert_eq(qtf_writer_set_u32(w, "general.name", 1), QTF_E_TYPE);
     cr_assert_eq(qtf_writer_set_u32(w, "general.architecture", 1), QTF_E_TYPE);
     cr_assert_eq(qtf_writer_set_string(w, "hf.file.tokenizer.json", "x", 1), QTF_E_TYPE);
@@ -259,8 +260,7 @@ Test(container_meta, reserved_keys_and_key_rules) {
 }
 
 Test(container_meta, large_values) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     size_t n = 3u << 20;
     char *big = malloc(n);
     for (size_t i = 0; i < n; i++) big[i] = (char)('a' + i % 26);
@@ -294,8 +294,7 @@ Test(container_meta, large_values) {
 }
 
 Test(container_meta, nan_and_special_floats_round_trip) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     cr_assert_eq(qtf_writer_set_f64(w, "nan", NAN), QTF_OK);
     cr_assert_eq(qtf_writer_set_f64(w, "inf", -INFINITY), QTF_OK);
     qtf_file *f = reopen(w, 0);
@@ -310,8 +309,7 @@ Test(container_meta, nan_and_special_floats_round_trip) {
 /* --- editing --------------------------------------------------------------- */
 
 static void write_editable(void) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     cr_assert_eq(qtf_writer_set_string(w, "general.name", "before", 6), QTF_OK);
     cr_assert_eq(qtf_writer_set_u32(w, "keep", 7), QTF_OK);
     cr_assert_eq(qtf_writer_set_string(w, "chat_template", "{{old}}", 7), QTF_OK);
@@ -353,9 +351,7 @@ static void check_edited(const char *p, const unsigned char *orig, uint64_t orig
     cr_assert_eq(qtf_tensor_count(f), 3);
     cr_assert_eq(qtf_meta_count(f), 3);
     cr_assert_str_eq(qtf_meta_key(f, 0), "keep");
-    uint64_t u;
-    cr_assert_eq(qtf_meta_get_u64(&u, f, "keep"), QTF_OK);
-    cr_assert_eq(u, 7);
+    expect_u64(f, "keep", 7);
     const char *s;
     uint64_t len;
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "general.name"), QTF_OK);

@@ -2,7 +2,18 @@
  * alignment, open modes, and the writer's own validation. */
 #include <sys/mman.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include <xxhash.h>
+
+#include "support/container.h"
+#include "support/files.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }
@@ -20,8 +31,7 @@ static qtf_file *open_path(const char *path, unsigned flags) {
 
 Test(container_rw, empty_file_is_valid_and_minimal) {
     char *p = tu_path(dir, "empty.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     size_t len;
     unsigned char *b = tu_read(p, &len);
@@ -156,10 +166,7 @@ Test(container_rw, metadata_only_open_never_touches_data_pages) {
     long pg = sysconf(_SC_PAGESIZE);
     cr_assert(pg >= 4096 && pg <= (1 << 20));
     char *p = tu_path(dir, "paged.qtf");
-    qtf_writer *w;
-    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
-    wo.alignment = (uint32_t)pg;
-    cr_assert_eq(qtf_writer_create(&w, p, &wo), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(p, (uint32_t)pg);
     cr_assert_eq(qtf_writer_set_string(w, "general.name", "paged", 5), QTF_OK);
     float v[1000];
     for (int i = 0; i < 1000; i++) v[i] = (float)i;
@@ -197,10 +204,7 @@ Test(container_rw, metadata_only_open_never_touches_data_pages) {
 
 Test(container_rw, shapes_including_scalar_and_empty) {
     char *p = tu_path(dir, "shapes.qtf");
-    qtf_writer *w;
-    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
-    wo.alignment = 8;
-    cr_assert_eq(qtf_writer_create(&w, p, &wo), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(p, 8);
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
     static const uint64_t shapes[][8] = {
         { 0 }, { 1 }, { 5 }, { 0 }, { 3, 0 }, { 2, 3, 4 }, { 1, 1, 1, 1, 1, 1, 1, 2 },
@@ -240,8 +244,7 @@ Test(container_rw, shapes_including_scalar_and_empty) {
 
 Test(container_rw, zstd_parts_round_trip_and_incompressible_stay_plain) {
     char *p = tu_path(dir, "z.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     enum { N = 4096 };
     float *zeros = calloc(N, 4);
     uint32_t *noise = malloc(N * 4);
@@ -312,10 +315,7 @@ Test(container_rw, alignments) {
         char name[32];
         snprintf(name, sizeof name, "a%u.qtf", aligns[i]);
         char *p = tu_path(dir, name);
-        qtf_writer *w;
-        qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
-        wo.alignment = aligns[i];
-        cr_assert_eq(qtf_writer_create(&w, p, &wo), QTF_OK);
+        qtf_writer *w = ts_writer_aligned(p, aligns[i]);
         float v[3] = { 1, 2, 3 };
         uint64_t dims[1] = { 3 };
         qtf_encoding f32 = tu_enc(QTF_ENC_F32);
@@ -347,8 +347,7 @@ Test(container_rw, alignments) {
 
 Test(container_rw, writer_rejects_bad_tensors_and_stays_usable) {
     char *p = tu_path(dir, "v.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
     float v[4] = { 1, 2, 3, 4 };
     uint64_t dims[2] = { 2, 2 };
@@ -390,18 +389,14 @@ Test(container_rw, writer_rejects_bad_tensors_and_stays_usable) {
     d.dims = dims;
     cr_assert_eq(qtf_writer_add_tensor(w, &d, &pv, 1), QTF_OK);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
-    qtf_file *f = open_path(p, 0);
-    cr_assert_eq(qtf_tensor_count(f), 2);
-    cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK);
-    qtf_file_close(f);
+    ts_expect_valid(p, 2);
     free(p);
 }
 
 Test(container_rw, finish_replaces_existing_file_and_abort_leaves_nothing) {
     char *p = tu_path(dir, "out.qtf");
     tu_write(p, "old", 3);
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(p);
     cr_assert_eq(qtf_writer_set_u32(w, "k", 1), QTF_OK);
     float v[2] = { 1, 2 };
     uint64_t dims[1] = { 2 };
@@ -426,10 +421,7 @@ Test(container_rw, finish_replaces_existing_file_and_abort_leaves_nothing) {
 
 Test(container_rw, many_tensors_lookup) {
     char *p = tu_path(dir, "many.qtf");
-    qtf_writer *w;
-    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
-    wo.alignment = 8;
-    cr_assert_eq(qtf_writer_create(&w, p, &wo), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(p, 8);
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
     uint64_t dims[1] = { 1 };
     for (int i = 0; i < 3000; i++) {

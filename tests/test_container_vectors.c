@@ -3,7 +3,18 @@
  * annotated hex dumps show. QTF_REGEN_VECTORS=1 rewrites the files. */
 #include <zstd.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include <xxhash.h>
+
+#include "support/container.h"
+#include "support/files.h"
 
 static char *dir;
 static void setup(void) { dir = tu_mkdtemp(); }
@@ -17,16 +28,12 @@ TestSuite(container_vectors, .init = setup, .fini = teardown);
 static const float tiny_values[4] = { 1.0f, -2.0f, 0.5f, 3.0f };
 
 static void gen_empty(const char *path) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
 }
 
 static void gen_tiny_f32(const char *path) {
-    qtf_writer *w;
-    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
-    o.alignment = 8;
-    cr_assert_eq(qtf_writer_create(&w, path, &o), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(path, 8);
     cr_assert_eq(qtf_writer_set_string(w, "general.name", "tiny", 4), QTF_OK);
     cr_assert_eq(qtf_writer_set_u32(w, "tiny.block_count", 1), QTF_OK);
     cr_assert_eq(qtf_writer_set_bool(w, "tiny.tied", 1), QTF_OK);
@@ -37,10 +44,7 @@ static void gen_tiny_f32(const char *path) {
 }
 
 static void gen_tiny_zstd(const char *path) {
-    qtf_writer *w;
-    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
-    o.alignment = 8;
-    cr_assert_eq(qtf_writer_create(&w, path, &o), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(path, 8);
     float zeros[256] = { 0 };
     uint64_t dims[1] = { 256 };
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
@@ -54,31 +58,24 @@ static void gen_tiny_zstd(const char *path) {
 static const float conv_values[6] = { 1.0f, 2.0f, 3.0f, 4.0f, 5.0f, 6.0f };
 
 static void gen_tiny_transposed(const char *path) {
-    qtf_writer *w;
-    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
-    o.alignment = 8;
-    cr_assert_eq(qtf_writer_create(&w, path, &o), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(path, 8);
     uint64_t dims[2] = { 2, 3 };
     float stored[6] = { 1.0f, 4.0f, 2.0f, 5.0f, 3.0f, 6.0f };
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = "c";
-    d.n_dims = 2;
-    d.dims = dims;
-    d.encoding = &f32;
-    d.source_type = QTF_DTYPE_F32;
-    d.layout = QTF_LAYOUT_TRANSPOSED;
-    qtf_part_view v = { QTF_ROLE_DATA, QTF_DTYPE_F32, stored, sizeof stored };
-    cr_assert_eq(qtf_writer_add_tensor(w, &d, &v, 1), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(tu_add_as(w, "c", 2, dims, &f32, stored, sizeof stored, 0, QTF_LAYOUT_TRANSPOSED),
+                 QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
 }
 
+/* spec/vectors/NAME of the source tree. */
+static const char *vector_path(const char *name) {
+    char rel[512];
+    snprintf(rel, sizeof rel, "spec/vectors/%s", name);
+    return ts_source_path(rel);
+}
+
 static unsigned char *committed(const char *name, size_t *len) {
-    const char *root = getenv("QTF_SOURCE_ROOT");
-    cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by meson");
-    char p[4096];
-    snprintf(p, sizeof p, "%s/spec/vectors/%s", root, name);
-    return tu_read(p, len);
+    return tu_read(vector_path(name), len);
 }
 
 /* Regenerates `name` and compares it with the committed copy. */
@@ -88,10 +85,7 @@ static void check_regen(const char *name, void (*gen)(const char *), int exact) 
     size_t l1, l2;
     unsigned char *mine = tu_read(p, &l1);
     if (getenv("QTF_REGEN_VECTORS")) {
-        const char *root = getenv("QTF_SOURCE_ROOT");
-        char out[4096];
-        snprintf(out, sizeof out, "%s/spec/vectors/%s", root, name);
-        tu_write(out, mine, l1);
+        tu_write(vector_path(name), mine, l1);
     }
     unsigned char *ref = committed(name, &l2);
     if (exact) {

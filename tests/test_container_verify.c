@@ -1,22 +1,24 @@
 /* Data integrity: per-part checksums, per-tensor results, padding, and the
  * same verdict for any thread count. */
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
 
-static char *dir, *path;
-static void setup(void) {
-    dir = tu_mkdtemp();
-    path = tu_path(dir, "v.qtf");
-}
-static void teardown(void) {
-    free(path);
-    tu_rmtree(dir);
-}
-TestSuite(container_verify, .init = setup, .fini = teardown);
+/* The file of every test, in this process's temp folder. */
+static const char *path;
+static void setup(void) { path = test_tmpdir_path("v.qtf"); }
+TestSuite(container_verify, .init = setup, .fini = test_tmpdir_remove);
 
 /* 12 tensors of 100 floats, tensor i filled with i; every odd one zstd. */
 static unsigned char *make(size_t *len) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
     uint64_t dims[2] = { 10, 10 };
     for (int i = 0; i < 12; i++) {
@@ -101,10 +103,7 @@ Test(container_verify, nonzero_padding) {
 }
 
 Test(container_verify, nonzero_padding_after_header) {
-    qtf_writer *w;
-    qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
-    o.alignment = 4096;
-    cr_assert_eq(qtf_writer_create(&w, path, &o), QTF_OK);
+    qtf_writer *w = ts_writer_aligned(path, 4096);
     float v[4] = { 1, 2, 3, 4 };
     uint64_t dims[1] = { 4 };
     qtf_encoding f32 = tu_enc(QTF_ENC_F32);
@@ -125,8 +124,7 @@ Test(container_verify, nonzero_padding_after_header) {
 }
 
 Test(container_verify, no_tensors) {
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     cr_assert_eq(qtf_writer_set_u32(w, "k", 1), QTF_OK);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
     qtf_file *f;

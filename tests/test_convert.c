@@ -16,108 +16,20 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
-#include "source_compare.h"
-#include "test_tmpdir.h"
+#include "support/source.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/run.h"
 
 /* --- helpers ---------------------------------------------------------------- */
 
-static char out_text[1 << 16], err_text[1 << 16];
-
 static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
-static void write_file(const char *path, const void *data, size_t n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "%s: %s", path, strerror(errno));
-    cr_assert_eq(fwrite(data, 1, n, f), n);
-    cr_assert_eq(fclose(f), 0);
-}
-
-static void write_text(const char *path, const char *text) { write_file(path, text, strlen(text)); }
-
-static unsigned char *read_file(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc((size_t)n + 1);
-    cr_assert(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static int exists(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0;
-}
-
-/* Number of entries in dir (to prove no temp file was left behind). */
-static int count_entries(const char *d) {
-    char cmd[600];
-    snprintf(cmd, sizeof cmd, "ls -A '%s' | wc -l", d);
-    FILE *p = popen(cmd, "r");
-    int n = -1;
-    if (p) {
-        if (fscanf(p, "%d", &n) != 1) n = -1;
-        pclose(p);
-    }
-    return n;
-}
-
-static void slurp(const char *path, char *buf, size_t cap) {
-    size_t n = 0;
-    unsigned char *p = read_file(path, &n);
-    if (!p) {
-        buf[0] = '\0';
-        return;
-    }
-    if (n >= cap) n = cap - 1;
-    memcpy(buf, p, n);
-    buf[n] = '\0';
-    free(p);
-}
-
-/* Runs qtf-convert with argv (NULL-terminated); fsize_limit > 0 sets
+/* Runs qtf-convert with the NULL-terminated args; fsize_limit > 0 sets
  * RLIMIT_FSIZE in the child. Returns the exit status (128+sig if killed). */
 static int run_limited(long fsize_limit, const char *const *args) {
-    char exe[512];
-    const char *root = getenv("QTF_BUILD_ROOT");
-    cr_assert(root, "QTF_BUILD_ROOT not set");
-    snprintf(exe, sizeof exe, "%s/convert/qtf-convert", root);
-    cr_assert(access(exe, X_OK) == 0, "%s not built", exe);
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = exe;
-    for (int i = 0; args[i]; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    char out_path[600], err_path[600];
-    snprintf(out_path, sizeof out_path, "%s.stdout", test_tmpdir);
-    snprintf(err_path, sizeof err_path, "%s.stderr", test_tmpdir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int o = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        if (o < 0 || e < 0) _exit(99);
-        dup2(o, 1);
-        dup2(e, 2);
-        if (fsize_limit > 0) {
-            struct rlimit rl = { (rlim_t)fsize_limit, (rlim_t)fsize_limit };
-            setrlimit(RLIMIT_FSIZE, &rl);
-        }
-        execv(exe, (char *const *)argv);
-        _exit(98);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    slurp(out_path, out_text, sizeof out_text);
-    slurp(err_path, err_text, sizeof err_text);
-    unlink(out_path);
-    unlink(err_path);
-    if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
-    return WEXITSTATUS(status);
+    tf_run_opts o = { .fsize_limit = fsize_limit };
+    return ts_tool("convert/qtf-convert", args, &o);
 }
 
 #define RUN(...) run_limited(0, (const char *const[]){ __VA_ARGS__, NULL })
@@ -225,29 +137,26 @@ static const char *make_model(const char *name, int bf16) {
     snprintf(p, sizeof p, "%s/model.safetensors", d);
     write_safetensors(p, t, sizeof t / sizeof t[0]);
     snprintf(p, sizeof p, "%s/config.json", d);
-    write_text(p, config_json);
+    tu_write_text(p, config_json);
     snprintf(p, sizeof p, "%s/tokenizer.json", d);
-    write_text(p, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}");
+    tu_write_text(p, "{\"version\":\"1.0\",\"model\":{\"type\":\"BPE\",\"vocab\":{\"a\":0}}}");
     snprintf(p, sizeof p, "%s/merges.txt", d);
-    write_text(p, "#version: 0.2\na b\n");
+    tu_write_text(p, "#version: 0.2\na b\n");
     snprintf(p, sizeof p, "%s/tok512.bin", d);
-    write_text(p, "a llama2.c tokenizer (embedded: the GGUF output reads it)");
+    tu_write_text(p, "a llama2.c tokenizer (embedded: the GGUF output reads it)");
     snprintf(p, sizeof p, "%s/notes.txt", d);
-    write_text(p, "not a file of the model");
+    tu_write_text(p, "not a file of the model");
     return d;
 }
 
-static qtf_file *open_qtf(const char *path) {
-    qtf_file *f = NULL;
-    qtf_status st = qtf_file_open(&f, path, NULL);
-    cr_assert_eq(st, QTF_OK, "%s: %s", path, qtf_error_detail());
-    return f;
-}
-
-static const qtf_tensor_info *tensor_named(const qtf_file *f, const char *name) {
-    uint64_t i;
-    cr_assert_eq(qtf_tensor_find(&i, f, name), QTF_OK, "%s missing", name);
-    return qtf_tensor_get(f, i);
+/* The qtf.recipe metadata of the .qtf at path contains `text`. */
+static void assert_recipe_has(const char *path, const char *text) {
+    qtf_file *f = ts_open(path, 0);
+    const char *s;
+    uint64_t len;
+    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK, "%s", path);
+    ts_assert_contains(s, len, text);
+    qtf_file_close(f);
 }
 
 /* --- command line ---------------------------------------------------------- */
@@ -261,44 +170,44 @@ Test(convert, help_version_and_usage_errors) {
                              "--version", "GLOB=SPEC", "keep", "Exit status", "Examples",
                              "int8" };
     for (size_t i = 0; i < sizeof expect / sizeof expect[0]; i++)
-        cr_assert(strstr(out_text, expect[i]), "--help lacks %s", expect[i]);
+        cr_assert(strstr(ts_out_text, expect[i]), "--help lacks %s", expect[i]);
     cr_assert_eq(RUN("--version"), 0);
-    cr_assert(strstr(out_text, "qtf-convert 0.1.0"), "%s", out_text);
+    cr_assert(strstr(ts_out_text, "qtf-convert 0.1.0"), "%s", ts_out_text);
     cr_assert_eq(RUN("--no-such-option", "a", "b"), 2);
-    cr_assert(strstr(err_text, "--no-such-option"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "--no-such-option"), "%s", ts_err_text);
     cr_assert_eq(RUN("onlyinput"), 2);
     cr_assert_eq(RUN("a", "b", "c"), 2);
     cr_assert_eq(RUN("--threads", "x", "a", "b"), 2);
     cr_assert_eq(RUN("--encoding", "int4:bogus", "a", "b.qtf"), 2);
-    cr_assert(strstr(err_text, "bogus"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "bogus"), "%s", ts_err_text);
     cr_assert_eq(RUN("--rule", "nothing", "a", "b.qtf"), 2);
-    cr_assert(strstr(err_text, "--rule 1"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "--rule 1"), "%s", ts_err_text);
     cr_assert_eq(RUN("-e", "int4", "a", "b.safetensors"), 2);
     cr_assert_eq(RUN("-r", "*=int8", "a", "b.safetensors"), 2);
-    cr_assert_eq(count_entries(test_tmpdir), 0);
+    cr_assert_eq(tu_dir_entries(test_tmpdir), 0);
 }
 
 Test(convert, missing_input) {
     const char *out = path_in("out.qtf");
     cr_assert_eq(RUN(path_in("does-not-exist"), out), 2);
-    cr_assert(strstr(err_text, "does-not-exist"), "%s", err_text);
-    cr_assert(!exists(out));
+    cr_assert(strstr(ts_err_text, "does-not-exist"), "%s", ts_err_text);
+    cr_assert(!tu_exists(out));
     /* A folder with no checkpoint in it. */
     mkdir(path_in("empty"), 0755);
     cr_assert_eq(RUN(path_in("empty"), out), 2);
-    cr_assert(strstr(err_text, "empty"), "%s", err_text);
-    cr_assert(!exists(out));
+    cr_assert(strstr(ts_err_text, "empty"), "%s", ts_err_text);
+    cr_assert(!tu_exists(out));
 }
 
 Test(convert, recipe_file_error_names_line) {
     const char *model = make_model("m", 0);
     const char *recipe = path_in("r.txt");
-    write_text(recipe, "# comment\n*.mlp.*=int4:group=32\n*.x=notanencoding\n");
+    tu_write_text(recipe, "# comment\n*.mlp.*=int4:group=32\n*.x=notanencoding\n");
     cr_assert_eq(RUN("--recipe", recipe, model, path_in("o.qtf")), 2);
     char where[600];
     snprintf(where, sizeof where, "%s:3", recipe);
-    cr_assert(strstr(err_text, where), "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_err_text, where), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
 }
 
 /* --- conversion ------------------------------------------------------------ */
@@ -307,8 +216,8 @@ Test(convert, metadata_and_default_plan) {
     const char *model = make_model("tiny-llama", 0);
     const char *out = path_in("tiny.qtf");
     int rc = RUN("-q", model, out);
-    cr_assert_eq(rc, 0, "%s", err_text);
-    qtf_file *f = open_qtf(out);
+    cr_assert_eq(rc, 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(out, 0);
     cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
     const char *s;
     uint64_t len;
@@ -340,12 +249,7 @@ Test(convert, metadata_and_default_plan) {
     const char *fname;
     cr_assert_eq(qtf_meta_array_string(&fname, &len, f, idx, 0), QTF_OK);
     cr_assert(len == strlen("model.safetensors") && memcmp(fname, "model.safetensors", len) == 0);
-    qtf_value v;
-    cr_assert_eq(qtf_meta_find(&idx, f, "qtf.source.sizes"), QTF_OK);
-    cr_assert_eq(qtf_meta_value(&v, f, idx), QTF_OK);
-    cr_assert_eq(v.type, QTF_TYPE_ARRAY);
-    cr_assert_eq(v.elem_type, QTF_TYPE_U64);
-    cr_assert_eq(v.count, 1);
+    qtf_value v = ts_meta_array(f, "qtf.source.sizes", QTF_TYPE_U64, 1);
     struct stat st;
     char p[600];
     snprintf(p, sizeof p, "%s/model.safetensors", model);
@@ -356,19 +260,19 @@ Test(convert, metadata_and_default_plan) {
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.converter"), QTF_OK);
     cr_assert(len == strlen("qtf-convert 0.1.0") && memcmp(s, "qtf-convert 0.1.0", len) == 0);
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
-    cr_assert(memmem(s, len, "# default: int8", 15), "%.*s", (int)len, s);
+    ts_assert_contains(s, len, "# default: int8");
 
     /* Default policy: int8 matrices, 1-D kept, integers raw, source dtype recorded. */
     cr_assert_eq(qtf_tensor_count(f), 6);
-    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    const qtf_tensor_info *t = ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_INT);
     cr_assert_eq(t->encoding.bits, 8);
     cr_assert_eq(t->source_type, QTF_DTYPE_F32);
-    t = tensor_named(f, "model.embed_tokens.weight");
+    t = ts_tensor(f, "model.embed_tokens.weight", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_INT);
-    t = tensor_named(f, "model.layers.0.input_layernorm.weight");
+    t = ts_tensor(f, "model.layers.0.input_layernorm.weight", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_F32);
-    t = tensor_named(f, "model.position_ids");
+    t = ts_tensor(f, "model.position_ids", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_RAW);
     cr_assert_eq(t->encoding.raw_type, QTF_DTYPE_I64);
     cr_assert_eq(t->source_type, QTF_DTYPE_I64);
@@ -382,47 +286,47 @@ Test(convert, ffn_172_int4_group32_needs_fallback) {
     const char *model = make_model("m", 0);
     const char *out = path_in("o.qtf");
     cr_assert_eq(RUN("-q", "-e", "int4:group=32", model, out), 2);
-    cr_assert(strstr(err_text, "model.layers.0.mlp.down_proj.weight"), "%s", err_text);
-    cr_assert(strstr(err_text, "172"), "%s", err_text);
-    cr_assert(!exists(out));
+    cr_assert(strstr(ts_err_text, "model.layers.0.mlp.down_proj.weight"), "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "172"), "%s", ts_err_text);
+    cr_assert(!tu_exists(out));
     cr_assert_eq(RUN("-v", "-e", "int4:group=32", "--fallback", "int8", model, out), 0, "%s",
-                 err_text);
-    cr_assert(strstr(err_text, "fallback") && strstr(err_text, "down_proj"), "%s", err_text);
-    qtf_file *f = open_qtf(out);
-    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.down_proj.weight");
+                 ts_err_text);
+    cr_assert(strstr(ts_err_text, "fallback") && strstr(ts_err_text, "down_proj"), "%s", ts_err_text);
+    qtf_file *f = ts_open(out, 0);
+    const qtf_tensor_info *t = ts_tensor(f, "model.layers.0.mlp.down_proj.weight", NULL);
     cr_assert_eq(t->encoding.bits, 8);
-    t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    t = ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL);
     cr_assert_eq(t->encoding.bits, 4);
     cr_assert_eq(t->encoding.group, 32);
     /* Embeddings stay int8 under a 4-bit default... */
-    t = tensor_named(f, "model.embed_tokens.weight");
+    t = ts_tensor(f, "model.embed_tokens.weight", NULL);
     cr_assert_eq(t->encoding.bits, 8);
     qtf_file_close(f);
     /* ...unless --all-layers. */
     cr_assert_eq(RUN("-q", "--force", "--all-layers", "-e", "int4:group=32", "--fallback", "int8", model,
-                     out), 0, "%s", err_text);
-    f = open_qtf(out);
-    t = tensor_named(f, "model.embed_tokens.weight");
+                     out), 0, "%s", ts_err_text);
+    f = ts_open(out, 0);
+    t = ts_tensor(f, "model.embed_tokens.weight", NULL);
     cr_assert_eq(t->encoding.bits, 4);
     qtf_file_close(f);
 }
 
 Test(convert, dry_run_writes_nothing) {
     const char *model = make_model("m", 0);
-    int before = count_entries(test_tmpdir);
+    int before = tu_dir_entries(test_tmpdir);
     cr_assert_eq(RUN("--dry-run", "-e", "int4:group=32", "--fallback", "keep", model,
-                     path_in("o.qtf")), 0, "%s", err_text);
-    cr_assert_eq(count_entries(test_tmpdir), before);
-    cr_assert(!exists(path_in("o.qtf")));
-    cr_assert(strstr(out_text, "model.layers.0.mlp.up_proj.weight"), "%s", out_text);
-    cr_assert(strstr(out_text, "[172, 64]"), "%s", out_text);
-    cr_assert(strstr(out_text, "int4"), "%s", out_text);
-    cr_assert(strstr(out_text, "total: 6 tensors"), "%s", out_text);
+                     path_in("o.qtf")), 0, "%s", ts_err_text);
+    cr_assert_eq(tu_dir_entries(test_tmpdir), before);
+    cr_assert(!tu_exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_out_text, "model.layers.0.mlp.up_proj.weight"), "%s", ts_out_text);
+    cr_assert(strstr(ts_out_text, "[172, 64]"), "%s", ts_out_text);
+    cr_assert(strstr(ts_out_text, "int4"), "%s", ts_out_text);
+    cr_assert(strstr(ts_out_text, "total: 6 tensors"), "%s", ts_out_text);
     /* up_proj: 172 rows x 2 groups x (16 bytes of codes + 2 bytes f16 scale). */
-    cr_assert(strstr(out_text, "6192"), "%s", out_text);
+    cr_assert(strstr(ts_out_text, "6192"), "%s", ts_out_text);
     /* Without OUTPUT too. */
-    cr_assert_eq(RUN("-n", model), 0, "%s", err_text);
-    cr_assert_eq(count_entries(test_tmpdir), before);
+    cr_assert_eq(RUN("-n", model), 0, "%s", ts_err_text);
+    cr_assert_eq(tu_dir_entries(test_tmpdir), before);
 }
 
 Test(convert, deterministic_across_threads) {
@@ -430,12 +334,12 @@ Test(convert, deterministic_across_threads) {
     const char *specs[] = { "int8", "int4:group=32", "nf4:group=64,dq", "pal4:rows=8" };
     for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
         cr_assert_eq(RUN("-q", "--force", "-j", "1", "-e", specs[i], "--fallback", "int8", model,
-                         path_in("t1.qtf")), 0, "%s: %s", specs[i], err_text);
+                         path_in("t1.qtf")), 0, "%s: %s", specs[i], ts_err_text);
         cr_assert_eq(RUN("-q", "--force", "-j", "2", "-e", specs[i], "--fallback", "int8", model,
-                         path_in("t2.qtf")), 0, "%s: %s", specs[i], err_text);
+                         path_in("t2.qtf")), 0, "%s: %s", specs[i], ts_err_text);
         size_t a_len, b_len;
-        unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
-        unsigned char *b = read_file(path_in("t2.qtf"), &b_len);
+        unsigned char *a = tu_read(path_in("t1.qtf"), &a_len);
+        unsigned char *b = tu_read(path_in("t2.qtf"), &b_len);
         cr_assert(a && b);
         cr_assert(a_len == b_len && memcmp(a, b, a_len) == 0, "%s differs by thread count",
                   specs[i]);
@@ -446,32 +350,32 @@ Test(convert, deterministic_across_threads) {
 
 Test(convert, lossless_round_trip_f32) {
     const char *model = make_model("m", 0);
-    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", err_text);
-    cr_assert_eq(RUN("-q", path_in("m.qtf"), path_in("back.safetensors")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", ts_err_text);
+    cr_assert_eq(RUN("-q", path_in("m.qtf"), path_in("back.safetensors")), 0, "%s", ts_err_text);
     assert_same_tensors(model, path_in("back.safetensors"));
 }
 
 Test(convert, lossless_round_trip_bf16) {
     const char *model = make_model("m", 1);
-    cr_assert_eq(RUN("-q", "-e", "keep", model, path_in("m.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("m.qtf"));
-    cr_assert_eq(tensor_named(f, "model.layers.0.mlp.up_proj.weight")->encoding.id,
+    cr_assert_eq(RUN("-q", "-e", "keep", model, path_in("m.qtf")), 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(path_in("m.qtf"), 0);
+    cr_assert_eq(ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL)->encoding.id,
                  QTF_ENC_BF16);
     qtf_file_close(f);
     cr_assert_eq(RUN("-q", "-e", "bf16", path_in("m.qtf"), path_in("back.safetensors")), 0,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     assert_same_tensors(model, path_in("back.safetensors"));
     /* `keep` restores each tensor's source dtype. */
     cr_assert_eq(RUN("-q", "-e", "keep", path_in("m.qtf"), path_in("keep.safetensors")), 0,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     assert_same_tensors(model, path_in("keep.safetensors"));
 }
 
 Test(convert, safetensors_output_dequantizes) {
     const char *model = make_model("m", 0);
-    cr_assert_eq(RUN("-q", model, path_in("m.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", model, path_in("m.qtf")), 0, "%s", ts_err_text);
     cr_assert_eq(RUN("-q", "-e", "f16", path_in("m.qtf"), path_in("m.safetensors")), 0, "%s",
-                 err_text);
+                 ts_err_text);
     qtf_source *s = NULL;
     cr_assert_eq(qtf_source_open(&s, path_in("m.safetensors")), QTF_OK, "%s", qtf_error_detail());
     uint64_t i;
@@ -491,10 +395,10 @@ Test(convert, safetensors_output_dequantizes) {
 
 Test(convert, reencode_qtf_carries_metadata) {
     const char *model = make_model("m", 0);
-    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("a.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("a.qtf")), 0, "%s", ts_err_text);
     cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", path_in("a.qtf"),
-                     path_in("b.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("b.qtf"));
+                     path_in("b.qtf")), 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(path_in("b.qtf"), 0);
     const void *blob;
     uint64_t len;
     const char *media, *s;
@@ -516,11 +420,11 @@ Test(convert, reencode_qtf_carries_metadata) {
     cr_assert(len == 16 && memcmp(s, "LlamaForCausalLM", 16) == 0);
     /* qtf.recipe describes this conversion, not the first one. */
     cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
-    cr_assert(memmem(s, len, "# fallback: int8", 16), "%.*s", (int)len, s);
-    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    ts_assert_contains(s, len, "# fallback: int8");
+    const qtf_tensor_info *t = ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL);
     cr_assert_eq(t->encoding.bits, 4);
     cr_assert_eq(t->source_type, QTF_DTYPE_F32);
-    t = tensor_named(f, "model.position_ids");
+    t = ts_tensor(f, "model.position_ids", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_RAW);
     qtf_file_close(f);
 }
@@ -533,35 +437,30 @@ Test(convert, importance_vectors) {
     st_tensor good = { "model.layers.0.mlp.up_proj.weight", "F32", 1, { HID }, ones, sizeof ones };
     write_safetensors(path_in("imp.safetensors"), &good, 1);
     cr_assert_eq(RUN("-q", "-e", "int4:group=32,search", "--fallback", "int8", "--importance",
-                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", err_text);
+                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", ts_err_text);
     st_tensor bad = { "model.layers.0.mlp.up_proj.weight", "F32", 1, { HID + 1 }, wrong,
                       sizeof wrong };
     write_safetensors(path_in("bad.safetensors"), &bad, 1);
     unlink(path_in("o.qtf"));
     cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
                      path_in("bad.safetensors"), model, path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "model.layers.0.mlp.up_proj.weight") && strstr(err_text, "64"),
-              "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_err_text, "model.layers.0.mlp.up_proj.weight") && strstr(ts_err_text, "64"),
+              "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
     /* Negative weights are refused before any output is created. */
     ones[5] = -1.0f;
     write_safetensors(path_in("neg.safetensors"), &good, 1);
     cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
                      path_in("neg.safetensors"), model, path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "element 5") && strstr(err_text, "neg.safetensors"), "%s",
-              err_text);
-    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_err_text, "element 5") && strstr(ts_err_text, "neg.safetensors"), "%s",
+              ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
     /* The recipe stored in the file names the importance file. */
     ones[5] = 1.0f;
     write_safetensors(path_in("imp.safetensors"), &good, 1);
     cr_assert_eq(RUN("-q", "-e", "int4:group=32", "--fallback", "int8", "--importance",
-                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("o.qtf"));
-    const char *s;
-    uint64_t len;
-    cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
-    cr_assert(memmem(s, len, "# importance: imp.safetensors", 29), "%.*s", (int)len, s);
-    qtf_file_close(f);
+                     path_in("imp.safetensors"), model, path_in("o.qtf")), 0, "%s", ts_err_text);
+    assert_recipe_has(path_in("o.qtf"), "# importance: imp.safetensors");
 }
 
 /* --- hostile and failing inputs -------------------------------------------- */
@@ -571,10 +470,10 @@ Test(convert, malformed_safetensors_header) {
     unsigned char buf[64] = { 0 };
     buf[0] = 0x00; buf[1] = 0x00; buf[2] = 0x00; buf[3] = 0x10;   /* 256 MiB header, 64 bytes file */
     memcpy(buf + 8, "{\"a\":", 5);
-    write_file(path_in("bad/model.safetensors"), buf, sizeof buf);
+    tu_write(path_in("bad/model.safetensors"), buf, sizeof buf);
     cr_assert_eq(RUN(path_in("bad"), path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "model.safetensors"), "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_err_text, "model.safetensors"), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
 }
 
 Test(convert, bad_shard_index) {
@@ -584,52 +483,12 @@ Test(convert, bad_shard_index) {
     snprintf(p, sizeof p, "%s/model.safetensors", model);
     cr_assert_eq(unlink(p), 0);
     snprintf(p, sizeof p, "%s/model.safetensors.index.json", model);
-    write_text(p, "{\"metadata\":{},\"weight_map\":{\"model.embed_tokens.weight\":"
+    tu_write_text(p, "{\"metadata\":{},\"weight_map\":{\"model.embed_tokens.weight\":"
                   "\"model-00001-of-00002.safetensors\"}}");
     cr_assert_eq(RUN(model, path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "model-00001-of-00002.safetensors") ||
-              strstr(err_text, "index"), "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
-}
-
-static uint32_t crc32_of(const unsigned char *p, size_t n) {
-    uint32_t c = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++) c = (c >> 1) ^ (0xedb88320u & (0u - (c & 1)));
-    }
-    return ~c;
-}
-
-static void put16(FILE *f, unsigned v) { fputc((int)(v & 255), f); fputc((int)(v >> 8 & 255), f); }
-static void put32(FILE *f, uint32_t v) { put16(f, v & 0xffff); put16(f, v >> 16); }
-
-/* A stored (uncompressed) zip with the given members. */
-static void write_zip(const char *path, const char *const *names, const unsigned char *const *data,
-                      const size_t *sizes, int n) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    uint32_t offsets[8];
-    for (int i = 0; i < n; i++) {
-        offsets[i] = (uint32_t)ftell(f);
-        put32(f, 0x04034b50); put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0); put16(f, 0);
-        put32(f, crc32_of(data[i], sizes[i])); put32(f, (uint32_t)sizes[i]);
-        put32(f, (uint32_t)sizes[i]); put16(f, (unsigned)strlen(names[i])); put16(f, 0);
-        fwrite(names[i], 1, strlen(names[i]), f);
-        fwrite(data[i], 1, sizes[i], f);
-    }
-    uint32_t cd = (uint32_t)ftell(f);
-    for (int i = 0; i < n; i++) {
-        put32(f, 0x02014b50); put16(f, 20); put16(f, 20); put16(f, 0); put16(f, 0); put16(f, 0);
-        put16(f, 0); put32(f, crc32_of(data[i], sizes[i])); put32(f, (uint32_t)sizes[i]);
-        put32(f, (uint32_t)sizes[i]); put16(f, (unsigned)strlen(names[i])); put16(f, 0);
-        put16(f, 0); put16(f, 0); put16(f, 0); put32(f, 0); put32(f, offsets[i]);
-        fwrite(names[i], 1, strlen(names[i]), f);
-    }
-    uint32_t cd_size = (uint32_t)ftell(f) - cd;
-    put32(f, 0x06054b50); put16(f, 0); put16(f, 0); put16(f, (unsigned)n); put16(f, (unsigned)n);
-    put32(f, cd_size); put32(f, cd); put16(f, 0);
-    cr_assert_eq(fclose(f), 0);
+    cr_assert(strstr(ts_err_text, "model-00001-of-00002.safetensors") ||
+              strstr(ts_err_text, "index"), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
 }
 
 Test(convert, malicious_pickle_refused) {
@@ -638,14 +497,13 @@ Test(convert, malicious_pickle_refused) {
      * unpickling this with Python's pickle would run a shell command. */
     static const unsigned char pkl[] = "\x80\x02" "cposix\nsystem\n" "X\x0b\x00\x00\x00touch PWNED"
                                        "\x85" "R" ".";
-    const char *names[] = { "archive/data.pkl", "archive/version" };
-    const unsigned char *data[] = { pkl, (const unsigned char *)"3\n" };
-    size_t sizes[] = { sizeof pkl - 1, 2 };
-    write_zip(path_in("evil/pytorch_model.bin"), names, data, sizes, 2);
+    const ts_zip_entry e[] = { { "archive/data.pkl", pkl, sizeof pkl - 1, 0 },
+                               { "archive/version", "3\n", 2, 0 } };
+    ts_write_zip(path_in("evil/pytorch_model.bin"), e, 2, 0);
     cr_assert_eq(RUN(path_in("evil"), path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "pytorch_model.bin"), "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
-    cr_assert(!exists("PWNED"));
+    cr_assert(strstr(ts_err_text, "pytorch_model.bin"), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
+    cr_assert(!tu_exists("PWNED"));
 }
 
 Test(convert, write_failure_leaves_nothing) {
@@ -653,26 +511,26 @@ Test(convert, write_failure_leaves_nothing) {
     const char *out = path_in("o.qtf");
     /* The checkpoint is ~140 KB; 16 KB of file size is not enough. */
     cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", model, out, NULL }), 1,
-                 "%s", err_text);
-    cr_assert(strstr(err_text, "o.qtf"), "%s", err_text);
-    cr_assert(!exists(out));
-    int entries = count_entries(test_tmpdir);
+                 "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "o.qtf"), "%s", ts_err_text);
+    cr_assert(!tu_exists(out));
+    int entries = tu_dir_entries(test_tmpdir);
     /* An existing output stays as it was. */
-    write_text(out, "previous content");
+    tu_write_text(out, "previous content");
     cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", "--force", model, out, NULL }), 1);
     size_t len;
-    unsigned char *p = read_file(out, &len);
+    unsigned char *p = tu_read(out, &len);
     cr_assert(p && len == 16 && memcmp(p, "previous content", 16) == 0);
     free(p);
-    cr_assert_eq(count_entries(test_tmpdir), entries + 1, "a temp file was left behind");
+    cr_assert_eq(tu_dir_entries(test_tmpdir), entries + 1, "a temp file was left behind");
     /* Same for .safetensors output. */
-    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", err_text);
+    cr_assert_eq(RUN("-q", "-e", "f32", model, path_in("m.qtf")), 0, "%s", ts_err_text);
     const char *st = path_in("o.safetensors");
-    entries = count_entries(test_tmpdir);
+    entries = tu_dir_entries(test_tmpdir);
     cr_assert_eq(run_limited(16384, (const char *const[]){ "-q", path_in("m.qtf"), st, NULL }),
-                 1, "%s", err_text);
-    cr_assert(!exists(st));
-    cr_assert_eq(count_entries(test_tmpdir), entries, "a temp file was left behind");
+                 1, "%s", ts_err_text);
+    cr_assert(!tu_exists(st));
+    cr_assert_eq(tu_dir_entries(test_tmpdir), entries, "a temp file was left behind");
 }
 
 /* A directory output is a Hugging Face folder back from a .qtf (tested in
@@ -681,16 +539,16 @@ Test(convert, output_that_is_a_directory_is_refused_up_front) {
     const char *model = make_model("m", 0);
     mkdir(path_in("outdir"), 0755);
     cr_assert_eq(RUN("-q", model, path_in("outdir")), 2);
-    cr_assert(strstr(err_text, "a folder output needs a .qtf input"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "a folder output needs a .qtf input"), "%s", ts_err_text);
     cr_assert_eq(RUN("--dry-run=1", model), 2);
-    cr_assert(strstr(err_text, "'--dry-run' takes no value"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "'--dry-run' takes no value"), "%s", ts_err_text);
 }
 
 Test(convert, output_in_missing_directory) {
     const char *model = make_model("m", 0);
     /* a usage error (issue 11, item 16): exit 2, before converting */
     cr_assert_eq(RUN("-q", model, path_in("no/such/dir/o.qtf")), 2);
-    cr_assert(strstr(err_text, "no/such/dir/o.qtf"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "no/such/dir/o.qtf"), "%s", ts_err_text);
 }
 
 /* SIGINT in the middle of a conversion: exit 128+2, nothing at the output,
@@ -719,10 +577,9 @@ static void interrupt_run(const char *threads) {
         t[i] = (st_tensor){ names[i], "F32", 2, { 64, 64 }, w, sizeof w };
     }
     write_safetensors(path_in("many/model.safetensors"), t, N);
-    int entries = count_entries(test_tmpdir);
+    int entries = tu_dir_entries(test_tmpdir);
 
-    char exe[512];
-    snprintf(exe, sizeof exe, "%s/convert/qtf-convert", getenv("QTF_BUILD_ROOT"));
+    char *exe = ts_build_path("convert/qtf-convert");
     const char *out = path_in("o.qtf");
     int fds[2];
     cr_assert_eq(pipe(fds), 0);
@@ -754,31 +611,32 @@ static void interrupt_run(const char *threads) {
     cr_assert(WIFEXITED(status), "killed instead of a clean stop");
     cr_assert_eq(WEXITSTATUS(status), 128 + SIGINT);
     cr_assert_eq(started, 2, "no 'interrupted' message");
-    cr_assert(!exists(out));
-    cr_assert_eq(count_entries(test_tmpdir), entries, "a temp file was left behind");
+    cr_assert(!tu_exists(out));
+    cr_assert_eq(tu_dir_entries(test_tmpdir), entries, "a temp file was left behind");
+    free(exe);
 }
 
 Test(convert, zstd_option_reaches_the_writer) {
     const char *model = make_model("m", 1);
-    cr_assert_eq(RUN("-q", "-e", "keep:zstd=3", model, path_in("z.qtf")), 0, "%s", err_text);
-    cr_assert_eq(RUN("-q", "-e", "int8:zstd=3", model, path_in("i.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("z.qtf"));
+    cr_assert_eq(RUN("-q", "-e", "keep:zstd=3", model, path_in("z.qtf")), 0, "%s", ts_err_text);
+    cr_assert_eq(RUN("-q", "-e", "int8:zstd=3", model, path_in("i.qtf")), 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(path_in("z.qtf"), 0);
     cr_assert_eq(qtf_file_verify(f, 1, NULL), QTF_OK, "%s", qtf_error_detail());
-    const qtf_tensor_info *t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    const qtf_tensor_info *t = ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_BF16);
     cr_assert_eq(t->encoding.zstd_level, 3);
     /* bf16 weights compress a little (the exponent byte); stored < decoded. */
     cr_assert_eq(t->parts[0].compression, QTF_COMPRESSION_ZSTD);
     cr_assert_lt(t->parts[0].stored_size, t->parts[0].decoded_size);
     qtf_file_close(f);
-    f = open_qtf(path_in("i.qtf"));
-    t = tensor_named(f, "model.layers.0.mlp.up_proj.weight");
+    f = ts_open(path_in("i.qtf"), 0);
+    t = ts_tensor(f, "model.layers.0.mlp.up_proj.weight", NULL);
     cr_assert_eq(t->encoding.id, QTF_ENC_INT);
     cr_assert_eq(t->encoding.zstd_level, 3);
     qtf_file_close(f);
     /* Decoded back: identical tensors. */
     cr_assert_eq(RUN("-q", "-e", "keep", path_in("z.qtf"), path_in("z.safetensors")), 0, "%s",
-                 err_text);
+                 ts_err_text);
     assert_same_tensors(model, path_in("z.safetensors"));
 }
 
@@ -787,7 +645,7 @@ Test(convert, zstd_option_reaches_the_writer) {
 /* Stored tensor bytes of a .qtf (after zstd: what --target budgets) over
  * its element count, in bits. */
 static double file_tensor_bpw(const char *path) {
-    qtf_file *f = open_qtf(path);
+    qtf_file *f = ts_open(path, 0);
     uint64_t bytes = 0, elements = 0;
     for (uint64_t i = 0; i < qtf_tensor_count(f); i++) {
         const qtf_tensor_info *ti = qtf_tensor_get(f, i);
@@ -809,29 +667,23 @@ Test(convert, target_bpw_meets_budget_records_rules_and_is_deterministic) {
         unlink(path_in("t1.qtf"));
         unlink(path_in("t2.qtf"));
         cr_assert_eq(RUN("-q", "-j", "1", "--all-layers", "--target-bpw", t, model,
-                         path_in("t1.qtf")), 0, "%s: %s", t, err_text);
+                         path_in("t1.qtf")), 0, "%s: %s", t, ts_err_text);
         cr_assert_eq(RUN("-q", "-j", "2", "--all-layers", "--target-bpw", t, model,
-                         path_in("t2.qtf")), 0, "%s: %s", t, err_text);
+                         path_in("t2.qtf")), 0, "%s: %s", t, ts_err_text);
         double bpw = file_tensor_bpw(path_in("t1.qtf"));
         cr_assert_leq(bpw, targets[i], "target %g: file has %.4f bits/weight", targets[i], bpw);
         /* Not absurdly below either: the budget is spent (the 1-D and
          * integer tensors are kept, so 0.6 bits of slack is generous). */
         cr_assert_geq(bpw, targets[i] - 0.6, "target %g: only %.4f bits/weight", targets[i], bpw);
         size_t a_len, b_len;
-        unsigned char *a = read_file(path_in("t1.qtf"), &a_len);
-        unsigned char *b = read_file(path_in("t2.qtf"), &b_len);
+        unsigned char *a = tu_read(path_in("t1.qtf"), &a_len);
+        unsigned char *b = tu_read(path_in("t2.qtf"), &b_len);
         cr_assert(a && b);
         cr_assert(a_len == b_len && memcmp(a, b, a_len) == 0, "target %s differs by thread count",
                   t);
         free(a);
         free(b);
-        qtf_file *f = open_qtf(path_in("t1.qtf"));
-        const char *s;
-        uint64_t len;
-        cr_assert_eq(qtf_meta_get_string(&s, &len, f, "qtf.recipe"), QTF_OK);
-        cr_assert(memmem(s, len, "model.layers.0.self_attn.q_proj.weight=", 39), "%.*s",
-                  (int)len, s);
-        qtf_file_close(f);
+        assert_recipe_has(path_in("t1.qtf"), "model.layers.0.self_attn.q_proj.weight=");
     }
 }
 
@@ -839,20 +691,20 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
     const char *model = make_model("m", 0);
     cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "6",
                      "-r", "model.layers.0.self_attn.q_proj.weight=int8", model), 0, "%s",
-                 err_text);
-    cr_assert(strstr(out_text, "pred. error") && strstr(out_text, "summed predicted error"),
-              "%s", out_text);
+                 ts_err_text);
+    cr_assert(strstr(ts_out_text, "pred. error") && strstr(ts_out_text, "summed predicted error"),
+              "%s", ts_out_text);
     /* The pinned tensor is not in the allocation, and keeps its rule. */
-    cr_assert(strstr(out_text, "model.embed_tokens.weight"), "%s", out_text);
-    const char *alloc_end = strstr(out_text, "target: budget");
-    const char *pinned = strstr(out_text, "model.layers.0.self_attn.q_proj.weight");
-    cr_assert(alloc_end && pinned && pinned > alloc_end, "%s", out_text);
-    cr_assert(count_entries(test_tmpdir) >= 1);
+    cr_assert(strstr(ts_out_text, "model.embed_tokens.weight"), "%s", ts_out_text);
+    const char *alloc_end = strstr(ts_out_text, "target: budget");
+    const char *pinned = strstr(ts_out_text, "model.layers.0.self_attn.q_proj.weight");
+    cr_assert(alloc_end && pinned && pinned > alloc_end, "%s", ts_out_text);
+    cr_assert(tu_dir_entries(test_tmpdir) >= 1);
     cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "6",
                      "-r", "model.layers.0.self_attn.q_proj.weight=int8", model,
-                     path_in("p.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("p.qtf"));
-    const qtf_tensor_info *ti = tensor_named(f, "model.layers.0.self_attn.q_proj.weight");
+                     path_in("p.qtf")), 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(path_in("p.qtf"), 0);
+    const qtf_tensor_info *ti = ts_tensor(f, "model.layers.0.self_attn.q_proj.weight", NULL);
     char enc[96];
     cr_assert_eq(qtf_encoding_format(enc, sizeof enc, &ti->encoding), QTF_OK);
     cr_assert_str_eq(enc, "int8");
@@ -913,12 +765,12 @@ Test(convert, target_zstd_rungs_sizes_are_the_stored_sizes) {
 Test(convert, target_that_cannot_be_met_is_a_usage_error) {
     const char *model = make_model("m", 0);
     cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "1", model, path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "cannot be met"), "%s", err_text);
-    cr_assert(!exists(path_in("o.qtf")));
+    cr_assert(strstr(ts_err_text, "cannot be met"), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
     cr_assert_eq(RUN("-q", "--target-bpw", "0", model, path_in("o.qtf")), 2);
     cr_assert_eq(RUN("-q", "--target-bpw", "4", "--target-size", "100", model,
                      path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "once"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "once"), "%s", ts_err_text);
     cr_assert_eq(RUN("-q", "--target-size", "100", model, path_in("o.qtf")), 2);
-    cr_assert(strstr(err_text, "cannot be met"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "cannot be met"), "%s", ts_err_text);
 }

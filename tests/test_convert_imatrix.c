@@ -14,7 +14,10 @@
 
 #include "checkpoint/arch.h"
 #include "checkpoint/gguf.h"
-#include "gguf_test_util.h"
+#include <dirent.h>
+#include <sys/wait.h>
+#include "support/files.h"
+#include "support/gguf.h"
 
 TestSuite(convert_imatrix);
 
@@ -69,10 +72,10 @@ static int compare_blocks(const char *qtf_path, const char *gguf_path, const cha
 }
 
 Test(convert_imatrix, iq4_nl_blocks_equal_llama_quantize_with_gguf_and_dat) {
-    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    GT_NEED(want, "gguf/aidreams-260k/model-IQ4_NL-imatrix.gguf");
-    GT_NEED(img, "gguf/aidreams-260k/imatrix.gguf");
-    GT_NEED(imd, "gguf/aidreams-260k/imatrix.dat");
+    TS_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    TS_NEED(want, "gguf/aidreams-260k/model-IQ4_NL-imatrix.gguf");
+    TS_NEED(img, "gguf/aidreams-260k/imatrix.gguf");
+    TS_NEED(imd, "gguf/aidreams-260k/imatrix.dat");
     const char *ims[2] = { img, imd };
     for (int k = 0; k < 2; k++) {
         char out[256], args[16384], *err = NULL;
@@ -88,8 +91,8 @@ Test(convert_imatrix, iq4_nl_blocks_equal_llama_quantize_with_gguf_and_dat) {
 }
 
 Test(convert_imatrix, without_importance_equals_plain_llama_quantize) {
-    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    GT_NEED(want, "gguf/aidreams-260k/model-IQ4_NL.gguf");
+    TS_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    TS_NEED(want, "gguf/aidreams-260k/model-IQ4_NL.gguf");
     char out[256], args[16384], *err = NULL;
     snprintf(out, sizeof out, "%s/plain.qtf", gt_tmp());
     snprintf(args, sizeof args, "'%s' '%s' -e iq4_nl --all-layers --fallback f16 --quiet", ckpt, out);
@@ -100,9 +103,9 @@ Test(convert_imatrix, without_importance_equals_plain_llama_quantize) {
 }
 
 Test(convert_imatrix, errors_name_the_entry) {
-    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
-    GT_NEED(synth_im, "gguf/synth/imatrix.gguf");
-    GT_NEED(gpt2, "checkpoints/capp-gpt2-tiny-hf");
+    TS_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    TS_NEED(synth_im, "gguf/synth/imatrix.gguf");
+    TS_NEED(gpt2, "checkpoints/capp-gpt2-tiny-hf");
     char out[256], args[16384], *err = NULL;
     snprintf(out, sizeof out, "%s/bad.qtf", gt_tmp());
     /* synth's imatrix has rows of 256 where aidreams has 64 */
@@ -121,7 +124,7 @@ Test(convert_imatrix, errors_name_the_entry) {
 }
 
 Test(convert_imatrix, uncovered_weight_warned) {
-    GT_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
+    TS_NEED(ckpt, "checkpoints/aidreams-llama-260k-hf");
     /* an imatrix covering only blk.0.attn_q.weight (legacy .dat built here) */
     char dat[256];
     snprintf(dat, sizeof dat, "%s/one.dat", gt_tmp());

@@ -14,79 +14,25 @@
 #include <unistd.h>
 
 #include "checkpoint/source.h"
-#include "source_compare.h"
-#include "test_tmpdir.h"
-
-static char err_text[1 << 16];
+#include "support/source.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/run.h"
 
 static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
-static const char *shared(const char *name) {
-    static char bufs[4][512];
-    static int next;
-    const char *root = getenv("QTF_SHARED_CHECKPOINTS");
-    struct stat st;
-    if (!root || stat(root, &st) != 0) return NULL;
-    char *p = bufs[next++ % 4];
-    snprintf(p, 512, "%s/%s", root, name);
-    return p;
-}
-
 #define NEED_SHARED()                                                              \
     do {                                                                           \
-        if (!shared("")) cr_skip_test("QTF_SHARED_CHECKPOINTS not available");     \
+        if (!ts_checkpoint("")) cr_skip_test("QTF_SHARED_CHECKPOINTS not available");     \
     } while (0)
 
-/* Runs a program from the build tree (relative path) with args; stderr is
- * kept in err_text. Returns the exit status. */
-static int run_tool(const char *tool, const char *const *args) {
-    char exe[512];
-    const char *root = getenv("QTF_BUILD_ROOT");
-    cr_assert(root);
-    snprintf(exe, sizeof exe, "%s/%s", root, tool);
-    if (access(exe, X_OK) != 0) return -1;
-    const char *argv[64];
-    int n = 0;
-    argv[n++] = exe;
-    for (int i = 0; args[i]; i++) argv[n++] = args[i];
-    argv[n] = NULL;
-    char err_path[600];
-    test_tmpdir_make();
-    snprintf(err_path, sizeof err_path, "%s.stderr", test_tmpdir);
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int o = open("/dev/null", O_WRONLY);
-        if (e < 0 || o < 0) _exit(99);
-        dup2(o, 1);
-        dup2(e, 2);
-        execv(exe, (char *const *)argv);
-        _exit(98);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    FILE *f = fopen(err_path, "rb");
-    size_t got = f ? fread(err_text, 1, sizeof err_text - 1, f) : 0;
-    err_text[got] = '\0';
-    if (f) fclose(f);
-    unlink(err_path);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-}
-
-#define CONVERT(...) run_tool("convert/qtf-convert", (const char *const[]){ __VA_ARGS__, NULL })
-
-static qtf_file *open_qtf(const char *path) {
-    qtf_file *f = NULL;
-    cr_assert_eq(qtf_file_open(&f, path, NULL), QTF_OK, "%s: %s", path, qtf_error_detail());
-    return f;
-}
+#define CONVERT(...) TS_TOOL("convert/qtf-convert", __VA_ARGS__)
 
 /* Checks a converted file against its source: checksums, every tensor
  * present with its shape and source dtype, values exact where the encoding
  * is lossless, and within max_rel (relative RMSE) elsewhere. */
 static void check_against_source(const char *qtf_path, const char *source, double max_rel) {
-    qtf_file *f = open_qtf(qtf_path);
+    qtf_file *f = ts_open(qtf_path, 0);
     cr_assert_eq(qtf_file_verify(f, 2, NULL), QTF_OK, "%s: %s", qtf_path, qtf_error_detail());
     qtf_source *s = NULL;
     cr_assert_eq(qtf_source_open(&s, source), QTF_OK, "%s", qtf_error_detail());
@@ -94,8 +40,7 @@ static void check_against_source(const char *qtf_path, const char *source, doubl
     for (uint64_t i = 0; i < qtf_source_tensor_count(s); i++) {
         const qtf_source_tensor *t = qtf_source_tensor_get(s, i);
         uint64_t j;
-        cr_assert_eq(qtf_tensor_find(&j, f, t->name), QTF_OK, "%s missing", t->name);
-        const qtf_tensor_info *ti = qtf_tensor_get(f, j);
+        const qtf_tensor_info *ti = ts_tensor(f, t->name, &j);
         cr_assert_eq(ti->n_dims, t->n_dims);
         for (uint32_t d = 0; d < t->n_dims; d++) cr_assert_eq(ti->dims[d], t->dims[d]);
         cr_assert_eq(ti->source_type, t->dtype, "%s", t->name);
@@ -131,9 +76,9 @@ TestSuite(e2e, .fini = test_tmpdir_remove);
 
 static const char *make_sample(void) {
     const char *out = path_in("sample");
-    int rc = run_tool("tools/qtf-make-sample", (const char *const[]){ out, NULL });
+    int rc = TS_TOOL("tools/qtf-make-sample", out);
     if (rc == -1) cr_skip_test("qtf-make-sample not built");
-    cr_assert_eq(rc, 0, "qtf-make-sample: %s", err_text);
+    cr_assert_eq(rc, 0, "qtf-make-sample: %s", ts_err_text);
     return out;
 }
 
@@ -152,16 +97,16 @@ Test(e2e, sample_all_encodings) {
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *out = path_in("s.qtf");
         cr_assert_eq(CONVERT("-q", "--force", "-e", cases[i].spec, "--fallback", "int8", sample, out), 0,
-                     "%s: %s", cases[i].spec, err_text);
+                     "%s: %s", cases[i].spec, ts_err_text);
         check_against_source(out, sample, cases[i].max_rel);
     }
 }
 
 Test(e2e, sample_round_trip_to_safetensors) {
     const char *sample = make_sample();
-    cr_assert_eq(CONVERT("-q", "-e", "keep", sample, path_in("k.qtf")), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "keep", sample, path_in("k.qtf")), 0, "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "-e", "keep", path_in("k.qtf"), path_in("back.safetensors")), 0,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     assert_same_tensors(sample, path_in("back.safetensors"));
 }
 
@@ -250,7 +195,7 @@ static int by_name(const void *a, const void *b) {
  * with the default recipe and with int4, and matches its source. */
 Test(e2e, shared_every_checkpoint) {
     NEED_SHARED();
-    DIR *d = opendir(shared(""));
+    DIR *d = opendir(ts_checkpoint(""));
     cr_assert(d);
     char *names[64];
     int n = 0;
@@ -258,7 +203,7 @@ Test(e2e, shared_every_checkpoint) {
     while ((e = readdir(d)) && n < 64) {
         if (e->d_name[0] == '.') continue;
         qtf_source *s = NULL;
-        if (qtf_source_open(&s, shared(e->d_name)) != QTF_OK) continue;
+        if (qtf_source_open(&s, ts_checkpoint(e->d_name)) != QTF_OK) continue;
         qtf_source_close(s);
         names[n++] = strdup(e->d_name);
     }
@@ -266,10 +211,10 @@ Test(e2e, shared_every_checkpoint) {
     qsort(names, (size_t)n, sizeof names[0], by_name);
     cr_assert_geq(n, 6, "only %d checkpoints found", n);
     for (int i = 0; i < n; i++) {
-        const char *src = shared(names[i]);
-        cr_assert_eq(CONVERT("-q", "--force", src, path_in("d.qtf")), 0, "%s: %s", names[i], err_text);
+        const char *src = ts_checkpoint(names[i]);
+        cr_assert_eq(CONVERT("-q", "--force", src, path_in("d.qtf")), 0, "%s: %s", names[i], ts_err_text);
         check_against_source(path_in("d.qtf"), src, 0.02);
-        qtf_file *f = open_qtf(path_in("d.qtf"));
+        qtf_file *f = ts_open(path_in("d.qtf"), 0);
         const char *str;
         uint64_t len;
         cr_assert_eq(qtf_meta_get_string(&str, &len, f, "general.architecture"), QTF_OK);
@@ -280,7 +225,7 @@ Test(e2e, shared_every_checkpoint) {
                      "%s", names[i]);
         qtf_file_close(f);
         cr_assert_eq(CONVERT("-q", "--force", "-e", "int4:group=32", "--fallback", "int8", src,
-                             path_in("d4.qtf")), 0, "%s: %s", names[i], err_text);
+                             path_in("d4.qtf")), 0, "%s: %s", names[i], ts_err_text);
         check_against_source(path_in("d4.qtf"), src, 0.2);
         free(names[i]);
     }
@@ -288,30 +233,30 @@ Test(e2e, shared_every_checkpoint) {
 
 Test(e2e, shared_tokenizers_only_has_no_weights) {
     NEED_SHARED();
-    cr_assert_eq(CONVERT("-q", shared("tokenizers-only/gpt2"), path_in("t.qtf")), 2);
-    cr_assert(strstr(err_text, "gpt2"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", ts_checkpoint("tokenizers-only/gpt2"), path_in("t.qtf")), 2);
+    cr_assert(strstr(ts_err_text, "gpt2"), "%s", ts_err_text);
     struct stat st;
     cr_assert(stat(path_in("t.qtf"), &st) != 0);
 }
 
 Test(e2e, shared_ffn_172_group_32) {
     NEED_SHARED();
-    const char *src = shared("aidreams-llama-260k-hf");
+    const char *src = ts_checkpoint("aidreams-llama-260k-hf");
     cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", src, path_in("x.qtf")), 2);
-    cr_assert(strstr(err_text, "mlp.down_proj.weight") && strstr(err_text, "172"), "%s",
-              err_text);
+    cr_assert(strstr(ts_err_text, "mlp.down_proj.weight") && strstr(ts_err_text, "172"), "%s",
+              ts_err_text);
     /* Every tensor that cannot take it is named in the same run. */
     for (int l = 0; l < 4; l++) {
         char name[64];
         snprintf(name, sizeof name, "model.layers.%d.mlp.down_proj.weight", l);
-        cr_assert(strstr(err_text, name), "%s not named: %s", name, err_text);
+        cr_assert(strstr(ts_err_text, name), "%s not named: %s", name, ts_err_text);
     }
-    cr_assert(!strstr(err_text, "up_proj"), "%s", err_text);
+    cr_assert(!strstr(ts_err_text, "up_proj"), "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "-e", "q4_0", src, path_in("x.qtf")), 2);
-    cr_assert(strstr(err_text, "mlp.down_proj.weight"), "%s", err_text);
+    cr_assert(strstr(ts_err_text, "mlp.down_proj.weight"), "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "-e", "int4:group=32", "-r", "*.down_proj.*=int4:group=4", src,
-                         path_in("x.qtf")), 0, "%s", err_text);
-    qtf_file *f = open_qtf(path_in("x.qtf"));
+                         path_in("x.qtf")), 0, "%s", ts_err_text);
+    qtf_file *f = ts_open(path_in("x.qtf"), 0);
     uint64_t j;
     cr_assert_eq(qtf_tensor_find(&j, f, "model.layers.2.mlp.down_proj.weight"), QTF_OK);
     cr_assert_eq(qtf_tensor_get(f, j)->encoding.group, 4);
@@ -333,9 +278,9 @@ Test(e2e, shared_layouts_give_identical_tensors) {
             char name[32];
             snprintf(name, sizeof name, "c%d.qtf", c);
             cr_assert_eq(CONVERT("-q", "--force", "-e", specs[s], "-j", c == 1 ? "1" : "2",
-                                 shared(copies[c]), path_in(name)), 0, "%s: %s", copies[c],
-                         err_text);
-            f[c] = open_qtf(path_in(name));
+                                 ts_checkpoint(copies[c]), path_in(name)), 0, "%s: %s", copies[c],
+                         ts_err_text);
+            f[c] = ts_open(path_in(name), 0);
         }
         for (int c = 1; c < 3; c++) {
             uint64_t matched = 0;
@@ -375,10 +320,10 @@ Test(e2e, shared_layouts_give_identical_tensors) {
 
 Test(e2e, shared_bf16_lossless_round_trip) {
     NEED_SHARED();
-    const char *src = shared("aidreams-llama-260k-hf-bf16");
-    cr_assert_eq(CONVERT("-q", "-e", "bf16", src, path_in("b.qtf")), 0, "%s", err_text);
+    const char *src = ts_checkpoint("aidreams-llama-260k-hf-bf16");
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", src, path_in("b.qtf")), 0, "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "-e", "bf16", path_in("b.qtf"), path_in("b.safetensors")), 0,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     char orig[600];
     snprintf(orig, sizeof orig, "%s/model.safetensors", src);
     assert_same_tensors(orig, path_in("b.safetensors"));

@@ -4,16 +4,8 @@
 #include <string.h>
 
 #include "qtf.h"
-#include "test_encoding_util.h"
-
-static qtf_encoding parse_ok(const char *text) {
-    qtf_encoding e;
-    memset(&e, 0xa5, sizeof e);
-    qtf_status st = qtf_encoding_parse(&e, text);
-    cr_assert_eq(st, QTF_OK, "parse(\"%s\") = %s: %s", text, qtf_status_name(st),
-                 qtf_error_detail());
-    return e;
-}
+#include "support/container.h"
+#include "support/encoding.h"
 
 static const char *const all_names[] = {
     "f32", "f16", "bf16", "int2", "int3", "int4", "int5", "int6", "int7", "int8", "nf4", "fp4",
@@ -22,43 +14,43 @@ static const char *const all_names[] = {
 };
 
 Test(parse, examples_from_the_spec) {
-    qtf_encoding e = parse_ok("int8");
+    qtf_encoding e = ts_parse("int8");
     cr_assert(e.id == QTF_ENC_INT && e.bits == 8 && e.group == QTF_GROUP_ROW && !e.asym &&
               e.scale_type == QTF_DTYPE_F16 && !e.dq && !e.search && !e.zstd_level);
-    e = parse_ok("int4:group=32");
+    e = ts_parse("int4:group=32");
     cr_assert(e.id == QTF_ENC_INT && e.bits == 4 && e.group == 32 && !e.asym);
-    e = parse_ok("int4:group=128,asym");
+    e = ts_parse("int4:group=128,asym");
     cr_assert(e.group == 128 && e.asym == 1 && e.scale_type == QTF_DTYPE_F16);
-    e = parse_ok("nf4:group=64,dq");
+    e = ts_parse("nf4:group=64,dq");
     cr_assert(e.id == QTF_ENC_NF4 && e.bits == 4 && e.group == 64 && e.dq == 1 &&
               e.scale_type == QTF_DTYPE_NONE && !e.asym);
-    e = parse_ok("pal4:rows=8");
+    e = ts_parse("pal4:rows=8");
     cr_assert(e.id == QTF_ENC_PAL && e.bits == 4 && e.rows == 8 && e.lut_type == QTF_DTYPE_F16 &&
               e.dim == 1 && !e.rowscale && !e.group && !e.dq && e.scale_type == QTF_DTYPE_NONE);
-    e = parse_ok("pal3:rows=8,rowscale");
+    e = ts_parse("pal3:rows=8,rowscale");
     cr_assert(e.bits == 3 && e.rows == 8 && e.rowscale == 1);
     cr_assert_eq(e.scale_type, QTF_DTYPE_F16); /* plain palettization scales are f16 */
-    e = parse_ok("pal4:group=32");
+    e = ts_parse("pal4:group=32");
     cr_assert(e.group == 32 && e.scale_type == QTF_DTYPE_F16 && !e.dq);
-    e = parse_ok("pal4:group=32,dq");
+    e = ts_parse("pal4:group=32,dq");
     cr_assert(e.group == 32 && e.scale_type == QTF_DTYPE_NONE && e.dq);
-    e = parse_ok("mxfp4");
+    e = ts_parse("mxfp4");
     cr_assert(e.id == QTF_ENC_MXFP4 && e.bits == 4 && e.group == 32 &&
               e.scale_type == QTF_DTYPE_E8M0);
-    e = parse_ok("q4_0");
+    e = ts_parse("q4_0");
     cr_assert(e.id == QTF_ENC_Q4_0 && e.bits == 4 && e.group == 32 &&
               e.scale_type == QTF_DTYPE_F16 && !e.asym);
-    e = parse_ok("int4:group=32,zstd");
+    e = ts_parse("int4:group=32,zstd");
     cr_assert(e.group == 32 && e.zstd_level == 1);
-    e = parse_ok("q8_0:zstd=19");
+    e = ts_parse("q8_0:zstd=19");
     cr_assert(e.id == QTF_ENC_Q8_0 && e.bits == 8 && e.zstd_level == 19);
-    e = parse_ok("pal2:group=16,dq,lut=int8,dim=4");
+    e = ts_parse("pal2:group=16,dq,lut=int8,dim=4");
     cr_assert(e.group == 16 && e.dq && e.lut_type == QTF_DTYPE_I8 && e.dim == 4);
-    e = parse_ok("int3:group=tensor,search,scale=bf16");
+    e = ts_parse("int3:group=tensor,search,scale=bf16");
     cr_assert(e.group == QTF_GROUP_TENSOR && e.search && e.scale_type == QTF_DTYPE_BF16);
-    e = parse_ok("raw:i64,zstd=1");
+    e = ts_parse("raw:i64,zstd=1");
     cr_assert(e.id == QTF_ENC_RAW && e.raw_type == QTF_DTYPE_I64 && e.zstd_level == 1 && !e.bits);
-    e = parse_ok("f16");
+    e = ts_parse("f16");
     cr_assert(e.id == QTF_ENC_F16 && !e.bits && !e.group && !e.scale_type && !e.zstd_level);
 }
 
@@ -69,36 +61,36 @@ Test(parse, defaults_equal_qtf_encoding_default) {
         char text[64];
         cr_assert_eq(qtf_encoding_format(text, sizeof text, &d), QTF_OK);
         cr_assert_eq(strchr(text, ':'), NULL, "default %u formats with options: %s", id, text);
-        qtf_encoding p = parse_ok(text);
+        qtf_encoding p = ts_parse(text);
         cr_assert(enc_equal(&p, &d), "id %u", id);
     }
     qtf_encoding d;
     cr_assert_eq(qtf_encoding_default(&d, QTF_ENC_RAW), QTF_E_INVALID_ARG);
     cr_assert_eq(qtf_encoding_default(&d, QTF_ENC_COUNT_), QTF_E_UNKNOWN_ENCODING);
     /* documented defaults per name */
-    cr_assert_eq(parse_ok("int2").group, 32);
-    cr_assert_eq(parse_ok("int6").group, 32);
-    cr_assert_eq(parse_ok("int8").group, QTF_GROUP_ROW);
-    cr_assert_eq(parse_ok("nf4").group, 64);
-    cr_assert_eq(parse_ok("fp4").group, 64);
-    cr_assert_eq(parse_ok("fp4").scale_type, QTF_DTYPE_F16);
-    cr_assert_eq(parse_ok("pal8").rows, QTF_ROWS_TENSOR);
+    cr_assert_eq(ts_parse("int2").group, 32);
+    cr_assert_eq(ts_parse("int6").group, 32);
+    cr_assert_eq(ts_parse("int8").group, QTF_GROUP_ROW);
+    cr_assert_eq(ts_parse("nf4").group, 64);
+    cr_assert_eq(ts_parse("fp4").group, 64);
+    cr_assert_eq(ts_parse("fp4").scale_type, QTF_DTYPE_F16);
+    cr_assert_eq(ts_parse("pal8").rows, QTF_ROWS_TENSOR);
 }
 
 Test(parse, case_insensitive_and_explicit_defaults) {
-    qtf_encoding a = parse_ok("Q4_0"), b = parse_ok("q4_0");
+    qtf_encoding a = ts_parse("Q4_0"), b = ts_parse("q4_0");
     cr_assert(enc_equal(&a, &b));
-    a = parse_ok("INT4:GROUP=32,SYM,RTN,SCALE=F16");
-    b = parse_ok("int4");
+    a = ts_parse("INT4:GROUP=32,SYM,RTN,SCALE=F16");
+    b = ts_parse("int4");
     cr_assert(enc_equal(&a, &b));
-    a = parse_ok("int8:group=row");
-    b = parse_ok("int8");
+    a = ts_parse("int8:group=row");
+    b = ts_parse("int8");
     cr_assert(enc_equal(&a, &b));
-    a = parse_ok("pal4:rows=tensor,lut=f16,dim=1");
-    b = parse_ok("pal4");
+    a = ts_parse("pal4:rows=tensor,lut=f16,dim=1");
+    b = ts_parse("pal4");
     cr_assert(enc_equal(&a, &b));
-    a = parse_ok("int4:asym,group=128"); /* any option order */
-    b = parse_ok("int4:group=128,asym");
+    a = ts_parse("int4:asym,group=128"); /* any option order */
+    b = ts_parse("int4:group=128,asym");
     cr_assert(enc_equal(&a, &b));
 }
 
@@ -228,7 +220,7 @@ Test(format, canonical_text) {
         { "bf16:zstd=3", "bf16:zstd=3" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        qtf_encoding e = parse_ok(cases[i].in);
+        qtf_encoding e = ts_parse(cases[i].in);
         char buf[64];
         cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_OK, "%s", cases[i].in);
         cr_assert_str_eq(buf, cases[i].out, "format(parse(\"%s\"))", cases[i].in);
@@ -236,14 +228,14 @@ Test(format, canonical_text) {
 }
 
 Test(format, longest_text_fits_64_bytes_and_small_buffers_fail) {
-    qtf_encoding e = parse_ok("pal8:group=4294967292,dq,rows=4294967295,lut=int8,dim=4,zstd=22");
+    qtf_encoding e = ts_parse("pal8:group=4294967292,dq,rows=4294967295,lut=int8,dim=4,zstd=22");
     char buf[64];
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_OK);
     cr_assert_eq(strlen(buf), 63);
     cr_assert_eq(qtf_encoding_format(buf, 63, &e), QTF_E_INVALID_ARG);
     cr_assert_eq(buf[0], '\0');
     cr_assert_eq(qtf_encoding_format(buf, 0, &e), QTF_E_INVALID_ARG);
-    e = parse_ok("int4");
+    e = ts_parse("int4");
     cr_assert_eq(qtf_encoding_format(buf, 5, &e), QTF_OK);
     cr_assert_str_eq(buf, "int4");
     cr_assert_eq(qtf_encoding_format(buf, 4, &e), QTF_E_INVALID_ARG);
@@ -251,15 +243,15 @@ Test(format, longest_text_fits_64_bytes_and_small_buffers_fail) {
 
 Test(format, invalid_encodings_are_refused) {
     char buf[64];
-    qtf_encoding e = parse_ok("int4");
+    qtf_encoding e = ts_parse("int4");
     e.bits = 9;
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_E_ENCODING);
     cr_assert(strstr(qtf_error_detail(), "bits") != NULL);
-    e = parse_ok("f16");
+    e = ts_parse("f16");
     e.group = 32;
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_E_ENCODING);
     cr_assert(strstr(qtf_error_detail(), "group") != NULL);
-    e = parse_ok("int4");
+    e = ts_parse("int4");
     e.id = (qtf_encoding_id)77;
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_E_UNKNOWN_ENCODING);
 }
@@ -318,7 +310,7 @@ Test(format, round_trip_over_all_option_combinations) {
                 parsed++;
                 char canon[64], again[64];
                 cr_assert_eq(qtf_encoding_format(canon, sizeof canon, &e), QTF_OK, "%s", text);
-                qtf_encoding e2 = parse_ok(canon);
+                qtf_encoding e2 = ts_parse(canon);
                 cr_assert(enc_equal(&e, &e2), "\"%s\" -> \"%s\" parses differently", text,
                           canon);
                 cr_assert_eq(qtf_encoding_format(again, sizeof again, &e2), QTF_OK);
@@ -351,7 +343,7 @@ Test(format, round_trip_over_all_option_combinations) {
 Test(parse, pal_group_must_be_a_multiple_of_dim) {
     parse_fails("pal4:group=6,dim=4", "multiple of dim");
     parse_fails("pal8:group=4294967294,dim=4", "multiple of dim");
-    qtf_encoding e = parse_ok("pal4:group=8,dim=4");
+    qtf_encoding e = ts_parse("pal4:group=8,dim=4");
     e.group = 6;
     char buf[64];
     cr_assert_eq(qtf_encoding_format(buf, sizeof buf, &e), QTF_E_ENCODING);

@@ -9,7 +9,9 @@
 #include <xxhash.h>
 
 #include "format/ggml_kquants.h"
-#include "gguf_fixture.h"
+#include <stdint.h>
+#include "support/files.h"
+#include "support/gguf.h"
 #include "checkpoint/source.h"
 
 typedef void (*quant_fn)(const float *, void *, int64_t, int64_t, const float *);
@@ -57,11 +59,14 @@ static void expect_all(const float *y, float v, const char *name, const char *wh
 }
 
 Test(ggml_kquants, block_sizes) {
-    cr_assert_eq(qtf__ggml_kquant_block_bytes(QTF__KQ_Q2_K), 84);
-    cr_assert_eq(qtf__ggml_kquant_block_bytes(QTF__KQ_Q3_K), 110);
-    cr_assert_eq(qtf__ggml_kquant_block_bytes(QTF__KQ_Q4_K), 144);
-    cr_assert_eq(qtf__ggml_kquant_block_bytes(QTF__KQ_Q5_K), 176);
-    cr_assert_eq(qtf__ggml_kquant_block_bytes(QTF__KQ_Q6_K), 210);
+    /* ggml's block_q2_K .. block_q6_K */
+    static const struct { int type; size_t bytes; } sizes[] = {
+        { QTF__KQ_Q2_K, 84 }, { QTF__KQ_Q3_K, 110 }, { QTF__KQ_Q4_K, 144 },
+        { QTF__KQ_Q5_K, 176 }, { QTF__KQ_Q6_K, 210 },
+    };
+    for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++)
+        cr_assert_eq(qtf__ggml_kquant_block_bytes(sizes[i].type), sizes[i].bytes, "type %d",
+                     sizes[i].type);
 }
 
 /* All zeros: every search sees max == min (or |max| < 1e-15) and returns scale
@@ -432,19 +437,12 @@ Test(ggml_kquants, corner_rows_equal_ggml) {
 
 /* ---- real llama.cpp output (../shared/gguf) ---- */
 
-static const char *shared_gguf(char *buf, size_t n, const char *file) {
-    const char *root = getenv("QTF_SOURCE_ROOT");
-    cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by tests/meson.build");
-    snprintf(buf, n, "%s/../shared/gguf/synth/%s", root, file);
-    return buf;
-}
-
+/* ../shared/gguf/synth/FILE through the product reader; skips the test
+ * visibly when ../shared is absent. */
 static void load_or_skip(gf_file *f, const char *file) {
-    char path[4096];
-    shared_gguf(path, sizeof path, file);
-    FILE *fp = fopen(path, "rb");
-    if (!fp) cr_skip_test("fixture %s absent (../shared/gguf not available)", path);
-    fclose(fp);
+    char rel[512];
+    snprintf(rel, sizeof rel, "gguf/synth/%s", file);
+    TS_NEED(path, rel);
     cr_assert_eq(gf_load(f, path), 0, "cannot parse fixture %s", path);
 }
 
@@ -459,14 +457,15 @@ static const char *const QUANT_FILES[] = {
 Test(ggml_kquants, dequantize_equals_llama_cpp) {
     int compared = 0;
     for (size_t fi = 0; fi < sizeof QUANT_FILES / sizeof *QUANT_FILES; fi++) {
-        char name[256], path[4096];
+        char name[256];
         gf_file g;
         snprintf(name, sizeof name, "%s.gguf", QUANT_FILES[fi]);
         load_or_skip(&g, name);
-        snprintf(name, sizeof name, "%s.ref.safetensors", QUANT_FILES[fi]);
+        snprintf(name, sizeof name, "gguf/synth/%s.ref.safetensors", QUANT_FILES[fi]);
+        const char *ref_path = ts_shared(name);
+        cr_assert(ref_path, "../shared/%s is missing next to its .gguf", name);
         qtf_source *ref = NULL;
-        cr_assert_eq(qtf_source_open(&ref, shared_gguf(path, sizeof path, name)), QTF_OK, "%s",
-                     qtf_error_detail());
+        cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK, "%s", qtf_error_detail());
         for (uint32_t ti = 0; ti < g.n_tensors; ti++) {
             const gf_tensor *t = &g.t[ti];
             const kq_type *kt = type_of(t->type);
@@ -492,32 +491,6 @@ Test(ggml_kquants, dequantize_equals_llama_cpp) {
         gf_free(&g);
     }
     cr_assert_eq(compared, 6 * 8, "every matrix of the six files is a K type");
-}
-
-/* The importance vector llama-quantize derives from an imatrix GGUF:
- * in_sum2 / counts, divided in f32 (one count per weight here). NULL when the
- * weight has no entry (token_embd: it is never a matmul input). */
-static float *importance_of(const gf_file *im, const char *tensor, uint64_t n_per_row) {
-    char key[(QTF_GGUF_MAX_NAME_LEN + 16) + 16];
-    snprintf(key, sizeof key, "%s.in_sum2", tensor);
-    const gf_tensor *s = gf_find(im, key);
-    snprintf(key, sizeof key, "%s.counts", tensor);
-    const gf_tensor *c = gf_find(im, key);
-    if (!s) return NULL;
-    cr_assert(c && s->type == 0 && c->type == 0 && gf_nelements(s) == n_per_row &&
-                  gf_nelements(c) == 1,
-              "imatrix entry of %s has an unexpected shape", tensor);
-    const float *sums = gf_data(im, s, n_per_row * 4);
-    const float *count = gf_data(im, c, 4);
-    cr_assert(sums && count);
-    float *w = malloc(n_per_row * sizeof *w);
-    for (uint64_t i = 0; i < n_per_row; i++) {
-        float sv, cv;
-        memcpy(&sv, sums + i, 4);
-        memcpy(&cv, count, 4);
-        w[i] = sv / cv;
-    }
-    return w;
 }
 
 /* Quantizing the f32 fixture (already in ggml's Q/K row order) with each
@@ -553,7 +526,7 @@ Test(ggml_kquants, quantize_equals_llama_quantize) {
             cr_assert(x && want);
             float *xa = malloc(n * sizeof *xa); /* aligned copy of the f32 data */
             memcpy(xa, x, n * sizeof *xa);
-            float *w = use_imatrix ? importance_of(&im, t->name, t->ne[0]) : NULL;
+            float *w = use_imatrix ? gt_importance(im.g, t->name, t->ne[0]) : NULL;
             weighted += w != NULL;
             uint8_t *got = malloc(nbytes);
             kt->quantize(xa, got, (int64_t)nrows, (int64_t)t->ne[0], w);

@@ -16,17 +16,16 @@
 #include "format/ggml_legacy.h"
 #include "format/stream.h"
 #include "qtf.h"
-
-static qtf_encoding enc(const char *text) {
-    qtf_encoding e;
-    cr_assert_eq(qtf_encoding_parse(&e, text), QTF_OK, "%s: %s", text, qtf_error_detail());
-    return e;
-}
+#include "support/container.h"
+#include "support/encoding.h"
+#include "support/rng.h"
+#include "support/files.h"
+#include "support/gguf.h"
 
 /* Quantizes rows x cols with the text encoding; returns the BLOCKS part. */
 static qtf_encoded *quant(const char *text, const float *x, uint64_t rows, uint64_t cols,
                           const float *imp, unsigned threads) {
-    qtf_encoding e = enc(text);
+    qtf_encoding e = ts_parse(text);
     uint64_t dims[2] = { rows, cols };
     qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
     o.importance = imp;
@@ -40,7 +39,7 @@ static qtf_encoded *quant(const char *text, const float *x, uint64_t rows, uint6
 }
 
 static float *dequant(const char *text, const qtf_encoded *q, uint64_t rows, uint64_t cols) {
-    qtf_encoding e = enc(text);
+    qtf_encoding e = ts_parse(text);
     uint64_t dims[2] = { rows, cols };
     qtf_part_view v[QTF_MAX_PARTS];
     uint32_t n = qtf_encoded_views(v, q);
@@ -234,15 +233,17 @@ Test(q4_weighted, constant_block_with_importance) {
 
 /* ---- importance: which types use it -------------------------------------- */
 
-static float *t4_like(uint64_t n, uint64_t seed) {
-    float *x = malloc(n * sizeof *x);
-    uint64_t s = seed;
-    for (uint64_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-        x[i] = (float)((u - 0.5) * 4.0 / (0.3 + fabs(u - 0.5)));
-    }
-    return x;
+/* 1 if `text` quantizes x to the same blocks with (imp_a, threads_a) as
+ * with (imp_b, threads_b). */
+static int same_blocks(const char *text, const float *x, uint64_t rows, uint64_t cols,
+                       const float *imp_a, unsigned threads_a, const float *imp_b,
+                       unsigned threads_b) {
+    qtf_encoded *a = quant(text, x, rows, cols, imp_a, threads_a);
+    qtf_encoded *b = quant(text, x, rows, cols, imp_b, threads_b);
+    int same = memcmp(a->data[0], b->data[0], a->layout[0].size) == 0;
+    qtf_encoded_free(a);
+    qtf_encoded_free(b);
+    return same;
 }
 
 Test(importance, changes_the_weighted_types_only) {
@@ -251,21 +252,11 @@ Test(importance, changes_the_weighted_types_only) {
     float imp[256];
     for (int j = 0; j < 256; j++) imp[j] = (float)((j * 37) % 11) + 0.01f;
     const char *weighted[] = { "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl", "iq4_xs" };
-    for (size_t i = 0; i < sizeof weighted / sizeof weighted[0]; i++) {
-        qtf_encoded *a = quant(weighted[i], x, rows, cols, NULL, 1);
-        qtf_encoded *b = quant(weighted[i], x, rows, cols, imp, 1);
-        cr_assert_neq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", weighted[i]);
-        qtf_encoded_free(a);
-        qtf_encoded_free(b);
-    }
+    for (size_t i = 0; i < sizeof weighted / sizeof weighted[0]; i++)
+        cr_assert(!same_blocks(weighted[i], x, rows, cols, NULL, 1, imp, 1), "%s", weighted[i]);
     const char *ignoring[] = { "q8_0", "ggml_mxfp4" };
-    for (size_t i = 0; i < 2; i++) {
-        qtf_encoded *a = quant(ignoring[i], x, rows, cols, NULL, 1);
-        qtf_encoded *b = quant(ignoring[i], x, rows, cols, imp, 1);
-        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", ignoring[i]);
-        qtf_encoded_free(a);
-        qtf_encoded_free(b);
-    }
+    for (size_t i = 0; i < 2; i++)
+        cr_assert(same_blocks(ignoring[i], x, rows, cols, NULL, 1, imp, 1), "%s", ignoring[i]);
     free(x);
 }
 
@@ -275,13 +266,8 @@ Test(threads, bytes_do_not_depend_on_the_thread_count) {
     float imp[512];
     for (int j = 0; j < 512; j++) imp[j] = 1.0f + (float)(j % 7);
     const char *types[] = { "q5_0", "q5_1", "iq4_nl", "iq4_xs", "q4_1", "ggml_mxfp4" };
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        qtf_encoded *a = quant(types[i], x, rows, cols, imp, 1);
-        qtf_encoded *b = quant(types[i], x, rows, cols, imp, 3);
-        cr_assert_eq(memcmp(a->data[0], b->data[0], a->layout[0].size), 0, "%s", types[i]);
-        qtf_encoded_free(a);
-        qtf_encoded_free(b);
-    }
+    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+        cr_assert(same_blocks(types[i], x, rows, cols, imp, 1, imp, 3), "%s", types[i]);
     free(x);
 }
 
@@ -297,7 +283,7 @@ Test(registration, ids_sizes_and_refused_rows) {
         { "q6_k", QTF_ENC_Q6_K, 6, 256, 210 },
     };
     for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
-        qtf_encoding e = enc(t[i].name);
+        qtf_encoding e = ts_parse(t[i].name);
         cr_assert_eq(e.id, t[i].id, "%s", t[i].name);
         cr_assert_eq(e.bits, t[i].bits, "%s", t[i].name);
         cr_assert_eq(e.group, t[i].block, "%s", t[i].name);
@@ -327,7 +313,7 @@ Test(registration, ids_sizes_and_refused_rows) {
 Test(nonfinite, refused_naming_the_element) {
     float x[64] = { 0 };
     x[40] = NAN;
-    qtf_encoding e = enc("iq4_nl");
+    qtf_encoding e = ts_parse("iq4_nl");
     uint64_t dims[2] = { 2, 32 };
     qtf_encoded *q = NULL;
     cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, NULL), QTF_E_NUMERIC);
@@ -357,55 +343,15 @@ static const char *encoding_of_ggml_type(uint32_t t) {
     }
 }
 
-static int fixture_path(char *buf, size_t n, const char *folder, const char *file) {
-    const char *root = getenv("QTF_SOURCE_ROOT");
-    cr_assert_not_null(root, "QTF_SOURCE_ROOT is set by tests/meson.build");
-    snprintf(buf, n, "%s/../shared/gguf/%s/%s", root, folder, file);
-    FILE *f = fopen(buf, "rb");
-    if (!f) return 0;
-    fclose(f);
-    return 1;
-}
-
+/* ../shared/gguf/FOLDER/FILE, which must open; skips the test visibly
+ * when ../shared is absent. */
 static qtf_gguf *open_or_skip(const char *folder, const char *file) {
-    char path[4096];
-    if (!fixture_path(path, sizeof path, folder, file))
-        cr_skip_test("fixture %s absent (../shared/gguf not available)", path);
-    qtf_gguf *g = NULL;
-    cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s: %s", path, qtf_error_detail());
-    return g;
+    char rel[512];
+    snprintf(rel, sizeof rel, "gguf/%s/%s", folder, file);
+    TS_NEED(path, rel);
+    return gt_open(path);
 }
 
-/* Tensor `name` of g and its bytes, or NULL when g has no such tensor. */
-static const qtf_gguf_tensor *tensor_of(const void **data, const qtf_gguf *g, const char *name) {
-    uint64_t i, size;
-    if (qtf_gguf_tensor_find(&i, g, name) != QTF_OK) return NULL;
-    cr_assert_eq(qtf_gguf_tensor_data(data, &size, g, i), QTF_OK, "%s", qtf_error_detail());
-    return qtf_gguf_tensor_get(g, i);
-}
-
-/* llama-quantize's importance of a weight: in_sum2 / counts (f32 division);
- * NULL when the imatrix has no entry (token_embd is never a matmul input). */
-static float *importance_of(const qtf_gguf *im, const char *tensor, uint64_t n_per_row) {
-    char key[128];
-    const void *sums, *count;
-    snprintf(key, sizeof key, "%s.in_sum2", tensor);
-    const qtf_gguf_tensor *s = tensor_of(&sums, im, key);
-    if (!s) return NULL;
-    snprintf(key, sizeof key, "%s.counts", tensor);
-    const qtf_gguf_tensor *c = tensor_of(&count, im, key);
-    cr_assert(c && s->type == QTF_GGML_F32 && c->type == QTF_GGML_F32 &&
-                  s->n_elements == n_per_row && c->n_elements == 1,
-              "imatrix entry of %s has an unexpected shape", tensor);
-    float cv, *w = malloc(n_per_row * sizeof *w);
-    memcpy(&cv, count, 4);
-    for (uint64_t i = 0; i < n_per_row; i++) {
-        float sv;
-        memcpy(&sv, (const unsigned char *)sums + 4 * i, 4);
-        w[i] = sv / cv;
-    }
-    return w;
-}
 
 typedef struct fixture_counts {
     int quantized, weighted, dequantized;
@@ -418,15 +364,15 @@ typedef struct fixture_counts {
  * .ref.safetensors values bit for bit, where that file exists. */
 static fixture_counts check_fixture(const char *folder, const char *file) {
     fixture_counts n = { 0, 0, 0 };
-    char name[256], path[4096];
+    char name[256], rel[512];
     qtf_gguf *src = open_or_skip(folder, "model-f32.gguf");
     qtf_gguf *im = open_or_skip(folder, "imatrix.gguf");
     snprintf(name, sizeof name, "%s.gguf", file);
     qtf_gguf *g = open_or_skip(folder, name);
     qtf_source *ref = NULL;
-    snprintf(name, sizeof name, "%s.ref.safetensors", file);
-    if (fixture_path(path, sizeof path, folder, name))
-        cr_assert_eq(qtf_source_open(&ref, path), QTF_OK, "%s", qtf_error_detail());
+    snprintf(rel, sizeof rel, "gguf/%s/%s.ref.safetensors", folder, file);
+    const char *ref_path = ts_shared(rel);
+    if (ref_path) cr_assert_eq(qtf_source_open(&ref, ref_path), QTF_OK, "%s", qtf_error_detail());
     const int use_imatrix = strstr(file, "imatrix") != NULL;
     for (uint64_t ti = 0; ti < qtf_gguf_tensor_count(g); ti++) {
         const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, ti);
@@ -435,14 +381,14 @@ static fixture_counts check_fixture(const char *folder, const char *file) {
         const void *xs, *want;
         uint64_t size;
         cr_assert_eq(qtf_gguf_tensor_data(&want, &size, g, ti), QTF_OK, "%s", t->name);
-        const qtf_gguf_tensor *s = tensor_of(&xs, src, t->name);
+        const qtf_gguf_tensor *s = gt_tensor(&xs, src, t->name);
         cr_assert(s && s->type == QTF_GGML_F32 && s->n_dims == 2 && t->n_dims == 2 &&
                       s->ne[0] == t->ne[0] && s->ne[1] == t->ne[1],
                   "%s/model-f32.gguf lacks %s as 2-D f32 of the same shape", folder, t->name);
         const uint64_t cols = t->ne[0], rows = t->ne[1];
         float *x = malloc(rows * cols * sizeof *x); /* aligned copy */
         memcpy(x, xs, rows * cols * sizeof *x);
-        float *w = use_imatrix ? importance_of(im, t->name, cols) : NULL;
+        float *w = use_imatrix ? gt_importance(im, t->name, cols) : NULL;
         qtf_encoded *q = quant(text, x, rows, cols, w, 2);
         cr_assert_eq(q->layout[0].size, size, "%s: %s size", file, t->name);
         cr_assert(memcmp(q->data[0], want, size) == 0,
@@ -519,7 +465,7 @@ Test(dequantize, f16_and_bf16_are_the_f32_values_rounded) {
     for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
         qtf_encoded *q = quant(types[i], x, rows, cols, NULL, 1);
         float *y = dequant(types[i], q, rows, cols);
-        qtf_encoding e = enc(types[i]);
+        qtf_encoding e = ts_parse(types[i]);
         qtf_part_view v[QTF_MAX_PARTS];
         uint32_t nv = qtf_encoded_views(v, q);
         uint16_t *h = malloc(n * 2), *b = malloc(n * 2);
@@ -579,16 +525,14 @@ Test(dequantize, avx2_and_portable_forms_agree) {
  * of the row decoder, whatever the destination's alignment and the number
  * of threads. */
 Test(dequantize, large_destination_streams_the_same_values) {
-    static const char *const types[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
-                                         "iq4_xs", "ggml_mxfp4", "q2_k", "q3_k", "q4_k",
-                                         "q5_k", "q6_k" };
+    const char *const *types = ts_ggml_block_types;
     const uint64_t rows = 1024, cols = 2048, n = rows * cols;
     cr_assert_geq(n * 4, QTF__STREAM_MIN_BYTES);
     float *x = t4_like(n, 21);
     float *want = malloc(n * sizeof *want), *base = malloc((n + 8) * sizeof *base);
     cr_assert(want && base);
-    for (size_t i = 0; i < sizeof types / sizeof types[0]; i++) {
-        qtf_encoding e = enc(types[i]);
+    for (size_t i = 0; i < TS_GGML_BLOCK_TYPE_COUNT; i++) {
+        qtf_encoding e = ts_parse(types[i]);
         const qtf__ggml_type *t = qtf__ggml_type_of(e.id);
         qtf_encoded *q = quant(types[i], x, rows, cols, NULL, 2);
         const uint64_t rb = cols / t->block * t->bytes;

@@ -13,27 +13,14 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
-#include "gguf_test_util.h"
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support/files.h"
+#include "support/gguf.h"
 
 TestSuite(gguf);
 
-#define NEED_ROOT(r) GT_NEED(r, "gguf")
-
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-    if (fread(p, 1, (size_t)n, f) != (size_t)n) {
-        free(p);
-        p = NULL;
-    }
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
+#define NEED_ROOT(r) TS_NEED(r, "gguf")
 
 /* --- gguf_dump listings ------------------------------------------------------- */
 
@@ -137,14 +124,14 @@ static void check_fixture(const char *folder, const char *file, void *ctx) {
     const char *dir = strrchr(folder, '/') + 1;
     snprintf(path, sizeof path, "%s/%s", folder, file);
     snprintf(dump, sizeof dump, "%s/../dumps/%s--%.*s.txt", folder, dir, (int)(strlen(file) - 5), file);
-    qtf_gguf *g, *gm, *gb;
+    qtf_gguf *g, *gm, *gmem;
     cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_gguf_open(&gm, path, QTF_GGUF_OPEN_METADATA_ONLY), QTF_OK, "%s",
                  qtf_error_detail());
     size_t len;
-    unsigned char *buf = slurp(path, &len);
+    unsigned char *buf = tu_read(path, &len);
     cr_assert(buf);
-    cr_assert_eq(qtf_gguf_open_memory(&gb, buf, len, file, 0), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(qtf_gguf_open_memory(&gmem, buf, len, file, 0), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_gguf_file_is_gguf(path), 1);
     const qtf_gguf_info *in = qtf_gguf_get_info(g);
     cr_assert_eq(in->file_size, len);
@@ -154,15 +141,15 @@ static void check_fixture(const char *folder, const char *file, void *ctx) {
     cr_assert_leq(qtf_gguf_heap_bytes(gm), QTF_GGUF_HEAP_BOUND(in->header_size) + 2 * in->header_size +
                   65536);
     cr_assert_eq(memcmp(qtf_gguf_get_info(gm), in, sizeof *in), 0);
-    cr_assert_eq(memcmp(qtf_gguf_get_info(gb), in, sizeof *in), 0);
+    cr_assert_eq(memcmp(qtf_gguf_get_info(gmem), in, sizeof *in), 0);
     check_against_dump(g, dump);
     check_against_dump(gm, dump);
-    check_against_dump(gb, dump);
+    check_against_dump(gmem, dump);
     for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
         const void *p, *q;
         uint64_t n, m;
         cr_assert_eq(qtf_gguf_tensor_data(&p, &n, g, i), QTF_OK);
-        cr_assert_eq(qtf_gguf_tensor_data(&q, &m, gb, i), QTF_OK);
+        cr_assert_eq(qtf_gguf_tensor_data(&q, &m, gmem, i), QTF_OK);
         cr_assert_eq(n, m);
         cr_assert_eq(n, qtf_gguf_tensor_get(g, i)->nbytes);
         cr_assert_eq((const unsigned char *)q - buf, in->data_offset + qtf_gguf_tensor_get(g, i)->offset);
@@ -171,7 +158,7 @@ static void check_fixture(const char *folder, const char *file, void *ctx) {
     }
     qtf_gguf_close(g);
     qtf_gguf_close(gm);
-    qtf_gguf_close(gb);
+    qtf_gguf_close(gmem);
     free(buf);
 }
 
@@ -181,7 +168,7 @@ Test(gguf, every_fixture_matches_its_dump) {
 }
 
 Test(gguf, typed_getters_on_a_real_file) {
-    GT_NEED(path, "gguf/synth/model-Q4_K_M.gguf");
+    TS_NEED(path, "gguf/synth/model-Q4_K_M.gguf");
     qtf_gguf *g;
     cr_assert_eq(qtf_gguf_open(&g, path, 0), QTF_OK, "%s", qtf_error_detail());
     const char *s;
@@ -251,7 +238,7 @@ Test(gguf, real_files_truncated_at_every_byte) {
         char path[4200];
         snprintf(path, sizeof path, "%s/%s", root, files[k]);
         size_t len;
-        unsigned char *buf = slurp(path, &len);
+        unsigned char *buf = tu_read(path, &len);
         cr_assert(buf);
         qtf_gguf *g;
         cr_assert_eq(qtf_gguf_open_memory(&g, buf, len, files[k], 0), QTF_OK);

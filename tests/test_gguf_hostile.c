@@ -1,5 +1,5 @@
 /* Hostile GGUF input: each test breaks exactly one rule of an otherwise valid
- * file (tests/gguf_builder.h) and asserts the named status and that the
+ * file (tests/support/gguf.h) and asserts the named status and that the
  * detail names the key or tensor, the offset, and expected vs found. The
  * list follows the public GGUF parser CVEs (CVE-2024-25664..25668,
  * TALOS-2024-1912..1916) and ../shared/reference/containers-and-hostile-input.md. */
@@ -10,7 +10,9 @@
 #include <unistd.h>
 
 #include "checkpoint/gguf.h"
-#include "gguf_builder.h"
+#include <stdint.h>
+#include <stdlib.h>
+#include "support/gguf.h"
 
 TestSuite(gguf_hostile);
 
@@ -331,11 +333,8 @@ static void tok_bos_string(gb *b) {
     gb_str(b, "1");
 }
 static void tok_full_short_scores(gb *b) {
-    gb_key(b, "tokenizer.ggml.tokens", GB_ARRAY);
-    gb_u32(b, GB_STRING);
-    gb_u64(b, 2);
-    gb_str(b, "a");
-    gb_str(b, "b");
+    static const char *const tokens[] = { "a", "b" };
+    gb_str_array(b, "tokenizer.ggml.tokens", tokens, 2);
     gb_key(b, "tokenizer.ggml.scores", GB_ARRAY);
     gb_u32(b, GB_F32);
     gb_u64(b, 1);

@@ -16,34 +16,14 @@
 #include <unistd.h>
 
 #include "checkpoint/gguf.h"
-#include "test_tmpdir.h"
+#include "support/files.h"
+#include "support/gguf.h"
 #include "checkpoint/gguf_vocab.h"
 #include "checkpoint/gguf_writer.h"
 #include "convert/gguf_recipe.h"
 
 
 TestSuite(gguf_writer, .fini = test_tmpdir_remove);
-
-static unsigned char *slurp(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(n > 0 ? (size_t)n : 1);
-    cr_assert(p);
-    cr_assert_eq(fread(p, 1, (size_t)n, f), (size_t)n);
-    fclose(f);
-    *len = (size_t)n;
-    return p;
-}
-
-static qtf_gguf *open_gguf(const char *path) {
-    qtf_gguf *g = NULL;
-    qtf_status st = qtf_gguf_open(&g, path, 0);
-    cr_assert_eq(st, QTF_OK, "%s: %s", path, qtf_error_detail());
-    return g;
-}
 
 #define OK(expr) cr_assert_eq((expr), QTF_OK, "%s: %s", #expr, qtf_error_detail())
 
@@ -76,7 +56,7 @@ Test(gguf_writer, bytes_match_hand_assembled_file) {
         0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
     };
     size_t len;
-    unsigned char *got = slurp(path, &len);
+    unsigned char *got = tu_read(path, &len);
     cr_assert_eq(len, sizeof expect, "file is %zu bytes, expected %zu", len, sizeof expect);
     for (size_t i = 0; i < len; i++)
         cr_assert_eq(got[i], expect[i], "byte %zu: %02x, expected %02x", i, got[i], expect[i]);
@@ -127,7 +107,7 @@ Test(gguf_writer, all_value_types_round_trip) {
     OK(qtf_gguf_writer_write(w, data, 10));         /* c */
     OK(qtf_gguf_writer_finish(w));
 
-    qtf_gguf *g = open_gguf(path);
+    qtf_gguf *g = gt_open(path);
     const qtf_gguf_info *info = qtf_gguf_get_info(g);
     cr_assert_eq(info->version, 3);
     cr_assert_eq(info->alignment, 32);
@@ -199,7 +179,7 @@ Test(gguf_writer, other_alignment_is_recorded) {
     OK(qtf_gguf_writer_write(w, f, 12));
     OK(qtf_gguf_writer_write(w, f, 12));
     OK(qtf_gguf_writer_finish(w));
-    qtf_gguf *g = open_gguf(path);
+    qtf_gguf *g = gt_open(path);
     uint64_t a;
     OK(qtf_gguf_get_u64(&a, g, "general.alignment"));
     cr_assert_eq(a, 64);
@@ -253,17 +233,14 @@ Test(gguf_writer, refusals) {
 
 Test(gguf_writer, failure_keeps_existing_file) {
     const char *path = test_tmpdir_path("existing.gguf");
-    FILE *f = fopen(path, "w");
-    cr_assert(f);
-    fputs("old", f);
-    fclose(f);
+    tu_write_text(path, "old");
     qtf_gguf_writer *w;
     OK(qtf_gguf_writer_create(&w, path, NULL));
     uint64_t ne[1] = { 4 };
     OK(qtf_gguf_writer_declare(w, "t", QTF_GGML_F32, 1, ne));
     qtf_gguf_writer_abort(w);
     size_t len;
-    unsigned char *got = slurp(path, &len);
+    unsigned char *got = tu_read(path, &len);
     cr_assert(got && len == 3 && memcmp(got, "old", 3) == 0);
     free(got);
     /* No temporary file is left next to it. */
@@ -400,20 +377,10 @@ Test(gguf_writer, sentencepiece_tokenizer) {
     cr_assert_eq(qtf_vocab_load(&v, &f, "test"), QTF_E_PARSE);
 }
 
-static const char *shared_tok(const char *rel) {
-    static char p[512];
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    struct stat st;
-    if (!src) return NULL;
-    snprintf(p, sizeof p, "%s/../shared/checkpoints/tokenizers-only/%s", src, rel);
-    return stat(p, &st) == 0 ? p : NULL;
-}
-
 /* The real GPT-2 tokenizer.json: a gpt2 model with every token, the 50,000
  * merges and <|endoftext|> as bos/eos/unk; written and read back. */
 Test(gguf_writer, gpt2_bpe_tokenizer) {
-    const char *dir = shared_tok("gpt2");
-    if (!dir) cr_skip_test("../shared/checkpoints/tokenizers-only not available");
+    TS_NEED(dir, "checkpoints/tokenizers-only/gpt2");
     qtf_vocab_files f;
     OK(qtf_vocab_files_read_dir(&f, dir));
     qtf_vocab v;
@@ -438,7 +405,7 @@ Test(gguf_writer, gpt2_bpe_tokenizer) {
     OK(qtf_gguf_writer_finish(w));
     qtf_vocab_free(&v);
     qtf_vocab_files_free(&f);
-    qtf_gguf *g = open_gguf(path);
+    qtf_gguf *g = gt_open(path);
     qtf_value val, e;
     uint64_t idx;
     OK(qtf_gguf_get_array(&val, &idx, g, "tokenizer.ggml.merges", QTF_TYPE_STRING));
@@ -457,8 +424,7 @@ Test(gguf_writer, gpt2_bpe_tokenizer) {
 /* Pythia (GPT-NeoX): added whitespace tokens are USER_DEFINED, specials
  * CONTROL, add_bos/add_eos false from tokenizer_config.json. */
 Test(gguf_writer, neox_bpe_tokenizer) {
-    const char *dir = shared_tok("gpt-neox-pythia");
-    if (!dir) cr_skip_test("../shared/checkpoints/tokenizers-only not available");
+    TS_NEED(dir, "checkpoints/tokenizers-only/gpt-neox-pythia");
     qtf_vocab_files f;
     OK(qtf_vocab_files_read_dir(&f, dir));
     qtf_vocab v;
@@ -609,12 +575,8 @@ Test(gguf_writer, q4_k_m_and_q3_k_m_mixtures) {
 
 /* The recipe reproduces llama-quantize's real Q4_K_M file type by type. */
 Test(gguf_writer, q4_k_m_mixture_matches_fixture) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    char path[512];
-    struct stat st;
-    snprintf(path, sizeof path, "%s/../shared/gguf/synth/model-Q4_K_M-mix.gguf", src ? src : ".");
-    if (!src || stat(path, &st) != 0) cr_skip_test("../shared/gguf not available");
-    qtf_gguf *g = open_gguf(path);
+    TS_NEED(path, "gguf/synth/model-Q4_K_M-mix.gguf");
+    qtf_gguf *g = gt_open(path);
     uint64_t n = qtf_gguf_tensor_count(g);
     qtfg_tensor *ts = calloc(n, sizeof *ts);
     cr_assert(ts);

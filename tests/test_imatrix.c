@@ -1,6 +1,6 @@
 /* llama.cpp importance matrices (checkpoint/imatrix.h): the GGUF and legacy
  * .dat files of the same llama-imatrix run give bit-identical vectors; hand
- * values; and hostile files (GGUF built with tests/gguf_builder.h, .dat
+ * values; and hostile files (GGUF built with tests/support/gguf.h, .dat
  * byte by byte), each a named error naming the weight. */
 #include <criterion/criterion.h>
 #include <inttypes.h>
@@ -12,15 +12,19 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/imatrix.h"
-#include "gguf_builder.h"
-#include "gguf_test_util.h"
+#include <stdint.h>
+#include "support/gguf.h"
+#include <dirent.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support/files.h"
 
 TestSuite(imatrix);
 
 
 Test(imatrix, gguf_and_dat_give_identical_vectors) {
-    GT_NEED(pg, "gguf/aidreams-260k/imatrix.gguf");
-    GT_NEED(pd, "gguf/aidreams-260k/imatrix.dat");
+    TS_NEED(pg, "gguf/aidreams-260k/imatrix.gguf");
+    TS_NEED(pd, "gguf/aidreams-260k/imatrix.dat");
     qtf_imatrix *a, *b;
     cr_assert_eq(qtf_imatrix_open(&a, pg), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_imatrix_open(&b, pd), QTF_OK, "%s", qtf_error_detail());
@@ -50,7 +54,7 @@ Test(imatrix, gguf_and_dat_give_identical_vectors) {
 }
 
 Test(imatrix, synth_gguf) {
-    GT_NEED(p, "gguf/synth/imatrix.gguf");
+    TS_NEED(p, "gguf/synth/imatrix.gguf");
     qtf_imatrix *m;
     cr_assert_eq(qtf_imatrix_open(&m, p), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_imatrix_count(m), 7);
@@ -65,7 +69,7 @@ Test(imatrix, synth_gguf) {
 }
 
 Test(imatrix, model_file_is_not_an_imatrix) {
-    GT_NEED(p, "gguf/synth/model-Q8_0.gguf");
+    TS_NEED(p, "gguf/synth/model-Q8_0.gguf");
     qtf_imatrix *m;
     cr_assert_eq(qtf_imatrix_open(&m, p), QTF_E_VALUE);
     cr_assert(strstr(qtf_error_detail(), "general.type is 'model', expected 'imatrix'"), "%s",

@@ -5,25 +5,30 @@
 #include <jansson.h>
 #include <xxhash.h>
 
-#include "tools_fixture.h"
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "support/container.h"
+#include "support/tools.h"
 #include "cli/cli_util.h"
 
-typedef tf_fixture fixture;
 
-static fixture fx_setup(void) { return tf_fixture_setup("qtf-inspect"); }
-
-static json_t *tensor_by_name(json_t *root, const char *name) {
-    json_t *arr = json_object_get(root, "tensors");
-    size_t i;
-    json_t *t;
-    json_array_foreach(arr, i, t) {
-        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0) return t;
-    }
-    return NULL;
-}
+/* Every test gets a temp dir with the sample file, and the tool. */
+static tf_fixture fx;
+static void setup(void) { fx = tf_fixture_setup("qtf-inspect"); }
+static void teardown(void) { tf_fixture_teardown(&fx); }
+TestSuite(inspect, .init = setup, .fini = teardown);
 
 Test(inspect, json_summary_matches_reader) {
-    fixture fx = fx_setup();
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
@@ -76,16 +81,14 @@ Test(inspect, json_summary_matches_reader) {
     cr_assert_str_eq(json_string_value(json_object_get(s, "recipe")), TF_RECIPE);
     json_decref(j);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, json_tensor_fields) {
-    fixture fx = fx_setup();
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0);
     /* int4, group 32, f16 scales: 4 + 16/32 bits per weight */
-    json_t *t = tensor_by_name(j, "layers.0.attention.wq.weight");
+    json_t *t = tf_tensor_json(j, "layers.0.attention.wq.weight");
     cr_assert(t);
     cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "int4");
     cr_assert_float_eq(json_number_value(json_object_get(t, "bits_per_weight")), 4.5, 1e-12);
@@ -96,24 +99,22 @@ Test(inspect, json_tensor_fields) {
     cr_assert_eq(json_integer_value(json_object_get(t, "n_elements")), 512);
     cr_assert_str_eq(json_string_value(json_object_get(t, "source_type")), "BF16");
     /* q8_0: 34 bytes per 32 weights */
-    t = tensor_by_name(j, "layers.0.feed_forward.w2.weight");
+    t = tf_tensor_json(j, "layers.0.feed_forward.w2.weight");
     cr_assert_float_eq(json_number_value(json_object_get(t, "bits_per_weight")), 8.5, 1e-12);
     cr_assert_eq(json_integer_value(json_object_get(t, "stored_bytes")), 4 * 2 * 34);
-    t = tensor_by_name(j, "tok_embeddings.weight");
+    t = tf_tensor_json(j, "tok_embeddings.weight");
     cr_assert_float_eq(json_number_value(json_object_get(t, "bits_per_weight")), 16.0, 1e-12);
     cr_assert_eq(json_integer_value(json_object_get(t, "stored_bytes")), 16 * 32 * 2);
     cr_assert_str_eq(json_string_value(json_object_get(t, "compression")), "none");
-    t = tensor_by_name(j, "norm.weight");
+    t = tf_tensor_json(j, "norm.weight");
     cr_assert_float_eq(json_number_value(json_object_get(t, "bits_per_weight")), 32.0, 1e-12);
-    t = tensor_by_name(j, "layers.0.attention.wk.weight");
+    t = tf_tensor_json(j, "layers.0.attention.wk.weight");
     cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "int8:zstd");
     json_decref(j);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, json_metadata_values) {
-    fixture fx = fx_setup();
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0);
@@ -144,11 +145,9 @@ Test(inspect, json_metadata_values) {
     cr_assert_str_eq(json_string_value(json_object_get(types, "test.big")), "u64");
     json_decref(j);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, human_output_escapes_control_characters) {
-    fixture fx = fx_setup();
     char *argv[] = {fx.tool, fx.file, NULL};
     tf_run_result r = tf_run(argv, fx.dir);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
@@ -169,14 +168,11 @@ Test(inspect, human_output_escapes_control_characters) {
     cr_assert(strstr(row, " [8, 64] ") && strstr(row, " int4 ") && strstr(row, " 4.500 ") &&
               strstr(row, " 288 "), "%s", row);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, control_characters_in_tensor_names) {
-    fixture fx = fx_setup();
     char *path = tf_path(fx.dir, "names.qtf");
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     uint64_t dims[1] = {8};
     tf_add(w, "evil\x1b]0;title\x07\n\xe2\x80\xaename", "f32", 1, dims, 1, QTF_DTYPE_F32);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
@@ -195,11 +191,9 @@ Test(inspect, control_characters_in_tensor_names) {
     json_decref(j);
     tf_run_free(&r);
     free(path);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, filters) {
-    fixture fx = fx_setup();
     tf_run_result r;
     char *glob[] = {"--tensor", "layers.0.*"};
     json_t *j = tf_run_json(&fx, &r, glob, 2);
@@ -239,11 +233,9 @@ Test(inspect, filters) {
     cr_assert(strstr(r.out, "test.control"));
     cr_assert_null(strstr(r.out, "Tensors"));
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, detail_values_and_histogram) {
-    fixture fx = fx_setup();
     tf_run_result r;
     char *opts[] = {"--tensor", "layers.0.attention.wq.weight", "--detail"};
     json_t *j = tf_run_json(&fx, &r, opts, 3);
@@ -288,33 +280,20 @@ Test(inspect, detail_values_and_histogram) {
     tf_run_free(&r);
 
     char *argv[] = {fx.tool, fx.file, "--tensor", "layers.0.feed_forward.w2.weight", "--detail", NULL};
-    r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 0);
-    cr_assert(strstr(r.out, "code histogram (8 bits, 256 codes"), "%s", r.out);
-    cr_assert(strstr(r.out, "values       first 16 of 256"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 0, "code histogram (8 bits, 256 codes", "values       first 16 of 256", NULL);
     qtf_file_close(f);
-    tf_fixture_teardown(&fx);
 }
 
 Test(inspect, exit_codes) {
-    fixture fx = fx_setup();
     char *usage[] = {fx.tool, "--no-such-option", fx.file, NULL};
-    tf_run_result r = tf_run(usage, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "qtf-inspect: unknown option '--no-such-option'"), "%s", r.err);
-    cr_assert(strstr(r.err, "Try 'qtf-inspect --help'"), "%s", r.err);
-    tf_run_free(&r);
+    tf_run_result r;
+    tf_expect_err(usage, fx.dir, 2, "qtf-inspect: unknown option '--no-such-option'", "Try 'qtf-inspect --help'", NULL);
 
     char *nofile[] = {fx.tool, NULL};
-    r = tf_run(nofile, fx.dir);
-    cr_assert_eq(r.code, 2);
-    tf_run_free(&r);
+    tf_expect_out(nofile, fx.dir, 2, NULL);
 
     char *detail_alone[] = {fx.tool, fx.file, "--detail", NULL};
-    r = tf_run(detail_alone, fx.dir);
-    cr_assert_eq(r.code, 2);
-    tf_run_free(&r);
+    tf_expect_out(detail_alone, fx.dir, 2, NULL);
 
     char *missing_path = tf_path(fx.dir, "absent.qtf");
     char *missing[] = {fx.tool, missing_path, NULL};
@@ -329,9 +308,7 @@ Test(inspect, exit_codes) {
     char *trunc_path = tf_path(fx.dir, "trunc.qtf");
     size_t len;
     char *bytes = tf_slurp(fx.file, &len);
-    FILE *out = fopen(trunc_path, "wb");
-    fwrite(bytes, 1, len - 3, out);
-    fclose(out);
+    tu_write(trunc_path, bytes, len - 3);
     char *trunc[] = {fx.tool, trunc_path, NULL};
     r = tf_run(trunc, fx.dir);
     cr_assert_eq(r.code, 2);
@@ -357,36 +334,20 @@ Test(inspect, exit_codes) {
     free(bytes);
     free(trunc_path);
     free(missing_path);
-    tf_fixture_teardown(&fx);
 }
 
 /* --detail statistics on values far from zero with a small spread: 2^24 +
  * {0, 2, 4, 6} (exact in f32) has mean 2^24 + 3 and standard deviation
  * sqrt(5); E[x^2] - mean^2 in doubles would lose it to cancellation. */
 Test(inspect, detail_statistics_far_from_zero) {
-    fixture fx = fx_setup();
     char *path = tf_path(fx.dir, "offset.qtf");
     enum { N = 4096 };
     float *x = malloc(N * sizeof *x);
     cr_assert(x);
     for (unsigned i = 0; i < N; i++) x[i] = 16777216.0f + (float)(2 * (i % 4));
-    qtf_encoding e;
-    cr_assert_eq(qtf_encoding_parse(&e, "f32"), QTF_OK);
+    qtf_encoding e = ts_parse("f32");
     uint64_t dims[1] = {N};
-    qtf_encoded *enc = NULL;
-    cr_assert_eq(qtf_quantize(&enc, &e, x, 1, dims, NULL), QTF_OK);
-    qtf_part_view v[QTF_MAX_PARTS];
-    uint32_t np = qtf_encoded_views(v, enc);
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = "norm.weight";
-    d.n_dims = 1;
-    d.dims = dims;
-    d.encoding = &e;
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
-    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, np), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_writer_finish(w), QTF_OK);
-    qtf_encoded_free(enc);
+    ts_write_quantized(path, "norm.weight", &e, x, 1, dims, QTF_DTYPE_NONE, 0);
     free(x);
 
     char *argv[] = {fx.tool, path, "--json", "--tensor", "norm.weight", "--detail", NULL};
@@ -404,14 +365,12 @@ Test(inspect, detail_statistics_far_from_zero) {
     json_decref(j);
     tf_run_free(&r);
     free(path);
-    tf_fixture_teardown(&fx);
 }
 
 /* getopt_long reports these three ways; each message must name the option as
  * the user typed it (a value given to a flag once printed "unknown option '-'"
  * followed by a raw control byte). */
 Test(inspect, option_error_messages) {
-    fixture fx = fx_setup();
     static const struct {
         const char *arg, *expected;
     } cases[] = {
@@ -433,16 +392,9 @@ Test(inspect, option_error_messages) {
         tf_run_free(&r);
     }
     char *missing_value[] = {fx.tool, fx.file, "--tensor", NULL};
-    tf_run_result r = tf_run(missing_value, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "qtf-inspect: option '--tensor' needs a value"), "%s", r.err);
-    tf_run_free(&r);
+    tf_expect_err(missing_value, fx.dir, 2, "qtf-inspect: option '--tensor' needs a value", NULL);
     char *two_files[] = {fx.tool, fx.file, fx.file, NULL};
-    r = tf_run(two_files, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "one file at a time"), "%s", r.err);
-    tf_run_free(&r);
-    tf_fixture_teardown(&fx);
+    tf_expect_err(two_files, fx.dir, 2, "one file at a time", NULL);
 }
 
 /* --- display helpers ------------------------------------------------------------------ */
@@ -542,20 +494,13 @@ Test(inspect_util, numbers_and_json) {
  * corrupted tensor goes unnoticed (that is qtf-verify's job); --detail
  * checks the tensor's checksums and says so (exit 1). */
 Test(inspect, reads_data_only_for_detail) {
-    fixture fx = fx_setup();
     qtf_file *f = NULL;
     cr_assert_eq(qtf_file_open(&f, fx.file, NULL), QTF_OK);
     uint64_t idx;
     cr_assert_eq(qtf_tensor_find(&idx, f, "norm.weight"), QTF_OK);
     uint64_t off = qtf_tensor_get(f, idx)->parts[0].offset + 5;
     qtf_file_close(f);
-    FILE *io = fopen(fx.file, "r+b");
-    cr_assert(io);
-    fseek(io, (long)off, SEEK_SET);
-    int c = fgetc(io);
-    fseek(io, (long)off, SEEK_SET);
-    fputc(c ^ 0x10, io);
-    fclose(io);
+    tu_set_byte(fx.file, off, tu_byte_at(fx.file, off) ^ 0x10);
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "%s", r.err);
@@ -570,9 +515,5 @@ Test(inspect, reads_data_only_for_detail) {
     json_decref(j);
     tf_run_free(&r);
     char *argv[] = {fx.tool, fx.file, "--tensor", "norm.weight", "--detail", NULL};
-    r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.out, "(MISMATCH)"), "%s", r.out);
-    tf_run_free(&r);
-    tf_fixture_teardown(&fx);
+    tf_expect_out(argv, fx.dir, 1, "(MISMATCH)", NULL);
 }

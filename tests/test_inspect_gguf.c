@@ -15,8 +15,9 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
-#include "gguf_builder.h"
-#include "gguf_test_util.h"
+#include <stdint.h>
+#include "support/gguf.h"
+#include "support/files.h"
 
 TestSuite(inspect_gguf);
 
@@ -67,7 +68,7 @@ Test(inspect_gguf, every_fixture_text_and_json) {
 }
 
 Test(inspect_gguf, detail_values_are_ggml_values) {
-    GT_NEED(r, "gguf");
+    TS_NEED(r, "gguf");
     char path[4200], ref_path[4200], args[9000], *out;
     snprintf(path, sizeof path, "%s/synth/model-Q6_K.gguf", r);
     snprintf(ref_path, sizeof ref_path, "%s/synth/model-Q6_K.ref.safetensors", r);
@@ -93,8 +94,7 @@ Test(inspect_gguf, detail_values_are_ggml_values) {
     free(out);
     /* no match: exit 1 */
     snprintf(args, sizeof args, "'%s' -t 'nothing*'", path);
-    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 1, "%s", out);
-    free(out);
+    gt_expect("inspect/qtf-inspect", args, 1, NULL);
 }
 
 static void kv_hostile(gb *b) {
@@ -110,19 +110,13 @@ Test(inspect_gguf, hostile_text_escaped_and_malformed_refused) {
     gb_build(&b, &s);
     char path[128], args[512], *out;
     snprintf(path, sizeof path, "%s/evil.bin", gt_tmp()); /* content decides, not the name */
-    FILE *f = fopen(path, "wb");
-    fwrite(b.p, 1, b.len, f);
-    fclose(f);
+    tu_write(path, b.p, b.len);
     snprintf(args, sizeof args, "'%s'", path);
     cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
     cr_assert_null(strchr(out, 0x1b), "raw escape reached the output");
     cr_assert(strstr(out, "evil\\x1B[31mred\\x07") || strstr(out, "evil\\x1b[31mred\\x07"), "%s", out);
     free(out);
-    f = fopen(path, "wb");
-    fwrite(b.p, 1, b.len - 50, f);
-    fclose(f);
-    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 2, "%s", out);
-    cr_assert(strstr(out, "but it ends at"), "%s", out);
-    free(out);
+    tu_write(path, b.p, b.len - 50);
+    gt_expect("inspect/qtf-inspect", args, 2, "but it ends at", NULL);
     free(b.p);
 }

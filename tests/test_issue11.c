@@ -5,7 +5,22 @@
 #include <sys/resource.h>
 #include <time.h>
 
-#include "tools_fixture.h"
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "support/source.h"
+#include "support/container.h"
+#include "support/tools.h"
 #include "checkpoint/json_check.h"
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
@@ -13,47 +28,11 @@
 
 /* --- helpers ---------------------------------------------------------------- */
 
-/* Memory limits (RLIMIT_DATA) cannot be combined with AddressSanitizer,
- * whose shadow memory counts against them: under it the tools run without
- * the limit (the functional checks remain). */
-#if defined(__SANITIZE_ADDRESS__)
-#define UNDER_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define UNDER_ASAN 1
-#endif
-#endif
-#ifndef UNDER_ASAN
-#define UNDER_ASAN 0
-#endif
-
-static void limit_data(rlim_t bytes) {
-    if (UNDER_ASAN) return;
-    struct rlimit rl = { bytes, bytes };
-    setrlimit(RLIMIT_DATA, &rl);
-}
-
-/* The built tool `name` (qtf-convert, qtf-inspect, qtf-verify), wherever the
- * build keeps it. */
-static char *tool(const char *name) {
-    const char *root = getenv("QTF_BUILD_ROOT");
-    cr_assert(root, "QTF_BUILD_ROOT is not set (run through meson test)");
-    static const char *const dirs[] = { "cli", "convert", "inspect", "tools", "" };
-    char *p = malloc(strlen(root) + strlen(name) + 32);
-    cr_assert(p);
-    for (size_t i = 0; i < sizeof dirs / sizeof dirs[0]; i++) {
-        sprintf(p, "%s/%s/%s", root, dirs[i], name);
-        if (access(p, X_OK) == 0) return p;
-    }
-    cr_assert_fail("%s is not built under %s", name, root);
-    return NULL;
-}
-
 /* Runs `name` with the NULL-terminated arguments, capturing into dir. */
 static tf_run_result run_tool(const char *dir, const char *name, const char *const *args) {
     char *argv[40];
     int n = 0;
-    argv[n++] = tool(name);
+    argv[n++] = ts_find_tool(name);
     for (int i = 0; args[i]; i++) {
         cr_assert(n < 39);
         argv[n++] = (char *)args[i];
@@ -74,36 +53,6 @@ static void assert_exit(const tf_run_result *r, int code, const char *what) {
 static void assert_err_has(const tf_run_result *r, const char *needle) {
     cr_assert(r->err && strstr(r->err, needle), "stderr lacks \"%s\": %s", needle,
               r->err ? r->err : "(none)");
-}
-
-/* One tensor for write_st. */
-typedef struct st_in {
-    const char *name;
-    qtf_dtype dtype;
-    uint32_t n_dims;
-    uint64_t dims[2];
-    const void *data;
-} st_in;
-
-static void write_st(const char *path, const st_in *t, size_t n) {
-    qtf_st_writer *w = NULL;
-    cr_assert_eq(qtf_st_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
-    for (size_t i = 0; i < n; i++)
-        cr_assert_eq(qtf_st_writer_declare(w, t[i].name, t[i].dtype, t[i].n_dims, t[i].dims),
-                     QTF_OK, "%s", qtf_error_detail());
-    for (size_t i = 0; i < n; i++) {
-        uint64_t bytes = qtf_dtype_size(t[i].dtype);
-        for (uint32_t d = 0; d < t[i].n_dims; d++) bytes *= t[i].dims[d];
-        cr_assert_eq(qtf_st_writer_write(w, t[i].data, bytes), QTF_OK, "%s", qtf_error_detail());
-    }
-    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "cannot create %s", path);
-    cr_assert_eq(fwrite(text, 1, strlen(text), f), strlen(text));
-    cr_assert_eq(fclose(f), 0);
 }
 
 static char *tmp;
@@ -233,8 +182,8 @@ Test(issue11, item10_q8_0_overflow_is_numeric_error) {
 Test(issue11, item10_convert_names_the_tensor) {
     char *model = tf_path(tmp, "tiny.safetensors"), *out = tf_path(tmp, "tiny.qtf");
     float *x = weights(1e-6f, 6);
-    st_in t = { "model.layers.0.mlp.up_proj.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x };
-    write_st(model, &t, 1);
+    ts_st_tensor t = { "model.layers.0.mlp.up_proj.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    ts_write_safetensors(model, &t, 1);
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", model, out);
     assert_exit(&r, 1, "convert of a 1e-6 tensor");
     assert_err_has(&r, "model.layers.0.mlp.up_proj.weight");
@@ -251,8 +200,8 @@ Test(issue11, item10_convert_names_the_tensor) {
 Test(issue11, item13_bool_byte_other_than_0_1_refused) {
     char *model = tf_path(tmp, "b.safetensors"), *out = tf_path(tmp, "b.qtf");
     unsigned char mask[16] = { 0, 1, 1, 0, 1, 0, 0, 0, 0, 0, 2, 0, 0, 1, 1, 1 };
-    st_in t = { "attn.mask", QTF_DTYPE_BOOL, 1, { 16 }, mask };
-    write_st(model, &t, 1);
+    ts_st_tensor t = { "attn.mask", QTF_DTYPE_BOOL, 1, { 16 }, mask };
+    ts_write_safetensors(model, &t, 1);
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", model, out);
     cr_assert(r.exited && r.code != 0, "a BOOL byte 2 was converted (exit %d)", r.code);
     assert_err_has(&r, "attn.mask");
@@ -287,19 +236,19 @@ Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
     char *out = tf_path(tmp, "m.qtf");
     float *x = weights(0.1f, 8);
     const char *name = "model.layers.0.mlp.up_proj.weight";
-    st_in t = { name, QTF_DTYPE_F32, 2, { 64, 64 }, x };
-    write_st(model, &t, 1);
+    ts_st_tensor t = { name, QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    ts_write_safetensors(model, &t, 1);
     float w[64];
     memset(w, 0, sizeof w);
-    st_in v = { name, QTF_DTYPE_F32, 1, { 64 }, w };
-    write_st(imp, &v, 1);
+    ts_st_tensor v = { name, QTF_DTYPE_F32, 1, { 64 }, w };
+    ts_write_safetensors(imp, &v, 1);
     tf_run_result r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--importance", imp,
                           model, out);
     cr_assert(r.exited && r.code != 0, "all-zero importance accepted");
     assert_err_has(&r, "all 64 weights are zero");
     tf_run_free(&r);
     for (unsigned i = 0; i < 64; i++) w[i] = 1e30f * (float)(1 + i % 2);
-    write_st(imp, &v, 1);
+    ts_write_safetensors(imp, &v, 1);
     EXPECT(0, "rescaled by 2^", "qtf-convert", "-e", "int4:group=32,search", "--importance", imp, model, out);
     free(x);
     free(model);
@@ -314,29 +263,21 @@ Test(issue11, item13_convert_importance_zero_refused_extreme_rescaled) {
  * writing (the checksums are then computed over the damaged bytes). */
 static void write_qtf_tensor_shaped(const char *path, const char *name, const char *spec,
                                     const float *x, int nan_scale, uint64_t rows, uint64_t cols) {
-    qtf_encoding e;
-    cr_assert_eq(qtf_encoding_parse(&e, spec), QTF_OK);
+    qtf_encoding e = ts_parse(spec);
     uint64_t dims[2] = { rows, cols };
+    if (!nan_scale) {
+        ts_write_quantized(path, name, &e, x, 2, dims, QTF_DTYPE_F32, (int)e.zstd_level);
+        return;
+    }
     qtf_encoded *enc = NULL;
     cr_assert_eq(qtf_quantize(&enc, &e, x, 2, dims, NULL), QTF_OK, "%s", qtf_error_detail());
-    if (nan_scale) {
-        cr_assert_eq(enc->layout[1].role, QTF_ROLE_SCALES);
-        unsigned char *sc = enc->data[1];
-        sc[0] = 0x00;
-        sc[1] = 0x7e; /* F16 quiet NaN */
-    }
-    qtf_part_view v[QTF_MAX_PARTS];
-    uint32_t np = qtf_encoded_views(v, enc);
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK, "%s", qtf_error_detail());
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = name;
-    d.n_dims = 2;
-    d.dims = dims;
-    d.encoding = &e;
-    d.source_type = QTF_DTYPE_F32;
-    d.zstd_level = (int)e.zstd_level;
-    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, np), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(enc->layout[1].role, QTF_ROLE_SCALES);
+    unsigned char *sc = enc->data[1];
+    sc[0] = 0x00;
+    sc[1] = 0x7e; /* F16 quiet NaN */
+    qtf_writer *w = ts_writer(path);
+    cr_assert_eq(ts_add_encoded(w, name, &e, enc, 2, dims, QTF_DTYPE_F32, (int)e.zstd_level),
+                 QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     qtf_encoded_free(enc);
 }
@@ -371,8 +312,8 @@ Test(issue11, item11_source_nan_reported_as_such) {
     float *x = weights(0.1f, 11);
     x[7] = NAN;
     x[9] = INFINITY;
-    st_in t = { "w", QTF_DTYPE_F32, 2, { 64, 64 }, x };
-    write_st(src, &t, 1);
+    ts_st_tensor t = { "w", QTF_DTYPE_F32, 2, { 64, 64 }, x };
+    ts_write_safetensors(src, &t, 1);
     write_qtf_tensor(q, "w", "f32", x, 0);
     tf_run_result r = RUN(tmp, "qtf-verify", q, "--against", src);
     assert_exit(&r, 0, "verify against a source with NaN, stored as is");
@@ -381,7 +322,7 @@ Test(issue11, item11_source_nan_reported_as_such) {
     tf_run_free(&r);
     /* a NaN in the file where the source is finite fails */
     float *y = weights(0.1f, 11);
-    write_st(src, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, y }, 1);
+    ts_write_safetensors(src, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, y }, 1);
     r = RUN(tmp, "qtf-verify", q, "--against", src);
     assert_exit(&r, 1, "verify of NaN where the source is finite");
     cr_assert(strstr(r.out, "decodes to 2 NaN/Inf values (first at element 7), where the source "
@@ -466,9 +407,9 @@ Test(issue11, item5_single_file_and_index_transformers_order_with_warning) {
     char *out = tf_path(tmp, "m.qtf");
     cr_assert_eq(mkdir(dir, 0755), 0);
     float *x = weights(0.1f, 13);
-    write_st(single, &(st_in){ "current.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
-    write_st(shard, &(st_in){ "stale.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
-    write_text(index, "{\"metadata\":{},\"weight_map\":{\"stale.weight\":"
+    ts_write_safetensors(single, &(ts_st_tensor){ "current.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(shard, &(ts_st_tensor){ "stale.weight", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    tu_write_text(index, "{\"metadata\":{},\"weight_map\":{\"stale.weight\":"
                       "\"model-00001-of-00001.safetensors\"}}");
     EXPECT(0, "both model.safetensors and model.safetensors.index.json: reading "
                        "model.safetensors", "qtf-convert", dir, out);
@@ -507,8 +448,8 @@ Test(issue11, item17_threads_is_j_everywhere_and_t_means_tensor) {
 Test(issue11, item15_wrong_kind_of_input_named_for_what_it_is) {
     char *cfg = tf_path(tmp, "config.json"), *gg = tf_path(tmp, "model.gguf");
     char *out = tf_path(tmp, "o.qtf"), *st = tf_path(tmp, "w.safetensors");
-    write_text(cfg, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64}\n");
-    write_text(gg, "GGUF\003\000\000\000 and then some bytes");
+    tu_write_text(cfg, "{\"architectures\": [\"LlamaForCausalLM\"], \"hidden_size\": 64}\n");
+    tu_write_text(gg, "GGUF\003\000\000\000 and then some bytes");
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", cfg, out);
     assert_exit(&r, 2, "convert config.json");
     assert_err_has(&r, "config.json is JSON, not a safetensors");
@@ -522,7 +463,7 @@ Test(issue11, item15_wrong_kind_of_input_named_for_what_it_is) {
     tf_run_free(&r);
     /* the .qtf tools say what a non-QTF file is */
     float *x = weights(0.1f, 15);
-    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(st, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     EXPECT(2, "w.safetensors is a safetensors file, not a QTF file", "qtf-inspect", st);
     EXPECT(2, "config.json is a JSON file, not a QTF file", "qtf-verify", cfg);
@@ -542,7 +483,7 @@ Test(issue11, item15_unknown_output_extension_refused) {
     /* (x.gguf, refused before the GGUF writer landed, is now a GGUF) */
     char *st = tf_path(tmp, "w.safetensors"), *bin = tf_path(tmp, "x.bin");
     float *x = weights(0.1f, 16);
-    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(st, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", st, bin);
     assert_exit(&r, 2, "convert to x.bin");
@@ -575,7 +516,7 @@ Test(issue11, item15_unknown_encoding_parameter_key_reported_as_such) {
 Test(issue11, item16_missing_output_directory_is_usage_error) {
     char *st = tf_path(tmp, "w.safetensors"), *out = tf_path(tmp, "no/such/dir/o.qtf");
     float *x = weights(0.1f, 17);
-    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(st, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     EXPECT(2, "the directory does not exist", "qtf-convert", "-q", st, out);
     free(st);
@@ -590,18 +531,18 @@ Test(issue11, item6_sigterm_ends_a_blocked_convert) {
      * before it finishes. One SIGTERM must still end it. */
     enum { N = 1000 };
     static float vals[N][16];
-    static st_in t[N];
+    static ts_st_tensor t[N];
     static char names[N][32];
     for (int i = 0; i < N; i++) {
         snprintf(names[i], sizeof names[i], "layer.%04d.bias", i);
         for (int j = 0; j < 16; j++) vals[i][j] = (float)(i + j);
-        t[i] = (st_in){ names[i], QTF_DTYPE_F32, 1, { 16 }, vals[i] };
+        t[i] = (ts_st_tensor){ names[i], QTF_DTYPE_F32, 1, { 16 }, vals[i] };
     }
     char *model = tf_path(tmp, "many.safetensors"), *out = tf_path(tmp, "many.qtf");
-    write_st(model, t, N);
+    ts_write_safetensors(model, t, N);
     int pfd[2];
     cr_assert_eq(pipe(pfd), 0);
-    char *exe = tool("qtf-convert");
+    char *exe = ts_find_tool("qtf-convert");
     pid_t pid = fork();
     cr_assert(pid >= 0);
     if (pid == 0) {
@@ -682,7 +623,7 @@ static char *model_dir(const char *name, unsigned seed) {
     char *dir = tf_path(tmp, name), *st = tf_path(dir, "model.safetensors");
     cr_assert_eq(mkdir(dir, 0755), 0, "mkdir %s", dir);
     float *x = weights(0.1f, seed);
-    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(st, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     free(st);
     return dir;
@@ -690,7 +631,7 @@ static char *model_dir(const char *name, unsigned seed) {
 
 Test(issue11, item12_link_leaving_the_model_folder_refused) {
     char *secret = tf_path(tmp, "secret.txt");
-    write_text(secret, "{\"api_key\": \"do-not-publish\"}");
+    tu_write_text(secret, "{\"api_key\": \"do-not-publish\"}");
     char *dir = model_dir("m", 18), *tok = tf_path(dir, "tokenizer.json"), *out = tf_path(tmp, "m.qtf");
     cr_assert_eq(symlink(secret, tok), 0);
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", dir, out);
@@ -701,7 +642,7 @@ Test(issue11, item12_link_leaving_the_model_folder_refused) {
     /* ../ inside the folder is fine */
     char *sub = tf_path(dir, "sub"), *real = tf_path(sub, "tok.json");
     cr_assert_eq(mkdir(sub, 0755), 0);
-    write_text(real, "{\"version\": \"1.0\"}");
+    tu_write_text(real, "{\"version\": \"1.0\"}");
     unlink(tok);
     cr_assert_eq(symlink("sub/../sub/tok.json", tok), 0);
     EXPECT(0, NULL, "qtf-convert", "-q", dir, out);
@@ -719,12 +660,12 @@ Test(issue11, item12_hugging_face_cache_layout_allowed) {
     cr_assert_eq(mkdir(cache, 0755), 0);
     cr_assert_eq(mkdir(snaps, 0755), 0);
     cr_assert_eq(mkdir(blobs, 0755), 0);
-    write_text(blob, "{\"model\": {\"type\": \"BPE\"}}");
+    tu_write_text(blob, "{\"model\": {\"type\": \"BPE\"}}");
     char *rev = tf_path(snaps, "rev1"), *st = tf_path(rev, "model.safetensors");
     char *tok = tf_path(rev, "tokenizer.json"), *out = tf_path(tmp, "c.qtf");
     cr_assert_eq(mkdir(rev, 0755), 0);
     float *x = weights(0.1f, 19);
-    write_st(st, &(st_in){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
+    ts_write_safetensors(st, &(ts_st_tensor){ "w", QTF_DTYPE_F32, 2, { 64, 64 }, x }, 1);
     free(x);
     cr_assert_eq(symlink("../../blobs/0123abcd", tok), 0);
     EXPECT(0, NULL, "qtf-convert", "-q", rev, out);
@@ -746,7 +687,7 @@ Test(issue11, item12_hugging_face_cache_layout_allowed) {
 Test(issue11, item12_every_embedded_json_must_parse) {
     char *dir = model_dir("j", 20), *tok = tf_path(dir, "tokenizer_config.json");
     char *out = tf_path(tmp, "j.qtf");
-    write_text(tok, "{\"bos_token\": \"<s>\",\n \"eos_token\": \"</s>\",}\n");
+    tu_write_text(tok, "{\"bos_token\": \"<s>\",\n \"eos_token\": \"</s>\",}\n");
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", dir, out);
     assert_exit(&r, 2, "a tokenizer_config.json with a trailing comma");
     assert_err_has(&r, "tokenizer_config.json: not valid JSON: line 2 column 22");
@@ -803,30 +744,17 @@ Test(issue11, item8_hostile_safetensors_header_bounded) {
     p += 2;
     *p++ = ' ';
     cr_assert_eq((size_t)(p - json), len + 8);
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    cr_assert_eq(fwrite(json, 1, len + 8, f), len + 8);
-    cr_assert_eq(fclose(f), 0);
+    tu_write(path, json, len + 8);
     free(json);
 
     qtf_source *s = NULL;
     cr_assert_eq(qtf_source_open(&s, path), QTF_E_LIMIT, "%s", qtf_error_detail());
     cr_assert(strstr(qtf_error_detail(), "more than 2097152 JSON values"), "%s", qtf_error_detail());
 
-    char *exe = tool("qtf-convert");
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        limit_data((rlim_t)300 << 20);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 1);
-        dup2(null, 2);
-        execl(exe, exe, "-q", "-j", "1", path, out, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 2, "status %d", status);
+    char *exe = ts_find_tool("qtf-convert");
+    tf_run_opts lim = { .data_limit = 300ul << 20 };
+    tf_run_result r = tf_run_ex((char *[]){ exe, "-q", "-j", "1", path, out, NULL }, NULL, &lim);
+    cr_assert(r.exited && r.code == 2, "exit %d, signal %d", r.code, r.sig);
     free(exe);
     free(path);
     free(out);
@@ -839,12 +767,12 @@ Test(issue11, item14_rule_importance_fallback_warnings_and_summary) {
     char *out = tf_path(tmp, "m.qtf");
     float *a = weights(0.1f, 21), *b = tf_values(22, 96 * 48);
     /* b has 48 columns: int4:group=32 cannot apply, the fallback takes it */
-    st_in t[2] = { { "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a },
+    ts_st_tensor t[2] = { { "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a },
                    { "layers.0.b.weight", QTF_DTYPE_F32, 2, { 96, 48 }, b } };
-    write_st(model, t, 2);
+    ts_write_safetensors(model, t, 2);
     float w[64];
     for (int i = 0; i < 64; i++) w[i] = 1.0f + (float)(i % 4);
-    write_st(imp, &(st_in){ "layers.0.a.weight", QTF_DTYPE_F32, 1, { 64 }, w }, 1);
+    ts_write_safetensors(imp, &(ts_st_tensor){ "layers.0.a.weight", QTF_DTYPE_F32, 1, { 64 }, w }, 1);
 
     tf_run_result r = RUN(tmp, "qtf-convert", "-e", "int4:group=32,search", "--fallback", "int8",
                           "-r", "nothing.here.*=int8", "--importance", imp, model, out);
@@ -876,7 +804,7 @@ Test(issue11, item14_requantizing_a_lossy_qtf_needs_allow_requantize) {
     char *model = tf_path(tmp, "m.safetensors"), *q4 = tf_path(tmp, "m4.qtf");
     char *q8 = tf_path(tmp, "m8.qtf"), *st = tf_path(tmp, "back.safetensors");
     float *a = weights(0.1f, 23);
-    write_st(model, &(st_in){ "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a }, 1);
+    ts_write_safetensors(model, &(ts_st_tensor){ "layers.0.a.weight", QTF_DTYPE_F32, 2, { 64, 64 }, a }, 1);
     free(a);
     EXPECT(0, NULL, "qtf-convert", "-q", "-e", "int4:group=32", model, q4);
     tf_run_result r = RUN(tmp, "qtf-convert", "-q", "-e", "int8", q4, q8);
@@ -959,11 +887,7 @@ Test(issue11, item16_messages_without_raw_status_names) {
     float *x = weights(0.1f, 25);
     write_qtf_tensor(q, "w", "int8", x, 0);
     free(x);
-    FILE *f = fopen(q, "r+b");
-    cr_assert(f);
-    fseek(f, 200, SEEK_SET);
-    fputc(0x5a, f);
-    fclose(f);
+    tu_set_byte(q, 200, 0x5a);
     r = RUN(tmp, "qtf-verify", q);
     assert_exit(&r, 1, "verify of a damaged file");
     cr_assert(strstr(r.out, "w: checksum failed: ") && !strstr(r.out, "QTF_E_"), "%s", r.out);
@@ -995,28 +919,16 @@ Test(issue11, item8_inspect_json_streams_metadata) {
         strs[i] = words[i & 3];
         lens[i] = strlen(words[i & 3]);
     }
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, q, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_writer *w = ts_writer(q);
     cr_assert_eq(qtf_writer_set_string_array(w, "tokenizer.tokens", strs, lens, N), QTF_OK, "%s",
                  qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     free(strs);
     free(lens);
-    char *exe = tool("qtf-inspect");
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        limit_data((rlim_t)200 << 20);
-        int o = open(json, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        dup2(o, 1);
-        int null = open("/dev/null", O_WRONLY);
-        dup2(null, 2);
-        execl(exe, exe, "--json", "--metadata-only", q, (char *)NULL);
-        _exit(127);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d", status);
+    char *exe = ts_find_tool("qtf-inspect");
+    tf_run_opts lim = { .data_limit = 200ul << 20, .out_path = json };
+    tf_run_result r = tf_run_ex((char *[]){ exe, "--json", "--metadata-only", q, NULL }, NULL, &lim);
+    cr_assert(r.exited && r.code == 0, "exit %d, signal %d", r.code, r.sig);
     /* checked without a tree of our own: 4M strings would cost the test
      * the memory it checks the tool does not use */
     size_t len = 0;

@@ -8,7 +8,8 @@
 #include <string.h>
 
 #include "format/kmeans.h"
-#include "test_rng.h"
+#include <stdint.h>
+#include "support/rng.h"
 
 /* ---- data --------------------------------------------------------------- */
 

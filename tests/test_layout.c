@@ -20,7 +20,10 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/source.h"
-#include "gguf_test_util.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/gguf.h"
+#include "support/source.h"
 #include "qtf.h"
 
 TestSuite(layout);
@@ -51,8 +54,7 @@ static void transpose(float *dst, const float *src, uint64_t rows, uint64_t cols
  * transposed (the parts encode the transpose) or row-major. */
 static void add(qtf_writer *w, const char *name, const char *text, const float *x, uint64_t rows,
                 uint64_t cols, uint32_t layout) {
-    qtf_encoding enc;
-    cr_assert_eq(qtf_encoding_parse(&enc, text), QTF_OK, "%s", qtf_error_detail());
+    qtf_encoding enc = ts_parse(text);
     uint64_t dims[2] = { rows, cols }, sdims[2] = { cols, rows };
     float *t = malloc(rows * cols * sizeof *t);
     transpose(t, x, rows, cols);
@@ -60,24 +62,10 @@ static void add(qtf_writer *w, const char *name, const char *text, const float *
     int tr = layout == QTF_LAYOUT_TRANSPOSED;
     cr_assert_eq(qtf_quantize(&e, &enc, tr ? t : x, 2, tr ? sdims : dims, NULL), QTF_OK, "%s",
                  qtf_error_detail());
-    qtf_part_view v[QTF_MAX_PARTS];
-    uint32_t n = qtf_encoded_views(v, e);
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = name;
-    d.n_dims = 2;
-    d.dims = dims;
-    d.source_type = QTF_DTYPE_F32;
-    d.encoding = &enc;
-    d.layout = layout;
-    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, n), QTF_OK, "%s", qtf_error_detail());
+    cr_assert_eq(ts_add_encoded_as(w, name, &enc, e, 2, dims, QTF_DTYPE_F32, 0, layout), QTF_OK,
+                 "%s", qtf_error_detail());
     qtf_encoded_free(e);
     free(t);
-}
-
-static char *tmp_path(const char *name) {
-    char *p = malloc(4096);
-    snprintf(p, 4096, "%s/%s", gt_tmp(), name);
-    return p;
 }
 
 static uint64_t mismatches(const float *a, const float *b, uint64_t n) {
@@ -88,7 +76,7 @@ static uint64_t mismatches(const float *a, const float *b, uint64_t n) {
 
 Test(layout, groups_run_along_the_input_axis) {
     float *w = exact_on_input_axis();
-    char *path = tmp_path("exact.qtf");
+    char *path = tu_path(gt_tmp(), "exact.qtf");
     qtf_writer *wr;
     cr_assert_eq(qtf_writer_create(&wr, path, NULL), QTF_OK);
     add(wr, "conv1d", "int4:group=32", w, IN, OUT, QTF_LAYOUT_TRANSPOSED);
@@ -111,7 +99,7 @@ Test(layout, groups_run_along_the_input_axis) {
     cr_assert_eq(qtf_tensor_dequantize(d, QTF_DTYPE_F32, IN * OUT, f, 1, 2), QTF_OK);
     cr_assert_gt(mismatches(d, w, IN * OUT), IN * OUT / 4, "groups along the output: lossy");
     /* a metadata edit copies the directory: the file stays 1.1 */
-    char *edited = tmp_path("edited.qtf");
+    char *edited = tu_path(gt_tmp(), "edited.qtf");
     cr_assert_eq(qtf_writer_create_edit(&wr, edited, f, NULL), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_writer_set_string(wr, "general.name", "x", 1), QTF_OK);
     cr_assert_eq(qtf_writer_finish(wr), QTF_OK, "%s", qtf_error_detail());
@@ -130,7 +118,7 @@ Test(layout, groups_run_along_the_input_axis) {
 }
 
 Test(layout, writer_rules) {
-    char *path = tmp_path("rules.qtf");
+    char *path = tu_path(gt_tmp(), "rules.qtf");
     qtf_writer *wr;
     cr_assert_eq(qtf_writer_create(&wr, path, NULL), QTF_OK);
     qtf_encoding enc;
@@ -170,7 +158,7 @@ Test(layout, rows_api_returns_logical_rows) {
     float *x = malloc(R * C * sizeof *x), *t = malloc(R * C * sizeof *t);
     for (int i = 0; i < R * C; i++) x[i] = sinf(0.37f * (float)i) + 0.01f * (float)(i % 13);
     transpose(t, x, R, C);
-    char *path = tmp_path("rows.qtf");
+    char *path = tu_path(gt_tmp(), "rows.qtf");
     qtf_writer *wr;
     cr_assert_eq(qtf_writer_create(&wr, path, NULL), QTF_OK);
     for (size_t k = 0; k < sizeof encs / sizeof encs[0]; k++)
@@ -222,50 +210,34 @@ Test(layout, rows_api_returns_logical_rows) {
 
 /* --- the converter on a hand-made GPT-2 checkpoint ------------------------------ */
 
-static void write_file(const char *path, const char *text) {
-    FILE *fp = fopen(path, "w");
-    cr_assert(fp);
-    fputs(text, fp);
-    fclose(fp);
-}
-
 /* dir/model.safetensors: c_fc [IN, OUT] = the exact fixture, c_proj
  * [OUT, IN], a bias; dir/config.json naming `cls` (none when NULL). */
 static void make_checkpoint(const char *dir, const char *cls, const float *w) {
     mkdir(dir, 0755);
     char p[4200];
     snprintf(p, sizeof p, "%s/model.safetensors", dir);
-    qtf_st_writer *sw;
-    cr_assert_eq(qtf_st_writer_create(&sw, p, NULL), QTF_OK);
-    uint64_t d1[2] = { IN, OUT }, d2[2] = { OUT, IN }, d3[1] = { OUT };
-    cr_assert_eq(qtf_st_writer_declare(sw, "transformer.h.0.mlp.c_fc.weight", QTF_DTYPE_F32, 2, d1),
-                 QTF_OK);
-    cr_assert_eq(qtf_st_writer_declare(sw, "transformer.h.0.mlp.c_proj.weight", QTF_DTYPE_F32, 2,
-                                       d2), QTF_OK);
-    cr_assert_eq(qtf_st_writer_declare(sw, "transformer.h.0.mlp.c_fc.bias", QTF_DTYPE_F32, 1, d3),
-                 QTF_OK);
     float *t = malloc(IN * OUT * 4);
     transpose(t, w, IN, OUT);
-    cr_assert_eq(qtf_st_writer_write(sw, w, IN * OUT * 4), QTF_OK);
-    cr_assert_eq(qtf_st_writer_write(sw, t, IN * OUT * 4), QTF_OK);
-    cr_assert_eq(qtf_st_writer_write(sw, w, OUT * 4), QTF_OK);
-    cr_assert_eq(qtf_st_writer_finish(sw), QTF_OK, "%s", qtf_error_detail());
+    const ts_st_tensor st[] = {
+        { "transformer.h.0.mlp.c_fc.weight", QTF_DTYPE_F32, 2, { IN, OUT }, w },
+        { "transformer.h.0.mlp.c_proj.weight", QTF_DTYPE_F32, 2, { OUT, IN }, t },
+        { "transformer.h.0.mlp.c_fc.bias", QTF_DTYPE_F32, 1, { OUT }, w },
+    };
+    ts_write_safetensors(p, st, 3);
     free(t);
     if (cls) {
         char cfg[512];
         snprintf(cfg, sizeof cfg, "{\"architectures\": [\"%s\"], \"model_type\": \"gpt2\", "
                  "\"n_embd\": %d, \"n_layer\": 1, \"n_head\": 2}\n", cls, OUT);
         snprintf(p, sizeof p, "%s/config.json", dir);
-        write_file(p, cfg);
+        tu_write_text(p, cfg);
     }
 }
 
 static float *read_tensor(const char *path, const char *name, uint64_t *dims) {
-    qtf_file *f;
-    cr_assert_eq(qtf_file_open(&f, path, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_file *f = ts_open(path, 0);
     uint64_t i;
-    cr_assert_eq(qtf_tensor_find(&i, f, name), QTF_OK, "%s", name);
-    const qtf_tensor_info *t = qtf_tensor_get(f, i);
+    const qtf_tensor_info *t = ts_tensor(f, name, &i);
     float *x = malloc(t->n_elements * 4);
     cr_assert_eq(qtf_tensor_dequantize(x, QTF_DTYPE_F32, t->n_elements, f, i, 1), QTF_OK);
     dims[0] = t->dims[0];
@@ -275,35 +247,35 @@ static float *read_tensor(const char *path, const char *name, uint64_t *dims) {
     return x;
 }
 
-static unsigned char *slurp(const char *path, size_t *n) {
-    FILE *fp = fopen(path, "rb");
-    cr_assert(fp, "%s", path);
-    fseek(fp, 0, SEEK_END);
-    *n = (size_t)ftell(fp);
-    fseek(fp, 0, SEEK_SET);
-    unsigned char *b = malloc(*n ? *n : 1);
-    cr_assert_eq(fread(b, 1, *n, fp), *n);
-    fclose(fp);
-    return b;
+/* The export at path holds c_fc as [IN, OUT] with exactly the values w. */
+static void expect_exported_c_fc(const char *path, const float *w) {
+    qtf_source *s;
+    cr_assert_eq(qtf_source_open(&s, path), QTF_OK, "%s", qtf_error_detail());
+    uint64_t i;
+    cr_assert_eq(qtf_source_tensor_find(&i, s, "transformer.h.0.mlp.c_fc.weight"), QTF_OK);
+    const qtf_source_tensor *stt = qtf_source_tensor_get(s, i);
+    cr_assert(stt->n_dims == 2 && stt->dims[0] == IN && stt->dims[1] == OUT);
+    float *x = malloc(IN * OUT * 4);
+    cr_assert_eq(qtf_source_read_f32(x, IN * OUT, s, i, 1), QTF_OK);
+    cr_assert_eq(mismatches(x, w, IN * OUT), 0);
+    free(x);
+    qtf_source_close(s);
 }
 
 Test(layout, converter_transposes_conv1d_weights) {
     float *w = exact_on_input_axis();
-    char *ck = tmp_path("gpt2ish"), *plain = tmp_path("plain"), args[16384], *out = NULL;
+    char *ck = tu_path(gt_tmp(), "gpt2ish"), *plain = tu_path(gt_tmp(), "plain"), args[16384], *out = NULL;
     make_checkpoint(ck, "GPT2LMHeadModel", w);
     make_checkpoint(plain, NULL, w);    /* no config.json: no architecture, row-major */
-    char *q1 = tmp_path("g1.qtf"), *q2 = tmp_path("g2.qtf"), *q3 = tmp_path("plain.qtf");
+    char *q1 = tu_path(gt_tmp(), "g1.qtf"), *q2 = tu_path(gt_tmp(), "g2.qtf"), *q3 = tu_path(gt_tmp(), "plain.qtf");
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32 -j 1 -q", ck, q1);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32 -j 2 -q", ck, q2);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32 -q", plain, q3);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     size_t n1, n2;
-    unsigned char *b1 = slurp(q1, &n1), *b2 = slurp(q2, &n2);
+    unsigned char *b1 = tu_read(q1, &n1), *b2 = tu_read(q2, &n2);
     cr_assert(n1 == n2 && memcmp(b1, b2, n1) == 0, "same bytes for any thread count");
     free(b1);
     free(b2);
@@ -334,15 +306,10 @@ Test(layout, converter_transposes_conv1d_weights) {
 
     /* verify --against compares in the original layout */
     snprintf(args, sizeof args, "'%s' --against '%s'", q1, ck);
-    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
-    cr_assert(strstr(out, "RESULT: OK"), "%s", out);
-    free(out);
+    gt_expect("inspect/qtf-verify", args, 0, "RESULT: OK", NULL);
     /* inspect shows it */
     snprintf(args, sizeof args, "'%s' --json", q1);
-    cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
-    cr_assert(strstr(out, "\"layout\": \"transposed\""), "%s", out);
-    cr_assert(strstr(out, "\"layout\": \"row-major\""), "%s", out);
-    free(out);
+    gt_expect("inspect/qtf-inspect", args, 0, "\"layout\": \"transposed\"", "\"layout\": \"row-major\"", NULL);
     snprintf(args, sizeof args, "'%s' --tensor '*c_fc.weight' --detail -n 0", q1);
     cr_assert_eq(gt_run(&out, "inspect/qtf-inspect", args), 0, "%s", out);
     cr_assert(strstr(out, "[128, 64] transposed"), "%s", out);
@@ -351,65 +318,40 @@ Test(layout, converter_transposes_conv1d_weights) {
     free(out);
     /* --dry-run says so */
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32 --dry-run", ck, q2);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    cr_assert(strstr(out, "transposed (groups along dim 0)"), "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, "transposed (groups along dim 0)", NULL);
 
     /* export: the original layout back, exactly */
-    char *st = tmp_path("back.safetensors");
+    char *st = tu_path(gt_tmp(), "back.safetensors");
     snprintf(args, sizeof args, "'%s' '%s' -q", q1, st);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
-    qtf_source *s;
-    cr_assert_eq(qtf_source_open(&s, st), QTF_OK, "%s", qtf_error_detail());
-    uint64_t i;
-    cr_assert_eq(qtf_source_tensor_find(&i, s, "transformer.h.0.mlp.c_fc.weight"), QTF_OK);
-    const qtf_source_tensor *stt = qtf_source_tensor_get(s, i);
-    cr_assert(stt->n_dims == 2 && stt->dims[0] == IN && stt->dims[1] == OUT);
-    x = malloc(IN * OUT * 4);
-    cr_assert_eq(qtf_source_read_f32(x, IN * OUT, s, i, 1), QTF_OK);
-    cr_assert_eq(mismatches(x, w, IN * OUT), 0);
-    free(x);
-    qtf_source_close(s);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
+    expect_exported_c_fc(st, w);
     free(st);
     /* the same through a folder export (what transformers loads) */
-    char *folder = tmp_path("exported");
+    char *folder = tu_path(gt_tmp(), "exported");
     snprintf(args, sizeof args, "'%s' '%s/' -q", q1, folder);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
-    cr_assert_eq(qtf_source_open(&s, folder), QTF_OK, "%s", qtf_error_detail());
-    cr_assert_eq(qtf_source_tensor_find(&i, s, "transformer.h.0.mlp.c_fc.weight"), QTF_OK);
-    stt = qtf_source_tensor_get(s, i);
-    cr_assert(stt->n_dims == 2 && stt->dims[0] == IN && stt->dims[1] == OUT);
-    x = malloc(IN * OUT * 4);
-    cr_assert_eq(qtf_source_read_f32(x, IN * OUT, s, i, 1), QTF_OK);
-    cr_assert_eq(mismatches(x, w, IN * OUT), 0);
-    free(x);
-    qtf_source_close(s);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
+    expect_exported_c_fc(folder, w);
     free(folder);
 
     /* a .qtf source: re-encoding keeps the layout decision (and f16 is
      * lossless, so row-major) */
-    char *q4 = tmp_path("re.qtf");
+    char *q4 = tu_path(gt_tmp(), "re.qtf");
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --allow-requantize -q", q1, q4);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     x = read_tensor(q4, "transformer.h.0.mlp.c_fc.weight", dims);
     cr_assert_eq(dims[2], QTF_LAYOUT_TRANSPOSED);
     /* the int4 values are exact, so re-encoding them equals encoding the
      * checkpoint directly */
-    char *q5 = tmp_path("direct8.qtf");
+    char *q5 = tu_path(gt_tmp(), "direct8.qtf");
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", ck, q5);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     float *y = read_tensor(q5, "transformer.h.0.mlp.c_fc.weight", dims);
     cr_assert_eq(mismatches(x, y, IN * OUT), 0);
     free(y);
     free(q5);
     free(x);
     snprintf(args, sizeof args, "'%s' '%s' -e f16 -q --force", ck, q4);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     x = read_tensor(q4, "transformer.h.0.mlp.c_fc.weight", dims);
     cr_assert_eq(dims[2], QTF_LAYOUT_ROW_MAJOR, "lossless encodings stay row-major");
     free(x);
@@ -425,11 +367,10 @@ Test(layout, converter_transposes_conv1d_weights) {
 /* Llama has no input-first weight: its .qtf files keep every tensor
  * row-major and stay format 1.0 (byte-identical to before). */
 Test(layout, llama_stays_row_major) {
-    GT_NEED(ck, "checkpoints/aidreams-llama-260k-hf");
-    char *q = tmp_path("llama.qtf"), args[16384], *out = NULL;
+    TS_NEED(ck, "checkpoints/aidreams-llama-260k-hf");
+    char *q = tu_path(gt_tmp(), "llama.qtf"), args[16384];
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=4,search --fallback f16 -q", ck, q);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     qtf_file *f;
     cr_assert_eq(qtf_file_open(&f, q, NULL), QTF_OK);
     cr_assert_eq(qtf_file_get_info(f)->minor, 0);
@@ -446,9 +387,9 @@ Test(layout, llama_stays_row_major) {
 /* --importance on a Conv1D weight: one value per input (dims[0]). */
 Test(layout, importance_is_per_input) {
     float *w = exact_on_input_axis();
-    char *ck = tmp_path("gpt2imp"), *q = tmp_path("imp.qtf"), args[16384], *out = NULL;
+    char *ck = tu_path(gt_tmp(), "gpt2imp"), *q = tu_path(gt_tmp(), "imp.qtf"), args[16384], *out = NULL;
     make_checkpoint(ck, "GPT2LMHeadModel", w);
-    char *imp = tmp_path("imp.safetensors");
+    char *imp = tu_path(gt_tmp(), "imp.safetensors");
     qtf_st_writer *sw;
     cr_assert_eq(qtf_st_writer_create(&sw, imp, NULL), QTF_OK);
     uint64_t din[1] = { IN }, dout[1] = { OUT };
@@ -463,19 +404,16 @@ Test(layout, importance_is_per_input) {
     cr_assert_eq(qtf_st_writer_finish(sw), QTF_OK);
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32,search --importance '%s' --dry-run",
              ck, q, imp);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    cr_assert(strstr(out, "importance, transposed"), "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, "importance, transposed", NULL);
     snprintf(args, sizeof args, "'%s' '%s' -e int4:group=32,search --importance '%s' -q", ck, q,
              imp);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     uint64_t dims[3];
     float *x = read_tensor(q, "transformer.h.0.mlp.c_fc.weight", dims);
     cr_assert_eq(dims[2], QTF_LAYOUT_TRANSPOSED);
     free(x);
     /* a vector of the output length is refused, naming the input axis */
-    char *bad = tmp_path("bad.safetensors");
+    char *bad = tu_path(gt_tmp(), "bad.safetensors");
     cr_assert_eq(qtf_st_writer_create(&sw, bad, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(sw, "transformer.h.0.mlp.c_fc.weight", QTF_DTYPE_F32, 1,
                                        dout), QTF_OK);
@@ -514,8 +452,8 @@ static void write_dat(const char *path, const char *name, int n) {
 }
 
 Test(layout, imatrix_entry_for_conv1d) {
-    GT_NEED(ck, "checkpoints/capp-gpt2-tiny-hf");
-    char *dat = tmp_path("ffn_up.dat"), *q = tmp_path("im.qtf"), args[16384], *out = NULL;
+    TS_NEED(ck, "checkpoints/capp-gpt2-tiny-hf");
+    char *dat = tu_path(gt_tmp(), "ffn_up.dat"), *q = tu_path(gt_tmp(), "im.qtf"), args[16384], *out = NULL;
     write_dat(dat, "blk.0.ffn_up.weight", 64);
     snprintf(args, sizeof args, "'%s' '%s' -e iq4_nl --fallback f16 --importance '%s' --dry-run", ck,
              q, dat);
@@ -592,31 +530,26 @@ static const void *gguf_data(const qtf_gguf *g, const char *name, uint64_t *n) {
 }
 
 Test(layout, gguf_blocks_copied_both_ways) {
-    GT_NEED(tiny, "checkpoints/capp-gpt2-tiny-hf");
-    GT_NEED(tok, "checkpoints/tokenizers-only/gpt2");
+    TS_NEED(tiny, "checkpoints/capp-gpt2-tiny-hf");
+    TS_NEED(tok, "checkpoints/tokenizers-only/gpt2");
     /* the tiny GPT-2 has no tokenizer, which a GGUF needs: GPT-2's own
      * (copied: folder files may not link outside the folder) */
-    char *ck = tmp_path("gpt2tok"), cmd[32768];
+    char *ck = tu_path(gt_tmp(), "gpt2tok"), cmd[32768];
     snprintf(cmd, sizeof cmd, "mkdir -p '%s' && cp '%s'/config.json '%s'/model.safetensors "
              "'%s'/tokenizer.json '%s'/tokenizer_config.json '%s'/", ck, tiny, tiny, tok, tok, ck);
     cr_assert_eq(system(cmd), 0, "%s", cmd);
-    char *direct = tmp_path("direct.gguf"), *q = tmp_path("g.qtf"), *via = tmp_path("via.gguf");
-    char *back = tmp_path("back.qtf"), args[16384], *out = NULL;
+    char *direct = tu_path(gt_tmp(), "direct.gguf"), *q = tu_path(gt_tmp(), "g.qtf"), *via = tu_path(gt_tmp(), "via.gguf");
+    char *back = tu_path(gt_tmp(), "back.qtf"), args[16384], *out = NULL;
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", ck, direct);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     /* --all-layers: the embeddings in q8_0 too, so that every tensor's
      * type is the one the GGUF preset picks and all blocks are copied */
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --all-layers -q", ck, q);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --dry-run", q, via);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    cr_assert(strstr(out, "transposed, blocks copied"), "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, "transposed, blocks copied", NULL);
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", q, via);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     qtf_gguf *a, *b;
     cr_assert_eq(qtf_gguf_open(&a, direct, 0), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_gguf_open(&b, via, 0), QTF_OK, "%s", qtf_error_detail());
@@ -634,8 +567,7 @@ Test(layout, gguf_blocks_copied_both_ways) {
     /* GGUF -> QTF: the [out, in] blocks become a transposed tensor of the
      * HF shape, decoding to the same values as the .qtf made directly */
     snprintf(args, sizeof args, "'%s' '%s' -q", direct, back);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     uint64_t d1[3], d2[3];
     float *x = read_tensor(q, "transformer.h.0.attn.c_attn.weight", d1);
     float *y = read_tensor(back, "transformer.h.0.attn.c_attn.weight", d2);
@@ -645,12 +577,11 @@ Test(layout, gguf_blocks_copied_both_ways) {
     free(x);
     free(y);
     snprintf(args, sizeof args, "'%s' --against '%s'", back, ck);
-    cr_assert_eq(gt_run(&out, "inspect/qtf-verify", args), 0, "%s", out);
-    free(out);
+    gt_expect("inspect/qtf-verify", args, 0, NULL);
     /* A 1.0 file (Conv1D weights row-major, groups along the output) has
      * q8_0 blocks in the wrong order for GGUF: re-quantized, not copied
      * (copying them gave a rel. RMSE of 1.4 before format 1.1) */
-    char *old = tmp_path("old.qtf"), *oldg = tmp_path("old.gguf");
+    char *old = tu_path(gt_tmp(), "old.qtf"), *oldg = tu_path(gt_tmp(), "old.gguf");
     write_row_major_copy(q, old);
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 --dry-run", old, oldg);
     cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
@@ -658,8 +589,7 @@ Test(layout, gguf_blocks_copied_both_ways) {
     cr_assert(line && strstr(line, "transposed\n"), "%s", out);
     free(out);
     snprintf(args, sizeof args, "'%s' '%s' -e q8_0 -q", old, oldg);
-    cr_assert_eq(gt_run(&out, "convert/qtf-convert", args), 0, "%s", out);
-    free(out);
+    gt_expect("convert/qtf-convert", args, 0, NULL);
     qtf_gguf *og;
     cr_assert_eq(qtf_gguf_open(&og, oldg, 0), QTF_OK);
     uint64_t on;

@@ -8,7 +8,9 @@
 #include <string.h>
 
 #include "format/pal_family.h"
-#include "test_rng.h"
+#include <stdint.h>
+#include "format/kmeans.h"
+#include "support/rng.h"
 
 static qtf_encoding pal(uint32_t bits) {
     qtf_encoding e;

@@ -1,6 +1,16 @@
 /* The restricted unpickler (torch state dicts only, never executing
  * anything), the zip reader, and pytorch_model.bin sources built from them. */
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/source.h"
+#include "support/container.h"
+#include "support/files.h"
 
 #include "checkpoint/source.h"
 #include "checkpoint/source_internal.h"
@@ -408,11 +418,8 @@ Test(pickle, state_dict_shape_errors) {
 }
 
 Test(pickle, shared_checkpoint_data_pkl) {
-    const char *root = getenv("QTF_SHARED_CHECKPOINTS");
-    char p[4096];
-    snprintf(p, sizeof p, "%s/aidreams-llama-260k-hf-pytorch-bin/pytorch_model.bin",
-             root ? root : "/nonexistent");
-    if (access(p, R_OK) != 0) cr_skip_test("no shared checkpoints");
+    const char *p = ts_checkpoint("aidreams-llama-260k-hf-pytorch-bin/pytorch_model.bin");
+    if (!p) cr_skip_test("no shared checkpoints");
     size_t len;
     unsigned char *b = tu_read(p, &len);
     qtf__zip z;
@@ -436,94 +443,6 @@ Test(pickle, shared_checkpoint_data_pkl) {
 
 /* --- zip and pytorch_model.bin ------------------------------------------------------ */
 
-typedef struct zent {
-    const char *name;
-    const void *data;
-    size_t len;
-    unsigned method;
-} zent;
-
-/* Stored entries; with zip64, every size and offset goes through the ZIP64
- * extra field and end records, as torch writes archives above 4 GiB. */
-static void write_zip_ex(const char *path, const zent *e, int n, int zip64) {
-    static unsigned char out[1 << 16];
-    size_t o = 0, offs[16];
-    const size_t xl = zip64 ? 28 : 0;
-    for (int k = 0; k < n; k++) {
-        size_t nl = strlen(e[k].name);
-        offs[k] = o;
-        unsigned char *h = out + o;
-        memset(h, 0, 30);
-        qtf__st32(h, 0x04034b50u);
-        qtf__st16(h + 4, 20);
-        qtf__st16(h + 8, (uint16_t)e[k].method);
-        qtf__st32(h + 18, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
-        qtf__st32(h + 22, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
-        qtf__st16(h + 26, (uint16_t)nl);
-        qtf__st16(h + 28, (uint16_t)(zip64 ? 20 : 0));
-        memcpy(h + 30, e[k].name, nl);
-        if (zip64) {
-            qtf__st16(h + 30 + nl, 1);
-            qtf__st16(h + 32 + nl, 16);
-            qtf__st64(h + 34 + nl, e[k].len);
-            qtf__st64(h + 42 + nl, e[k].len);
-        }
-        size_t lx = zip64 ? 20 : 0;
-        memcpy(h + 30 + nl + lx, e[k].data, e[k].len);
-        o += 30 + nl + lx + e[k].len;
-    }
-    size_t cd = o;
-    for (int k = 0; k < n; k++) {
-        size_t nl = strlen(e[k].name);
-        unsigned char *h = out + o;
-        memset(h, 0, 46);
-        qtf__st32(h, 0x02014b50u);
-        qtf__st16(h + 4, 45);
-        qtf__st16(h + 6, 45);
-        qtf__st16(h + 10, (uint16_t)e[k].method);
-        qtf__st32(h + 20, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
-        qtf__st32(h + 24, zip64 ? 0xFFFFFFFFu : (uint32_t)e[k].len);
-        qtf__st16(h + 28, (uint16_t)nl);
-        qtf__st16(h + 30, (uint16_t)xl);
-        qtf__st32(h + 42, zip64 ? 0xFFFFFFFFu : (uint32_t)offs[k]);
-        memcpy(h + 46, e[k].name, nl);
-        if (zip64) {
-            qtf__st16(h + 46 + nl, 1);
-            qtf__st16(h + 48 + nl, 24);
-            qtf__st64(h + 50 + nl, e[k].len);  /* size */
-            qtf__st64(h + 58 + nl, e[k].len);  /* compressed size */
-            qtf__st64(h + 66 + nl, offs[k]);   /* local header offset */
-        }
-        o += 46 + nl + xl;
-    }
-    size_t cd_size = o - cd;
-    if (zip64) {
-        unsigned char *r = out + o;
-        memset(r, 0, 56 + 20);
-        qtf__st32(r, 0x06064b50u);
-        qtf__st64(r + 4, 44);
-        qtf__st64(r + 24, (uint64_t)n);
-        qtf__st64(r + 32, (uint64_t)n);
-        qtf__st64(r + 40, cd_size);
-        qtf__st64(r + 48, cd);
-        qtf__st32(r + 56, 0x07064b50u);
-        qtf__st64(r + 64, o);
-        qtf__st32(r + 72, 1);
-        o += 76;
-    }
-    unsigned char *h = out + o;
-    memset(h, 0, 22);
-    qtf__st32(h, 0x06054b50u);
-    qtf__st16(h + 8, zip64 ? 0xFFFF : (uint16_t)n);
-    qtf__st16(h + 10, zip64 ? 0xFFFF : (uint16_t)n);
-    qtf__st32(h + 12, zip64 ? 0xFFFFFFFFu : (uint32_t)cd_size);
-    qtf__st32(h + 16, zip64 ? 0xFFFFFFFFu : (uint32_t)cd);
-    o += 22;
-    cr_assert(o <= sizeof out);
-    tu_write(path, out, o);
-}
-
-static void write_zip(const char *path, const zent *e, int n) { write_zip_ex(path, e, n, 0); }
 
 static const float w_data[6] = {1, 2, 3, 4, 5, 6};
 static const uint16_t b_data[4] = {0x3C00, 0x4000, 0x4200, 0x4400}; /* f16 1 2 3 4 */
@@ -532,14 +451,14 @@ static char *write_bin(const char *name, const tspec *t, int nt, const char *byt
                        unsigned method) {
     pk p;
     state_dict(&p, t, nt);
-    zent e[4] = {
+    ts_zip_entry e[4] = {
         {"archive/data.pkl", p.b, p.n, method},
         {"archive/data/0", w_data, sizeof w_data, 0},
         {"archive/data/1", b_data, sizeof b_data, 0},
         {"archive/byteorder", byteorder, byteorder ? strlen(byteorder) : 0, 0},
     };
     char *path = tu_path(dir, name);
-    write_zip(path, e, byteorder ? 4 : 3);
+    ts_write_zip(path, e, byteorder ? 4 : 3, 0);
     return path;
 }
 
@@ -641,9 +560,9 @@ Test(pickle, torch_bin_duplicate_state_dict_key) {
 }
 
 Test(pickle, zip_without_pickle_and_truncations) {
-    zent e[1] = {{"archive/data/0", w_data, sizeof w_data, 0}};
+    ts_zip_entry e[1] = {{"archive/data/0", w_data, sizeof w_data, 0}};
     char *p = tu_path(dir, "x.bin");
-    write_zip(p, e, 1);
+    ts_write_zip(p, e, 1, 0);
     qtf_source *s = NULL;
     cr_assert_eq(qtf_source_open(&s, p), QTF_E_NOT_FOUND);
     cr_assert(strstr(qtf_error_detail(), "data.pkl"));
@@ -693,13 +612,13 @@ Test(pickle, sharded_torch_bins) {
 Test(pickle, zip64_archive_reads_like_a_plain_one) {
     pk p;
     state_dict(&p, two, 2);
-    zent e[3] = {
+    ts_zip_entry e[3] = {
         {"archive/data.pkl", p.b, p.n, 0},
         {"archive/data/0", w_data, sizeof w_data, 0},
         {"archive/data/1", b_data, sizeof b_data, 0},
     };
     char *path = tu_path(dir, "z64.bin");
-    write_zip_ex(path, e, 3, 1);
+    ts_write_zip(path, e, 3, 1);
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, path), QTF_OK, "%s", qtf_error_detail());
     uint64_t i;

@@ -7,14 +7,8 @@
 
 #include "format/family.h"
 #include "qtf.h"
-#include "test_encoding_util.h"
-
-static qtf_encoding enc_of(const char *text) {
-    qtf_encoding e;
-    qtf_status st = qtf_encoding_parse(&e, text);
-    cr_assert_eq(st, QTF_OK, "%s: %s", text, qtf_error_detail());
-    return e;
-}
+#include "support/container.h"
+#include "support/encoding.h"
 
 static uint32_t f32_bits(float x) {
     uint32_t u;
@@ -25,7 +19,7 @@ static uint32_t f32_bits(float x) {
 /* --- parameters ------------------------------------------------------------ */
 
 Test(params, exact_serialization_of_int4) {
-    qtf_encoding e = enc_of("int4:group=128,asym,search,zstd=5");
+    qtf_encoding e = ts_parse("int4:group=128,asym,search,zstd=5");
     uint32_t id, n;
     qtf_encoding_param p[QTF_MAX_PARAMS];
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
@@ -41,24 +35,24 @@ Test(params, exact_serialization_of_int4) {
 Test(params, exact_serialization_of_other_ids) {
     uint32_t id, n;
     qtf_encoding_param p[QTF_MAX_PARAMS];
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     cr_assert(id == QTF_ENC_F16 && n == 1 && p[0].key == 11 && p[0].value == 0);
-    e = enc_of("raw:u16,zstd");
+    e = ts_parse("raw:u16,zstd");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     cr_assert(id == QTF_ENC_RAW && n == 2 && p[0].key == 11 && p[0].value == 1 &&
               p[1].key == 12 && p[1].value == QTF_DTYPE_U16);
-    e = enc_of("q4_1");
+    e = ts_parse("q4_1");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     cr_assert(id == QTF_ENC_Q4_1 && n == 1 && p[0].key == 11);
-    e = enc_of("pal3:rows=8,rowscale,dq,lut=int8,dim=2");
+    e = ts_parse("pal3:rows=8,rowscale,dq,lut=int8,dim=2");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     const qtf_encoding_param want[] = { { 1, 3 }, { 2, 0 }, { 5, 1 }, { 6, 8 }, { 7, 1 },
                                         { 8, QTF_DTYPE_I8 }, { 9, 2 }, { 11, 0 } };
     cr_assert(id == QTF_ENC_PAL && n == 8);
     for (uint32_t i = 0; i < n; i++)
         cr_assert(p[i].key == want[i].key && p[i].value == want[i].value, "param %u", i);
-    e = enc_of("nf4:dq");
+    e = ts_parse("nf4:dq");
     cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     cr_assert(id == QTF_ENC_NF4 && n == 5 && p[0].key == 2 && p[0].value == 64 &&
               p[1].key == 4 && p[1].value == QTF_DTYPE_NONE && p[2].key == 5 && p[2].value == 1);
@@ -74,7 +68,7 @@ Test(params, round_trip_over_many_encodings) {
         "pal8:lut=f32,dim=4",
     };
     for (size_t i = 0; i < sizeof texts / sizeof texts[0]; i++) {
-        qtf_encoding e = enc_of(texts[i]), back;
+        qtf_encoding e = ts_parse(texts[i]), back;
         uint32_t id, n;
         qtf_encoding_param p[QTF_MAX_PARAMS];
         cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK, "%s", texts[i]);
@@ -90,6 +84,18 @@ Test(params, round_trip_over_many_encodings) {
 static qtf_status from(uint32_t id, const qtf_encoding_param *p, uint32_t n) {
     qtf_encoding e;
     return qtf_encoding_from_params(&e, id, p, n);
+}
+
+/* The parameters of encoding `text` with key's value replaced by `value`,
+ * through from(). */
+static qtf_status from_patched(const char *text, uint32_t key, uint32_t value) {
+    qtf_encoding e = ts_parse(text);
+    qtf_encoding_param p[QTF_MAX_PARAMS];
+    uint32_t id, n;
+    cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK, "%s", text);
+    for (uint32_t k = 0; k < n; k++)
+        if (p[k].key == key) p[k].value = value;
+    return from(id, p, n);
 }
 
 Test(params, unknown_ids_and_keys) {
@@ -131,48 +137,24 @@ Test(params, invalid_values_and_structure) {
     cr_assert_eq(from(QTF_ENC_RAW, order, 2), QTF_E_ENCODING);
     cr_assert(strstr(qtf_error_detail(), "ascending") != NULL);
     /* values */
-    qtf_encoding_param p[QTF_MAX_PARAMS];
-    uint32_t id, n;
-    qtf_encoding e = enc_of("int4");
-    cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
     struct { uint32_t key, value; } bad[] = {
         { 1, 1 }, { 1, 9 }, { 3, 2 }, { 4, QTF_DTYPE_E8M0 }, { 4, QTF_DTYPE_NONE },
         { 4, 99 }, { 5, 2 }, { 10, 7 }, { 11, 23 },
     };
-    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        qtf_encoding_param q[QTF_MAX_PARAMS];
-        memcpy(q, p, sizeof q);
-        for (uint32_t k = 0; k < n; k++)
-            if (q[k].key == bad[i].key) q[k].value = bad[i].value;
-        cr_assert_eq(from(id, q, n), QTF_E_ENCODING, "key %u value %u", bad[i].key,
-                     bad[i].value);
-    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        cr_assert_eq(from_patched("int4", bad[i].key, bad[i].value), QTF_E_ENCODING,
+                     "key %u value %u", bad[i].key, bad[i].value);
     /* dq needs scale_type NONE */
-    e = enc_of("int4:dq");
-    cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
-    for (uint32_t k = 0; k < n; k++)
-        if (p[k].key == 4) p[k].value = QTF_DTYPE_F16;
-    cr_assert_eq(from(id, p, n), QTF_E_ENCODING);
+    cr_assert_eq(from_patched("int4:dq", 4, QTF_DTYPE_F16), QTF_E_ENCODING);
     /* palettized combinations */
-    e = enc_of("pal4:rowscale");
-    cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
-    qtf_encoding_param q[QTF_MAX_PARAMS];
     struct { uint32_t key, value; } badpal[] = {
         { 1, 5 }, { 1, 0 }, { 2, 8 } /* group with rowscale */, { 2, UINT32_MAX },
         { 8, QTF_DTYPE_BF16 }, { 9, 3 }, { 7, 2 },
     };
-    for (size_t i = 0; i < sizeof badpal / sizeof badpal[0]; i++) {
-        memcpy(q, p, sizeof q);
-        for (uint32_t k = 0; k < n; k++)
-            if (q[k].key == badpal[i].key) q[k].value = badpal[i].value;
-        cr_assert_eq(from(id, q, n), QTF_E_ENCODING, "pal key %u value %u", badpal[i].key,
-                     badpal[i].value);
-    }
-    e = enc_of("pal4");
-    cr_assert_eq(qtf_encoding_to_params(&id, p, &n, &e), QTF_OK);
-    for (uint32_t k = 0; k < n; k++)
-        if (p[k].key == 5) p[k].value = 1; /* dq without scales */
-    cr_assert_eq(from(id, p, n), QTF_E_ENCODING);
+    for (size_t i = 0; i < sizeof badpal / sizeof badpal[0]; i++)
+        cr_assert_eq(from_patched("pal4:rowscale", badpal[i].key, badpal[i].value),
+                     QTF_E_ENCODING, "pal key %u value %u", badpal[i].key, badpal[i].value);
+    cr_assert_eq(from_patched("pal4", 5, 1), QTF_E_ENCODING); /* dq without scales */
     /* raw element types */
     const qtf_encoding_param raw_f32[] = { { 11, 0 }, { 12, QTF_DTYPE_F32 } };
     cr_assert_eq(from(QTF_ENC_RAW, raw_f32, 2), QTF_E_ENCODING);
@@ -211,7 +193,7 @@ Test(layout, rows_cols_view) {
 
 static void layout_is(const char *text, uint32_t n_dims, const uint64_t *dims,
                       qtf_dtype type, uint64_t size) {
-    qtf_encoding e = enc_of(text);
+    qtf_encoding e = ts_parse(text);
     qtf_part_layout l[QTF_MAX_PARTS];
     uint32_t n = 99;
     cr_assert_eq(qtf_encoding_layout(l, &n, &e, n_dims, dims), QTF_OK, "%s", text);
@@ -239,15 +221,15 @@ Test(layout, float_family) {
 Test(layout, overflow_and_invalid) {
     qtf_part_layout l[QTF_MAX_PARTS];
     uint32_t n;
-    qtf_encoding e = enc_of("f32");
+    qtf_encoding e = ts_parse("f32");
     const uint64_t big[] = { 1ull << 62, 2 };  /* 2^63 elements fit, bytes do not */
     cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, big), QTF_E_OVERFLOW);
-    e = enc_of("raw:u8");
+    e = ts_parse("raw:u8");
     cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, big), QTF_OK);
     cr_assert_eq(l[0].size, 1ull << 63);
     const uint64_t huge[] = { 1ull << 40, 1ull << 40 };
     cr_assert_eq(qtf_encoding_layout(l, &n, &e, 2, huge), QTF_E_OVERFLOW);
-    e = enc_of("f16");
+    e = ts_parse("f16");
     e.bits = 16;
     const uint64_t d[] = { 4 };
     cr_assert_eq(qtf_encoding_layout(l, &n, &e, 1, d), QTF_E_ENCODING);
@@ -259,11 +241,11 @@ Test(layout, overflow_and_invalid) {
 
 Test(layout, bits_per_weight) {
     const uint64_t d[] = { 4, 8 };
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     cr_assert_float_eq(qtf_encoding_bits_per_weight(&e, 2, d), 16.0, 0);
-    e = enc_of("raw:f64");
+    e = ts_parse("raw:f64");
     cr_assert_float_eq(qtf_encoding_bits_per_weight(&e, 2, d), 64.0, 0);
-    e = enc_of("raw:bool");
+    e = ts_parse("raw:bool");
     cr_assert_float_eq(qtf_encoding_bits_per_weight(&e, 2, d), 8.0, 0);
     const uint64_t z[] = { 0, 8 };
     cr_assert_float_eq(qtf_encoding_bits_per_weight(&e, 2, z), 0.0, 0);
@@ -275,7 +257,7 @@ Test(layout, bits_per_weight) {
 
 static qtf_encoded *quantize_ok(const char *text, const float *src, uint32_t n_dims,
                                 const uint64_t *dims, unsigned threads) {
-    qtf_encoding e = enc_of(text);
+    qtf_encoding e = ts_parse(text);
     qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
     o.threads = threads;
     qtf_encoded *q = NULL;
@@ -286,7 +268,7 @@ static qtf_encoded *quantize_ok(const char *text, const float *src, uint32_t n_d
 
 static qtf_status dequantize(void *dst, qtf_dtype t, uint64_t count, const char *text,
                              uint32_t n_dims, const uint64_t *dims, const qtf_encoded *q) {
-    qtf_encoding e = enc_of(text);
+    qtf_encoding e = ts_parse(text);
     qtf_part_view v[QTF_MAX_PARTS];
     uint32_t n = qtf_encoded_views(v, q);
     return qtf_dequantize(dst, t, count, &e, n_dims, dims, v, n, 0);
@@ -397,7 +379,7 @@ Test(quantize, raw_integers_exact_or_refused) {
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         float src[6] = { 0, 1, 0, 1, cases[i].bad, 0 };
-        qtf_encoding e = enc_of(cases[i].enc);
+        qtf_encoding e = ts_parse(cases[i].enc);
         qtf_encoded *r = (qtf_encoded *)&r;
         cr_assert_eq(qtf_quantize(&r, &e, src, 2, d, NULL), QTF_E_VALUE, "%s %g", cases[i].enc,
                      (double)cases[i].bad);
@@ -436,7 +418,7 @@ Test(quantize, raw_other_types) {
 
 Test(quantize, empty_and_scalar_tensors) {
     const uint64_t d[] = { 0, 16 };
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     qtf_encoded *q = NULL;
     cr_assert_eq(qtf_quantize(&q, &e, NULL, 2, d, NULL), QTF_OK);
     cr_assert_eq(q->n_parts, 1);
@@ -454,7 +436,7 @@ Test(quantize, empty_and_scalar_tensors) {
 Test(quantize, argument_errors) {
     const float src[4] = { 1, 2, 3, 4 };
     const uint64_t d[] = { 2, 2 };
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     qtf_encoded *q = NULL;
     qtf_quantize_options o = QTF_QUANTIZE_OPTIONS_INIT;
     o.version = 99;
@@ -482,7 +464,7 @@ Test(quantize, argument_errors) {
 Test(quantize, allocation_failures_are_reported) {
     const float src[4] = { 1, 2, 3, 4 };
     const uint64_t d[] = { 4 };
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     for (long k = 0; k < 2; k++) {
         qtf_encoded *q = (qtf_encoded *)&q;
         qtf__test_fail_alloc_after(k);
@@ -497,7 +479,7 @@ Test(dequantize, parts_are_checked_against_the_layout) {
     const float src[4] = { 1, 2, 3, 4 };
     const uint64_t d[] = { 2, 2 };
     qtf_encoded *q = quantize_ok("f16", src, 2, d, 0);
-    qtf_encoding e = enc_of("f16");
+    qtf_encoding e = ts_parse("f16");
     qtf_part_view v[QTF_MAX_PARTS];
     cr_assert_eq(qtf_encoded_views(v, q), 1);
     float out[4];
@@ -551,7 +533,7 @@ Test(dispatch, quantized_families_through_the_public_api) {
         qtf_encoded *b = quantize_ok(specs[k], x, 2, d, 2);
         qtf_part_layout l[QTF_MAX_PARTS];
         uint32_t nl;
-        qtf_encoding e = enc_of(specs[k]);
+        qtf_encoding e = ts_parse(specs[k]);
         cr_assert_eq(qtf_encoding_layout(l, &nl, &e, 2, d), QTF_OK);
         cr_assert_eq(a->n_parts, nl, "%s", specs[k]);
         for (uint32_t p = 0; p < nl; p++) {

@@ -6,14 +6,9 @@
 #include <unistd.h>
 
 #include "cli/recipe.h"
+#include "support/container.h"
 
 static char err[4096];
-
-static qtf_encoding enc_of(const char *text) {
-    qtf_encoding e;
-    cr_assert_eq(qtf_encoding_parse(&e, text), QTF_OK, "parse %s: %s", text, qtf_error_detail());
-    return e;
-}
 
 static int same_encoding(const qtf_encoding *a, const qtf_encoding *b) {
     char x[96], y[96];
@@ -43,7 +38,7 @@ Test(recipe, spec_parse_keep_and_encoding) {
     cr_assert_eq(s.enc.bits, 4);
     cr_assert_eq(s.enc.group, 32);
     /* The stored text is canonical: it parses back to the same encoding. */
-    qtf_encoding back = enc_of(s.text);
+    qtf_encoding back = ts_parse(s.text);
     cr_assert(same_encoding(&back, &s.enc));
     cr_assert_eq(qtfc_spec_parse(&s, "int9", err, sizeof err), -1);
     cr_assert(strstr(err, "int9") != NULL, "%s", err);

@@ -4,7 +4,16 @@
  * decode; argument errors. */
 #include <math.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
 
 static const char *const encodings[] = {
     "f32", "f16", "bf16", "int8", "int4:group=32", "int3:group=16,asym", "int4:group=tensor",
@@ -19,26 +28,9 @@ static const char *const encodings[] = {
 static char *write_file(const char *dir, const char *spec, float *src, uint64_t rows,
                         uint64_t cols) {
     char *path = tu_path(dir, "rows.qtf");
-    qtf_encoding enc;
-    cr_assert_eq(qtf_encoding_parse(&enc, spec), QTF_OK, "%s: %s", spec, qtf_error_detail());
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_encoding enc = ts_parse(spec);
     uint64_t dims[2] = { rows, cols };
-    qtf_encoded *e = NULL;
-    cr_assert_eq(qtf_quantize(&e, &enc, src, 2, dims, NULL), QTF_OK, "%s: %s", spec,
-                 qtf_error_detail());
-    qtf_part_view v[QTF_MAX_PARTS];
-    uint32_t n = qtf_encoded_views(v, e);
-    qtf_tensor_desc d = QTF_TENSOR_DESC_INIT;
-    d.name = "w";
-    d.n_dims = 2;
-    d.dims = dims;
-    d.source_type = QTF_DTYPE_F32;
-    d.encoding = &enc;
-    d.zstd_level = (int)enc.zstd_level;
-    cr_assert_eq(qtf_writer_add_tensor(w, &d, v, n), QTF_OK, "%s", qtf_error_detail());
-    qtf_encoded_free(e);
-    cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    ts_write_quantized(path, "w", &enc, src, 2, dims, QTF_DTYPE_F32, (int)enc.zstd_level);
     return path;
 }
 

@@ -4,7 +4,17 @@
 #include <math.h>
 #include <sys/wait.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/gguf.h"
 
 #include "checkpoint/source.h"
 
@@ -28,14 +38,13 @@ static void teardown(void) {
 }
 TestSuite(sample, .init = setup, .fini = teardown);
 
+/* qtf-make-sample DIR/SUB ARGS (a shell word list): its exit status. */
 static int run_sample(const char *sub, const char *args) {
-    const char *build = getenv("QTF_BUILD_ROOT");
-    cr_assert_not_null(build, "QTF_BUILD_ROOT is set by meson");
-    char cmd[2048];
-    snprintf(cmd, sizeof cmd, "'%s/tools/qtf-make-sample' '%s/%s' %s >/dev/null 2>&1", build,
-             dir, sub, args);
-    int rc = system(cmd);
-    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+    char cmd[2048], *out;
+    snprintf(cmd, sizeof cmd, "'%s/%s' %s", dir, sub, args);
+    int rc = gt_run(&out, "tools/qtf-make-sample", cmd);
+    free(out);
+    return rc;
 }
 
 static const char *const files[] = {

@@ -8,6 +8,7 @@
 
 #include "checkpoint/gguf.h"
 #include "checkpoint/sha256.h"
+#include "support/files.h"
 
 TestSuite(sha256);
 
@@ -66,11 +67,9 @@ Test(sha256, every_split_gives_the_same_digest) {
 /* llama-gguf-hash --sha256 hashes each tensor's data, and the model as the
  * concatenation of all tensor data in file order. */
 Test(sha256, equals_llama_gguf_hash_on_every_fixture) {
-    const char *src = getenv("QTF_SOURCE_ROOT");
-    char path[4096];
-    snprintf(path, sizeof path, "%s/../shared/gguf/gguf-hash-sha256.txt", src ? src : ".");
+    TS_NEED(path, "gguf/gguf-hash-sha256.txt");
     FILE *f = fopen(path, "r");
-    if (!f) cr_skip_test("%s not available", path);
+    cr_assert(f, "%s", path);
     char line[1024], file[4096] = "";
     qtf_gguf *g = NULL;
     int checked = 0;
@@ -78,8 +77,10 @@ Test(sha256, equals_llama_gguf_hash_on_every_fixture) {
         line[strcspn(line, "\n")] = '\0';
         if (strncmp(line, "## ", 3) == 0) {
             qtf_gguf_close(g);
-            snprintf(file, sizeof file, "%s/../shared/gguf/%s", src, line + 3);
-            cr_assert_eq(qtf_gguf_open(&g, file, 0), QTF_OK, "%s", qtf_error_detail());
+            snprintf(file, sizeof file, "gguf/%s", line + 3);
+            const char *gpath = ts_shared(file);
+            cr_assert(gpath, "../shared/%s is missing", file);
+            cr_assert_eq(qtf_gguf_open(&g, gpath, 0), QTF_OK, "%s", qtf_error_detail());
             continue;
         }
         char algo[16], hex[80], what[512];

@@ -3,7 +3,17 @@
  * $QTF_SHARED_CHECKPOINTS (F32, sharded, pytorch .bin, F16, BF16, GPT-2). */
 #include <math.h>
 
-#include "test_container_util.h"
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/source.h"
 
 #include "checkpoint/source.h"
 #include "checkpoint/source_internal.h"
@@ -16,16 +26,15 @@ TestSuite(source, .init = setup, .fini = teardown);
 /* A shard holding F32 tensors of shape [2] with values (k, k + 0.5). */
 static void write_shard(const char *name, const char *const *tensors, int n) {
     char *p = tu_path(dir, name);
-    qtf_st_writer *w;
-    uint64_t d[1] = {2};
-    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
-    for (int k = 0; k < n; k++)
-        cr_assert_eq(qtf_st_writer_declare(w, tensors[k], QTF_DTYPE_F32, 1, d), QTF_OK);
+    float v[8][2];
+    ts_st_tensor t[8];
+    cr_assert_leq(n, 8);
     for (int k = 0; k < n; k++) {
-        float v[2] = {(float)k, (float)k + 0.5f};
-        cr_assert_eq(qtf_st_writer_write(w, v, sizeof v), QTF_OK);
+        v[k][0] = (float)k;
+        v[k][1] = (float)k + 0.5f;
+        t[k] = (ts_st_tensor){tensors[k], QTF_DTYPE_F32, 1, {2}, v[k]};
     }
-    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
+    ts_write_safetensors(p, t, (size_t)n);
     free(p);
 }
 
@@ -205,9 +214,8 @@ Test(source, large_bf16_tensor_converts_in_chunks_exactly) {
         if ((h[i] & 0x7F80) == 0x7F80) h[i] &= 0xBFFF; /* NaN payloads are quieted: avoid */
     }
     char *p = tu_path(dir, "big.safetensors");
-    qtf_st_writer *w;
+    qtf_st_writer *w = ts_st_writer(p);
     uint64_t d[2] = {5, 1u << 20};
-    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
     cr_assert_eq(qtf_st_writer_declare(w, "w", QTF_DTYPE_BF16, 2, d), QTF_OK);
     cr_assert_eq(qtf_st_writer_write(w, h, n * 2), QTF_OK);
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK);
@@ -230,13 +238,8 @@ Test(source, large_bf16_tensor_converts_in_chunks_exactly) {
 
 Test(source, integer_tensors_keep_type_and_convert) {
     char *p = tu_path(dir, "ints.safetensors");
-    qtf_st_writer *w;
-    uint64_t d[1] = {3};
     int64_t v[3] = {-7, 0, 123456};
-    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK);
-    cr_assert_eq(qtf_st_writer_declare(w, "pos", QTF_DTYPE_I64, 1, d), QTF_OK);
-    cr_assert_eq(qtf_st_writer_write(w, v, sizeof v), QTF_OK);
-    cr_assert_eq(qtf_st_writer_finish(w), QTF_OK);
+    ts_write_safetensors(p, &(ts_st_tensor){"pos", QTF_DTYPE_I64, 1, {3}, v}, 1);
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, p), QTF_OK);
     cr_assert_eq(qtf_source_tensor_get(s, 0)->dtype, QTF_DTYPE_I64);
@@ -255,36 +258,17 @@ Test(source, integer_tensors_keep_type_and_convert) {
 
 Test(source, qtf_file_as_source) {
     char *p = tu_path(dir, "m.qtf");
-    qtf_writer *w;
-    cr_assert_eq(qtf_writer_create(&w, p, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_writer *w = ts_writer(p);
     float a[8] = {1, -2, 3.5f, 0, 0.25f, 7, -8, 9};
     uint64_t dims[2] = {2, 4};
-    qtf_encoding f32, q8;
-    cr_assert_eq(qtf_encoding_parse(&f32, "f32"), QTF_OK);
-    cr_assert_eq(qtf_encoding_parse(&q8, "q8_0"), QTF_OK, "%s", qtf_error_detail());
-    qtf_tensor_desc desc = QTF_TENSOR_DESC_INIT;
-    desc.name = "plain";
-    desc.n_dims = 2;
-    desc.dims = dims;
-    desc.source_type = QTF_DTYPE_F32;
-    desc.encoding = &f32;
-    qtf_part_view pv = {QTF_ROLE_DATA, QTF_DTYPE_F32, a, sizeof a};
-    cr_assert_eq(qtf_writer_add_tensor(w, &desc, &pv, 1), QTF_OK, "%s", qtf_error_detail());
+    qtf_encoding f32 = ts_parse("f32"), q8 = ts_parse("q8_0");
+    cr_assert_eq(tu_add(w, "plain", 2, dims, &f32, a, sizeof a, 0), QTF_OK, "%s",
+                 qtf_error_detail());
     float big[64];
     for (int i = 0; i < 64; i++) big[i] = (float)i / 8.0f - 3.0f;
     uint64_t bd[2] = {2, 32};
-    qtf_encoded *e;
-    cr_assert_eq(qtf_quantize(&e, &q8, big, 2, bd, NULL), QTF_OK, "%s", qtf_error_detail());
-    qtf_part_view views[QTF_MAX_PARTS];
-    uint32_t nv = qtf_encoded_views(views, e);
-    qtf_tensor_desc d2 = QTF_TENSOR_DESC_INIT;
-    d2.name = "quant";
-    d2.n_dims = 2;
-    d2.dims = bd;
-    d2.source_type = QTF_DTYPE_BF16;
-    d2.encoding = &q8;
-    cr_assert_eq(qtf_writer_add_tensor(w, &d2, views, nv), QTF_OK, "%s", qtf_error_detail());
-    qtf_encoded_free(e);
+    cr_assert_eq(ts_add_quantized(w, "quant", &q8, big, 2, bd, QTF_DTYPE_BF16, 0), QTF_OK, "%s",
+                 qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
 
     qtf_source *s;
@@ -312,24 +296,11 @@ Test(source, qtf_file_as_source) {
 
 /* --- real checkpoints -------------------------------------------------------- */
 
-static char *shared(const char *sub) {
-    const char *root = getenv("QTF_SHARED_CHECKPOINTS");
-    if (!root) return NULL;
-    char *p = tu_path(root, sub);
-    struct stat sb;
-    if (stat(p, &sb) != 0) {
-        free(p);
-        return NULL;
-    }
-    return p;
-}
-
 static qtf_source *open_shared(const char *sub) {
-    char *p = shared(sub);
+    const char *p = ts_checkpoint(sub);
     if (!p) cr_skip_test("no $QTF_SHARED_CHECKPOINTS/%s", sub);
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, p), QTF_OK, "%s: %s", sub, qtf_error_detail());
-    free(p);
     return s;
 }
 
@@ -341,23 +312,18 @@ static float *read_all(const qtf_source *s, uint64_t i) {
     return f;
 }
 
+/* Bit-identical f32 values (ctx: non-NULL) or f32 values that read (NULL). */
+static void same_f32(const qtf_source *a, uint64_t i, const qtf_source *b, uint64_t j, void *exact) {
+    const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
+    float *x = read_all(a, i), *y = read_all(b, j);
+    if (exact) cr_assert_eq(memcmp(x, y, ta->n_elements * 4), 0, "%s differs", ta->name);
+    free(x);
+    free(y);
+}
+
 /* Same names, shapes and bit-identical f32 values; returns tensors compared. */
 static uint64_t compare_sources(const qtf_source *a, const qtf_source *b, int exact) {
-    cr_assert_eq(qtf_source_tensor_count(a), qtf_source_tensor_count(b));
-    for (uint64_t i = 0; i < qtf_source_tensor_count(a); i++) {
-        const qtf_source_tensor *ta = qtf_source_tensor_get(a, i);
-        uint64_t j;
-        cr_assert_eq(qtf_source_tensor_find(&j, b, ta->name), QTF_OK, "%s", ta->name);
-        const qtf_source_tensor *tb = qtf_source_tensor_get(b, j);
-        cr_assert_eq(ta->n_dims, tb->n_dims, "%s", ta->name);
-        for (uint32_t d = 0; d < ta->n_dims; d++) cr_assert_eq(ta->dims[d], tb->dims[d]);
-        float *x = read_all(a, i), *y = read_all(b, j);
-        if (exact)
-            cr_assert_eq(memcmp(x, y, ta->n_elements * 4), 0, "%s differs", ta->name);
-        free(x);
-        free(y);
-    }
-    return qtf_source_tensor_count(a);
+    return ts_source_pairs(a, b, same_f32, exact ? (void *)b : NULL);
 }
 
 Test(source, shared_f32_sharded_and_pytorch_bin_are_identical) {
@@ -440,7 +406,7 @@ Test(source, shared_gpt2_tiny_reads) {
 }
 
 Test(source, shared_single_file_opened_directly) {
-    char *p = shared("aidreams-llama-260k-hf-pytorch-bin/pytorch_model.bin");
+    const char *p = ts_checkpoint("aidreams-llama-260k-hf-pytorch-bin/pytorch_model.bin");
     if (!p) cr_skip_test("no shared checkpoints");
     qtf_source *s;
     cr_assert_eq(qtf_source_open(&s, p), QTF_OK, "%s", qtf_error_detail());
@@ -449,7 +415,6 @@ Test(source, shared_single_file_opened_directly) {
     cr_assert(strstr(qtf_source_dir(s), "aidreams-llama-260k-hf-pytorch-bin"));
     cr_assert_eq(qtf_source_tensor_count(s), 38);
     qtf_source_close(s);
-    free(p);
 }
 
 Test(source, shards_may_be_symlinks_as_in_the_hub_cache) {

@@ -12,17 +12,8 @@
 
 #include "format/stream.h"
 #include "qtf.h"
-
-static float *t4_like(uint64_t n, uint64_t seed) {
-    float *x = malloc(n * sizeof *x);
-    uint64_t s = seed;
-    for (uint64_t i = 0; i < n; i++) {
-        s = s * 6364136223846793005ull + 1442695040888963407ull;
-        double u = ((double)(s >> 11) + 0.5) / 9007199254740992.0;
-        x[i] = (float)((u - 0.5) * 4.0 / (0.3 + (u > 0.5 ? u - 0.5 : 0.5 - u)));
-    }
-    return x;
-}
+#include "support/encoding.h"
+#include "support/rng.h"
 
 /* Dequantizes q into dst (f32) with the given threshold and threads. */
 static void decode(float *dst, const qtf_encoding *e, const uint64_t *dims, const qtf_encoded *q,
@@ -46,13 +37,16 @@ static void check_spec(const char *spec, uint64_t rows, uint64_t cols) {
     qtf_encoded *q = NULL;
     cr_assert_eq(qtf_quantize(&q, &e, x, 2, dims, &o), QTF_OK, "%s: %s", spec,
                  qtf_error_detail());
-    float *want = malloc(n * sizeof *want), *base = malloc((n + 8) * sizeof *base);
+    float *want = malloc(n * sizeof *want), *base = malloc((n + 16) * sizeof *base);
     cr_assert(want && base);
     decode(want, &e, dims, q, UINT64_MAX, 1, spec);
-    for (unsigned shift = 0; shift < 4; shift += 3) {
+    /* 32-byte aligned, 16-byte but not 32-byte aligned, float aligned only */
+    static const unsigned shifts[] = { 0, 4, 3 };
+    for (unsigned si = 0; si < 3; si++) {
+        const unsigned shift = shifts[si];
         for (unsigned threads = 1; threads <= 2; threads++) {
-            float *y = base + ((4 - ((uintptr_t)base & 15) / 4) & 3) + shift;
-            memset(base, 0xff, (n + 8) * sizeof *base);
+            float *y = base + ((8 - ((uintptr_t)base & 31) / 4) & 7) + shift;
+            memset(base, 0xff, (n + 16) * sizeof *base);
             decode(y, &e, dims, q, 0, threads, spec);
             cr_assert_eq(memcmp(y, want, n * sizeof *y), 0, "%s %llux%llu, shift %u, %u threads",
                          spec, (unsigned long long)rows, (unsigned long long)cols, shift,
@@ -69,12 +63,9 @@ static void check_spec(const char *spec, uint64_t rows, uint64_t cols) {
 }
 
 Test(stream, ggml_types_decode_the_same_bits) {
-    static const char *const specs[] = { "q8_0", "q4_0", "q4_1", "q5_0", "q5_1", "iq4_nl",
-                                         "iq4_xs", "ggml_mxfp4", "q2_k", "q3_k", "q4_k",
-                                         "q5_k", "q6_k" };
-    for (size_t i = 0; i < sizeof specs / sizeof specs[0]; i++) {
-        check_spec(specs[i], 5, 1280); /* 2.5 chunks per row */
-        check_spec(specs[i], 3, 256);  /* rows shorter than a chunk */
+    for (size_t i = 0; i < TS_GGML_BLOCK_TYPE_COUNT; i++) {
+        check_spec(ts_ggml_block_types[i], 5, 1280); /* 2.5 chunks per row */
+        check_spec(ts_ggml_block_types[i], 3, 256);  /* rows shorter than a chunk */
     }
 }
 

@@ -4,7 +4,20 @@
  * error into one). Every byte of a QTF file is covered by a checksum (header,
  * metadata and directory by the header checksum, tensor bytes by theirs,
  * padding must be zero), so qtf-verify must also reject every mutation. */
-#include "tools_fixture.h"
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <jansson.h>
+#include "support/tools.h"
 
 #define N_FLIPS 1000
 
@@ -23,16 +36,7 @@ static void make_small(const char *path) {
     const char *strs[2] = {"x", "y\tz"};
     uint64_t lens[2] = {1, 3};
     cr_assert_eq(qtf_writer_set_string_array(w, "s", strs, lens, 2), QTF_OK);
-    static const struct { const char *name, *enc; uint32_t n_dims; uint64_t dims[2]; } ts[] = {
-        {"f16", "f16", 2, {2, 16}},
-        {"i4", "int4:group=32", 2, {1, 32}},
-        {"p2", "pal2", 2, {1, 32}},
-        {"q8", "q8_0", 2, {1, 32}},
-        {"z8", "int8:zstd", 2, {1, 32}},
-        {"f32", "f32", 1, {4, 0}},
-    };
-    for (unsigned k = 0; k < sizeof ts / sizeof ts[0]; k++)
-        tf_add(w, ts[k].name, ts[k].enc, ts[k].n_dims, ts[k].dims, k, QTF_DTYPE_BF16);
+    tf_add_sample(w, tf_small_sample, TF_SAMPLE_COUNT, QTF_DTYPE_BF16);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
 }
 
@@ -67,10 +71,7 @@ static void mf_teardown(mut_fixture *m) {
 }
 
 static void write_mutant(const mut_fixture *m, const unsigned char *bytes, size_t len) {
-    FILE *f = fopen(m->mutant, "wb");
-    cr_assert(f);
-    cr_assert_eq(fwrite(bytes, 1, len, f), len);
-    cr_assert_eq(fclose(f), 0);
+    tu_write(m->mutant, bytes, len);
 }
 
 /* Runs a tool on the mutant; returns its exit code after checking it. */
@@ -92,6 +93,15 @@ static void flip_at(size_t i, size_t len, size_t *pos, unsigned char *mask) {
     *mask = (unsigned char)(1u + (x >> 40) % 255u);
 }
 
+/* The mutant: the sample with flip i applied (through `copy`, m->len bytes). */
+static void write_flip(const mut_fixture *m, unsigned char *copy, size_t i, size_t *pos,
+                       unsigned char *mask) {
+    flip_at(i, m->len, pos, mask);
+    memcpy(copy, m->bytes, m->len);
+    copy[*pos] ^= *mask;
+    write_mutant(m, copy, m->len);
+}
+
 Test(tools_mutation, sanity) {
     mut_fixture m = mf_setup();
     cr_log_info("mutation sample: %zu bytes", m.len);
@@ -102,23 +112,24 @@ Test(tools_mutation, sanity) {
     mf_teardown(&m);
 }
 
-Test(tools_mutation, truncations_verify) {
-    mut_fixture m = mf_setup();
-    char *argv[] = {m.verify, "--json", m.mutant, NULL};
-    for (size_t len = 0; len < m.len; len++) {
-        write_mutant(&m, m.bytes, len);
+/* `tool --json MUTANT` refuses (exit 2) every truncation of the sample. */
+static void check_truncations(const mut_fixture *m, char *tool) {
+    char *argv[] = {tool, "--json", m->mutant, NULL};
+    for (size_t len = 0; len < m->len; len++) {
+        write_mutant(m, m->bytes, len);
         cr_assert_eq(run_checked(argv, "truncated", len), 2, "truncation to %zu bytes not refused", len);
     }
+}
+
+Test(tools_mutation, truncations_verify) {
+    mut_fixture m = mf_setup();
+    check_truncations(&m, m.verify);
     mf_teardown(&m);
 }
 
 Test(tools_mutation, truncations_inspect) {
     mut_fixture m = mf_setup();
-    char *argv[] = {m.inspect, "--json", m.mutant, NULL};
-    for (size_t len = 0; len < m.len; len++) {
-        write_mutant(&m, m.bytes, len);
-        cr_assert_eq(run_checked(argv, "truncated", len), 2, "truncation to %zu bytes not refused", len);
-    }
+    check_truncations(&m, m.inspect);
     mf_teardown(&m);
 }
 
@@ -131,10 +142,7 @@ Test(tools_mutation, flips_verify) {
     for (size_t i = 0; i < N_FLIPS; i++) {
         size_t pos;
         unsigned char mask;
-        flip_at(i, m.len, &pos, &mask);
-        memcpy(copy, m.bytes, m.len);
-        copy[pos] ^= mask;
-        write_mutant(&m, copy, m.len);
+        write_flip(&m, copy, i, &pos, &mask);
         int code = run_checked(argv, "flipped", pos);
         cr_assert_neq(code, 0, "flip of byte %zu (xor 0x%02x) went unnoticed", pos, mask);
         refused_at_open += code == 2;
@@ -157,10 +165,7 @@ Test(tools_mutation, flips_inspect) {
     for (size_t i = 0; i < N_FLIPS; i++) {
         size_t pos;
         unsigned char mask;
-        flip_at(i, m.len, &pos, &mask);
-        memcpy(copy, m.bytes, m.len);
-        copy[pos] ^= mask;
-        write_mutant(&m, copy, m.len);
+        write_flip(&m, copy, i, &pos, &mask);
         run_checked(argv, "flipped", pos);
     }
     free(copy);

@@ -24,74 +24,22 @@
 #include "checkpoint/source.h"
 #include "common/outfile.h"
 #include "qtf.h"
+#include "support/source.h"
+#include "support/container.h"
+#include "support/files.h"
+#include "support/run.h"
 
-static char dir[256], cap_dir[256];
-static char err_text[1 << 14];
+TestSuite(tools_output, .init = test_tmpdir_make, .fini = test_tmpdir_remove);
 
-static int rm_entry(const char *p, const struct stat *s, int flag, struct FTW *f) {
-    (void)s, (void)flag, (void)f;
-    return remove(p);
-}
 
-static void setup(void) {
-    const char *base = getenv("TMPDIR");
-    snprintf(dir, sizeof dir, "%s/qtf-test-out-XXXXXX", base && *base ? base : "/tmp");
-    cr_assert(mkdtemp(dir));
-    snprintf(cap_dir, sizeof cap_dir, "%s/qtf-test-cap-XXXXXX", base && *base ? base : "/tmp");
-    cr_assert(mkdtemp(cap_dir));
-}
-
-static void teardown(void) {
-    nftw(dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-    nftw(cap_dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-TestSuite(tools_output, .init = setup, .fini = teardown);
-
-static const char *path_in(const char *name) {
-    static char bufs[8][512];
-    static int next;
-    char *b = bufs[next++ % 8];
-    snprintf(b, 512, "%s/%s", dir, name);
-    return b;
-}
-
-static void write_text(const char *path, const char *text) {
-    FILE *f = fopen(path, "wb");
-    cr_assert(f, "%s", path);
-    fputs(text, f);
-    cr_assert_eq(fclose(f), 0);
-}
-
-static char *read_all(const char *path, size_t *len) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    char *buf = malloc(1 << 22);
-    cr_assert(buf);
-    size_t n = fread(buf, 1, (1 << 22) - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    if (len) *len = n;
-    return buf;
-}
+static const char *path_in(const char *name) { return test_tmpdir_path(name); }
 
 static int same_bytes(const char *path, const char *text) {
     size_t n;
-    char *p = read_all(path, &n);
+    char *p = tf_slurp(path, &n);
     int same = p && n == strlen(text) && memcmp(p, text, n) == 0;
     free(p);
     return same;
-}
-
-static int count_entries(const char *d) {
-    DIR *dp = opendir(d);
-    cr_assert(dp);
-    int n = 0;
-    struct dirent *e;
-    while ((e = readdir(dp)))
-        if (strcmp(e->d_name, ".") && strcmp(e->d_name, "..")) n++;
-    closedir(dp);
-    return n;
 }
 
 /* A model folder: model.safetensors with two F32 tensors, config.json. */
@@ -101,8 +49,7 @@ static const char *make_model(const char *name) {
     cr_assert_eq(mkdir(d, 0755), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/model.safetensors", d);
-    qtf_st_writer *w;
-    cr_assert_eq(qtf_st_writer_create(&w, p, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_st_writer *w = ts_st_writer(p);
     uint64_t dims[2] = { 8, 64 };
     float v[8 * 64];
     for (int i = 0; i < 8 * 64; i++) v[i] = (float)((i * 37) % 101) / 50.0f - 1.0f;
@@ -114,41 +61,15 @@ static const char *make_model(const char *name) {
     cr_assert_eq(qtf_st_writer_write(w, v, 64 * sizeof(float)), QTF_OK);
     cr_assert_eq(qtf_st_writer_finish(w), QTF_OK, "%s", qtf_error_detail());
     snprintf(p, sizeof p, "%s/config.json", d);
-    write_text(p, "{\"model_type\": \"llama\", \"hidden_size\": 64}");
+    tu_write_text(p, "{\"model_type\": \"llama\", \"hidden_size\": 64}");
     return d;
 }
 
-/* Runs build/SUBDIR/TOOL with args (NULL-terminated); stderr in err_text.
- * Returns the exit code, or 128 + signal. */
+/* Runs build/TOOL with args (NULL-terminated) under alarm(30); stderr in
+ * ts_err_text. Returns the exit code, or 128 + signal. */
 static int run_tool(const char *tool, const char *const *args) {
-    char exe[512], err_path[512];
-    const char *root = getenv("QTF_BUILD_ROOT");
-    cr_assert(root, "QTF_BUILD_ROOT not set (run through meson test)");
-    snprintf(exe, sizeof exe, "%s/%s", root, tool);
-    snprintf(err_path, sizeof err_path, "%s/stderr.txt", cap_dir);
-    const char *argv[32];
-    int n = 0;
-    argv[n++] = exe;
-    for (; *args && n < 31; args++) argv[n++] = *args;
-    argv[n] = NULL;
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        int e = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-        int null = open("/dev/null", O_WRONLY);
-        if (e < 0 || null < 0) _exit(99);
-        dup2(null, 1);
-        dup2(e, 2);
-        alarm(30); /* kept across exec: a tool that blocks dies of SIGALRM */
-        execv(exe, (char *const *)argv);
-        _exit(98);
-    }
-    int status;
-    while (waitpid(pid, &status, 0) < 0) cr_assert_eq(errno, EINTR);
-    char *t = read_all(err_path, NULL);
-    snprintf(err_text, sizeof err_text, "%s", t ? t : "");
-    free(t);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    tf_run_opts o = { .alarm_seconds = 30 };
+    return ts_tool(tool, args, &o);
 }
 
 #define CONVERT(...) run_tool("convert/qtf-convert", (const char *const[]){ __VA_ARGS__, NULL })
@@ -159,17 +80,17 @@ static int run_tool(const char *tool, const char *const *args) {
 Test(tools_output, convert_refuses_an_existing_output_without_force) {
     const char *model = make_model("m");
     const char *out = path_in("o.qtf");
-    write_text(out, "previous content");
-    cr_assert_eq(CONVERT("-q", model, out), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "already exists"), "%s", err_text);
+    tu_write_text(out, "previous content");
+    cr_assert_eq(CONVERT("-q", model, out), 2, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "already exists"), "%s", ts_err_text);
     cr_assert(same_bytes(out, "previous content"));
     /* the ordinary case of item 1: a .qtf over an unrelated checkpoint file */
     const char *other = path_in("other.safetensors");
-    write_text(other, "an F32 checkpoint");
-    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, other), 2, "%s", err_text);
+    tu_write_text(other, "an F32 checkpoint");
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, other), 2, "%s", ts_err_text);
     cr_assert(same_bytes(other, "an F32 checkpoint"));
     /* --force replaces it */
-    cr_assert_eq(CONVERT("-q", "--force", model, out), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", model, out), 0, "%s", ts_err_text);
     qtf_file *f;
     cr_assert_eq(qtf_file_open(&f, out, NULL), QTF_OK, "%s", qtf_error_detail());
     cr_assert_eq(qtf_tensor_count(f), 2);
@@ -182,36 +103,36 @@ Test(tools_output, convert_never_replaces_an_input_even_with_force) {
     snprintf(src, sizeof src, "%s/model.safetensors", model);
     snprintf(cfg, sizeof cfg, "%s/config.json", model);
     size_t src_len;
-    char *before = read_all(src, &src_len);
+    char *before = tf_slurp(src, &src_len);
     cr_assert(before);
     /* the checkpoint file itself, given as file and as folder */
-    cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", src, src), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "input"), "%s", err_text);
-    cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", model, src), 2, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", src, src), 2, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "input"), "%s", ts_err_text);
+    cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", model, src), 2, "%s", ts_err_text);
     /* another name for it: a hard link and a symbolic link */
     cr_assert_eq(link(src, path_in("hard.safetensors")), 0);
     cr_assert_eq(symlink(src, path_in("soft.safetensors")), 0);
     cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", model, path_in("hard.safetensors")), 2,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "--force", "-e", "bf16", model, path_in("soft.safetensors")), 2,
-                 "%s", err_text);
+                 "%s", ts_err_text);
     /* an embedded file of the folder, the recipe, the importance file */
-    cr_assert_eq(CONVERT("-q", "--force", model, cfg), 2, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", model, cfg), 2, "%s", ts_err_text);
     const char *recipe = path_in("r.recipe");
-    write_text(recipe, "*norm*=keep\n");
-    cr_assert_eq(CONVERT("-q", "--force", "--recipe", recipe, model, recipe), 2, "%s", err_text);
+    tu_write_text(recipe, "*norm*=keep\n");
+    cr_assert_eq(CONVERT("-q", "--force", "--recipe", recipe, model, recipe), 2, "%s", ts_err_text);
     cr_assert(same_bytes(recipe, "*norm*=keep\n"));
     /* a .qtf source converted back over itself */
     const char *q = path_in("m.qtf");
-    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", ts_err_text);
     struct stat sq;
     cr_assert_eq(stat(q, &sq), 0);
-    cr_assert_eq(CONVERT("-q", "--force", "-e", "int4:group=32", q, q), 2, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", "-e", "int4:group=32", q, q), 2, "%s", ts_err_text);
     struct stat sq2;
     cr_assert_eq(stat(q, &sq2), 0);
     cr_assert_eq(sq.st_ino, sq2.st_ino, "the source .qtf was replaced");
     size_t after_len;
-    char *after = read_all(src, &after_len);
+    char *after = tf_slurp(src, &after_len);
     cr_assert(after && after_len == src_len && memcmp(before, after, src_len) == 0,
               "the source checkpoint changed");
     free(before);
@@ -223,30 +144,30 @@ Test(tools_output, convert_never_replaces_an_input_even_with_force) {
 Test(tools_output, verify_plot_keeps_existing_files_and_inputs) {
     const char *model = make_model("m");
     const char *q = path_in("m.qtf");
-    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", ts_err_text);
     char src[600];
     snprintf(src, sizeof src, "%s/model.safetensors", model);
     const char *svg = path_in("e.svg");
-    write_text(svg, "old chart");
-    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", svg, q), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "already exists"), "%s", err_text);
+    tu_write_text(svg, "old chart");
+    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", svg, q), 2, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "already exists"), "%s", ts_err_text);
     cr_assert(same_bytes(svg, "old chart"));
     cr_assert_eq(VERIFY("-q", "--against", model, "--plot", svg, "--force", q), 0, "%s",
-                 err_text);
+                 ts_err_text);
     size_t n;
-    char *p = read_all(svg, &n);
+    char *p = tf_slurp(svg, &n);
     cr_assert(p && strstr(p, "<svg"), "no chart written");
     free(p);
     /* the verified file and the source checkpoint, even with --force */
     struct stat before, after;
     cr_assert_eq(stat(q, &before), 0);
-    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", q, "--force", q), 2, "%s", err_text);
+    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", q, "--force", q), 2, "%s", ts_err_text);
     cr_assert_eq(stat(q, &after), 0);
     cr_assert_eq(before.st_ino, after.st_ino);
     cr_assert_eq(before.st_size, after.st_size);
     cr_assert_eq(stat(src, &before), 0);
     cr_assert_eq(VERIFY("-q", "--against", model, "--plot", src, "--force", q), 2, "%s",
-                 err_text);
+                 ts_err_text);
     cr_assert_eq(stat(src, &after), 0);
     cr_assert_eq(before.st_ino, after.st_ino);
     cr_assert_eq(before.st_size, after.st_size);
@@ -265,11 +186,11 @@ Test(tools_output, dev_null_is_written_through) {
                      strerror(errno));
     struct stat before, after;
     cr_assert_eq(stat(null, &before), 0);
-    cr_assert_eq(CONVERT("-q", model, null), 0, "%s", err_text);
-    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, null), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", model, null), 0, "%s", ts_err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, null), 0, "%s", ts_err_text);
     const char *q = path_in("m.qtf");
-    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", err_text);
-    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", null, q), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", model, q), 0, "%s", ts_err_text);
+    cr_assert_eq(VERIFY("-q", "--against", model, "--plot", null, q), 0, "%s", ts_err_text);
     cr_assert_eq(lstat(null, &after), 0);
     cr_assert(S_ISCHR(after.st_mode), "the device node was replaced");
     cr_assert_eq(before.st_ino, after.st_ino);
@@ -280,15 +201,15 @@ Test(tools_output, fifo_output_is_written_through_never_replaced) {
     const char *model = make_model("m");
     /* the reference bytes, written to a regular file */
     const char *ref = path_in("ref.safetensors");
-    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, ref), 0, "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, ref), 0, "%s", ts_err_text);
     const char *fifo = path_in("pipe.safetensors");
     cr_assert_eq(mkfifo(fifo, 0600), 0);
     /* without a reader: refused at once, not waited on */
-    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, fifo), 1, "%s", err_text);
-    cr_assert(strstr(err_text, "FIFO"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "-e", "bf16", model, fifo), 1, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "FIFO"), "%s", ts_err_text);
     /* with a reader: the bytes arrive through the FIFO */
     char got_path[600];
-    snprintf(got_path, sizeof got_path, "%s/got", cap_dir);
+    snprintf(got_path, sizeof got_path, "%s/got", ts_capture_dir());
     pid_t reader = fork();
     cr_assert(reader >= 0);
     if (reader == 0) {
@@ -305,17 +226,17 @@ Test(tools_output, fifo_output_is_written_through_never_replaced) {
     for (int tries = 0; tries < 100; tries++) {
         /* the reader may not have opened the FIFO yet */
         code = CONVERT("-q", "-e", "bf16", model, fifo);
-        if (code == 0 || !strstr(err_text, "nobody reads")) break;
+        if (code == 0 || !strstr(ts_err_text, "nobody reads")) break;
         usleep(50000);
     }
-    cr_assert_eq(code, 0, "%s", err_text);
+    cr_assert_eq(code, 0, "%s", ts_err_text);
     int status;
     cr_assert_eq(waitpid(reader, &status, 0), reader);
     struct stat sb;
     cr_assert_eq(lstat(fifo, &sb), 0);
     cr_assert(S_ISFIFO(sb.st_mode), "the FIFO was replaced by a regular file");
     size_t n_ref, n_got;
-    char *a = read_all(ref, &n_ref), *b = read_all(got_path, &n_got);
+    char *a = tf_slurp(ref, &n_ref), *b = tf_slurp(got_path, &n_got);
     cr_assert(a && b && n_ref == n_got && memcmp(a, b, n_ref) == 0,
               "bytes through the FIFO differ from the regular file");
     free(a);
@@ -323,8 +244,8 @@ Test(tools_output, fifo_output_is_written_through_never_replaced) {
     /* a .qtf is written with seeks: refused, FIFO kept */
     const char *qfifo = path_in("pipe.qtf");
     cr_assert_eq(mkfifo(qfifo, 0600), 0);
-    cr_assert_eq(CONVERT("-q", "--force", model, qfifo), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "seeks"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", model, qfifo), 2, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "seeks"), "%s", ts_err_text);
     cr_assert_eq(lstat(qfifo, &sb), 0);
     cr_assert(S_ISFIFO(sb.st_mode));
 }
@@ -340,8 +261,8 @@ Test(tools_output, socket_output_is_refused_and_kept) {
     cr_assert_lt(strlen(sock), sizeof a.sun_path);
     strcpy(a.sun_path, sock);
     cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof a), 0);
-    cr_assert_eq(CONVERT("-q", "--force", model, sock), 2, "%s", err_text);
-    cr_assert(strstr(err_text, "socket"), "%s", err_text);
+    cr_assert_eq(CONVERT("-q", "--force", model, sock), 2, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "socket"), "%s", ts_err_text);
     struct stat sb;
     cr_assert_eq(lstat(sock, &sb), 0);
     cr_assert(S_ISSOCK(sb.st_mode));
@@ -350,41 +271,17 @@ Test(tools_output, socket_output_is_refused_and_kept) {
 
 /* --- item 4: nothing left behind after SIGKILL ---------------------------------- */
 
-/* A child creates a writer, writes some data and is killed before finish. */
-static void killed_writer(int safetensors, const char *out) {
-    pid_t pid = fork();
-    cr_assert(pid >= 0);
-    if (pid == 0) {
-        static float v[1 << 16];
-        uint64_t dims[1] = { 1 << 16 };
-        if (safetensors) {
-            qtf_st_writer *w;
-            if (qtf_st_writer_create(&w, out, NULL)) _exit(1);
-            if (qtf_st_writer_declare(w, "t", QTF_DTYPE_F32, 1, dims)) _exit(1);
-            if (qtf_st_writer_write(w, v, sizeof v)) _exit(1);
-        } else {
-            qtf_writer *w;
-            if (qtf_writer_create(&w, out, NULL)) _exit(1);
-        }
-        raise(SIGKILL);
-        _exit(2);
-    }
-    int status;
-    cr_assert_eq(waitpid(pid, &status, 0), pid);
-    cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL, "the child did not get that far");
-}
-
 Test(tools_output, killed_writers_leave_nothing) {
-    killed_writer(1, path_in("k.safetensors"));
-    killed_writer(0, path_in("k.qtf"));
-    cr_assert_eq(count_entries(dir), 0, "a killed writer left a file behind");
+    ts_killed_writer(1, path_in("k.safetensors"));
+    ts_killed_writer(0, path_in("k.qtf"));
+    cr_assert_eq(tu_dir_entries(test_tmpdir), 0, "a killed writer left a file behind");
 }
 
 /* The library rules behind the tools: QTF_WRITER_NO_REPLACE, protected
  * paths compared by inode, for both writers. */
 Test(tools_output, writer_options_protect_inputs) {
     const char *in = path_in("in.bin");
-    write_text(in, "input");
+    tu_write_text(in, "input");
     cr_assert_eq(link(in, path_in("alias.bin")), 0);
     const char *prot[] = { in };
     qtf_writer_options o = QTF_WRITER_OPTIONS_INIT;
@@ -400,7 +297,7 @@ Test(tools_output, writer_options_protect_inputs) {
     cr_assert_eq(qtf_st_writer_create(&sw, in, &o), QTF_E_INVALID_ARG);
     cr_assert(same_bytes(in, "input"));
     /* an older version of the options is still accepted */
-    qtf_writer_options v1 = { 1, 0, 0, NULL, 0 };
+    qtf_writer_options v1 = { 1, 0, 0, NULL, 0, NULL, NULL };
     cr_assert_eq(qtf_writer_create(&w, path_in("new.qtf"), &v1), QTF_OK, "%s",
                  qtf_error_detail());
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
@@ -410,12 +307,12 @@ Test(tools_output, writer_options_protect_inputs) {
         qtf__test_force_named_temp(named);
         const char *late = path_in(named ? "late2.qtf" : "late1.qtf");
         cr_assert_eq(qtf_writer_create(&w, late, &o), QTF_OK, "%s", qtf_error_detail());
-        write_text(late, "arrived meanwhile");
+        tu_write_text(late, "arrived meanwhile");
         cr_assert_eq(qtf_writer_finish(w), QTF_E_INVALID_ARG);
         cr_assert(same_bytes(late, "arrived meanwhile"));
         qtf__test_force_named_temp(0);
     }
-    cr_assert_eq(count_entries(dir), 5, "a temp file was left behind");
+    cr_assert_eq(tu_dir_entries(test_tmpdir), 5, "a temp file was left behind");
 }
 
 /* --- item 6 (embedded files): a FIFO in the model folder ------------------------ */
@@ -434,9 +331,9 @@ Test(tools_output, fifo_embedded_file_is_refused_without_blocking) {
         snprintf(out, sizeof out, "%s.qtf", model);
         int code = CONVERT("-q", model, out);
         cr_assert_eq(code, 2, "%s: exit %d (142 = blocked until the alarm): %s", names[i], code,
-                     err_text);
-        cr_assert(strstr(err_text, "not a regular file") && strstr(err_text, names[i]), "%s",
-                  err_text);
+                     ts_err_text);
+        cr_assert(strstr(ts_err_text, "not a regular file") && strstr(ts_err_text, names[i]), "%s",
+                  ts_err_text);
         cr_assert_eq(access(out, F_OK), -1);
     }
 }

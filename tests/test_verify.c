@@ -7,19 +7,36 @@
 #include <xxhash.h>
 
 #include "checkpoint/source.h"
-#include "tools_fixture.h"
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <math.h>
+#include <spawn.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include "common/common.h"
+#include "support/source.h"
+#include "support/container.h"
+#include "support/tools.h"
 
-typedef tf_fixture fixture;
 
-static fixture fx_setup(void) { return tf_fixture_setup("qtf-verify"); }
+/* Every test gets a temp dir with the sample file, and the tool. */
+static tf_fixture fx;
+static void setup(void) { fx = tf_fixture_setup("qtf-verify"); }
+static void teardown(void) { tf_fixture_teardown(&fx); }
+TestSuite(verify, .init = setup, .fini = teardown);
 
 /* The sample's original values, stored lossless (f32) in a .qtf source.
  * skip: index of a sample tensor to leave out (-1: none); extra: add a
  * tensor the file does not have; reshape: index whose shape is transposed. */
-static char *make_source(fixture *fx, const char *name, int skip, int extra, int reshape) {
-    char *path = tf_path(fx->dir, name);
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+static char *make_source(const char *name, int skip, int extra, int reshape) {
+    char *path = tf_path(fx.dir, name);
+    qtf_writer *w = ts_writer(path);
     for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++) {
         if ((int)k == skip) continue;
         uint64_t dims[2] = {tf_sample[k].dims[0], tf_sample[k].dims[1]};
@@ -37,24 +54,6 @@ static char *make_source(fixture *fx, const char *name, int skip, int extra, int
     return path;
 }
 
-static json_t *tensor_by_name(json_t *root, const char *name) {
-    size_t i;
-    json_t *t;
-    json_array_foreach(json_object_get(root, "tensors"), i, t) {
-        if (strcmp(json_string_value(json_object_get(t, "name")), name) == 0) return t;
-    }
-    return NULL;
-}
-
-static int array_has(json_t *arr, const char *s) {
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v) {
-        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0) return 1;
-    }
-    return 0;
-}
-
 /* Flips one byte in the middle of part `part` of tensor `name`. */
 static void corrupt_tensor(const char *path, const char *name, uint32_t part) {
     qtf_file *f = NULL;
@@ -64,17 +63,10 @@ static void corrupt_tensor(const char *path, const char *name, uint32_t part) {
     const qtf_tensor_info *t = qtf_tensor_get(f, idx);
     uint64_t off = t->parts[part].offset + t->parts[part].stored_size / 2;
     qtf_file_close(f);
-    FILE *io = fopen(path, "r+b");
-    cr_assert(io);
-    cr_assert_eq(fseek(io, (long)off, SEEK_SET), 0);
-    int c = fgetc(io);
-    cr_assert_eq(fseek(io, (long)off, SEEK_SET), 0);
-    fputc(c ^ 0x5A, io);
-    fclose(io);
+    tu_set_byte(path, off, tu_byte_at(path, off) ^ 0x5A);
 }
 
 Test(verify, good_file_passes) {
-    fixture fx = fx_setup();
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 0, "stderr: %s", r.err);
@@ -94,20 +86,12 @@ Test(verify, good_file_passes) {
     tf_run_free(&r);
 
     char *argv[] = {fx.tool, fx.file, "--threads", "1", NULL};
-    r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 0);
-    cr_assert(strstr(r.out, "RESULT: OK"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 0, "RESULT: OK", NULL);
     char *fast[] = {fx.tool, fx.file, "--checksums-only", "--quiet", NULL};
-    r = tf_run(fast, fx.dir);
-    cr_assert_eq(r.code, 0);
-    cr_assert(strstr(r.out, "decode      skipped"), "%s", r.out);
-    tf_run_free(&r);
-    tf_fixture_teardown(&fx);
+    tf_expect_out(fast, fx.dir, 0, "decode      skipped", NULL);
 }
 
 Test(verify, every_corrupted_tensor_is_named) {
-    fixture fx = fx_setup();
     corrupt_tensor(fx.file, "layers.0.attention.wq.weight", 0);
     corrupt_tensor(fx.file, "norm.weight", 0);
     corrupt_tensor(fx.file, "layers.0.feed_forward.w2.weight", 0);
@@ -117,12 +101,12 @@ Test(verify, every_corrupted_tensor_is_named) {
     cr_assert(json_is_false(json_object_get(j, "ok")));
     const char *bad[] = {"layers.0.attention.wq.weight", "norm.weight", "layers.0.feed_forward.w2.weight"};
     for (size_t k = 0; k < 3; k++) {
-        json_t *t = tensor_by_name(j, bad[k]);
+        json_t *t = tf_tensor_json(j, bad[k]);
         cr_assert(json_is_false(json_object_get(t, "checksum_ok")), "%s", bad[k]);
         cr_assert_str_eq(json_string_value(json_object_get(t, "checksum_status")), "QTF_E_CHECKSUM");
-        cr_assert(array_has(json_object_get(t, "failures"), "checksum"));
+        cr_assert(tf_json_has(json_object_get(t, "failures"), "checksum"));
     }
-    cr_assert(json_is_true(json_object_get(tensor_by_name(j, "tok_embeddings.weight"), "checksum_ok")));
+    cr_assert(json_is_true(json_object_get(tf_tensor_json(j, "tok_embeddings.weight"), "checksum_ok")));
     json_t *fails = json_object_get(j, "failures");
     cr_assert_eq(json_array_size(fails), 3);
     cr_assert_eq(json_integer_value(json_object_get(json_object_get(json_object_get(j, "checks"), "checksums"),
@@ -142,31 +126,20 @@ Test(verify, every_corrupted_tensor_is_named) {
     cr_assert(strstr(r.out, "RESULT: FAILED"));
     cr_assert(strstr(r.err, "qtf-verify:"), "%s", r.err);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 Test(verify, malformed_and_usage_exit_2) {
-    fixture fx = fx_setup();
     size_t len;
     char *bytes = tf_slurp(fx.file, &len);
     char *bad = tf_path(fx.dir, "bad.qtf");
-    FILE *out = fopen(bad, "wb");
-    fwrite(bytes, 1, len / 2, out);
-    fclose(out);
+    tu_write(bad, bytes, len / 2);
     char *trunc[] = {fx.tool, bad, NULL};
-    tf_run_result r = tf_run(trunc, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "qtf-verify: cannot open"), "%s", r.err);
-    tf_run_free(&r);
+    tf_run_result r;
+    tf_expect_err(trunc, fx.dir, 2, "qtf-verify: cannot open", NULL);
 
     bytes[0] ^= 1;
-    out = fopen(bad, "wb");
-    fwrite(bytes, 1, len, out);
-    fclose(out);
-    r = tf_run(trunc, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "not a QTF file"), "%s", r.err);
-    tf_run_free(&r);
+    tu_write(bad, bytes, len);
+    tf_expect_err(trunc, fx.dir, 2, "not a QTF file", NULL);
 
     char *cases[][6] = {
         {fx.tool, "--bogus", fx.file, NULL},
@@ -185,10 +158,7 @@ Test(verify, malformed_and_usage_exit_2) {
     }
     char *nosrc_path = tf_path(fx.dir, "no-such-source");
     char *nosrc[] = {fx.tool, fx.file, "--against", nosrc_path, NULL};
-    r = tf_run(nosrc, fx.dir);
-    cr_assert_eq(r.code, 2);
-    cr_assert(strstr(r.err, "cannot open the source"), "%s", r.err);
-    tf_run_free(&r);
+    tf_expect_err(nosrc, fx.dir, 2, "cannot open the source", NULL);
 
     char *help[] = {fx.tool, "--help", NULL};
     r = tf_run(help, fx.dir);
@@ -202,14 +172,12 @@ Test(verify, malformed_and_usage_exit_2) {
     free(nosrc_path);
     free(bad);
     free(bytes);
-    tf_fixture_teardown(&fx);
 }
 
 /* Damage inside the metadata is caught by the header checksum at open: for
  * the verifier that is a failed check (1), while the same file given as a
  * --against source is unreadable input (2). */
 Test(verify, header_checksum_failure_exits_1) {
-    fixture fx = fx_setup();
     size_t len;
     unsigned char *bytes = (unsigned char *)tf_slurp(fx.file, &len);
     uint64_t meta_off = 0;
@@ -217,9 +185,7 @@ Test(verify, header_checksum_failure_exits_1) {
     cr_assert_lt(meta_off + 8, len);
     bytes[meta_off + 6] ^= 0x20;   /* a byte of the first key */
     char *bad = tf_path(fx.dir, "bad-meta.qtf");
-    FILE *out = fopen(bad, "wb");
-    fwrite(bytes, 1, len, out);
-    fclose(out);
+    tu_write(bad, bytes, len);
 
     char *argv[] = {fx.tool, bad, NULL};
     tf_run_result r = tf_run(argv, fx.dir);
@@ -235,14 +201,12 @@ Test(verify, header_checksum_failure_exits_1) {
     tf_run_free(&r);
     free(bad);
     free(bytes);
-    tf_fixture_teardown(&fx);
 }
 
 /* A full disk behind stdout is a write error, said once and as such (not as
  * running out of memory), with a failing exit status. */
 Test(verify, stdout_write_error) {
     if (access("/dev/full", W_OK) != 0) cr_skip_test("no /dev/full");
-    fixture fx = fx_setup();
     char *errp = tf_path(fx.dir, "stderr.txt");
     const char *formats[] = {"--json", "--markdown", "--quiet"};
     for (size_t i = 0; i < 3; i++) {
@@ -259,12 +223,10 @@ Test(verify, stdout_write_error) {
         free(err);
     }
     free(errp);
-    tf_fixture_teardown(&fx);
 }
 
 Test(verify, metrics_against_source) {
-    fixture fx = fx_setup();
-    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    char *src = make_source("source.qtf", -1, 0, -1);
     tf_run_result r;
     char *opts[] = {"--against", src};
     json_t *j = tf_run_json(&fx, &r, opts, 2);
@@ -275,7 +237,7 @@ Test(verify, metrics_against_source) {
     cr_assert_eq(json_array_size(json_object_get(a, "extra")), 0);
 
     /* f32 is exact: rel. RMSE 0, cosine 1, SNR infinite (a string) */
-    json_t *t = tensor_by_name(j, "norm.weight");
+    json_t *t = tf_tensor_json(j, "norm.weight");
     cr_assert_float_eq(json_number_value(json_object_get(t, "rel_rmse")), 0.0, 0);
     cr_assert_float_eq(json_number_value(json_object_get(t, "cosine")), 1.0, 1e-12);
     cr_assert_str_eq(json_string_value(json_object_get(t, "snr_db")), "inf");
@@ -291,7 +253,7 @@ Test(verify, metrics_against_source) {
         cr_assert_eq(qtf_tensor_dequantize(deq, QTF_DTYPE_F32, n, f, k, 1), QTF_OK);
         qtf_metrics m;
         cr_assert_eq(qtf_metrics_compute(&m, ref, deq, n, NULL, 0), QTF_OK);
-        t = tensor_by_name(j, tf_sample[k].name);
+        t = tf_tensor_json(j, tf_sample[k].name);
         cr_assert_float_eq(json_number_value(json_object_get(t, "rel_rmse")), m.rel_rmse, 1e-15, "%s",
                            tf_sample[k].name);
         cr_assert_float_eq(json_number_value(json_object_get(t, "max_abs_err")), m.max_abs_err, 1e-15);
@@ -316,12 +278,21 @@ Test(verify, metrics_against_source) {
     json_decref(j);
     tf_run_free(&r);
     free(src);
-    tf_fixture_teardown(&fx);
+}
+
+/* qtf-verify --json with the 4 options `opts`: exit 1, and `failure` among
+ * the failures of `tensor`. Returns the JSON (the caller frees it and *r). */
+static json_t *run_failing(tf_run_result *r, char **opts, const char *tensor,
+                           const char *failure) {
+    json_t *j = tf_run_json(&fx, r, opts, 4);
+    cr_assert_eq(r->code, 1, "%s", r->err);
+    cr_assert(tf_json_has(json_object_get(tf_tensor_json(j, tensor), "failures"), failure),
+              "%s: no %s failure", tensor, failure);
+    return j;
 }
 
 Test(verify, thresholds) {
-    fixture fx = fx_setup();
-    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    char *src = make_source("source.qtf", -1, 0, -1);
     tf_run_result r;
     char *loose[] = {"--against", src, "--max-rel-rmse", "0.5", "--min-cosine", "0.9", "--min-snr", "5"};
     json_t *j = tf_run_json(&fx, &r, loose, 8);
@@ -331,62 +302,47 @@ Test(verify, thresholds) {
 
     /* int4 is far from exact: 1e-6 fails it; f32 (exact) and f16 pass or not by their error */
     char *tight[] = {"--against", src, "--max-rel-rmse", "1e-6"};
-    j = tf_run_json(&fx, &r, tight, 4);
-    cr_assert_eq(r.code, 1);
-    json_t *t = tensor_by_name(j, "layers.0.attention.wq.weight");
-    cr_assert(array_has(json_object_get(t, "failures"), "max_rel_rmse"));
-    t = tensor_by_name(j, "norm.weight");
+    j = run_failing(&r, tight, "layers.0.attention.wq.weight", "max_rel_rmse");
+    json_t *t = tf_tensor_json(j, "norm.weight");
     cr_assert_eq(json_array_size(json_object_get(t, "failures")), 0);
     cr_assert(json_is_true(json_object_get(t, "ok")));
     json_decref(j);
     tf_run_free(&r);
 
     char *cos[] = {"--against", src, "--min-cosine", "0.9999999"};
-    j = tf_run_json(&fx, &r, cos, 4);
-    cr_assert_eq(r.code, 1);
-    cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.feed_forward.w1.weight"), "failures"),
-                        "min_cosine"));
+    j = run_failing(&r, cos, "layers.0.feed_forward.w1.weight", "min_cosine");
     json_decref(j);
     tf_run_free(&r);
 
     char *snr[] = {"--against", src, "--min-snr", "200"};
-    j = tf_run_json(&fx, &r, snr, 4);
-    cr_assert_eq(r.code, 1);
-    cr_assert(array_has(json_object_get(tensor_by_name(j, "layers.0.attention.wk.weight"), "failures"),
-                        "min_snr"));
+    j = run_failing(&r, snr, "layers.0.attention.wk.weight", "min_snr");
     /* an exact tensor has an infinite SNR and passes any --min-snr */
-    cr_assert(json_is_true(json_object_get(tensor_by_name(j, "norm.weight"), "ok")));
+    cr_assert(json_is_true(json_object_get(tf_tensor_json(j, "norm.weight"), "ok")));
     json_decref(j);
     tf_run_free(&r);
 
     char *argv[] = {fx.tool, fx.file, "--against", src, "--max-rel-rmse", "1e-6", "--quiet", NULL};
-    r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.out, "layers.0.attention.wq.weight: rel. RMSE"), "%s", r.out);
-    cr_assert(strstr(r.out, "above --max-rel-rmse 1e-06"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 1, "layers.0.attention.wq.weight: rel. RMSE", "above --max-rel-rmse 1e-06", NULL);
     free(src);
-    tf_fixture_teardown(&fx);
 }
 
 Test(verify, missing_extra_and_shape) {
-    fixture fx = fx_setup();
     /* source lacks tensor 1 (so the file has an extra one), has one the file
      * lacks (missing), and tensor 3 with a transposed shape */
-    char *src = make_source(&fx, "source.qtf", 1, 1, 3);
+    char *src = make_source("source.qtf", 1, 1, 3);
     tf_run_result r;
     char *opts[] = {"--against", src};
     json_t *j = tf_run_json(&fx, &r, opts, 2);
     cr_assert_eq(r.code, 1);
     json_t *a = json_object_get(j, "against");
     cr_assert_eq(json_array_size(json_object_get(a, "missing")), 1);
-    cr_assert(array_has(json_object_get(a, "missing"), "only.in.source"));
+    cr_assert(tf_json_has(json_object_get(a, "missing"), "only.in.source"));
     cr_assert_eq(json_array_size(json_object_get(a, "extra")), 1);
-    cr_assert(array_has(json_object_get(a, "extra"), tf_sample[1].name));
+    cr_assert(tf_json_has(json_object_get(a, "extra"), tf_sample[1].name));
     cr_assert_eq(json_array_size(json_object_get(a, "shape_mismatch")), 1);
-    cr_assert(array_has(json_object_get(a, "shape_mismatch"), tf_sample[3].name));
+    cr_assert(tf_json_has(json_object_get(a, "shape_mismatch"), tf_sample[3].name));
     cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT - 2);
-    json_t *t = tensor_by_name(j, tf_sample[3].name);
+    json_t *t = tf_tensor_json(j, tf_sample[3].name);
     cr_assert(json_is_null(json_object_get(t, "rel_rmse")));
     cr_assert(json_is_false(json_object_get(t, "shape_ok")));
     json_decref(j);
@@ -399,21 +355,15 @@ Test(verify, missing_extra_and_shape) {
     a = json_object_get(j, "against");
     cr_assert_eq(json_integer_value(json_object_get(a, "ignored")), 2);
     cr_assert_eq(json_integer_value(json_object_get(a, "compared")), (json_int_t)TF_SAMPLE_COUNT - 2);
-    t = tensor_by_name(j, tf_sample[1].name);
+    t = tf_tensor_json(j, tf_sample[1].name);
     cr_assert(json_is_true(json_object_get(t, "ignored")));
     cr_assert(json_is_true(json_object_get(t, "checksum_ok")), "ignored tensors are still verified");
     json_decref(j);
     tf_run_free(&r);
 
     char *argv[] = {fx.tool, fx.file, "--against", src, NULL};
-    r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.out, "only.in.source: missing, in the source but not in the file"), "%s", r.out);
-    cr_assert(strstr(r.out, "layers.0.attention.wq.weight: extra tensor, not in the source"), "%s", r.out);
-    cr_assert(strstr(r.out, "layers.0.feed_forward.w2.weight: shape [4, 64], source has [64, 4]"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 1, "only.in.source: missing, in the source but not in the file", "layers.0.attention.wq.weight: extra tensor, not in the source", "layers.0.feed_forward.w2.weight: shape [4, 64], source has [64, 4]", NULL);
     free(src);
-    tf_fixture_teardown(&fx);
 }
 
 static size_t count_occurrences(const char *s, const char *needle) {
@@ -423,18 +373,11 @@ static size_t count_occurrences(const char *s, const char *needle) {
 }
 
 Test(verify, svg_and_markdown) {
-    fixture fx = fx_setup();
-    char *src = make_source(&fx, "source.qtf", -1, 0, -1);
+    char *src = make_source("source.qtf", -1, 0, -1);
     char *svg = tf_path(fx.dir, "chart.svg");
     char *argv[] = {fx.tool, fx.file, "--against", src, "--plot", svg, "--markdown", "--max-rel-rmse", "0.5",
                     NULL};
-    tf_run_result r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "## qtf-verify: "), "%s", r.out);
-    cr_assert(strstr(r.out, "sample.qtf — OK"), "%s", r.out);
-    cr_assert(strstr(r.out, "| tensor | encoding |"), "%s", r.out);
-    cr_assert(strstr(r.out, "|---|---|"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 0, "## qtf-verify: ", "sample.qtf — OK", "| tensor | encoding |", "|---|---|", NULL);
     size_t len;
     char *text = tf_slurp(svg, &len);
     cr_assert(text, "no chart written");
@@ -457,15 +400,12 @@ Test(verify, svg_and_markdown) {
     closedir(d);
     free(svg);
     free(src);
-    tf_fixture_teardown(&fx);
 }
 
 Test(verify, control_characters_escaped) {
-    fixture fx = fx_setup();
     char *path = tf_path(fx.dir, "names.qtf");
     const char *evil = "evil\x1b[2J\x07\n\xc2\x9b\xe2\x80\xaename";
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     uint64_t dims[1] = {32};
     tf_add(w, evil, "int8", 1, dims, 1, QTF_DTYPE_F32);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
@@ -481,25 +421,20 @@ Test(verify, control_characters_escaped) {
         tf_run_free(&r);
     }
     free(path);
-    tf_fixture_teardown(&fx);
 }
 
 /* Tensor names and paths reach the SVG as XML text: markup characters in
  * them must not open elements or attributes in the chart. */
 Test(verify, svg_escapes_markup_in_names) {
-    fixture fx = fx_setup();
     char *path = tf_path(fx.dir, "m<&>.qtf");
     const char *name = "w<script>&\"x'";
-    qtf_writer *w = NULL;
-    cr_assert_eq(qtf_writer_create(&w, path, NULL), QTF_OK);
+    qtf_writer *w = ts_writer(path);
     uint64_t dims[2] = {2, 32};
     tf_add(w, name, "int8", 2, dims, 3, QTF_DTYPE_F32);
     cr_assert_eq(qtf_writer_finish(w), QTF_OK);
     char *svg = tf_path(fx.dir, "chart.svg");
     char *argv[] = {fx.tool, path, "--against", path, "--plot", svg, "--quiet", NULL};
-    tf_run_result r = tf_run(argv, fx.dir);
-    cr_assert_eq(r.code, 0, "%s", r.err);
-    tf_run_free(&r);
+    tf_expect_out(argv, fx.dir, 0, NULL);
     size_t len;
     char *text = tf_slurp(svg, &len);
     cr_assert(text);
@@ -510,14 +445,11 @@ Test(verify, svg_escapes_markup_in_names) {
     free(text);
     free(svg);
     free(path);
-    tf_fixture_teardown(&fx);
 }
 
 Test(verify, safetensors_source) {
-    fixture fx = fx_setup();
     char *st_path = tf_path(fx.dir, "model.safetensors");
-    qtf_st_writer *w = NULL;
-    cr_assert_eq(qtf_st_writer_create(&w, st_path, NULL), QTF_OK, "%s", qtf_error_detail());
+    qtf_st_writer *w = ts_st_writer(st_path);
     for (unsigned k = 0; k < TF_SAMPLE_COUNT; k++)
         cr_assert_eq(qtf_st_writer_declare(w, tf_sample[k].name, QTF_DTYPE_F32, tf_sample[k].n_dims,
                                            tf_sample[k].dims), QTF_OK);
@@ -534,39 +466,31 @@ Test(verify, safetensors_source) {
     cr_assert_eq(r.code, 0, "%s", r.err);
     cr_assert_str_eq(json_string_value(json_object_get(json_object_get(j, "against"), "kind")),
                      qtf_source_kind_name(QTF_SOURCE_SAFETENSORS));
-    cr_assert_float_eq(json_number_value(json_object_get(tensor_by_name(j, "norm.weight"), "rel_rmse")), 0.0, 0);
+    cr_assert_float_eq(json_number_value(json_object_get(tf_tensor_json(j, "norm.weight"), "rel_rmse")), 0.0, 0);
     json_decref(j);
     tf_run_free(&r);
     free(st_path);
-    tf_fixture_teardown(&fx);
 }
 
 /* End to end on a real checkpoint: qtf-convert's output verified against
  * every layout of the same model (skipped without the shared checkpoints or
  * without a built qtf-convert). */
 Test(verify, real_checkpoint_all_source_layouts) {
-    const char *shared = getenv("QTF_SHARED_CHECKPOINTS");
-    char model[4096];
-    snprintf(model, sizeof model, "%s/aidreams-llama-260k-hf", shared ? shared : "");
-    struct stat sb;
-    if (!shared || stat(model, &sb) != 0) cr_skip_test("shared checkpoints not available");
-    char convert[4096];
-    snprintf(convert, sizeof convert, "%s/convert/qtf-convert", getenv("QTF_BUILD_ROOT"));
+    char *model = (char *)ts_checkpoint("aidreams-llama-260k-hf");
+    if (!model) cr_skip_test("shared checkpoints not available");
+    char *convert = ts_build_path("convert/qtf-convert");
     if (access(convert, X_OK) != 0) cr_skip_test("qtf-convert not built");
-    fixture fx;
-    fx.dir = tf_tmpdir();
+    free(fx.file); /* the suite's sample: this test verifies a converted checkpoint */
     fx.file = tf_path(fx.dir, "llama.qtf");
-    fx.tool = tf_tool("qtf-verify");
     char *conv[] = {convert, model, fx.file, "--encoding", "int4:group=32", "--fallback", "int8", NULL};
-    tf_run_result r = tf_run(conv, fx.dir);
-    cr_assert_eq(r.code, 0, "qtf-convert failed: %s", r.err);
-    tf_run_free(&r);
+    tf_run_result r;
+    tf_expect_out(conv, fx.dir, 0, NULL);
     const char *layouts[] = {"aidreams-llama-260k-hf", "aidreams-llama-260k-hf/model.safetensors",
                              "aidreams-llama-260k-hf-sharded", "aidreams-llama-260k-hf-pytorch-bin"};
     double first_rel = -1;
     for (size_t i = 0; i < sizeof layouts / sizeof layouts[0]; i++) {
-        char src[4200];
-        snprintf(src, sizeof src, "%s/%s", shared, layouts[i]);
+        char *src = (char *)ts_checkpoint(layouts[i]);
+        cr_assert(src, "%s missing", layouts[i]);
         char *opts[] = {"--against", src, "--max-rel-rmse", "0.2", "--min-cosine", "0.98"};
         json_t *j = tf_run_json(&fx, &r, opts, 6);
         cr_assert_eq(r.code, 0, "%s: %s", layouts[i], r.out);
@@ -581,7 +505,7 @@ Test(verify, real_checkpoint_all_source_layouts) {
         json_decref(j);
         tf_run_free(&r);
     }
-    tf_fixture_teardown(&fx);
+    free(convert);
 }
 
 /* Rewrites the encoding id of tensor `index` and re-seals the header
@@ -589,54 +513,35 @@ Test(verify, real_checkpoint_all_source_layouts) {
  * tensor uses an encoding this version does not know. */
 static void set_encoding_id(const char *path, uint64_t index, uint32_t id) {
     size_t len;
-    unsigned char *b = (unsigned char *)tf_slurp(path, &len);
-    cr_assert(b && len >= 128);
-#define LD32(p) ((uint32_t)(p)[0] | (uint32_t)(p)[1] << 8 | (uint32_t)(p)[2] << 16 | (uint32_t)(p)[3] << 24)
-#define LD64(p) ((uint64_t)LD32(p) | (uint64_t)LD32((p) + 4) << 32)
-    uint64_t meta_off = LD64(b + 64), meta_size = LD64(b + 72), dir_off = LD64(b + 80), dir_size = LD64(b + 88);
-    size_t pos = (size_t)dir_off;
+    unsigned char *b = tu_read(path, &len);
+    cr_assert(len >= 128);
+    size_t pos = (size_t)qtf__ld64(b + H_DIROFF);
     for (uint64_t k = 0;; k++) {
-        pos += 4 + LD32(b + pos);                /* name */
-        uint32_t n_dims = LD32(b + pos);
+        pos += 4 + qtf__ld32(b + pos);                /* name */
+        uint32_t n_dims = qtf__ld32(b + pos);
         pos += 4 + 8 * (size_t)n_dims + 4;       /* dims, source dtype */
         if (k == index) {
-            b[pos] = (unsigned char)id;
-            b[pos + 1] = (unsigned char)(id >> 8);
-            b[pos + 2] = (unsigned char)(id >> 16);
-            b[pos + 3] = (unsigned char)(id >> 24);
+            qtf__st32(b + pos, id);
             break;
         }
         pos += 4;
-        uint32_t n_params = LD32(b + pos);
+        uint32_t n_params = qtf__ld32(b + pos);
         pos += 4 + 8 * (size_t)n_params;
-        uint32_t n_parts = LD32(b + pos);
+        uint32_t n_parts = qtf__ld32(b + pos);
         pos += 4 + 40 * (size_t)n_parts;
         cr_assert_lt(pos, len);
     }
-    XXH3_state_t *st = XXH3_createState();
-    XXH3_64bits_reset(st);
-    XXH3_64bits_update(st, b, 120);
-    XXH3_64bits_update(st, b + meta_off, (size_t)meta_size);
-    XXH3_64bits_update(st, b + dir_off, (size_t)dir_size);
-    uint64_t h = XXH3_64bits_digest(st);
-    XXH3_freeState(st);
-    for (int i = 0; i < 8; i++) b[120 + i] = (unsigned char)(h >> (56 - 8 * i));
-    FILE *f = fopen(path, "wb");
-    cr_assert(f);
-    cr_assert_eq(fwrite(b, 1, len, f), len);
-    fclose(f);
+    tu_reseal(b, len);
+    tu_write(path, b, len);
     free(b);
-#undef LD32
-#undef LD64
 }
 
 Test(verify, unknown_encoding_fails_decode_only) {
-    fixture fx = fx_setup();
     set_encoding_id(fx.file, TF_SAMPLE_COUNT - 1, 200);
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 1, "%s", r.err);
-    json_t *t = tensor_by_name(j, "norm.weight");
+    json_t *t = tf_tensor_json(j, "norm.weight");
     cr_assert_str_eq(json_string_value(json_object_get(t, "encoding")), "unknown(id=200)");
     cr_assert(json_is_true(json_object_get(t, "checksum_ok")), "its bytes are still verifiable");
     cr_assert(json_is_false(json_object_get(t, "decode_ok")));
@@ -648,17 +553,10 @@ Test(verify, unknown_encoding_fails_decode_only) {
     /* qtf-inspect lists it (exit 0); --detail cannot decode it (exit 1) */
     char *inspect = tf_tool("qtf-inspect");
     char *list[] = {inspect, fx.file, NULL};
-    r = tf_run(list, fx.dir);
-    cr_assert_eq(r.code, 0, "%s", r.err);
-    cr_assert(strstr(r.out, "unknown(id=200)"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(list, fx.dir, 0, "unknown(id=200)", NULL);
     char *detail[] = {inspect, fx.file, "--tensor", "norm.weight", "--detail", NULL};
-    r = tf_run(detail, fx.dir);
-    cr_assert_eq(r.code, 1);
-    cr_assert(strstr(r.out, "cannot decode: encoding id 200 is not known"), "%s", r.out);
-    tf_run_free(&r);
+    tf_expect_out(detail, fx.dir, 1, "cannot decode: encoding id 200 is not known", NULL);
     free(inspect);
-    tf_fixture_teardown(&fx);
 }
 
 /* Removes the members that are measurements, not results. */
@@ -670,9 +568,8 @@ static void strip_timing(json_t *j) {
 }
 
 Test(verify, same_report_for_any_thread_count) {
-    fixture fx = fx_setup();
     corrupt_tensor(fx.file, "layers.0.feed_forward.w1.weight", 1);
-    char *src = make_source(&fx, "source.qtf", 2, 1, 4);
+    char *src = make_source("source.qtf", 2, 1, 4);
     tf_run_result r;
     char *one[] = {"--against", src, "--max-rel-rmse", "0.05", "--threads", "1"};
     json_t *a = tf_run_json(&fx, &r, one, 6);
@@ -691,12 +588,10 @@ Test(verify, same_report_for_any_thread_count) {
     json_decref(a);
     json_decref(b);
     free(src);
-    tf_fixture_teardown(&fx);
 }
 
 /* A non-zero byte in the padding after a tensor: named, exit 1. */
 Test(verify, padding_must_be_zero) {
-    fixture fx = fx_setup();
     qtf_file *f = NULL;
     cr_assert_eq(qtf_file_open(&f, fx.file, NULL), QTF_OK);
     uint64_t idx;
@@ -706,22 +601,17 @@ Test(verify, padding_must_be_zero) {
     uint64_t pad = last->offset + last->stored_size;
     cr_assert_neq(pad % 64, 0, "the sample must leave padding after this tensor");
     qtf_file_close(f);
-    FILE *io = fopen(fx.file, "r+b");
-    cr_assert(io);
-    fseek(io, (long)pad, SEEK_SET);
-    fputc(0x01, io);
-    fclose(io);
+    tu_set_byte(fx.file, pad, 0x01);
     tf_run_result r;
     json_t *j = tf_run_json(&fx, &r, NULL, 0);
     cr_assert_eq(r.code, 1, "%s", r.err);
-    json_t *tj = tensor_by_name(j, "layers.0.attention.wq.weight");
+    json_t *tj = tf_tensor_json(j, "layers.0.attention.wq.weight");
     cr_assert_str_eq(json_string_value(json_object_get(tj, "checksum_status")), "QTF_E_OFFSET");
     json_t *fail = json_array_get(json_object_get(j, "failures"), 0);
     cr_assert(strstr(json_string_value(json_object_get(fail, "message")), "padding"), "%s",
               json_string_value(json_object_get(fail, "message")));
     json_decref(j);
     tf_run_free(&r);
-    tf_fixture_teardown(&fx);
 }
 
 /* Writes a safetensors file of F32 tensors. */
@@ -793,7 +683,7 @@ Test(verify, importance_weighted_error_by_hand) {
     json_t *j = json_loadb(r.out, r.out_len, 0, &je);
     cr_assert(j, "%s", je.text);
     double want_w = sqrt(12.0 / 21.0), want_u = 0.8;
-    json_t *tw = tensor_by_name(j, "w"), *tu = tensor_by_name(j, "u"), *tv = tensor_by_name(j, "v");
+    json_t *tw = tf_tensor_json(j, "w"), *tu = tf_tensor_json(j, "u"), *tv = tf_tensor_json(j, "v");
     cr_assert_float_eq(json_number_value(json_object_get(tw, "importance_rel_rmse")), want_w, 1e-12);
     cr_assert_float_eq(json_number_value(json_object_get(tw, "rel_rmse")), sqrt(0.5), 1e-12);
     cr_assert_float_eq(json_number_value(json_object_get(tu, "importance_rel_rmse")), want_u, 1e-12);

@@ -1,50 +1,38 @@
 /* qtf-edit — sets, replaces and deletes metadata keys and embedded files of a
- * .qtf without rewriting its tensors.
+ * .qtf without rewriting its tensors. The edits themselves are libqtf's
+ * (qtf_writer_create_edit); this tool turns options into metadata calls and
+ * picks the procedure.
  *
- * In place (the default; spec/FORMAT.md section 13, "Editing metadata in
- * place"): the new metadata section is serialized by libqtf's writer (a
- * metadata-only file in the temp directory), then the file itself is
- * changed in seven steps, each made durable (fdatasync) before the next,
- * only ever writing bytes that the current header does not point to and
- * then switching the header (128 bytes in the first sector) by one pwrite:
- *   1 set the EDITING header flag (stale bytes after the directory allowed)
- *   2 write new metadata + directory at P, past the end and past D + size
- *   3 header -> P (commit: from here the file has the new metadata)
- *   4 write the same section at D, the end of the data (where it belongs)
- *   5 header -> D        6 truncate after it        7 clear the flag
- * A crash leaves, at every step, a file that libqtf opens and verifies with
- * either the old or the new metadata (a reader checks the header checksum,
- * which covers header, metadata and directory, so a torn header write is
- * detected, never misread); `qtf-edit --finish` (or any later edit) tidies
- * a file left with the flag. Tensor data is never written. A write lease
- * (F_SETLEASE) makes sure no other process has the file open or mapped
- * (a mapped reader would see its metadata change), and makes processes that
- * open it during the edit wait until it is finished.
+ * In place (the default; spec/FORMAT.md section 13.1): an edit writer with
+ * QTF_WRITER_IN_PLACE collects the metadata, and its finish writes it after
+ * the data of the file itself in seven durable steps, switching the header
+ * by one write, so that a crash leaves the old or the new metadata (how and
+ * why: lib/edit.c). libqtf refuses (QTF_E_UNSUPPORTED, nothing written) when
+ * it cannot take a write lease (another process has the file open or
+ * mapped: it would see its metadata change), cannot write the file, or the
+ * file changed since it was opened; this tool then copies and renames.
+ * `qtf-edit --finish` is an in-place edit with no change: it tidies a file
+ * an interrupted edit left with the EDITING flag.
  *
  * Copy and rename (the fallback when in place is not possible, -o, or
- * --copy): qtf_writer_create_edit() starts a temp file in the same folder
- * whose data section is the original's, cloned with copy_file_range
- * (extents shared on reflink filesystems such as btrfs and XFS; an
- * in-kernel copy elsewhere), and whose directory is copied as stored:
- * tensors are not decoded, re-encoded or re-hashed, and their checksums stay
- * what they were. The metadata is written anew, the header checksum
- * recomputed, and the temp file fsynced and renamed over the target.
+ * --copy): qtf_writer_create_edit() without the flag starts a temp file in
+ * the same folder whose data section is the original's, cloned with
+ * copy_file_range (extents shared on reflink filesystems such as btrfs and
+ * XFS; an in-kernel copy elsewhere), and whose directory is copied as
+ * stored: tensors are not decoded, re-encoded or re-hashed, and their
+ * checksums stay what they were. The metadata is written anew, the header
+ * checksum recomputed, and the temp file fsynced and renamed over the target.
  *
  * Both give the same bytes. */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <xxhash.h>
-
 #include "cli/cli_util.h"
-#include "common/common.h"
 
 typedef enum { OP_STRING, OP_INT, OP_FLOAT, OP_BOOL, OP_BLOB, OP_DELETE } op_kind;
 
@@ -362,230 +350,52 @@ static int edit_copy(options *o, qtf_file *f, int *n_set, int *n_del) {
 /* Test hook: QTF_EDIT_CRASH_AFTER=N ends the process (exit status 70,
  * nothing cleaned up, the lease dropped by the kernel) right after step N
  * of the in-place procedure, leaving the file as a crash at that point
- * would (what was written is in the page cache; each step was fdatasync'ed
- * before the next began). */
-static void crash_point(int step) {
-    const char *s = getenv("QTF_EDIT_CRASH_AFTER");
-    if (s && atoi(s) == step) _exit(70);
+ * would (each step was made durable before libqtf reports it). */
+static void crash_point(void *ctx, int step) {
+    const char *s = ctx;
+    if (atoi(s) == step) _exit(70);
 }
 
-/* The new metadata section as libqtf's writer serializes it: a file with
- * the metadata and no tensor, in the temp directory, read back. */
-static int new_metadata(options *o, qtf_file *f, int *n_set, int *n_del, unsigned char **out,
-                        uint64_t *len, uint64_t *count) {
-    const char *tmp = getenv("TMPDIR");
-    char dir[4096];
-    snprintf(dir, sizeof dir, "%s/qtf-edit-XXXXXX", tmp && *tmp ? tmp : "/tmp");
-    if (!mkdtemp(dir)) {
-        cli_error("cannot create a temp folder '%s': %s", dir, strerror(errno));
-        return CLI_EXIT_FAIL;
-    }
-    char path[4200];
-    snprintf(path, sizeof path, "%s/meta.qtf", dir);
-    qtf_writer *w = NULL;
-    qtf_status st = qtf_writer_create(&w, path, NULL);
-    int rc = 0;
-    if (st) {
-        cli_error_status(st, "cannot start writing '%s'", path);
-        rc = CLI_EXIT_FAIL;
-    } else if (!(rc = fill_metadata(o, f, w, n_set, n_del)) && (st = qtf_writer_finish(w))) {
-        cli_error_status(st, "cannot write '%s'", path);
-        rc = CLI_EXIT_FAIL;
-    }
-    qtf_file *m = NULL;
-    if (!rc && (st = qtf_file_open(&m, path, NULL))) {
-        cli_error_status(st, "cannot read back '%s'", path);
-        rc = CLI_EXIT_FAIL;
-    }
-    if (!rc) {
-        const qtf_file_info *i = qtf_file_get_info(m);
-        *len = i->metadata_size;
-        *count = i->metadata_count;
-        *out = malloc(*len ? (size_t)*len : 1);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (!*out || fd < 0 ||
-            pread(fd, *out, (size_t)*len, (off_t)i->metadata_offset) != (ssize_t)*len) {
-            cli_error("cannot read back '%s': %s", path, strerror(errno ? errno : EIO));
-            rc = CLI_EXIT_FAIL;
-        }
-        if (fd >= 0) close(fd);
-        qtf_file_close(m);
-    }
-    unlink(path);
-    rmdir(dir);
-    return rc;
-}
-
-static int write_all(int fd, const void *buf, uint64_t len, uint64_t off) {
-    const unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pwrite(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return errno ? errno : EIO;
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
-static int read_all(int fd, void *buf, uint64_t len, uint64_t off) {
-    unsigned char *p = buf;
-    while (len) {
-        ssize_t r = pread(fd, p, len > (1u << 30) ? (1u << 30) : (size_t)len, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return r == 0 ? EIO : errno;
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
-/* The header `base` pointing at metadata (meta, meta_len, count) placed at
- * meta_off and the directory `dir` right after it, with `flags`; the header
- * checksum recomputed (it covers header[0,120), metadata, directory). */
-static void make_header(unsigned char h[128], const unsigned char base[128], uint32_t flags,
-                        uint64_t count, uint64_t meta_off, const unsigned char *meta,
-                        uint64_t meta_len, const unsigned char *dir, uint64_t dir_len) {
-    memcpy(h, base, 128);
-    qtf__st32(h + 20, flags);
-    qtf__st64(h + 40, count);
-    qtf__st64(h + 64, meta_off);
-    qtf__st64(h + 72, meta_len);
-    qtf__st64(h + 80, meta_off + meta_len);
-    qtf__st64(h + 88, dir_len);
-    XXH3_state_t *hs = XXH3_createState();
-    if (!hs) abort(); /* a few hundred bytes */
-    XXH3_64bits_reset(hs);
-    XXH3_64bits_update(hs, h, 120);
-    XXH3_64bits_update(hs, meta, (size_t)meta_len);
-    XXH3_64bits_update(hs, dir, (size_t)dir_len);
-    qtf__st_hash(h + 120, XXH3_64bits_digest(hs));
-    XXH3_freeState(hs);
+/* The text after "in place not possible: " in libqtf's detail (see
+ * qtf_writer_create_edit), else the whole detail. */
+static void refusal_reason(char *why, size_t why_len) {
+    static const char tag[] = "in place not possible: ";
+    const char *d = qtf_error_detail(), *r = strstr(d, tag);
+    snprintf(why, why_len, "%s", r ? r + sizeof tag - 1 : d);
 }
 
 /* Returns 0 (done), -1 (in place not possible, *why says why, nothing
- * changed and *fp still open) or an exit code after a message. Closes *fp
- * (sets it NULL) once it is committed to editing in place. */
+ * changed) or an exit code after a message. Closes *fp (sets it NULL) before
+ * the edit: this process's own mapping would make the lease fail. */
 static int edit_in_place(options *o, qtf_file **fp, int *n_set, int *n_del, char *why,
-                         size_t why_len, uint64_t *written) {
-    const qtf_file_info info = *qtf_file_get_info(*fp);
-    unsigned char *meta = NULL, *old_meta = NULL, *dir = NULL;
-    uint64_t meta_len = 0, count = 0;
-    int rc = new_metadata(o, *fp, n_set, n_del, &meta, &meta_len, &count);
+                         size_t why_len) {
+    qtf_writer_options wo = QTF_WRITER_OPTIONS_INIT;
+    wo.flags = QTF_WRITER_IN_PLACE;
+    const char *crash = getenv("QTF_EDIT_CRASH_AFTER");
+    if (crash && *crash) {
+        wo.on_step = crash_point;
+        wo.step_ctx = (void *)crash;
+    }
+    qtf_writer *w = NULL;
+    qtf_status st = qtf_writer_create_edit(&w, o->path, *fp, &wo);
+    if (st) {
+        cli_error_status(st, "cannot start editing '%s'", o->path);
+        return CLI_EXIT_FAIL;
+    }
+    int rc = fill_metadata(o, *fp, w, n_set, n_del);
     if (rc) return rc;
-    int fd = open(o->path, O_RDWR | O_CLOEXEC);
-    if (fd < 0) {
-        snprintf(why, why_len, "cannot open it for writing: %s", strerror(errno));
-        free(meta);
-        return -1;
-    }
-    const uint64_t D = info.data_offset + info.data_size, a = info.alignment;
-    const uint64_t dir_len = info.directory_size, old_len = info.metadata_size;
-    unsigned char h0[128], h[128];
-    old_meta = malloc(old_len ? (size_t)old_len : 1);
-    dir = malloc(dir_len ? (size_t)dir_len : 1);
-    struct stat sb, sp;
-    int e;
-    if (!old_meta || !dir) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
-    /* the mapping of *fp would make the lease fail: close it first, keeping
-     * the bytes the edit needs */
-    if ((e = read_all(fd, h0, 128, 0)) || (e = read_all(fd, old_meta, old_len, info.metadata_offset)) ||
-        (e = read_all(fd, dir, dir_len, info.directory_offset))) {
-        cli_error("%s: cannot read: %s", o->path, strerror(e));
-        rc = CLI_EXIT_FAIL;
-        goto out;
-    }
     qtf_file_close(*fp);
     *fp = NULL;
-    /* a lease is only granted when no other process has the file open or
-     * mapped; processes opening it meanwhile wait until it is released */
-    signal(SIGIO, SIG_IGN); /* the lease-break notice: we are quick anyway */
-    if (fcntl(fd, F_SETLEASE, F_WRLCK) != 0) {
-        snprintf(why, why_len, errno == EAGAIN ? "another process has it open or mapped"
-                                               : "no file lease: %s", strerror(errno));
-        rc = -1;
-        goto out;
+    st = qtf_writer_finish(w);
+    if (st == QTF_E_UNSUPPORTED) {
+        refusal_reason(why, why_len);
+        return -1;
     }
-    unsigned char again[128];
-    if ((e = read_all(fd, again, 128, 0)) || fstat(fd, &sb) || stat(o->path, &sp) ||
-        sb.st_ino != sp.st_ino || sb.st_dev != sp.st_dev || memcmp(again, h0, 128) ||
-        (uint64_t)sb.st_size != info.file_size) {
-        snprintf(why, why_len, "it changed while being read");
-        rc = -1;
-        goto unlease;
+    if (st) {
+        cli_error_status(st, "cannot edit '%s' in place", o->path);
+        return CLI_EXIT_FAIL;
     }
-    /* new tail: metadata then the unchanged directory */
-    const uint64_t S = meta_len + dir_len;
-    uint64_t P = info.file_size > D + S ? info.file_size : D + S;
-    P = (P + a - 1) / a * a;
-    unsigned char *tail = malloc(S ? (size_t)S : 1);
-    if (!tail) {
-        cli_error("out of memory");
-        rc = CLI_EXIT_FAIL;
-        goto unlease;
-    }
-    memcpy(tail, meta, (size_t)meta_len);
-    memcpy(tail + meta_len, dir, (size_t)dir_len);
-    const uint32_t flags = qtf__ld32(h0 + 20) & ~(uint32_t)QTF_FILE_FLAG_EDITING;
-    int step = 0;
-    e = 0;
-    /* 1: the flag, on the old content */
-    if (!(qtf__ld32(h0 + 20) & QTF_FILE_FLAG_EDITING)) {
-        make_header(h, h0, flags | QTF_FILE_FLAG_EDITING, info.metadata_count,
-                    info.metadata_offset, old_meta, old_len, dir, dir_len);
-        if (!(e = write_all(fd, h, 128, 0)) && fdatasync(fd)) e = errno;
-    }
-    if (!e) crash_point(step = 1);
-    /* 2: the new sections where nothing points, after the end and after
-     * where step 4 writes */
-    if (!e && !(e = write_all(fd, tail, S, P)) && fdatasync(fd)) e = errno;
-    if (!e) crash_point(step = 2);
-    /* 3: commit */
-    make_header(h, h0, flags | QTF_FILE_FLAG_EDITING, count, P, meta, meta_len, dir, dir_len);
-    if (!e && !(e = write_all(fd, h, 128, 0)) && fdatasync(fd)) e = errno;
-    if (!e) crash_point(step = 3);
-    /* 4, 5: the same sections at their place; the header follows */
-    if (!e && !(e = write_all(fd, tail, S, D)) && fdatasync(fd)) e = errno;
-    if (!e) crash_point(step = 4);
-    make_header(h, h0, flags | QTF_FILE_FLAG_EDITING, count, D, meta, meta_len, dir, dir_len);
-    if (!e && !(e = write_all(fd, h, 128, 0)) && fdatasync(fd)) e = errno;
-    if (!e) crash_point(step = 5);
-    /* 6, 7: drop the stale bytes, then the flag */
-    if (!e && (ftruncate(fd, (off_t)(D + S)) || fdatasync(fd))) e = errno;
-    if (!e) crash_point(step = 6);
-    make_header(h, h0, flags, count, D, meta, meta_len, dir, dir_len);
-    if (!e && !(e = write_all(fd, h, 128, 0)) && fsync(fd)) e = errno;
-    if (!e) crash_point(step = 7);
-    free(tail);
-    if (e && step < 3) {
-        /* not committed: put the old header and size back (best effort; the
-         * file is valid either way) */
-        if (!write_all(fd, h0, 128, 0) && !ftruncate(fd, (off_t)info.file_size)) fsync(fd);
-        cli_error("%s: in-place edit failed at step %d: %s; the file is unchanged", o->path,
-                  step + 1, strerror(e));
-        rc = CLI_EXIT_FAIL;
-    } else if (e) {
-        cli_error("%s: in-place edit failed at step %d: %s; the file holds the new metadata "
-                  "but is not tidied up: run qtf-edit --finish on it", o->path, step + 1,
-                  strerror(e));
-        rc = CLI_EXIT_FAIL;
-    }
-    *written = 2 * S + 128 * 4;
-unlease:
-    fcntl(fd, F_SETLEASE, F_UNLCK);
-out:
-    close(fd);
-    free(meta);
-    free(old_meta);
-    free(dir);
-    return rc;
+    return 0;
 }
 
 int main(int argc, char **argv) {
@@ -604,11 +414,10 @@ int main(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     }
     int n_set = 0, n_del = 0;
-    char why[512] = "";
-    uint64_t written = 0;
+    char why[1024] = "";
     int in_place = !o.out_path && !o.copy;
     if (in_place) {
-        rc = edit_in_place(&o, &f, &n_set, &n_del, why, sizeof why, &written);
+        rc = edit_in_place(&o, &f, &n_set, &n_del, why, sizeof why);
         if (rc == -1) { /* not possible: the copy, from the file as opened */
             in_place = 0;
             rc = 0;
@@ -630,11 +439,14 @@ int main(int argc, char **argv) {
             cli_error_status(st, "'%s' was written but does not open", target);
             rc = CLI_EXIT_FAIL;
         } else {
+            /* twice the new metadata and directory, and four headers */
+            const qtf_file_info *fi = qtf_file_get_info(f);
+            unsigned long long written = 2 * (fi->metadata_size + fi->directory_size) +
+                                         4ull * QTF_HEADER_SIZE;
             if (!o.quiet && in_place)
                 fprintf(stderr, "%s: %d key%s set, %d deleted; edited in place: %llu tensors "
                                 "not touched, %llu bytes written\n", target, n_set,
-                        n_set == 1 ? "" : "s", n_del, (unsigned long long)qtf_tensor_count(f),
-                        (unsigned long long)written);
+                        n_set == 1 ? "" : "s", n_del, (unsigned long long)qtf_tensor_count(f), written);
             else if (!o.quiet)
                 fprintf(stderr, "%s: %d key%s set, %d deleted; %s%s%scopied and renamed: %llu "
                                 "tensors kept as stored (data cloned, not rewritten)\n", target,

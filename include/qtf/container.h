@@ -59,6 +59,8 @@ QTF_API void qtf_file_close(qtf_file *f);
  * followed by stale bytes (spec/FORMAT.md sections 3 and 13). A finished
  * file never has it. */
 #define QTF_FILE_FLAG_EDITING 0x1u
+/* Size of the fixed header at offset 0 (spec/FORMAT.md section 3). */
+#define QTF_HEADER_SIZE 128u
 
 typedef struct qtf_file_info {
     uint16_t major, minor;
@@ -226,12 +228,22 @@ typedef struct qtf_writer_options {
      * path or link to them is replaced either (QTF_E_INVALID_ARG). */
     const char *const *protected_paths;
     size_t n_protected;
+    /* version 3: progress of an in-place edit (QTF_WRITER_IN_PLACE), or NULL.
+     * Called with step = 1..7 right after step `step` of spec/FORMAT.md
+     * section 13.1 is durable on disk (steps >= 3: the file holds the new
+     * metadata), from the thread calling qtf_writer_finish; for logging
+     * progress (or, in tests, stopping the process there as a crash would). */
+    void (*on_step)(void *ctx, int step);
+    void *step_ctx;
 } qtf_writer_options;
-#define QTF_WRITER_OPTIONS_VERSION 2
-#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0, NULL, 0 }
+#define QTF_WRITER_OPTIONS_VERSION 3 /* versions 1 and 2 are still accepted */
+#define QTF_WRITER_OPTIONS_INIT { QTF_WRITER_OPTIONS_VERSION, 0, 0, NULL, 0, NULL, NULL }
 /* Refuse (QTF_E_INVALID_ARG) an existing file at the destination instead of
  * replacing it; a tool's `--force` clears this flag. */
 #define QTF_WRITER_NO_REPLACE 0x1u
+/* qtf_writer_create_edit only: edit the file at `path` in place (see there)
+ * instead of writing a new file and renaming it over `path`. */
+#define QTF_WRITER_IN_PLACE 0x2u
 
 /* Creates a temp file in path's directory. Nothing appears at `path` until
  * qtf_writer_finish() succeeds. An existing regular file at `path` is
@@ -311,6 +323,33 @@ QTF_API void qtf_writer_abort(qtf_writer *w);
  * alignment (changing it would move the data). */
 QTF_API qtf_status qtf_writer_create_edit(qtf_writer **out, const char *path,
                                           const qtf_file *src, const qtf_writer_options *opts);
+/* In place (opts->flags has QTF_WRITER_IN_PLACE; spec/FORMAT.md section
+ * 13.1): `path` must be the file src was opened from, and only metadata may
+ * change (qtf_writer_add_tensor: QTF_E_STATE); no other flag nor protected
+ * path may be given (QTF_E_INVALID_ARG). Nothing is written before
+ * qtf_writer_finish, which serializes the metadata in memory, takes a write
+ * lease on the file (granted only when no other open file description has
+ * it: close `src` and any other qtf_file or fd of that file first, after the
+ * last qtf_writer_copy_meta), checks that the file is still the one src read,
+ * then writes the new metadata and directory after the data in seven durable
+ * steps without touching tensor data (opts->on_step reports each). A crash
+ * at any point leaves a valid file with the old metadata or the new one; a
+ * file left with the EDITING flag is tidied by any later in-place edit (one
+ * with no changes will do). While the edit runs SIGIO, the lease-break
+ * notice, is ignored if its action was the default (ending the process).
+ * qtf_writer_finish then returns
+ *   QTF_OK                 the file has the new metadata, byte for byte what
+ *                          the copy-and-rename edit writes;
+ *   QTF_E_UNSUPPORTED      in place is not possible (no write permission, no
+ *                          lease: another process has the file open or
+ *                          mapped, leases unsupported, or the file changed
+ *                          since src read it) and NOTHING was written; the
+ *                          detail reads "PATH: in place not possible: REASON".
+ *                          Copy and rename instead (a writer without the flag,
+ *                          from src reopened);
+ *   another error          the detail says whether the file is unchanged or
+ *                          holds the new metadata with the EDITING flag. */
+
 /* Copies metadata entry i of src unchanged (QTF_E_DUPLICATE if the key is
  * already set). */
 QTF_API qtf_status qtf_writer_copy_meta(qtf_writer *w, const qtf_file *src, uint64_t i);

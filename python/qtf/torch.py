@@ -12,7 +12,13 @@ def load_file(path, dtype=None, threads=0, device="cpu"):
 
     dtype None gives each tensor its source dtype (float tensors that are stored
     plain are zero-copy views of the file mapping); otherwise torch.float32,
-    torch.float16 or torch.bfloat16 (or "f32"/"f16"/"bf16") for every float tensor."""
+    torch.float16 or torch.bfloat16 (or "f32"/"f16"/"bf16") for every float tensor.
+
+    The decoded tensors are views of one allocation, filled by `threads`
+    threads (0 = all cores) working over all tensors; it is freed when the
+    last of them is (keeping one tensor keeps it all: .clone() what you keep
+    if you drop the rest). A GGUF file gives its tensors under the GGUF's
+    names, float32 unless dtype says otherwise (see qtf._gguf)."""
     return load_tensors(path, "pt", dtype=dtype, threads=threads, device=device)
 
 

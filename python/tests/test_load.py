@@ -208,6 +208,10 @@ def test_corrupt_zstd_part_is_named(converted, tmp_path):
         with pytest.raises(qtf.QtfError) as e:
             f.get_tensor(name)
     assert e.value.status == "QTF_E_COMPRESSION" and name in e.value.detail
+    for threads in (1, 2):  # the batch load names it too, whichever thread met it
+        with pytest.raises(qtf.QtfError) as e:
+            qtf.numpy.load_file(bad, threads=threads)
+        assert e.value.status == "QTF_E_COMPRESSION" and name in e.value.detail
     rep = qtf.verify(bad)
     assert rep["ok"] is False
     t = next(t for t in rep["tensors"] if t["name"] == name)
@@ -332,3 +336,22 @@ def test_load_file_batch_equals_get_tensor(converted, enc):
     assert torch.equal(keep, expect) and len(junk) == 8
     n = qtf.numpy.load_file(q, dtype="float16", threads=2)
     assert all(np.array_equal(n[k], ref[k].to(torch.float16).numpy()) for k in ref)
+
+
+def test_batch_load_gives_back_mapped_pages_and_they_read_again(converted):
+    """load_many drops the mapped pages of each decoded tensor's bytes
+    (MADV_DONTNEED on the private mapping): the same File decodes them again
+    to the same values, and plain tensors' views (zero-copy) are untouched."""
+    q, _ = converted["int4:group=32"]
+    with qtf.safe_open(q, "pt") as f:
+        names = [k for k in f.keys() if f._f.zero_copy(k) is None]
+        plain = [k for k in f.keys() if f._f.zero_copy(k) is not None]
+        views = {k: f.get_tensor(k) for k in plain}
+        snap = {k: v.clone() for k, v in views.items()}
+        arena, offsets = f._f.load_many([(k, "F32") for k in names], 2)
+        for k, off in zip(names, offsets):
+            shape = f.info(k)["shape"]
+            got = f._arena_view(arena, off, "F32", shape)
+            assert torch.equal(got, f.get_tensor(k, dtype=torch.float32)), k
+        assert all(torch.equal(views[k], snap[k]) for k in plain)
+    assert names and plain
