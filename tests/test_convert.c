@@ -722,12 +722,12 @@ Test(convert, target_zstd_rungs_sizes_are_the_stored_sizes) {
     int zstd_seen = 0;
     for (size_t k = 0; k < sizeof targets / sizeof targets[0]; k++) {
         cr_assert_eq(RUN("-n", "-j", "1", "--all-layers", "--target-bpw", targets[k], model), 0,
-                     "%s", err_text);
-        char *plan = strdup(out_text);
+                     "%s", ts_err_text);
+        char *plan = strdup(ts_out_text);
         unlink(path_in("z.qtf"));
         cr_assert_eq(RUN("-q", "-j", "2", "--all-layers", "--target-bpw", targets[k], model,
-                         path_in("z.qtf")), 0, "%s", err_text);
-        qtf_file *f = open_qtf(path_in("z.qtf"));
+                         path_in("z.qtf")), 0, "%s", ts_err_text);
+        qtf_file *f = ts_open(path_in("z.qtf"), 0);
         const char *end = strstr(plan, "target: budget");
         cr_assert(end, "%s", plan);
         int rows = 0;
@@ -735,7 +735,7 @@ Test(convert, target_zstd_rungs_sizes_are_the_stored_sizes) {
             char name[256], enc[96];
             unsigned long long bytes;
             cr_assert_eq(sscanf(line, "%255s %95s %llu", name, enc, &bytes), 3, "%.80s", line);
-            const qtf_tensor_info *ti = tensor_named(f, name);
+            const qtf_tensor_info *ti = ts_tensor(f, name, NULL);
             uint64_t stored = 0;
             for (uint32_t p = 0; p < ti->n_parts; p++) stored += ti->parts[p].stored_size;
             cr_assert_eq(stored, bytes, "target %s: %s (%s): planned %llu bytes, stored %llu",
@@ -755,11 +755,11 @@ Test(convert, target_zstd_rungs_sizes_are_the_stored_sizes) {
     /* below 4 bits per weight the zstd rungs are not candidates (target.h) */
     /* (this model's down_proj, rows of 172, takes no group of 32: pinned) */
     cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "3.9", "-r",
-                     "model.layers.0.mlp.down_proj.weight=pal2:rows=8", model), 0, "%s", err_text);
-    const char *end = strstr(out_text, "target: budget");
-    cr_assert(end, "%s", out_text);
-    const char *z = strstr(out_text, "zstd");
-    cr_assert(!z || z > end, "a zstd rung at 3.9 bits/weight:\n%s", out_text);
+                     "model.layers.0.mlp.down_proj.weight=pal2:rows=8", model), 0, "%s", ts_err_text);
+    const char *end = strstr(ts_out_text, "target: budget");
+    cr_assert(end, "%s", ts_out_text);
+    const char *z = strstr(ts_out_text, "zstd");
+    cr_assert(!z || z > end, "a zstd rung at 3.9 bits/weight:\n%s", ts_out_text);
 }
 
 Test(convert, target_that_cannot_be_met_is_a_usage_error) {
