@@ -13,25 +13,9 @@
 #include <string.h>
 
 #include "checkpoint/arch.h"
+#include "common/common.h"
 #include "checkpoint/gguf.h"
 #include "checkpoint/imatrix.h"
-
-/* This layer does not use cli/: its own message helpers (cli_fail, cli_why). */
-static int fail_msg(char *err, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int fail_msg(char *err, size_t cap, const char *fmt, ...) {
-    if (err && cap) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(err, cap, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
-static const char *status_why(qtf_status st) {
-    const char *d = qtf_error_detail();
-    return d && d[0] ? d : qtf_status_text(st);
-}
 
 struct qtf_imatrix_map {
     qtf_imatrix *im;
@@ -52,12 +36,12 @@ static int load_arch(const qtf_arch **out, const char *path, const qtf_source *s
     char cfg[4096];
     const char *dir = qtf_source_dir(src);
     if (snprintf(cfg, sizeof cfg, "%s/config.json", dir ? dir : ".") >= (int)sizeof cfg)
-        return fail_msg(err, cap, "%s: checkpoint folder name too long", path);
+        return qtf__fail_msg(err, cap, "%s: checkpoint folder name too long", path);
     qtf_arch_config c;
     qtf_status st = qtf_arch_config_load(&c, cfg);
     if (st)
-        return fail_msg(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
-                        path, status_why(st));
+        return qtf__fail_msg(err, cap, "%s: llama.cpp names need the checkpoint's architecture: %s",
+                        path, qtf__status_why(st));
     *out = c.arch;
     return 0;
 }
@@ -65,7 +49,7 @@ static int load_arch(const qtf_arch **out, const char *path, const qtf_source *s
 static int map_entries(qtf_imatrix_map *m, const char *path, char *err, size_t cap) {
     uint64_t nt = qtf_source_tensor_count(m->src);
     m->by_tensor = calloc(nt ? nt : 1, sizeof *m->by_tensor);
-    if (!m->by_tensor) return fail_msg(err, cap, "%s: out of memory", path);
+    if (!m->by_tensor) return qtf__fail_msg(err, cap, "%s: out of memory", path);
     for (uint64_t i = 0; i < qtf_imatrix_count(m->im); i++) {
         const qtf_imatrix_entry *e = qtf_imatrix_get(m->im, i);
         char hf[1100];
@@ -73,19 +57,19 @@ static int map_entries(qtf_imatrix_map *m, const char *path, char *err, size_t c
         qtf_status st = qtf_arch_gguf_to_hf(hf, sizeof hf, &at, NULL, m->arch, e->name, has_tensor,
                                             (void *)m->src);
         if (st)
-            return fail_msg(err, cap, "%s: importance entry '%s' names no tensor of the checkpoint "
+            return qtf__fail_msg(err, cap, "%s: importance entry '%s' names no tensor of the checkpoint "
                             "(%s)", path, e->name, qtf_error_detail());
         uint64_t ti;
         qtf_source_tensor_find(&ti, m->src, hf);
         const qtf_source_tensor *t = qtf_source_tensor_get(m->src, ti);
         if (at->input_axis != 0 && at->input_axis != 1)
-            return fail_msg(err, cap, "%s: importance entry '%s' -> '%s': not a linear layer's "
+            return qtf__fail_msg(err, cap, "%s: importance entry '%s' -> '%s': not a linear layer's "
                             "weight, which has no input axis", path, e->name, hf);
         /* one value per input feature: dims[1] of an nn.Linear [out, in],
          * dims[0] of a Conv1D [in, out] (stored transposed, plan.c) */
         uint32_t ax = (uint32_t)at->input_axis;
         if (e->n_experts != 1 || t->n_dims != 2 || e->n != t->dims[ax])
-            return fail_msg(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
+            return qtf__fail_msg(err, cap, "%s: importance entry '%s' has %" PRIu64 " values (%" PRIu64
                             " expert(s)), but '%s' has %s of %" PRIu64 " elements", path, e->name,
                             e->n, e->n_experts, hf,
                             ax == 0 ? "an input dimension (dims[0] of a Conv1D weight)" : "rows",
@@ -103,8 +87,8 @@ int qtf_imatrix_map_open(qtf_imatrix_map **out, const char *path, const qtf_sour
     if (qtf_gguf_file_is_gguf(path)) {
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return fail_msg(err, cap, "%s: cannot read the importance matrix: %s", path,
-                            status_why(st));
+            return qtf__fail_msg(err, cap, "%s: cannot read the importance matrix: %s", path,
+                            qtf__status_why(st));
     } else {
         qtf_source *probe;
         st = qtf_source_open(&probe, path);
@@ -113,16 +97,16 @@ int qtf_imatrix_map_open(qtf_imatrix_map **out, const char *path, const qtf_sour
             return 0; /* a safetensors/torch file of importance vectors */
         }
         char first[512];
-        snprintf(first, sizeof first, "%s", status_why(st));
+        snprintf(first, sizeof first, "%s", qtf__status_why(st));
         st = qtf_imatrix_open(&im, path);
         if (st)
-            return fail_msg(err, cap, "%s: neither a safetensors importance file (%s) nor a "
-                            "llama.cpp imatrix (%s)", path, first, status_why(st));
+            return qtf__fail_msg(err, cap, "%s: neither a safetensors importance file (%s) nor a "
+                            "llama.cpp imatrix (%s)", path, first, qtf__status_why(st));
     }
     qtf_imatrix_map *m = calloc(1, sizeof *m);
     if (!m) {
         qtf_imatrix_close(im);
-        return fail_msg(err, cap, "%s: out of memory", path);
+        return qtf__fail_msg(err, cap, "%s: out of memory", path);
     }
     m->im = im;
     m->src = src;
@@ -169,7 +153,7 @@ static int check_values(const float *v, uint64_t n, const char *path, const char
                         char *err, size_t cap) {
     for (uint64_t j = 0; j < n; j++)
         if (!(v[j] >= 0.0f) || isinf(v[j]))
-            return fail_msg(err, cap, "%s: importance for '%s': element %" PRIu64 " is %g, "
+            return qtf__fail_msg(err, cap, "%s: importance for '%s': element %" PRIu64 " is %g, "
                             "expected a finite value >= 0", path, name, j, (double)v[j]);
     return 0;
 }
@@ -181,10 +165,10 @@ static int load_vectors(qtf_importance *im, const char *path, char *err, size_t 
     qtf_source *f = NULL;
     qtf_status st = qtf_source_open(&f, path);
     if (st != QTF_OK)
-        return fail_msg(err, cap, "%s: cannot open the importance file: %s", path, status_why(st));
+        return qtf__fail_msg(err, cap, "%s: cannot open the importance file: %s", path, qtf__status_why(st));
     uint64_t nt = qtf_source_tensor_count(im->src);
     im->vectors = calloc(nt ? nt : 1, sizeof *im->vectors);
-    int rc = im->vectors ? 0 : fail_msg(err, cap, "%s: out of memory", path);
+    int rc = im->vectors ? 0 : qtf__fail_msg(err, cap, "%s: out of memory", path);
     for (uint64_t i = 0; rc == 0 && i < qtf_source_tensor_count(f); i++) {
         const qtf_source_tensor *v = qtf_source_tensor_get(f, i);
         uint64_t ti;
@@ -193,21 +177,21 @@ static int load_vectors(qtf_importance *im, const char *path, char *err, size_t 
         uint64_t cols = t->n_dims ? t->dims[t->n_dims - 1] : 0;
         if (t->n_dims < 2) continue;
         if (v->n_dims != 1 || v->n_elements != cols) {
-            rc = fail_msg(err, cap, "%s: importance vector '%s': expected a 1-D tensor of "
+            rc = qtf__fail_msg(err, cap, "%s: importance vector '%s': expected a 1-D tensor of "
                           "%" PRIu64 " elements (the row length), found %" PRIu64 " element(s) "
                           "in %u dim(s)", path, v->name, cols, v->n_elements, v->n_dims);
             break;
         }
         float *buf = malloc((size_t)(cols ? cols : 1) * sizeof *buf);
         if (!buf) {
-            rc = fail_msg(err, cap, "%s: out of memory", path);
+            rc = qtf__fail_msg(err, cap, "%s: out of memory", path);
             break;
         }
         im->vectors[ti] = buf;
         st = qtf_source_read_f32(buf, cols, f, i, 1);
         if (st != QTF_OK)
-            rc = fail_msg(err, cap, "%s: importance vector '%s': %s", path, v->name,
-                          status_why(st));
+            rc = qtf__fail_msg(err, cap, "%s: importance vector '%s': %s", path, v->name,
+                          qtf__status_why(st));
         else
             rc = check_values(buf, cols, path, v->name, err, cap);
     }
@@ -219,7 +203,7 @@ int qtf_importance_open(qtf_importance **out, const char *path, const qtf_source
                         char *err, size_t cap) {
     *out = NULL;
     qtf_importance *im = calloc(1, sizeof *im);
-    if (!im) return fail_msg(err, cap, "%s: out of memory", path);
+    if (!im) return qtf__fail_msg(err, cap, "%s: out of memory", path);
     im->src = src;
     int is_imatrix = qtf_imatrix_map_open(&im->imx, path, src, err, cap);
     int rc = is_imatrix < 0 ? -1 : 0;

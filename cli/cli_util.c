@@ -35,10 +35,7 @@ void cli_error(const char *fmt, ...) {
     va_end(ap);
 }
 
-const char *cli_why(qtf_status st) {
-    const char *d = qtf_error_detail();
-    return d && d[0] ? d : qtf_status_text(st);
-}
+const char *cli_why(qtf_status st) { return qtf__status_why(st); }
 
 void cli_error_status(qtf_status st, const char *fmt, ...) {
     /* The detail is copied first: formatting below may call into libqtf. */

@@ -4,6 +4,7 @@
 #ifndef QTF_COMMON_H
 #define QTF_COMMON_H
 
+#include <stdarg.h>
 #include <string.h>
 
 #include "qtf.h"
@@ -23,6 +24,14 @@ qtf_status qtf__error(qtf_status status, const char *fmt, ...) QTF__PRINTF(2, 3)
 
 /* Prefixes the current detail with more context ("file.qtf: " + detail). */
 void qtf__error_prefix(const char *fmt, ...) QTF__PRINTF(1, 2);
+
+/* The err/cap convention of the parsers and planners above the library
+ * (recipes, importance maps): formats into err (when err && cap) and
+ * returns -1. */
+int qtf__fail_msg(char *err, size_t cap, const char *fmt, ...) QTF__PRINTF(3, 4);
+int qtf__vfail_msg(char *err, size_t cap, const char *fmt, va_list ap);
+/* The detail of the last error if any, else the status's text. */
+const char *qtf__status_why(qtf_status st);
 
 /* Clears the detail (called on success paths of public entry points). */
 void qtf__error_clear(void);

@@ -30,3 +30,21 @@ void qtf__error_prefix(const char *fmt, ...) {
 }
 
 void qtf__error_clear(void) { qtf_error_set_detail(NULL); }
+
+int qtf__vfail_msg(char *err, size_t cap, const char *fmt, va_list ap) {
+    if (err && cap) vsnprintf(err, cap, fmt, ap);
+    return -1;
+}
+
+int qtf__fail_msg(char *err, size_t cap, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    int rc = qtf__vfail_msg(err, cap, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+const char *qtf__status_why(qtf_status st) {
+    const char *d = qtf_error_detail();
+    return d && d[0] ? d : qtf_status_text(st);
+}
