@@ -129,6 +129,11 @@ qtf_status qtf__parse_path(const char *path, qtf_status (*parse)(void *ctx, int 
 /* Reads exactly len bytes at offset off (EINTR retried, reads of at most
  * 1 GiB); a file that ends first is QTF_E_TRUNCATED, naming `name`. */
 qtf_status qtf__pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name);
+/* The same loops for callers that build their own message: 0, an errno
+ * value, or (pread) -1 when the file ends first; *at (may be NULL): the
+ * offset reached. pwrite: 0 or an errno value (EIO for a write of 0). */
+int qtf__pread_errno(int fd, void *buf, uint64_t len, uint64_t off, uint64_t *at);
+int qtf__pwrite_errno(int fd, const void *buf, uint64_t len, uint64_t off);
 
 qtf_status qtf__map_readonly(void **out_map, int fd, uint64_t size, const char *name);
 

@@ -70,24 +70,51 @@ qtf_status qtf__map_readonly(void **out_map, int fd, uint64_t size, const char *
 }
 
 qtf_status qtf__pread_all(int fd, void *buf, uint64_t len, uint64_t off, const char *name) {
-    unsigned char *p = buf;
     uint64_t end;
     if (!qtf__add_u64(&end, off, len) || end > (uint64_t)INT64_MAX)
         return qtf__error(QTF_E_OVERFLOW, "%s: read of %" PRIu64 " bytes at offset %" PRIu64
                           " is beyond any file", name, len, off);
+    uint64_t at;
+    int e = qtf__pread_errno(fd, buf, len, off, &at);
+    if (e > 0)
+        return qtf__error(QTF_E_IO, "%s: read of %" PRIu64 " bytes at offset %" PRIu64
+                          " failed: %s", name, len - (at - off), at, strerror(e));
+    if (e < 0)
+        return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
+                          " while reading (it shrank while open?)", name, at);
+    return QTF_OK;
+}
+
+/* pread and pwrite move at most about 2 GiB per call: 1 GiB chunks. */
+int qtf__pread_errno(int fd, void *buf, uint64_t len, uint64_t off, uint64_t *at) {
+    unsigned char *p = buf;
+    int e = 0;
     while (len) {
         size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
         ssize_t r = pread(fd, p, chunk, (off_t)off);
         if (r < 0 && errno == EINTR) continue;
-        if (r < 0)
-            return qtf__error(QTF_E_IO, "%s: read of %zu bytes at offset %" PRIu64 " failed: %s",
-                              name, chunk, off, strerror(errno));
-        if (r == 0)
-            return qtf__error(QTF_E_TRUNCATED, "%s: file ended at offset %" PRIu64
-                              " while reading (it shrank while open?)", name, off);
+        if (r <= 0) {
+            e = r < 0 ? errno : -1;
+            break;
+        }
         p += r;
         off += (uint64_t)r;
         len -= (uint64_t)r;
     }
-    return QTF_OK;
+    if (at) *at = off;
+    return e;
+}
+
+int qtf__pwrite_errno(int fd, const void *buf, uint64_t len, uint64_t off) {
+    const unsigned char *p = buf;
+    while (len) {
+        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
+        ssize_t r = pwrite(fd, p, chunk, (off_t)off);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return r < 0 ? errno : EIO;
+        p += r;
+        off += (uint64_t)r;
+        len -= (uint64_t)r;
+    }
+    return 0;
 }

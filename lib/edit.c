@@ -53,34 +53,6 @@ static qtf_status refuse(const qtf__edit_target *t, const char *fmt, const char 
                       arg ? arg : "");
 }
 
-static int pwrite_all(int fd, const void *buf, uint64_t len, uint64_t off) {
-    const unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pwrite(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return r < 0 ? errno : EIO;
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
-static int pread_all(int fd, void *buf, uint64_t len, uint64_t off) {
-    unsigned char *p = buf;
-    while (len) {
-        size_t chunk = len > (1u << 30) ? (1u << 30) : (size_t)len;
-        ssize_t r = pread(fd, p, chunk, (off_t)off);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) return r < 0 ? errno : EIO;
-        p += r;
-        off += (uint64_t)r;
-        len -= (uint64_t)r;
-    }
-    return 0;
-}
-
 static uint64_t header_hash(const unsigned char h[QTF__HEADER_SIZE], const unsigned char *meta,
                             uint64_t meta_len, const unsigned char *dir, uint64_t dir_len,
                             XXH3_state_t *hs) {
@@ -109,7 +81,7 @@ static void make_header(unsigned char h[QTF__HEADER_SIZE], const unsigned char *
 
 /* One header switch, made durable before the next step (see the top). */
 static int switch_header(int fd, const unsigned char h[QTF__HEADER_SIZE]) {
-    int e = pwrite_all(fd, h, QTF__HEADER_SIZE, 0);
+    int e = qtf__pwrite_errno(fd, h, QTF__HEADER_SIZE, 0);
     if (!e && fdatasync(fd)) e = errno;
     return e;
 }
@@ -174,9 +146,10 @@ qtf_status qtf__edit_in_place(const qtf__edit_target *t, const unsigned char *me
         st = refuse(t, "it changed since it was opened", NULL);
         goto out;
     }
-    if ((e = pread_all(fd, h0, sizeof h0, 0)) ||
-        (e = pread_all(fd, old_meta, in->metadata_size, in->metadata_offset)) ||
-        (e = pread_all(fd, old_dir, dir_len, in->directory_offset))) {
+    if ((e = qtf__pread_errno(fd, h0, sizeof h0, 0, NULL)) ||
+        (e = qtf__pread_errno(fd, old_meta, in->metadata_size, in->metadata_offset, NULL)) ||
+        (e = qtf__pread_errno(fd, old_dir, dir_len, in->directory_offset, NULL))) {
+        if (e < 0) e = EIO; /* the file ended first */
         st = qtf__error(QTF_E_IO, "%s: reading it for an in-place edit failed: %s; the file is "
                         "unchanged", t->path, strerror(e));
         goto out;
@@ -215,7 +188,7 @@ qtf_status qtf__edit_in_place(const qtf__edit_target *t, const unsigned char *me
     STEP_DONE(1);
     /* 2: T where nothing points (stale bytes for the flagged header); a
      * crash leaves the old metadata plus ignored bytes. */
-    if ((e = pwrite_all(fd, tail, S, P)) || (fdatasync(fd) && (e = errno))) goto failed;
+    if ((e = qtf__pwrite_errno(fd, tail, S, P)) || (fdatasync(fd) && (e = errno))) goto failed;
     STEP_DONE(2);
     /* 3, the commit: one header write points at the durable copy at P. */
     make_header(h, h0, editing, meta_count, P, meta, meta_len, dir, dir_len, hs);
@@ -223,7 +196,7 @@ qtf_status qtf__edit_in_place(const qtf__edit_target *t, const unsigned char *me
     STEP_DONE(3);
     /* 4: T at its canonical place D; the header points at P, which this
      * write does not reach (P >= D + |T|). */
-    if ((e = pwrite_all(fd, tail, S, D)) || (fdatasync(fd) && (e = errno))) goto failed;
+    if ((e = qtf__pwrite_errno(fd, tail, S, D)) || (fdatasync(fd) && (e = errno))) goto failed;
     STEP_DONE(4);
     /* 5: the header follows to D; the copy at P becomes stale. */
     make_header(h, h0, editing, meta_count, D, meta, meta_len, dir, dir_len, hs);
@@ -238,7 +211,7 @@ qtf_status qtf__edit_in_place(const qtf__edit_target *t, const unsigned char *me
     /* 7: clear the flag: byte for byte what copy-and-rename writes. fsync
      * (not fdatasync): the size and times are durable too. */
     make_header(h, h0, flags, meta_count, D, meta, meta_len, dir, dir_len, hs);
-    if ((e = pwrite_all(fd, h, sizeof h, 0)) || (fsync(fd) && (e = errno))) goto failed;
+    if ((e = qtf__pwrite_errno(fd, h, sizeof h, 0)) || (fsync(fd) && (e = errno))) goto failed;
     STEP_DONE(7);
 #undef STEP_DONE
     goto out;
@@ -247,7 +220,7 @@ failed:
     if (step < 3) {
         /* not committed: put the old header and size back (best effort; the
          * file is valid with its old metadata either way) */
-        if (!pwrite_all(fd, h0, sizeof h0, 0) && !ftruncate(fd, (off_t)in->file_size))
+        if (!qtf__pwrite_errno(fd, h0, sizeof h0, 0) && !ftruncate(fd, (off_t)in->file_size))
             (void)fsync(fd);
         st = qtf__error(QTF_E_IO, "%s: in-place edit failed at step %d: %s; the file is "
                         "unchanged", t->path, step + 1, strerror(e ? e : EIO));
