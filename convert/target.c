@@ -377,6 +377,7 @@ oom:
 out:
     free(w);
     free(wt);
+    free(z.buf);
     ZSTD_freeCCtx(z.cctx);
     return updated;
 }
