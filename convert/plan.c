@@ -310,12 +310,22 @@ void qtfc_plan_print(FILE *f, const qtfc_plan *p) {
     qtfc_human_bytes(out, sizeof out, p->total_out_bytes);
     double bpw = p->total_elements ? 8.0 * (double)p->total_out_bytes / (double)p->total_elements
                                    : 0.0;
-    fprintf(f, "total: %llu tensors, %llu elements, source %s -> %s tensor bytes "
-            "(%.3f bits/weight, ratio %.3f), %llu fallbacks\n",
-            (unsigned long long)p->n_items, (unsigned long long)p->total_elements, in, out, bpw,
+    /* zstd parts are stored smaller than their encoded size, which is only
+     * known once compressed: say that these totals are an upper bound. */
+    uint64_t n_zstd = 0;
+    for (uint64_t i = 0; i < p->n_items; i++)
+        n_zstd += p->kind == QTFC_OUTPUT_QTF && p->items[i].choice.enc.zstd_level > 0;
+    char zstd_note[96] = "";
+    if (n_zstd)
+        snprintf(zstd_note, sizeof zstd_note, "; %llu zstd tensor%s stored smaller",
+                 (unsigned long long)n_zstd, n_zstd == 1 ? " is" : "s are");
+    fprintf(f, "total: %llu tensors, %llu elements, source %s -> %s tensor bytes%s "
+            "(%.3f bits/weight, ratio %.3f%s), %llu fallbacks\n",
+            (unsigned long long)p->n_items, (unsigned long long)p->total_elements, in, out,
+            n_zstd ? " before zstd" : "", bpw,
             p->total_source_bytes ? (double)p->total_out_bytes / (double)p->total_source_bytes
                                   : 0.0,
-            (unsigned long long)p->n_fallbacks);
+            zstd_note, (unsigned long long)p->n_fallbacks);
     char big[32];
     qtfc_human_bytes(big, sizeof big, p->max_read_bytes);
     fprintf(f, "largest tensor buffer: %s (peak memory stays within about 3x this + 64 MiB)\n",
