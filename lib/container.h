@@ -77,6 +77,7 @@ static inline char *qtf__pool_take(qtf__cursor *c, char **pool_cursor, uint32_t 
 typedef struct qtf__name_field {
     const char *kind;           /* "tensor", "metadata entry" */
     const char *field;          /* "name", "key" */
+    const char *len_field;      /* "name length", "key length" */
     const char *section;        /* "directory", "metadata" */
     uint32_t limit;
 } qtf__name_field;

@@ -209,8 +209,8 @@ qtf_status qtf__parse_directory(qtf_file *f, char **pool_cursor) {
     for (uint64_t i = 0; i < n; i++) {
         qtf_tensor_info *t = &f->tensors[i];
         const char *name = "?";
-        static const qtf__name_field name_field = { "tensor", "name", "directory",
-                                                    QTF_MAX_NAME_LEN };
+        static const qtf__name_field name_field = { "tensor", "name", "name length",
+                                                    "directory", QTF_MAX_NAME_LEN };
         char *s;
         uint32_t name_len;
         uint64_t name_at;

@@ -130,15 +130,14 @@ static void entry_name(const void *ctx, uint32_t item, const char **s, size_t *l
 qtf_status qtf__take_name(char **out, uint32_t *out_len, uint64_t *out_at, qtf__cursor *c,
                           const char *file, const qtf__name_field *nf, uint64_t i,
                           const char *what, char **pool_cursor) {
-    char len_what[32];
-    snprintf(len_what, sizeof len_what, "%s length", nf->field);
-    if (qtf__left(c) < 4) return qtf__truncated(file, nf->kind, i, "?", len_what, 4, c, nf->section);
+    if (qtf__left(c) < 4)
+        return qtf__truncated(file, nf->kind, i, "?", nf->len_field, 4, c, nf->section);
     const uint64_t at = qtf__at(c);
     const uint32_t len = qtf__take32(c);
     *out_at = at;
     if (len > nf->limit)
         return qtf__error(QTF_E_LIMIT, "%s: %s %" PRIu64 ": %s %" PRIu32 " at offset %" PRIu64
-                          " exceeds the limit %" PRIu32, file, nf->kind, i, len_what, len, at,
+                          " exceeds the limit %" PRIu32, file, nf->kind, i, nf->len_field, len, at,
                           nf->limit);
     if (qtf__left(c) < len) return qtf__truncated(file, nf->kind, i, "?", nf->field, len, c, nf->section);
     qtf_status st = qtf__check_name(file, what, c->p + c->pos, len, nf->limit, at + 4);
@@ -262,8 +261,8 @@ qtf_status qtf__parse_metadata(qtf_file *f, char **pool_cursor) {
         qtf__meta_entry *e = &f->entries[i];
         const char *key = "?";
         uint64_t rec_start = c->pos;
-        static const qtf__name_field key_field = { "metadata entry", "key", "metadata",
-                                                   QTF_MAX_KEY_LEN };
+        static const qtf__name_field key_field = { "metadata entry", "key", "key length",
+                                                   "metadata", QTF_MAX_KEY_LEN };
         char what[48], *k;
         uint32_t key_len;
         uint64_t key_at;
