@@ -22,6 +22,7 @@
 #include "checkpoint/imatrix.h"
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
+#include "target.h"
 
 typedef struct gitem {
     uint64_t src;               /* source tensor index */
@@ -360,6 +361,79 @@ static uint32_t file_type_of_items(const grun *r) {
     return p ? p->file_type : 0;
 }
 
+/* --target-bpw / --target-size: one ggml type per tensor that
+ * llama-quantize would quantize and no --rule names (convert/target.h),
+ * added as exact-name rules after the --rule ones. */
+static int target_rules(grun *r) {
+    const qtfg_options *o = r->o;
+    const char **names = calloc(r->n_items ? r->n_items : 1, sizeof *names);
+    const char **types = calloc(r->n_items ? r->n_items : 1, sizeof *types);
+    size_t *which = calloc(r->n_items ? r->n_items : 1, sizeof *which);
+    int rc = -1;
+    if (!names || !types || !which) {
+        cli_error("out of memory");
+        goto out;
+    }
+    size_t n = 0;
+    uint64_t fixed = 0, elements = 0;
+    for (size_t i = 0; i < r->n_items; i++) {
+        const gitem *it = &r->items[i];
+        const qtf_source_tensor *t = qtf_source_tensor_get(r->src, it->src);
+        const char *why = NULL;
+        int fb = 0;
+        uint32_t type = qtfg_recipe_choose(&r->recipe, &it->t, &why, &fb);
+        elements += t->n_elements;
+        if (qtfg_is_quantizable(&it->t) &&
+            strcmp(why, "not quantized (1-D, norm or not a weight)") == 0) {
+            names[n] = t->name;
+            which[n++] = i;
+            continue;
+        }
+        uint64_t bytes;
+        if (qtf_ggml_nbytes(&bytes, type, it->t.n_dims, it->t.ne) != QTF_OK) {
+            cli_error("%s: tensor '%s': %s", o->input, t->name, qtf_error_detail());
+            goto out;
+        }
+        fixed += bytes;
+    }
+    qtfc_target_options to;
+    memset(&to, 0, sizeof to);
+    to.input = o->input;
+    to.importance_path = o->importance;
+    to.target_bpw = o->target_bpw;
+    to.target_bytes = o->target_bytes;
+    to.threads = o->threads;
+    to.dry_run = o->dry_run;
+    to.quiet = o->quiet;
+    to.verbose = o->verbose;
+    int code = qtfc_target_ggml(types, names, n, fixed, elements, &to);
+    if (code != QTFC_EXIT_OK) {
+        rc = code == QTFC_EXIT_USAGE ? -1 : -2;
+        goto out;
+    }
+    for (size_t k = 0; k < n; k++) {
+        char rule[600], err[1024];
+        size_t j = 0;
+        for (const char *p = r->items[which[k]].name; *p && j + 40 < sizeof rule; p++) {
+            if (strchr("*?[]\\", *p)) rule[j++] = '\\';   /* the name, not a pattern */
+            rule[j++] = *p;
+        }
+        snprintf(rule + j, sizeof rule - j, "=%s", types[k]);
+        if (qtfg_recipe_add_rule(&r->recipe, rule, o->target_bpw > 0 ? "--target-bpw"
+                                                                       : "--target-size",
+                                 err, sizeof err) != 0) {
+            cli_error("%s", err);
+            goto out;
+        }
+    }
+    rc = 0;
+out:
+    free(names);
+    free(types);
+    free(which);
+    return rc;
+}
+
 static int plan(grun *r) {
     const qtfg_options *o = r->o;
     const qtf_file *qf = qtf_source_qtf_file(r->src);
@@ -372,7 +446,13 @@ static int plan(grun *r) {
             return -1;
         }
     }
-    const char *preset = o->preset ? o->preset : qf ? NULL : "f16";
+    int targeted = o->target_bpw > 0 || o->target_bytes > 0;
+    if (targeted) {
+        int rc = target_rules(r);
+        if (rc != 0) return rc;
+    }
+    /* with a target every quantizable tensor has a rule: no preset */
+    const char *preset = targeted ? NULL : o->preset ? o->preset : qf ? NULL : "f16";
     if (preset) {
         const qtfg_preset *p = qtfg_preset_find(preset);
         if (!p) {
@@ -406,8 +486,9 @@ static int plan(grun *r) {
             int fb = 0;
             uint32_t type = qtfg_recipe_choose(&r->recipe, &it->t, &why, &fb);
             /* No preset (.qtf with its own types): rules first, then the stored type. */
-            if (!preset && (r->recipe.n_user == 0 ||
-                            strcmp(why, "not quantized (1-D, norm or not a weight)") == 0)) {
+            if (!preset && !targeted &&
+                (r->recipe.n_user == 0 ||
+                 strcmp(why, "not quantized (1-D, norm or not a weight)") == 0)) {
                 if (stored < 0) {
                     char enc[64] = "?";
                     uint64_t idx;
@@ -789,8 +870,13 @@ int qtfg_convert(const qtfg_options *o) {
         return QTFC_EXIT_USAGE;
     }
     if (load_inputs(&r) != 0 || load_config(&r) != 0 || load_vocab(&r) != 0 ||
-        build_items(&r) != 0 || load_imatrix(&r) != 0 || plan(&r) != 0)
+        build_items(&r) != 0 || load_imatrix(&r) != 0)
         goto out;
+    int planned = plan(&r);     /* -2: the --target measurement failed (processing) */
+    if (planned != 0) {
+        if (planned == -2) code = QTFC_EXIT_FAILURE;
+        goto out;
+    }
     if (o->dry_run) {
         print_plan(&r, stdout);
         code = fflush(stdout) == 0 ? QTFC_EXIT_OK : QTFC_EXIT_FAILURE;

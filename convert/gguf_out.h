@@ -25,6 +25,8 @@ typedef struct qtfg_options {
     unsigned threads;
     int quiet, verbose, dry_run;
     int force;                          /* replace an existing output file */
+    double target_bpw;                  /* --target-bpw (> 0), or 0 */
+    uint64_t target_bytes;              /* --target-size (> 0), or 0 */
     volatile sig_atomic_t *interrupted;
 } qtfg_options;
 

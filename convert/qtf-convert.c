@@ -127,7 +127,9 @@ static void usage(FILE *f) {
 "                        ladder so that the tensors take at most X bits per\n"
 "                        weight (every tensor counted) with the least summed\n"
 "                        predicted (importance-weighted) error; --rule pins\n"
-"                        tensors; --dry-run shows the allocation\n"
+"                        tensors; --dry-run shows the allocation. For a .gguf\n"
+"                        output the candidates are ggml types (f16, q8_0,\n"
+"                        q6_k .. q2_k, iq4_xs, iq4_nl; no -e PRESET)\n"
 "      --target-size BYTES\n"
 "                        the same for a budget of BYTES tensor bytes\n"
 "\n"
@@ -374,7 +376,6 @@ int main(int argc, char **argv) {
         case OPT_IMPORTANCE: o.importance_path = optarg; recipe_options = 1; break;
         case OPT_TARGET_BPW:
         case OPT_TARGET_SIZE:
-            qtf_only_options = 1;
             if (target.target_bpw > 0 || target.target_bytes > 0) {
                 code = cli_usage_error("%s", "give --target-bpw or --target-size once");
                 goto out;
@@ -479,8 +480,8 @@ int main(int argc, char **argv) {
             }
         } else if (qtf_only_options) {
             code = cli_usage_error("%s", "a .gguf output takes -e PRESET, --rule GLOB=TYPE, --pure, "
-                               "--importance imatrix.gguf and --name (not --recipe, "
-                               "--fallback or --all-layers)");
+                               "--target-bpw/--target-size, --importance imatrix.gguf and "
+                               "--name (not --recipe, --fallback or --all-layers)");
             goto out;
         } else {
             g.preset = encoding;
@@ -489,6 +490,13 @@ int main(int argc, char **argv) {
             g.n_rules = n_rule_texts;
             g.name = gguf_name;
             g.importance = o.importance_path;
+            g.target_bpw = target.target_bpw;
+            g.target_bytes = target.target_bytes;
+            if ((g.target_bpw > 0 || g.target_bytes > 0) && (encoding || pure)) {
+                code = cli_usage_error("%s", "--target-bpw/--target-size choose the ggml type of "
+                                   "every quantizable tensor: give no -e PRESET or --pure");
+                goto out;
+            }
         }
         install_signal_handlers();
         code = gguf_in ? qtfg_convert_from_gguf(&g, to_st) : qtfg_convert(&g);

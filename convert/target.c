@@ -15,7 +15,7 @@
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
 
-static const char *const ladder[] = {
+static const char *const qtf_ladder[] = {
     "bf16",
     "int8",
     "int6:group=32",
@@ -52,7 +52,38 @@ static const char *const ladder[] = {
     "int3:group=row,search,zstd",
     "int3:group=128,search,zstd",
 };
-#define N_LADDER (sizeof ladder / sizeof ladder[0])
+#define N_QTF_LADDER (sizeof qtf_ladder / sizeof qtf_ladder[0])
+
+/* A .gguf output: the ggml types llama.cpp reads and QTF quantizes
+ * byte-exactly (with the importance as llama-quantize uses an imatrix),
+ * largest first. A type whose block does not divide the row is no
+ * candidate for that tensor (no silent fallback inside an allocation). */
+static const char *const ggml_ladder[] = {
+    "f16", "q8_0", "q6_k", "q5_1", "q5_k", "q5_0", "q4_1", "q4_k", "q4_0", "iq4_nl", "iq4_xs",
+    "q3_k", "q2_k",
+};
+#define N_GGML_LADDER (sizeof ggml_ladder / sizeof ggml_ladder[0])
+#define MAX_LADDER (N_QTF_LADDER > N_GGML_LADDER ? N_QTF_LADDER : N_GGML_LADDER)
+
+/* The candidates of one allocation. */
+typedef struct ladder {
+    const char *const *text;
+    qtf_encoding enc[MAX_LADDER];
+    uint32_t n;
+} ladder;
+
+static int ladder_init(ladder *l, const char *const *text, size_t n) {
+    l->text = text;
+    l->n = (uint32_t)n;
+    for (uint32_t k = 0; k < l->n; k++) {
+        if (qtf_encoding_parse(&l->enc[k], text[k]) != QTF_OK) {
+            fprintf(stderr, "qtf-convert: --target: ladder entry %s: %s\n", text[k],
+                    qtf_error_detail());
+            return -1;
+        }
+    }
+    return 0;
+}
 
 /* Tensors larger than this are measured on a sample of their rows (evenly
  * spaced, the same for any thread count): errors are relative, so a few
@@ -70,9 +101,9 @@ static const char *const ladder[] = {
 
 typedef struct free_tensor {
     const qtfc_plan_item *item;
-    qtfc_budget_option options[N_LADDER];
-    uint32_t which[N_LADDER];          /* ladder index of each option */
-    unsigned char exact[N_LADDER];     /* 0: a zstd size estimated from the sample */
+    qtfc_budget_option options[MAX_LADDER];
+    uint32_t which[MAX_LADDER];        /* ladder index of each option */
+    unsigned char exact[MAX_LADDER];   /* 0: a zstd size estimated from the sample */
     uint32_t n;
     uint64_t rows, cols, sample_rows;  /* sample_rows == rows: measured whole */
     float *importance;                 /* a copy of its vector (cols values), or NULL */
@@ -189,7 +220,8 @@ static void take_sample(float *dst, const float *w, uint64_t rows, uint64_t cols
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
                        const qtf_source *imp, const qtf_imatrix_map *imx,
-                       const qtf_encoding *encs, int with_zstd, const qtfc_target_options *o) {
+                       const ladder *lad, int with_zstd, const qtfc_target_options *o) {
+    const qtf_encoding *encs = lad->enc;
     uint64_t max_n = 0, max_cols = 0, max_s = 0;
     for (uint64_t i = 0; i < n_free; i++) {
         const qtf_source_tensor *t = ft[i].item->tensor;
@@ -282,14 +314,14 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
          * row-wide zstd rungs: those stay candidates at any budget. */
         int rows_take_groups = ft[i].cols % 32 == 0;
         ft[i].n = 0;
-        for (uint32_t k = 0; k < N_LADDER; k++) {
+        for (uint32_t k = 0; k < lad->n; k++) {
             int ok;
             uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
             if (!ok || (encs[k].zstd_level > 0 && !with_zstd && rows_take_groups)) continue;
             double err;
             st = measure(&err, &bytes, &encs[k], x, deq, nd, dims, n, weights, o->threads, &z);
             if (st != QTF_OK) {
-                fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, ladder[k],
+                fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, lad->text[k],
                         cli_why(st));
                 goto out;
             }
@@ -323,8 +355,9 @@ out:
  * size measured on the whole tensor. Returns the number of options
  * updated, or -1 after a message. */
 static long measure_chosen(free_tensor *ft, uint64_t n_free, const uint32_t *choice,
-                           const qtf_source *src, const qtf_encoding *encs,
+                           const qtf_source *src, const ladder *lad,
                            const qtfc_target_options *o) {
+    const qtf_encoding *encs = lad->enc;
     long updated = 0;
     float *w = NULL, *wt = NULL;
     uint64_t cap = 0;
@@ -362,7 +395,7 @@ static long measure_chosen(free_tensor *ft, uint64_t n_free, const uint32_t *cho
                          t->n_elements, ft[i].importance, o->threads, &z);
         if (st != QTF_OK) {
             fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name,
-                    ladder[ft[i].which[c]], cli_why(st));
+                    lad->text[ft[i].which[c]], cli_why(st));
             updated = -1;
             goto out;
         }
@@ -382,7 +415,7 @@ out:
     return updated;
 }
 
-static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
+static void print_allocation(FILE *f, const ladder *lad, const free_tensor *ft, uint64_t n_free,
                              const uint32_t *choice, const qtfc_budget_result *r, uint64_t budget,
                              uint64_t fixed, uint64_t elements, int importance) {
     fprintf(f, "%-48s %-26s %12s %8s %14s\n", "tensor (--target allocation)", "encoding",
@@ -390,7 +423,7 @@ static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
     for (uint64_t i = 0; i < n_free; i++) {
         const qtfc_budget_option *op = &ft[i].options[choice[i]];
         const qtf_source_tensor *t = ft[i].item->tensor;
-        fprintf(f, "%-48s %-26s %12llu %8.3f %14.6e\n", t->name, ladder[ft[i].which[choice[i]]],
+        fprintf(f, "%-48s %-26s %12llu %8.3f %14.6e\n", t->name, lad->text[ft[i].which[choice[i]]],
                 (unsigned long long)op->bytes, 8.0 * (double)op->bytes / (double)t->n_elements,
                 op->error);
     }
@@ -404,114 +437,159 @@ static void print_allocation(FILE *f, const free_tensor *ft, uint64_t n_free,
             (unsigned long long)r->unit);
 }
 
-int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
-    qtf_source *src = NULL, *imp = NULL;
-    qtf_imatrix_map *imx = NULL;
+/* One allocation: the checkpoint, its importance, a plan of its tensors
+ * (importance vectors found and checked, Conv1D layout), the free tensors
+ * and their measured candidates. */
+typedef struct target_run {
+    const qtfc_target_options *o;
+    qtf_source *src, *imp;
+    qtf_imatrix_map *imx;
     qtfc_plan plan;
-    memset(&plan, 0, sizeof plan);
-    free_tensor *ft = NULL;
-    uint64_t n_free = 0;
-    uint32_t *choice = NULL;
-    qtfc_budget_item *items = NULL;
-    int code = QTFC_EXIT_USAGE;
-    char err[8192];
+    ladder lad;
+    free_tensor *ft;
+    uint64_t n_free;
+    uint32_t *choice;           /* per free tensor: index into its options */
+    qtfc_budget_item *items;
+    qtfc_budget_result res;
+} target_run;
 
-    qtf_encoding encs[N_LADDER];
-    for (uint32_t k = 0; k < N_LADDER; k++) {
-        if (qtf_encoding_parse(&encs[k], ladder[k]) != QTF_OK) {
-            fprintf(stderr, "qtf-convert: --target: ladder entry %s: %s\n", ladder[k],
-                    qtf_error_detail());
-            return QTFC_EXIT_FAILURE;
-        }
-    }
-    qtf_status st = qtf_source_open(&src, o->input);
+static void run_free(target_run *r) {
+    free(r->items);
+    free(r->choice);
+    for (uint64_t i = 0; r->ft && i < r->n_free; i++) free(r->ft[i].importance);
+    free(r->ft);
+    qtfc_plan_free(&r->plan);
+    qtf_imatrix_map_free(r->imx);
+    qtf_source_close(r->imp);
+    qtf_source_close(r->src);
+}
+
+/* Opens the checkpoint and the importance, and plans the tensors with
+ * `recipe`. Returns an exit code after a message. */
+static int run_open(target_run *r, const qtfc_target_options *o, const qtfc_recipe *recipe,
+                    const char *const *ladder_text, size_t n_ladder) {
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    if (ladder_init(&r->lad, ladder_text, n_ladder) != 0) return QTFC_EXIT_FAILURE;
+    qtf_status st = qtf_source_open(&r->src, o->input);
     if (st != QTF_OK) {
         fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s\n", o->input,
                 cli_why(st));
-        goto out;
+        return QTFC_EXIT_USAGE;
     }
-    char ierr[2048];
-    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&imx, o->importance_path, src,
-                                                                ierr, sizeof ierr) : 0;
+    char err[8192];
+    int is_imatrix = o->importance_path ? qtf_imatrix_map_open(&r->imx, o->importance_path,
+                                                                r->src, err, sizeof err) : 0;
     if (is_imatrix < 0) {
-        fprintf(stderr, "qtf-convert: %s\n", ierr);
-        goto out;
+        fprintf(stderr, "qtf-convert: %s\n", err);
+        return QTFC_EXIT_USAGE;
     }
     if (o->importance_path && !is_imatrix) {
-        st = qtf_source_open(&imp, o->importance_path);
+        st = qtf_source_open(&r->imp, o->importance_path);
         if (st != QTF_OK) {
             fprintf(stderr, "qtf-convert: %s: cannot open importance file: %s\n",
                     o->importance_path, cli_why(st));
-            goto out;
+            return QTFC_EXIT_USAGE;
         }
     }
-    qtfc_plan_options po = { QTFC_OUTPUT_QTF, recipe, 0, QTF_DTYPE_F32, imp, imx };
-    if (qtfc_plan_build(&plan, src, &po, err, sizeof err) != 0) {
+    qtfc_plan_options po = { QTFC_OUTPUT_QTF, recipe, 0, QTF_DTYPE_F32, r->imp, r->imx };
+    if (qtfc_plan_build(&r->plan, r->src, &po, err, sizeof err) != 0) {
         fprintf(stderr, "qtf-convert: %s\n", err);
-        goto out;
+        return QTFC_EXIT_USAGE;
     }
+    r->ft = calloc(r->plan.n_items ? r->plan.n_items : 1, sizeof *r->ft);
+    if (!r->ft) {
+        fprintf(stderr, "qtf-convert: --target: out of memory\n");
+        return QTFC_EXIT_FAILURE;
+    }
+    return QTFC_EXIT_OK;
+}
 
-    uint64_t budget;
-    if (o->target_bpw > 0) {
-        double b = floor(o->target_bpw * (double)plan.total_elements / 8.0);
-        budget = b >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)b;
-    } else {
-        budget = o->target_bytes;
-    }
-    uint64_t fixed = 0;
-    ft = calloc(plan.n_items ? plan.n_items : 1, sizeof *ft);
-    if (!ft) goto oom;
-    for (uint64_t i = 0; i < plan.n_items; i++) {
-        if (is_free(&plan.items[i])) ft[n_free++].item = &plan.items[i];
-        else fixed += plan.items[i].out_bytes;
-    }
+/* The budget in tensor bytes for `elements` weights. */
+static uint64_t budget_of(const qtfc_target_options *o, uint64_t elements) {
+    if (o->target_bpw <= 0) return o->target_bytes;
+    double b = floor(o->target_bpw * (double)elements / 8.0);
+    return b >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)b;
+}
+
+/* Measures the candidates of the free tensors (r->ft[0..n_free)) and
+ * solves the knapsack for budget - fixed bytes; prints the allocation with
+ * dry_run or verbose. Returns an exit code after a message. */
+static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t elements,
+                        int with_zstd) {
+    const qtfc_target_options *o = r->o;
+    char err[8192];
     if (fixed > budget) {
         fprintf(stderr, "qtf-convert: --target: the budget of %llu tensor bytes cannot be met: "
                 "the pinned and kept tensors alone take %llu\n", (unsigned long long)budget,
                 (unsigned long long)fixed);
-        goto out;
+        return QTFC_EXIT_USAGE;
     }
-    code = QTFC_EXIT_FAILURE;
-    /* The entropy-coded rungs only for budgets of ZSTD_MIN_BPW and more:
-     * below, mixing them with the palettized rungs scored better on the
-     * predicted error but worse on the model's loss (target.h). */
-    int with_zstd = 8.0 * (double)budget >= ZSTD_MIN_BPW * (double)plan.total_elements;
-    if (measure_all(ft, n_free, src, imp, imx, encs, with_zstd, o) != 0) goto out;
-
-    items = calloc(n_free ? n_free : 1, sizeof *items);
-    choice = calloc(n_free ? n_free : 1, sizeof *choice);
-    if (!items || !choice) goto oom;
-    code = QTFC_EXIT_USAGE;
-    for (uint64_t i = 0; i < n_free; i++) {
-        if (ft[i].n == 0) {
+    if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, with_zstd, o) != 0)
+        return QTFC_EXIT_FAILURE;
+    r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
+    r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
+    if (!r->items || !r->choice) {
+        fprintf(stderr, "qtf-convert: --target: out of memory\n");
+        return QTFC_EXIT_FAILURE;
+    }
+    for (uint64_t i = 0; i < r->n_free; i++) {
+        if (r->ft[i].n == 0) {
             fprintf(stderr, "qtf-convert: --target: no candidate encoding applies to tensor "
-                    "'%s'; pin it with --rule\n", ft[i].item->tensor->name);
-            goto out;
+                    "'%s'; pin it with --rule\n", r->ft[i].item->tensor->name);
+            return QTFC_EXIT_USAGE;
         }
-        items[i] = (qtfc_budget_item){ ft[i].options, ft[i].n };
+        r->items[i] = (qtfc_budget_item){ r->ft[i].options, r->ft[i].n };
     }
-    qtfc_budget_result res;
     for (;;) {
-        if (qtfc_budget_solve(choice, &res, items, n_free, budget - fixed, 0, err, sizeof err)
-            != 0) {
+        if (qtfc_budget_solve(r->choice, &r->res, r->items, r->n_free, budget - fixed, 0, err,
+                              sizeof err) != 0) {
             fprintf(stderr, "qtf-convert: --target: %s (%llu of the budget's %llu bytes are "
                     "taken by pinned and kept tensors)\n", err, (unsigned long long)fixed,
                     (unsigned long long)budget);
-            goto out;
+            return QTFC_EXIT_USAGE;
         }
         /* Until every chosen size is measured on its whole tensor: each
          * round makes at least one estimate exact, so this ends. */
-        long updated = measure_chosen(ft, n_free, choice, src, encs, o);
-        if (updated < 0) {
-            code = QTFC_EXIT_FAILURE;
-            goto out;
-        }
+        long updated = measure_chosen(r->ft, r->n_free, r->choice, r->src, &r->lad, o);
+        if (updated < 0) return QTFC_EXIT_FAILURE;
         if (updated == 0) break;
     }
-    for (uint64_t i = 0; i < n_free; i++) {
-        char glob[1024], rule[1200];
-        escape_glob(glob, sizeof glob, ft[i].item->tensor->name);
-        snprintf(rule, sizeof rule, "%s=%s", glob, ladder[ft[i].which[choice[i]]]);
+    if (o->dry_run || o->verbose)
+        print_allocation(stdout, &r->lad, r->ft, r->n_free, r->choice, &r->res, budget, fixed,
+                         elements, o->importance_path != NULL);
+    else if (!o->quiet)
+        fprintf(stderr, "qtf-convert: target: %llu tensors allocated, %.3f bits/weight planned, "
+                "summed predicted error %.4e (lower bound %.4e)\n", (unsigned long long)r->n_free,
+                8.0 * (double)(r->res.bytes + fixed) / (double)elements, r->res.error,
+                r->res.lower_bound);
+    return QTFC_EXIT_OK;
+}
+
+/* The ladder text chosen for free tensor i. */
+static const char *run_chosen(const target_run *r, uint64_t i) {
+    return r->lad.text[r->ft[i].which[r->choice[i]]];
+}
+
+int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
+    target_run r;
+    int code = run_open(&r, o, recipe, qtf_ladder, N_QTF_LADDER);
+    if (code != QTFC_EXIT_OK) goto out;
+    uint64_t budget = budget_of(o, r.plan.total_elements), fixed = 0;
+    for (uint64_t i = 0; i < r.plan.n_items; i++) {
+        if (is_free(&r.plan.items[i])) r.ft[r.n_free++].item = &r.plan.items[i];
+        else fixed += r.plan.items[i].out_bytes;
+    }
+    /* The entropy-coded rungs only for budgets of ZSTD_MIN_BPW and more:
+     * below, mixing them with the palettized rungs scored better on the
+     * predicted error but worse on the model's loss (target.h). */
+    int with_zstd = 8.0 * (double)budget >= ZSTD_MIN_BPW * (double)r.plan.total_elements;
+    code = run_allocate(&r, budget, fixed, r.plan.total_elements, with_zstd);
+    if (code != QTFC_EXIT_OK) goto out;
+    for (uint64_t i = 0; i < r.n_free; i++) {
+        char glob[1024], rule[1200], err[1024];
+        escape_glob(glob, sizeof glob, r.ft[i].item->tensor->name);
+        snprintf(rule, sizeof rule, "%s=%s", glob, run_chosen(&r, i));
         if (qtfc_recipe_add_rule(recipe, rule, o->target_bpw > 0 ? "--target-bpw" : "--target-size",
                                  err, sizeof err) != 0) {
             fprintf(stderr, "qtf-convert: %s\n", err);
@@ -519,27 +597,47 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
             goto out;
         }
     }
-    if (o->dry_run || o->verbose)
-        print_allocation(stdout, ft, n_free, choice, &res, budget, fixed, plan.total_elements,
-                         o->importance_path != NULL);
-    else if (!o->quiet)
-        fprintf(stderr, "qtf-convert: target: %llu tensors allocated, %.3f bits/weight planned, "
-                "summed predicted error %.4e (lower bound %.4e)\n", (unsigned long long)n_free,
-                8.0 * (double)(res.bytes + fixed) / (double)plan.total_elements, res.error,
-                res.lower_bound);
-    code = QTFC_EXIT_OK;
-    goto out;
-oom:
-    fprintf(stderr, "qtf-convert: --target: out of memory\n");
-    code = QTFC_EXIT_FAILURE;
 out:
-    free(items);
-    free(choice);
-    for (uint64_t i = 0; ft && i < n_free; i++) free(ft[i].importance);
-    free(ft);
-    qtfc_plan_free(&plan);
-    qtf_imatrix_map_free(imx);
-    qtf_source_close(imp);
-    qtf_source_close(src);
+    run_free(&r);
+    return code;
+}
+
+int qtfc_target_ggml(const char **out_types, const char *const *names, size_t n,
+                     uint64_t fixed_bytes, uint64_t elements, const qtfc_target_options *o) {
+    /* A QTF plan of the checkpoint finds and checks each tensor's
+     * importance vector and its layout; every float tensor plans under
+     * int8, which fits any row. */
+    qtfc_recipe recipe;
+    qtfc_recipe_init(&recipe);
+    recipe.all_layers = 1;
+    target_run r;
+    int code = QTFC_EXIT_FAILURE;
+    if (qtfc_spec_parse(&recipe.default_spec, "int8", NULL, 0) != 0) {
+        memset(&r, 0, sizeof r);
+        fprintf(stderr, "qtf-convert: --target: int8: %s\n", qtf_error_detail());
+        goto out;
+    }
+    code = run_open(&r, o, &recipe, ggml_ladder, N_GGML_LADDER);
+    if (code != QTFC_EXIT_OK) goto out;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t k;
+        const qtfc_plan_item *it = NULL;
+        if (qtf_source_tensor_find(&k, r.src, names[i]) == QTF_OK)
+            for (uint64_t j = 0; j < r.plan.n_items && !it; j++)
+                if (r.plan.items[j].source_index == k) it = &r.plan.items[j];
+        if (!it || it->tensor->n_dims < 2) {
+            fprintf(stderr, "qtf-convert: --target: tensor '%s' is not a weight matrix of %s\n",
+                    names[i], o->input);
+            code = QTFC_EXIT_USAGE;
+            goto out;
+        }
+        r.ft[r.n_free++].item = it;
+    }
+    code = run_allocate(&r, budget_of(o, elements), fixed_bytes, elements, 0);
+    if (code != QTFC_EXIT_OK) goto out;
+    for (size_t i = 0; i < n; i++) out_types[i] = run_chosen(&r, i);
+out:
+    run_free(&r);
+    qtfc_recipe_free(&recipe);
     return code;
 }

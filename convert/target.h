@@ -50,7 +50,17 @@
  * by a --rule/--recipe rule are pinned, as are 1-D and small tensors (kept);
  * their sizes count in the budget as they are. The choice is added to the
  * recipe as one rule per free tensor, after the user's rules, so it is
- * recorded in the file's qtf.recipe like any rule. */
+ * recorded in the file's qtf.recipe like any rule.
+ *
+ * A .gguf output (qtfc_target_ggml, called by convert/gguf_out.c) takes
+ * the ggml ladder instead: f16, q8_0, q6_k, q5_1, q5_k, q5_0, q4_1, q4_k,
+ * q4_0, iq4_nl, iq4_xs, q3_k, q2_k (a type whose block does not divide the
+ * row is no candidate for that tensor), measured with the same error and
+ * the same importance (an imatrix, as llama-quantize uses it). The free
+ * tensors are those llama-quantize would quantize and no --rule names; the
+ * others count as the GGUF stores them (F32 norms, ruled types). The
+ * choice becomes one exact-name GGUF rule per tensor, recorded in the
+ * GGUF's qtf.recipe. */
 #ifndef QTF_CONVERT_TARGET_H
 #define QTF_CONVERT_TARGET_H
 
@@ -70,5 +80,12 @@ typedef struct qtfc_target_options {
  * stdout. Returns QTFC_EXIT_OK, or an exit code (convert.h) after a message
  * on stderr. */
 int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o);
+/* GGUF output: chooses a ggml type (its lower-case name, a static string)
+ * for each of the n checkpoint tensors `names` (Hugging Face names, 2-D
+ * weights) so that their bytes plus fixed_bytes meet the budget, which
+ * --target-bpw computes over `elements` (the GGUF's weights). Returns
+ * QTFC_EXIT_OK, or an exit code after a message on stderr. */
+int qtfc_target_ggml(const char **out_types, const char *const *names, size_t n,
+                     uint64_t fixed_bytes, uint64_t elements, const qtfc_target_options *o);
 
 #endif

@@ -111,6 +111,22 @@ static uint64_t assert_same_gguf(const char *ours_path, const char *fixture_path
     return n;
 }
 
+/* Two files hold the same bytes. */
+static void assert_same_file(const char *a, const char *b) {
+    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
+    cr_assert(fa && fb);
+    int ca, cb;
+    uint64_t at = 0;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        cr_assert_eq(ca, cb, "%s and %s differ at byte %llu", a, b, (unsigned long long)at);
+        at++;
+    } while (ca != EOF);
+    fclose(fa);
+    fclose(fb);
+}
+
 /* Converts `model` with --pure -e preset and compares with the fixture. */
 static void check_type(const char *model_rel, const char *name, const char *fixture_dir,
                        const char *preset, const char *fixture_type) {
@@ -452,16 +468,116 @@ Test(gguf_convert, same_bytes_for_any_thread_count) {
     snprintf(b, sizeof b, "%s", test_tmpdir_path("t2.gguf"));
     cr_assert_eq(CONVERT("-q", "-j", "1", "-e", "q4_k_m", model, a), 0, "%s", ts_err_text);
     cr_assert_eq(CONVERT("-q", "-j", "3", "-e", "q4_k_m", model, b), 0, "%s", ts_err_text);
-    FILE *fa = fopen(a, "rb"), *fb = fopen(b, "rb");
-    cr_assert(fa && fb);
-    int ca, cb;
-    uint64_t at = 0;
-    do {
-        ca = fgetc(fa);
-        cb = fgetc(fb);
-        cr_assert_eq(ca, cb, "files differ at byte %llu", (unsigned long long)at);
-        at++;
-    } while (ca != EOF);
-    fclose(fa);
-    fclose(fb);
+    assert_same_file(a, b);
+}
+
+/* The llama-quantize preset whose --pure conversion gives every tensor
+ * ggml type `t` (NULL: none). */
+static const char *pure_preset_of(uint32_t t) {
+    switch (t) {
+    case QTF_GGML_F16: return "f16";
+    case QTF_GGML_Q8_0: return "q8_0";
+    case QTF_GGML_Q6_K: return "q6_k";
+    case QTF_GGML_Q5_K: return "q5_k_m";
+    case QTF_GGML_Q5_1: return "q5_1";
+    case QTF_GGML_Q5_0: return "q5_0";
+    case QTF_GGML_Q4_K: return "q4_k_m";
+    case QTF_GGML_Q4_1: return "q4_1";
+    case QTF_GGML_Q4_0: return "q4_0";
+    case QTF_GGML_IQ4_NL: return "iq4_nl";
+    case QTF_GGML_IQ4_XS: return "iq4_xs";
+    case QTF_GGML_Q3_K: return "q3_k_m";
+    case QTF_GGML_Q2_K: return "q2_k";
+    default: return NULL;
+    }
+}
+
+/* --target-bpw for a .gguf output (convert/target.h): ggml types only; the
+ * file's tensor bytes meet the budget; each tensor's blocks are those of
+ * the --pure conversion to its type with the same imatrix (itself
+ * byte-identical with llama-quantize above); qtf.recipe records one rule
+ * per tensor after the --rule that pins attn_v; same bytes for 1 and 2
+ * threads; mixing with a preset is refused. */
+Test(gguf_convert, target_bpw_chooses_ggml_types_within_the_budget) {
+    TS_NEED(model, SYN);
+    TS_NEED(imatrix, "gguf/synth/imatrix.gguf");
+    static const char *const budgets[] = { "4.5", "3.6" };
+    int mixed = 0;
+    for (size_t k = 0; k < sizeof budgets / sizeof budgets[0]; k++) {
+        char a[512], b[512];
+        snprintf(a, sizeof a, "%s", test_tmpdir_path("target1.gguf"));
+        snprintf(b, sizeof b, "%s", test_tmpdir_path("target2.gguf"));
+        cr_assert_eq(CONVERT("-q", "--force", "-j", "1", "--target-bpw", budgets[k], "--importance",
+                             imatrix, "-r", "blk.0.attn_v.weight=q8_0", model, a), 0,
+                     "%s", ts_err_text);
+        cr_assert_eq(CONVERT("-q", "--force", "-j", "2", "--target-bpw", budgets[k], "--importance",
+                             imatrix, "-r", "blk.0.attn_v.weight=q8_0", model, b), 0,
+                     "%s", ts_err_text);
+        assert_same_file(a, b);
+        qtf_gguf *g = gt_open(a);
+        uint64_t bytes = 0, elements = 0;
+        uint32_t types_seen = 0;
+        for (uint64_t i = 0; i < qtf_gguf_tensor_count(g); i++) {
+            const qtf_gguf_tensor *t = qtf_gguf_tensor_get(g, i);
+            bytes += t->nbytes;
+            elements += t->n_elements;
+            if (t->n_dims < 2) {
+                cr_assert_eq(t->type, QTF_GGML_F32, "%s: a norm is not quantized", t->name);
+                continue;
+            }
+            if (strcmp(t->name, "blk.0.attn_v.weight") == 0) {
+                cr_assert_eq(t->type, QTF_GGML_Q8_0, "the --rule pins attn_v");
+                continue;
+            }
+            const char *preset = pure_preset_of(t->type);
+            cr_assert(preset, "%s: %s is not a ladder type", t->name, qtf_ggml_type_name(t->type));
+            types_seen |= 1u << (t->type % 32);
+            /* the same blocks as the --pure conversion to that type */
+            const char *pure = test_tmpdir_path("pure.gguf");
+            cr_assert_eq(CONVERT("-q", "--force", "--pure", "-e", preset, "--importance", imatrix,
+                                 model, pure), 0, "%s", ts_err_text);
+            qtf_gguf *p = gt_open(pure);
+            uint64_t j;
+            cr_assert_eq(qtf_gguf_tensor_find(&j, p, t->name), QTF_OK);
+            cr_assert_eq(qtf_gguf_tensor_get(p, j)->type, t->type, "%s: -e %s --pure", t->name,
+                         preset);
+            const void *da, *db;
+            uint64_t la, lb;
+            cr_assert_eq(qtf_gguf_tensor_data(&da, &la, g, i), QTF_OK);
+            cr_assert_eq(qtf_gguf_tensor_data(&db, &lb, p, j), QTF_OK);
+            cr_assert(la == lb && memcmp(da, db, (size_t)la) == 0,
+                      "%s (%s): blocks differ from -e %s --pure", t->name,
+                      qtf_ggml_type_name(t->type), preset);
+            qtf_gguf_close(p);
+        }
+        double bpw = 8.0 * (double)bytes / (double)elements;
+        cr_assert_leq(bpw, atof(budgets[k]), "budget %s: the file has %.4f bits/weight",
+                      budgets[k], bpw);
+        cr_assert_geq(bpw, atof(budgets[k]) - 0.5, "budget %s: only %.4f bits/weight",
+                      budgets[k], bpw);
+        if (__builtin_popcount(types_seen) > 1) mixed++;
+        const char *recipe;
+        uint64_t len;
+        cr_assert_eq(qtf_gguf_get_string(&recipe, &len, g, "qtf.recipe"), QTF_OK);
+        ts_assert_contains(recipe, len, "blk.0.attn_v.weight=q8_0  # --rule 1");
+        ts_assert_contains(recipe, len, "blk.0.attn_q.weight=");
+        ts_assert_contains(recipe, len, "  # --target-bpw");
+        qtf_gguf_close(g);
+        cr_log_info("--target-bpw %s: %.4f bits/weight in the GGUF", budgets[k], bpw);
+    }
+    cr_assert_gt(mixed, 0, "no budget mixed two types: the test proves little");
+    /* --dry-run shows the allocation with its predicted errors */
+    cr_assert_eq(CONVERT("-n", "--target-bpw", "4.5", model, test_tmpdir_path("n.gguf")), 0,
+                 "%s", ts_err_text);
+    cr_assert(strstr(ts_out_text, "tensor (--target allocation)") &&
+              strstr(ts_out_text, "target: budget"), "%s", ts_out_text);
+    cr_assert_eq(access(test_tmpdir_path("n.gguf"), F_OK), -1);
+    /* a preset and a target both choose the types: refused */
+    cr_assert_eq(CONVERT("-q", "-e", "q4_k_m", "--target-bpw", "4.5", model,
+                         test_tmpdir_path("x.gguf")), 2);
+    cr_assert(strstr(ts_err_text, "PRESET"), "%s", ts_err_text);
+    /* a budget below the smallest types */
+    cr_assert_eq(CONVERT("-q", "--target-bpw", "1", model, test_tmpdir_path("x.gguf")), 2);
+    cr_assert(strstr(ts_err_text, "cannot be met"), "%s", ts_err_text);
+    cr_assert_eq(access(test_tmpdir_path("x.gguf"), F_OK), -1);
 }

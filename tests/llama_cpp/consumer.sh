@@ -4,7 +4,8 @@
 # once into the build tree, converts the two fixture checkpoints of
 # ../shared/gguf to GGUF in every ggml type (llama-quantize --pure
 # equivalent), and has llama.cpp greedy-generate 24 tokens from each file
-# and from llama.cpp's own fixture of the same type: the texts must be equal.
+# and from llama.cpp's own fixture of the same type: the texts must be equal;
+# a --target-bpw mixture must load and generate.
 # Exit 77 (meson: skipped) without node >= 20, without the network for the
 # first install, or without ../shared.
 set -uo pipefail
@@ -52,6 +53,11 @@ done
 "$convert" -q -e q4_k_m --name synth-llama-256x512 "$shared/gguf/synth-llama-hf" \
     "$out/synth-mix.gguf" || exit 1
 pairs+=("synth q4_k_m mixture=$out/synth-mix.gguf=$shared/gguf/synth/model-Q4_K_M-mix.gguf")
+# A --target-bpw mixture (no llama.cpp file has the same types): llama.cpp
+# must load it and generate the same text twice.
+"$convert" -q --target-bpw 4.5 --importance "$shared/gguf/synth/imatrix.gguf" \
+    --name synth-llama-256x512 "$shared/gguf/synth-llama-hf" "$out/synth-target.gguf" || exit 1
+pairs+=("synth --target-bpw 4.5 (loads, generates)=$out/synth-target.gguf=$out/synth-target.gguf")
 
 cd "$pkg" || exit 1
 cp "$QTF_SOURCE_ROOT/tests/llama_cpp/generate.mjs" "$pkg/generate.mjs" || exit 1
