@@ -132,6 +132,10 @@ static void usage(FILE *f) {
 "                        q6_k .. q2_k, iq4_xs, iq4_nl; no -e PRESET)\n"
 "      --target-size BYTES\n"
 "                        the same for a budget of BYTES tensor bytes\n"
+"      --target-ladder qtf|ggml\n"
+"                        the candidates of a .qtf output: QTF's encodings\n"
+"                        (default) or only ggml types, so that the .qtf\n"
+"                        converts to GGUF with its blocks copied\n"
 "\n"
 "  SPEC is an encoding NAME[:OPTION,...] such as int8, int4:group=32,asym,\n"
 "  nf4:group=64,dq, mxfp4, q4_0, pal4:rows=8, f16, bf16, int8:zstd (zstd\n"
@@ -281,7 +285,7 @@ static int parse_target(qtfc_target_options *t, int bpw, const char *s) {
 
 enum { OPT_RECIPE = 256, OPT_FALLBACK, OPT_ALL_LAYERS, OPT_IMPORTANCE, OPT_PROGRESS,
        OPT_MAX_SHARD, OPT_FORCE, OPT_TARGET_BPW, OPT_TARGET_SIZE, OPT_PURE, OPT_NAME,
-       OPT_OPEN, OPT_ALLOW_REQUANTIZE };
+       OPT_OPEN, OPT_ALLOW_REQUANTIZE, OPT_TARGET_LADDER };
 
 /* Recipe files given with --recipe: inputs the output must never replace. */
 #define MAX_RECIPES 64
@@ -299,6 +303,7 @@ int main(int argc, char **argv) {
         { "dry-run", no_argument, NULL, 'n' },
         { "threads", required_argument, NULL, 'j' },
         { "allow-requantize", no_argument, NULL, OPT_ALLOW_REQUANTIZE },
+        { "target-ladder", required_argument, NULL, OPT_TARGET_LADDER },
         CLI_OPEN_LONG_OPTIONS(OPT_OPEN),
         { "quiet", no_argument, NULL, 'q' },
         { "verbose", no_argument, NULL, 'v' },
@@ -313,6 +318,7 @@ int main(int argc, char **argv) {
     qtfc_recipe recipe;
     qtfc_recipe_init(&recipe);
     qtfc_target_options target;
+    int target_ladder_given = 0;
     memset(&target, 0, sizeof target);
     const char *recipe_files[MAX_RECIPES];
     qtfc_options o;
@@ -410,6 +416,15 @@ int main(int argc, char **argv) {
         case 'v': o.verbose = 1; break;
         case OPT_PROGRESS: force_progress = 1; break;
         case OPT_ALLOW_REQUANTIZE: o.allow_requantize = 1; break;
+        case OPT_TARGET_LADDER:
+            if (strcmp(optarg, "qtf") != 0 && strcmp(optarg, "ggml") != 0) {
+                code = cli_usage_error("--target-ladder: expected qtf or ggml, found '%s'",
+                                       optarg);
+                goto out;
+            }
+            target.ggml_ladder = strcmp(optarg, "ggml") == 0;
+            target_ladder_given = 1;
+            break;
         case OPT_MAX_SHARD:
             if (!cli_parse_size(&max_shard, optarg)) {
                 code = cli_usage_error("--max-shard-size: expected bytes or a size such as 5GB or "
@@ -450,6 +465,15 @@ int main(int argc, char **argv) {
     }
     if (o.output && !output_dir_exists(o.output)) {
         code = cli_usage_error("output '%s': the directory does not exist", o.output);
+        goto out;
+    }
+    if (target_ladder_given && !(target.target_bpw > 0 || target.target_bytes > 0)) {
+        code = cli_usage_error("%s", "--target-ladder applies with --target-bpw or --target-size");
+        goto out;
+    }
+    if (target_ladder_given && gguf_out && !target.ggml_ladder) {
+        code = cli_usage_error("%s", "a .gguf output takes ggml types only: --target-ladder qtf "
+                               "does not apply");
         goto out;
     }
     int gguf_in = qtf_gguf_file_is_gguf(o.input);

@@ -573,7 +573,8 @@ static const char *run_chosen(const target_run *r, uint64_t i) {
 
 int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     target_run r;
-    int code = run_open(&r, o, recipe, qtf_ladder, N_QTF_LADDER);
+    int code = o->ggml_ladder ? run_open(&r, o, recipe, ggml_ladder, N_GGML_LADDER)
+                              : run_open(&r, o, recipe, qtf_ladder, N_QTF_LADDER);
     if (code != QTFC_EXIT_OK) goto out;
     uint64_t budget = budget_of(o, r.plan.total_elements), fixed = 0;
     for (uint64_t i = 0; i < r.plan.n_items; i++) {

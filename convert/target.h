@@ -60,7 +60,8 @@
  * tensors are those llama-quantize would quantize and no --rule names; the
  * others count as the GGUF stores them (F32 norms, ruled types). The
  * choice becomes one exact-name GGUF rule per tensor, recorded in the
- * GGUF's qtf.recipe. */
+ * GGUF's qtf.recipe. A .qtf output takes the same ladder with
+ * --target-ladder ggml (its tensors then convert to GGUF by block copy). */
 #ifndef QTF_CONVERT_TARGET_H
 #define QTF_CONVERT_TARGET_H
 
@@ -73,6 +74,9 @@ typedef struct qtfc_target_options {
     uint64_t target_bytes;              /* tensor bytes; used when target_bpw == 0 */
     unsigned threads;                   /* 0 = all cores; the choice is the same for any */
     int dry_run, quiet, verbose;
+    int ggml_ladder;                    /* 1: the ggml ladder for a .qtf output too
+                                           (--target-ladder ggml), so that it converts
+                                           to GGUF with its blocks copied */
 } qtfc_target_options;
 
 /* Chooses the encodings and appends them to `recipe` as rules. With

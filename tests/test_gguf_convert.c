@@ -581,3 +581,35 @@ Test(gguf_convert, target_bpw_chooses_ggml_types_within_the_budget) {
     cr_assert(strstr(ts_err_text, "cannot be met"), "%s", ts_err_text);
     cr_assert_eq(access(test_tmpdir_path("x.gguf"), F_OK), -1);
 }
+
+/* --target-ladder ggml: a .qtf whose allocation takes ggml types only, so
+ * that it converts to GGUF with every quantized tensor's blocks copied. */
+Test(gguf_convert, target_ladder_ggml_qtf_converts_by_block_copy) {
+    TS_NEED(model, SYN);
+    TS_NEED(imatrix, "gguf/synth/imatrix.gguf");
+    const char *q = test_tmpdir_path("ggml.qtf");
+    cr_assert_eq(CONVERT("-q", "--all-layers", "--target-bpw", "4.5", "--target-ladder", "ggml",
+                         "--importance", imatrix, model, q), 0, "%s", ts_err_text);
+    cr_assert_eq(CONVERT("--dry-run", q, test_tmpdir_path("g.gguf")), 0, "%s", ts_err_text);
+    int matrices = 0;
+    for (const char *line = ts_out_text; line && *line; line = strchr(line, '\n')) {
+        if (*line == '\n') line++;
+        const char *end = strchr(line, '\n');
+        size_t len = end ? (size_t)(end - line) : strlen(line);
+        /* the plan's rows of 2-D tensors: "name [ne0, ne1] ..." */
+        const char *comma = memchr(line, ',', len);
+        if (strncmp(line, "blk.", 4) != 0 && strncmp(line, "token_embd", 10) != 0) continue;
+        if (!comma || !memchr(line, '[', len)) continue;
+        matrices++;
+        cr_assert(memmem(line, len, "blocks copied", 13), "not copied: %.*s", (int)len, line);
+    }
+    cr_assert_geq(matrices, 7, "%s", ts_out_text);
+    /* refusals: without a target, an unknown ladder, QTF's ladder for a .gguf */
+    const char *x = test_tmpdir_path("x.gguf");
+    cr_assert_eq(CONVERT("-q", "--target-ladder", "ggml", model, test_tmpdir_path("x.qtf")), 2);
+    cr_assert(strstr(ts_err_text, "--target-bpw"), "%s", ts_err_text);
+    cr_assert_eq(CONVERT("-q", "--target-bpw", "5", "--target-ladder", "int", model, x), 2);
+    cr_assert_eq(CONVERT("-q", "--target-bpw", "5", "--target-ladder", "qtf", model, x), 2);
+    cr_assert(strstr(ts_err_text, "ggml types only"), "%s", ts_err_text);
+    cr_assert_eq(access(x, F_OK), -1);
+}
