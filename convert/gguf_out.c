@@ -412,13 +412,9 @@ static int target_rules(grun *r) {
         goto out;
     }
     for (size_t k = 0; k < n; k++) {
-        char rule[600], err[1024];
-        size_t j = 0;
-        for (const char *p = r->items[which[k]].name; *p && j + 40 < sizeof rule; p++) {
-            if (strchr("*?[]\\", *p)) rule[j++] = '\\';   /* the name, not a pattern */
-            rule[j++] = *p;
-        }
-        snprintf(rule + j, sizeof rule - j, "=%s", types[k]);
+        char glob[560], rule[600], err[1024];
+        qtfc_glob_escape(glob, sizeof glob, r->items[which[k]].name);
+        snprintf(rule, sizeof rule, "%s=%s", glob, types[k]);
         if (qtfg_recipe_add_rule(&r->recipe, rule, o->target_bpw > 0 ? "--target-bpw"
                                                                        : "--target-size",
                                  err, sizeof err) != 0) {

@@ -198,8 +198,7 @@ static qtf_status measure(double *out, uint64_t *bytes, const qtf_encoding *enc,
     return QTF_OK;
 }
 
-/* Escapes fnmatch's special characters so that the rule matches the name only. */
-static void escape_glob(char *out, size_t cap, const char *name) {
+void qtfc_glob_escape(char *out, size_t cap, const char *name) {
     size_t j = 0;
     for (const char *p = name; *p && j + 2 < cap; p++) {
         if (strchr("*?[]\\", *p)) out[j++] = '\\';
@@ -589,7 +588,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
     if (code != QTFC_EXIT_OK) goto out;
     for (uint64_t i = 0; i < r.n_free; i++) {
         char glob[1024], rule[1200], err[1024];
-        escape_glob(glob, sizeof glob, r.ft[i].item->tensor->name);
+        qtfc_glob_escape(glob, sizeof glob, r.ft[i].item->tensor->name);
         snprintf(rule, sizeof rule, "%s=%s", glob, run_chosen(&r, i));
         if (qtfc_recipe_add_rule(recipe, rule, o->target_bpw > 0 ? "--target-bpw" : "--target-size",
                                  err, sizeof err) != 0) {

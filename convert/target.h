@@ -89,6 +89,9 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o);
  * weights) so that their bytes plus fixed_bytes meet the budget, which
  * --target-bpw computes over `elements` (the GGUF's weights). Returns
  * QTFC_EXIT_OK, or an exit code after a message on stderr. */
+/* `name` with fnmatch's special characters escaped, so that a rule made of
+ * it matches that name only (truncated to cap - 1 bytes). */
+void qtfc_glob_escape(char *out, size_t cap, const char *name);
 int qtfc_target_ggml(const char **out_types, const char *const *names, size_t n,
                      uint64_t fixed_bytes, uint64_t elements, const qtfc_target_options *o);
 
