@@ -43,6 +43,23 @@ Usage:
     --ref gives the unquantized figure when already measured; --args passes
     extra qtf-convert arguments (e.g. --args=--fallback=int8 for aidreams,
     whose ffn_down rows of 172 take no group of 32).
+  /usr/bin/python3 bench/model_quality.py noise --model M --importance FILE
+        --budget X [--seeds 1,2,3,4] [--ref BASELINE]
+    The noise floor of a comparison: takes the per-tensor predicted errors
+    of `qtf-convert -n --target-bpw X` and adds Gaussian noise of exactly
+    that expected importance-weighted error to each tensor (one row per
+    seed). Two files with the same predicted error can differ this much.
+  /usr/bin/python3 bench/model_quality.py rescale --model M --importance FILE
+        --alpha A [--parts ln,vo,ud,head] SPEC [SPEC...] [--ref BASELINE]
+    AWQ-style equivalent rescaling (issue 15 item 4) tried before
+    quantization: input column j of each linear layer is multiplied by
+    s_j = E[x_j^2]^(A/2) (normalized so that max*min = 1) and the producer
+    divided by it: the RMSNorm weight before q/k/v (ln) and gate/up (ln),
+    v_proj's rows for o_proj (vo; one scale per KV head and dimension),
+    up_proj's rows for down_proj (ud), the final norm for an untied head
+    (head). The model computes the same function before quantization; the
+    importance is rescaled alike (E[x_j^2] / s_j^2). Each SPEC is then
+    converted with that importance and evaluated.
 Options: --build DIR (default build/), --tmp DIR (default a fresh temp dir).
 Use /usr/bin/python3 (Debian python3-torch), not a pyenv python.
 """
@@ -391,9 +408,119 @@ def cmd_eval(args, specs=None):
     return ref, rows
 
 
+def plan_errors(args, spec_args):
+    """{tensor: predicted error} of qtf-convert -n's allocation table."""
+    conv = os.path.join(args.build, "convert", "qtf-convert")
+    out = run([conv, "-n", "--all-layers"] + spec_args + [MODELS[args.model]["dir"]])
+    errs, in_table = {}, False
+    for line in out.splitlines():
+        if line.startswith("tensor (--target allocation)"):
+            in_table = True
+        elif line.startswith("target: budget"):
+            break
+        elif in_table:
+            f = line.split()
+            errs[f[0]] = float(f[-1])
+    if not errs:
+        raise RuntimeError("no allocation table in:\n" + out)
+    return errs
+
+
+def cmd_noise(args):
+    cfg = load_config(args.model)
+    _, ev = model_data(args.model)
+    w0 = st_read(find_weights(args.model))
+    imp = st_read(args.importance)
+    ref = args.ref if args.ref is not None else evaluate(Llama(cfg, w0), ev)
+    errs = plan_errors(args, ["--target-bpw", str(args.budget), "--importance", args.importance])
+    for seed in [int(x) for x in args.seeds.split(",")]:
+        rng = np.random.default_rng(seed)
+        w = dict(w0)
+        for name, e in errs.items():
+            v = w0[name].astype(np.float64)
+            a = imp[name].astype(np.float64) if name in imp else np.ones(v.shape[1])
+            energy = float((v * v * a[None, :]).sum())
+            sigma = math.sqrt(e * energy / (v.shape[0] * a.sum()))
+            w[name] = (v + rng.normal(0.0, sigma, v.shape)).astype(np.float32)
+        bits = evaluate(Llama(cfg, w), ev)
+        print(f"| noise of budget:{args.budget}'s predicted errors | seed {seed} | {bits:.5f} | "
+              f"{100.0 * (bits - ref) / ref:+.3f}% |", flush=True)
+
+
+def rescaled(cfg, w, imp, alpha, parts):
+    """AWQ-style rescaling (see `rescale` above): (weights, importance)."""
+    w = {k: v.copy() for k, v in w.items()}
+    imp = {k: v.copy() for k, v in imp.items()}
+    nh = cfg["num_attention_heads"]
+    nkv = cfg.get("num_key_value_heads", nh)
+    hd = cfg.get("head_dim") or cfg["hidden_size"] // nh
+
+    def scale(v):
+        s = np.power(np.maximum(v.astype(np.float64), 1e-12), alpha / 2)
+        return (s / math.sqrt(s.max() * s.min())).astype(np.float32)
+
+    def columns(names, s):
+        for n in names:
+            w[n] = w[n] * s[None, :]
+            imp[n] = imp[n] / (s * s)
+
+    for i in range(cfg["num_hidden_layers"]):
+        p = f"model.layers.{i}."
+        if "ln" in parts:
+            for norm, names in (("input_layernorm", ["self_attn.q_proj", "self_attn.k_proj",
+                                                     "self_attn.v_proj"]),
+                                ("post_attention_layernorm", ["mlp.gate_proj", "mlp.up_proj"])):
+                names = [p + n + ".weight" for n in names]
+                s = scale(imp[names[0]])
+                w[p + norm + ".weight"] = w[p + norm + ".weight"] / s
+                columns(names, s)
+        if "vo" in parts:
+            o = p + "self_attn.o_proj.weight"
+            s_kv = scale(imp[o].reshape(nkv, nh // nkv, hd).mean(1).reshape(-1))
+            w[p + "self_attn.v_proj.weight"] = w[p + "self_attn.v_proj.weight"] / s_kv[:, None]
+            columns([o], np.repeat(s_kv.reshape(nkv, 1, hd), nh // nkv, 1).reshape(-1))
+        if "ud" in parts:
+            d = p + "mlp.down_proj.weight"
+            s = scale(imp[d])
+            w[p + "mlp.up_proj.weight"] = w[p + "mlp.up_proj.weight"] / s[:, None]
+            columns([d], s)
+    if "head" in parts and "lm_head.weight" in w:
+        s = scale(imp["lm_head.weight"])
+        w["model.norm.weight"] = w["model.norm.weight"] / s
+        columns(["lm_head.weight"], s)
+    return w, imp
+
+
+def cmd_rescale(args):
+    cfg = load_config(args.model)
+    _, ev = model_data(args.model)
+    src = MODELS[args.model]["dir"]
+    w, imp = rescaled(cfg, st_read(find_weights(args.model)), st_read(args.importance),
+                      args.alpha, args.parts.split(","))
+    ref = args.ref if args.ref is not None else evaluate(Llama(cfg, st_read(find_weights(args.model))), ev)
+    bits = evaluate(Llama(cfg, w), ev)
+    print(f"rescaled, unquantized: {bits:.5f} ({100.0 * (bits - ref) / ref:+.4f}%)", flush=True)
+    tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
+    folder = os.path.join(tmp, "rescaled")
+    os.makedirs(folder, exist_ok=True)
+    for f in os.listdir(src):    # config and eval text: copies (qtf-convert embeds no link)
+        if f != "model.safetensors" and os.path.isfile(os.path.join(src, f)):
+            with open(os.path.join(src, f), "rb") as a, open(os.path.join(folder, f), "wb") as b:
+                b.write(a.read())
+    st_write(os.path.join(folder, "model.safetensors"), w)
+    st_write(os.path.join(folder, "importance.safetensors"), imp)
+    MODELS[args.model] = dict(MODELS[args.model], dir=folder)
+    for spec in args.specs:
+        wq, tbpw, fbpw, _ = quantize(args, args.model, spec,
+                                     os.path.join(folder, "importance.safetensors"), tmp)
+        bits = evaluate(Llama(cfg, wq), ev)
+        print(f"| {spec}, rescaled alpha={args.alpha} {args.parts} | yes | {tbpw:.3f} | "
+              f"{fbpw:.3f} | {bits:.5f} | {100.0 * (bits - ref) / ref:+.3f}% |", flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("command", choices=["baseline", "importance", "eval"])
+    ap.add_argument("command", choices=["baseline", "importance", "eval", "noise", "rescale"])
     ap.add_argument("rest", nargs="*")
     ap.add_argument("--model", default="bytes-c", choices=sorted(MODELS))
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
@@ -403,6 +530,10 @@ def main():
                     help="the unquantized figure, when already measured (saves one evaluation)")
     ap.add_argument("--both", action="store_true", help="each spec with and without --importance")
     ap.add_argument("--args", default=None, help="extra qtf-convert arguments")
+    ap.add_argument("--budget", type=float, default=4.25, help="noise: the --target-bpw plan")
+    ap.add_argument("--seeds", default="1,2,3,4", help="noise: random seeds")
+    ap.add_argument("--alpha", type=float, default=0.5, help="rescale: the exponent")
+    ap.add_argument("--parts", default="ln,vo,ud,head", help="rescale: which producers")
     args = ap.parse_intermixed_args()
     if not os.path.isdir(MODELS[args.model]["dir"]):
         print(f"SKIP: {MODELS[args.model]['dir']} absent", file=sys.stderr)
@@ -415,6 +546,15 @@ def main():
             ap.error("importance needs OUT.safetensors")
         args.out = args.rest[0]
         cmd_importance(args)
+    elif args.command == "noise":
+        if not args.importance:
+            ap.error("noise needs --importance")
+        cmd_noise(args)
+    elif args.command == "rescale":
+        if not args.importance or not args.rest:
+            ap.error("rescale needs --importance and at least one SPEC")
+        args.specs = args.rest
+        cmd_rescale(args)
     else:
         if not args.rest:
             ap.error("eval needs at least one SPEC")
