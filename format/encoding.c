@@ -131,6 +131,13 @@ qtf_status qtf__encoding_validate(const qtf_encoding *e) {
             return BAD("dim", "is %u, expected 1, 2 or 4", e->dim);
         if (e->group % e->dim)
             return BAD("group", "is %u, not a multiple of dim = %u", e->group, e->dim);
+        /* pal always searches its scales; opt adds the robust fit (pal.c) */
+        if (e->search == 1)
+            return BAD("search", "is %u, expected 0 or 2 (opt): pal always searches its scales",
+                       e->search);
+        if (e->search == 2 && !e->group && !e->rowscale)
+            return BAD("search", "is %u (opt), which fits scales, but there are none (needs "
+                       "rowscale or group)", e->search);
         break;
     default:
         /* fixed-block types (mxfp4, the ggml types): bits, group and scale

@@ -62,12 +62,13 @@ static const qtf__encoding_row rows[QTF_ENC_COUNT_] = {
                         QTF__CODES_ROWS, 0 },
     [QTF_ENC_PAL] = { QTF_ENC_PAL, "pal", 0x15Eu /* pal1 2 3 4 6 8 */,
                       QTF__F_BITS | QTF__F_GROUP | QTF__F_SCALE | QTF__F_DQ | QTF__F_ROWS |
-                          QTF__F_ROWSCALE | QTF__F_LUT | QTF__F_DIM | QTF__F_ZSTD,
+                          QTF__F_ROWSCALE | QTF__F_LUT | QTF__F_DIM | QTF__F_ZSTD |
+                          QTF__F_SEARCH /* opt; not a directory key: decoding needs none */,
                       K(QTF__KEY_BITS) | K(QTF__KEY_GROUP) | K(QTF__KEY_DQ) |
                           K(QTF__KEY_ROWS) | K(QTF__KEY_ROWSCALE) | K(QTF__KEY_LUT_TYPE) |
                           K(QTF__KEY_DIM) | K(QTF__KEY_ZSTD_LEVEL),
                       O(QTF__O_GROUP) | O(QTF__O_DQ) | O(QTF__O_ROWS) | O(QTF__O_ROWSCALE) |
-                          O(QTF__O_LUT) | O(QTF__O_DIM) | O(QTF__O_ZSTD),
+                          O(QTF__O_LUT) | O(QTF__O_DIM) | O(QTF__O_ZSTD) | O(QTF__O_SEARCH),
                       4, 0, 0, F16, 1, &pal_ops, 0, 0, NULL, NULL, QTF__CODES_ROWS, 0 },
     /*    id                  name     bits block bytes per block   scale  codes       offset */
     GGML(QTF_ENC_Q8_0, q8_0, 8, 32, 34, F16, QTF__CODES_BLOCKS, 2),

@@ -156,6 +156,7 @@ typedef struct pal_ctx {
     float *scales;            /* stored (rounded) scales, n_scales */
     float *tables;            /* stored tables, n_tables * k * dim */
     void *const *parts;
+    int opt;                  /* search == 2: the robust fit of refine_scale */
 } pal_ctx;
 
 static qtf_status check_finite(void *vc, uint64_t begin, uint64_t end) {
@@ -302,6 +303,72 @@ static void assign_span(const pal_ctx *c, const row_table *rt, const float *x, c
     }
 }
 
+/* Weighted squared error of the unit x at scale s with the nearest
+ * entries (what a decoder sees, before the scale is rounded). */
+static double unit_error(const pal_ctx *c, const row_table *rt, const float *x, const float *pw,
+                         uint64_t n, double s, uint8_t *idx) {
+    const uint32_t dim = c->g.dim;
+    assign_span(c, rt, x, pw, n, (float)s, 1, idx);
+    double err = 0.0;
+    for (uint64_t j = 0; j < n; j++) {
+        double e = (double)x[j] - s * rt->vals[(uint64_t)idx[j / dim] * dim + j % dim];
+        err += (pw ? pw[j] : 1.0) * e * e;
+    }
+    return err;
+}
+
+/* `opt` (issue 15 item 2): from the searched scale, rounds of the robust
+ * alternating fit of format/block_hqq.c on the unit's scale: nearest
+ * entries at s; residuals e measured in units of their weighted RMS; an L_p
+ * (p = 0.7) proximal step marks the "allowed" part of each residual (large
+ * for outliers, none for the bulk); s = weighted least squares of s * t on
+ * x minus that part; beta grows each round. Every iterate is judged by
+ * the exact weighted error (unit_error) and kept only if strictly better,
+ * so opt is never worse than the search on any unit. Fixed order: the
+ * result depends only on the unit's data. */
+#define OPT_ROUNDS 6
+#define OPT_P 0.7
+static float refine_scale(const pal_ctx *c, const row_table *rt, const float *x,
+                          const float *pw, uint64_t n, float s0, uint8_t *idx) {
+    const uint32_t dim = c->g.dim;
+    double best = unit_error(c, rt, x, pw, n, s0, idx), s = s0, beta = 1.0;
+    float best_s = s0;
+    for (int round = 0; round < OPT_ROUNDS && best > 0.0; round++) {
+        assign_span(c, rt, x, pw, n, (float)s, 1, idx);
+        double sw = 0.0, see = 0.0;
+        for (uint64_t j = 0; j < n; j++) {
+            double w = pw ? pw[j] : 1.0;
+            double e = (double)x[j] - s * rt->vals[(uint64_t)idx[j / dim] * dim + j % dim];
+            sw += w;
+            see += w * e * e;
+        }
+        if (!(sw > 0.0) || !(see > 0.0)) break;
+        const double sigma_inv = 1.0 / sqrt(see / sw);
+        double syt = 0.0, stt = 0.0;
+        for (uint64_t j = 0; j < n; j++) {
+            double w = pw ? pw[j] : 1.0;
+            double t = rt->vals[(uint64_t)idx[j / dim] * dim + j % dim];
+            double e = (double)x[j] - s * t, y = x[j];
+            double u = fabs(e) * sigma_inv;
+            double keep = u > 0.0 ? u - pow(u, OPT_P - 1.0) / beta : 0.0;
+            if (keep > 0.0) y -= copysign(keep / sigma_inv, e);
+            syt += w * y * t;
+            stt += w * t * t;
+        }
+        if (!(stt > 0.0)) break;
+        double ns = syt / stt;
+        if (!isfinite(ns) || ns == 0.0 || (float)ns == (float)s) break;
+        double err = unit_error(c, rt, x, pw, n, ns, idx);
+        if (err < best) {
+            best = err;
+            best_s = (float)ns;
+        }
+        s = ns;
+        beta *= 1.5;
+    }
+    return best_s;
+}
+
 static qtf_status search_scales(void *vc, uint64_t begin, uint64_t end) {
     pal_ctx *c = vc;
     const qtf__pal_geom *g = &c->g;
@@ -348,6 +415,7 @@ static qtf_status search_scales(void *vc, uint64_t begin, uint64_t end) {
                     }
                 }
             }
+            if (c->opt && amax > 0.0f) best_s = refine_scale(c, &rt, x, pw, unit, best_s, idx);
             c->raw_scales[r * upr + v] = best_s;
         }
     }
@@ -419,6 +487,7 @@ qtf_status qtf__pal_quantize(const qtf_encoding *e, const float *src, uint64_t r
     c.src = src;
     c.imp = importance;
     c.parts = parts;
+    c.opt = e->search == 2;
     const uint64_t kd = (uint64_t)c.g.k * c.g.dim;
     /* the part sizes were allocated by the caller, so these fit in memory too */
     c.tables = qtf__malloc((size_t)(c.g.n_tables * kd) * sizeof *c.tables);

@@ -93,7 +93,11 @@ static void list_options(char *buf, size_t cap, qtf_encoding_id id) {
     buf[0] = '\0';
     for (unsigned o = 0; o < QTF__O_COUNT_; o++) {
         if (!(set & (1u << o))) continue;
-        const char *h = (id == QTF_ENC_PAL && o == QTF__O_GROUP) ? "group=N" : option_help[o];
+        /* pal takes no group=row|tensor (rowscale, rows) and only `opt` of
+         * the fits: it always searches its scales */
+        const char *h = (id == QTF_ENC_PAL && o == QTF__O_GROUP)    ? "group=N"
+                        : (id == QTF_ENC_PAL && o == QTF__O_SEARCH) ? "opt"
+                                                                    : option_help[o];
         int w = snprintf(buf + at, cap - at, "%s%s", at ? ", " : "", h);
         if (w < 0 || (size_t)w >= cap - at) break;
         at += (size_t)w;
@@ -232,9 +236,10 @@ qtf_status qtf_encoding_parse(qtf_encoding *out, const char *text) {
                 }
         }
         if (eq) *eq = '=';
+        if (kind == QTF__O_SEARCH && ne->id == QTF_ENC_PAL && e.search != 2) kind = -2;
         if (kind < 0 || !(allowed & (1u << kind)))
             return bad_option(shown, ne->id,
-                              kind < 0 ? "unknown option" : "option does not apply:", opt);
+                              kind == -1 ? "unknown option" : "option does not apply:", opt);
         if (seen & (1u << kind))
             return bad_option(shown, ne->id, "option given twice or contradicted:", opt);
         seen |= 1u << kind;

@@ -141,6 +141,10 @@ Test(parse, bad_options_list_valid_options) {
     parse_fails("int4:rows=8", "scale=f16|bf16|f32");
     parse_fails("int4:lut=f16", "sym|asym");
     parse_fails("pal4:search", "rows=N|tensor");
+    /* pal always searches its scales: of the fits only opt, and only with scales */
+    parse_fails("pal4:group=32,rtn", "opt");
+    parse_fails("pal4:group=32,search", "does not apply");
+    parse_fails("pal4:rows=8,opt", "needs rowscale or group");
     parse_fails("pal4:rowscale,search", "rows=N|tensor");
     parse_fails("pal4:rowscale,scale=f32", "rows=N|tensor");
     parse_fails("pal4:scale=f32", "lut=f16|f32|int8");
@@ -269,12 +273,12 @@ Test(format, round_trip_over_all_option_combinations) {
     static const char *const rowscale[] = { NULL, "rowscale" };
     static const char *const lut[] = { NULL, "lut=f16", "lut=f32", "lut=int8" };
     static const char *const dim[] = { NULL, "dim=1", "dim=2", "dim=4" };
-    static const char *const search[] = { NULL, "rtn", "search" };
+    static const char *const search[] = { NULL, "rtn", "search", "opt" };
     static const char *const zstd[] = { NULL, "zstd", "zstd=1", "zstd=3", "zstd=22" };
     static const char *const rawt[] = { NULL, "i8", "u64", "bool", "f64", "f8_e5m2" };
     const char *const *lists[] = { group, sym, scale, dq, rows, rowscale, lut, dim, search, zstd,
                                    rawt };
-    const size_t sizes[] = { 8, 3, 4, 2, 4, 2, 4, 4, 3, 5, 6 };
+    const size_t sizes[] = { 8, 3, 4, 2, 4, 2, 4, 4, 4, 5, 6 };
     enum { N_LISTS = 11 };
     unsigned long parsed = 0, tried = 0;
     for (size_t ni = 0; ni < sizeof all_names / sizeof all_names[0]; ni++) {
@@ -289,7 +293,7 @@ Test(format, round_trip_over_all_option_combinations) {
         vary[9] = 1;
         if (is_int || codebook) vary[0] = vary[2] = vary[3] = vary[8] = 1;
         if (is_int) vary[1] = 1;
-        if (pal) vary[0] = vary[3] = vary[4] = vary[5] = vary[6] = vary[7] = 1;
+        if (pal) vary[0] = vary[3] = vary[4] = vary[5] = vary[6] = vary[7] = vary[8] = 1;
         if (raw) vary[10] = 1;
         size_t idx[N_LISTS] = { 0 };
         for (;;) {
