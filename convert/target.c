@@ -3,9 +3,11 @@
 #include "target.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #define ZSTD_STATIC_LINKING_ONLY /* ZSTD_getCParams, as lib/writer.c uses it */
 #include <zstd.h>
 
@@ -217,6 +219,67 @@ static void take_sample(float *dst, const float *w, uint64_t rows, uint64_t cols
     }
 }
 
+/* The candidates of one tensor, measured in parallel: each candidate on one
+ * thread with one-thread quantizers (whose output does not depend on the
+ * thread count), each result in its own slot whichever worker takes it, so
+ * the options are the same for any number of workers. A candidate's quantization of a sample is too
+ * small to spread over threads by itself. */
+#define MAX_WORKERS 64
+typedef struct cand_job {
+    const ladder *lad;
+    uint32_t ks[MAX_LADDER], nk;     /* ladder indices to measure */
+    const float *x, *weights;
+    uint32_t nd;
+    const uint64_t *dims;
+    uint64_t n;
+    double err[MAX_LADDER];
+    uint64_t bytes[MAX_LADDER];      /* layout size in, stored size out */
+    qtf_status st[MAX_LADDER];
+    char detail[MAX_LADDER][256];    /* the worker's error detail (thread-local there) */
+    unsigned n_workers;
+    uint32_t next;                   /* the next slot to take (atomic): the costly
+                                        palettized rungs go to whoever is free */
+} cand_job;
+
+typedef struct cand_worker {
+    cand_job *job;
+    float *deq;
+    zstd_ctx z;
+} cand_worker;
+
+static void *cand_main(void *arg) {
+    cand_worker *w = arg;
+    cand_job *j = w->job;
+    for (uint32_t s; (s = __atomic_fetch_add(&j->next, 1, __ATOMIC_RELAXED)) < j->nk;) {
+        j->st[s] = measure(&j->err[s], &j->bytes[s], &j->lad->enc[j->ks[s]], j->x, w->deq,
+                           j->nd, j->dims, j->n, j->weights, 1, &w->z);
+        if (j->st[s] != QTF_OK)
+            snprintf(j->detail[s], sizeof j->detail[s], "%s", cli_why(j->st[s]));
+    }
+    return NULL;
+}
+
+/* Runs the job on workers[0..n_workers), worker 0 on this thread; a thread
+ * that cannot be started leaves its share to the others. */
+static void cand_run(cand_job *j, cand_worker *workers) {
+    pthread_t tid[MAX_WORKERS];
+    unsigned want = j->n_workers < j->nk ? j->n_workers : j->nk, started = 1;
+    if (want == 0) want = 1;
+    j->next = 0;
+    for (unsigned t = 0; t < want; t++) workers[t].job = j;
+    for (unsigned t = 1; t < want; t++) {
+        if (pthread_create(&tid[started], NULL, cand_main, &workers[t]) != 0) break;
+        started++;
+    }
+    cand_main(&workers[0]);
+    for (unsigned t = 1; t < started; t++) pthread_join(tid[t], NULL);
+}
+
+static unsigned worker_count(unsigned threads) {
+    long n = threads ? (long)threads : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1u : n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
+}
+
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
                        const qtf_source *imp, const qtf_imatrix_map *imx,
                        const ladder *lad, int with_zstd, const qtfc_target_options *o) {
@@ -241,14 +304,21 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
     }
     float *w = malloc((size_t)(max_n ? max_n : 1) * sizeof *w);
     float *ws = malloc((size_t)(max_s ? max_s : 1) * sizeof *ws);
-    float *deq = malloc((size_t)(max_s ? max_s : 1) * sizeof *deq);
     float *a = malloc((size_t)(max_cols ? max_cols : 1) * sizeof *a);
-    zstd_ctx z = { ZSTD_createCCtx(), NULL, 0 };
+    const unsigned n_workers = worker_count(o->threads);
+    cand_worker *workers = calloc(n_workers, sizeof *workers);
+    cand_job *job = calloc(1, sizeof *job);
+    int workers_ok = workers && job;
+    for (unsigned t = 0; workers_ok && t < n_workers; t++) {
+        workers[t].deq = malloc((size_t)(max_s ? max_s : 1) * sizeof(float));
+        workers[t].z.cctx = ZSTD_createCCtx();
+        if (!workers[t].deq || !workers[t].z.cctx) workers_ok = 0;
+    }
     float *wt = NULL;           /* the transpose of an input-first (Conv1D) weight */
     for (uint64_t i = 0; i < n_free && !wt; i++)
         if (ft[i].item->input_first) wt = malloc((size_t)max_n * sizeof *wt);
     int rc = -1;
-    if (!w || !ws || !deq || !a || !z.cctx) {
+    if (!w || !ws || !a || !workers_ok) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
         goto out;
     }
@@ -312,16 +382,24 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         /* Rows that take no group of 32 have only int8 and bf16 besides the
          * row-wide zstd rungs: those stay candidates at any budget. */
         int rows_take_groups = ft[i].cols % 32 == 0;
-        ft[i].n = 0;
+        *job = (cand_job){ .lad = lad, .x = x, .weights = weights, .nd = nd, .dims = dims,
+                           .n = n, .n_workers = n_workers };
         for (uint32_t k = 0; k < lad->n; k++) {
             int ok;
             uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
             if (!ok || (encs[k].zstd_level > 0 && !with_zstd && rows_take_groups)) continue;
-            double err;
-            st = measure(&err, &bytes, &encs[k], x, deq, nd, dims, n, weights, o->threads, &z);
-            if (st != QTF_OK) {
+            job->bytes[job->nk] = bytes;
+            job->ks[job->nk++] = k;
+        }
+        cand_run(job, workers);
+        ft[i].n = 0;
+        for (uint32_t c = 0; c < job->nk; c++) {    /* in ladder order, as the solver wants */
+            uint32_t k = job->ks[c];
+            uint64_t bytes = job->bytes[c];
+            double err = job->err[c];
+            if (job->st[c] != QTF_OK) {
                 fprintf(stderr, "qtf-convert: tensor '%s': %s: %s\n", t->name, lad->text[k],
-                        cli_why(st));
+                        job->detail[c]);
                 goto out;
             }
             if (!isfinite(err)) continue;   /* e.g. an all-zero weighting: not a candidate */
@@ -343,10 +421,14 @@ out:
     free(w);
     free(ws);
     free(wt);
-    free(deq);
     free(a);
-    free(z.buf);
-    ZSTD_freeCCtx(z.cctx);
+    for (unsigned t = 0; workers && t < n_workers; t++) {
+        free(workers[t].deq);
+        free(workers[t].z.buf);
+        ZSTD_freeCCtx(workers[t].z.cctx);
+    }
+    free(workers);
+    free(job);
     return rc;
 }
 
