@@ -26,17 +26,17 @@ static const char *const qtf_ladder[] = {
     "int4:group=32,search",
     "int4:group=64",
     "int4:group=64,search",
-    "pal4:group=32,dq",
+    "pal4:group=32,dq,opt",
     "int3:group=32",
     "int3:group=32,search",
     "int3:group=64",
     "int3:group=64,search",
     "int3:group=32,dq,search",
-    "pal3:group=32,dq",
+    "pal3:group=32,dq,opt",
     "int2:group=32",
     "int2:group=32,search",
     "int2:group=32,dq,search",
-    "pal2:group=32,dq",
+    "pal2:group=32,dq,opt",
     /* Entropy-coded rungs: one code per byte, zstd level 1 (the level
      * spec/encodings/block.md recommends). Their stored size is measured by
      * compressing the candidate's parts exactly as the writer will. With a
