@@ -38,7 +38,8 @@
  * their rows (the same for any thread count); a zstd size estimated on the
  * sample is measured on the whole tensor once the solver picks it, and the
  * knapsack solved again, so every chosen size is exact (target.c). On the
- * 1 GB bench checkpoint this takes about 40 s of CPU (bench/RESULTS.md).
+ * 1 GB bench checkpoint this takes about 80 s of CPU, 58 s wall on 2 cores
+ * (bench/RESULTS.md, round 3).
  *
  * Predicted error of a tensor W under candidate Q, normalized so that
  * tensors of different sizes and scales compare:
