@@ -384,7 +384,7 @@ static int target_rules(grun *r) {
         uint32_t type = qtfg_recipe_choose(&r->recipe, &it->t, &why, &fb);
         elements += t->n_elements;
         if (qtfg_is_quantizable(&it->t) &&
-            strcmp(why, "not quantized (1-D, norm or not a weight)") == 0) {
+            why == QTFG_NOT_QUANTIZED) {
             names[n] = t->name;
             which[n++] = i;
             continue;
@@ -484,7 +484,7 @@ static int plan(grun *r) {
             /* No preset (.qtf with its own types): rules first, then the stored type. */
             if (!preset && !targeted &&
                 (r->recipe.n_user == 0 ||
-                 strcmp(why, "not quantized (1-D, norm or not a weight)") == 0)) {
+                 why == QTFG_NOT_QUANTIZED)) {
                 if (stored < 0) {
                     char enc[64] = "?";
                     uint64_t idx;

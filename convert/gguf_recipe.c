@@ -232,6 +232,8 @@ void qtfg_recipe_free(qtfg_recipe *r) {
     memset(r, 0, sizeof *r);
 }
 
+const char QTFG_NOT_QUANTIZED[] = "not quantized (1-D, norm or not a weight)";
+
 uint32_t qtfg_recipe_choose(const qtfg_recipe *r, const qtfg_tensor *t, const char **why,
                             int *fell_back) {
     *fell_back = 0;
@@ -245,7 +247,7 @@ uint32_t qtfg_recipe_choose(const qtfg_recipe *r, const qtfg_tensor *t, const ch
         *fell_back = type != r->rules[i].type;
         return type;
     }
-    *why = "not quantized (1-D, norm or not a weight)";
+    *why = QTFG_NOT_QUANTIZED;
     return QTF_GGML_F32;
 }
 

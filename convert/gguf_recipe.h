@@ -71,6 +71,9 @@ int qtfg_recipe_build(qtfg_recipe *r, const qtfg_preset *p, int pure, const qtfg
                       char *err, size_t err_cap);
 void qtfg_recipe_free(qtfg_recipe *r);
 
+/* The `why` of qtfg_recipe_choose when no rule names the tensor. */
+extern const char QTFG_NOT_QUANTIZED[];
+
 /* The type of one tensor: the first matching rule, else F32 for tensors
  * that are never quantized; then the block fallback. *why receives the
  * rule note or "not quantized"; *fell_back 1 when the fallback applied. */

@@ -702,11 +702,11 @@ int qtfc_target_ggml(const char **out_types, const char *const *names, size_t n,
     code = run_open(&r, o, &recipe, ggml_ladder, N_GGML_LADDER);
     if (code != QTFC_EXIT_OK) goto out;
     for (size_t i = 0; i < n; i++) {
-        uint64_t k;
-        const qtfc_plan_item *it = NULL;
-        if (qtf_source_tensor_find(&k, r.src, names[i]) == QTF_OK)
-            for (uint64_t j = 0; j < r.plan.n_items && !it; j++)
-                if (r.plan.items[j].source_index == k) it = &r.plan.items[j];
+        uint64_t k;     /* the plan has one item per source tensor, in source order */
+        const qtfc_plan_item *it = qtf_source_tensor_find(&k, r.src, names[i]) == QTF_OK &&
+                                           k < r.plan.n_items
+                                       ? &r.plan.items[k]
+                                       : NULL;
         if (!it || it->tensor->n_dims < 2) {
             fprintf(stderr, "qtf-convert: --target: tensor '%s' is not a weight matrix of %s\n",
                     names[i], o->input);

@@ -304,16 +304,20 @@ static void assign_span(const pal_ctx *c, const row_table *rt, const float *x, c
 }
 
 /* Weighted squared error of the unit x at scale s with the nearest
- * entries (what a decoder sees, before the scale is rounded). */
+ * entries (what a decoder sees, before the scale is rounded); leaves those
+ * entries in idx and the summed weight in *sw. */
 static double unit_error(const pal_ctx *c, const row_table *rt, const float *x, const float *pw,
-                         uint64_t n, double s, uint8_t *idx) {
+                         uint64_t n, double s, uint8_t *idx, double *sw) {
     const uint32_t dim = c->g.dim;
     assign_span(c, rt, x, pw, n, (float)s, 1, idx);
-    double err = 0.0;
+    double err = 0.0, wsum = 0.0;
     for (uint64_t j = 0; j < n; j++) {
+        double w = pw ? pw[j] : 1.0;
         double e = (double)x[j] - s * rt->vals[(uint64_t)idx[j / dim] * dim + j % dim];
-        err += (pw ? pw[j] : 1.0) * e * e;
+        wsum += w;
+        err += w * e * e;
     }
+    *sw = wsum;
     return err;
 }
 
@@ -331,19 +335,12 @@ static double unit_error(const pal_ctx *c, const row_table *rt, const float *x, 
 static float refine_scale(const pal_ctx *c, const row_table *rt, const float *x,
                           const float *pw, uint64_t n, float s0, uint8_t *idx) {
     const uint32_t dim = c->g.dim;
-    double best = unit_error(c, rt, x, pw, n, s0, idx), s = s0, beta = 1.0;
+    double sw, s = s0, beta = 1.0;
+    /* err: the error at s, whose nearest entries are in idx */
+    double err = unit_error(c, rt, x, pw, n, s, idx, &sw), best = err;
     float best_s = s0;
-    for (int round = 0; round < OPT_ROUNDS && best > 0.0; round++) {
-        assign_span(c, rt, x, pw, n, (float)s, 1, idx);
-        double sw = 0.0, see = 0.0;
-        for (uint64_t j = 0; j < n; j++) {
-            double w = pw ? pw[j] : 1.0;
-            double e = (double)x[j] - s * rt->vals[(uint64_t)idx[j / dim] * dim + j % dim];
-            sw += w;
-            see += w * e * e;
-        }
-        if (!(sw > 0.0) || !(see > 0.0)) break;
-        const double sigma_inv = 1.0 / sqrt(see / sw);
+    for (int round = 0; round < OPT_ROUNDS && err > 0.0 && sw > 0.0; round++) {
+        const double sigma_inv = 1.0 / sqrt(err / sw);
         double syt = 0.0, stt = 0.0;
         for (uint64_t j = 0; j < n; j++) {
             double w = pw ? pw[j] : 1.0;
@@ -358,7 +355,7 @@ static float refine_scale(const pal_ctx *c, const row_table *rt, const float *x,
         if (!(stt > 0.0)) break;
         double ns = syt / stt;
         if (!isfinite(ns) || ns == 0.0 || (float)ns == (float)s) break;
-        double err = unit_error(c, rt, x, pw, n, ns, idx);
+        err = unit_error(c, rt, x, pw, n, ns, idx, &sw);
         if (err < best) {
             best = err;
             best_s = (float)ns;
