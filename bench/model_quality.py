@@ -18,6 +18,15 @@ Models and protocols (both need ../shared; the script exits 77 without it):
              evaluation on tokens [1000:], non-overlapping windows of 128 (its
              context), positions 1.. of each window predicted; bits per token.
 
+  DIR        any Hugging Face Llama folder (config.json, model.safetensors or
+             sharded with model.safetensors.index.json), with --text FILE (a
+             byte-level model: a byte is a token; bits per byte) or --tokens
+             FILE (int32 little-endian ids; bits per token): the first --calib
+             tokens calibrate (default 65536 bytes / 1000 tokens), the rest is
+             evaluated in non-overlapping windows of --ctx (default the
+             config's max_position_embeddings). This is how a model that is
+             not in ../shared is judged, e.g. a held-out larger model.
+
 Quantization goes through the built tools: the model is converted with
 `qtf-convert --all-layers` (every matrix, embeddings and head included) to a
 .qtf, decoded back with `qtf-convert x.qtf y.safetensors -e f32`, and
@@ -33,7 +42,8 @@ statistics go to the embedding it shares; an untied embedding gets none (its
 input is one-hot: every column of a row is used alike).
 
 Usage:
-  /usr/bin/python3 bench/model_quality.py baseline [--model bytes-c|aidreams]
+  /usr/bin/python3 bench/model_quality.py baseline [--model bytes-c|aidreams|DIR]
+        [--text FILE | --tokens FILE] [--calib N] [--ctx N]
   /usr/bin/python3 bench/model_quality.py importance --model M OUT.safetensors
   /usr/bin/python3 bench/model_quality.py eval --model M SPEC [SPEC...]
         [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
@@ -84,14 +94,45 @@ SHARED = os.path.join(ROOT, "..", "shared")
 MODELS = {
     "bytes-c": {
         "dir": os.path.join(SHARED, "models", "bytes-c"),
-        "unit": "bits/byte",
+        "text": os.path.join(SHARED, "models", "bytes-c", "eval.txt"),
+        "calib": 65536,
+        "ctx": 256,
     },
     "aidreams": {
         "dir": os.path.join(SHARED, "checkpoints", "aidreams-llama-260k-hf"),
         "tokens": os.path.join(SHARED, "gguf", "text.tok512.i32"),
-        "unit": "bits/token",
+        "calib": 1000,
+        "ctx": 128,
     },
 }
+
+
+def model_spec(args):
+    """The model of --model: a name above, or a Hugging Face Llama folder
+    (config.json, model.safetensors or model.safetensors.index.json) with
+    --text (byte-level: a byte is a token) or --tokens (int32 ids)."""
+    if args.model in MODELS:
+        m = dict(MODELS[args.model])
+    else:
+        if not os.path.isfile(os.path.join(args.model, "config.json")):
+            raise SystemExit(f"--model {args.model}: neither {'/'.join(sorted(MODELS))} nor a "
+                             f"folder with a config.json")
+        if bool(args.text) == bool(args.tokens):
+            raise SystemExit(f"--model {args.model}: give exactly one of --text FILE (a byte "
+                             f"is a token) or --tokens FILE (int32 little-endian ids)")
+        m = {"dir": args.model}
+        if args.text:
+            m["text"] = args.text
+        else:
+            m["tokens"] = args.tokens
+        m["calib"] = 65536 if args.text else 1000
+    if args.calib is not None:
+        m["calib"] = args.calib
+    if args.ctx is not None:
+        m["ctx"] = args.ctx
+    m["unit"] = "bits/byte" if "text" in m else "bits/token"
+    return m
+
 
 # ---------------------------------------------------------------- safetensors
 
@@ -277,18 +318,24 @@ def split_windows(seq, n, keep_tail=False):
 
 
 def model_data(model):
-    """(calibration windows, evaluation windows) of the model's protocol."""
+    """(calibration windows, evaluation windows) of the model's protocol:
+    the first `calib` tokens calibrate, the rest is evaluated in
+    non-overlapping windows of `ctx`."""
     m = MODELS[model]
-    if model == "bytes-c":
-        with open(os.path.join(m["dir"], "eval.txt"), "rb") as f:
-            text = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
-        ctx = 256
-        cal, ev = text[:65536], text[65536:]
+    if "text" in m:
+        with open(m["text"], "rb") as f:
+            toks = np.frombuffer(f.read(), dtype=np.uint8).astype(np.int64)
     else:
         with open(m["tokens"], "rb") as f:
             toks = np.frombuffer(f.read(), dtype="<i4").astype(np.int64)
-        ctx = 128
-        cal, ev = toks[:1000], toks[1000:]
+    ctx, n = m["ctx"], m["calib"]
+    if len(toks) < n + 2 * ctx:
+        raise SystemExit(f"{m.get('text') or m.get('tokens')}: {len(toks)} tokens, fewer than "
+                         f"the {n} calibration tokens and two windows of {ctx}")
+    vocab = load_config(model)["vocab_size"]
+    if toks.min() < 0 or toks.max() >= vocab:
+        raise SystemExit(f"token ids outside the vocabulary of {vocab}")
+    cal, ev = toks[:n], toks[n:]
     # Calibration statistics use every token, the tail included.
     return split_windows(cal, ctx, keep_tail=True), split_windows(ev, ctx)
 
@@ -316,8 +363,19 @@ def load_config(model):
         return json.load(f)
 
 
-def find_weights(model):
-    return os.path.join(MODELS[model]["dir"], "model.safetensors")
+def read_weights(model):
+    """Every tensor of the model: model.safetensors, or the shards that
+    model.safetensors.index.json names."""
+    d = MODELS[model]["dir"]
+    one = os.path.join(d, "model.safetensors")
+    if os.path.isfile(one):
+        return st_read(one)
+    with open(os.path.join(d, "model.safetensors.index.json")) as f:
+        shards = sorted(set(json.load(f)["weight_map"].values()))
+    out = {}
+    for sh in shards:
+        out.update(st_read(os.path.join(d, os.path.basename(sh))))
+    return out
 
 
 # ---------------------------------------------------------------- quantization
@@ -364,7 +422,7 @@ def quantize(args, model, spec, importance, tmp, extra=()):
 def cmd_baseline(args):
     cfg = load_config(args.model)
     cal, ev = model_data(args.model)
-    m = Llama(cfg, st_read(find_weights(args.model)))
+    m = Llama(cfg, read_weights(args.model))
     bits = evaluate(m, ev)
     print(f"{args.model}: unquantized {bits:.10f} {MODELS[args.model]['unit']} "
           f"({len(ev)} windows)")
@@ -378,7 +436,7 @@ def cmd_baseline(args):
 def cmd_importance(args):
     cfg = load_config(args.model)
     cal, _ = model_data(args.model)
-    m = Llama(cfg, st_read(find_weights(args.model)))
+    m = Llama(cfg, read_weights(args.model))
     # A tied head's statistics land under the embedding's name by themselves.
     imp = m.importance(cal)
     st_write(args.out, imp)
@@ -391,8 +449,7 @@ def cmd_eval(args, specs=None):
     if args.ref is not None:
         ref = args.ref
     else:
-        ref = evaluate(Llama(cfg, st_read(find_weights(args.model))), ev)
-    unit = MODELS[args.model]["unit"]
+        ref = evaluate(Llama(cfg, read_weights(args.model)), ev)
     rows = []
     tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
     extra = shlex.split(args.args) if args.args else []
@@ -420,7 +477,7 @@ def plan_errors(args, spec_args):
             break
         elif in_table:
             f = line.split()
-            errs[f[0]] = float(f[-1])
+            errs[f[0]] = float(f[4])   # name, encoding, bytes, bpw, error, floor
     if not errs:
         raise RuntimeError("no allocation table in:\n" + out)
     return errs
@@ -429,7 +486,7 @@ def plan_errors(args, spec_args):
 def cmd_noise(args):
     cfg = load_config(args.model)
     _, ev = model_data(args.model)
-    w0 = st_read(find_weights(args.model))
+    w0 = read_weights(args.model)
     imp = st_read(args.importance)
     ref = args.ref if args.ref is not None else evaluate(Llama(cfg, w0), ev)
     errs = plan_errors(args, ["--target-bpw", str(args.budget), "--importance", args.importance])
@@ -495,9 +552,9 @@ def cmd_rescale(args):
     cfg = load_config(args.model)
     _, ev = model_data(args.model)
     src = MODELS[args.model]["dir"]
-    w, imp = rescaled(cfg, st_read(find_weights(args.model)), st_read(args.importance),
+    w, imp = rescaled(cfg, read_weights(args.model), st_read(args.importance),
                       args.alpha, args.parts.split(","))
-    ref = args.ref if args.ref is not None else evaluate(Llama(cfg, st_read(find_weights(args.model))), ev)
+    ref = args.ref if args.ref is not None else evaluate(Llama(cfg, read_weights(args.model)), ev)
     bits = evaluate(Llama(cfg, w), ev)
     print(f"rescaled, unquantized: {bits:.5f} ({100.0 * (bits - ref) / ref:+.4f}%)", flush=True)
     tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
@@ -522,7 +579,15 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("command", choices=["baseline", "importance", "eval", "noise", "rescale"])
     ap.add_argument("rest", nargs="*")
-    ap.add_argument("--model", default="bytes-c", choices=sorted(MODELS))
+    ap.add_argument("--model", default="bytes-c",
+                    help="bytes-c, aidreams, or a Hugging Face Llama folder (with --text or --tokens)")
+    ap.add_argument("--text", default=None, help="a folder model: its text, a byte is a token")
+    ap.add_argument("--tokens", default=None, help="a folder model: its token ids (int32 LE)")
+    ap.add_argument("--calib", type=int, default=None,
+                    help="calibration tokens at the start (default 65536 bytes / 1000 tokens)")
+    ap.add_argument("--ctx", type=int, default=None,
+                    help="window length (default 256 for bytes-c, 128 for aidreams, "
+                         "max_position_embeddings for a folder)")
     ap.add_argument("--build", default=os.path.join(ROOT, "build"))
     ap.add_argument("--tmp", default=None)
     ap.add_argument("--importance", default=None)
@@ -535,6 +600,11 @@ def main():
     ap.add_argument("--alpha", type=float, default=0.5, help="rescale: the exponent")
     ap.add_argument("--parts", default="ln,vo,ud,head", help="rescale: which producers")
     args = ap.parse_intermixed_args()
+    m = model_spec(args)
+    if args.model not in MODELS and "ctx" not in m:
+        with open(os.path.join(args.model, "config.json")) as f:
+            m["ctx"] = int(json.load(f)["max_position_embeddings"])
+    MODELS[args.model] = m
     if not os.path.isdir(MODELS[args.model]["dir"]):
         print(f"SKIP: {MODELS[args.model]['dir']} absent", file=sys.stderr)
         return 77

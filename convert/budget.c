@@ -222,3 +222,29 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
     out_result->lower_bound = lb < error ? lb : error;
     return 0;
 }
+
+uint32_t qtfc_budget_floor(double *out_error, uint64_t *out_bytes, const qtfc_budget_item *items,
+                           const uint32_t *const *labels, size_t n_items, uint32_t n_labels,
+                           uint64_t budget) {
+    uint32_t best = QTFC_BUDGET_NO_LABEL;
+    double best_err = INFINITY;
+    for (uint32_t k = 0; k < n_labels && k != QTFC_BUDGET_NO_LABEL && n_items > 0; k++) {
+        uint64_t bytes = 0;
+        double err = 0;
+        size_t i = 0;
+        for (; i < n_items; i++) {
+            uint32_t c = 0;
+            while (c < items[i].n_options && labels[i][c] != k) c++;
+            if (c == items[i].n_options || items[i].options[c].bytes > budget - bytes) break;
+            bytes += items[i].options[c].bytes;   /* <= budget: no overflow */
+            err += items[i].options[c].error;
+        }
+        if (i == n_items && err < best_err) {
+            best = k;
+            best_err = err;
+            *out_error = err;
+            *out_bytes = bytes;
+        }
+    }
+    return best;
+}

@@ -47,4 +47,17 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
                       const qtfc_budget_item *items, size_t n_items, uint64_t budget,
                       uint64_t max_table_bytes, char *err, size_t err_cap);
 
+/* An option no floor may use (target.c: a size that is still an estimate). */
+#define QTFC_BUDGET_NO_LABEL UINT32_MAX
+
+/* The floor of an allocation (target.h): of the labels that every item
+ * offers, the one whose options, taken by every item, fit `budget` with the
+ * least summed error (ties: the smallest label). labels[i][c] labels option
+ * c of item i (each label at most once per item). Writes that uniform
+ * choice's summed error and bytes. Returns the label, or
+ * QTFC_BUDGET_NO_LABEL when none fits (or n_items is 0). */
+uint32_t qtfc_budget_floor(double *out_error, uint64_t *out_bytes, const qtfc_budget_item *items,
+                           const uint32_t *const *labels, size_t n_items, uint32_t n_labels,
+                           uint64_t budget);
+
 #endif

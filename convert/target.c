@@ -105,6 +105,8 @@ typedef struct free_tensor {
     const qtfc_plan_item *item;
     qtfc_budget_option options[MAX_LADDER];
     uint32_t which[MAX_LADDER];        /* ladder index of each option */
+    uint32_t label[MAX_LADDER];        /* which[], or QTFC_BUDGET_NO_LABEL (the floor's) */
+    double floor_error;                /* the floor rung's predicted error here, or NAN */
     unsigned char exact[MAX_LADDER];   /* 0: a zstd size estimated from the sample */
     uint32_t n;
     uint64_t rows, cols, sample_rows;  /* sample_rows == rows: measured whole */
@@ -499,14 +501,16 @@ out:
 static void print_allocation(FILE *f, const ladder *lad, const free_tensor *ft, uint64_t n_free,
                              const uint32_t *choice, const qtfc_budget_result *r, uint64_t budget,
                              uint64_t fixed, uint64_t elements, int importance) {
-    fprintf(f, "%-48s %-26s %12s %8s %14s\n", "tensor (--target allocation)", "encoding",
-            "bytes", "bpw", importance ? "pred. w-error" : "pred. error");
+    fprintf(f, "%-48s %-26s %12s %8s %14s %14s\n", "tensor (--target allocation)", "encoding",
+            "bytes", "bpw", importance ? "pred. w-error" : "pred. error", "floor's error");
     for (uint64_t i = 0; i < n_free; i++) {
         const qtfc_budget_option *op = &ft[i].options[choice[i]];
         const qtf_source_tensor *t = ft[i].item->tensor;
-        fprintf(f, "%-48s %-26s %12llu %8.3f %14.6e\n", t->name, lad->text[ft[i].which[choice[i]]],
+        fprintf(f, "%-48s %-26s %12llu %8.3f %14.6e", t->name, lad->text[ft[i].which[choice[i]]],
                 (unsigned long long)op->bytes, 8.0 * (double)op->bytes / (double)t->n_elements,
                 op->error);
+        if (isnan(ft[i].floor_error)) fprintf(f, " %14s\n", "-");
+        else fprintf(f, " %14.6e\n", ft[i].floor_error);
     }
     fprintf(f, "target: budget %llu tensor bytes (%.3f bits/weight); planned %llu (%.3f "
             "bits/weight), of which %llu fixed; summed predicted error %.6e, lower bound "
@@ -531,10 +535,12 @@ typedef struct target_run {
     uint64_t n_free;
     uint32_t *choice;           /* per free tensor: index into its options */
     qtfc_budget_item *items;
+    const uint32_t **labels;    /* per free tensor: its options' floor labels */
     qtfc_budget_result res;
 } target_run;
 
 static void run_free(target_run *r) {
+    free(r->labels);
     free(r->items);
     free(r->choice);
     for (uint64_t i = 0; r->ft && i < r->n_free; i++) free(r->ft[i].importance);
@@ -593,6 +599,27 @@ static uint64_t budget_of(const qtfc_target_options *o, uint64_t elements) {
     return b >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)b;
 }
 
+/* Keeps, for every free tensor, only the options whose predicted error is
+ * no larger than the floor rung's on that tensor (the floor rung itself
+ * included), in ladder order; records the floor's error for the table. */
+static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
+    for (uint64_t i = 0; i < n_free; i++) {
+        uint32_t f = 0;
+        while (ft[i].which[f] != k) f++;     /* qtfc_budget_floor found it in every item */
+        double limit = ft[i].options[f].error;
+        ft[i].floor_error = limit;
+        uint32_t m = 0;
+        for (uint32_t c = 0; c < ft[i].n; c++) {
+            if (c != f && ft[i].options[c].error > limit) continue;
+            ft[i].options[m] = ft[i].options[c];
+            ft[i].which[m] = ft[i].which[c];
+            ft[i].exact[m] = ft[i].exact[c];
+            m++;
+        }
+        ft[i].n = m;
+    }
+}
+
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
  * solves the knapsack for budget - fixed bytes; prints the allocation with
  * dry_run or verbose. Returns an exit code after a message. */
@@ -610,7 +637,8 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
         return QTFC_EXIT_FAILURE;
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
     r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
-    if (!r->items || !r->choice) {
+    r->labels = calloc(r->n_free ? r->n_free : 1, sizeof *r->labels);
+    if (!r->items || !r->choice || !r->labels) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
         return QTFC_EXIT_FAILURE;
     }
@@ -620,8 +648,36 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
                     "'%s'; pin it with --rule\n", r->ft[i].item->tensor->name);
             return QTFC_EXIT_USAGE;
         }
-        r->items[i] = (qtfc_budget_item){ r->ft[i].options, r->ft[i].n };
     }
+    /* The floor's candidates (target.h): fixed-rate rungs only, whose size
+     * is exact (a zstd rung's size and error vary with the tensor). */
+    for (uint64_t i = 0; i < r->n_free; i++) {
+        free_tensor *t = &r->ft[i];
+        for (uint32_t c = 0; c < t->n; c++)
+            t->label[c] = t->exact[c] && r->lad.enc[t->which[c]].zstd_level == 0
+                              ? t->which[c]
+                              : QTFC_BUDGET_NO_LABEL;
+        r->items[i] = (qtfc_budget_item){ t->options, t->n };
+        r->labels[i] = t->label;
+    }
+    double floor_err = 0;
+    uint64_t floor_bytes = 0;
+    uint32_t fk = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, r->labels, r->n_free,
+                                    r->lad.n, budget - fixed);
+    for (uint64_t i = 0; i < r->n_free; i++) r->ft[i].floor_error = NAN;
+    if (fk != QTFC_BUDGET_NO_LABEL) apply_floor(r->ft, r->n_free, fk);
+    if (!o->quiet) {
+        if (fk != QTFC_BUDGET_NO_LABEL)
+            fprintf(stderr, "qtf-convert: target: floor %s (every tensor at least as good as "
+                    "with it; alone it takes %.3f bits/weight, summed predicted error %.4e)\n",
+                    r->lad.text[fk], 8.0 * (double)(floor_bytes + fixed) / (double)elements,
+                    floor_err);
+        else if (o->dry_run || o->verbose)
+            fprintf(stderr, "qtf-convert: target: no floor (no single fixed-rate candidate "
+                    "fits the budget on every tensor)\n");
+    }
+    for (uint64_t i = 0; i < r->n_free; i++)
+        r->items[i] = (qtfc_budget_item){ r->ft[i].options, r->ft[i].n };
     for (;;) {
         if (qtfc_budget_solve(r->choice, &r->res, r->items, r->n_free, budget - fixed, 0, err,
                               sizeof err) != 0) {

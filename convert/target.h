@@ -65,7 +65,25 @@
  * others count as the GGUF stores them (F32 norms, ruled types). The
  * choice becomes one exact-name GGUF rule per tensor, recorded in the
  * GGUF's qtf.recipe. A .qtf output takes the same ladder with
- * --target-ladder ggml (its tensors then convert to GGUF by block copy). */
+ * --target-ladder ggml (its tensors then convert to GGUF by block copy).
+ *
+ * The floor: of the fixed-rate rungs (no zstd) that apply to every free
+ * tensor, the one that fits the budget alone with the least summed
+ * predicted error (convert/budget.c, qtfc_budget_floor) is the floor, and
+ * each tensor keeps only the candidates whose predicted error there is no
+ * larger than the floor's. The allocation is then the best uniform
+ * encoding that fits plus upgrades (as llama.cpp's own mixtures are a base
+ * type with upgrades), at least as good as it on every tensor. Without the
+ * floor the solver lowered a tensor below that base to pay for upgrades
+ * elsewhere, which lowered the summed predicted error and raised the loss.
+ * With the ggml ladder on bytes-c: 3.5 bits with importance +1.067% ->
+ * +0.673% (layer 0's ffn_down no longer q2_k), 4.75 bits without +0.219% ->
+ * -0.130%, 5 bits +0.088% -> -0.063%. The row-wide zstd rungs are no floor:
+ * their size and error vary with the tensor, and a floor from them made
+ * things worse (bytes-c at 4 bits +0.377% -> +0.488%; aidreams at 4.25 bits
+ * with importance -0.939% -> -0.412%). With the QTF ladder the floor
+ * changes no allocation of bytes-c or aidreams at 2.5 to 5 bits
+ * (bench/RESULTS.md, round 4). */
 #ifndef QTF_CONVERT_TARGET_H
 #define QTF_CONVERT_TARGET_H
 

@@ -233,3 +233,52 @@ Test(budget, deterministic) {
     cr_assert_eq(r1.bytes, r2.bytes);
     cr_assert(r1.error == r2.error);
 }
+
+/* The floor (convert/target.h): the label every item offers that fits the
+ * budget when every item takes it, with the least summed error. */
+Test(budget, floor_by_hand) {
+    /* Labels 0..3. A: 0 (40 B, err 0), 1 (20 B, 1.0), 2 (10 B, 3.0), 3 (15 B, 0.5);
+     * B: 0 (40 B, 0), 1 (20 B, 2.0), 2 (10 B, 4.0) -- no label 3. */
+    const qtfc_budget_option a[] = { OPT(40, 0.0), OPT(20, 1.0), OPT(10, 3.0), OPT(15, 0.5) };
+    const qtfc_budget_option b[] = { OPT(40, 0.0), OPT(20, 2.0), OPT(10, 4.0) };
+    const uint32_t la[] = { 0, 1, 2, 3 }, lb[] = { 0, 1, 2 };
+    const qtfc_budget_item items[] = { { a, 4 }, { b, 3 } };
+    const uint32_t *labels[] = { la, lb };
+    double e = -1;
+    uint64_t bytes = 0;
+    /* 80 B: label 0 fits (80) with error 0. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 2, 4, 80), 0);
+    cr_assert_eq(bytes, 80);
+    cr_assert_float_eq(e, 0.0, 1e-12);
+    /* 79 B: label 1 (40 B, error 3); label 3 would be 15 + nothing: B lacks it. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 2, 4, 79), 1);
+    cr_assert_eq(bytes, 40);
+    cr_assert_float_eq(e, 3.0, 1e-12);
+    /* 39 B: label 2 (20 B, error 7). */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 2, 4, 39), 2);
+    cr_assert_float_eq(e, 7.0, 1e-12);
+    /* 19 B: nothing uniform fits. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 2, 4, 19), QTFC_BUDGET_NO_LABEL);
+    /* n_labels bounds the labels looked at. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 2, 2, 39), QTFC_BUDGET_NO_LABEL);
+    /* An option labelled QTFC_BUDGET_NO_LABEL (a size still estimated) is no floor:
+     * with label 1 unlabelled in B, 79 B falls back to label 2. */
+    const uint32_t lb2[] = { 0, QTFC_BUDGET_NO_LABEL, 2 };
+    const uint32_t *labels2[] = { la, lb2 };
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels2, 2, 4, 79), 2);
+    /* Only item A: label 3 (15 B, 0.5) beats label 1 (20 B, 1.0) at 30 B. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 1, 4, 30), 3);
+    cr_assert_float_eq(e, 0.5, 1e-12);
+    /* No items: no floor. */
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 0, 4, 100), QTFC_BUDGET_NO_LABEL);
+}
+
+Test(budget, floor_ties_keep_the_smaller_label) {
+    const qtfc_budget_option a[] = { OPT(10, 1.0), OPT(10, 1.0) };
+    const uint32_t la[] = { 5, 2 };
+    const qtfc_budget_item items[] = { { a, 2 } };
+    const uint32_t *labels[] = { la };
+    double e;
+    uint64_t bytes;
+    cr_assert_eq(qtfc_budget_floor(&e, &bytes, items, labels, 1, 8, 10), 2);
+}

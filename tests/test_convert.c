@@ -712,6 +712,93 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
     cr_assert_leq(file_tensor_bpw(path_in("p.qtf")), 6.0);
 }
 
+/* The floor (convert/target.h): when one ladder rung fits the budget on
+ * every free tensor, every tensor of the allocation has a predicted error
+ * no larger than that rung's on it, so the file is at least as good as the
+ * best uniform encoding of its size, tensor by tensor. */
+/* Checks the allocation table of a dry run (ts_out_text): a floor was
+ * reported, and no tensor's predicted error exceeds the floor's on it.
+ * Returns the number of rows. */
+static int assert_allocation_above_floor(const char *what) {
+    cr_assert(strstr(ts_err_text, "target: floor "), "%s: no floor reported:\n%s", what,
+              ts_err_text);
+    const char *p = strstr(ts_out_text, "floor's error\n");
+    const char *end = strstr(ts_out_text, "target: budget");
+    cr_assert(p && end, "%s", ts_out_text);
+    p += strlen("floor's error\n");
+    int rows = 0;
+    while (p < end) {
+        char name[256], enc[96];
+        unsigned long long bytes;
+        double bpw, err, floor_err;
+        cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", name, enc, &bytes, &bpw, &err,
+                            &floor_err), 6, "%s", p);
+        cr_assert_leq(err, floor_err, "%s: %s (%s) has error %g above the floor's %g", what, name,
+                      enc, err, floor_err);
+        rows++;
+        p = strchr(p, '\n') + 1;
+    }
+    return rows;
+}
+
+/* Four 256 x 256 matrices that quantize unlike each other: Gaussian,
+ * heavy-tailed (cubed), with a few large outliers, and sparse. */
+static const char *make_ggml_model(void) {
+    enum { N = 256 * 256 };
+    static float w[4][N];
+    for (int k = 0; k < 4; k++) fill_weights(w[k], N, 11u + (uint32_t)k);
+    for (int i = 0; i < N; i++) {
+        w[1][i] = 40.0f * w[1][i] * w[1][i] * w[1][i];
+        if (i % 97 == 0) w[2][i] *= 12.0f;
+        if (i % 3) w[3][i] = 0.0f;
+    }
+    static char d[512];
+    snprintf(d, sizeof d, "%s", path_in("g"));
+    cr_assert_eq(mkdir(d, 0755), 0);
+    st_tensor t[] = {
+        { "model.embed_tokens.weight", "F32", 2, { 256, 256 }, w[0], sizeof w[0] },
+        { "model.layers.0.mlp.down_proj.weight", "F32", 2, { 256, 256 }, w[1], sizeof w[1] },
+        { "model.layers.0.mlp.up_proj.weight", "F32", 2, { 256, 256 }, w[2], sizeof w[2] },
+        { "model.layers.0.self_attn.q_proj.weight", "F32", 2, { 256, 256 }, w[3], sizeof w[3] },
+    };
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    write_safetensors(p, t, sizeof t / sizeof t[0]);
+    return d;
+}
+
+/* The floor (convert/target.h): no tensor of the allocation has a
+ * predicted error above the floor rung's on it (this model makes the
+ * unconstrained optimum fall below it at 4.6 bits with the ggml ladder). */
+Test(convert, target_allocation_never_falls_below_the_floor) {
+    const char *model = make_ggml_model();
+    const char *budgets[] = { "3.5", "4.6", "5", "6" };
+    for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+        cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw",
+                         budgets[b], model), 0, "%s", ts_err_text);
+        cr_assert_eq(assert_allocation_above_floor(budgets[b]), 4);
+    }
+    /* The QTF ladder: the same guarantee. */
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "4.5", model), 0, "%s", ts_err_text);
+    cr_assert_eq(assert_allocation_above_floor("qtf ladder, 4.5"), 4);
+    /* No fixed-rate rung below int8 fits down_proj's rows of 172: no floor,
+     * said with -n; the column shows "-". */
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "5", make_model("m", 0)), 0, "%s",
+                 ts_err_text);
+    cr_assert(strstr(ts_err_text, "no floor"), "%s", ts_err_text);
+    cr_assert(strstr(ts_out_text, " -\n"), "%s", ts_out_text);
+}
+
+/* A case where the floor binds: on bytes-c at 5 bits with the ggml ladder,
+ * the unconstrained optimum gives iq4_xs (below q5_0's error) to three
+ * FFN matrices to pay for better types elsewhere. */
+Test(convert, target_floor_binds_on_a_real_model) {
+    TS_NEED(model, "models/bytes-c");
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "5", model),
+                 0, "%s", ts_err_text);
+    cr_assert_eq(assert_allocation_above_floor("bytes-c, ggml, 5 bits"), 16);
+}
+
 /* The entropy-coded rungs (issue 15 item 5): the allocation's bytes for
  * every tensor, zstd ones included, are the bytes the written file stores
  * for it (measured by compressing, not assumed from the nominal bits), and
