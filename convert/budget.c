@@ -165,20 +165,23 @@ int qtfc_budget_solve(uint32_t *out_choice, qtfc_budget_result *out_result,
             if (u < lo) lo = u;
         }
         unsigned char *row = pick + i * cells;
+        /* Option by option over all cells (a straight, vectorizable sweep
+         * instead of a division per cell and option): for every cell the
+         * options are still compared in order, ties keeping the earlier. */
         for (uint64_t c = 0; c < cells; c++) {
-            double best = INFINITY;
-            unsigned char bk = 0;
-            for (uint32_t k = 0; k < it->n_options; k++) {
-                uint64_t d = units_of(it->options[k].bytes, unit) - lo;
-                if (d > c) continue;
-                double v = dp[c - d] + it->options[k].error;
-                if (v < best) {
-                    best = v;
-                    bk = (unsigned char)k;
+            nx[c] = INFINITY;
+            row[c] = 0;
+        }
+        for (uint32_t k = 0; k < it->n_options; k++) {
+            uint64_t d = units_of(it->options[k].bytes, unit) - lo;
+            double e = it->options[k].error;
+            for (uint64_t c = d; c < cells; c++) {
+                double v = dp[c - d] + e;
+                if (v < nx[c]) {
+                    nx[c] = v;
+                    row[c] = (unsigned char)k;
                 }
             }
-            nx[c] = best;
-            row[c] = bk;
         }
         double *t = dp;
         dp = nx;
