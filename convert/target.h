@@ -38,7 +38,7 @@
  * their rows (the same for any thread count); a zstd size estimated on the
  * sample is measured on the whole tensor once the solver picks it, and the
  * knapsack solved again, so every chosen size is exact (target.c). On the
- * 1 GB bench checkpoint this takes about 80 s of CPU, 58 s wall on 2 cores
+ * 1 GB bench checkpoint this takes about 75 s of CPU, 49 s wall on 2 cores
  * (bench/RESULTS.md, round 3).
  *
  * Predicted error of a tensor W under candidate Q, normalized so that
@@ -76,9 +76,11 @@
  * type with upgrades), at least as good as it on every tensor. Without the
  * floor the solver lowered a tensor below that base to pay for upgrades
  * elsewhere, which lowered the summed predicted error and raised the loss.
- * With the ggml ladder on bytes-c: 3.5 bits with importance +1.067% ->
- * +0.673% (layer 0's ffn_down no longer q2_k), 4.75 bits without +0.219% ->
- * -0.130%, 5 bits +0.088% -> -0.063%. The row-wide zstd rungs are no floor:
+ * With the ggml ladder on bytes-c, where the floor binds: 3.5 bits with
+ * importance +1.067% -> +0.673% (layer 0's ffn_down no longer q2_k); 4.75
+ * bits +0.219% -> -0.130% without importance, +0.028% -> +0.138% with;
+ * 5 bits +0.088% -> -0.063% without, +0.232% -> +0.089% with (better in
+ * four cases of five, by 0.19 point on average). The row-wide zstd rungs are no floor:
  * their size and error vary with the tensor, and a floor from them made
  * things worse (bytes-c at 4 bits +0.377% -> +0.488%; aidreams at 4.25 bits
  * with importance -0.939% -> -0.412%). With the QTF ladder the floor
