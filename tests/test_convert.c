@@ -712,10 +712,6 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
     cr_assert_leq(file_tensor_bpw(path_in("p.qtf")), 6.0);
 }
 
-/* The floor (convert/target.h): when one ladder rung fits the budget on
- * every free tensor, every tensor of the allocation has a predicted error
- * no larger than that rung's on it, so the file is at least as good as the
- * best uniform encoding of its size, tensor by tensor. */
 /* Checks the allocation table of a dry run (ts_out_text): a floor was
  * reported, and no tensor's predicted error exceeds the floor's on it.
  * Returns the number of rows. */
@@ -767,9 +763,11 @@ static const char *make_ggml_model(void) {
     return d;
 }
 
-/* The floor (convert/target.h): no tensor of the allocation has a
- * predicted error above the floor rung's on it (this model makes the
- * unconstrained optimum fall below it at 4.6 bits with the ggml ladder). */
+/* The floor (convert/target.h): when one fixed-rate rung fits the budget
+ * on every free tensor, no tensor of the allocation has a predicted error
+ * above that rung's on it, so the file is at least as good as the best
+ * uniform encoding of its size, tensor by tensor (this model makes the
+ * unconstrained optimum fall below the floor at 4.6 bits, ggml ladder). */
 Test(convert, target_allocation_never_falls_below_the_floor) {
     const char *model = make_ggml_model();
     const char *budgets[] = { "3.5", "4.6", "5", "6" };
@@ -789,9 +787,9 @@ Test(convert, target_allocation_never_falls_below_the_floor) {
     cr_assert(strstr(ts_out_text, " -\n"), "%s", ts_out_text);
 }
 
-/* A case where the floor binds: on bytes-c at 5 bits with the ggml ladder,
- * the unconstrained optimum gives iq4_xs (below q5_0's error) to three
- * FFN matrices to pay for better types elsewhere. */
+/* A real case where the floor binds: on bytes-c at 5 bits with the ggml
+ * ladder, the unconstrained optimum gives iq4_xs (a larger error than q4_k,
+ * the floor) to FFN matrices to pay for better types elsewhere. */
 Test(convert, target_floor_binds_on_a_real_model) {
     TS_NEED(model, "models/bytes-c");
     cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "5", model),
