@@ -620,6 +620,42 @@ static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
     }
 }
 
+/* After a budget that cannot be met: names the tensors whose smallest
+ * candidate takes more bits per weight than the budget (e.g. rows of 172,
+ * which only f16 fits among the ggml types), so the user knows what to pin
+ * or why. */
+static void name_costly_tensors(const free_tensor *ft, uint64_t n_free, const ladder *lad,
+                                double budget_bpw) {
+    uint64_t count = 0, shown = 0;
+    double least = INFINITY;
+    for (int pass = 0; pass < 2; pass++) {
+        for (uint64_t i = 0; i < n_free; i++) {
+            if (ft[i].n == 0) continue;
+            uint32_t m = 0;
+            for (uint32_t c = 1; c < ft[i].n; c++)
+                if (ft[i].options[c].bytes < ft[i].options[m].bytes) m = c;
+            const qtf_source_tensor *t = ft[i].item->tensor;
+            double bpw = 8.0 * (double)ft[i].options[m].bytes / (double)t->n_elements;
+            if (bpw <= budget_bpw) continue;
+            if (pass == 0) {
+                count++;
+                if (bpw < least) least = bpw;
+            } else if (shown++ < 8) {
+                fprintf(stderr, "qtf-convert: --target: tensor '%s' (rows of %llu): its "
+                        "smallest candidate, %s, takes %.3f bits/weight\n", t->name,
+                        (unsigned long long)ft[i].cols, lad->text[ft[i].which[m]], bpw);
+            }
+        }
+        if (pass == 0 && count == n_free) {   /* every tensor: one line says it */
+            fprintf(stderr, "qtf-convert: --target: every tensor's smallest candidate takes "
+                    "%.3f bits/weight or more\n", least);
+            return;
+        }
+    }
+    if (shown > 8) fprintf(stderr, "qtf-convert: --target: and %llu more such tensors\n",
+                           (unsigned long long)(shown - 8));
+}
+
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
  * solves the knapsack for budget - fixed bytes; prints the allocation with
  * dry_run or verbose. Returns an exit code after a message. */
@@ -684,6 +720,7 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
             fprintf(stderr, "qtf-convert: --target: %s (%llu of the budget's %llu bytes are "
                     "taken by pinned and kept tensors)\n", err, (unsigned long long)fixed,
                     (unsigned long long)budget);
+            name_costly_tensors(r->ft, r->n_free, &r->lad, 8.0 * (double)budget / (double)elements);
             return QTFC_EXIT_USAGE;
         }
         /* Until every chosen size is measured on its whole tensor: each

@@ -851,6 +851,15 @@ Test(convert, target_that_cannot_be_met_is_a_usage_error) {
     const char *model = make_model("m", 0);
     cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "1", model, path_in("o.qtf")), 2);
     cr_assert(strstr(ts_err_text, "cannot be met"), "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "every tensor's smallest candidate takes"), "%s", ts_err_text);
+    cr_assert(!tu_exists(path_in("o.qtf")));
+    /* the tensors that cannot go below the budget are named, with their row length:
+     * down_proj's rows of 172 take no group of 32, only int8, bf16 and the
+     * row-wide zstd rungs (3.3 bits and more here) */
+    cr_assert_eq(RUN("-q", "--all-layers", "--target-bpw", "3", model, path_in("o.qtf")), 2);
+    cr_assert(strstr(ts_err_text, "tensor 'model.layers.0.mlp.down_proj.weight' (rows of 172): "
+                                  "its smallest candidate, "), "%s", ts_err_text);
+    cr_assert(!strstr(ts_err_text, "q_proj"), "%s", ts_err_text);
     cr_assert(!tu_exists(path_in("o.qtf")));
     cr_assert_eq(RUN("-q", "--target-bpw", "0", model, path_in("o.qtf")), 2);
     cr_assert_eq(RUN("-q", "--target-bpw", "4", "--target-size", "100", model,
