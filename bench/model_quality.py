@@ -126,6 +126,8 @@ def model_spec(args):
         else:
             m["tokens"] = args.tokens
         m["calib"] = 65536 if args.text else 1000
+        with open(os.path.join(args.model, "config.json")) as f:
+            m["ctx"] = int(json.load(f)["max_position_embeddings"])
     if args.calib is not None:
         m["calib"] = args.calib
     if args.ctx is not None:
@@ -600,11 +602,7 @@ def main():
     ap.add_argument("--alpha", type=float, default=0.5, help="rescale: the exponent")
     ap.add_argument("--parts", default="ln,vo,ud,head", help="rescale: which producers")
     args = ap.parse_intermixed_args()
-    m = model_spec(args)
-    if args.model not in MODELS and "ctx" not in m:
-        with open(os.path.join(args.model, "config.json")) as f:
-            m["ctx"] = int(json.load(f)["max_position_embeddings"])
-    MODELS[args.model] = m
+    MODELS[args.model] = model_spec(args)
     if not os.path.isdir(MODELS[args.model]["dir"]):
         print(f"SKIP: {MODELS[args.model]['dir']} absent", file=sys.stderr)
         return 77

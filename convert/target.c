@@ -535,12 +535,10 @@ typedef struct target_run {
     uint64_t n_free;
     uint32_t *choice;           /* per free tensor: index into its options */
     qtfc_budget_item *items;
-    const uint32_t **labels;    /* per free tensor: its options' floor labels */
     qtfc_budget_result res;
 } target_run;
 
 static void run_free(target_run *r) {
-    free(r->labels);
     free(r->items);
     free(r->choice);
     for (uint64_t i = 0; r->ft && i < r->n_free; i++) free(r->ft[i].importance);
@@ -620,40 +618,48 @@ static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
     }
 }
 
+/* Bits per weight of the smallest candidate of a free tensor; its option
+ * index in *at. */
+static double smallest_bpw(const free_tensor *ft, uint32_t *at) {
+    uint32_t m = 0;
+    for (uint32_t c = 1; c < ft->n; c++)
+        if (ft->options[c].bytes < ft->options[m].bytes) m = c;
+    *at = m;
+    return 8.0 * (double)ft->options[m].bytes / (double)ft->item->tensor->n_elements;
+}
+
 /* After a budget that cannot be met: names the tensors whose smallest
  * candidate takes more bits per weight than the budget (e.g. rows of 172,
  * which only f16 fits among the ggml types), so the user knows what to pin
- * or why. */
+ * or why; one line when that is every tensor. (Every free tensor has a
+ * candidate: run_allocate checked it.) */
 static void name_costly_tensors(const free_tensor *ft, uint64_t n_free, const ladder *lad,
                                 double budget_bpw) {
-    uint64_t count = 0, shown = 0;
+    uint64_t count = 0;
     double least = INFINITY;
-    for (int pass = 0; pass < 2; pass++) {
-        for (uint64_t i = 0; i < n_free; i++) {
-            if (ft[i].n == 0) continue;
-            uint32_t m = 0;
-            for (uint32_t c = 1; c < ft[i].n; c++)
-                if (ft[i].options[c].bytes < ft[i].options[m].bytes) m = c;
-            const qtf_source_tensor *t = ft[i].item->tensor;
-            double bpw = 8.0 * (double)ft[i].options[m].bytes / (double)t->n_elements;
-            if (bpw <= budget_bpw) continue;
-            if (pass == 0) {
-                count++;
-                if (bpw < least) least = bpw;
-            } else if (shown++ < 8) {
-                fprintf(stderr, "qtf-convert: --target: tensor '%s' (rows of %llu): its "
-                        "smallest candidate, %s, takes %.3f bits/weight\n", t->name,
-                        (unsigned long long)ft[i].cols, lad->text[ft[i].which[m]], bpw);
-            }
-        }
-        if (pass == 0 && count == n_free) {   /* every tensor: one line says it */
-            fprintf(stderr, "qtf-convert: --target: every tensor's smallest candidate takes "
-                    "%.3f bits/weight or more\n", least);
-            return;
-        }
+    uint32_t m;
+    for (uint64_t i = 0; i < n_free; i++) {
+        double bpw = smallest_bpw(&ft[i], &m);
+        if (bpw <= budget_bpw) continue;
+        count++;
+        if (bpw < least) least = bpw;
     }
-    if (shown > 8) fprintf(stderr, "qtf-convert: --target: and %llu more such tensors\n",
-                           (unsigned long long)(shown - 8));
+    if (count == n_free) {
+        fprintf(stderr, "qtf-convert: --target: every tensor's smallest candidate takes %.3f "
+                "bits/weight or more\n", least);
+        return;
+    }
+    uint64_t shown = 0;
+    for (uint64_t i = 0; i < n_free && shown < 8; i++) {
+        double bpw = smallest_bpw(&ft[i], &m);
+        if (bpw <= budget_bpw) continue;
+        fprintf(stderr, "qtf-convert: --target: tensor '%s' (rows of %llu): its smallest "
+                "candidate, %s, takes %.3f bits/weight\n", ft[i].item->tensor->name,
+                (unsigned long long)ft[i].cols, lad->text[ft[i].which[m]], bpw);
+        shown++;
+    }
+    if (count > shown) fprintf(stderr, "qtf-convert: --target: and %llu more such tensors\n",
+                               (unsigned long long)(count - shown));
 }
 
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
@@ -673,8 +679,7 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
         return QTFC_EXIT_FAILURE;
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
     r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
-    r->labels = calloc(r->n_free ? r->n_free : 1, sizeof *r->labels);
-    if (!r->items || !r->choice || !r->labels) {
+    if (!r->items || !r->choice) {
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
         return QTFC_EXIT_FAILURE;
     }
@@ -687,6 +692,11 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     }
     /* The floor's candidates (target.h): fixed-rate rungs only, whose size
      * is exact (a zstd rung's size and error vary with the tensor). */
+    const uint32_t **labels = calloc(r->n_free ? r->n_free : 1, sizeof *labels);
+    if (!labels) {
+        fprintf(stderr, "qtf-convert: --target: out of memory\n");
+        return QTFC_EXIT_FAILURE;
+    }
     for (uint64_t i = 0; i < r->n_free; i++) {
         free_tensor *t = &r->ft[i];
         for (uint32_t c = 0; c < t->n; c++)
@@ -694,13 +704,14 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
                               ? t->which[c]
                               : QTFC_BUDGET_NO_LABEL;
         r->items[i] = (qtfc_budget_item){ t->options, t->n };
-        r->labels[i] = t->label;
+        labels[i] = t->label;
+        t->floor_error = NAN;           /* apply_floor sets it */
     }
     double floor_err = 0;
     uint64_t floor_bytes = 0;
-    uint32_t fk = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, r->labels, r->n_free,
+    uint32_t fk = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, labels, r->n_free,
                                     r->lad.n, budget - fixed);
-    for (uint64_t i = 0; i < r->n_free; i++) r->ft[i].floor_error = NAN;
+    free(labels);
     if (fk != QTFC_BUDGET_NO_LABEL) apply_floor(r->ft, r->n_free, fk);
     if (!o->quiet) {
         if (fk != QTFC_BUDGET_NO_LABEL)
