@@ -49,10 +49,18 @@ Usage:
         [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
     SPEC is an --encoding, or budget:X for --target-bpw X. Prints one
     markdown row per SPEC (and per with/without importance with --both):
-    | spec | importance | tensor bpw | file bpw | bits | delta % |.
-    --ref gives the unquantized figure when already measured; --args passes
-    extra qtf-convert arguments (e.g. --args=--fallback=int8 for aidreams,
-    whose ffn_down rows of 172 take no group of 32).
+    | spec | importance | tensor bpw | file bpw | bits | delta % ± CI |.
+    Without --ref the unquantized model is evaluated first, window by
+    window, and each delta gets its 95% confidence interval (paired by
+    window: the mean per-window difference ± 1.96 standard errors).
+    --ref gives the unquantized figure when already measured (no interval
+    then); --args passes extra qtf-convert arguments (e.g.
+    --args=--fallback=int8 for aidreams, whose ffn_down rows of 172 take no
+    group of 32). Paired differences between quantized files, in points of
+    percent with their 95% intervals: --both adds "with importance -
+    without" per SPEC; --vs SPEC0 adds every SPEC minus SPEC0 (evaluated
+    first). Two files whose interval contains 0 are not told apart by the
+    text.
   /usr/bin/python3 bench/model_quality.py noise --model M --importance FILE
         --budget X [--seeds 1,2,3,4] [--ref BASELINE]
     The noise floor of a comparison: takes the per-tensor predicted errors
@@ -281,19 +289,23 @@ class Llama:
         x = self._rms(x, self.w["model.norm.weight"])
         return self._lin(self.head, x)
 
-    def mean_bits(self, windows, batch=16):
-        """Mean cross-entropy in bits of positions 1.. of each window."""
-        total, count = 0.0, 0
+    def window_bits(self, windows, batch=16):
+        """Mean cross-entropy in bits of positions 1.. of each window (windows
+        of one length), one figure per window."""
+        out = []
         with torch.no_grad():
             for s in range(0, len(windows), batch):
                 ids = torch.as_tensor(np.stack(windows[s:s + batch]), dtype=torch.long)
                 lg = self.logits(ids)[:, :-1].float()
                 tgt = ids[:, 1:]
                 ce = torch.nn.functional.cross_entropy(
-                    lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="sum")
-                total += float(ce)
-                count += tgt.numel()
-        return total / count / math.log(2)
+                    lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="none")
+                out.append(ce.view(tgt.shape).double().sum(1).numpy())
+        return np.concatenate(out) / (len(windows[0]) - 1) / math.log(2)
+
+    def mean_bits(self, windows, batch=16):
+        """Mean cross-entropy in bits of positions 1.. of each window."""
+        return float(self.window_bits(windows, batch).mean())
 
     def importance(self, windows, batch=16):
         """{weight name: float32 E[x^2] per input column} over the windows."""
@@ -403,7 +415,9 @@ def quantize(args, model, spec, importance, tmp, extra=()):
         cmd += ["-e", spec]
     if importance:
         cmd += ["--importance", importance]
-    cmd += list(extra)
+    # --target-ladder in --args is for the budget specs; a uniform SPEC in the
+    # same row set (e.g. --vs q3_k) converts without it.
+    cmd += [a for a in extra if spec.startswith("budget:") or not a.startswith("--target-ladder")]
     plan = run(cmd + ["-n", MODELS[model]["dir"]])
     # without -q: the closing line gives the bits/weight of the tensor bytes
     # as stored (after zstd), where the plan counts a zstd encoding's layout
@@ -445,25 +459,54 @@ def cmd_importance(args):
     print(f"wrote {args.out}: {len(imp)} vectors from {sum(len(w) for w in cal)} calibration tokens")
 
 
+def paired(a, b, ref):
+    """(mean of a - b, half-width of its 95% confidence interval), in percent
+    of ref: per-window figures of two models on the same windows, so that
+    what the windows share (their difficulty) cancels. The windows are
+    consecutive pieces of one text, taken as independent draws."""
+    d = (np.asarray(a) - np.asarray(b)) * (100.0 / ref)
+    return float(d.mean()), 1.96 * float(d.std(ddof=1)) / math.sqrt(len(d))
+
+
 def cmd_eval(args, specs=None):
     cfg = load_config(args.model)
     _, ev = model_data(args.model)
-    if args.ref is not None:
-        ref = args.ref
-    else:
-        ref = evaluate(Llama(cfg, read_weights(args.model)), ev)
-    rows = []
+    # Without --ref the unquantized model is evaluated here, window by window,
+    # so that every row's delta gets a confidence interval.
+    base = None if args.ref is not None else Llama(cfg, read_weights(args.model)).window_bits(ev)
+    ref = args.ref if base is None else float(base.mean())
+    rows, per = [], {}
     tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
     extra = shlex.split(args.args) if args.args else []
     imps = [None] if not args.importance else ([None, args.importance] if args.both else [args.importance])
-    for spec in specs or args.specs:
+    todo = list(specs or args.specs)
+    if args.vs and args.vs not in todo:
+        todo.insert(0, args.vs)
+    for spec in todo:
         for imp in imps:
             w, tbpw, fbpw, _ = quantize(args, args.model, spec, imp, tmp, extra)
-            bits = evaluate(Llama(cfg, w), ev)
+            wb = Llama(cfg, w).window_bits(ev)
+            per[spec, bool(imp)] = wb
+            bits = float(wb.mean())
             d = 100.0 * (bits - ref) / ref
+            ci = "" if base is None else f" ± {paired(wb, base, ref)[1]:.3f}"
             rows.append((spec, bool(imp), tbpw, fbpw, bits, d))
-            print(f"| {spec} | {'yes' if imp else 'no'} | {tbpw:.3f} | {fbpw:.3f} | {bits:.5f} | {d:+.3f}% |",
-                  flush=True)
+            print(f"| {spec} | {'yes' if imp else 'no'} | {tbpw:.3f} | {fbpw:.3f} | {bits:.5f} | "
+                  f"{d:+.3f}%{ci} |", flush=True)
+    # Differences between two quantized files, paired window by window: far
+    # tighter than the difference of two deltas with their own intervals.
+    pairs = []
+    if args.both:
+        pairs += [(f"{spec}: with importance - without", per[spec, True], per[spec, False])
+                  for spec in todo]
+    if args.vs:
+        pairs += [(f"{spec} ({'with' if imp else 'without'} importance) - {args.vs}",
+                   per[spec, bool(imp)], per[args.vs, bool(imp)])
+                  for spec in todo if spec != args.vs for imp in imps]
+    for label, a, b in pairs:
+        m, h = paired(a, b, ref)
+        verdict = "lower" if m + h < 0 else "higher" if m - h > 0 else "no difference at 95%"
+        print(f"| {label} | {m:+.3f} ± {h:.3f} points | {verdict} |", flush=True)
     return ref, rows
 
 
@@ -596,6 +639,9 @@ def main():
     ap.add_argument("--ref", type=float, default=None,
                     help="the unquantized figure, when already measured (saves one evaluation)")
     ap.add_argument("--both", action="store_true", help="each spec with and without --importance")
+    ap.add_argument("--vs", default=None,
+                    help="eval: also give each SPEC's difference from this SPEC, paired window "
+                         "by window, with its 95%% confidence interval")
     ap.add_argument("--args", default=None, help="extra qtf-convert arguments")
     ap.add_argument("--budget", type=float, default=4.25, help="noise: the --target-bpw plan")
     ap.add_argument("--seeds", default="1,2,3,4", help="noise: random seeds")
