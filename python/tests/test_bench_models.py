@@ -23,10 +23,15 @@ import train_byte_llama as tb  # noqa: E402
 
 def test_paired_interval_by_hand():
     # differences 0, 1, 2, 3 bits on a reference of 10 bits: 0, 10, 20, 30 %;
-    # mean 15, sample standard deviation sqrt(500/3), n = 4
+    # mean 15, sample standard deviation sqrt(500/3), n = 4; Student's t for
+    # 3 degrees of freedom is 3.182 (the expansion gives 3.159, within 1%)
     m, h = mq.paired([1, 2, 3, 4], [1, 1, 1, 1], 10.0)
     assert m == pytest.approx(15.0)
-    assert h == pytest.approx(1.96 * math.sqrt(500.0 / 3.0) / 2.0)
+    assert h == pytest.approx(3.182 * math.sqrt(500.0 / 3.0) / 2.0, rel=0.01)
+    # 16 windows, as aidreams has: t(0.975, 15) = 2.131
+    a = np.arange(16.0)
+    assert mq.paired(a, np.zeros(16), 100.0)[1] == pytest.approx(
+        2.131 * a.std(ddof=1) / 4.0, rel=1e-3)
     # the same per-window figures: no difference, no width
     assert mq.paired([3, 5], [3, 5], 4.0) == (0.0, 0.0)
 
