@@ -219,9 +219,12 @@ class Llama:
     """Llama forward pass in float32 (the weights as stored, upcast)."""
 
     def __init__(self, cfg, weights):
-        self.cfg = cfg
         self.w = {k: torch.from_numpy(v.copy()) for k, v in weights.items()}
         self.mkl = {k: v.contiguous().to_mkldnn() for k, v in self.w.items() if v.dim() == 2}
+        self._shape(cfg)
+
+    def _shape(self, cfg):
+        self.cfg = cfg
         self.h = cfg["hidden_size"]
         self.nh = cfg["num_attention_heads"]
         self.nkv = cfg.get("num_key_value_heads", self.nh)
@@ -245,6 +248,9 @@ class Llama:
         shape = x.shape
         y = _mm_t(x.reshape(-1, shape[-1]), self.mkl[name])
         return y.reshape(*shape[:-1], y.shape[-1])
+
+    def _bmm_t(self, a, b):
+        return _bmm_t(a, b)
 
     def _rope(self, T):
         inv = 1.0 / (self.theta ** (torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd))
@@ -275,11 +281,11 @@ class Llama:
             k = k * cos + self._rot(k) * sin
             k = k.repeat_interleave(rep, dim=1)
             v = v.repeat_interleave(rep, dim=1)
-            a = _bmm_t(q.reshape(B * self.nh, T, self.hd), k.reshape(B * self.nh, T, self.hd))
+            a = self._bmm_t(q.reshape(B * self.nh, T, self.hd), k.reshape(B * self.nh, T, self.hd))
             a = a.view(B, self.nh, T, T) / math.sqrt(self.hd) + mask
             a = torch.softmax(a, dim=-1).reshape(B * self.nh, T, T)
             vt = v.reshape(B * self.nh, T, self.hd).transpose(1, 2)
-            a = _bmm_t(a, vt).view(B, self.nh, T, self.hd)
+            a = self._bmm_t(a, vt).view(B, self.nh, T, self.hd)
             a = a.transpose(1, 2).reshape(B, T, self.nh * self.hd)
             x = x + self._lin(p + "self_attn.o_proj.weight", a)
             hn = self._rms(x, self.w[p + "post_attention_layernorm.weight"])

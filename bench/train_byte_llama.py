@@ -69,58 +69,24 @@ def mm_t(a, b):
     return MatMulT.apply(a, b)
 
 
-class Model:
+class Model(mq.Llama):
+    """model_quality's forward pass, with every product differentiable: the
+    weights are the trained tensors themselves (float32, requires_grad)."""
+
     def __init__(self, cfg, params):
-        self.cfg, self.p = cfg, params
-        self.h, self.nh = cfg["hidden_size"], cfg["num_attention_heads"]
-        self.nkv, self.hd = cfg["num_key_value_heads"], cfg["head_dim"]
-        self.eps, self.L = cfg["rms_norm_eps"], cfg["num_hidden_layers"]
-        T = cfg["max_position_embeddings"]
-        inv = 1.0 / (cfg["rope_theta"] ** (torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd))
-        f = torch.outer(torch.arange(T, dtype=torch.float32), inv)
-        emb = torch.cat((f, f), dim=-1)
-        self.cos, self.sin = emb.cos(), emb.sin()
+        self.w = params
+        self._shape(cfg)
 
-    def _rms(self, x, w):
-        return x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps) * w
-
-    def _l(self, name, x):
+    def _lin(self, name, x):
         s = x.shape
-        return mm_t(x.reshape(-1, s[-1]), self.p[name]).reshape(*s[:-1], -1)
+        return mm_t(x.reshape(-1, s[-1]), self.w[name]).reshape(*s[:-1], -1)
 
-    @staticmethod
-    def _rot(x):
-        half = x.shape[-1] // 2
-        return torch.cat((-x[..., half:], x[..., :half]), dim=-1)
+    def _bmm_t(self, a, b):
+        return mm_t(a, b)
 
     def loss(self, ids):
-        B, T = ids.shape
-        P = self.p
-        x = P["model.embed_tokens.weight"][ids]
-        cos, sin = self.cos[:T], self.sin[:T]
-        mask = torch.full((T, T), float("-inf")).triu(1)
-        rep = self.nh // self.nkv
-        for i in range(self.L):
-            p = f"model.layers.{i}."
-            hn = self._rms(x, P[p + "input_layernorm.weight"])
-            q = self._l(p + "self_attn.q_proj.weight", hn).view(B, T, self.nh, self.hd).transpose(1, 2)
-            k = self._l(p + "self_attn.k_proj.weight", hn).view(B, T, self.nkv, self.hd).transpose(1, 2)
-            v = self._l(p + "self_attn.v_proj.weight", hn).view(B, T, self.nkv, self.hd).transpose(1, 2)
-            q = q * cos + self._rot(q) * sin
-            k = k * cos + self._rot(k) * sin
-            k = k.repeat_interleave(rep, dim=1).reshape(B * self.nh, T, self.hd)
-            v = v.repeat_interleave(rep, dim=1).reshape(B * self.nh, T, self.hd)
-            a = mm_t(q.reshape(B * self.nh, T, self.hd), k) / math.sqrt(self.hd) + mask
-            a = torch.softmax(a, dim=-1)
-            o = mm_t(a, v.transpose(1, 2))
-            o = o.view(B, self.nh, T, self.hd).transpose(1, 2).reshape(B, T, self.nh * self.hd)
-            x = x + self._l(p + "self_attn.o_proj.weight", o)
-            hn = self._rms(x, P[p + "post_attention_layernorm.weight"])
-            g = self._l(p + "mlp.gate_proj.weight", hn)
-            u = self._l(p + "mlp.up_proj.weight", hn)
-            x = x + self._l(p + "mlp.down_proj.weight", torch.nn.functional.silu(g) * u)
-        x = self._rms(x, P["model.norm.weight"])
-        lg = self._l("lm_head.weight", x)[:, :-1]
+        """Mean cross-entropy in nats of positions 1.. of each window."""
+        lg = self.logits(ids)[:, :-1]
         return torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1))
 
 
