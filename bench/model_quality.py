@@ -78,7 +78,9 @@ Usage:
     (head). The model computes the same function before quantization; the
     importance is rescaled alike (E[x_j^2] / s_j^2). Each SPEC is then
     converted with that importance and evaluated.
-Options: --build DIR (default build/), --tmp DIR (default a fresh temp dir).
+Options: --build DIR (default build/), --tmp DIR (default a fresh temp dir;
+a given one keeps each SPEC's per-window figures as SPEC[-imp].windows.npy,
+to pair files of different runs).
 Use /usr/bin/python3 (Debian python3-torch), not a pyenv python.
 """
 import argparse
@@ -499,6 +501,9 @@ def cmd_eval(args, specs=None):
             w, tbpw, fbpw, _ = quantize(args, args.model, spec, imp, tmp, extra)
             wb = Llama(cfg, w).window_bits(ev)
             per[spec, bool(imp)] = wb
+            if args.tmp:    # kept for pairing files of different runs (np.load, paired)
+                np.save(os.path.join(tmp, re.sub(r"[^A-Za-z0-9_.=-]", "_", spec)
+                                     + ("-imp" if imp else "") + ".windows.npy"), wb)
             bits = float(wb.mean())
             d = 100.0 * (bits - ref) / ref
             ci = "" if base is None else f" ± {paired(wb, base, ref)[1]:.3f}"
