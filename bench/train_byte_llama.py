@@ -10,8 +10,10 @@ held out for evaluation) with the size and length of training given here.
 The output folder (config.json, model.safetensors in bf16, train_result.json)
 is what `bench/model_quality.py --model DIR --text eval.txt` judges.
 
-Deterministic for a given machine: files in sorted order, windows drawn by a
-seeded generator, weights initialized from the seed.
+Seeded: files in sorted order, windows drawn by a seeded generator, weights
+initialized from the seed (MKL-DNN's float sums may still differ with the
+thread count or the CPU, so a model is identified by its folder, not by the
+command alone).
 
   /usr/bin/python3 bench/train_byte_llama.py OUT_DIR [--layers 4] [--hidden 256]
       [--ffn 768] [--heads 4] [--kv-heads 2] [--ctx 256] [--batch 16]
