@@ -409,11 +409,16 @@ def run(cmd):
     return p.stdout + p.stderr
 
 
+def file_tag(spec, importance):
+    """The file name stem of a SPEC's outputs in --tmp."""
+    return re.sub(r"[^A-Za-z0-9_.=-]", "_", spec) + ("-imp" if importance else "")
+
+
 def quantize(args, model, spec, importance, tmp, extra=()):
     """Converts the model with `spec` and returns (decoded weights, tensor
     bpw, file bpw, the plan text)."""
     conv = os.path.join(args.build, "convert", "qtf-convert")
-    tag = re.sub(r"[^A-Za-z0-9_.=-]", "_", spec) + ("-imp" if importance else "")
+    tag = file_tag(spec, importance)
     q = os.path.join(tmp, tag + ".qtf")
     out = os.path.join(tmp, tag + ".safetensors")
     cmd = [conv, "-q", "--all-layers"]
@@ -502,8 +507,7 @@ def cmd_eval(args, specs=None):
             wb = Llama(cfg, w).window_bits(ev)
             per[spec, bool(imp)] = wb
             if args.tmp:    # kept for pairing files of different runs (np.load, paired)
-                np.save(os.path.join(tmp, re.sub(r"[^A-Za-z0-9_.=-]", "_", spec)
-                                     + ("-imp" if imp else "") + ".windows.npy"), wb)
+                np.save(os.path.join(tmp, file_tag(spec, imp) + ".windows.npy"), wb)
             bits = float(wb.mean())
             d = 100.0 * (bits - ref) / ref
             ci = "" if base is None else f" ± {paired(wb, base, ref)[1]:.3f}"

@@ -217,7 +217,10 @@ def main():
         u = w[k].astype(np.float32).view(np.uint32).astype(np.uint64)
         u = ((u + 0x7FFF + ((u >> 16) & 1)) >> 16 << 16).astype(np.uint32)
         w[k] = u.view(np.float32)
-    mq.st_write(os.path.join(a.out, "model.safetensors"), w)
+    # written aside and renamed, so that an interrupted write leaves no model
+    final = os.path.join(a.out, "model.safetensors")
+    mq.st_write(final + ".tmp", w)
+    os.replace(final + ".tmp", final)
     with open(os.path.join(a.out, "config.json"), "w") as f:
         json.dump(cfg, f, indent=1)
     with open(os.path.join(a.out, "train_result.json"), "w") as f:
