@@ -17,42 +17,76 @@
 #include "checkpoint/source.h"
 #include "cli/cli_util.h"
 
-static const char *const qtf_ladder[] = {
-    "bf16",
-    "int8",
-    "int6:group=32",
-    "int5:group=32",
-    "int4:group=32",
-    "int4:group=32,search",
-    "int4:group=64",
-    "int4:group=64,search",
-    "pal4:group=32,dq,opt",
-    "int3:group=32",
-    "int3:group=32,search",
-    "int3:group=64",
-    "int3:group=64,search",
-    "int3:group=32,dq,search",
-    "pal3:group=32,dq,opt",
-    "int2:group=32",
-    "int2:group=32,search",
-    "int2:group=32,dq,search",
-    "pal2:group=32,dq,opt",
+/* One row per rung: its text, and when it is a candidate (target.h). */
+enum {
+    RUNG_ALWAYS = 0,
+    RUNG_WITH_IMPORTANCE = 1,     /* only with an importance file */
+    RUNG_WITHOUT_IMPORTANCE = 2,  /* only without one */
+    RUNG_NO_FLOOR = 4,            /* a candidate, never the floor */
+};
+
+typedef struct rung {
+    const char *text;
+    unsigned when;
+} rung;
+
+/* The palettized rungs take `opt` (the robust scale fit, format/pal.c)
+ * only with an importance file: with one it lowered bytes-c's loss (3.25
+ * bits +0.142% -> +0.027%), without one it raised it at every budget below
+ * 4.25 bits on both models measured (bytes-c 3.25 bits +1.311% -> +1.532%,
+ * 2.5 bits +6.033% -> +6.465%; bench/RESULTS.md, round 6): its robust fit
+ * lets a few large weights keep large errors, which only the importance can
+ * tell harmless. */
+static const rung qtf_ladder[] = {
+    { "bf16", RUNG_ALWAYS },
+    { "int8", RUNG_ALWAYS },
+    { "int6:group=32", RUNG_ALWAYS },
+    { "int5:group=32", RUNG_ALWAYS },
+    { "int4:group=32", RUNG_ALWAYS },
+    { "int4:group=32,search", RUNG_ALWAYS },
+    { "int4:group=64", RUNG_ALWAYS },
+    { "int4:group=64,search", RUNG_ALWAYS },
+    { "pal4:group=32,dq,opt", RUNG_WITH_IMPORTANCE },
+    { "pal4:group=32,dq", RUNG_WITHOUT_IMPORTANCE },
+    { "int3:group=32", RUNG_ALWAYS },
+    { "int3:group=32,search", RUNG_ALWAYS },
+    { "int3:group=64", RUNG_ALWAYS },
+    { "int3:group=64,search", RUNG_ALWAYS },
+    { "int3:group=32,dq,search", RUNG_ALWAYS },
+    { "pal3:group=32,dq,opt", RUNG_WITH_IMPORTANCE },
+    { "pal3:group=32,dq", RUNG_WITHOUT_IMPORTANCE },
+    /* Groups of 16: the best uniform encoding near 2.5 bits on both models
+     * measured (bytes-c +4.766%, the held-out model +5.220%, with
+     * importance), so that an allocation there can use it. Never the
+     * floor: as the floor (it fits alone from about 2.53 bits) it forbade
+     * pal2, which the good 3.25-bit plans use (bytes-c +0.027% -> +0.660%,
+     * the held-out model +0.649% -> +1.127%), and raised the predicted error
+     * at 2.6 bits by a third. As a candidate only, it changes no plan of
+     * either model from 3 bits up (bench/RESULTS.md, round 6). */
+    { "int2:group=16,dq,opt", RUNG_NO_FLOOR | RUNG_WITH_IMPORTANCE },
+    { "int2:group=16,dq,search", RUNG_NO_FLOOR | RUNG_WITHOUT_IMPORTANCE },
+    { "int2:group=32", RUNG_ALWAYS },
+    { "int2:group=32,search", RUNG_ALWAYS },
+    { "int2:group=32,dq,search", RUNG_ALWAYS },
+    { "pal2:group=32,dq,opt", RUNG_WITH_IMPORTANCE },
+    { "pal2:group=32,dq", RUNG_WITHOUT_IMPORTANCE },
     /* Entropy-coded rungs: one code per byte, zstd level 1 (the level
      * spec/encodings/block.md recommends). Their stored size is measured by
      * compressing the candidate's parts exactly as the writer will. With a
      * row-wide scale the codes of heavy-tailed weights are far from uniform:
      * on bytes-c int4:group=row,search,zstd stores 3.61 bits/weight with a
      * relative RMSE of 0.107, against 0.167 for pal3:group=32,dq at 3.27
-     * and 0.080 for pal4:group=32,dq at 4.27 (bench/RESULTS.md). */
-    "int6:group=row,search,zstd",
-    "int5:group=row,zstd",
-    "int5:group=row,search,zstd",
-    "int5:group=128,search,zstd",
-    "int4:group=row,zstd",
-    "int4:group=row,search,zstd",
-    "int4:group=128,search,zstd",
-    "int3:group=row,search,zstd",
-    "int3:group=128,search,zstd",
+     * and 0.080 for pal4:group=32,dq at 4.27 (bench/RESULTS.md). Candidates
+     * from ZSTD_MIN_BPW only (measure_all). */
+    { "int6:group=row,search,zstd", RUNG_ALWAYS },
+    { "int5:group=row,zstd", RUNG_ALWAYS },
+    { "int5:group=row,search,zstd", RUNG_ALWAYS },
+    { "int5:group=128,search,zstd", RUNG_ALWAYS },
+    { "int4:group=row,zstd", RUNG_ALWAYS },
+    { "int4:group=row,search,zstd", RUNG_ALWAYS },
+    { "int4:group=128,search,zstd", RUNG_ALWAYS },
+    { "int3:group=row,search,zstd", RUNG_ALWAYS },
+    { "int3:group=128,search,zstd", RUNG_ALWAYS },
 };
 #define N_QTF_LADDER (sizeof qtf_ladder / sizeof qtf_ladder[0])
 
@@ -60,29 +94,39 @@ static const char *const qtf_ladder[] = {
  * byte-exactly (with the importance as llama-quantize uses an imatrix),
  * largest first. A type whose block does not divide the row is no
  * candidate for that tensor (no silent fallback inside an allocation). */
-static const char *const ggml_ladder[] = {
-    "f16", "q8_0", "q6_k", "q5_1", "q5_k", "q5_0", "q4_1", "q4_k", "q4_0", "iq4_nl", "iq4_xs",
-    "q3_k", "q2_k",
+static const rung ggml_ladder[] = {
+    { "f16", RUNG_ALWAYS },    { "q8_0", RUNG_ALWAYS },   { "q6_k", RUNG_ALWAYS },
+    { "q5_1", RUNG_ALWAYS },   { "q5_k", RUNG_ALWAYS },   { "q5_0", RUNG_ALWAYS },
+    { "q4_1", RUNG_ALWAYS },   { "q4_k", RUNG_ALWAYS },   { "q4_0", RUNG_ALWAYS },
+    { "iq4_nl", RUNG_ALWAYS }, { "iq4_xs", RUNG_ALWAYS }, { "q3_k", RUNG_ALWAYS },
+    { "q2_k", RUNG_ALWAYS },
 };
 #define N_GGML_LADDER (sizeof ggml_ladder / sizeof ggml_ladder[0])
 #define MAX_LADDER (N_QTF_LADDER > N_GGML_LADDER ? N_QTF_LADDER : N_GGML_LADDER)
 
 /* The candidates of one allocation. */
 typedef struct ladder {
-    const char *const *text;
+    const char *text[MAX_LADDER];
+    unsigned when[MAX_LADDER];          /* the rung's RUNG_* conditions */
     qtf_encoding enc[MAX_LADDER];
     uint32_t n;
 } ladder;
 
-static int ladder_init(ladder *l, const char *const *text, size_t n) {
-    l->text = text;
-    l->n = (uint32_t)n;
-    for (uint32_t k = 0; k < l->n; k++) {
-        if (qtf_encoding_parse(&l->enc[k], text[k]) != QTF_OK) {
-            fprintf(stderr, "qtf-convert: --target: ladder entry %s: %s\n", text[k],
+/* The rungs of `rungs` that apply with (or without) an importance file;
+ * the budget's conditions apply when measuring (measure_all). */
+static int ladder_init(ladder *l, const rung *rungs, size_t n, int with_importance) {
+    l->n = 0;
+    for (size_t k = 0; k < n; k++) {
+        unsigned w = rungs[k].when;
+        if ((w & RUNG_WITH_IMPORTANCE) && !with_importance) continue;
+        if ((w & RUNG_WITHOUT_IMPORTANCE) && with_importance) continue;
+        if (qtf_encoding_parse(&l->enc[l->n], rungs[k].text) != QTF_OK) {
+            fprintf(stderr, "qtf-convert: --target: ladder entry %s: %s\n", rungs[k].text,
                     qtf_error_detail());
             return -1;
         }
+        l->text[l->n] = rungs[k].text;
+        l->when[l->n++] = w;
     }
     return 0;
 }
@@ -98,7 +142,8 @@ static int ladder_init(ladder *l, const char *const *text, size_t n) {
 #define SAMPLE_ELEMENTS (1u << 18)
 
 /* Budgets (bits per weight over all elements) from which the zstd rungs
- * are candidates (target.h). */
+ * are candidates (target.h): below, mixing them with the palettized rungs
+ * scored better on the predicted error but worse on the model's loss. */
 #define ZSTD_MIN_BPW 4.0
 
 typedef struct free_tensor {
@@ -284,7 +329,7 @@ static unsigned worker_count(unsigned threads) {
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
                        const qtf_source *imp, const qtf_imatrix_map *imx,
-                       const ladder *lad, int with_zstd, const qtfc_target_options *o) {
+                       const ladder *lad, double budget_bpw, const qtfc_target_options *o) {
     const qtf_encoding *encs = lad->enc;
     uint64_t max_n = 0, max_cols = 0, max_s = 0;
     for (uint64_t i = 0; i < n_free; i++) {
@@ -389,7 +434,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         for (uint32_t k = 0; k < lad->n; k++) {
             int ok;
             uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
-            if (!ok || (encs[k].zstd_level > 0 && !with_zstd && rows_take_groups)) continue;
+            if (!ok || (encs[k].zstd_level > 0 && budget_bpw < ZSTD_MIN_BPW && rows_take_groups))
+                continue;
             job->bytes[job->nk] = bytes;
             job->ks[job->nk++] = k;
         }
@@ -552,10 +598,11 @@ static void run_free(target_run *r) {
 /* Opens the checkpoint and the importance, and plans the tensors with
  * `recipe`. Returns an exit code after a message. */
 static int run_open(target_run *r, const qtfc_target_options *o, const qtfc_recipe *recipe,
-                    const char *const *ladder_text, size_t n_ladder) {
+                    const rung *rungs, size_t n_rungs) {
     memset(r, 0, sizeof *r);
     r->o = o;
-    if (ladder_init(&r->lad, ladder_text, n_ladder) != 0) return QTFC_EXIT_FAILURE;
+    if (ladder_init(&r->lad, rungs, n_rungs, o->importance_path != NULL) != 0)
+        return QTFC_EXIT_FAILURE;
     qtf_status st = qtf_source_open(&r->src, o->input);
     if (st != QTF_OK) {
         fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s\n", o->input,
@@ -665,8 +712,7 @@ static void name_costly_tensors(const free_tensor *ft, uint64_t n_free, const la
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
  * solves the knapsack for budget - fixed bytes; prints the allocation with
  * dry_run or verbose. Returns an exit code after a message. */
-static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t elements,
-                        int with_zstd) {
+static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t elements) {
     const qtfc_target_options *o = r->o;
     char err[8192];
     if (fixed > budget) {
@@ -675,7 +721,8 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
                 (unsigned long long)fixed);
         return QTFC_EXIT_USAGE;
     }
-    if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, with_zstd, o) != 0)
+    double budget_bpw = elements ? 8.0 * (double)budget / (double)elements : 0.0;
+    if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, budget_bpw, o) != 0)
         return QTFC_EXIT_FAILURE;
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
     r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
@@ -700,7 +747,8 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     for (uint64_t i = 0; i < r->n_free; i++) {
         free_tensor *t = &r->ft[i];
         for (uint32_t c = 0; c < t->n; c++)
-            t->label[c] = t->exact[c] && r->lad.enc[t->which[c]].zstd_level == 0
+            t->label[c] = t->exact[c] && r->lad.enc[t->which[c]].zstd_level == 0 &&
+                                  !(r->lad.when[t->which[c]] & RUNG_NO_FLOOR)
                               ? t->which[c]
                               : QTFC_BUDGET_NO_LABEL;
         r->items[i] = (qtfc_budget_item){ t->options, t->n };
@@ -766,11 +814,7 @@ int qtfc_target_apply(qtfc_recipe *recipe, const qtfc_target_options *o) {
         if (is_free(&r.plan.items[i])) r.ft[r.n_free++].item = &r.plan.items[i];
         else fixed += r.plan.items[i].out_bytes;
     }
-    /* The entropy-coded rungs only for budgets of ZSTD_MIN_BPW and more:
-     * below, mixing them with the palettized rungs scored better on the
-     * predicted error but worse on the model's loss (target.h). */
-    int with_zstd = 8.0 * (double)budget >= ZSTD_MIN_BPW * (double)r.plan.total_elements;
-    code = run_allocate(&r, budget, fixed, r.plan.total_elements, with_zstd);
+    code = run_allocate(&r, budget, fixed, r.plan.total_elements);
     if (code != QTFC_EXIT_OK) goto out;
     for (uint64_t i = 0; i < r.n_free; i++) {
         char glob[1024], rule[1200], err[1024];
@@ -819,7 +863,7 @@ int qtfc_target_ggml(const char **out_types, const char *const *names, size_t n,
         }
         r.ft[r.n_free++].item = it;
     }
-    code = run_allocate(&r, budget_of(o, elements), fixed_bytes, elements, 0);
+    code = run_allocate(&r, budget_of(o, elements), fixed_bytes, elements);
     if (code != QTFC_EXIT_OK) goto out;
     for (size_t i = 0; i < n; i++) out_types[i] = run_chosen(&r, i);
 out:

@@ -787,6 +787,70 @@ Test(convert, target_allocation_never_falls_below_the_floor) {
     cr_assert(strstr(ts_out_text, " -\n"), "%s", ts_out_text);
 }
 
+/* The encodings a dry run's allocation table chose (ts_out_text), joined
+ * with spaces into out. */
+static void allocation_encodings(char *out, size_t cap) {
+    const char *p = strstr(ts_out_text, "floor's error\n");
+    const char *end = strstr(ts_out_text, "target: budget");
+    cr_assert(p && end, "%s", ts_out_text);
+    out[0] = '\0';
+    for (p += strlen("floor's error\n"); p < end; p = strchr(p, '\n') + 1) {
+        char name[256], enc[96];
+        cr_assert_eq(sscanf(p, "%255s %95s", name, enc), 2, "%s", p);
+        size_t n = strlen(out);
+        snprintf(out + n, cap - n, "%s ", enc);
+    }
+}
+
+/* The QTF ladder follows the importance file (convert/target.c, qtf_ladder):
+ * the palettized rungs take `opt` with one and not without, the int2 rung
+ * with groups of 16 takes `opt` with one and `search` without, and that
+ * rung is never the floor (from about 2.53 bits it fits the budget alone). */
+Test(convert, target_ladder_rungs_follow_the_importance_file) {
+    const char *model = make_ggml_model();
+    static float v[4][256];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 256; i++) v[k][i] = 0.25f + (float)((i * (k + 3)) % 17);
+    st_tensor imp[] = {
+        { "model.embed_tokens.weight", "F32", 1, { 256 }, v[0], sizeof v[0] },
+        { "model.layers.0.mlp.down_proj.weight", "F32", 1, { 256 }, v[1], sizeof v[1] },
+        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { 256 }, v[2], sizeof v[2] },
+        { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
+    };
+    write_safetensors(path_in("imp.safetensors"), imp, sizeof imp / sizeof imp[0]);
+    const char *budgets[] = { "2.4", "2.6", "2.8", "3.25", "3.5" };
+    int pal_seen[2] = { 0, 0 }, g16_seen[2] = { 0, 0 };
+    for (int with = 0; with < 2; with++) {
+        for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
+            if (with)
+                cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", budgets[b], "--importance",
+                                 path_in("imp.safetensors"), model), 0, "%s", ts_err_text);
+            else
+                cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", budgets[b], model), 0,
+                             "%s", ts_err_text);
+            cr_assert(!strstr(ts_err_text, "floor int2:group=16"), "%s bits: %s", budgets[b],
+                      ts_err_text);
+            char encs[1024];
+            allocation_encodings(encs, sizeof encs);
+            for (char *e = strtok(encs, " "); e; e = strtok(NULL, " ")) {
+                int opt = strstr(e, ",opt") != NULL;
+                if (strncmp(e, "pal", 3) == 0) {
+                    cr_assert_eq(opt, with, "%s bits, %s importance: %s", budgets[b],
+                                 with ? "with" : "without", e);
+                    pal_seen[with]++;
+                }
+                if (strncmp(e, "int2:group=16,", 14) == 0) {
+                    cr_assert_str_eq(e, with ? "int2:group=16,dq,opt" : "int2:group=16,dq,search");
+                    g16_seen[with]++;
+                }
+            }
+        }
+    }
+    /* otherwise the test proves nothing */
+    cr_assert(pal_seen[0] && pal_seen[1], "no pal rung chosen: %d / %d", pal_seen[0], pal_seen[1]);
+    cr_assert(g16_seen[0] || g16_seen[1], "the int2 rung with groups of 16 never chosen");
+}
+
 /* A real case where the floor binds: on bytes-c at 5 bits with the ggml
  * ladder, the unconstrained optimum gives iq4_xs (a larger error than q4_k,
  * the floor) to FFN matrices to pay for better types elsewhere. */
