@@ -2,19 +2,24 @@
  * per weight matrix, from a fixed candidate ladder, so that the file meets a
  * size budget with the least summed predicted error (convert/budget.c).
  *
- * Candidate ladder (each used where it applies to the tensor's shape):
+ * Candidate ladder (each used where it applies to the tensor's shape; one
+ * row per rung in target.c, qtf_ladder, with when it applies):
  *   bf16; int8; int6:group=32; int5:group=32; int4:group=32 and ,search;
- *   int4:group=64 and ,search; pal4:group=32,dq,opt; int3:group=32 and ,search;
- *   int3:group=64 and ,search; int3:group=32,dq,search; pal3:group=32,dq,opt;
- *   int2:group=32 and ,search; int2:group=32,dq,search; pal2:group=32,dq,opt;
+ *   int4:group=64 and ,search; pal4:group=32,dq; int3:group=32 and ,search;
+ *   int3:group=64 and ,search; int3:group=32,dq,search; pal3:group=32,dq;
+ *   int2:group=16,dq,search; int2:group=32 and ,search; int2:group=32,dq,search;
+ *   pal2:group=32,dq;
  *   and entropy-coded rungs (one code per byte, zstd level 1):
  *   int6:group=row,search,zstd; int5:group=row,zstd and ,search,zstd;
  *   int5:group=128,search,zstd; int4:group=row,zstd and ,search,zstd;
  *   int4:group=128,search,zstd; int3:group=row,search,zstd;
  *   int3:group=128,search,zstd.
- * The palettized rungs take `opt` (the robust scale fit, format/pal.c): on
- * bytes-c it moved the allocation at 3.25 bits from +0.142% to +0.027% and
- * at 4.25 from -0.060% to -0.066% (bench/RESULTS.md, round 3).
+ * With an importance file the palettized rungs and the int2 rung with
+ * groups of 16 take `opt` (the robust scale fit, format/pal.c and
+ * format/block_hqq.c) instead: with importance it lowered bytes-c's loss
+ * (3.25 bits +0.142% -> +0.027%), without it raised the loss at every budget
+ * below 4.25 bits on both models measured (bench/RESULTS.md, rounds 3 and 6).
+ * The int2 rung with groups of 16 is never the floor (below).
  * The zstd rungs are candidates only when the budget is 4 bits per weight
  * or more, or for tensors whose rows take no group of 32 (e.g. rows of
  * 172), which would otherwise have only int8 and bf16. Measured on bytes-c (bench/RESULTS.md, model-level table), with
@@ -39,7 +44,8 @@
  * sample is measured on the whole tensor once the solver picks it, and the
  * knapsack solved again, so every chosen size is exact (target.c). On the
  * 1 GB bench checkpoint this takes about 75 s of CPU, 49 s wall on 2 cores
- * (bench/RESULTS.md, round 3).
+ * with an importance file's `opt` rungs, less without (bench/RESULTS.md,
+ * rounds 4 and 6).
  *
  * Predicted error of a tensor W under candidate Q, normalized so that
  * tensors of different sizes and scales compare:
@@ -85,7 +91,11 @@
  * things worse (bytes-c at 4 bits +0.377% -> +0.488%; aidreams at 4.25 bits
  * with importance -0.939% -> -0.412%). With the QTF ladder the floor
  * changes no allocation of bytes-c or aidreams at 2.5 to 5 bits
- * (bench/RESULTS.md, round 4). */
+ * (bench/RESULTS.md, round 4). The int2 rung with groups of 16 is no floor
+ * either: fitting alone from about 2.53 bits, it became the floor there and
+ * forbade pal2, which the good 3.25-bit plans use (with importance bytes-c
+ * +0.027% -> +0.660%, the held-out model +0.649% -> +1.127%); as a candidate
+ * only it changes no plan of either model from 3 bits up (round 6). */
 #ifndef QTF_CONVERT_TARGET_H
 #define QTF_CONVERT_TARGET_H
 
