@@ -76,8 +76,11 @@
  * The floor: of the fixed-rate rungs (no zstd) that apply to every free
  * tensor, the one that fits the budget alone with the least summed
  * predicted error (convert/budget.c, qtfc_budget_floor) is the floor, and
- * each tensor keeps only the candidates whose predicted error there is no
- * larger than the floor's. The allocation is then the best uniform
+ * each tensor keeps only the floor rung and the candidates whose predicted
+ * error there is at least 20% below the floor's (FLOOR_GAIN: smaller gains
+ * are sideways moves the predicted error cannot rank; at the size of
+ * int3:group=64,search they cost the held-out model 0.41 point without
+ * importance, bench/RESULTS.md round 6). The allocation is then the best uniform
  * encoding that fits plus upgrades (as llama.cpp's own mixtures are a base
  * type with upgrades), at least as good as it on every tensor. Without the
  * floor the solver lowered a tensor below that base to pay for upgrades

@@ -713,11 +713,14 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
 }
 
 /* Checks the allocation table of a dry run (ts_out_text): a floor was
- * reported, and no tensor's predicted error exceeds the floor's on it.
+ * reported, and every tensor either keeps the floor rung or takes one that
+ * predicts at least 20% less error there (FLOOR_GAIN, convert/target.c).
  * Returns the number of rows. */
 static int assert_allocation_above_floor(const char *what) {
-    cr_assert(strstr(ts_err_text, "target: floor "), "%s: no floor reported:\n%s", what,
-              ts_err_text);
+    const char *fl = strstr(ts_err_text, "target: floor ");
+    cr_assert(fl, "%s: no floor reported:\n%s", what, ts_err_text);
+    char floor_enc[96];
+    cr_assert_eq(sscanf(fl, "target: floor %95s", floor_enc), 1, "%s", fl);
     const char *p = strstr(ts_out_text, "floor's error\n");
     const char *end = strstr(ts_out_text, "target: budget");
     cr_assert(p && end, "%s", ts_out_text);
@@ -729,8 +732,12 @@ static int assert_allocation_above_floor(const char *what) {
         double bpw, err, floor_err;
         cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", name, enc, &bytes, &bpw, &err,
                             &floor_err), 6, "%s", p);
-        cr_assert_leq(err, floor_err, "%s: %s (%s) has error %g above the floor's %g", what, name,
-                      enc, err, floor_err);
+        if (strcmp(enc, floor_enc) == 0)
+            cr_assert_eq(err, floor_err, "%s: %s", what, name);
+        else
+            cr_assert_leq(err, 0.8 * floor_err * (1 + 1e-6),
+                          "%s: %s (%s) has error %g, not 20%% below the floor's %g", what, name,
+                          enc, err, floor_err);
         rows++;
         p = strchr(p, '\n') + 1;
     }
