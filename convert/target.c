@@ -33,11 +33,11 @@ typedef struct rung {
 /* With an importance file the palettized rungs (and int2 with groups of 16)
  * take `opt`, the robust scale fit (format/pal.c, format/block_hqq.c);
  * without one they do not. With importance it lowered bytes-c's loss (3.25
- * bits +0.142% -> +0.027%); without, it raised the loss of both models
- * measured at every budget from 2.5 to 3.5 bits (bytes-c 3.25 bits +1.311%
- * -> +1.532%, 2.5 bits +6.033% -> +6.465%; the held-out model by 0.01 to
- * 0.06 point; bench/RESULTS.md, round 6): its fit lets a few large weights
- * keep large errors, which only the importance can tell harmless. */
+ * bits +0.142% -> +0.027%); without, it raised the loss (bytes-c: 3.25 bits
+ * +1.311% -> +1.532%, 3.5 bits +0.571% -> +0.665%, 2.5 bits +6.033% ->
+ * +6.465%; the held-out model: 0.02 and 0.06 point at 3.25 and 2.5 bits, no
+ * difference at 3.5; bench/RESULTS.md, round 6): its fit lets a few large
+ * weights keep large errors, which only the importance can tell harmless. */
 static const rung qtf_ladder[] = {
     { "bf16", RUNG_ALWAYS },
     { "int8", RUNG_ALWAYS },

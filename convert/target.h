@@ -17,8 +17,8 @@
  * With an importance file the palettized rungs and the int2 rung with
  * groups of 16 take `opt` (the robust scale fit, format/pal.c and
  * format/block_hqq.c) instead: with importance it lowered bytes-c's loss
- * (3.25 bits +0.142% -> +0.027%), without it raised the loss at every budget
- * below 4.25 bits on both models measured (bench/RESULTS.md, rounds 3 and 6).
+ * (3.25 bits +0.142% -> +0.027%), without it raised the loss from 2.5 to 3.5
+ * bits (bytes-c by 0.09 to 0.43 point; bench/RESULTS.md, rounds 3 and 6).
  * The int2 rung with groups of 16 is never the floor (below).
  * The zstd rungs are candidates only when the budget is 4 bits per weight
  * or more, or for tensors whose rows take no group of 32 (e.g. rows of
