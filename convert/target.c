@@ -114,7 +114,7 @@ typedef struct ladder {
 } ladder;
 
 /* The rungs of `rungs` that apply with (or without) an importance file;
- * the budget's conditions apply when measuring (measure_all). */
+ * the zstd rungs' budget condition applies when measuring (measure_all). */
 static int ladder_init(ladder *l, const rung *rungs, size_t n, int with_importance) {
     l->n = 0;
     for (size_t k = 0; k < n; k++) {

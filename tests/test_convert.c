@@ -712,6 +712,15 @@ Test(convert, target_dry_run_shows_allocation_and_rule_pins) {
     cr_assert_leq(file_tensor_bpw(path_in("p.qtf")), 6.0);
 }
 
+/* The allocation table of a dry run (ts_out_text): its first row, and in
+ * *end where its rows stop. */
+static const char *allocation_rows(const char **end) {
+    const char *p = strstr(ts_out_text, "floor's error\n");
+    *end = strstr(ts_out_text, "target: budget");
+    cr_assert(p && *end, "%s", ts_out_text);
+    return p + strlen("floor's error\n");
+}
+
 /* Checks the allocation table of a dry run (ts_out_text): a floor was
  * reported, and every tensor either keeps the floor rung or takes one that
  * predicts at least 20% less error there (FLOOR_GAIN, convert/target.c).
@@ -721,10 +730,7 @@ static int assert_allocation_above_floor(const char *what) {
     cr_assert(fl, "%s: no floor reported:\n%s", what, ts_err_text);
     char floor_enc[96];
     cr_assert_eq(sscanf(fl, "target: floor %95s", floor_enc), 1, "%s", fl);
-    const char *p = strstr(ts_out_text, "floor's error\n");
-    const char *end = strstr(ts_out_text, "target: budget");
-    cr_assert(p && end, "%s", ts_out_text);
-    p += strlen("floor's error\n");
+    const char *end, *p = allocation_rows(&end);
     int rows = 0;
     while (p < end) {
         char name[256], enc[96];
@@ -797,11 +803,9 @@ Test(convert, target_allocation_never_falls_below_the_floor) {
 /* The encodings a dry run's allocation table chose (ts_out_text), joined
  * with spaces into out. */
 static void allocation_encodings(char *out, size_t cap) {
-    const char *p = strstr(ts_out_text, "floor's error\n");
-    const char *end = strstr(ts_out_text, "target: budget");
-    cr_assert(p && end, "%s", ts_out_text);
+    const char *end;
     out[0] = '\0';
-    for (p += strlen("floor's error\n"); p < end; p = strchr(p, '\n') + 1) {
+    for (const char *p = allocation_rows(&end); p < end; p = strchr(p, '\n') + 1) {
         char name[256], enc[96];
         cr_assert_eq(sscanf(p, "%255s %95s", name, enc), 2, "%s", p);
         size_t n = strlen(out);
