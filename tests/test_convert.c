@@ -862,6 +862,64 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
     cr_assert(g16_seen[0] || g16_seen[1], "the int2 rung with groups of 16 never chosen");
 }
 
+/* The floor's predicted error on each row of a dry run's allocation table
+ * (ts_out_text), by tensor name: *a for `a`, *b for `b`. */
+static void floor_errors(double *ea, double *eb, const char *a, const char *b) {
+    const char *end;
+    *ea = *eb = -1;
+    for (const char *p = allocation_rows(&end); p < end; p = strchr(p, '\n') + 1) {
+        char name[256], enc[96];
+        unsigned long long bytes;
+        double bpw, err, floor_err;
+        cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", name, enc, &bytes, &bpw, &err,
+                            &floor_err), 6, "%s", p);
+        if (strcmp(name, a) == 0) *ea = floor_err;
+        if (strcmp(name, b) == 0) *eb = floor_err;
+    }
+    cr_assert(*ea > 0 && *eb > 0, "%s", ts_out_text);
+}
+
+/* Without an importance file each tensor's predicted error counts by its
+ * share of the free weights (convert/target.c, weigh_by_share); with one,
+ * tensors count alike. up_proj is k_proj's rows four times over, and a
+ * ggml type quantizes each block by itself, so the floor (q4_k) has the
+ * same relative error on both: its predicted error on up_proj is 4 times
+ * k_proj's without importance (shares 4/5 and 1/5), and equal with an
+ * importance file of ones. */
+Test(convert, target_errors_count_by_share_of_weights_without_importance) {
+    enum { R = 64, C = 256 };
+    static float k[R * C], u[4 * R * C], ones[C];
+    fill_weights(k, R * C, 21);
+    for (int c = 0; c < 4; c++) memcpy(u + c * R * C, k, sizeof k);
+    for (int j = 0; j < C; j++) ones[j] = 1.0f;
+    static char d[512];
+    snprintf(d, sizeof d, "%s", path_in("share"));
+    cr_assert_eq(mkdir(d, 0755), 0);
+    st_tensor t[] = {
+        { "model.layers.0.mlp.up_proj.weight", "F32", 2, { 4 * R, C }, u, sizeof u },
+        { "model.layers.0.self_attn.k_proj.weight", "F32", 2, { R, C }, k, sizeof k },
+    };
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    write_safetensors(p, t, 2);
+    st_tensor imp[] = {
+        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { C }, ones, sizeof ones },
+        { "model.layers.0.self_attn.k_proj.weight", "F32", 1, { C }, ones, sizeof ones },
+    };
+    write_safetensors(path_in("ones.safetensors"), imp, 2);
+    const char *un = "model.layers.0.mlp.up_proj.weight", *kp = "model.layers.0.self_attn.k_proj.weight";
+    double eu, ek;
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6", d),
+                 0, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "target: floor q4_k "), "%s", ts_err_text);
+    floor_errors(&eu, &ek, un, kp);
+    cr_assert_float_eq(eu / ek, 4.0, 1e-5, "without importance: %g / %g", eu, ek);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
+                     "--importance", path_in("ones.safetensors"), d), 0, "%s", ts_err_text);
+    floor_errors(&eu, &ek, un, kp);
+    cr_assert_float_eq(eu / ek, 1.0, 1e-5, "with importance: %g / %g", eu, ek);
+}
+
 /* A real case where the floor binds: on bytes-c at 5 bits with the ggml
  * ladder, the unconstrained optimum gives iq4_xs (a larger error than q4_k,
  * the floor) to FFN matrices to pay for better types elsewhere. */
