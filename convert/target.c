@@ -682,10 +682,13 @@ static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
  * loss does not: measured without importance, weighted against unweighted
  * (paired, points of percent; bench/RESULTS.md, round 7), the held-out model
  * at 3.5 bits -0.681 +- 0.032, 3.25 bits -0.227 +- 0.075, 2.5 bits
- * -0.722 +- 0.072, bytes-c at 3.25 bits -0.400 +- 0.069; at 4.25 bits it
- * costs +0.055 and +0.079. With an importance file the tensors stay alike:
- * there the weighting raised the loss (bytes-c at 3.25 bits +0.142% ->
- * +0.581%, the held-out model +0.649% -> +0.853%; rounds 3 and 5). */
+ * -0.722 +- 0.072, bytes-c at 3.25 bits -0.400 +- 0.069, the ggml ladder
+ * -0.084 to -0.157 on the held-out model; it costs +0.055 and +0.079 at
+ * 4.25 bits, and +0.198 on bytes-c's ggml plan at 3.5 bits (lm_head to
+ * iq4_xs, whose lower weight error there comes with a higher loss). With an
+ * importance file the tensors stay alike: there the weighting raised the
+ * loss (bytes-c at 3.25 bits +0.142% -> +0.581%, the held-out model at 3.25
+ * bits +0.649% -> +0.853%, at 3.5 bits +0.333% -> +0.429%; rounds 3, 5, 7). */
 static void weigh_by_share(free_tensor *ft, uint64_t n_free) {
     double total = 0;
     for (uint64_t i = 0; i < n_free; i++) total += (double)ft[i].item->tensor->n_elements;
