@@ -370,7 +370,20 @@ static qtf_status load_bpe(qtf_vocab *v, json_t *tok, json_t *config) {
                               "and content", i);
         if ((uint64_t)json_integer_value(id) + 1 > n) n = (uint64_t)json_integer_value(id) + 1;
     }
+    /* Every id below vocab_size, which is config.json's or else the number
+     * of tokens listed (llama.cpp's converter asserts the same): the holes
+     * become [PADn] tokens, so an unchecked id of 13 million in a
+     * 300-byte file made 13 million of them (fuzz_vocab: 10 s under ASan).
+     * Memory stays proportional to the larger of the file and vocab_size. */
     uint64_t cfg = config_vocab_size(config);
+    uint64_t listed = (uint64_t)json_object_size(vocab) + (uint64_t)json_array_size(added);
+    uint64_t limit = cfg > listed ? cfg : listed;
+    if (n > limit)
+        return qtf__error(QTF_E_VALUE, "tokenizer.json: token id %llu is beyond the vocabulary "
+                          "(expected ids below %llu: config.json's vocab_size %llu, %llu "
+                          "tokens listed)", (unsigned long long)(n - 1),
+                          (unsigned long long)limit, (unsigned long long)cfg,
+                          (unsigned long long)listed);
     if (cfg > n) n = cfg;
     qtf_status st = vocab_alloc(v, n, 0);
     if (st) return st;

@@ -463,6 +463,32 @@ Test(gguf_writer, bpe_refusals) {
     f.tokenizer_json = bad_id;
     f.tokenizer_json_len = strlen(bad_id);
     cr_assert_eq(qtf_vocab_load(&v, &f, "t"), QTF_E_VALUE);
+    /* An id far beyond the vocabulary (fuzz_vocab's timeout: 13 million
+     * [PADn] tokens from a 300-byte file) is refused; up to config.json's
+     * vocab_size the holes are padding. */
+    const char *far_id = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 13580454, "
+                         "\"ab\": 2}, \"merges\": [\"a b\"]}, "
+                         "\"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
+    f.tokenizer_json = far_id;
+    f.tokenizer_json_len = strlen(far_id);
+    cr_assert_eq(qtf_vocab_load(&v, &f, "t"), QTF_E_VALUE);
+    cr_assert(strstr(qtf_error_detail(), "token id 13580454 is beyond the vocabulary"), "%s",
+              qtf_error_detail());
+    const char *gap = "{\"model\": {\"type\": \"BPE\", \"vocab\": {\"a\": 0, \"b\": 5}, "
+                      "\"merges\": []}, \"pre_tokenizer\": {\"type\": \"ByteLevel\"}}";
+    const char *cfg8 = "{\"vocab_size\": 8}";
+    f.tokenizer_json = gap;
+    f.tokenizer_json_len = strlen(gap);
+    cr_assert_eq(qtf_vocab_load(&v, &f, "t"), QTF_E_VALUE);    /* 2 listed, id 5 */
+    f.config = cfg8;
+    f.config_len = strlen(cfg8);
+    OK(qtf_vocab_load(&v, &f, "t"));
+    cr_assert_eq(v.n_tokens, 8);
+    cr_assert_str_eq(v.tokens[3], "[PAD3]");
+    cr_assert_eq(v.types[3], QTF_TOKEN_UNUSED);
+    qtf_vocab_free(&v);
+    f.config = NULL;
+    f.config_len = 0;
     f.tokenizer_json = tmpl;
     f.tokenizer_json_len = strlen(tmpl);
     f.tokenizer_config = tcfg;
