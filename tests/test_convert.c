@@ -721,6 +721,19 @@ static const char *allocation_rows(const char **end) {
     return p + strlen("floor's error\n");
 }
 
+/* One row of the allocation table. */
+typedef struct alloc_row {
+    char name[256], enc[96];
+    unsigned long long bytes;
+    double bpw, err, floor_err;
+} alloc_row;
+
+/* Parses the row at p (every column, the floor's error included). */
+static void parse_allocation_row(alloc_row *r, const char *p) {
+    cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", r->name, r->enc, &r->bytes, &r->bpw,
+                        &r->err, &r->floor_err), 6, "%s", p);
+}
+
 /* Checks the allocation table of a dry run (ts_out_text): a floor was
  * reported, and every tensor either keeps the floor rung or takes one that
  * predicts at least 20% less error there (FLOOR_GAIN, convert/target.c).
@@ -733,17 +746,14 @@ static int assert_allocation_above_floor(const char *what) {
     const char *end, *p = allocation_rows(&end);
     int rows = 0;
     while (p < end) {
-        char name[256], enc[96];
-        unsigned long long bytes;
-        double bpw, err, floor_err;
-        cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", name, enc, &bytes, &bpw, &err,
-                            &floor_err), 6, "%s", p);
-        if (strcmp(enc, floor_enc) == 0)
-            cr_assert_eq(err, floor_err, "%s: %s", what, name);
+        alloc_row r;
+        parse_allocation_row(&r, p);
+        if (strcmp(r.enc, floor_enc) == 0)
+            cr_assert_eq(r.err, r.floor_err, "%s: %s", what, r.name);
         else
-            cr_assert_leq(err, 0.8 * floor_err * (1 + 1e-6),
-                          "%s: %s (%s) has error %g, not 20%% below the floor's %g", what, name,
-                          enc, err, floor_err);
+            cr_assert_leq(r.err, 0.8 * r.floor_err * (1 + 1e-6),
+                          "%s: %s (%s) has error %g, not 20%% below the floor's %g", what, r.name,
+                          r.enc, r.err, r.floor_err);
         rows++;
         p = strchr(p, '\n') + 1;
     }
@@ -868,13 +878,10 @@ static void floor_errors(double *ea, double *eb, const char *a, const char *b) {
     const char *end;
     *ea = *eb = -1;
     for (const char *p = allocation_rows(&end); p < end; p = strchr(p, '\n') + 1) {
-        char name[256], enc[96];
-        unsigned long long bytes;
-        double bpw, err, floor_err;
-        cr_assert_eq(sscanf(p, "%255s %95s %llu %lf %lf %lf", name, enc, &bytes, &bpw, &err,
-                            &floor_err), 6, "%s", p);
-        if (strcmp(name, a) == 0) *ea = floor_err;
-        if (strcmp(name, b) == 0) *eb = floor_err;
+        alloc_row r;
+        parse_allocation_row(&r, p);
+        if (strcmp(r.name, a) == 0) *ea = r.floor_err;
+        if (strcmp(r.name, b) == 0) *eb = r.floor_err;
     }
     cr_assert(*ea > 0 && *eb > 0, "%s", ts_out_text);
 }
