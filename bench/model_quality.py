@@ -39,12 +39,15 @@ Importance: E[x_j^2] of each linear layer's input column j over the
 calibration text, written as a safetensors file of 1-D F32 vectors named like
 the weights (what `qtf-convert --importance` reads). A tied head's input
 statistics go to the embedding it shares; an untied embedding gets none (its
-input is one-hot: every column of a row is used alike).
+input is one-hot: every column of a row is used alike). With them, unless
+--no-sensitivity, one value per weight matrix, NAME.sensitivity (F32, shape
+[1]): sum_ij F_ij W_ij^2, F the empirical Fisher information of the loss
+(Llama.sensitivity), which --target-bpw weighs each tensor's error by.
 
 Usage:
   /usr/bin/python3 bench/model_quality.py baseline [--model bytes-c|aidreams|DIR]
         [--text FILE | --tokens FILE] [--calib N] [--ctx N]
-  /usr/bin/python3 bench/model_quality.py importance --model M OUT.safetensors
+  /usr/bin/python3 bench/model_quality.py importance --model M [--no-sensitivity] OUT.safetensors
   /usr/bin/python3 bench/model_quality.py eval --model M SPEC [SPEC...]
         [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
     SPEC is an --encoding, or budget:X for --target-bpw X. Prints one
@@ -217,6 +220,41 @@ def _bmm_t(a, b):
     return torch.stack([_mm_t(a[i], b[i].contiguous().to_mkldnn()) for i in range(a.shape[0])])
 
 
+def _lin_dense(x, w):
+    """x @ w.T, x [M, K], w [N, K], both float32 dense."""
+    return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(),
+                                      w.contiguous().to_mkldnn()).to_dense()
+
+
+class MatMulT(torch.autograd.Function):
+    """C = A @ B^T for 2-D A [M, K], B [N, K], or batched [S, M, K] x [S, N, K],
+    through MKL-DNN (see _mm_t), with its gradients: torch's own matmul and
+    its backward pass run on the reference BLAS."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        if a.dim() == 2:
+            return _lin_dense(a, b)
+        return torch.stack([_lin_dense(a[i], b[i]) for i in range(a.shape[0])])
+
+    @staticmethod
+    def backward(ctx, g):
+        a, b = ctx.saved_tensors
+        if a.dim() == 2:
+            ga = _lin_dense(g, b.t())          # dA = dC B
+            gb = _lin_dense(g.t(), a.t())      # dB = dC^T A
+            return ga, gb
+        ga = torch.stack([_lin_dense(g[i], b[i].t()) for i in range(a.shape[0])])
+        gb = torch.stack([_lin_dense(g[i].t(), a[i].t()) for i in range(a.shape[0])])
+        return ga, gb
+
+
+def mm_t(a, b):
+    """a @ b.T (2-D or batched), differentiable."""
+    return MatMulT.apply(a, b)
+
+
 class Llama:
     """Llama forward pass in float32 (the weights as stored, upcast)."""
 
@@ -236,6 +274,7 @@ class Llama:
         self.layers = cfg["num_hidden_layers"]
         self.head = "lm_head.weight" if "lm_head.weight" in self.w else "model.embed_tokens.weight"
         self.stats = None  # name -> [sum of x^2 per column, count]
+        self._sens = None  # sensitivity(): (sums of g^2 per output, of x^2 per input)
 
     def _rms(self, x, w):
         v = x.pow(2).mean(-1, keepdim=True)
@@ -248,11 +287,23 @@ class Llama:
             s[0] += flat.pow(2).sum(0)
             s[1] += flat.shape[0]
         shape = x.shape
+        if self._sens is not None:
+            grads, inputs = self._sens
+            flat = x.reshape(-1, shape[-1])
+            sx = inputs.setdefault(name, torch.zeros(shape[-1], dtype=torch.float64))
+            sx += flat.detach().double().pow(2).sum(0)
+            y = mm_t(flat, self.w[name])
+
+            def keep(g, name=name):
+                sg = grads.setdefault(name, torch.zeros(g.shape[-1], dtype=torch.float64))
+                sg += g.double().pow(2).sum(0)
+            y.register_hook(keep)
+            return y.reshape(*shape[:-1], y.shape[-1])
         y = _mm_t(x.reshape(-1, shape[-1]), self.mkl[name])
         return y.reshape(*shape[:-1], y.shape[-1])
 
     def _bmm_t(self, a, b):
-        return _bmm_t(a, b)
+        return mm_t(a, b) if self._sens is not None else _bmm_t(a, b)
 
     def _rope(self, T):
         inv = 1.0 / (self.theta ** (torch.arange(0, self.hd, 2, dtype=torch.float32) / self.hd))
@@ -270,6 +321,9 @@ class Llama:
         """ids: LongTensor [B, T] -> logits [B, T, V]."""
         B, T = ids.shape
         x = self.w["model.embed_tokens.weight"][ids]
+        if self._sens is not None:       # sensitivity(): the gradient at the lookup
+            x = x.detach().requires_grad_(True)
+            self._emb_out = x
         cos, sin = self._rope(T)
         mask = torch.full((T, T), float("-inf")).triu(1)
         rep = self.nh // self.nkv
@@ -324,6 +378,42 @@ class Llama:
                     self.logits(torch.as_tensor(np.stack(ws[s:s + batch]), dtype=torch.long))
         st, self.stats = self.stats, None
         return {k: (v[0] / max(v[1], 1)).float().numpy() for k, v in st.items()}
+
+    def sensitivity(self, windows, batch=16):
+        """{weight name: sum_ij F_ij W_ij^2} over the windows, F the empirical
+        Fisher information of the summed cross-entropy (nats) at each
+        position, in its K-FAC form for a linear layer, F_ij = E[g_i^2]
+        E[x_j^2] (g the loss's gradient at output i, x the input, both
+        averaged over positions), and for the embedding's row r and column j
+        the mean over positions of 1[token = r] g_j^2. Second order, the loss
+        per position rises by about half the sensitivity times the tensor's
+        relative squared error, if the error spreads as its weights do
+        (what qtf-convert's allocation weighs each tensor's predicted error
+        by; convert/target.h)."""
+        grads, inputs = {}, {}
+        emb_name = "model.embed_tokens.weight"
+        emb = self.w[emb_name]
+        emb_sum, n = 0.0, 0
+        self._sens = (grads, inputs)
+        try:
+            for _, ws in sorted(group_by_length(windows).items()):
+                for s in range(0, len(ws), batch):
+                    ids = torch.as_tensor(np.stack(ws[s:s + batch]), dtype=torch.long)
+                    lg = self.logits(ids)[:, :-1]
+                    loss = torch.nn.functional.cross_entropy(
+                        lg.reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1), reduction="sum")
+                    loss.backward()
+                    g = self._emb_out.grad.double()
+                    emb_sum += float((g.pow(2) * emb[ids].double().pow(2)).sum())
+                    n += ids.numel()
+        finally:
+            self._sens, self._emb_out = None, None
+        out = {}
+        for name, sg in grads.items():
+            out[name] = float((sg / n) @ self.w[name].double().pow(2) @ (inputs[name] / n))
+        # a tied head adds its use as the head to its use as the embedding
+        out[emb_name] = out.get(emb_name, 0.0) + emb_sum / n
+        return out
 
 
 # ---------------------------------------------------------------- data
@@ -468,8 +558,15 @@ def cmd_importance(args):
     m = Llama(cfg, read_weights(args.model))
     # A tied head's statistics land under the embedding's name by themselves.
     imp = m.importance(cal)
+    n_sens = 0
+    if not args.no_sensitivity:
+        sens = m.sensitivity(cal)
+        for name, v in sens.items():
+            imp[name + ".sensitivity"] = np.array([v], dtype=np.float32)
+        n_sens = len(sens)
     st_write(args.out, imp)
-    print(f"wrote {args.out}: {len(imp)} vectors from {sum(len(w) for w in cal)} calibration tokens")
+    print(f"wrote {args.out}: {len(imp) - n_sens} vectors and {n_sens} sensitivities from "
+          f"{sum(len(w) for w in cal)} calibration tokens")
 
 
 def paired(a, b, ref):
@@ -659,6 +756,8 @@ def main():
     ap.add_argument("--importance", default=None)
     ap.add_argument("--ref", type=float, default=None,
                     help="the unquantized figure, when already measured (saves one evaluation)")
+    ap.add_argument("--no-sensitivity", action="store_true",
+                    help="importance: only the vectors, no NAME.sensitivity values")
     ap.add_argument("--both", action="store_true", help="each spec with and without --importance")
     ap.add_argument("--vs", default=None,
                     help="eval: also give each SPEC's difference from this SPEC, paired window "

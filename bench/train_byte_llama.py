@@ -39,36 +39,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import model_quality as mq  # noqa: E402  (st_read, st_write)
 
 
-def _lin(x, w):
-    """x @ w.T, x [M, K], w [N, K], both float32 dense."""
-    return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(),
-                                      w.contiguous().to_mkldnn()).to_dense()
-
-
-class MatMulT(torch.autograd.Function):
-    """C = A @ B^T for 2-D A [M, K], B [N, K], or batched [S, M, K] x [S, N, K]."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        if a.dim() == 2:
-            return _lin(a, b)
-        return torch.stack([_lin(a[i], b[i]) for i in range(a.shape[0])])
-
-    @staticmethod
-    def backward(ctx, g):
-        a, b = ctx.saved_tensors
-        if a.dim() == 2:
-            ga = _lin(g, b.t())          # dA = dC B
-            gb = _lin(g.t(), a.t())      # dB = dC^T A
-            return ga, gb
-        ga = torch.stack([_lin(g[i], b[i].t()) for i in range(a.shape[0])])
-        gb = torch.stack([_lin(g[i].t(), a[i].t()) for i in range(a.shape[0])])
-        return ga, gb
-
-
-def mm_t(a, b):
-    return MatMulT.apply(a, b)
+# The differentiable MKL-DNN product lives in model_quality.py (its
+# sensitivity pass needs it too).
+mm_t = mq.mm_t
 
 
 class Model(mq.Llama):

@@ -122,7 +122,11 @@ static void usage(FILE *f) {
 "                        an element of a row, dims[0] for a GPT-2 Conv1D weight;\n"
 "                        by tensor name), or llama.cpp's imatrix (GGUF or\n"
 "                        legacy .dat, llama.cpp names mapped through config.json);\n"
-"                        a tensor without a vector is weighted uniformly\n"
+"                        a tensor without a vector is weighted uniformly;\n"
+"                        with --target-bpw, values NAME.sensitivity (one F32\n"
+"                        each, bench/model_quality.py importance) weigh each\n"
+"                        tensor's error by the loss's sensitivity to it\n");
+    fprintf(f,
 "      --target-bpw X    choose each weight matrix's encoding from a candidate\n"
 "                        ladder so that the tensors take at most X bits per\n"
 "                        weight (every tensor counted) with the least summed\n"

@@ -59,7 +59,17 @@
  * the small k/v projections' upgrades were paid for by the large MLP
  * matrices, and the loss rose (held-out model at 3.5 bits +0.907% ->
  * +0.226% with the weighting; target.c, weigh_by_share). With a file the
- * tensors count alike, which measured better there.
+ * tensors count alike, which measured better there, unless the file also
+ * gives every free tensor its sensitivity: a value NAME.sensitivity (F32,
+ * one element, finite, > 0) next to NAME's vector, sum_ij F_ij W_ij^2 with
+ * F the empirical Fisher information of the loss in K-FAC form, E[g_i^2]
+ * E[x_j^2] (g the loss's gradient at output i), which
+ * `bench/model_quality.py importance` writes. Second order, the loss rises
+ * by about half the sensitivity times the relative error; each term is then
+ * weighted by the square root of the sensitivity (target.c,
+ * weigh_by_sensitivity): the output head and the first layers' down_proj
+ * count most, as in llama.cpp's mixtures. A file that gives only some free
+ * tensors one is said and weighs none; llama.cpp's imatrix files have none.
  *
  * Free tensors: float tensors of 2 or more dims whose encoding comes from
  * the default policy (the --encoding or the embedding rule). Tensors matched

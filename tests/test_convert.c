@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -925,6 +926,70 @@ Test(convert, target_errors_count_by_share_of_weights_without_importance) {
                      "--importance", path_in("ones.safetensors"), d), 0, "%s", ts_err_text);
     floor_errors(&eu, &ek, un, kp);
     cr_assert_float_eq(eu / ek, 1.0, 1e-5, "with importance: %g / %g", eu, ek);
+}
+
+/* With an importance file that gives every allocated tensor a sensitivity
+ * (NAME.sensitivity, bench/model_quality.py), each tensor's predicted error
+ * is weighed by its square root (convert/target.c, weigh_by_sensitivity).
+ * The fixture of the test above: with importance ones the floor's (q4_k)
+ * errors on up_proj and k_proj are equal; sensitivities 1 and 9 make
+ * up_proj's a third of k_proj's. A file that gives only some tensors one
+ * is said and ignored; a value that is not one finite number > 0 is
+ * refused, naming the key. */
+Test(convert, target_errors_weighed_by_the_square_root_of_the_sensitivity) {
+    enum { R = 64, C = 256 };
+    static float k[R * C], u[4 * R * C], ones[C];
+    fill_weights(k, R * C, 21);
+    for (int c = 0; c < 4; c++) memcpy(u + c * R * C, k, sizeof k);
+    for (int j = 0; j < C; j++) ones[j] = 1.0f;
+    static char d[512];
+    snprintf(d, sizeof d, "%s", path_in("sens"));
+    cr_assert_eq(mkdir(d, 0755), 0);
+    st_tensor t[] = {
+        { "model.layers.0.mlp.up_proj.weight", "F32", 2, { 4 * R, C }, u, sizeof u },
+        { "model.layers.0.self_attn.k_proj.weight", "F32", 2, { R, C }, k, sizeof k },
+    };
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    write_safetensors(p, t, 2);
+    const char *un = "model.layers.0.mlp.up_proj.weight", *kp = "model.layers.0.self_attn.k_proj.weight";
+    static float s_up[1] = { 1.0f }, s_k[1] = { 9.0f }, two[2] = { 1.0f, 1.0f };
+    float bad[] = { 0.0f, -1.0f, NAN, INFINITY };
+    st_tensor imp[] = {
+        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { C }, ones, sizeof ones },
+        { "model.layers.0.self_attn.k_proj.weight", "F32", 1, { C }, ones, sizeof ones },
+        { "model.layers.0.mlp.up_proj.weight.sensitivity", "F32", 1, { 1 }, s_up, sizeof s_up },
+        { "model.layers.0.self_attn.k_proj.weight.sensitivity", "F32", 1, { 1 }, s_k, sizeof s_k },
+    };
+    const char *f = path_in("sens.safetensors");
+    double eu, ek;
+    write_safetensors(f, imp, 4);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
+                     "--importance", f, d), 0, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "square root of its sensitivity"), "%s", ts_err_text);
+    floor_errors(&eu, &ek, un, kp);
+    cr_assert_float_eq(eu / ek, 1.0 / 3.0, 1e-5, "sensitivities 1 and 9: %g / %g", eu, ek);
+    /* only up_proj has one: said, and no tensor is weighed */
+    write_safetensors(f, imp, 3);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
+                     "--importance", f, d), 0, "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "warning") && strstr(ts_err_text, "1 of the 2 allocated") &&
+              strstr(ts_err_text, "'model.layers.0.self_attn.k_proj.weight.sensitivity'"), "%s",
+              ts_err_text);
+    cr_assert(!strstr(ts_err_text, "square root of its sensitivity"), "%s", ts_err_text);
+    floor_errors(&eu, &ek, un, kp);
+    cr_assert_float_eq(eu / ek, 1.0, 1e-5, "one sensitivity missing: %g / %g", eu, ek);
+    /* malformed values and shapes: refused, naming the key */
+    for (size_t b = 0; b <= sizeof bad / sizeof bad[0]; b++) {
+        if (b < sizeof bad / sizeof bad[0]) imp[3] = (st_tensor){ imp[3].name, "F32", 1, { 1 }, &bad[b], sizeof bad[b] };
+        else imp[3] = (st_tensor){ imp[3].name, "F32", 1, { 2 }, two, sizeof two };
+        write_safetensors(f, imp, 4);
+        cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
+                         "--importance", f, d), 2, "case %zu: %s", b, ts_err_text);
+        cr_assert(strstr(ts_err_text, "'model.layers.0.self_attn.k_proj.weight.sensitivity': "
+                                      "expected one finite value > 0"), "case %zu: %s", b,
+                  ts_err_text);
+    }
 }
 
 /* A real case where the floor binds: on bytes-c at 5 bits with the ggml

@@ -84,3 +84,76 @@ def test_training_a_tiny_model_is_judged_as_it_trained(tmp_path):
     # never overwrites a model
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode != 0 and "exists" in r.stderr, r.stderr
+
+
+class _PlainLlama(mq.Llama):
+    """The forward pass on torch's own matmul and autograd, keeping every
+    linear layer's input and output: an independent route to the Fisher
+    statistics that Llama.sensitivity gathers through MKL-DNN and hooks."""
+
+    def __init__(self, cfg, weights):
+        super().__init__(cfg, weights)
+        self.dense = dict(self.w)   # the test swaps the embedding's lookup in self.w
+        self.seen = []
+
+    def _lin(self, name, x):
+        y = torch.matmul(x, self.dense[name].t())
+        y.retain_grad()
+        self.seen.append((name, x.detach().reshape(-1, x.shape[-1]), y))
+        return y
+
+    def _bmm_t(self, a, b):
+        return torch.matmul(a, b.transpose(-1, -2))
+
+
+@pytest.mark.parametrize("tied", [False, True])
+def test_sensitivity_equals_the_fisher_statistics_by_torch_autograd(tied):
+    import types
+    a = types.SimpleNamespace(hidden=32, ffn=48, layers=2, heads=4, kv_heads=2, ctx=24)
+    cfg = tb.config(a)
+    params = tb.init_params(cfg, torch.Generator().manual_seed(5))
+    w = {k: v.numpy().astype(np.float32) for k, v in params.items()}
+    if tied:
+        del w["lm_head.weight"]
+    rng = np.random.default_rng(7)
+    # two window lengths: batches never mix them (group_by_length)
+    windows = [rng.integers(0, 256, 24) for _ in range(5)] + [rng.integers(0, 256, 9)]
+    got = mq.Llama(cfg, w).sensitivity(windows, batch=2)
+
+    ref = _PlainLlama(cfg, w)
+    g2, x2, emb, n = {}, {}, 0.0, 0
+    E = torch.from_numpy(w["model.embed_tokens.weight"]).double()
+    for ids in windows:
+        ids = torch.as_tensor(ids, dtype=torch.long)[None]
+        ref.seen = []
+        e = ref.w["model.embed_tokens.weight"][ids].detach().requires_grad_(True)
+        ref.w["model.embed_tokens.weight"], keep = _Rows(e), ref.w["model.embed_tokens.weight"]
+        lg = ref.logits(ids)[:, :-1]
+        ref.w["model.embed_tokens.weight"] = keep
+        torch.nn.functional.cross_entropy(lg.reshape(-1, lg.shape[-1]), ids[:, 1:].reshape(-1),
+                                          reduction="sum").backward()
+        for name, x, y in ref.seen:
+            g = y.grad.reshape(-1, y.shape[-1]).double()
+            g2[name] = g2.get(name, 0) + g.pow(2).sum(0)
+            x2[name] = x2.get(name, 0) + x.double().pow(2).sum(0)
+        emb += float((e.grad.double().pow(2) * E[ids].pow(2)).sum())
+        n += ids.numel()
+    want = {name: float((g2[name] / n) @ torch.from_numpy(w[name]).double().pow(2) @ (x2[name] / n))
+            for name in g2}
+    want["model.embed_tokens.weight"] = want.get("model.embed_tokens.weight", 0.0) + emb / n
+    assert sorted(got) == sorted(want) and len(got) == 2 * 7 + 2 - tied
+    for name in want:
+        assert got[name] == pytest.approx(want[name], rel=1e-4), name
+        assert want[name] > 0
+    # the statistics differ across tensors (what the allocation uses them for)
+    assert max(got.values()) > 3 * min(got.values())
+
+
+class _Rows:
+    """Stands for the embedding matrix: its lookup returns the given rows."""
+
+    def __init__(self, rows):
+        self.rows = rows
+
+    def __getitem__(self, ids):
+        return self.rows
