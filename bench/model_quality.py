@@ -388,8 +388,8 @@ class Llama:
         the mean over positions of 1[token = r] g_j^2. Second order, the loss
         per position rises by about half the sensitivity times the tensor's
         relative squared error, if the error spreads as its weights do
-        (what qtf-convert's allocation weighs each tensor's predicted error
-        by; convert/target.h)."""
+        (qtf-convert's allocation weighs each tensor's predicted error by a
+        power of it; convert/target.h)."""
         grads, inputs = {}, {}
         emb_name = "model.embed_tokens.weight"
         emb = self.w[emb_name]

@@ -105,12 +105,27 @@ static const rung ggml_ladder[] = {
 #define N_GGML_LADDER (sizeof ggml_ladder / sizeof ggml_ladder[0])
 #define MAX_LADDER (N_QTF_LADDER > N_GGML_LADDER ? N_QTF_LADDER : N_GGML_LADDER)
 
+/* The power of a tensor's sensitivity that weighs its predicted error when
+ * the importance file gives sensitivities (weigh_by_sensitivity), per
+ * ladder. Measured with the powers 0, 1/4, 1/2 and 1 on both models
+ * (bench/RESULTS.md, round 8): with QTF's ladder 1/4 is the one that makes
+ * every allocation of the held-out model (4.25, 3.5, 3.25, 2.5 bits) better
+ * than without it and than without an importance file; 1/2 was better
+ * still at 2.5 bits but worse at 3.25 (+0.445 +- 0.029 point) and 4.25
+ * (+0.056 +- 0.008; bytes-c the same). With the ggml ladder, whose rungs
+ * are about a bit apart, 1/4 left the 3.5-bit plans worse than uniform q3_k
+ * on both models (held-out +1.116% against +0.943%, bytes-c +0.673% against
+ * +0.534%) and 1/2 made them better or equal (+0.829%, +0.562%). */
+#define QTF_SENSITIVITY_POWER 0.25
+#define GGML_SENSITIVITY_POWER 0.5
+
 /* The candidates of one allocation. */
 typedef struct ladder {
     const char *text[MAX_LADDER];
     unsigned when[MAX_LADDER];          /* the rung's RUNG_* conditions */
     qtf_encoding enc[MAX_LADDER];
     uint32_t n;
+    double sensitivity_power;           /* QTF_ or GGML_SENSITIVITY_POWER */
 } ladder;
 
 /* The rungs of `rungs` that apply with (or without) an importance file;
@@ -612,6 +627,8 @@ static int run_open(target_run *r, const qtfc_target_options *o, const qtfc_reci
     r->o = o;
     if (ladder_init(&r->lad, rungs, n_rungs, o->importance_path != NULL) != 0)
         return QTFC_EXIT_FAILURE;
+    r->lad.sensitivity_power = rungs == ggml_ladder ? GGML_SENSITIVITY_POWER
+                                                    : QTF_SENSITIVITY_POWER;
     qtf_status st = qtf_source_open(&r->src, o->input);
     if (st != QTF_OK) {
         fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s\n", o->input,
@@ -701,21 +718,19 @@ static void weigh_by_share(free_tensor *ft, uint64_t n_free) {
 /* With an importance file that gives every free tensor a sensitivity
  * (NAME.sensitivity: one finite value > 0, sum_ij F_ij W_ij^2 with F the
  * empirical Fisher information of the loss; bench/model_quality.py writes
- * it), weighs each tensor's predicted error by the square root of its
- * sensitivity (target.h). The relative errors alone count every tensor
- * alike, and the output head, whose errors cost the loss most, went to
- * int2 at 2.5 bits. Measured with importance, against the unweighted
- * errors (paired, points of percent; bench/RESULTS.md, round 8): the
- * held-out model at 2.5 bits -2.000 +- 0.066, 3.5 bits -0.195 +- 0.032,
- * 4.25 bits -0.023 +- 0.019, 3.25 bits +0.27; weighted by the sensitivity
- * itself the plans spread from 3.3 to 5.5 bits at 4.25 and the loss rose
- * there (+0.174%, against +0.016% with the square root).
+ * it), weighs each tensor's predicted error by its sensitivity to the power
+ * `power` (the ladder's; target.h). The relative errors alone count every
+ * tensor alike, and the output head, whose errors cost the loss most, went
+ * to int2 at 2.5 bits. The sensitivity itself is a poor weight: it spans
+ * two orders of magnitude over the tensors of one model, and weighted by
+ * it the plans spread from 3.3 to 5.5 bits at 4.25 bits and the loss rose
+ * (held-out model +0.038% -> +0.174%, 3.25 bits +0.649% -> +1.184%).
  * Returns 1 when applied, 0 when the file has no sensitivities (or not for
  * every free tensor: said, and none is used), -1 after a message on a
  * malformed value. */
 #define SENSITIVITY_SUFFIX ".sensitivity"
 static int weigh_by_sensitivity(free_tensor *ft, uint64_t n_free, const qtf_source *imp,
-                                const char *path) {
+                                const char *path, double power) {
     if (!imp || n_free == 0) return 0;
     double *s = calloc(n_free, sizeof *s);
     if (!s) {
@@ -743,7 +758,7 @@ static int weigh_by_sensitivity(free_tensor *ft, uint64_t n_free, const qtf_sour
             rc = -1;
             goto out;
         }
-        s[i] = sqrt((double)x);
+        s[i] = pow((double)x, power);
         found++;
     }
     if (found == 0) goto out;
@@ -823,11 +838,13 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, budget_bpw, o) != 0)
         return QTFC_EXIT_FAILURE;
     if (!o->importance_path) weigh_by_share(r->ft, r->n_free);
-    int by_sensitivity = weigh_by_sensitivity(r->ft, r->n_free, r->imp, o->importance_path);
+    int by_sensitivity = weigh_by_sensitivity(r->ft, r->n_free, r->imp, o->importance_path,
+                                              r->lad.sensitivity_power);
     if (by_sensitivity < 0) return QTFC_EXIT_USAGE;
     if (by_sensitivity && !o->quiet)
-        fprintf(stderr, "qtf-convert: target: each tensor's predicted error weighed by the "
-                "square root of its sensitivity (%s)\n", o->importance_path);
+        fprintf(stderr, "qtf-convert: target: each tensor's predicted error weighed by its "
+                "sensitivity to the power %g (%s)\n", r->lad.sensitivity_power,
+                o->importance_path);
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
     r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
     if (!r->items || !r->choice) {

@@ -66,8 +66,9 @@
  * E[x_j^2] (g the loss's gradient at output i), which
  * `bench/model_quality.py importance` writes. Second order, the loss rises
  * by about half the sensitivity times the relative error; each term is then
- * weighted by the square root of the sensitivity (target.c,
- * weigh_by_sensitivity): the output head and the first layers' down_proj
+ * weighted by the sensitivity to the power 1/4 (QTF's ladder) or 1/2 (the
+ * ggml ladder; measured, target.c, weigh_by_sensitivity: the sensitivity
+ * itself spread the plans too far): the output head and the first layers' down_proj
  * count most, as in llama.cpp's mixtures. A file that gives only some free
  * tensors one is said and weighs none; llama.cpp's imatrix files have none.
  *

@@ -930,13 +930,14 @@ Test(convert, target_errors_count_by_share_of_weights_without_importance) {
 
 /* With an importance file that gives every allocated tensor a sensitivity
  * (NAME.sensitivity, bench/model_quality.py), each tensor's predicted error
- * is weighed by its square root (convert/target.c, weigh_by_sensitivity).
- * The fixture of the test above: with importance ones the floor's (q4_k)
- * errors on up_proj and k_proj are equal; sensitivities 1 and 9 make
- * up_proj's a third of k_proj's. A file that gives only some tensors one
+ * is weighed by a power of it: 1/2 with the ggml ladder, 1/4 with QTF's
+ * (convert/target.c, weigh_by_sensitivity). The fixture of the test above:
+ * with importance ones the floor's (q4_k) errors on up_proj and k_proj
+ * are equal; sensitivities 1 and 81 make up_proj's a ninth of k_proj's;
+ * with QTF's ladder they divide the ratio of the two by three. A file that gives only some tensors one
  * is said and ignored; a value that is not one finite number > 0 is
  * refused, naming the key. */
-Test(convert, target_errors_weighed_by_the_square_root_of_the_sensitivity) {
+Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
     enum { R = 64, C = 256 };
     static float k[R * C], u[4 * R * C], ones[C];
     fill_weights(k, R * C, 21);
@@ -953,7 +954,7 @@ Test(convert, target_errors_weighed_by_the_square_root_of_the_sensitivity) {
     snprintf(p, sizeof p, "%s/model.safetensors", d);
     write_safetensors(p, t, 2);
     const char *un = "model.layers.0.mlp.up_proj.weight", *kp = "model.layers.0.self_attn.k_proj.weight";
-    static float s_up[1] = { 1.0f }, s_k[1] = { 9.0f }, two[2] = { 1.0f, 1.0f };
+    static float s_up[1] = { 1.0f }, s_k[1] = { 81.0f }, two[2] = { 1.0f, 1.0f };
     float bad[] = { 0.0f, -1.0f, NAN, INFINITY };
     st_tensor imp[] = {
         { "model.layers.0.mlp.up_proj.weight", "F32", 1, { C }, ones, sizeof ones },
@@ -966,9 +967,22 @@ Test(convert, target_errors_weighed_by_the_square_root_of_the_sensitivity) {
     write_safetensors(f, imp, 4);
     cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
                      "--importance", f, d), 0, "%s", ts_err_text);
-    cr_assert(strstr(ts_err_text, "square root of its sensitivity"), "%s", ts_err_text);
+    cr_assert(strstr(ts_err_text, "sensitivity to the power 0.5 "), "%s", ts_err_text);
     floor_errors(&eu, &ek, un, kp);
-    cr_assert_float_eq(eu / ek, 1.0 / 3.0, 1e-5, "sensitivities 1 and 9: %g / %g", eu, ek);
+    cr_assert_float_eq(eu / ek, 1.0 / 9.0, 1e-5, "ggml, sensitivities 1 and 81: %g / %g", eu, ek);
+    /* QTF's ladder: against the same run without sensitivities */
+    double eu0, ek0;
+    write_safetensors(f, imp, 2);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "4.6", "--importance", f, d), 0, "%s",
+                 ts_err_text);
+    floor_errors(&eu0, &ek0, un, kp);
+    write_safetensors(f, imp, 4);
+    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "4.6", "--importance", f, d), 0, "%s",
+                 ts_err_text);
+    cr_assert(strstr(ts_err_text, "sensitivity to the power 0.25 "), "%s", ts_err_text);
+    floor_errors(&eu, &ek, un, kp);
+    cr_assert_float_eq((eu / ek) / (eu0 / ek0), 1.0 / 3.0, 1e-5,
+                       "qtf, sensitivities 1 and 81: %g / %g, before %g / %g", eu, ek, eu0, ek0);
     /* only up_proj has one: said, and no tensor is weighed */
     write_safetensors(f, imp, 3);
     cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
@@ -976,7 +990,7 @@ Test(convert, target_errors_weighed_by_the_square_root_of_the_sensitivity) {
     cr_assert(strstr(ts_err_text, "warning") && strstr(ts_err_text, "1 of the 2 allocated") &&
               strstr(ts_err_text, "'model.layers.0.self_attn.k_proj.weight.sensitivity'"), "%s",
               ts_err_text);
-    cr_assert(!strstr(ts_err_text, "square root of its sensitivity"), "%s", ts_err_text);
+    cr_assert(!strstr(ts_err_text, "sensitivity to the power"), "%s", ts_err_text);
     floor_errors(&eu, &ek, un, kp);
     cr_assert_float_eq(eu / ek, 1.0, 1e-5, "one sensitivity missing: %g / %g", eu, ek);
     /* malformed values and shapes: refused, naming the key */
