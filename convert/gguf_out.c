@@ -200,7 +200,24 @@ static int load_vocab(grun *r) {
 
 static int load_imatrix(grun *r) {
     if (!r->o->importance) return 0;
-    if (qtfg_check(qtf_imatrix_open(&r->imatrix, r->o->importance), r->o->importance)) return -1;
+    qtf_status st = qtf_imatrix_open(&r->imatrix, r->o->importance);
+    if (st != QTF_OK) {
+        char why[1024];
+        snprintf(why, sizeof why, "%s", cli_why(st));  /* before another open replaces it */
+        qtf_source *vectors = NULL;
+        if (qtf_source_open(&vectors, r->o->importance) == QTF_OK) {
+            /* a file of vectors named like the checkpoint's tensors (what
+             * bench/model_quality.py writes): said as such, with the way round */
+            qtf_source_close(vectors);
+            cli_error("%s: a file of importance vectors, not a llama.cpp importance matrix: a "
+                      ".gguf output takes imatrix.gguf or imatrix.dat; with this file, convert "
+                      "to .qtf with --target-ladder ggml, then the .qtf to .gguf",
+                      r->o->importance);
+        } else {
+            cli_error("%s: %s", r->o->importance, why);
+        }
+        return -1;
+    }
     for (size_t i = 0; i < r->n_items; i++) {
         gitem *it = &r->items[i];
         const qtf_imatrix_entry *e = qtf_imatrix_find(r->imatrix, it->name);

@@ -217,6 +217,15 @@ Test(gguf_convert, importance_must_be_an_imatrix) {
     cr_assert_eq(CONVERT("-q", "-e", "q4_0", "--importance", not_imatrix, model, out), 2);
     cr_assert(strstr(ts_err_text, "imatrix"), "%s", ts_err_text);
     cr_assert_eq(access(out, F_OK), -1);
+    /* a safetensors file (as bench/model_quality.py writes vectors): said
+     * as such, with the way round (a .qtf with --target-ladder ggml) */
+    char st[4096];
+    snprintf(st, sizeof st, "%s/model.safetensors", model);
+    cr_assert_eq(CONVERT("-q", "-e", "q4_0", "--importance", st, model, out), 2);
+    cr_assert(strstr(ts_err_text, "a file of importance vectors, not a llama.cpp importance "
+                                  "matrix") && strstr(ts_err_text, "--target-ladder ggml"),
+              "%s", ts_err_text);
+    cr_assert_eq(access(out, F_OK), -1);
 }
 
 /* llama-quantize's real Q4_K_M mixture (not --pure): Q6_K for the tied
