@@ -887,21 +887,16 @@ static void floor_errors(double *ea, double *eb, const char *a, const char *b) {
     cr_assert(*ea > 0 && *eb > 0, "%s", ts_out_text);
 }
 
-/* Without an importance file each tensor's predicted error counts by its
- * share of the free weights (convert/target.c, weigh_by_share); with one,
- * tensors count alike. up_proj is k_proj's rows four times over, and a
- * ggml type quantizes each block by itself, so the floor (q4_k) has the
- * same relative error on both: its predicted error on up_proj is 4 times
- * k_proj's without importance (shares 4/5 and 1/5), and equal with an
- * importance file of ones. */
-Test(convert, target_errors_count_by_share_of_weights_without_importance) {
+/* A checkpoint folder `name` of two tensors: k_proj (64 x 256) and up_proj,
+ * k_proj's rows four times over, so that any encoding that quantizes rows
+ * (or blocks of a row) by themselves has the same relative error on both. */
+static const char *make_tiled_pair(const char *name) {
     enum { R = 64, C = 256 };
-    static float k[R * C], u[4 * R * C], ones[C];
+    static float k[R * C], u[4 * R * C];
     fill_weights(k, R * C, 21);
     for (int c = 0; c < 4; c++) memcpy(u + c * R * C, k, sizeof k);
-    for (int j = 0; j < C; j++) ones[j] = 1.0f;
     static char d[512];
-    snprintf(d, sizeof d, "%s", path_in("share"));
+    snprintf(d, sizeof d, "%s", path_in(name));
     cr_assert_eq(mkdir(d, 0755), 0);
     st_tensor t[] = {
         { "model.layers.0.mlp.up_proj.weight", "F32", 2, { 4 * R, C }, u, sizeof u },
@@ -910,6 +905,21 @@ Test(convert, target_errors_count_by_share_of_weights_without_importance) {
     char p[600];
     snprintf(p, sizeof p, "%s/model.safetensors", d);
     write_safetensors(p, t, 2);
+    return d;
+}
+
+/* Without an importance file each tensor's predicted error counts by its
+ * share of the free weights (convert/target.c, weigh_by_share); with one,
+ * tensors count alike. up_proj is k_proj's rows four times over, and a
+ * ggml type quantizes each block by itself, so the floor (q4_k) has the
+ * same relative error on both: its predicted error on up_proj is 4 times
+ * k_proj's without importance (shares 4/5 and 1/5), and equal with an
+ * importance file of ones. */
+Test(convert, target_errors_count_by_share_of_weights_without_importance) {
+    enum { C = 256 };
+    static float ones[C];
+    for (int j = 0; j < C; j++) ones[j] = 1.0f;
+    const char *d = make_tiled_pair("share");
     st_tensor imp[] = {
         { "model.layers.0.mlp.up_proj.weight", "F32", 1, { C }, ones, sizeof ones },
         { "model.layers.0.self_attn.k_proj.weight", "F32", 1, { C }, ones, sizeof ones },
@@ -934,25 +944,14 @@ Test(convert, target_errors_count_by_share_of_weights_without_importance) {
  * (convert/target.c, weigh_by_sensitivity). The fixture of the test above:
  * with importance ones the floor's (q4_k) errors on up_proj and k_proj
  * are equal; sensitivities 1 and 81 make up_proj's a ninth of k_proj's;
- * with QTF's ladder they divide the ratio of the two by three. A file that gives only some tensors one
- * is said and ignored; a value that is not one finite number > 0 is
- * refused, naming the key. */
+ * with QTF's ladder they divide the ratio of the two by three. A file that
+ * gives only some tensors one is said and ignored; a value that is not one
+ * finite number > 0 is refused, naming the key. */
 Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
-    enum { R = 64, C = 256 };
-    static float k[R * C], u[4 * R * C], ones[C];
-    fill_weights(k, R * C, 21);
-    for (int c = 0; c < 4; c++) memcpy(u + c * R * C, k, sizeof k);
+    enum { C = 256 };
+    static float ones[C];
     for (int j = 0; j < C; j++) ones[j] = 1.0f;
-    static char d[512];
-    snprintf(d, sizeof d, "%s", path_in("sens"));
-    cr_assert_eq(mkdir(d, 0755), 0);
-    st_tensor t[] = {
-        { "model.layers.0.mlp.up_proj.weight", "F32", 2, { 4 * R, C }, u, sizeof u },
-        { "model.layers.0.self_attn.k_proj.weight", "F32", 2, { R, C }, k, sizeof k },
-    };
-    char p[600];
-    snprintf(p, sizeof p, "%s/model.safetensors", d);
-    write_safetensors(p, t, 2);
+    const char *d = make_tiled_pair("sens");
     const char *un = "model.layers.0.mlp.up_proj.weight", *kp = "model.layers.0.self_attn.k_proj.weight";
     static float s_up[1] = { 1.0f }, s_k[1] = { 81.0f }, two[2] = { 1.0f, 1.0f };
     float bad[] = { 0.0f, -1.0f, NAN, INFINITY };
