@@ -1005,6 +1005,68 @@ Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
     }
 }
 
+/* A plan replaces the floor alone only when it predicts at least 10% less
+ * summed error (convert/target.c, PLAN_GAIN). Ten equal 64 x 256 tensors,
+ * the ggml ladder, floor q4_k (9216 bytes each, 4.5 bits): at 4.62 bits one
+ * tensor could take q5_k (+2048 bytes), which predicts (e4 - e5) / (10 e4)
+ * less error, some 7%: said, and every tensor takes q4_k; at 4.7 bits two
+ * upgrades predict twice that, and the plan stands; at 4.55 bits no upgrade
+ * fits, and nothing is said. */
+Test(convert, target_keeps_the_floor_when_the_plan_gains_under_ten_percent) {
+    enum { R = 64, C = 256, N = 10 };
+    static float w[R * C];
+    fill_weights(w, R * C, 23);
+    static char names[N][64];
+    st_tensor t[N];
+    for (int i = 0; i < N; i++) {
+        snprintf(names[i], sizeof names[i], "model.layers.%d.mlp.up_proj.weight", i);
+        t[i] = (st_tensor){ names[i], "F32", 2, { R, C }, w, sizeof w };
+    }
+    static char d[512];
+    snprintf(d, sizeof d, "%s", path_in("ten"));
+    cr_assert_eq(mkdir(d, 0755), 0);
+    char p[600];
+    snprintf(p, sizeof p, "%s/model.safetensors", d);
+    write_safetensors(p, t, N);
+    const char *end;
+    /* 4.7 bits: two q5_k, whose predicted error (e5) the table shows */
+    cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.7", d), 0, "%s",
+                 ts_err_text);
+    cr_assert(strstr(ts_err_text, "target: floor q4_k "), "%s", ts_err_text);
+    cr_assert(!strstr(ts_err_text, "the predicted error can rank"), "%s", ts_err_text);
+    double e4 = -1, e5 = -1;
+    int q5 = 0;
+    for (const char *r = allocation_rows(&end); r < end; r = strchr(r, '\n') + 1) {
+        alloc_row a;
+        parse_allocation_row(&a, r);
+        e4 = a.floor_err;
+        if (strcmp(a.enc, "q5_k") == 0) e5 = a.err, q5++;
+    }
+    cr_assert(q5 == 2 && e5 > 0 && e5 < e4, "%s", ts_out_text);
+    /* 4.62 bits: one upgrade, under 10%: said, with its gain, and not taken */
+    cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.62", d), 0, "%s",
+                 ts_err_text);
+    const char *m = strstr(ts_err_text, "the best plan predicts ");
+    cr_assert(m, "%s", ts_err_text);
+    double gain = strtod(m + strlen("the best plan predicts "), NULL);
+    cr_assert_float_eq(gain, 100.0 * (e4 - e5) / (10.0 * e4), 0.051, "%s", ts_err_text);
+    cr_assert(gain > 1.0 && gain < 10.0, "%g", gain);
+    cr_assert(strstr(ts_err_text, "every tensor takes q4_k (4.500 bits/weight)"), "%s",
+              ts_err_text);
+    int rows = 0;
+    for (const char *r = allocation_rows(&end); r < end; r = strchr(r, '\n') + 1, rows++) {
+        alloc_row a;
+        parse_allocation_row(&a, r);
+        cr_assert_str_eq(a.enc, "q4_k", "%s", r);
+    }
+    cr_assert_eq(rows, N);
+    cr_assert(strstr(ts_out_text, "planned 92160 (4.500 bits/weight)"), "%s", ts_out_text);
+    /* 4.55 bits: the best plan is the floor itself: nothing to say */
+    cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.55", d), 0, "%s",
+                 ts_err_text);
+    cr_assert(!strstr(ts_err_text, "the predicted error can rank"), "%s", ts_err_text);
+}
+
 /* A real case where the floor binds: on bytes-c at 5 bits with the ggml
  * ladder, the unconstrained optimum gives iq4_xs (a larger error than q4_k,
  * the floor) to FFN matrices to pay for better types elsewhere. */
