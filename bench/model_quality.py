@@ -220,10 +220,9 @@ def _bmm_t(a, b):
     return torch.stack([_mm_t(a[i], b[i].contiguous().to_mkldnn()) for i in range(a.shape[0])])
 
 
-def _lin_dense(x, w):
-    """x @ w.T, x [M, K], w [N, K], both float32 dense."""
-    return torch._C._nn.mkldnn_linear(x.contiguous().to_mkldnn(),
-                                      w.contiguous().to_mkldnn()).to_dense()
+def _mm_dense(a, b):
+    """a @ b.T for dense float32 a, b: 2-D, or batched (one product per slice)."""
+    return _mm_t(a, b.contiguous().to_mkldnn()) if a.dim() == 2 else _bmm_t(a, b)
 
 
 class MatMulT(torch.autograd.Function):
@@ -234,19 +233,13 @@ class MatMulT(torch.autograd.Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        if a.dim() == 2:
-            return _lin_dense(a, b)
-        return torch.stack([_lin_dense(a[i], b[i]) for i in range(a.shape[0])])
+        return _mm_dense(a, b)
 
     @staticmethod
     def backward(ctx, g):
         a, b = ctx.saved_tensors
-        if a.dim() == 2:
-            ga = _lin_dense(g, b.t())          # dA = dC B
-            gb = _lin_dense(g.t(), a.t())      # dB = dC^T A
-            return ga, gb
-        ga = torch.stack([_lin_dense(g[i], b[i].t()) for i in range(a.shape[0])])
-        gb = torch.stack([_lin_dense(g[i].t(), a[i].t()) for i in range(a.shape[0])])
+        ga = _mm_dense(g, b.transpose(-1, -2))                      # dA = dC B
+        gb = _mm_dense(g.transpose(-1, -2), a.transpose(-1, -2))    # dB = dC^T A
         return ga, gb
 
 
@@ -274,7 +267,7 @@ class Llama:
         self.layers = cfg["num_hidden_layers"]
         self.head = "lm_head.weight" if "lm_head.weight" in self.w else "model.embed_tokens.weight"
         self.stats = None  # name -> [sum of x^2 per column, count]
-        self._sens = None  # sensitivity(): (sums of g^2 per output, of x^2 per input)
+        self._sens = None  # sensitivity(): name -> sum of g^2 per output
 
     def _rms(self, x, w):
         v = x.pow(2).mean(-1, keepdim=True)
@@ -282,20 +275,16 @@ class Llama:
 
     def _lin(self, name, x):
         if self.stats is not None:
-            flat = x.reshape(-1, x.shape[-1]).double()
+            flat = x.detach().reshape(-1, x.shape[-1]).double()
             s = self.stats.setdefault(name, [torch.zeros(x.shape[-1], dtype=torch.float64), 0])
             s[0] += flat.pow(2).sum(0)
             s[1] += flat.shape[0]
         shape = x.shape
-        if self._sens is not None:
-            grads, inputs = self._sens
-            flat = x.reshape(-1, shape[-1])
-            sx = inputs.setdefault(name, torch.zeros(shape[-1], dtype=torch.float64))
-            sx += flat.detach().double().pow(2).sum(0)
-            y = mm_t(flat, self.w[name])
+        if self._sens is not None:      # sensitivity(): self.stats holds the inputs' x^2
+            y = mm_t(x.reshape(-1, shape[-1]), self.w[name])
 
             def keep(g, name=name):
-                sg = grads.setdefault(name, torch.zeros(g.shape[-1], dtype=torch.float64))
+                sg = self._sens.setdefault(name, torch.zeros(g.shape[-1], dtype=torch.float64))
                 sg += g.double().pow(2).sum(0)
             y.register_hook(keep)
             return y.reshape(*shape[:-1], y.shape[-1])
@@ -380,21 +369,22 @@ class Llama:
         return {k: (v[0] / max(v[1], 1)).float().numpy() for k, v in st.items()}
 
     def sensitivity(self, windows, batch=16):
-        """{weight name: sum_ij F_ij W_ij^2} over the windows, F the empirical
-        Fisher information of the summed cross-entropy (nats) at each
-        position, in its K-FAC form for a linear layer, F_ij = E[g_i^2]
-        E[x_j^2] (g the loss's gradient at output i, x the input, both
-        averaged over positions), and for the embedding's row r and column j
-        the mean over positions of 1[token = r] g_j^2. Second order, the loss
-        per position rises by about half the sensitivity times the tensor's
-        relative squared error, if the error spreads as its weights do
-        (qtf-convert's allocation weighs each tensor's predicted error by a
-        power of it; convert/target.h)."""
-        grads, inputs = {}, {}
+        """({weight name: sum_ij F_ij W_ij^2}, the importance() vectors), over
+        the windows in one pass: F the empirical Fisher information of the
+        summed cross-entropy (nats) at each position, in its K-FAC form for a
+        linear layer, F_ij = E[g_i^2] E[x_j^2] (g the loss's gradient at
+        output i, x the input, both averaged over positions), and for the
+        embedding's row r and column j the mean over positions of
+        1[token = r] g_j^2. Second order, the loss per position rises by
+        about half the sensitivity times the tensor's relative squared
+        error, if the error spreads as its weights do (qtf-convert's
+        allocation weighs each tensor's predicted error by a power of it;
+        convert/target.h)."""
+        grads = {}
         emb_name = "model.embed_tokens.weight"
         emb = self.w[emb_name]
         emb_sum, n = 0.0, 0
-        self._sens = (grads, inputs)
+        self._sens, self.stats = grads, {}
         try:
             for _, ws in sorted(group_by_length(windows).items()):
                 for s in range(0, len(ws), batch):
@@ -407,13 +397,14 @@ class Llama:
                     emb_sum += float((g.pow(2) * emb[ids].double().pow(2)).sum())
                     n += ids.numel()
         finally:
-            self._sens, self._emb_out = None, None
+            st, self._sens, self._emb_out, self.stats = self.stats, None, None, None
+        x2 = {k: v[0] / max(v[1], 1) for k, v in st.items()}
         out = {}
         for name, sg in grads.items():
-            out[name] = float((sg / n) @ self.w[name].double().pow(2) @ (inputs[name] / n))
+            out[name] = float((sg / n) @ self.w[name].double().pow(2) @ x2[name])
         # a tied head adds its use as the head to its use as the embedding
         out[emb_name] = out.get(emb_name, 0.0) + emb_sum / n
-        return out
+        return out, {k: v.float().numpy() for k, v in x2.items()}
 
 
 # ---------------------------------------------------------------- data
@@ -557,10 +548,11 @@ def cmd_importance(args):
     cal, _ = model_data(args.model)
     m = Llama(cfg, read_weights(args.model))
     # A tied head's statistics land under the embedding's name by themselves.
-    imp = m.importance(cal)
     n_sens = 0
-    if not args.no_sensitivity:
-        sens = m.sensitivity(cal)
+    if args.no_sensitivity:
+        imp = m.importance(cal)
+    else:   # one pass gives both
+        sens, imp = m.sensitivity(cal)
         for name, v in sens.items():
             imp[name + ".sensitivity"] = np.array([v], dtype=np.float32)
         n_sens = len(sens)

@@ -118,7 +118,12 @@ def test_sensitivity_equals_the_fisher_statistics_by_torch_autograd(tied):
     rng = np.random.default_rng(7)
     # two window lengths: batches never mix them (group_by_length)
     windows = [rng.integers(0, 256, 24) for _ in range(5)] + [rng.integers(0, 256, 9)]
-    got = mq.Llama(cfg, w).sensitivity(windows, batch=2)
+    got, imp = mq.Llama(cfg, w).sensitivity(windows, batch=2)
+    # the same pass gives the importance vectors, as importance() does
+    plain = mq.Llama(cfg, w).importance(windows, batch=2)
+    assert sorted(imp) == sorted(plain)
+    for name in plain:
+        np.testing.assert_allclose(imp[name], plain[name], rtol=1e-6)
 
     ref = _PlainLlama(cfg, w)
     g2, x2, emb, n = {}, {}, 0.0, 0
