@@ -681,13 +681,20 @@ static uint64_t budget_of(const qtfc_target_options *o, uint64_t elements) {
     return b >= 18446744073709549568.0 ? UINT64_MAX : (uint64_t)b;
 }
 
+/* The option index of ladder rung k in a free tensor's options; the floor
+ * rung is in every one (qtfc_budget_floor chose it so, apply_floor keeps it). */
+static uint32_t option_of(const free_tensor *t, uint32_t k) {
+    uint32_t c = 0;
+    while (t->which[c] != k) c++;
+    return c;
+}
+
 /* Keeps, for every free tensor, the floor rung and the options whose
  * predicted error is at most FLOOR_GAIN times the floor rung's there, in
  * ladder order; records the floor's error for the table. */
 static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
     for (uint64_t i = 0; i < n_free; i++) {
-        uint32_t f = 0;
-        while (ft[i].which[f] != k) f++;     /* qtfc_budget_floor found it in every item */
+        uint32_t f = option_of(&ft[i], k);
         double limit = ft[i].options[f].error;
         ft[i].floor_error = limit;
         uint32_t m = 0;
@@ -929,11 +936,7 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
                     floor_err > 0 ? 100.0 * (1.0 - r->res.error / floor_err) : 0.0,
                     r->lad.text[fk], 100.0 * (1.0 - PLAN_GAIN), r->lad.text[fk],
                     8.0 * (double)(floor_bytes + fixed) / (double)elements);
-        for (uint64_t i = 0; i < r->n_free; i++) {
-            uint32_t c = 0;
-            while (r->ft[i].which[c] != fk) c++;     /* apply_floor kept it */
-            r->choice[i] = c;
-        }
+        for (uint64_t i = 0; i < r->n_free; i++) r->choice[i] = option_of(&r->ft[i], fk);
         r->res.bytes = floor_bytes;
         r->res.error = floor_err;
     }
