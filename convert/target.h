@@ -81,13 +81,14 @@
  *
  * A .gguf output (qtfc_target_ggml, called by convert/gguf_out.c) takes
  * the ggml ladder instead: f16, q8_0, q6_k, q5_1, q5_k, q5_0, q4_1, q4_k,
- * q4_0, iq4_nl, iq4_xs, q3_k, q2_k (a type whose block does not divide the
- * row is no candidate for that tensor), measured with the same error and
- * the same importance (an imatrix, as llama-quantize uses it). The free
- * tensors are those llama-quantize would quantize and no --rule names; the
- * others count as the GGUF stores them (F32 norms, ruled types). The
- * choice becomes one exact-name GGUF rule per tensor, recorded in the
- * GGUF's qtf.recipe. A .qtf output takes the same ladder with
+ * q4_0, q3_k, q2_k (a type whose block does not divide the row is no
+ * candidate for that tensor; not iq4_nl and iq4_xs, whose lower weight
+ * error the loss does not follow: convert/target.c), measured with the
+ * same error and the same importance (an imatrix, as llama-quantize uses
+ * it). The free tensors are those llama-quantize would quantize and no
+ * --rule names; the others count as the GGUF stores them (F32 norms, ruled
+ * types). The choice becomes one exact-name GGUF rule per tensor, recorded
+ * in the GGUF's qtf.recipe. A .qtf output takes the same ladder with
  * --target-ladder ggml (its tensors then convert to GGUF by block copy).
  *
  * The floor: of the fixed-rate rungs (no zstd) that apply to every free

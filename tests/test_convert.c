@@ -1012,22 +1012,30 @@ Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
  * less error, some 7%: said, and every tensor takes q4_k; at 4.7 bits two
  * upgrades predict twice that, and the plan stands; at 4.55 bits no upgrade
  * fits, and nothing is said. */
-Test(convert, target_keeps_the_floor_when_the_plan_gains_under_ten_percent) {
-    enum { R = 64, C = 256, N = 10 };
-    static float w[R * C];
-    fill_weights(w, R * C, 23);
-    static char names[N][64];
-    st_tensor t[N];
-    for (int i = 0; i < N; i++) {
+/* Ten equal [64, 256] FFN matrices in folder `name`: every tensor's
+ * options are the same, so that a plan's gain is a matter of counting. */
+enum { TEN_R = 64, TEN_C = 256, TEN_N = 10 };
+static const char *make_ten_equal(const char *name) {
+    static float w[TEN_R * TEN_C];
+    fill_weights(w, TEN_R * TEN_C, 23);
+    static char names[TEN_N][64];
+    st_tensor t[TEN_N];
+    for (int i = 0; i < TEN_N; i++) {
         snprintf(names[i], sizeof names[i], "model.layers.%d.mlp.up_proj.weight", i);
-        t[i] = (st_tensor){ names[i], "F32", 2, { R, C }, w, sizeof w };
+        t[i] = (st_tensor){ names[i], "F32", 2, { TEN_R, TEN_C }, w, sizeof w };
     }
     static char d[512];
-    snprintf(d, sizeof d, "%s", path_in("ten"));
+    snprintf(d, sizeof d, "%s", path_in(name));
     cr_assert_eq(mkdir(d, 0755), 0);
     char p[600];
     snprintf(p, sizeof p, "%s/model.safetensors", d);
-    write_safetensors(p, t, N);
+    write_safetensors(p, t, TEN_N);
+    return d;
+}
+
+Test(convert, target_keeps_the_floor_when_the_plan_gains_under_ten_percent) {
+    enum { N = TEN_N };
+    const char *d = make_ten_equal("ten");
     const char *end;
     /* 4.7 bits: two q5_k, whose predicted error (e5) the table shows */
     cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.7", d), 0, "%s",
@@ -1067,9 +1075,36 @@ Test(convert, target_keeps_the_floor_when_the_plan_gains_under_ten_percent) {
     cr_assert(!strstr(ts_err_text, "the predicted error can rank"), "%s", ts_err_text);
 }
 
+/* The ggml ladder has no iq4 rung (convert/target.c: their lower weight
+ * error comes with a higher loss). At 4.25 bits iq4_xs fits these tensors
+ * exactly and has the least weight error there: with it in the ladder, it
+ * was the floor and every tensor's type. Now the plan mixes k-quants, with
+ * q3_k as the floor; a rule still gives a tensor iq4_xs. */
+Test(convert, target_ggml_ladder_takes_no_iq4) {
+    const char *d = make_ten_equal("ten");
+    const char *end;
+    cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.25", d), 0, "%s",
+                 ts_err_text);
+    cr_assert(strstr(ts_err_text, "target: floor q3_k "), "%s", ts_err_text);
+    int rows = 0, q4 = 0;
+    for (const char *r = allocation_rows(&end); r < end; r = strchr(r, '\n') + 1, rows++) {
+        alloc_row a;
+        parse_allocation_row(&a, r);
+        cr_assert(strcmp(a.enc, "q3_k") == 0 || strcmp(a.enc, "q4_k") == 0, "%s", r);
+        q4 += strcmp(a.enc, "q4_k") == 0;
+    }
+    /* 10 x 7040 bytes of q3_k, 2176 more per q4_k, within 87040 bytes */
+    cr_assert_eq(rows, TEN_N);
+    cr_assert_eq(q4, 7, "%s", ts_out_text);
+    cr_assert_eq(RUN("-n", "--target-ladder", "ggml", "--target-bpw", "4.25", "--rule",
+                     "model.layers.0.*=iq4_xs", d), 0, "%s", ts_err_text);
+    cr_assert(strstr(ts_out_text, "iq4_xs"), "%s", ts_out_text);
+}
+
 /* A real case where the floor binds: on bytes-c at 5 bits with the ggml
- * ladder, the unconstrained optimum gives iq4_xs (a larger error than q4_k,
- * the floor) to FFN matrices to pay for better types elsewhere. */
+ * ladder, the unconstrained optimum gave FFN matrices a type with a larger
+ * error than q4_k, the floor (iq4_xs while it was a rung), to pay for
+ * better types elsewhere. */
 Test(convert, target_floor_binds_on_a_real_model) {
     TS_NEED(model, "models/bytes-c");
     cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "5", model),
