@@ -49,7 +49,7 @@ Usage:
         [--text FILE | --tokens FILE] [--calib N] [--ctx N]
   /usr/bin/python3 bench/model_quality.py importance --model M [--no-sensitivity] OUT.safetensors
   /usr/bin/python3 bench/model_quality.py eval --model M SPEC [SPEC...]
-        [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA]
+        [--importance FILE [--both]] [--ref BASELINE] [--args=EXTRA] [--kld]
     SPEC is an --encoding, or budget:X for --target-bpw X. Prints one
     markdown row per SPEC (and per with/without importance with --both):
     | spec | importance | tensor bpw | file bpw | bits | delta % ± CI |.
@@ -63,7 +63,14 @@ Usage:
     percent with their 95% intervals: --both adds "with importance -
     without" per SPEC; --vs SPEC0 adds every SPEC minus SPEC0 (evaluated
     first). Two files whose interval contains 0 are not told apart by the
-    text.
+    text. --kld adds a column and the same pairs for the divergence from
+    the unquantized model: the mean Kullback-Leibler divergence of each
+    position's next-token distribution, in percent of the unquantized bits
+    (llama-perplexity --kl-divergence, per byte). It is never negative and
+    has no first-order term: a model that is overconfident on the text
+    (bytes-c, whose loss falls 0.20% when its logits are scaled by 0.99)
+    loses bits per byte less, or gains, from an error that shrinks its
+    logits, which the divergence counts as error.
   /usr/bin/python3 bench/model_quality.py noise --model M --importance FILE
         --budget X [--seeds 1,2,3,4] [--ref BASELINE]
     The noise floor of a comparison: takes the per-tensor predicted errors
@@ -340,19 +347,33 @@ class Llama:
         x = self._rms(x, self.w["model.norm.weight"])
         return self._lin(self.head, x)
 
-    def window_bits(self, windows, batch=16):
+    def window_bits(self, windows, batch=16, ref=None, keep=None):
         """Mean cross-entropy in bits of positions 1.. of each window (windows
-        of one length), one figure per window."""
-        out = []
+        of one length), one figure per window. With `keep` (a list) the
+        log-probabilities of every batch are appended to it; with `ref` (such
+        a list, of the same windows) returns (bits, kld): kld the mean
+        Kullback-Leibler divergence per position, in bits, of this model's
+        next-token distribution from ref's, per window."""
+        out, kld = [], []
         with torch.no_grad():
-            for s in range(0, len(windows), batch):
+            for k, s in enumerate(range(0, len(windows), batch)):
                 ids = torch.as_tensor(np.stack(windows[s:s + batch]), dtype=torch.long)
                 lg = self.logits(ids)[:, :-1].float()
                 tgt = ids[:, 1:]
                 ce = torch.nn.functional.cross_entropy(
                     lg.reshape(-1, lg.shape[-1]), tgt.reshape(-1), reduction="none")
                 out.append(ce.view(tgt.shape).double().sum(1).numpy())
-        return np.concatenate(out) / (len(windows[0]) - 1) / math.log(2)
+                if keep is not None or ref is not None:
+                    lp = torch.log_softmax(lg, dim=-1)
+                    if keep is not None:
+                        keep.append(lp)
+                    if ref is not None:
+                        r = ref[k]
+                        kl = (r.exp() * (r - lp)).sum(-1)
+                        kld.append(kl.double().sum(1).numpy())
+        n = (len(windows[0]) - 1) * math.log(2)
+        bits = np.concatenate(out) / n
+        return bits if ref is None else (bits, np.concatenate(kld) / n)
 
     def mean_bits(self, windows, batch=16):
         """Mean cross-entropy in bits of positions 1.. of each window."""
@@ -581,9 +602,14 @@ def cmd_eval(args, specs=None):
     _, ev = model_data(args.model)
     # Without --ref the unquantized model is evaluated here, window by window,
     # so that every row's delta gets a confidence interval.
-    base = None if args.ref is not None else Llama(cfg, read_weights(args.model)).window_bits(ev)
-    ref = args.ref if base is None else float(base.mean())
-    rows, per = [], {}
+    # With --kld the unquantized model's log-probabilities are kept (the
+    # reference of every file's divergence; its bits are then measured too).
+    keep = [] if args.kld else None
+    base = None
+    if args.ref is None or keep is not None:
+        base = Llama(cfg, read_weights(args.model)).window_bits(ev, keep=keep)
+    ref = args.ref if args.ref is not None else float(base.mean())
+    rows, per, per_kl = [], {}, {}
     tmp = args.tmp or tempfile.mkdtemp(prefix="qtf-mq-")
     extra = shlex.split(args.args) if args.args else []
     imps = [None] if not args.importance else ([None, args.importance] if args.both else [args.importance])
@@ -593,30 +619,42 @@ def cmd_eval(args, specs=None):
     for spec in todo:
         for imp in imps:
             w, tbpw, fbpw, _ = quantize(args, args.model, spec, imp, tmp, extra)
-            wb = Llama(cfg, w).window_bits(ev)
+            wb = Llama(cfg, w).window_bits(ev, ref=keep)
+            kl = None
+            if keep is not None:
+                wb, kl = wb
+                per_kl[spec, bool(imp)] = kl
             per[spec, bool(imp)] = wb
             if args.tmp:    # kept for pairing files of different runs (np.load, paired)
                 np.save(os.path.join(tmp, file_tag(spec, imp) + ".windows.npy"), wb)
+                if kl is not None:
+                    np.save(os.path.join(tmp, file_tag(spec, imp) + ".kld.npy"), kl)
             bits = float(wb.mean())
             d = 100.0 * (bits - ref) / ref
             ci = "" if base is None else f" ± {paired(wb, base, ref)[1]:.3f}"
             rows.append((spec, bool(imp), tbpw, fbpw, bits, d))
+            kcol = "" if kl is None else (f" {100.0 * kl.mean() / ref:.3f}% ± "
+                                          f"{paired(kl, np.zeros_like(kl), ref)[1]:.3f} |")
             print(f"| {spec} | {'yes' if imp else 'no'} | {tbpw:.3f} | {fbpw:.3f} | {bits:.5f} | "
-                  f"{d:+.3f}%{ci} |", flush=True)
+                  f"{d:+.3f}%{ci} |{kcol}", flush=True)
     # Differences between two quantized files, paired window by window: far
     # tighter than the difference of two deltas with their own intervals.
     pairs = []
     if args.both:
-        pairs += [(f"{spec}: with importance - without", per[spec, True], per[spec, False])
+        pairs += [(f"{spec}: with importance - without", (spec, True), (spec, False))
                   for spec in todo]
     if args.vs:
         pairs += [(f"{spec} ({'with' if imp else 'without'} importance) - {args.vs}",
-                   per[spec, bool(imp)], per[args.vs, bool(imp)])
+                   (spec, bool(imp)), (args.vs, bool(imp)))
                   for spec in todo if spec != args.vs for imp in imps]
-    for label, a, b in pairs:
-        m, h = paired(a, b, ref)
-        verdict = "lower" if m + h < 0 else "higher" if m - h > 0 else "no difference at 95%"
-        print(f"| {label} | {m:+.3f} ± {h:.3f} points | {verdict} |", flush=True)
+    # With --kld the same differences in divergence from the unquantized model.
+    for what, table in (("", per), ("divergence: ", per_kl)):
+        if not table:
+            continue
+        for label, a, b in pairs:
+            m, h = paired(table[a], table[b], ref)
+            verdict = "lower" if m + h < 0 else "higher" if m - h > 0 else "no difference at 95%"
+            print(f"| {what}{label} | {m:+.3f} ± {h:.3f} points | {verdict} |", flush=True)
     return ref, rows
 
 
@@ -754,6 +792,10 @@ def main():
     ap.add_argument("--vs", default=None,
                     help="eval: also give each SPEC's difference from this SPEC, paired window "
                          "by window, with its 95%% confidence interval")
+    ap.add_argument("--kld", action="store_true",
+                    help="eval: also the divergence of each file's next-token distribution "
+                         "from the unquantized model's (mean KL per position, in percent of "
+                         "its bits), paired like the deltas")
     ap.add_argument("--args", default=None, help="extra qtf-convert arguments")
     ap.add_argument("--budget", type=float, default=4.25, help="noise: the --target-bpw plan")
     ap.add_argument("--seeds", default="1,2,3,4", help="noise: random seeds")

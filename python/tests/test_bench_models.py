@@ -162,3 +162,30 @@ class _Rows:
 
     def __getitem__(self, ids):
         return self.rows
+
+
+def test_divergence_is_zero_against_itself_and_matches_torch_kl_div():
+    import types
+    a = types.SimpleNamespace(hidden=32, ffn=48, layers=1, heads=4, kv_heads=2, ctx=16)
+    cfg = tb.config(a)
+    w = {k: v.numpy().astype(np.float32)
+         for k, v in tb.init_params(cfg, torch.Generator().manual_seed(11)).items()}
+    rng = np.random.default_rng(2)
+    windows = [rng.integers(0, 256, 16) for _ in range(5)]
+    keep = []
+    base = mq.Llama(cfg, w).window_bits(windows, batch=2, keep=keep)
+    assert len(keep) == 3                         # batches of 2, 2, 1
+    same, kl0 = mq.Llama(cfg, w).window_bits(windows, batch=2, ref=keep)
+    np.testing.assert_array_equal(same, base)
+    assert np.all(kl0 == 0.0)
+    # a softer head: the divergence of each window is torch's kl_div of the
+    # two distributions, averaged over its 15 predicted positions, in bits
+    w2 = dict(w, **{"lm_head.weight": w["lm_head.weight"] * np.float32(0.5)})
+    _, kl = mq.Llama(cfg, w2).window_bits(windows, batch=2, ref=keep)
+    ids = torch.as_tensor(np.stack(windows), dtype=torch.long)
+    p = torch.log_softmax(mq.Llama(cfg, w).logits(ids)[:, :-1].detach().double(), -1)
+    q = torch.log_softmax(mq.Llama(cfg, w2).logits(ids)[:, :-1].detach().double(), -1)
+    want = torch.nn.functional.kl_div(q, p, log_target=True, reduction="none").sum(-1)
+    want = (want.mean(1) / math.log(2)).numpy()
+    assert np.all(want > 0)
+    np.testing.assert_allclose(kl, want, rtol=1e-4, atol=1e-9)
