@@ -118,18 +118,36 @@ static const rung ggml_ladder[] = {
 #define MAX_LADDER (N_QTF_LADDER > N_GGML_LADDER ? N_QTF_LADDER : N_GGML_LADDER)
 
 /* The power of a tensor's sensitivity that weighs its predicted error when
- * the importance file gives sensitivities (weigh_by_sensitivity), per
- * ladder. Measured with the powers 0, 1/4, 1/2 and 1 on both models
- * (bench/RESULTS.md, round 8): with QTF's ladder 1/4 is the one that makes
- * every allocation of the held-out model (4.25, 3.5, 3.25, 2.5 bits) better
- * than without it and than without an importance file; 1/2 was better
- * still at 2.5 bits but worse at 3.25 (+0.445 +- 0.029 point) and 4.25
- * (+0.056 +- 0.008; bytes-c the same). With the ggml ladder, whose rungs
- * are about a bit apart, 1/4 left the 3.5-bit plans worse than uniform q3_k
- * on both models (held-out +1.116% against +0.943%, bytes-c +0.673% against
- * +0.534%) and 1/2 made them better or equal (+0.829%, +0.562%; measured
- * with the iq4 rungs, then in the ladder). */
+ * the importance file gives sensitivities (weigh_by_sensitivity): per
+ * ladder, and with QTF's ladder per floor.
+ *
+ * The sensitivity times a tensor's relative error is the second-order
+ * estimate of the loss's rise (target.h), which holds for small errors.
+ * With QTF's ladder the power is 1, that estimate itself, when the floor
+ * (of the errors not weighed by it) takes SENSITIVITY_FULL_FLOOR_BPW bits
+ * per weight or more, so that no tensor can fall to a 2-bit rung. Measured
+ * by the divergence from the unquantized model (bench/model_quality.py
+ * --kld, which has no first-order term; bench/RESULTS.md, round 10), power 1
+ * against 1/4: at 4.25 bits the stand-in -0.036 +- 0.001 point, bytes-c
+ * -0.081 +- 0.002, a model none of this was chosen on -0.022 +- 0.001; at
+ * 3.5 bits (floor pal3) -0.258 +- 0.005, -0.056 +- 0.005, -0.145 +- 0.002.
+ * (Bits per byte disagree on two models, +0.17 and +0.63 point at 3.5
+ * bits: these models are overconfident on their text, and a file that
+ * blunts their logits gains bits per byte while it departs further from
+ * the model; the divergence counts that as error. Round 10.)
+ *
+ * With a 2-bit floor it is 1/4: there the power 1 put large matrices at
+ * pal2 and raised the divergence at 3.25 bits (stand-in +0.337 +- 0.011,
+ * bytes-c +0.420 +- 0.009), as if large errors cost more than the second
+ * order says; 1/4 was the power (of 0, 1/4, 1/2, 1) that made every
+ * allocation of the held-out model better than without it and than without
+ * an importance file (round 8). With the ggml ladder, whose rungs are about
+ * a bit apart, 1/2: 1/4 left the 3.5-bit plans worse than uniform q3_k on
+ * both models (held-out +1.116% against +0.943%, bytes-c +0.673% against
+ * +0.534%) and 1/2 made them better or equal (+0.829%, +0.562%). */
 #define QTF_SENSITIVITY_POWER 0.25
+#define QTF_SENSITIVITY_POWER_FULL 1.0
+#define SENSITIVITY_FULL_FLOOR_BPW 3.0
 #define GGML_SENSITIVITY_POWER 0.5
 
 /* The candidates of one allocation. */
@@ -139,6 +157,8 @@ typedef struct ladder {
     qtf_encoding enc[MAX_LADDER];
     uint32_t n;
     double sensitivity_power;           /* QTF_ or GGML_SENSITIVITY_POWER */
+    double power_full_floor_bpw;        /* floors (bpw) from which the power is
+                                           QTF_SENSITIVITY_POWER_FULL; INFINITY: none */
 } ladder;
 
 /* The rungs of `rungs` that apply with (or without) an importance file;
@@ -653,6 +673,7 @@ static int run_open(target_run *r, const qtfc_target_options *o, const qtfc_reci
         return QTFC_EXIT_FAILURE;
     r->lad.sensitivity_power = rungs == ggml_ladder ? GGML_SENSITIVITY_POWER
                                                     : QTF_SENSITIVITY_POWER;
+    r->lad.power_full_floor_bpw = rungs == ggml_ladder ? INFINITY : SENSITIVITY_FULL_FLOOR_BPW;
     qtf_status st = qtf_source_open(&r->src, o->input);
     if (st != QTF_OK) {
         fprintf(stderr, "qtf-convert: %s: cannot open checkpoint: %s\n", o->input,
@@ -853,6 +874,13 @@ static void name_costly_tensors(const free_tensor *ft, uint64_t n_free, const la
                                (unsigned long long)(count - shown));
 }
 
+/* Weights of the free tensors. */
+static double free_elements(const target_run *r) {
+    double n = 0;
+    for (uint64_t i = 0; i < r->n_free; i++) n += (double)r->ft[i].item->tensor->n_elements;
+    return n;
+}
+
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
  * solves the knapsack for budget - fixed bytes; prints the allocation with
  * dry_run or verbose. Returns an exit code after a message. */
@@ -869,13 +897,6 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, budget_bpw, o) != 0)
         return QTFC_EXIT_FAILURE;
     if (!o->importance_path) weigh_by_share(r->ft, r->n_free);
-    int by_sensitivity = weigh_by_sensitivity(r->ft, r->n_free, r->imp, o->importance_path,
-                                              r->lad.sensitivity_power);
-    if (by_sensitivity < 0) return QTFC_EXIT_USAGE;
-    if (by_sensitivity && !o->quiet)
-        fprintf(stderr, "qtf-convert: target: each tensor's predicted error weighed by its "
-                "sensitivity to the power %g (%s)\n", r->lad.sensitivity_power,
-                o->importance_path);
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);
     r->choice = calloc(r->n_free ? r->n_free : 1, sizeof *r->choice);
     if (!r->items || !r->choice) {
@@ -909,6 +930,26 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     }
     double floor_err = 0;
     uint64_t floor_bytes = 0;
+    /* The power of the sensitivities (SENSITIVITY_FULL_FLOOR_BPW): full when
+     * the floor of the errors not yet weighed by them takes that many bits
+     * per weight, so that no tensor can take a rung of fewer bits. */
+    double power = r->lad.sensitivity_power;
+    if (o->importance_path && r->lad.power_full_floor_bpw < INFINITY) {
+        uint32_t k0 = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, labels, r->n_free,
+                                        r->lad.n, budget - fixed);
+        if (k0 != QTFC_BUDGET_NO_LABEL &&
+            8.0 * (double)floor_bytes >= r->lad.power_full_floor_bpw * (double)free_elements(r))
+            power = QTF_SENSITIVITY_POWER_FULL;
+    }
+    int by_sensitivity = weigh_by_sensitivity(r->ft, r->n_free, r->imp, o->importance_path,
+                                              power);
+    if (by_sensitivity < 0) {
+        free(labels);
+        return QTFC_EXIT_USAGE;
+    }
+    if (by_sensitivity && !o->quiet)
+        fprintf(stderr, "qtf-convert: target: each tensor's predicted error weighed by its "
+                "sensitivity to the power %g (%s)\n", power, o->importance_path);
     uint32_t fk = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, labels, r->n_free,
                                     r->lad.n, budget - fixed);
     free(labels);

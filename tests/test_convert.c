@@ -940,11 +940,13 @@ Test(convert, target_errors_count_by_share_of_weights_without_importance) {
 
 /* With an importance file that gives every allocated tensor a sensitivity
  * (NAME.sensitivity, bench/model_quality.py), each tensor's predicted error
- * is weighed by a power of it: 1/2 with the ggml ladder, 1/4 with QTF's
+ * is weighed by a power of it: 1/2 with the ggml ladder; with QTF's, 1
+ * when the floor takes 3 bits per weight or more and 1/4 with a 2-bit floor
  * (convert/target.c, weigh_by_sensitivity). The fixture of the test above:
- * with importance ones the floor's (q4_k) errors on up_proj and k_proj
- * are equal; sensitivities 1 and 81 make up_proj's a ninth of k_proj's;
- * with QTF's ladder they divide the ratio of the two by three. A file that
+ * with importance ones the floor's (q4_k) errors on up_proj and k_proj are
+ * equal; sensitivities 1 and 81 make up_proj's a ninth of k_proj's; with
+ * QTF's ladder they divide the ratio of the two by 81 at 4.6 and 3.4 bits
+ * and by 3 at 2.6 bits. A file that
  * gives only some tensors one is said and ignored; a value that is not one
  * finite number > 0 is refused, naming the key. */
 Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
@@ -970,18 +972,26 @@ Test(convert, target_errors_weighed_by_a_power_of_the_sensitivity) {
     floor_errors(&eu, &ek, un, kp);
     cr_assert_float_eq(eu / ek, 1.0 / 9.0, 1e-5, "ggml, sensitivities 1 and 81: %g / %g", eu, ek);
     /* QTF's ladder: against the same run without sensitivities */
-    double eu0, ek0;
-    write_safetensors(f, imp, 2);
-    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "4.6", "--importance", f, d), 0, "%s",
-                 ts_err_text);
-    floor_errors(&eu0, &ek0, un, kp);
-    write_safetensors(f, imp, 4);
-    cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", "4.6", "--importance", f, d), 0, "%s",
-                 ts_err_text);
-    cr_assert(strstr(ts_err_text, "sensitivity to the power 0.25 "), "%s", ts_err_text);
-    floor_errors(&eu, &ek, un, kp);
-    cr_assert_float_eq((eu / ek) / (eu0 / ek0), 1.0 / 3.0, 1e-5,
-                       "qtf, sensitivities 1 and 81: %g / %g, before %g / %g", eu, ek, eu0, ek0);
+    static const struct { const char *bpw, *power; double ratio; } qtf[] = {
+        { "4.6", "1", 1.0 / 81.0 }, { "3.4", "1", 1.0 / 81.0 }, { "2.6", "0.25", 1.0 / 3.0 },
+    };
+    for (size_t c = 0; c < sizeof qtf / sizeof qtf[0]; c++) {
+        double eu0, ek0;
+        char want[64];
+        write_safetensors(f, imp, 2);
+        cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", qtf[c].bpw, "--importance", f, d),
+                     0, "%s", ts_err_text);
+        floor_errors(&eu0, &ek0, un, kp);
+        write_safetensors(f, imp, 4);
+        cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", qtf[c].bpw, "--importance", f, d),
+                     0, "%s", ts_err_text);
+        snprintf(want, sizeof want, "sensitivity to the power %s ", qtf[c].power);
+        cr_assert(strstr(ts_err_text, want), "%s bits: %s", qtf[c].bpw, ts_err_text);
+        floor_errors(&eu, &ek, un, kp);
+        cr_assert_float_eq((eu / ek) / (eu0 / ek0), qtf[c].ratio, 1e-5,
+                           "qtf at %s bits, sensitivities 1 and 81: %g / %g, before %g / %g",
+                           qtf[c].bpw, eu, ek, eu0, ek0);
+    }
     /* only up_proj has one: said, and no tensor is weighed */
     write_safetensors(f, imp, 3);
     cr_assert_eq(RUN("-n", "--all-layers", "--target-ladder", "ggml", "--target-bpw", "4.6",
