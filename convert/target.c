@@ -743,6 +743,13 @@ static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
     }
 }
 
+/* Weights of the free tensors. */
+static double free_elements(const free_tensor *ft, uint64_t n_free) {
+    double n = 0;
+    for (uint64_t i = 0; i < n_free; i++) n += (double)ft[i].item->tensor->n_elements;
+    return n;
+}
+
 /* Without an importance file, weighs each tensor's predicted error by its
  * share of the free weights, so that the sum is the relative squared error
  * of all free weights together (target.h). Unweighted, every tensor counted
@@ -759,8 +766,7 @@ static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
  * loss (bytes-c at 3.25 bits +0.142% -> +0.581%, the held-out model at 3.25
  * bits +0.649% -> +0.853%, at 3.5 bits +0.333% -> +0.429%; rounds 3, 5, 7). */
 static void weigh_by_share(free_tensor *ft, uint64_t n_free) {
-    double total = 0;
-    for (uint64_t i = 0; i < n_free; i++) total += (double)ft[i].item->tensor->n_elements;
+    double total = free_elements(ft, n_free);
     for (uint64_t i = 0; i < n_free; i++) {
         double share = (double)ft[i].item->tensor->n_elements / total;
         for (uint32_t c = 0; c < ft[i].n; c++) ft[i].options[c].error *= share;
@@ -874,13 +880,6 @@ static void name_costly_tensors(const free_tensor *ft, uint64_t n_free, const la
                                (unsigned long long)(count - shown));
 }
 
-/* Weights of the free tensors. */
-static double free_elements(const target_run *r) {
-    double n = 0;
-    for (uint64_t i = 0; i < r->n_free; i++) n += (double)r->ft[i].item->tensor->n_elements;
-    return n;
-}
-
 /* Measures the candidates of the free tensors (r->ft[0..n_free)) and
  * solves the knapsack for budget - fixed bytes; prints the allocation with
  * dry_run or verbose. Returns an exit code after a message. */
@@ -938,7 +937,7 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
         uint32_t k0 = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, labels, r->n_free,
                                         r->lad.n, budget - fixed);
         if (k0 != QTFC_BUDGET_NO_LABEL &&
-            8.0 * (double)floor_bytes >= r->lad.power_full_floor_bpw * (double)free_elements(r))
+            8.0 * (double)floor_bytes >= r->lad.power_full_floor_bpw * free_elements(r->ft, r->n_free))
             power = QTF_SENSITIVITY_POWER_FULL;
     }
     int by_sensitivity = weigh_by_sensitivity(r->ft, r->n_free, r->imp, o->importance_path,
