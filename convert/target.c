@@ -56,6 +56,20 @@ static const rung qtf_ladder[] = {
     { "int3:group=32,dq,search", RUNG_ALWAYS },
     { "pal3:group=32,dq,opt", RUNG_WITH_IMPORTANCE },
     { "pal3:group=32,dq", RUNG_WITHOUT_IMPORTANCE },
+    /* 3-bit rungs with groups of 64 (about 3.14 bits/weight), with an
+     * importance file only. Without them nothing 3-bit fits a budget
+     * between 3.14 and the group-32 rungs' 3.26 bits: the floor was pal2,
+     * and the allocation paid for its upgrades with 2-bit matrices. With
+     * them the floor there is a 3-bit rung (and the sensitivity's power 1):
+     * on bytes-c the divergence from the unquantized model fell at 3.25
+     * bits from 2.226% to 1.711% (-0.515 +- 0.009 point) and at 3.2 bits
+     * from 2.826% to 2.464%; at 2.5 bits (floor pal2) +0.050 +- 0.018
+     * (bench/RESULTS.md, round 11). Without an importance file the floor
+     * pal3:group=64,dq alone (the plan predicted 8% less error) scored worse
+     * than the plan with pal2 it replaced (divergence 3.322% against
+     * 3.265%), so there they are no candidates. */
+    { "int3:group=64,dq,search", RUNG_WITH_IMPORTANCE },
+    { "pal3:group=64,dq,opt", RUNG_WITH_IMPORTANCE },
     /* Groups of 16: the best uniform encoding near 2.5 bits on both models
      * measured (bytes-c +4.766%, the held-out model +5.220%, with
      * importance), so that an allocation there can use it. Never the

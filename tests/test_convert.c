@@ -827,7 +827,10 @@ static void allocation_encodings(char *out, size_t cap) {
 /* The QTF ladder follows the importance file (convert/target.c, qtf_ladder):
  * the palettized rungs take `opt` with one and not without, the int2 rung
  * with groups of 16 takes `opt` with one and `search` without, and that
- * rung is never the floor (from about 2.53 bits it fits the budget alone). */
+ * rung is never the floor (from about 2.53 bits it fits the budget alone).
+ * The 3-bit rungs with groups of 64 are candidates with an importance file
+ * only; at 3.2 bits, where no group-32 3-bit rung fits, one of them is the
+ * floor and no matrix falls to 2 bits (without them the floor was pal2). */
 Test(convert, target_ladder_rungs_follow_the_importance_file) {
     const char *model = make_ggml_model();
     static float v[4][256];
@@ -840,8 +843,8 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
         { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
     };
     write_safetensors(path_in("imp.safetensors"), imp, sizeof imp / sizeof imp[0]);
-    const char *budgets[] = { "2.4", "2.6", "2.8", "3.25", "3.5" };
-    int pal_seen[2] = { 0, 0 }, g16_seen[2] = { 0, 0 };
+    const char *budgets[] = { "2.4", "2.6", "2.8", "3.2", "3.25", "3.5" };
+    int pal_seen[2] = { 0, 0 }, g16_seen[2] = { 0, 0 }, g64_seen = 0;
     for (int with = 0; with < 2; with++) {
         for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
             if (with)
@@ -852,10 +855,21 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
                              "%s", ts_err_text);
             cr_assert(!strstr(ts_err_text, "floor int2:group=16"), "%s bits: %s", budgets[b],
                       ts_err_text);
+            int at_3_2 = strcmp(budgets[b], "3.2") == 0;
+            if (with && at_3_2)
+                cr_assert(strstr(ts_err_text, "floor int3:group=64,dq,search") ||
+                              strstr(ts_err_text, "floor pal3:group=64,dq,opt"),
+                          "3.2 bits: %s", ts_err_text);
             char encs[1024];
             allocation_encodings(encs, sizeof encs);
             for (char *e = strtok(encs, " "); e; e = strtok(NULL, " ")) {
                 int opt = strstr(e, ",opt") != NULL;
+                if (strstr(e, "3:group=64,dq")) {
+                    cr_assert(with, "%s bits, without importance: %s", budgets[b], e);
+                    g64_seen++;
+                }
+                if (with && at_3_2)
+                    cr_assert(!strstr(e, "2:"), "3.2 bits: a 2-bit matrix (%s)", e);
                 if (strncmp(e, "pal", 3) == 0) {
                     cr_assert_eq(opt, with, "%s bits, %s importance: %s", budgets[b],
                                  with ? "with" : "without", e);
@@ -871,6 +885,7 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
     /* otherwise the test proves nothing */
     cr_assert(pal_seen[0] && pal_seen[1], "no pal rung chosen: %d / %d", pal_seen[0], pal_seen[1]);
     cr_assert(g16_seen[0] || g16_seen[1], "the int2 rung with groups of 16 never chosen");
+    cr_assert(g64_seen, "no 3-bit rung with groups of 64 chosen");
 }
 
 /* The floor's predicted error on each row of a dry run's allocation table
