@@ -23,6 +23,7 @@ enum {
     RUNG_WITH_IMPORTANCE = 1,     /* only with an importance file */
     RUNG_WITHOUT_IMPORTANCE = 2,  /* only without one */
     RUNG_NO_FLOOR = 4,            /* a candidate, never the floor */
+    RUNG_FLOOR_ONLY = 8,          /* a candidate only as the floor itself */
 };
 
 typedef struct rung {
@@ -57,19 +58,24 @@ static const rung qtf_ladder[] = {
     { "pal3:group=32,dq,opt", RUNG_WITH_IMPORTANCE },
     { "pal3:group=32,dq", RUNG_WITHOUT_IMPORTANCE },
     /* 3-bit rungs with groups of 64 (about 3.14 bits/weight), with an
-     * importance file only. Without them nothing 3-bit fits a budget
-     * between 3.14 and the group-32 rungs' 3.26 bits: the floor was pal2,
-     * and the allocation paid for its upgrades with 2-bit matrices. With
-     * them the floor there is a 3-bit rung (and the sensitivity's power 1):
-     * on bytes-c the divergence from the unquantized model fell at 3.25
-     * bits from 2.226% to 1.711% (-0.515 +- 0.009 point) and at 3.2 bits
-     * from 2.826% to 2.464%; at 2.5 bits (floor pal2) +0.050 +- 0.018
-     * (bench/RESULTS.md, round 11). Without an importance file the floor
-     * pal3:group=64,dq alone (the plan predicted 8% less error) scored worse
-     * than the plan with pal2 it replaced (divergence 3.322% against
-     * 3.265%), so there they are no candidates. */
-    { "int3:group=64,dq,search", RUNG_WITH_IMPORTANCE },
-    { "pal3:group=64,dq,opt", RUNG_WITH_IMPORTANCE },
+     * importance file, as the floor only. Without them nothing 3-bit fits
+     * a budget between 3.14 bits and the group-32 rungs' 3.26: the floor
+     * was pal2, and the allocation paid for its upgrades with 2-bit
+     * matrices (layer 0's down_proj at int2 on a 3-layer model). As the
+     * floor there they keep every matrix at 3 bits or more (and give the
+     * sensitivity's power 1). Paired, points of percent (bench/RESULTS.md,
+     * round 11), with importance, bits per byte / divergence from the
+     * unquantized model: a 3-layer model no choice was made on, 3.25 bits
+     * -0.476 +- 0.037 / -0.474 +- 0.007, 3.2 bits -0.817 +- 0.043 /
+     * -0.728 +- 0.010; bytes-c, 3.25 bits +0.210 +- 0.058 / -0.515 +- 0.009
+     * (+0.246%: its aim is +0.6%). As candidates above a pal2 floor they
+     * raised the divergence at 2.5 bits (bytes-c +0.050 +- 0.018, the
+     * 3-layer model +0.13), so they are the floor or nothing. Without an
+     * importance file pal3:group=64,dq as the floor scored worse than the
+     * plan with pal2 it replaced (bytes-c 3.25 bits: divergence 3.322%
+     * against 3.265%, bits per byte +1.699% against +0.912%). */
+    { "int3:group=64,dq,search", RUNG_FLOOR_ONLY | RUNG_WITH_IMPORTANCE },
+    { "pal3:group=64,dq,opt", RUNG_FLOOR_ONLY | RUNG_WITH_IMPORTANCE },
     /* Groups of 16: the best uniform encoding near 2.5 bits on both models
      * measured (bytes-c +4.766%, the held-out model +5.220%, with
      * importance), so that an allocation there can use it. Never the
@@ -737,16 +743,19 @@ static uint32_t option_of(const free_tensor *t, uint32_t k) {
     return c;
 }
 
-/* Keeps, for every free tensor, the floor rung and the options whose
- * predicted error is at most FLOOR_GAIN times the floor rung's there, in
- * ladder order; records the floor's error for the table. */
-static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k) {
+/* Keeps, for every free tensor, the floor rung (ladder index k, or
+ * QTFC_BUDGET_NO_LABEL: none) and the options whose predicted error is at
+ * most FLOOR_GAIN times the floor rung's there, and none of the other
+ * RUNG_FLOOR_ONLY rungs, in ladder order; records the floor's error for the
+ * table. */
+static void apply_floor(free_tensor *ft, uint64_t n_free, uint32_t k, const ladder *lad) {
     for (uint64_t i = 0; i < n_free; i++) {
-        uint32_t f = option_of(&ft[i], k);
-        double limit = ft[i].options[f].error;
-        ft[i].floor_error = limit;
+        uint32_t f = k == QTFC_BUDGET_NO_LABEL ? UINT32_MAX : option_of(&ft[i], k);
+        double limit = f == UINT32_MAX ? INFINITY : ft[i].options[f].error;
+        ft[i].floor_error = f == UINT32_MAX ? NAN : limit;
         uint32_t m = 0;
         for (uint32_t c = 0; c < ft[i].n; c++) {
+            if (c != f && (lad->when[ft[i].which[c]] & RUNG_FLOOR_ONLY)) continue;
             if (c != f && ft[i].options[c].error > FLOOR_GAIN * limit) continue;
             ft[i].options[m] = ft[i].options[c];
             ft[i].which[m] = ft[i].which[c];
@@ -966,7 +975,7 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
     uint32_t fk = qtfc_budget_floor(&floor_err, &floor_bytes, r->items, labels, r->n_free,
                                     r->lad.n, budget - fixed);
     free(labels);
-    if (fk != QTFC_BUDGET_NO_LABEL) apply_floor(r->ft, r->n_free, fk);
+    apply_floor(r->ft, r->n_free, fk, &r->lad);
     if (!o->quiet) {
         if (fk != QTFC_BUDGET_NO_LABEL)
             fprintf(stderr, "qtf-convert: target: floor %s (every tensor at least as good as "

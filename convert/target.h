@@ -7,7 +7,8 @@
  *   bf16; int8; int6:group=32; int5:group=32; int4:group=32 and ,search;
  *   int4:group=64 and ,search; pal4:group=32,dq; int3:group=32 and ,search;
  *   int3:group=64 and ,search; int3:group=32,dq,search; pal3:group=32,dq;
- *   with an importance file int3:group=64,dq,search and pal3:group=64,dq;
+ *   with an importance file, as the floor only, int3:group=64,dq,search and
+ *   pal3:group=64,dq (a 3-bit floor from about 3.14 bits per weight);
  *   int2:group=16,dq,search; int2:group=32 and ,search; int2:group=32,dq,search;
  *   pal2:group=32,dq;
  *   and entropy-coded rungs (one code per byte, zstd level 1):

@@ -829,8 +829,9 @@ static void allocation_encodings(char *out, size_t cap) {
  * with groups of 16 takes `opt` with one and `search` without, and that
  * rung is never the floor (from about 2.53 bits it fits the budget alone).
  * The 3-bit rungs with groups of 64 are candidates with an importance file
- * only; at 3.2 bits, where no group-32 3-bit rung fits, one of them is the
- * floor and no matrix falls to 2 bits (without them the floor was pal2). */
+ * only, and only as the floor: at 3.2 bits, where no group-32 3-bit rung
+ * fits, one of them is the floor and no matrix falls to 2 bits (without
+ * them the floor was pal2); below, with a 2-bit floor, no plan takes them. */
 Test(convert, target_ladder_rungs_follow_the_importance_file) {
     const char *model = make_ggml_model();
     static float v[4][256];
@@ -866,6 +867,8 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
                 int opt = strstr(e, ",opt") != NULL;
                 if (strstr(e, "3:group=64,dq")) {
                     cr_assert(with, "%s bits, without importance: %s", budgets[b], e);
+                    cr_assert(at_3_2 || strcmp(budgets[b], "3.25") == 0,
+                              "%s bits: %s, not the floor", budgets[b], e);
                     g64_seen++;
                 }
                 if (with && at_3_2)
