@@ -111,6 +111,15 @@ static const rung qtf_ladder[] = {
 };
 #define N_QTF_LADDER (sizeof qtf_ladder / sizeof qtf_ladder[0])
 
+/* Each RUNG_FLOOR_ONLY rung and its finer rung: the same encoding with
+ * smaller groups, so more exact, where both fit (floor_only_skips). */
+static const struct {
+    const char *coarse, *finer;
+} finer_rungs[] = {
+    { "int3:group=64,dq,search", "int3:group=32,dq,search" },
+    { "pal3:group=64,dq,opt", "pal3:group=32,dq,opt" },
+};
+
 /* A .gguf output: the ggml types llama.cpp reads and QTF quantizes
  * byte-exactly (with the importance as llama-quantize uses an imatrix),
  * largest first. A type whose block does not divide the row is no
@@ -174,6 +183,7 @@ static const rung ggml_ladder[] = {
 typedef struct ladder {
     const char *text[MAX_LADDER];
     unsigned when[MAX_LADDER];          /* the rung's RUNG_* conditions */
+    uint32_t finer[MAX_LADDER];         /* index of the rung's `finer`, or UINT32_MAX */
     qtf_encoding enc[MAX_LADDER];
     uint32_t n;
     double sensitivity_power;           /* QTF_ or GGML_SENSITIVITY_POWER */
@@ -196,6 +206,14 @@ static int ladder_init(ladder *l, const rung *rungs, size_t n, int with_importan
         }
         l->text[l->n] = rungs[k].text;
         l->when[l->n++] = w;
+    }
+    for (uint32_t k = 0; k < l->n; k++) {
+        const char *finer = NULL;
+        for (size_t j = 0; j < sizeof finer_rungs / sizeof finer_rungs[0]; j++)
+            if (strcmp(finer_rungs[j].coarse, l->text[k]) == 0) finer = finer_rungs[j].finer;
+        l->finer[k] = UINT32_MAX;
+        for (uint32_t j = 0; finer && j < l->n; j++)
+            if (strcmp(l->text[j], finer) == 0) l->finer[k] = j;
     }
     return 0;
 }
@@ -415,9 +433,49 @@ static unsigned worker_count(unsigned threads) {
     return n < 1 ? 1u : n > MAX_WORKERS ? MAX_WORKERS : (unsigned)n;
 }
 
+/* The shape a free tensor is measured and stored in: a Conv1D weight's
+ * transpose (plan.c encodes it so). */
+static qtf_source_tensor measured_shape(const free_tensor *t) {
+    qtf_source_tensor shape = *t->item->tensor;
+    if (t->item->input_first) {
+        shape.dims[0] = t->item->tensor->dims[1];
+        shape.dims[1] = t->item->tensor->dims[0];
+    }
+    return shape;
+}
+
+/* Marks the RUNG_FLOOR_ONLY rungs not worth measuring: one that does not
+ * fit the free budget alone on every free tensor can never be the floor,
+ * nor one whose `finer` rung (the same encoding with smaller groups, so
+ * the smaller error) fits too. Sizes of fixed-rate rungs are exact without
+ * quantizing. Measuring the two group-64 rungs took a third of the
+ * allocation's time on the 1 GB bench checkpoint (bench/RESULTS.md, round
+ * 11); now only budgets between their size and their finer rungs' do. */
+static void floor_only_skips(unsigned char *skip, const free_tensor *ft, uint64_t n_free,
+                             const ladder *lad, uint64_t free_budget) {
+    uint64_t total[MAX_LADDER];
+    unsigned char fits[MAX_LADDER];
+    for (uint32_t k = 0; k < lad->n; k++) {
+        int all = lad->enc[k].zstd_level == 0;
+        total[k] = 0;
+        for (uint64_t i = 0; all && i < n_free; i++) {
+            qtf_source_tensor shape = measured_shape(&ft[i]);
+            int ok;
+            uint64_t b = layout_bytes(&lad->enc[k], &shape, &ok);
+            if (!ok || __builtin_add_overflow(total[k], b, &total[k])) all = 0;
+        }
+        fits[k] = (unsigned char)(all && total[k] <= free_budget);
+    }
+    for (uint32_t k = 0; k < lad->n; k++) {
+        skip[k] = 0;
+        if (!(lad->when[k] & RUNG_FLOOR_ONLY)) continue;
+        skip[k] = !fits[k] || (lad->finer[k] != UINT32_MAX && fits[lad->finer[k]]);
+    }
+}
+
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
-                       const qtf_source *imp, const qtf_imatrix_map *imx,
-                       const ladder *lad, double budget_bpw, const qtfc_target_options *o) {
+                       const qtf_source *imp, const qtf_imatrix_map *imx, const ladder *lad,
+                       double budget_bpw, uint64_t free_budget, const qtfc_target_options *o) {
     const qtf_encoding *encs = lad->enc;
     uint64_t max_n = 0, max_cols = 0, max_s = 0;
     for (uint64_t i = 0; i < n_free; i++) {
@@ -457,6 +515,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         fprintf(stderr, "qtf-convert: --target: out of memory\n");
         goto out;
     }
+    unsigned char skip[MAX_LADDER];
+    floor_only_skips(skip, ft, n_free, lad, free_budget);
     for (uint64_t i = 0; i < n_free; i++) {
         const qtfc_plan_item *it = ft[i].item;
         const qtf_source_tensor *t = it->tensor;
@@ -491,7 +551,7 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         /* A Conv1D weight is encoded as its transpose (groups along the
          * input, plan.c): measured in that form. bf16, the one lossless
          * candidate, stays row-major, with the same size and error. */
-        qtf_source_tensor shape = *t;
+        qtf_source_tensor shape = measured_shape(&ft[i]);
         const float *x = w;
         if (it->input_first) {
             if (!wt) {
@@ -499,8 +559,6 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
                 goto out;
             }
             qtfc_transpose_f32(wt, w, t->dims[0], t->dims[1]);
-            shape.dims[0] = t->dims[1];
-            shape.dims[1] = t->dims[0];
             x = wt;
         }
         int sampled = ft[i].sample_rows < ft[i].rows;
@@ -522,7 +580,8 @@ static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
         for (uint32_t k = 0; k < lad->n; k++) {
             int ok;
             uint64_t bytes = layout_bytes(&encs[k], &shape, &ok);
-            if (!ok || (encs[k].zstd_level > 0 && budget_bpw < ZSTD_MIN_BPW && rows_take_groups))
+            if (!ok || skip[k] ||
+                (encs[k].zstd_level > 0 && budget_bpw < ZSTD_MIN_BPW && rows_take_groups))
                 continue;
             job->bytes[job->nk] = bytes;
             job->ks[job->nk++] = k;
@@ -916,7 +975,8 @@ static int run_allocate(target_run *r, uint64_t budget, uint64_t fixed, uint64_t
         return QTFC_EXIT_USAGE;
     }
     double budget_bpw = elements ? 8.0 * (double)budget / (double)elements : 0.0;
-    if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, budget_bpw, o) != 0)
+    if (measure_all(r->ft, r->n_free, r->src, r->imp, r->imx, &r->lad, budget_bpw,
+                    budget - fixed, o) != 0)
         return QTFC_EXIT_FAILURE;
     if (!o->importance_path) weigh_by_share(r->ft, r->n_free);
     r->items = calloc(r->n_free ? r->n_free : 1, sizeof *r->items);

@@ -45,9 +45,10 @@
  * their rows (the same for any thread count); a zstd size estimated on the
  * sample is measured on the whole tensor once the solver picks it, and the
  * knapsack solved again, so every chosen size is exact (target.c). On the
- * 1 GB bench checkpoint this takes about 75 s of CPU, 49 s wall on 2 cores
- * with an importance file's `opt` rungs, less without (bench/RESULTS.md,
- * rounds 4 and 6).
+ * 1 GB bench checkpoint, 2 threads, with an importance file: 52 s wall (95 s
+ * of CPU) at 4.25 bits, 68 s (111 s) at 3.25 bits, where the group-64
+ * floor rungs are measured too; about 21 s without importance
+ * (bench/RESULTS.md, rounds 7 and 11).
  *
  * Predicted error of a tensor W under candidate Q, normalized so that
  * tensors of different sizes and scales compare:

@@ -891,6 +891,38 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
     cr_assert(g64_seen, "no 3-bit rung with groups of 64 chosen");
 }
 
+/* The group-64 rungs are measured only where they can be the floor
+ * (floor_only_skips): at 3.2 bits, not at 3.3, where their group-32 rungs
+ * fit alone; the plans are the same as if they were measured everywhere
+ * (checked on bytes-c and a 3-layer model, bench/RESULTS.md round 11). */
+Test(convert, target_floor_only_rungs_measured_where_they_can_be_the_floor) {
+    const char *model = make_ggml_model();
+    static float v[4][256];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 256; i++) v[k][i] = 1.0f + (float)((i * (k + 5)) % 13);
+    st_tensor imp[] = {
+        { "model.embed_tokens.weight", "F32", 1, { 256 }, v[0], sizeof v[0] },
+        { "model.layers.0.mlp.down_proj.weight", "F32", 1, { 256 }, v[1], sizeof v[1] },
+        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { 256 }, v[2], sizeof v[2] },
+        { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
+    };
+    write_safetensors(path_in("imp4.safetensors"), imp, sizeof imp / sizeof imp[0]);
+    int count[2] = { 0, 0 };
+    const char *budgets[2] = { "3.2", "3.3" };
+    for (int b = 0; b < 2; b++) {
+        char out[600];
+        snprintf(out, sizeof out, "%s", path_in(b ? "fo33.qtf" : "fo32.qtf"));
+        cr_assert_eq(RUN("-v", "--all-layers", "--target-bpw", budgets[b], "--importance",
+                         path_in("imp4.safetensors"), model, out), 0, "%s", ts_err_text);
+        const char *key = "measured model.layers.0.mlp.up_proj.weight (";
+        const char *p = strstr(ts_err_text, key);
+        cr_assert(p, "%s", ts_err_text);
+        count[b] = atoi(p + strlen(key));
+    }
+    cr_assert_eq(count[0], count[1] + 2, "candidates at 3.2 bits %d, at 3.3 bits %d", count[0],
+                 count[1]);
+}
+
 /* The floor's predicted error on each row of a dry run's allocation table
  * (ts_out_text), by tensor name: *a for `a`, *b for `b`. */
 static void floor_errors(double *ea, double *eb, const char *a, const char *b) {
