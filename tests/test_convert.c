@@ -811,6 +811,24 @@ Test(convert, target_allocation_never_falls_below_the_floor) {
     cr_assert(strstr(ts_out_text, " -\n"), "%s", ts_out_text);
 }
 
+/* An importance file for make_ggml_model's four matrices (uneven
+ * positive columns); returns its path. */
+static const char *make_ggml_importance(void) {
+    static float v[4][256];
+    for (int k = 0; k < 4; k++)
+        for (int i = 0; i < 256; i++) v[k][i] = 0.25f + (float)((i * (k + 3)) % 17);
+    st_tensor imp[] = {
+        { "model.embed_tokens.weight", "F32", 1, { 256 }, v[0], sizeof v[0] },
+        { "model.layers.0.mlp.down_proj.weight", "F32", 1, { 256 }, v[1], sizeof v[1] },
+        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { 256 }, v[2], sizeof v[2] },
+        { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
+    };
+    static char path[512];
+    snprintf(path, sizeof path, "%s", path_in("imp.safetensors"));
+    write_safetensors(path, imp, sizeof imp / sizeof imp[0]);
+    return path;
+}
+
 /* The encodings a dry run's allocation table chose (ts_out_text), joined
  * with spaces into out. */
 static void allocation_encodings(char *out, size_t cap) {
@@ -834,23 +852,14 @@ static void allocation_encodings(char *out, size_t cap) {
  * them the floor was pal2); below, with a 2-bit floor, no plan takes them. */
 Test(convert, target_ladder_rungs_follow_the_importance_file) {
     const char *model = make_ggml_model();
-    static float v[4][256];
-    for (int k = 0; k < 4; k++)
-        for (int i = 0; i < 256; i++) v[k][i] = 0.25f + (float)((i * (k + 3)) % 17);
-    st_tensor imp[] = {
-        { "model.embed_tokens.weight", "F32", 1, { 256 }, v[0], sizeof v[0] },
-        { "model.layers.0.mlp.down_proj.weight", "F32", 1, { 256 }, v[1], sizeof v[1] },
-        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { 256 }, v[2], sizeof v[2] },
-        { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
-    };
-    write_safetensors(path_in("imp.safetensors"), imp, sizeof imp / sizeof imp[0]);
+    const char *imp = make_ggml_importance();
     const char *budgets[] = { "2.4", "2.6", "2.8", "3.2", "3.25", "3.5" };
     int pal_seen[2] = { 0, 0 }, g16_seen[2] = { 0, 0 }, g64_seen = 0;
     for (int with = 0; with < 2; with++) {
         for (size_t b = 0; b < sizeof budgets / sizeof budgets[0]; b++) {
             if (with)
                 cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", budgets[b], "--importance",
-                                 path_in("imp.safetensors"), model), 0, "%s", ts_err_text);
+                                 imp, model), 0, "%s", ts_err_text);
             else
                 cr_assert_eq(RUN("-n", "--all-layers", "--target-bpw", budgets[b], model), 0,
                              "%s", ts_err_text);
@@ -897,23 +906,14 @@ Test(convert, target_ladder_rungs_follow_the_importance_file) {
  * (checked on bytes-c and a 3-layer model, bench/RESULTS.md round 11). */
 Test(convert, target_floor_only_rungs_measured_where_they_can_be_the_floor) {
     const char *model = make_ggml_model();
-    static float v[4][256];
-    for (int k = 0; k < 4; k++)
-        for (int i = 0; i < 256; i++) v[k][i] = 1.0f + (float)((i * (k + 5)) % 13);
-    st_tensor imp[] = {
-        { "model.embed_tokens.weight", "F32", 1, { 256 }, v[0], sizeof v[0] },
-        { "model.layers.0.mlp.down_proj.weight", "F32", 1, { 256 }, v[1], sizeof v[1] },
-        { "model.layers.0.mlp.up_proj.weight", "F32", 1, { 256 }, v[2], sizeof v[2] },
-        { "model.layers.0.self_attn.q_proj.weight", "F32", 1, { 256 }, v[3], sizeof v[3] },
-    };
-    write_safetensors(path_in("imp4.safetensors"), imp, sizeof imp / sizeof imp[0]);
+    const char *imp = make_ggml_importance();
     int count[2] = { 0, 0 };
     const char *budgets[2] = { "3.2", "3.3" };
     for (int b = 0; b < 2; b++) {
         char out[600];
         snprintf(out, sizeof out, "%s", path_in(b ? "fo33.qtf" : "fo32.qtf"));
         cr_assert_eq(RUN("-v", "--all-layers", "--target-bpw", budgets[b], "--importance",
-                         path_in("imp4.safetensors"), model, out), 0, "%s", ts_err_text);
+                         imp, model, out), 0, "%s", ts_err_text);
         const char *key = "measured model.layers.0.mlp.up_proj.weight (";
         const char *p = strstr(ts_err_text, key);
         cr_assert(p, "%s", ts_err_text);
