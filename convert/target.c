@@ -444,6 +444,21 @@ static qtf_source_tensor measured_shape(const free_tensor *t) {
     return shape;
 }
 
+/* Whether fixed-rate rung k fits free_budget alone on every free tensor
+ * (its sizes are exact without quantizing). */
+static int fits_alone(const ladder *lad, uint32_t k, const free_tensor *ft, uint64_t n_free,
+                      uint64_t free_budget) {
+    if (lad->enc[k].zstd_level != 0) return 0;
+    uint64_t total = 0;
+    for (uint64_t i = 0; i < n_free; i++) {
+        qtf_source_tensor shape = measured_shape(&ft[i]);
+        int ok;
+        uint64_t b = layout_bytes(&lad->enc[k], &shape, &ok);
+        if (!ok || __builtin_add_overflow(total, b, &total) || total > free_budget) return 0;
+    }
+    return 1;
+}
+
 /* Marks the RUNG_FLOOR_ONLY rungs not worth measuring: one that does not
  * fit the free budget alone on every free tensor can never be the floor,
  * nor one whose `finer` rung (the same encoding with smaller groups, so
@@ -453,24 +468,11 @@ static qtf_source_tensor measured_shape(const free_tensor *t) {
  * 11); now only budgets between their size and their finer rungs' do. */
 static void floor_only_skips(unsigned char *skip, const free_tensor *ft, uint64_t n_free,
                              const ladder *lad, uint64_t free_budget) {
-    uint64_t total[MAX_LADDER];
-    unsigned char fits[MAX_LADDER];
-    for (uint32_t k = 0; k < lad->n; k++) {
-        int all = lad->enc[k].zstd_level == 0;
-        total[k] = 0;
-        for (uint64_t i = 0; all && i < n_free; i++) {
-            qtf_source_tensor shape = measured_shape(&ft[i]);
-            int ok;
-            uint64_t b = layout_bytes(&lad->enc[k], &shape, &ok);
-            if (!ok || __builtin_add_overflow(total[k], b, &total[k])) all = 0;
-        }
-        fits[k] = (unsigned char)(all && total[k] <= free_budget);
-    }
-    for (uint32_t k = 0; k < lad->n; k++) {
-        skip[k] = 0;
-        if (!(lad->when[k] & RUNG_FLOOR_ONLY)) continue;
-        skip[k] = !fits[k] || (lad->finer[k] != UINT32_MAX && fits[lad->finer[k]]);
-    }
+    for (uint32_t k = 0; k < lad->n; k++)
+        skip[k] = (lad->when[k] & RUNG_FLOOR_ONLY) &&
+                  (!fits_alone(lad, k, ft, n_free, free_budget) ||
+                   (lad->finer[k] != UINT32_MAX &&
+                    fits_alone(lad, lad->finer[k], ft, n_free, free_budget)));
 }
 
 static int measure_all(free_tensor *ft, uint64_t n_free, const qtf_source *src,
